@@ -1,0 +1,1 @@
+export const benchCommand = { command: "bench", describe: "x", handler: () => {} };

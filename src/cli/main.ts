@@ -1,0 +1,37 @@
+// The `coca` command: one yargs module per subcommand in this folder.
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { CocaError } from '../gpu/errors.ts';
+import { benchCommand } from './bench.ts';
+import { infoCommand } from './info.ts';
+
+function reportAndExit(err: unknown): never {
+  // Our own errors are one line for a person; anything else is a bug and keeps its stack.
+  if (err instanceof CocaError) console.error(`coca: ${err.message}`);
+  else console.error(err);
+  process.exit(1);
+}
+
+try {
+  await yargs(hideBin(process.argv))
+    .scriptName('coca')
+    .usage('$0 <command> [options]\n\nA CoCa-style contrastive captioner on a hand-written WebGPU core.')
+    .command(infoCommand)
+    .command(benchCommand)
+    .demandCommand(1, 'Name a command (see the list above).')
+    .recommendCommands()
+    .strict()
+    .help()
+    .alias('h', 'help')
+    .wrap(Math.min(110, process.stdout.columns ?? 110))
+    .fail((msg, err, y) => {
+      if (err) reportAndExit(err);
+      console.error(y.help() && '');
+      y.showHelp();
+      console.error(`\ncoca: ${msg}`);
+      process.exit(2);
+    })
+    .parseAsync();
+} catch (e) {
+  reportAndExit(e);
+}

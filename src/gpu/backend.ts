@@ -1,0 +1,64 @@
+// Chooses the Dawn backend and opens an adapter. Vulkan first (a real GPU, or Mesa's lavapipe on
+// machines without one); the OpenGL compatibility backend on llvmpipe as a fallback.
+import { create, globals } from 'webgpu';
+import { NoAdapterError } from './errors.ts';
+
+export type BackendName = 'vulkan' | 'opengl';
+export type BackendChoice = BackendName | 'auto';
+
+// The object returned by create() must stay strongly referenced while any device made from it
+// is in use: if V8 collects it, Dawn crashes inside ProcessEvents (segfault, futex error or a
+// hang; ../shared/research/webgpu-node.md). Every instance we make is pinned here for the life
+// of the process.
+const pinned: GPU[] = [];
+(globalThis as { __cocaDawnInstances?: GPU[] }).__cocaDawnInstances = pinned;
+
+let globalsInstalled = false;
+function installGlobals(): void {
+  // GPUBufferUsage, GPUMapMode, GPUShaderStage... are globals in a browser; dawn.node exports them.
+  if (!globalsInstalled) {
+    Object.assign(globalThis, globals);
+    globalsInstalled = true;
+  }
+}
+
+export function backendFromEnv(): BackendChoice {
+  const v = (process.env.COCA_BACKEND ?? 'auto').toLowerCase();
+  if (v === 'vulkan' || v === 'opengl' || v === 'auto') return v;
+  throw new NoAdapterError(`COCA_BACKEND=${v} is not a backend; use vulkan, opengl or auto`);
+}
+
+export interface OpenedAdapter {
+  backend: BackendName;
+  adapter: GPUAdapter;
+}
+
+async function tryBackend(backend: BackendName): Promise<GPUAdapter | null> {
+  installGlobals();
+  if (backend === 'opengl') {
+    // llvmpipe through EGL without a display; must be set before Dawn loads EGL.
+    process.env.EGL_PLATFORM ??= 'surfaceless';
+  }
+  process.env.XDG_RUNTIME_DIR ??= '/tmp';
+  const gpu = create([`backend=${backend}`]);
+  pinned.push(gpu);
+  const options: GPURequestAdapterOptions = backend === 'opengl' ? { featureLevel: 'compatibility' } : {};
+  try {
+    return await gpu.requestAdapter({ powerPreference: 'high-performance', ...options });
+  } catch {
+    return null;
+  }
+}
+
+export async function openAdapter(choice: BackendChoice = backendFromEnv()): Promise<OpenedAdapter> {
+  const order: BackendName[] = choice === 'auto' ? ['vulkan', 'opengl'] : [choice];
+  for (const backend of order) {
+    const adapter = await tryBackend(backend);
+    if (adapter) return { backend, adapter };
+  }
+  const tried = order.join(' and ');
+  throw new NoAdapterError(
+    `no WebGPU adapter found (tried ${tried}); run scripts/setup.sh to install Mesa's lavapipe (software Vulkan), ` +
+      `or set COCA_BACKEND=opengl to use llvmpipe through OpenGL`,
+  );
+}

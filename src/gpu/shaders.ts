@@ -1,0 +1,93 @@
+// Reads WGSL files from shaders/ and specialises them.
+//
+// WGSL `override` constants cannot size function-scope arrays and cannot be subgroup lane
+// indices, so register-block sizes and similar are plain module-scope consts that the caller may
+// replace: `const TM: u32 = 8u;` becomes `const TM: u32 = 16u;` for defines {TM: 16}. A file stays
+// valid WGSL on its own, with its default values. One directive repeats a block with a constant
+// index, for builtins that need a const argument (subgroupBroadcast's lane):
+//   //#unroll J SG        (SG: a define or a number)
+//   ...J...               (J replaced by 0u, 1u, ... SG-1u)
+//   //#end
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export type Defines = Record<string, number | boolean>;
+
+export const SHADER_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'shaders');
+
+export interface ShaderSource {
+  /** Path shown in messages, relative to the repository root (shaders/x.wgsl). */
+  path: string;
+  code: string;
+  /** For each generated line (0-based), the line of the file it came from (1-based). */
+  lineMap: number[];
+}
+
+const fileCache = new Map<string, string>();
+
+function readShader(file: string): string {
+  let text = fileCache.get(file);
+  if (text === undefined) {
+    text = readFileSync(join(SHADER_DIR, `${file}.wgsl`), 'utf8');
+    fileCache.set(file, text);
+  }
+  return text;
+}
+
+function wgslLiteral(v: number | boolean, declared: string): string {
+  if (typeof v === 'boolean') return String(v);
+  if (/:\s*f32/.test(declared)) return Number.isInteger(v) ? `${v}.0` : String(v);
+  if (/:\s*i32/.test(declared)) return `${v}i`;
+  return `${v}u`;
+}
+
+/** Specialises `shaders/<file>.wgsl` (or `source`, when given, under that name). */
+export function specialise(file: string, defines: Defines = {}, source?: string): ShaderSource {
+  const text = source ?? readShader(file);
+  const path = `shaders/${file}.wgsl`;
+  const lines = text.split('\n');
+  const used = new Set<string>();
+  const values: Record<string, number | boolean> = {};
+  const out: string[] = [];
+  const lineMap: number[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    let line = lines[i]!;
+    const m = /^const\s+([A-Za-z_]\w*)\s*(:\s*\w+)?\s*=\s*([^;]+);/.exec(line);
+    if (m) {
+      const name = m[1]!;
+      if (name in defines) {
+        line = `const ${name}${m[2] ?? ''} = ${wgslLiteral(defines[name]!, m[2] ?? '')};`;
+        used.add(name);
+        values[name] = defines[name]!;
+      } else {
+        const n = Number(m[3]!.replace(/[uif]$/, ''));
+        if (Number.isFinite(n)) values[name] = n;
+      }
+    }
+    const u = /^\s*\/\/#unroll\s+(\w+)\s+(\w+)\s*$/.exec(line);
+    if (u) {
+      const [, index, countName] = u as unknown as [string, string, string];
+      const count = /^\d+$/.test(countName) ? Number(countName) : Number(values[countName]);
+      if (!Number.isInteger(count) || count < 1) throw new Error(`${path}:${i + 1}: #unroll count ${countName} is not known`);
+      let end = i + 1;
+      while (end < lines.length && !/^\s*\/\/#end\s*$/.test(lines[end]!)) end++;
+      if (end === lines.length) throw new Error(`${path}:${i + 1}: #unroll without #end`);
+      const re = new RegExp(`\\b${index}\\b`, 'g');
+      for (let k = 0; k < count; k++) {
+        for (let j = i + 1; j < end; j++) {
+          out.push(lines[j]!.replace(re, `${k}u`));
+          lineMap.push(j + 1);
+        }
+      }
+      i = end;
+      continue;
+    }
+    out.push(line);
+    lineMap.push(i + 1);
+  }
+  for (const name of Object.keys(defines)) {
+    if (!used.has(name)) throw new Error(`${path}: define ${name} matches no module-scope const`);
+  }
+  return { path, code: out.join('\n'), lineMap };
+}

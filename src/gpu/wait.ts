@@ -1,0 +1,54 @@
+// Waiting for the GPU without stealing a core.
+//
+// While any WebGPU promise is pending (onSubmittedWorkDone, mapAsync), dawn.node polls Dawn on
+// the JS thread in a tight loop. On a software adapter (lavapipe) that thread competes with the
+// driver's own worker threads for the same 2 cores and costs 30-50 % of throughput
+// (../shared/research/perf-ceilings.md, observation 1). So before creating the promise we sleep
+// (a timer: the thread is idle) for most of the time the same kind of work took last time, and
+// only then await. Work of a new kind is awaited directly once to learn its duration.
+
+export type WaitMode = 'sleep' | 'await';
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+export class IdleWaiter {
+  private estimates = new Map<string, number>();
+  /** Milliseconds spent asleep and awaiting, for reports. */
+  slept = 0;
+  awaited = 0;
+
+  constructor(public mode: WaitMode) {}
+
+  /**
+   * Waits for work submitted at `submittedAt` (performance.now()) to finish; `tag` names the kind
+   * of work (a training step, a bench case) whose duration is learned.
+   */
+  async wait<T>(tag: string, submittedAt: number, start: () => Promise<T>): Promise<T> {
+    const est = this.estimates.get(tag);
+    if (this.mode === 'sleep' && est !== undefined) {
+      // Wake a little early: polling the rest costs less than sleeping past the end.
+      const remaining = est * 0.9 - (performance.now() - submittedAt);
+      if (remaining > 1) {
+        const t = performance.now();
+        await sleep(remaining);
+        this.slept += performance.now() - t;
+      }
+    }
+    const t = performance.now();
+    const result = await start();
+    const now = performance.now();
+    this.awaited += now - t;
+    const took = now - submittedAt;
+    // An average that follows a change within a few steps; a much shorter run resets it.
+    this.estimates.set(tag, est === undefined || took < est * 0.5 ? took : 0.7 * est + 0.3 * took);
+    return result;
+  }
+}
+
+export function waitModeFromEnv(softwareAdapter: boolean): WaitMode {
+  const v = process.env.COCA_WAIT;
+  if (v === 'sleep' || v === 'await') return v;
+  if (v !== undefined && v !== '') throw new Error(`COCA_WAIT=${v} is not a wait mode; use sleep or await`);
+  // On a real GPU the JS thread has cores to spare and polling costs nothing measurable.
+  return softwareAdapter ? 'sleep' : 'await';
+}
