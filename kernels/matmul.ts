@@ -1,0 +1,167 @@
+// Host side of the matmul family (shaders/matmul.wgsl, shaders/matmul_subgroups.wgsl):
+// shape checks, variant choice, uniforms, dispatch.
+import type { Gpu, KernelSpec } from '../src/gpu/gpu.ts';
+import { ShapeError } from '../src/gpu/errors.ts';
+
+export const MATMUL_VARIANTS = ['naive', 'tiled', 'regblock', 'subgroup'] as const;
+export type MatmulVariant = (typeof MATMUL_VARIANTS)[number];
+
+/** A matrix in a GPU buffer: stored shape [rows, cols] or [batch, rows, cols], row-major. */
+export interface MatrixRef {
+  buffer: GPUBuffer;
+  shape: readonly number[];
+  /** Offset of the first element, in floats. */
+  offset?: number;
+}
+
+export interface MatmulCall {
+  a: MatrixRef;
+  b: MatrixRef;
+  /** Output [M, N] or [batch, M, N]. */
+  c: MatrixRef;
+  /** Added to every row of the output, length N. */
+  bias?: { buffer: GPUBuffer; offset?: number };
+  transA?: boolean;
+  transB?: boolean;
+  alpha?: number;
+  /** C += result instead of C = result. */
+  accumulate?: boolean;
+  /** Forces a variant (default: chooseMatmulVariant; COCA_MATMUL also forces one). */
+  variant?: MatmulVariant;
+  label?: string;
+}
+
+const REGBLOCK = { TM: 8, TN: 8 };
+const SUBGROUP = { TM: 32, TN: 8, NSUB: 2 };
+
+export function matmulVariantAvailable(gpu: Gpu, v: MatmulVariant): boolean {
+  if (v !== 'subgroup') return true;
+  // The broadcast loop is unrolled per lane, so the subgroup size must be fixed and divide TM.
+  return gpu.subgroupSize > 0 && SUBGROUP.TM % gpu.subgroupSize === 0;
+}
+
+/**
+ * Picks a variant for a shape. Software adapters are load-bound (every per-invocation load is a
+ * gather; workgroup memory is no cheaper), so big register blocks and subgroup broadcasts win
+ * there; real GPUs want workgroup-memory tiling (../shared/research/perf-ceilings.md).
+ */
+export function chooseMatmulVariant(gpu: Gpu, M: number, N: number, K: number): MatmulVariant {
+  const forced = process.env.COCA_MATMUL;
+  if (forced) {
+    if (!(MATMUL_VARIANTS as readonly string[]).includes(forced)) {
+      throw new ShapeError(`COCA_MATMUL=${forced} is not a matmul variant (${MATMUL_VARIANTS.join(', ')})`);
+    }
+    return forced as MatmulVariant;
+  }
+  if (M * N * K < 16 * 16 * 16) return 'naive';
+  if (gpu.software) {
+    if (matmulVariantAvailable(gpu, 'subgroup') && M >= 16) return 'subgroup';
+    return 'regblock';
+  }
+  return M >= 32 && N >= 32 ? 'tiled' : 'naive';
+}
+
+function dims(what: string, shape: readonly number[]): [number, number, number] {
+  if (shape.length !== 2 && shape.length !== 3) throw new ShapeError(`matmul: ${what} has shape [${shape.join(', ')}]; expected [rows, cols] or [batch, rows, cols]`);
+  for (const d of shape) {
+    if (!Number.isInteger(d) || d <= 0) throw new ShapeError(`matmul: ${what} has shape [${shape.join(', ')}]; every dimension must be a positive integer`);
+  }
+  return shape.length === 3 ? [shape[0]!, shape[1]!, shape[2]!] : [1, shape[0]!, shape[1]!];
+}
+
+function checkExtent(gpu: Gpu, what: string, shape: readonly number[], buffer: GPUBuffer, offset: number, floats: number): void {
+  const bytes = (offset + floats) * 4;
+  const limit = gpu.limits.maxStorageBufferBindingSize;
+  const desc = `${what} [${shape.join(', ')}]`;
+  if (!Number.isInteger(offset) || offset < 0) throw new ShapeError(`matmul: ${desc} has offset ${offset}; it must be a non-negative integer`);
+  if (bytes > buffer.size) {
+    throw new ShapeError(`matmul: ${desc} needs ${floats} floats from offset ${offset} but its buffer "${buffer.label}" holds ${Math.floor(buffer.size / 4)}`);
+  }
+  if (bytes > limit) {
+    throw new ShapeError(
+      `matmul: ${desc} spans ${(bytes / 2 ** 20).toFixed(1)} MiB, over the adapter's ${(limit / 2 ** 20).toFixed(0)} MiB storage-binding limit; split the batch or the rows`,
+    );
+  }
+}
+
+/** Records C = alpha·op(A)·op(B) (+ bias) (+ C). Checks every shape first. */
+export function matmul(gpu: Gpu, call: MatmulCall): void {
+  const transA = call.transA ?? false;
+  const transB = call.transB ?? false;
+  const [bA, rA, cA] = dims('A', call.a.shape);
+  const [bB, rB, cB] = dims('B', call.b.shape);
+  const [bC, M, N] = dims('C', call.c.shape);
+  const [mA, kA] = transA ? [cA, rA] : [rA, cA];
+  const [kB, nB] = transB ? [cB, rB] : [rB, cB];
+  const opA = `A [${call.a.shape.join(', ')}]${transA ? 'ᵀ' : ''}`;
+  const opB = `B [${call.b.shape.join(', ')}]${transB ? 'ᵀ' : ''}`;
+  const opC = `C [${call.c.shape.join(', ')}]`;
+  if (kA !== kB) throw new ShapeError(`matmul: ${opA} · ${opB}: inner dimensions ${kA} and ${kB} differ`);
+  if (mA !== M || nB !== N) throw new ShapeError(`matmul: ${opA} · ${opB} is ${mA}x${nB} but ${opC} is ${M}x${N}`);
+  const batch = Math.max(bA, bB, bC);
+  for (const [name, bx] of [['A', bA], ['B', bB]] as const) {
+    if (bx !== 1 && bx !== batch) throw new ShapeError(`matmul: batch of ${name} (${bx}) differs from the batch ${batch} of ${opA} · ${opB} → ${opC}`);
+  }
+  if (bC !== batch) throw new ShapeError(`matmul: ${opC} has batch ${bC} but ${opA} · ${opB} has batch ${batch}`);
+  const K = kA;
+  const offA = call.a.offset ?? 0;
+  const offB = call.b.offset ?? 0;
+  const offC = call.c.offset ?? 0;
+  checkExtent(gpu, 'A', call.a.shape, call.a.buffer, offA, bA * rA * cA);
+  checkExtent(gpu, 'B', call.b.shape, call.b.buffer, offB, bB * rB * cB);
+  checkExtent(gpu, 'C', call.c.shape, call.c.buffer, offC, batch * M * N);
+  if (call.bias) checkExtent(gpu, 'bias', [N], call.bias.buffer, call.bias.offset ?? 0, N);
+  if (call.c.buffer === call.a.buffer || call.c.buffer === call.b.buffer) {
+    throw new ShapeError('matmul: C must not share a buffer with A or B (the kernel reads them while writing C)');
+  }
+  if (batch > gpu.limits.maxComputeWorkgroupsPerDimension) {
+    throw new ShapeError(`matmul: batch ${batch} exceeds the adapter's ${gpu.limits.maxComputeWorkgroupsPerDimension} workgroups per dimension`);
+  }
+
+  const variant = call.variant ?? chooseMatmulVariant(gpu, M, N, K);
+  if (!matmulVariantAvailable(gpu, variant)) throw new ShapeError(`matmul: variant ${variant} needs subgroups of a fixed size, which this adapter lacks`);
+
+  const u = new ArrayBuffer(64);
+  const u32 = new Uint32Array(u);
+  const f32 = new Float32Array(u);
+  u32.set([M, N, K, (call.bias ? 1 : 0) | (call.accumulate ? 2 : 0), cA, cB, N]);
+  f32[7] = call.alpha ?? 1;
+  u32.set([offA, offB, offC, call.bias?.offset ?? 0, bA === 1 ? 0 : rA * cA, bB === 1 ? 0 : rB * cB, M * N, 0], 8);
+
+  const spec = kernelSpec(gpu, variant, transA, transB);
+  const buffers = [call.a.buffer, call.b.buffer, call.bias?.buffer ?? gpu.unused, call.c.buffer];
+  gpu.dispatch(gpu.kernel(spec), u32, buffers, workgroups(variant, gpu, M, N, batch), call.label ?? `matmul_${variant}(${batch}x${M}x${N}x${K}${transA ? ',Aᵀ' : ''}${transB ? ',Bᵀ' : ''})`);
+}
+
+export function kernelSpec(gpu: Gpu, variant: MatmulVariant, transA: boolean, transB: boolean): KernelSpec {
+  const bindings: KernelSpec['bindings'] = ['read', 'read', 'read', 'rw'];
+  const t = { TRANS_A: transA, TRANS_B: transB };
+  switch (variant) {
+    case 'naive':
+    case 'tiled':
+      return { file: 'matmul', entry: `matmul_${variant}`, defines: t, bindings };
+    case 'regblock':
+      return { file: 'matmul', entry: 'matmul_regblock', defines: { ...t, ...REGBLOCK }, bindings };
+    case 'subgroup':
+      return { file: 'matmul_subgroups', entry: 'matmul_subgroup', defines: { ...t, SG: gpu.subgroupSize, ...SUBGROUP }, bindings };
+  }
+}
+
+function workgroups(variant: MatmulVariant, gpu: Gpu, M: number, N: number, batch: number): [number, number, number] {
+  const cdiv = (a: number, b: number) => Math.ceil(a / b);
+  switch (variant) {
+    case 'naive':
+      return [cdiv(N, 16), cdiv(M, 16), batch];
+    case 'tiled':
+      return [cdiv(N, 64), cdiv(M, 64), batch];
+    case 'regblock':
+      return [cdiv(N, 8 * REGBLOCK.TN), cdiv(M, 8 * REGBLOCK.TM), batch];
+    case 'subgroup':
+      return [cdiv(N, SUBGROUP.NSUB * gpu.subgroupSize * SUBGROUP.TN), cdiv(M, SUBGROUP.TM), batch];
+  }
+}
+
+/** FLOPs of one call: 2·M·N·K per batch element (an FMA counts as two). */
+export function matmulFlops(M: number, N: number, K: number, batch = 1): number {
+  return 2 * M * N * K * batch;
+}
