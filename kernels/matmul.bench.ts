@@ -4,7 +4,9 @@ import type { Gpu } from '../src/gpu/gpu.ts';
 import { timeCalls } from '../src/bench/measure.ts';
 import { compareClose } from '../src/util/allclose.ts';
 import { Rng } from '../src/util/prng.ts';
-import { matmul, matmulFlops, matmulVariantAvailable, type MatmulVariant } from './matmul.ts';
+import { runBlasSgemm, type BlasResult } from '../src/bench/blas.ts';
+import { BenchInputError, caseProgress, fmt, parseList, printTable, type BenchContext, type BenchFamily } from '../src/bench/family.ts';
+import { MATMUL_VARIANTS, matmul, matmulFlops, matmulVariantAvailable, type MatmulVariant } from './matmul.ts';
 import { matmulTolerance } from './matmul.ref.ts';
 
 export type Layout = 'NN' | 'NT' | 'TN';
@@ -87,3 +89,69 @@ export async function benchMatmulCase(
     ok: check.ok,
   };
 }
+
+// ---- the family as `coca bench matmul` runs it --------------------------------------------------
+
+function parseSizes(s: string): [number, number, number][] {
+  return s.split(',').map((tok) => {
+    const parts = tok.trim().split('x').map(Number);
+    if (parts.length !== 1 && parts.length !== 3) throw new BenchInputError(`--sizes: "${tok}" is neither n nor MxNxK`);
+    const [M, N, K] = parts.length === 1 ? [parts[0]!, parts[0]!, parts[0]!] : parts;
+    for (const d of [M, N, K]) if (!Number.isInteger(d) || d! <= 0) throw new BenchInputError(`--sizes: "${tok}" has a dimension that is not a positive integer`);
+    return [M!, N!, K!];
+  });
+}
+
+export function matmulBenchSizes(ctx: BenchContext): [number, number, number][] {
+  return parseSizes(ctx.sizes ?? (ctx.gpu.software ? '256,512,1024' : '1024,2048,4096'));
+}
+
+export const matmulBench: BenchFamily = {
+  name: 'matmul',
+  describe: 'C = op(A)·op(B), every variant; GFLOP/s vs the FMA ceiling and CPU BLAS sgemm',
+  async run(ctx) {
+    const { gpu } = ctx;
+    const sizes = matmulBenchSizes(ctx);
+    const variants = parseList<MatmulVariant>('variant', ctx.variant, MATMUL_VARIANTS).filter((v) => {
+      if (matmulVariantAvailable(gpu, v)) return true;
+      console.log(`  variant ${v}: not available on this adapter (needs subgroups of a fixed size)`);
+      return false;
+    });
+    const layouts = parseList<Layout>('layout', ctx.layout, ['NN', 'NT', 'TN']);
+    const rows: MatmulBenchRow[] = [];
+    for (const size of sizes) {
+      for (const layout of layouts) {
+        for (const v of variants) {
+          const p = caseProgress(`matmul ${v} ${layout} ${size.join('x')}`);
+          const r = (await benchMatmulCase(gpu, v, layout, size, ctx))!;
+          rows.push(r);
+          p.done(`${fmt(r.gflops, 2)} GFLOP/s${r.ok ? '' : ' FAILED validation'}`);
+        }
+      }
+    }
+    // BLAS after the GPU cases, never beside them: both want every core.
+    const blas = ctx.blas ? runBlasSgemm(sizes) : { results: new Map<string, BlasResult>(), note: 'BLAS column skipped (--no-blas)' };
+    if (blas.note) console.log(blas.note);
+    console.log();
+    printTable(
+      ['variant', 'layout', 'M x N x K', 'ms', 'GFLOP/s', '% FMA ceiling', '× BLAS', 'check (max abs err)'],
+      rows.map((r) => {
+        const bl = blas.results.get(`${r.M}x${r.N}x${r.K}`);
+        return [
+          r.variant,
+          r.layout,
+          `${r.M}x${r.N}x${r.K}`,
+          fmt(r.ms, 3),
+          fmt(r.gflops, 2),
+          fmt((100 * r.gflops) / ctx.ceilings.gflops, 1),
+          bl ? fmt(r.gflops / bl.gflops, 3) : '–',
+          `${r.ok ? 'ok' : 'FAILED'} (${r.maxAbsError.toExponential(1)})`,
+        ];
+      }),
+      3,
+    );
+    const bl = [...blas.results.values()];
+    if (bl.length) console.log(`CPU BLAS (${bl[0]!.blas} via numpy, same run): ${bl.map((b) => `${b.M}x${b.N}x${b.K} ${fmt(b.gflops, 1)} GFLOP/s`).join(', ')}`);
+    return { failed: rows.filter((r) => !r.ok).length, report: { rows, blas: bl } };
+  },
+};

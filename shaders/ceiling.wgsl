@@ -5,14 +5,16 @@
 //   fma_peak  CHAINS independent vec4 FMA chains per invocation (enough to hide FMA latency),
 //             ITERS rounds; one store at the end so the compiler cannot drop the work.
 //             FLOPs = invocations · ITERS · CHAINS · 4 lanes · 2.
-// Bindings: 0 Params (uniform) · 1 out (read_write), one float per invocation.
+// Bindings (both entry points): 0 Params (uniform) · 1 src (read) · 2 dst (read_write).
+// fma_peak writes one vec4 per invocation to dst and reads nothing.
 
 struct Params { iters: u32, seed: f32, pad0: u32, pad1: u32, }
 
 const CHAINS: u32 = 16u;
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+@group(0) @binding(1) var<storage, read> src: array<vec4f>;
+@group(0) @binding(2) var<storage, read_write> dst: array<vec4f>;
 
 @compute @workgroup_size(64, 1, 1)
 fn fma_peak(@builtin(global_invocation_id) gid: vec3u) {
@@ -25,5 +27,16 @@ fn fma_peak(@builtin(global_invocation_id) gid: vec3u) {
   }
   var s = vec4f(0.0);
   for (var c = 0u; c < CHAINS; c++) { s += acc[c]; }
-  out[gid.x] = s.x + s.y + s.z + s.w;
+  dst[gid.x] = s;
+}
+
+// ---- memory ceiling ----------------------------------------------------------------------------
+//   copy_peak  dst[i] = src[i] over vec4s: the bandwidth any memory-bound kernel can hope for.
+//              Bytes = 2 · 16 · n (one read, one write per vec4).
+//              Params.iters holds n, the number of vec4s.
+
+@compute @workgroup_size(256, 1, 1)
+fn copy_peak(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = gid.y * nwg.x * 256u + gid.x;
+  if (i < p.iters) { dst[i] = src[i]; }
 }

@@ -1,0 +1,155 @@
+// The matmul family against its float64 reference: every variant × layout × awkward shape,
+// batched and broadcast, with bias, alpha and accumulation; outputs poisoned with NaN first.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Gpu } from '../../src/gpu/gpu.ts';
+import { MATMUL_VARIANTS, chooseMatmulVariant, matmul, matmulVariantAvailable, type MatmulVariant } from '../../kernels/matmul.ts';
+import { matmulBackwardRef, matmulRef, matmulTolerance } from '../../kernels/matmul.ref.ts';
+import { expectClose } from '../helpers/close.ts';
+import { poisoned, testGpu } from '../helpers/gpu.ts';
+import { testRng } from '../helpers/seed.ts';
+
+let gpu: Gpu;
+beforeAll(async () => {
+  gpu = await testGpu();
+});
+afterAll(() => gpu?.pool.trim());
+
+type Layout = 'NN' | 'NT' | 'TN';
+// [batch, M, N, K]: 1s, primes, sizes just past every tile edge (16, 32, 64), and a batch.
+const SHAPES: [number, number, number, number][] = [
+  [1, 1, 1, 1],
+  [1, 1, 67, 5],
+  [1, 37, 1, 13],
+  [3, 33, 17, 7],
+  [2, 65, 129, 31],
+  [1, 70, 3, 67],
+];
+
+interface Case {
+  variant: MatmulVariant;
+  layout: Layout;
+  shape: [number, number, number, number];
+  bias?: boolean;
+  accumulate?: boolean;
+  alpha?: number;
+  broadcastA?: boolean;
+}
+
+async function runCase(c: Case, salt: number): Promise<void> {
+  const rng = testRng(salt);
+  const [batch, M, N, K] = c.shape;
+  const transA = c.layout === 'TN';
+  const transB = c.layout === 'NT';
+  const batchA = c.broadcastA ? 1 : batch;
+  const a = rng.floats(batchA * M * K);
+  const b = rng.floats(batch * K * N);
+  const bias = c.bias ? rng.floats(N) : undefined;
+  const c0 = c.accumulate ? rng.floats(batch * M * N) : undefined;
+  const A = gpu.upload(a, 'A');
+  const B = gpu.upload(b, 'B');
+  const Bias = bias ? gpu.upload(bias, 'bias') : undefined;
+  const C = c0 ? gpu.upload(c0, 'C') : poisoned(gpu, batch * M * N, 'C');
+  const shapeA = transA ? [K, M] : [M, K];
+  matmul(gpu, {
+    a: { buffer: A, shape: c.broadcastA ? shapeA : [batch, ...shapeA] },
+    b: { buffer: B, shape: [batch, ...(transB ? [N, K] : [K, N])] },
+    c: { buffer: C, shape: [batch, M, N] },
+    bias: Bias ? { buffer: Bias } : undefined,
+    transA,
+    transB,
+    alpha: c.alpha,
+    accumulate: c.accumulate,
+    variant: c.variant,
+  });
+  const got = await gpu.read(C, batch * M * N);
+  const want = matmulRef(a, b, { M, N, K, batch, transA, transB, strideA: c.broadcastA ? 0 : M * K }, { alpha: c.alpha, bias, accumulate: c0 });
+  for (const buf of [A, B, C, Bias]) if (buf) gpu.release(buf);
+  expectClose(got, want, matmulTolerance(K), `${c.variant} ${c.layout} [${c.shape}]`);
+}
+
+describe.each(MATMUL_VARIANTS)('matmul %s', (variant) => {
+  it('is available or reports why not', () => {
+    // Only the subgroup variant may be missing, and only on adapters without fixed-size subgroups.
+    if (variant !== 'subgroup') expect(matmulVariantAvailable(gpu, variant)).toBe(true);
+  });
+
+  for (const layout of ['NN', 'NT', 'TN'] as const) {
+    it(`${layout} at awkward shapes and batches`, async () => {
+      if (!matmulVariantAvailable(gpu, variant)) return expect(gpu.subgroupSize === 0 || !gpu.has('subgroups')).toBe(true);
+      for (let i = 0; i < SHAPES.length; i++) await runCase({ variant, layout, shape: SHAPES[i]! }, i);
+    });
+  }
+
+  it('adds bias, scales by alpha, accumulates into C, broadcasts A over the batch', async () => {
+    if (!matmulVariantAvailable(gpu, variant)) return;
+    await runCase({ variant, layout: 'NN', shape: [2, 19, 23, 11], bias: true, alpha: 0.37 }, 10);
+    await runCase({ variant, layout: 'NT', shape: [1, 41, 9, 17], accumulate: true, bias: true }, 11);
+    await runCase({ variant, layout: 'TN', shape: [3, 5, 31, 29], broadcastA: true, accumulate: true }, 12);
+  });
+});
+
+describe('matmul backward (NT and TN products)', () => {
+  it('dA = dC·Bᵀ and dB = Aᵀ·dC match the float64 reference', async () => {
+    const rng = testRng(20);
+    const [M, N, K] = [23, 11, 37];
+    const a = rng.floats(M * K);
+    const b = rng.floats(K * N);
+    const dc = rng.floats(M * N);
+    const ref = matmulBackwardRef(a, b, dc, { M, N, K, transA: false, transB: false });
+    const [A, B, dC] = [gpu.upload(a, 'A'), gpu.upload(b, 'B'), gpu.upload(dc, 'dC')];
+    const dA = poisoned(gpu, M * K, 'dA');
+    const dB = poisoned(gpu, K * N, 'dB');
+    matmul(gpu, { a: { buffer: dC, shape: [M, N] }, b: { buffer: B, shape: [K, N] }, c: { buffer: dA, shape: [M, K] }, transB: true });
+    matmul(gpu, { a: { buffer: A, shape: [M, K] }, b: { buffer: dC, shape: [M, N] }, c: { buffer: dB, shape: [K, N] }, transA: true });
+    expectClose(await gpu.read(dA, M * K), ref.da, matmulTolerance(N), 'dA');
+    expectClose(await gpu.read(dB, K * N), ref.db, matmulTolerance(M), 'dB');
+    for (const buf of [A, B, dC, dA, dB]) gpu.release(buf);
+  });
+});
+
+describe('matmul heuristic', () => {
+  it('picks an available variant for every shape', () => {
+    for (const [M, N, K] of [[1, 1, 1], [1, 512, 512], [512, 512, 512], [4096, 64, 64]] as const) {
+      expect(matmulVariantAvailable(gpu, chooseMatmulVariant(gpu, M, N, K))).toBe(true);
+    }
+  });
+});
+
+describe('matmul bad input', () => {
+  const shapes = (aShape: number[], bShape: number[], cShape: number[], extra: { transB?: boolean } = {}) => () => {
+    const A = gpu.alloc(64, 'A');
+    const B = gpu.alloc(64, 'B');
+    const C = gpu.alloc(64, 'C');
+    try {
+      matmul(gpu, { a: { buffer: A, shape: aShape }, b: { buffer: B, shape: bShape }, c: { buffer: C, shape: cShape }, ...extra });
+    } finally {
+      for (const buf of [A, B, C]) gpu.release(buf);
+    }
+  };
+  it('names both shapes when inner dimensions differ', () => {
+    expect(shapes([2, 3], [4, 5], [2, 5])).toThrow(/A \[2, 3\] · B \[4, 5\]: inner dimensions 3 and 4 differ/);
+    expect(shapes([2, 3], [4, 5], [2, 4], { transB: true })).toThrow(/inner dimensions 3 and 5 differ/);
+  });
+  it('names the output shape when it does not fit', () => {
+    expect(shapes([2, 3], [3, 5], [5, 2])).toThrow(/is 2x5 but C \[5, 2\] is 5x2/);
+  });
+  it('rejects a zero-size dimension', () => {
+    expect(shapes([0, 3], [3, 5], [0, 5])).toThrow(/A has shape \[0, 3\]; every dimension must be a positive integer/);
+  });
+  it('rejects a buffer smaller than its shape', () => {
+    expect(shapes([8, 9], [9, 5], [8, 5])).toThrow(/A \[8, 9\] needs 72 floats from offset 0 but its buffer "A" holds 64/);
+  });
+  it('rejects an operand over the storage-binding limit, naming it', () => {
+    const limit = gpu.limits.maxStorageBufferBindingSize;
+    const rows = Math.ceil(limit / 4 / 1024) + 1;
+    // A fake buffer object: the check must fire before anything reaches the GPU.
+    const big = { size: rows * 1024 * 4 + 4096, label: 'big' } as GPUBuffer;
+    const small = gpu.alloc(1024, 'small');
+    const out = gpu.alloc(rows, 'out');
+    expect(() =>
+      matmul(gpu, { a: { buffer: big, shape: [rows, 1024] }, b: { buffer: small, shape: [1024, 1] }, c: { buffer: out, shape: [rows, 1] } }),
+    ).toThrow(new RegExp(`A \\[${rows}, 1024\\] spans .* MiB, over the adapter's .* MiB storage-binding limit`));
+    gpu.release(small);
+    gpu.release(out);
+  });
+});
