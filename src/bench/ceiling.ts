@@ -7,8 +7,10 @@ import { timeCalls } from './measure.ts';
 export interface Ceilings {
   /** FMA-only kernel, GFLOP/s (an FMA counts as 2). */
   gflops: number;
-  /** vec4 copy, GB/s (bytes read + written). */
+  /** vec4 copy kernel, GB/s (bytes read + written). */
   gbps: number;
+  /** copyBufferToBuffer, GB/s (bytes read + written), timed by wall clock over many copies. */
+  copyBufferGbps: number;
 }
 
 const bindings = ['read', 'rw'] as const;
@@ -44,6 +46,25 @@ export async function measureCopyCeiling(gpu: Gpu): Promise<number> {
   return (2 * 16 * vec4s) / (t.ms * 1e6);
 }
 
+export async function measureCopyBufferCeiling(gpu: Gpu): Promise<number> {
+  const bytes = 64 << 20;
+  const src = gpu.alloc(bytes / 4, 'ceiling:src');
+  const dst = gpu.alloc(bytes / 4, 'ceiling:dst');
+  gpu.copy(src, dst, bytes);
+  await gpu.sync('bench:ceiling:copybuffer');
+  const times: number[] = [];
+  for (let r = 0; r < 3; r++) {
+    const t0 = performance.now();
+    for (let i = 0; i < 8; i++) gpu.copy(src, dst, bytes);
+    await gpu.sync('bench:ceiling:copybuffer');
+    times.push((performance.now() - t0) / 8);
+  }
+  gpu.release(src);
+  gpu.release(dst);
+  const ms = times.sort((a, b) => a - b)[1]!;
+  return (2 * bytes) / (ms * 1e6);
+}
+
 export async function measureCeilings(gpu: Gpu): Promise<Ceilings> {
-  return { gflops: await measureFmaCeiling(gpu), gbps: await measureCopyCeiling(gpu) };
+  return { gflops: await measureFmaCeiling(gpu), gbps: await measureCopyCeiling(gpu), copyBufferGbps: await measureCopyBufferCeiling(gpu) };
 }

@@ -37,7 +37,7 @@ async function run(args: BenchArgs): Promise<void> {
     console.log(`adapter: ${machine.adapter}`);
     console.log(`cpu:     ${machine.cpu}; waiting: ${machine.waitMode}; clock: ${machine.clock}`);
     const ceilings = await measureCeilings(gpu);
-    console.log(`ceilings (same run): FMA ${fmt(ceilings.gflops, 2)} GFLOP/s, copy ${fmt(ceilings.gbps, 2)} GB/s (shaders/ceiling.wgsl)\n`);
+    console.log(`ceilings (same run): FMA ${fmt(ceilings.gflops, 2)} GFLOP/s, copy kernel ${fmt(ceilings.gbps, 2)} GB/s, copyBufferToBuffer ${fmt(ceilings.copyBufferGbps, 2)} GB/s\n`);
     const ctx: BenchContext = { gpu, ceilings, runs: args.runs, seed: args.seed, sizes: args.sizes, variant: args.variant, layout: args.layout, blas: args.blas };
     const report: Record<string, unknown> = { machine, date: new Date().toISOString(), args, ceilings };
     let failed = 0;

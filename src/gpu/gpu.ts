@@ -364,6 +364,13 @@ export class Gpu {
     this.device.queue.writeBuffer(buffer, offsetBytes, data.buffer, data.byteOffset, data.byteLength);
   }
 
+  /** Records a buffer-to-buffer copy, ordered after the dispatches recorded so far. */
+  copy(src: GPUBuffer, dst: GPUBuffer, bytes: number, srcOffset = 0, dstOffset = 0): void {
+    this.throwIfFailed();
+    this.commandEncoder().copyBufferToBuffer(src, srcOffset, dst, dstOffset, bytes);
+    this.recorded.push(`copy(${src.label} → ${dst.label})`);
+  }
+
   /** A pooled storage buffer holding `data`. */
   upload(data: Float32Array | Uint32Array | Int32Array, label: string): GPUBuffer {
     const b = this.pool.acquire(Math.max(4, data.byteLength), GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST, label);
