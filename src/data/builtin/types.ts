@@ -1,0 +1,28 @@
+// What each source of the built-in set yields before splitting and rasterising.
+import type { ImageInput } from '../image.ts';
+
+export interface SourcePair {
+  /** Stable id, unique over the whole build (e.g. "google/1f436"). */
+  id: string;
+  /** Art style: google, twitter, openmoji, fluent, tuxpaint, game-icons. */
+  style: string;
+  /** Normalised caption. */
+  caption: string;
+  /** Items with the same link are always split together (e.g. all skin tones of one emoji). */
+  link: string;
+  /** A skin-tone variant (the small build leaves these out). */
+  tone: boolean;
+  image: ImageInput;
+}
+
+export interface SourceInfo {
+  name: string;
+  version: string;
+  license: string;
+  attribution: string;
+}
+
+export interface SourceResult {
+  pairs: SourcePair[];
+  info: SourceInfo[];
+}

@@ -1,0 +1,36 @@
+// The shape every dataset takes once loaded, whatever it was read from.
+import type { Triple } from './augment.ts';
+import type { RgbImage } from './image.ts';
+
+export interface ItemMeta {
+  id: string;
+  /** Art style or source (built-in set). */
+  style?: string;
+  /** Split group (built-in set). */
+  group?: string;
+  /** Class index (classification splits such as test-fmnist). */
+  label?: number;
+}
+
+export interface Dataset {
+  readonly name: string;
+  readonly split: string;
+  readonly length: number;
+  /** Side of the square images the loader emits. */
+  readonly imageSize: number;
+  /** Per-channel statistics the loader normalises with: (v/255 - mean) / std. */
+  readonly mean: Triple;
+  readonly std: Triple;
+  /** Class names, for classification splits. */
+  readonly classes?: readonly string[];
+  /** Normalised captions of item i (one or more). */
+  captions(i: number): readonly string[];
+  meta(i: number): ItemMeta;
+  /**
+   * Item i as 8-bit RGB. `eval`: exactly imageSize×imageSize (shorter side, centre crop).
+   * `train`: at least imageSize on the shorter side, aspect kept, for random crops.
+   */
+  image(i: number, mode: 'train' | 'eval'): Promise<RgbImage>;
+  /** Releases open files. */
+  close(): void;
+}

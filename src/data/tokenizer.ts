@@ -1,0 +1,178 @@
+// Byte-level BPE tokenizer stored as a Hugging Face `tokenizer.json`. Training uses Hugging Face's
+// Rust `tokenizers` (in a child process: its trainer blocks the event loop and prints blank lines to
+// stdout); encoding and decoding use the pure-JS `@huggingface/tokenizers`, which gives the same ids.
+// Both libraries ignore padding/truncation settings for our purposes, so those are done here.
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
+import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
+import { DataError } from './errors.ts';
+import { normaliseCaption } from './text.ts';
+
+export const PAD = '[PAD]';
+export const SOT = '[SOT]';
+export const EOT = '[EOT]';
+const SPECIALS = [PAD, SOT, EOT];
+
+interface TokenizerJson {
+  added_tokens: { id: number; content: string; special: boolean }[];
+  model: { type: string; vocab: Record<string, number>; merges: ([string, string] | string)[] };
+  [k: string]: unknown;
+}
+
+export class Tokenizer {
+  readonly padId = 0;
+  readonly bosId = 1;
+  readonly eosId = 2;
+  readonly vocabSize: number;
+  private readonly hf: HfTokenizer;
+
+  private constructor(readonly json: TokenizerJson) {
+    const ids = SPECIALS.map((t) => json.added_tokens.find((a) => a.content === t)?.id);
+    if (ids[0] !== 0 || ids[1] !== 1 || ids[2] !== 2) {
+      throw new DataError(`tokenizer.json lacks coca's special tokens ${SPECIALS.join(' ')} at ids 0 1 2; train one with 'coca data build' or 'coca data tokenizer'`);
+    }
+    this.hf = new HfTokenizer(json, { clean_up_tokenization_spaces: false });
+    this.vocabSize = Math.max(...Object.values(json.model.vocab), ...json.added_tokens.map((a) => a.id)) + 1;
+  }
+
+  static load(file: string): Tokenizer {
+    let json: TokenizerJson;
+    try {
+      json = JSON.parse(fs.readFileSync(file, 'utf8')) as TokenizerJson;
+    } catch (e) {
+      throw new DataError(`cannot read tokenizer ${file} (${(e as Error).message.split('\n')[0]}); build the dataset again or pass another tokenizer.json`);
+    }
+    return Tokenizer.fromJSON(json);
+  }
+
+  static fromJSON(json: TokenizerJson): Tokenizer {
+    if (json?.model?.type !== 'BPE') throw new DataError('tokenizer.json is not a BPE tokenizer; coca expects the byte-level BPE written by coca data build');
+    return new Tokenizer(json);
+  }
+
+  /**
+   * [SOT] text [EOT], normalised like the stored captions; with `contextLength`, truncated so that
+   * [EOT] stays last. A literal "[SOT]" in the text is dropped rather than read as the token.
+   */
+  encode(text: string, contextLength?: number): number[] {
+    const clean = normaliseCaption(text.replaceAll(SOT, ' ').replaceAll(EOT, ' ').replaceAll(PAD, ' '));
+    const body = this.hf.encode(clean, { add_special_tokens: false }).ids;
+    const max = contextLength === undefined ? body.length : Math.max(0, contextLength - 2);
+    return [this.bosId, ...body.slice(0, max), this.eosId];
+  }
+
+  /** Token ids in a row of `contextLength`, padded with padId. */
+  encodePadded(text: string, contextLength: number, out = new Int32Array(contextLength), offset = 0): Int32Array {
+    const ids = this.encode(text, contextLength);
+    out.fill(this.padId, offset, offset + contextLength);
+    for (let i = 0; i < ids.length; i++) out[offset + i] = ids[i]!;
+    return out;
+  }
+
+  /** A [texts.length, contextLength] row-major matrix of padded ids. */
+  encodeBatch(texts: readonly string[], contextLength: number): Int32Array {
+    const out = new Int32Array(texts.length * contextLength);
+    texts.forEach((t, i) => this.encodePadded(t, contextLength, out, i * contextLength));
+    return out;
+  }
+
+  /** Text of the ids up to the first [EOT], specials and padding removed. */
+  decode(ids: ArrayLike<number>): string {
+    const body: number[] = [];
+    for (let i = 0; i < ids.length; i++) {
+      const id = ids[i]!;
+      if (id === this.eosId) break;
+      if (id === this.padId || id === this.bosId) continue;
+      body.push(id);
+    }
+    return this.hf.decode(body, { skip_special_tokens: true, clean_up_tokenization_spaces: false });
+  }
+
+  /** The sub-word strings of a text (for inspection and stats). */
+  pieces(text: string): string[] {
+    return this.encode(text).slice(1, -1).map((id) => this.hf.id_to_token(id) ?? '?');
+  }
+
+  save(file: string): void {
+    const tmp = `${file}.tmp-${process.pid}`;
+    fs.writeFileSync(tmp, JSON.stringify(this.json));
+    fs.renameSync(tmp, file);
+  }
+}
+
+/**
+ * Learns a byte-level BPE of at most `vocabSize` ids (3 specials + 256 bytes + merges) from the
+ * captions. A small corpus may run out of merges before reaching it.
+ */
+export function trainTokenizer(captions: readonly string[], vocabSize: number): Tokenizer {
+  if (vocabSize < SPECIALS.length + 256 + 1) throw new DataError(`vocabulary size ${vocabSize} is too small: byte-level BPE needs at least ${SPECIALS.length + 257}`);
+  const lines = captions.map(normaliseCaption).filter((c) => c.length > 0);
+  if (lines.length === 0) throw new DataError('no captions to learn a tokenizer from; the training split is empty');
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'coca-bpe-'));
+  try {
+    const corpus = path.join(tmp, 'corpus.txt');
+    const raw = path.join(tmp, 'raw.json');
+    fs.writeFileSync(corpus, lines.join('\n') + '\n');
+    const lib = createRequire(import.meta.url).resolve('tokenizers');
+    // The Node bindings take no trainer options: the default trainer runs to 30k tokens and the
+    // vocabulary is cut to size below (merges are learned greedily, so a prefix is a smaller run).
+    const script = `
+      const T = require(${JSON.stringify(lib)});
+      const tok = new T.Tokenizer(T.BPE.empty());
+      tok.setNormalizer(T.sequenceNormalizer([T.nfkcNormalizer(), T.lowercase()]));
+      tok.setPreTokenizer(T.byteLevelPreTokenizer(false, true));
+      tok.train([${JSON.stringify(corpus)}]);
+      tok.save(${JSON.stringify(raw)}, false);`;
+    execFileSync(process.execPath, ['-e', script], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const trained = JSON.parse(fs.readFileSync(raw, 'utf8')) as TokenizerJson;
+    return Tokenizer.fromJSON(cutVocabulary(trained, vocabSize, byteAlphabet()));
+  } catch (e) {
+    if (e instanceof DataError) throw e;
+    const err = e as { stderr?: Buffer; message: string };
+    throw new DataError(`tokenizer training failed (${(err.stderr?.toString().trim() || err.message).split('\n')[0]}); check that the 'tokenizers' package is installed (npm ci)`);
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+/** GPT-2's byte-to-unicode table, in byte order: the base alphabet of byte-level BPE. */
+export function byteAlphabet(): string[] {
+  const keep: number[] = [];
+  for (let b = 33; b <= 126; b++) keep.push(b);
+  for (let b = 161; b <= 172; b++) keep.push(b);
+  for (let b = 174; b <= 255; b++) keep.push(b);
+  const chars: string[] = new Array(256);
+  let extra = 0;
+  for (let b = 0; b < 256; b++) chars[b] = String.fromCodePoint(keep.includes(b) ? b : 256 + extra++);
+  return chars;
+}
+
+function cutVocabulary(trained: TokenizerJson, vocabSize: number, alphabet: string[]): TokenizerJson {
+  const vocab: Record<string, number> = {};
+  let next = SPECIALS.length;
+  // Specials sit in the model vocabulary too, so ids 0-2 are never handed to a real token.
+  SPECIALS.forEach((t, i) => (vocab[t] = i));
+  for (const ch of alphabet) vocab[ch] = next++;
+  const merges: [string, string][] = [];
+  for (const m of trained.model.merges) {
+    if (next >= vocabSize) break;
+    const [a, b] = typeof m === 'string' ? (m.split(' ') as [string, string]) : m;
+    if (!(a in vocab) || !(b in vocab)) continue;
+    merges.push([a, b]);
+    if (!(a + b in vocab)) vocab[a + b] = next++;
+  }
+  return {
+    ...trained,
+    truncation: null,
+    padding: null,
+    added_tokens: SPECIALS.map((content, id) => ({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true })),
+    normalizer: { type: 'Sequence', normalizers: [{ type: 'NFKC' }, { type: 'Lowercase' }] },
+    pre_tokenizer: { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true },
+    post_processor: null,
+    decoder: { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true },
+    model: { ...trained.model, vocab, merges },
+  };
+}
