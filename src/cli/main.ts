@@ -28,7 +28,6 @@ try {
     .wrap(Math.min(110, process.stdout.columns ?? 110))
     .fail((msg, err, y) => {
       if (err) reportAndExit(err);
-      console.error(y.help() && '');
       y.showHelp();
       console.error(`\ncoca: ${msg}`);
       process.exit(2);
