@@ -2,8 +2,15 @@
 import path from 'node:path';
 import cliProgress from 'cli-progress';
 import type { Argv } from 'yargs';
+import fs from 'node:fs';
 import { buildBuiltin, PRESETS } from '../data/builtin/build.ts';
+import { DataError } from '../data/errors.ts';
+import { isBuiltDataset, listSplits, loadDataset, loadTokenizer, resolveDataPath } from '../data/load.ts';
 import { builtinDir } from '../data/paths.ts';
+import { readUserDataset, splitOf } from '../data/readers/index.ts';
+import { readManifest } from '../data/store.ts';
+import { contactSheet, histogramLines, splitStats, wordsOf } from '../data/stats.ts';
+import { trainTokenizer, type Tokenizer } from '../data/tokenizer.ts';
 
 interface BuildArgs {
   small: boolean;
@@ -52,9 +59,124 @@ const buildCommand = {
   },
 };
 
+interface DataArgs {
+  data: string;
+  strict: boolean;
+  seed: number;
+}
+
+const dataOption = (y: Argv) =>
+  y
+    .option('data', { type: 'string', default: 'builtin-small', describe: "'builtin', 'builtin-small', a built dataset folder, or your dataset (folder or caption file)" })
+    .option('strict', { type: 'boolean', default: false, describe: 'stop at the first missing or corrupt image, empty caption or bad line' })
+    .option('seed', { type: 'number', default: 0, describe: 'seed of the train/val/test assignment for datasets without splits' });
+
+const infoCommand = {
+  command: 'info',
+  describe: 'Say what a dataset is: format, splits and their sizes, image sizes, sources',
+  builder: dataOption,
+  handler: async (args: DataArgs) => {
+    const p = resolveDataPath(args.data);
+    if (isBuiltDataset(p)) {
+      const m = readManifest(p);
+      console.log(`${m.name} at ${p}: image sizes ${m.imageSizes.join(', ')} px, seed ${m.seed}, vocabulary ${m.tokenizer.vocabSize}`);
+      for (const [split, info] of Object.entries(m.splits)) console.log(`  ${split.padEnd(13)} ${String(info.count).padStart(6)}  ${info.about}`);
+      console.log(`  mean ${m.mean.join(' ')}  std ${m.std.join(' ')}`);
+      for (const s of m.sources) console.log(`  source ${s.name} ${s.version} (${s.license}): ${s.pairs || ''}`.trimEnd());
+      console.log(`  built ${m.build.at} in ${m.build.seconds} s, ${(m.build.bytes / 2 ** 20).toFixed(1)} MiB`);
+      return;
+    }
+    const r = await readUserDataset(p, { strict: args.strict, seed: args.seed });
+    const counts = new Map<string, { images: number; pairs: number }>();
+    for (const rec of r.records) {
+      const s = splitOf(rec, args.seed);
+      const c = counts.get(s) ?? { images: 0, pairs: 0 };
+      c.images++;
+      c.pairs += rec.captions.length;
+      counts.set(s, c);
+    }
+    console.log(`${r.format} dataset ${r.file}: ${r.records.length} images, ${r.problems.total} entries skipped`);
+    for (const [s, c] of [...counts].sort()) console.log(`  ${s.padEnd(6)} ${String(c.images).padStart(7)} images ${String(c.pairs).padStart(8)} pairs`);
+  },
+};
+
+interface StatsArgs extends DataArgs {
+  sheet?: string;
+  split?: string;
+  'context-length': number;
+}
+
+const statsCommand = {
+  command: 'stats',
+  describe: 'Summarise a dataset: pairs per split, distinct captions, caption lengths, vocabulary coverage, a contact sheet PNG',
+  builder: (y: Argv) =>
+    dataOption(y)
+      .option('sheet', { type: 'string', describe: 'write a contact sheet of random samples to this PNG' })
+      .option('split', { type: 'string', describe: 'split shown on the contact sheet (default: train)' })
+      .option('context-length', { type: 'number', default: 32, describe: 'token row length to check captions against' }),
+  handler: async (args: StatsArgs) => {
+    const p = resolveDataPath(args.data);
+    const splits = listSplits(args.data);
+    let tokenizer: Tokenizer | undefined;
+    if (fs.existsSync(`${p}/tokenizer.json`)) tokenizer = loadTokenizer(args.data);
+    const open = (split: string) => loadDataset(args.data, { split, strict: args.strict, seed: args.seed, warn: () => {} });
+    const train = await open(splits.includes('train') ? 'train' : splits[0]!);
+    const trainWords = wordsOf(train);
+    if (!tokenizer && !isBuiltDataset(p)) tokenizer = trainTokenizer(collect(train), 2048);
+    for (const split of splits.filter((s) => s !== 'all')) {
+      let ds;
+      try {
+        ds = split === train.split ? train : await open(split);
+      } catch (e) {
+        if (e instanceof DataError && / has no items in split /.test(e.message)) continue;
+        throw e;
+      }
+      const st = splitStats(ds, { ...(tokenizer ? { tokenizer } : {}), contextLength: args['context-length'], ...(split !== train.split ? { trainWords } : {}) });
+      const cov = st.wordCoverage === undefined ? '' : `, ${(st.wordCoverage * 100).toFixed(1)}% of words seen in train`;
+      const tok = st.tokens ? `, tokens mean ${st.tokens.mean.toFixed(1)} max ${st.tokens.max} (${st.tokens.overContext} over ${args['context-length']})` : '';
+      console.log(`${split}: ${st.images} images, ${st.pairs} pairs, ${st.distinctCaptions} distinct captions${tok}${cov}`);
+      if (split === train.split) {
+        console.log('  caption length in words:');
+        for (const l of histogramLines(st.wordHistogram)) console.log(`   ${l}`);
+      }
+    }
+    if (args.sheet) {
+      const ds = args.split && args.split !== train.split ? await open(args.split) : train;
+      await contactSheet(ds, args.sheet, { seed: args.seed });
+      console.log(`contact sheet of ${ds.split}: ${args.sheet}`);
+    }
+  },
+};
+
+function collect(ds: { length: number; captions(i: number): readonly string[] }): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < ds.length; i++) out.push(...ds.captions(i));
+  return out;
+}
+
+interface TokArgs extends DataArgs {
+  out: string;
+  'vocab-size': number;
+}
+
+const tokenizerCommand = {
+  command: 'tokenizer',
+  describe: "Learn a byte-level BPE tokenizer.json from a dataset's train captions",
+  builder: (y: Argv) =>
+    dataOption(y)
+      .option('out', { type: 'string', demandOption: true, describe: 'where to write tokenizer.json' })
+      .option('vocab-size', { type: 'number', default: 2048, describe: 'vocabulary size, specials and the 256 byte tokens included' }),
+  handler: async (args: TokArgs) => {
+    const ds = await loadDataset(args.data, { split: 'train', strict: args.strict, seed: args.seed });
+    const tok = trainTokenizer(collect(ds), args['vocab-size']);
+    tok.save(args.out);
+    console.log(`${args.out}: ${tok.vocabSize} tokens from ${ds.length} train images`);
+  },
+};
+
 export const dataCommand = {
   command: 'data <command>',
   describe: 'Build, inspect and summarise image–text datasets',
-  builder: (y: Argv) => y.command(buildCommand).demandCommand(1, 'Name a data command: build, info or stats.'),
+  builder: (y: Argv) => y.command(buildCommand).command(infoCommand).command(statsCommand).command(tokenizerCommand).demandCommand(1, 'Name a data command: build, info, stats or tokenizer.'),
   handler: () => {},
 };

@@ -1,0 +1,37 @@
+/**
+ * coca's data layer: the built-in image–text set, readers for users' datasets, the tokenizer and
+ * the batch loader. What training calls:
+ *
+ *   import { loadDataset, loadTokenizer, BatchLoader } from '../data/index.ts';
+ *   const ds = await loadDataset('builtin-small', { split: 'train', imageSize: 32 });
+ *   //   'builtin' | 'builtin-small' | a built dataset folder | a user dataset (folder or file)
+ *   const tok = loadTokenizer('builtin-small');            // tokenizer.json stored with the set
+ *   const loader = new BatchLoader(ds, { batchSize: 64, contextLength: 32, tokenizer: tok, seed: 1 });
+ *   const b = await loader.next();
+ *   //   b.images: Float32Array [rows, 3, S, S], (v/255 - ds.mean[c]) / ds.std[c]
+ *   //   b.tokens: Int32Array [rows, contextLength]: tok.bosId ([SOT]=1), ids, tok.eosId ([EOT]=2), tok.padId (0)...
+ *   const saved = loader.state();  // {seed, epoch, index}: store it in the checkpoint
+ *   loader.restore(saved);         // the same batches follow as in an uninterrupted run
+ *
+ * Training loaders (`train: true`, the default) shuffle per epoch, draw a random resized crop and
+ * flip, pick one caption per image, and drop the short last batch. Evaluation loaders
+ * (`train: false`) keep file order, the whole image (centre crop for photos) and the first
+ * caption, and end each pass with a shorter batch flagged `last`.
+ *
+ * Normalisation: the built-in sets store their own train-split mean/std in manifest.json (the
+ * pictures are mostly white background); users' datasets use CLIP's (CLIP_MEAN, CLIP_STD).
+ *
+ * Tokenizer: byte-level BPE in Hugging Face tokenizer.json form; lower-cases (NFKC) the text;
+ * `encode(text, contextLength)` truncates keeping [EOT] last; `decode` stops at [EOT] and returns
+ * the normalised text; `vocabSize` counts the specials.
+ */
+export { CLIP_MEAN, CLIP_STD, DEFAULT_AUGMENT, type AugmentConfig, type Triple } from './augment.ts';
+export { buildBuiltin, PRESETS, type BuildPreset } from './builtin/build.ts';
+export type { Dataset, ItemMeta } from './dataset.ts';
+export { DataError } from './errors.ts';
+export { loadDataset, listSplits, loadTokenizer, resolveDataPath, type LoadOptions } from './load.ts';
+export { BatchLoader, type Batch, type BatchLoaderOptions, type LoaderState } from './loader.ts';
+export { builtinDir, cacheRoot } from './paths.ts';
+export { readUserDataset, detectFormat, KNOWN_FORMATS } from './readers/index.ts';
+export { normaliseCaption } from './text.ts';
+export { EOT, PAD, SOT, Tokenizer, trainTokenizer } from './tokenizer.ts';

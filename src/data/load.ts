@@ -1,0 +1,59 @@
+// Opening a dataset by name or path: the built-in sets by name, a built coca dataset folder by
+// its manifest, anything else through the readers of users' formats.
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Dataset } from './dataset.ts';
+import { DataError } from './errors.ts';
+import { builtinDir } from './paths.ts';
+import { openUserDataset, type ReadOptions } from './readers/index.ts';
+import { readItems, readManifest, StoredDataset } from './store.ts';
+import { Tokenizer } from './tokenizer.ts';
+
+export interface LoadOptions extends ReadOptions {
+  split: string;
+  /** Side of the square images the loader emits (default: the smallest stored size, or 64). */
+  imageSize?: number;
+}
+
+/** 'builtin' | 'builtin-small' | a path → the folder or file it names. */
+export function resolveDataPath(where: string): string {
+  if (where === 'builtin' || where === 'builtin-small') {
+    const dir = builtinDir(where === 'builtin-small');
+    if (!fs.existsSync(path.join(dir, 'manifest.json'))) {
+      throw new DataError(`the ${where} dataset is not built yet; run 'coca data build${where === 'builtin-small' ? ' --small' : ''}' (it fetches the art packages into ${path.dirname(path.dirname(dir))})`);
+    }
+    return dir;
+  }
+  const p = path.resolve(where);
+  if (!fs.existsSync(p)) throw new DataError(`dataset path ${where} does not exist; pass a folder or caption file, or 'builtin'`);
+  return p;
+}
+
+export function isBuiltDataset(p: string): boolean {
+  return fs.existsSync(path.join(p, 'manifest.json'));
+}
+
+export async function loadDataset(where: string, opts: LoadOptions): Promise<Dataset> {
+  const p = resolveDataPath(where);
+  if (isBuiltDataset(p)) {
+    const m = readManifest(p);
+    if (!(opts.split in m.splits)) throw new DataError(`${m.name} has no split '${opts.split}'; it has ${Object.keys(m.splits).join(', ')}`);
+    return new StoredDataset(p, m.name, opts.split, opts.imageSize ?? Math.min(...m.imageSizes), readItems(p, opts.split), m);
+  }
+  return openUserDataset(p, { ...opts, imageSize: opts.imageSize ?? 64 });
+}
+
+/** The split names a dataset offers. */
+export function listSplits(where: string): string[] {
+  const p = resolveDataPath(where);
+  if (isBuiltDataset(p)) return Object.keys(readManifest(p).splits);
+  return ['train', 'val', 'test', 'all'];
+}
+
+/** The tokenizer stored with a built dataset. */
+export function loadTokenizer(where: string): Tokenizer {
+  const p = resolveDataPath(where);
+  const file = fs.statSync(p).isDirectory() ? path.join(p, 'tokenizer.json') : p;
+  if (!fs.existsSync(file)) throw new DataError(`no tokenizer.json at ${file}; for your own data run 'coca data tokenizer --data ${where}' first`);
+  return Tokenizer.load(file);
+}

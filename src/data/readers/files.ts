@@ -1,0 +1,50 @@
+// A dataset of image files on disk, decoded with sharp when the loader asks for an item.
+import type { Triple } from '../augment.ts';
+import { CLIP_MEAN, CLIP_STD } from '../augment.ts';
+import type { Dataset, ItemMeta } from '../dataset.ts';
+import { loadShorterSide, loadSquare, type RgbImage } from '../image.ts';
+import type { RawRecord } from './common.ts';
+
+// Training crops keep about 70% of the side at the smallest scale; decoding at 1.5× the output
+// size keeps those crops at full resolution without decoding huge photos at full size.
+const TRAIN_DECODE_SCALE = 1.5;
+
+export class FileDataset implements Dataset {
+  readonly length: number;
+  readonly mean: Triple;
+  readonly std: Triple;
+
+  constructor(
+    readonly name: string,
+    readonly split: string,
+    readonly imageSize: number,
+    private readonly records: RawRecord[],
+    stats: { mean: Triple; std: Triple } = { mean: CLIP_MEAN, std: CLIP_STD },
+  ) {
+    this.length = records.length;
+    this.mean = stats.mean;
+    this.std = stats.std;
+  }
+
+  captions(i: number): readonly string[] {
+    return this.record(i).captions;
+  }
+
+  meta(i: number): ItemMeta {
+    return { id: this.record(i).image };
+  }
+
+  async image(i: number, mode: 'train' | 'eval'): Promise<RgbImage> {
+    const input = { path: this.record(i).image };
+    if (mode === 'train') return loadShorterSide(input, Math.round(this.imageSize * TRAIN_DECODE_SCALE));
+    return { data: await loadSquare(input, this.imageSize, 'cover'), width: this.imageSize, height: this.imageSize };
+  }
+
+  close(): void {}
+
+  private record(i: number): RawRecord {
+    const r = this.records[i];
+    if (!r) throw new RangeError(`item ${i} out of range 0..${this.length - 1}`);
+    return r;
+  }
+}
