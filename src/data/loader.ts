@@ -158,8 +158,10 @@ export class BatchLoader {
         return { index: j, image: await this.dataset.image(j, mode) };
       } catch (e) {
         if (this.opts.strict || !(e instanceof DataError)) throw e;
+        // Batches prepared in parallel may meet the same bad image; tell about the first once.
+        const fresh = !this.failed.has(j);
         this.failed.add(j);
-        if (this.failed.size === 1) this.opts.warn?.(`${e.message}; using the next item in its place (pass --strict to stop instead)`);
+        if (fresh && this.failed.size === 1) this.opts.warn?.(`${e.message}; using the next item in its place (pass --strict to stop instead)`);
       }
     }
     throw new DataError(`no image of ${this.dataset.name} split ${this.dataset.split} could be decoded`);
