@@ -38,21 +38,22 @@ function refElement(a: Float32Array, b: Float32Array, M: number, N: number, K: n
   return s;
 }
 
-export async function benchMatmulCase(
-  gpu: Gpu,
-  variant: MatmulVariant,
-  layout: Layout,
-  [M, N, K]: [number, number, number],
-  opts: { runs: number; seed: number },
-): Promise<MatmulBenchRow | null> {
-  if (!matmulVariantAvailable(gpu, variant)) return null;
-  const rng = new Rng(opts.seed);
+export interface PreparedMatmul {
+  /** Records one call. */
+  record(): void;
+  /** Runs one call on a NaN-poisoned output and checks it against float64 dot products. */
+  validate(): Promise<{ ok: boolean; maxAbsError: number; checked: number }>;
+  release(): void;
+}
+
+/** Inputs and output of one bench case, on the GPU. */
+export function prepareMatmulCase(gpu: Gpu, variant: MatmulVariant, layout: Layout, [M, N, K]: [number, number, number], seed: number): PreparedMatmul {
+  const rng = new Rng(seed);
   const a = rng.floats(M * K);
   const b = rng.floats(K * N);
   const A = gpu.upload(a, 'bench:A');
   const B = gpu.upload(b, 'bench:B');
   const C = gpu.alloc(M * N, 'bench:C');
-  gpu.write(C, new Float32Array(M * N).fill(NaN));
   const transA = layout === 'TN';
   const transB = layout === 'NT';
   const record = () =>
@@ -64,30 +65,40 @@ export async function benchMatmulCase(
       transB,
       variant,
     });
-  // Validate first: one call on the NaN-poisoned output, then up to 4096 elements (all of
-  // them for small outputs, a random sample otherwise) against float64 dot products.
-  record();
-  const got = await gpu.read(C, M * N, 0, `bench:matmul:validate`);
-  const sample = M * N <= 4096 ? Array.from({ length: M * N }, (_, i) => i) : Array.from({ length: 4096 }, () => rng.int(M * N));
-  const want = new Float64Array(M * N);
-  for (const i of sample) want[i] = refElement(a, b, M, N, K, layout, Math.floor(i / N), i % N);
-  const check = compareClose(got, want, matmulTolerance(K), sample);
-  const t = await timeCalls(gpu, record, { tag: `bench:matmul:${variant}:${layout}:${M}x${N}x${K}`, runs: opts.runs });
-  for (const buf of [A, B, C]) gpu.release(buf);
   return {
-    variant,
-    layout,
-    M,
-    N,
-    K,
-    ms: t.ms,
-    gflops: matmulFlops(M, N, K) / (t.ms * 1e6),
-    clock: t.clock,
-    iters: t.iters,
-    maxAbsError: check.maxAbsError,
-    checked: check.count,
-    ok: check.ok,
+    record,
+    async validate() {
+      gpu.write(C, new Float32Array(M * N).fill(NaN));
+      record();
+      const got = await gpu.read(C, M * N, 0, 'bench:matmul:validate');
+      // All elements of small outputs, a random sample of 4096 otherwise.
+      const sample = M * N <= 4096 ? Array.from({ length: M * N }, (_, i) => i) : Array.from({ length: 4096 }, () => rng.int(M * N));
+      const want = new Float64Array(M * N);
+      for (const i of sample) want[i] = refElement(a, b, M, N, K, layout, Math.floor(i / N), i % N);
+      const r = compareClose(got, want, matmulTolerance(K), sample);
+      return { ok: r.ok, maxAbsError: r.maxAbsError, checked: r.count };
+    },
+    release() {
+      for (const buf of [A, B, C]) gpu.release(buf);
+    },
   };
+}
+
+export async function benchMatmulCase(
+  gpu: Gpu,
+  variant: MatmulVariant,
+  layout: Layout,
+  size: [number, number, number],
+  opts: { runs: number; seed: number },
+): Promise<MatmulBenchRow | null> {
+  if (!matmulVariantAvailable(gpu, variant)) return null;
+  const [M, N, K] = size;
+  const c = prepareMatmulCase(gpu, variant, layout, size, opts.seed);
+  // Validate first, on the very inputs that are then timed.
+  const check = await c.validate();
+  const t = await timeCalls(gpu, c.record, { tag: `bench:matmul:${variant}:${layout}:${M}x${N}x${K}`, runs: opts.runs });
+  c.release();
+  return { variant, layout, M, N, K, ms: t.ms, gflops: matmulFlops(M, N, K) / (t.ms * 1e6), clock: t.clock, iters: t.iters, ...check };
 }
 
 // ---- the family as `coca bench matmul` runs it --------------------------------------------------
