@@ -2,6 +2,7 @@
 // adds its BenchFamily here.
 import { embeddingBench } from '../../kernels/embedding.bench.ts';
 import { matmulBench } from '../../kernels/matmul.bench.ts';
+import { pointwiseBench } from '../../kernels/pointwise.bench.ts';
 import type { BenchFamily } from './family.ts';
 import { waitBench } from './wait.ts';
 
@@ -9,5 +10,6 @@ import { waitBench } from './wait.ts';
 export const BENCH_FAMILIES: BenchFamily[] = [
   matmulBench,
   embeddingBench,
+  pointwiseBench,
   waitBench,
 ];
