@@ -13,6 +13,7 @@ import { contactSheet, histogramLines, splitStats, wordsOf } from '../data/stats
 import { trainTokenizer, type Tokenizer } from '../data/tokenizer.ts';
 
 interface BuildArgs {
+  'if-missing': boolean;
   small: boolean;
   out?: string;
   seed: number;
@@ -39,6 +40,15 @@ function progressBar(): { update: (stage: string, done: number, total: number) =
   };
 }
 
+function sameBuild(dir: string, preset: string, seed: number): boolean {
+  try {
+    const m = readManifest(dir);
+    return m.build.preset === preset && m.seed === seed;
+  } catch {
+    return false;
+  }
+}
+
 const buildCommand = {
   command: 'build',
   describe: 'Build the built-in image–text dataset from packaged art (fetched on demand into the cache)',
@@ -47,10 +57,15 @@ const buildCommand = {
       .option('small', { type: 'boolean', default: false, describe: 'a few thousand pairs at 32 px (tests, CI, demo) instead of all pairs at 64 and 128 px' })
       .option('out', { type: 'string', describe: 'output folder (default: the cache, where loadDataset("builtin") looks)' })
       .option('seed', { type: 'number', default: 0, describe: 'seed of the concept split and of subsampling' })
-      .option('strict', { type: 'boolean', default: false, describe: 'stop at the first picture that cannot be decoded' }),
+      .option('strict', { type: 'boolean', default: false, describe: 'stop at the first picture that cannot be decoded' })
+      .option('if-missing', { type: 'boolean', default: false, describe: 'do nothing when this build (same preset and seed) is already there' }),
   handler: async (args: BuildArgs) => {
     const preset = args.small ? PRESETS.small : PRESETS.full;
     const out = path.resolve(args.out ?? builtinDir(args.small));
+    if (args['if-missing'] && sameBuild(out, preset.name, args.seed)) {
+      console.log(`${preset.name} is already built at ${out}`);
+      return;
+    }
     console.error(`coca data build: ${preset.name} (${preset.sizes.join(', ')} px) → ${out}`);
     const bar = progressBar();
     const { manifest } = await buildBuiltin({ preset, out, seed: args.seed, strict: args.strict, log: (l) => console.error(`  ${l}`), progress: bar.update }).finally(bar.stop);
@@ -82,7 +97,7 @@ const infoCommand = {
       console.log(`${m.name} at ${p}: image sizes ${m.imageSizes.join(', ')} px, seed ${m.seed}, vocabulary ${m.tokenizer.vocabSize}`);
       for (const [split, info] of Object.entries(m.splits)) console.log(`  ${split.padEnd(13)} ${String(info.count).padStart(6)}  ${info.about}`);
       console.log(`  mean ${m.mean.join(' ')}  std ${m.std.join(' ')}`);
-      for (const s of m.sources) console.log(`  source ${s.name} ${s.version} (${s.license}): ${s.pairs || ''}`.trimEnd());
+      for (const s of m.sources) console.log(`  source ${s.name} ${s.version} (${s.license}): ${s.role === 'names' ? 'names' : `${s.pairs} pictures`}`);
       console.log(`  built ${m.build.at} in ${m.build.seconds} s, ${(m.build.bytes / 2 ** 20).toFixed(1)} MiB`);
       return;
     }

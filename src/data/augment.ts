@@ -67,31 +67,48 @@ export function toTensor(img: RgbImage, crop: Crop, size: number, mean: Triple, 
     mat2d.translate(m, m, [size, 0]);
     mat2d.scale(m, m, [-1, 1]);
   }
+  // Crops and flips keep axes aligned, so source x depends only on u and y only on v: one
+  // table per axis replaces a matrix product per pixel.
   const { data, width, height } = img;
-  const plane = size * size;
-  const scale = [1 / (255 * std[0]), 1 / (255 * std[1]), 1 / (255 * std[2])] as const;
-  const bias = [-mean[0] / std[0], -mean[1] / std[1], -mean[2] / std[2]] as const;
   const p = vec2.create();
-  for (let v = 0; v < size; v++) {
-    for (let u = 0; u < size; u++) {
-      vec2.transformMat2d(p, [u + 0.5, v + 0.5], m);
-      const sx = Math.min(Math.max(p[0], 0), width - 1);
-      const sy = Math.min(Math.max(p[1], 0), height - 1);
-      const x0 = Math.floor(sx);
-      const y0 = Math.floor(sy);
-      const x1 = Math.min(x0 + 1, width - 1);
-      const y1 = Math.min(y0 + 1, height - 1);
-      const fx = sx - x0;
-      const fy = sy - y0;
-      const i00 = (y0 * width + x0) * 3;
-      const i01 = (y0 * width + x1) * 3;
-      const i10 = (y1 * width + x0) * 3;
-      const i11 = (y1 * width + x1) * 3;
-      const o = offset + v * size + u;
-      for (let c = 0; c < 3; c++) {
-        const top = data[i00 + c]! + (data[i01 + c]! - data[i00 + c]!) * fx;
-        const bot = data[i10 + c]! + (data[i11 + c]! - data[i10 + c]!) * fx;
-        out[o + c * plane] = (top + (bot - top) * fy) * scale[c]! + bias[c]!;
+  const x0s = new Int32Array(size);
+  const x1s = new Int32Array(size);
+  const fxs = new Float32Array(size);
+  const y0s = new Int32Array(size);
+  const y1s = new Int32Array(size);
+  const fys = new Float32Array(size);
+  for (let k = 0; k < size; k++) {
+    vec2.transformMat2d(p, [k + 0.5, k + 0.5], m);
+    const sx = Math.min(Math.max(p[0], 0), width - 1);
+    const sy = Math.min(Math.max(p[1], 0), height - 1);
+    x0s[k] = Math.floor(sx);
+    x1s[k] = Math.min(x0s[k]! + 1, width - 1);
+    fxs[k] = sx - x0s[k]!;
+    y0s[k] = Math.floor(sy);
+    y1s[k] = Math.min(y0s[k]! + 1, height - 1);
+    fys[k] = sy - y0s[k]!;
+  }
+  const plane = size * size;
+  for (let c = 0; c < 3; c++) {
+    const scale = 1 / (255 * std[c]!);
+    const bias = -mean[c]! / std[c]!;
+    const base = offset + c * plane;
+    for (let v = 0; v < size; v++) {
+      const r0 = y0s[v]! * width;
+      const r1 = y1s[v]! * width;
+      const fy = fys[v]!;
+      const o = base + v * size;
+      for (let u = 0; u < size; u++) {
+        const a = x0s[u]! * 3 + c;
+        const b = x1s[u]! * 3 + c;
+        const fx = fxs[u]!;
+        const p00 = data[r0 * 3 + a]!;
+        const p01 = data[r0 * 3 + b]!;
+        const p10 = data[r1 * 3 + a]!;
+        const p11 = data[r1 * 3 + b]!;
+        const top = p00 + (p01 - p00) * fx;
+        const bot = p10 + (p11 - p10) * fx;
+        out[o + u] = (top + (bot - top) * fy) * scale + bias;
       }
     }
   }

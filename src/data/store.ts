@@ -32,8 +32,9 @@ export interface Manifest {
   seed: number;
   /** Split name → class names, for classification splits. */
   classes?: Record<string, string[]>;
-  sources: { name: string; version: string; license: string; pairs: number }[];
-  build: { seconds: number; bytes: number; skipped: number; at: string };
+  /** Each package used; `pairs` counts the pictures it gave (0 for a source of names only). */
+  sources: { name: string; version: string; license: string; role: 'pictures' | 'names'; pairs: number }[];
+  build: { seconds: number; bytes: number; skipped: number; at: string; preset: string };
   tokenizer: { file: string; vocabSize: number };
 }
 

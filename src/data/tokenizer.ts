@@ -15,6 +15,7 @@ export const PAD = '[PAD]';
 export const SOT = '[SOT]';
 export const EOT = '[EOT]';
 const SPECIALS = [PAD, SOT, EOT];
+const CACHE_LIMIT = 200_000;
 
 interface TokenizerJson {
   added_tokens: { id: number; content: string; special: boolean }[];
@@ -28,6 +29,7 @@ export class Tokenizer {
   readonly eosId = 2;
   readonly vocabSize: number;
   private readonly hf: HfTokenizer;
+  private readonly cache = new Map<string, number[]>();
 
   private constructor(readonly json: TokenizerJson) {
     const ids = SPECIALS.map((t) => json.added_tokens.find((a) => a.content === t)?.id);
@@ -58,10 +60,18 @@ export class Tokenizer {
    * [EOT] stays last. A literal "[SOT]" in the text is dropped rather than read as the token.
    */
   encode(text: string, contextLength?: number): number[] {
-    const clean = normaliseCaption(text.replaceAll(SOT, ' ').replaceAll(EOT, ' ').replaceAll(PAD, ' '));
-    const body = this.hf.encode(clean, { add_special_tokens: false }).ids;
+    const body = this.cache.get(text) ?? this.encodeBody(text);
     const max = contextLength === undefined ? body.length : Math.max(0, contextLength - 2);
     return [this.bosId, ...body.slice(0, max), this.eosId];
+  }
+
+  private encodeBody(text: string): number[] {
+    const clean = normaliseCaption(text.replaceAll(SOT, ' ').replaceAll(EOT, ' ').replaceAll(PAD, ' '));
+    const body = this.hf.encode(clean, { add_special_tokens: false }).ids;
+    // Training re-encodes the same captions every epoch; past the bound, start afresh.
+    if (this.cache.size >= CACHE_LIMIT) this.cache.clear();
+    this.cache.set(text, body);
+    return body;
   }
 
   /** Token ids in a row of `contextLength`, padded with padId. */

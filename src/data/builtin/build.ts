@@ -116,8 +116,8 @@ export async function buildBuiltin(opts: BuildOptions): Promise<BuildResult> {
       std: stats.std,
       seed,
       classes: { 'test-fmnist': FMNIST_CLASSES },
-      sources: infos.map((i) => ({ name: i.name, version: i.version, license: i.license, pairs: countPairs(splits, i.name) })),
-      build: { seconds: 0, bytes: 0, skipped: skipped.length, at: new Date().toISOString() },
+      sources: infos.map((i) => ({ name: i.name, version: i.version, license: i.license, role: i.role, pairs: i.name === fm.info.name ? counts['test-fmnist'] : countPairs(splits, i.name) })),
+      build: { seconds: 0, bytes: 0, skipped: skipped.length, at: new Date().toISOString(), preset: preset.name },
       tokenizer: { file: 'tokenizer.json', vocabSize: tok.vocabSize },
     };
     manifest.build.seconds = Math.round((performance.now() - t0) / 100) / 10;

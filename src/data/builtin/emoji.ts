@@ -68,7 +68,7 @@ export async function emojiSources(styles: readonly EmojiStyle[], opts: FetchOpt
   const labels = readEmojibaseLabels(path.join(base, 'en', 'data.json'));
   const pairs: SourcePair[] = [];
   const info: SourceResult['info'] = [
-    { ...P.emojibase, license: 'MIT', attribution: 'Emoji names and tags: emojibase-data (Miles Johnson), from Unicode CLDR.' },
+    { ...P.emojibase, role: 'names', license: 'MIT', attribution: 'Emoji names and tags: emojibase-data (Miles Johnson), from Unicode CLDR.' },
   ];
   const push = (style: string, key: string, file: string, fallback?: Label) => {
     const l = labels.get(key) ?? fallback;
@@ -87,7 +87,7 @@ export async function emojiSources(styles: readonly EmojiStyle[], opts: FetchOpt
       if (styles.includes('openmoji')) push('openmoji', key, path.join(om, 'color', 'svg', `${e.hexcode}.svg`), own);
     }
     if (styles.includes('openmoji')) {
-      info.push({ ...P.openmoji, license: 'CC-BY-SA-4.0', attribution: 'OpenMoji – the open-source emoji and icon project (openmoji.org), CC BY-SA 4.0.' });
+      info.push({ ...P.openmoji, role: 'pictures', license: 'CC-BY-SA-4.0', attribution: 'OpenMoji – the open-source emoji and icon project (openmoji.org), CC BY-SA 4.0.' });
     }
   }
   for (const style of ['google', 'twitter'] as const) {
@@ -102,6 +102,7 @@ export async function emojiSources(styles: readonly EmojiStyle[], opts: FetchOpt
     }
     info.push({
       ...pkg,
+      role: 'pictures',
       license: style === 'google' ? 'Apache-2.0' : 'CC-BY-4.0',
       attribution: style === 'google' ? 'Noto Emoji art © Google, Apache License 2.0 (via emoji-datasource-google).' : 'Twemoji art © Twitter, Inc. and other contributors, CC BY 4.0 (via emoji-datasource-twitter).',
     });
@@ -111,7 +112,7 @@ export async function emojiSources(styles: readonly EmojiStyle[], opts: FetchOpt
     for (const f of fs.readdirSync(path.join(dir, 'assets')).sort()) {
       if (f.endsWith('.webp')) push('fluent', emojiKey(f.slice(0, -5)), path.join(dir, 'assets', f));
     }
-    info.push({ ...P.fluent, license: 'MIT', attribution: 'Fluent Emoji 3D © Microsoft Corporation, MIT License (via @lobehub/fluent-emoji-3d).' });
+    info.push({ ...P.fluent, role: 'pictures', license: 'MIT', attribution: 'Fluent Emoji 3D © Microsoft Corporation, MIT License (via @lobehub/fluent-emoji-3d).' });
   }
   return { pairs, info };
 }

@@ -41,6 +41,6 @@ export async function fmnistTest(opts: FetchOptions): Promise<{ images: GrayImag
   for (let i = 0; i < images.pixels.length; i++) images.pixels[i] = 255 - images.pixels[i]!;
   return {
     images,
-    info: { name: 'dataset-fashion-mnist', version: 'Debian bookworm', license: 'MIT', attribution: 'Fashion-MNIST © Zalando SE, MIT License (Debian package dataset-fashion-mnist).' },
+    info: { role: 'pictures', name: 'dataset-fashion-mnist', version: 'Debian bookworm', license: 'MIT', attribution: 'Fashion-MNIST © Zalando SE, MIT License (Debian package dataset-fashion-mnist).' },
   };
 }

@@ -27,6 +27,6 @@ export async function gameIconsSource(opts: FetchOptions): Promise<SourceResult>
   }
   return {
     pairs,
-    info: [{ ...PKG, license: 'CC-BY-3.0', attribution: 'Icons by Lorc, Delapouite and contributors at game-icons.net, CC BY 3.0 (via @iconify-json/game-icons).' }],
+    info: [{ ...PKG, role: 'pictures', license: 'CC-BY-3.0', attribution: 'Icons by Lorc, Delapouite and contributors at game-icons.net, CC BY 3.0 (via @iconify-json/game-icons).' }],
   };
 }

@@ -22,7 +22,7 @@ export async function tuxpaintSource(opts: FetchOptions): Promise<SourceResult> 
   }
   return {
     pairs,
-    info: [{ name: 'tuxpaint-stamps-default', version: 'Debian bookworm', license: 'GPL-2.0', attribution: 'Tux Paint stamps © the Tux Paint project and contributors, GNU GPL 2 (Debian package tuxpaint-stamps-default).' }],
+    info: [{ role: 'pictures', name: 'tuxpaint-stamps-default', version: 'Debian bookworm', license: 'GPL-2.0', attribution: 'Tux Paint stamps © the Tux Paint project and contributors, GNU GPL 2 (Debian package tuxpaint-stamps-default).' }],
   };
 }
 

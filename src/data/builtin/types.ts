@@ -16,6 +16,8 @@ export interface SourcePair {
 }
 
 export interface SourceInfo {
+  /** What the build takes from it: pictures or only their names. */
+  role: 'pictures' | 'names';
   name: string;
   version: string;
   license: string;
