@@ -60,6 +60,9 @@ export async function fetchDeb(name: string, probe: string, members: string[], o
   try {
     await download();
   } catch (first) {
+    if ((first as { code?: string }).code === 'ENOENT') {
+      throw new DataError(`the built-in set needs Debian's apt-get and dpkg-deb to fetch ${name}; build it on Debian or Ubuntu and copy the built folder here, or pass --data with your own dataset`);
+    }
     // A fresh machine often has empty package lists; refreshing them needs root.
     if (process.getuid?.() !== 0) {
       throw new DataError(`could not download Debian package ${name} (${firstLine(first)}); run 'sudo apt-get update' or 'sudo apt-get install ${name}', then the build again`);

@@ -2,6 +2,7 @@
 // its manifest, anything else through the readers of users' formats.
 import fs from 'node:fs';
 import path from 'node:path';
+import type { Triple } from './augment.ts';
 import type { Dataset } from './dataset.ts';
 import { DataError } from './errors.ts';
 import { builtinDir } from './paths.ts';
@@ -13,6 +14,9 @@ export interface LoadOptions extends ReadOptions {
   split: string;
   /** Side of the square images the loader emits (default: the smallest stored size, or 64). */
   imageSize?: number;
+  /** Normalisation statistics, overriding the dataset's (built-in: its own; users': CLIP's). */
+  mean?: Triple;
+  std?: Triple;
 }
 
 /** 'builtin' | 'builtin-small' | a path → the folder or file it names. */
@@ -35,10 +39,16 @@ export function isBuiltDataset(p: string): boolean {
 
 export async function loadDataset(where: string, opts: LoadOptions): Promise<Dataset> {
   const p = resolveDataPath(where);
+  for (const [name, v] of [['mean', opts.mean], ['std', opts.std]] as const) {
+    if (v && (v.length !== 3 || v.some((x) => !Number.isFinite(x)) || (name === 'std' && v.some((x) => x <= 0)))) {
+      throw new DataError(`${name} must be three finite numbers${name === 'std' ? ' above 0' : ''}, got ${JSON.stringify(v)}`);
+    }
+  }
   if (isBuiltDataset(p)) {
     const m = readManifest(p);
     if (!(opts.split in m.splits)) throw new DataError(`${m.name} has no split '${opts.split}'; it has ${Object.keys(m.splits).join(', ')}`);
-    return new StoredDataset(p, m.name, opts.split, opts.imageSize ?? Math.min(...m.imageSizes), readItems(p, opts.split), m);
+    const stats = { ...m, mean: opts.mean ?? m.mean, std: opts.std ?? m.std };
+    return new StoredDataset(p, m.name, opts.split, opts.imageSize ?? Math.min(...m.imageSizes), readItems(p, opts.split), stats);
   }
   return openUserDataset(p, { ...opts, imageSize: opts.imageSize ?? 64 });
 }

@@ -9,6 +9,8 @@ import type { RgbImage } from './image.ts';
 import { mixSeed, permutation, Rng } from './rng.ts';
 import type { Tokenizer } from './tokenizer.ts';
 
+const HANDED = /\b(left|right)/;
+
 export interface LoaderState {
   seed: number;
   epoch: number;
@@ -141,6 +143,8 @@ export class BatchLoader {
         const caps = this.dataset.captions(index);
         captions[r] = train ? caps[rng.int(caps.length)]! : caps[0]!;
         const crop = train ? randomCrop(image, this.opts.augment, rng) : fullCrop(image);
+        // A mirrored "person running facing right" would contradict its caption.
+        if (HANDED.test(captions[r]!)) crop.flip = false;
         toTensor(image, crop, size, this.dataset.mean, this.dataset.std, images, r * plane);
         indices[r] = index;
       }),

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
+import { CLIP_MEAN, CLIP_STD, type Triple } from '../augment.ts';
 import { DataError } from '../errors.ts';
 import { loadSquare } from '../image.ts';
 import { mapLimit } from '../pool.ts';
@@ -95,7 +96,7 @@ export function splitOf(r: RawRecord, seed: number): string {
   return h < 0.9 ? 'train' : h < 0.95 ? 'val' : 'test';
 }
 
-export async function openUserDataset(p: string, opts: ReadOptions & { split: string; imageSize: number }): Promise<FileDataset> {
+export async function openUserDataset(p: string, opts: ReadOptions & { split: string; imageSize: number; mean?: Triple; std?: Triple }): Promise<FileDataset> {
   const { records } = await readUserDataset(p, opts);
   const seed = opts.seed ?? 0;
   const chosen = opts.split === 'all' ? records : records.filter((r) => splitOf(r, seed) === opts.split);
@@ -103,5 +104,5 @@ export async function openUserDataset(p: string, opts: ReadOptions & { split: st
     const have = [...new Set(records.map((r) => splitOf(r, seed)))].sort().join(', ');
     throw new DataError(`${p} has no items in split '${opts.split}' (it has ${have}, and 'all')`);
   }
-  return new FileDataset(path.basename(p), opts.split, opts.imageSize, chosen);
+  return new FileDataset(path.basename(p), opts.split, opts.imageSize, chosen, { mean: opts.mean ?? CLIP_MEAN, std: opts.std ?? CLIP_STD });
 }

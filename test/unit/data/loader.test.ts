@@ -1,4 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
+import { fullCrop, toTensor } from '../../../src/data/augment.ts';
 import { BatchLoader, type Batch } from '../../../src/data/loader.ts';
 import { trainTokenizer, type Tokenizer } from '../../../src/data/tokenizer.ts';
 import { MemoryDataset } from './fixtures.ts';
@@ -91,6 +92,28 @@ describe('BatchLoader', () => {
     expect(loader.skipped).toBe(1);
     const strict = new BatchLoader(ds, opts(0, { train: false, strict: true, prefetch: 0 }));
     await expect(take(strict, 1)).rejects.toThrow(/m3/);
+  });
+
+  it('never flips a picture whose caption says left or right', async () => {
+    class Handed extends MemoryDataset {
+      override captions(i: number): readonly string[] {
+        return [i % 2 ? `person running facing right ${i}` : `person running ${i}`];
+      }
+    }
+    const ds = new Handed(40, 6);
+    const loader = new BatchLoader(ds, opts(0, { batchSize: 40, augment: { scale: [1, 1], ratio: [1, 1], flip: true } }));
+    const b = await loader.next();
+    const plane = 3 * 6 * 6;
+    let flipped = 0;
+    for (let r = 0; r < 40; r++) {
+      const i = b.indices[r]!;
+      const want = new Float32Array(plane);
+      toTensor(await ds.image(i), fullCrop(await ds.image(i)), 6, ds.mean, ds.std, want);
+      const same = b.images.subarray(r * plane, (r + 1) * plane).every((v, k) => Math.abs(v - want[k]!) < 1e-5);
+      if (i % 2) expect(same).toBe(true);
+      else if (!same) flipped++;
+    }
+    expect(flipped).toBeGreaterThan(0);
   });
 
   it('refuses an empty dataset and one smaller than a training batch', () => {

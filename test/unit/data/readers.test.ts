@@ -68,6 +68,14 @@ describe('folder with captions.tsv', () => {
     }
   });
 
+  it('normalises with CLIP statistics unless told otherwise, and refuses a bad std', async () => {
+    const clip = await loadDataset(dir, { split: 'all', imageSize: 8, warn: () => {} });
+    expect(clip.mean[0]).toBeCloseTo(0.481, 3);
+    const own = await loadDataset(dir, { split: 'all', imageSize: 8, mean: [0.5, 0.5, 0.5], std: [0.2, 0.3, 0.4], warn: () => {} });
+    expect([...own.std]).toEqual([0.2, 0.3, 0.4]);
+    await expect(loadDataset(dir, { split: 'all', std: [0.2, 0, 0.4] })).rejects.toThrow(/std must be three finite numbers above 0/);
+  });
+
   it('splits a format without splits by a seeded hash of the image path, 90/5/5', () => {
     const counts = { train: 0, val: 0, test: 0 } as Record<string, number>;
     for (let i = 0; i < 4000; i++) counts[splitOf({ image: `/x/${i}.jpg`, captions: ['c'] }, 3)]!++;
