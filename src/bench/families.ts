@@ -1,5 +1,6 @@
 // Every family `coca bench` knows, in the order `coca bench all` runs them. A new kernel family
 // adds its BenchFamily here.
+import { crossEntropyBench } from '../../kernels/crossentropy.bench.ts';
 import { embeddingBench } from '../../kernels/embedding.bench.ts';
 import { matmulBench } from '../../kernels/matmul.bench.ts';
 import { pointwiseBench } from '../../kernels/pointwise.bench.ts';
@@ -10,6 +11,7 @@ import { waitBench } from './wait.ts';
 export const BENCH_FAMILIES: BenchFamily[] = [
   matmulBench,
   embeddingBench,
+  crossEntropyBench,
   pointwiseBench,
   waitBench,
 ];

@@ -2,6 +2,7 @@
 // float64 central finite differences (or, for AdamW, which has no backward, against values
 // worked out by hand) at tiny sizes. No GPU.
 import { describe, expect, it } from 'vitest';
+import { crossEntropyBackwardRef, crossEntropyRef } from '../../kernels/crossentropy.ref.ts';
 import { embeddingBackwardRef, embeddingRef } from '../../kernels/embedding.ref.ts';
 import { numericGrad } from '../helpers/finite-diff.ts';
 import { testRng } from '../helpers/seed.ts';
@@ -34,5 +35,26 @@ describe('embedding reference backward', () => {
     expectNear(dTable, numericGrad((t) => embeddingRef(t, ids, D, { table: pos, T }), table, dout), FD_TOL, 'dTable');
     expectNear(dPos!, numericGrad((p) => embeddingRef(table, ids, D, { table: p, T }), pos, dout), FD_TOL, 'dPos');
     expect(B * T).toBe(ids.length);
+  });
+});
+
+describe('cross-entropy reference backward', () => {
+  it('dlogits of dloss·mean loss match finite differences, ignored rows and vocabulary 1 included', () => {
+    const rng = testRng(2);
+    for (const [N, V, targets] of [
+      [4, 5, [2, -100, 0, 4]],
+      [3, 1, [0, 0, -100]],
+      [2, 3, [-100, -100]],
+    ] as [number, number, number[]][]) {
+      const logits = f64(rng, N * V, -3, 3);
+      const dloss = rng.uniform(-2, 2);
+      const fd = numericGrad((x) => Float64Array.of(crossEntropyRef(x, targets, V, -100).loss), logits, Float64Array.of(dloss));
+      expectNear(crossEntropyBackwardRef(logits, targets, V, -100, dloss), fd, FD_TOL, `dlogits N=${N} V=${V}`);
+    }
+  });
+
+  it('the loss is log-sum-exp minus the target logit, also where exp would overflow', () => {
+    const r = crossEntropyRef([1e4, 1e4 - Math.log(3), -1e4], [1], 3, -100);
+    expect(r.loss).toBeCloseTo(Math.log(3) + Math.log(1 + 1 / 3), 10);
   });
 });
