@@ -1,6 +1,7 @@
 // The shape every dataset takes once loaded, whatever it was read from.
 import type { Triple } from './augment.ts';
 import type { RgbImage } from './image.ts';
+import type { ImageSource } from './prep.ts';
 
 export interface ItemMeta {
   id: string;
@@ -31,6 +32,8 @@ export interface Dataset {
    * `train`: at least imageSize on the shorter side, aspect kept, for random crops.
    */
   image(i: number, mode: 'train' | 'eval'): Promise<RgbImage>;
+  /** Where item i's picture is, for loader worker threads; datasets without it are read in-thread. */
+  source?(i: number): ImageSource;
   /** Releases open files. */
   close(): void;
 }

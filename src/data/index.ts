@@ -13,10 +13,17 @@
  *   const saved = loader.state();  // {seed, epoch, index}: store it in the checkpoint
  *   loader.restore(saved);         // the same batches follow as in an uninterrupted run
  *
+ *   await loader.close();          // stops its worker threads, if it has any
+ *
  * Training loaders (`train: true`, the default) shuffle per epoch, draw a random resized crop and
  * flip, pick one caption per image, and drop the short last batch. Evaluation loaders
  * (`train: false`) keep file order, the whole image (centre crop for photos) and the first
  * caption, and end each pass with a shorter batch flagged `last`.
+ *
+ * Images are prepared `prefetch` batches ahead, on this thread between awaits or, with
+ * `workers: N` (default: none below 4 cores, where lavapipe needs them), in N worker threads;
+ * both paths give identical batches. A picture that cannot be decoded is replaced by the next
+ * item (one warning), or stops the loader with `strict: true`.
  *
  * Normalisation: the built-in sets store their own train-split mean/std in manifest.json (the
  * pictures are mostly white background); users' datasets use CLIP's (CLIP_MEAN, CLIP_STD).
@@ -30,7 +37,7 @@ export { buildBuiltin, PRESETS, type BuildPreset } from './builtin/build.ts';
 export type { Dataset, ItemMeta } from './dataset.ts';
 export { DataError } from './errors.ts';
 export { loadDataset, listSplits, loadTokenizer, resolveDataPath, type LoadOptions } from './load.ts';
-export { BatchLoader, type Batch, type BatchLoaderOptions, type LoaderState } from './loader.ts';
+export { BatchLoader, defaultWorkers, type Batch, type BatchLoaderOptions, type LoaderState } from './loader.ts';
 export { builtinDir, cacheRoot } from './paths.ts';
 export { readUserDataset, detectFormat, KNOWN_FORMATS } from './readers/index.ts';
 export { normaliseCaption } from './text.ts';

@@ -1,13 +1,15 @@
-// Batches of fixed shape for training and evaluation. Order and augmentation are pure functions
-// of (seed, epoch, position), so a loader restored to a saved state yields exactly the batches an
-// uninterrupted run would have. Image work for the next batches runs while the caller uses the
-// current one (`prefetch`), with decodes spread over sharp's worker threads.
-import { DEFAULT_AUGMENT, fullCrop, randomCrop, toTensor, type AugmentConfig } from './augment.ts';
+// Batches of fixed shape for training and evaluation. Order, caption choice and augmentation are
+// pure functions of (seed, epoch, position), so a loader restored to a saved state yields exactly
+// the batches an uninterrupted run would have. The next batches are prepared while the caller
+// uses the current one (`prefetch`): on this thread between awaits, or in worker threads.
+import os from 'node:os';
+import { DEFAULT_AUGMENT, type AugmentConfig } from './augment.ts';
 import type { Dataset } from './dataset.ts';
 import { DataError } from './errors.ts';
-import type { RgbImage } from './image.ts';
+import { readSource, tensorise, type PrepTask } from './prep.ts';
 import { mixSeed, permutation, Rng } from './rng.ts';
 import type { Tokenizer } from './tokenizer.ts';
+import { PrepPool } from './workers.ts';
 
 const HANDED = /\b(left|right)/;
 
@@ -29,6 +31,11 @@ export interface BatchLoaderOptions {
   augment?: AugmentConfig;
   /** Batches prepared ahead of the one returned. */
   prefetch?: number;
+  /**
+   * Worker threads preparing images; 0 prepares them on this thread. Default: none on machines
+   * with fewer than 4 cores (there the GPU driver or lavapipe needs them), else up to 4.
+   */
+  workers?: number;
   /** Stop at an image that cannot be decoded instead of substituting the next item. */
   strict?: boolean;
   /** Told once per loader about images that could not be decoded (with --strict, they throw). */
@@ -54,6 +61,13 @@ export interface Batch {
   last: boolean;
 }
 
+export function defaultWorkers(): number {
+  const cores = os.availableParallelism();
+  return cores >= 4 ? Math.min(4, cores - 2) : 0;
+}
+
+type RowResult = { ok: true } | { ok: false; message: string };
+
 export class BatchLoader {
   private readonly opts: Required<Omit<BatchLoaderOptions, 'warn'>> & Pick<BatchLoaderOptions, 'warn'>;
   private epoch = 0;
@@ -62,17 +76,18 @@ export class BatchLoader {
   /** Batches being prepared, with the position each starts at (what state() reports). */
   private queue: { epoch: number; index: number; batch: Promise<Batch> }[] = [];
   private failed = new Set<number>();
+  private pool: PrepPool | undefined;
 
   constructor(
     readonly dataset: Dataset,
     options: BatchLoaderOptions,
   ) {
-    this.opts = { seed: 0, train: true, augment: DEFAULT_AUGMENT, prefetch: 2, strict: false, ...options };
+    this.opts = { seed: 0, train: true, augment: DEFAULT_AUGMENT, prefetch: 2, strict: false, workers: defaultWorkers(), ...options };
     if (dataset.length === 0) throw new DataError(`dataset ${dataset.name} split ${dataset.split} is empty; nothing to load`);
     if (this.opts.train && dataset.length < this.opts.batchSize) {
       throw new DataError(`split ${dataset.split} of ${dataset.name} has ${dataset.length} items, fewer than the batch size ${this.opts.batchSize}; use a smaller batch`);
     }
-    this.epoch = 0;
+    if (this.opts.workers > 0 && dataset.source) this.pool = new PrepPool(this.opts.workers);
   }
 
   /** Batches in one epoch: training drops the partial last batch, evaluation keeps it. */
@@ -98,9 +113,23 @@ export class BatchLoader {
   next(): Promise<Batch> {
     while (this.queue.length <= this.opts.prefetch) {
       const at = { epoch: this.epoch, index: this.index };
-      this.queue.push({ ...at, batch: this.make() });
+      const batch = this.make();
+      // A batch that fails while still queued is reported when next() hands it out, not before.
+      batch.catch(() => {});
+      this.queue.push({ ...at, batch });
     }
     return this.queue.shift()!.batch;
+  }
+
+  /** Items whose image could not be decoded so far. */
+  get skipped(): number {
+    return this.failed.size;
+  }
+
+  /** Stops the worker threads (they never keep the program alive, but hold memory). */
+  async close(): Promise<void> {
+    await this.pool?.close();
+    this.pool = undefined;
   }
 
   private make(): Promise<Batch> {
@@ -128,51 +157,87 @@ export class BatchLoader {
     return this.order.perm;
   }
 
+  private caption(index: number, epoch: number, pos: number): string {
+    const caps = this.dataset.captions(index);
+    return this.opts.train ? caps[new Rng(mixSeed(this.opts.seed, epoch, pos, 0xa11)).int(caps.length)]! : caps[0]!;
+  }
+
   private async assemble(epoch: number, start: number, rows: number, last: boolean): Promise<Batch> {
-    const { contextLength, tokenizer, train } = this.opts;
+    const { contextLength, tokenizer } = this.opts;
+    const n = this.dataset.length;
     const size = this.dataset.imageSize;
     const plane = 3 * size * size;
     const perm = this.permutation(epoch);
     const images = new Float32Array(rows * plane);
-    const indices = new Uint32Array(rows);
+    const indices = Uint32Array.from({ length: rows }, (_, r) => perm[start + r]!);
     const captions: string[] = new Array(rows);
-    await Promise.all(
-      Array.from({ length: rows }, async (_, r) => {
-        const rng = new Rng(mixSeed(this.opts.seed, epoch, start + r, 0xa11));
-        const { index, image } = await this.fetchImage(perm[start + r]!);
-        const caps = this.dataset.captions(index);
-        captions[r] = train ? caps[rng.int(caps.length)]! : caps[0]!;
-        const crop = train ? randomCrop(image, this.opts.augment, rng) : fullCrop(image);
-        // A mirrored "person running facing right" would contradict its caption.
-        if (HANDED.test(captions[r]!)) crop.flip = false;
-        toTensor(image, crop, size, this.dataset.mean, this.dataset.std, images, r * plane);
-        indices[r] = index;
-      }),
-    );
+    const attempts = new Uint32Array(rows);
+    // Rows whose item could not be read move on to the next item (the same one on every run).
+    let todo = Array.from({ length: rows }, (_, r) => r);
+    while (todo.length > 0) {
+      for (const r of todo) {
+        while (this.failed.has(indices[r]!) && attempts[r]! < n) {
+          indices[r] = (indices[r]! + 1) % n;
+          attempts[r]!++;
+        }
+        if (attempts[r]! >= n) throw new DataError(`no image of ${this.dataset.name} split ${this.dataset.split} could be decoded`);
+        captions[r] = this.caption(indices[r]!, epoch, start + r);
+      }
+      const results = await this.prepare(todo, indices, captions, epoch, start, images);
+      const again: number[] = [];
+      results.forEach((res, k) => {
+        if (res.ok) return;
+        const r = todo[k]!;
+        if (this.opts.strict) throw new DataError(res.message);
+        const fresh = !this.failed.has(indices[r]!);
+        this.failed.add(indices[r]!);
+        // Batches prepared in parallel may meet the same bad image; tell about the first once.
+        if (fresh && this.failed.size === 1) this.opts.warn?.(`${res.message}; using the next item in its place (pass --strict to stop instead)`);
+        again.push(r);
+      });
+      todo = again;
+    }
     return { images, tokens: tokenizer.encodeBatch(captions, contextLength), rows, imageSize: size, contextLength, indices, captions, epoch, index: start, last };
   }
 
-  /** Item i's image, or the next decodable item's when it cannot be decoded (deterministically). */
-  private async fetchImage(i: number): Promise<{ index: number; image: RgbImage }> {
-    const mode = this.opts.train ? 'train' : 'eval';
-    for (let k = 0; k < this.dataset.length; k++) {
-      const j = (i + k) % this.dataset.length;
-      if (this.failed.has(j)) continue;
-      try {
-        return { index: j, image: await this.dataset.image(j, mode) };
-      } catch (e) {
-        if (this.opts.strict || !(e instanceof DataError)) throw e;
-        // Batches prepared in parallel may meet the same bad image; tell about the first once.
-        const fresh = !this.failed.has(j);
-        this.failed.add(j);
-        if (fresh && this.failed.size === 1) this.opts.warn?.(`${e.message}; using the next item in its place (pass --strict to stop instead)`);
-      }
-    }
-    throw new DataError(`no image of ${this.dataset.name} split ${this.dataset.split} could be decoded`);
+  private task(index: number, caption: string, epoch: number, pos: number): Omit<PrepTask, 'source'> {
+    const d = this.dataset;
+    return {
+      train: this.opts.train,
+      seed: mixSeed(this.opts.seed, epoch, pos, 0xc40),
+      noFlip: HANDED.test(caption),
+      augment: this.opts.augment,
+      size: d.imageSize,
+      mean: d.mean,
+      std: d.std,
+    };
   }
 
-  /** Items whose image could not be decoded so far. */
-  get skipped(): number {
-    return this.failed.size;
+  /** Prepares the given rows into `images`; one result per row, in order. */
+  private async prepare(rows: number[], indices: Uint32Array, captions: string[], epoch: number, start: number, images: Float32Array): Promise<RowResult[]> {
+    const d = this.dataset;
+    const plane = 3 * d.imageSize * d.imageSize;
+    const tasks = rows.map((r) => this.task(indices[r]!, captions[r]!, epoch, start + r));
+    if (this.pool && d.source) {
+      const results = await this.pool.run(tasks.map((t, k) => ({ ...t, source: d.source!(indices[rows[k]!]!) })));
+      return results.map((res, k) => {
+        if (!res.ok) return res;
+        images.set(res.data, rows[k]! * plane);
+        return { ok: true };
+      });
+    }
+    const mode = this.opts.train ? 'train' : 'eval';
+    return Promise.all(
+      rows.map(async (r, k): Promise<RowResult> => {
+        try {
+          const image = d.source ? await readSource(d.source(indices[r]!), this.opts.train) : await d.image(indices[r]!, mode);
+          tensorise(image, tasks[k]!, images, r * plane);
+          return { ok: true };
+        } catch (e) {
+          if (!(e instanceof DataError)) throw e;
+          return { ok: false, message: e.message };
+        }
+      }),
+    );
   }
 }

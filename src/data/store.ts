@@ -11,6 +11,7 @@ import type { Triple } from './augment.ts';
 import type { Dataset, ItemMeta } from './dataset.ts';
 import { DataError } from './errors.ts';
 import type { RgbImage } from './image.ts';
+import type { ImageSource } from './prep.ts';
 
 export const FORMAT = 'coca-dataset';
 export const FORMAT_VERSION = 1;
@@ -96,6 +97,7 @@ export class StoredDataset implements Dataset {
   readonly std: Triple;
   private readonly fd: number;
   private readonly stored: number;
+  private readonly file: string;
 
   constructor(
     readonly dir: string,
@@ -115,6 +117,7 @@ export class StoredDataset implements Dataset {
     const stored = sizes.find((s) => s >= imageSize) ?? sizes[sizes.length - 1]!;
     this.stored = stored;
     const file = imageFile(dir, split, stored);
+    this.file = file;
     if (!fs.existsSync(file)) throw new DataError(`${file} is missing; rebuild the dataset with 'coca data build'`);
     const want = items.length * stored * stored * 3;
     if (fs.statSync(file).size !== want) throw new DataError(`${file} has ${fs.statSync(file).size} bytes, expected ${want}; rebuild the dataset with 'coca data build'`);
@@ -136,6 +139,11 @@ export class StoredDataset implements Dataset {
     const data = new Uint8Array(n);
     fs.readSync(this.fd, data, 0, n, i * n);
     return { data, width: this.stored, height: this.stored };
+  }
+
+  source(i: number): ImageSource {
+    this.item(i);
+    return { kind: 'stored', file: this.file, index: i, side: this.stored };
   }
 
   close(): void {

@@ -3,6 +3,7 @@ import type { Triple } from '../augment.ts';
 import { CLIP_MEAN, CLIP_STD } from '../augment.ts';
 import type { Dataset, ItemMeta } from '../dataset.ts';
 import { loadShorterSide, loadSquare, type RgbImage } from '../image.ts';
+import type { ImageSource } from '../prep.ts';
 import type { RawRecord } from './common.ts';
 
 // Training crops keep about 70% of the side at the smallest scale; decoding at 1.5× the output
@@ -38,6 +39,10 @@ export class FileDataset implements Dataset {
     const input = { path: this.record(i).image };
     if (mode === 'train') return loadShorterSide(input, Math.round(this.imageSize * TRAIN_DECODE_SCALE));
     return { data: await loadSquare(input, this.imageSize, 'cover'), width: this.imageSize, height: this.imageSize };
+  }
+
+  source(i: number): ImageSource {
+    return { kind: 'file', path: this.record(i).image, size: this.imageSize, trainDecode: Math.round(this.imageSize * TRAIN_DECODE_SCALE) };
   }
 
   close(): void {}

@@ -67,3 +67,31 @@ export class MemoryDataset implements Dataset {
   }
   close(): void {}
 }
+
+/** A built dataset folder (manifest, items, 16 px pixels) of n pattern pictures, split 'train'. */
+export async function writeStoredFixture(dir: string, n: number, size = 16): Promise<void> {
+  const { FORMAT, FORMAT_VERSION, ImageWriter, imageFile, writeItems } = await import('../../../src/data/store.ts');
+  fs.mkdirSync(dir, { recursive: true });
+  const w = new ImageWriter(imageFile(dir, 'train', size), size);
+  for (let i = 0; i < n; i++) w.write(patternPixels(size, size, i * 13), i);
+  w.close();
+  writeItems(
+    dir,
+    'train',
+    Array.from({ length: n }, (_, i) => ({ id: `p${i}`, captions: [`picture ${i}`, `pattern number ${i}`] })),
+  );
+  const manifest = {
+    format: FORMAT,
+    version: FORMAT_VERSION,
+    name: 'fixture',
+    imageSizes: [size],
+    splits: { train: { count: n, about: 'fixture' } },
+    mean: [0.5, 0.4, 0.3],
+    std: [0.2, 0.2, 0.2],
+    seed: 0,
+    sources: [],
+    build: { seconds: 0, bytes: 0, skipped: 0, at: '', preset: 'fixture' },
+    tokenizer: { file: 'tokenizer.json', vocabSize: 0 },
+  };
+  fs.writeFileSync(path.join(dir, 'manifest.json'), JSON.stringify(manifest));
+}
