@@ -68,12 +68,9 @@ export async function buildBuiltin(opts: BuildOptions): Promise<BuildResult> {
   const t0 = performance.now();
   const { preset, seed } = opts;
   const fetchOpts: FetchOptions = opts.log ? { log: opts.log } : {};
-  const [emoji, tux, icons, fm] = await Promise.all([
-    emojiSources(preset.emojiStyles, fetchOpts),
-    tuxpaintSource(fetchOpts),
-    gameIconsSource(fetchOpts),
-    fmnistTest(fetchOpts),
-  ]);
+  // Debian packages one after the other: a fallback `apt-get update` holds apt's list lock.
+  const debs = (async () => [await tuxpaintSource(fetchOpts), await fmnistTest(fetchOpts)] as const)();
+  const [emoji, icons, [tux, fm]] = await Promise.all([emojiSources(preset.emojiStyles, fetchOpts), gameIconsSource(fetchOpts), debs]);
   let iconPairs = icons.pairs;
   if (preset.gameIcons !== undefined) {
     iconPairs = [...iconPairs].sort((a, b) => hashString(a.id, seed) - hashString(b.id, seed)).slice(0, preset.gameIcons);
