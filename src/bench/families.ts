@@ -1,5 +1,6 @@
 // Every family `coca bench` knows, in the order `coca bench all` runs them. A new kernel family
 // adds its BenchFamily here.
+import { adamwBench } from '../../kernels/adamw.bench.ts';
 import { crossEntropyBench } from '../../kernels/crossentropy.bench.ts';
 import { embeddingBench } from '../../kernels/embedding.bench.ts';
 import { matmulBench } from '../../kernels/matmul.bench.ts';
@@ -12,6 +13,7 @@ export const BENCH_FAMILIES: BenchFamily[] = [
   matmulBench,
   embeddingBench,
   crossEntropyBench,
+  adamwBench,
   pointwiseBench,
   waitBench,
 ];

@@ -2,6 +2,7 @@
 // float64 central finite differences (or, for AdamW, which has no backward, against values
 // worked out by hand) at tiny sizes. No GPU.
 import { describe, expect, it } from 'vitest';
+import { adamwRef, gradNormRef } from '../../kernels/adamw.ref.ts';
 import { crossEntropyBackwardRef, crossEntropyRef } from '../../kernels/crossentropy.ref.ts';
 import { embeddingBackwardRef, embeddingRef } from '../../kernels/embedding.ref.ts';
 import { numericGrad } from '../helpers/finite-diff.ts';
@@ -56,5 +57,37 @@ describe('cross-entropy reference backward', () => {
   it('the loss is log-sum-exp minus the target logit, also where exp would overflow', () => {
     const r = crossEntropyRef([1e4, 1e4 - Math.log(3), -1e4], [1], 3, -100);
     expect(r.loss).toBeCloseTo(Math.log(3) + Math.log(1 + 1 / 3), 10);
+  });
+});
+
+describe('AdamW reference', () => {
+  it('step 1 is p·(1 − lr·wd) − lr·g/(|g| + eps); a no-decay segment skips the first factor', () => {
+    const h = { lr: 0.1, beta1: 0.8, beta2: 0.95, eps: 1e-3, weightDecay: 0.5 };
+    const g = [0.5, -2, 0.25];
+    const s = { param: Float64Array.of(1, -3, 2), m: new Float64Array(3), v: new Float64Array(3) };
+    adamwRef(s, g, [{ offset: 0, length: 2, decay: true }, { offset: 2, length: 1, decay: false }], 1, h);
+    // The bias corrections undo the (1 − β) factors exactly at step 1: m̂ = g, v̂ = g².
+    const want = [1 * (1 - 0.05) - (0.1 * 0.5) / (0.5 + 1e-3), -3 * (1 - 0.05) + (0.1 * 2) / (2 + 1e-3), 2 - (0.1 * 0.25) / (0.25 + 1e-3)];
+    expectNear(s.param, want, 1e-14, 'params');
+    expectNear(s.m, g.map((x) => 0.2 * x), 1e-14, 'm');
+    expectNear(s.v, g.map((x) => 0.05 * x * x), 1e-14, 'v');
+  });
+
+  it('step 2 follows the bias-corrected moments', () => {
+    const h = { lr: 0.1, beta1: 0.8, beta2: 0.95, eps: 0, weightDecay: 0 };
+    const s = { param: Float64Array.of(0), m: new Float64Array(1), v: new Float64Array(1) };
+    adamwRef(s, [1], [{ offset: 0, length: 1, decay: true }], 1, h);
+    adamwRef(s, [3], [{ offset: 0, length: 1, decay: true }], 2, h);
+    const mHat = (0.8 * 0.2 * 1 + 0.2 * 3) / (1 - 0.64);
+    const vHat = (0.95 * 0.05 * 1 + 0.05 * 9) / (1 - 0.9025);
+    expectNear(s.param, [-0.1 - (0.1 * mHat) / Math.sqrt(vHat)], 1e-14, 'param after 2 steps');
+  });
+
+  it('grad norm and clip scale as clip_grad_norm_', () => {
+    const r = gradNormRef([[3], [0, 4]], 1);
+    expect(r.norm).toBe(5);
+    expect(r.scale).toBeCloseTo(1 / (5 + 1e-6), 15);
+    expect(gradNormRef([[3, 4]], 10).scale).toBe(1);
+    expect(gradNormRef([[1, NaN]]).nonfinite).toBe(true);
   });
 });
