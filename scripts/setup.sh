@@ -49,3 +49,6 @@ fi
 
 echo "setup: checking for a WebGPU adapter"
 node bin/coca.js info --brief
+
+# The built-in small dataset (tests and the README demo): fetched and built once, ~30 s.
+node bin/coca.js data build --small --if-missing

@@ -13,6 +13,12 @@ function reportAndExit(err: unknown): never {
   process.exit(1);
 }
 
+// `coca ... | head` closes the pipe early; that is the reader's choice, not an error.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(0);
+  throw e;
+});
+
 try {
   await yargs(hideBin(process.argv))
     .scriptName('coca')
