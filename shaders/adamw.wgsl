@@ -93,6 +93,9 @@ fn reduceWorkgroup(lid: u32) {
 fn sumsq_partial(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let w = wg.y * nwg.x + wg.x;
   let start = w * p.chunk;
+  // Workgroups past the last chunk (the 2-D grid rounds up) must not write a partial: the next
+  // slice's partials follow. w is uniform, so leaving before the barriers is safe.
+  if (start >= p.n) { return; }
   let end = min(start + p.chunk, p.n);
   var s = 0.0;
   var bad = 0.0;
