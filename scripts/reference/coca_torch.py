@@ -1,0 +1,472 @@
+#!/usr/bin/env python3
+"""CoCa in plain PyTorch: the reference coca's TypeScript model is checked against.
+
+Same architecture, configs and parameter names as src/model (open_clip's CoCa state-dict names;
+docs/model.md describes every tensor). Runs with Debian's python3-torch (1.13); needs no
+open_clip and is not needed by `npm test`.
+
+  coca_torch.py --config nano|tiny|small|b32|path.json --dump OUT.safetensors [--seed S] [--batch B] [--pool cascade|true]
+      writes a parity fixture (see test/fixtures/README.md for its tensors)
+  coca_torch.py --config tiny --time [--batch 32] [--steps 20] [--warmup 5] [--threads 2]
+      times a training step (zero_grad, forward, loss, backward, AdamW, clamp) and prints JSON
+  coca_torch.py --config nano --params
+      prints the parameter list (name, shape, decay, init) as JSON
+
+The dump computes in float64 from float32-representable inputs and parameters and stores
+float32, so the fixture is the exact answer up to one rounding and the TypeScript side's
+float32 error is measured alone.
+"""
+import argparse
+import json
+import math
+import os
+import statistics
+import struct
+import sys
+import time
+from collections import OrderedDict
+from pathlib import Path
+
+# Debian's torch and OpenBLAS spin their thread pools by default and oversubscribe 2 cores
+# (2.3× slower steps; shared/research/perf-ceilings.md §4). Must be set before torch loads.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import torch  # noqa: E402
+import torch.nn as nn  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[2]
+PRESETS = ("nano", "tiny", "small", "b32")
+LN_EPS = 1e-5
+LOSS_WEIGHTS = {"contrastive": 1.0, "caption": 2.0}
+ADAMW = {"lr": 1e-3, "betas": [0.9, 0.98], "eps": 1e-6, "weight_decay": 0.1, "steps": 3, "logit_scale_max": math.log(100)}
+
+
+# ---------------------------------------------------------------- config (mirrors src/model/config.ts)
+
+def load_config(name_or_path):
+    path = REPO / "src/model/configs" / f"{name_or_path}.json" if name_or_path in PRESETS else Path(name_or_path)
+    return resolve(json.loads(Path(path).read_text()))
+
+
+def resolve(raw):
+    v, t, m = dict(raw["vision_cfg"]), dict(raw["text_cfg"]), dict(raw["multimodal_cfg"])
+    if "heads" not in v:
+        v["heads"] = v["width"] // v.get("head_width", 64)
+    vision = {k: v.get(k, d) for k, d in [("image_size", None), ("patch_size", None), ("width", None), ("layers", None), ("heads", None),
+                                          ("mlp_ratio", 4), ("attentional_pool", "cascade"), ("attn_pooler_queries", 256), ("attn_pooler_heads", 8)]}
+    text = {k: t.get(k, d) for k, d in [("context_length", None), ("vocab_size", None), ("width", None), ("heads", 8), ("layers", None),
+                                        ("mlp_ratio", 4), ("pad_id", 0)]}
+    multi = {k: m.get(k, d) for k, d in [("context_length", text["context_length"]), ("vocab_size", text["vocab_size"]), ("width", None),
+                                         ("heads", 8), ("layers", None), ("mlp_ratio", 4)]}
+    cfg = {"embed_dim": raw["embed_dim"], "vision_cfg": vision, "text_cfg": text, "multimodal_cfg": multi}
+    assert vision["attentional_pool"] in ("cascade", True), "attentional_pool must be 'cascade' or true"
+    assert multi["width"] == cfg["embed_dim"] == text["width"], "embed_dim, text width and multimodal width must agree"
+    return cfg
+
+
+# ---------------------------------------------------------------- modules (open_clip names)
+
+class Attention(nn.Module):
+    """nn.MultiheadAttention's parameter names: fused in_proj_weight when kdim == d, else q/k/v."""
+
+    def __init__(self, d, heads, kdim=None):
+        super().__init__()
+        kdim = kdim or d
+        self.heads = heads
+        if kdim == d:
+            self.in_proj_weight = nn.Parameter(torch.empty(3 * d, d))
+        else:
+            self.q_proj_weight = nn.Parameter(torch.empty(d, d))
+            self.k_proj_weight = nn.Parameter(torch.empty(d, kdim))
+            self.v_proj_weight = nn.Parameter(torch.empty(d, kdim))
+        self.in_proj_bias = nn.Parameter(torch.empty(3 * d))
+        self.out_proj = nn.Linear(d, d)
+
+    def forward(self, x, kv=None, allowed=None):
+        """x [B,T,d] queries; kv [B,S,kdim] keys/values (default x); allowed [B|1,1,T,S] bool."""
+        kv = x if kv is None else kv
+        if hasattr(self, "in_proj_weight"):
+            wq, wk, wv = self.in_proj_weight.chunk(3)
+        else:
+            wq, wk, wv = self.q_proj_weight, self.k_proj_weight, self.v_proj_weight
+        bq, bk, bv = self.in_proj_bias.chunk(3)
+        B, T, d = x.shape
+        S, H = kv.shape[1], self.heads
+        q = F.linear(x, wq, bq).view(B, T, H, d // H).transpose(1, 2)
+        k = F.linear(kv, wk, bk).view(B, S, H, d // H).transpose(1, 2)
+        v = F.linear(kv, wv, bv).view(B, S, H, d // H).transpose(1, 2)
+        s = (q @ k.transpose(-1, -2)) * (d // H) ** -0.5
+        if allowed is None:
+            p = s.softmax(-1)
+        else:
+            # A query that may see no key outputs 0 (as the WGSL kernel does) instead of NaN.
+            seen = allowed.any(-1, keepdim=True)
+            s = torch.where(seen, s.masked_fill(~allowed, float("-inf")), torch.zeros_like(s))
+            p = s.softmax(-1) * seen
+        o = (p @ v).transpose(1, 2).reshape(B, T, d)
+        return self.out_proj(o)
+
+
+class Block(nn.Module):
+    """Pre-LN residual block (open_clip ResidualAttentionBlock); cross=True adds ln_1_kv."""
+
+    def __init__(self, d, heads, mlp_ratio, cross=False):
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(d, eps=LN_EPS)
+        self.attn = Attention(d, heads)
+        if cross:
+            self.ln_1_kv = nn.LayerNorm(d, eps=LN_EPS)
+        self.ln_2 = nn.LayerNorm(d, eps=LN_EPS)
+        h = int(d * mlp_ratio)
+        self.mlp = nn.Sequential(OrderedDict([("c_fc", nn.Linear(d, h)), ("gelu", nn.GELU()), ("c_proj", nn.Linear(h, d))]))
+
+    def forward(self, x, kv=None, allowed=None):
+        if kv is not None:
+            kv = self.ln_1_kv(kv)
+        x = x + self.attn(self.ln_1(x), kv, allowed)
+        return x + self.mlp(self.ln_2(x))
+
+
+class Transformer(nn.Module):
+    def __init__(self, d, layers, heads, mlp_ratio):
+        super().__init__()
+        self.resblocks = nn.ModuleList([Block(d, heads, mlp_ratio) for _ in range(layers)])
+
+
+class AttentionalPooler(nn.Module):
+    def __init__(self, d, ctx, heads, queries):
+        super().__init__()
+        self.query = nn.Parameter(torch.empty(queries, d))
+        self.attn = Attention(d, heads, kdim=ctx)
+        self.ln_q = nn.LayerNorm(d, eps=LN_EPS)
+        self.ln_k = nn.LayerNorm(ctx, eps=LN_EPS)
+
+    def forward(self, x):
+        q = self.ln_q(self.query).unsqueeze(0).expand(x.shape[0], -1, -1)
+        return self.attn(q, self.ln_k(x))
+
+
+class VisionTransformer(nn.Module):
+    def __init__(self, v, e):
+        super().__init__()
+        w, p = v["width"], v["patch_size"]
+        grid = v["image_size"] // p
+        self.cascade = v["attentional_pool"] == "cascade"
+        self.conv1 = nn.Conv2d(3, w, kernel_size=p, stride=p, bias=False)
+        self.class_embedding = nn.Parameter(torch.empty(w))
+        self.positional_embedding = nn.Parameter(torch.empty(grid * grid + 1, w))
+        self.ln_pre = nn.LayerNorm(w, eps=LN_EPS)
+        self.transformer = Transformer(w, v["layers"], v["heads"], v["mlp_ratio"])
+        self.attn_pool = AttentionalPooler(e, w, v["attn_pooler_heads"], v["attn_pooler_queries"])
+        if self.cascade:
+            # Reads the captioning pooler's outputs, so its context is embed_dim wide (open_clip's
+            # untested cascade gives it the ViT width and only runs when the two are equal).
+            self.attn_pool_contrastive = AttentionalPooler(e, e, v["attn_pooler_heads"], 1)
+        self.ln_post = nn.LayerNorm(e, eps=LN_EPS)
+        self.proj = nn.Parameter(torch.empty(e, e))
+
+    def forward(self, images):
+        x = self.conv1(images).flatten(2).transpose(1, 2)  # [B, grid², w], patches row by row
+        cls = self.class_embedding.view(1, 1, -1).expand(x.shape[0], 1, -1)
+        x = self.ln_pre(torch.cat([cls, x], 1) + self.positional_embedding)
+        for blk in self.transformer.resblocks:
+            x = blk(x)
+        if self.cascade:
+            tokens = self.ln_post(self.attn_pool(x))
+            pooled = self.attn_pool_contrastive(tokens)[:, 0]
+        else:
+            x = self.ln_post(self.attn_pool(x))
+            pooled, tokens = x[:, 0], x[:, 1:]
+        return pooled @ self.proj, tokens
+
+
+class TextTransformer(nn.Module):
+    def __init__(self, t, e):
+        super().__init__()
+        w = t["width"]
+        self.pad_id = t["pad_id"]
+        self.token_embedding = nn.Embedding(t["vocab_size"], w)
+        self.cls_emb = nn.Parameter(torch.empty(w))
+        self.positional_embedding = nn.Parameter(torch.empty(t["context_length"] + 1, w))
+        self.transformer = Transformer(w, t["layers"], t["heads"], t["mlp_ratio"])
+        self.ln_final = nn.LayerNorm(w, eps=LN_EPS)
+        self.text_projection = nn.Parameter(torch.empty(w, e))
+
+    def forward(self, text):
+        B, L = text.shape
+        x = self.token_embedding(text.long())
+        x = torch.cat([x, self.cls_emb.view(1, 1, -1).expand(B, 1, -1)], 1) + self.positional_embedding[: L + 1]
+        # Causal, and no query sees a pad key (open_clip's corrected CLS mask): this is what keeps
+        # the CLS embedding independent of how much padding a row has.
+        keys = torch.cat([text != self.pad_id, torch.ones(B, 1, dtype=torch.bool)], 1)
+        causal = torch.ones(L + 1, L + 1, dtype=torch.bool).tril()
+        allowed = causal.view(1, 1, L + 1, L + 1) & keys.view(B, 1, 1, L + 1)
+        for blk in self.transformer.resblocks:
+            x = blk(x, allowed=allowed)
+        return self.ln_final(x[:, -1]) @ self.text_projection, x[:, :-1]
+
+
+class MultimodalTransformer(nn.Module):
+    def __init__(self, m):
+        super().__init__()
+        d = m["width"]
+        self.resblocks = nn.ModuleList([Block(d, m["heads"], m["mlp_ratio"]) for _ in range(m["layers"])])
+        self.cross_attn = nn.ModuleList([Block(d, m["heads"], m["mlp_ratio"], cross=True) for _ in range(m["layers"])])
+        self.ln_final = nn.LayerNorm(d, eps=LN_EPS)
+        self.text_projection = nn.Parameter(torch.empty(d, m["vocab_size"]))
+
+    def forward(self, image_tokens, text_tokens):
+        T = text_tokens.shape[1]
+        causal = torch.ones(T, T, dtype=torch.bool).tril().view(1, 1, T, T)
+        x = text_tokens
+        for self_blk, cross_blk in zip(self.resblocks, self.cross_attn):
+            x = self_blk(x, allowed=causal)
+            x = cross_blk(x, kv=image_tokens)
+        return self.ln_final(x) @ self.text_projection
+
+
+class CoCa(nn.Module):
+    def __init__(self, cfg):
+        super().__init__()
+        e = cfg["embed_dim"]
+        self.cfg = cfg
+        self.pad_id = cfg["text_cfg"]["pad_id"]
+        self.text = TextTransformer(cfg["text_cfg"], e)
+        self.visual = VisionTransformer(cfg["vision_cfg"], e)
+        self.text_decoder = MultimodalTransformer(cfg["multimodal_cfg"])
+        self.logit_scale = nn.Parameter(torch.tensor(0.0))
+        init_parameters(self)
+
+    def forward(self, images, text):
+        image_raw, image_tokens = self.visual(images)
+        text_raw, text_tokens = self.text(text)
+        logits = self.text_decoder(image_tokens, text_tokens)
+        return {"image_raw": image_raw, "text_raw": text_raw, "image_tokens": image_tokens, "text_tokens": text_tokens, "logits": logits}
+
+    def losses(self, out, text):
+        img = F.normalize(out["image_raw"], dim=-1)
+        txt = F.normalize(out["text_raw"], dim=-1)
+        per_image = self.logit_scale.exp() * img @ txt.t()
+        labels = torch.arange(img.shape[0])
+        con = (F.cross_entropy(per_image, labels) + F.cross_entropy(per_image.t(), labels)) / 2
+        logits = out["logits"]
+        cap = F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), text[:, 1:].reshape(-1).long(), ignore_index=self.pad_id)
+        total = LOSS_WEIGHTS["contrastive"] * con + LOSS_WEIGHTS["caption"] * cap
+        return {"image": img, "text": txt, "logits_per_image": per_image, "contrastive": con, "caption": cap, "total": total}
+
+
+# ---------------------------------------------------------------- init and decay (mirrors src/model/shapes.ts)
+
+DECAY_SUFFIXES = ("in_proj_weight", "q_proj_weight", "k_proj_weight", "v_proj_weight", "out_proj.weight",
+                  "c_fc.weight", "c_proj.weight", "conv1.weight", "visual.proj", "text_projection")
+
+
+def param_spec(name, shape, cfg):
+    v, t, m, e = cfg["vision_cfg"], cfg["text_cfg"], cfg["multimodal_cfg"], cfg["embed_dim"]
+    decay = name.endswith(DECAY_SUFFIXES)
+    normal = lambda std: {"kind": "normal", "std": std}  # noqa: E731
+    fixed = {
+        "logit_scale": {"kind": "constant", "value": math.log(1 / 0.07)},
+        "text.cls_emb": normal(0.01),
+        "text.positional_embedding": normal(0.01),
+        "text.token_embedding.weight": normal(0.02),
+        "text.text_projection": normal(t["width"] ** -0.5),
+        "text_decoder.text_projection": normal(m["width"] ** -0.5),
+        "visual.class_embedding": normal(v["width"] ** -0.5),
+        "visual.positional_embedding": normal(v["width"] ** -0.5),
+        "visual.proj": normal(e ** -0.5),
+        "visual.conv1.weight": normal((3 * v["patch_size"] ** 2) ** -0.5),
+    }
+    if name in fixed:
+        init = fixed[name]
+    elif name.endswith("bias"):
+        init = {"kind": "zeros"}
+    elif name.split(".")[-2].startswith("ln_"):
+        init = {"kind": "ones"}
+    elif ".attn_pool" in name:
+        # fan-in: d_model for q (and the fused in_proj), context width for k and v
+        init = normal(1.0) if name.endswith(".query") else normal(shape[1] ** -0.5)
+    else:  # transformer block: CLIP's depth-scaled init
+        d = shape[-1] if not name.endswith("c_proj.weight") else shape[0]
+        layers = {"visual": v, "text": t, "text_decoder": m}[name.split(".")[0]]["layers"]
+        if name.endswith("in_proj_weight"):
+            init = normal(d ** -0.5)
+        elif name.endswith("c_fc.weight"):
+            init = normal((2 * d) ** -0.5)
+        else:  # out_proj.weight, c_proj.weight
+            init = normal(d ** -0.5 * (2 * layers) ** -0.5)
+    return {"name": name, "shape": list(shape), "decay": decay, "init": init}
+
+
+def init_parameters(model):
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            init = param_spec(name, p.shape, model.cfg)["init"]
+            if init["kind"] == "normal":
+                p.normal_(0.0, init["std"])
+            elif init["kind"] == "zeros":
+                p.zero_()
+            elif init["kind"] == "ones":
+                p.fill_(1.0)
+            else:
+                p.fill_(init["value"])
+
+
+def make_optimizer(model):
+    decay = [p for n, p in model.named_parameters() if n.endswith(DECAY_SUFFIXES)]
+    rest = [p for n, p in model.named_parameters() if not n.endswith(DECAY_SUFFIXES)]
+    return torch.optim.AdamW([{"params": decay, "weight_decay": ADAMW["weight_decay"]}, {"params": rest, "weight_decay": 0.0}],
+                             lr=ADAMW["lr"], betas=tuple(ADAMW["betas"]), eps=ADAMW["eps"])
+
+
+def train_step(model, opt, images, text):
+    opt.zero_grad(set_to_none=True)
+    loss = model.losses(model(images, text), text)["total"]
+    loss.backward()
+    opt.step()
+    with torch.no_grad():
+        model.logit_scale.clamp_(0.0, ADAMW["logit_scale_max"])
+    return loss.item()
+
+
+# ---------------------------------------------------------------- inputs
+
+def make_batch(cfg, batch, gen):
+    v, t = cfg["vision_cfg"], cfg["text_cfg"]
+    L, V = t["context_length"], t["vocab_size"]
+    images = torch.randn(batch, 3, v["image_size"], v["image_size"], generator=gen)
+    # [SOT]=1 … [EOT]=2 then pad (coca's tokenizer); row lengths cycle so some rows end in padding.
+    text = torch.full((batch, L), t["pad_id"], dtype=torch.int32)
+    for i in range(batch):
+        n = max(3, L - [0, 2, 3][i % 3])
+        body = torch.randint(3, V, (n - 2,), generator=gen, dtype=torch.int32)
+        text[i, :n] = torch.cat([torch.tensor([1], dtype=torch.int32), body, torch.tensor([2], dtype=torch.int32)])
+    return images, text
+
+
+# ---------------------------------------------------------------- safetensors (format: src/model/safetensors.ts)
+
+DTYPES = {torch.float32: "F32", torch.float64: "F64", torch.int32: "I32", torch.int64: "I64", torch.uint8: "U8"}
+
+
+def write_safetensors(path, tensors, metadata):
+    header, blobs, at = {"__metadata__": metadata}, [], 0
+    for name, t in tensors.items():
+        t = t.detach().contiguous()
+        raw = t.numpy().tobytes() if t.numel() else b""
+        header[name] = {"dtype": DTYPES[t.dtype], "shape": list(t.shape), "data_offsets": [at, at + len(raw)]}
+        blobs.append(raw)
+        at += len(raw)
+    head = json.dumps(header, separators=(",", ":")).encode()
+    head += b" " * ((8 - (len(head) + 8) % 8) % 8)
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "wb") as f:
+        f.write(struct.pack("<Q", len(head)) + head + b"".join(blobs))
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+# ---------------------------------------------------------------- modes
+
+def dump(cfg, out_path, seed, batch):
+    torch.set_num_threads(1)  # one thread: the same bits on every run
+    torch.manual_seed(seed)
+    model = CoCa(cfg)  # float32 init, so every parameter is exactly representable in the fixture
+    gen = torch.Generator().manual_seed(seed + 1)
+    images, text = make_batch(cfg, batch, gen)
+    model = model.double()
+    f32 = lambda x: x.detach().float()  # noqa: E731
+    t = OrderedDict()
+    t["input.images"] = images
+    t["input.text"] = text
+    names = [n for n, _ in model.named_parameters()]
+    for n, p in model.named_parameters():
+        t[f"param.{n}"] = f32(p)
+    out = model(images.double(), text)
+    loss = model.losses(out, text)
+    loss["total"].backward()
+    t["out.image_embedding_raw"] = f32(out["image_raw"])
+    t["out.image_embedding"] = f32(loss["image"])
+    t["out.text_embedding_raw"] = f32(out["text_raw"])
+    t["out.text_embedding"] = f32(loss["text"])
+    t["out.image_tokens"] = f32(out["image_tokens"])
+    t["out.text_tokens"] = f32(out["text_tokens"])
+    t["out.logits_per_image"] = f32(loss["logits_per_image"])
+    t["out.logits"] = f32(out["logits"])
+    for k in ("contrastive", "caption", "total"):
+        t[f"loss.{k}"] = f32(loss[k])
+    for n, p in model.named_parameters():
+        t[f"grad.{n}"] = f32(p.grad)
+    opt = make_optimizer(model)
+    losses = [train_step(model, opt, images.double(), text) for _ in range(ADAMW["steps"])]
+    t["train.losses"] = torch.tensor(losses, dtype=torch.float32)
+    for n, p in model.named_parameters():
+        t[f"train.param.{n}"] = f32(p)
+    specs = [param_spec(n, p.shape, cfg) for n, p in model.named_parameters()]
+    assert [s["name"] for s in specs] == names
+    meta = {
+        "format": "coca-parity-1",
+        "config": json.dumps(cfg),
+        "params": json.dumps(specs),
+        "seed": str(seed),
+        "batch": str(batch),
+        "adamw": json.dumps(ADAMW),
+        "loss_weights": json.dumps(LOSS_WEIGHTS),
+        "compute": "float64, stored as float32",
+        "torch": torch.__version__,
+    }
+    write_safetensors(out_path, t, meta)
+    print(json.dumps({"out": str(out_path), "tensors": len(t), "bytes": os.path.getsize(out_path),
+                      "losses": {k: loss[k].item() for k in ("contrastive", "caption", "total")}, "train_losses": losses}))
+
+
+def time_steps(cfg, name, batch, steps, warmup, threads):
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    model = CoCa(cfg)
+    opt = make_optimizer(model)
+    images, text = make_batch(cfg, batch, torch.Generator().manual_seed(1))
+    ms = []
+    for i in range(warmup + steps):
+        t0 = time.perf_counter()
+        train_step(model, opt, images, text)
+        if i >= warmup:
+            ms.append((time.perf_counter() - t0) * 1e3)
+    print(json.dumps({
+        "config": name, "batch": batch, "ms_per_step": round(statistics.median(ms), 2), "min_ms": round(min(ms), 2), "max_ms": round(max(ms), 2),
+        "steps": steps, "warmup": warmup, "threads": threads, "params": sum(p.numel() for p in model.parameters()),
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"), "torch": torch.__version__,
+    }))
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--config", required=True, help="preset (nano, tiny, small, b32) or a JSON config file")
+    ap.add_argument("--dump", metavar="OUT.safetensors", help="write a parity fixture")
+    ap.add_argument("--time", action="store_true", help="time a training step, print JSON")
+    ap.add_argument("--params", action="store_true", help="print the parameter list as JSON")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--batch", type=int, default=None, help="default 3 for --dump, 32 for --time")
+    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--pool", choices=["cascade", "true"], help="override vision_cfg.attentional_pool")
+    a = ap.parse_args(argv)
+    cfg = load_config(a.config)
+    if a.pool:
+        cfg["vision_cfg"]["attentional_pool"] = True if a.pool == "true" else "cascade"
+    if a.dump:
+        dump(cfg, a.dump, a.seed, a.batch or 3)
+    elif a.time:
+        time_steps(cfg, a.config, a.batch or 32, a.steps, a.warmup, a.threads)
+    elif a.params:
+        model = CoCa(cfg)
+        print(json.dumps([param_spec(n, p.shape, cfg) for n, p in model.named_parameters()]))
+    else:
+        ap.error("give one of --dump, --time, --params")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,276 @@
+// Model configs: plain JSON with open_clip's keys (embed_dim, vision_cfg, text_cfg,
+// multimodal_cfg), presets in ./configs/. The loader is strict on purpose: a misspelt key in a
+// hand-edited config would otherwise silently train the default model, so any unknown key or
+// wrong type stops with one line naming the key path.
+//
+// Defaults (filled when a key is absent; open_clip's where it has one):
+//   vision_cfg:     heads = width / head_width (head_width 64), mlp_ratio 4,
+//                   attentional_pool "cascade" (the paper's; open_clip's CoCa uses true),
+//                   attn_pooler_queries 256, attn_pooler_heads 8
+//   text_cfg:       heads 8, mlp_ratio 4, pad_id 0
+//   multimodal_cfg: heads 8, mlp_ratio 4, context_length and vocab_size = text_cfg's
+// Required: embed_dim; vision_cfg image_size, patch_size, width, layers; text_cfg
+// context_length, vocab_size, width, layers; multimodal_cfg width, layers.
+//
+// vocab_size in a preset is a placeholder: training sets it from the tokenizer with
+// withVocabSize() (the built-in dataset's BPE has 1024 or 2048 ids), and a checkpoint's
+// config.json records the value actually used.
+//
+// open_clip's own config files load as they are (e.g. its coca_ViT-B-32.json): its keys
+// head_width, output_tokens, embed_cls, custom_text and the decoder's unused
+// attn_pooler_heads / n_queries / dim_head are accepted; the flags must be true because
+// coca always has those behaviours.
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ConfigError } from './errors.ts';
+
+export type AttentionalPool = 'cascade' | true;
+
+export interface VisionCfg {
+  image_size: number;
+  patch_size: number;
+  width: number;
+  layers: number;
+  heads: number;
+  mlp_ratio: number;
+  attentional_pool: AttentionalPool;
+  attn_pooler_queries: number;
+  attn_pooler_heads: number;
+}
+
+export interface TextCfg {
+  context_length: number;
+  vocab_size: number;
+  width: number;
+  heads: number;
+  layers: number;
+  mlp_ratio: number;
+  pad_id: number;
+}
+
+export interface MultimodalCfg {
+  context_length: number;
+  vocab_size: number;
+  width: number;
+  heads: number;
+  layers: number;
+  mlp_ratio: number;
+}
+
+/** A config with every default filled and every cross-field rule checked. */
+export interface CocaConfig {
+  embed_dim: number;
+  vision_cfg: VisionCfg;
+  text_cfg: TextCfg;
+  multimodal_cfg: MultimodalCfg;
+}
+
+export const PRESETS = ['nano', 'tiny', 'small', 'b32'] as const;
+export type Preset = (typeof PRESETS)[number];
+export const CONFIG_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'configs');
+
+type Kind = 'posint' | 'nonneg' | 'posnum' | 'pool' | 'true';
+// A field is required (no default), has a constant default, or is compat-only (accepted, dropped).
+interface Field {
+  kind: Kind;
+  def?: number | AttentionalPool;
+  compat?: boolean;
+}
+
+const VISION: Record<string, Field> = {
+  image_size: { kind: 'posint' },
+  patch_size: { kind: 'posint' },
+  width: { kind: 'posint' },
+  layers: { kind: 'posint' },
+  heads: { kind: 'posint' }, // default from head_width below
+  head_width: { kind: 'posint', compat: true },
+  mlp_ratio: { kind: 'posnum', def: 4 },
+  attentional_pool: { kind: 'pool', def: 'cascade' },
+  attn_pooler_queries: { kind: 'posint', def: 256 },
+  attn_pooler_heads: { kind: 'posint', def: 8 },
+  output_tokens: { kind: 'true', compat: true },
+};
+const TEXT: Record<string, Field> = {
+  context_length: { kind: 'posint' },
+  vocab_size: { kind: 'posint' },
+  width: { kind: 'posint' },
+  heads: { kind: 'posint', def: 8 },
+  layers: { kind: 'posint' },
+  mlp_ratio: { kind: 'posnum', def: 4 },
+  pad_id: { kind: 'nonneg', def: 0 },
+  embed_cls: { kind: 'true', compat: true },
+  output_tokens: { kind: 'true', compat: true },
+};
+const MULTIMODAL: Record<string, Field> = {
+  context_length: { kind: 'posint' }, // default from text_cfg below
+  vocab_size: { kind: 'posint' },
+  width: { kind: 'posint' },
+  heads: { kind: 'posint', def: 8 },
+  layers: { kind: 'posint' },
+  mlp_ratio: { kind: 'posnum', def: 4 },
+  attn_pooler_heads: { kind: 'posint', compat: true },
+  n_queries: { kind: 'posint', compat: true },
+  dim_head: { kind: 'posint', compat: true },
+};
+const TOP: Record<string, Field> = {
+  embed_dim: { kind: 'posint' },
+  custom_text: { kind: 'true', compat: true },
+};
+const SECTIONS = { vision_cfg: VISION, text_cfg: TEXT, multimodal_cfg: MULTIMODAL } as const;
+// Keys whose default depends on other keys: required only if the rule below cannot fill them.
+const DERIVED = new Set(['vision_cfg.heads', 'multimodal_cfg.context_length', 'multimodal_cfg.vocab_size']);
+
+function describe(v: unknown): string {
+  if (typeof v === 'string') return JSON.stringify(v);
+  if (Array.isArray(v)) return 'an array';
+  if (v === null) return 'null';
+  return typeof v === 'object' ? 'an object' : String(v);
+}
+
+function checkValue(where: string, key: string, f: Field, v: unknown): number | AttentionalPool {
+  const bad = (want: string): never => {
+    throw new ConfigError(`${where}: ${key}: expected ${want}, got ${describe(v)}`);
+  };
+  switch (f.kind) {
+    case 'posint':
+      return typeof v === 'number' && Number.isInteger(v) && v > 0 ? v : bad('a positive integer');
+    case 'nonneg':
+      return typeof v === 'number' && Number.isInteger(v) && v >= 0 ? v : bad('a non-negative integer');
+    case 'posnum':
+      return typeof v === 'number' && Number.isFinite(v) && v > 0 ? v : bad('a positive number');
+    case 'pool':
+      return v === 'cascade' || v === true ? v : bad('"cascade" or true');
+    case 'true':
+      return v === true ? true : bad('true (coca always behaves so; remove the key or set it true)');
+  }
+}
+
+function readSection(where: string, prefix: string, raw: unknown, fields: Record<string, Field>): Record<string, number | AttentionalPool> {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw new ConfigError(`${where}: ${prefix || 'config'}: expected an object, got ${describe(raw)}`);
+  }
+  const dot = prefix ? `${prefix}.` : '';
+  const out: Record<string, number | AttentionalPool> = {};
+  for (const [key, v] of Object.entries(raw)) {
+    if (!prefix && key in SECTIONS) continue;
+    const f = fields[key];
+    if (!f) {
+      const known = [...Object.keys(fields).filter((k) => !fields[k]!.compat), ...(prefix ? [] : Object.keys(SECTIONS))];
+      throw new ConfigError(`${where}: ${dot}${key}: unknown key (known: ${known.join(', ')})`);
+    }
+    out[key] = checkValue(where, dot + key, f, v);
+  }
+  for (const [key, f] of Object.entries(fields)) {
+    if (key in out || f.compat) continue;
+    if (f.def !== undefined) out[key] = f.def;
+    else if (!DERIVED.has(dot + key)) throw new ConfigError(`${where}: ${dot}${key}: required key is missing`);
+  }
+  return out;
+}
+
+/** Validates a parsed JSON config and fills its defaults; `where` names it in errors. */
+export function parseConfig(raw: unknown, where = 'config'): CocaConfig {
+  const top = readSection(where, '', raw, TOP);
+  const obj = raw as Record<string, unknown>;
+  const sec: Record<string, Record<string, number | AttentionalPool>> = {};
+  for (const [name, fields] of Object.entries(SECTIONS)) {
+    if (!(name in obj)) throw new ConfigError(`${where}: ${name}: required section is missing`);
+    sec[name] = readSection(where, name, obj[name], fields);
+  }
+  const v = sec['vision_cfg']!;
+  const t = sec['text_cfg']!;
+  const m = sec['multimodal_cfg']!;
+  const headWidth = v['head_width'] as number | undefined;
+  if (v['heads'] === undefined) {
+    const hw = headWidth ?? 64;
+    if ((v['width'] as number) % hw !== 0) {
+      throw new ConfigError(`${where}: vision_cfg.heads: missing, and width ${v['width']} is not a multiple of head_width ${hw}; set heads`);
+    }
+    v['heads'] = (v['width'] as number) / hw;
+  } else if (headWidth !== undefined && (v['heads'] as number) * headWidth !== v['width']) {
+    throw new ConfigError(`${where}: vision_cfg.head_width: ${headWidth} × heads ${v['heads']} ≠ width ${v['width']}; give one of them`);
+  }
+  m['context_length'] ??= t['context_length']!;
+  m['vocab_size'] ??= t['vocab_size']!;
+  const config: CocaConfig = {
+    embed_dim: top['embed_dim'] as number,
+    vision_cfg: pick(v, VISION) as unknown as VisionCfg,
+    text_cfg: pick(t, TEXT) as unknown as TextCfg,
+    multimodal_cfg: pick(m, MULTIMODAL) as unknown as MultimodalCfg,
+  };
+  checkRules(config, where);
+  return config;
+}
+
+// Drops compat keys and orders the rest as in the field table, so configs compare and print alike.
+function pick(values: Record<string, unknown>, fields: Record<string, Field>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, f] of Object.entries(fields)) if (!f.compat) out[k] = values[k];
+  return out;
+}
+
+function checkRules(c: CocaConfig, where: string): void {
+  const { vision_cfg: v, text_cfg: t, multimodal_cfg: m, embed_dim: e } = c;
+  const fail = (key: string, msg: string): never => {
+    throw new ConfigError(`${where}: ${key}: ${msg}`);
+  };
+  if (v.image_size % v.patch_size !== 0) fail('vision_cfg.patch_size', `${v.patch_size} does not divide image_size ${v.image_size}`);
+  if (v.width % v.heads !== 0) fail('vision_cfg.heads', `${v.heads} does not divide width ${v.width}`);
+  if (e % v.attn_pooler_heads !== 0) fail('vision_cfg.attn_pooler_heads', `${v.attn_pooler_heads} does not divide embed_dim ${e}`);
+  if (v.attentional_pool === true && v.attn_pooler_queries < 2) {
+    fail('vision_cfg.attn_pooler_queries', 'must be at least 2 with attentional_pool true (query 0 is the contrastive token, the rest are image tokens)');
+  }
+  if (t.width % t.heads !== 0) fail('text_cfg.heads', `${t.heads} does not divide width ${t.width}`);
+  if (m.width % m.heads !== 0) fail('multimodal_cfg.heads', `${m.heads} does not divide width ${m.width}`);
+  if (t.pad_id >= t.vocab_size) fail('text_cfg.pad_id', `${t.pad_id} is outside the vocabulary (vocab_size ${t.vocab_size})`);
+  // The decoder reads pooler outputs (embed_dim wide) and text tokens (text width) unprojected.
+  if (m.width !== e) fail('multimodal_cfg.width', `must equal embed_dim (${e}): image tokens feed cross-attention directly`);
+  if (t.width !== m.width) fail('text_cfg.width', `must equal multimodal_cfg.width (${m.width}): text tokens feed the decoder directly`);
+  if (m.context_length !== t.context_length) fail('multimodal_cfg.context_length', `must equal text_cfg.context_length (${t.context_length})`);
+  if (m.vocab_size !== t.vocab_size) fail('multimodal_cfg.vocab_size', `must equal text_cfg.vocab_size (${t.vocab_size})`);
+}
+
+/** A preset name (nano, tiny, small, b32) or a path to a JSON config file. */
+export function loadConfig(presetOrPath: string): CocaConfig {
+  const isPreset = (PRESETS as readonly string[]).includes(presetOrPath);
+  const file = isPreset ? path.join(CONFIG_DIR, `${presetOrPath}.json`) : presetOrPath;
+  if (!isPreset && !fs.existsSync(file)) {
+    throw new ConfigError(`config ${presetOrPath}: no such preset or file (presets: ${PRESETS.join(', ')})`);
+  }
+  const where = isPreset ? `preset ${presetOrPath}` : `config ${file}`;
+  let raw: unknown;
+  try {
+    raw = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new ConfigError(`${where}: not readable JSON (${(e as Error).message})`);
+  }
+  return parseConfig(raw, where);
+}
+
+/** The config with the vocabulary resized to a tokenizer's, in both text towers. */
+export function withVocabSize(c: CocaConfig, vocabSize: number): CocaConfig {
+  const out: CocaConfig = {
+    ...c,
+    text_cfg: { ...c.text_cfg, vocab_size: vocabSize },
+    multimodal_cfg: { ...c.multimodal_cfg, vocab_size: vocabSize },
+  };
+  checkRules(out, 'config');
+  return out;
+}
+
+/** Derived sizes every tower needs, in one place. */
+export function derived(c: CocaConfig): { grid: number; patches: number; imageTokens: number; textTokens: number } {
+  const grid = c.vision_cfg.image_size / c.vision_cfg.patch_size;
+  const q = c.vision_cfg.attn_pooler_queries;
+  return {
+    grid,
+    patches: grid * grid,
+    // With attentional_pool true, query 0 is the contrastive embedding and the rest are tokens.
+    imageTokens: c.vision_cfg.attentional_pool === true ? q - 1 : q,
+    textTokens: c.text_cfg.context_length,
+  };
+}
+
+export { parameterShapes, countParams, stepFlops } from './shapes.ts';
+export type { ParamSpec, ParamInit, FlopCount } from './shapes.ts';

@@ -1,0 +1,12 @@
+// Errors of the model layer. One line for a person: what is wrong, where, and what to do.
+import { CocaError } from '../gpu/errors.ts';
+
+/** A model config that cannot be used: names the key path (`vision_cfg.width`) and the problem. */
+export class ConfigError extends CocaError {
+  override name = 'ConfigError';
+}
+
+/** A safetensors file that cannot be read or written: names the file and the problem. */
+export class SafetensorsError extends CocaError {
+  override name = 'SafetensorsError';
+}
