@@ -171,6 +171,12 @@ describe('parameter list against the PyTorch reference fixtures', () => {
       expect(tensors.get('out.logits')!.shape).toEqual([3, 7, 37]);
       expect(tensors.get('input.text')!.dtype).toBe('I32');
       expect(tensors.get('train.losses')!.shape).toEqual([3]);
+      // Internal consistency: the first step's loss is the dumped loss, and it adds up.
+      const scalar = (k: string): number => (tensors.get(k)!.data as Float32Array)[0]!;
+      expect((tensors.get('train.losses')!.data as Float32Array)[0]).toBeCloseTo(scalar('loss.total'), 5);
+      expect(scalar('loss.total')).toBeCloseTo(scalar('loss.contrastive') + 2 * scalar('loss.caption'), 5);
+      const emb = tensors.get('out.image_embedding')!.data as Float32Array;
+      expect(Math.hypot(...emb.subarray(0, config.embed_dim))).toBeCloseTo(1, 6);
     });
   }
 });
