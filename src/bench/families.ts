@@ -5,6 +5,7 @@ import { crossEntropyBench } from '../../kernels/crossentropy.bench.ts';
 import { embeddingBench } from '../../kernels/embedding.bench.ts';
 import { matmulBench } from '../../kernels/matmul.bench.ts';
 import { pointwiseBench } from '../../kernels/pointwise.bench.ts';
+import { reduceBench } from '../../kernels/reduce.bench.ts';
 import type { BenchFamily } from './family.ts';
 import { waitBench } from './wait.ts';
 
@@ -15,5 +16,6 @@ export const BENCH_FAMILIES: BenchFamily[] = [
   crossEntropyBench,
   adamwBench,
   pointwiseBench,
+  reduceBench,
   waitBench,
 ];

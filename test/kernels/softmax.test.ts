@@ -1,0 +1,125 @@
+// The softmax family against its float64 reference: rows of 1, primes, lengths past the vec4
+// width and past one register block (128) and one 1024 row, with scale, broadcast additive masks, causal masking,
+// fully masked rows (→ 0, not NaN) and |x| up to 1e4; backward with a random upstream gradient;
+// outputs poisoned with NaN first.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Gpu } from '../../src/gpu/gpu.ts';
+import { softmax, softmaxBackward } from '../../kernels/softmax.ts';
+import { softmaxBackwardRef, softmaxRef, softmaxTolerance, type SoftmaxRefOptions } from '../../kernels/softmax.ref.ts';
+import { expectClose } from '../helpers/close.ts';
+import { poisoned, testGpu } from '../helpers/gpu.ts';
+import { testRng } from '../helpers/seed.ts';
+
+let gpu: Gpu;
+beforeAll(async () => {
+  gpu = await testGpu();
+});
+afterAll(() => gpu?.pool.trim());
+
+/** Uploads `data` at `offset` floats into a buffer whose other floats are NaN. */
+function placed(data: Float32Array, offset: number, label: string): GPUBuffer {
+  const all = new Float32Array(offset + data.length + 3).fill(NaN);
+  all.set(data, offset);
+  return gpu.upload(all, label);
+}
+
+interface Case {
+  rows: number;
+  cols: number;
+  off?: number;
+  scale?: number;
+  /** Mask rows and row divisor; masked entries are −∞ with probability `dropP`. */
+  mask?: { rows: number; div: number; dropP: number; deadRow?: number };
+  causal?: boolean;
+  range?: number;
+}
+
+async function runCase(c: Case, salt: number): Promise<Float32Array> {
+  const rng = testRng(salt);
+  const { rows, cols } = c;
+  const off = c.off ?? 0;
+  const n = rows * cols;
+  const x = rng.floats(n, -(c.range ?? 4), c.range ?? 4);
+  let mask: Float32Array | undefined;
+  if (c.mask) {
+    mask = new Float32Array(c.mask.rows * cols);
+    for (let i = 0; i < mask.length; i++) mask[i] = rng.next() < c.mask.dropP ? -Infinity : rng.uniform(-1, 1);
+    if (c.mask.deadRow !== undefined) mask.fill(-Infinity, c.mask.deadRow * cols, (c.mask.deadRow + 1) * cols);
+  }
+  const opts: SoftmaxRefOptions = { scale: c.scale, mask, maskRows: c.mask?.rows, rowDiv: c.mask?.div, causal: c.causal };
+  const what = `softmax [${rows}, ${cols}] offset ${off}${c.mask ? ' masked' : ''}${c.causal ? ' causal' : ''}`;
+  const X = placed(x, off, 'x');
+  const M = mask ? placed(mask, off === 0 ? 0 : 5, 'mask') : undefined;
+  const Y = poisoned(gpu, off + n, 'y');
+  softmax(gpu, {
+    x: { buffer: X, shape: [rows, cols], offset: off },
+    y: { buffer: Y, shape: [rows, cols], offset: off },
+    scale: c.scale,
+    mask: M ? { mask: { buffer: M, shape: [c.mask!.rows, cols], offset: off === 0 ? 0 : 5 }, rowDiv: c.mask!.div } : undefined,
+    causal: c.causal,
+  });
+  const y = await gpu.read(Y, n, off);
+  const tol = softmaxTolerance(cols);
+  expectClose(y, softmaxRef(x, rows, cols, opts), tol.fwd, what);
+
+  // Backward from the kernel's own y (what training would feed it) and a random upstream gradient.
+  const dy = rng.floats(n);
+  const Yb = placed(y, off, 'y');
+  const DY = placed(dy, off === 0 ? 0 : 2, 'dy');
+  const DX = poisoned(gpu, off + n, 'dx');
+  softmaxBackward(gpu, {
+    y: { buffer: Yb, shape: [rows, cols], offset: off },
+    dy: { buffer: DY, shape: [rows, cols], offset: off === 0 ? 0 : 2 },
+    dx: { buffer: DX, shape: [rows, cols], offset: off },
+    scale: c.scale,
+  });
+  expectClose(await gpu.read(DX, n, off), softmaxBackwardRef(y, dy, rows, cols, c.scale ?? 1), tol.bwd, `${what} backward`);
+  for (const b of [X, M, Y, Yb, DY, DX]) if (b) gpu.release(b);
+  return y;
+}
+
+describe('softmax', () => {
+  it('matches float64 at awkward shapes, vec4 and scalar', async () => {
+    const shapes: [number, number][] = [[1, 1], [3, 1], [5, 7], [4, 12], [7, 33], [3, 130], [2, 251], [5, 1024]];
+    let salt = 0;
+    for (const [rows, cols] of shapes) for (const off of [0, 3]) await runCase({ rows, cols, off, scale: 0.37 }, salt++);
+  });
+
+  it('adds a broadcast mask, masks causally, and zeroes fully masked rows', async () => {
+    // Causal [T, T] over [B·H·T, T]: mask row r mod T.
+    await runCase({ rows: 3 * 11, cols: 11, causal: true }, 20);
+    await runCase({ rows: 2 * 16, cols: 16, causal: true, off: 1 }, 21);
+    // Key padding [B, T] over [B·H·Tq, T] rows: mask row ⌊r / (H·Tq)⌋, one batch fully masked.
+    const y = await runCase({ rows: 3 * 2 * 5, cols: 13, mask: { rows: 3, div: 10, dropP: 0.3, deadRow: 1 } }, 22);
+    expect(Array.from(y.subarray(10 * 13, 20 * 13)).every((v) => v === 0)).toBe(true);
+    await runCase({ rows: 9, cols: 64, mask: { rows: 9, div: 1, dropP: 0.5, deadRow: 4 }, off: 2 }, 23);
+    await runCase({ rows: 4, cols: 1, mask: { rows: 4, div: 1, dropP: 0, deadRow: 2 } }, 24);
+  });
+
+  it('is stable at |x| up to 1e4', async () => {
+    await runCase({ rows: 5, cols: 37, range: 1e4 }, 30);
+    await runCase({ rows: 3, cols: 40, range: 1e4, scale: 0.125 }, 31);
+  });
+
+  it('gives the same bits twice', async () => {
+    const a = await runCase({ rows: 300, cols: 67 }, 40);
+    const b = await runCase({ rows: 300, cols: 67 }, 40);
+    expect(Buffer.from(a.buffer).equals(Buffer.from(b.buffer))).toBe(true);
+  });
+});
+
+describe('softmax bad input', () => {
+  it('names the shapes that do not fit', () => {
+    const [a, b, m] = [gpu.alloc(64, 'a'), gpu.alloc(64, 'b'), gpu.alloc(64, 'm')];
+    expect(() => softmax(gpu, { x: { buffer: a, shape: [4, 5] }, y: { buffer: b, shape: [5, 4] } })).toThrow(/x \[4, 5\] and y \[5, 4\] differ in shape/);
+    expect(() => softmax(gpu, { x: { buffer: a, shape: [4, 5] }, y: { buffer: b, shape: [4, 5] }, mask: { mask: { buffer: m, shape: [4, 4] } } })).toThrow(
+      /mask \[4, 4\] has rows of 4 but x \[4, 5\] has rows of 5/,
+    );
+    expect(() => softmaxBackward(gpu, { y: { buffer: a, shape: [4, 5] }, dy: { buffer: b, shape: [4, 5] }, dx: { buffer: b, shape: [4, 5] } })).toThrow(
+      /dx must not share a buffer with dy/,
+    );
+    const big = { size: 4 * 3 * 9000, label: 'big' } as GPUBuffer;
+    expect(() => softmax(gpu, { x: { buffer: big, shape: [3, 9000] }, y: { buffer: big, shape: [3, 9000] } })).toThrow(/must not share|exceed/);
+    for (const buf of [a, b, m]) gpu.release(buf);
+  });
+});
