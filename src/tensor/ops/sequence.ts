@@ -1,0 +1,176 @@
+// Moving sequences around on the tape: slices along the sequence axis (x[:, 1:], x[:, :-1]),
+// concatenation with batch broadcasting (prepending a learned CLS token), and adding one row to
+// every batch element (position embeddings). All are block copies or broadcast adds; their
+// backward sums over the batch where the forward broadcast.
+import { copyRows } from '../../../kernels/copy.ts';
+import { addBias } from '../../../kernels/pointwise.ts';
+import { matmul as matmulKernel } from '../../../kernels/matmul.ts';
+import { ShapeError } from '../../gpu/errors.ts';
+import type { Gpu } from '../../gpu/gpu.ts';
+import { needsGrad } from '../tape.ts';
+import { Tensor, shapeStr } from '../tensor.ts';
+
+/** [B, L, C] of a 3-D tensor, or [1, L, C] of a 2-D one (to be broadcast over the batch). */
+function blc(t: Tensor, op: string): [number, number, number] {
+  if (t.shape.length === 3) return t.shape as [number, number, number];
+  if (t.shape.length === 2) return [1, t.shape[0]!, t.shape[1]!];
+  throw new ShapeError(`${op}: ${t.name} ${shapeStr(t.shape)} should be [B, L, C] or [L, C]`);
+}
+
+/** x.grad, created as zeros when absent: backward rules below write only parts of it. */
+function zeroedGrad(x: Tensor): Tensor {
+  x.grad ??= Tensor.zeros(x.gpu, x.shape, `grad(${x.name})`);
+  return x.grad;
+}
+
+const onesCache = new WeakMap<Gpu, Tensor>();
+function ones(gpu: Gpu, n: number): Tensor {
+  let t = onesCache.get(gpu);
+  if (!t || t.size < n) {
+    t = Tensor.fromArray(gpu, new Float32Array(Math.max(n, 256)).fill(1), [Math.max(n, 256)], 'ones');
+    onesCache.set(gpu, t);
+  }
+  return t;
+}
+
+/** grad += Σ_b block_b, for a contiguous [B, N] source (the backward of a batch broadcast). */
+function sumOverBatch(gpu: Gpu, src: Tensor, B: number, N: number, grad: Tensor, gradOffset: number): void {
+  const o = ones(gpu, B);
+  matmulKernel(gpu, {
+    a: { buffer: o.buffer, shape: [1, B], offset: o.offset },
+    b: { buffer: src.buffer, shape: [B, N], offset: src.offset },
+    c: { buffer: grad.buffer, shape: [1, N], offset: gradOffset },
+    accumulate: true,
+    label: 'sum_over_batch',
+  });
+}
+
+/** x[:, start : start+count] of x [B, L, C]. */
+export function sliceSeq(x: Tensor, start: number, count: number): Tensor {
+  const [B, L, C] = blc(x, 'sliceSeq');
+  if (x.shape.length !== 3) throw new ShapeError(`sliceSeq: ${x.name} ${shapeStr(x.shape)} should be [B, L, C]`);
+  if (start < 0 || count <= 0 || start + count > L) throw new ShapeError(`sliceSeq: rows ${start}..${start + count} of ${x.name} ${shapeStr(x.shape)} are out of range`);
+  const gpu = x.gpu;
+  const y = Tensor.empty(gpu, [B, count, C], 'slice');
+  const src = { offset: x.offset + start * C, batchStride: L * C, rowStride: C };
+  const dst = { offset: y.offset, batchStride: count * C, rowStride: C };
+  copyRows(gpu, { src: x.buffer, dst: y.buffer, B, R: count, C, srcLayout: src, dstLayout: dst, label: 'slice_seq' });
+  const tape = needsGrad(x);
+  if (tape) {
+    y.requiresGrad = true;
+    tape.record({
+      op: 'sliceSeq',
+      inputs: [x],
+      outputs: [y],
+      saved: [],
+      backward: ([dy]) => {
+        const g = zeroedGrad(x);
+        copyRows(gpu, {
+          src: dy!.buffer,
+          dst: g.buffer,
+          B,
+          R: count,
+          C,
+          srcLayout: { ...dst, offset: dy!.offset },
+          dstLayout: { ...src, offset: g.offset + start * C },
+          accumulate: true,
+          label: 'slice_seq.grad',
+        });
+      },
+    });
+  }
+  return y;
+}
+
+/** Concatenation along the sequence axis; a part of batch 1 (or 2-D) is broadcast over B. */
+export function concatSeq(parts: Tensor[]): Tensor {
+  const dims = parts.map((p) => blc(p, 'concatSeq'));
+  const B = Math.max(...dims.map((d) => d[0]));
+  const C = dims[0]![2];
+  for (const [i, d] of dims.entries()) {
+    if (d[2] !== C || (d[0] !== 1 && d[0] !== B)) throw new ShapeError(`concatSeq: parts ${parts.map((p) => shapeStr(p.shape)).join(', ')} do not line up (part ${i})`);
+  }
+  const L = dims.reduce((s, d) => s + d[1], 0);
+  const gpu = parts[0]!.gpu;
+  const y = Tensor.empty(gpu, [B, L, C], 'concat');
+  const at: number[] = [];
+  let row = 0;
+  for (const [i, p] of parts.entries()) {
+    const [bp, lp] = dims[i]!;
+    at.push(row);
+    copyRows(gpu, {
+      src: p.buffer,
+      dst: y.buffer,
+      B,
+      R: lp,
+      C,
+      srcLayout: { offset: p.offset, batchStride: bp === 1 ? 0 : lp * C, rowStride: C },
+      dstLayout: { offset: y.offset + row * C, batchStride: L * C, rowStride: C },
+      label: 'concat_seq',
+    });
+    row += lp;
+  }
+  const tape = needsGrad(...parts);
+  if (tape) {
+    y.requiresGrad = true;
+    tape.record({
+      op: 'concatSeq',
+      inputs: parts,
+      outputs: [y],
+      saved: [],
+      backward: ([dy]) => {
+        for (const [i, p] of parts.entries()) {
+          if (!p.requiresGrad) continue;
+          const [bp, lp] = dims[i]!;
+          const g = zeroedGrad(p);
+          const srcLayout = { offset: dy!.offset + at[i]! * C, batchStride: L * C, rowStride: C };
+          if (bp === B) {
+            copyRows(gpu, { src: dy!.buffer, dst: g.buffer, B, R: lp, C, srcLayout, dstLayout: { offset: g.offset, batchStride: lp * C, rowStride: C }, accumulate: true, label: 'concat_seq.grad' });
+          } else {
+            // Broadcast part: gather its block of dy contiguously, then sum over the batch.
+            const block = Tensor.empty(gpu, [B, lp * C], 'concat_seq.block');
+            copyRows(gpu, { src: dy!.buffer, dst: block.buffer, B, R: lp, C, srcLayout, dstLayout: { offset: block.offset, batchStride: lp * C, rowStride: C }, label: 'concat_seq.gather' });
+            sumOverBatch(gpu, block, B, lp * C, g, g.offset);
+            block.release();
+          }
+        }
+      },
+    });
+  }
+  return y;
+}
+
+/** x [B, ...rest] + row (rest flattened; row has Π rest elements): position embeddings. */
+export function addBroadcastRow(x: Tensor, row: Tensor): Tensor {
+  const B = x.shape[0]!;
+  const N = x.size / B;
+  if (row.size !== N) throw new ShapeError(`addBroadcastRow: ${row.name} ${shapeStr(row.shape)} does not match one element of ${x.name} ${shapeStr(x.shape)}`);
+  const gpu = x.gpu;
+  const y = Tensor.empty(gpu, x.shape, 'add_row');
+  addBias(gpu, { buffer: x.buffer, shape: [B, N], offset: x.offset }, { buffer: row.buffer, shape: [N], offset: row.offset }, { buffer: y.buffer, shape: [B, N], offset: y.offset });
+  const tape = needsGrad(x, row);
+  if (tape) {
+    y.requiresGrad = true;
+    tape.record({
+      op: 'addBroadcastRow',
+      inputs: [x, row],
+      outputs: [y],
+      saved: [],
+      backward: ([dy]) => {
+        if (x.requiresGrad) {
+          if (x.grad) {
+            copyRows(gpu, { src: dy!.buffer, dst: x.grad.buffer, B: 1, R: 1, C: x.size, srcLayout: { offset: dy!.offset, batchStride: 0, rowStride: 0 }, dstLayout: { offset: x.grad.offset, batchStride: 0, rowStride: 0 }, accumulate: true, label: 'add_row.dx' });
+          } else {
+            x.grad = Tensor.empty(gpu, x.shape, `grad(${x.name})`);
+            copyRows(gpu, { src: dy!.buffer, dst: x.grad.buffer, B: 1, R: 1, C: x.size, srcLayout: { offset: dy!.offset, batchStride: 0, rowStride: 0 }, dstLayout: { offset: x.grad.offset, batchStride: 0, rowStride: 0 }, label: 'add_row.dx' });
+          }
+        }
+        if (row.requiresGrad) {
+          const g = zeroedGrad(row);
+          sumOverBatch(gpu, dy!, B, N, g, g.offset);
+        }
+      },
+    });
+  }
+  return y;
+}
