@@ -1,0 +1,103 @@
+// Host side of the layernorm family (shaders/layernorm.wgsl): shape checks, row layout (shared
+// with softmax), uniforms, dispatch; the backward's dγ, dβ partials are folded by the reduce
+// family's column kernel.
+import type { Gpu } from '../src/gpu/gpu.ts';
+import { ShapeError } from '../src/gpu/errors.ts';
+import { checkDistinct, checkTensor, describeShape, sameShape, type TensorRef } from './pointwise.ts';
+import { reduceColumns } from './reduce.ts';
+import { rowLayout } from './softmax.ts';
+
+/** PyTorch's default. */
+export const LAYERNORM_EPS = 1e-5;
+
+export interface LayernormCall {
+  /** Input [..., C]; normalised over the last axis. */
+  x: TensorRef;
+  gamma: TensorRef;
+  beta: TensorRef;
+  /** Output, same shape as x. */
+  y: TensorRef;
+  /** Saved for the backward: one per row of x. */
+  mean: TensorRef;
+  rstd: TensorRef;
+  eps?: number;
+  label?: string;
+}
+
+export interface LayernormBackwardCall {
+  x: TensorRef;
+  gamma: TensorRef;
+  mean: TensorRef;
+  rstd: TensorRef;
+  dy: TensorRef;
+  dx: TensorRef;
+  /** Overwritten (not accumulated), [C] each. */
+  dgamma: TensorRef;
+  dbeta: TensorRef;
+  label?: string;
+}
+
+type Checked = Record<string, { offset: number; n: number }>;
+
+/** Checks the tensors shared by both passes; returns offsets and the row layout. */
+function check(gpu: Gpu, name: string, t: Record<string, TensorRef>, rowShaped: string[]) {
+  const c: Checked = {};
+  for (const [k, v] of Object.entries(t)) c[k] = checkTensor(gpu, name, k, v);
+  const L = rowLayout(gpu, name, t.x!.shape);
+  for (const k of rowShaped) {
+    if (!sameShape(t.x!.shape, t[k]!.shape)) throw new ShapeError(`${name}: x ${describeShape(t.x!.shape)} and ${k} ${describeShape(t[k]!.shape)} differ in shape`);
+  }
+  for (const k of ['gamma', 'beta', 'dgamma', 'dbeta']) {
+    if (t[k] && c[k]!.n !== L.cols) throw new ShapeError(`${name}: x ${describeShape(t.x!.shape)} has rows of ${L.cols} but ${k} is ${describeShape(t[k]!.shape)}`);
+  }
+  for (const k of ['mean', 'rstd']) {
+    if (c[k]!.n !== L.rows) throw new ShapeError(`${name}: x ${describeShape(t.x!.shape)} has ${L.rows} rows but ${k} is ${describeShape(t[k]!.shape)}`);
+  }
+  return { c, L };
+}
+
+/** Records y = (x − mean)·rstd·γ + β over the last axis, saving mean and rstd per row. */
+export function layernorm(gpu: Gpu, call: LayernormCall): void {
+  const name = call.label ?? 'layernorm';
+  const { x, gamma, beta, y, mean, rstd } = call;
+  const { c, L } = check(gpu, name, { x, gamma, beta, y, mean, rstd }, ['y']);
+  const ins: [string, TensorRef][] = [['x', x], ['gamma', gamma], ['beta', beta]];
+  for (const out of ['y', 'mean', 'rstd'] as const) checkDistinct(name, [out, call[out]], ...ins);
+  if (y.buffer === mean.buffer || y.buffer === rstd.buffer || mean.buffer === rstd.buffer) throw new ShapeError(`${name}: y, mean and rstd need a buffer each`);
+  const vec4 = L.cols % 4 === 0 && c.x!.offset % 4 === 0 && c.y!.offset % 4 === 0;
+  const u = new ArrayBuffer(48);
+  const u32 = new Uint32Array(u);
+  u32.set([L.rows, L.cols, L.rpw, 0, c.x!.offset, c.gamma!.offset, c.beta!.offset, c.y!.offset, c.mean!.offset, c.rstd!.offset, 0]);
+  new Float32Array(u)[11] = call.eps ?? LAYERNORM_EPS;
+  const k = gpu.kernel({ file: 'layernorm', entry: vec4 ? 'layernorm_fwd_v4' : 'layernorm_fwd_s', defines: { VPT: L.vpt }, bindings: ['read', 'read', 'read', 'rw', 'rw', 'rw'] });
+  gpu.dispatch(k, u32, [x.buffer, gamma.buffer, beta.buffer, y.buffer, mean.buffer, rstd.buffer], L.grid, `${name}${describeShape(x.shape)}`);
+}
+
+/**
+ * Records dx, dγ = Σ_rows dy·x̂ and dβ = Σ_rows dy from the forward's x, γ, mean and rstd.
+ * dγ and dβ are summed per workgroup in row order, then over workgroups in order: the same
+ * bits on every run.
+ */
+export function layernormBackward(gpu: Gpu, call: LayernormBackwardCall): void {
+  const name = call.label ?? 'layernormBackward';
+  const { x, gamma, mean, rstd, dy, dx, dgamma, dbeta } = call;
+  const { c, L } = check(gpu, name, { x, gamma, mean, rstd, dy, dx, dgamma, dbeta }, ['dy', 'dx']);
+  checkDistinct(name, ['dx', dx], ['x', x], ['gamma', gamma], ['mean', mean], ['rstd', rstd], ['dy', dy]);
+  // Workgroups past the last row (the 2-D grid rounds up) write no partials.
+  const nwg = Math.ceil(L.rows / L.rpw);
+  const part = gpu.alloc(2 * nwg * L.cols, `${name}:partials`);
+  const vec4 = L.cols % 4 === 0 && c.x!.offset % 4 === 0 && c.dy!.offset % 4 === 0 && c.dx!.offset % 4 === 0;
+  const u = new ArrayBuffer(48);
+  const u32 = new Uint32Array(u);
+  u32.set([L.rows, L.cols, L.rpw, nwg, c.x!.offset, c.gamma!.offset, 0, c.dx!.offset, c.mean!.offset, c.rstd!.offset, c.dy!.offset]);
+  const k = gpu.kernel({ file: 'layernorm', entry: vec4 ? 'layernorm_bwd_v4' : 'layernorm_bwd_s', defines: { VPT: L.vpt }, bindings: ['read', 'read', 'read', 'read', 'read', 'rw', 'rw'] });
+  gpu.dispatch(k, u32, [x.buffer, gamma.buffer, mean.buffer, rstd.buffer, dy.buffer, dx.buffer, part], L.grid, `${name}${describeShape(x.shape)}`);
+  reduceColumns(gpu, 'sum', { buffer: part, shape: [nwg, L.cols] }, dgamma);
+  reduceColumns(gpu, 'sum', { buffer: part, shape: [nwg, L.cols], offset: nwg * L.cols }, dbeta);
+  gpu.release(part);
+}
+
+/** Bytes of one call (napkin math): forward reads x, writes y (+ γ, β, mean, rstd, small). */
+export function layernormBytes(rows: number, cols: number, pass: 'fwd' | 'bwd'): number {
+  return pass === 'fwd' ? 4 * (2 * rows * cols + 2 * cols + 2 * rows) : 4 * (3 * rows * cols + cols + 2 * rows + 2 * cols);
+}

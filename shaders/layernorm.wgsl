@@ -1,0 +1,223 @@
+// layernorm.wgsl — y = (x − mean)·rstd·γ + β over the last axis of a row-major [rows, cols]
+// float32 matrix, rstd = 1/√(var + eps) (biased variance, eps 1e-5 as PyTorch), and its backward.
+//
+// Entry points, each as *_v4 (vec4 x/dy/y/dx: cols and those offsets multiples of 4) and *_s:
+//   layernorm_fwd  0 Params · 1 x · 2 γ · 3 β (read) · 4 y · 5 mean · 6 rstd (read_write)
+//   layernorm_bwd  0 Params · 1 x · 2 γ · 3 mean · 4 rstd · 5 dy (read) · 6 dx · 7 part (read_write)
+// Layout as softmax.wgsl: a workgroup of WG invocations walks p.rpw rows, invocation t holding
+// vec4s t, t + WG, … of the row (VPT of them) in registers; row sums take one barrier each
+// (everyone folds the WG partials in the same order: deterministic), alternating two banks.
+// γ (and β) are loaded once per workgroup and kept in registers across its rows: on a software
+// adapter every load is a gather, so this halves the loads per element.
+// Forward: two-pass statistics on the registers (mean, then Σ(x − mean)²), as exact as a
+// float32 two-pass can be, with no extra reads of x.
+// Backward: dx = rstd·(g − mean(g) − x̂·mean(g·x̂)), g = dy·γ, x̂ = (x − mean)·rstd. Each
+// workgroup also sums dγ = Σ dy·x̂ and dβ = Σ dy over its own rows, in row order, and writes
+// them as partials part[wg, c] and part[nwg + wg, c]; kernels/layernorm.ts folds them over
+// workgroups with reduce.wgsl's column kernel, again in a fixed order. No atomics anywhere.
+
+struct Params {
+  rows: u32, cols: u32, rpw: u32, nwg: u32,
+  offX: u32, offG: u32, offB: u32, offY: u32,
+  offMean: u32, offRstd: u32, offDy: u32, eps: f32,
+}
+
+const WG: u32 = 32u;
+const VPT: u32 = 4u;
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> xs: array<f32>;
+@group(0) @binding(1) var<storage, read> xv: array<vec4f>;
+@group(0) @binding(2) var<storage, read> gamma: array<f32>;
+// Forward
+@group(0) @binding(3) var<storage, read> beta: array<f32>;
+@group(0) @binding(4) var<storage, read_write> ys: array<f32>;
+@group(0) @binding(4) var<storage, read_write> yv: array<vec4f>;
+@group(0) @binding(5) var<storage, read_write> mean_out: array<f32>;
+@group(0) @binding(6) var<storage, read_write> rstd_out: array<f32>;
+// Backward
+@group(0) @binding(3) var<storage, read> mean_in: array<f32>;
+@group(0) @binding(4) var<storage, read> rstd_in: array<f32>;
+@group(0) @binding(5) var<storage, read> dys: array<f32>;
+@group(0) @binding(5) var<storage, read> dyv: array<vec4f>;
+@group(0) @binding(6) var<storage, read_write> dxs: array<f32>;
+@group(0) @binding(6) var<storage, read_write> dxv: array<vec4f>;
+@group(0) @binding(7) var<storage, read_write> part: array<f32>;
+
+var<workgroup> partials: array<vec2f, 2 * WG>;
+
+// Row-wide sums of `v` over the workgroup; `bank` alternates 0, 1 between calls.
+fn wg_sum(tid: u32, v: vec2f, bank: u32) -> vec2f {
+  partials[bank * WG + tid] = v;
+  workgroupBarrier();
+  var acc = partials[bank * WG];
+  for (var i = 1u; i < WG; i++) { acc += partials[bank * WG + i]; }
+  return acc;
+}
+
+fn col(tid: u32, k: u32) -> u32 { return 4u * (tid + k * WG); }
+fn live(c: u32) -> vec4<bool> { return vec4u(c, c + 1u, c + 2u, c + 3u) < vec4u(p.cols); }
+fn hsum(v: vec4f) -> f32 { return (v.x + v.y) + (v.z + v.w); }
+fn wg_index(wg: vec3u, nwg: vec3u) -> u32 { return wg.y * nwg.x + wg.x; }
+
+// γ or β as the invocation's vec4s, 0 past the row. Two functions, not one with a flag: an entry
+// point may not touch β's binding, which the backward gives to mean.
+fn load_gamma(tid: u32) -> array<vec4f, VPT> {
+  var v: array<vec4f, VPT>;
+  for (var k = 0u; k < VPT; k++) {
+    for (var i = 0u; i < 4u; i++) {
+      if (col(tid, k) + i < p.cols) { v[k][i] = gamma[p.offG + col(tid, k) + i]; }
+    }
+  }
+  return v;
+}
+
+fn load_beta(tid: u32) -> array<vec4f, VPT> {
+  var v: array<vec4f, VPT>;
+  for (var k = 0u; k < VPT; k++) {
+    for (var i = 0u; i < 4u; i++) {
+      if (col(tid, k) + i < p.cols) { v[k][i] = beta[p.offB + col(tid, k) + i]; }
+    }
+  }
+  return v;
+}
+
+// Normalises the row in `v` in place (to γ·x̂ + β) and returns (mean, rstd).
+fn ln_fwd_core(tid: u32, v: ptr<function, array<vec4f, VPT>>, g: ptr<function, array<vec4f, VPT>>, b: ptr<function, array<vec4f, VPT>>) -> vec2f {
+  var s = 0.0;
+  for (var k = 0u; k < VPT; k++) { s += hsum((*v)[k]); }
+  let mean = wg_sum(tid, vec2f(s, 0.0), 0u).x / f32(p.cols);
+  var q = 0.0;
+  for (var k = 0u; k < VPT; k++) {
+    let d = select(vec4f(0.0), (*v)[k] - mean, live(col(tid, k)));
+    (*v)[k] = d;
+    q += dot(d, d);
+  }
+  let rstd = inverseSqrt(wg_sum(tid, vec2f(q, 0.0), 1u).x / f32(p.cols) + p.eps);
+  for (var k = 0u; k < VPT; k++) { (*v)[k] = fma((*v)[k] * rstd, (*g)[k], (*b)[k]); }
+  return vec2f(mean, rstd);
+}
+
+// From x in `v` and dy in `d`: dx into `v`, and dγ, dβ accumulated into `ag`, `ab`.
+fn ln_bwd_core(tid: u32, r: u32, v: ptr<function, array<vec4f, VPT>>, d: ptr<function, array<vec4f, VPT>>, g: ptr<function, array<vec4f, VPT>>, ag: ptr<function, array<vec4f, VPT>>, ab: ptr<function, array<vec4f, VPT>>) {
+  let mean = mean_in[p.offMean + r];
+  let rstd = rstd_in[p.offRstd + r];
+  var s = vec2f(0.0);
+  for (var k = 0u; k < VPT; k++) {
+    let xh = select(vec4f(0.0), ((*v)[k] - mean) * rstd, live(col(tid, k)));
+    (*v)[k] = xh;
+    let gy = (*d)[k] * (*g)[k];
+    s += vec2f(hsum(gy), dot(gy, xh));
+    (*ag)[k] = fma((*d)[k], xh, (*ag)[k]);
+    (*ab)[k] += (*d)[k];
+  }
+  // One reduction per row: the bank follows the row's parity.
+  s = wg_sum(tid, s, r & 1u) / f32(p.cols);
+  for (var k = 0u; k < VPT; k++) { (*v)[k] = rstd * ((*d)[k] * (*g)[k] - s.x - (*v)[k] * s.y); }
+}
+
+// Writes the workgroup's dγ, dβ partials (rows of part [2·nwg, cols]).
+fn store_partials(tid: u32, w: u32, ag: ptr<function, array<vec4f, VPT>>, ab: ptr<function, array<vec4f, VPT>>) {
+  for (var k = 0u; k < VPT; k++) {
+    for (var i = 0u; i < 4u; i++) {
+      let c = col(tid, k) + i;
+      if (c < p.cols) {
+        part[w * p.cols + c] = (*ag)[k][i];
+        part[(p.nwg + w) * p.cols + c] = (*ab)[k][i];
+      }
+    }
+  }
+}
+
+// Rows are walked with a bound that depends on the workgroup alone, so the barriers inside
+// stay in uniform control flow. Lanes past the row hold 0 and are never stored.
+@compute @workgroup_size(WG, 1, 1)
+fn layernorm_fwd_v4(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) tid: u32) {
+  var g = load_gamma(tid);
+  var b = load_beta(tid);
+  let r0 = wg_index(wg, nwg) * p.rpw;
+  for (var r = r0; r < min(p.rows, r0 + p.rpw); r++) {
+    var v: array<vec4f, VPT>;
+    for (var k = 0u; k < VPT; k++) {
+      if (col(tid, k) < p.cols) { v[k] = xv[(p.offX + r * p.cols + col(tid, k)) / 4u]; }
+    }
+    let st = ln_fwd_core(tid, &v, &g, &b);
+    for (var k = 0u; k < VPT; k++) {
+      if (col(tid, k) < p.cols) { yv[(p.offY + r * p.cols + col(tid, k)) / 4u] = v[k]; }
+    }
+    if (tid == 0u) { mean_out[p.offMean + r] = st.x; rstd_out[p.offRstd + r] = st.y; }
+  }
+}
+
+@compute @workgroup_size(WG, 1, 1)
+fn layernorm_fwd_s(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) tid: u32) {
+  var g = load_gamma(tid);
+  var b = load_beta(tid);
+  let r0 = wg_index(wg, nwg) * p.rpw;
+  for (var r = r0; r < min(p.rows, r0 + p.rpw); r++) {
+    var v: array<vec4f, VPT>;
+    for (var k = 0u; k < VPT; k++) {
+      for (var i = 0u; i < 4u; i++) {
+        if (col(tid, k) + i < p.cols) { v[k][i] = xs[p.offX + r * p.cols + col(tid, k) + i]; }
+      }
+    }
+    let st = ln_fwd_core(tid, &v, &g, &b);
+    for (var k = 0u; k < VPT; k++) {
+      for (var i = 0u; i < 4u; i++) {
+        if (col(tid, k) + i < p.cols) { ys[p.offY + r * p.cols + col(tid, k) + i] = v[k][i]; }
+      }
+    }
+    if (tid == 0u) { mean_out[p.offMean + r] = st.x; rstd_out[p.offRstd + r] = st.y; }
+  }
+}
+
+@compute @workgroup_size(WG, 1, 1)
+fn layernorm_bwd_v4(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) tid: u32) {
+  var g = load_gamma(tid);
+  var ag: array<vec4f, VPT>;
+  var ab: array<vec4f, VPT>;
+  let w = wg_index(wg, nwg);
+  for (var r = w * p.rpw; r < min(p.rows, (w + 1u) * p.rpw); r++) {
+    var v: array<vec4f, VPT>;
+    var d: array<vec4f, VPT>;
+    for (var k = 0u; k < VPT; k++) {
+      if (col(tid, k) < p.cols) {
+        v[k] = xv[(p.offX + r * p.cols + col(tid, k)) / 4u];
+        d[k] = dyv[(p.offDy + r * p.cols + col(tid, k)) / 4u];
+      }
+    }
+    ln_bwd_core(tid, r, &v, &d, &g, &ag, &ab);
+    for (var k = 0u; k < VPT; k++) {
+      if (col(tid, k) < p.cols) { dxv[(p.offY + r * p.cols + col(tid, k)) / 4u] = v[k]; }
+    }
+  }
+  if (w < p.nwg) { store_partials(tid, w, &ag, &ab); }
+}
+
+@compute @workgroup_size(WG, 1, 1)
+fn layernorm_bwd_s(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) tid: u32) {
+  var g = load_gamma(tid);
+  var ag: array<vec4f, VPT>;
+  var ab: array<vec4f, VPT>;
+  let w = wg_index(wg, nwg);
+  for (var r = w * p.rpw; r < min(p.rows, (w + 1u) * p.rpw); r++) {
+    var v: array<vec4f, VPT>;
+    var d: array<vec4f, VPT>;
+    for (var k = 0u; k < VPT; k++) {
+      for (var i = 0u; i < 4u; i++) {
+        let c = col(tid, k) + i;
+        if (c < p.cols) {
+          v[k][i] = xs[p.offX + r * p.cols + c];
+          d[k][i] = dys[p.offDy + r * p.cols + c];
+        }
+      }
+    }
+    ln_bwd_core(tid, r, &v, &d, &g, &ag, &ab);
+    for (var k = 0u; k < VPT; k++) {
+      for (var i = 0u; i < 4u; i++) {
+        if (col(tid, k) + i < p.cols) { dxs[p.offY + r * p.cols + col(tid, k) + i] = v[k][i]; }
+      }
+    }
+  }
+  if (w < p.nwg) { store_partials(tid, w, &ag, &ab); }
+}
