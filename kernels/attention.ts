@@ -1,0 +1,324 @@
+// Host side of the attention family: O = softmax(scale·Q·Kᵀ + mask)·V over (batch, heads, Lq, Lk,
+// head dim), forward and backward, by one of two paths:
+//   fused    attention.wgsl / attention_bwd.wgsl: flash-attention-2 style, saves only the
+//            per-row log-sum-exp; extra memory O(B·H·L). Needs subgroups of a fixed size.
+//   unfused  pack → matmul → attn_softmax → matmul → unpack (attention_rows.wgsl + the matmul
+//            family): materialises P [B, H, Lq, Lk] and keeps it for the backward. The reference
+//            path, available everywhere, and the one that can hand P to the caller.
+// The causal mask lets query i see keys j ≤ i + causalOffset, default Lk − Lq (last query lines up
+// with last key, so a KV-cache decode step sees the whole cache). Key padding is u32 [B, Lk],
+// 1 = attend. A row that sees no key gives O = 0, lse = −∞ and zero gradients.
+//
+// Attention weights for inference: pass `probs` (a [B, H, Lq, Lk] buffer) and P is written there;
+// that runs the unfused path, which computes P anyway, so the training path (no probs) pays
+// nothing for the option.
+import type { Binding, Gpu, KernelSpec } from '../src/gpu/gpu.ts';
+import { ShapeError } from '../src/gpu/errors.ts';
+import { matmul } from './matmul.ts';
+
+export const ATTENTION_PATHS = ['fused', 'unfused'] as const;
+export type AttentionPath = (typeof ATTENTION_PATHS)[number];
+
+/**
+ * Q, K, V, O or a gradient in a buffer: element (b, h, i, d) is at
+ * offset + b·strides[0] + h·strides[1] + i·strides[2] + d (floats; d is contiguous).
+ */
+export interface HeadsRef {
+  buffer: GPUBuffer;
+  offset?: number;
+  /** [batch, head, row] strides; default [L·H·D, D, H·D], i.e. [B, L, H, D]. */
+  strides?: readonly [number, number, number];
+}
+
+/** Strides of the common layouts, for HeadsRef.strides (and offsets for a fused QKV). */
+export const headsLayout = {
+  /** [B, L, H, D]: what a linear projection writes and the output projection reads. */
+  blhd: (L: number, H: number, D: number): [number, number, number] => [L * H * D, D, H * D],
+  /** [B, H, L, D]: dense per head. */
+  bhld: (L: number, H: number, D: number): [number, number, number] => [H * L * D, L * D, D],
+  /** One of q, k, v (which = 0, 1, 2) inside a fused projection [B, L, 3, H, D]. */
+  qkv: (L: number, H: number, D: number, which: 0 | 1 | 2): { offset: number; strides: [number, number, number] } => ({
+    offset: which * H * D,
+    strides: [3 * L * H * D, D, 3 * H * D],
+  }),
+};
+
+export interface AttentionCall {
+  B: number;
+  H: number;
+  Lq: number;
+  Lk: number;
+  D: number;
+  q: HeadsRef;
+  k: HeadsRef;
+  v: HeadsRef;
+  /** Output, written (default layout [B, Lq, H, D]). */
+  o: HeadsRef;
+  /** Default 1/√D. */
+  scale?: number;
+  causal?: boolean;
+  /** Default Lk − Lq. */
+  causalOffset?: number;
+  /** u32 [B, Lk], nonzero = attend. */
+  keyMask?: GPUBuffer;
+  /** Where to write the attention weights [B, H, Lq, Lk] (inference; forces the unfused path). */
+  probs?: GPUBuffer;
+  /** Forces a path (default chooseAttentionPath; COCA_ATTENTION also forces one). */
+  path?: AttentionPath;
+  label?: string;
+}
+
+/** What the forward keeps for the backward; release with releaseAttentionSaved. */
+export interface AttentionSaved {
+  path: AttentionPath;
+  /** [B, H, Lq] natural-log log-sum-exp of each row's scores (−∞ for a fully masked row). */
+  lse: GPUBuffer;
+  /** Unfused only: P [B, H, Lq, Lk]. */
+  probs: GPUBuffer | null;
+  ownsProbs: boolean;
+}
+
+export interface AttentionGrads {
+  /** Upstream gradient, in O's layout unless given strides. */
+  dO: HeadsRef;
+  /** Written, not accumulated. dQ/dK/dV may share one buffer (a fused dQKV). */
+  dQ: HeadsRef;
+  dK: HeadsRef;
+  dV: HeadsRef;
+}
+
+const MAX_FUSED_D = 128;
+// Rows per lane: R·D ≈ 256 registers per array (the size the matmul subgroup kernel runs well at).
+const fwdRows = (D: number) => Math.max(1, Math.min(8, Math.floor(256 / D)));
+const bwdRows = (D: number) => Math.max(1, Math.min(4, Math.floor(128 / D)));
+const LOG2E = Math.LOG2E;
+
+export function attentionPathAvailable(gpu: Gpu, path: AttentionPath, D: number): boolean {
+  if (path === 'unfused') return true;
+  return gpu.has('subgroups') && gpu.subgroupSize > 0 && gpu.subgroupSize <= 64 && D <= MAX_FUSED_D;
+}
+
+/**
+ * Fused wherever it exists, except for short sequences on a software adapter, where the unfused
+ * path's big matmuls measured faster (`coca bench attention`, BENCHMARKS.md).
+ */
+export function chooseAttentionPath(gpu: Gpu, Lq: number, Lk: number, D: number, wantProbs = false): AttentionPath {
+  const forced = process.env.COCA_ATTENTION;
+  if (forced) {
+    if (!(ATTENTION_PATHS as readonly string[]).includes(forced)) throw new ShapeError(`COCA_ATTENTION=${forced} is not an attention path (${ATTENTION_PATHS.join(', ')})`);
+    if (forced === 'unfused' || !wantProbs) return forced as AttentionPath;
+  }
+  if (wantProbs || !attentionPathAvailable(gpu, 'fused', D)) return 'unfused';
+  return Lq * Lk >= UNFUSED_BELOW ? 'fused' : 'unfused';
+}
+/** Lq·Lk under which the unfused path is chosen on every adapter (set from the bench). */
+const UNFUSED_BELOW = 0;
+
+// ---- checks ------------------------------------------------------------------------------------
+
+function stridesOf(r: HeadsRef, L: number, H: number, D: number): [number, number, number] {
+  return [...(r.strides ?? headsLayout.blhd(L, H, D))] as [number, number, number];
+}
+
+function checkHeads(gpu: Gpu, what: string, r: HeadsRef, B: number, H: number, L: number, D: number): [number, number, number, number] {
+  const s = stridesOf(r, L, H, D);
+  const off = r.offset ?? 0;
+  const desc = `attention: ${what} (${B}x${H}x${L}x${D}, offset ${off}, strides [${s.join(', ')}])`;
+  if (![off, ...s].every((x) => Number.isInteger(x) && x >= 0)) throw new ShapeError(`${desc}: offset and strides must be non-negative integers`);
+  if (s[2] < D && L > 1) throw new ShapeError(`${desc}: row stride ${s[2]} is smaller than the head dim ${D}, so rows overlap`);
+  const last = off + (B - 1) * s[0] + (H - 1) * s[1] + (L - 1) * s[2] + D;
+  if (last * 4 > r.buffer.size) throw new ShapeError(`${desc}: reaches float ${last} but its buffer "${r.buffer.label}" holds ${Math.floor(r.buffer.size / 4)}`);
+  if (last * 4 > gpu.limits.maxStorageBufferBindingSize) throw new ShapeError(`${desc}: over the adapter's storage-binding limit; split the batch`);
+  return [off, ...s];
+}
+
+function checkDims(c: AttentionCall): void {
+  for (const [n, x] of Object.entries({ B: c.B, H: c.H, Lq: c.Lq, Lk: c.Lk, D: c.D })) {
+    if (!Number.isInteger(x) || x <= 0) throw new ShapeError(`attention: ${n} = ${x}; every dimension must be a positive integer`);
+  }
+}
+
+function checkBuffer(gpu: Gpu, what: string, buf: GPUBuffer, floats: number): void {
+  if (floats * 4 > buf.size) throw new ShapeError(`attention: ${what} needs ${floats} values but its buffer "${buf.label}" holds ${Math.floor(buf.size / 4)}`);
+  if (floats * 4 > gpu.limits.maxStorageBufferBindingSize) throw new ShapeError(`attention: ${what} (${floats} values) is over the adapter's storage-binding limit; split the batch`);
+}
+
+function noAlias(outs: [string, GPUBuffer][], ins: [string, GPUBuffer | undefined][]): void {
+  for (const [on, ob] of outs) {
+    for (const [iname, ib] of ins) {
+      if (ib === ob) throw new ShapeError(`attention: ${on} must not share a buffer with ${iname} (the kernels read ${iname} while writing ${on})`);
+    }
+  }
+}
+
+// ---- uniforms ----------------------------------------------------------------------------------
+
+const CAUSAL = 1;
+const KEY_MASK = 2;
+const SHARED_KV = 4;
+
+function fusedUniforms(c: AttentionCall, lays: Partial<Record<'q' | 'k' | 'v' | 'o' | 'dout' | 'dq' | 'dk' | 'dv', number[]>>, extra = 0): Uint32Array {
+  const u = new ArrayBuffer(160);
+  const u32 = new Uint32Array(u);
+  const i32 = new Int32Array(u);
+  const f32 = new Float32Array(u);
+  u32.set([c.B, c.H, c.Lq, c.Lk]);
+  f32[4] = (c.scale ?? 1 / Math.sqrt(c.D)) * LOG2E;
+  i32[5] = c.causalOffset ?? c.Lk - c.Lq;
+  u32[6] = (c.causal ? CAUSAL : 0) | (c.keyMask ? KEY_MASK : 0) | extra;
+  (['q', 'k', 'v', 'o', 'dout', 'dq', 'dk', 'dv'] as const).forEach((n, i) => lays[n] && u32.set(lays[n]!, 8 + 4 * i));
+  return u32;
+}
+
+function rowsUniforms(B: number, H: number, L: number, D: number, o: { Lk?: number; flags?: number; causalOff?: number; lay?: number[]; lay2?: number[] } = {}): Uint32Array {
+  const u32 = new Uint32Array(16);
+  u32.set([B, H, L, D, o.Lk ?? 0, o.flags ?? 0]);
+  new Int32Array(u32.buffer)[6] = o.causalOff ?? 0;
+  if (o.lay) u32.set(o.lay, 8);
+  if (o.lay2) u32.set(o.lay2, 12);
+  return u32;
+}
+
+function rowsGrid(gpu: Gpu, n: number): [number, number] {
+  const wgs = Math.max(1, Math.ceil(n / 64));
+  const x = Math.min(wgs, gpu.limits.maxComputeWorkgroupsPerDimension);
+  return [x, Math.ceil(wgs / x)];
+}
+
+function rowsKernel(entry: string, bindings: KernelSpec['bindings']): KernelSpec {
+  return { file: 'attention_rows', entry, bindings };
+}
+
+function fusedSpec(gpu: Gpu, file: string, entry: string, D: number, R: number, reads: number, writes: number): KernelSpec {
+  const bindings: KernelSpec['bindings'] = [...Array<'read'>(reads).fill('read'), ...Array<'rw'>(writes).fill('rw')];
+  return { file, entry, defines: { SG: gpu.subgroupSize, R, HD: D }, bindings };
+}
+
+// ---- forward -----------------------------------------------------------------------------------
+
+/** Records O = attention(Q, K, V); returns what the backward needs. Checks every shape first. */
+export function attention(gpu: Gpu, c: AttentionCall): AttentionSaved {
+  checkDims(c);
+  const { B, H, Lq, Lk, D } = c;
+  const lq = checkHeads(gpu, 'Q', c.q, B, H, Lq, D);
+  const lk = checkHeads(gpu, 'K', c.k, B, H, Lk, D);
+  const lv = checkHeads(gpu, 'V', c.v, B, H, Lk, D);
+  const lo = checkHeads(gpu, 'O', c.o, B, H, Lq, D);
+  if (c.keyMask) checkBuffer(gpu, `keyMask [${B}, ${Lk}]`, c.keyMask, B * Lk);
+  if (c.probs) checkBuffer(gpu, `probs [${B}, ${H}, ${Lq}, ${Lk}]`, c.probs, B * H * Lq * Lk);
+  noAlias([['O', c.o.buffer], ['probs', c.probs!]].filter(([, b]) => b) as [string, GPUBuffer][], [['Q', c.q.buffer], ['K', c.k.buffer], ['V', c.v.buffer], ['keyMask', c.keyMask]]);
+  if (c.probs && c.probs === c.o.buffer) throw new ShapeError('attention: probs must not share a buffer with O');
+  const path = c.path ?? chooseAttentionPath(gpu, Lq, Lk, D, !!c.probs);
+  if (!attentionPathAvailable(gpu, path, D)) throw new ShapeError(`attention: the fused path needs subgroups of a fixed size and head dim ≤ ${MAX_FUSED_D} (D = ${D}); use path 'unfused'`);
+  if (path === 'fused' && c.probs) throw new ShapeError("attention: probs are only written by the unfused path (leave path unset or 'unfused')");
+  const label = c.label ?? `attention_${path}(${B}x${H}x${Lq}x${Lk}x${D}${c.causal ? ',causal' : ''}${c.keyMask ? ',mask' : ''})`;
+  const lse = gpu.alloc(B * H * Lq, 'attention:lse');
+
+  if (path === 'fused') {
+    const R = fwdRows(D);
+    const k = gpu.kernel(fusedSpec(gpu, 'attention', 'attn_fwd', D, R, 4, 2));
+    const u = fusedUniforms(c, { q: lq, k: lk, v: lv, o: lo });
+    const wg = [Math.ceil(Lq / (gpu.subgroupSize * R)), B * H] as [number, number];
+    gpu.dispatch(k, u, [c.q.buffer, c.k.buffer, c.v.buffer, c.keyMask ?? gpu.unused, c.o.buffer, lse], wg, label);
+    return { path, lse, probs: null, ownsProbs: false };
+  }
+
+  const probs = c.probs ?? gpu.alloc(B * H * Lq * Lk, 'attention:probs');
+  const qd = pack(gpu, c.q.buffer, lq, B, H, Lq, D, 'attention:Qd');
+  const kd = pack(gpu, c.k.buffer, lk, B, H, Lk, D, 'attention:Kd');
+  const vd = pack(gpu, c.v.buffer, lv, B, H, Lk, D, 'attention:Vd');
+  const BH = B * H;
+  matmul(gpu, { a: { buffer: qd, shape: [BH, Lq, D] }, b: { buffer: kd, shape: [BH, Lk, D] }, c: { buffer: probs, shape: [BH, Lq, Lk] }, transB: true, alpha: c.scale ?? 1 / Math.sqrt(D), label: `${label}:QKᵀ` });
+  softmax(gpu, c, probs, lse);
+  const od = gpu.alloc(BH * Lq * D, 'attention:Od');
+  matmul(gpu, { a: { buffer: probs, shape: [BH, Lq, Lk] }, b: { buffer: vd, shape: [BH, Lk, D] }, c: { buffer: od, shape: [BH, Lq, D] }, label: `${label}:PV` });
+  unpack(gpu, od, c.o.buffer, lo, B, H, Lq, D);
+  for (const b of [qd, kd, vd, od]) gpu.release(b);
+  return { path, lse, probs, ownsProbs: !c.probs };
+}
+
+export function releaseAttentionSaved(gpu: Gpu, s: AttentionSaved): void {
+  gpu.release(s.lse);
+  if (s.probs && s.ownsProbs) gpu.release(s.probs);
+}
+
+function pack(gpu: Gpu, src: GPUBuffer, lay: number[], B: number, H: number, L: number, D: number, label: string): GPUBuffer {
+  const dst = gpu.alloc(B * H * L * D, label);
+  const u = rowsUniforms(B, H, L, D, { lay });
+  gpu.dispatch(gpu.kernel(rowsKernel('attn_pack', ['read', 'read', 'rw'])), u, [src, src, dst], rowsGrid(gpu, B * H * L * D), `attn_pack(${label})`);
+  return dst;
+}
+
+function unpack(gpu: Gpu, src: GPUBuffer, dst: GPUBuffer, lay: number[], B: number, H: number, L: number, D: number): void {
+  const u = rowsUniforms(B, H, L, D, { lay });
+  gpu.dispatch(gpu.kernel(rowsKernel('attn_unpack', ['read', 'read', 'rw'])), u, [src, src, dst], rowsGrid(gpu, B * H * L * D), `attn_unpack(${dst.label})`);
+}
+
+function softmax(gpu: Gpu, c: AttentionCall, probs: GPUBuffer, lse: GPUBuffer): void {
+  const flags = (c.causal ? CAUSAL : 0) | (c.keyMask ? KEY_MASK : 0);
+  const u = rowsUniforms(c.B, c.H, c.Lq, c.D, { Lk: c.Lk, flags, causalOff: c.causalOffset ?? c.Lk - c.Lq });
+  const m = c.keyMask ?? gpu.unused;
+  gpu.dispatch(gpu.kernel(rowsKernel('attn_softmax', ['read', 'read', 'rw', 'rw'])), u, [m, m, probs, lse], rowsGrid(gpu, c.B * c.H * c.Lq), 'attn_softmax');
+}
+
+// ---- backward ----------------------------------------------------------------------------------
+
+/**
+ * Records dQ, dK, dV for the upstream gradient dO, given the call of the forward (its O must
+ * still hold the forward's output) and what it saved.
+ */
+export function attentionBackward(gpu: Gpu, c: AttentionCall, saved: AttentionSaved, g: AttentionGrads): void {
+  checkDims(c);
+  const { B, H, Lq, Lk, D } = c;
+  const lq = checkHeads(gpu, 'Q', c.q, B, H, Lq, D);
+  const lk = checkHeads(gpu, 'K', c.k, B, H, Lk, D);
+  const lv = checkHeads(gpu, 'V', c.v, B, H, Lk, D);
+  const lo = checkHeads(gpu, 'O', c.o, B, H, Lq, D);
+  const lg = checkHeads(gpu, 'dO', { strides: c.o.strides, ...g.dO }, B, H, Lq, D);
+  const ldq = checkHeads(gpu, 'dQ', g.dQ, B, H, Lq, D);
+  const ldk = checkHeads(gpu, 'dK', g.dK, B, H, Lk, D);
+  const ldv = checkHeads(gpu, 'dV', g.dV, B, H, Lk, D);
+  const ins: [string, GPUBuffer | undefined][] = [['Q', c.q.buffer], ['K', c.k.buffer], ['V', c.v.buffer], ['dO', g.dO.buffer], ['O', c.o.buffer], ['keyMask', c.keyMask]];
+  noAlias([['dQ', g.dQ.buffer], ['dK', g.dK.buffer], ['dV', g.dV.buffer]], ins);
+  const BH = B * H;
+  const label = `attention_${saved.path}_bwd(${B}x${H}x${Lq}x${Lk}x${D})`;
+
+  if (saved.path === 'fused') {
+    const delta = gpu.alloc(BH * Lq, 'attention:delta');
+    const ud = rowsUniforms(B, H, Lq, D, { lay: lo, lay2: lg });
+    gpu.dispatch(gpu.kernel(rowsKernel('attn_delta', ['read', 'read', 'rw'])), ud, [c.o.buffer, g.dO.buffer, delta], rowsGrid(gpu, BH * Lq), `${label}:delta`);
+    const R = bwdRows(D);
+    const sg = gpu.subgroupSize;
+    const shared = g.dK.buffer === g.dV.buffer;
+    const u = fusedUniforms(c, { q: lq, k: lk, v: lv, dout: lg, dq: ldq, dk: ldk, dv: ldv }, shared ? SHARED_KV : 0);
+    // With no mask, binding 4 gets lse: a read-only alias is allowed, and the kernels never read it.
+    const mask = c.keyMask ?? saved.lse;
+    const common: Binding[] = [c.q.buffer, c.k.buffer, c.v.buffer, mask, g.dO.buffer, saved.lse, delta];
+    gpu.dispatch(gpu.kernel(fusedSpec(gpu, 'attention_bwd', 'attn_bwd_dkv', D, R, 7, 2)), u, [...common, g.dK.buffer, shared ? gpu.unused : g.dV.buffer], [Math.ceil(Lk / (sg * R)), BH], `${label}:dKV`);
+    gpu.dispatch(gpu.kernel(fusedSpec(gpu, 'attention_bwd', 'attn_bwd_dq', D, R, 7, 1)), u, [...common, g.dQ.buffer], [Math.ceil(Lq / (sg * R)), BH], `${label}:dQ`);
+    gpu.release(delta);
+    return;
+  }
+
+  if (!saved.probs) throw new ShapeError('attention: the unfused backward needs the P its forward saved');
+  const scale = c.scale ?? 1 / Math.sqrt(D);
+  const qd = pack(gpu, c.q.buffer, lq, B, H, Lq, D, 'attention:Qd');
+  const kd = pack(gpu, c.k.buffer, lk, B, H, Lk, D, 'attention:Kd');
+  const vd = pack(gpu, c.v.buffer, lv, B, H, Lk, D, 'attention:Vd');
+  const gd = pack(gpu, g.dO.buffer, lg, B, H, Lq, D, 'attention:dOd');
+  const P = saved.probs;
+  const dS = gpu.alloc(BH * Lq * Lk, 'attention:dS');
+  matmul(gpu, { a: { buffer: gd, shape: [BH, Lq, D] }, b: { buffer: vd, shape: [BH, Lk, D] }, c: { buffer: dS, shape: [BH, Lq, Lk] }, transB: true, label: `${label}:dP` });
+  const ub = rowsUniforms(B, H, Lq, D, { Lk });
+  gpu.dispatch(gpu.kernel(rowsKernel('attn_softmax_bwd', ['read', 'read', 'rw'])), ub, [P, P, dS], rowsGrid(gpu, BH * Lq), `${label}:dS`);
+  const dqd = gpu.alloc(BH * Lq * D, 'attention:dQd');
+  const dkd = gpu.alloc(BH * Lk * D, 'attention:dKd');
+  const dvd = gpu.alloc(BH * Lk * D, 'attention:dVd');
+  matmul(gpu, { a: { buffer: dS, shape: [BH, Lq, Lk] }, b: { buffer: kd, shape: [BH, Lk, D] }, c: { buffer: dqd, shape: [BH, Lq, D] }, alpha: scale, label: `${label}:dQ` });
+  matmul(gpu, { a: { buffer: dS, shape: [BH, Lq, Lk] }, b: { buffer: qd, shape: [BH, Lq, D] }, c: { buffer: dkd, shape: [BH, Lk, D] }, transA: true, alpha: scale, label: `${label}:dK` });
+  matmul(gpu, { a: { buffer: P, shape: [BH, Lq, Lk] }, b: { buffer: gd, shape: [BH, Lq, D] }, c: { buffer: dvd, shape: [BH, Lk, D] }, transA: true, label: `${label}:dV` });
+  unpack(gpu, dqd, g.dQ.buffer, ldq, B, H, Lq, D);
+  unpack(gpu, dkd, g.dK.buffer, ldk, B, H, Lk, D);
+  unpack(gpu, dvd, g.dV.buffer, ldv, B, H, Lk, D);
+  for (const b of [qd, kd, vd, gd, dS, dqd, dkd, dvd]) gpu.release(b);
+}

@@ -1,0 +1,132 @@
+// attention.wgsl — fused multi-head attention forward, flash-attention-2 style (the backward is
+// attention_bwd.wgsl; the unfused path's row kernels are attention_rows.wgsl).
+//
+//   attn_fwd    O = softmax(scale·Q·Kᵀ + mask)·V and lse = log Σ exp(scores) per query row,
+//               online softmax over key blocks: the Lq×Lk matrix never exists.
+//
+// One workgroup is one subgroup (SG lanes) and owns SG·R query rows of one (batch, head); lane
+// `lane` owns rows q0 + r·SG + lane (r < R) with their HD-wide Q rows and O accumulators in
+// registers. Keys go by in blocks of SG: lane c loads key row j0 + c, and subgroupBroadcast
+// hands it to the other lanes, so each loaded K or V value feeds SG·R FMAs. On a software
+// adapter every per-lane load is a gather and workgroup memory is no cheaper
+// (research/perf-ceilings.md), so loads per FMA is what counts; R·HD ≈ 256 keeps the register
+// arrays at the size the matmul subgroup kernel showed to work.
+//
+// Scores are kept in base 2: Q is pre-multiplied by scale·log2(e), so exp2 does the softmax;
+// lse is stored in natural-log units. Masked scores are NEG and their weights forced to 0 by
+// select (not by exp underflow), so a row that sees no key gets weight 0 everywhere: O = 0 and
+// lse = −∞, never NaN. Loop bounds depend only on the workgroup id and uniforms, so every lane
+// reaches every broadcast.
+//
+// Tensors are strided: element (b, h, i, d) of X is at X.x + b·X.y + h·X.z + i·X.w + d (the vec4u
+// layouts below), so Q/K/V can be read straight out of a fused [B, L, 3, H, D] projection.
+// Bindings: 0 Params · 1 Q · 2 K · 3 V · 4 keyMask (u32 [B, Lk]) · 5 O (rw) · 6 lse (rw, [B,H,Lq])
+enable subgroups;
+
+struct Params {
+  B: u32, H: u32, Lq: u32, Lk: u32,
+  scale2: f32,     // scale · log2(e)
+  causalOff: i32,  // query i sees key j ≤ i + causalOff
+  flags: u32,
+  pad0: u32,
+  q: vec4u, k: vec4u, v: vec4u, o: vec4u,
+  dout: vec4u, dq: vec4u, dk: vec4u, dv: vec4u,
+}
+
+const SG: u32 = 8u;    // the adapter's fixed subgroup size
+const R: u32 = 4u;     // query rows per lane
+const HD: u32 = 64u;   // head dim
+const CAUSAL: u32 = 1u;
+const KEY_MASK: u32 = 2u;
+const NEG: f32 = -1.0e30;
+const LN2: f32 = 0.6931471805599453;
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> Q: array<f32>;
+@group(0) @binding(2) var<storage, read> K: array<f32>;
+@group(0) @binding(3) var<storage, read> V: array<f32>;
+@group(0) @binding(4) var<storage, read> keyMask: array<u32>;
+@group(0) @binding(5) var<storage, read_write> O: array<f32>;
+@group(0) @binding(6) var<storage, read_write> lse: array<f32>;
+
+fn base(l: vec4u, b: u32, h: u32) -> u32 { return l.x + b * l.y + h * l.z; }
+
+fn attends(b: u32, i: u32, j: u32) -> bool {
+  if (j >= p.Lk) { return false; }
+  if ((p.flags & KEY_MASK) != 0u && keyMask[b * p.Lk + j] == 0u) { return false; }
+  if ((p.flags & CAUSAL) != 0u && i32(j) > i32(i) + p.causalOff) { return false; }
+  return true;
+}
+
+// Keys past this bound are masked for every row below `rowEnd` (causal), so the loop stops there.
+fn keyEnd(rowEnd: u32) -> u32 {
+  if ((p.flags & CAUSAL) == 0u) { return p.Lk; }
+  return u32(clamp(i32(rowEnd) + p.causalOff, 0, i32(p.Lk)));
+}
+
+@compute @workgroup_size(SG, 1, 1)
+fn attn_fwd(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) lane: u32) {
+  let b = wg.y / p.H;
+  let h = wg.y % p.H;
+  let q0 = wg.x * SG * R;
+  let qb = base(p.q, b, h);
+  let kb = base(p.k, b, h);
+  let vb = base(p.v, b, h);
+  var q: array<array<f32, HD>, R>;
+  var acc: array<array<f32, HD>, R>;
+  var m: array<f32, R>;
+  var l: array<f32, R>;
+  for (var r = 0u; r < R; r++) {
+    // Rows past Lq are clamped (in-bounds loads), computed, and not stored.
+    let i = min(q0 + r * SG + lane, p.Lq - 1u);
+    for (var d = 0u; d < HD; d++) { q[r][d] = Q[qb + i * p.q.w + d] * p.scale2; }
+    m[r] = NEG;
+  }
+  let kEnd = keyEnd(q0 + SG * R);
+  for (var j0 = 0u; j0 < kEnd; j0 += SG) {
+    let jl = min(j0 + lane, p.Lk - 1u);
+    var kv: array<f32, HD>;
+    for (var d = 0u; d < HD; d++) { kv[d] = K[kb + jl * p.k.w + d]; }
+    // Zeroed by hand: lavapipe was seen to keep the previous block's values in a declared-only var.
+    var s: array<array<f32, SG>, R>;
+    for (var r = 0u; r < R; r++) { for (var c = 0u; c < SG; c++) { s[r][c] = 0.0; } }
+    //#unroll C SG
+    for (var d = 0u; d < HD; d++) {
+      let x = subgroupBroadcast(kv[d], C);
+      for (var r = 0u; r < R; r++) { s[r][C] = fma(q[r][d], x, s[r][C]); }
+    }
+    //#end
+    for (var r = 0u; r < R; r++) {
+      let i = q0 + r * SG + lane;
+      var mx = m[r];
+      for (var c = 0u; c < SG; c++) {
+        if (!attends(b, i, j0 + c)) { s[r][c] = NEG; }
+        mx = max(mx, s[r][c]);
+      }
+      let corr = exp2(m[r] - mx);
+      var sum = 0.0;
+      for (var c = 0u; c < SG; c++) {
+        s[r][c] = select(0.0, exp2(s[r][c] - mx), s[r][c] > 0.5 * NEG);
+        sum += s[r][c];
+      }
+      l[r] = l[r] * corr + sum;
+      m[r] = mx;
+      for (var d = 0u; d < HD; d++) { acc[r][d] *= corr; }
+    }
+    for (var d = 0u; d < HD; d++) { kv[d] = V[vb + jl * p.v.w + d]; }
+    //#unroll C SG
+    for (var d = 0u; d < HD; d++) {
+      let x = subgroupBroadcast(kv[d], C);
+      for (var r = 0u; r < R; r++) { acc[r][d] = fma(s[r][C], x, acc[r][d]); }
+    }
+    //#end
+  }
+  let ob = base(p.o, b, h);
+  for (var r = 0u; r < R; r++) {
+    let i = q0 + r * SG + lane;
+    if (i >= p.Lq) { continue; }
+    let inv = select(0.0, 1.0 / l[r], l[r] > 0.0);
+    for (var d = 0u; d < HD; d++) { O[ob + i * p.o.w + d] = acc[r][d] * inv; }
+    lse[wg.y * p.Lq + i] = select(bitcast<f32>(0xff800000u | (p.flags & 0x80000000u)), (m[r] + log2(l[r])) * LN2, l[r] > 0.0);
+  }
+}
