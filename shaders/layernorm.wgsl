@@ -22,7 +22,7 @@ struct Params {
   offMean: u32, offRstd: u32, offDy: u32, eps: f32,
 }
 
-const WG: u32 = 32u;
+const WG: u32 = 16u;
 const VPT: u32 = 4u;
 
 @group(0) @binding(0) var<uniform> p: Params;

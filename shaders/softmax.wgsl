@@ -21,7 +21,7 @@ struct Params {
   maskDiv: u32, scale: f32, pad0: u32, pad1: u32,
 }
 
-const WG: u32 = 32u;
+const WG: u32 = 16u;
 const VPT: u32 = 4u;
 const HAS_MASK: u32 = 1u;
 const CAUSAL: u32 = 2u;

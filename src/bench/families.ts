@@ -1,11 +1,14 @@
 // Every family `coca bench` knows, in the order `coca bench all` runs them. A new kernel family
 // adds its BenchFamily here.
 import { adamwBench } from '../../kernels/adamw.bench.ts';
+import { attentionBench } from '../../kernels/attention.bench.ts';
 import { crossEntropyBench } from '../../kernels/crossentropy.bench.ts';
 import { embeddingBench } from '../../kernels/embedding.bench.ts';
 import { matmulBench } from '../../kernels/matmul.bench.ts';
 import { pointwiseBench } from '../../kernels/pointwise.bench.ts';
 import { reduceBench } from '../../kernels/reduce.bench.ts';
+import { softmaxBench } from '../../kernels/softmax.bench.ts';
+import { layernormBench } from '../../kernels/layernorm.bench.ts';
 import type { BenchFamily } from './family.ts';
 import { waitBench } from './wait.ts';
 
@@ -17,5 +20,8 @@ export const BENCH_FAMILIES: BenchFamily[] = [
   adamwBench,
   pointwiseBench,
   reduceBench,
+  softmaxBench,
+  layernormBench,
+  attentionBench,
   waitBench,
 ];

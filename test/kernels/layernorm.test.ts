@@ -1,5 +1,5 @@
 // The layernorm family against its float64 reference: rows of 1 element, primes, lengths past
-// the vec4 width and past one register block (128), many rows (several per workgroup, so γ in
+// the vec4 width and past one register block (64), many rows (several per workgroup, so γ in
 // registers and the dγ/dβ partials are exercised), odd offsets, |x| up to 1e4; backward with a
 // random upstream gradient; outputs poisoned with NaN; determinism.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -72,9 +72,10 @@ async function runCase(rows: number, cols: number, off: number, salt: number, ra
 
 describe('layernorm', () => {
   it('matches float64 forward and backward at awkward shapes, vec4 and scalar', async () => {
-    const shapes: [number, number][] = [[1, 1], [3, 1], [5, 7], [4, 12], [7, 33], [3, 130], [2, 251], [5, 1024]];
+    // One 1024-wide row at offset 0 only: its register block (VPT 16) is the slowest pipeline to JIT.
+    const shapes: [number, number, number[]][] = [[1, 1, [0, 3]], [3, 1, [0, 3]], [5, 7, [0, 3]], [4, 12, [0, 3]], [7, 33, [0, 3]], [3, 67, [0, 3]], [2, 251, [0, 3]], [5, 1024, [0]]];
     let salt = 0;
-    for (const [rows, cols] of shapes) for (const off of [0, 3]) await runCase(rows, cols, off, salt++);
+    for (const [rows, cols, offs] of shapes) for (const off of offs) await runCase(rows, cols, off, salt++);
   });
 
   it('walks several rows per workgroup and folds dγ, dβ over workgroups', async () => {

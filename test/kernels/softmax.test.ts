@@ -1,5 +1,5 @@
 // The softmax family against its float64 reference: rows of 1, primes, lengths past the vec4
-// width and past one register block (128) and one 1024 row, with scale, broadcast additive masks, causal masking,
+// width and past one register block (64) and one 1024 row, with scale, broadcast additive masks, causal masking,
 // fully masked rows (→ 0, not NaN) and |x| up to 1e4; backward with a random upstream gradient;
 // outputs poisoned with NaN first.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -80,9 +80,10 @@ async function runCase(c: Case, salt: number): Promise<Float32Array> {
 
 describe('softmax', () => {
   it('matches float64 at awkward shapes, vec4 and scalar', async () => {
-    const shapes: [number, number][] = [[1, 1], [3, 1], [5, 7], [4, 12], [7, 33], [3, 130], [2, 251], [5, 1024]];
+    // One 1024-wide row at offset 0 only: its register block (VPT 16) is the slowest pipeline to JIT.
+    const shapes: [number, number, number[]][] = [[1, 1, [0, 3]], [3, 1, [0, 3]], [5, 7, [0, 3]], [4, 12, [0, 3]], [7, 33, [0, 3]], [3, 67, [0, 3]], [2, 251, [0, 3]], [5, 1024, [0]]];
     let salt = 0;
-    for (const [rows, cols] of shapes) for (const off of [0, 3]) await runCase({ rows, cols, off, scale: 0.37 }, salt++);
+    for (const [rows, cols, offs] of shapes) for (const off of offs) await runCase({ rows, cols, off, scale: 0.37 }, salt++);
   });
 
   it('adds a broadcast mask, masks causally, and zeroes fully masked rows', async () => {
