@@ -25,6 +25,7 @@ export class IdleWaiter {
    */
   async wait<T>(tag: string, submittedAt: number, start: () => Promise<T>): Promise<T> {
     const est = this.estimates.get(tag);
+    let slept = false;
     if (this.mode === 'sleep' && est !== undefined) {
       // Wake a little early: polling the rest costs less than sleeping past the end.
       const remaining = est * 0.9 - (performance.now() - submittedAt);
@@ -32,6 +33,7 @@ export class IdleWaiter {
         const t = performance.now();
         await sleep(remaining);
         this.slept += performance.now() - t;
+        slept = true;
       }
     }
     const t = performance.now();
@@ -39,8 +41,17 @@ export class IdleWaiter {
     const now = performance.now();
     this.awaited += now - t;
     const took = now - submittedAt;
-    // An average that follows a change within a few steps; a much shorter run resets it.
-    this.estimates.set(tag, est === undefined || took < est * 0.5 ? took : 0.7 * est + 0.3 * took);
+    let next: number;
+    if (est === undefined) next = took;
+    else if (slept && now - t < 1) {
+      // Done before we woke: the work took less than we slept, by an unknown amount. Halve the
+      // estimate, so one slow run (a pipeline's first JIT compile) costs a few waits, not many.
+      next = est * 0.5;
+    } else {
+      // A much shorter run resets; otherwise follow changes within a few steps.
+      next = took < est * 0.5 ? took : 0.7 * est + 0.3 * took;
+    }
+    this.estimates.set(tag, next);
     return result;
   }
 }

@@ -1,0 +1,40 @@
+import { describe, expect, it } from 'vitest';
+import { contrastiveLoss } from '../../src/model/contrastive.ts';
+import { compareClose } from '../../src/util/allclose.ts';
+import { testRng } from '../helpers/seed.ts';
+
+describe('contrastive loss (CPU, float64)', () => {
+  it('gradients match central differences, including the logit scale', () => {
+    const rng = testRng(1);
+    const [B, E] = [5, 7];
+    const img = Float64Array.from(rng.floats(B * E));
+    const txt = Float64Array.from(rng.floats(B * E));
+    const s = 1.3;
+    const r = contrastiveLoss(img, txt, s, B, E, 0.7);
+    const h = 1e-6;
+    const fd = (x: Float64Array, i: number, f: () => number) => {
+      const keep = x[i]!;
+      x[i] = keep + h;
+      const up = f();
+      x[i] = keep - h;
+      const down = f();
+      x[i] = keep;
+      return (up - down) / (2 * h);
+    };
+    const L = () => 0.7 * contrastiveLoss(img, txt, s, B, E, 0.7).loss;
+    const numImg = img.map((_, i) => fd(img, i, L));
+    const numTxt = txt.map((_, i) => fd(txt, i, L));
+    expect(compareClose(r.dImage, numImg, { atol: 1e-8, rtol: 1e-6 }).ok).toBe(true);
+    expect(compareClose(r.dText, numTxt, { atol: 1e-8, rtol: 1e-6 }).ok).toBe(true);
+    const numS = (0.7 * (contrastiveLoss(img, txt, s + h, B, E).loss - contrastiveLoss(img, txt, s - h, B, E).loss)) / (2 * h);
+    expect(r.dLogitScale).toBeCloseTo(numS, 7);
+  });
+
+  it('matches hand-worked values: identity pairs at scale 0, and near 0 at scale ln 100', () => {
+    const [B, E] = [4, 4];
+    const eye = Float64Array.from({ length: 16 }, (_, i) => (i % 5 === 0 ? 1 : 0));
+    // Identical images and texts, all similarities equal at scale exp(0)·0 off-diagonal: loss = ln(1 + 3/e).
+    expect(contrastiveLoss(eye, eye, 0, B, E).loss).toBeCloseTo(Math.log(1 + 3 / Math.E), 12);
+    expect(contrastiveLoss(eye, eye, Math.log(100), B, E).loss).toBeLessThan(1e-30 + 3 * Math.exp(-100) * 2);
+  });
+});
