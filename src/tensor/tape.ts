@@ -54,9 +54,18 @@ export class Tape {
    * leaves that require them accumulate in `.grad`; the caller owns and releases those.
    */
   backward(root: Tensor, seed?: Tensor): void {
-    const gpu = root.gpu;
     if (!seed && root.size !== 1) throw new Error(`backward() from ${root} needs a seed gradient: it is not a scalar`);
-    root.grad = seed ?? Tensor.fromArray(gpu, [1], root.shape, 'grad(loss)');
+    this.backwardFrom([[root, seed ?? Tensor.fromArray(root.gpu, [1], root.shape, 'grad(loss)')]]);
+  }
+
+  /** Backpropagates from several outputs at once, each with its upstream gradient (owned by the tape). */
+  backwardFrom(seeds: [Tensor, Tensor][]): void {
+    const roots = new Set<Tensor>();
+    for (const [t, g] of seeds) {
+      if (t.grad) throw new Error(`${t} is seeded twice`);
+      t.grad = g;
+      roots.add(t);
+    }
     // How many records still to run read each tensor: saved by them, or an input of them.
     const pending = new Map<Tensor, number>();
     const bump = (t: Tensor) => pending.set(t, (pending.get(t) ?? 0) + 1);
@@ -75,7 +84,7 @@ export class Tape {
       for (const t of [...e.saved, ...e.inputs]) {
         const n = pending.get(t)! - 1;
         pending.set(t, n);
-        if (n === 0 && this.created.has(t) && !this.kept.has(t) && t !== root) t.release();
+        if (n === 0 && this.created.has(t) && !this.kept.has(t) && !roots.has(t)) t.release();
       }
     }
   }

@@ -91,6 +91,11 @@ export class Tensor {
     return t;
   }
 
+  /** Takes ownership of a buffer from the pool (a kernel's saved state); released to the pool. */
+  static adopt(gpu: Gpu, buffer: GPUBuffer, shape: readonly number[], name: string): Tensor {
+    return new Tensor(new Storage(gpu, buffer, true), shape, 0, { name });
+  }
+
   /** Wraps a caller-owned buffer; releasing the tensor leaves the buffer alone. */
   static wrap(gpu: Gpu, buffer: GPUBuffer, shape: readonly number[], offset = 0, name = 'wrapped'): Tensor {
     if ((offset + numel(shape)) * 4 > buffer.size) throw new ShapeError(`tensor "${name}" ${shapeStr(shape)} at offset ${offset} does not fit its buffer of ${buffer.size} bytes`);

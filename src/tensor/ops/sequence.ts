@@ -82,10 +82,13 @@ export function sliceSeq(x: Tensor, start: number, count: number): Tensor {
   return y;
 }
 
-/** Concatenation along the sequence axis; a part of batch 1 (or 2-D) is broadcast over B. */
-export function concatSeq(parts: Tensor[]): Tensor {
+/**
+ * Concatenation along the sequence axis; a part of batch 1 (or 2-D) is broadcast over the batch
+ * (`batch`, default the largest part's).
+ */
+export function concatSeq(parts: Tensor[], batch?: number): Tensor {
   const dims = parts.map((p) => blc(p, 'concatSeq'));
-  const B = Math.max(...dims.map((d) => d[0]));
+  const B = batch ?? Math.max(...dims.map((d) => d[0]));
   const C = dims[0]![2];
   for (const [i, d] of dims.entries()) {
     if (d[2] !== C || (d[0] !== 1 && d[0] !== B)) throw new ShapeError(`concatSeq: parts ${parts.map((p) => shapeStr(p.shape)).join(', ')} do not line up (part ${i})`);

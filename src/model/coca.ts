@@ -1,0 +1,166 @@
+// The CoCa model on the tape: ViT image encoder with attentional pooler(s), unimodal text
+// decoder ending in a CLS token, multimodal decoder cross-attending to the image tokens. Every
+// tensor, mask and LayerNorm placement follows docs/model.md; the parity test compares all of it
+// with the PyTorch reference.
+import type { AttentionPath } from '../../kernels/attention.ts';
+import { releaseTokenIds, uploadTokenIds, type TokenIds } from '../../kernels/embedding.ts';
+import type { Gpu } from '../gpu/gpu.ts';
+import { ShapeError } from '../gpu/errors.ts';
+import { attentionalPooler, block, norm } from '../nn/layers.ts';
+import { ParamStore } from '../nn/params.ts';
+import { embedding } from '../tensor/ops/embedding.ts';
+import { linear, matmul } from '../tensor/ops/linear.ts';
+import { addBroadcastRow, concatSeq, sliceSeq } from '../tensor/ops/sequence.ts';
+import { narrowRows, reshape } from '../tensor/ops/shape.ts';
+import { Tensor } from '../tensor/tensor.ts';
+import { Rng } from '../util/prng.ts';
+import { derived, parameterShapes, type CocaConfig } from './config.ts';
+import { unfoldPatches } from './patches.ts';
+
+export interface CocaInputs {
+  /** [B, 3, S, S] normalised pixels, CHW. */
+  images: Float32Array;
+  /** [B, L] token ids, rows [SOT] … [EOT] pad…, L ≤ context_length. */
+  text: Int32Array;
+  batch: number;
+}
+
+/** Per-batch GPU inputs: patches, token ids and the text tower's key mask. */
+export interface PreparedInputs {
+  B: number;
+  L: number;
+  patches: Tensor;
+  ids: TokenIds;
+  /** u32 [B, L+1]: 1 where the text tower may attend the key (not pad; the CLS slot always). */
+  textKeyMask: GPUBuffer;
+  text: Int32Array;
+  release(): void;
+}
+
+export interface CocaOutputs {
+  /** pooled @ visual.proj, [B, E], before normalisation. */
+  imageEmbedding: Tensor;
+  imageTokens: Tensor;
+  /** ln_final(cls) @ text.text_projection, [B, E], before normalisation. */
+  textEmbedding: Tensor;
+  textTokens: Tensor;
+  /** [B, L, V] decoder logits at every position. */
+  logits: Tensor;
+}
+
+export class CocaModel {
+  readonly dims: ReturnType<typeof derived>;
+  /** Forces the attention path everywhere (tests compare both). */
+  attentionPath?: AttentionPath;
+
+  constructor(
+    readonly gpu: Gpu,
+    readonly config: CocaConfig,
+    readonly params: ParamStore,
+  ) {
+    this.dims = derived(config);
+    const E = config.embed_dim;
+    if (config.multimodal_cfg.width !== E || config.text_cfg.width !== E) {
+      throw new ShapeError(`config: embed_dim (${E}), text width (${config.text_cfg.width}) and multimodal width (${config.multimodal_cfg.width}) must be equal`);
+    }
+  }
+
+  /** A freshly initialised model (deterministic for a seed). */
+  static init(gpu: Gpu, config: CocaConfig, seed: number): CocaModel {
+    return new CocaModel(gpu, config, ParamStore.create(gpu, parameterShapes(config), new Rng(seed)));
+  }
+
+  prepare(inputs: CocaInputs): PreparedInputs {
+    const { image_size: S, patch_size: p } = this.config.vision_cfg;
+    const B = inputs.batch;
+    const L = inputs.text.length / B;
+    if (!Number.isInteger(L) || L < 1) throw new ShapeError(`text has ${inputs.text.length} ids, not ${B} rows`);
+    if (L > this.config.text_cfg.context_length) throw new ShapeError(`text rows of ${L} tokens exceed context_length ${this.config.text_cfg.context_length}`);
+    const gpu = this.gpu;
+    const patches = Tensor.fromArray(gpu, unfoldPatches(inputs.images, B, S, p), [B, (S / p) ** 2, 3 * p * p], 'patches');
+    const ids = uploadTokenIds(gpu, inputs.text, { shape: [B, L], vocab: this.config.text_cfg.vocab_size, label: 'text' });
+    const pad = this.config.text_cfg.pad_id;
+    const mask = new Uint32Array(B * (L + 1));
+    for (let b = 0; b < B; b++) {
+      for (let t = 0; t < L; t++) mask[b * (L + 1) + t] = inputs.text[b * L + t] === pad ? 0 : 1;
+      mask[b * (L + 1) + L] = 1;
+    }
+    const textKeyMask = gpu.upload(mask, 'text.key_mask');
+    return {
+      B,
+      L,
+      patches,
+      ids,
+      textKeyMask,
+      text: inputs.text,
+      release: () => {
+        patches.release();
+        releaseTokenIds(gpu, ids);
+        gpu.release(textKeyMask);
+      },
+    };
+  }
+
+  encodeImage(patches: Tensor): { embedding: Tensor; tokens: Tensor } {
+    const ps = this.params;
+    const v = this.config.vision_cfg;
+    const B = patches.shape[0]!;
+    const W = v.width;
+    const path = this.attentionPath;
+    const conv = reshape(ps.get('visual.conv1.weight'), [W, 3 * v.patch_size ** 2]);
+    let x = linear(patches, conv);
+    x = concatSeq([reshape(ps.get('visual.class_embedding'), [1, W]), x]);
+    x = addBroadcastRow(x, ps.get('visual.positional_embedding'));
+    x = norm(ps, 'visual.ln_pre', x);
+    for (let i = 0; i < v.layers; i++) x = block(ps, `visual.transformer.resblocks.${i}`, x, { heads: v.heads, path });
+    let pooled: Tensor;
+    let tokens: Tensor;
+    if (v.attentional_pool === 'cascade') {
+      tokens = norm(ps, 'visual.ln_post', attentionalPooler(ps, 'visual.attn_pool', x, v.attn_pooler_heads, path));
+      pooled = attentionalPooler(ps, 'visual.attn_pool_contrastive', tokens, v.attn_pooler_heads, path);
+    } else {
+      const y = norm(ps, 'visual.ln_post', attentionalPooler(ps, 'visual.attn_pool', x, v.attn_pooler_heads, path));
+      pooled = sliceSeq(y, 0, 1);
+      tokens = sliceSeq(y, 1, v.attn_pooler_queries - 1);
+    }
+    const E = this.config.embed_dim;
+    return { embedding: matmul(reshape(pooled, [B, E]), ps.get('visual.proj')), tokens };
+  }
+
+  encodeText(inp: PreparedInputs): { embedding: Tensor; tokens: Tensor } {
+    const ps = this.params;
+    const t = this.config.text_cfg;
+    const { B, L } = inp;
+    const E = t.width;
+    let x = embedding(ps.get('text.token_embedding.weight'), inp.ids);
+    x = concatSeq([x, reshape(ps.get('text.cls_emb'), [1, E])]);
+    x = addBroadcastRow(x, narrowRows(ps.get('text.positional_embedding'), 0, L + 1));
+    for (let i = 0; i < t.layers; i++) {
+      x = block(ps, `text.transformer.resblocks.${i}`, x, { heads: t.heads, causal: true, keyMask: inp.textKeyMask, path: this.attentionPath });
+    }
+    const cls = reshape(sliceSeq(x, L, 1), [B, E]);
+    const embeddingRaw = matmul(norm(ps, 'text.ln_final', cls), ps.get('text.text_projection'));
+    return { embedding: embeddingRaw, tokens: sliceSeq(x, 0, L) };
+  }
+
+  decode(textTokens: Tensor, imageTokens: Tensor): Tensor {
+    const ps = this.params;
+    const m = this.config.multimodal_cfg;
+    const [B, L, E] = textTokens.shape as [number, number, number];
+    let x = textTokens;
+    const s = { heads: m.heads, path: this.attentionPath };
+    for (let i = 0; i < m.layers; i++) {
+      x = block(ps, `text_decoder.resblocks.${i}`, x, { ...s, causal: true });
+      x = block(ps, `text_decoder.cross_attn.${i}`, x, s, imageTokens);
+    }
+    const h = reshape(norm(ps, 'text_decoder.ln_final', x), [B * L, E]);
+    return reshape(matmul(h, ps.get('text_decoder.text_projection')), [B, L, m.vocab_size]);
+  }
+
+  forward(inp: PreparedInputs): CocaOutputs {
+    const image = this.encodeImage(inp.patches);
+    const text = this.encodeText(inp);
+    const logits = this.decode(text.tokens, image.tokens);
+    return { imageEmbedding: image.embedding, imageTokens: image.tokens, textEmbedding: text.embedding, textTokens: text.tokens, logits };
+  }
+}

@@ -1,0 +1,82 @@
+// The building blocks of the model, as functions of a ParamStore and a name prefix, so each
+// reads its parameters by their open_clip names. Shapes and semantics: docs/model.md.
+import type { AttentionPath } from '../../kernels/attention.ts';
+import { attention } from '../tensor/ops/attention.ts';
+import { layerNorm } from '../tensor/ops/layernorm.ts';
+import { linear } from '../tensor/ops/linear.ts';
+import { add, gelu } from '../tensor/ops/pointwise.ts';
+import { expandBatch, narrowRows } from '../tensor/ops/shape.ts';
+import type { Tensor } from '../tensor/tensor.ts';
+import type { ParamStore } from './params.ts';
+
+export interface AttentionSettings {
+  heads: number;
+  causal?: boolean;
+  /** u32 [B, Lk], nonzero = attend. */
+  keyMask?: GPUBuffer;
+  path?: AttentionPath;
+  /** Inference: where to write this layer's attention weights [B, H, Lq, Lk]. */
+  probs?: GPUBuffer;
+}
+
+export function norm(ps: ParamStore, prefix: string, x: Tensor): Tensor {
+  return layerNorm(x, ps.get(`${prefix}.weight`), ps.get(`${prefix}.bias`));
+}
+
+/** c_proj(GELU(c_fc(x))). */
+export function mlp(ps: ParamStore, prefix: string, x: Tensor): Tensor {
+  const h = gelu(linear(x, ps.get(`${prefix}.c_fc.weight`), ps.get(`${prefix}.c_fc.bias`)));
+  return linear(h, ps.get(`${prefix}.c_proj.weight`), ps.get(`${prefix}.c_proj.bias`));
+}
+
+/** torch nn.MultiheadAttention(x, x, x): one fused projection to q|k|v, attention, out_proj. */
+export function selfAttention(ps: ParamStore, prefix: string, x: Tensor, s: AttentionSettings): Tensor {
+  const d = x.shape[2]!;
+  const qkv = linear(x, ps.get(`${prefix}.in_proj_weight`), ps.get(`${prefix}.in_proj_bias`));
+  const o = attention({ t: qkv, col: 0 }, { t: qkv, col: d }, { t: qkv, col: 2 * d }, d, s);
+  return linear(o, ps.get(`${prefix}.out_proj.weight`), ps.get(`${prefix}.out_proj.bias`));
+}
+
+/**
+ * torch nn.MultiheadAttention(q, kv, kv): q from xq [B, T, d], k and v from kv [B, S, k]. With
+ * k == d the weights are row blocks of in_proj_weight; otherwise torch keeps q/k/v_proj_weight.
+ */
+export function crossAttention(ps: ParamStore, prefix: string, xq: Tensor, kv: Tensor, s: AttentionSettings): Tensor {
+  const d = xq.shape[2]!;
+  const b = ps.get(`${prefix}.in_proj_bias`);
+  let q: Tensor;
+  let k: { t: Tensor; col: number };
+  let v: { t: Tensor; col: number };
+  if (ps.has(`${prefix}.in_proj_weight`)) {
+    const w = ps.get(`${prefix}.in_proj_weight`);
+    q = linear(xq, narrowRows(w, 0, d), narrowRows(b, 0, d));
+    const kvp = linear(kv, narrowRows(w, d, 2 * d), narrowRows(b, d, 2 * d));
+    k = { t: kvp, col: 0 };
+    v = { t: kvp, col: d };
+  } else {
+    q = linear(xq, ps.get(`${prefix}.q_proj_weight`), narrowRows(b, 0, d));
+    k = { t: linear(kv, ps.get(`${prefix}.k_proj_weight`), narrowRows(b, d, d)), col: 0 };
+    v = { t: linear(kv, ps.get(`${prefix}.v_proj_weight`), narrowRows(b, 2 * d, d)), col: 0 };
+  }
+  const o = attention({ t: q, col: 0 }, k, v, d, s);
+  return linear(o, ps.get(`${prefix}.out_proj.weight`), ps.get(`${prefix}.out_proj.bias`));
+}
+
+/**
+ * open_clip's ResidualAttentionBlock, pre-LN: x + attn(ln_1 x) then x + mlp(ln_2 x). With
+ * `image` it is a cross-attention block: keys and values are ln_1_kv(image).
+ */
+export function block(ps: ParamStore, prefix: string, x: Tensor, s: AttentionSettings, image?: Tensor): Tensor {
+  const h = norm(ps, `${prefix}.ln_1`, x);
+  const a = image ? crossAttention(ps, `${prefix}.attn`, h, norm(ps, `${prefix}.ln_1_kv`, image), s) : selfAttention(ps, `${prefix}.attn`, h, s);
+  const x1 = add(x, a);
+  return add(x1, mlp(ps, `${prefix}.mlp`, norm(ps, `${prefix}.ln_2`, x1)));
+}
+
+/** open_clip's AttentionalPooler: learned queries (ln_q) attend over ln_k(x); [B, S, k] → [B, n, d]. */
+export function attentionalPooler(ps: ParamStore, prefix: string, x: Tensor, heads: number, path?: AttentionPath): Tensor {
+  const B = x.shape[0]!;
+  const query = norm(ps, `${prefix}.ln_q`, ps.get(`${prefix}.query`));
+  const ctx = norm(ps, `${prefix}.ln_k`, x);
+  return crossAttention(ps, `${prefix}.attn`, expandBatch(query, B), ctx, { heads, path });
+}

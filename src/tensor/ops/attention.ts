@@ -1,0 +1,106 @@
+// Multi-head attention on the tape, over the attention kernels (kernels/attention.ts). Q, K and V
+// are read straight out of projection outputs [B, L, C] at a column offset (so one fused q|k|v
+// projection needs no split or transpose), and the output is [B, Lq, H·D], what the output
+// projection reads. The backward writes dQ, dK, dV into the same layouts.
+import { attention as attentionKernel, attentionBackward, releaseAttentionSaved, type AttentionPath, type HeadsRef } from '../../../kernels/attention.ts';
+import { ShapeError } from '../../gpu/errors.ts';
+import { accumulateGrad } from '../grad.ts';
+import { needsGrad } from '../tape.ts';
+import { Tensor, shapeStr } from '../tensor.ts';
+
+/** Heads of one of q, k, v: tensor t [B, L, C], head h at columns col + h·D. */
+export interface HeadsView {
+  t: Tensor;
+  col: number;
+}
+
+export interface AttentionOptions {
+  heads: number;
+  causal?: boolean;
+  /** u32 [B, Lk], nonzero = attend (key padding). */
+  keyMask?: GPUBuffer;
+  path?: AttentionPath;
+  /** Where to write the attention weights [B, H, Lq, Lk] (inference only). */
+  probs?: GPUBuffer;
+}
+
+function dims(v: HeadsView, what: string): [number, number, number] {
+  if (v.t.shape.length !== 3) throw new ShapeError(`attention: ${what} ${shapeStr(v.t.shape)} should be [B, L, C]`);
+  return v.t.shape as [number, number, number];
+}
+
+function heads(v: HeadsView, buffer: GPUBuffer, offset: number, D: number): HeadsRef {
+  const [, L, C] = v.t.shape as [number, number, number];
+  return { buffer, offset: offset + v.col, strides: [L * C, D, C] };
+}
+
+/** softmax(QKᵀ/√D + mask)·V per head; d = H·D model width. Returns [B, Lq, d]. */
+export function attention(q: HeadsView, k: HeadsView, v: HeadsView, d: number, opts: AttentionOptions): Tensor {
+  const [B, Lq, Cq] = dims(q, 'q');
+  const [Bk, Lk, Ck] = dims(k, 'k');
+  const [Bv, Lv, Cv] = dims(v, 'v');
+  const H = opts.heads;
+  const D = d / H;
+  if (!Number.isInteger(D)) throw new ShapeError(`attention: width ${d} is not divisible by ${H} heads`);
+  if (Bk !== B || Bv !== B || Lv !== Lk) throw new ShapeError(`attention: q ${shapeStr(q.t.shape)}, k ${shapeStr(k.t.shape)}, v ${shapeStr(v.t.shape)} do not line up`);
+  for (const [what, view, C] of [['q', q, Cq], ['k', k, Ck], ['v', v, Cv]] as const) {
+    if (view.col < 0 || view.col + d > C) throw new ShapeError(`attention: ${what} columns ${view.col}..${view.col + d} are outside ${shapeStr(view.t.shape)}`);
+  }
+  const gpu = q.t.gpu;
+  const o = Tensor.empty(gpu, [B, Lq, d], 'attention');
+  const call = {
+    B,
+    H,
+    Lq,
+    Lk,
+    D,
+    q: heads(q, q.t.buffer, q.t.offset, D),
+    k: heads(k, k.t.buffer, k.t.offset, D),
+    v: heads(v, v.t.buffer, v.t.offset, D),
+    o: { buffer: o.buffer, offset: o.offset, strides: [Lq * d, D, d] as [number, number, number] },
+    causal: opts.causal,
+    keyMask: opts.keyMask,
+    path: opts.path,
+    probs: opts.probs,
+  };
+  const saved = attentionKernel(gpu, call);
+  const tape = needsGrad(q.t, k.t, v.t);
+  if (!tape) {
+    releaseAttentionSaved(gpu, saved);
+    return o;
+  }
+  o.requiresGrad = true;
+  // The kernel's saved state as tensors, so the tape frees it with everything else.
+  const keep = [Tensor.adopt(gpu, saved.lse, [B * H * Lq], 'attention.lse')];
+  if (saved.probs && saved.ownsProbs) keep.push(Tensor.adopt(gpu, saved.probs, [B * H * Lq * Lk], 'attention.probs'));
+  for (const t of keep) tape.track(t);
+  const inputs = [...new Set([q.t, k.t, v.t])];
+  tape.record({
+    op: 'attention',
+    inputs,
+    outputs: [o],
+    saved: [...inputs, o, ...keep],
+    backward: ([dO]) => {
+      // Each distinct input gets one gradient buffer; columns no view covers must read 0.
+      const targets = new Map<Tensor, { g: Tensor; scratch: boolean }>();
+      for (const t of inputs) {
+        const covered = new Set([q, k, v].filter((x) => x.t === t).map((x) => x.col));
+        const full = covered.size * d === t.shape[2]!;
+        const fresh = () => (full ? Tensor.empty(gpu, t.shape, `grad(${t.name})`) : Tensor.zeros(gpu, t.shape, `grad(${t.name})`));
+        if (t.grad || !t.requiresGrad) targets.set(t, { g: fresh(), scratch: true });
+        else {
+          t.grad = fresh();
+          targets.set(t, { g: t.grad, scratch: false });
+        }
+      }
+      const g = (x: HeadsView) => heads(x, targets.get(x.t)!.g.buffer, targets.get(x.t)!.g.offset, D);
+      attentionBackward(gpu, call, saved, { dO: { buffer: dO!.buffer, offset: dO!.offset }, dQ: g(q), dK: g(k), dV: g(v) });
+      for (const [t, { g: grad, scratch }] of targets) {
+        if (!scratch) continue;
+        if (t.requiresGrad) accumulateGrad(t, grad);
+        grad.release();
+      }
+    },
+  });
+  return o;
+}
