@@ -88,9 +88,11 @@ export interface AttentionGrads {
 }
 
 const MAX_FUSED_D = 128;
-// Rows per lane: R·D ≈ 256 registers per array (the size the matmul subgroup kernel runs well at).
-const fwdRows = (D: number) => Math.max(1, Math.min(8, Math.floor(256 / D)));
-const bwdRows = (D: number) => Math.max(1, Math.min(4, Math.floor(128 / D)));
+// Rows per lane. Measured on lavapipe at L = 1024, D = 32: once a lane's big register arrays (Q and
+// O rows forward; K, V, dK, dV backward) pass about 256 floats they spill and the kernel runs 2-4×
+// slower (fwd R = 8: 3.5 GFLOP/s, R = 4: 16; bwd R = 4: 8.5, R = 2: 16).
+const fwdRows = (D: number) => Math.max(1, Math.min(8, Math.floor(128 / D)));
+const bwdRows = (D: number) => Math.max(1, Math.min(4, Math.floor(64 / D)));
 const LOG2E = Math.LOG2E;
 
 export function attentionPathAvailable(gpu: Gpu, path: AttentionPath, D: number): boolean {
@@ -99,20 +101,23 @@ export function attentionPathAvailable(gpu: Gpu, path: AttentionPath, D: number)
 }
 
 /**
- * Fused wherever it exists, except for short sequences on a software adapter, where the unfused
- * path's big matmuls measured faster (`coca bench attention`, BENCHMARKS.md).
+ * Measured on lavapipe (`coca bench attention`): at head dim 32 the fused path beats the unfused
+ * one at every length tried, from the presets' 33 and 64 tokens (2.5-3× forward+backward) to
+ * L = 4096 (1.5×); at head dims 64 and 128 its lanes' register arrays spill and the unfused path's
+ * matmuls are 3-6× faster, so it is chosen there unless its L×L matrices (P and dS, `bh` of
+ * them) would not fit a storage binding. Where the fused path is missing, unfused it is.
  */
-export function chooseAttentionPath(gpu: Gpu, Lq: number, Lk: number, D: number, wantProbs = false): AttentionPath {
+export function chooseAttentionPath(gpu: Gpu, Lq: number, Lk: number, D: number, wantProbs = false, bh = 1): AttentionPath {
   const forced = process.env.COCA_ATTENTION;
   if (forced) {
     if (!(ATTENTION_PATHS as readonly string[]).includes(forced)) throw new ShapeError(`COCA_ATTENTION=${forced} is not an attention path (${ATTENTION_PATHS.join(', ')})`);
-    if (forced === 'unfused' || !wantProbs) return forced as AttentionPath;
+    if (forced === 'unfused' || (!wantProbs && attentionPathAvailable(gpu, 'fused', D))) return forced as AttentionPath;
   }
   if (wantProbs || !attentionPathAvailable(gpu, 'fused', D)) return 'unfused';
-  return Lq * Lk >= UNFUSED_BELOW ? 'fused' : 'unfused';
+  const fits = bh * Lq * Lk * 4 <= gpu.limits.maxStorageBufferBindingSize;
+  return D <= FUSED_FASTEST_D || !fits ? 'fused' : 'unfused';
 }
-/** Lq·Lk under which the unfused path is chosen on every adapter (set from the bench). */
-const UNFUSED_BELOW = 0;
+const FUSED_FASTEST_D = 32;
 
 // ---- checks ------------------------------------------------------------------------------------
 
@@ -208,7 +213,7 @@ export function attention(gpu: Gpu, c: AttentionCall): AttentionSaved {
   if (c.probs) checkBuffer(gpu, `probs [${B}, ${H}, ${Lq}, ${Lk}]`, c.probs, B * H * Lq * Lk);
   noAlias([['O', c.o.buffer], ['probs', c.probs!]].filter(([, b]) => b) as [string, GPUBuffer][], [['Q', c.q.buffer], ['K', c.k.buffer], ['V', c.v.buffer], ['keyMask', c.keyMask]]);
   if (c.probs && c.probs === c.o.buffer) throw new ShapeError('attention: probs must not share a buffer with O');
-  const path = c.path ?? chooseAttentionPath(gpu, Lq, Lk, D, !!c.probs);
+  const path = c.path ?? chooseAttentionPath(gpu, Lq, Lk, D, !!c.probs, B * H);
   if (!attentionPathAvailable(gpu, path, D)) throw new ShapeError(`attention: the fused path needs subgroups of a fixed size and head dim ≤ ${MAX_FUSED_D} (D = ${D}); use path 'unfused'`);
   if (path === 'fused' && c.probs) throw new ShapeError("attention: probs are only written by the unfused path (leave path unset or 'unfused')");
   const label = c.label ?? `attention_${path}(${B}x${H}x${Lq}x${Lk}x${D}${c.causal ? ',causal' : ''}${c.keyMask ? ',mask' : ''})`;

@@ -9,8 +9,8 @@
 // registers. Keys go by in blocks of SG: lane c loads key row j0 + c, and subgroupBroadcast
 // hands it to the other lanes, so each loaded K or V value feeds SG·R FMAs. On a software
 // adapter every per-lane load is a gather and workgroup memory is no cheaper
-// (research/perf-ceilings.md), so loads per FMA is what counts; R·HD ≈ 256 keeps the register
-// arrays at the size the matmul subgroup kernel showed to work.
+// (research/perf-ceilings.md), so loads per FMA is what counts. R is the host's choice (kernels/
+// attention.ts): the lane's Q and O arrays must stay under ~256 floats or lavapipe spills them.
 //
 // Scores are kept in base 2: Q is pre-multiplied by scale·log2(e), so exp2 does the softmax;
 // lse is stored in natural-log units. Masked scores are NEG and their weights forced to 0 by

@@ -1,6 +1,7 @@
 // Every family `coca bench` knows, in the order `coca bench all` runs them. A new kernel family
 // adds its BenchFamily here.
 import { adamwBench } from '../../kernels/adamw.bench.ts';
+import { attentionBench } from '../../kernels/attention.bench.ts';
 import { crossEntropyBench } from '../../kernels/crossentropy.bench.ts';
 import { embeddingBench } from '../../kernels/embedding.bench.ts';
 import { matmulBench } from '../../kernels/matmul.bench.ts';
@@ -21,5 +22,6 @@ export const BENCH_FAMILIES: BenchFamily[] = [
   reduceBench,
   softmaxBench,
   layernormBench,
+  attentionBench,
   waitBench,
 ];
