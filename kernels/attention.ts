@@ -1,10 +1,11 @@
 // Host side of the attention family: O = softmax(scale·Q·Kᵀ + mask)·V over (batch, heads, Lq, Lk,
 // head dim), forward and backward, by one of two paths:
 //   fused    attention.wgsl / attention_bwd.wgsl: flash-attention-2 style, saves only the
-//            per-row log-sum-exp; extra memory O(B·H·L). Needs subgroups of a fixed size.
+//            per-row log-sum-exp; extra memory O(B·H·L). Needs subgroups of a fixed size and a
+//            head dim that is a multiple of 4, at most 128.
 //   unfused  pack → matmul → attn_softmax → matmul → unpack (attention_rows.wgsl + the matmul
 //            family): materialises P [B, H, Lq, Lk] and keeps it for the backward. The reference
-//            path, available everywhere, and the one that can hand P to the caller.
+//            path, available everywhere (any head dim), and the one that can hand P to the caller.
 // The causal mask lets query i see keys j ≤ i + causalOffset, default Lk − Lq (last query lines up
 // with last key, so a KV-cache decode step sees the whole cache). Key padding is u32 [B, Lk],
 // 1 = attend. A row that sees no key gives O = 0, lse = −∞ and zero gradients.
@@ -97,7 +98,7 @@ const LOG2E = Math.LOG2E;
 
 export function attentionPathAvailable(gpu: Gpu, path: AttentionPath, D: number): boolean {
   if (path === 'unfused') return true;
-  return gpu.has('subgroups') && gpu.subgroupSize > 0 && gpu.subgroupSize <= 64 && D <= MAX_FUSED_D;
+  return gpu.has('subgroups') && gpu.subgroupSize > 0 && gpu.subgroupSize <= 64 && D <= MAX_FUSED_D && D % 4 === 0;
 }
 
 /**
@@ -214,7 +215,7 @@ export function attention(gpu: Gpu, c: AttentionCall): AttentionSaved {
   noAlias([['O', c.o.buffer], ['probs', c.probs!]].filter(([, b]) => b) as [string, GPUBuffer][], [['Q', c.q.buffer], ['K', c.k.buffer], ['V', c.v.buffer], ['keyMask', c.keyMask]]);
   if (c.probs && c.probs === c.o.buffer) throw new ShapeError('attention: probs must not share a buffer with O');
   const path = c.path ?? chooseAttentionPath(gpu, Lq, Lk, D, !!c.probs, B * H);
-  if (!attentionPathAvailable(gpu, path, D)) throw new ShapeError(`attention: the fused path needs subgroups of a fixed size and head dim ≤ ${MAX_FUSED_D} (D = ${D}); use path 'unfused'`);
+  if (!attentionPathAvailable(gpu, path, D)) throw new ShapeError(`attention: the fused path needs subgroups of a fixed size and a head dim that is a multiple of 4, ≤ ${MAX_FUSED_D} (D = ${D}); use path 'unfused'`);
   if (path === 'fused' && c.probs) throw new ShapeError("attention: probs are only written by the unfused path (leave path unset or 'unfused')");
   const label = c.label ?? `attention_${path}(${B}x${H}x${Lq}x${Lk}x${D}${c.causal ? ',causal' : ''}${c.keyMask ? ',mask' : ''})`;
   const lse = gpu.alloc(B * H * Lq, 'attention:lse');
