@@ -25,16 +25,20 @@ export interface CocaInputs {
   batch: number;
 }
 
-/** Per-batch GPU inputs: patches, token ids and the text tower's key mask. */
-export interface PreparedInputs {
+/** Token ids on the GPU with the text tower's key mask. */
+export interface PreparedText {
   B: number;
   L: number;
-  patches: Tensor;
   ids: TokenIds;
   /** u32 [B, L+1]: 1 where the text tower may attend the key (not pad; the CLS slot always). */
   textKeyMask: GPUBuffer;
   text: Int32Array;
   release(): void;
+}
+
+/** Per-batch GPU inputs: patches, token ids and the text tower's key mask. */
+export interface PreparedInputs extends PreparedText {
+  patches: Tensor;
 }
 
 export interface CocaOutputs {
@@ -70,33 +74,48 @@ export class CocaModel {
     return new CocaModel(gpu, config, ParamStore.create(gpu, parameterShapes(config), new Rng(seed)));
   }
 
-  prepare(inputs: CocaInputs): PreparedInputs {
+  /** Images [B, 3, S, S] → the patch rows the ViT reads, on the GPU. */
+  preparePatches(images: Float32Array, B: number): Tensor {
     const { image_size: S, patch_size: p } = this.config.vision_cfg;
-    const B = inputs.batch;
-    const L = inputs.text.length / B;
-    if (!Number.isInteger(L) || L < 1) throw new ShapeError(`text has ${inputs.text.length} ids, not ${B} rows`);
+    return Tensor.fromArray(this.gpu, unfoldPatches(images, B, S, p), [B, (S / p) ** 2, 3 * p * p], 'patches');
+  }
+
+  /** Token ids [B, L] → ids on the GPU and the text tower's key mask. */
+  prepareText(text: Int32Array, B: number): PreparedText {
+    const L = text.length / B;
+    if (!Number.isInteger(L) || L < 1) throw new ShapeError(`text has ${text.length} ids, not ${B} rows`);
     if (L > this.config.text_cfg.context_length) throw new ShapeError(`text rows of ${L} tokens exceed context_length ${this.config.text_cfg.context_length}`);
     const gpu = this.gpu;
-    const patches = Tensor.fromArray(gpu, unfoldPatches(inputs.images, B, S, p), [B, (S / p) ** 2, 3 * p * p], 'patches');
-    const ids = uploadTokenIds(gpu, inputs.text, { shape: [B, L], vocab: this.config.text_cfg.vocab_size, label: 'text' });
+    const ids = uploadTokenIds(gpu, text, { shape: [B, L], vocab: this.config.text_cfg.vocab_size, label: 'text' });
     const pad = this.config.text_cfg.pad_id;
     const mask = new Uint32Array(B * (L + 1));
     for (let b = 0; b < B; b++) {
-      for (let t = 0; t < L; t++) mask[b * (L + 1) + t] = inputs.text[b * L + t] === pad ? 0 : 1;
+      for (let t = 0; t < L; t++) mask[b * (L + 1) + t] = text[b * L + t] === pad ? 0 : 1;
       mask[b * (L + 1) + L] = 1;
     }
     const textKeyMask = gpu.upload(mask, 'text.key_mask');
     return {
       B,
       L,
-      patches,
       ids,
       textKeyMask,
-      text: inputs.text,
+      text,
       release: () => {
-        patches.release();
         releaseTokenIds(gpu, ids);
         gpu.release(textKeyMask);
+      },
+    };
+  }
+
+  prepare(inputs: CocaInputs): PreparedInputs {
+    const text = this.prepareText(inputs.text, inputs.batch);
+    const patches = this.preparePatches(inputs.images, inputs.batch);
+    return {
+      ...text,
+      patches,
+      release: () => {
+        text.release();
+        patches.release();
       },
     };
   }
@@ -127,7 +146,7 @@ export class CocaModel {
     return { embedding: matmul(reshape(pooled, [B, E]), ps.get('visual.proj')), tokens };
   }
 
-  encodeText(inp: PreparedInputs): { embedding: Tensor; tokens: Tensor } {
+  encodeText(inp: PreparedText): { embedding: Tensor; tokens: Tensor } {
     const ps = this.params;
     const t = this.config.text_cfg;
     const { B, L } = inp;

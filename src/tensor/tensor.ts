@@ -25,6 +25,43 @@ class Storage {
   }
 }
 
+// Tensors made while a tidy() scope is open, innermost scope last.
+const scopes: Set<Tensor>[] = [];
+
+/**
+ * Runs `fn` and then releases every tensor made inside it except those in its result (a tensor,
+ * or an array or plain object of them, one level deep). Inference code runs in tidy(): with no
+ * tape recording, nothing else would free the intermediates.
+ */
+export function tidy<T>(fn: () => T): T {
+  const made = new Set<Tensor>();
+  scopes.push(made);
+  let result: T;
+  try {
+    result = fn();
+  } finally {
+    scopes.pop();
+  }
+  const keep = new Set<Tensor>();
+  const visit = (v: unknown) => {
+    if (v instanceof Tensor) keep.add(v);
+  };
+  if (Array.isArray(result)) result.forEach(visit);
+  else if (result instanceof Tensor) visit(result);
+  else if (result && typeof result === 'object') Object.values(result).forEach(visit);
+  for (const t of made) {
+    if (keep.has(t)) scopes.at(-1)?.add(t); // an outer scope now owns it
+    else t.release();
+  }
+  return result;
+}
+
+/** Exempts a long-lived tensor (a cache) from the tidy() scopes open while it was made. */
+export function persist(t: Tensor): Tensor {
+  for (const s of scopes) s.delete(t);
+  return t;
+}
+
 export function numel(shape: readonly number[]): number {
   let n = 1;
   for (const d of shape) n *= d;
@@ -57,6 +94,7 @@ export class Tensor {
     this.size = numel(shape);
     this.requiresGrad = opts.requiresGrad ?? false;
     this.name = opts.name ?? 'tensor';
+    scopes.at(-1)?.add(this);
   }
 
   get gpu(): Gpu {

@@ -5,7 +5,7 @@ import { ShapeError } from '../../gpu/errors.ts';
 import type { Gpu } from '../../gpu/gpu.ts';
 import { gradSlot } from '../grad.ts';
 import { needsGrad } from '../tape.ts';
-import { Tensor, shapeStr } from '../tensor.ts';
+import { Tensor, persist, shapeStr } from '../tensor.ts';
 
 const ref = (t: Tensor, shape: readonly number[] = t.shape) => ({ buffer: t.buffer, shape, offset: t.offset });
 
@@ -14,7 +14,7 @@ const onesCache = new WeakMap<Gpu, Tensor>();
 function ones(gpu: Gpu, n: number): Tensor {
   let t = onesCache.get(gpu);
   if (!t || t.size < n) {
-    t = Tensor.fromArray(gpu, new Float32Array(Math.max(n, 1024)).fill(1), [Math.max(n, 1024)], 'ones');
+    t = persist(Tensor.fromArray(gpu, new Float32Array(Math.max(n, 1024)).fill(1), [Math.max(n, 1024)], 'ones'));
     onesCache.set(gpu, t);
   }
   return t;

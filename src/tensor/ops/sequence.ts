@@ -8,7 +8,7 @@ import { matmul as matmulKernel } from '../../../kernels/matmul.ts';
 import { ShapeError } from '../../gpu/errors.ts';
 import type { Gpu } from '../../gpu/gpu.ts';
 import { needsGrad } from '../tape.ts';
-import { Tensor, shapeStr } from '../tensor.ts';
+import { Tensor, persist, shapeStr } from '../tensor.ts';
 
 /** [B, L, C] of a 3-D tensor, or [1, L, C] of a 2-D one (to be broadcast over the batch). */
 function blc(t: Tensor, op: string): [number, number, number] {
@@ -27,7 +27,7 @@ const onesCache = new WeakMap<Gpu, Tensor>();
 function ones(gpu: Gpu, n: number): Tensor {
   let t = onesCache.get(gpu);
   if (!t || t.size < n) {
-    t = Tensor.fromArray(gpu, new Float32Array(Math.max(n, 256)).fill(1), [Math.max(n, 256)], 'ones');
+    t = persist(Tensor.fromArray(gpu, new Float32Array(Math.max(n, 256)).fill(1), [Math.max(n, 256)], 'ones'));
     onesCache.set(gpu, t);
   }
   return t;
