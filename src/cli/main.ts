@@ -4,6 +4,7 @@ import { hideBin } from 'yargs/helpers';
 import { CocaError } from '../gpu/errors.ts';
 import { benchCommand } from './bench.ts';
 import { infoCommand } from './info.ts';
+import { trainCommand } from './train.ts';
 import { dataCommand } from './data.ts';
 
 function reportAndExit(err: unknown): never {
@@ -25,6 +26,7 @@ try {
     .usage('$0 <command> [options]\n\nA CoCa-style contrastive captioner on a hand-written WebGPU core.')
     .command(infoCommand)
     .command(benchCommand)
+    .command(trainCommand)
     .command(dataCommand)
     .demandCommand(1, 'Name a command (see the list above).')
     .recommendCommands()

@@ -1,0 +1,45 @@
+// report.html: the loss curves and validation metrics of a run as inline SVG, rewritten as
+// training goes, so a person can open it at any time with no server and no internet.
+import fs from 'node:fs';
+import path from 'node:path';
+
+export interface Series {
+  name: string;
+  color: string;
+  points: [number, number][];
+}
+
+function chart(title: string, series: Series[], w = 640, h = 260): string {
+  const all = series.flatMap((s) => s.points).filter(([, y]) => Number.isFinite(y));
+  if (all.length === 0) return `<h3>${title}</h3><p>no data yet</p>`;
+  const x0 = Math.min(...all.map((p) => p[0]));
+  const x1 = Math.max(...all.map((p) => p[0]), x0 + 1);
+  const y0 = Math.min(0, ...all.map((p) => p[1]));
+  const y1 = Math.max(...all.map((p) => p[1]), y0 + 1e-9);
+  const pad = 40;
+  const X = (x: number) => pad + ((x - x0) / (x1 - x0)) * (w - 2 * pad);
+  const Y = (y: number) => h - pad - ((y - y0) / (y1 - y0)) * (h - 2 * pad);
+  const lines = series
+    .filter((s) => s.points.length)
+    .map((s) => `<polyline fill="none" stroke="${s.color}" stroke-width="1.5" points="${s.points.map(([x, y]) => `${X(x).toFixed(1)},${Y(y).toFixed(1)}`).join(' ')}"/>`)
+    .join('');
+  const ticks = [0, 0.25, 0.5, 0.75, 1].map((f) => {
+    const y = y0 + f * (y1 - y0);
+    return `<text x="4" y="${Y(y) + 4}" font-size="10">${y.toPrecision(3)}</text><line x1="${pad}" x2="${w - pad}" y1="${Y(y)}" y2="${Y(y)}" stroke="#eee"/>`;
+  });
+  const legend = series.map((s, i) => `<text x="${pad + 110 * i}" y="14" font-size="11" fill="${s.color}">${s.name}</text>`).join('');
+  return `<h3>${title}</h3><svg width="${w}" height="${h}" xmlns="http://www.w3.org/2000/svg">${ticks.join('')}${lines}${legend}<text x="${w - pad}" y="${h - 8}" font-size="10" text-anchor="end">step ${x1}</text></svg>`;
+}
+
+export function writeReport(file: string, title: string, summary: Record<string, string | number>, charts: { title: string; series: Series[] }[]): void {
+  const rows = Object.entries(summary)
+    .map(([k, v]) => `<tr><td>${k}</td><td>${typeof v === 'number' ? (Number.isInteger(v) ? v : v.toPrecision(4)) : v}</td></tr>`)
+    .join('');
+  const html = `<!doctype html><meta charset="utf-8"><title>${title}</title>
+<style>body{font:14px system-ui,sans-serif;margin:2em;max-width:720px}td{padding:2px 12px 2px 0}</style>
+<h1>${title}</h1><table>${rows}</table>${charts.map((c) => chart(c.title, c.series)).join('\n')}
+<p style="color:#888">written by coca train at ${new Date().toISOString()}</p>`;
+  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.tmp`);
+  fs.writeFileSync(tmp, html);
+  fs.renameSync(tmp, file);
+}

@@ -1,0 +1,252 @@
+// The training loop of `coca train`: data → model → loss → AdamW with warm-up + cosine decay and
+// global-norm clipping, a progress bar, a JSONL log per step, validation and report.html every
+// N steps, checkpoints (last K, best by validation loss, final), exact resume, a clean stop on
+// Ctrl-C, and a one-line stop on a non-finite loss or gradient.
+import fs from 'node:fs';
+import path from 'node:path';
+import cliProgress from 'cli-progress';
+import { gradNorm, STATS_FLOATS, STATS_NONFINITE } from '../../kernels/adamw.ts';
+import { BatchLoader, loadDataset, loadTokenizer } from '../data/index.ts';
+import type { Gpu } from '../gpu/gpu.ts';
+import { CocaError } from '../gpu/errors.ts';
+import { CocaModel } from '../model/coca.ts';
+import { countParams, stepFlops, type CocaConfig } from '../model/config.ts';
+import { lossAndBackward, type LossParts, type LossWeights } from '../model/loss.ts';
+import { AdamW } from './adamw.ts';
+import { loadOptimizerInto, loadParamsInto, saveCheckpoint } from './checkpoint.ts';
+import { writeReport, type Series } from './report.ts';
+import { learningRate } from './schedule.ts';
+import { validate, type Validation } from './validate.ts';
+
+export class TrainError extends CocaError {
+  override name = 'TrainError';
+}
+
+export interface TrainOptions {
+  config: CocaConfig;
+  /** Preset name or config path, for the record. */
+  configName: string;
+  data: string;
+  out: string;
+  steps: number;
+  batch: number;
+  lr: number;
+  warmup: number;
+  weightDecay: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  clip: number;
+  weights: LossWeights;
+  seed: number;
+  valEvery: number;
+  keep: number;
+  resume?: string;
+  /** On a non-finite loss or gradient: stop (default) or skip the step and halve the LR. */
+  onNonFinite: 'stop' | 'skip';
+  /** Progress bar on stderr (off in tests). */
+  progress: boolean;
+  /** Stop after this many steps of this invocation (tests of resume), still writing a checkpoint. */
+  stopAfter?: number;
+}
+
+export interface StepLog extends LossParts {
+  step: number;
+  lr: number;
+  gradNorm: number;
+  ms: number;
+  imagesPerSec: number;
+}
+
+export interface TrainResult {
+  out: string;
+  steps: number;
+  last: StepLog | null;
+  validation: Validation | null;
+  interrupted: boolean;
+}
+
+interface RunState {
+  step: number;
+  loader: { seed: number; epoch: number; index: number };
+  lrScale: number;
+  bestValLoss: number | null;
+}
+
+/** The folder a --resume argument names: a checkpoint, or a run whose last checkpoint is taken. */
+export function resolveCheckpoint(dir: string): string {
+  if (fs.existsSync(path.join(dir, 'model.safetensors'))) return dir;
+  const last = path.join(dir, 'checkpoints', 'last');
+  if (fs.existsSync(path.join(last, 'model.safetensors'))) return last;
+  throw new TrainError(`${dir} holds no checkpoint (no model.safetensors there or in checkpoints/last); give a run folder or checkpoint written by coca train`);
+}
+
+function checkOutDir(out: string, config: CocaConfig, resuming: boolean): void {
+  const runFile = path.join(out, 'run.json');
+  if (!fs.existsSync(runFile) || resuming) return;
+  const prev = JSON.parse(fs.readFileSync(runFile, 'utf8')) as { config: CocaConfig };
+  if (JSON.stringify(prev.config) !== JSON.stringify(config)) {
+    throw new TrainError(`${out} holds a run of another config; pick another --out, or --resume ${out} to continue that run`);
+  }
+  throw new TrainError(`${out} already holds a run; pick another --out, or --resume ${out} to continue it`);
+}
+
+export async function train(gpu: Gpu, o: TrainOptions, log: (line: string) => void = console.log): Promise<TrainResult> {
+  const tokenizer = loadTokenizer(o.data);
+  const config: CocaConfig = {
+    ...o.config,
+    text_cfg: { ...o.config.text_cfg, vocab_size: tokenizer.vocabSize },
+    multimodal_cfg: { ...o.config.multimodal_cfg, vocab_size: tokenizer.vocabSize },
+  };
+  const resumeFrom = o.resume ? resolveCheckpoint(o.resume) : undefined;
+  checkOutDir(o.out, config, !!resumeFrom);
+  const S = config.vision_cfg.image_size;
+  const L = config.text_cfg.context_length;
+  const trainSet = await loadDataset(o.data, { split: 'train', imageSize: S });
+  const valSet = await loadDataset(o.data, { split: 'val', imageSize: S }).catch(() => null);
+  if (trainSet.length < o.batch) throw new TrainError(`the train split of ${o.data} has ${trainSet.length} items, fewer than one batch of ${o.batch}; use --batch ${Math.max(1, trainSet.length)} or more data`);
+  const loader = new BatchLoader(trainSet, { batchSize: o.batch, contextLength: L, tokenizer, seed: o.seed, train: true });
+  const valLoader = valSet && valSet.length > 0 ? new BatchLoader(valSet, { batchSize: o.batch, contextLength: L, tokenizer, seed: o.seed, train: false }) : null;
+
+  const model = CocaModel.init(gpu, config, o.seed);
+  const opt = new AdamW(gpu, model.params, { lr: o.lr, beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: o.weightDecay });
+  let state: RunState = { step: 0, loader: loader.state(), lrScale: 1, bestValLoss: null };
+  if (resumeFrom) {
+    loadParamsInto(resumeFrom, model);
+    loadOptimizerInto(resumeFrom, opt);
+    state = JSON.parse(fs.readFileSync(path.join(resumeFrom, 'state.json'), 'utf8')) as RunState;
+    loader.restore(state.loader);
+  }
+  fs.mkdirSync(path.join(o.out, 'checkpoints'), { recursive: true });
+  const effective = { ...o, config, resume: resumeFrom, tokenizerVocab: tokenizer.vocabSize, params: countParams(config), stepGflop: stepFlops(config, o.batch).step / 1e9 };
+  fs.writeFileSync(path.join(o.out, 'run.json'), JSON.stringify({ ...effective, progress: undefined }, null, 2) + '\n');
+  log(`coca train: ${o.configName} (${effective.params.toLocaleString('en')} parameters, ${effective.stepGflop.toFixed(2)} GFLOP/step) on ${o.data}: ${trainSet.length} training pairs, batch ${o.batch}, ${o.steps} steps, lr ${o.lr} (warm-up ${o.warmup}, cosine), clip ${o.clip}, λ_con ${o.weights.contrastive}, λ_cap ${o.weights.caption}, seed ${o.seed}${resumeFrom ? `, resumed from ${resumeFrom} at step ${state.step}` : ''}`);
+  log(`  adapter: ${gpu.adapter.backend} · ${gpu.adapter.description || gpu.adapter.device}; output: ${o.out}`);
+
+  const logFile = path.join(o.out, 'log.jsonl');
+  const valFile = path.join(o.out, 'val.jsonl');
+  const history = readHistory(logFile, valFile, state.step);
+  const stats = gpu.alloc(STATS_FLOATS, 'grad_stats');
+  const tokJson = JSON.stringify(tokenizer.json);
+  let interrupted = false;
+  const onSigint = () => {
+    interrupted = true;
+  };
+  process.on('SIGINT', onSigint);
+  const bar = o.progress
+    ? new cliProgress.SingleBar(
+        { format: 'train [{bar}] {value}/{total} | loss {loss} (con {con}, cap {cap}) | {ips} img/s | ETA {eta_formatted}', stream: process.stderr, hideCursor: true, etaBuffer: 20, noTTYOutput: true, notTTYSchedule: 15000 },
+        cliProgress.Presets.shades_classic,
+      )
+    : null;
+  bar?.start(o.steps, state.step, { loss: '–', con: '–', cap: '–', ips: '–' });
+
+  const save = async (dir: string) => {
+    await saveCheckpoint(dir, model, { tokenizerJson: tokJson, optimizer: opt, state: { ...state, loader: loader.state() } });
+  };
+  let last: StepLog | null = null;
+  let lastVal: Validation | null = null;
+  let ran = 0;
+  try {
+    while (state.step < o.steps && !interrupted && (o.stopAfter === undefined || ran < o.stopAfter)) {
+      const t0 = performance.now();
+      const batch = await loader.next();
+      const inp = model.prepare({ images: batch.images, text: batch.tokens, batch: batch.rows });
+      const lr = learningRate(state.step, o.lr, o.warmup, o.steps) * state.lrScale;
+      model.params.zeroGrad();
+      let parts: LossParts;
+      try {
+        parts = (await lossAndBackward(model, inp, o.weights)).parts;
+      } finally {
+        inp.release();
+      }
+      const grads = [...model.params.params.values()].filter((p) => p.tensor.grad).map((p) => ({ buffer: p.tensor.grad!.buffer, length: p.tensor.size }));
+      gradNorm(gpu, grads, stats, o.clip);
+      const st = await gpu.read(stats, STATS_FLOATS, 0, 'train:stats');
+      const bad = !Number.isFinite(parts.total) ? `the loss (${!Number.isFinite(parts.caption) ? 'caption' : 'contrastive'}) is ${parts.total}` : st[STATS_NONFINITE] ? 'a gradient is NaN or Inf' : null;
+      if (bad) {
+        if (o.onNonFinite === 'stop') throw new TrainError(`step ${state.step + 1}: ${bad}; training stopped, the last good checkpoint is in ${path.join(o.out, 'checkpoints')} (--on-nan skip skips such steps and halves the LR instead)`);
+        log(`step ${state.step + 1}: ${bad}; step skipped, learning rate halved`);
+        state.lrScale /= 2;
+        state.step++;
+        continue;
+      }
+      opt.hyper.lr = lr;
+      opt.update(stats);
+      state.step++;
+      ran++;
+      const ms = performance.now() - t0;
+      last = { step: state.step, ...parts, lr, gradNorm: st[0]!, ms, imagesPerSec: (batch.rows * 1000) / ms };
+      fs.appendFileSync(logFile, JSON.stringify(last) + '\n');
+      history.train.push(last);
+      bar?.update(state.step, { loss: parts.total.toFixed(3), con: parts.contrastive.toFixed(3), cap: parts.caption.toFixed(3), ips: last.imagesPerSec.toFixed(1) });
+      const atEnd = state.step === o.steps;
+      if (valLoader && (state.step % o.valEvery === 0 || atEnd)) {
+        lastVal = await validate(model, valLoader, o.weights);
+        fs.appendFileSync(valFile, JSON.stringify({ step: state.step, ...lastVal }) + '\n');
+        history.val.push({ step: state.step, ...lastVal });
+        const isBest = state.bestValLoss === null || lastVal.total < state.bestValLoss;
+        if (isBest) state.bestValLoss = lastVal.total;
+        await save(path.join(o.out, 'checkpoints', `step-${String(state.step).padStart(6, '0')}`));
+        if (isBest) await save(path.join(o.out, 'checkpoints', 'best'));
+        pruneCheckpoints(path.join(o.out, 'checkpoints'), o.keep);
+        writeRunReport(o, history, state.step);
+      }
+    }
+    await save(path.join(o.out, 'checkpoints', 'last'));
+    writeRunReport(o, history, state.step);
+  } finally {
+    bar?.stop();
+    process.off('SIGINT', onSigint);
+    gpu.release(stats);
+    await loader.close();
+    await valLoader?.close();
+    opt.release();
+    model.params.release();
+  }
+  if (interrupted) log(`interrupted at step ${state.step}: checkpoint written to ${path.join(o.out, 'checkpoints', 'last')}; continue with --resume ${o.out}`);
+  return { out: o.out, steps: state.step, last, validation: lastVal, interrupted };
+}
+
+function pruneCheckpoints(dir: string, keep: number): void {
+  const steps = fs.readdirSync(dir).filter((d) => /^step-\d+$/.test(d)).sort();
+  for (const d of steps.slice(0, Math.max(0, steps.length - keep))) fs.rmSync(path.join(dir, d), { recursive: true, force: true });
+}
+
+interface History {
+  train: StepLog[];
+  val: (Validation & { step: number })[];
+}
+
+/** Log lines up to `step` (a resumed run rewrites the rest). */
+function readHistory(logFile: string, valFile: string, step: number): History {
+  const read = <T extends { step: number }>(f: string): T[] =>
+    fs.existsSync(f)
+      ? fs.readFileSync(f, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as T).filter((r) => r.step <= step)
+      : [];
+  const h = { train: read<StepLog>(logFile), val: read<Validation & { step: number }>(valFile) };
+  // Drop what a stopped run logged past its checkpoint, so the files equal an uninterrupted run's.
+  if (fs.existsSync(logFile)) fs.writeFileSync(logFile, h.train.map((r) => JSON.stringify(r) + '\n').join(''));
+  if (fs.existsSync(valFile)) fs.writeFileSync(valFile, h.val.map((r) => JSON.stringify(r) + '\n').join(''));
+  return h;
+}
+
+function writeRunReport(o: TrainOptions, h: History, step: number): void {
+  const t = (name: string, color: string, f: (r: StepLog) => number): Series => ({ name, color, points: h.train.map((r) => [r.step, f(r)]) });
+  const v = (name: string, color: string, f: (r: Validation) => number): Series => ({ name, color, points: h.val.map((r) => [r.step, f(r)]) });
+  const lastVal = h.val.at(-1);
+  writeReport(path.join(o.out, 'report.html'), `coca train: ${o.configName}`, {
+    data: o.data,
+    step: `${step} / ${o.steps}`,
+    batch: o.batch,
+    'last train loss': h.train.at(-1)?.total ?? '–',
+    'val loss': lastVal?.total ?? '–',
+    'val R@1 image→text': lastVal ? lastVal.imageToTextR1 : '–',
+    'val R@1 text→image': lastVal ? lastVal.textToImageR1 : '–',
+  }, [
+    { title: 'training loss', series: [t('total', '#000', (r) => r.total), t('contrastive', '#1f77b4', (r) => r.contrastive), t('caption', '#d62728', (r) => r.caption)] },
+    { title: 'validation loss', series: [v('total', '#000', (r) => r.total), v('contrastive', '#1f77b4', (r) => r.contrastive), v('caption', '#d62728', (r) => r.caption)] },
+    { title: 'validation retrieval R@1', series: [v('image→text', '#2ca02c', (r) => r.imageToTextR1), v('text→image', '#9467bd', (r) => r.textToImageR1)] },
+    { title: 'learning rate', series: [t('lr', '#555', (r) => r.lr)] },
+  ]);
+}

@@ -1,0 +1,110 @@
+// Validation during training: both losses over the validation split, and retrieval R@1 in both
+// directions between its images and captions (one caption per image).
+import { IGNORE_INDEX } from '../../kernels/crossentropy.ts';
+import { releaseTokenIds, uploadTokenIds } from '../../kernels/embedding.ts';
+import type { BatchLoader } from '../data/loader.ts';
+import type { CocaModel } from '../model/coca.ts';
+import { contrastiveLoss } from '../model/contrastive.ts';
+import { captionTargets, type LossWeights } from '../model/loss.ts';
+import { crossEntropy } from '../tensor/ops/loss.ts';
+import { reshape } from '../tensor/ops/shape.ts';
+import { noGrad } from '../tensor/tape.ts';
+import { tidy } from '../tensor/tensor.ts';
+
+export interface Validation {
+  contrastive: number;
+  caption: number;
+  total: number;
+  /** Fraction of images whose own caption ranks first among all validation captions. */
+  imageToTextR1: number;
+  textToImageR1: number;
+  items: number;
+}
+
+function normaliseRows(x: Float32Array, E: number): Float32Array {
+  const out = new Float32Array(x.length);
+  for (let i = 0; i < x.length / E; i++) {
+    let s = 0;
+    for (let e = 0; e < E; e++) s += x[i * E + e]! ** 2;
+    const n = Math.max(Math.sqrt(s), 1e-12);
+    for (let e = 0; e < E; e++) out[i * E + e] = x[i * E + e]! / n;
+  }
+  return out;
+}
+
+/** Top-1 hits of each row of a [N, N] similarity matrix (diagonal = the match), both ways. */
+export function recallAt1(img: Float32Array, txt: Float32Array, N: number, E: number): { i2t: number; t2i: number } {
+  const sim = new Float64Array(N * N);
+  for (let i = 0; i < N; i++) for (let j = 0; j < N; j++) {
+    let d = 0;
+    for (let e = 0; e < E; e++) d += img[i * E + e]! * txt[j * E + e]!;
+    sim[i * N + j] = d;
+  }
+  let i2t = 0;
+  let t2i = 0;
+  // A tie with a wrong item counts as a miss (the conservative reading).
+  for (let i = 0; i < N; i++) {
+    let okRow = true;
+    let okCol = true;
+    for (let j = 0; j < N; j++) {
+      if (j !== i && sim[i * N + j]! >= sim[i * N + i]!) okRow = false;
+      if (j !== i && sim[j * N + i]! >= sim[i * N + i]!) okCol = false;
+    }
+    if (okRow) i2t++;
+    if (okCol) t2i++;
+  }
+  return { i2t: i2t / N, t2i: t2i / N };
+}
+
+export async function validate(model: CocaModel, loader: BatchLoader, weights: LossWeights, maxItems = 2048): Promise<Validation> {
+  const E = model.config.embed_dim;
+  const V = model.config.multimodal_cfg.vocab_size;
+  const pad = model.config.text_cfg.pad_id;
+  loader.restore({ ...loader.state(), epoch: 0, index: 0 });
+  const imgs: Float32Array[] = [];
+  const txts: Float32Array[] = [];
+  let capSum = 0;
+  let capRows = 0;
+  let conSum = 0;
+  let batches = 0;
+  let items = 0;
+  for (;;) {
+    const b = await loader.next();
+    const inp = model.prepare({ images: b.images, text: b.tokens, batch: b.rows });
+    const targets = captionTargets(b.tokens, b.rows, inp.L, pad);
+    const counted = targets.filter((t) => t !== IGNORE_INDEX).length;
+    const tids = uploadTokenIds(model.gpu, targets, { shape: [b.rows * inp.L], label: 'val_targets' });
+    const out = noGrad(() =>
+      tidy(() => {
+        const f = model.forward(inp);
+        return { img: f.imageEmbedding, txt: f.textEmbedding, cap: crossEntropy(reshape(f.logits, [b.rows * inp.L, V]), tids) };
+      }),
+    );
+    const [img, txt, cap] = [await out.img.toArray(), await out.txt.toArray(), (await out.cap.toArray())[0]!];
+    for (const t of Object.values(out)) t.release();
+    releaseTokenIds(model.gpu, tids);
+    inp.release();
+    const scale = (await model.params.get('logit_scale').toArray())[0]!;
+    conSum += contrastiveLoss(img, txt, Math.min(Math.max(scale, 0), Math.log(100)), b.rows, E).loss;
+    capSum += cap * counted;
+    capRows += counted;
+    batches++;
+    imgs.push(normaliseRows(img, E));
+    txts.push(normaliseRows(txt, E));
+    items += b.rows;
+    if (b.last || items >= maxItems) break;
+  }
+  const cat = (xs: Float32Array[]) => {
+    const out = new Float32Array(xs.reduce((s, x) => s + x.length, 0));
+    let at = 0;
+    for (const x of xs) {
+      out.set(x, at);
+      at += x.length;
+    }
+    return out;
+  };
+  const r = recallAt1(cat(imgs), cat(txts), items, E);
+  const contrastive = conSum / batches;
+  const caption = capSum / Math.max(capRows, 1);
+  return { contrastive, caption, total: weights.contrastive * contrastive + weights.caption * caption, imageToTextR1: r.i2t, textToImageR1: r.t2i, items };
+}
