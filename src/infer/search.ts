@@ -1,0 +1,222 @@
+// Caption search over a Stepper: greedy, beam search and sampling, on the CPU from the logits a
+// step returns (V is at most a few thousand; the GPU has nothing left to do once they are read).
+//
+// Conventions (docs/infer.md says the same for users):
+// - A caption is [SOT] w1 … wn [EOT]; maxLen counts all of it (greedy.ts's maxLen), so at most
+//   maxLen − 1 tokens are generated; it is capped at the model's context_length.
+// - minLen: [EOT] is forbidden until at least minLen tokens follow [SOT].
+// - Repetition penalty θ (CTRL, as Hugging Face): the logit of every token already generated in
+//   the row is divided by θ when positive, multiplied by θ when negative.
+// - logprobs[i] is log-softmax of the logits after those two adjustments (temperature, top-k and
+//   top-p change only which token sampling draws, not the reported log-prob). With neither
+//   adjustment they are the model's own log-probabilities.
+// - Beam search ranks finished captions by score = Σ logprobs / len^α, len = generated tokens
+//   including [EOT] (not [SOT]), α = lengthPenalty (Hugging Face's and open_clip's convention;
+//   α = 0: raw sum, favours short captions; α = 1: mean log-prob). Each step keeps the best 2K of
+//   the K×V continuations; an [EOT] among the best K becomes a finished caption, the others refill
+//   the K beams. An image is done when K captions are finished and its best running beam,
+//   normalised at its current length, scores below the worst of them; at maxLen the running beams
+//   are finished as they are.
+import { Rng } from '../util/prng.ts';
+import type { Stepper } from './stepper.ts';
+
+export interface SearchOptions {
+  maxLen: number;
+  minLen?: number;
+  beams?: number;
+  lengthPenalty?: number;
+  repetitionPenalty?: number;
+  /** Sampling instead of a search (beams must be 1). */
+  sample?: { temperature?: number; topK?: number; topP?: number; seed?: number };
+  sot?: number;
+  eot?: number;
+}
+
+export interface Caption {
+  /** [SOT] … [EOT] (no [EOT] when maxLen was reached first). */
+  tokens: number[];
+  /** One per token after [SOT]. */
+  logprobs: number[];
+  /** Beam: Σ logprobs / len^α; greedy and sampling: Σ logprobs. */
+  score: number;
+  /** With attention recording: per generated token, its row of the step's cross-attention [layers, H, Nimg]. */
+  attention?: Float32Array[];
+}
+
+/** Row n of the last step's cross-attention, if the stepper records it. */
+function attentionRow(s: Stepper, n: number): Float32Array | null {
+  const a = s.crossAttention();
+  if (!a) return null;
+  const w = a.length / s.rows;
+  return a.slice(n * w, (n + 1) * w);
+}
+
+/** The logits of row n after the min-length mask and repetition penalty, in place. */
+function adjust(row: Float32Array, history: readonly number[], o: Required<Pick<SearchOptions, 'minLen' | 'repetitionPenalty' | 'eot'>>): void {
+  if (o.repetitionPenalty !== 1) {
+    const seen = new Set(history.slice(1));
+    for (const v of seen) row[v] = row[v]! > 0 ? row[v]! / o.repetitionPenalty : row[v]! * o.repetitionPenalty;
+  }
+  if (history.length - 1 < o.minLen) row[o.eot] = -Infinity;
+}
+
+/** log-softmax in float64. */
+export function logSoftmax(row: Float32Array): Float64Array {
+  let m = -Infinity;
+  for (const x of row) if (x > m) m = x;
+  let s = 0;
+  for (const x of row) s += Math.exp(x - m);
+  const lse = m + Math.log(s);
+  return Float64Array.from(row, (x) => x - lse);
+}
+
+function defaults(o: SearchOptions) {
+  return { minLen: o.minLen ?? 0, repetitionPenalty: o.repetitionPenalty ?? 1, eot: o.eot ?? 2, sot: o.sot ?? 1, lengthPenalty: o.lengthPenalty ?? 1 };
+}
+
+/** Greedy (argmax, ties to the lower id) or sampling, one caption per stepper row. */
+export async function greedyOrSample(s: Stepper, maxLen: number, opts: SearchOptions): Promise<Caption[]> {
+  const o = defaults(opts);
+  const N = s.rows;
+  const V = s.vocab;
+  const rows = Array.from({ length: N }, () => ({ tokens: [o.sot], logprobs: [] as number[], attention: [] as Float32Array[], done: false }));
+  const rng = opts.sample ? new Rng(opts.sample.seed ?? 0) : null;
+  let logits = await s.step(new Int32Array(N).fill(o.sot));
+  for (;;) {
+    const chosen = new Int32Array(N).fill(o.eot);
+    rows.forEach((r, n) => {
+      if (r.done) return;
+      const row = logits.subarray(n * V, (n + 1) * V);
+      adjust(row, r.tokens, o);
+      const lp = logSoftmax(row);
+      let pick = 0;
+      if (rng) pick = draw(row, opts.sample!, rng);
+      else for (let v = 1; v < V; v++) if (row[v]! > row[pick]!) pick = v;
+      r.tokens.push(pick);
+      r.logprobs.push(lp[pick]!);
+      const a = attentionRow(s, n);
+      if (a) r.attention.push(a);
+      chosen[n] = pick;
+      if (pick === o.eot) r.done = true;
+    });
+    if (rows.every((r) => r.done || r.tokens.length >= maxLen)) break;
+    logits = await s.step(chosen);
+  }
+  return rows.map((r) => ({ tokens: r.tokens, logprobs: r.logprobs, score: r.logprobs.reduce((a, b) => a + b, 0), ...(r.attention.length ? { attention: r.attention } : {}) }));
+}
+
+/** A token drawn from softmax(row / T), restricted to the top k and to the top-p nucleus. */
+function draw(row: Float32Array, o: { temperature?: number; topK?: number; topP?: number }, rng: Rng): number {
+  const T = o.temperature ?? 1;
+  const order = Array.from(row.keys()).filter((v) => row[v] !== -Infinity);
+  order.sort((a, b) => row[b]! - row[a]! || a - b);
+  if (T <= 0) return order[0]!;
+  let keep = order.slice(0, o.topK && o.topK > 0 ? o.topK : order.length);
+  const m = row[keep[0]!]!;
+  let p = keep.map((v) => Math.exp((row[v]! - m) / T));
+  let z = p.reduce((a, b) => a + b, 0);
+  if (o.topP !== undefined && o.topP < 1) {
+    // The smallest prefix whose mass reaches topP (always at least one token).
+    let acc = 0;
+    let n = 0;
+    while (n < p.length && (n === 0 || acc < o.topP * z)) acc += p[n++]!;
+    keep = keep.slice(0, n);
+    p = p.slice(0, n);
+    z = acc;
+  }
+  let u = rng.next() * z;
+  for (let i = 0; i < keep.length; i++) {
+    u -= p[i]!;
+    if (u < 0) return keep[i]!;
+  }
+  return keep[keep.length - 1]!;
+}
+
+interface Beam {
+  tokens: number[];
+  logprobs: number[];
+  attention: Float32Array[];
+  sum: number;
+}
+
+const caption = (b: Beam, score: number): Caption => ({ tokens: b.tokens, logprobs: b.logprobs, score, ...(b.attention.length ? { attention: b.attention } : {}) });
+
+/** Length-normalised score (see the header). */
+export function normalisedScore(sum: number, generated: number, alpha: number): number {
+  return sum / Math.pow(generated, alpha);
+}
+
+/** Beam search with K = s.beams beams per image; returns the best caption of each image. */
+export async function beamSearch(s: Stepper, maxLen: number, opts: SearchOptions): Promise<Caption[]> {
+  const o = defaults(opts);
+  const K = s.beams;
+  const V = s.vocab;
+  const B = s.rows / K;
+  // Only beam 0 of each image starts alive, so the first step does not pick K copies of one word.
+  const beams: Beam[][] = Array.from({ length: B }, () => Array.from({ length: K }, (_, k) => ({ tokens: [o.sot], logprobs: [], attention: [], sum: k === 0 ? 0 : -Infinity })));
+  const finished: Caption[][] = Array.from({ length: B }, () => []);
+  const done = new Array<boolean>(B).fill(false);
+  let logits = await s.step(new Int32Array(s.rows).fill(o.sot));
+  for (let cur = 1; ; cur++) {
+    // cur: tokens in every running row, [SOT] included.
+    const parents = Int32Array.from({ length: s.rows }, (_, n) => n);
+    const chosen = new Int32Array(s.rows).fill(o.eot);
+    for (let b = 0; b < B; b++) {
+      if (done[b]) continue;
+      const cands: { k: number; v: number; lp: number; score: number }[] = [];
+      for (let k = 0; k < K; k++) {
+        const beam = beams[b]![k]!;
+        const row = logits.subarray((b * K + k) * V, (b * K + k + 1) * V);
+        adjust(row, beam.tokens, o);
+        const lp = logSoftmax(row);
+        if (beam.sum === -Infinity) continue;
+        for (const v of topIndices(lp, 2 * K)) cands.push({ k, v, lp: lp[v]!, score: beam.sum + lp[v]! });
+      }
+      cands.sort((x, y) => y.score - x.score || x.k - y.k || x.v - y.v);
+      const next: Beam[] = [];
+      for (const [rank, c] of cands.slice(0, 2 * K).entries()) {
+        const parent = beams[b]![c.k]!;
+        const a = attentionRow(s, b * K + c.k);
+        const beam = { tokens: [...parent.tokens, c.v], logprobs: [...parent.logprobs, c.lp], attention: a ? [...parent.attention, a] : [], sum: c.score };
+        if (c.v === o.eot) {
+          if (rank < K) finished[b]!.push(caption(beam, normalisedScore(c.score, cur, o.lengthPenalty)));
+        } else if (next.length < K) {
+          parents[b * K + next.length] = b * K + c.k;
+          chosen[b * K + next.length] = c.v;
+          next.push(beam);
+        }
+      }
+      while (next.length < K) next.push({ tokens: [...beams[b]![0]!.tokens, o.eot], logprobs: [], attention: [], sum: -Infinity });
+      beams[b] = next;
+      const fin = finished[b]!;
+      if (fin.length >= K) {
+        const worst = Math.min(...fin.map((f) => f.score));
+        if (next[0]!.sum === -Infinity || normalisedScore(next[0]!.sum, cur, o.lengthPenalty) <= worst) done[b] = true;
+      }
+    }
+    if (cur + 1 >= maxLen) {
+      for (let b = 0; b < B; b++) {
+        if (done[b]) continue;
+        for (const beam of beams[b]!) if (beam.sum > -Infinity) finished[b]!.push(caption(beam, normalisedScore(beam.sum, cur, o.lengthPenalty)));
+      }
+      break;
+    }
+    if (done.every(Boolean)) break;
+    s.reorder(parents);
+    logits = await s.step(chosen);
+  }
+  return finished.map((f) => f.reduce((best, c) => (c.score > best.score ? c : best)));
+}
+
+/** The indices of the n largest values, largest first, ties to the lower index. */
+function topIndices(x: Float64Array, n: number): number[] {
+  const out: number[] = [];
+  for (let v = 0; v < x.length; v++) {
+    if (x[v] === -Infinity) continue;
+    if (out.length < n) out.push(v);
+    else if (x[v]! > x[out[out.length - 1]!]!) out[out.length - 1] = v;
+    else continue;
+    for (let i = out.length - 1; i > 0 && x[out[i]!]! > x[out[i - 1]!]!; i--) [out[i], out[i - 1]] = [out[i - 1]!, out[i]!];
+  }
+  return out;
+}

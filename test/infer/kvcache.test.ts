@@ -1,0 +1,143 @@
+// The KV-cached decoder computes what full recomputation computes: the same tokens and the same
+// log-probs, greedy and beam, several images at once, on both attention paths. Beam search with
+// one beam is greedy; beam scores are length-normalised as search.ts documents.
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ATTENTION_PATHS } from '../../kernels/attention.ts';
+import type { Gpu } from '../../src/gpu/gpu.ts';
+import { captionImages } from '../../src/infer/caption.ts';
+import { greedyDecode } from '../../src/infer/greedy.ts';
+import { CachedStepper } from '../../src/infer/kvcache.ts';
+import { beamSearch, greedyOrSample, normalisedScore, type Caption, type SearchOptions } from '../../src/infer/search.ts';
+import { RecomputeStepper, type Stepper } from '../../src/infer/stepper.ts';
+import { CocaModel } from '../../src/model/coca.ts';
+import { parseConfig } from '../../src/model/config.ts';
+import { noGrad } from '../../src/tensor/tape.ts';
+import { tidy, type Tensor } from '../../src/tensor/tensor.ts';
+import { testGpu } from '../helpers/gpu.ts';
+import { Rng } from '../../src/util/prng.ts';
+
+let gpu: Gpu;
+let model: CocaModel;
+const B = 3;
+let images: Float32Array;
+
+/** The parity micro config with two layers per text stack, room for 12 tokens, head dims of 12 (the fused path needs multiples of 4). */
+function config() {
+  const raw = JSON.parse(fs.readFileSync(path.join(import.meta.dirname, '..', 'fixtures', 'parity_micro.json'), 'utf8'));
+  raw.vision_cfg = { ...raw.vision_cfg, width: 24 };
+  raw.text_cfg = { ...raw.text_cfg, layers: 2, context_length: 12 };
+  raw.multimodal_cfg = { ...raw.multimodal_cfg, layers: 2, context_length: 12 };
+  return parseConfig(raw);
+}
+
+beforeAll(async () => {
+  gpu = await testGpu();
+  model = CocaModel.init(gpu, config(), 5);
+  // Sharper next-token distributions than the init gives, so searches take real decisions.
+  const proj = model.params.get('text_decoder.text_projection');
+  const w = await proj.toArray();
+  gpu.write(proj.buffer, w.map((x) => x * 8), proj.offset * 4);
+  const rng = new Rng(21);
+  const S = model.config.vision_cfg.image_size;
+  images = Float32Array.from({ length: B * 3 * S * S }, () => rng.normal());
+});
+afterAll(() => {
+  model?.params.release();
+  gpu?.pool.trim();
+});
+
+async function withImageTokens<T>(fn: (tokens: Tensor) => Promise<T>): Promise<T> {
+  const patches = model.preparePatches(images, B);
+  const enc = noGrad(() => tidy(() => model.encodeImage(patches)));
+  try {
+    return await fn(enc.tokens);
+  } finally {
+    patches.release();
+    enc.embedding.release();
+    enc.tokens.release();
+  }
+}
+
+async function both(beams: number, run: (s: Stepper) => Promise<Caption[]>): Promise<[Caption[], Caption[]]> {
+  return withImageTokens(async (tokens) => {
+    const out: Caption[][] = [];
+    for (const s of [new CachedStepper(model, tokens, { beams }), new RecomputeStepper(model, tokens, beams)]) {
+      try {
+        out.push(await run(s));
+      } finally {
+        s.release();
+      }
+    }
+    return [out[0]!, out[1]!];
+  });
+}
+
+const maxLen = 12;
+
+describe.each(ATTENTION_PATHS)('KV-cached decoding (%s attention)', (p) => {
+  beforeAll(() => {
+    model.attentionPath = p;
+  });
+
+  it('greedy: the tokens and log-probs of full recomputation, and of greedy.ts', async () => {
+    const [cached, full] = await both(1, (s) => greedyOrSample(s, maxLen, { maxLen }));
+    expect(cached.map((c) => c.tokens)).toEqual(full.map((c) => c.tokens));
+    expect(cached.map((c) => c.logprobs)).toEqual(full.map((c) => c.logprobs));
+    expect(cached.map((c) => c.tokens)).toEqual(await greedyDecode(model, images, B, { maxLen }));
+    expect(cached.some((c) => c.tokens.length > 3)).toBe(true);
+  });
+
+  it('beam search (4 beams, 3 images): the tokens, log-probs and scores of full recomputation', async () => {
+    const opts: SearchOptions = { maxLen, lengthPenalty: 0.7 };
+    const [cached, full] = await both(4, (s) => beamSearch(s, maxLen, opts));
+    expect(cached).toEqual(full);
+  });
+
+  it('sampling with a seed: the same draws with and without the cache, and again for the same seed', async () => {
+    const opts: SearchOptions = { maxLen, sample: { temperature: 0.9, topK: 10, topP: 0.9, seed: 11 } };
+    const [cached, full] = await both(1, (s) => greedyOrSample(s, maxLen, opts));
+    expect(cached).toEqual(full);
+    const again = await captionImages(model, images, B, opts);
+    expect(again).toEqual(cached);
+  });
+});
+
+describe('beam search', () => {
+  beforeAll(() => {
+    model.attentionPath = undefined;
+  });
+
+  it('with one beam is greedy (tokens and log-probs), at any length penalty', async () => {
+    const greedy = await captionImages(model, images, B, { maxLen });
+    for (const lengthPenalty of [0, 1, 2]) {
+      const [beam1] = await both(1, (s) => beamSearch(s, maxLen, { maxLen, lengthPenalty }));
+      expect(beam1.map((c) => c.tokens)).toEqual(greedy.map((c) => c.tokens));
+      expect(beam1.map((c) => c.logprobs)).toEqual(greedy.map((c) => c.logprobs));
+    }
+  });
+
+  it('scores are Σ log-probs / len^α with len = generated tokens including [EOT]', async () => {
+    for (const alpha of [0, 0.6, 1.5]) {
+      const out = await captionImages(model, images, B, { maxLen, beams: 3, lengthPenalty: alpha });
+      for (const c of out) {
+        const sum = c.logprobs.reduce((a, b) => a + b, 0);
+        expect(c.logprobs.length).toBe(c.tokens.length - 1);
+        expect(c.score).toBeCloseTo(sum / Math.pow(c.tokens.length - 1, alpha), 12);
+      }
+    }
+    expect(normalisedScore(-6, 3, 1)).toBe(-2);
+    expect(normalisedScore(-6, 4, 0)).toBe(-6);
+  });
+
+  it('min-len holds [EOT] back; repetition penalty changes only what it should', async () => {
+    const out = await captionImages(model, images, B, { maxLen, beams: 2, minLen: 6 });
+    for (const c of out) expect(c.tokens.indexOf(2) === -1 || c.tokens.indexOf(2) > 6).toBe(true);
+    const g = await captionImages(model, images, B, { maxLen, minLen: 6, repetitionPenalty: 1e6 });
+    for (const c of g) {
+      const body = c.tokens.slice(1).filter((t) => t !== 2);
+      expect(new Set(body).size).toBe(body.length);
+    }
+  });
+});
