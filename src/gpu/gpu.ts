@@ -50,6 +50,8 @@ export interface AdapterSummary {
 const UNIFORM_SLOT = 256; // minUniformBufferOffsetAlignment on every adapter we know
 const UNIFORM_SLOTS = 1024;
 const MAX_DISPATCHES_PER_SUBMIT = 512;
+// Two timestamps per dispatch, and a submit holds at most MAX_DISPATCHES_PER_SUBMIT dispatches.
+const PROFILE_QUERIES = 2 * MAX_DISPATCHES_PER_SUBMIT;
 
 export interface GpuOptions {
   backend?: BackendChoice;
@@ -66,6 +68,8 @@ export class Gpu {
   readonly software: boolean;
   /** Number of GPU submits so far (tests check that hot paths batch their work). */
   submits = 0;
+  /** Dispatches recorded since the last completed wait: what a wait is waiting for. */
+  private workSinceWait = 0;
 
   private kernels = new Map<string, Kernel>();
   private layouts = new Map<string, GPUBindGroupLayout>();
@@ -82,6 +86,8 @@ export class Gpu {
   private uniformUsed = 0;
   private arenaIndex = 0;
   private dummy: GPUBuffer;
+  /** Per-kernel device time (enableProfiling()): each dispatch gets a pass of its own with timestamps. */
+  private profiler: { qs: GPUQuerySet; keys: string[]; totals: Map<string, { ms: number; count: number }> } | null = null;
 
   private constructor(
     readonly device: GPUDevice,
@@ -298,10 +304,34 @@ export class Gpu {
       }),
     ];
     const group = this.device.createBindGroup({ layout: kernel.layout, entries, label });
-    pass.setPipeline(kernel.pipeline);
-    pass.setBindGroup(0, group);
-    pass.dispatchWorkgroups(x, y, z);
+    if (this.profiler) {
+      // A pass of its own, timestamped at both ends; a software adapter runs passes in order.
+      pass.end();
+      const i = this.profiler.keys.length;
+      this.profiler.keys.push(kernel.key);
+      this.pass = this.encoder!.beginComputePass({ label: label, timestampWrites: { querySet: this.profiler.qs, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 } });
+    }
+    const p = this.pass!;
+    p.setPipeline(kernel.pipeline);
+    p.setBindGroup(0, group);
+    p.dispatchWorkgroups(x, y, z);
+    if (this.profiler) {
+      p.end();
+      this.pass = null;
+    }
     this.recorded.push(label);
+    this.workSinceWait++;
+  }
+
+  /**
+   * The waiter's key for a wait: the caller's tag and the order of magnitude of the work pending,
+   * so a read right after a big step does not inherit the step's duration. Null when nothing but
+   * copies is pending: then there is nothing worth sleeping through.
+   */
+  private waitKey(tag: string): string | null {
+    const n = this.workSinceWait;
+    this.workSinceWait = 0;
+    return n === 0 ? null : `${tag}:${Math.round(Math.log2(n))}`;
   }
 
   /** A storage buffer no kernel reads, for optional bindings left unused. */
@@ -320,8 +350,10 @@ export class Gpu {
     if (this.uniformUsed > 0) {
       this.device.queue.writeBuffer(this.uniformArena(), 0, this.uniformStage, 0, this.uniformUsed * UNIFORM_SLOT);
     }
+    const profiled = this.profiler && this.profiler.keys.length ? this.resolveProfile(this.encoder) : null;
     this.device.queue.submit([this.encoder.finish()]);
     this.submits++;
+    if (profiled) this.pendingChecks.push(profiled());
     const what = this.recorded;
     const validation = this.device.popErrorScope();
     const oom = this.device.popErrorScope();
@@ -341,10 +373,47 @@ export class Gpu {
     return performance.now();
   }
 
+  /** Times every dispatch from now on (slower: one pass per dispatch); see profile(). */
+  enableProfiling(): void {
+    if (!this.has('timestamp-query')) throw new GpuRuntimeError('profiling needs the timestamp-query feature, which this adapter lacks');
+    this.flush();
+    this.profiler ??= { qs: this.device.createQuerySet({ type: 'timestamp', count: PROFILE_QUERIES, label: 'coca:profile' }), keys: [], totals: new Map() };
+  }
+
+  /** Device milliseconds and dispatch counts per kernel since profiling began (after a sync). */
+  profile(): Map<string, { ms: number; count: number }> {
+    return new Map(this.profiler?.totals ?? []);
+  }
+
+  private resolveProfile(encoder: GPUCommandEncoder): () => Promise<void> {
+    const prof = this.profiler!;
+    const keys = prof.keys;
+    prof.keys = [];
+    const bytes = keys.length * 16;
+    const resolve = this.pool.acquire(bytes, GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC, 'coca:profile-resolve');
+    const staging = this.pool.acquire(bytes, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, 'coca:profile-staging');
+    encoder.resolveQuerySet(prof.qs, 0, keys.length * 2, resolve, 0);
+    encoder.copyBufferToBuffer(resolve, 0, staging, 0, bytes);
+    return async () => {
+      await staging.mapAsync(GPUMapMode.READ, 0, bytes);
+      const t = new BigUint64Array(staging.getMappedRange(0, bytes).slice(0));
+      staging.unmap();
+      keys.forEach((k, i) => {
+        const e = prof.totals.get(k) ?? { ms: 0, count: 0 };
+        e.ms += Number(t[2 * i + 1]! - t[2 * i]!) / 1e6;
+        e.count++;
+        prof.totals.set(k, e);
+      });
+      this.pool.release(resolve);
+      this.pool.release(staging);
+    };
+  }
+
   /** Waits until everything recorded so far has run; throws any GPU error met on the way. */
   async sync(tag = 'sync'): Promise<void> {
     const at = this.flush();
-    await this.waiter.wait(tag, at, () => this.device.queue.onSubmittedWorkDone());
+    const key = this.waitKey(tag);
+    await (key ? this.waiter.wait(key, at, () => this.device.queue.onSubmittedWorkDone()) : this.device.queue.onSubmittedWorkDone());
     await this.settleChecks();
   }
 
@@ -395,7 +464,9 @@ export class Gpu {
     this.recorded.push(`read(${buffer.label})`);
     const at = this.flush();
     try {
-      await this.waiter.wait(tag, at, () => staging.mapAsync(GPUMapMode.READ, 0, size));
+      const key = this.waitKey(tag);
+      const map = () => staging.mapAsync(GPUMapMode.READ, 0, size);
+      await (key ? this.waiter.wait(key, at, map) : map());
     } catch (e) {
       await this.settleChecks();
       throw e;

@@ -2,6 +2,7 @@
 // accumulates into it) or a fresh buffer that becomes .grad. Kernels with an accumulate flag
 // (matmul) thereby sum gradients from several uses of one tensor without an extra add.
 import { addInPlace, scale } from '../../kernels/pointwise.ts';
+import { reduceColumns } from '../../kernels/reduce.ts';
 import { Tensor } from './tensor.ts';
 
 export interface GradSlot {
@@ -24,4 +25,23 @@ export function accumulateGrad(x: Tensor, dy: Tensor, alpha = 1): void {
     x.grad = Tensor.empty(gpu, x.shape, `grad(${x.name})`);
     scale(gpu, r(dy), r(x.grad), alpha);
   }
+}
+
+/**
+ * x.grad[at : at+cols] += column sums of src [rows, cols] (the backward of a broadcast over rows:
+ * a bias, a position table shared by the batch). Deterministic: a fixed-order reduction.
+ */
+export function addColumnSums(x: Tensor, src: { buffer: GPUBuffer; offset: number }, rows: number, cols: number, at = 0): void {
+  const gpu = x.gpu;
+  const s = { buffer: src.buffer, shape: [rows, cols], offset: src.offset };
+  if (!x.grad && at === 0 && cols === x.size) {
+    x.grad = Tensor.empty(gpu, x.shape, `grad(${x.name})`);
+    reduceColumns(gpu, 'sum', s, { buffer: x.grad.buffer, shape: [cols], offset: x.grad.offset });
+    return;
+  }
+  x.grad ??= Tensor.zeros(gpu, x.shape, `grad(${x.name})`);
+  const tmp = Tensor.empty(gpu, [cols], 'column_sums');
+  reduceColumns(gpu, 'sum', s, { buffer: tmp.buffer, shape: [cols], offset: tmp.offset });
+  addInPlace(gpu, { buffer: x.grad.buffer, shape: [cols], offset: x.grad.offset + at }, { buffer: tmp.buffer, shape: [cols], offset: tmp.offset });
+  tmp.release();
 }

@@ -97,17 +97,24 @@ describe.each(['cascade', 'openclip'] as const)('parity with PyTorch, %s pooler'
     for (const [name, p] of model.params.params) {
       const got = await p.tensor.toArray();
       const want = fx.get(`train.param.${name}`).data as Float32Array;
-      // Elements whose gradient is zero in exact arithmetic (the key projection's bias: softmax
-      // ignores a shift shared by all keys) get float32 rounding noise of ~1e-7 as a gradient,
-      // and Adam normalises any gradient to a step of up to lr. The float64 reference does not
-      // move them. Those elements are compared with that bound: |Δ| ≤ 3 steps · lr.
+      // Adam normalises each element's gradient (m̂/√v̂), so an element whose gradient is tiny next
+      // to the tensor's largest steps by up to lr whatever the gradient's size, and float32
+      // rounding can flip its sign. Where the gradient itself is only known to the absolute part
+      // of the gradient tolerance (|g| < 1e-3·max|g|: GRAD_TOL·0.1·max|g| is then ≥ 10 % of it) —
+      // including the key biases, whose gradient is 0 in exact arithmetic (softmax ignores a
+      // shift shared by all keys) — the float64 and float32 steps may differ by up to the step
+      // size: those elements are held to |Δ| ≤ 3 steps · lr. Every other element to OUTPUT_TOL.
       const g = fx.get(`grad.${name}`).data as Float32Array;
       const gmax = g.reduce((m, x) => Math.max(m, Math.abs(x)), 0);
-      const zero = Array.from(g, (x, i) => (Math.abs(x) <= 1e-9 * gmax ? i : -1)).filter((i) => i >= 0);
-      const zeroSet = new Set(zero);
-      for (const i of zero) if (!(Math.abs(got[i]! - want[i]!) <= 3 * 1e-3)) failures.push(`${name}[${i}] (zero-gradient element) moved by ${got[i]! - want[i]!}`);
-      const rest = (a: ArrayLike<number>) => Array.from(a).filter((_, i) => !zeroSet.has(i));
-      check(failures, `param after 3 steps ${name}`, rest(got), rest(want), OUTPUT_TOL);
+      const loose = Array.from(g, (x, i) => (Math.abs(x) < 1e-3 * gmax ? i : -1)).filter((i) => i >= 0);
+      const looseSet = new Set(loose);
+      for (const i of loose) if (!(Math.abs(got[i]! - want[i]!) <= 3 * 1e-3)) failures.push(`${name}[${i}] (gradient ${g[i]} ≪ ${gmax}) moved by ${got[i]! - want[i]!}`);
+      const rest = (a: ArrayLike<number>) => Array.from(a).filter((_, i) => !looseSet.has(i));
+      // The rest: relative OUTPUT_TOL, plus the gradient tolerance carried through the updates
+      // (GRAD_TOL of 3 steps of at most lr each) as the absolute part — parameters that start at
+      // 0 (biases) are nothing but those updates.
+      const r = compareClose(rest(got), rest(want), { atol: GRAD_TOL * 3 * 1e-3, rtol: OUTPUT_TOL });
+      if (!r.ok) failures.push(`param after 3 steps ${name}: ${describeReport(r)}`);
     }
     inp.release();
     opt.release();

@@ -2,7 +2,7 @@
 // are read straight out of projection outputs [B, L, C] at a column offset (so one fused q|k|v
 // projection needs no split or transpose), and the output is [B, Lq, H·D], what the output
 // projection reads. The backward writes dQ, dK, dV into the same layouts.
-import { attention as attentionKernel, attentionBackward, releaseAttentionSaved, type AttentionPath, type HeadsRef } from '../../../kernels/attention.ts';
+import { attention as attentionKernel, attentionBackward, attentionPathAvailable, releaseAttentionSaved, type AttentionPath, type HeadsRef } from '../../../kernels/attention.ts';
 import { ShapeError } from '../../gpu/errors.ts';
 import { accumulateGrad } from '../grad.ts';
 import { needsGrad } from '../tape.ts';
@@ -60,7 +60,9 @@ export function attention(q: HeadsView, k: HeadsView, v: HeadsView, d: number, o
     o: { buffer: o.buffer, offset: o.offset, strides: [Lq * d, D, d] as [number, number, number] },
     causal: opts.causal,
     keyMask: opts.keyMask,
-    path: opts.path,
+    // A forced path is a preference: where the fused kernel cannot run (a head dim it lacks),
+    // the unfused one computes the same thing.
+    path: opts.path && attentionPathAvailable(gpu, opts.path, D) ? opts.path : undefined,
     probs: opts.probs,
   };
   const saved = attentionKernel(gpu, call);

@@ -2,30 +2,11 @@
 // y = x·Wᵀ + b with W stored [out, in], as open_clip's state dicts hold it).
 import { matmul as matmulKernel } from '../../../kernels/matmul.ts';
 import { ShapeError } from '../../gpu/errors.ts';
-import type { Gpu } from '../../gpu/gpu.ts';
-import { gradSlot } from '../grad.ts';
+import { addColumnSums, gradSlot } from '../grad.ts';
 import { needsGrad } from '../tape.ts';
-import { Tensor, persist, shapeStr } from '../tensor.ts';
+import { Tensor, shapeStr } from '../tensor.ts';
 
 const ref = (t: Tensor, shape: readonly number[] = t.shape) => ({ buffer: t.buffer, shape, offset: t.offset });
-
-/** A row of ones of length n, cached per device: ones·dY sums dY's rows (bias gradients). */
-const onesCache = new WeakMap<Gpu, Tensor>();
-function ones(gpu: Gpu, n: number): Tensor {
-  let t = onesCache.get(gpu);
-  if (!t || t.size < n) {
-    t = persist(Tensor.fromArray(gpu, new Float32Array(Math.max(n, 1024)).fill(1), [Math.max(n, 1024)], 'ones'));
-    onesCache.set(gpu, t);
-  }
-  return t;
-}
-
-/** Adds the column sums of dy [M, N] into the gradient of bias [N]. */
-function biasGrad(bias: Tensor, dy: Tensor, M: number, N: number): void {
-  const { grad, accumulate } = gradSlot(bias);
-  const o = ones(dy.gpu, M);
-  matmulKernel(dy.gpu, { a: ref(o, [1, M]), b: ref(dy, [M, N]), c: ref(grad, [1, N]), accumulate, label: 'linear.bias_grad' });
-}
 
 /**
  * y = x·Wᵀ + b. x [..., in], W [out, in], b [out] → y [..., out]. The leading dimensions are
@@ -64,7 +45,7 @@ export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor 
           const { grad, accumulate } = gradSlot(weight);
           matmulKernel(gpu, { a: ref(dy!, [M, out]), b: ref(x, [M, inF]), c: ref(grad), transA: true, accumulate, label: 'linear.dW' });
         }
-        if (bias?.requiresGrad) biasGrad(bias, dy!, M, out);
+        if (bias?.requiresGrad) addColumnSums(bias, dy!, M, out);
       },
     });
   }

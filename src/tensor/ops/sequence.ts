@@ -4,11 +4,10 @@
 // backward sums over the batch where the forward broadcast.
 import { copyRows } from '../../../kernels/copy.ts';
 import { addBias } from '../../../kernels/pointwise.ts';
-import { matmul as matmulKernel } from '../../../kernels/matmul.ts';
 import { ShapeError } from '../../gpu/errors.ts';
-import type { Gpu } from '../../gpu/gpu.ts';
 import { needsGrad } from '../tape.ts';
-import { Tensor, persist, shapeStr } from '../tensor.ts';
+import { addColumnSums } from '../grad.ts';
+import { Tensor, shapeStr } from '../tensor.ts';
 
 /** [B, L, C] of a 3-D tensor, or [1, L, C] of a 2-D one (to be broadcast over the batch). */
 function blc(t: Tensor, op: string): [number, number, number] {
@@ -21,28 +20,6 @@ function blc(t: Tensor, op: string): [number, number, number] {
 function zeroedGrad(x: Tensor): Tensor {
   x.grad ??= Tensor.zeros(x.gpu, x.shape, `grad(${x.name})`);
   return x.grad;
-}
-
-const onesCache = new WeakMap<Gpu, Tensor>();
-function ones(gpu: Gpu, n: number): Tensor {
-  let t = onesCache.get(gpu);
-  if (!t || t.size < n) {
-    t = persist(Tensor.fromArray(gpu, new Float32Array(Math.max(n, 256)).fill(1), [Math.max(n, 256)], 'ones'));
-    onesCache.set(gpu, t);
-  }
-  return t;
-}
-
-/** grad += Σ_b block_b, for a contiguous [B, N] source (the backward of a batch broadcast). */
-function sumOverBatch(gpu: Gpu, src: Tensor, B: number, N: number, grad: Tensor, gradOffset: number): void {
-  const o = ones(gpu, B);
-  matmulKernel(gpu, {
-    a: { buffer: o.buffer, shape: [1, B], offset: o.offset },
-    b: { buffer: src.buffer, shape: [B, N], offset: src.offset },
-    c: { buffer: grad.buffer, shape: [1, N], offset: gradOffset },
-    accumulate: true,
-    label: 'sum_over_batch',
-  });
 }
 
 /** x[:, start : start+count] of x [B, L, C]. */
@@ -133,7 +110,7 @@ export function concatSeq(parts: Tensor[], batch?: number): Tensor {
             // Broadcast part: gather its block of dy contiguously, then sum over the batch.
             const block = Tensor.empty(gpu, [B, lp * C], 'concat_seq.block');
             copyRows(gpu, { src: dy!.buffer, dst: block.buffer, B, R: lp, C, srcLayout, dstLayout: { offset: block.offset, batchStride: lp * C, rowStride: C }, label: 'concat_seq.gather' });
-            sumOverBatch(gpu, block, B, lp * C, g, g.offset);
+            addColumnSums(p, block, B, lp * C);
             block.release();
           }
         }
@@ -168,10 +145,7 @@ export function addBroadcastRow(x: Tensor, row: Tensor): Tensor {
             copyRows(gpu, { src: dy!.buffer, dst: x.grad.buffer, B: 1, R: 1, C: x.size, srcLayout: { offset: dy!.offset, batchStride: 0, rowStride: 0 }, dstLayout: { offset: x.grad.offset, batchStride: 0, rowStride: 0 }, label: 'add_row.dx' });
           }
         }
-        if (row.requiresGrad) {
-          const g = zeroedGrad(row);
-          sumOverBatch(gpu, dy!, B, N, g, g.offset);
-        }
+        if (row.requiresGrad) addColumnSums(row, dy!, B, N);
       },
     });
   }
