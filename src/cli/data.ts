@@ -11,6 +11,8 @@ import { readUserDataset, splitOf } from '../data/readers/index.ts';
 import { readManifest } from '../data/store.ts';
 import { contactSheet, histogramLines, splitStats, wordsOf } from '../data/stats.ts';
 import { trainTokenizer, type Tokenizer } from '../data/tokenizer.ts';
+import sharp from 'sharp';
+import { Rng } from '../util/prng.ts';
 
 interface BuildArgs {
   'if-missing': boolean;
@@ -174,6 +176,38 @@ interface TokArgs extends DataArgs {
   'vocab-size': number;
 }
 
+interface ExportArgs extends DataArgs {
+  split: string;
+  count: number;
+  out: string;
+}
+
+const exportCommand = {
+  command: 'export',
+  describe: 'Write some pictures of a split as PNG files with their captions (held-out images to try coca caption on)',
+  builder: (y: Argv) =>
+    dataOption(y)
+      .option('split', { type: 'string', default: 'test-concept', describe: 'split to take pictures from' })
+      .option('count', { type: 'number', default: 3, describe: 'how many pictures (drawn with --seed)' })
+      .option('out', { type: 'string', demandOption: true, describe: 'folder for the PNG files and captions.tsv' }),
+  handler: async (args: ExportArgs) => {
+    const ds = await loadDataset(args.data, { split: args.split, seed: args.seed, warn: () => {} });
+    fs.mkdirSync(args.out, { recursive: true });
+    const rng = new Rng(args.seed);
+    const picked = new Set<number>();
+    while (picked.size < Math.min(args.count, ds.length)) picked.add(rng.int(ds.length));
+    const lines: string[] = [];
+    for (const i of picked) {
+      const img = await ds.image(i, 'eval');
+      const name = `${args.split}-${i}.png`;
+      await sharp(Buffer.from(img.data.buffer, img.data.byteOffset, img.data.byteLength), { raw: { width: img.width, height: img.height, channels: 3 } }).png().toFile(path.join(args.out, name));
+      lines.push(`${name}\t${ds.captions(i)[0] ?? ''}`);
+      console.log(`${path.join(args.out, name)}  (${ds.captions(i)[0] ?? ''})`);
+    }
+    fs.writeFileSync(path.join(args.out, 'captions.tsv'), lines.join('\n') + '\n');
+  },
+};
+
 const tokenizerCommand = {
   command: 'tokenizer',
   describe: "Learn a byte-level BPE tokenizer.json from a dataset's train captions",
@@ -192,6 +226,6 @@ const tokenizerCommand = {
 export const dataCommand = {
   command: 'data <command>',
   describe: 'Build, inspect and summarise image–text datasets',
-  builder: (y: Argv) => y.command(buildCommand).command(infoCommand).command(statsCommand).command(tokenizerCommand).demandCommand(1, 'Name a data command: build, info, stats or tokenizer.'),
+  builder: (y: Argv) => y.command(buildCommand).command(infoCommand).command(statsCommand).command(tokenizerCommand).command(exportCommand).demandCommand(1, 'Name a data command: build, info, stats, tokenizer or export.'),
   handler: () => {},
 };

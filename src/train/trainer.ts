@@ -68,6 +68,8 @@ export interface TrainResult {
 
 interface RunState {
   step: number;
+  /** How images were normalised, so inference prepares pictures the same way. */
+  preprocess?: { mean: readonly number[]; std: readonly number[] };
   loader: { seed: number; epoch: number; index: number };
   lrScale: number;
   bestValLoss: number | null;
@@ -110,7 +112,7 @@ export async function train(gpu: Gpu, o: TrainOptions, log: (line: string) => vo
 
   const model = CocaModel.init(gpu, config, o.seed);
   const opt = new AdamW(gpu, model.params, { lr: o.lr, beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: o.weightDecay });
-  let state: RunState = { step: 0, loader: loader.state(), lrScale: 1, bestValLoss: null };
+  let state: RunState = { step: 0, preprocess: { mean: trainSet.mean, std: trainSet.std }, loader: loader.state(), lrScale: 1, bestValLoss: null };
   if (resumeFrom) {
     loadParamsInto(resumeFrom, model);
     loadOptimizerInto(resumeFrom, opt);

@@ -1,0 +1,169 @@
+// `coca eval` on a trained model: embeddings of a split's images and captions → retrieval
+// recall both ways; generated captions → BLEU and CIDEr-D; class prompts → zero-shot top-k;
+// each beside its baselines (chance, the nearest training image's caption).
+import { BatchLoader, loadDataset, type Dataset, type Tokenizer } from '../data/index.ts';
+import { greedyDecode } from '../infer/greedy.ts';
+import type { CocaModel } from '../model/coca.ts';
+import { noGrad } from '../tensor/tape.ts';
+import { tidy } from '../tensor/tensor.ts';
+import { nearestNeighbourCaptions, retrievalChance, topKChance } from './baselines.ts';
+import { scoreCaptions } from './captioning.ts';
+import { retrievalRecallPairs } from './recall.ts';
+import { captionMetrics, recallMetrics, topKMetrics, type EvalSection } from './report.ts';
+import { topKAccuracy } from './zeroshot.ts';
+
+export const DEFAULT_TEMPLATES = ['a photo of a {}.', 'a picture of a {}.', 'a drawing of a {}.', 'an icon of a {}.', '{}'];
+
+function normalise(x: Float32Array, dim: number): Float32Array {
+  for (let i = 0; i < x.length / dim; i++) {
+    let s = 0;
+    for (let e = 0; e < dim; e++) s += x[i * dim + e]! ** 2;
+    const n = 1 / Math.max(Math.sqrt(s), 1e-12);
+    for (let e = 0; e < dim; e++) x[i * dim + e]! *= n;
+  }
+  return x;
+}
+
+export interface EvalContext {
+  model: CocaModel;
+  tokenizer: Tokenizer;
+  batch: number;
+  /** Evaluate at most this many items per split (tests, quick looks). */
+  maxItems?: number;
+  /** Generated captions longest (tokens, with [SOT]). */
+  maxLen: number;
+  log: (line: string) => void;
+}
+
+/** Unit-norm image embeddings [N, E] of a split, in order, and the first N items. */
+export async function embedImages(ctx: EvalContext, ds: Dataset, limit = Infinity): Promise<{ emb: Float32Array; n: number; images: Float32Array[] }> {
+  const { model } = ctx;
+  const E = model.config.embed_dim;
+  const loader = new BatchLoader(ds, { batchSize: ctx.batch, contextLength: model.config.text_cfg.context_length, tokenizer: ctx.tokenizer, train: false });
+  const parts: Float32Array[] = [];
+  const images: Float32Array[] = [];
+  let n = 0;
+  try {
+    for (;;) {
+      const b = await loader.next();
+      const rows = Math.min(b.rows, limit - n);
+      const patches = model.preparePatches(b.images.subarray(0, rows * 3 * ds.imageSize ** 2), rows);
+      const emb = noGrad(() => tidy(() => model.encodeImage(patches).embedding));
+      parts.push(await emb.toArray());
+      emb.release();
+      patches.release();
+      images.push(b.images.slice(0, rows * 3 * ds.imageSize ** 2));
+      n += rows;
+      if (b.last || n >= limit) break;
+    }
+  } finally {
+    await loader.close();
+  }
+  const emb = new Float32Array(n * E);
+  let at = 0;
+  for (const p of parts) {
+    emb.set(p, at);
+    at += p.length;
+  }
+  return { emb: normalise(emb, E), n, images };
+}
+
+/** Unit-norm text embeddings [texts, E]. */
+export async function embedTexts(ctx: EvalContext, texts: readonly string[]): Promise<Float32Array> {
+  const { model, tokenizer } = ctx;
+  const E = model.config.embed_dim;
+  const L = model.config.text_cfg.context_length;
+  const out = new Float32Array(texts.length * E);
+  for (let i = 0; i < texts.length; i += ctx.batch) {
+    const chunk = texts.slice(i, i + ctx.batch);
+    const prep = model.prepareText(tokenizer.encodeBatch(chunk, L), chunk.length);
+    const emb = noGrad(() => tidy(() => model.encodeText(prep).embedding));
+    out.set(await emb.toArray(), i * E);
+    emb.release();
+    prep.release();
+  }
+  return normalise(out, E);
+}
+
+function similarity(a: Float32Array, b: Float32Array, na: number, nb: number, E: number): Float32Array {
+  const s = new Float32Array(na * nb);
+  for (let i = 0; i < na; i++) {
+    for (let j = 0; j < nb; j++) {
+      let d = 0;
+      for (let e = 0; e < E; e++) d += a[i * E + e]! * b[j * E + e]!;
+      s[i * nb + j] = d;
+    }
+  }
+  return s;
+}
+
+/** Retrieval, captioning and (concepts as classes) flat hit@k on one split. */
+export async function evalSplit(ctx: EvalContext, data: string, split: string, train: { emb: Float32Array; captions: string[] } | null): Promise<EvalSection[]> {
+  const { model, tokenizer } = ctx;
+  const E = model.config.embed_dim;
+  const ds = await loadDataset(data, { split, imageSize: model.config.vision_cfg.image_size });
+  const t0 = performance.now();
+  const img = await embedImages(ctx, ds, ctx.maxItems);
+  const N = img.n;
+  const refs = Array.from({ length: N }, (_, i) => [...ds.captions(i)]);
+  const texts = refs.flat();
+  const pairs: [number, number][] = [];
+  refs.forEach((r, i) => r.forEach((_, k) => pairs.push([i, pairs.length])));
+  const txt = await embedTexts(ctx, texts);
+  const recall = retrievalRecallPairs(similarity(img.emb, txt, N, texts.length, E), N, texts.length, pairs);
+  ctx.log(`  ${split}: embedded ${N} images and ${texts.length} captions (${((performance.now() - t0) / 1000).toFixed(1)} s); captioning...`);
+
+  const hyps: string[] = [];
+  const S = ds.imageSize;
+  for (const batch of img.images) {
+    const rows = batch.length / (3 * S * S);
+    const decoded = await greedyDecode(model, batch, rows, { maxLen: ctx.maxLen, sot: tokenizer.bosId, eot: tokenizer.eosId });
+    for (const r of decoded) hyps.push(tokenizer.decode(r));
+  }
+  const rows = [{ name: 'coca', metrics: { ...recallMetrics(recall), ...captionMetrics(scoreCaptions(hyps, refs)) } }];
+  if (train) {
+    const nn = nearestNeighbourCaptions(img.emb, train.emb, E, train.captions);
+    rows.push({ name: 'nearest-neighbour caption', metrics: captionMetrics(scoreCaptions(nn.captions, refs)) });
+  }
+  rows.push({ name: 'chance', metrics: recallMetrics(retrievalChance(N, texts.length, pairs)) });
+  const sections: EvalSection[] = [{ title: split, sizes: { images: N, captions: texts.length }, rows }];
+
+  // Flat hit@k: the split's distinct captions as classes (DeViSE's zero-shot setting).
+  const classes = [...new Set(texts)];
+  if (classes.length > 1) {
+    const classOf = new Map(classes.map((c, i) => [c, i]));
+    const labels = refs.map((r) => classOf.get(r[0]!)!);
+    const cemb = await embedTexts(ctx, classes);
+    const acc = topKAccuracy(similarity(img.emb, cemb, N, classes.length, E), N, classes.length, labels);
+    sections.push({
+      title: `${split}, captions as classes (flat hit@k)`,
+      sizes: { images: N, classes: classes.length },
+      rows: [{ name: 'coca', metrics: topKMetrics(acc) }, { name: 'chance', metrics: { top1: topKChance(classes.length, 1), top5: topKChance(classes.length, 5) } }],
+    });
+  }
+  return sections;
+}
+
+/** Zero-shot classification of a split with class names (Fashion-MNIST), prompt ensembles. */
+export async function evalZeroShot(ctx: EvalContext, data: string, split: string, templates = DEFAULT_TEMPLATES): Promise<EvalSection> {
+  const { model } = ctx;
+  const E = model.config.embed_dim;
+  const ds = await loadDataset(data, { split, imageSize: model.config.vision_cfg.image_size });
+  const classes = ds.classes;
+  if (!classes?.length) throw new Error(`split ${split} of ${data} has no class names`);
+  const img = await embedImages(ctx, ds, ctx.maxItems);
+  const labels = Array.from({ length: img.n }, (_, i) => ds.meta(i).label ?? -1);
+  // One embedding per class: the mean of its prompts' unit embeddings, renormalised (CLIP).
+  const cls = new Float32Array(classes.length * E);
+  for (const t of templates) {
+    const emb = await embedTexts(ctx, classes.map((c) => t.replace('{}', c)));
+    for (let i = 0; i < cls.length; i++) cls[i]! += emb[i]!;
+  }
+  normalise(cls, E);
+  const acc = topKAccuracy(similarity(img.emb, cls, img.n, classes.length, E), img.n, classes.length, labels);
+  return {
+    title: `${split} (zero-shot, ${templates.length} prompt templates)`,
+    sizes: { images: img.n, classes: classes.length },
+    rows: [{ name: 'coca', metrics: topKMetrics(acc) }, { name: 'chance', metrics: { top1: topKChance(classes.length, 1), top5: topKChance(classes.length, 5) } }],
+  };
+}
