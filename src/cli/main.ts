@@ -6,6 +6,10 @@ import { benchCommand } from './bench.ts';
 import { infoCommand } from './info.ts';
 import { trainCommand } from './train.ts';
 import { dataCommand } from './data.ts';
+import { captionCommand } from './caption.ts';
+import { retrieveCommand } from './retrieve.ts';
+import { indexCommand } from './index.ts';
+import { classifyCommand } from './classify.ts';
 
 function reportAndExit(err: unknown): never {
   // Our own errors are one line for a person; anything else is a bug and keeps its stack.
@@ -28,6 +32,10 @@ try {
     .command(benchCommand)
     .command(trainCommand)
     .command(dataCommand)
+    .command(captionCommand)
+    .command(retrieveCommand)
+    .command(indexCommand)
+    .command(classifyCommand)
     .demandCommand(1, 'Name a command (see the list above).')
     .recommendCommands()
     .strict()

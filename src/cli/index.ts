@@ -1,0 +1,53 @@
+// `coca index build DIR | --data PATH`: image embeddings computed once for `coca retrieve`.
+import type { Argv } from 'yargs';
+import { Gpu } from '../gpu/gpu.ts';
+import { InferError, openCheckpoint } from '../infer/load.ts';
+import { buildIndex } from '../infer/retrieval.ts';
+
+interface IndexBuildArgs {
+  dir?: string;
+  data?: string;
+  split: string;
+  checkpoint?: string;
+  out: string;
+  batch: number;
+  fit?: string;
+}
+
+const buildCommand = {
+  command: 'build [dir]',
+  describe: 'Embed every picture of a folder (or a dataset split) into a retrieval index',
+  builder: (y: Argv) =>
+    y
+      .positional('dir', { type: 'string', describe: 'folder of pictures (searched recursively)' })
+      .option('data', { type: 'string', describe: 'a dataset instead: builtin-small, builtin, or your folder/file' })
+      .option('split', { type: 'string', default: 'test', describe: 'the dataset split to index (with --data)' })
+      .option('checkpoint', { type: 'string', describe: 'checkpoint or run folder [default: the newest under runs/]' })
+      .option('out', { type: 'string', default: 'index', describe: 'index folder to write' })
+      .option('batch', { type: 'number', default: 32, describe: 'images per GPU pass' })
+      .option('fit', { choices: ['cover', 'contain'] as const, describe: 'how a non-square picture is squared' })
+      .example('$0 index build photos/ --out index/', 'index a folder of pictures')
+      .example('$0 index build --data builtin-small --split test-concept', 'index a dataset split (its captions are kept)'),
+  handler: async (a: IndexBuildArgs) => {
+    if (!a.dir === !a.data) throw new InferError('give a folder of pictures or --data PATH (one of them)');
+    if (!Number.isInteger(a.batch) || a.batch < 1) throw new InferError(`--batch must be a positive integer, got ${a.batch}`);
+    const gpu = await Gpu.open();
+    const ck = openCheckpoint(gpu, a.checkpoint, a.fit as 'cover' | 'contain' | undefined);
+    try {
+      const t0 = performance.now();
+      const ix = await buildIndex(ck, a.out, { folder: a.dir, data: a.data, split: a.split, batch: a.batch, log: (l) => process.stderr.write(`${l}\r`) });
+      process.stderr.write('\n');
+      console.log(`index ${a.out}: ${ix.items.length} images of ${ix.source}, ${ix.E}-d, checkpoint ${ck.dir} (id ${ck.id}), ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    } finally {
+      ck.release();
+      gpu.destroy();
+    }
+  },
+};
+
+export const indexCommand = {
+  command: 'index <command>',
+  describe: 'Build retrieval indexes (image embeddings) for coca retrieve',
+  builder: (y: Argv) => y.command(buildCommand).demandCommand(1, 'Name an index command: build'),
+  handler: () => {},
+};

@@ -1,0 +1,164 @@
+// What the inference commands share: finding the checkpoint (by default the newest one `coca
+// train` wrote under runs/), opening it with its tokenizer and image statistics, a stable id for
+// it (retrieval indexes record it), and turning image files into the model's input.
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { CLIP_MEAN, CLIP_STD, DataError, Tokenizer, type Triple } from '../data/index.ts';
+import { fullCrop, toTensor } from '../data/augment.ts';
+import { loadSquare, type Fit } from '../data/image.ts';
+import { isBuiltDataset, resolveDataPath } from '../data/load.ts';
+import { readManifest } from '../data/store.ts';
+import type { Gpu } from '../gpu/gpu.ts';
+import { CocaError } from '../gpu/errors.ts';
+import type { CocaModel } from '../model/coca.ts';
+import { loadCheckpoint } from '../train/checkpoint.ts';
+
+export class InferError extends CocaError {
+  override name = 'InferError';
+}
+
+/** How pictures become model input: the statistics the model was trained with. */
+export interface Preprocess {
+  size: number;
+  mean: Triple;
+  std: Triple;
+  fit: Fit;
+}
+
+export interface OpenCheckpoint {
+  dir: string;
+  /** sha256 of model.safetensors, first 16 hex digits. */
+  id: string;
+  model: CocaModel;
+  tokenizer: Tokenizer;
+  pre: Preprocess;
+  release(): void;
+}
+
+const isCheckpoint = (d: string) => fs.existsSync(path.join(d, 'config.json')) && fs.existsSync(path.join(d, 'model.safetensors'));
+
+/** The newest checkpoint folder (config.json + model.safetensors) under `root`, or null. */
+export function newestCheckpoint(root = 'runs'): string | null {
+  let best: { dir: string; t: number } | null = null;
+  const walk = (d: string, depth: number) => {
+    let entries: fs.Dirent[];
+    try {
+      entries = fs.readdirSync(d, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    if (isCheckpoint(d)) {
+      const t = fs.statSync(path.join(d, 'model.safetensors')).mtimeMs;
+      if (!best || t > best.t) best = { dir: d, t };
+    }
+    if (depth < 4) for (const e of entries) if (e.isDirectory() && !e.name.startsWith('.')) walk(path.join(d, e.name), depth + 1);
+  };
+  walk(root, 0);
+  return (best as { dir: string } | null)?.dir ?? null;
+}
+
+/** --checkpoint as given (a checkpoint or a run folder), or the newest under runs/. */
+export function resolveCheckpointDir(arg?: string): string {
+  if (!arg) {
+    const found = newestCheckpoint();
+    if (!found) throw new InferError("no checkpoint given and none under runs/; train one with 'coca train' or pass --checkpoint DIR");
+    return found;
+  }
+  if (!fs.existsSync(arg)) throw new InferError(`checkpoint ${arg} does not exist; pass a folder written by 'coca train'`);
+  if (isCheckpoint(arg)) return arg;
+  const last = path.join(arg, 'checkpoints', 'last');
+  if (isCheckpoint(last)) return last;
+  const inside = newestCheckpoint(arg);
+  if (inside) return inside;
+  throw new InferError(`${arg} holds no checkpoint (config.json + model.safetensors); pass a folder written by 'coca train'`);
+}
+
+/** sha256 of the weights: an index built with other weights must not be read with these. */
+export function checkpointId(dir: string): string {
+  const h = createHash('sha256');
+  const fd = fs.openSync(path.join(dir, 'model.safetensors'), 'r');
+  try {
+    const buf = Buffer.alloc(1 << 20);
+    for (let n; (n = fs.readSync(fd, buf, 0, buf.length, null)) > 0; ) h.update(buf.subarray(0, n));
+  } finally {
+    fs.closeSync(fd);
+  }
+  return h.digest('hex').slice(0, 16);
+}
+
+/**
+ * The image statistics of the run: a `preprocess` record in state.json if the trainer wrote
+ * one, else the manifest of the dataset the run's run.json names (built-in sets normalise with
+ * their own statistics), else CLIP's (users' datasets).
+ */
+export function readPreprocess(dir: string, size: number, fit?: Fit): Preprocess {
+  const readJson = (f: string): Record<string, unknown> | null => {
+    try {
+      return JSON.parse(fs.readFileSync(f, 'utf8')) as Record<string, unknown>;
+    } catch {
+      return null;
+    }
+  };
+  const rec = readJson(path.join(dir, 'state.json'))?.preprocess as { mean?: Triple; std?: Triple } | undefined;
+  if (rec?.mean && rec.std) return { size, mean: rec.mean, std: rec.std, fit: fit ?? 'cover' };
+  for (const run of [path.join(dir, 'run.json'), path.join(dir, '..', '..', 'run.json')]) {
+    const data = readJson(run)?.data;
+    if (typeof data !== 'string') continue;
+    try {
+      const p = resolveDataPath(data);
+      if (isBuiltDataset(p)) {
+        const m = readManifest(p);
+        // The built-in art is stored whole, letterboxed on white: show pictures the same way.
+        return { size, mean: m.mean, std: m.std, fit: fit ?? 'contain' };
+      }
+    } catch {
+      // The dataset moved or was never built here: fall through to CLIP's statistics.
+    }
+    break;
+  }
+  return { size, mean: CLIP_MEAN, std: CLIP_STD, fit: fit ?? 'cover' };
+}
+
+export function openCheckpoint(gpu: Gpu, arg?: string, fit?: Fit): OpenCheckpoint {
+  const dir = resolveCheckpointDir(arg);
+  const model = loadCheckpoint(gpu, dir);
+  const tokFile = path.join(dir, 'tokenizer.json');
+  if (!fs.existsSync(tokFile)) {
+    model.params.release();
+    throw new InferError(`${dir} has no tokenizer.json; checkpoints written by 'coca train' carry one`);
+  }
+  const tokenizer = Tokenizer.load(tokFile);
+  return { dir, id: checkpointId(dir), model, tokenizer, pre: readPreprocess(dir, model.config.vision_cfg.image_size, fit), release: () => model.params.release() };
+}
+
+/** Image files → [n, 3, S, S] normalised CHW; a missing or undecodable file is one clear line. */
+export async function loadImageFiles(files: readonly string[], pre: Preprocess): Promise<Float32Array> {
+  const S = pre.size;
+  const out = new Float32Array(files.length * 3 * S * S);
+  await Promise.all(
+    files.map(async (f, i) => {
+      if (!fs.existsSync(f)) throw new DataError(`${f}: no such file`);
+      if (fs.statSync(f).isDirectory()) throw new DataError(`${f} is a folder; give image files`);
+      const data = await loadSquare({ path: f }, S, pre.fit);
+      const img = { data, width: S, height: S };
+      toTensor(img, fullCrop(img), S, pre.mean, pre.std, out, i * 3 * S * S);
+    }),
+  );
+  return out;
+}
+
+/** Picture files under a folder (recursive), sorted. */
+export function listImages(dir: string): string[] {
+  const exts = /\.(jpe?g|png|webp|gif|avif|tiff?|svg|bmp|heic)$/i;
+  const out: string[] = [];
+  const walk = (d: string) => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory() && !e.name.startsWith('.')) walk(p);
+      else if (e.isFile() && exts.test(e.name)) out.push(p);
+    }
+  };
+  walk(dir);
+  return out;
+}

@@ -1,0 +1,141 @@
+// The retrieval index: image embeddings computed once, so `coca retrieve --text` is one text
+// encode and one pass over an [n, E] matrix. A folder:
+//   embeddings.safetensors  image_embeddings F32 [n, E], unit rows; metadata: format, checkpoint id
+//   items.json              {format, checkpoint: {id, dir}, source, items: [{path} | {data, split, index}, id?, captions?]}
+// An index is tied to the weights that made it (the id is a hash of model.safetensors): read with
+// other weights its scores would be meaningless, so it is refused.
+import fs from 'node:fs';
+import path from 'node:path';
+import { fullCrop, toTensor } from '../data/augment.ts';
+import { loadDataset, type Dataset } from '../data/index.ts';
+import { readSafetensors, writeSafetensors } from '../model/safetensors.ts';
+import { embedImages } from './embed.ts';
+import { InferError, listImages, loadImageFiles, type OpenCheckpoint } from './load.ts';
+
+export const INDEX_FORMAT = 'coca-index-1';
+
+export interface IndexItem {
+  /** An image file. */
+  path?: string;
+  /** Or item `index` of a dataset's split. */
+  data?: string;
+  split?: string;
+  index?: number;
+  id?: string;
+  captions?: string[];
+}
+
+export interface RetrievalIndex {
+  dir: string;
+  checkpoint: { id: string; dir: string };
+  source: string;
+  items: IndexItem[];
+  /** [n, E], unit rows. */
+  embeddings: Float32Array;
+  E: number;
+}
+
+export interface BuildOptions {
+  /** A folder of pictures, or with `data` a dataset (its split). */
+  folder?: string;
+  data?: string;
+  split?: string;
+  batch?: number;
+  log?: (line: string) => void;
+  /** Where skipped pictures are reported (default console.warn). */
+  warn?: (line: string) => void;
+}
+
+/** Dataset items as the model's input, `batch` at a time: the eval picture at the model's size. */
+async function datasetImages(ds: Dataset, from: number, to: number, ck: OpenCheckpoint): Promise<Float32Array> {
+  const S = ck.pre.size;
+  const out = new Float32Array((to - from) * 3 * S * S);
+  for (let i = from; i < to; i++) {
+    const img = await ds.image(i, 'eval');
+    toTensor(img, fullCrop(img), S, ck.pre.mean, ck.pre.std, out, (i - from) * 3 * S * S);
+  }
+  return out;
+}
+
+export async function buildIndex(ck: OpenCheckpoint, out: string, o: BuildOptions): Promise<RetrievalIndex> {
+  const batch = o.batch ?? 32;
+  const log = o.log ?? (() => {});
+  const E = ck.model.config.embed_dim;
+  let items: IndexItem[];
+  let embeddings: Float32Array;
+  let source: string;
+  if (o.data) {
+    const split = o.split ?? 'test';
+    const ds = await loadDataset(o.data, { split, imageSize: ck.pre.size });
+    if (ds.length === 0) throw new InferError(`${o.data} split '${split}' has no items to index`);
+    source = `${o.data}:${split}`;
+    items = Array.from({ length: ds.length }, (_, i) => ({ data: o.data, split, index: i, id: ds.meta(i).id, captions: [...ds.captions(i)] }));
+    embeddings = new Float32Array(ds.length * E);
+    for (let i = 0; i < ds.length; i += batch) {
+      const to = Math.min(ds.length, i + batch);
+      embeddings.set(await embedImages(ck.model, await datasetImages(ds, i, to, ck), to - i, batch), i * E);
+      log(`  ${to}/${ds.length} images`);
+    }
+    ds.close();
+  } else {
+    const folder = o.folder!;
+    if (!fs.existsSync(folder) || !fs.statSync(folder).isDirectory()) throw new InferError(`${folder} is not a folder; give a folder of pictures or --data PATH`);
+    const files = listImages(folder);
+    if (files.length === 0) throw new InferError(`${folder} holds no pictures (jpg, png, webp, gif, avif, svg, tiff)`);
+    source = folder;
+    // One undecodable picture in a big folder costs a warning, not the whole build.
+    const kept: string[] = [];
+    const parts: Float32Array[] = [];
+    for (let i = 0; i < files.length; i += batch) {
+      const part: string[] = [];
+      const pics: Float32Array[] = [];
+      for (const f of files.slice(i, i + batch)) {
+        try {
+          pics.push(await loadImageFiles([f], ck.pre));
+          part.push(f);
+        } catch (e) {
+          (o.warn ?? console.warn)(`skipped ${f}: ${(e as Error).message}`);
+        }
+      }
+      if (part.length === 0) continue;
+      const all = new Float32Array(pics.reduce((n, p) => n + p.length, 0));
+      pics.reduce((at, p) => (all.set(p, at), at + p.length), 0);
+      parts.push(await embedImages(ck.model, all, part.length, batch));
+      kept.push(...part);
+      log(`  ${i + Math.min(batch, files.length - i)}/${files.length} images`);
+    }
+    if (kept.length === 0) throw new InferError(`none of the ${files.length} pictures in ${folder} could be read`);
+    items = kept.map((f) => ({ path: path.resolve(f) }));
+    embeddings = new Float32Array(kept.length * E);
+    parts.reduce((at, p) => (embeddings.set(p, at), at + p.length), 0);
+  }
+  const index: RetrievalIndex = { dir: out, checkpoint: { id: ck.id, dir: path.resolve(ck.dir) }, source, items, embeddings, E };
+  saveIndex(index);
+  return index;
+}
+
+export function saveIndex(ix: RetrievalIndex): void {
+  fs.mkdirSync(ix.dir, { recursive: true });
+  const n = ix.embeddings.length / ix.E;
+  writeSafetensors(path.join(ix.dir, 'embeddings.safetensors'), new Map([['image_embeddings', { shape: [n, ix.E], data: ix.embeddings }]]), { format: INDEX_FORMAT, checkpoint_id: ix.checkpoint.id });
+  const tmp = path.join(ix.dir, `.items.json.${process.pid}.tmp`);
+  fs.writeFileSync(tmp, JSON.stringify({ format: INDEX_FORMAT, checkpoint: ix.checkpoint, source: ix.source, items: ix.items }) + '\n');
+  fs.renameSync(tmp, path.join(ix.dir, 'items.json'));
+}
+
+/** Reads an index and checks it belongs to `checkpointId` (when given). */
+export function loadIndex(dir: string, checkpointId?: string): RetrievalIndex {
+  const itemsFile = path.join(dir, 'items.json');
+  const embFile = path.join(dir, 'embeddings.safetensors');
+  if (!fs.existsSync(itemsFile) || !fs.existsSync(embFile)) throw new InferError(`${dir} is not a coca index (no items.json + embeddings.safetensors); make one with 'coca index build'`);
+  const meta = JSON.parse(fs.readFileSync(itemsFile, 'utf8')) as Omit<RetrievalIndex, 'dir' | 'embeddings' | 'E'> & { format: string };
+  if (meta.format !== INDEX_FORMAT) throw new InferError(`${dir}: index format ${meta.format}, this coca reads ${INDEX_FORMAT}; rebuild it with 'coca index build'`);
+  if (checkpointId && meta.checkpoint.id !== checkpointId) {
+    throw new InferError(`${dir} was built with another checkpoint (${meta.checkpoint.dir}, id ${meta.checkpoint.id}); rebuild it with 'coca index build --checkpoint ...' or pass --checkpoint ${meta.checkpoint.dir}`);
+  }
+  const t = readSafetensors(embFile).tensors.get('image_embeddings');
+  if (!t || !(t.data instanceof Float32Array) || t.shape.length !== 2 || t.shape[0] !== meta.items.length) {
+    throw new InferError(`${embFile} does not hold one F32 embedding per item of items.json; rebuild the index`);
+  }
+  return { ...meta, dir, embeddings: t.data, E: t.shape[1]! };
+}
