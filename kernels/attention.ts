@@ -102,11 +102,12 @@ export function attentionPathAvailable(gpu: Gpu, path: AttentionPath, D: number)
 }
 
 /**
- * Measured on lavapipe (`coca bench attention`): at head dim 32 the fused path beats the unfused
- * one at every length tried, from the presets' 33 and 64 tokens (2.5-3× forward+backward) to
- * L = 4096 (1.5×); at head dims 64 and 128 its lanes' register arrays spill and the unfused path's
- * matmuls are 3-6× faster, so it is chosen there unless its L×L matrices (P and dS, `bh` of
- * them) would not fit a storage binding. Where the fused path is missing, unfused it is.
+ * Measured on lavapipe (`coca bench attention`, a busy 2-core VM, so ±30 %): at head dim 32 the
+ * fused path beats the unfused one at every length tried, from the presets' 33 and 64 tokens
+ * (2.5-3× forward+backward) to L = 4096 (1.5×); at 64 it is faster forward and within 15 %
+ * forward+backward (L = 1024) while holding no L×L matrix; at 128 its lanes' register arrays
+ * spill and the unfused path's matmuls are 2-3× faster, so that is chosen there unless its L×L
+ * matrices (P and dS, `bh` of them) would not fit a storage binding.
  */
 export function chooseAttentionPath(gpu: Gpu, Lq: number, Lk: number, D: number, wantProbs = false, bh = 1): AttentionPath {
   const forced = process.env.COCA_ATTENTION;
@@ -118,7 +119,7 @@ export function chooseAttentionPath(gpu: Gpu, Lq: number, Lk: number, D: number,
   const fits = bh * Lq * Lk * 4 <= gpu.limits.maxStorageBufferBindingSize;
   return D <= FUSED_FASTEST_D || !fits ? 'fused' : 'unfused';
 }
-const FUSED_FASTEST_D = 32;
+const FUSED_FASTEST_D = 64;
 
 // ---- checks ------------------------------------------------------------------------------------
 

@@ -28,7 +28,8 @@ struct Params {
 
 const SG: u32 = 8u;
 const R: u32 = 2u;     // rows per lane
-const HD: u32 = 64u;
+const HD: u32 = 64u;    // a multiple of 4; rows are held as vec4s (see attention.wgsl)
+const HD4: u32 = HD / 4u;
 const CAUSAL: u32 = 1u;
 const KEY_MASK: u32 = 2u;
 const SHARED_KV: u32 = 4u;
@@ -48,6 +49,19 @@ const LN2: f32 = 0.6931471805599453;
 
 fn base(l: vec4u, b: u32, h: u32) -> u32 { return l.x + b * l.y + h * l.z; }
 
+fn ld(a: u32, which: u32) -> vec4f {
+  switch (which) {
+    case 0u: { return vec4f(Q[a], Q[a + 1u], Q[a + 2u], Q[a + 3u]); }
+    case 1u: { return vec4f(K[a], K[a + 1u], K[a + 2u], K[a + 3u]); }
+    case 2u: { return vec4f(V[a], V[a + 1u], V[a + 2u], V[a + 3u]); }
+    default: { return vec4f(dO[a], dO[a + 1u], dO[a + 2u], dO[a + 3u]); }
+  }
+}
+
+// Two functions, not one with a flag: attn_bwd_dq has no binding 9 and must not touch G2.
+fn st1(a: u32, x: vec4f) { G1[a] = x.x; G1[a + 1u] = x.y; G1[a + 2u] = x.z; G1[a + 3u] = x.w; }
+fn st2(a: u32, x: vec4f) { G2[a] = x.x; G2[a + 1u] = x.y; G2[a + 2u] = x.z; G2[a + 3u] = x.w; }
+
 fn attends(b: u32, i: u32, j: u32) -> bool {
   if (i >= p.Lq || j >= p.Lk) { return false; }
   if ((p.flags & KEY_MASK) != 0u && keyMask[b * p.Lk + j] == 0u) { return false; }
@@ -64,15 +78,15 @@ fn attn_bwd_dkv(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_i
   let vb = base(p.v, b, h);
   let qb = base(p.q, b, h);
   let gb = base(p.dout, b, h);
-  var k: array<array<f32, HD>, R>;
-  var v: array<array<f32, HD>, R>;
-  var dk: array<array<f32, HD>, R>;
-  var dv: array<array<f32, HD>, R>;
+  var k: array<array<vec4f, HD4>, R>;
+  var v: array<array<vec4f, HD4>, R>;
+  var dk: array<array<vec4f, HD4>, R>;
+  var dv: array<array<vec4f, HD4>, R>;
   for (var r = 0u; r < R; r++) {
     let j = min(k0 + r * SG + lane, p.Lk - 1u);
-    for (var d = 0u; d < HD; d++) {
-      k[r][d] = K[kb + j * p.k.w + d] * p.scale2;
-      v[r][d] = V[vb + j * p.v.w + d];
+    for (var d = 0u; d < HD4; d++) {
+      k[r][d] = ld(kb + j * p.k.w + 4u * d, 1u) * p.scale2;
+      v[r][d] = ld(vb + j * p.v.w + 4u * d, 2u);
     }
   }
   // Causal: queries before k0 − causalOff see none of this block's keys.
@@ -80,11 +94,11 @@ fn attn_bwd_dkv(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_i
   if ((p.flags & CAUSAL) != 0u) { iStart = u32(clamp(i32(k0) - p.causalOff, 0, i32(p.Lq))); }
   for (var i0 = iStart; i0 < p.Lq; i0 += SG) {
     let il = min(i0 + lane, p.Lq - 1u);
-    var qr: array<f32, HD>;
-    var gr: array<f32, HD>;
-    for (var d = 0u; d < HD; d++) {
-      qr[d] = Q[qb + il * p.q.w + d];
-      gr[d] = dO[gb + il * p.dout.w + d];
+    var qr: array<vec4f, HD4>;
+    var gr: array<vec4f, HD4>;
+    for (var d = 0u; d < HD4; d++) {
+      qr[d] = ld(qb + il * p.q.w + 4u * d, 0u);
+      gr[d] = ld(gb + il * p.dout.w + 4u * d, 3u);
     }
     let myLse = lse[wg.y * p.Lq + il] * LOG2E;
     let myD = delta[wg.y * p.Lq + il];
@@ -93,10 +107,10 @@ fn attn_bwd_dkv(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_i
       var s: array<f32, R>;
       var dp: array<f32, R>;
       for (var r = 0u; r < R; r++) { s[r] = 0.0; dp[r] = 0.0; }
-      for (var d = 0u; d < HD; d++) {
+      for (var d = 0u; d < HD4; d++) {
         let x = subgroupBroadcast(qr[d], C);
         let g = subgroupBroadcast(gr[d], C);
-        for (var r = 0u; r < R; r++) { s[r] = fma(k[r][d], x, s[r]); dp[r] = fma(v[r][d], g, dp[r]); }
+        for (var r = 0u; r < R; r++) { s[r] += dot(k[r][d], x); dp[r] += dot(v[r][d], g); }
       }
       let lc = subgroupBroadcast(myLse, C);
       let dc = subgroupBroadcast(myD, C);
@@ -105,10 +119,10 @@ fn attn_bwd_dkv(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_i
         s[r] = pr;
         dp[r] = pr * (dp[r] - dc);
       }
-      for (var d = 0u; d < HD; d++) {
+      for (var d = 0u; d < HD4; d++) {
         let x = subgroupBroadcast(qr[d], C);
         let g = subgroupBroadcast(gr[d], C);
-        for (var r = 0u; r < R; r++) { dv[r][d] = fma(s[r], g, dv[r][d]); dk[r][d] = fma(dp[r], x, dk[r][d]); }
+        for (var r = 0u; r < R; r++) { dv[r][d] = fma(vec4f(s[r]), g, dv[r][d]); dk[r][d] = fma(vec4f(dp[r]), x, dk[r][d]); }
       }
     }
     //#end
@@ -120,9 +134,9 @@ fn attn_bwd_dkv(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_i
   for (var r = 0u; r < R; r++) {
     let j = k0 + r * SG + lane;
     if (j >= p.Lk) { continue; }
-    for (var d = 0u; d < HD; d++) {
-      G1[dkb + j * p.dk.w + d] = dk[r][d] * scale;
-      if (sharedKV) { G1[dvb + j * p.dv.w + d] = dv[r][d]; } else { G2[dvb + j * p.dv.w + d] = dv[r][d]; }
+    for (var d = 0u; d < HD4; d++) {
+      st1(dkb + j * p.dk.w + 4u * d, dk[r][d] * scale);
+      if (sharedKV) { st1(dvb + j * p.dv.w + 4u * d, dv[r][d]); } else { st2(dvb + j * p.dv.w + 4u * d, dv[r][d]); }
     }
   }
 }
@@ -136,16 +150,16 @@ fn attn_bwd_dq(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id
   let vb = base(p.v, b, h);
   let qb = base(p.q, b, h);
   let gb = base(p.dout, b, h);
-  var q: array<array<f32, HD>, R>;
-  var g: array<array<f32, HD>, R>;
-  var dq: array<array<f32, HD>, R>;
+  var q: array<array<vec4f, HD4>, R>;
+  var g: array<array<vec4f, HD4>, R>;
+  var dq: array<array<vec4f, HD4>, R>;
   var lr: array<f32, R>;
   var dl: array<f32, R>;
   for (var r = 0u; r < R; r++) {
     let i = min(q0 + r * SG + lane, p.Lq - 1u);
-    for (var d = 0u; d < HD; d++) {
-      q[r][d] = Q[qb + i * p.q.w + d] * p.scale2;
-      g[r][d] = dO[gb + i * p.dout.w + d];
+    for (var d = 0u; d < HD4; d++) {
+      q[r][d] = ld(qb + i * p.q.w + 4u * d, 0u) * p.scale2;
+      g[r][d] = ld(gb + i * p.dout.w + 4u * d, 3u);
     }
     lr[r] = lse[wg.y * p.Lq + i] * LOG2E;
     dl[r] = delta[wg.y * p.Lq + i];
@@ -154,29 +168,29 @@ fn attn_bwd_dq(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id
   if ((p.flags & CAUSAL) != 0u) { kEnd = u32(clamp(i32(q0 + SG * R) + p.causalOff, 0, i32(p.Lk))); }
   for (var j0 = 0u; j0 < kEnd; j0 += SG) {
     let jl = min(j0 + lane, p.Lk - 1u);
-    var kr: array<f32, HD>;
-    var vr: array<f32, HD>;
-    for (var d = 0u; d < HD; d++) {
-      kr[d] = K[kb + jl * p.k.w + d];
-      vr[d] = V[vb + jl * p.v.w + d];
+    var kr: array<vec4f, HD4>;
+    var vr: array<vec4f, HD4>;
+    for (var d = 0u; d < HD4; d++) {
+      kr[d] = ld(kb + jl * p.k.w + 4u * d, 1u);
+      vr[d] = ld(vb + jl * p.v.w + 4u * d, 2u);
     }
     //#unroll C SG
     {
       var s: array<f32, R>;
       var dp: array<f32, R>;
       for (var r = 0u; r < R; r++) { s[r] = 0.0; dp[r] = 0.0; }
-      for (var d = 0u; d < HD; d++) {
+      for (var d = 0u; d < HD4; d++) {
         let x = subgroupBroadcast(kr[d], C);
         let y = subgroupBroadcast(vr[d], C);
-        for (var r = 0u; r < R; r++) { s[r] = fma(q[r][d], x, s[r]); dp[r] = fma(g[r][d], y, dp[r]); }
+        for (var r = 0u; r < R; r++) { s[r] += dot(q[r][d], x); dp[r] += dot(g[r][d], y); }
       }
       for (var r = 0u; r < R; r++) {
         let pr = select(0.0, exp2(s[r] - lr[r]), attends(b, q0 + r * SG + lane, j0 + C));
         s[r] = pr * (dp[r] - dl[r]);
       }
-      for (var d = 0u; d < HD; d++) {
+      for (var d = 0u; d < HD4; d++) {
         let x = subgroupBroadcast(kr[d], C);
-        for (var r = 0u; r < R; r++) { dq[r][d] = fma(s[r], x, dq[r][d]); }
+        for (var r = 0u; r < R; r++) { dq[r][d] = fma(vec4f(s[r]), x, dq[r][d]); }
       }
     }
     //#end
@@ -186,6 +200,6 @@ fn attn_bwd_dq(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id
   for (var r = 0u; r < R; r++) {
     let i = q0 + r * SG + lane;
     if (i >= p.Lq) { continue; }
-    for (var d = 0u; d < HD; d++) { G1[dqb + i * p.dq.w + d] = dq[r][d] * scale; }
+    for (var d = 0u; d < HD4; d++) { st1(dqb + i * p.dq.w + 4u * d, dq[r][d] * scale); }
   }
 }
