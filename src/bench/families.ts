@@ -9,6 +9,7 @@ import { pointwiseBench } from '../../kernels/pointwise.bench.ts';
 import { reduceBench } from '../../kernels/reduce.bench.ts';
 import { softmaxBench } from '../../kernels/softmax.bench.ts';
 import { layernormBench } from '../../kernels/layernorm.bench.ts';
+import { decodeBench } from './decode.ts';
 import type { BenchFamily } from './family.ts';
 import { waitBench } from './wait.ts';
 
@@ -24,4 +25,5 @@ export const BENCH_FAMILIES: BenchFamily[] = [
   layernormBench,
   attentionBench,
   waitBench,
+  decodeBench,
 ];

@@ -88,9 +88,10 @@ export function checkpointId(dir: string): string {
 }
 
 /**
- * The image statistics of the run: a `preprocess` record in state.json if the trainer wrote
- * one, else the manifest of the dataset the run's run.json names (built-in sets normalise with
- * their own statistics), else CLIP's (users' datasets).
+ * The image statistics of the run: the `preprocess` record coca train keeps in state.json, else
+ * the manifest of the dataset the run's run.json names (built-in sets normalise with their own
+ * statistics), else CLIP's (users' datasets). Models trained on the built-in art, stored whole and
+ * letterboxed on white, see pictures the same way ('contain'); others get a centre crop.
  */
 export function readPreprocess(dir: string, size: number, fit?: Fit): Preprocess {
   const readJson = (f: string): Record<string, unknown> | null => {
@@ -100,24 +101,27 @@ export function readPreprocess(dir: string, size: number, fit?: Fit): Preprocess
       return null;
     }
   };
-  const rec = readJson(path.join(dir, 'state.json'))?.preprocess as { mean?: Triple; std?: Triple } | undefined;
-  if (rec?.mean && rec.std) return { size, mean: rec.mean, std: rec.std, fit: fit ?? 'cover' };
+  let stats: { mean: Triple; std: Triple } = { mean: CLIP_MEAN, std: CLIP_STD };
+  let builtin = false;
   for (const run of [path.join(dir, 'run.json'), path.join(dir, '..', '..', 'run.json')]) {
     const data = readJson(run)?.data;
     if (typeof data !== 'string') continue;
+    builtin = data === 'builtin' || data === 'builtin-small';
     try {
       const p = resolveDataPath(data);
       if (isBuiltDataset(p)) {
         const m = readManifest(p);
-        // The built-in art is stored whole, letterboxed on white: show pictures the same way.
-        return { size, mean: m.mean, std: m.std, fit: fit ?? 'contain' };
+        stats = { mean: m.mean, std: m.std };
+        builtin = true;
       }
     } catch {
-      // The dataset moved or was never built here: fall through to CLIP's statistics.
+      // The dataset moved or was never built here: the statistics come from elsewhere.
     }
     break;
   }
-  return { size, mean: CLIP_MEAN, std: CLIP_STD, fit: fit ?? 'cover' };
+  const rec = readJson(path.join(dir, 'state.json'))?.preprocess as { mean?: Triple; std?: Triple } | undefined;
+  if (rec?.mean?.length === 3 && rec.std?.length === 3) stats = { mean: rec.mean, std: rec.std };
+  return { size, ...stats, fit: fit ?? (builtin ? 'contain' : 'cover') };
 }
 
 export function openCheckpoint(gpu: Gpu, arg?: string, fit?: Fit): OpenCheckpoint {

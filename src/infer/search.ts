@@ -1,7 +1,7 @@
 // Caption search over a Stepper: greedy, beam search and sampling, on the CPU from the logits a
 // step returns (V is at most a few thousand; the GPU has nothing left to do once they are read).
 //
-// Conventions (docs/infer.md says the same for users):
+// Conventions:
 // - A caption is [SOT] w1 … wn [EOT]; maxLen counts all of it (greedy.ts's maxLen), so at most
 //   maxLen − 1 tokens are generated; it is capped at the model's context_length.
 // - minLen: [EOT] is forbidden until at least minLen tokens follow [SOT].
