@@ -253,3 +253,30 @@ describe('attention bad input', () => {
     expect(() => attention(gpu, { B: 1, H: 1, Lq: 1, Lk: 1, D: 256, q: { buffer: gpu.unused }, k: { buffer: gpu.unused }, v: { buffer: gpu.unused }, o: { buffer: gpu.unused }, path: 'fused' })).toThrow(ShapeError);
   });
 });
+
+describe('attention fused path: deterministic, O(L) memory', () => {
+  it('two forward+backward runs are bitwise equal and hold no L×L buffer', async () => {
+    if (!attentionPathAvailable(gpu, 'fused', 32)) return;
+    const rng = testRng(50);
+    const [B, H, L, D] = [1, 2, 200, 32];
+    const n = B * H * L * D;
+    const [Q, K, V, G] = [0, 1, 2, 3].map(() => gpu.upload(rng.floats(n), 'x'));
+    const outs = [0, 1].map(() => ['O', 'dQ', 'dK', 'dV'].map((s) => poisoned(gpu, n, s)));
+    const got: Float32Array[][] = [];
+    for (const [O, dQ, dK, dV] of outs) {
+      await gpu.sync('attention-test-setup');
+      gpu.pool.resetPeak();
+      const base = gpu.pool.snapshot().inUseBytes;
+      const call: AttentionCall = { B, H, Lq: L, Lk: L, D, q: { buffer: Q! }, k: { buffer: K! }, v: { buffer: V! }, o: { buffer: O! }, causal: true, path: 'fused' };
+      const saved = attention(gpu, call);
+      attentionBackward(gpu, call, saved, { dO: { buffer: G! }, dQ: { buffer: dQ! }, dK: { buffer: dK! }, dV: { buffer: dV! } });
+      releaseAttentionSaved(gpu, saved);
+      await gpu.sync('attention-test-run');
+      // lse and D: B·H·L floats each (pool classes round up to 256 bytes); P would be 320 KB.
+      expect(gpu.pool.snapshot().peakInUseBytes - base).toBeLessThanOrEqual(2 * 4096);
+      got.push(await Promise.all([O!, dQ!, dK!, dV!].map((b) => read(b, n))));
+    }
+    for (let t = 0; t < 4; t++) expect(Buffer.from(got[1]![t]!.buffer).equals(Buffer.from(got[0]![t]!.buffer))).toBe(true);
+    for (const b of [Q, K, V, G, ...outs.flat()]) gpu.release(b!);
+  });
+});
