@@ -11,6 +11,7 @@ import { softmaxBench } from '../../kernels/softmax.bench.ts';
 import { layernormBench } from '../../kernels/layernorm.bench.ts';
 import { decodeBench } from './decode.ts';
 import type { BenchFamily } from './family.ts';
+import { stepBench } from './step.ts';
 import { waitBench } from './wait.ts';
 
 // One entry per line, so that families added side by side only insert lines.
@@ -26,4 +27,5 @@ export const BENCH_FAMILIES: BenchFamily[] = [
   attentionBench,
   waitBench,
   decodeBench,
+  stepBench,
 ];
