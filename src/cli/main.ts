@@ -3,6 +3,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { CocaError } from '../gpu/errors.ts';
 import { benchCommand } from './bench.ts';
+import { evalCommand } from './eval.ts';
 import { infoCommand } from './info.ts';
 import { trainCommand } from './train.ts';
 import { dataCommand } from './data.ts';
@@ -31,6 +32,7 @@ try {
     .command(infoCommand)
     .command(benchCommand)
     .command(trainCommand)
+    .command(evalCommand)
     .command(dataCommand)
     .command(captionCommand)
     .command(retrieveCommand)

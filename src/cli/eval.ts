@@ -1,0 +1,73 @@
+// `coca eval`: retrieval, captioning and zero-shot metrics of a checkpoint, beside chance and the
+// nearest-neighbour caption baseline, as a table and as JSON.
+import fs from 'node:fs';
+import type { Argv } from 'yargs';
+import { listSplits, loadDataset, loadTokenizer, Tokenizer } from '../data/index.ts';
+import { renderReport, type EvalSection } from '../eval/report.ts';
+import { embedImages, evalSplit, evalZeroShot, type EvalContext } from '../eval/run.ts';
+import { Gpu } from '../gpu/gpu.ts';
+import { resolveCheckpointDir } from '../infer/load.ts';
+import { loadCheckpoint } from '../train/checkpoint.ts';
+import path from 'node:path';
+
+interface EvalArgs {
+  checkpoint?: string;
+  data: string;
+  split?: string;
+  json?: string;
+  'max-items'?: number;
+  batch: number;
+  'max-len': number;
+  baselines: boolean;
+}
+
+export const evalCommand = {
+  command: 'eval [checkpoint]',
+  describe: 'Evaluate a checkpoint: retrieval R@1/5/10, BLEU-1..4, CIDEr-D, zero-shot top-1/top-5, with baselines',
+  builder: (y: Argv) =>
+    y
+      .positional('checkpoint', { type: 'string', describe: 'checkpoint or run folder [default: the newest under runs/]' })
+      .option('data', { type: 'string', default: 'builtin-small', describe: 'dataset to evaluate on' })
+      .option('split', { type: 'string', describe: 'comma list of splits [default: test-concept,test-style,test-fmnist for the built-in sets, else test or val]' })
+      .option('json', { type: 'string', describe: 'also write the results to this JSON file' })
+      .option('max-items', { type: 'number', describe: 'evaluate at most this many images per split' })
+      .option('batch', { type: 'number', default: 64, describe: 'images per GPU pass' })
+      .option('max-len', { type: 'number', default: 20, describe: 'longest generated caption, in tokens' })
+      .option('baselines', { type: 'boolean', default: true, describe: 'compute the nearest-neighbour caption baseline (embeds the training images; --no-baselines skips it)' }),
+  handler: async (a: EvalArgs) => {
+    const dir = resolveCheckpointDir(a.checkpoint);
+    const gpu = await Gpu.open();
+    try {
+      const model = loadCheckpoint(gpu, dir);
+      const tokFile = path.join(dir, 'tokenizer.json');
+      const tokenizer = fs.existsSync(tokFile) ? Tokenizer.load(tokFile) : loadTokenizer(a.data);
+      const ctx: EvalContext = { model, tokenizer, batch: a.batch, maxItems: a['max-items'], maxLen: a['max-len'], log: (l) => console.error(l) };
+      const available = listSplits(a.data);
+      const wanted = a.split?.split(',').map((s) => s.trim()) ?? ['test-concept', 'test-style', 'test-fmnist', 'test', 'val'].filter((s) => available.includes(s)).slice(0, 3);
+      console.error(`coca eval: ${dir} on ${a.data} (${wanted.join(', ')})`);
+      let train: { emb: Float32Array; captions: string[] } | null = null;
+      if (a.baselines && available.includes('train')) {
+        const t0 = performance.now();
+        const ds = await loadDataset(a.data, { split: 'train', imageSize: model.config.vision_cfg.image_size });
+        const e = await embedImages(ctx, ds);
+        train = { emb: e.emb, captions: Array.from({ length: e.n }, (_, i) => ds.captions(i)[0]!) };
+        console.error(`  train: embedded ${e.n} images for the nearest-neighbour baseline (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+      }
+      const sections: EvalSection[] = [];
+      for (const split of wanted) {
+        const ds = await loadDataset(a.data, { split, imageSize: model.config.vision_cfg.image_size });
+        if (ds.classes?.length) sections.push(await evalZeroShot(ctx, a.data, split));
+        else sections.push(...(await evalSplit(ctx, a.data, split, train)));
+      }
+      const { text, json } = renderReport(sections);
+      console.log(text);
+      if (a.json) {
+        fs.writeFileSync(a.json, JSON.stringify({ checkpoint: dir, data: a.data, ...json }, null, 2) + '\n');
+        console.error(`wrote ${a.json}`);
+      }
+      model.params.release();
+    } finally {
+      gpu.destroy();
+    }
+  },
+};
