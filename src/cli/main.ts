@@ -11,6 +11,7 @@ import { captionCommand } from './caption.ts';
 import { retrieveCommand } from './retrieve.ts';
 import { indexCommand } from './index.ts';
 import { classifyCommand } from './classify.ts';
+import { serveCommand } from './serve.ts';
 
 function reportAndExit(err: unknown): never {
   // Our own errors are one line for a person; anything else is a bug and keeps its stack.
@@ -38,6 +39,7 @@ try {
     .command(retrieveCommand)
     .command(indexCommand)
     .command(classifyCommand)
+    .command(serveCommand)
     .demandCommand(1, 'Name a command (see the list above).')
     .recommendCommands()
     .strict()

@@ -1,0 +1,94 @@
+// `coca serve`: the web page and JSON API over one checkpoint and one GPU device. Loopback unless
+// told otherwise; SIGTERM/SIGINT stop taking requests, let those in flight finish, then exit.
+import fs from 'node:fs';
+import type { Argv } from 'yargs';
+import { getGpu } from '../gpu/gpu.ts';
+import { InferError, openCheckpoint } from '../infer/load.ts';
+import { loadIndex, type RetrievalIndex } from '../infer/retrieval.ts';
+import { buildServer, DEFAULTS } from '../serve/server.ts';
+
+interface ServeArgs {
+  checkpoint?: string;
+  index?: string;
+  port: number;
+  host: string;
+  'max-upload-mb': number;
+  'max-pixels-mp': number;
+  'max-batch': number;
+  'batch-window-ms': number;
+  'max-wait-s': number;
+  'max-queue': number;
+  log: boolean;
+}
+
+export const serveCommand = {
+  command: 'serve',
+  describe: 'Serve a web page and JSON API: captions, retrieval, zero-shot classification',
+  builder: (y: Argv) =>
+    y
+      .option('checkpoint', { type: 'string', describe: "checkpoint or run folder [default: the index's own, else the newest under runs/]" })
+      .option('index', { type: 'string', describe: "retrieval index made by 'coca index build' [default: ./index if it exists]" })
+      .option('port', { type: 'number', default: 8080, describe: 'TCP port (0 = any free one)' })
+      .option('host', { type: 'string', default: '127.0.0.1', describe: 'address to listen on; 0.0.0.0 exposes the service to the network' })
+      .option('max-upload-mb', { type: 'number', default: 10, describe: 'largest upload accepted' })
+      .option('max-pixels-mp', { type: 'number', default: DEFAULTS.maxPixels / 1e6, describe: 'largest picture accepted, in megapixels (decompression bombs are refused from the header)' })
+      .option('max-batch', { type: 'number', default: DEFAULTS.maxBatch, describe: 'most caption requests decoded together in one GPU pass' })
+      .option('batch-window-ms', { type: 'number', default: DEFAULTS.windowMs, describe: 'how long an idle device waits for more requests to batch' })
+      .option('max-wait-s', { type: 'number', default: DEFAULTS.maxWaitMs / 1000, describe: 'a request not started on the GPU within this gets 503 with Retry-After' })
+      .option('max-queue', { type: 'number', default: DEFAULTS.maxQueue, describe: 'requests waiting beyond this get 503 at once' })
+      .option('log', { type: 'boolean', default: false, describe: 'log every request (JSON lines on stdout)' })
+      .example('$0 serve', 'http://127.0.0.1:8080 with the newest checkpoint and ./index')
+      .example('$0 serve --index idx --port 0 --max-batch 32', 'any free port, bigger batches'),
+  handler: async (a: ServeArgs) => {
+    const positive = (name: string, v: number, int = true) => {
+      if (!(v > 0) || (int && !Number.isInteger(v))) throw new InferError(`--${name} must be a positive ${int ? 'integer' : 'number'}, got ${v}`);
+    };
+    positive('max-upload-mb', a['max-upload-mb'], false);
+    positive('max-pixels-mp', a['max-pixels-mp'], false);
+    positive('max-batch', a['max-batch']);
+    positive('max-wait-s', a['max-wait-s'], false);
+    positive('max-queue', a['max-queue']);
+    if (!Number.isInteger(a.port) || a.port < 0 || a.port > 65535) throw new InferError(`--port must be 0..65535, got ${a.port}`);
+    const indexDir = a.index ?? (fs.existsSync('index/items.json') ? 'index' : undefined);
+    let ckArg = a.checkpoint;
+    if (!ckArg && indexDir) {
+      // Without --checkpoint, the index is read with the weights that built it.
+      const meta = loadIndex(indexDir);
+      if (fs.existsSync(meta.checkpoint.dir)) ckArg = meta.checkpoint.dir;
+    }
+    const gpu = await getGpu();
+    const ck = openCheckpoint(gpu, ckArg);
+    let index: RetrievalIndex | null = null;
+    try {
+      index = indexDir ? loadIndex(indexDir, ck.id) : null;
+    } catch (e) {
+      ck.release();
+      throw e;
+    }
+    const served = await buildServer(gpu, ck, index, {
+      maxUploadBytes: Math.round(a['max-upload-mb'] * 1048576),
+      maxPixels: Math.round(a['max-pixels-mp'] * 1e6),
+      maxBatch: a['max-batch'],
+      windowMs: a['batch-window-ms'],
+      maxWaitMs: a['max-wait-s'] * 1000,
+      maxQueue: a['max-queue'],
+      logger: a.log,
+    });
+    const url = await served.app.listen({ port: a.port, host: a.host });
+    console.log(`coca serve: ${url}  checkpoint ${ck.dir} (${ck.id})${index ? `, index ${indexDir} (${index.items.length} pictures)` : ', no index (retrieval off)'}`);
+    if (a.host !== '127.0.0.1' && a.host !== 'localhost' && a.host !== '::1') console.log(`coca serve: listening on ${a.host}: reachable from the network, with no authentication`);
+    let stopping = false;
+    const stop = async (sig: string) => {
+      if (stopping) return;
+      stopping = true;
+      console.log(`coca serve: ${sig}: finishing requests in flight, then exiting`);
+      await served.close();
+      ck.release();
+      gpu.destroy();
+      process.exit(0);
+    };
+    process.on('SIGTERM', () => void stop('SIGTERM'));
+    process.on('SIGINT', () => void stop('SIGINT'));
+    // The handler returns; the listening socket keeps the process alive.
+  },
+};

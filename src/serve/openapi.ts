@@ -1,0 +1,107 @@
+// The OpenAPI 3.1 description of the JSON API, served at /api/openapi.json. Written by hand next
+// to the routes (server.ts) rather than generated: the API is small, and a test checks that every
+// route the server has is described here and the other way round.
+import type { ServeOptions } from './server.ts';
+
+const error = { description: 'What is wrong, in one line', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } };
+const busy = {
+  description: 'The GPU queue is full or the request waited too long; retry after Retry-After seconds',
+  headers: { 'Retry-After': { schema: { type: 'integer' } } },
+  content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
+};
+const json = (schema: object) => ({ content: { 'application/json': { schema } } });
+const upload = (extra: Record<string, object>, required: string[] = []) => ({
+  required: true,
+  content: {
+    'multipart/form-data': {
+      schema: { type: 'object', required: ['image', ...required], properties: { image: { type: 'string', format: 'binary', description: 'PNG, JPEG, GIF, WebP, AVIF or TIFF; the type is read from the bytes' }, ...extra } },
+    },
+  },
+});
+const int = (description: string, extra: object = {}) => ({ type: 'integer', description, ...extra });
+const num = (description: string, extra: object = {}) => ({ type: 'number', description, ...extra });
+const imageErrors = { 400: error, 413: error, 415: error, 503: busy };
+
+export function openapi(o: ServeOptions): object {
+  const mb = (o.maxUploadBytes / 1048576).toFixed(1);
+  return {
+    openapi: '3.1.0',
+    info: { title: 'coca serve', version: '1', description: `Captions, retrieval and zero-shot classification with one CoCa checkpoint. Uploads: at most ${mb} MB and ${(o.maxPixels / 1e6).toFixed(0)} MP. Caption requests with the same options run together, up to ${o.maxBatch} per GPU pass.` },
+    paths: {
+      '/api/caption': {
+        post: {
+          summary: 'Caption a picture; per-token log-probs and attention maps',
+          requestBody: upload({
+            beams: int('beam width (1 = greedy; default 6, at most 8)'),
+            maxLen: int('most tokens, [SOT] and [EOT] included (default 30, capped at the context length)'),
+            minLen: int('[EOT] forbidden before this many tokens'),
+            lengthPenalty: num('beam score = Σ log-prob / length^α'),
+            repetitionPenalty: num('θ > 1 discourages repeats'),
+            sample: { type: 'boolean', description: 'sample instead of searching (implied by topK, topP, temperature)' },
+            topK: int('sample from the k most likely tokens'),
+            topP: num('nucleus sampling mass'),
+            temperature: num('sampling temperature'),
+            seed: int('sampling seed'),
+            n: int('captions to sample (1–5; sampling only)'),
+            attention: { type: 'boolean', description: 'per-token attention maps (default true)' },
+          }),
+          responses: { 200: { description: 'Captions, best first', ...json({ $ref: '#/components/schemas/Captions' }) }, ...imageErrors },
+        },
+      },
+      '/api/retrieve': {
+        get: {
+          summary: 'The indexed pictures best matching a text',
+          parameters: [
+            { name: 'text', in: 'query', required: true, schema: { type: 'string', maxLength: 500 } },
+            { name: 'k', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 100, default: 12 } },
+          ],
+          responses: { 200: { description: 'Pictures, best first', ...json({ $ref: '#/components/schemas/Images' }) }, 400: error, 409: error, 503: busy },
+        },
+        post: {
+          summary: "Candidate captions (the index's, or `texts`) ranked by similarity to a picture",
+          requestBody: upload({ texts: { type: 'string', description: 'candidate captions, one per line (default: the captions the index kept)' }, k: int('results (default 10)') }),
+          responses: { 200: { description: 'Captions, best first', ...json({ $ref: '#/components/schemas/Texts' }) }, ...imageErrors },
+        },
+      },
+      '/api/classify': {
+        post: {
+          summary: 'Zero-shot classification over the given labels (CLIP-style prompt ensemble)',
+          requestBody: upload({ labels: { type: 'string', description: 'class names, comma-separated (2 to 100)' } }, ['labels']),
+          responses: { 200: { description: 'Probabilities, best first', ...json({ $ref: '#/components/schemas/Classes' }) }, ...imageErrors },
+        },
+      },
+      '/api/thumb': {
+        get: {
+          summary: 'A 160-pixel PNG thumbnail of an indexed picture',
+          parameters: [
+            { name: 'path', in: 'query', schema: { type: 'string' }, description: 'relative to the indexed folder; never outside it' },
+            { name: 'item', in: 'query', schema: { type: 'integer' }, description: 'item number of a dataset index' },
+          ],
+          responses: { 200: { description: 'PNG', content: { 'image/png': {} } }, 400: error, 403: error, 404: error },
+        },
+      },
+      '/api/health': { get: { summary: 'Model, checkpoint id, adapter, queue', responses: { 200: { description: 'Status', ...json({ type: 'object' }) } } } },
+      '/api/openapi.json': { get: { summary: 'This document', responses: { 200: { description: 'OpenAPI 3.1', ...json({ type: 'object' }) } } } },
+    },
+    components: {
+      schemas: {
+        Error: { type: 'object', required: ['error'], properties: { error: { type: 'string' }, retryAfter: { type: 'integer' } } },
+        Token: { type: 'object', properties: { id: { type: 'integer' }, text: { type: 'string' }, logprob: { type: 'number' }, map: { type: 'array', items: { type: 'number' }, description: 'grid×grid, row-major, max 1' } } },
+        Captions: {
+          type: 'object',
+          properties: {
+            grid: { type: 'integer' },
+            fit: { enum: ['contain', 'cover'], description: 'how the picture was squared before the model saw it' },
+            captions: { type: 'array', items: { type: 'object', properties: { text: { type: 'string' }, score: { type: 'number' }, tokens: { type: 'array', items: { $ref: '#/components/schemas/Token' } } } } },
+          },
+        },
+        Images: {
+          type: 'object',
+          properties: { query: { type: 'string' }, results: { type: 'array', items: { type: 'object', properties: { rank: { type: 'integer' }, index: { type: 'integer' }, score: { type: 'number' }, name: { type: 'string' }, captions: { type: 'array', items: { type: 'string' } }, thumbnail: { type: ['string', 'null'] } } } } },
+        },
+        Texts: { type: 'object', properties: { candidates: { type: 'integer' }, results: { type: 'array', items: { type: 'object', properties: { rank: { type: 'integer' }, text: { type: 'string' }, score: { type: 'number' } } } } } },
+        Classes: { type: 'object', properties: { results: { type: 'array', items: { type: 'object', properties: { label: { type: 'string' }, p: { type: 'number' } } } } } },
+      },
+    },
+  };
+}

@@ -1,0 +1,240 @@
+// `coca serve`'s HTTP side: the JSON API, the page, errors as {error} with the right status.
+// Everything touching the GPU goes through the Engine's queue; this file only parses, checks and
+// shapes. Built as a function of an open checkpoint so tests run it with fastify.inject.
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import multipart from '@fastify/multipart';
+import fastifyStatic from '@fastify/static';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
+import { searchOptions } from '../cli/caption.ts';
+import { CocaError } from '../gpu/errors.ts';
+import type { Gpu } from '../gpu/gpu.ts';
+import type { OpenCheckpoint } from '../infer/load.ts';
+import type { RetrievalIndex } from '../infer/retrieval.ts';
+import { Engine } from './engine.ts';
+import { checkImage, decodeForModel, fmtBytes, UploadError } from './image.ts';
+import { openapi } from './openapi.ts';
+import { BusyError, GpuQueue, type QueueOptions } from './queue.ts';
+import { Thumbs } from './thumbs.ts';
+
+export const PUBLIC_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'public');
+
+export interface ServeOptions extends QueueOptions {
+  maxUploadBytes: number;
+  maxPixels: number;
+  logger?: boolean;
+}
+
+export const DEFAULTS: ServeOptions = {
+  maxUploadBytes: 10 * 1024 * 1024,
+  // 40 MP: any phone photo; a PNG bomb of 100k×100k is refused from its header.
+  maxPixels: 40e6,
+  maxBatch: 16,
+  windowMs: 5,
+  maxWaitMs: 15_000,
+  maxQueue: 512,
+};
+
+interface Upload {
+  bytes: Buffer;
+  mimetype: string;
+  fields: Record<string, string>;
+}
+
+const err400 = (m: string) => new UploadError(m, 400);
+
+async function readUpload(req: FastifyRequest, maxBytes: number): Promise<Upload> {
+  if (!req.isMultipart()) throw new UploadError("send multipart/form-data with the picture in a file field named 'image'", 415);
+  let up: { bytes: Buffer; mimetype: string } | null = null;
+  const fields: Record<string, string> = {};
+  for await (const part of req.parts()) {
+    if (part.type === 'file') {
+      if (part.fieldname !== 'image' || up) {
+        part.file.resume();
+        throw err400(`unexpected file field '${part.fieldname}': send one picture, in the field 'image'`);
+      }
+      const bytes = await part.toBuffer();
+      up = { bytes, mimetype: part.mimetype };
+    } else fields[part.fieldname] = String(part.value);
+  }
+  if (!up) throw err400(`no picture: send it in a file field named 'image' (at most ${fmtBytes(maxBytes)})`);
+  return { ...up, fields };
+}
+
+type Fields = Record<string, string | undefined>;
+
+function num(f: Fields, name: string): number | undefined {
+  const v = f[name];
+  if (v === undefined || v === '') return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n)) throw err400(`${name} must be a number, got "${v}"`);
+  return n;
+}
+
+const bool = (f: Fields, name: string, dflt: boolean) => (f[name] === undefined || f[name] === '' ? dflt : !/^(0|false|no|off)$/i.test(f[name]!));
+
+/** The request's search, checked by the CLI's own rules (messages say --beams; the names match). */
+function captionRequest(f: Fields, contextLength: number) {
+  const beams = num(f, 'beams');
+  if (beams !== undefined && beams > 8) throw err400(`beams must be at most 8 here, got ${beams}`);
+  let search;
+  try {
+    search = searchOptions({
+      beams,
+      'max-len': Math.min(num(f, 'maxLen') ?? 30, contextLength),
+      'min-len': num(f, 'minLen') ?? 0,
+      'length-penalty': num(f, 'lengthPenalty') ?? 1,
+      'repetition-penalty': num(f, 'repetitionPenalty') ?? 1,
+      sample: bool(f, 'sample', false),
+      'top-k': num(f, 'topK'),
+      'top-p': num(f, 'topP'),
+      temperature: num(f, 'temperature'),
+      seed: num(f, 'seed') ?? 0,
+      batch: 1,
+      json: true,
+    });
+  } catch (e) {
+    throw err400((e as Error).message.replace(/--([a-z-]+)/g, (_, k: string) => k.replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase())));
+  }
+  const n = num(f, 'n') ?? 1;
+  if (!Number.isInteger(n) || n < 1 || n > 5) throw err400(`n must be an integer from 1 to 5, got ${f.n}`);
+  if (n > 1 && !search.sample) throw err400('n > 1 draws several captions by sampling: add sample=true (beam search gives its best caption)');
+  return { search, n, attention: bool(f, 'attention', true) };
+}
+
+export interface Served {
+  app: FastifyInstance;
+  engine: Engine;
+  queue: GpuQueue;
+  /** Stops taking requests, lets those in flight finish, releases nothing it did not open. */
+  close(): Promise<void>;
+}
+
+export async function buildServer(gpu: Gpu, ck: OpenCheckpoint, index: RetrievalIndex | null, o: ServeOptions = DEFAULTS): Promise<Served> {
+  const queue = new GpuQueue(o);
+  const engine = new Engine(ck, queue, index);
+  const thumbs = index ? new Thumbs(index) : null;
+  const app = Fastify({ logger: o.logger ?? false, bodyLimit: 64 * 1024, return503OnClosing: true });
+  await app.register(multipart, { limits: { fileSize: o.maxUploadBytes, files: 1, fields: 24, fieldSize: 64 * 1024, parts: 32 } });
+  await app.register(fastifyStatic, { root: PUBLIC_DIR, index: 'index.html', maxAge: 0 });
+
+  app.setErrorHandler((e: FastifyError, req, reply) => {
+    if (e instanceof BusyError) return reply.code(503).header('Retry-After', String(e.retryAfterS)).send({ error: e.message, retryAfter: e.retryAfterS });
+    if (e instanceof UploadError) return reply.code(e.status).send({ error: e.message });
+    if (e instanceof CocaError) return reply.code(400).send({ error: e.message });
+    if (e.code === 'FST_REQ_FILE_TOO_LARGE') return reply.code(413).send({ error: `the image is over the upload limit of ${fmtBytes(o.maxUploadBytes)} (--max-upload-mb)` });
+    if (e.code === 'FST_INVALID_MULTIPART_CONTENT_TYPE') return reply.code(415).send({ error: "send multipart/form-data with the picture in a file field named 'image'" });
+    if (e.statusCode && e.statusCode >= 400 && e.statusCode < 500) return reply.code(e.statusCode).send({ error: e.message });
+    req.log.error(e);
+    return reply.code(500).send({ error: `internal error: ${e.message.split('\n')[0]}` });
+  });
+  // Keep-alive sockets would hold a closing server open for their idle timeout (72 s): answers
+  // given while closing tell the client to hang up.
+  let closing = false;
+  app.addHook('onSend', async (_req, reply) => {
+    if (closing) reply.header('Connection', 'close');
+  });
+  app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: `no route ${req.method} ${req.url.split('?')[0]}; the API is described at /api/openapi.json` }));
+
+  const pictureOf = async (up: Upload) => {
+    const img = await checkImage(up.bytes, up.mimetype, o.maxPixels);
+    const S = ck.pre.size;
+    const out = new Float32Array(3 * S * S);
+    await decodeForModel(img, ck.pre, o.maxPixels, out, 0);
+    return { out, img };
+  };
+
+  app.get('/api/health', async () => ({
+    status: 'ok',
+    model: { embedDim: ck.model.config.embed_dim, imageSize: ck.pre.size, grid: engine.grid, fit: ck.pre.fit, contextLength: ck.model.config.text_cfg.context_length },
+    checkpoint: { id: ck.id, dir: ck.dir },
+    adapter: { backend: gpu.adapter.backend, device: gpu.adapter.device || gpu.adapter.description, software: gpu.software },
+    index: index ? { items: index.items.length, source: index.source, captions: index.items.some((it) => it.captions?.length) } : null,
+    queue: { length: queue.stats().waiting, ...queue.stats(), maxBatch: o.maxBatch },
+  }));
+
+  app.get('/api/openapi.json', async () => openapi(o));
+
+  app.post('/api/caption', async (req) => {
+    const up = await readUpload(req, o.maxUploadBytes);
+    const f: Fields = { ...(req.query as Fields), ...up.fields };
+    const opts = captionRequest(f, ck.model.config.text_cfg.context_length);
+    const { out, img } = await pictureOf(up);
+    const t0 = performance.now();
+    const captions = await engine.caption({ image: out, ...opts });
+    return { image: { type: img.kind, width: img.width, height: img.height }, grid: engine.grid, fit: ck.pre.fit, search: opts.search, ms: Math.round(performance.now() - t0), captions };
+  });
+
+  const needIndex = () => {
+    if (!index) throw new UploadError('no index is loaded: start coca serve with --index DIR (made by coca index build)', 409);
+    return index;
+  };
+  const kOf = (f: Fields, dflt: number) => {
+    const k = num(f, 'k') ?? dflt;
+    if (!Number.isInteger(k) || k < 1 || k > 100) throw err400(`k must be an integer from 1 to 100, got ${f.k}`);
+    return k;
+  };
+
+  app.get('/api/retrieve', async (req) => {
+    const f = req.query as Fields;
+    const ix = needIndex();
+    const text = (f.text ?? '').trim();
+    if (!text) throw err400('text is empty: say what to look for (?text=dog on a surfboard)');
+    if (text.length > 500) throw err400(`text is ${text.length} characters; at most 500`);
+    const hits = await engine.searchImages(text, kOf(f, 12));
+    return {
+      query: text,
+      results: hits.map((h) => {
+        const it = ix.items[h.index]!;
+        return { rank: 0, index: h.index, score: h.score, name: it.path ? path.basename(it.path) : (it.id ?? `${it.split}#${it.index}`), captions: it.captions ?? [], thumbnail: thumbs!.url(h.index) };
+      }).map((r, i) => ({ ...r, rank: i + 1 })),
+    };
+  });
+
+  app.post('/api/retrieve', async (req) => {
+    const up = await readUpload(req, o.maxUploadBytes);
+    const f: Fields = { ...(req.query as Fields), ...up.fields };
+    let texts: string[];
+    let emb: Promise<Float32Array> | null = null;
+    if (f.texts !== undefined) {
+      texts = [...new Set(f.texts.split('\n').map((t) => t.trim()).filter(Boolean))];
+      if (texts.length === 0 || texts.length > 256) throw err400(`texts must hold 1 to 256 candidate captions, one per line; got ${texts.length}`);
+    } else {
+      const c = engine.indexCaptions();
+      if (!c) throw err400(index ? 'this index kept no captions (it was built from a folder): send candidate captions in the field texts, one per line' : 'no index is loaded: send candidate captions in the field texts, one per line');
+      ({ texts, emb } = c);
+    }
+    const { out } = await pictureOf(up);
+    return { candidates: texts.length, results: (await engine.rankTexts(out, texts, emb, kOf(f, 10))).map((r, i) => ({ rank: i + 1, ...r })) };
+  });
+
+  app.post('/api/classify', async (req) => {
+    const up = await readUpload(req, o.maxUploadBytes);
+    const f: Fields = { ...(req.query as Fields), ...up.fields };
+    const labels = [...new Set((f.labels ?? '').split(/[,\n]/).map((l) => l.trim()).filter(Boolean))];
+    if (labels.length < 2) throw err400(`labels must name at least two classes, comma-separated (got ${labels.length})`);
+    if (labels.length > 100) throw err400(`labels: at most 100 classes, got ${labels.length}`);
+    const { out } = await pictureOf(up);
+    return { results: await engine.classify(out, labels) };
+  });
+
+  app.get('/api/thumb', async (req, reply) => {
+    const q = req.query as { path?: string; item?: string };
+    if (!thumbs) throw new UploadError('no index is loaded, so there are no thumbnails', 404);
+    if ((q.path === undefined) === (q.item === undefined)) throw err400('name one picture: ?path=RELATIVE/PATH or ?item=N');
+    const png = await thumbs.get(q);
+    return reply.type('image/png').header('Cache-Control', 'public, max-age=3600').send(png);
+  });
+
+  return {
+    app,
+    engine,
+    queue,
+    close: async () => {
+      closing = true;
+      await app.close();
+      await queue.close();
+      await thumbs?.close();
+    },
+  };
+}
