@@ -43,7 +43,7 @@ it('listens on loopback, answers over HTTP, and on SIGTERM finishes the request 
   try {
     const [, url] = await seen(/coca serve: (http:\/\/127\.0\.0\.1:\d+)/);
     expect(out).toMatch(/index .*index \(4 pictures\)/);
-    const health = await (await fetch(`${url}/api/health`)).json();
+    const health = (await (await fetch(`${url}/api/health`)).json()) as { checkpoint: { id: string } };
     expect(health.checkpoint.id).toBe(fx.ck.id);
     const f = await form({ bytes: read(fx.pics.blue), type: 'image/jpeg' }, { beams: 4, maxLen: 12 });
     const pending = fetch(`${url}/api/caption`, { method: 'POST', body: new Uint8Array(f.payload), headers: f.headers });
@@ -51,7 +51,7 @@ it('listens on loopback, answers over HTTP, and on SIGTERM finishes the request 
     child.kill('SIGTERM');
     const res = await pending;
     expect(res.status).toBe(200);
-    expect((await res.json()).captions).toHaveLength(1);
+    expect(((await res.json()) as { captions: unknown[] }).captions).toHaveLength(1);
     expect(await exited).toBe(0);
     expect(out).toMatch(/SIGTERM: finishing requests in flight, then exiting/);
   } finally {
