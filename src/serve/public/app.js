@@ -1,0 +1,183 @@
+// The page: plain modules, no build step. Everything goes through the JSON API (/api/openapi.json).
+const $ = (id) => document.getElementById(id);
+let picture = null; // the File being worked on
+let grid = 0;
+
+function showError(msg) {
+  $('error').textContent = msg || '';
+  $('error').hidden = !msg;
+}
+
+async function api(url, init) {
+  const r = await fetch(url, init);
+  const body = await r.json().catch(() => ({ error: `HTTP ${r.status}` }));
+  if (!r.ok) throw new Error(body.error || `HTTP ${r.status}`);
+  return body;
+}
+
+async function health() {
+  try {
+    const h = await api('/api/health');
+    grid = h.model.grid;
+    $('stage').classList.toggle('cover', h.model.fit === 'cover');
+    $('status').textContent = `checkpoint ${h.checkpoint.id} · ${h.adapter.device}${h.index ? ` · ${h.index.items} indexed pictures` : ' · no index'}`;
+    if (!h.index) $('search-box').querySelector('button').disabled = true;
+  } catch (e) {
+    $('status').textContent = `server unreachable: ${e.message}`;
+  }
+}
+
+// A perceptual ramp (dark blue → teal → yellow), alpha growing with the weight.
+const RAMP = [[48, 18, 59], [40, 110, 200], [30, 190, 160], [160, 220, 60], [250, 230, 40]];
+function colour(t) {
+  const x = Math.min(Math.max(t, 0), 1) * (RAMP.length - 1);
+  const i = Math.min(Math.floor(x), RAMP.length - 2);
+  const f = x - i;
+  return RAMP[i].map((c, k) => c * (1 - f) + RAMP[i + 1][k] * f);
+}
+
+function drawMap(map) {
+  const c = $('heat');
+  if (!map) return c.classList.remove('on');
+  c.width = grid;
+  c.height = grid;
+  const ctx = c.getContext('2d');
+  const img = ctx.createImageData(grid, grid);
+  map.forEach((v, p) => {
+    const [r, g, b] = colour(v);
+    img.data.set([r, g, b, 60 + 195 * v], p * 4);
+  });
+  ctx.putImageData(img, 0, 0);
+  c.classList.add('on');
+}
+
+function renderCaptions(res) {
+  const box = $('captions');
+  box.replaceChildren();
+  for (const cap of res.captions) {
+    const p = document.createElement('p');
+    p.className = 'caption';
+    for (const t of cap.tokens) {
+      if (t.text === '[EOT]') continue;
+      const s = document.createElement('span');
+      s.className = 'tok';
+      s.textContent = t.text;
+      s.title = `log p = ${t.logprob.toFixed(2)}`;
+      const on = () => {
+        box.querySelectorAll('.tok.active').forEach((x) => x.classList.remove('active'));
+        s.classList.add('active');
+        drawMap(t.map);
+      };
+      s.addEventListener('mouseenter', on);
+      s.addEventListener('click', on);
+      s.addEventListener('mouseleave', () => (s.classList.remove('active'), drawMap(null)));
+      p.append(s);
+    }
+    const sc = document.createElement('span');
+    sc.className = 'score';
+    sc.textContent = `score ${cap.score.toFixed(2)}`;
+    p.append(sc);
+    box.append(p);
+  }
+}
+
+async function caption() {
+  if (!picture) return;
+  showError('');
+  const fd = new FormData();
+  fd.append('image', picture);
+  const sample = $('sample').checked;
+  if (sample) fd.append('sample', 'true'), fd.append('n', '3'), fd.append('seed', String(Date.now() % 1e6));
+  else fd.append('beams', $('beams').value);
+  fd.append('maxLen', $('max-len').value);
+  $('captions').classList.add('busy');
+  try {
+    renderCaptions(await api('/api/caption', { method: 'POST', body: fd }));
+  } catch (e) {
+    $('captions').replaceChildren();
+    showError(e.message);
+  } finally {
+    $('captions').classList.remove('busy');
+  }
+}
+
+function pick(file) {
+  if (!file) return;
+  picture = file;
+  const img = $('picture');
+  if (img.src) URL.revokeObjectURL(img.src);
+  img.src = URL.createObjectURL(file);
+  $('stage').hidden = false;
+  $('drop-hint').hidden = true;
+  drawMap(null);
+  caption();
+}
+
+$('file').addEventListener('change', (e) => pick(e.target.files[0]));
+const drop = $('drop');
+drop.addEventListener('dragover', (e) => (e.preventDefault(), drop.classList.add('over')));
+drop.addEventListener('dragleave', () => drop.classList.remove('over'));
+drop.addEventListener('drop', (e) => {
+  e.preventDefault();
+  drop.classList.remove('over');
+  pick(e.dataTransfer.files[0]);
+});
+$('caption-options').addEventListener('change', caption);
+
+$('search').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const q = $('query').value.trim();
+  if (!q) return;
+  showError('');
+  const box = $('results');
+  box.classList.add('busy');
+  try {
+    const res = await api(`/api/retrieve?text=${encodeURIComponent(q)}&k=12`);
+    box.replaceChildren(
+      ...res.results.map((r) => {
+        const f = document.createElement('figure');
+        const img = document.createElement('img');
+        img.alt = r.captions[0] || r.name;
+        if (r.thumbnail) img.src = r.thumbnail;
+        const cap = document.createElement('figcaption');
+        cap.textContent = `${r.rank}. ${r.name} · ${r.score.toFixed(3)}`;
+        f.append(img, cap);
+        return f;
+      }),
+    );
+  } catch (err) {
+    showError(err.message);
+  } finally {
+    box.classList.remove('busy');
+  }
+});
+
+$('classify').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  showError('');
+  if (!picture) return showError('choose a picture first (above)');
+  const fd = new FormData();
+  fd.append('image', picture);
+  fd.append('labels', $('labels').value);
+  try {
+    const res = await api('/api/classify', { method: 'POST', body: fd });
+    $('classes').replaceChildren(
+      ...res.results.map((r) => {
+        const row = document.createElement('div');
+        row.className = 'bar';
+        const name = document.createElement('span');
+        name.textContent = r.label;
+        const bar = document.createElement('div');
+        bar.style.width = `${Math.max(1, 100 * r.p)}%`;
+        const pct = document.createElement('span');
+        pct.textContent = `${(100 * r.p).toFixed(1)}%`;
+        row.append(name, bar, pct);
+        return row;
+      }),
+    );
+  } catch (err) {
+    showError(err.message);
+  }
+});
+
+health();
