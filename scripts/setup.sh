@@ -40,6 +40,12 @@ if [ -f /etc/debian_version ] && command -v apt-get >/dev/null; then
     apt_update
     $SUDO apt-get install -y -qq python3-numpy libopenblas0-pthread >/dev/null || echo "setup: numpy/OpenBLAS not installed; coca bench will skip the BLAS column"
   fi
+  # Debian's Chromium for the browser test of `coca serve` (npm run test:e2e): CI, or on request.
+  if { [ -n "${CI:-}" ] || [ "${1:-}" = "--e2e" ]; } && [ ! -x /usr/bin/chromium ]; then
+    echo "setup: installing Debian's chromium (browser test of coca serve)"
+    apt_update
+    $SUDO apt-get install -y -qq chromium >/dev/null
+  fi
 fi
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
