@@ -154,7 +154,9 @@ export class Gpu {
   }
 
   private fail(err: Error): void {
-    this.failure ??= err;
+    // A broken shader also makes every submit that uses it fail ("invalid pipeline"), and that
+    // report can arrive first; the shader's own message (file, line, entry point) is the useful one.
+    if (!this.failure || (err instanceof ShaderError && this.failure instanceof GpuRuntimeError)) this.failure = err;
   }
 
   /** Throws the first error recorded so far (device loss, a failed shader, a failed submit). */
