@@ -32,6 +32,7 @@ export async function captionTokens(model: CocaModel, imageTokens: Tensor, opts:
   const sampling = opts.sample !== undefined;
   const beams = sampling ? 1 : Math.max(1, opts.beams ?? 1);
   const maxLen = Math.min(opts.maxLen, model.config.text_cfg.context_length);
+  opts = { pad: model.config.text_cfg.pad_id, ...opts };
   const stepper: Stepper =
     opts.stepper === 'recompute' ? new RecomputeStepper(model, imageTokens, beams) : new CachedStepper(model, imageTokens, { beams, maxLen, recordAttention: opts.recordAttention });
   try {

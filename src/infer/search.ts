@@ -5,6 +5,9 @@
 // - A caption is [SOT] w1 … wn [EOT]; maxLen counts all of it (greedy.ts's maxLen), so at most
 //   maxLen − 1 tokens are generated; it is capped at the model's context_length.
 // - minLen: [EOT] is forbidden until at least minLen tokens follow [SOT].
+// - [PAD] and [SOT] are never generated: a generated [PAD] would be masked out of the text
+//   tower's attention by the full forward (docs/model.md) but not by the cache, and neither
+//   means anything inside a caption.
 // - Repetition penalty θ (CTRL, as Hugging Face): the logit of every token already generated in
 //   the row is divided by θ when positive, multiplied by θ when negative.
 // - logprobs[i] is log-softmax of the logits after those two adjustments (temperature, top-k and
@@ -30,6 +33,7 @@ export interface SearchOptions {
   sample?: { temperature?: number; topK?: number; topP?: number; seed?: number };
   sot?: number;
   eot?: number;
+  pad?: number;
 }
 
 export interface Caption {
@@ -52,7 +56,9 @@ function attentionRow(s: Stepper, n: number): Float32Array | null {
 }
 
 /** The logits of row n after the min-length mask and repetition penalty, in place. */
-function adjust(row: Float32Array, history: readonly number[], o: Required<Pick<SearchOptions, 'minLen' | 'repetitionPenalty' | 'eot'>>): void {
+function adjust(row: Float32Array, history: readonly number[], o: Required<Pick<SearchOptions, 'minLen' | 'repetitionPenalty' | 'eot' | 'sot' | 'pad'>>): void {
+  row[o.pad] = -Infinity;
+  row[o.sot] = -Infinity;
   if (o.repetitionPenalty !== 1) {
     const seen = new Set(history.slice(1));
     for (const v of seen) row[v] = row[v]! > 0 ? row[v]! / o.repetitionPenalty : row[v]! * o.repetitionPenalty;
@@ -71,7 +77,7 @@ export function logSoftmax(row: Float32Array): Float64Array {
 }
 
 function defaults(o: SearchOptions) {
-  return { minLen: o.minLen ?? 0, repetitionPenalty: o.repetitionPenalty ?? 1, eot: o.eot ?? 2, sot: o.sot ?? 1, lengthPenalty: o.lengthPenalty ?? 1 };
+  return { minLen: o.minLen ?? 0, repetitionPenalty: o.repetitionPenalty ?? 1, eot: o.eot ?? 2, sot: o.sot ?? 1, pad: o.pad ?? 0, lengthPenalty: o.lengthPenalty ?? 1 };
 }
 
 /** Greedy (argmax, ties to the lower id) or sampling, one caption per stepper row. */
