@@ -1,5 +1,5 @@
 // Where the device time of a training step goes, per kernel (GPU timestamps around every
-// dispatch). Usage: node --import tsx scripts/profile-step.ts [preset] [batch]
+// dispatch). Usage: node --import tsx scripts/profile-step.ts [preset] [batch] [--by-label]
 import { getGpu } from '../src/gpu/gpu.ts';
 import { CocaModel } from '../src/model/coca.ts';
 import { loadConfig } from '../src/model/config.ts';
@@ -8,7 +8,7 @@ import { syntheticBatch, trainStep } from '../src/train/step.ts';
 import { Rng } from '../src/util/prng.ts';
 
 const preset = process.argv[2] ?? 'tiny';
-const B = Number(process.argv[3] ?? 32);
+const B = Number(process.argv[3] && !process.argv[3].startsWith('--') ? process.argv[3] : 32);
 const gpu = await getGpu();
 const model = CocaModel.init(gpu, loadConfig(preset), 1);
 const opt = new AdamW(gpu, model.params, { lr: 1e-4, beta1: 0.9, beta2: 0.98, eps: 1e-6, weightDecay: 0.1 });
@@ -17,7 +17,7 @@ for (let i = 0; i < 2; i++) await trainStep(model, opt, inp);
 const t0 = performance.now();
 await trainStep(model, opt, inp);
 const wall = performance.now() - t0;
-gpu.enableProfiling();
+gpu.enableProfiling({ byLabel: process.argv.includes('--by-label') });
 const N = 2;
 for (let i = 0; i < N; i++) await trainStep(model, opt, inp);
 await gpu.sync();

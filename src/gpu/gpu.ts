@@ -87,6 +87,7 @@ export class Gpu {
   private arenaIndex = 0;
   private dummy: GPUBuffer;
   /** Per-kernel device time (enableProfiling()): each dispatch gets a pass of its own with timestamps. */
+  private profileByLabel = false;
   private profiler: { qs: GPUQuerySet; keys: string[]; totals: Map<string, { ms: number; count: number }> } | null = null;
 
   private constructor(
@@ -310,7 +311,7 @@ export class Gpu {
       // A pass of its own, timestamped at both ends; a software adapter runs passes in order.
       pass.end();
       const i = this.profiler.keys.length;
-      this.profiler.keys.push(kernel.key);
+      this.profiler.keys.push(this.profileByLabel ? label : kernel.key);
       this.pass = this.encoder!.beginComputePass({ label: label, timestampWrites: { querySet: this.profiler.qs, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 } });
     }
     const p = this.pass!;
@@ -376,7 +377,8 @@ export class Gpu {
   }
 
   /** Times every dispatch from now on (slower: one pass per dispatch); see profile(). */
-  enableProfiling(): void {
+  enableProfiling(opts: { byLabel?: boolean } = {}): void {
+    this.profileByLabel = opts.byLabel ?? false;
     if (!this.has('timestamp-query')) throw new GpuRuntimeError('profiling needs the timestamp-query feature, which this adapter lacks');
     this.flush();
     this.profiler ??= { qs: this.device.createQuerySet({ type: 'timestamp', count: PROFILE_QUERIES, label: 'coca:profile' }), keys: [], totals: new Map() };
