@@ -1,5 +1,5 @@
-// matmul_subgroups.wgsl — v4 of the matmul family (see matmul.wgsl for the contract, bindings
-// and Params, which are the same here).
+// matmul_subgroups.wgsl — v4 of the matmul family (contract, bindings and Params: matmul.wgsl
+// and matmul_common.wgsl, included below).
 //
 //   matmul_subgroup  Each subgroup computes TM rows x (SG·TN) columns; each lane TM x TN of them.
 //                    Per k, a lane loads only TM/SG values of A's column and TN of B's row;
@@ -11,47 +11,13 @@
 // lavapipe and the drivers we know; the tests would catch a driver where it is not).
 enable subgroups;
 
-struct Params {
-  M: u32, N: u32, K: u32, flags: u32,
-  lda: u32, ldb: u32, ldc: u32, alpha: f32,
-  offA: u32, offB: u32, offC: u32, offBias: u32,
-  strideA: u32, strideB: u32, strideC: u32, pad0: u32,
-}
+//#include matmul_common
 
-const TRANS_A: bool = false;
-const TRANS_B: bool = false;
 const SG: u32 = 8u;    // the adapter's (fixed) subgroup size
 const TM: u32 = 32u;   // rows per subgroup; a multiple of SG
 const TN: u32 = 8u;    // columns per lane
 const NSUB: u32 = 2u;  // subgroups per workgroup, side by side along n
 const APL: u32 = TM / SG;
-
-const HAS_BIAS: u32 = 1u;
-const ACCUMULATE: u32 = 2u;
-
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> A: array<f32>;
-@group(0) @binding(2) var<storage, read> B: array<f32>;
-@group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<storage, read_write> C: array<f32>;
-
-fn loadA(a0: u32, m: u32, k: u32) -> f32 {
-  if (TRANS_A) { return A[a0 + k * p.lda + m]; }
-  return A[a0 + m * p.lda + k];
-}
-
-fn loadB(b0: u32, k: u32, n: u32) -> f32 {
-  if (TRANS_B) { return B[b0 + n * p.ldb + k]; }
-  return B[b0 + k * p.ldb + n];
-}
-
-fn store(c0: u32, m: u32, n: u32, acc: f32) {
-  var v = p.alpha * acc;
-  if ((p.flags & HAS_BIAS) != 0u) { v += bias[p.offBias + n]; }
-  let i = c0 + m * p.ldc + n;
-  if ((p.flags & ACCUMULATE) != 0u) { v += C[i]; }
-  C[i] = v;
-}
 
 @compute @workgroup_size(SG * NSUB, 1, 1)
 fn matmul_subgroup(@builtin(workgroup_id) wg: vec3u,

@@ -212,7 +212,7 @@ export class Gpu {
       const info = await module.getCompilationInfo();
       const first = info.messages.find((m) => m.type === 'error');
       const e = first
-        ? new ShaderError(`${src.path}:${src.lineMap[first.lineNum - 1] ?? first.lineNum}:${first.linePos}: ${first.message} (entry point ${spec.entry})`)
+        ? new ShaderError(`${src.lineMap[first.lineNum - 1] ?? `${src.path}:${first.lineNum}`}:${first.linePos}: ${first.message} (entry point ${spec.entry})`)
         : new ShaderError(`${where}: pipeline creation failed: ${err.message.split('\n')[0]}`);
       this.fail(e);
       return e;

@@ -8,6 +8,9 @@
 //   //#unroll J SG        (SG: a define or a number)
 //   ...J...               (J replaced by 0u, 1u, ... SG-1u)
 //   //#end
+// and one shares declarations between files (a file that must start with `enable subgroups;`
+// and one that must not):
+//   //#include matmul_common   (the lines of shaders/matmul_common.wgsl, defines applying to them)
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,8 +23,8 @@ export interface ShaderSource {
   /** Path shown in messages, relative to the repository root (shaders/x.wgsl). */
   path: string;
   code: string;
-  /** For each generated line (0-based), the line of the file it came from (1-based). */
-  lineMap: number[];
+  /** For each generated line (0-based), where it came from: "shaders/x.wgsl:12". */
+  lineMap: string[];
 }
 
 const fileCache = new Map<string, string>();
@@ -44,13 +47,26 @@ function wgslLiteral(v: number | boolean, declared: string): string {
 
 /** Specialises `shaders/<file>.wgsl` (or `source`, when given, under that name). */
 export function specialise(file: string, defines: Defines = {}, source?: string): ShaderSource {
-  const text = source ?? readShader(file);
   const path = `shaders/${file}.wgsl`;
-  const lines = text.split('\n');
+  // Includes first, so that defines and unrolls apply to included lines as well.
+  const lines: string[] = [];
+  const origin: string[] = [];
+  (source ?? readShader(file)).split('\n').forEach((line, i) => {
+    const inc = /^\s*\/\/#include\s+(\w+)\s*$/.exec(line);
+    if (!inc) {
+      lines.push(line);
+      origin.push(`${path}:${i + 1}`);
+      return;
+    }
+    readShader(inc[1]!).split('\n').forEach((l, j) => {
+      lines.push(l);
+      origin.push(`shaders/${inc[1]}.wgsl:${j + 1}`);
+    });
+  });
   const used = new Set<string>();
   const values: Record<string, number | boolean> = {};
   const out: string[] = [];
-  const lineMap: number[] = [];
+  const lineMap: string[] = [];
   for (let i = 0; i < lines.length; i++) {
     let line = lines[i]!;
     const m = /^const\s+([A-Za-z_]\w*)\s*(:\s*\w+)?\s*=\s*([^;]+);/.exec(line);
@@ -69,22 +85,22 @@ export function specialise(file: string, defines: Defines = {}, source?: string)
     if (u) {
       const [, index, countName] = u as unknown as [string, string, string];
       const count = /^\d+$/.test(countName) ? Number(countName) : Number(values[countName]);
-      if (!Number.isInteger(count) || count < 1) throw new Error(`${path}:${i + 1}: #unroll count ${countName} is not known`);
+      if (!Number.isInteger(count) || count < 1) throw new Error(`${origin[i]}: #unroll count ${countName} is not known`);
       let end = i + 1;
       while (end < lines.length && !/^\s*\/\/#end\s*$/.test(lines[end]!)) end++;
-      if (end === lines.length) throw new Error(`${path}:${i + 1}: #unroll without #end`);
+      if (end === lines.length) throw new Error(`${origin[i]}: #unroll without #end`);
       const re = new RegExp(`\\b${index}\\b`, 'g');
       for (let k = 0; k < count; k++) {
         for (let j = i + 1; j < end; j++) {
           out.push(lines[j]!.replace(re, `${k}u`));
-          lineMap.push(j + 1);
+          lineMap.push(origin[j]!);
         }
       }
       i = end;
       continue;
     }
     out.push(line);
-    lineMap.push(i + 1);
+    lineMap.push(origin[i]!);
   }
   for (const name of Object.keys(defines)) {
     if (!used.has(name)) throw new Error(`${path}: define ${name} matches no module-scope const`);

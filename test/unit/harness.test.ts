@@ -86,7 +86,16 @@ describe('shader specialisation', () => {
     const s = specialise('t', { TM: 3 }, src);
     expect(s.code).toContain('x[0u] = 0u;\n  x[1u] = 1u;\n  x[2u] = 2u;');
     const line = s.code.split('\n').findIndex((l) => l.includes('x[2u]'));
-    expect(s.lineMap[line]).toBe(6);
+    expect(s.lineMap[line]).toBe('shaders/t.wgsl:6');
+  });
+  it('includes a shared file, applies defines to its lines, and maps errors back to it', () => {
+    const s = specialise('t', { TRANS_A: true }, 'enable subgroups;\n//#include matmul_common\nfn f() {}\n');
+    expect(s.code.startsWith('enable subgroups;\n')).toBe(true);
+    expect(s.code).toContain('const TRANS_A: bool = true;');
+    expect(s.code).toContain('fn loadA(');
+    const at = s.code.split('\n').findIndex((l) => l.startsWith('fn loadA('));
+    expect(s.lineMap[at]).toMatch(/^shaders\/matmul_common\.wgsl:\d+$/);
+    expect(s.lineMap.at(-2)).toBe('shaders/t.wgsl:3');
   });
   it('rejects an unknown define', () => {
     expect(() => specialise('t', { TN: 1 }, src)).toThrow(/define TN matches no module-scope const/);

@@ -1,0 +1,47 @@
+// matmul_common.wgsl — what every matmul variant shares (included by matmul.wgsl and
+// matmul_subgroups.wgsl through `//#include matmul_common`): the Params block, the bindings,
+// element access of op(A) and op(B), and the epilogue (alpha, bias, accumulate).
+//
+// Bindings: 0 Params (uniform) · 1 A (read) · 2 B (read) · 3 bias (read) · 4 C (read_write)
+// op(A) is MxK: A is stored MxK (row stride lda), or KxM when TRANS_A. op(B) is KxN likewise.
+// Batch b reads A from offA + b·strideA (strideA = 0 broadcasts one A over the batch), etc.
+
+struct Params {
+  M: u32, N: u32, K: u32, flags: u32,
+  lda: u32, ldb: u32, ldc: u32, alpha: f32,
+  offA: u32, offB: u32, offC: u32, offBias: u32,
+  strideA: u32, strideB: u32, strideC: u32, pad0: u32,
+}
+
+const TRANS_A: bool = false;
+const TRANS_B: bool = false;
+
+const HAS_BIAS: u32 = 1u;
+const ACCUMULATE: u32 = 2u;
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> A: array<f32>;
+@group(0) @binding(2) var<storage, read> B: array<f32>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> C: array<f32>;
+
+// Element (m, k) of op(A) in the batch whose A starts at a0.
+fn loadA(a0: u32, m: u32, k: u32) -> f32 {
+  if (TRANS_A) { return A[a0 + k * p.lda + m]; }
+  return A[a0 + m * p.lda + k];
+}
+
+// Element (k, n) of op(B) in the batch whose B starts at b0.
+fn loadB(b0: u32, k: u32, n: u32) -> f32 {
+  if (TRANS_B) { return B[b0 + n * p.ldb + k]; }
+  return B[b0 + k * p.ldb + n];
+}
+
+fn store(c0: u32, m: u32, n: u32, acc: f32) {
+  var v = p.alpha * acc;
+  if ((p.flags & HAS_BIAS) != 0u) { v += bias[p.offBias + n]; }
+  let i = c0 + m * p.ldc + n;
+  // Read C only when accumulating: a fresh output may hold anything, NaN included.
+  if ((p.flags & ACCUMULATE) != 0u) { v += C[i]; }
+  C[i] = v;
+}
