@@ -68,9 +68,11 @@ async function runCase(c: Case, salt: number): Promise<void> {
 }
 
 describe.each(MATMUL_VARIANTS)('matmul %s', (variant) => {
-  it('is available or reports why not', () => {
-    // Only the subgroup variant may be missing, and only on adapters without fixed-size subgroups.
-    if (variant !== 'subgroup') expect(matmulVariantAvailable(gpu, variant)).toBe(true);
+  it('is available exactly where the adapter allows it', () => {
+    // Only the subgroup variant may be missing: on adapters without a fixed subgroup size that
+    // divides its 32-row tile (lavapipe has size 8, so CI runs it).
+    const allowed = variant !== 'subgroup' || (gpu.subgroupSize > 0 && 32 % gpu.subgroupSize === 0);
+    expect(matmulVariantAvailable(gpu, variant)).toBe(allowed);
   });
 
   for (const layout of ['NN', 'NT', 'TN'] as const) {
