@@ -103,4 +103,24 @@ describe('recording', () => {
   });
 });
 
+describe('profiling', () => {
+  it('times every dispatch by kernel with GPU timestamps', async () => {
+    const own = await Gpu.open();
+    try {
+      if (!own.has('timestamp-query')) return expect(() => own.enableProfiling()).toThrow(/timestamp-query/);
+      own.enableProfiling();
+      const a = own.upload(new Float32Array(64 * 64).fill(1), 'a');
+      const c = own.alloc(64 * 64, 'c');
+      for (let i = 0; i < 3; i++) matmul(own, { a: { buffer: a, shape: [64, 64] }, b: { buffer: a, shape: [64, 64] }, c: { buffer: c, shape: [64, 64] }, variant: 'naive' });
+      await own.sync();
+      const p = own.profile();
+      const naive = [...p].find(([k]) => k.includes('matmul_naive'));
+      expect(naive?.[1].count).toBe(3);
+      expect(naive![1].ms).toBeGreaterThan(0);
+    } finally {
+      own.destroy();
+    }
+  });
+});
+
 afterAll(() => gpu?.pool.trim());
