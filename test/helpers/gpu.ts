@@ -12,3 +12,13 @@ export function poisoned(gpu: Gpu, floats: number, label: string): GPUBuffer {
   gpu.write(b, new Float32Array(Math.max(1, floats)).fill(NaN));
   return b;
 }
+
+/**
+ * A buffer holding `data` from `offset` floats, every other float (before it, and `tail` after it)
+ * NaN: kernels given an offset must read only their range.
+ */
+export function placed(gpu: Gpu, data: Float32Array, offset: number, label: string, tail = 3): GPUBuffer {
+  const all = new Float32Array(offset + data.length + tail).fill(NaN);
+  all.set(data, offset);
+  return gpu.upload(all, label);
+}

@@ -7,7 +7,7 @@ import type { Gpu } from '../../src/gpu/gpu.ts';
 import { layernorm, layernormBackward } from '../../kernels/layernorm.ts';
 import { layernormBackwardRef, layernormRef, layernormTolerance } from '../../kernels/layernorm.ref.ts';
 import { expectClose } from '../helpers/close.ts';
-import { poisoned, testGpu } from '../helpers/gpu.ts';
+import { placed, poisoned, testGpu } from '../helpers/gpu.ts';
 import { testRng } from '../helpers/seed.ts';
 
 let gpu: Gpu;
@@ -16,12 +16,6 @@ beforeAll(async () => {
 });
 afterAll(() => gpu?.pool.trim());
 
-/** Uploads `data` at `offset` floats into a buffer whose other floats are NaN. */
-function placed(data: Float32Array, offset: number, label: string): GPUBuffer {
-  const all = new Float32Array(offset + data.length + 3).fill(NaN);
-  all.set(data, offset);
-  return gpu.upload(all, label);
-}
 
 async function runCase(rows: number, cols: number, off: number, salt: number, range = 2): Promise<Float32Array[]> {
   const rng = testRng(salt);
@@ -33,9 +27,9 @@ async function runCase(rows: number, cols: number, off: number, salt: number, ra
   const what = `layernorm [${rows}, ${cols}] offset ${off}${range !== 2 ? ` |x| ≤ ${range}` : ''}`;
   // Every operand at its own offset, so a kernel that mixes offsets up reads NaN.
   const o = (k: number) => (off === 0 ? 0 : off + k);
-  const X = placed(x, o(0), 'x');
-  const G = placed(gamma, o(1), 'gamma');
-  const B = placed(beta, o(2), 'beta');
+  const X = placed(gpu, x, o(0), 'x');
+  const G = placed(gpu, gamma, o(1), 'gamma');
+  const B = placed(gpu, beta, o(2), 'beta');
   const [Y, M, R] = [poisoned(gpu, o(3) + n, 'y'), poisoned(gpu, o(4) + rows, 'mean'), poisoned(gpu, o(5) + rows, 'rstd')];
   const t = (buffer: GPUBuffer, shape: number[], k: number) => ({ buffer, shape, offset: o(k) });
   layernorm(gpu, { x: t(X, [rows, cols], 0), gamma: t(G, [cols], 1), beta: t(B, [cols], 2), y: t(Y, [rows, cols], 3), mean: t(M, [rows], 4), rstd: t(R, [rows], 5) });
@@ -46,7 +40,7 @@ async function runCase(rows: number, cols: number, off: number, salt: number, ra
   expectClose(mean, ref.mean, { atol: tol.stats.atol * range, rtol: tol.stats.rtol }, `${what}: mean`);
   expectClose(rstd, ref.rstd, tol.stats, `${what}: rstd`);
 
-  const DY = placed(dy, o(6), 'dy');
+  const DY = placed(gpu, dy, o(6), 'dy');
   const [DX, DG, DB] = [poisoned(gpu, o(7) + n, 'dx'), poisoned(gpu, o(8) + cols, 'dgamma'), poisoned(gpu, o(9) + cols, 'dbeta')];
   layernormBackward(gpu, {
     x: t(X, [rows, cols], 0),

@@ -6,7 +6,7 @@ import type { Gpu } from '../../src/gpu/gpu.ts';
 import { addBias, addInPlace, gelu, geluBackward, pointwise, type PointwiseOp } from '../../kernels/pointwise.ts';
 import { POINTWISE_TOL, axpbyRef, erfRef, erfcRef, geluBackwardRef, geluRef, mulRef, scaleRef } from '../../kernels/pointwise.ref.ts';
 import { expectClose } from '../helpers/close.ts';
-import { poisoned, testGpu } from '../helpers/gpu.ts';
+import { placed, poisoned, testGpu } from '../helpers/gpu.ts';
 import { testRng } from '../helpers/seed.ts';
 import type { Rng } from '../../src/util/prng.ts';
 
@@ -21,12 +21,6 @@ const LENGTHS = [1, 3, 4, 7, 67, 257, 1031];
 // Element offsets: 0, a multiple of 4 (vec4 path kept), odd (everything scalar).
 const OFFSETS = [0, 8, 3];
 
-/** Uploads `data` at `offset` floats into a buffer whose other floats are NaN. */
-function placed(data: Float32Array, offset: number, label: string): GPUBuffer {
-  const all = new Float32Array(offset + data.length + 5).fill(NaN);
-  all.set(data, offset);
-  return gpu.upload(all, label);
-}
 
 async function readAt(buf: GPUBuffer, n: number, offset: number): Promise<Float32Array> {
   return gpu.read(buf, n, offset);
@@ -50,8 +44,8 @@ async function runOp(op: PointwiseOp, n: number, off: number, salt: number, inPl
   const beta = op === 'axpby' ? Math.fround(rng.uniform(-2, -0.5)) : 1;
   const usesY = op === 'axpby' || op === 'mul' || op === 'geluBackward';
   // Different offsets per operand, so a kernel using one operand's offset for another fails.
-  const X = placed(x, off, 'x');
-  const Y = placed(y, off === 3 ? 7 : off + 4, 'y');
+  const X = placed(gpu, x, off, 'x', 5);
+  const Y = placed(gpu, y, off === 3 ? 7 : off + 4, 'y', 5);
   const yRef = usesY ? { buffer: Y, shape: [n], offset: off === 3 ? 7 : off + 4 } : undefined;
   const want = refs[op](x, y, alpha, beta);
   const what = `${op} n=${n} offset=${off}${inPlace ? ' in place' : ''}`;

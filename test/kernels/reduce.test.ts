@@ -7,7 +7,7 @@ import type { Gpu } from '../../src/gpu/gpu.ts';
 import { reduceAll, reduceColumns, reduceRows, type ReduceOp } from '../../kernels/reduce.ts';
 import { reduceAllRef, reduceColumnsRef, reduceRowsRef, reduceTolerance } from '../../kernels/reduce.ref.ts';
 import { expectClose } from '../helpers/close.ts';
-import { poisoned, testGpu } from '../helpers/gpu.ts';
+import { placed, poisoned, testGpu } from '../helpers/gpu.ts';
 import { testRng } from '../helpers/seed.ts';
 
 let gpu: Gpu;
@@ -18,19 +18,13 @@ afterAll(() => gpu?.pool.trim());
 
 const OPS: ReduceOp[] = ['sum', 'sumsq', 'max'];
 
-/** Uploads `data` at `offset` floats into a buffer whose other floats are NaN. */
-function placed(data: Float32Array, offset: number, label: string): GPUBuffer {
-  const all = new Float32Array(offset + data.length + 3).fill(NaN);
-  all.set(data, offset);
-  return gpu.upload(all, label);
-}
 
 type Which = 'rows' | 'cols' | 'all';
 
 async function runCase(which: Which, op: ReduceOp, rows: number, cols: number, off: number, salt: number, scale = 1): Promise<Float32Array> {
   const rng = testRng(salt);
   const x = rng.floats(rows * cols, -scale, scale);
-  const X = placed(x, off, 'x');
+  const X = placed(gpu, x, off, 'x');
   const outN = which === 'rows' ? rows : which === 'cols' ? cols : 1;
   const outOff = off === 0 ? 0 : 4;
   const O = poisoned(gpu, outOff + outN, 'out');

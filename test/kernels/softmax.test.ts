@@ -7,7 +7,7 @@ import type { Gpu } from '../../src/gpu/gpu.ts';
 import { softmax, softmaxBackward } from '../../kernels/softmax.ts';
 import { softmaxBackwardRef, softmaxRef, softmaxTolerance, type SoftmaxRefOptions } from '../../kernels/softmax.ref.ts';
 import { expectClose } from '../helpers/close.ts';
-import { poisoned, testGpu } from '../helpers/gpu.ts';
+import { placed, poisoned, testGpu } from '../helpers/gpu.ts';
 import { testRng } from '../helpers/seed.ts';
 
 let gpu: Gpu;
@@ -16,12 +16,6 @@ beforeAll(async () => {
 });
 afterAll(() => gpu?.pool.trim());
 
-/** Uploads `data` at `offset` floats into a buffer whose other floats are NaN. */
-function placed(data: Float32Array, offset: number, label: string): GPUBuffer {
-  const all = new Float32Array(offset + data.length + 3).fill(NaN);
-  all.set(data, offset);
-  return gpu.upload(all, label);
-}
 
 interface Case {
   rows: number;
@@ -48,8 +42,8 @@ async function runCase(c: Case, salt: number): Promise<Float32Array> {
   }
   const opts: SoftmaxRefOptions = { scale: c.scale, mask, maskRows: c.mask?.rows, rowDiv: c.mask?.div, causal: c.causal };
   const what = `softmax [${rows}, ${cols}] offset ${off}${c.mask ? ' masked' : ''}${c.causal ? ' causal' : ''}`;
-  const X = placed(x, off, 'x');
-  const M = mask ? placed(mask, off === 0 ? 0 : 5, 'mask') : undefined;
+  const X = placed(gpu, x, off, 'x');
+  const M = mask ? placed(gpu, mask, off === 0 ? 0 : 5, 'mask') : undefined;
   const Y = poisoned(gpu, off + n, 'y');
   softmax(gpu, {
     x: { buffer: X, shape: [rows, cols], offset: off },
@@ -64,8 +58,8 @@ async function runCase(c: Case, salt: number): Promise<Float32Array> {
 
   // Backward from the kernel's own y (what training would feed it) and a random upstream gradient.
   const dy = rng.floats(n);
-  const Yb = placed(y, off, 'y');
-  const DY = placed(dy, off === 0 ? 0 : 2, 'dy');
+  const Yb = placed(gpu, y, off, 'y');
+  const DY = placed(gpu, dy, off === 0 ? 0 : 2, 'dy');
   const DX = poisoned(gpu, off + n, 'dx');
   softmaxBackward(gpu, {
     y: { buffer: Yb, shape: [rows, cols], offset: off },
