@@ -5,7 +5,7 @@ import type { Gpu } from '../src/gpu/gpu.ts';
 import { timeCalls } from '../src/bench/measure.ts';
 import { compareClose } from '../src/util/allclose.ts';
 import { Rng } from '../src/util/prng.ts';
-import { BenchInputError, caseProgress, fmt, parseList, printTable, type BenchFamily } from '../src/bench/family.ts';
+import { BenchInputError, parseList, printBandwidthRows, runCases, type BenchFamily } from '../src/bench/family.ts';
 import { adamw, clipGradNorm, gradNorm, STATS_FLOATS, type AdamWHyper, type AdamWSegment } from './adamw.ts';
 import { adamwRef, gradNormRef } from './adamw.ref.ts';
 
@@ -75,29 +75,7 @@ export const adamwBench: BenchFamily = {
       return n;
     });
     const passes = parseList<Pass>('variant', ctx.variant, PASSES);
-    const rows: Row[] = [];
-    for (const n of sizes) {
-      for (const pass of passes) {
-        const p = caseProgress(`adamw ${pass} ${n}`);
-        const r = await benchCase(ctx.gpu, pass, n, ctx);
-        rows.push(r);
-        p.done(`${fmt(r.gbps, 2)} GB/s${r.ok ? '' : ' FAILED validation'}`);
-      }
-    }
-    console.log();
-    printTable(
-      ['pass', 'elements', 'ms', 'GB/s', '% copy kernel', '% copyBuffer', 'check (max abs err)'],
-      rows.map((r) => [
-        r.pass,
-        String(r.n),
-        fmt(r.ms, 3),
-        fmt(r.gbps, 2),
-        fmt((100 * r.gbps) / ctx.ceilings.gbps, 1),
-        fmt((100 * r.gbps) / ctx.ceilings.copyBufferGbps, 1),
-        `${r.ok ? 'ok' : 'FAILED'} (${r.maxAbsError.toExponential(1)})`,
-      ]),
-      2,
-    );
-    return { failed: rows.filter((r) => !r.ok).length, report: { rows } };
+    const rows = await runCases('adamw', sizes, passes, (n) => String(n), (pass, size) => benchCase(ctx.gpu, pass, size, ctx));
+    return printBandwidthRows(ctx, ['pass', 'elements'], (r) => [r.pass, String(r.n)], rows);
   },
 };

@@ -5,7 +5,7 @@ import type { Gpu } from '../src/gpu/gpu.ts';
 import { timeCalls } from '../src/bench/measure.ts';
 import { compareClose } from '../src/util/allclose.ts';
 import { Rng } from '../src/util/prng.ts';
-import { BenchInputError, caseProgress, fmt, parseList, printTable, type BenchFamily } from '../src/bench/family.ts';
+import { BenchInputError, parseList, printBandwidthRows, runCases, type BenchFamily } from '../src/bench/family.ts';
 import { crossEntropy, crossEntropyBackward } from './crossentropy.ts';
 import { crossEntropyBackwardRef, crossEntropyRef } from './crossentropy.ref.ts';
 import { releaseTokenIds, uploadTokenIds } from './embedding.ts';
@@ -84,29 +84,7 @@ export const crossEntropyBench: BenchFamily = {
     // 16 Mi logits each: the size the pointwise and layernorm targets are stated at.
     const sizes = parseSizes(ctx.sizes ?? (ctx.gpu.software ? '2048x8192,334x50257' : '8192x8192,2048x50257'));
     const passes = parseList<Pass>('variant', ctx.variant, PASSES);
-    const rows: Row[] = [];
-    for (const size of sizes) {
-      for (const pass of passes) {
-        const p = caseProgress(`crossentropy ${pass} ${size.join('x')}`);
-        const r = await benchCase(ctx.gpu, pass, size, ctx);
-        rows.push(r);
-        p.done(`${fmt(r.gbps, 2)} GB/s${r.ok ? '' : ' FAILED validation'}`);
-      }
-    }
-    console.log();
-    printTable(
-      ['pass', 'N x V', 'ms', 'GB/s', '% copy kernel', '% copyBuffer', 'check (max abs err)'],
-      rows.map((r) => [
-        r.pass,
-        `${r.N}x${r.V}`,
-        fmt(r.ms, 3),
-        fmt(r.gbps, 2),
-        fmt((100 * r.gbps) / ctx.ceilings.gbps, 1),
-        fmt((100 * r.gbps) / ctx.ceilings.copyBufferGbps, 1),
-        `${r.ok ? 'ok' : 'FAILED'} (${r.maxAbsError.toExponential(1)})`,
-      ]),
-      2,
-    );
-    return { failed: rows.filter((r) => !r.ok).length, report: { rows } };
+    const rows = await runCases('crossentropy', sizes, passes, (s) => s.join('x'), (pass, size) => benchCase(ctx.gpu, pass, size, ctx));
+    return printBandwidthRows(ctx, ['pass', 'N x V'], (r) => [r.pass, `${r.N}x${r.V}`], rows);
   },
 };

@@ -5,7 +5,7 @@ import type { Gpu } from '../src/gpu/gpu.ts';
 import { timeCalls } from '../src/bench/measure.ts';
 import { compareClose } from '../src/util/allclose.ts';
 import { Rng } from '../src/util/prng.ts';
-import { BenchInputError, caseProgress, fmt, parseList, printTable, type BenchFamily } from '../src/bench/family.ts';
+import { BenchInputError, parseList, printBandwidthRows, runCases, type BenchFamily } from '../src/bench/family.ts';
 import { embedding, embeddingBackward, embeddingBytes, releaseTokenIds, uploadTokenIds } from './embedding.ts';
 import { embeddingBackwardRef, embeddingRef } from './embedding.ref.ts';
 
@@ -68,29 +68,7 @@ export const embeddingBench: BenchFamily = {
   async run(ctx) {
     const sizes = parseSizes(ctx.sizes ?? (ctx.gpu.software ? '4096x256x8192,16384x512x8192' : '65536x768x50304'));
     const passes = parseList<Pass>('variant', ctx.variant, PASSES);
-    const rows: Row[] = [];
-    for (const size of sizes) {
-      for (const pass of passes) {
-        const p = caseProgress(`embedding ${pass} ${size.join('x')}`);
-        const r = await benchCase(ctx.gpu, pass, size, ctx);
-        rows.push(r);
-        p.done(`${fmt(r.gbps, 2)} GB/s${r.ok ? '' : ' FAILED validation'}`);
-      }
-    }
-    console.log();
-    printTable(
-      ['pass', 'N x D x V', 'ms', 'GB/s', '% copy kernel', '% copyBuffer', 'check (max abs err)'],
-      rows.map((r) => [
-        r.pass,
-        `${r.N}x${r.D}x${r.V}`,
-        fmt(r.ms, 3),
-        fmt(r.gbps, 2),
-        fmt((100 * r.gbps) / ctx.ceilings.gbps, 1),
-        fmt((100 * r.gbps) / ctx.ceilings.copyBufferGbps, 1),
-        `${r.ok ? 'ok' : 'FAILED'} (${r.maxAbsError.toExponential(1)})`,
-      ]),
-      2,
-    );
-    return { failed: rows.filter((r) => !r.ok).length, report: { rows } };
+    const rows = await runCases('embedding', sizes, passes, (s) => s.join('x'), (pass, size) => benchCase(ctx.gpu, pass, size, ctx));
+    return printBandwidthRows(ctx, ['pass', 'N x D x V'], (r) => [r.pass, `${r.N}x${r.D}x${r.V}`], rows);
   },
 };

@@ -6,7 +6,7 @@ import type { Gpu } from '../src/gpu/gpu.ts';
 import { timeCalls } from '../src/bench/measure.ts';
 import { compareClose, type Tolerance } from '../src/util/allclose.ts';
 import { Rng } from '../src/util/prng.ts';
-import { BenchInputError, caseProgress, fmt, parseList, printTable, type BenchContext, type BenchFamily, type BenchOutcome } from '../src/bench/family.ts';
+import { BenchInputError, caseProgress, fmt, parseList, printBandwidthRows, type BenchContext, type BenchFamily, type BenchOutcome } from '../src/bench/family.ts';
 import { addBias, addInPlace, gelu, pointwise, pointwiseBytes } from './pointwise.ts';
 import { POINTWISE_TOL, axpbyRef, geluRef } from './pointwise.ref.ts';
 
@@ -63,23 +63,9 @@ export async function bandwidthCase(
 }
 
 export function printBandwidthTable(ctx: BenchContext, rows: BandwidthRow[]): BenchOutcome {
-  console.log();
-  printTable(
-    ['case', 'shape', 'MiB moved', 'ms', 'GB/s', '% copyBuffer', '% copy kernel', 'check (max abs err)'],
-    rows.map((r) => [
-      r.case,
-      r.shape,
-      fmt(r.bytes / 2 ** 20, 0),
-      fmt(r.ms, 3),
-      fmt(r.gbps, 2),
-      fmt((100 * r.gbps) / ctx.ceilings.copyBufferGbps, 1),
-      fmt((100 * r.gbps) / ctx.ceilings.gbps, 1),
-      `${r.ok ? 'ok' : 'FAILED'} (${r.maxAbsError.toExponential(1)})`,
-    ]),
-    2,
-  );
+  const out = printBandwidthRows(ctx, ['case', 'shape', 'MiB moved'], (r) => [r.case, r.shape, fmt(r.bytes / 2 ** 20, 0)], rows);
   console.log(`ceilings (same run): copyBufferToBuffer ${fmt(ctx.ceilings.copyBufferGbps, 2)} GB/s, vec4 copy kernel ${fmt(ctx.ceilings.gbps, 2)} GB/s`);
-  return { failed: rows.filter((r) => !r.ok).length, report: { rows, ceilings: ctx.ceilings } };
+  return { ...out, report: { rows, ceilings: ctx.ceilings } };
 }
 
 // ---- pointwise cases --------------------------------------------------------------------------

@@ -57,3 +57,49 @@ export function parseList<T extends string>(what: string, s: string, all: readon
 }
 
 export class BenchInputError extends CocaError {}
+
+/** What every memory-bound case reports: time, bandwidth and its check against the reference. */
+export interface BandwidthResult {
+  ms: number;
+  gbps: number;
+  ok: boolean;
+  maxAbsError: number;
+}
+
+/** Runs `run` for every size × pass, one progress line each, and returns the rows in that order. */
+export async function runCases<S, P extends string, R extends BandwidthResult>(
+  family: string,
+  sizes: readonly S[],
+  passes: readonly P[],
+  describe: (size: S) => string,
+  run: (pass: P, size: S) => Promise<R>,
+): Promise<R[]> {
+  const rows: R[] = [];
+  for (const size of sizes) {
+    for (const pass of passes) {
+      const p = caseProgress(`${family} ${pass} ${describe(size)}`);
+      const r = await run(pass, size);
+      rows.push(r);
+      p.done(`${fmt(r.gbps, 2)} GB/s${r.ok ? '' : ' FAILED validation'}`);
+    }
+  }
+  return rows;
+}
+
+/** Prints memory-bound rows: the family's own leading columns, then bandwidth against both same-run copy ceilings. */
+export function printBandwidthRows<R extends BandwidthResult>(ctx: BenchContext, lead: string[], cells: (r: R) => string[], rows: readonly R[]): BenchOutcome {
+  console.log();
+  printTable(
+    [...lead, 'ms', 'GB/s', '% copy kernel', '% copyBuffer', 'check (max abs err)'],
+    rows.map((r) => [
+      ...cells(r),
+      fmt(r.ms, 3),
+      fmt(r.gbps, 2),
+      fmt((100 * r.gbps) / ctx.ceilings.gbps, 1),
+      fmt((100 * r.gbps) / ctx.ceilings.copyBufferGbps, 1),
+      `${r.ok ? 'ok' : 'FAILED'} (${r.maxAbsError.toExponential(1)})`,
+    ]),
+    lead.length,
+  );
+  return { failed: rows.filter((r) => !r.ok).length, report: { rows } };
+}
