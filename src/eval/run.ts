@@ -4,8 +4,7 @@
 import { BatchLoader, loadDataset, type Dataset, type Tokenizer } from '../data/index.ts';
 import { greedyDecode } from '../infer/greedy.ts';
 import type { CocaModel } from '../model/coca.ts';
-import { noGrad } from '../tensor/tape.ts';
-import { tidy } from '../tensor/tensor.ts';
+import { embedImages as embedBatch, embedTexts as embedTextBatches, normaliseRows } from '../infer/embed.ts';
 import { nearestNeighbourCaptions, retrievalChance, topKChance } from './baselines.ts';
 import { scoreCaptions } from './captioning.ts';
 import { retrievalRecallPairs } from './recall.ts';
@@ -13,16 +12,6 @@ import { captionMetrics, recallMetrics, topKMetrics, type EvalSection } from './
 import { topKAccuracy } from './zeroshot.ts';
 
 export const DEFAULT_TEMPLATES = ['a photo of a {}.', 'a picture of a {}.', 'a drawing of a {}.', 'an icon of a {}.', '{}'];
-
-function normalise(x: Float32Array, dim: number): Float32Array {
-  for (let i = 0; i < x.length / dim; i++) {
-    let s = 0;
-    for (let e = 0; e < dim; e++) s += x[i * dim + e]! ** 2;
-    const n = 1 / Math.max(Math.sqrt(s), 1e-12);
-    for (let e = 0; e < dim; e++) x[i * dim + e]! *= n;
-  }
-  return x;
-}
 
 export interface EvalContext {
   model: CocaModel;
@@ -47,12 +36,9 @@ export async function embedImages(ctx: EvalContext, ds: Dataset, limit = Infinit
     for (;;) {
       const b = await loader.next();
       const rows = Math.min(b.rows, limit - n);
-      const patches = model.preparePatches(b.images.subarray(0, rows * 3 * ds.imageSize ** 2), rows);
-      const emb = noGrad(() => tidy(() => model.encodeImage(patches).embedding));
-      parts.push(await emb.toArray());
-      emb.release();
-      patches.release();
-      images.push(b.images.slice(0, rows * 3 * ds.imageSize ** 2));
+      const pixels = b.images.slice(0, rows * 3 * ds.imageSize ** 2);
+      parts.push(await embedBatch(model, pixels, rows, rows));
+      images.push(pixels);
       n += rows;
       if (b.last || n >= limit) break;
     }
@@ -65,24 +51,12 @@ export async function embedImages(ctx: EvalContext, ds: Dataset, limit = Infinit
     emb.set(p, at);
     at += p.length;
   }
-  return { emb: normalise(emb, E), n, images };
+  return { emb, n, images };
 }
 
 /** Unit-norm text embeddings [texts, E]. */
-export async function embedTexts(ctx: EvalContext, texts: readonly string[]): Promise<Float32Array> {
-  const { model, tokenizer } = ctx;
-  const E = model.config.embed_dim;
-  const L = model.config.text_cfg.context_length;
-  const out = new Float32Array(texts.length * E);
-  for (let i = 0; i < texts.length; i += ctx.batch) {
-    const chunk = texts.slice(i, i + ctx.batch);
-    const prep = model.prepareText(tokenizer.encodeBatch(chunk, L), chunk.length);
-    const emb = noGrad(() => tidy(() => model.encodeText(prep).embedding));
-    out.set(await emb.toArray(), i * E);
-    emb.release();
-    prep.release();
-  }
-  return normalise(out, E);
+export function embedTexts(ctx: EvalContext, texts: readonly string[]): Promise<Float32Array> {
+  return embedTextBatches(ctx.model, ctx.tokenizer, texts, ctx.batch);
 }
 
 function similarity(a: Float32Array, b: Float32Array, na: number, nb: number, E: number): Float32Array {
@@ -159,7 +133,7 @@ export async function evalZeroShot(ctx: EvalContext, data: string, split: string
     const emb = await embedTexts(ctx, classes.map((c) => t.replace('{}', c)));
     for (let i = 0; i < cls.length; i++) cls[i]! += emb[i]!;
   }
-  normalise(cls, E);
+  normaliseRows(cls, E);
   const acc = topKAccuracy(similarity(img.emb, cls, img.n, classes.length, E), img.n, classes.length, labels);
   return {
     title: `${split} (zero-shot, ${templates.length} prompt templates)`,

@@ -3,6 +3,7 @@
 import { IGNORE_INDEX } from '../../kernels/crossentropy.ts';
 import { releaseTokenIds, uploadTokenIds } from '../../kernels/embedding.ts';
 import type { BatchLoader } from '../data/loader.ts';
+import { normaliseRows } from '../infer/embed.ts';
 import type { CocaModel } from '../model/coca.ts';
 import { contrastiveLoss } from '../model/contrastive.ts';
 import { captionTargets, type LossWeights } from '../model/loss.ts';
@@ -19,17 +20,6 @@ export interface Validation {
   imageToTextR1: number;
   textToImageR1: number;
   items: number;
-}
-
-function normaliseRows(x: Float32Array, E: number): Float32Array {
-  const out = new Float32Array(x.length);
-  for (let i = 0; i < x.length / E; i++) {
-    let s = 0;
-    for (let e = 0; e < E; e++) s += x[i * E + e]! ** 2;
-    const n = Math.max(Math.sqrt(s), 1e-12);
-    for (let e = 0; e < E; e++) out[i * E + e] = x[i * E + e]! / n;
-  }
-  return out;
 }
 
 /** Top-1 hits of each row of a [N, N] similarity matrix (diagonal = the match), both ways. */
