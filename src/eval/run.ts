@@ -59,7 +59,8 @@ export function embedTexts(ctx: EvalContext, texts: readonly string[]): Promise<
   return embedTextBatches(ctx.model, ctx.tokenizer, texts, ctx.batch);
 }
 
-function similarity(a: Float32Array, b: Float32Array, na: number, nb: number, E: number): Float32Array {
+/** Dot products of the rows of a [na, E] with the rows of b [nb, E]: [na, nb]. */
+export function similarity(a: Float32Array, b: Float32Array, na: number, nb: number, E: number): Float32Array {
   const s = new Float32Array(na * nb);
   for (let i = 0; i < na; i++) {
     for (let j = 0; j < nb; j++) {

@@ -3,6 +3,8 @@
 import { IGNORE_INDEX } from '../../kernels/crossentropy.ts';
 import { releaseTokenIds, uploadTokenIds } from '../../kernels/embedding.ts';
 import type { BatchLoader } from '../data/loader.ts';
+import { retrievalRecall } from '../eval/recall.ts';
+import { similarity } from '../eval/run.ts';
 import { normaliseRows } from '../infer/embed.ts';
 import type { CocaModel } from '../model/coca.ts';
 import { contrastiveLoss } from '../model/contrastive.ts';
@@ -20,30 +22,6 @@ export interface Validation {
   imageToTextR1: number;
   textToImageR1: number;
   items: number;
-}
-
-/** Top-1 hits of each row of a [N, N] similarity matrix (diagonal = the match), both ways. */
-export function recallAt1(img: Float32Array, txt: Float32Array, N: number, E: number): { i2t: number; t2i: number } {
-  const sim = new Float64Array(N * N);
-  for (let i = 0; i < N; i++) for (let j = 0; j < N; j++) {
-    let d = 0;
-    for (let e = 0; e < E; e++) d += img[i * E + e]! * txt[j * E + e]!;
-    sim[i * N + j] = d;
-  }
-  let i2t = 0;
-  let t2i = 0;
-  // A tie with a wrong item counts as a miss (the conservative reading).
-  for (let i = 0; i < N; i++) {
-    let okRow = true;
-    let okCol = true;
-    for (let j = 0; j < N; j++) {
-      if (j !== i && sim[i * N + j]! >= sim[i * N + i]!) okRow = false;
-      if (j !== i && sim[j * N + i]! >= sim[i * N + i]!) okCol = false;
-    }
-    if (okRow) i2t++;
-    if (okCol) t2i++;
-  }
-  return { i2t: i2t / N, t2i: t2i / N };
 }
 
 export async function validate(model: CocaModel, loader: BatchLoader, weights: LossWeights, maxItems = 2048): Promise<Validation> {
@@ -93,8 +71,9 @@ export async function validate(model: CocaModel, loader: BatchLoader, weights: L
     }
     return out;
   };
-  const r = recallAt1(cat(imgs), cat(txts), items, E);
+  // One caption per image, in order: caption i belongs to image i. Ties count against the model.
+  const r = retrievalRecall(similarity(cat(imgs), cat(txts), items, items, E), items, items, Array.from({ length: items }, (_, i) => i), [1]);
   const contrastive = conSum / batches;
   const caption = capSum / Math.max(capRows, 1);
-  return { contrastive, caption, total: weights.contrastive * contrastive + weights.caption * caption, imageToTextR1: r.i2t, textToImageR1: r.t2i, items };
+  return { contrastive, caption, total: weights.contrastive * contrastive + weights.caption * caption, imageToTextR1: r.imageToText[0]!, textToImageR1: r.textToImage[0]!, items };
 }
