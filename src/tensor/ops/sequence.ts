@@ -6,7 +6,7 @@ import { copyRows } from '../../../kernels/copy.ts';
 import { addBias } from '../../../kernels/pointwise.ts';
 import { ShapeError } from '../../gpu/errors.ts';
 import { needsGrad } from '../tape.ts';
-import { addColumnSums } from '../grad.ts';
+import { accumulateGrad, addColumnSums } from '../grad.ts';
 import { Tensor, shapeStr } from '../tensor.ts';
 
 /** [B, L, C] of a 3-D tensor, or [1, L, C] of a 2-D one (to be broadcast over the batch). */
@@ -102,9 +102,9 @@ export function concatSeq(parts: Tensor[], batch?: number): Tensor {
         for (const [i, p] of parts.entries()) {
           if (!p.requiresGrad) continue;
           const [bp, lp] = dims[i]!;
-          const g = zeroedGrad(p);
           const srcLayout = { offset: dy!.offset + at[i]! * C, batchStride: L * C, rowStride: C };
           if (bp === B) {
+            const g = zeroedGrad(p);
             copyRows(gpu, { src: dy!.buffer, dst: g.buffer, B, R: lp, C, srcLayout, dstLayout: { offset: g.offset, batchStride: lp * C, rowStride: C }, accumulate: true, label: 'concat_seq.grad' });
           } else {
             // Broadcast part: gather its block of dy contiguously, then sum over the batch.
@@ -137,14 +137,7 @@ export function addBroadcastRow(x: Tensor, row: Tensor): Tensor {
       outputs: [y],
       saved: [],
       backward: ([dy]) => {
-        if (x.requiresGrad) {
-          if (x.grad) {
-            copyRows(gpu, { src: dy!.buffer, dst: x.grad.buffer, B: 1, R: 1, C: x.size, srcLayout: { offset: dy!.offset, batchStride: 0, rowStride: 0 }, dstLayout: { offset: x.grad.offset, batchStride: 0, rowStride: 0 }, accumulate: true, label: 'add_row.dx' });
-          } else {
-            x.grad = Tensor.empty(gpu, x.shape, `grad(${x.name})`);
-            copyRows(gpu, { src: dy!.buffer, dst: x.grad.buffer, B: 1, R: 1, C: x.size, srcLayout: { offset: dy!.offset, batchStride: 0, rowStride: 0 }, dstLayout: { offset: x.grad.offset, batchStride: 0, rowStride: 0 }, label: 'add_row.dx' });
-          }
-        }
+        if (x.requiresGrad) accumulateGrad(x, dy!);
         if (row.requiresGrad) addColumnSums(row, dy!, B, N);
       },
     });
