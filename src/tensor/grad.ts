@@ -45,3 +45,20 @@ export function addColumnSums(x: Tensor, src: { buffer: GPUBuffer; offset: numbe
   addInPlace(gpu, { buffer: x.grad.buffer, shape: [cols], offset: x.grad.offset + at }, { buffer: tmp.buffer, shape: [cols], offset: tmp.offset });
   tmp.release();
 }
+
+/**
+ * For kernels that overwrite their output: runs `write(target)` so that x.grad ends up holding
+ * its previous value plus what `write` produced — written straight into x.grad when x has none
+ * yet, else into scratch that is then added.
+ */
+export function writeGrad(x: Tensor, write: (target: Tensor) => void): void {
+  if (!x.grad) {
+    x.grad = Tensor.empty(x.gpu, x.shape, `grad(${x.name})`);
+    write(x.grad);
+    return;
+  }
+  const scratch = Tensor.empty(x.gpu, x.shape, `grad(${x.name}).part`);
+  write(scratch);
+  accumulateGrad(x, scratch);
+  scratch.release();
+}

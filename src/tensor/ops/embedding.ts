@@ -2,7 +2,7 @@
 // per batch with the table's vocabulary so the backward's sorted index travels with them.
 import { embedding as embeddingKernel, embeddingBackward, type TokenIds } from '../../../kernels/embedding.ts';
 import { ShapeError } from '../../gpu/errors.ts';
-import { accumulateGrad } from '../grad.ts';
+import { writeGrad } from '../grad.ts';
 import { needsGrad } from '../tape.ts';
 import { Tensor, shapeStr } from '../tensor.ts';
 
@@ -22,17 +22,7 @@ export function embedding(table: Tensor, ids: TokenIds): Tensor {
       inputs: [table],
       outputs: [y],
       saved: [],
-      backward: ([dy]) => {
-        if (table.grad) {
-          const g = Tensor.empty(gpu, table.shape, 'embedding.grad');
-          embeddingBackward(gpu, { ids, dout: ref(dy!), dTable: ref(g) });
-          accumulateGrad(table, g);
-          g.release();
-        } else {
-          table.grad = Tensor.empty(gpu, table.shape, `grad(${table.name})`);
-          embeddingBackward(gpu, { ids, dout: ref(dy!), dTable: ref(table.grad) });
-        }
-      },
+      backward: ([dy]) => writeGrad(table, (g) => embeddingBackward(gpu, { ids, dout: ref(dy!), dTable: ref(g) })),
     });
   }
   return y;

@@ -2,7 +2,7 @@
 // torch.nn.functional.cross_entropy (kernels/crossentropy.ts).
 import { crossEntropy as ceKernel, crossEntropyBackward, IGNORE_INDEX } from '../../../kernels/crossentropy.ts';
 import type { TokenIds } from '../../../kernels/embedding.ts';
-import { accumulateGrad } from '../grad.ts';
+import { writeGrad } from '../grad.ts';
 import { needsGrad } from '../tape.ts';
 import { Tensor } from '../tensor.ts';
 
@@ -27,15 +27,10 @@ export function crossEntropy(logits: Tensor, targets: TokenIds, ignoreIndex = IG
     inputs: [logits],
     outputs: [loss],
     saved: [logits, stats],
-    backward: ([dl]) => {
-      const fresh = !logits.grad;
-      const g = fresh ? (logits.grad = Tensor.empty(gpu, logits.shape, `grad(${logits.name})`)) : Tensor.empty(gpu, logits.shape, 'ce.grad');
-      crossEntropyBackward(gpu, { logits: ref(logits, [...targets.shape, V]), targets, ignoreIndex, stats: ref(stats), dlogits: ref(g, [...targets.shape, V]), dloss: dl!.buffer });
-      if (!fresh) {
-        accumulateGrad(logits, g);
-        g.release();
-      }
-    },
+    backward: ([dl]) =>
+      writeGrad(logits, (g) =>
+        crossEntropyBackward(gpu, { logits: ref(logits, [...targets.shape, V]), targets, ignoreIndex, stats: ref(stats), dlogits: ref(g, [...targets.shape, V]), dloss: dl!.buffer }),
+      ),
   });
   return loss;
 }

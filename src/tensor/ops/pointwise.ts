@@ -1,7 +1,7 @@
 // Elementwise ops on the tape: add (the residual connection), scale, mul, GELU.
 import { add as addKernel, gelu as geluKernel, geluBackward, mul as mulKernel, scale as scaleKernel } from '../../../kernels/pointwise.ts';
 import { ShapeError } from '../../gpu/errors.ts';
-import { accumulateGrad, gradSlot } from '../grad.ts';
+import { accumulateGrad, writeGrad } from '../grad.ts';
 import { needsGrad } from '../tape.ts';
 import { Tensor, shapeStr } from '../tensor.ts';
 
@@ -63,11 +63,7 @@ export function mul(a: Tensor, b: Tensor): Tensor {
       saved: [a, b],
       backward: ([dy]) => {
         for (const [x, other] of [[a, b], [b, a]] as const) {
-          if (!x.requiresGrad) continue;
-          const t = Tensor.empty(gpu, x.shape, 'mul.grad');
-          mulKernel(gpu, ref(dy!), ref(other), ref(t));
-          accumulateGrad(x, t);
-          t.release();
+          if (x.requiresGrad) writeGrad(x, (g) => mulKernel(gpu, ref(dy!), ref(other), ref(g)));
         }
       },
     });
@@ -88,16 +84,7 @@ export function gelu(x: Tensor): Tensor {
       inputs: [x],
       outputs: [y],
       saved: [x],
-      backward: ([dy]) => {
-        if (x.grad) {
-          const t = Tensor.empty(gpu, x.shape, 'gelu.grad');
-          geluBackward(gpu, ref(x), ref(dy!), ref(t));
-          accumulateGrad(x, t);
-          t.release();
-        } else {
-          geluBackward(gpu, ref(x), ref(dy!), ref(gradSlot(x).grad));
-        }
-      },
+      backward: ([dy]) => writeGrad(x, (g) => geluBackward(gpu, ref(x), ref(dy!), ref(g))),
     });
   }
   return y;
