@@ -201,16 +201,24 @@ function fusedSpec(gpu: Gpu, file: string, entry: string, D: number, R: number, 
   return { file, entry, defines: { SG: gpu.subgroupSize, R, HD: D }, bindings };
 }
 
+/** The dimensions of a call and the layouts of Q, K, V and O, checked (forward and backward alike). */
+function checkCall(gpu: Gpu, c: AttentionCall) {
+  checkDims(c);
+  const { B, H, Lq, Lk, D } = c;
+  return {
+    lq: checkHeads(gpu, 'Q', c.q, B, H, Lq, D),
+    lk: checkHeads(gpu, 'K', c.k, B, H, Lk, D),
+    lv: checkHeads(gpu, 'V', c.v, B, H, Lk, D),
+    lo: checkHeads(gpu, 'O', c.o, B, H, Lq, D),
+  };
+}
+
 // ---- forward -----------------------------------------------------------------------------------
 
 /** Records O = attention(Q, K, V); returns what the backward needs. Checks every shape first. */
 export function attention(gpu: Gpu, c: AttentionCall): AttentionSaved {
-  checkDims(c);
   const { B, H, Lq, Lk, D } = c;
-  const lq = checkHeads(gpu, 'Q', c.q, B, H, Lq, D);
-  const lk = checkHeads(gpu, 'K', c.k, B, H, Lk, D);
-  const lv = checkHeads(gpu, 'V', c.v, B, H, Lk, D);
-  const lo = checkHeads(gpu, 'O', c.o, B, H, Lq, D);
+  const { lq, lk, lv, lo } = checkCall(gpu, c);
   if (c.keyMask) checkBuffer(gpu, `keyMask [${B}, ${Lk}]`, c.keyMask, B * Lk);
   if (c.probs) checkBuffer(gpu, `probs [${B}, ${H}, ${Lq}, ${Lk}]`, c.probs, B * H * Lq * Lk);
   noAlias([['O', c.o.buffer], ['probs', c.probs!]].filter(([, b]) => b) as [string, GPUBuffer][], [['Q', c.q.buffer], ['K', c.k.buffer], ['V', c.v.buffer], ['keyMask', c.keyMask]]);
@@ -275,12 +283,8 @@ function softmax(gpu: Gpu, c: AttentionCall, probs: GPUBuffer, lse: GPUBuffer): 
  * still hold the forward's output) and what it saved.
  */
 export function attentionBackward(gpu: Gpu, c: AttentionCall, saved: AttentionSaved, g: AttentionGrads): void {
-  checkDims(c);
   const { B, H, Lq, Lk, D } = c;
-  const lq = checkHeads(gpu, 'Q', c.q, B, H, Lq, D);
-  const lk = checkHeads(gpu, 'K', c.k, B, H, Lk, D);
-  const lv = checkHeads(gpu, 'V', c.v, B, H, Lk, D);
-  const lo = checkHeads(gpu, 'O', c.o, B, H, Lq, D);
+  const { lq, lk, lv, lo } = checkCall(gpu, c);
   const lg = checkHeads(gpu, 'dO', { strides: c.o.strides, ...g.dO }, B, H, Lq, D);
   const ldq = checkHeads(gpu, 'dQ', g.dQ, B, H, Lq, D);
   const ldk = checkHeads(gpu, 'dK', g.dK, B, H, Lk, D);
