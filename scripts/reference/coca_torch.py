@@ -11,6 +11,11 @@ open_clip and is not needed by `npm test`.
       times a training step (zero_grad, forward, loss, backward, AdamW, clamp) and prints JSON
   coca_torch.py --config nano --params
       prints the parameter list (name, shape, decay, init) as JSON
+  coca_torch.py --config tiny --train --data builtin --steps 1000 --batch 64 --seed 1 --out runs/torch-tiny-s1
+      trains as `coca train` does (same batches, streamed from coca's own loader by
+      scripts/reference/batches.ts; warm-up + cosine AdamW, clip, logit-scale clamp, decay mask,
+      loss weights) and writes a run folder coca can read: log.jsonl in coca's format and
+      checkpoints/last, so `coca eval runs/torch-tiny-s1` scores it with the same code
 
 The dump computes in float64 from float32-representable inputs and parameters and stores
 float32, so the fixture is the exact answer up to one rounding and the TypeScript side's
@@ -20,8 +25,10 @@ import argparse
 import json
 import math
 import os
+import shutil
 import statistics
 import struct
+import subprocess
 import sys
 import time
 from collections import OrderedDict
@@ -244,7 +251,7 @@ class CoCa(nn.Module):
         logits = self.text_decoder(image_tokens, text_tokens)
         return {"image_raw": image_raw, "text_raw": text_raw, "image_tokens": image_tokens, "text_tokens": text_tokens, "logits": logits}
 
-    def losses(self, out, text):
+    def losses(self, out, text, weights=LOSS_WEIGHTS):
         img = F.normalize(out["image_raw"], dim=-1)
         txt = F.normalize(out["text_raw"], dim=-1)
         per_image = self.logit_scale.exp() * img @ txt.t()
@@ -252,7 +259,7 @@ class CoCa(nn.Module):
         con = (F.cross_entropy(per_image, labels) + F.cross_entropy(per_image.t(), labels)) / 2
         logits = out["logits"]
         cap = F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), text[:, 1:].reshape(-1).long(), ignore_index=self.pad_id)
-        total = LOSS_WEIGHTS["contrastive"] * con + LOSS_WEIGHTS["caption"] * cap
+        total = weights["contrastive"] * con + weights["caption"] * cap
         return {"image": img, "text": txt, "logits_per_image": per_image, "contrastive": con, "caption": cap, "total": total}
 
 
@@ -313,11 +320,19 @@ def init_parameters(model):
                 p.fill_(init["value"])
 
 
-def make_optimizer(model):
+def make_optimizer(model, hyper=ADAMW):
     decay = [p for n, p in model.named_parameters() if n.endswith(DECAY_SUFFIXES)]
     rest = [p for n, p in model.named_parameters() if not n.endswith(DECAY_SUFFIXES)]
-    return torch.optim.AdamW([{"params": decay, "weight_decay": ADAMW["weight_decay"]}, {"params": rest, "weight_decay": 0.0}],
-                             lr=ADAMW["lr"], betas=tuple(ADAMW["betas"]), eps=ADAMW["eps"])
+    return torch.optim.AdamW([{"params": decay, "weight_decay": hyper["weight_decay"]}, {"params": rest, "weight_decay": 0.0}],
+                             lr=hyper["lr"], betas=tuple(hyper["betas"]), eps=hyper["eps"])
+
+
+def learning_rate(step, base, warmup, total):
+    """Linear warm-up from 0, then cosine decay to 0 (src/train/schedule.ts, open_clip's cosine_lr)."""
+    if step < warmup:
+        return base * (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return 0.5 * base * (1 + math.cos(math.pi * progress))
 
 
 def train_step(model, opt, images, text):
@@ -441,12 +456,98 @@ def time_steps(cfg, name, batch, steps, warmup, threads):
     }))
 
 
+def read_exact(stream, n):
+    buf = bytearray(n)
+    view, got = memoryview(buf), 0
+    while got < n:
+        k = stream.readinto(view[got:])
+        if not k:
+            raise SystemExit(f"coca_torch.py: the batch stream ended after {got} of {n} bytes (see the node error above)")
+        got += k
+    return buf
+
+
+def train_run(cfg, name, a):
+    """`coca train` in PyTorch, on the batches coca's own loader draws (see the module docstring)."""
+    torch.set_num_threads(a.threads)
+    out = Path(a.out)
+    if (out / "run.json").exists():
+        raise SystemExit(f"coca_torch.py: {out} already holds a run; pick another --out")
+    batch = a.batch or 32
+    warmup = a.warmup_steps if a.warmup_steps is not None else max(1, round(a.steps * 0.05))
+    S, L = cfg["vision_cfg"]["image_size"], cfg["text_cfg"]["context_length"]
+    cmd = ["node", "--import", "tsx", str(REPO / "scripts/reference/batches.ts"), "--data", a.data, "--batch", str(batch),
+           "--steps", str(a.steps), "--seed", str(a.seed), "--image-size", str(S), "--context", str(L)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, cwd=REPO)
+    head = json.loads(proc.stdout.readline() or b"null") or sys.exit("coca_torch.py: the batch streamer wrote nothing (see the node error above)")
+    for part in ("text_cfg", "multimodal_cfg"):
+        cfg[part]["vocab_size"] = head["vocabSize"]
+    torch.manual_seed(a.seed)
+    model = CoCa(cfg)
+    hyper = {**ADAMW, "lr": a.lr, "weight_decay": a.weight_decay}
+    weights = {"contrastive": a.contrastive_weight, "caption": a.caption_weight}
+    opt = make_optimizer(model, hyper)
+    out.mkdir(parents=True, exist_ok=True)
+    run = {"trainer": f"pytorch {torch.__version__} (scripts/reference/coca_torch.py)", "config": cfg, "configName": name, "data": a.data,
+           "out": str(out), "steps": a.steps, "batch": batch, "lr": a.lr, "warmup": warmup, "weightDecay": a.weight_decay,
+           "beta1": hyper["betas"][0], "beta2": hyper["betas"][1], "eps": hyper["eps"], "clip": a.clip, "weights": weights,
+           "seed": a.seed, "threads": a.threads, "params": sum(p.numel() for p in model.parameters())}
+    (out / "run.json").write_text(json.dumps(run, indent=2) + "\n")
+    img_bytes, tok_bytes = batch * 3 * S * S * 4, batch * L * 4
+    params = list(model.parameters())
+    t_start = time.perf_counter()
+    with open(out / "log.jsonl", "w") as log:
+        for step in range(a.steps):
+            t0 = time.perf_counter()
+            images = torch.frombuffer(read_exact(proc.stdout, img_bytes), dtype=torch.float32).view(batch, 3, S, S)
+            text = torch.frombuffer(read_exact(proc.stdout, tok_bytes), dtype=torch.int32).view(batch, L)
+            lr = learning_rate(step, a.lr, warmup, a.steps)
+            for g in opt.param_groups:
+                g["lr"] = lr
+            opt.zero_grad(set_to_none=True)
+            scale = model.logit_scale.item()
+            parts = model.losses(model(images, text), text, weights)
+            parts["total"].backward()
+            norm = torch.nn.utils.clip_grad_norm_(params, a.clip).item()
+            if not math.isfinite(parts["total"].item()) or not math.isfinite(norm):
+                raise SystemExit(f"coca_torch.py: step {step + 1}: the loss or a gradient is not finite")
+            opt.step()
+            with torch.no_grad():
+                model.logit_scale.clamp_(0.0, ADAMW["logit_scale_max"])
+            ms = (time.perf_counter() - t0) * 1e3
+            rec = {"step": step + 1, "contrastive": parts["contrastive"].item(), "caption": parts["caption"].item(), "total": parts["total"].item(),
+                   "logitScale": scale, "lr": lr, "gradNorm": norm, "ms": ms, "imagesPerSec": batch * 1e3 / ms}
+            log.write(json.dumps(rec) + "\n")
+            log.flush()
+            if (step + 1) % 50 == 0 or step + 1 == a.steps:
+                eta = (time.perf_counter() - t_start) / (step + 1) * (a.steps - step - 1)
+                print(f"torch train {step + 1}/{a.steps} | loss {rec['total']:.3f} (con {rec['contrastive']:.3f}, cap {rec['caption']:.3f}) | {rec['imagesPerSec']:.1f} img/s | ETA {eta:.0f} s", file=sys.stderr, flush=True)
+    proc.wait()
+    ckpt = out / "checkpoints" / "last"
+    ckpt.mkdir(parents=True, exist_ok=True)
+    write_safetensors(ckpt / "model.safetensors", OrderedDict((n, p.detach().float()) for n, p in model.named_parameters()),
+                      {"format": "coca-1", "config": json.dumps(cfg)})
+    (ckpt / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
+    shutil.copyfile(head["tokenizer"], ckpt / "tokenizer.json")
+    (ckpt / "state.json").write_text(json.dumps({"step": a.steps, "preprocess": {"mean": head["mean"], "std": head["std"]}}, indent=2) + "\n")
+    print(json.dumps({"out": str(out), "steps": a.steps, "wall_s": round(time.perf_counter() - t_start, 1), "last": rec}))
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", required=True, help="preset (nano, tiny, small, b32) or a JSON config file")
     ap.add_argument("--dump", metavar="OUT.safetensors", help="write a parity fixture")
     ap.add_argument("--time", action="store_true", help="time a training step, print JSON")
     ap.add_argument("--params", action="store_true", help="print the parameter list as JSON")
+    ap.add_argument("--train", action="store_true", help="train on coca's built data as `coca train` does; writes --out")
+    ap.add_argument("--data", default="builtin-small", help="--train: dataset name or built folder, as for coca train")
+    ap.add_argument("--out", help="--train: run folder to write")
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--warmup-steps", type=int, default=None, help="--train: warm-up steps [default: 5%% of --steps]")
+    ap.add_argument("--weight-decay", type=float, default=0.1)
+    ap.add_argument("--clip", type=float, default=1.0)
+    ap.add_argument("--caption-weight", type=float, default=2.0)
+    ap.add_argument("--contrastive-weight", type=float, default=1.0)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--batch", type=int, default=None, help="default 3 for --dump, 32 for --time")
     ap.add_argument("--steps", type=int, default=20)
@@ -461,11 +562,15 @@ def main(argv=None):
         dump(cfg, a.dump, a.seed, a.batch or 3)
     elif a.time:
         time_steps(cfg, a.config, a.batch or 32, a.steps, a.warmup, a.threads)
+    elif a.train:
+        if not a.out:
+            ap.error("--train needs --out")
+        train_run(cfg, a.config, a)
     elif a.params:
         model = CoCa(cfg)
         print(json.dumps([param_spec(n, p.shape, cfg) for n, p in model.named_parameters()]))
     else:
-        ap.error("give one of --dump, --time, --params")
+        ap.error("give one of --dump, --time, --params, --train")
 
 
 if __name__ == "__main__":

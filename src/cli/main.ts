@@ -12,6 +12,7 @@ import { retrieveCommand } from './retrieve.ts';
 import { indexCommand } from './index.ts';
 import { classifyCommand } from './classify.ts';
 import { serveCommand } from './serve.ts';
+import { compareCommand } from './compare.ts';
 
 function reportAndExit(err: unknown): never {
   // Our own errors are one line for a person; anything else is a bug and keeps its stack.
@@ -40,6 +41,7 @@ try {
     .command(indexCommand)
     .command(classifyCommand)
     .command(serveCommand)
+    .command(compareCommand)
     .demandCommand(1, 'Name a command (see the list above).')
     .recommendCommands()
     .strict()
