@@ -4,6 +4,7 @@
 import { openAdapter, type BackendChoice, type BackendName } from './backend.ts';
 import { DeviceLostError, GpuRuntimeError, ShaderError } from './errors.ts';
 import { BufferPool } from './pool.ts';
+import { DispatchProfiler, type ProfileEntry } from './profiler.ts';
 import { specialise, type Defines } from './shaders.ts';
 import { IdleWaiter, waitModeFromEnv, type WaitMode } from './wait.ts';
 
@@ -51,7 +52,6 @@ const UNIFORM_SLOT = 256; // minUniformBufferOffsetAlignment on every adapter we
 const UNIFORM_SLOTS = 1024;
 const MAX_DISPATCHES_PER_SUBMIT = 512;
 // Two timestamps per dispatch, and a submit holds at most MAX_DISPATCHES_PER_SUBMIT dispatches.
-const PROFILE_QUERIES = 2 * MAX_DISPATCHES_PER_SUBMIT;
 
 export interface GpuOptions {
   backend?: BackendChoice;
@@ -86,9 +86,7 @@ export class Gpu {
   private uniformUsed = 0;
   private arenaIndex = 0;
   private dummy: GPUBuffer;
-  /** Per-kernel device time (enableProfiling()): each dispatch gets a pass of its own with timestamps. */
-  private profileByLabel = false;
-  private profiler: { qs: GPUQuerySet; keys: string[]; totals: Map<string, { ms: number; count: number }> } | null = null;
+  private profiler: DispatchProfiler | null = null;
 
   private constructor(
     readonly device: GPUDevice,
@@ -310,9 +308,7 @@ export class Gpu {
     if (this.profiler) {
       // A pass of its own, timestamped at both ends; a software adapter runs passes in order.
       pass.end();
-      const i = this.profiler.keys.length;
-      this.profiler.keys.push(this.profileByLabel ? label : kernel.key);
-      this.pass = this.encoder!.beginComputePass({ label: label, timestampWrites: { querySet: this.profiler.qs, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 } });
+      this.pass = this.encoder!.beginComputePass({ label, timestampWrites: this.profiler.timestamps(kernel.key, label) });
     }
     const p = this.pass!;
     p.setPipeline(kernel.pipeline);
@@ -353,7 +349,7 @@ export class Gpu {
     if (this.uniformUsed > 0) {
       this.device.queue.writeBuffer(this.uniformArena(), 0, this.uniformStage, 0, this.uniformUsed * UNIFORM_SLOT);
     }
-    const profiled = this.profiler && this.profiler.keys.length ? this.resolveProfile(this.encoder) : null;
+    const profiled = this.profiler?.resolve(this.encoder) ?? null;
     this.device.queue.submit([this.encoder.finish()]);
     this.submits++;
     if (profiled) this.pendingChecks.push(profiled());
@@ -378,39 +374,15 @@ export class Gpu {
 
   /** Times every dispatch from now on (slower: one pass per dispatch); see profile(). */
   enableProfiling(opts: { byLabel?: boolean } = {}): void {
-    this.profileByLabel = opts.byLabel ?? false;
     if (!this.has('timestamp-query')) throw new GpuRuntimeError('profiling needs the timestamp-query feature, which this adapter lacks');
     this.flush();
-    this.profiler ??= { qs: this.device.createQuerySet({ type: 'timestamp', count: PROFILE_QUERIES, label: 'coca:profile' }), keys: [], totals: new Map() };
+    this.profiler ??= new DispatchProfiler(this.device, this.pool, MAX_DISPATCHES_PER_SUBMIT, false);
+    this.profiler.byLabel = opts.byLabel ?? false;
   }
 
   /** Device milliseconds and dispatch counts per kernel since profiling began (after a sync). */
-  profile(): Map<string, { ms: number; count: number }> {
+  profile(): Map<string, ProfileEntry> {
     return new Map(this.profiler?.totals ?? []);
-  }
-
-  private resolveProfile(encoder: GPUCommandEncoder): () => Promise<void> {
-    const prof = this.profiler!;
-    const keys = prof.keys;
-    prof.keys = [];
-    const bytes = keys.length * 16;
-    const resolve = this.pool.acquire(bytes, GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC, 'coca:profile-resolve');
-    const staging = this.pool.acquire(bytes, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, 'coca:profile-staging');
-    encoder.resolveQuerySet(prof.qs, 0, keys.length * 2, resolve, 0);
-    encoder.copyBufferToBuffer(resolve, 0, staging, 0, bytes);
-    return async () => {
-      await staging.mapAsync(GPUMapMode.READ, 0, bytes);
-      const t = new BigUint64Array(staging.getMappedRange(0, bytes).slice(0));
-      staging.unmap();
-      keys.forEach((k, i) => {
-        const e = prof.totals.get(k) ?? { ms: 0, count: 0 };
-        e.ms += Number(t[2 * i + 1]! - t[2 * i]!) / 1e6;
-        e.count++;
-        prof.totals.set(k, e);
-      });
-      this.pool.release(resolve);
-      this.pool.release(staging);
-    };
   }
 
   /** Waits until everything recorded so far has run; throws any GPU error met on the way. */
