@@ -147,6 +147,36 @@ export function markdownTable(groups: GroupStat[]): string {
   return [head, rule, ...rows].join('\n');
 }
 
+/**
+ * Each group's means against a reference group's spread: for every column both have, the
+ * difference in units of the reference's sample sd, and whether it is within `k` of them. This is
+ * how "coca's metrics are within PyTorch's own seed-to-seed spread" is decided, not by eye.
+ */
+export function againstReference(groups: GroupStat[], reference: string, k = 2): string {
+  const ref = groups.find((g) => g.group === reference);
+  if (!ref) throw new CompareError(`no group named ${reference}; the groups are ${groups.map((g) => g.group).join(', ')}`);
+  if (ref.runs.length < 2) throw new CompareError(`group ${reference} has one run; its spread needs two or more seeds`);
+  const lines = [`| metric | ${reference} (${ref.runs.length} runs) | group | mean | difference / sd of ${reference} | within ${k} sd |`, '|---|---:|---|---:|---:|:---:|'];
+  for (const g of groups.filter((x) => x !== ref)) {
+    for (const c of COLUMNS) {
+      const r = ref.stats[c.key];
+      const o = g.stats[c.key];
+      if (!r || !o) continue;
+      const z = r.sd > 0 ? (o.mean - r.mean) / r.sd : o.mean === r.mean ? 0 : Infinity;
+      lines.push(`| ${c.head} | ${cell(r, c.percent)} | ${g.group} | ${cell(o, c.percent)} | ${Number.isFinite(z) ? z.toFixed(2) : '∞'} | ${Math.abs(z) <= k ? 'yes' : 'no'} |`);
+    }
+  }
+  return lines.join('\n');
+}
+
+/** Plotted curves keep at most this many points per run (after smoothing), so pages stay small. */
+const MAX_POINTS = 400;
+
+function thin(points: [number, number][]): [number, number][] {
+  const every = Math.ceil(points.length / MAX_POINTS);
+  return every <= 1 ? points : points.filter((_, i) => i % every === 0 || i === points.length - 1);
+}
+
 const PALETTE = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#8c564b', '#e377c2', '#17becf', '#bcbd22', '#7f7f7f'];
 
 /** Trailing moving average over `window` points (1 = the raw curve). */
@@ -166,7 +196,7 @@ function colorOf(runs: RunSummary[]): (r: RunSummary) => string {
 
 function lossCurves(runs: RunSummary[], key: 'total' | 'contrastive' | 'caption', window: number): Series[] {
   const color = colorOf(runs);
-  return runs.map((r) => ({ name: r.name, legend: r.group, color: color(r), points: smooth(r.log.map((l) => [l.step, l[key]] as [number, number]), window) }));
+  return runs.map((r) => ({ name: r.name, legend: r.group, color: color(r), points: thin(smooth(r.log.map((l) => [l.step, l[key]] as [number, number]), window)) }));
 }
 
 /** The three training-loss charts stacked in one SVG file, for documents that embed pictures. */

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { markdownTable, readRun, smooth, summarise, writeComparison, writeComparisonSvg } from '../../../src/eval/compare.ts';
+import { againstReference, markdownTable, readRun, smooth, summarise, writeComparison, writeComparisonSvg } from '../../../src/eval/compare.ts';
 
 function fakeRun(root: string, name: string, seed: number, loss: number[], styleR1?: number, trainer?: string): string {
   const dir = path.join(root, name);
@@ -44,6 +44,18 @@ describe('coca compare', () => {
     expect(table).toContain('| 6.0 ± 2.8 |');
     expect(table).toMatch(/\| torch \| 1 \| 4\.000 \| 4\.000 \| 5\.0 \|/);
     expect(table).not.toContain('F-MNIST');
+  });
+
+  it('tests each group against the spread of a reference group', () => {
+    const groups = summarise([a1, a2, b1].map(readRun));
+    const t = againstReference(groups, 'coca');
+    // torch's contrastive loss 4 equals coca's mean (z 0); its style R@1 5 % is (5-6)/2.83 = -0.35 sd
+    expect(t).toContain('| train con loss | 4.000 ± 1.414 | torch | 4.000 | 0.00 | yes |');
+    expect(t).toContain('| style T→I R@1 | 6.0 ± 2.8 | torch | 5.0 | -0.35 | yes |');
+    const far = againstReference(groups, 'coca', 0.1);
+    expect(far).toContain('| style T→I R@1 | 6.0 ± 2.8 | torch | 5.0 | -0.35 | no |');
+    expect(() => againstReference(groups, 'torch')).toThrow(/one run/);
+    expect(() => againstReference(groups, 'jax')).toThrow(/no group named jax/);
   });
 
   it('smooths with a trailing moving average', () => {
