@@ -98,6 +98,8 @@ export class Tokenizer {
       if (id === this.padId || id === this.bosId) continue;
       body.push(id);
     }
+    // An immediate [EOT] is an empty caption (an untrained decoder emits one), not an error.
+    if (body.length === 0) return '';
     return this.hf.decode(body, { skip_special_tokens: true, clean_up_tokenization_spaces: false });
   }
 

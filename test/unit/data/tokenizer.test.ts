@@ -70,6 +70,12 @@ describe('byte-level BPE tokenizer', () => {
     expect(ids.filter((i) => i === tok.bosId).length).toBe(1);
   });
 
+  it('decodes an immediate [EOT] (what an untrained decoder emits) as an empty caption', () => {
+    expect(tok.decode([tok.bosId, tok.eosId, tok.padId])).toBe('');
+    expect(tok.decode([])).toBe('');
+    expect(tok.decode([tok.padId, tok.padId])).toBe('');
+  });
+
   it('survives a save and load, and gives the ids of Hugging Face\'s Rust tokenizer', async () => {
     const file = path.join(tempDir(), 'tokenizer.json');
     tok.save(file);
