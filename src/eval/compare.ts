@@ -17,7 +17,10 @@ interface LogRow {
   total: number;
   contrastive: number;
   caption: number;
+  logitScale?: number;
 }
+
+type Curve = 'total' | 'contrastive' | 'caption' | 'logitScale';
 
 interface EvalSection {
   title: string;
@@ -194,26 +197,37 @@ function colorOf(runs: RunSummary[]): (r: RunSummary) => string {
   return (r) => PALETTE[groups.indexOf(r.group) % PALETTE.length]!;
 }
 
-function lossCurves(runs: RunSummary[], key: 'total' | 'contrastive' | 'caption', window: number): Series[] {
+function curves(runs: RunSummary[], key: Curve, window: number): Series[] {
   const color = colorOf(runs);
-  return runs.map((r) => ({ name: r.name, legend: r.group, color: color(r), points: thin(smooth(r.log.map((l) => [l.step, l[key]] as [number, number]), window)) }));
+  return runs.map((r) => ({
+    name: r.name,
+    legend: r.group,
+    color: color(r),
+    points: thin(smooth(r.log.filter((l) => l[key] !== undefined).map((l) => [l.step, l[key]!] as [number, number]), window)),
+  }));
 }
 
-/** The three training-loss charts stacked in one SVG file, for documents that embed pictures. */
+const CURVES: { key: Curve; title: (window: number) => string }[] = [
+  { key: 'total', title: (w) => `total training loss, moving average of ${w} steps` },
+  { key: 'contrastive', title: (w) => `contrastive training loss, moving average of ${w} steps` },
+  { key: 'caption', title: (w) => `captioning training loss, moving average of ${w} steps` },
+  { key: 'logitScale', title: () => 'logit scale (log of the inverse temperature), as the loss saw it' },
+];
+
+/** The training curves (three losses, logit scale) stacked in one SVG file, for documents. */
 export function writeComparisonSvg(file: string, runs: RunSummary[], window: number): void {
   const w = 640;
-  const h = 240;
-  const parts = (['total', 'contrastive', 'caption'] as const).map((k, i) => {
-    const svg = svgChart(lossCurves(runs, k, window), w, h, `${k} training loss, moving average of ${window} steps`) ?? '';
+  const h = 220;
+  const parts = CURVES.map((c, i) => {
+    const svg = svgChart(curves(runs, c.key, c.key === 'logitScale' ? 1 : window), w, h, c.title(window), true) ?? '';
     return `<g transform="translate(0 ${i * h})">${svg}</g>`;
   });
-  fs.writeFileSync(file, `<svg width="${w}" height="${3 * h}" xmlns="http://www.w3.org/2000/svg">${parts.join('')}</svg>\n`);
+  fs.writeFileSync(file, `<svg width="${w}" height="${CURVES.length * h}" xmlns="http://www.w3.org/2000/svg">${parts.join('')}</svg>\n`);
 }
 
 /** report.html-style page: the summary table and every run's curves overlaid, one colour per group. */
 export function writeComparison(file: string, runs: RunSummary[], window: number): void {
   const color = colorOf(runs);
-  const curve = (key: 'total' | 'contrastive' | 'caption'): Series[] => lossCurves(runs, key, window);
   const valCurve = (key: 'total'): Series[] =>
     runs.filter((r) => r.val.length).map((r) => ({ name: r.name, legend: r.group, color: color(r), points: r.val.map((v) => [v.step, v[key]] as [number, number]) }));
   const summary: Record<string, string> = {};
@@ -223,10 +237,8 @@ export function writeComparison(file: string, runs: RunSummary[], window: number
     'coca compare',
     summary,
     [
-      { title: `training loss, total (moving average of ${window} steps)`, series: curve('total') },
-      { title: `contrastive loss (moving average of ${window} steps)`, series: curve('contrastive') },
-      { title: `captioning loss (moving average of ${window} steps)`, series: curve('caption') },
-      { title: 'validation loss, total', series: valCurve('total') },
+      ...CURVES.map((c) => ({ title: c.title(window), series: curves(runs, c.key, c.key === 'logitScale' ? 1 : window), fitY: true })),
+      { title: 'validation loss, total', series: valCurve('total'), fitY: true },
     ],
     `<h3>summary (mean ± sd over the runs of each group)</h3><pre>${markdownTable(summarise(runs)).replace(/</g, '&lt;')}</pre>`,
   );

@@ -11,18 +11,21 @@ export interface Series {
   legend?: string;
 }
 
-function chart(title: string, series: Series[]): string {
-  const svg = svgChart(series);
+function chart(title: string, series: Series[], fitY = false): string {
+  const svg = svgChart(series, 640, 260, '', fitY);
   return `<h3>${title}</h3>${svg ?? '<p>no data yet</p>'}`;
 }
 
-/** One line chart as a standalone SVG element (null when there is nothing to draw). */
-export function svgChart(series: Series[], w = 640, h = 260, caption = ''): string | null {
+/**
+ * One line chart as a standalone SVG element (null when there is nothing to draw). The y axis
+ * starts at 0 unless `fitY`, which spans just the data (for telling close curves apart).
+ */
+export function svgChart(series: Series[], w = 640, h = 260, caption = '', fitY = false): string | null {
   const all = series.flatMap((s) => s.points).filter(([, y]) => Number.isFinite(y));
   if (all.length === 0) return null;
   const x0 = Math.min(...all.map((p) => p[0]));
   const x1 = Math.max(...all.map((p) => p[0]), x0 + 1);
-  const y0 = Math.min(0, ...all.map((p) => p[1]));
+  const y0 = fitY ? Math.min(...all.map((p) => p[1])) : Math.min(0, ...all.map((p) => p[1]));
   const y1 = Math.max(...all.map((p) => p[1]), y0 + 1e-9);
   const pad = 40;
   const X = (x: number) => pad + ((x - x0) / (x1 - x0)) * (w - 2 * pad);
@@ -41,13 +44,13 @@ export function svgChart(series: Series[], w = 640, h = 260, caption = ''): stri
   return `<svg width="${w}" height="${h}" xmlns="http://www.w3.org/2000/svg"><rect width="${w}" height="${h}" fill="#fff"/>${ticks.join('')}${lines}${legend}${cap}<text x="${w - pad}" y="${h - 8}" font-size="10" text-anchor="end">step ${x1}</text></svg>`;
 }
 
-export function writeReport(file: string, title: string, summary: Record<string, string | number>, charts: { title: string; series: Series[] }[], extraHtml = ''): void {
+export function writeReport(file: string, title: string, summary: Record<string, string | number>, charts: { title: string; series: Series[]; fitY?: boolean }[], extraHtml = ''): void {
   const rows = Object.entries(summary)
     .map(([k, v]) => `<tr><td>${k}</td><td>${typeof v === 'number' ? (Number.isInteger(v) ? v : v.toPrecision(4)) : v}</td></tr>`)
     .join('');
   const html = `<!doctype html><meta charset="utf-8"><title>${title}</title>
 <style>body{font:14px system-ui,sans-serif;margin:2em;max-width:720px}td{padding:2px 12px 2px 0}</style>
-<h1>${title}</h1><table>${rows}</table>${extraHtml}${charts.map((c) => chart(c.title, c.series)).join('\n')}
+<h1>${title}</h1><table>${rows}</table>${extraHtml}${charts.map((c) => chart(c.title, c.series, c.fitY)).join('\n')}
 <p style="color:#888">written by coca at ${new Date().toISOString()}</p>`;
   const tmp = path.join(path.dirname(file), `.${path.basename(file)}.tmp`);
   fs.writeFileSync(tmp, html);
