@@ -43,6 +43,7 @@ export interface RunSummary {
 export const COLUMNS: { key: string; head: string; percent: boolean }[] = [
   { key: 'final_contrastive', head: 'train con loss', percent: false },
   { key: 'final_caption', head: 'train cap loss', percent: false },
+  { key: 'final_logit_scale', head: 'logit scale', percent: false },
   { key: 'style_t2i_r1', head: 'style T→I R@1', percent: true },
   { key: 'style_t2i_r10', head: 'style T→I R@10', percent: true },
   { key: 'style_i2t_r1', head: 'style I→T R@1', percent: true },
@@ -96,6 +97,8 @@ export function readRun(dir: string): RunSummary {
   const tail = log.slice(-FINAL_WINDOW);
   if (tail.length) {
     for (const k of ['total', 'contrastive', 'caption'] as const) metrics[`final_${k}`] = tail.reduce((s, r) => s + r[k], 0) / tail.length;
+    const scale = log.at(-1)!.logitScale;
+    if (scale !== undefined) metrics.final_logit_scale = scale;
   }
   const evalFile = path.join(dir, 'eval.json');
   if (fs.existsSync(evalFile)) Object.assign(metrics, evalMetrics((JSON.parse(fs.readFileSync(evalFile, 'utf8')) as { sections: EvalSection[] }).sections));

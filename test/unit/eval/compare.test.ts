@@ -10,7 +10,7 @@ function fakeRun(root: string, name: string, seed: number, loss: number[], style
   const dir = path.join(root, name);
   fs.mkdirSync(dir, { recursive: true });
   fs.writeFileSync(path.join(dir, 'run.json'), JSON.stringify({ seed, ...(trainer ? { trainer } : {}) }));
-  fs.writeFileSync(path.join(dir, 'log.jsonl'), loss.map((l, i) => JSON.stringify({ step: i + 1, total: 3 * l, contrastive: l, caption: l }) + '\n').join(''));
+  fs.writeFileSync(path.join(dir, 'log.jsonl'), loss.map((l, i) => JSON.stringify({ step: i + 1, total: 3 * l, contrastive: l, caption: l, logitScale: 2 + i * seed }) + '\n').join(''));
   if (styleR1 !== undefined) {
     const sections = [
       { title: 'test-style', rows: [{ name: 'coca', metrics: { t2i_r1: styleR1, cider_d: 0.5 } }, { name: 'nearest-neighbour caption', metrics: { cider_d: 0.25 } }] },
@@ -37,12 +37,13 @@ describe('coca compare', () => {
     expect(coca!.stats.style_t2i_r1!.mean).toBeCloseTo(0.06, 12);
     expect(coca!.stats.style_t2i_r1!.sd).toBeCloseTo(Math.sqrt(0.0008), 12);
     expect(coca!.stats.style_nn_cider_d!.values).toEqual([0.25, 0.25]);
+    expect(coca!.stats.final_logit_scale!.values).toEqual([3, 4]); // the last logged value, not a mean
     expect(coca!.stats.concept_flat_top1!.mean).toBeCloseTo(0.1, 12);
     expect(torch!.stats.style_t2i_r1).toEqual({ mean: 0.05, sd: 0, values: [0.05] });
     const table = markdownTable([coca!, torch!]);
-    expect(table).toContain('| coca | 2 | 4.000 ± 1.414 |');
+    expect(table).toContain('| coca | 2 | 4.000 ± 1.414 | 4.000 ± 1.414 | 3.500 ± 0.707 |');
     expect(table).toContain('| 6.0 ± 2.8 |');
-    expect(table).toMatch(/\| torch \| 1 \| 4\.000 \| 4\.000 \| 5\.0 \|/);
+    expect(table).toMatch(/\| torch \| 1 \| 4\.000 \| 4\.000 \| 3\.000 \| 5\.0 \|/);
     expect(table).not.toContain('F-MNIST');
   });
 
@@ -70,10 +71,10 @@ describe('coca compare', () => {
     writeComparison(html, runs, 1);
     writeComparisonSvg(svg, runs, 1);
     const page = fs.readFileSync(html, 'utf8');
-    // three loss charts × three runs; the fake logs have no logit scale and the runs no validation
-    expect(page.match(/<polyline/g)!.length).toBe(3 * 3);
+    // three loss charts and the logit scale × three runs; the runs have no validation
+    expect(page.match(/<polyline/g)!.length).toBe(4 * 3);
     expect(page).toContain('coca-s1, coca-s2');
-    expect(fs.readFileSync(svg, 'utf8').match(/<polyline/g)!.length).toBe(9);
+    expect(fs.readFileSync(svg, 'utf8').match(/<polyline/g)!.length).toBe(12);
   });
 
   it('refuses a folder that is not a run, in one line', () => {
