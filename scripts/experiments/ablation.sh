@@ -2,7 +2,7 @@
 # The CoCa paper's loss ablation on our data at one budget: contrastive-only (λ_cap = 0),
 # captioning-only (λ_con = 0) and CoCa (λ_con = 1, λ_cap = 2), each over several seeds, every
 # arm with the same preset, data, steps, batch and schedule. Each run is evaluated by `coca eval`;
-# scripts/experiments/table.ts then puts all of them in one table (EVAL.md).
+# `coca compare` then puts all of them in one table (EVAL.md).
 #   bash scripts/experiments/ablation.sh [OUT_ROOT]    (env: PRESET DATA STEPS BATCH SEEDS MAX_ITEMS)
 set -euo pipefail
 cd "$(dirname "$0")/../.."

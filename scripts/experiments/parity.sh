@@ -3,7 +3,7 @@
 # on the very batches coca's loader draws, with coca's preset, steps, batch, schedule and seeds,
 # then scored by the same `coca eval`. Compare with coca runs of the same settings
 # (scripts/experiments/ablation.sh's CoCa arm, or `coca train`), and overlay the loss curves with
-# `coca report`.
+# `coca compare`.
 #   bash scripts/experiments/parity.sh [OUT_ROOT]    (env: PRESET DATA STEPS BATCH SEEDS MAX_ITEMS THREADS)
 set -euo pipefail
 cd "$(dirname "$0")/../.."

@@ -20,7 +20,7 @@ export const compareCommand = {
     y
       .positional('runs', { type: 'string', array: true, describe: 'run folders (coca train or coca_torch.py --train); names ending in -s<seed> are grouped' })
       .option('out', { type: 'string', describe: 'write an HTML page with the table and the overlaid curves' })
-      .option('svg', { type: 'string', describe: 'write the three training-loss charts as one SVG picture' })
+      .option('svg', { type: 'string', describe: 'write the training curves (three losses, logit scale) as one SVG picture' })
       .option('smooth', { type: 'number', default: 25, describe: 'moving-average window of the plotted losses, in steps' })
       .option('against', { type: 'string', describe: 'also test every other group against this group\'s seed-to-seed spread (within 2 sd)' })
       .option('json', { type: 'boolean', default: false, describe: 'print the group statistics as JSON instead of a table' })

@@ -51,7 +51,6 @@ export interface AdapterSummary {
 const UNIFORM_SLOT = 256; // minUniformBufferOffsetAlignment on every adapter we know
 const UNIFORM_SLOTS = 1024;
 const MAX_DISPATCHES_PER_SUBMIT = 512;
-// Two timestamps per dispatch, and a submit holds at most MAX_DISPATCHES_PER_SUBMIT dispatches.
 
 export interface GpuOptions {
   backend?: BackendChoice;
@@ -376,7 +375,7 @@ export class Gpu {
   enableProfiling(opts: { byLabel?: boolean } = {}): void {
     if (!this.has('timestamp-query')) throw new GpuRuntimeError('profiling needs the timestamp-query feature, which this adapter lacks');
     this.flush();
-    this.profiler ??= new DispatchProfiler(this.device, this.pool, MAX_DISPATCHES_PER_SUBMIT, false);
+    this.profiler ??= new DispatchProfiler(this.device, this.pool, MAX_DISPATCHES_PER_SUBMIT);
     this.profiler.byLabel = opts.byLabel ?? false;
   }
 

@@ -10,6 +10,8 @@ export interface ProfileEntry {
 
 export class DispatchProfiler {
   readonly totals = new Map<string, ProfileEntry>();
+  /** Sum per dispatch label instead of per kernel. */
+  byLabel = false;
   private readonly querySet: GPUQuerySet;
   /** Keys of the dispatches recorded since the last submit, in order. */
   private keys: string[] = [];
@@ -19,7 +21,6 @@ export class DispatchProfiler {
     private readonly pool: BufferPool,
     /** At most this many dispatches per submit. */
     private readonly capacity: number,
-    public byLabel: boolean,
   ) {
     this.querySet = device.createQuerySet({ type: 'timestamp', count: 2 * capacity, label: 'coca:profile' });
   }
