@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { CocaError } from '../gpu/errors.ts';
+import { readJsonl } from '../train/jsonl.ts';
 import { svgChart, writeReport, type Series } from '../train/report.ts';
 
 export class CompareError extends CocaError {
@@ -57,15 +58,6 @@ export const COLUMNS: { key: string; head: string; percent: boolean }[] = [
 
 /** Mean of the last `window` logged values: a final loss that one noisy batch does not decide. */
 const FINAL_WINDOW = 50;
-
-function readJsonl<T>(file: string): T[] {
-  if (!fs.existsSync(file)) return [];
-  return fs
-    .readFileSync(file, 'utf8')
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => JSON.parse(l) as T);
-}
 
 function evalMetrics(sections: EvalSection[]): Record<string, number> {
   const out: Record<string, number> = {};
@@ -210,19 +202,24 @@ function curves(runs: RunSummary[], key: Curve, window: number): Series[] {
   }));
 }
 
-const CURVES: { key: Curve; title: (window: number) => string }[] = [
-  { key: 'total', title: (w) => `total training loss, moving average of ${w} steps` },
-  { key: 'contrastive', title: (w) => `contrastive training loss, moving average of ${w} steps` },
-  { key: 'caption', title: (w) => `captioning training loss, moving average of ${w} steps` },
-  { key: 'logitScale', title: () => 'logit scale (log of the inverse temperature), as the loss saw it' },
+/** The plotted training curves; the logit scale moves smoothly already and is drawn raw. */
+const CURVES: { key: Curve; smoothed: boolean; title: (window: number) => string }[] = [
+  { key: 'total', smoothed: true, title: (w) => `total training loss, moving average of ${w} steps` },
+  { key: 'contrastive', smoothed: true, title: (w) => `contrastive training loss, moving average of ${w} steps` },
+  { key: 'caption', smoothed: true, title: (w) => `captioning training loss, moving average of ${w} steps` },
+  { key: 'logitScale', smoothed: false, title: () => 'logit scale (log of the inverse temperature), as the loss saw it' },
 ];
+
+function curveSeries(runs: RunSummary[], c: (typeof CURVES)[number], window: number): Series[] {
+  return curves(runs, c.key, c.smoothed ? window : 1);
+}
 
 /** The training curves (three losses, logit scale) stacked in one SVG file, for documents. */
 export function writeComparisonSvg(file: string, runs: RunSummary[], window: number): void {
   const w = 640;
   const h = 220;
   const parts = CURVES.map((c, i) => {
-    const svg = svgChart(curves(runs, c.key, c.key === 'logitScale' ? 1 : window), w, h, c.title(window), true) ?? '';
+    const svg = svgChart(curveSeries(runs, c, window), w, h, c.title(window), true) ?? '';
     return `<g transform="translate(0 ${i * h})">${svg}</g>`;
   });
   fs.writeFileSync(file, `<svg width="${w}" height="${CURVES.length * h}" xmlns="http://www.w3.org/2000/svg">${parts.join('')}</svg>\n`);
@@ -233,16 +230,16 @@ export function writeComparison(file: string, runs: RunSummary[], window: number
   const color = colorOf(runs);
   const valCurve = (key: 'total'): Series[] =>
     runs.filter((r) => r.val.length).map((r) => ({ name: r.name, legend: r.group, color: color(r), points: r.val.map((v) => [v.step, v[key]] as [number, number]) }));
-  const summary: Record<string, string> = {};
-  for (const g of summarise(runs)) summary[g.group] = `${g.runs.join(', ')}`;
+  const groups = summarise(runs);
+  const summary = Object.fromEntries(groups.map((g) => [g.group, g.runs.join(', ')]));
   writeReport(
     file,
     'coca compare',
     summary,
     [
-      ...CURVES.map((c) => ({ title: c.title(window), series: curves(runs, c.key, c.key === 'logitScale' ? 1 : window), fitY: true })),
+      ...CURVES.map((c) => ({ title: c.title(window), series: curveSeries(runs, c, window), fitY: true })),
       { title: 'validation loss, total', series: valCurve('total'), fitY: true },
     ],
-    `<h3>summary (mean ± sd over the runs of each group)</h3><pre>${markdownTable(summarise(runs)).replace(/</g, '&lt;')}</pre>`,
+    `<h3>summary (mean ± sd over the runs of each group)</h3><pre>${markdownTable(groups).replace(/</g, '&lt;')}</pre>`,
   );
 }

@@ -14,6 +14,7 @@ import { countParams, stepFlops, type CocaConfig } from '../model/config.ts';
 import { lossAndBackward, type LossParts, type LossWeights } from '../model/loss.ts';
 import { AdamW } from './adamw.ts';
 import { loadOptimizerInto, loadParamsInto, saveCheckpoint } from './checkpoint.ts';
+import { readJsonl } from './jsonl.ts';
 import { writeReport, type Series } from './report.ts';
 import { learningRate } from './schedule.ts';
 import { validate, type Validation } from './validate.ts';
@@ -222,10 +223,7 @@ interface History {
 
 /** Log lines up to `step` (a resumed run rewrites the rest). */
 function readHistory(logFile: string, valFile: string, step: number): History {
-  const read = <T extends { step: number }>(f: string): T[] =>
-    fs.existsSync(f)
-      ? fs.readFileSync(f, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as T).filter((r) => r.step <= step)
-      : [];
+  const read = <T extends { step: number }>(f: string): T[] => readJsonl<T>(f).filter((r) => r.step <= step);
   const h = { train: read<StepLog>(logFile), val: read<Validation & { step: number }>(valFile) };
   // Drop what a stopped run logged past its checkpoint, so the files equal an uninterrupted run's.
   if (fs.existsSync(logFile)) fs.writeFileSync(logFile, h.train.map((r) => JSON.stringify(r) + '\n').join(''));
