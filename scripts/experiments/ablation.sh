@@ -5,28 +5,13 @@
 # `coca compare` then puts all of them in one table (EVAL.md).
 #   bash scripts/experiments/ablation.sh [OUT_ROOT]    (env: PRESET DATA STEPS BATCH SEEDS MAX_ITEMS)
 set -euo pipefail
-cd "$(dirname "$0")/../.."
+source "$(dirname "$0")/common.sh"
 ROOT="${1:-runs/ablation}"
-PRESET="${PRESET:-nano}"
-DATA="${DATA:-builtin-small}"
-STEPS="${STEPS:-600}"
-BATCH="${BATCH:-32}"
-SEEDS="${SEEDS:-1 2 3}"
-MAX_ITEMS="${MAX_ITEMS:-300}"
 declare -A ARMS=([coca]="--contrastive-weight 1 --caption-weight 2" [contrastive]="--contrastive-weight 1 --caption-weight 0" [captioning]="--contrastive-weight 0 --caption-weight 2")
 for seed in $SEEDS; do
   for arm in coca contrastive captioning; do
     run="$ROOT/$arm-s$seed"
-    if [[ -f "$run/eval.json" ]]; then echo "skip $run (evaluated)"; continue; fi
-    start=$(date +%s)
-    if [[ -f "$run/checkpoints/last/model.safetensors" ]]; then
-      echo "reuse $run (trained)"
-    else
-      rm -rf "$run"
-      # shellcheck disable=SC2086
-      node bin/coca.js train --preset "$PRESET" --data "$DATA" --steps "$STEPS" --batch "$BATCH" --seed "$seed" ${ARMS[$arm]} --out "$run"
-    fi
-    node bin/coca.js eval "$run" --data "$DATA" --max-items "$MAX_ITEMS" --json "$run/eval.json"
-    echo "$run: $(( $(date +%s) - start )) s" | tee -a "$ROOT/times.txt"
+    # shellcheck disable=SC2086
+    train_and_eval "$ROOT" "$run" node bin/coca.js train --preset "$PRESET" --data "$DATA" --steps "$STEPS" --batch "$BATCH" --seed "$seed" ${ARMS[$arm]} --out "$run"
   done
 done
