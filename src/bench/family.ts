@@ -2,7 +2,7 @@
 // against the float64 reference, times it with timeCalls, and prints its own table with the
 // ratios to the ceilings measured at the start of the same run.
 import type { Gpu } from '../gpu/gpu.ts';
-import { CocaError } from '../gpu/errors.ts';
+import { CocaError } from '../util/errors.ts';
 import type { Ceilings } from './ceiling.ts';
 
 export interface BenchContext {

@@ -8,7 +8,7 @@ import type { Argv } from 'yargs';
 import { measureCeilings } from '../bench/ceiling.ts';
 import { BENCH_FAMILIES } from '../bench/families.ts';
 import { fmt, type BenchContext } from '../bench/family.ts';
-import { CocaError } from '../gpu/errors.ts';
+import { CocaError } from '../util/errors.ts';
 import { Gpu } from '../gpu/gpu.ts';
 
 interface BenchArgs {

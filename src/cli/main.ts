@@ -1,7 +1,7 @@
 // The `coca` command: one yargs module per subcommand in this folder.
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { CocaError } from '../gpu/errors.ts';
+import { CocaError } from '../util/errors.ts';
 import { benchCommand } from './bench.ts';
 import { evalCommand } from './eval.ts';
 import { infoCommand } from './info.ts';

@@ -2,7 +2,7 @@
 import path from 'node:path';
 import type { Argv } from 'yargs';
 import { Gpu } from '../gpu/gpu.ts';
-import { CocaError } from '../gpu/errors.ts';
+import { CocaError } from '../util/errors.ts';
 import { loadConfig, PRESETS } from '../model/config.ts';
 import { train } from '../train/trainer.ts';
 

@@ -5,9 +5,9 @@
 // files (run.json, log.jsonl, eval.json) and compare the same way.
 import fs from 'node:fs';
 import path from 'node:path';
-import { CocaError } from '../gpu/errors.ts';
-import { readJsonl } from '../train/jsonl.ts';
-import { svgChart, writeReport, type Series } from '../train/report.ts';
+import { CocaError } from '../util/errors.ts';
+import { readJsonl } from '../util/jsonl.ts';
+import { svgChart, writeReport, type Series } from '../util/report.ts';
 
 export class CompareError extends CocaError {
   override name = 'CompareError';

@@ -4,7 +4,7 @@ export { bleu, bleuFromStats, bleuImageStats, closestRefLen, type BleuResult, ty
 export { ciderD, type CiderOptions, type CiderResult } from './cider.ts';
 export { scoreCaptions, type CaptionScores } from './captioning.ts';
 export { PTB_PUNCTUATION, tokenizeCaption } from './tokenize.ts';
-export { recallFromRanks, retrievalRecall, retrievalRecallPairs, type RecallResult } from './recall.ts';
+export { recallFromRanks, retrievalRecall, retrievalRecallPairs, similarity, type RecallResult } from './recall.ts';
 export { topKAccuracy, type TopKResult } from './zeroshot.ts';
 export {
   hitChance, nearestNeighbourCaptions, randomCaptions, retrievalChance, topKChance, type NearestNeighbourResult,

@@ -8,6 +8,19 @@
 // collapses all embeddings cannot look good. NaN positives are skipped (all NaN: the last rank);
 // NaN negatives rank ahead.
 
+/** Dot products of the rows of a [na, E] with the rows of b [nb, E]: [na, nb]. */
+export function similarity(a: Float32Array, b: Float32Array, na: number, nb: number, E: number): Float32Array {
+  const s = new Float32Array(na * nb);
+  for (let i = 0; i < na; i++) {
+    for (let j = 0; j < nb; j++) {
+      let d = 0;
+      for (let e = 0; e < E; e++) d += a[i * E + e]! * b[j * E + e]!;
+      s[i * nb + j] = d;
+    }
+  }
+  return s;
+}
+
 export interface RecallResult {
   ks: number[];
   /** imageToText[j]: fraction of images with a caption in the top ks[j]. */

@@ -7,7 +7,7 @@ import type { CocaModel } from '../model/coca.ts';
 import { embedImages as embedBatch, embedTexts as embedTextBatches, normaliseRows } from '../infer/embed.ts';
 import { nearestNeighbourCaptions, retrievalChance, topKChance } from './baselines.ts';
 import { scoreCaptions } from './captioning.ts';
-import { retrievalRecallPairs } from './recall.ts';
+import { retrievalRecallPairs, similarity } from './recall.ts';
 import { captionMetrics, recallMetrics, topKMetrics, type EvalSection } from './report.ts';
 import { topKAccuracy } from './zeroshot.ts';
 
@@ -57,19 +57,6 @@ export async function embedImages(ctx: EvalContext, ds: Dataset, limit = Infinit
 /** Unit-norm text embeddings [texts, E]. */
 export function embedTexts(ctx: EvalContext, texts: readonly string[]): Promise<Float32Array> {
   return embedTextBatches(ctx.model, ctx.tokenizer, texts, ctx.batch);
-}
-
-/** Dot products of the rows of a [na, E] with the rows of b [nb, E]: [na, nb]. */
-export function similarity(a: Float32Array, b: Float32Array, na: number, nb: number, E: number): Float32Array {
-  const s = new Float32Array(na * nb);
-  for (let i = 0; i < na; i++) {
-    for (let j = 0; j < nb; j++) {
-      let d = 0;
-      for (let e = 0; e < E; e++) d += a[i * E + e]! * b[j * E + e]!;
-      s[i * nb + j] = d;
-    }
-  }
-  return s;
 }
 
 /** Retrieval, captioning and (concepts as classes) flat hit@k on one split. */

@@ -1,9 +1,6 @@
 // Errors of the GPU layer. Each carries one line meant for a person: what went wrong and
 // what to do. The CLI prints `message` alone (no stack) for these.
-
-export class CocaError extends Error {
-  override name = 'CocaError';
-}
+import { CocaError } from '../util/errors.ts';
 
 /** No WebGPU adapter could be had on this machine. */
 export class NoAdapterError extends CocaError {

@@ -10,7 +10,7 @@ import { loadSquare, type Fit } from '../data/image.ts';
 import { isBuiltDataset, resolveDataPath } from '../data/load.ts';
 import { readManifest } from '../data/store.ts';
 import type { Gpu } from '../gpu/gpu.ts';
-import { CocaError } from '../gpu/errors.ts';
+import { CocaError } from '../util/errors.ts';
 import type { CocaModel } from '../model/coca.ts';
 import { loadCheckpoint } from '../train/checkpoint.ts';
 

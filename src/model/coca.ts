@@ -2,19 +2,20 @@
 // decoder ending in a CLS token, multimodal decoder cross-attending to the image tokens. Every
 // tensor, mask and LayerNorm placement follows docs/model.md; the parity test compares all of it
 // with the PyTorch reference.
-import type { AttentionPath } from '../../kernels/attention.ts';
-import { releaseTokenIds, uploadTokenIds, type TokenIds } from '../../kernels/embedding.ts';
 import type { Gpu } from '../gpu/gpu.ts';
 import { ShapeError } from '../gpu/errors.ts';
 import { attentionalPooler, block, norm } from '../nn/layers.ts';
 import { ParamStore } from '../nn/params.ts';
+import { releaseTokenIds, uploadTokenIds, type TokenIds } from '../tensor/ids.ts';
+import type { AttentionPath } from '../tensor/ops/attention.ts';
 import { embedding } from '../tensor/ops/embedding.ts';
 import { linear, matmul } from '../tensor/ops/linear.ts';
 import { addBroadcastRow, concatSeq, sliceSeq } from '../tensor/ops/sequence.ts';
 import { narrowRows, reshape } from '../tensor/ops/shape.ts';
 import { Tensor } from '../tensor/tensor.ts';
 import { Rng } from '../util/prng.ts';
-import { derived, parameterShapes, type CocaConfig } from './config.ts';
+import type { CocaConfig } from './config.ts';
+import { derived, parameterShapes } from './shapes.ts';
 import { unfoldPatches } from './patches.ts';
 
 export interface CocaInputs {

@@ -258,19 +258,3 @@ export function withVocabSize(c: CocaConfig, vocabSize: number): CocaConfig {
   checkRules(out, 'config');
   return out;
 }
-
-/** Derived sizes every tower needs, in one place. */
-export function derived(c: CocaConfig): { grid: number; patches: number; imageTokens: number; textTokens: number } {
-  const grid = c.vision_cfg.image_size / c.vision_cfg.patch_size;
-  const q = c.vision_cfg.attn_pooler_queries;
-  return {
-    grid,
-    patches: grid * grid,
-    // With attentional_pool true, query 0 is the contrastive embedding and the rest are tokens.
-    imageTokens: c.vision_cfg.attentional_pool === true ? q - 1 : q,
-    textTokens: c.text_cfg.context_length,
-  };
-}
-
-export { parameterShapes, countParams, stepFlops } from './shapes.ts';
-export type { ParamSpec, ParamInit, FlopCount } from './shapes.ts';

@@ -1,5 +1,5 @@
 // Errors of the model layer. One line for a person: what is wrong, where, and what to do.
-import { CocaError } from '../gpu/errors.ts';
+import { CocaError } from '../util/errors.ts';
 
 /** A model config that cannot be used: names the key path (`vision_cfg.width`) and the problem. */
 export class ConfigError extends CocaError {

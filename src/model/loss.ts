@@ -1,8 +1,7 @@
 // One forward and backward of the CoCa loss: λ_cap·caption cross-entropy (on the GPU) +
 // λ_con·contrastive InfoNCE (src/model/contrastive.ts, on the CPU). Leaves every parameter's
 // gradient in .grad and returns the loss parts.
-import { IGNORE_INDEX } from '../../kernels/crossentropy.ts';
-import { releaseTokenIds, uploadTokenIds } from '../../kernels/embedding.ts';
+import { IGNORE_INDEX, releaseTokenIds, uploadTokenIds } from '../tensor/ids.ts';
 import { crossEntropy } from '../tensor/ops/loss.ts';
 import { reshape } from '../tensor/ops/shape.ts';
 import { Tape, withTape } from '../tensor/tape.ts';

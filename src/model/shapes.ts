@@ -7,16 +7,20 @@
 // Layouts (torch's): a Linear weight is [out, in] and applies as x·Wᵀ + b; in_proj_weight is
 // [3·d, d] with rows q, k, v; `visual.proj` and the `text_projection`s are [in, out] and
 // apply as x·P. conv1.weight is [width, 3, p, p], applied to unfolded patches (c, ky, kx order).
-import { derived, type CocaConfig } from './config.ts';
+import type { ParamInit, ParamSpec } from '../nn/params.ts';
+import type { CocaConfig } from './config.ts';
 
-export type ParamInit = { kind: 'normal'; std: number } | { kind: 'zeros' } | { kind: 'ones' } | { kind: 'constant'; value: number };
-
-export interface ParamSpec {
-  name: string;
-  shape: number[];
-  /** AdamW weight decay applies: the weight matrices of linear maps only (not biases, norms, embeddings, queries, logit_scale). */
-  decay: boolean;
-  init: ParamInit;
+/** Derived sizes every tower needs, in one place. */
+export function derived(c: CocaConfig): { grid: number; patches: number; imageTokens: number; textTokens: number } {
+  const grid = c.vision_cfg.image_size / c.vision_cfg.patch_size;
+  const q = c.vision_cfg.attn_pooler_queries;
+  return {
+    grid,
+    patches: grid * grid,
+    // With attentional_pool true, query 0 is the contrastive embedding and the rest are tokens.
+    imageTokens: c.vision_cfg.attentional_pool === true ? q - 1 : q,
+    textTokens: c.text_cfg.context_length,
+  };
 }
 
 const normal = (std: number): ParamInit => ({ kind: 'normal', std });

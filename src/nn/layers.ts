@@ -1,7 +1,6 @@
 // The building blocks of the model, as functions of a ParamStore and a name prefix, so each
 // reads its parameters by their open_clip names. Shapes and semantics: docs/model.md.
-import type { AttentionPath } from '../../kernels/attention.ts';
-import { attention } from '../tensor/ops/attention.ts';
+import { attention, type AttentionPath } from '../tensor/ops/attention.ts';
 import { layerNorm } from '../tensor/ops/layernorm.ts';
 import { linear } from '../tensor/ops/linear.ts';
 import { add, gelu } from '../tensor/ops/pointwise.ts';

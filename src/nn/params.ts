@@ -3,9 +3,19 @@
 // initialisation rules and weight-decay flags, so checkpoints load and save by name.
 import type { Gpu } from '../gpu/gpu.ts';
 import { ShapeError } from '../gpu/errors.ts';
-import type { ParamSpec } from '../model/config.ts';
 import { Tensor, numel, shapeStr } from '../tensor/tensor.ts';
 import type { Rng } from '../util/prng.ts';
+
+export type ParamInit = { kind: 'normal'; std: number } | { kind: 'zeros' } | { kind: 'ones' } | { kind: 'constant'; value: number };
+
+/** One parameter as a model declares it; `ParamStore.create` allocates and initialises it. */
+export interface ParamSpec {
+  name: string;
+  shape: number[];
+  /** AdamW weight decay applies: the weight matrices of linear maps only (not biases, norms, embeddings, queries, logit_scale). */
+  decay: boolean;
+  init: ParamInit;
+}
 
 export interface ParamInfo {
   tensor: Tensor;

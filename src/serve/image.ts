@@ -6,7 +6,7 @@
 // would follow its references and its cost is unbounded by its byte size.
 import sharp, { type Metadata } from 'sharp';
 import { fullCrop, toTensor } from '../data/augment.ts';
-import { CocaError } from '../gpu/errors.ts';
+import { CocaError } from '../util/errors.ts';
 import type { Preprocess } from '../infer/load.ts';
 
 /** An upload that cannot be used; the HTTP layer answers `status` with the message. */

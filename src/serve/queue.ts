@@ -5,7 +5,7 @@
 // same group behind it, as one batch. A lone job waits at most `windowMs` for company, and only
 // while the device is idle: under load the queue fills while a batch runs, so batches grow and
 // throughput grows with load instead of requests fighting over the device.
-import { CocaError } from '../gpu/errors.ts';
+import { CocaError } from '../util/errors.ts';
 
 /** The queue cannot take or start the job in time: the HTTP layer answers 503 with Retry-After. */
 export class BusyError extends CocaError {

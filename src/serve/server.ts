@@ -7,7 +7,7 @@ import multipart from '@fastify/multipart';
 import fastifyStatic from '@fastify/static';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
 import { searchOptions } from '../cli/caption.ts';
-import { CocaError } from '../gpu/errors.ts';
+import { CocaError } from '../util/errors.ts';
 import type { Gpu } from '../gpu/gpu.ts';
 import type { OpenCheckpoint } from '../infer/load.ts';
 import type { RetrievalIndex } from '../infer/retrieval.ts';

@@ -6,9 +6,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Gpu } from '../gpu/gpu.ts';
-import { CocaError } from '../gpu/errors.ts';
+import { CocaError } from '../util/errors.ts';
 import { CocaModel } from '../model/coca.ts';
-import { parameterShapes, parseConfig, type CocaConfig } from '../model/config.ts';
+import { parseConfig, type CocaConfig } from '../model/config.ts';
+import { parameterShapes } from '../model/shapes.ts';
 import { LOGIT_SCALE_MAX } from '../model/loss.ts';
 import { readSafetensors, writeSafetensors, type TensorIn } from '../model/safetensors.ts';
 import { ParamStore, type HostTensor } from '../nn/params.ts';

@@ -1,14 +1,12 @@
 // Validation during training: both losses over the validation split, and retrieval R@1 in both
 // directions between its images and captions (one caption per image).
-import { IGNORE_INDEX } from '../../kernels/crossentropy.ts';
-import { releaseTokenIds, uploadTokenIds } from '../../kernels/embedding.ts';
 import type { BatchLoader } from '../data/loader.ts';
-import { retrievalRecall } from '../eval/recall.ts';
-import { similarity } from '../eval/run.ts';
+import { retrievalRecall, similarity } from '../eval/recall.ts';
 import { normaliseRows } from '../infer/embed.ts';
 import type { CocaModel } from '../model/coca.ts';
 import { contrastiveLoss } from '../model/contrastive.ts';
 import { captionTargets, type LossWeights } from '../model/loss.ts';
+import { IGNORE_INDEX, releaseTokenIds, uploadTokenIds } from '../tensor/ids.ts';
 import { crossEntropy } from '../tensor/ops/loss.ts';
 import { reshape } from '../tensor/ops/shape.ts';
 import { noGrad } from '../tensor/tape.ts';

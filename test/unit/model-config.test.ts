@@ -4,7 +4,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { countParams, derived, loadConfig, parameterShapes, parseConfig, PRESETS, stepFlops, withVocabSize, type CocaConfig } from '../../src/model/config.ts';
+import { loadConfig, parseConfig, PRESETS, withVocabSize, type CocaConfig } from '../../src/model/config.ts';
+import { countParams, derived, parameterShapes, stepFlops } from '../../src/model/shapes.ts';
 import { ConfigError } from '../../src/model/errors.ts';
 import { readSafetensors } from '../../src/model/safetensors.ts';
 

@@ -9,6 +9,8 @@ import { needsGrad } from '../tape.ts';
 import { Tensor, shapeStr } from '../tensor.ts';
 
 /** Heads of one of q, k, v: tensor t [B, L, C], head h at columns col + h·D. */
+export type { AttentionPath };
+
 export interface HeadsView {
   t: Tensor;
   col: number;
