@@ -1,0 +1,248 @@
+// The layer check: every import under src/, kernels/ and shaders/ points downward.
+//
+//   cli → serve, bench → eval, train, infer → model → nn → tensor → kernels → gpu
+//   data and util: leaves that any layer may use; they import nothing but each other.
+//
+// A folder is `src/<name>` (src/tensor/ops is part of tensor), `kernels` (with kernels/bench) or
+// `shaders`. Three rules, each failing with the file, the line and the import:
+//   1. No upward import (a lower layer importing a higher one).
+//   2. Nothing above src/tensor imports kernels/, except the EXCEPTIONS below.
+//   3. No cycle between folders, even between folders of one rank (eval, train and infer may
+//      use each other one way only).
+// Type-only imports (`import type`) count like any other: a type still ties the two folders
+// together, and whoever moves one must know the other. Cycles inside one folder are not checked;
+// the one there is (tensor.ts ↔ tape.ts, for Tensor.creator) is type-only and micrograd's own
+// shape. Shaders: `//#include name` must name a file in shaders/, with no include cycle.
+//
+// `npx tsx scripts/check-layers.ts` prints what it finds; test/unit/layers.test.ts runs it.
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const RANK: Record<string, number> = { cli: 0, serve: 1, bench: 1, eval: 2, train: 2, infer: 2, model: 3, nn: 4, tensor: 5, kernels: 6, gpu: 7 };
+const LEAVES = new Set(['data', 'util']);
+
+interface Allowance {
+  from: RegExp;
+  to: RegExp;
+  why: string;
+}
+
+/** The stated ways past src/tensor into kernels/. */
+const EXCEPTIONS: Allowance[] = [
+  { from: /^src\/train\/adamw\.ts$/, to: /^kernels\/adamw\.ts$/, why: "the optimiser's fused AdamW: an update of every parameter in place, not an op on the tape" },
+  {
+    from: /^src\/(bench\/|cli\/bench\.ts$)/,
+    to: /^kernels\/(bench\/|[^/]+\.bench\.ts$)/,
+    why: '`coca bench` lists and runs the kernel benchmarks, whose harness lives beside the kernels',
+  },
+];
+
+/**
+ * Imports that break the rules today and that another branch of issue 15 is removing now.
+ * Each names the branch; the list must end empty. An entry that no longer matches anything is
+ * reported by the script (`stale`) so it can be deleted.
+ */
+export const PENDING: (Allowance & { branch: string })[] = [
+  { branch: 'decoder', from: /^src\/infer\/kvcache\.ts$/, to: /^kernels\/(attention|copy|embedding)\.ts$/, why: 'the KV-cached decoder calls attention and copy kernels itself; it moves onto the one block in nn/' },
+  { branch: 'decoder', from: /^src\/infer\/stepper\.ts$/, to: /^kernels\/copy\.ts$/, why: 'repeatImages copies rows with the kernel; it moves onto a tensor op' },
+  { branch: 'decoder', from: /^src\/serve\/server\.ts$/, to: /^src\/cli\/caption\.ts$/, why: "the server takes the CLI's search options; they move to infer/search.ts" },
+  { branch: 'checkpoints', from: /^src\/infer\/load\.ts$/, to: /^src\/train\/checkpoint\.ts$/, why: 'parameter and config loading moves to model/checkpoint.ts (the infer → train edge closes the eval/infer/train cycle)' },
+  { branch: 'kernels', from: /^kernels\/[^/]+\.bench\.ts$/, to: /^src\/bench\//, why: 'the bench harness moves down to kernels/bench/' },
+  { branch: 'layers', from: /^src\/bench\/wait\.ts$/, to: /^kernels\/matmul\.ts$/, why: 'the wait bench times a bare matmul; it moves beside the kernel benches once kernels/bench/ exists' },
+  { branch: 'layers', from: /^src\/train\/trainer\.ts$/, to: /^kernels\/adamw\.ts$/, why: "the trainer clips gradients itself; the one trainStep does it through train/adamw.ts" },
+];
+
+export interface Import {
+  file: string;
+  line: number;
+  spec: string;
+  target: string;
+  typeOnly: boolean;
+}
+
+export interface LayerReport {
+  violations: string[];
+  /** PENDING entries that matched nothing. */
+  stale: string[];
+  files: number;
+  imports: number;
+}
+
+/** The layer a repository-relative path belongs to, or null outside src/, kernels/, shaders/. */
+export function folderOf(rel: string): string | null {
+  const parts = rel.split('/');
+  if (parts[0] === 'src' && parts.length > 2) return parts[1]!;
+  if (parts[0] === 'kernels' || parts[0] === 'shaders') return parts[0];
+  return null;
+}
+
+function walk(root: string, dir: string, ext: string, out: string[]): void {
+  const abs = path.join(root, dir);
+  if (!fs.existsSync(abs)) return;
+  for (const e of fs.readdirSync(abs, { withFileTypes: true })) {
+    const rel = `${dir}/${e.name}`;
+    if (e.isDirectory()) walk(root, rel, ext, out);
+    else if (e.name.endsWith(ext)) out.push(rel);
+  }
+}
+
+const IMPORT = /^\s*(import|export)\s+(type\s+)?(?:[^'";]*?\s+from\s+)?['"]([^'"]+)['"]/gm;
+const DYNAMIC = /\bimport\(\s*['"]([^'"]+)['"]\s*\)/g;
+
+/** Relative imports of one TypeScript file, resolved to repository-relative paths. */
+export function tsImports(root: string, file: string): Import[] {
+  const text = fs.readFileSync(path.join(root, file), 'utf8');
+  const lineAt = (i: number) => text.slice(0, i).split('\n').length;
+  const out: Import[] = [];
+  const add = (spec: string, index: number, typeOnly: boolean) => {
+    if (!spec.startsWith('.')) return;
+    const target = path.posix.normalize(path.posix.join(path.posix.dirname(file), spec));
+    out.push({ file, line: lineAt(index), spec, target, typeOnly });
+  };
+  for (const m of text.matchAll(IMPORT)) add(m[3]!, m.index!, !!m[2]);
+  for (const m of text.matchAll(DYNAMIC)) add(m[1]!, m.index!, false);
+  return out;
+}
+
+/** `//#include name` lines of one shader, as shaders/name.wgsl. */
+export function shaderIncludes(root: string, file: string): Import[] {
+  const out: Import[] = [];
+  fs.readFileSync(path.join(root, file), 'utf8')
+    .split('\n')
+    .forEach((l, i) => {
+      const m = /^\s*\/\/#include\s+(\S+)\s*$/.exec(l);
+      if (m) out.push({ file, line: i + 1, spec: m[1]!, target: `shaders/${m[1]}.wgsl`, typeOnly: false });
+    });
+  return out;
+}
+
+const where = (i: Import) => `${i.file}:${i.line} imports '${i.spec}'`;
+
+/** What is wrong with one import between two folders, or null. */
+function ruleBroken(i: Import, from: string, to: string): string | null {
+  if (to === 'shaders' || from === 'shaders') return `${where(i)}: TypeScript and WGSL meet only through the shader loader (src/gpu/shaders.ts), not by import`;
+  if (LEAVES.has(from)) return LEAVES.has(to) ? null : `${where(i)}: ${from} is a leaf; it may import only data and util, not ${to}`;
+  if (LEAVES.has(to)) return null;
+  const rf = RANK[from];
+  const rt = RANK[to];
+  if (rf === undefined) return `${where(i)}: src/${from} has no place in the layer order; add it to RANK in scripts/check-layers.ts`;
+  if (rt === undefined) return `${where(i)}: src/${to} has no place in the layer order; add it to RANK in scripts/check-layers.ts`;
+  if (rt < rf) return `${where(i)}: ${from} may not import ${to}, a layer above it`;
+  if (to === 'kernels' && rf < RANK.tensor! && !EXCEPTIONS.some((e) => e.from.test(i.file) && e.to.test(i.target))) {
+    return `${where(i)}: only src/tensor calls kernels/; ${from} must go through a tensor op (the stated exceptions are EXCEPTIONS in scripts/check-layers.ts)`;
+  }
+  return null;
+}
+
+/** Folder-level cycles: each as the folders in order plus one import per edge. */
+function folderCycles(edges: Map<string, Map<string, Import>>): string[] {
+  const out: string[] = [];
+  const nodes = [...edges.keys()].sort();
+  // Tarjan's strongly connected components; a component of two or more folders holds a cycle.
+  let counter = 0;
+  const index = new Map<string, number>();
+  const low = new Map<string, number>();
+  const stack: string[] = [];
+  const on = new Set<string>();
+  const comps: string[][] = [];
+  const visit = (v: string) => {
+    index.set(v, counter);
+    low.set(v, counter++);
+    stack.push(v);
+    on.add(v);
+    for (const w of [...(edges.get(v)?.keys() ?? [])].sort()) {
+      if (!index.has(w)) {
+        visit(w);
+        low.set(v, Math.min(low.get(v)!, low.get(w)!));
+      } else if (on.has(w)) low.set(v, Math.min(low.get(v)!, index.get(w)!));
+    }
+    if (low.get(v) === index.get(v)) {
+      const c: string[] = [];
+      let w: string;
+      do {
+        w = stack.pop()!;
+        on.delete(w);
+        c.push(w);
+      } while (w !== v);
+      if (c.length > 1) comps.push(c.sort());
+    }
+  };
+  for (const v of nodes) if (!index.has(v)) visit(v);
+  for (const c of comps) {
+    const inside = new Set(c);
+    const lines: string[] = [];
+    for (const a of c) for (const [b, imp] of [...(edges.get(a) ?? [])].sort()) if (inside.has(b)) lines.push(`    ${a} → ${b}: ${where(imp)}`);
+    out.push(`folders import each other in a cycle: ${c.join(', ')}\n${lines.join('\n')}`);
+  }
+  return out;
+}
+
+/** Include cycles among shaders (an include of an include that comes back). */
+function includeCycles(includes: Import[]): string[] {
+  const next = new Map<string, Import[]>();
+  for (const i of includes) next.set(i.file, [...(next.get(i.file) ?? []), i]);
+  const out: string[] = [];
+  const walkFrom = (start: string, at: string, trail: Import[]) => {
+    for (const i of next.get(at) ?? []) {
+      if (i.target === start) out.push(`shader include cycle: ${[...trail, i].map(where).join(' → ')}`);
+      // Each cycle once, from its first file in sort order.
+      else if (i.target > start && !trail.some((t) => t.file === i.target)) walkFrom(start, i.target, [...trail, i]);
+    }
+  };
+  for (const f of [...next.keys()].sort()) walkFrom(f, f, []);
+  return out;
+}
+
+export function checkLayers(root: string, pending = PENDING): LayerReport {
+  const files: string[] = [];
+  walk(root, 'src', '.ts', files);
+  walk(root, 'kernels', '.ts', files);
+  const shaders: string[] = [];
+  walk(root, 'shaders', '.wgsl', shaders);
+  const imports = files.flatMap((f) => tsImports(root, f));
+  const includes = shaders.flatMap((f) => shaderIncludes(root, f));
+  const violations: string[] = [];
+  const used = new Set<number>();
+  const edges = new Map<string, Map<string, Import>>();
+  for (const i of imports) {
+    const from = folderOf(i.file)!;
+    const to = folderOf(i.target);
+    if (to === null) {
+      violations.push(`${where(i)}: it leads out of src/, kernels/ and shaders/ (${i.target})`);
+      continue;
+    }
+    if (from === to) continue;
+    const p = pending.findIndex((e) => e.from.test(i.file) && e.to.test(i.target));
+    if (p >= 0) {
+      used.add(p);
+      continue;
+    }
+    const broken = ruleBroken(i, from, to);
+    if (broken) {
+      violations.push(broken);
+      continue; // reported already; a cycle it closes would only name it again
+    }
+    if (!edges.has(from)) edges.set(from, new Map());
+    if (!edges.get(from)!.has(to)) edges.get(from)!.set(to, i);
+  }
+  for (const i of includes) {
+    if (!fs.existsSync(path.join(root, i.target))) violations.push(`${where(i)}: there is no ${i.target}`);
+  }
+  violations.push(...folderCycles(edges), ...includeCycles(includes));
+  const stale = pending.filter((_, k) => !used.has(k)).map((e) => `PENDING ${e.from.source} → ${e.to.source} (branch ${e.branch}) matches no import any more: delete it`);
+  return { violations, stale, files: files.length + shaders.length, imports: imports.length + includes.length };
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+  const r = checkLayers(root);
+  for (const s of r.stale) console.log(s);
+  for (const p of PENDING) console.log(`pending, removed by branch ${p.branch}: ${p.from.source} → ${p.to.source} (${p.why})`);
+  if (r.violations.length) {
+    console.error(r.violations.join('\n'));
+    console.error(`check-layers: ${r.violations.length} import(s) break the layer order (scripts/check-layers.ts says which way the layers go)`);
+    process.exit(1);
+  }
+  console.log(`check-layers: ${r.imports} imports in ${r.files} files, all downward`);
+}
