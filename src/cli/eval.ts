@@ -2,13 +2,12 @@
 // nearest-neighbour caption baseline, as a table and as JSON.
 import fs from 'node:fs';
 import type { Argv } from 'yargs';
-import { listSplits, loadDataset, loadTokenizer, Tokenizer } from '../data/index.ts';
+import { listSplits, loadDataset, loadTokenizer } from '../data/index.ts';
 import { renderReport, type EvalSection } from '../eval/report.ts';
 import { embedImages, evalSplit, evalZeroShot, type EvalContext } from '../eval/run.ts';
 import { Gpu } from '../gpu/gpu.ts';
 import { resolveCheckpointDir } from '../infer/load.ts';
-import { loadCheckpoint } from '../train/checkpoint.ts';
-import path from 'node:path';
+import { checkTokenizerFits, loadCheckpoint, readCheckpointTokenizer } from '../model/checkpoint.ts';
 
 interface EvalArgs {
   checkpoint?: string;
@@ -39,8 +38,11 @@ export const evalCommand = {
     const gpu = await Gpu.open();
     try {
       const model = loadCheckpoint(gpu, dir);
-      const tokFile = path.join(dir, 'tokenizer.json');
-      const tokenizer = fs.existsSync(tokFile) ? Tokenizer.load(tokFile) : loadTokenizer(a.data);
+      let tokenizer = readCheckpointTokenizer(dir, model.config);
+      if (!tokenizer) {
+        tokenizer = loadTokenizer(a.data);
+        checkTokenizerFits(tokenizer, model.config, `the tokenizer of ${a.data}`);
+      }
       const ctx: EvalContext = { model, tokenizer, batch: a.batch, maxItems: a['max-items'], maxLen: a['max-len'], log: (l) => console.error(l) };
       const available = listSplits(a.data);
       const wanted = a.split?.split(',').map((s) => s.trim()) ?? ['test-concept', 'test-style', 'test-fmnist', 'test', 'val'].filter((s) => available.includes(s)).slice(0, 3);

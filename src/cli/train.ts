@@ -4,30 +4,92 @@ import type { Argv } from 'yargs';
 import { Gpu } from '../gpu/gpu.ts';
 import { CocaError } from '../util/errors.ts';
 import { loadConfig, PRESETS } from '../model/config.ts';
-import { train } from '../train/trainer.ts';
+import { resumeOptions, RESUMABLE, runOf, type RecordedOptions } from '../train/resume.ts';
+import { train, type TrainOptions } from '../train/trainer.ts';
 
 interface TrainArgs {
-  preset: string;
+  preset?: string;
   config?: string;
-  data: string;
+  data?: string;
   out?: string;
-  steps: number;
-  batch: number;
-  lr: number;
+  steps?: number;
+  batch?: number;
+  lr?: number;
   warmup?: number;
-  'weight-decay': number;
-  clip: number;
-  'caption-weight': number;
-  'contrastive-weight': number;
+  'weight-decay'?: number;
+  clip?: number;
+  'caption-weight'?: number;
+  'contrastive-weight'?: number;
   resume?: string;
-  seed: number;
-  'val-every': number;
-  keep: number;
-  'on-nan': 'stop' | 'skip';
+  override?: string[];
+  seed?: number;
+  'val-every'?: number;
+  keep?: number;
+  'save-every': string;
+  'on-nan'?: 'stop' | 'skip';
 }
+
+// Defaults live here rather than in yargs, so that a resume can tell an option typed on the
+// command line (checked against the run's record) from one left at its default.
+const DEFAULTS = {
+  preset: 'nano',
+  data: 'builtin-small',
+  steps: 300,
+  batch: 32,
+  lr: 1e-3,
+  'weight-decay': 0.1,
+  clip: 1,
+  'caption-weight': 2,
+  'contrastive-weight': 1,
+  seed: 1,
+  'val-every': 100,
+  keep: 3,
+  'on-nan': 'stop',
+} as const;
+const dflt = (k: keyof typeof DEFAULTS) => ({ defaultDescription: String(DEFAULTS[k]) });
 
 function stamp(): string {
   return new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
+}
+
+/** --save-every: N steps, or a time (90s, 5m) of training between two writes of `last`. */
+function parseSaveEvery(v: string): TrainOptions['saveEvery'] {
+  const m = /^(\d+(?:\.\d+)?)(s|m)?$/.exec(v.trim());
+  if (!m || Number(m[1]) <= 0 || (!m[2] && !Number.isInteger(Number(m[1])))) throw new CocaError(`--save-every ${v}: give a number of steps (50) or a time (90s, 5m)`);
+  if (!m[2]) return { steps: Number(m[1]) };
+  return { seconds: Number(m[1]) * (m[2] === 'm' ? 60 : 1) };
+}
+
+function checkNumbers(o: { steps: number; batch: number; valEvery: number; lr: number }): void {
+  for (const [k, v] of [['steps', o.steps], ['batch', o.batch], ['val-every', o.valEvery]] as const) {
+    if (!Number.isInteger(v) || v <= 0) throw new CocaError(`--${k} must be a positive integer (got ${v})`);
+  }
+  if (!(o.lr > 0)) throw new CocaError(`--lr must be positive (got ${o.lr})`);
+}
+
+/** The options of a new run: what was given, defaults for the rest. */
+function freshOptions(a: TrainArgs): RecordedOptions {
+  const configName = a.config ?? a.preset ?? DEFAULTS.preset;
+  const steps = a.steps ?? DEFAULTS.steps;
+  return {
+    config: loadConfig(configName),
+    configName,
+    data: a.data ?? DEFAULTS.data,
+    steps,
+    batch: a.batch ?? DEFAULTS.batch,
+    lr: a.lr ?? DEFAULTS.lr,
+    warmup: a.warmup ?? Math.max(1, Math.round(steps * 0.05)),
+    weightDecay: a['weight-decay'] ?? DEFAULTS['weight-decay'],
+    beta1: 0.9,
+    beta2: 0.98,
+    eps: 1e-6,
+    clip: a.clip ?? DEFAULTS.clip,
+    weights: { caption: a['caption-weight'] ?? DEFAULTS['caption-weight'], contrastive: a['contrastive-weight'] ?? DEFAULTS['contrastive-weight'] },
+    seed: a.seed ?? DEFAULTS.seed,
+    valEvery: a['val-every'] ?? DEFAULTS['val-every'],
+    keep: a.keep ?? DEFAULTS.keep,
+    onNonFinite: a['on-nan'] ?? DEFAULTS['on-nan'],
+  };
 }
 
 export const trainCommand = {
@@ -35,58 +97,57 @@ export const trainCommand = {
   describe: 'Train a CoCa model (contrastive + captioning) on the built-in data or your own',
   builder: (y: Argv) =>
     y
-      .option('preset', { type: 'string', choices: [...PRESETS], default: 'nano', describe: 'model size (nano: tests and demo, minutes on a CPU; b32: open_clip coca_ViT-B-32 shape)' })
+      .option('preset', { type: 'string', choices: [...PRESETS], ...dflt('preset'), describe: 'model size (nano: tests and demo, minutes on a CPU; b32: open_clip coca_ViT-B-32 shape)' })
       .option('config', { type: 'string', describe: 'a model config JSON (open_clip keys) instead of a preset' })
-      .option('data', { type: 'string', default: 'builtin-small', describe: "dataset: builtin-small, builtin, or a folder/file of your own (see 'coca data --help')" })
-      .option('out', { type: 'string', describe: 'run folder [default: runs/<preset>-<time>]' })
-      .option('steps', { type: 'number', default: 300, describe: 'optimizer steps' })
-      .option('batch', { type: 'number', default: 32, describe: 'image–caption pairs per step' })
-      .option('lr', { type: 'number', default: 1e-3, describe: 'peak learning rate (AdamW)' })
+      .option('data', { type: 'string', ...dflt('data'), describe: "dataset: builtin-small, builtin, or a folder/file of your own (see 'coca data --help')" })
+      .option('out', { type: 'string', describe: 'run folder, new or empty [default: runs/<preset>-<time>]' })
+      .option('steps', { type: 'number', ...dflt('steps'), describe: 'optimizer steps' })
+      .option('batch', { type: 'number', ...dflt('batch'), describe: 'image–caption pairs per step' })
+      .option('lr', { type: 'number', ...dflt('lr'), describe: 'peak learning rate (AdamW)' })
       .option('warmup', { type: 'number', describe: 'linear warm-up steps, then cosine decay to 0 [default: 5% of --steps]' })
-      .option('weight-decay', { type: 'number', default: 0.1, describe: 'decoupled weight decay, on linear-map weights only' })
-      .option('clip', { type: 'number', default: 1, describe: 'global gradient-norm clip' })
-      .option('caption-weight', { type: 'number', default: 2, describe: 'λ_cap, weight of the captioning loss' })
-      .option('contrastive-weight', { type: 'number', default: 1, describe: 'λ_con, weight of the contrastive loss' })
-      .option('resume', { type: 'string', describe: 'continue a run (its folder) or a checkpoint exactly where it stopped' })
-      .option('seed', { type: 'number', default: 1, describe: 'seed of the initialisation and the data order' })
-      .option('val-every', { type: 'number', default: 100, describe: 'validate, checkpoint and update report.html every N steps' })
-      .option('keep', { type: 'number', default: 3, describe: 'step checkpoints to keep (plus best and last)' })
-      .option('on-nan', { type: 'string', choices: ['stop', 'skip'] as const, default: 'stop' as const, describe: 'on a non-finite loss or gradient: stop, or skip the step and halve the LR' })
+      .option('weight-decay', { type: 'number', ...dflt('weight-decay'), describe: 'decoupled weight decay, on linear-map weights only' })
+      .option('clip', { type: 'number', ...dflt('clip'), describe: 'global gradient-norm clip' })
+      .option('caption-weight', { type: 'number', ...dflt('caption-weight'), describe: 'λ_cap, weight of the captioning loss' })
+      .option('contrastive-weight', { type: 'number', ...dflt('contrastive-weight'), describe: 'λ_con, weight of the contrastive loss' })
+      .option('resume', {
+        type: 'string',
+        describe: "continue a run in its own folder from its newest complete checkpoint (last, best or step-N), with the run's recorded options (run.json); a checkpoint folder inside a run continues from that one",
+      })
+      .option('override', { type: 'string', array: true, describe: 'with --resume: let these options (by name, e.g. --override steps lr) change what the run recorded' })
+      .option('seed', { type: 'number', ...dflt('seed'), describe: 'seed of the initialisation and the data order' })
+      .option('val-every', { type: 'number', ...dflt('val-every'), describe: 'validate, write a step checkpoint and update report.html every N steps' })
+      .option('keep', { type: 'number', ...dflt('keep'), describe: 'step checkpoints to keep (plus best and last)' })
+      .option('save-every', {
+        type: 'string',
+        default: '5m',
+        describe:
+          'write checkpoints/last every N steps (50) or after this much training time (90s, 5m), so a crash or kill loses at most that much. ' +
+          '5 minutes: the loss is bounded whatever the model size, and writing last costs well under 1 % of it (nano: milliseconds; b32: a few seconds for its 3 GB)',
+      })
+      .option('on-nan', { type: 'string', choices: ['stop', 'skip'] as const, ...dflt('on-nan'), describe: 'on a non-finite loss or gradient: stop, or skip the step and halve the LR' })
       .example('$0 train', 'nano on the built-in small set, a few minutes on a CPU')
       .example('$0 train --preset tiny --data builtin --steps 2000', 'a bigger model on the full built-in set')
-      .example('$0 train --resume runs/nano-20261123-0600', 'continue a stopped run'),
+      .example('$0 train --resume runs/nano-20261123-0600', 'continue a stopped or killed run where its newest checkpoint left it')
+      .example('$0 train --resume runs/nano-20261123-0600 --steps 600 --override steps', 'continue it further than it was meant to go'),
   handler: async (a: TrainArgs) => {
-    for (const [k, v] of [['steps', a.steps], ['batch', a.batch], ['val-every', a['val-every']]] as const) {
-      if (!Number.isInteger(v) || v <= 0) throw new CocaError(`--${k} must be a positive integer (got ${v})`);
+    const saveEvery = parseSaveEvery(a['save-every']);
+    if (a.override?.length && !a.resume) throw new CocaError('--override only applies with --resume (a new run takes its options as given)');
+    let recorded: RecordedOptions;
+    let out: string;
+    if (a.resume) {
+      const run = runOf(a.resume);
+      const given: Record<string, unknown> = {};
+      for (const k of Object.keys(RESUMABLE)) given[k] = a[k as keyof TrainArgs];
+      recorded = resumeOptions(run, given, a.override ?? []);
+      out = a.out ?? run;
+    } else {
+      recorded = freshOptions(a);
+      out = a.out ?? path.join('runs', `${path.basename(recorded.configName, '.json')}-${stamp()}`);
     }
-    if (!(a.lr > 0)) throw new CocaError(`--lr must be positive (got ${a.lr})`);
-    const configName = a.config ?? a.preset;
-    const config = loadConfig(configName);
-    const out = a.out ?? (a.resume && !a.resume.includes('checkpoints') ? a.resume : path.join('runs', `${path.basename(configName, '.json')}-${stamp()}`));
+    checkNumbers(recorded);
     const gpu = await Gpu.open();
     try {
-      const r = await train(gpu, {
-        config,
-        configName,
-        data: a.data,
-        out,
-        steps: a.steps,
-        batch: a.batch,
-        lr: a.lr,
-        warmup: a.warmup ?? Math.max(1, Math.round(a.steps * 0.05)),
-        weightDecay: a['weight-decay'],
-        beta1: 0.9,
-        beta2: 0.98,
-        eps: 1e-6,
-        clip: a.clip,
-        weights: { caption: a['caption-weight'], contrastive: a['contrastive-weight'] },
-        seed: a.seed,
-        valEvery: a['val-every'],
-        keep: a.keep,
-        resume: a.resume,
-        onNonFinite: a['on-nan'],
-        progress: true,
-      });
+      const r = await train(gpu, { ...recorded, config: loadConfig(recorded.configName), out, resume: a.resume, saveEvery, progress: true });
       const v = r.validation;
       console.log(
         `done: ${r.steps} steps; last loss ${r.last?.total.toFixed(4) ?? '–'}` +

@@ -12,7 +12,7 @@ import { readManifest } from '../data/store.ts';
 import type { Gpu } from '../gpu/gpu.ts';
 import { CocaError } from '../util/errors.ts';
 import type { CocaModel } from '../model/coca.ts';
-import { loadCheckpoint } from '../train/checkpoint.ts';
+import { loadCheckpoint, readCheckpointTokenizer } from '../model/checkpoint.ts';
 
 export class InferError extends CocaError {
   override name = 'InferError';
@@ -127,12 +127,17 @@ export function readPreprocess(dir: string, size: number, fit?: Fit): Preprocess
 export function openCheckpoint(gpu: Gpu, arg?: string, fit?: Fit): OpenCheckpoint {
   const dir = resolveCheckpointDir(arg);
   const model = loadCheckpoint(gpu, dir);
-  const tokFile = path.join(dir, 'tokenizer.json');
-  if (!fs.existsSync(tokFile)) {
+  let tokenizer: Tokenizer | null;
+  try {
+    tokenizer = readCheckpointTokenizer(dir, model.config);
+  } catch (e) {
+    model.params.release();
+    throw e;
+  }
+  if (!tokenizer) {
     model.params.release();
     throw new InferError(`${dir} has no tokenizer.json; checkpoints written by 'coca train' carry one`);
   }
-  const tokenizer = Tokenizer.load(tokFile);
   return { dir, id: checkpointId(dir), model, tokenizer, pre: readPreprocess(dir, model.config.vision_cfg.image_size, fit), release: () => model.params.release() };
 }
 

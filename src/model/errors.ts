@@ -10,3 +10,8 @@ export class ConfigError extends CocaError {
 export class SafetensorsError extends CocaError {
   override name = 'SafetensorsError';
 }
+
+/** A checkpoint folder that cannot be read or written: names the folder or file and the problem. */
+export class CheckpointError extends CocaError {
+  override name = 'CheckpointError';
+}

@@ -1,55 +1,25 @@
-// Checkpoints: a folder other tools can read. model.safetensors (parameters by open_clip name),
-// config.json (the resolved config), tokenizer.json (Hugging Face format) when there is one, and
-// for training runs optimizer.safetensors (AdamW moments) and state.json (step, RNG, data
-// position). Every file is written to a temporary name and renamed, so an interrupted write
-// leaves the previous checkpoint whole.
+// A training checkpoint: the model's files (src/model/checkpoint.ts) plus optimizer.safetensors
+// (AdamW's step and moments) and state.json (step, data position, LR scale, best validation loss),
+// written as one folder that is whole or absent (src/model/checkpoint-folder.ts).
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Gpu } from '../gpu/gpu.ts';
-import { CocaError } from '../util/errors.ts';
-import { CocaModel } from '../model/coca.ts';
-import { parseConfig, type CocaConfig } from '../model/config.ts';
-import { parameterShapes } from '../model/shapes.ts';
-import { LOGIT_SCALE_MAX } from '../model/loss.ts';
-import { readSafetensors, writeSafetensors, type TensorIn } from '../model/safetensors.ts';
-import { ParamStore, type HostTensor } from '../nn/params.ts';
-import { Rng } from '../util/prng.ts';
+import { recoverCheckpointFolders, readManifest, writeCheckpointFolder, type CheckpointFile } from '../model/checkpoint-folder.ts';
+import { modelFiles } from '../model/checkpoint.ts';
+import type { CocaModel } from '../model/coca.ts';
+import { CheckpointError } from '../model/errors.ts';
+import { readSafetensors, type TensorIn } from '../model/safetensors.ts';
 import type { AdamW } from './adamw.ts';
-
-export class CheckpointError extends CocaError {
-  override name = 'CheckpointError';
-}
-
-function writeAtomic(file: string, text: string): void {
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
-  try {
-    fs.writeFileSync(tmp, text);
-    fs.renameSync(tmp, file);
-  } catch (e) {
-    fs.rmSync(tmp, { force: true });
-    throw new CheckpointError(`${file}: cannot write (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); the previous file is untouched`);
-  }
-}
 
 export interface SaveOptions {
   /** tokenizer.json contents to store beside the model. */
   tokenizerJson?: string;
   optimizer?: AdamW;
   /** Training state (step, RNG, data position...), stored as state.json. */
-  state?: Record<string, unknown>;
+  state?: { step: number } & Record<string, unknown>;
 }
 
 export async function saveCheckpoint(dir: string, model: CocaModel, opts: SaveOptions = {}): Promise<void> {
-  fs.mkdirSync(dir, { recursive: true });
-  const tensors = new Map<string, TensorIn>();
-  for (const [name, t] of await model.params.state()) {
-    // The logit scale is clamped where it is read; store the value the model uses.
-    const data = name === 'logit_scale' ? Float32Array.from(t.data, (x) => Math.min(Math.max(x, 0), LOGIT_SCALE_MAX)) : t.data;
-    tensors.set(name, { shape: t.shape, data });
-  }
-  writeSafetensors(path.join(dir, 'model.safetensors'), tensors, { format: 'coca-1', config: JSON.stringify(model.config) });
-  writeAtomic(path.join(dir, 'config.json'), JSON.stringify(model.config, null, 2) + '\n');
-  if (opts.tokenizerJson) writeAtomic(path.join(dir, 'tokenizer.json'), opts.tokenizerJson);
+  const files: CheckpointFile[] = await modelFiles(model, opts.tokenizerJson);
   if (opts.optimizer) {
     const moments = new Map<string, TensorIn>();
     for (const [name, s] of await opts.optimizer.state()) {
@@ -57,44 +27,17 @@ export async function saveCheckpoint(dir: string, model: CocaModel, opts: SaveOp
       moments.set(`m.${name}`, { shape, data: s.m });
       moments.set(`v.${name}`, { shape, data: s.v });
     }
-    writeSafetensors(path.join(dir, 'optimizer.safetensors'), moments, { step: String(opts.optimizer.step), hyper: JSON.stringify(opts.optimizer.hyper) });
+    files.push({ name: 'optimizer.safetensors', tensors: moments, metadata: { step: String(opts.optimizer.step), hyper: JSON.stringify(opts.optimizer.hyper) } });
   }
-  if (opts.state) writeAtomic(path.join(dir, 'state.json'), JSON.stringify(opts.state, null, 2) + '\n');
+  if (opts.state) files.push({ name: 'state.json', text: JSON.stringify(opts.state, null, 2) + '\n' });
+  writeCheckpointFolder(dir, files, opts.state?.step);
 }
 
-export function readCheckpointConfig(dir: string): CocaConfig {
-  const file = path.join(dir, 'config.json');
-  if (!fs.existsSync(file)) throw new CheckpointError(`${dir} is not a coca checkpoint (no config.json); give a folder written by coca train`);
-  return parseConfig(JSON.parse(fs.readFileSync(file, 'utf8')), file);
-}
-
-function readParams(dir: string): Map<string, HostTensor> {
-  const file = path.join(dir, 'model.safetensors');
-  if (!fs.existsSync(file)) throw new CheckpointError(`${dir} has no model.safetensors; the checkpoint is incomplete`);
-  const out = new Map<string, HostTensor>();
-  for (const [name, t] of readSafetensors(file).tensors) {
-    if (!(t.data instanceof Float32Array)) throw new CheckpointError(`${file}: tensor "${name}" is ${t.dtype}, expected F32`);
-    out.set(name, { shape: t.shape, data: t.data });
-  }
-  return out;
-}
-
-/** Loads the checkpoint's parameters into `model` (whose config must match, tensor by tensor). */
-export function loadParamsInto(dir: string, model: CocaModel): void {
-  model.params.load(readParams(dir));
-}
-
-/** A model built from the checkpoint's own config, with its parameters. */
-export function loadCheckpoint(gpu: Gpu, dir: string): CocaModel {
-  const config = readCheckpointConfig(dir);
-  const model = new CocaModel(gpu, config, ParamStore.create(gpu, parameterShapes(config), new Rng(0)));
-  loadParamsInto(dir, model);
-  return model;
-}
-
-/** Restores AdamW's step and moments from optimizer.safetensors. */
+/** Restores AdamW's step and moments from optimizer.safetensors. The caller verifies the folder. */
 export function loadOptimizerInto(dir: string, opt: AdamW): void {
-  const f = readSafetensors(path.join(dir, 'optimizer.safetensors'));
+  const file = path.join(dir, 'optimizer.safetensors');
+  if (!fs.existsSync(file)) throw new CheckpointError(`${dir} has no optimizer.safetensors: it holds a model, not a training state; give a checkpoint written by coca train`);
+  const f = readSafetensors(file);
   const moments = new Map<string, { m: Float32Array; v: Float32Array }>();
   for (const [key, t] of f.tensors) {
     const [kind, ...rest] = key.split('.');
@@ -104,4 +47,48 @@ export function loadOptimizerInto(dir: string, opt: AdamW): void {
     moments.set(name, e);
   }
   opt.load(Number(f.metadata?.step ?? 0), moments);
+}
+
+/** state.json of a training checkpoint. */
+export function readTrainState<T>(dir: string): T {
+  const file = path.join(dir, 'state.json');
+  if (!fs.existsSync(file)) throw new CheckpointError(`${dir} has no state.json: it holds a model, not a training state; give a checkpoint written by coca train`);
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8')) as T;
+  } catch (e) {
+    throw new CheckpointError(`${file} is not valid JSON (${(e as Error).message}); the checkpoint is damaged: use another one`);
+  }
+}
+
+/** The step a training checkpoint holds: from its manifest, or state.json for older folders. */
+function checkpointStep(dir: string): number | null {
+  const m = readManifest(dir);
+  if (m) return m.step ?? null;
+  const s = path.join(dir, 'state.json');
+  if (!fs.existsSync(s) || !fs.existsSync(path.join(dir, 'model.safetensors'))) return null;
+  try {
+    return (JSON.parse(fs.readFileSync(s, 'utf8')) as { step?: number }).step ?? null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The newest training checkpoint of a run (last, best or step-N, by step; `last` wins a tie),
+ * after tidying what an interrupted save left there; null when the run has none yet.
+ * `log` receives a line per leftover folder tidied.
+ */
+export function newestRunCheckpoint(run: string, log: (line: string) => void): string | null {
+  const root = path.join(run, 'checkpoints');
+  for (const line of recoverCheckpointFolders(root)) log(`${root}: ${line}`);
+  if (!fs.existsSync(root)) return null;
+  const found: { dir: string; step: number; rank: number }[] = [];
+  for (const name of fs.readdirSync(root)) {
+    if (name.startsWith('.')) continue;
+    const dir = path.join(root, name);
+    const step = checkpointStep(dir);
+    if (step !== null) found.push({ dir, step, rank: name === 'last' ? 2 : name === 'best' ? 1 : 0 });
+  }
+  found.sort((a, b) => b.step - a.step || b.rank - a.rank);
+  return found[0]?.dir ?? null;
 }

@@ -1,7 +1,8 @@
 // The training loop of `coca train`: data → model → loss → AdamW with warm-up + cosine decay and
 // global-norm clipping, a progress bar, a JSONL log per step, validation and report.html every
-// N steps, checkpoints (last K, best by validation loss, final), exact resume, a clean stop on
-// Ctrl-C, and a one-line stop on a non-finite loss or gradient.
+// N steps, checkpoints (last K, best by validation loss, `last` every --save-every and at the
+// end), exact resume from the newest complete checkpoint, a clean stop on Ctrl-C, and a one-line
+// stop on a non-finite loss or gradient.
 import fs from 'node:fs';
 import path from 'node:path';
 import cliProgress from 'cli-progress';
@@ -14,7 +15,9 @@ import type { CocaConfig } from '../model/config.ts';
 import { countParams, stepFlops } from '../model/shapes.ts';
 import { lossAndBackward, type LossParts, type LossWeights } from '../model/loss.ts';
 import { AdamW } from './adamw.ts';
-import { loadOptimizerInto, loadParamsInto, saveCheckpoint } from './checkpoint.ts';
+import { verifyCheckpoint } from '../model/checkpoint-folder.ts';
+import { loadParamsInto } from '../model/checkpoint.ts';
+import { loadOptimizerInto, newestRunCheckpoint, readTrainState, saveCheckpoint } from './checkpoint.ts';
 import { readJsonl } from '../util/jsonl.ts';
 import { writeReport, type Series } from '../util/report.ts';
 import { learningRate } from './schedule.ts';
@@ -43,6 +46,9 @@ export interface TrainOptions {
   seed: number;
   valEvery: number;
   keep: number;
+  /** When `last` is written besides the end: every N steps, or once N seconds of training have passed since the previous save. */
+  saveEvery: { steps: number } | { seconds: number };
+  /** A run folder (its newest complete checkpoint is taken) or one checkpoint folder. */
   resume?: string;
   /** On a non-finite loss or gradient: stop (default) or skip the step and halve the LR. */
   onNonFinite: 'stop' | 'skip';
@@ -77,12 +83,14 @@ interface RunState {
   bestValLoss: number | null;
 }
 
-/** The folder a --resume argument names: a checkpoint, or a run whose last checkpoint is taken. */
-export function resolveCheckpoint(dir: string): string {
+/**
+ * The checkpoint a --resume argument names: a checkpoint folder, or the newest complete one of a
+ * run; null for a run killed before its first checkpoint (it starts again from step 0).
+ */
+export function resolveCheckpoint(dir: string, log: (line: string) => void = () => {}): string | null {
+  if (fs.existsSync(path.join(dir, 'run.json'))) return newestRunCheckpoint(dir, log);
   if (fs.existsSync(path.join(dir, 'model.safetensors'))) return dir;
-  const last = path.join(dir, 'checkpoints', 'last');
-  if (fs.existsSync(path.join(last, 'model.safetensors'))) return last;
-  throw new TrainError(`${dir} holds no checkpoint (no model.safetensors there or in checkpoints/last); give a run folder or checkpoint written by coca train`);
+  throw new TrainError(`${dir} holds no checkpoint (no run.json, no model.safetensors); give a run folder or checkpoint written by coca train`);
 }
 
 function checkOutDir(out: string, config: CocaConfig, resuming: boolean): void {
@@ -102,8 +110,9 @@ export async function train(gpu: Gpu, o: TrainOptions, log: (line: string) => vo
     text_cfg: { ...o.config.text_cfg, vocab_size: tokenizer.vocabSize },
     multimodal_cfg: { ...o.config.multimodal_cfg, vocab_size: tokenizer.vocabSize },
   };
-  const resumeFrom = o.resume ? resolveCheckpoint(o.resume) : undefined;
-  checkOutDir(o.out, config, !!resumeFrom);
+  const resumeFrom = o.resume ? resolveCheckpoint(o.resume, log) : null;
+  if (resumeFrom) verifyCheckpoint(resumeFrom, log);
+  checkOutDir(o.out, config, !!o.resume);
   const S = config.vision_cfg.image_size;
   const L = config.text_cfg.context_length;
   const trainSet = await loadDataset(o.data, { split: 'train', imageSize: S });
@@ -118,13 +127,14 @@ export async function train(gpu: Gpu, o: TrainOptions, log: (line: string) => vo
   if (resumeFrom) {
     loadParamsInto(resumeFrom, model);
     loadOptimizerInto(resumeFrom, opt);
-    state = JSON.parse(fs.readFileSync(path.join(resumeFrom, 'state.json'), 'utf8')) as RunState;
+    state = readTrainState<RunState>(resumeFrom);
     loader.restore(state.loader);
   }
   fs.mkdirSync(path.join(o.out, 'checkpoints'), { recursive: true });
-  const effective = { ...o, config, resume: resumeFrom, tokenizerVocab: tokenizer.vocabSize, params: countParams(config), stepGflop: stepFlops(config, o.batch).step / 1e9 };
-  fs.writeFileSync(path.join(o.out, 'run.json'), JSON.stringify({ ...effective, progress: undefined }, null, 2) + '\n');
-  log(`coca train: ${o.configName} (${effective.params.toLocaleString('en')} parameters, ${effective.stepGflop.toFixed(2)} GFLOP/step) on ${o.data}: ${trainSet.length} training pairs, batch ${o.batch}, ${o.steps} steps, lr ${o.lr} (warm-up ${o.warmup}, cosine), clip ${o.clip}, λ_con ${o.weights.contrastive}, λ_cap ${o.weights.caption}, seed ${o.seed}${resumeFrom ? `, resumed from ${resumeFrom} at step ${state.step}` : ''}`);
+  const effective = { ...o, config, resume: resumeFrom ?? undefined, tokenizerVocab: tokenizer.vocabSize, params: countParams(config), stepGflop: stepFlops(config, o.batch).step / 1e9 };
+  writeFileAtomic(path.join(o.out, 'run.json'), JSON.stringify({ ...effective, progress: undefined, stopAfter: undefined }, null, 2) + '\n');
+  const resumed = resumeFrom ? `, resumed from ${resumeFrom} at step ${state.step}` : o.resume ? ', resumed at step 0 (the run had no checkpoint yet)' : '';
+  log(`coca train: ${o.configName} (${effective.params.toLocaleString('en')} parameters, ${effective.stepGflop.toFixed(2)} GFLOP/step) on ${o.data}: ${trainSet.length} training pairs, batch ${o.batch}, ${o.steps} steps, lr ${o.lr} (warm-up ${o.warmup}, cosine), clip ${o.clip}, λ_con ${o.weights.contrastive}, λ_cap ${o.weights.caption}, seed ${o.seed}${resumed}`);
   log(`  adapter: ${gpu.adapter.backend} · ${gpu.adapter.description || gpu.adapter.device}; output: ${o.out}`);
 
   const logFile = path.join(o.out, 'log.jsonl');
@@ -145,9 +155,17 @@ export async function train(gpu: Gpu, o: TrainOptions, log: (line: string) => vo
     : null;
   bar?.start(o.steps, state.step, { loss: '–', con: '–', cap: '–', ips: '–' });
 
+  let lastSave = performance.now();
   const save = async (dir: string) => {
-    await saveCheckpoint(dir, model, { tokenizerJson: tokJson, optimizer: opt, state: { ...state, loader: loader.state() } });
+    try {
+      await saveCheckpoint(dir, model, { tokenizerJson: tokJson, optimizer: opt, state: { ...state, loader: loader.state() } });
+    } catch (e) {
+      if (e instanceof CocaError) throw new TrainError(`${e.message}; training stopped at step ${state.step}: make room and continue with --resume ${o.out}`);
+      throw e;
+    }
+    lastSave = performance.now();
   };
+  const saveDue = () => ('steps' in o.saveEvery ? state.step % o.saveEvery.steps === 0 : performance.now() - lastSave >= o.saveEvery.seconds * 1000);
   let last: StepLog | null = null;
   let lastVal: Validation | null = null;
   let ran = 0;
@@ -181,13 +199,13 @@ export async function train(gpu: Gpu, o: TrainOptions, log: (line: string) => vo
       ran++;
       const ms = performance.now() - t0;
       last = { step: state.step, ...parts, lr, gradNorm: st[0]!, ms, imagesPerSec: (batch.rows * 1000) / ms };
-      fs.appendFileSync(logFile, JSON.stringify(last) + '\n');
+      appendLine(logFile, last);
       history.train.push(last);
       bar?.update(state.step, { loss: parts.total.toFixed(3), con: parts.contrastive.toFixed(3), cap: parts.caption.toFixed(3), ips: last.imagesPerSec.toFixed(1) });
       const atEnd = state.step === o.steps;
       if (valLoader && (state.step % o.valEvery === 0 || atEnd)) {
         lastVal = await validate(model, valLoader, o.weights);
-        fs.appendFileSync(valFile, JSON.stringify({ step: state.step, ...lastVal }) + '\n');
+        appendLine(valFile, { step: state.step, ...lastVal });
         history.val.push({ step: state.step, ...lastVal });
         const isBest = state.bestValLoss === null || lastVal.total < state.bestValLoss;
         if (isBest) state.bestValLoss = lastVal.total;
@@ -196,6 +214,7 @@ export async function train(gpu: Gpu, o: TrainOptions, log: (line: string) => vo
         pruneCheckpoints(path.join(o.out, 'checkpoints'), o.keep);
         writeRunReport(o, history, state.step);
       }
+      if (!atEnd && saveDue()) await save(path.join(o.out, 'checkpoints', 'last'));
     }
     await save(path.join(o.out, 'checkpoints', 'last'));
     writeRunReport(o, history, state.step);
@@ -210,6 +229,26 @@ export async function train(gpu: Gpu, o: TrainOptions, log: (line: string) => vo
   }
   if (interrupted) log(`interrupted at step ${state.step}: checkpoint written to ${path.join(o.out, 'checkpoints', 'last')}; continue with --resume ${o.out}`);
   return { out: o.out, steps: state.step, last, validation: lastVal, interrupted };
+}
+
+/** A log line; a full disk or a lost folder stops training in one line (the checkpoints stay). */
+function appendLine(file: string, record: object): void {
+  try {
+    fs.appendFileSync(file, JSON.stringify(record) + '\n');
+  } catch (e) {
+    throw new TrainError(`${file}: cannot write (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); training stopped, the last checkpoint is whole: make room and continue with --resume ${path.dirname(file)}`);
+  }
+}
+
+function writeFileAtomic(file: string, text: string): void {
+  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
+  try {
+    fs.writeFileSync(tmp, text);
+    fs.renameSync(tmp, file);
+  } catch (e) {
+    fs.rmSync(tmp, { force: true });
+    throw new TrainError(`${file}: cannot write (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); the previous file is untouched`);
+  }
 }
 
 function pruneCheckpoints(dir: string, keep: number): void {
@@ -227,8 +266,8 @@ function readHistory(logFile: string, valFile: string, step: number): History {
   const read = <T extends { step: number }>(f: string): T[] => readJsonl<T>(f).filter((r) => r.step <= step);
   const h = { train: read<StepLog>(logFile), val: read<Validation & { step: number }>(valFile) };
   // Drop what a stopped run logged past its checkpoint, so the files equal an uninterrupted run's.
-  if (fs.existsSync(logFile)) fs.writeFileSync(logFile, h.train.map((r) => JSON.stringify(r) + '\n').join(''));
-  if (fs.existsSync(valFile)) fs.writeFileSync(valFile, h.val.map((r) => JSON.stringify(r) + '\n').join(''));
+  if (fs.existsSync(logFile)) writeFileAtomic(logFile, h.train.map((r) => JSON.stringify(r) + '\n').join(''));
+  if (fs.existsSync(valFile)) writeFileAtomic(valFile, h.val.map((r) => JSON.stringify(r) + '\n').join(''));
   return h;
 }
 

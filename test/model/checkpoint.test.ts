@@ -1,5 +1,5 @@
 // Checkpoints round-trip exactly, refuse another config's tensors with one line naming the
-// tensor, and are written so that a failed write leaves the previous files whole.
+// tensor, and are written so that a failed write leaves the previous folder whole.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -8,7 +8,8 @@ import type { Gpu } from '../../src/gpu/gpu.ts';
 import { CocaModel } from '../../src/model/coca.ts';
 import { parseConfig } from '../../src/model/config.ts';
 import { AdamW } from '../../src/train/adamw.ts';
-import { loadCheckpoint, loadOptimizerInto, loadParamsInto, saveCheckpoint } from '../../src/train/checkpoint.ts';
+import { loadCheckpoint, loadParamsInto } from '../../src/model/checkpoint.ts';
+import { loadOptimizerInto, saveCheckpoint } from '../../src/train/checkpoint.ts';
 import { syntheticBatch, trainStep } from '../../src/train/step.ts';
 import { Rng } from '../../src/util/prng.ts';
 import { testGpu } from '../helpers/gpu.ts';
@@ -35,7 +36,7 @@ describe('checkpoints', () => {
     await trainStep(a, opt, inp);
     const ck = path.join(dir, 'run');
     await saveCheckpoint(ck, a, { optimizer: opt, state: { step: opt.step } });
-    expect(fs.readdirSync(ck).sort()).toEqual(['config.json', 'model.safetensors', 'optimizer.safetensors', 'state.json']);
+    expect(fs.readdirSync(ck).sort()).toEqual(['config.json', 'manifest.json', 'model.safetensors', 'optimizer.safetensors', 'state.json']);
     const b = loadCheckpoint(gpu, ck);
     for (const [name, p] of a.params.params) expect(await b.params.get(name).toArray(), name).toEqual(await p.tensor.toArray());
     const optB = new AdamW(gpu, b.params, opt.hyper);
@@ -77,11 +78,12 @@ describe('checkpoints', () => {
       return 8;
     }) as typeof fs.writeSync);
     try {
-      await expect(saveCheckpoint(ck, b)).rejects.toThrow(/model\.safetensors: cannot write \(ENOSPC\); nothing was changed/);
+      await expect(saveCheckpoint(ck, b)).rejects.toThrow(/keep: cannot write the checkpoint \(ENOSPC while writing model\.safetensors\); the previous checkpoint there is untouched/);
     } finally {
       spy.mockRestore();
     }
     expect(fs.readFileSync(path.join(ck, 'model.safetensors'))).toEqual(before);
+    expect(fs.readdirSync(dir).filter((f) => f.startsWith('.'))).toEqual([]);
     expect(fs.readdirSync(ck).filter((f) => f.endsWith('.tmp'))).toEqual([]);
     a.params.release();
     b.params.release();

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { BatchLoader } from '../../src/data/loader.ts';
 import type { Gpu } from '../../src/gpu/gpu.ts';
 import { parseConfig } from '../../src/model/config.ts';
-import { loadCheckpoint } from '../../src/train/checkpoint.ts';
+import { loadCheckpoint } from '../../src/model/checkpoint.ts';
 import { train, type StepLog, type TrainOptions } from '../../src/train/trainer.ts';
 import { testGpu } from '../helpers/gpu.ts';
 
@@ -44,6 +44,7 @@ function options(out: string, over: Partial<TrainOptions> = {}): TrainOptions {
     seed: 5,
     valEvery: 1000,
     keep: 2,
+    saveEvery: { seconds: 300 },
     onNonFinite: 'stop',
     progress: false,
     ...over,

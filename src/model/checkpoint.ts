@@ -1,0 +1,101 @@
+// The model's part of a checkpoint folder: model.safetensors (parameters by open_clip name),
+// config.json (the resolved config) and tokenizer.json (Hugging Face format). Training adds its
+// optimiser and run state (src/train/checkpoint.ts); inference and evaluation load only this part.
+// Loading verifies the folder's manifest (checkpoint-folder.ts) and refuses weights holding NaN
+// or Inf and a tokenizer whose vocabulary is not the model's, each in one line.
+import fs from 'node:fs';
+import path from 'node:path';
+import { Tokenizer } from '../data/tokenizer.ts';
+import type { Gpu } from '../gpu/gpu.ts';
+import { ParamStore, type HostTensor } from '../nn/params.ts';
+import { Rng } from '../util/prng.ts';
+import { verifyCheckpoint, type CheckpointFile } from './checkpoint-folder.ts';
+import { CocaModel } from './coca.ts';
+import { parseConfig, type CocaConfig } from './config.ts';
+import { parameterShapes } from './shapes.ts';
+import { CheckpointError } from './errors.ts';
+import { LOGIT_SCALE_MAX } from './loss.ts';
+import { readSafetensors, type TensorIn } from './safetensors.ts';
+
+export function readCheckpointConfig(dir: string): CocaConfig {
+  const file = path.join(dir, 'config.json');
+  if (!fs.existsSync(file)) throw new CheckpointError(`${dir} is not a coca checkpoint (no config.json); give a folder written by coca train`);
+  let json: unknown;
+  try {
+    json = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new CheckpointError(`${file} is not valid JSON (${(e as Error).message}); the checkpoint is damaged: use another one`);
+  }
+  return parseConfig(json, file);
+}
+
+/** The first element that is NaN or ±Inf, or -1. */
+function firstNonFinite(data: Float32Array): number {
+  for (let i = 0; i < data.length; i++) if (!Number.isFinite(data[i]!)) return i;
+  return -1;
+}
+
+function readParams(dir: string): Map<string, HostTensor> {
+  const file = path.join(dir, 'model.safetensors');
+  if (!fs.existsSync(file)) throw new CheckpointError(`${dir} has no model.safetensors; the checkpoint is incomplete`);
+  const out = new Map<string, HostTensor>();
+  for (const [name, t] of readSafetensors(file).tensors) {
+    if (!(t.data instanceof Float32Array)) throw new CheckpointError(`${file}: tensor "${name}" is ${t.dtype}, expected F32`);
+    const bad = firstNonFinite(t.data);
+    if (bad >= 0) throw new CheckpointError(`${file}: tensor "${name}" holds ${t.data[bad]} (element ${bad}); the weights are broken: use another checkpoint`);
+    out.set(name, { shape: t.shape, data: t.data });
+  }
+  return out;
+}
+
+/** Loads the checkpoint's parameters into `model` (whose config must match, tensor by tensor). The caller verifies the folder. */
+export function loadParamsInto(dir: string, model: CocaModel): void {
+  model.params.load(readParams(dir));
+}
+
+/** A model built from the checkpoint's own config, with its parameters, after verifying the folder. */
+export function loadCheckpoint(gpu: Gpu, dir: string): CocaModel {
+  verifyCheckpoint(dir);
+  const config = readCheckpointConfig(dir);
+  const model = new CocaModel(gpu, config, ParamStore.create(gpu, parameterShapes(config), new Rng(0)));
+  try {
+    loadParamsInto(dir, model);
+  } catch (e) {
+    model.params.release();
+    throw e;
+  }
+  return model;
+}
+
+/** Refuses a tokenizer whose vocabulary is not the model's (its ids would index other embeddings). */
+export function checkTokenizerFits(tokenizer: Tokenizer, config: CocaConfig, where: string): void {
+  const v = config.text_cfg.vocab_size;
+  if (tokenizer.vocabSize !== v) {
+    throw new CheckpointError(`${where} has a vocabulary of ${tokenizer.vocabSize} tokens but the model's is ${v}; it belongs to another model: use the tokenizer.json saved with this checkpoint`);
+  }
+}
+
+/** The checkpoint's tokenizer.json, checked against its config; null when it has none. */
+export function readCheckpointTokenizer(dir: string, config: CocaConfig): Tokenizer | null {
+  const file = path.join(dir, 'tokenizer.json');
+  if (!fs.existsSync(file)) return null;
+  const tokenizer = Tokenizer.load(file);
+  checkTokenizerFits(tokenizer, config, file);
+  return tokenizer;
+}
+
+/** The model's files of a checkpoint, for writeCheckpointFolder. */
+export async function modelFiles(model: CocaModel, tokenizerJson?: string): Promise<CheckpointFile[]> {
+  const tensors = new Map<string, TensorIn>();
+  for (const [name, t] of await model.params.state()) {
+    // The logit scale is clamped where it is read; store the value the model uses.
+    const data = name === 'logit_scale' ? Float32Array.from(t.data, (x) => Math.min(Math.max(x, 0), LOGIT_SCALE_MAX)) : t.data;
+    tensors.set(name, { shape: t.shape, data });
+  }
+  const files: CheckpointFile[] = [
+    { name: 'model.safetensors', tensors, metadata: { format: 'coca-1', config: JSON.stringify(model.config) } },
+    { name: 'config.json', text: JSON.stringify(model.config, null, 2) + '\n' },
+  ];
+  if (tokenizerJson) files.push({ name: 'tokenizer.json', text: tokenizerJson });
+  return files;
+}
