@@ -123,3 +123,62 @@ export function attentionFlops(B: number, H: number, Lq: number, Lk: number, D: 
   // The backward does the forward's QKᵀ again plus four more products (dV, dP, dQ, dK).
   return backward ? fwd + 5 * 2 * B * H * Lq * Lk * D : fwd;
 }
+
+/**
+ * Float64 checks of sampled rows from dense [B, H, L, D] arrays (b = h = 0): O and dQ of query
+ * rows, dK and dV of key rows (for the bench: the full reference of a 4096-long sequence would
+ * hold 16 Mi probabilities). Each needs the row log-sum-exps, computed once for all rows.
+ */
+export function attentionSampledRowsRef(q: Float32Array, k: Float32Array, v: Float32Array, g: Float32Array, L: number, D: number, qRows: number[], kRows: number[]) {
+  const scale = 1 / Math.sqrt(D);
+  const dot = (a: Float32Array, i: number, b: Float32Array, j: number) => {
+    let s = 0;
+    for (let d = 0; d < D; d++) s += a[i * D + d]! * b[j * D + d]!;
+    return s;
+  };
+  const lse = new Float64Array(L);
+  const o = new Float64Array(L * D);
+  const need = new Set([...qRows, ...Array.from({ length: L }, (_, i) => i)]);
+  for (const i of need) {
+    let mx = -Infinity;
+    const s = Array.from({ length: L }, (_, j) => scale * dot(q, i, k, j));
+    for (const x of s) mx = Math.max(mx, x);
+    let sum = 0;
+    for (const x of s) sum += Math.exp(x - mx);
+    lse[i] = mx + Math.log(sum);
+    for (let j = 0; j < L; j++) {
+      const p = Math.exp(s[j]! - lse[i]!);
+      for (let d = 0; d < D; d++) o[i * D + d] += p * v[j * D + d]!;
+    }
+  }
+  const delta = Array.from({ length: L }, (_, i) => {
+    let s = 0;
+    for (let d = 0; d < D; d++) s += g[i * D + d]! * o[i * D + d]!;
+    return s;
+  });
+  const ds = (i: number, j: number) => {
+    const p = Math.exp(scale * dot(q, i, k, j) - lse[i]!);
+    return [p, p * (dot(g, i, v, j) - delta[i]!)] as const;
+  };
+  const dq = qRows.map((i) => {
+    const r = new Float64Array(D);
+    for (let j = 0; j < L; j++) {
+      const s = scale * ds(i, j)[1];
+      for (let d = 0; d < D; d++) r[d] += s * k[j * D + d]!;
+    }
+    return r;
+  });
+  const dkv = kRows.map((j) => {
+    const dk = new Float64Array(D);
+    const dv = new Float64Array(D);
+    for (let i = 0; i < L; i++) {
+      const [p, s] = ds(i, j);
+      for (let d = 0; d < D; d++) {
+        dk[d] += scale * s * q[i * D + d]!;
+        dv[d] += p * g[i * D + d]!;
+      }
+    }
+    return [dk, dv] as const;
+  });
+  return { o, dq, dkv };
+}

@@ -3,18 +3,17 @@
 // rows of the very inputs timed (dγ, dβ need every row, so the backward checks dx only here; the
 // tests check all three). GB/s per layernormBytes.
 import type { Gpu } from '../src/gpu/gpu.ts';
+import { compareClose } from '../src/util/allclose.ts';
 import { Rng } from '../src/util/prng.ts';
-import { parseList, type BenchContext, type BenchFamily } from '../src/bench/family.ts';
-import { bandwidthCase, printBandwidthTable, type BandwidthRow } from './pointwise.bench.ts';
+import { parseList, parseSizes, printRows, rowSample, runCases, type BenchCase, type BenchContext, type BenchFamily } from './bench/harness.ts';
 import { layernorm, layernormBackward, layernormBytes } from './layernorm.ts';
 import { layernormBackwardRef, layernormRef, layernormTolerance } from './layernorm.ref.ts';
-import { parseRowShapes, rowSample } from './softmax.bench.ts';
 
 const CASES = ['fwd', 'bwd'] as const;
 type Case = (typeof CASES)[number];
 
-async function layernormCase(gpu: Gpu, which: Case, [rows, cols]: [number, number], ctx: BenchContext): Promise<BandwidthRow> {
-  const rng = new Rng(ctx.seed);
+function layernormCase(gpu: Gpu, which: Case, [rows, cols]: [number, number], seed: number): BenchCase {
+  const rng = new Rng(seed);
   const n = rows * cols;
   const x = rng.floats(n, -2, 2);
   const gamma = rng.floats(cols, 0.5, 1.5);
@@ -22,43 +21,45 @@ async function layernormCase(gpu: Gpu, which: Case, [rows, cols]: [number, numbe
   const dy = which === 'bwd' ? rng.floats(n) : new Float32Array(1);
   const [X, G, B, DY] = [gpu.upload(x, 'bench:x'), gpu.upload(gamma, 'bench:gamma'), gpu.upload(beta, 'bench:beta'), gpu.upload(dy, 'bench:dy')];
   const [Y, M, R, DG, DB] = [gpu.alloc(n, 'bench:y'), gpu.alloc(rows, 'bench:mean'), gpu.alloc(rows, 'bench:rstd'), gpu.alloc(cols, 'bench:dgamma'), gpu.alloc(cols, 'bench:dbeta')];
-  gpu.write(Y, new Float32Array(n).fill(NaN));
   const t = (buffer: GPUBuffer, shape: number[]) => ({ buffer, shape });
   const fwd = () => layernorm(gpu, { x: t(X, [rows, cols]), gamma: t(G, [cols]), beta: t(B, [cols]), y: t(Y, [rows, cols]), mean: t(M, [rows]), rstd: t(R, [rows]) });
   const bwd = () =>
     layernormBackward(gpu, { x: t(X, [rows, cols]), gamma: t(G, [cols]), mean: t(M, [rows]), rstd: t(R, [rows]), dy: t(DY, [rows, cols]), dx: t(Y, [rows, cols]), dgamma: t(DG, [cols]), dbeta: t(DB, [cols]) });
-  if (which === 'bwd') {
-    fwd(); // mean and rstd for the backward, then Y poisoned again for dx
-    gpu.write(Y, new Float32Array(n).fill(NaN));
-  }
   const { rowsPicked, indices } = rowSample(rng, rows, cols);
-  const want = (): Float64Array => {
-    const w = new Float64Array(n);
-    for (const r of rowsPicked) {
-      const xr = x.subarray(r * cols, (r + 1) * cols);
-      const f = layernormRef(xr, gamma, beta, 1, cols);
-      w.set(which === 'fwd' ? f.y : layernormBackwardRef(xr, gamma, f.mean, f.rstd, dy.subarray(r * cols, (r + 1) * cols), 1, cols).dx, r * cols);
-    }
-    return w;
+  return {
+    variant: which,
+    shape: `${rows}x${cols}`,
+    work: { bytes: layernormBytes(rows, cols, which) },
+    record: which === 'fwd' ? fwd : bwd,
+    async validate() {
+      if (which === 'bwd') fwd(); // mean and rstd for the backward; Y is poisoned again for dx
+      gpu.write(Y, new Float32Array(n).fill(NaN));
+      (which === 'fwd' ? fwd : bwd)();
+      const want = new Float64Array(n);
+      for (const r of rowsPicked) {
+        const xr = x.subarray(r * cols, (r + 1) * cols);
+        const f = layernormRef(xr, gamma, beta, 1, cols);
+        want.set(which === 'fwd' ? f.y : layernormBackwardRef(xr, gamma, f.mean, f.rstd, dy.subarray(r * cols, (r + 1) * cols), 1, cols).dx, r * cols);
+      }
+      const tol = layernormTolerance(rows, cols);
+      const c = compareClose(await gpu.read(Y, n), want, which === 'fwd' ? tol.y : tol.dx, indices);
+      return { ok: c.ok, maxAbsError: c.maxAbsError, checked: c.count };
+    },
+    release() {
+      for (const b of [X, G, B, DY, Y, M, R, DG, DB]) gpu.release(b);
+    },
   };
-  const tol = layernormTolerance(rows, cols);
-  const row = await bandwidthCase(
-    gpu,
-    { family: 'layernorm', case: which, shape: `${rows}x${cols}`, bytes: layernormBytes(rows, cols, which), runs: ctx.runs },
-    which === 'fwd' ? fwd : bwd,
-    async () => ({ got: await gpu.read(Y, n), want: want(), tol: which === 'fwd' ? tol.y : tol.dx, indices }),
-  );
-  for (const b of [X, G, B, DY, Y, M, R, DG, DB]) gpu.release(b);
-  return row;
+}
+
+export function* layernormCases(ctx: BenchContext): Generator<BenchCase> {
+  const which = parseList<Case>('variant', ctx.variant, CASES);
+  for (const s of parseSizes(ctx.sizes ?? '1024x1024,16384x1024', ['RxC'], 'rows x columns') as [number, number][]) for (const c of which) yield layernormCase(ctx.gpu, c, s, ctx.seed);
 }
 
 export const layernormBench: BenchFamily = {
   name: 'layernorm',
   describe: 'layernorm forward and backward over rows; GB/s vs copyBufferToBuffer and the copy kernel',
   async run(ctx) {
-    const cases = parseList<Case>('variant', ctx.variant, CASES);
-    const rows: BandwidthRow[] = [];
-    for (const s of parseRowShapes(ctx, 'layernorm')) for (const c of cases) rows.push(await layernormCase(ctx.gpu, c, s, ctx));
-    return printBandwidthTable(ctx, rows);
+    return printRows(ctx, await runCases(ctx, 'layernorm', layernormCases(ctx)), { variant: 'case', shape: 'shape' });
   },
 };

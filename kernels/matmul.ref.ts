@@ -85,3 +85,10 @@ export function matmulBackwardRef(
 export function matmulTolerance(K: number): { atol: number; rtol: number } {
   return { atol: 1e-5 * Math.sqrt(K), rtol: 1e-4 };
 }
+
+/** Float64 element (m, n) of op(A)·op(B) alone, for checking a sample of a large output. */
+export function matmulRefElement(a: ArrayLike<number>, b: ArrayLike<number>, d: Omit<MatmulRefDims, 'batch'>, m: number, n: number): number {
+  let s = 0;
+  for (let k = 0; k < d.K; k++) s += at(a, 0, m, k, d.M, d.K, d.transA) * at(b, 0, k, n, d.K, d.N, d.transB);
+  return s;
+}

@@ -18,7 +18,7 @@ import { loadConfig } from '../model/config.ts';
 import { noGrad } from '../tensor/tape.ts';
 import { tidy } from '../tensor/tensor.ts';
 import { Rng } from '../util/prng.ts';
-import { caseProgress, fmt, printTable, type BenchFamily } from './family.ts';
+import { caseProgress, fmt, printTable, type BenchFamily } from '../../kernels/bench/harness.ts';
 import type { Tokenizer } from '../data/index.ts';
 
 const TOKENS = 30;

@@ -1,5 +1,5 @@
 // Every family `coca bench` knows, in the order `coca bench all` runs them. A new kernel family
-// adds its BenchFamily here.
+// adds its BenchFamily here; the harness they share is kernels/bench/.
 import { adamwBench } from '../../kernels/adamw.bench.ts';
 import { attentionBench } from '../../kernels/attention.bench.ts';
 import { crossEntropyBench } from '../../kernels/crossentropy.bench.ts';
@@ -10,7 +10,7 @@ import { reduceBench } from '../../kernels/reduce.bench.ts';
 import { softmaxBench } from '../../kernels/softmax.bench.ts';
 import { layernormBench } from '../../kernels/layernorm.bench.ts';
 import { decodeBench } from './decode.ts';
-import type { BenchFamily } from './family.ts';
+import type { BenchFamily } from '../../kernels/bench/harness.ts';
 import { stepBench } from './step.ts';
 import { waitBench } from './wait.ts';
 

@@ -11,7 +11,7 @@ import { stepFlops } from '../model/shapes.ts';
 import { AdamW } from '../train/adamw.ts';
 import { syntheticBatch, trainStep } from '../train/step.ts';
 import { Rng } from '../util/prng.ts';
-import { caseProgress, fmt, printTable, type BenchFamily } from './family.ts';
+import { caseProgress, fmt, printTable, type BenchFamily } from '../../kernels/bench/harness.ts';
 
 const TORCH = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'scripts', 'reference', 'coca_torch.py');
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;

@@ -2,10 +2,10 @@
 // then polls on it) and with it sleeping for most of the expected time first (src/gpu/wait.ts).
 // The two modes alternate run by run, so drift in the machine's load hits both alike; the ratio
 // of medians is what not stealing a core is worth on this adapter.
-import { matmulBenchSizes, prepareMatmulCase } from '../../kernels/matmul.bench.ts';
+import { matmulBenchSizes, matmulCase } from '../../kernels/matmul.bench.ts';
 import { matmulFlops, matmulVariantAvailable, type MatmulVariant } from '../../kernels/matmul.ts';
-import { caseProgress, fmt, type BenchFamily } from './family.ts';
-import { timeCalls } from './measure.ts';
+import { caseProgress, fmt, type BenchFamily } from '../../kernels/bench/harness.ts';
+import { timeCalls } from '../../kernels/bench/measure.ts';
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
@@ -17,7 +17,7 @@ export const waitBench: BenchFamily = {
     const v: MatmulVariant = matmulVariantAvailable(gpu, 'subgroup') ? 'subgroup' : 'regblock';
     const sizes = matmulBenchSizes(ctx);
     const size = sizes[sizes.length - 1]!;
-    const c = prepareMatmulCase(gpu, v, 'NN', size, ctx.seed);
+    const c = matmulCase(gpu, v, 'NN', size, ctx.seed);
     const check = await c.validate();
     const keep = gpu.waiter.mode;
     const gflops: Record<'await' | 'sleep', number[]> = { await: [], sleep: [] };

@@ -5,9 +5,9 @@
 import { writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import type { Argv } from 'yargs';
-import { measureCeilings } from '../bench/ceiling.ts';
+import { measureCeilings } from '../../kernels/bench/ceiling.ts';
 import { BENCH_FAMILIES } from '../bench/families.ts';
-import { fmt, type BenchContext } from '../bench/family.ts';
+import { fmt, type BenchContext } from '../../kernels/bench/harness.ts';
 import { CocaError } from '../util/errors.ts';
 import { Gpu } from '../gpu/gpu.ts';
 

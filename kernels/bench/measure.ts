@@ -1,6 +1,6 @@
 // Timing of recorded GPU work: warm-up excluded, many repeats, device time from timestamp
 // queries where the adapter has them (wall clock otherwise), median of several runs.
-import type { Gpu } from '../gpu/gpu.ts';
+import type { Gpu } from '../../src/gpu/gpu.ts';
 
 export interface Timing {
   /** Median milliseconds per call. */

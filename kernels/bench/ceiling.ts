@@ -1,7 +1,7 @@
 // The adapter's ceilings (shaders/ceiling.wgsl), measured in the same run as the kernels whose
 // figures are reported against them: FMA throughput for compute-bound kernels, copy bandwidth
 // for memory-bound ones.
-import type { Gpu } from '../gpu/gpu.ts';
+import type { Gpu } from '../../src/gpu/gpu.ts';
 import { timeCalls } from './measure.ts';
 
 export interface Ceilings {
