@@ -44,8 +44,6 @@ const EXCEPTIONS: Allowance[] = [
  * reported by the script (`stale`) so it can be deleted.
  */
 export const PENDING: (Allowance & { branch: string })[] = [
-  { branch: 'decoder', from: /^src\/infer\/kvcache\.ts$/, to: /^kernels\/(attention|copy|embedding)\.ts$/, why: 'the KV-cached decoder calls attention and copy kernels itself; it moves onto the one block in nn/' },
-  { branch: 'decoder', from: /^src\/infer\/stepper\.ts$/, to: /^kernels\/copy\.ts$/, why: 'repeatImages copies rows with the kernel; it moves onto a tensor op' },
   { branch: 'decoder', from: /^src\/serve\/server\.ts$/, to: /^src\/cli\/caption\.ts$/, why: "the server takes the CLI's search options; they move to infer/search.ts" },
   { branch: 'layers', from: /^src\/bench\/wait\.ts$/, to: /^kernels\/matmul\.ts$/, why: 'the wait bench times a bare matmul; it moves beside the kernel benches once kernels/bench/ exists' },
   { branch: 'layers', from: /^src\/train\/trainer\.ts$/, to: /^kernels\/adamw\.ts$/, why: "the trainer clips gradients itself; the one trainStep does it through train/adamw.ts" },

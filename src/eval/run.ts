@@ -2,7 +2,7 @@
 // recall both ways; generated captions → BLEU and CIDEr-D; class prompts → zero-shot top-k;
 // each beside its baselines (chance, the nearest training image's caption).
 import { BatchLoader, loadDataset, type Dataset, type Tokenizer } from '../data/index.ts';
-import { greedyDecode } from '../infer/greedy.ts';
+import { captionImages } from '../infer/caption.ts';
 import type { CocaModel } from '../model/coca.ts';
 import { embedImages as embedBatch, embedTexts as embedTextBatches, normaliseRows } from '../infer/embed.ts';
 import { nearestNeighbourCaptions, retrievalChance, topKChance } from './baselines.ts';
@@ -79,8 +79,9 @@ export async function evalSplit(ctx: EvalContext, data: string, split: string, t
   const S = ds.imageSize;
   for (const batch of img.images) {
     const rows = batch.length / (3 * S * S);
-    const decoded = await greedyDecode(model, batch, rows, { maxLen: ctx.maxLen, sot: tokenizer.bosId, eot: tokenizer.eosId });
-    for (const r of decoded) hyps.push(tokenizer.decode(r));
+    // Greedy: the captioner of `coca caption` with one beam.
+    const decoded = await captionImages(model, batch, rows, { maxLen: ctx.maxLen, beams: 1, sot: tokenizer.bosId, eot: tokenizer.eosId });
+    for (const c of decoded) hyps.push(tokenizer.decode(c.tokens));
   }
   const rows = [{ name: 'coca', metrics: { ...recallMetrics(recall), ...captionMetrics(scoreCaptions(hyps, refs)) } }];
   if (train) {

@@ -44,7 +44,7 @@ export async function poolerPatchWeights(model: CocaModel, images: Float32Array,
         x = norm(ps, 'visual.ln_pre', x);
         for (let i = 0; i < v.layers; i++) x = block(ps, `visual.transformer.resblocks.${i}`, x, { heads: v.heads });
         const query = norm(ps, 'visual.attn_pool.ln_q', ps.get('visual.attn_pool.query'));
-        crossAttention(ps, 'visual.attn_pool.attn', expandBatch(query, B), norm(ps, 'visual.attn_pool.ln_k', x), { heads: H, probs });
+        crossAttention(ps, 'visual.attn_pool.attn', expandBatch(query, B), () => norm(ps, 'visual.attn_pool.ln_k', x), { heads: H, probs });
       }),
     );
     const all = await gpu.read(probs, B * H * Q * (P + 1));

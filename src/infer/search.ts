@@ -2,7 +2,7 @@
 // step returns (V is at most a few thousand; the GPU has nothing left to do once they are read).
 //
 // Conventions:
-// - A caption is [SOT] w1 … wn [EOT]; maxLen counts all of it (greedy.ts's maxLen), so at most
+// - A caption is [SOT] w1 … wn [EOT]; maxLen counts all of it (open_clip's seq_len), so at most
 //   maxLen − 1 tokens are generated; it is capped at the model's context_length.
 // - minLen: [EOT] is forbidden until at least minLen tokens follow [SOT].
 // - [PAD] and [SOT] are never generated: a generated [PAD] would be masked out of the text

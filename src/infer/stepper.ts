@@ -2,9 +2,10 @@
 // the token at position t of every row, it returns the next-token logits of every row. The
 // searches (search.ts) only talk to this interface, so the KV-cached stepper (kvcache.ts) and the
 // full-recomputation one below can be compared token for token and log-prob for log-prob.
-import { copyRows } from '../../kernels/copy.ts';
 import type { CocaModel } from '../model/coca.ts';
 import { ShapeError } from '../gpu/errors.ts';
+import { repeatBatch } from '../tensor/ops/rows.ts';
+import { sliceSeq } from '../tensor/ops/sequence.ts';
 import { noGrad } from '../tensor/tape.ts';
 import { Tensor, persist, tidy } from '../tensor/tensor.ts';
 
@@ -27,30 +28,10 @@ export interface Stepper {
   release(): void;
 }
 
-/** image tokens [B, Nimg, E] → [B·beams, Nimg, E], each image repeated for its beams. */
-export function repeatImages(x: Tensor, beams: number): Tensor {
-  if (beams === 1) return x.reshape(x.shape);
-  const [B, R, C] = x.shape as [number, number, number];
-  const y = Tensor.empty(x.gpu, [B * beams, R, C], 'image_tokens.beams');
-  for (let b = 0; b < B; b++) {
-    copyRows(x.gpu, {
-      src: x.buffer,
-      dst: y.buffer,
-      B: beams,
-      R,
-      C,
-      srcLayout: { offset: x.offset + b * R * C, batchStride: 0, rowStride: C },
-      dstLayout: { offset: y.offset + b * beams * R * C, batchStride: R * C, rowStride: C },
-      label: 'repeat_images',
-    });
-  }
-  return y;
-}
-
 /**
- * Full recomputation, as greedy.ts does it: every step runs the whole prefix through the text
- * tower and the multimodal decoder and keeps the last position. The reference for the cache, and
- * the "without cache" column of `coca bench decode`.
+ * Full recomputation: every step runs the whole prefix through the text tower and the multimodal
+ * decoder (CocaModel.encodeText and decode, as in training) and keeps the last position. The
+ * reference for the cache, and the "without cache" column of `coca bench decode`.
  */
 export class RecomputeStepper implements Stepper {
   readonly rows: number;
@@ -66,7 +47,7 @@ export class RecomputeStepper implements Stepper {
     this.rows = imageTokens.shape[0]! * beams;
     this.vocab = model.config.multimodal_cfg.vocab_size;
     this.prefix = Array.from({ length: this.rows }, () => []);
-    this.image = persist(noGrad(() => repeatImages(imageTokens, beams)));
+    this.image = persist(noGrad(() => repeatBatch(imageTokens, beams, 'repeat_images')));
   }
 
   get length(): number {
@@ -74,7 +55,7 @@ export class RecomputeStepper implements Stepper {
   }
 
   async step(tokens: Int32Array): Promise<Float32Array> {
-    const { rows: N, vocab: V, model } = this;
+    const { rows: N, model } = this;
     if (tokens.length !== N) throw new ShapeError(`step: ${tokens.length} tokens for ${N} rows`);
     if (this.length >= model.config.text_cfg.context_length) throw new ShapeError(`step: the prefix is already context_length (${this.length}) long`);
     this.prefix.forEach((r, n) => r.push(tokens[n]!));
@@ -86,9 +67,7 @@ export class RecomputeStepper implements Stepper {
       const last = noGrad(() =>
         tidy(() => {
           const logits = model.decode(model.encodeText(prep).tokens, this.image);
-          const out = Tensor.empty(model.gpu, [N, V], 'logits.last');
-          copyRows(model.gpu, { src: logits.buffer, dst: out.buffer, B: N, R: 1, C: V, srcLayout: { offset: logits.offset + (L - 1) * V, batchStride: L * V, rowStride: V }, dstLayout: { offset: out.offset, batchStride: V, rowStride: V }, label: 'last_logits' });
-          return out;
+          return sliceSeq(logits, L - 1, 1);
         }),
       );
       try {

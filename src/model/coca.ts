@@ -4,7 +4,7 @@
 // with the PyTorch reference.
 import type { Gpu } from '../gpu/gpu.ts';
 import { ShapeError } from '../gpu/errors.ts';
-import { attentionalPooler, block, norm } from '../nn/layers.ts';
+import { attentionalPooler, block, norm, type AttentionCache } from '../nn/layers.ts';
 import { ParamStore } from '../nn/params.ts';
 import { releaseTokenIds, uploadTokenIds, type TokenIds } from '../tensor/ids.ts';
 import type { AttentionPath } from '../tensor/ops/attention.ts';
@@ -51,6 +51,18 @@ export interface CocaOutputs {
   textTokens: Tensor;
   /** [B, L, V] decoder logits at every position. */
   logits: Tensor;
+}
+
+/**
+ * Per attention layer, what incremental decoding keeps between steps (src/infer/kvcache.ts):
+ * the text tower's self-attention, the multimodal decoder's self- and cross-attention.
+ */
+export interface DecodeCaches {
+  text: readonly AttentionCache[];
+  self: readonly AttentionCache[];
+  cross: readonly AttentionCache[];
+  /** Decoder layer i writes its cross-attention weights [N, H, 1, Nimg] to crossProbs[i], if given. */
+  crossProbs?: readonly GPUBuffer[];
 }
 
 export class CocaModel {
@@ -163,18 +175,47 @@ export class CocaModel {
     return { embedding: embeddingRaw, tokens: sliceSeq(x, 0, L) };
   }
 
-  decode(textTokens: Tensor, imageTokens: Tensor): Tensor {
+  /**
+   * The multimodal decoder: text tokens [B, L, E] and image tokens [B, Nimg, E] → logits
+   * [B, L, V]. With caches, textTokens are the one new position of each row and the attention
+   * layers take earlier positions and the image's keys and values from the caches.
+   */
+  decode(textTokens: Tensor, imageTokens: Tensor, caches?: DecodeCaches): Tensor {
     const ps = this.params;
     const m = this.config.multimodal_cfg;
     const [B, L, E] = textTokens.shape as [number, number, number];
     let x = textTokens;
     const s = { heads: m.heads, path: this.attentionPath };
     for (let i = 0; i < m.layers; i++) {
-      x = block(ps, `text_decoder.resblocks.${i}`, x, { ...s, causal: true });
-      x = block(ps, `text_decoder.cross_attn.${i}`, x, s, imageTokens);
+      x = block(ps, `text_decoder.resblocks.${i}`, x, { ...s, causal: true, cache: caches?.self[i] });
+      x = block(ps, `text_decoder.cross_attn.${i}`, x, { ...s, cache: caches?.cross[i], probs: caches?.crossProbs?.[i] }, imageTokens);
     }
     const h = reshape(norm(ps, 'text_decoder.ln_final', x), [B * L, E]);
     return reshape(matmul(h, ps.get('text_decoder.text_projection')), [B, L, m.vocab_size]);
+  }
+
+  /**
+   * One step of incremental decoding: tokens [N] at sequence position `position` of each row →
+   * next-token logits [N, V], through the same blocks as encodeText and decode, with earlier
+   * positions in the caches. The text tower's CLS slot is never computed: it sits after the text,
+   * so causally no text position sees it.
+   */
+  decodeStep(tokens: Int32Array, position: number, imageTokens: Tensor, caches: DecodeCaches): Tensor {
+    const ps = this.params;
+    const t = this.config.text_cfg;
+    const N = tokens.length;
+    if (position < 0 || position >= t.context_length) throw new ShapeError(`decodeStep: position ${position} is outside the context of ${t.context_length}`);
+    const ids = uploadTokenIds(this.gpu, tokens, { shape: [N, 1], vocab: t.vocab_size, label: 'step.ids' });
+    try {
+      let x = embedding(ps.get('text.token_embedding.weight'), ids);
+      x = addBroadcastRow(x, narrowRows(ps.get('text.positional_embedding'), position, 1));
+      for (let i = 0; i < t.layers; i++) {
+        x = block(ps, `text.transformer.resblocks.${i}`, x, { heads: t.heads, causal: true, path: this.attentionPath, cache: caches.text[i] });
+      }
+      return reshape(this.decode(x, imageTokens, caches), [N, this.config.multimodal_cfg.vocab_size]);
+    } finally {
+      releaseTokenIds(this.gpu, ids);
+    }
   }
 
   forward(inp: PreparedInputs): CocaOutputs {

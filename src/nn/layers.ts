@@ -1,6 +1,6 @@
 // The building blocks of the model, as functions of a ParamStore and a name prefix, so each
 // reads its parameters by their open_clip names. Shapes and semantics: docs/model.md.
-import { attention, type AttentionPath } from '../tensor/ops/attention.ts';
+import { attention, type AttentionPath, type HeadsView } from '../tensor/ops/attention.ts';
 import { layerNorm } from '../tensor/ops/layernorm.ts';
 import { linear } from '../tensor/ops/linear.ts';
 import { add, gelu } from '../tensor/ops/pointwise.ts';
@@ -16,7 +16,28 @@ export interface AttentionSettings {
   path?: AttentionPath;
   /** Inference: where to write this layer's attention weights [B, H, Lq, Lk]. */
   probs?: GPUBuffer;
+  /** Incremental decoding: where this layer's keys and values come from (AttentionCache). */
+  cache?: AttentionCache;
 }
+
+/** The keys and values one attention layer attends over. */
+export interface KeysValues {
+  k: HeadsView;
+  v: HeadsView;
+}
+
+/**
+ * What incremental (KV-cached) decoding keeps for one attention layer between steps
+ * (src/infer/kvcache.ts). `project` computes the layer's keys and values for this call's inputs;
+ * the cache returns what the queries attend over. A self-attention cache appends the new
+ * position's keys and values and returns every position so far; a cross-attention cache projects
+ * the image once (on the first call) and returns that from then on.
+ */
+export interface AttentionCache {
+  keysValues(project: () => KeysValues): KeysValues;
+}
+
+const attendOver = (s: AttentionSettings, project: () => KeysValues): KeysValues => (s.cache ? s.cache.keysValues(project) : project());
 
 export function norm(ps: ParamStore, prefix: string, x: Tensor): Tensor {
   return layerNorm(x, ps.get(`${prefix}.weight`), ps.get(`${prefix}.bias`));
@@ -32,42 +53,42 @@ export function mlp(ps: ParamStore, prefix: string, x: Tensor): Tensor {
 export function selfAttention(ps: ParamStore, prefix: string, x: Tensor, s: AttentionSettings): Tensor {
   const d = x.shape[2]!;
   const qkv = linear(x, ps.get(`${prefix}.in_proj_weight`), ps.get(`${prefix}.in_proj_bias`));
-  const o = attention({ t: qkv, col: 0 }, { t: qkv, col: d }, { t: qkv, col: 2 * d }, d, s);
+  const { k, v } = attendOver(s, () => ({ k: { t: qkv, col: d }, v: { t: qkv, col: 2 * d } }));
+  const o = attention({ t: qkv, col: 0 }, k, v, d, s);
   return linear(o, ps.get(`${prefix}.out_proj.weight`), ps.get(`${prefix}.out_proj.bias`));
 }
 
 /**
- * torch nn.MultiheadAttention(q, kv, kv): q from xq [B, T, d], k and v from kv [B, S, k]. With
+ * torch nn.MultiheadAttention(q, kv, kv): q from xq [B, T, d], k and v from kv() [B, S, k]. With
  * k == d the weights are row blocks of in_proj_weight; otherwise torch keeps q/k/v_proj_weight.
+ * kv is a function so that a cache already holding the projection (s.cache) skips computing it.
  */
-export function crossAttention(ps: ParamStore, prefix: string, xq: Tensor, kv: Tensor, s: AttentionSettings): Tensor {
+export function crossAttention(ps: ParamStore, prefix: string, xq: Tensor, kv: () => Tensor, s: AttentionSettings): Tensor {
   const d = xq.shape[2]!;
   const b = ps.get(`${prefix}.in_proj_bias`);
-  let q: Tensor;
-  let k: { t: Tensor; col: number };
-  let v: { t: Tensor; col: number };
-  if (ps.has(`${prefix}.in_proj_weight`)) {
-    const w = ps.get(`${prefix}.in_proj_weight`);
-    q = linear(xq, narrowRows(w, 0, d), narrowRows(b, 0, d));
-    const kvp = linear(kv, narrowRows(w, d, 2 * d), narrowRows(b, d, 2 * d));
-    k = { t: kvp, col: 0 };
-    v = { t: kvp, col: d };
-  } else {
-    q = linear(xq, ps.get(`${prefix}.q_proj_weight`), narrowRows(b, 0, d));
-    k = { t: linear(kv, ps.get(`${prefix}.k_proj_weight`), narrowRows(b, d, d)), col: 0 };
-    v = { t: linear(kv, ps.get(`${prefix}.v_proj_weight`), narrowRows(b, 2 * d, d)), col: 0 };
-  }
+  const fused = ps.has(`${prefix}.in_proj_weight`);
+  const q = fused ? linear(xq, narrowRows(ps.get(`${prefix}.in_proj_weight`), 0, d), narrowRows(b, 0, d)) : linear(xq, ps.get(`${prefix}.q_proj_weight`), narrowRows(b, 0, d));
+  const { k, v } = attendOver(s, () => {
+    const x = kv();
+    if (fused) {
+      const w = ps.get(`${prefix}.in_proj_weight`);
+      const kvp = linear(x, narrowRows(w, d, 2 * d), narrowRows(b, d, 2 * d));
+      return { k: { t: kvp, col: 0 }, v: { t: kvp, col: d } };
+    }
+    return { k: { t: linear(x, ps.get(`${prefix}.k_proj_weight`), narrowRows(b, d, d)), col: 0 }, v: { t: linear(x, ps.get(`${prefix}.v_proj_weight`), narrowRows(b, 2 * d, d)), col: 0 } };
+  });
   const o = attention({ t: q, col: 0 }, k, v, d, s);
   return linear(o, ps.get(`${prefix}.out_proj.weight`), ps.get(`${prefix}.out_proj.bias`));
 }
 
 /**
  * open_clip's ResidualAttentionBlock, pre-LN: x + attn(ln_1 x) then x + mlp(ln_2 x). With
- * `image` it is a cross-attention block: keys and values are ln_1_kv(image).
+ * `image` it is a cross-attention block: keys and values are ln_1_kv(image). The same block runs
+ * the whole sequence (training, full recomputation) or one new position against s.cache.
  */
 export function block(ps: ParamStore, prefix: string, x: Tensor, s: AttentionSettings, image?: Tensor): Tensor {
   const h = norm(ps, `${prefix}.ln_1`, x);
-  const a = image ? crossAttention(ps, `${prefix}.attn`, h, norm(ps, `${prefix}.ln_1_kv`, image), s) : selfAttention(ps, `${prefix}.attn`, h, s);
+  const a = image ? crossAttention(ps, `${prefix}.attn`, h, () => norm(ps, `${prefix}.ln_1_kv`, image), s) : selfAttention(ps, `${prefix}.attn`, h, s);
   const x1 = add(x, a);
   return add(x1, mlp(ps, `${prefix}.mlp`, norm(ps, `${prefix}.ln_2`, x1)));
 }
@@ -77,5 +98,5 @@ export function attentionalPooler(ps: ParamStore, prefix: string, x: Tensor, hea
   const B = x.shape[0]!;
   const query = norm(ps, `${prefix}.ln_q`, ps.get(`${prefix}.query`));
   const ctx = norm(ps, `${prefix}.ln_k`, x);
-  return crossAttention(ps, `${prefix}.attn`, expandBatch(query, B), ctx, { heads, path });
+  return crossAttention(ps, `${prefix}.attn`, expandBatch(query, B), () => ctx, { heads, path });
 }

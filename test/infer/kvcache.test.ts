@@ -7,7 +7,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ATTENTION_PATHS } from '../../kernels/attention.ts';
 import type { Gpu } from '../../src/gpu/gpu.ts';
 import { captionImages } from '../../src/infer/caption.ts';
-import { greedyDecode } from '../../src/infer/greedy.ts';
 import { CachedStepper } from '../../src/infer/kvcache.ts';
 import { beamSearch, greedyOrSample, normalisedScore, type Caption, type SearchOptions } from '../../src/infer/search.ts';
 import { RecomputeStepper, type Stepper } from '../../src/infer/stepper.ts';
@@ -16,6 +15,7 @@ import { parseConfig } from '../../src/model/config.ts';
 import { noGrad } from '../../src/tensor/tape.ts';
 import { tidy, type Tensor } from '../../src/tensor/tensor.ts';
 import { testGpu } from '../helpers/gpu.ts';
+import { greedyDecode } from '../helpers/greedy.ts';
 import { Rng } from '../../src/util/prng.ts';
 
 let gpu: Gpu;
@@ -81,7 +81,7 @@ describe.each(ATTENTION_PATHS)('KV-cached decoding (%s attention)', (p) => {
     model.attentionPath = p;
   });
 
-  it('greedy: the tokens and log-probs of full recomputation, and of greedy.ts', async () => {
+  it('greedy: the tokens and log-probs of full recomputation, and the tokens of a direct greedy reference', async () => {
     const [cached, full] = await both(1, (s) => greedyOrSample(s, maxLen, { maxLen }));
     expect(cached.map((c) => c.tokens)).toEqual(full.map((c) => c.tokens));
     expect(cached.map((c) => c.logprobs)).toEqual(full.map((c) => c.logprobs));

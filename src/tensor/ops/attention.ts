@@ -14,6 +14,8 @@ export type { AttentionPath };
 export interface HeadsView {
   t: Tensor;
   col: number;
+  /** Only positions 0..rows of t take part (a KV cache filled that far); default all L. */
+  rows?: number;
 }
 
 export interface AttentionOptions {
@@ -28,7 +30,10 @@ export interface AttentionOptions {
 
 function dims(v: HeadsView, what: string): [number, number, number] {
   if (v.t.shape.length !== 3) throw new ShapeError(`attention: ${what} ${shapeStr(v.t.shape)} should be [B, L, C]`);
-  return v.t.shape as [number, number, number];
+  const [B, L, C] = v.t.shape as [number, number, number];
+  if (v.rows === undefined) return [B, L, C];
+  if (!Number.isInteger(v.rows) || v.rows < 1 || v.rows > L) throw new ShapeError(`attention: ${what} uses ${v.rows} of the ${L} positions of ${shapeStr(v.t.shape)}`);
+  return [B, v.rows, C];
 }
 
 function heads(v: HeadsView, buffer: GPUBuffer, offset: number, D: number): HeadsRef {
@@ -48,6 +53,8 @@ export function attention(q: HeadsView, k: HeadsView, v: HeadsView, d: number, o
   for (const [what, view, C] of [['q', q, Cq], ['k', k, Ck], ['v', v, Cv]] as const) {
     if (view.col < 0 || view.col + d > C) throw new ShapeError(`attention: ${what} columns ${view.col}..${view.col + d} are outside ${shapeStr(view.t.shape)}`);
   }
+  const tape = needsGrad(q.t, k.t, v.t);
+  if (tape && [q, k, v].some((x) => x.rows !== undefined)) throw new ShapeError('attention: views over part of a tensor (rows) are for decoding only; the backward needs whole tensors');
   const gpu = q.t.gpu;
   const o = Tensor.empty(gpu, [B, Lq, d], 'attention');
   const call = {
@@ -68,7 +75,6 @@ export function attention(q: HeadsView, k: HeadsView, v: HeadsView, d: number, o
     probs: opts.probs,
   };
   const saved = attentionKernel(gpu, call);
-  const tape = needsGrad(q.t, k.t, v.t);
   if (!tape) {
     releaseAttentionSaved(gpu, saved);
     return o;

@@ -1,9 +1,12 @@
-// Greedy caption decoding by full recomputation: at each step the whole prefix runs through the
-// text tower and the multimodal decoder again. Simple and exactly the training computation;
-// the KV-cached decoder of `coca caption` must reproduce its tokens.
-import type { CocaModel } from '../model/coca.ts';
-import { noGrad } from '../tensor/tape.ts';
-import { tidy, type Tensor } from '../tensor/tensor.ts';
+// A reference for the captioner (src/infer/caption.ts): greedy decoding written directly over the
+// full forward, with no Stepper and no search loop. At each step the whole prefix runs through the
+// text tower and the multimodal decoder again and each row takes the argmax (ties to the lower
+// id); it masks nothing, where the search never generates [PAD] or [SOT]. The KV-cached decoder
+// must reproduce its tokens (test/infer/kvcache.test.ts). Formerly src/infer/greedy.ts, which
+// `coca eval` used before it decoded through the captioner with one beam.
+import type { CocaModel } from '../../src/model/coca.ts';
+import { noGrad } from '../../src/tensor/tape.ts';
+import { tidy, type Tensor } from '../../src/tensor/tensor.ts';
 
 export interface GreedyOptions {
   /** Total length including [SOT] (open_clip's seq_len). */
