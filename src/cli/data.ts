@@ -3,7 +3,7 @@ import path from 'node:path';
 import cliProgress from 'cli-progress';
 import type { Argv } from 'yargs';
 import fs from 'node:fs';
-import { buildBuiltin, PRESETS } from '../data/builtin/build.ts';
+import { buildBuiltin, checkBuildOut, PRESETS } from '../data/builtin/build.ts';
 import { DataError } from '../data/errors.ts';
 import { isBuiltDataset, listSplits, loadDataset, loadTokenizer, resolveDataPath } from '../data/load.ts';
 import { builtinDir } from '../data/paths.ts';
@@ -13,6 +13,7 @@ import { contactSheet, histogramLines, splitStats, wordsOf } from '../data/stats
 import { trainTokenizer, type Tokenizer } from '../data/tokenizer.ts';
 import sharp from 'sharp';
 import { Rng } from '../util/prng.ts';
+import { checkOutputFile, checkOutputFolder, claimOutputFolder } from '../util/outdir.ts';
 
 interface BuildArgs {
   'if-missing': boolean;
@@ -68,6 +69,7 @@ const buildCommand = {
       console.log(`${preset.name} is already built at ${out}`);
       return;
     }
+    checkBuildOut(args.out ?? out);
     console.error(`coca data build: ${preset.name} (${preset.sizes.join(', ')} px) → ${out}`);
     const bar = progressBar();
     const { manifest } = await buildBuiltin({ preset, out, seed: args.seed, strict: args.strict, log: (l) => console.error(`  ${l}`), progress: bar.update }).finally(bar.stop);
@@ -133,6 +135,7 @@ const statsCommand = {
       .option('context-length', { type: 'number', default: 32, describe: 'token row length to check captions against' }),
   handler: async (args: StatsArgs) => {
     const p = resolveDataPath(args.data);
+    if (args.sheet) checkOutputFile(args.sheet, { option: '--sheet', inputs: [asInput(args.data)] });
     const splits = listSplits(args.data);
     let tokenizer: Tokenizer | undefined;
     if (fs.existsSync(`${p}/tokenizer.json`)) tokenizer = loadTokenizer(args.data);
@@ -182,6 +185,19 @@ interface ExportArgs extends DataArgs {
   out: string;
 }
 
+const EXPORT = 'coca data export';
+
+/** A --data argument as an input path, as the user spelled it (the built-in names as their folder). */
+const asInput = (data: string) => (data === 'builtin' || data === 'builtin-small' ? resolveDataPath(data) : data);
+
+function isTokenizerFile(file: string): boolean {
+  try {
+    return typeof (JSON.parse(fs.readFileSync(file, 'utf8')) as { model?: unknown }).model === 'object';
+  } catch {
+    return false;
+  }
+}
+
 const exportCommand = {
   command: 'export',
   describe: 'Write some pictures of a split as PNG files with their captions (held-out images to try coca caption on)',
@@ -191,8 +207,10 @@ const exportCommand = {
       .option('count', { type: 'number', default: 3, describe: 'how many pictures (drawn with --seed)' })
       .option('out', { type: 'string', demandOption: true, describe: 'folder for the PNG files and captions.tsv' }),
   handler: async (args: ExportArgs) => {
+    const where = { inputs: [asInput(args.data)] };
+    checkOutputFolder(args.out, EXPORT, where);
     const ds = await loadDataset(args.data, { split: args.split, seed: args.seed, warn: () => {} });
-    fs.mkdirSync(args.out, { recursive: true });
+    claimOutputFolder(args.out, EXPORT, where);
     const rng = new Rng(args.seed);
     const picked = new Set<number>();
     while (picked.size < Math.min(args.count, ds.length)) picked.add(rng.int(ds.length));
@@ -216,6 +234,10 @@ const tokenizerCommand = {
       .option('out', { type: 'string', demandOption: true, describe: 'where to write tokenizer.json' })
       .option('vocab-size', { type: 'number', default: 2048, describe: 'vocabulary size, specials and the 256 byte tokens included' }),
   handler: async (args: TokArgs) => {
+    // Your own dataset's tokenizer.json lives beside its captions; a built one's is part of the build.
+    const p = resolveDataPath(args.data);
+    checkOutputFile(args.out, { inputs: isBuiltDataset(p) ? [asInput(args.data)] : [] });
+    if (fs.existsSync(args.out) && !isTokenizerFile(args.out)) throw new DataError(`--out ${args.out} exists and is not a tokenizer.json; name a new file (nothing was changed)`);
     const ds = await loadDataset(args.data, { split: 'train', strict: args.strict, seed: args.seed });
     const tok = trainTokenizer(collect(ds), args['vocab-size']);
     tok.save(args.out);

@@ -1,8 +1,9 @@
 // `coca index build DIR | --data PATH`: image embeddings computed once for `coca retrieve`.
 import type { Argv } from 'yargs';
 import { Gpu } from '../gpu/gpu.ts';
-import { InferError, openCheckpoint } from '../infer/load.ts';
-import { buildIndex } from '../infer/retrieval.ts';
+import { resolveDataPath } from '../data/load.ts';
+import { InferError, openCheckpoint, resolveCheckpointDir } from '../infer/load.ts';
+import { buildIndex, checkIndexFolder } from '../infer/retrieval.ts';
 
 interface IndexBuildArgs {
   dir?: string;
@@ -31,6 +32,7 @@ const buildCommand = {
   handler: async (a: IndexBuildArgs) => {
     if (!a.dir === !a.data) throw new InferError('give a folder of pictures or --data PATH (one of them)');
     if (!Number.isInteger(a.batch) || a.batch < 1) throw new InferError(`--batch must be a positive integer, got ${a.batch}`);
+    checkIndexFolder(a.out, [a.dir, a.data && resolveDataPath(a.data), resolveCheckpointDir(a.checkpoint)]);
     const gpu = await Gpu.open();
     const ck = openCheckpoint(gpu, a.checkpoint, a.fit as 'cover' | 'contain' | undefined);
     try {

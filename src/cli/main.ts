@@ -1,7 +1,7 @@
 // The `coca` command: one yargs module per subcommand in this folder.
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { CocaError } from '../util/errors.ts';
+import { failureLines } from './failure.ts';
 import { benchCommand } from './bench.ts';
 import { evalCommand } from './eval.ts';
 import { infoCommand } from './info.ts';
@@ -15,11 +15,13 @@ import { serveCommand } from './serve.ts';
 import { compareCommand } from './compare.ts';
 
 function reportAndExit(err: unknown): never {
-  // Our own errors are one line for a person; anything else is a bug and keeps its stack.
-  if (err instanceof CocaError) console.error(`coca: ${err.message}`);
-  else console.error(err);
+  for (const line of failureLines(err)) console.error(line);
   process.exit(1);
 }
+
+// A failure outside the awaited command (a callback, a listener) is reported the same way.
+process.on('uncaughtException', reportAndExit);
+process.on('unhandledRejection', reportAndExit);
 
 // `coca ... | head` closes the pipe early; that is the reader's choice, not an error.
 process.stdout.on('error', (e: NodeJS.ErrnoException) => {

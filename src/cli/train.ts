@@ -5,7 +5,7 @@ import { Gpu } from '../gpu/gpu.ts';
 import { CocaError } from '../util/errors.ts';
 import { loadConfig, PRESETS } from '../model/config.ts';
 import { resumeOptions, RESUMABLE, runOf, type RecordedOptions } from '../train/resume.ts';
-import { train, type TrainOptions } from '../train/trainer.ts';
+import { checkRunFolder, train, type TrainOptions } from '../train/trainer.ts';
 
 interface TrainArgs {
   preset?: string;
@@ -145,6 +145,7 @@ export const trainCommand = {
       out = a.out ?? path.join('runs', `${path.basename(recorded.configName, '.json')}-${stamp()}`);
     }
     checkNumbers(recorded);
+    checkRunFolder(out, recorded.data);
     const gpu = await Gpu.open();
     try {
       const r = await train(gpu, { ...recorded, config: loadConfig(recorded.configName), out, resume: a.resume, saveEvery, progress: true });

@@ -11,6 +11,7 @@ import { loadDataset, type Dataset } from '../data/index.ts';
 import { readSafetensors, writeSafetensors } from '../model/safetensors.ts';
 import { embedImages } from './embed.ts';
 import { InferError, listImages, loadImageFiles, type OpenCheckpoint } from './load.ts';
+import { checkOutputFolder, claimOutputFolder } from '../util/outdir.ts';
 
 export const INDEX_FORMAT = 'coca-index-1';
 
@@ -114,8 +115,23 @@ export async function buildIndex(ck: OpenCheckpoint, out: string, o: BuildOption
   return index;
 }
 
+const INDEX_COMMAND = 'coca index build';
+
+/** An index folder is new, empty, or an earlier index (marked, or with the items.json of older ones), and none of the inputs. */
+export function checkIndexFolder(dir: string, inputs: readonly (string | undefined)[]): void {
+  checkOutputFolder(dir, INDEX_COMMAND, { inputs, isOwnLegacy: isIndex });
+}
+
+function isIndex(dir: string): boolean {
+  try {
+    return (JSON.parse(fs.readFileSync(path.join(dir, 'items.json'), 'utf8')) as { format?: string }).format === INDEX_FORMAT;
+  } catch {
+    return false;
+  }
+}
+
 export function saveIndex(ix: RetrievalIndex): void {
-  fs.mkdirSync(ix.dir, { recursive: true });
+  claimOutputFolder(ix.dir, INDEX_COMMAND, { isOwnLegacy: isIndex });
   const n = ix.embeddings.length / ix.E;
   writeSafetensors(path.join(ix.dir, 'embeddings.safetensors'), new Map([['image_embeddings', { shape: [n, ix.E], data: ix.embeddings }]]), { format: INDEX_FORMAT, checkpoint_id: ix.checkpoint.id });
   const tmp = path.join(ix.dir, `.items.json.${process.pid}.tmp`);
@@ -123,12 +139,29 @@ export function saveIndex(ix: RetrievalIndex): void {
   fs.renameSync(tmp, path.join(ix.dir, 'items.json'));
 }
 
+type IndexMeta = Omit<RetrievalIndex, 'dir' | 'embeddings' | 'E'> & { format: string };
+
+/** items.json, refused in one line when it is not JSON or lacks what an index holds. */
+function readItems(file: string): IndexMeta {
+  let meta: Partial<IndexMeta> | null;
+  try {
+    meta = JSON.parse(fs.readFileSync(file, 'utf8')) as Partial<IndexMeta> | null;
+  } catch (e) {
+    throw new InferError(`${file} is not valid JSON (${(e as Error).message.split('\n')[0]}); rebuild the index with 'coca index build'`);
+  }
+  if (!meta || typeof meta !== 'object') throw new InferError(`${file} is not a coca index; rebuild it with 'coca index build'`);
+  // Another format version is named by loadIndex; this one must hold its items and checkpoint.
+  const whole = Array.isArray(meta.items) && meta.items.every((it) => it && typeof it === 'object') && typeof meta.checkpoint?.id === 'string' && typeof meta.checkpoint.dir === 'string';
+  if (meta.format === INDEX_FORMAT && !whole) throw new InferError(`${file} lacks the items or checkpoint of an index; rebuild it with 'coca index build'`);
+  return meta as IndexMeta;
+}
+
 /** Reads an index and checks it belongs to `checkpointId` (when given). */
 export function loadIndex(dir: string, checkpointId?: string): RetrievalIndex {
   const itemsFile = path.join(dir, 'items.json');
   const embFile = path.join(dir, 'embeddings.safetensors');
   if (!fs.existsSync(itemsFile) || !fs.existsSync(embFile)) throw new InferError(`${dir} is not a coca index (no items.json + embeddings.safetensors); make one with 'coca index build'`);
-  const meta = JSON.parse(fs.readFileSync(itemsFile, 'utf8')) as Omit<RetrievalIndex, 'dir' | 'embeddings' | 'E'> & { format: string };
+  const meta = readItems(itemsFile);
   if (meta.format !== INDEX_FORMAT) throw new InferError(`${dir}: index format ${meta.format}, this coca reads ${INDEX_FORMAT}; rebuild it with 'coca index build'`);
   if (checkpointId && meta.checkpoint.id !== checkpointId) {
     throw new InferError(`${dir} was built with another checkpoint (${meta.checkpoint.dir}, id ${meta.checkpoint.id}); rebuild it with 'coca index build --checkpoint ...' or pass --checkpoint ${meta.checkpoint.dir}`);

@@ -22,6 +22,7 @@ import { readJsonl } from '../util/jsonl.ts';
 import { writeReport, type Series } from '../util/report.ts';
 import { learningRate } from './schedule.ts';
 import { validate, type Validation } from './validate.ts';
+import { checkOutputFolder, claimOutputFolder, type OutputOptions } from '../util/outdir.ts';
 
 export class TrainError extends CocaError {
   override name = 'TrainError';
@@ -93,6 +94,20 @@ export function resolveCheckpoint(dir: string, log: (line: string) => void = () 
   throw new TrainError(`${dir} holds no checkpoint (no run.json, no model.safetensors); give a run folder or checkpoint written by coca train`);
 }
 
+const TRAIN = 'coca train';
+
+/** A run folder may be new, empty, or a run of coca train (marked, or with the run.json of older runs). */
+function runFolderRules(data: string): OutputOptions {
+  return { inputs: [dataPathOf(data)], isOwnLegacy: (d) => fs.existsSync(path.join(d, 'run.json')) };
+}
+
+const dataPathOf = (data: string) => (data === 'builtin' || data === 'builtin-small' ? undefined : data);
+
+/** Refuses a run folder that holds someone else's files or the data it trains on; creates nothing. */
+export function checkRunFolder(out: string, data: string): void {
+  checkOutputFolder(out, TRAIN, runFolderRules(data));
+}
+
 function checkOutDir(out: string, config: CocaConfig, resuming: boolean): void {
   const runFile = path.join(out, 'run.json');
   if (!fs.existsSync(runFile) || resuming) return;
@@ -130,6 +145,7 @@ export async function train(gpu: Gpu, o: TrainOptions, log: (line: string) => vo
     state = readTrainState<RunState>(resumeFrom);
     loader.restore(state.loader);
   }
+  claimOutputFolder(o.out, TRAIN, runFolderRules(o.data));
   fs.mkdirSync(path.join(o.out, 'checkpoints'), { recursive: true });
   const effective = { ...o, config, resume: resumeFrom ?? undefined, tokenizerVocab: tokenizer.vocabSize, params: countParams(config), stepGflop: stepFlops(config, o.batch).step / 1e9 };
   writeFileAtomic(path.join(o.out, 'run.json'), JSON.stringify({ ...effective, progress: undefined, stopAfter: undefined }, null, 2) + '\n');

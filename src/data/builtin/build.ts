@@ -13,6 +13,7 @@ import { hashString } from '../rng.ts';
 import { assignGroups, groupItems } from '../split.ts';
 import { FORMAT, FORMAT_VERSION, ImageWriter, imageFile, writeItems, type Manifest, type StoredItem } from '../store.ts';
 import { trainTokenizer } from '../tokenizer.ts';
+import { checkOutputFolder, fsReason, writeOutputMarker } from '../../util/outdir.ts';
 import { emojiSources, type EmojiStyle } from './emoji.ts';
 import { FMNIST_CLASSES, fmnistTest } from './fmnist.ts';
 import { gameIconsSource } from './gameicons.ts';
@@ -64,9 +65,26 @@ export interface BuildResult {
 
 const FRACTIONS = { val: 0.05, test: 0.05 };
 
+const COMMAND = 'coca data build';
+
+/** A build from before the output marker: a coca dataset manifest. */
+function isEarlierBuild(dir: string): boolean {
+  try {
+    return (JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8')) as { format?: string }).format === FORMAT;
+  } catch {
+    return false;
+  }
+}
+
+/** Refuses an --out that is neither new, empty, nor an earlier build (before anything is fetched). */
+export function checkBuildOut(out: string): string {
+  return checkOutputFolder(out, COMMAND, { isOwnLegacy: isEarlierBuild });
+}
+
 export async function buildBuiltin(opts: BuildOptions): Promise<BuildResult> {
   const t0 = performance.now();
   const { preset, seed } = opts;
+  checkBuildOut(opts.out);
   const fetchOpts: FetchOptions = opts.log ? { log: opts.log } : {};
   // Debian packages one after the other: a fallback `apt-get update` holds apt's list lock.
   const debs = (async () => [await tuxpaintSource(fetchOpts), await fmnistTest(fetchOpts)] as const)();
@@ -80,8 +98,13 @@ export async function buildBuiltin(opts: BuildOptions): Promise<BuildResult> {
 
   const tmp = `${opts.out}.tmp-${process.pid}`;
   fs.rmSync(tmp, { recursive: true, force: true });
-  fs.mkdirSync(tmp, { recursive: true });
   try {
+    fs.mkdirSync(tmp, { recursive: true });
+  } catch (e) {
+    throw new DataError(`cannot create ${tmp} (${fsReason(e)}); choose an --out you can write to`);
+  }
+  try {
+    writeOutputMarker(tmp, COMMAND);
     const skipped: string[] = [];
     const counts: Record<string, number> = {};
     let stats: { mean: Triple; std: Triple } | undefined;
@@ -238,11 +261,23 @@ function folderBytes(dir: string): number {
   return fs.readdirSync(dir).reduce((n, f) => n + fs.statSync(path.join(dir, f)).size, 0);
 }
 
-/** Swaps the new build in; the old one is removed only once the new one is in place. */
+/** The files any build writes (its splits, at any size), whatever the preset. */
+const BUILD_FILE = /^(\.coca-output\.json|LICENSES\.md|manifest\.json|tokenizer\.json|[a-z0-9-]+\.(jsonl|\d+px\.u8))$/;
+
+/**
+ * Swaps the new build in; the old one is removed only once the new one is in place, and only
+ * when it holds nothing but what a build writes (a file added to it by hand keeps it where it is).
+ */
 function replaceFolder(tmp: string, out: string): void {
   fs.mkdirSync(path.dirname(out), { recursive: true });
   const old = `${out}.old-${process.pid}`;
-  if (fs.existsSync(out)) fs.renameSync(out, old);
+  if (fs.existsSync(out)) {
+    checkBuildOut(out);
+    const made = new Set(fs.readdirSync(tmp));
+    const foreign = fs.readdirSync(out).filter((f) => !made.has(f) && !BUILD_FILE.test(f));
+    if (foreign.length > 0) throw new DataError(`${out} holds files a build does not write (${foreign.slice(0, 3).join(', ')}); move them out or build into a new --out, nothing was changed`);
+    fs.renameSync(out, old);
+  }
   fs.renameSync(tmp, out);
   fs.rmSync(old, { recursive: true, force: true });
 }
