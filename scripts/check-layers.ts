@@ -46,7 +46,6 @@ const EXCEPTIONS: Allowance[] = [
 export const PENDING: (Allowance & { branch: string })[] = [
   { branch: 'decoder', from: /^src\/serve\/server\.ts$/, to: /^src\/cli\/caption\.ts$/, why: "the server takes the CLI's search options; they move to infer/search.ts" },
   { branch: 'layers', from: /^src\/bench\/wait\.ts$/, to: /^kernels\/matmul\.ts$/, why: 'the wait bench times a bare matmul; it moves beside the kernel benches once kernels/bench/ exists' },
-  { branch: 'layers', from: /^src\/train\/trainer\.ts$/, to: /^kernels\/adamw\.ts$/, why: "the trainer clips gradients itself; the one trainStep does it through train/adamw.ts" },
 ];
 
 export interface Import {

@@ -49,7 +49,7 @@ export const stepBench: BenchFamily = {
     for (const preset of presets) {
       const config = loadConfig(preset);
       const model = CocaModel.init(gpu, config, ctx.seed);
-      const opt = new AdamW(gpu, model.params, { lr: 1e-4, beta1: 0.9, beta2: 0.98, eps: 1e-6, weightDecay: 0.1 });
+      const opt = new AdamW(gpu, model.params, { lr: 1e-4 });
       const inp = model.prepare(syntheticBatch(model, B, new Rng(ctx.seed)));
       const p = caseProgress(`step ${preset} batch ${B}`);
       for (let i = 0; i < 2; i++) await trainStep(model, opt, inp); // warm-up: JIT compiles, pool fills
@@ -58,9 +58,9 @@ export const stepBench: BenchFamily = {
       const ms: number[] = [];
       for (let i = 0; i < steps; i++) {
         const t0 = performance.now();
-        const parts = await trainStep(model, opt, inp);
+        const r = await trainStep(model, opt, inp);
         ms.push(performance.now() - t0);
-        if (!Number.isFinite(parts.total)) throw new Error(`step bench: ${preset} loss went non-finite`);
+        if (r.nonFinite) throw new Error(`step bench: ${preset}: ${r.nonFinite}`);
       }
       const peak = gpu.pool.snapshot().peakInUseBytes;
       const flops = stepFlops(config, B).step;

@@ -4,7 +4,9 @@ import type { Argv } from 'yargs';
 import { Gpu } from '../gpu/gpu.ts';
 import { CocaError } from '../util/errors.ts';
 import { loadConfig, PRESETS } from '../model/config.ts';
+import { DEFAULT_ADAMW } from '../train/adamw.ts';
 import { resumeOptions, RESUMABLE, runOf, type RecordedOptions } from '../train/resume.ts';
+import { DEFAULT_CLIP } from '../train/step.ts';
 import { checkRunFolder, train, type TrainOptions } from '../train/trainer.ts';
 
 interface TrainArgs {
@@ -37,8 +39,8 @@ const DEFAULTS = {
   steps: 300,
   batch: 32,
   lr: 1e-3,
-  'weight-decay': 0.1,
-  clip: 1,
+  'weight-decay': DEFAULT_ADAMW.weightDecay,
+  clip: DEFAULT_CLIP,
   'caption-weight': 2,
   'contrastive-weight': 1,
   seed: 1,
@@ -80,9 +82,9 @@ function freshOptions(a: TrainArgs): RecordedOptions {
     lr: a.lr ?? DEFAULTS.lr,
     warmup: a.warmup ?? Math.max(1, Math.round(steps * 0.05)),
     weightDecay: a['weight-decay'] ?? DEFAULTS['weight-decay'],
-    beta1: 0.9,
-    beta2: 0.98,
-    eps: 1e-6,
+    beta1: DEFAULT_ADAMW.beta1,
+    beta2: DEFAULT_ADAMW.beta2,
+    eps: DEFAULT_ADAMW.eps,
     clip: a.clip ?? DEFAULTS.clip,
     weights: { caption: a['caption-weight'] ?? DEFAULTS['caption-weight'], contrastive: a['contrastive-weight'] ?? DEFAULTS['contrastive-weight'] },
     seed: a.seed ?? DEFAULTS.seed,

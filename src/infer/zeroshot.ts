@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import type { Tokenizer } from '../data/index.ts';
 import type { CocaModel } from '../model/coca.ts';
-import { LOGIT_SCALE_MAX } from '../model/loss.ts';
+import { clampLogitScale } from '../model/loss.ts';
 import { embedTexts, normaliseRows } from './embed.ts';
 import { InferError } from './load.ts';
 
@@ -56,7 +56,7 @@ export async function classEmbeddings(model: CocaModel, tokenizer: Tokenizer, la
 /** exp of the model's logit scale, clamped as in training. */
 export async function logitScale(model: CocaModel): Promise<number> {
   const s = (await model.params.get('logit_scale').toArray())[0]!;
-  return Math.exp(Math.min(Math.max(s, 0), LOGIT_SCALE_MAX));
+  return Math.exp(clampLogitScale(s));
 }
 
 /** Class probabilities [n, C] of unit image embeddings [n, E] against class embeddings [C, E]. */

@@ -14,7 +14,7 @@ import { CocaModel } from './coca.ts';
 import { parseConfig, type CocaConfig } from './config.ts';
 import { parameterShapes } from './shapes.ts';
 import { CheckpointError } from './errors.ts';
-import { LOGIT_SCALE_MAX } from './loss.ts';
+import { clampLogitScale } from './loss.ts';
 import { readSafetensors, type TensorIn } from './safetensors.ts';
 
 export function readCheckpointConfig(dir: string): CocaConfig {
@@ -89,7 +89,7 @@ export async function modelFiles(model: CocaModel, tokenizerJson?: string): Prom
   const tensors = new Map<string, TensorIn>();
   for (const [name, t] of await model.params.state()) {
     // The logit scale is clamped where it is read; store the value the model uses.
-    const data = name === 'logit_scale' ? Float32Array.from(t.data, (x) => Math.min(Math.max(x, 0), LOGIT_SCALE_MAX)) : t.data;
+    const data = name === 'logit_scale' ? Float32Array.from(t.data, (x) => clampLogitScale(x)) : t.data;
     tensors.set(name, { shape: t.shape, data });
   }
   const files: CheckpointFile[] = [

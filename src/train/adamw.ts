@@ -1,20 +1,45 @@
 // AdamW over a ParamStore (kernels/adamw.ts): moments per parameter, decoupled weight decay on
-// the parameters whose `decay` flag is set, bias correction by step. Parameters without a
-// gradient this step are left alone, as torch does.
-import { adamwList, type AdamWHyper, type AdamWTensor } from '../../kernels/adamw.ts';
+// the parameters whose `decay` flag is set, bias correction by step, and the global gradient-norm
+// clip folded into the update. Parameters without a gradient this step are left alone, as torch
+// does.
+//
+// The one place above src/tensor that calls kernels/ directly (scripts/check-layers.ts lists it):
+// the update rewrites every parameter in place between steps; it is not an op on the tape, and
+// the fused kernel does all of them in one pass instead of a dozen tensor ops per parameter.
+import { adamwList, gradNorm, STATS_FLOATS, STATS_NONFINITE, type AdamWHyper, type AdamWTensor } from '../../kernels/adamw.ts';
 import type { Gpu } from '../gpu/gpu.ts';
 import type { ParamStore } from '../nn/params.ts';
+
+/** coca's AdamW settings (`coca train`, the bench, the profiler, the tests that train): the one place they are written. */
+export const DEFAULT_ADAMW: Readonly<Required<Omit<AdamWHyper, 'lr'>>> = { beta1: 0.9, beta2: 0.98, eps: 1e-6, weightDecay: 0.1 };
+
+/** What clipGradNorm measured; `scale` is what update() needs to apply the clip. */
+export interface GradNorm {
+  /** The global L2 norm of the gradients before clipping. */
+  norm: number;
+  /** Some gradient is NaN or Inf. */
+  nonFinite: boolean;
+  /** The GPU stats the update reads the clip factor from. */
+  scale: GPUBuffer;
+}
 
 export class AdamW {
   /** Updates done so far (torch's state['step']). */
   step = 0;
+  readonly hyper: Required<AdamWHyper>;
   private moments = new Map<string, { m: GPUBuffer; v: GPUBuffer }>();
+  private stats: GPUBuffer | null = null;
 
+  /** The settings not given are DEFAULT_ADAMW's. */
   constructor(
     readonly gpu: Gpu,
     readonly params: ParamStore,
-    public hyper: Required<AdamWHyper>,
-  ) {}
+    hyper: AdamWHyper,
+  ) {
+    const d = DEFAULT_ADAMW;
+    // In this key order: checkpoints record the settings as JSON.
+    this.hyper = { lr: hyper.lr, beta1: hyper.beta1 ?? d.beta1, beta2: hyper.beta2 ?? d.beta2, eps: hyper.eps ?? d.eps, weightDecay: hyper.weightDecay ?? d.weightDecay };
+  }
 
   private momentsOf(name: string, floats: number): { m: GPUBuffer; v: GPUBuffer } {
     let mv = this.moments.get(name);
@@ -24,6 +49,19 @@ export class AdamW {
       this.moments.set(name, mv);
     }
     return mv;
+  }
+
+  /**
+   * torch's clip_grad_norm_, without a pass of its own: measures the global norm of the current
+   * gradients and reads it back (with whether any is NaN or Inf); `update(g.scale)` then scales
+   * the gradients by min(1, maxNorm / norm) as it reads them.
+   */
+  async clipGradNorm(maxNorm: number): Promise<GradNorm> {
+    this.stats ??= this.gpu.alloc(STATS_FLOATS, 'grad_stats');
+    const grads = [...this.params.params.values()].filter((p) => p.tensor.grad).map((p) => ({ buffer: p.tensor.grad!.buffer, length: p.tensor.size }));
+    gradNorm(this.gpu, grads, this.stats, maxNorm);
+    const st = await this.gpu.read(this.stats, STATS_FLOATS, 0, 'train:stats');
+    return { norm: st[0]!, nonFinite: st[STATS_NONFINITE] !== 0, scale: this.stats };
   }
 
   /** Records one update from the parameters' current gradients (scaled by `clip` stats if given). */
@@ -60,6 +98,8 @@ export class AdamW {
   }
 
   release(): void {
+    if (this.stats) this.gpu.release(this.stats);
+    this.stats = null;
     for (const { m, v } of this.moments.values()) {
       this.gpu.release(m);
       this.gpu.release(v);

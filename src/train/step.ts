@@ -1,13 +1,46 @@
-// One training step: zero the gradients, forward, loss, backward, AdamW.
+// One training step, the one `coca train` runs and everything that times or tests a step
+// (`coca bench step`, scripts/profile-step.ts, the overfit and checkpoint tests): zero the
+// gradients, forward, loss, backward, the logit-scale clamp, the global gradient-norm clip, AdamW.
 import type { CocaModel, PreparedInputs } from '../model/coca.ts';
-import { lossAndBackward, type LossParts, type LossWeights, DEFAULT_LOSS_WEIGHTS } from '../model/loss.ts';
+import { DEFAULT_LOSS_WEIGHTS, lossAndBackward, setLogitScale, type LossParts, type LossWeights } from '../model/loss.ts';
 import type { AdamW } from './adamw.ts';
 
-export async function trainStep(model: CocaModel, opt: AdamW, inp: PreparedInputs, weights: LossWeights = DEFAULT_LOSS_WEIGHTS): Promise<LossParts> {
+/** The global gradient-norm clip of `coca train --clip` and of every step that stands in for it. */
+export const DEFAULT_CLIP = 1;
+
+export interface StepOptions {
+  weights?: LossWeights;
+  /** Clip the global gradient norm to this. */
+  clip?: number;
+  /** The learning rate of this update (the schedule's); default: the optimiser's as it is. */
+  lr?: number;
+}
+
+export interface StepReport extends LossParts {
+  /** The global gradient norm before clipping. */
+  gradNorm: number;
+  /** Why the step was not taken (a NaN or Inf in the loss or a gradient), or null when it was. */
+  nonFinite: string | null;
+}
+
+/**
+ * One step on one batch. A step whose loss or gradients are not finite changes nothing but the
+ * gradients: the report says why, and the caller decides (the trainer stops or skips).
+ */
+export async function trainStep(model: CocaModel, opt: AdamW, inp: PreparedInputs, o: StepOptions = {}): Promise<StepReport> {
   model.params.zeroGrad();
-  const { parts } = await lossAndBackward(model, inp, weights);
-  opt.update();
-  return parts;
+  const { parts, logitScaleOutOfRange } = await lossAndBackward(model, inp, o.weights ?? DEFAULT_LOSS_WEIGHTS);
+  // open_clip clamps the parameter after each update; clamping it here, before this step's
+  // update, gives the same values, since whatever reads it in between (the loss, validation, a
+  // checkpoint) clamps what it reads.
+  if (logitScaleOutOfRange) setLogitScale(model, parts.logitScale);
+  const g = await opt.clipGradNorm(o.clip ?? DEFAULT_CLIP);
+  const nonFinite = !Number.isFinite(parts.total) ? `the loss (${!Number.isFinite(parts.caption) ? 'caption' : 'contrastive'}) is ${parts.total}` : g.nonFinite ? 'a gradient is NaN or Inf' : null;
+  if (!nonFinite) {
+    if (o.lr !== undefined) opt.hyper.lr = o.lr;
+    opt.update(g.scale);
+  }
+  return { ...parts, gradNorm: g.norm, nonFinite };
 }
 
 /** Random inputs shaped like a real batch, as scripts/reference/coca_torch.py's make_batch: rows end in 0, 2, 3 pads. */

@@ -6,14 +6,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import cliProgress from 'cli-progress';
-import { gradNorm, STATS_FLOATS, STATS_NONFINITE } from '../../kernels/adamw.ts';
 import { BatchLoader, loadDataset, loadTokenizer } from '../data/index.ts';
 import type { Gpu } from '../gpu/gpu.ts';
 import { CocaError } from '../util/errors.ts';
 import { CocaModel } from '../model/coca.ts';
 import type { CocaConfig } from '../model/config.ts';
 import { countParams, stepFlops } from '../model/shapes.ts';
-import { lossAndBackward, type LossParts, type LossWeights } from '../model/loss.ts';
+import type { LossParts, LossWeights } from '../model/loss.ts';
 import { AdamW } from './adamw.ts';
 import { verifyCheckpoint } from '../model/checkpoint-folder.ts';
 import { loadParamsInto } from '../model/checkpoint.ts';
@@ -21,6 +20,7 @@ import { loadOptimizerInto, newestRunCheckpoint, readTrainState, saveCheckpoint 
 import { readJsonl } from '../util/jsonl.ts';
 import { writeReport, type Series } from '../util/report.ts';
 import { learningRate } from './schedule.ts';
+import { trainStep } from './step.ts';
 import { validate, type Validation } from './validate.ts';
 import { checkOutputFolder, claimOutputFolder, type OutputOptions } from '../util/outdir.ts';
 
@@ -39,6 +39,7 @@ export interface TrainOptions {
   lr: number;
   warmup: number;
   weightDecay: number;
+  /** AdamW's; `coca train` passes DEFAULT_ADAMW's. */
   beta1: number;
   beta2: number;
   eps: number;
@@ -156,7 +157,6 @@ export async function train(gpu: Gpu, o: TrainOptions, log: (line: string) => vo
   const logFile = path.join(o.out, 'log.jsonl');
   const valFile = path.join(o.out, 'val.jsonl');
   const history = readHistory(logFile, valFile, state.step);
-  const stats = gpu.alloc(STATS_FLOATS, 'grad_stats');
   const tokJson = JSON.stringify(tokenizer.json);
   let interrupted = false;
   const onSigint = () => {
@@ -191,17 +191,7 @@ export async function train(gpu: Gpu, o: TrainOptions, log: (line: string) => vo
       const batch = await loader.next();
       const inp = model.prepare({ images: batch.images, text: batch.tokens, batch: batch.rows });
       const lr = learningRate(state.step, o.lr, o.warmup, o.steps) * state.lrScale;
-      model.params.zeroGrad();
-      let parts: LossParts;
-      try {
-        parts = (await lossAndBackward(model, inp, o.weights)).parts;
-      } finally {
-        inp.release();
-      }
-      const grads = [...model.params.params.values()].filter((p) => p.tensor.grad).map((p) => ({ buffer: p.tensor.grad!.buffer, length: p.tensor.size }));
-      gradNorm(gpu, grads, stats, o.clip);
-      const st = await gpu.read(stats, STATS_FLOATS, 0, 'train:stats');
-      const bad = !Number.isFinite(parts.total) ? `the loss (${!Number.isFinite(parts.caption) ? 'caption' : 'contrastive'}) is ${parts.total}` : st[STATS_NONFINITE] ? 'a gradient is NaN or Inf' : null;
+      const { gradNorm, nonFinite: bad, ...parts } = await trainStep(model, opt, inp, { weights: o.weights, clip: o.clip, lr }).finally(() => inp.release());
       if (bad) {
         if (o.onNonFinite === 'stop') throw new TrainError(`step ${state.step + 1}: ${bad}; training stopped, the last good checkpoint is in ${path.join(o.out, 'checkpoints')} (--on-nan skip skips such steps and halves the LR instead)`);
         log(`step ${state.step + 1}: ${bad}; step skipped, learning rate halved`);
@@ -209,12 +199,10 @@ export async function train(gpu: Gpu, o: TrainOptions, log: (line: string) => vo
         state.step++;
         continue;
       }
-      opt.hyper.lr = lr;
-      opt.update(stats);
       state.step++;
       ran++;
       const ms = performance.now() - t0;
-      last = { step: state.step, ...parts, lr, gradNorm: st[0]!, ms, imagesPerSec: (batch.rows * 1000) / ms };
+      last = { step: state.step, ...parts, lr, gradNorm, ms, imagesPerSec: (batch.rows * 1000) / ms };
       appendLine(logFile, last);
       history.train.push(last);
       bar?.update(state.step, { loss: parts.total.toFixed(3), con: parts.contrastive.toFixed(3), cap: parts.caption.toFixed(3), ips: last.imagesPerSec.toFixed(1) });
@@ -237,7 +225,6 @@ export async function train(gpu: Gpu, o: TrainOptions, log: (line: string) => vo
   } finally {
     bar?.stop();
     process.off('SIGINT', onSigint);
-    gpu.release(stats);
     await loader.close();
     await valLoader?.close();
     opt.release();

@@ -4,13 +4,7 @@ import type { BatchLoader } from '../data/loader.ts';
 import { retrievalRecall, similarity } from '../eval/recall.ts';
 import { normaliseRows } from '../infer/embed.ts';
 import type { CocaModel } from '../model/coca.ts';
-import { contrastiveLoss } from '../model/contrastive.ts';
-import { captionTargets, type LossWeights } from '../model/loss.ts';
-import { IGNORE_INDEX, releaseTokenIds, uploadTokenIds } from '../tensor/ids.ts';
-import { crossEntropy } from '../tensor/ops/loss.ts';
-import { reshape } from '../tensor/ops/shape.ts';
-import { noGrad } from '../tensor/tape.ts';
-import { tidy } from '../tensor/tensor.ts';
+import { computeLoss, type LossWeights } from '../model/loss.ts';
 
 export interface Validation {
   contrastive: number;
@@ -24,8 +18,6 @@ export interface Validation {
 
 export async function validate(model: CocaModel, loader: BatchLoader, weights: LossWeights, maxItems = 2048): Promise<Validation> {
   const E = model.config.embed_dim;
-  const V = model.config.multimodal_cfg.vocab_size;
-  const pad = model.config.text_cfg.pad_id;
   loader.restore({ ...loader.state(), epoch: 0, index: 0 });
   const imgs: Float32Array[] = [];
   const txts: Float32Array[] = [];
@@ -37,26 +29,14 @@ export async function validate(model: CocaModel, loader: BatchLoader, weights: L
   for (;;) {
     const b = await loader.next();
     const inp = model.prepare({ images: b.images, text: b.tokens, batch: b.rows });
-    const targets = captionTargets(b.tokens, b.rows, inp.L, pad);
-    const counted = targets.filter((t) => t !== IGNORE_INDEX).length;
-    const tids = uploadTokenIds(model.gpu, targets, { shape: [b.rows * inp.L], label: 'val_targets' });
-    const out = noGrad(() =>
-      tidy(() => {
-        const f = model.forward(inp);
-        return { img: f.imageEmbedding, txt: f.textEmbedding, cap: crossEntropy(reshape(f.logits, [b.rows * inp.L, V]), tids) };
-      }),
-    );
-    const [img, txt, cap] = [await out.img.toArray(), await out.txt.toArray(), (await out.cap.toArray())[0]!];
-    for (const t of Object.values(out)) t.release();
-    releaseTokenIds(model.gpu, tids);
-    inp.release();
-    const scale = (await model.params.get('logit_scale').toArray())[0]!;
-    conSum += contrastiveLoss(img, txt, Math.min(Math.max(scale, 0), Math.log(100)), b.rows, E).loss;
-    capSum += cap * counted;
-    capRows += counted;
+    const r = await computeLoss(model, inp, weights).finally(() => inp.release());
+    conSum += r.parts.contrastive;
+    // The caption loss is a mean over counted tokens; weigh each batch's by its count.
+    capSum += r.parts.caption * r.captionTargets;
+    capRows += r.captionTargets;
     batches++;
-    imgs.push(normaliseRows(img, E));
-    txts.push(normaliseRows(txt, E));
+    imgs.push(normaliseRows(r.imageEmbedding, E));
+    txts.push(normaliseRows(r.textEmbedding, E));
     items += b.rows;
     if (b.last || items >= maxItems) break;
   }

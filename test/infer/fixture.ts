@@ -22,7 +22,7 @@ export async function makeCheckpoint(gpu: Gpu, dir: string, seed = 3, steps = 3)
   raw.text_cfg = { ...raw.text_cfg, vocab_size: tok.vocabSize, context_length: 12 };
   raw.multimodal_cfg = { ...raw.multimodal_cfg, vocab_size: tok.vocabSize, context_length: 12 };
   const model = CocaModel.init(gpu, parseConfig(raw), seed);
-  const opt = new AdamW(gpu, model.params, { lr: 1e-3, beta1: 0.9, beta2: 0.98, eps: 1e-6, weightDecay: 0.1 });
+  const opt = new AdamW(gpu, model.params, { lr: 1e-3 });
   const inp = model.prepare(syntheticBatch(model, 4, new Rng(seed)));
   for (let i = 0; i < steps; i++) await trainStep(model, opt, inp);
   await saveCheckpoint(dir, model, { tokenizerJson: JSON.stringify(tok.json) });
