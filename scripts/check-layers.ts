@@ -45,7 +45,6 @@ const EXCEPTIONS: Allowance[] = [
  */
 export const PENDING: (Allowance & { branch: string })[] = [
   { branch: 'decoder', from: /^src\/serve\/server\.ts$/, to: /^src\/cli\/caption\.ts$/, why: "the server takes the CLI's search options; they move to infer/search.ts" },
-  { branch: 'layers', from: /^src\/bench\/wait\.ts$/, to: /^kernels\/matmul\.ts$/, why: 'the wait bench times a bare matmul; it moves beside the kernel benches once kernels/bench/ exists' },
 ];
 
 export interface Import {

@@ -12,7 +12,7 @@ import { layernormBench } from '../../kernels/layernorm.bench.ts';
 import { decodeBench } from './decode.ts';
 import type { BenchFamily } from '../../kernels/bench/harness.ts';
 import { stepBench } from './step.ts';
-import { waitBench } from './wait.ts';
+import { waitBench } from '../../kernels/bench/wait.ts';
 
 // One entry per line, so that families added side by side only insert lines.
 export const BENCH_FAMILIES: BenchFamily[] = [

@@ -2,10 +2,10 @@
 // then polls on it) and with it sleeping for most of the expected time first (src/gpu/wait.ts).
 // The two modes alternate run by run, so drift in the machine's load hits both alike; the ratio
 // of medians is what not stealing a core is worth on this adapter.
-import { matmulBenchSizes, matmulCase } from '../../kernels/matmul.bench.ts';
-import { matmulFlops, matmulVariantAvailable, type MatmulVariant } from '../../kernels/matmul.ts';
-import { caseProgress, fmt, type BenchFamily } from '../../kernels/bench/harness.ts';
-import { timeCalls } from '../../kernels/bench/measure.ts';
+import { matmulBenchSizes, matmulCase } from '../matmul.bench.ts';
+import { matmulFlops, matmulVariantAvailable, type MatmulVariant } from '../matmul.ts';
+import { caseProgress, fmt, type BenchFamily } from './harness.ts';
+import { timeCalls } from './measure.ts';
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
