@@ -199,9 +199,11 @@ export function checkLayers(root: string, pending = PENDING): LayerReport {
   const violations: string[] = [];
   const used = new Set<number>();
   const edges = new Map<string, Map<string, Import>>();
+  for (const f of files) if (folderOf(f) === null) violations.push(`${f}: a file directly under src/ has no layer; put it in one of src's folders`);
   for (const i of imports) {
-    const from = folderOf(i.file)!;
+    const from = folderOf(i.file);
     const to = folderOf(i.target);
+    if (from === null) continue; // named above
     if (to === null) {
       violations.push(`${where(i)}: it leads out of src/, kernels/ and shaders/ (${i.target})`);
       continue;

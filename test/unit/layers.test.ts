@@ -36,6 +36,7 @@ describe('layer order', () => {
       'kernels/crossentropy.ts': 'export const k = 1;\n',
       'kernels/matmul.bench.ts': "import { fmt } from '../src/bench/family.ts';\n",
       'src/bench/family.ts': 'export const fmt = 1;\n',
+      'src/index.ts': "export { x } from './model/config.ts';\n",
       'shaders/a.wgsl': '//#include b\n',
       'shaders/b.wgsl': '//#include a\n//#include missing\n',
     };
@@ -56,9 +57,10 @@ describe('layer order', () => {
       expect(hit(/^src\/train\/adamw\.ts/)).toEqual([]);
       expect(hit(/^src\/tensor\/ids\.ts:1/)).toEqual([]);
     });
-    it('names a leaf that imports upward, dynamic imports included, and imports out of the tree', () => {
+    it('names a leaf that imports upward, dynamic imports included, imports out of the tree and files outside any layer', () => {
       expect(hit(/^src\/util\/prng\.ts:1 imports '\.\.\/gpu\/gpu\.ts': util is a leaf/)).toHaveLength(1);
       expect(hit(/^src\/tensor\/ids\.ts:2 .*leads out of src\//)).toHaveLength(1);
+      expect(hit(/^src\/index\.ts: a file directly under src\/ has no layer/)).toHaveLength(1);
     });
     it('names both imports of a cycle between two folders of one rank', () => {
       const c = hit(/cycle: eval, train/);
@@ -71,7 +73,7 @@ describe('layer order', () => {
       expect(hit(/^shaders\/b\.wgsl:2 imports 'missing': there is no shaders\/missing\.wgsl/)).toHaveLength(1);
     });
     it('finds nothing else', () => {
-      expect(v).toHaveLength(9);
+      expect(v).toHaveLength(10);
     });
   });
 });
