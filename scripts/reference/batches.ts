@@ -5,7 +5,7 @@
 //   node --import tsx scripts/reference/batches.ts --data builtin --batch 64 --steps 1000 --seed 1 --image-size 64 --context 32
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { BatchLoader, loadDataset, loadTokenizer, resolveDataPath } from '../../src/data/index.ts';
+import { BatchLoader, defaultPreprocess, loadDataset, loadTokenizer, measuredStats, resolveDataPath } from '../../src/data/index.ts';
 
 const { values: a } = parseArgs({
   options: {
@@ -20,12 +20,13 @@ const { values: a } = parseArgs({
 const [batch, steps, seed, S, L] = [a.batch, a.steps, a.seed, a['image-size'], a.context].map(Number) as [number, number, number, number, number];
 const tokenizer = loadTokenizer(a.data!);
 const train = await loadDataset(a.data!, { split: 'train', imageSize: S });
-// The same loader options as src/train/trainer.ts.
-const loader = new BatchLoader(train, { batchSize: batch, contextLength: L, tokenizer, seed, train: true });
+// The same loader options and default preprocessing as src/train/trainer.ts.
+const pre = defaultPreprocess(S, measuredStats(a.data!));
+const loader = new BatchLoader(train, { batchSize: batch, contextLength: L, tokenizer, preprocess: pre, seed, train: true });
 const write = (buf: Uint8Array) => new Promise<void>((res, rej) => process.stdout.write(buf, (e) => (e ? rej(e) : res())));
 const header = {
   format: 'coca-batches-1', data: a.data, batch, steps, seed, imageSize: S, contextLength: L, vocabSize: tokenizer.vocabSize,
-  trainPairs: train.length, mean: train.mean, std: train.std, tokenizer: path.join(resolveDataPath(a.data!), 'tokenizer.json'),
+  trainPairs: train.length, mean: pre.mean, std: pre.std, tokenizer: path.join(resolveDataPath(a.data!), 'tokenizer.json'),
 };
 await write(Buffer.from(JSON.stringify(header) + '\n'));
 for (let i = 0; i < steps; i++) {

@@ -24,7 +24,6 @@ interface CaptionArgs {
   batch: number;
   json: boolean;
   attention?: string;
-  fit?: string;
 }
 
 const check = (ok: boolean, msg: string) => {
@@ -76,7 +75,6 @@ export const captionCommand = {
       .option('batch', { type: 'number', default: 8, describe: 'images per GPU pass' })
       .option('json', { type: 'boolean', default: false, describe: 'print JSON with per-token log-probs' })
       .option('attention', { type: 'string', describe: 'write a PNG: for each word, where on the image the decoder looked' })
-      .option('fit', { choices: ['cover', 'contain'] as const, describe: "how a non-square picture is squared [default: 'contain' for models trained on the built-in art, else 'cover']" })
       .example('$0 caption photo.jpg', 'beam search with the newest checkpoint under runs/')
       .example('$0 caption a.png b.jpg --beams 1 --json', 'greedy, with per-token log-probs')
       .example('$0 caption cat.png --top-p 0.9 --temperature 0.8 --seed 3', 'nucleus sampling')
@@ -85,7 +83,7 @@ export const captionCommand = {
     const opts = searchOptions(args);
     const files = args.images ?? [];
     const gpu = await Gpu.open();
-    const ck = openCheckpoint(gpu, args.checkpoint, args.fit as 'cover' | 'contain' | undefined);
+    const ck = openCheckpoint(gpu, args.checkpoint);
     try {
       const results: { image: string; caption: Caption }[] = [];
       for (let i = 0; i < files.length; i += args.batch) {

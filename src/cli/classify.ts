@@ -13,7 +13,6 @@ interface ClassifyArgs {
   checkpoint?: string;
   k: number;
   json: boolean;
-  fit?: string;
 }
 
 export const classifyCommand = {
@@ -28,7 +27,6 @@ export const classifyCommand = {
       .option('checkpoint', { type: 'string', describe: 'checkpoint or run folder [default: the newest under runs/]' })
       .option('k', { type: 'number', default: 5, describe: 'labels shown per image' })
       .option('json', { type: 'boolean', default: false, describe: 'print JSON with every probability' })
-      .option('fit', { choices: ['cover', 'contain'] as const, describe: 'how a non-square picture is squared' })
       .example('$0 classify shoe.png --labels "sneaker,boot,sandal,shirt"', 'top labels with probabilities'),
   handler: async (a: ClassifyArgs) => {
     const labels = parseLabels(a.labels, a['labels-file']);
@@ -36,7 +34,7 @@ export const classifyCommand = {
     if (!Number.isInteger(a.k) || a.k < 1) throw new InferError(`-k must be a positive integer, got ${a.k}`);
     const files = a.images ?? [];
     const gpu = await Gpu.open();
-    const ck = openCheckpoint(gpu, a.checkpoint, a.fit as 'cover' | 'contain' | undefined);
+    const ck = openCheckpoint(gpu, a.checkpoint);
     try {
       const E = ck.model.config.embed_dim;
       const images = await embedImages(ck.model, await loadImageFiles(files, ck.pre), files.length);

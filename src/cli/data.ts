@@ -108,7 +108,7 @@ const infoCommand = {
     const r = await readUserDataset(p, { strict: args.strict, seed: args.seed });
     const counts = new Map<string, { images: number; pairs: number }>();
     for (const rec of r.records) {
-      const s = splitOf(rec, args.seed);
+      const s = splitOf(rec, args.seed, r.root);
       const c = counts.get(s) ?? { images: 0, pairs: 0 };
       c.images++;
       c.pairs += rec.captions.length;

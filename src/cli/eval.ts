@@ -8,6 +8,7 @@ import { embedImages, evalSplit, evalZeroShot, type EvalContext } from '../eval/
 import { Gpu } from '../gpu/gpu.ts';
 import { resolveCheckpointDir } from '../infer/load.ts';
 import { checkTokenizerFits, loadCheckpoint, readCheckpointTokenizer } from '../model/checkpoint.ts';
+import { checkpointPreprocess } from '../model/preprocess.ts';
 
 interface EvalArgs {
   checkpoint?: string;
@@ -18,6 +19,7 @@ interface EvalArgs {
   batch: number;
   'max-len': number;
   baselines: boolean;
+  strict: boolean;
 }
 
 export const evalCommand = {
@@ -32,7 +34,8 @@ export const evalCommand = {
       .option('max-items', { type: 'number', describe: 'evaluate at most this many images per split' })
       .option('batch', { type: 'number', default: 64, describe: 'images per GPU pass' })
       .option('max-len', { type: 'number', default: 20, describe: 'longest generated caption, in tokens' })
-      .option('baselines', { type: 'boolean', default: true, describe: 'compute the nearest-neighbour caption baseline (embeds the training images; --no-baselines skips it)' }),
+      .option('baselines', { type: 'boolean', default: true, describe: 'compute the nearest-neighbour caption baseline (embeds the training images; --no-baselines skips it)' })
+      .option('strict', { type: 'boolean', default: false, describe: 'stop at the first picture that cannot be decoded (otherwise such pictures are left out, counted and named)' }),
   handler: async (a: EvalArgs) => {
     const dir = resolveCheckpointDir(a.checkpoint);
     const gpu = await Gpu.open();
@@ -43,21 +46,22 @@ export const evalCommand = {
         tokenizer = loadTokenizer(a.data);
         checkTokenizerFits(tokenizer, model.config, `the tokenizer of ${a.data}`);
       }
-      const ctx: EvalContext = { model, tokenizer, batch: a.batch, maxItems: a['max-items'], maxLen: a['max-len'], log: (l) => console.error(l) };
+      const pre = checkpointPreprocess(dir, model.config);
+      const ctx: EvalContext = { model, tokenizer, pre, strict: a.strict, batch: a.batch, maxItems: a['max-items'], maxLen: a['max-len'], log: (l) => console.error(l) };
       const available = listSplits(a.data);
       const wanted = a.split?.split(',').map((s) => s.trim()) ?? ['test-concept', 'test-style', 'test-fmnist', 'test', 'val'].filter((s) => available.includes(s)).slice(0, 3);
       console.error(`coca eval: ${dir} on ${a.data} (${wanted.join(', ')})`);
       let train: { emb: Float32Array; captions: string[] } | null = null;
       if (a.baselines && available.includes('train')) {
         const t0 = performance.now();
-        const ds = await loadDataset(a.data, { split: 'train', imageSize: model.config.vision_cfg.image_size });
+        const ds = await loadDataset(a.data, { split: 'train', imageSize: pre.size, strict: a.strict });
         const e = await embedImages(ctx, ds);
-        train = { emb: e.emb, captions: Array.from({ length: e.n }, (_, i) => ds.captions(i)[0]!) };
+        train = { emb: e.emb, captions: e.indices.map((i) => ds.captions(i)[0]!) };
         console.error(`  train: embedded ${e.n} images for the nearest-neighbour baseline (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
       }
       const sections: EvalSection[] = [];
       for (const split of wanted) {
-        const ds = await loadDataset(a.data, { split, imageSize: model.config.vision_cfg.image_size });
+        const ds = await loadDataset(a.data, { split, imageSize: pre.size, strict: a.strict });
         if (ds.classes?.length) sections.push(await evalZeroShot(ctx, a.data, split));
         else sections.push(...(await evalSplit(ctx, a.data, split, train)));
       }

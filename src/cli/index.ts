@@ -12,7 +12,6 @@ interface IndexBuildArgs {
   checkpoint?: string;
   out: string;
   batch: number;
-  fit?: string;
 }
 
 const buildCommand = {
@@ -26,7 +25,6 @@ const buildCommand = {
       .option('checkpoint', { type: 'string', describe: 'checkpoint or run folder [default: the newest under runs/]' })
       .option('out', { type: 'string', default: 'index', describe: 'index folder to write' })
       .option('batch', { type: 'number', default: 32, describe: 'images per GPU pass' })
-      .option('fit', { choices: ['cover', 'contain'] as const, describe: 'how a non-square picture is squared' })
       .example('$0 index build photos/ --out index/', 'index a folder of pictures')
       .example('$0 index build --data builtin-small --split test-concept', 'index a dataset split (its captions are kept)'),
   handler: async (a: IndexBuildArgs) => {
@@ -34,7 +32,7 @@ const buildCommand = {
     if (!Number.isInteger(a.batch) || a.batch < 1) throw new InferError(`--batch must be a positive integer, got ${a.batch}`);
     checkIndexFolder(a.out, [a.dir, a.data && resolveDataPath(a.data), resolveCheckpointDir(a.checkpoint)]);
     const gpu = await Gpu.open();
-    const ck = openCheckpoint(gpu, a.checkpoint, a.fit as 'cover' | 'contain' | undefined);
+    const ck = openCheckpoint(gpu, a.checkpoint);
     try {
       const t0 = performance.now();
       const ix = await buildIndex(ck, a.out, { folder: a.dir, data: a.data, split: a.split, batch: a.batch, log: (l) => process.stderr.write(`${l}\r`) });

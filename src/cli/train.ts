@@ -1,6 +1,7 @@
 // `coca train`: joint contrastive + captioning training (src/train/trainer.ts).
 import path from 'node:path';
 import type { Argv } from 'yargs';
+import { checkStats, RESIZE_MODES, type ResizeMode, type Triple } from '../data/index.ts';
 import { Gpu } from '../gpu/gpu.ts';
 import { CocaError } from '../util/errors.ts';
 import { loadConfig, PRESETS } from '../model/config.ts';
@@ -29,6 +30,10 @@ interface TrainArgs {
   keep?: number;
   'save-every': string;
   'on-nan'?: 'stop' | 'skip';
+  'image-mean'?: number[];
+  'image-std'?: number[];
+  'image-resize-mode'?: ResizeMode;
+  strict: boolean;
 }
 
 // Defaults live here rather than in yargs, so that a resume can tell an option typed on the
@@ -91,6 +96,7 @@ function freshOptions(a: TrainArgs): RecordedOptions {
     valEvery: a['val-every'] ?? DEFAULTS['val-every'],
     keep: a.keep ?? DEFAULTS.keep,
     onNonFinite: a['on-nan'] ?? DEFAULTS['on-nan'],
+    preprocess: { mean: a['image-mean'] as Triple | undefined, std: a['image-std'] as Triple | undefined, resizeMode: a['image-resize-mode'] },
   };
 }
 
@@ -127,6 +133,10 @@ export const trainCommand = {
           '5 minutes: the loss is bounded whatever the model size, and writing last costs well under 1 % of it (nano: milliseconds; b32: a few seconds for its 3 GB)',
       })
       .option('on-nan', { type: 'string', choices: ['stop', 'skip'] as const, ...dflt('on-nan'), describe: 'on a non-finite loss or gradient: stop, or skip the step and halve the LR' })
+      .option('image-mean', { type: 'number', array: true, describe: "per-channel mean R G B the model normalises with, recorded in it [default: the built-in set's measured one, CLIP's for your data]" })
+      .option('image-std', { type: 'number', array: true, describe: 'per-channel std R G B, recorded in the model [default: as --image-mean]' })
+      .option('image-resize-mode', { type: 'string', choices: [...RESIZE_MODES], describe: "how a non-square picture is squared, recorded in the model: shortest (centre crop), longest (letterbox), squash [default: longest on the built-in sets, else shortest]" })
+      .option('strict', { type: 'boolean', default: false, describe: 'stop at the first picture that cannot be decoded (otherwise it is replaced by another item, counted and named)' })
       .example('$0 train', 'nano on the built-in small set, a few minutes on a CPU')
       .example('$0 train --preset tiny --data builtin --steps 2000', 'a bigger model on the full built-in set')
       .example('$0 train --resume runs/nano-20261123-0600', 'continue a stopped or killed run where its newest checkpoint left it')
@@ -146,11 +156,16 @@ export const trainCommand = {
       recorded = freshOptions(a);
       out = a.out ?? path.join('runs', `${path.basename(recorded.configName, '.json')}-${stamp()}`);
     }
+    for (const name of ['mean', 'std'] as const) {
+      const v = a[`image-${name}`];
+      const problem = v && checkStats(name, v);
+      if (problem) throw new CocaError(`--image-${problem}`);
+    }
     checkNumbers(recorded);
     checkRunFolder(out, recorded.data);
     const gpu = await Gpu.open();
     try {
-      const r = await train(gpu, { ...recorded, config: loadConfig(recorded.configName), out, resume: a.resume, saveEvery, progress: true });
+      const r = await train(gpu, { ...recorded, config: loadConfig(recorded.configName), out, resume: a.resume, saveEvery, strict: a.strict, progress: true });
       const v = r.validation;
       console.log(
         `done: ${r.steps} steps; last loss ${r.last?.total.toFixed(4) ?? '–'}` +

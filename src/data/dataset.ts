@@ -1,5 +1,5 @@
-// The shape every dataset takes once loaded, whatever it was read from.
-import type { Triple } from './augment.ts';
+// The shape every dataset takes once loaded, whatever it was read from. A dataset supplies
+// pictures and captions only; how pictures become the model's input is the model's (preprocess.ts).
 import type { RgbImage } from './image.ts';
 import type { ImageSource } from './prep.ts';
 
@@ -17,11 +17,8 @@ export interface Dataset {
   readonly name: string;
   readonly split: string;
   readonly length: number;
-  /** Side of the square images the loader emits. */
+  /** Side the pictures are wanted at (a built set reads the smallest raster not smaller). */
   readonly imageSize: number;
-  /** Per-channel statistics the loader normalises with: (v/255 - mean) / std. */
-  readonly mean: Triple;
-  readonly std: Triple;
   /** Class names, for classification splits. */
   readonly classes?: readonly string[];
   /** Normalised captions of item i (one or more). */

@@ -6,9 +6,10 @@
  *   const ds = await loadDataset('builtin-small', { split: 'train', imageSize: 32 });
  *   //   'builtin' | 'builtin-small' | a built dataset folder | a user dataset (folder or file)
  *   const tok = loadTokenizer('builtin-small');            // tokenizer.json stored with the set
- *   const loader = new BatchLoader(ds, { batchSize: 64, contextLength: 32, tokenizer: tok, seed: 1 });
+ *   const pre = defaultPreprocess(32, measuredStats('builtin-small'));  // or the model's: preprocessOf(config)
+ *   const loader = new BatchLoader(ds, { batchSize: 64, contextLength: 32, tokenizer: tok, preprocess: pre, seed: 1 });
  *   const b = await loader.next();
- *   //   b.images: Float32Array [rows, 3, S, S], (v/255 - ds.mean[c]) / ds.std[c]
+ *   //   b.images: Float32Array [rows, 3, S, S], (v/255 - pre.mean[c]) / pre.std[c]
  *   //   b.tokens: Int32Array [rows, contextLength]: tok.bosId ([SOT]=1), ids, tok.eosId ([EOT]=2), tok.padId (0)...
  *   const saved = loader.state();  // {seed, epoch, index}: store it in the checkpoint
  *   loader.restore(saved);         // the same batches follow as in an uninterrupted run
@@ -23,10 +24,14 @@
  * Images are prepared `prefetch` batches ahead, on this thread between awaits or, with
  * `workers: N` (default: none below 4 cores, where lavapipe needs them), in N worker threads;
  * both paths give identical batches. A picture that cannot be decoded is replaced by the next
- * item (one warning), or stops the loader with `strict: true`.
+ * item in training and left out in evaluation, counted (decodeSummary(): one line with the first
+ * paths), or stops the loader with `strict: true`.
  *
- * Normalisation: the built-in sets store their own train-split mean/std in manifest.json (the
- * pictures are mostly white background); users' datasets use CLIP's (CLIP_MEAN, CLIP_STD).
+ * Preprocessing (preprocess.ts) is the model's, never the dataset's: size, resize mode,
+ * interpolation, background and mean/std come from the model config (vision_cfg.image_*), and
+ * the same picture gives the same input whether it is read from a built set or from a file. The
+ * built-in sets' own train-split mean/std (manifest.json) are only the default a new model
+ * trained on them records; users' datasets default to CLIP's (CLIP_MEAN, CLIP_STD).
  *
  * Tokenizer: byte-level BPE in Hugging Face tokenizer.json form; lower-cases (NFKC) the text;
  * `encode(text, contextLength)` truncates keeping [EOT] last; `decode` stops at [EOT] and returns
@@ -36,7 +41,8 @@ export { CLIP_MEAN, CLIP_STD, DEFAULT_AUGMENT, type AugmentConfig, type Triple }
 export { buildBuiltin, PRESETS, type BuildPreset } from './builtin/build.ts';
 export type { Dataset, ItemMeta } from './dataset.ts';
 export { DataError } from './errors.ts';
-export { loadDataset, listSplits, loadTokenizer, resolveDataPath, type LoadOptions } from './load.ts';
+export { loadDataset, listSplits, loadTokenizer, measuredStats, resolveDataPath, type LoadOptions } from './load.ts';
+export { checkStats, defaultPreprocess, describePreprocess, fitOf, INTERPOLATIONS, RESIZE_MODES, WHITE, type ImagePreprocess, type Interpolation, type ResizeMode } from './preprocess.ts';
 export { BatchLoader, defaultWorkers, type Batch, type BatchLoaderOptions, type LoaderState } from './loader.ts';
 export { builtinDir, cacheRoot } from './paths.ts';
 export { readUserDataset, detectFormat, KNOWN_FORMATS } from './readers/index.ts';

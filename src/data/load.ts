@@ -12,11 +12,8 @@ import { Tokenizer } from './tokenizer.ts';
 
 export interface LoadOptions extends ReadOptions {
   split: string;
-  /** Side of the square images the loader emits (default: the smallest stored size, or 64). */
+  /** Side the pictures are wanted at (default: the smallest stored size, or 64). */
   imageSize?: number;
-  /** Normalisation statistics, overriding the dataset's (built-in: its own; users': CLIP's). */
-  mean?: Triple;
-  std?: Triple;
 }
 
 /** 'builtin' | 'builtin-small' | a path → the folder or file it names. */
@@ -39,18 +36,23 @@ export function isBuiltDataset(p: string): boolean {
 
 export async function loadDataset(where: string, opts: LoadOptions): Promise<Dataset> {
   const p = resolveDataPath(where);
-  for (const [name, v] of [['mean', opts.mean], ['std', opts.std]] as const) {
-    if (v && (v.length !== 3 || v.some((x) => !Number.isFinite(x)) || (name === 'std' && v.some((x) => x <= 0)))) {
-      throw new DataError(`${name} must be three finite numbers${name === 'std' ? ' above 0' : ''}, got ${JSON.stringify(v)}`);
-    }
-  }
   if (isBuiltDataset(p)) {
     const m = readManifest(p);
     if (!(opts.split in m.splits)) throw new DataError(`${m.name} has no split '${opts.split}'; it has ${Object.keys(m.splits).join(', ')}`);
-    const stats = { ...m, mean: opts.mean ?? m.mean, std: opts.std ?? m.std };
-    return new StoredDataset(p, m.name, opts.split, opts.imageSize ?? Math.min(...m.imageSizes), readItems(p, opts.split), stats);
+    return new StoredDataset(p, m.name, opts.split, opts.imageSize ?? Math.min(...m.imageSizes), readItems(p, opts.split), m);
   }
   return openUserDataset(p, { ...opts, imageSize: opts.imageSize ?? 64 });
+}
+
+/**
+ * The per-channel statistics measured on a built dataset's train split (its manifest), or
+ * undefined for users' datasets: what a new model trained on it records unless told otherwise.
+ */
+export function measuredStats(where: string): { mean: Triple; std: Triple } | undefined {
+  const p = resolveDataPath(where);
+  if (!isBuiltDataset(p)) return undefined;
+  const m = readManifest(p);
+  return { mean: m.mean, std: m.std };
 }
 
 /** The split names a dataset offers. */

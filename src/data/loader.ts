@@ -9,6 +9,7 @@ import { DataError } from './errors.ts';
 import { readSource, tensorise, type PrepTask } from './prep.ts';
 import { mixSeed, permutation, Rng } from './rng.ts';
 import type { Tokenizer } from './tokenizer.ts';
+import type { ImagePreprocess } from './preprocess.ts';
 import { PrepPool } from './workers.ts';
 
 const HANDED = /\b(left|right)/;
@@ -25,6 +26,8 @@ export interface BatchLoaderOptions {
   /** Token row length, [SOT] and [EOT] included. */
   contextLength: number;
   tokenizer: Tokenizer;
+  /** The model's preprocessing: every picture reaches the model as it says, whatever the dataset. */
+  preprocess: ImagePreprocess;
   seed?: number;
   /** Shuffle, random crops, flips and a random caption per image; otherwise fixed order, full image, first caption. */
   train?: boolean;
@@ -36,14 +39,14 @@ export interface BatchLoaderOptions {
    * with fewer than 4 cores (there the GPU driver or lavapipe needs them), else up to 4.
    */
   workers?: number;
-  /** Stop at an image that cannot be decoded instead of substituting the next item. */
+  /** Stop at an image that cannot be decoded instead of leaving it out (evaluation) or substituting the next item (training). */
   strict?: boolean;
-  /** Told once per loader about images that could not be decoded (with --strict, they throw). */
+  /** Told about the first image that could not be decoded (with --strict, it throws); decodeSummary() counts them all. */
   warn?: (line: string) => void;
 }
 
 export interface Batch {
-  /** [rows, 3, imageSize, imageSize], normalised with the dataset's mean/std. */
+  /** [rows, 3, imageSize, imageSize], prepared and normalised as the model's preprocessing says. */
   images: Float32Array;
   /** [rows, contextLength] token ids: [SOT] ... [EOT] then padId. */
   tokens: Int32Array;
@@ -57,7 +60,7 @@ export interface Batch {
   /** Where this batch started. */
   epoch: number;
   index: number;
-  /** The last batch of an evaluation pass may be shorter. */
+  /** The last batch of an evaluation pass may be shorter (and any whose pictures could not be decoded). */
   last: boolean;
 }
 
@@ -76,6 +79,8 @@ export class BatchLoader {
   /** Batches being prepared, with the position each starts at (what state() reports). */
   private queue: { epoch: number; index: number; batch: Promise<Batch> }[] = [];
   private failed = new Set<number>();
+  /** Where the first undecodable pictures are, for the summary. */
+  private firstFailed: string[] = [];
   private pool: PrepPool | undefined;
 
   constructor(
@@ -126,6 +131,15 @@ export class BatchLoader {
     return this.failed.size;
   }
 
+  /** One line counting the pictures that could not be decoded, with the first few; null if none. */
+  decodeSummary(): string | null {
+    const n = this.failed.size;
+    if (n === 0) return null;
+    const d = this.dataset;
+    const what = this.opts.train ? `${n} picture${n > 1 ? 's' : ''} could not be decoded in ${d.name} ${d.split} and ${n > 1 ? 'were' : 'was'} replaced by other items` : `${n} of ${d.length} pictures could not be decoded in ${d.name} ${d.split} and ${n > 1 ? 'were' : 'was'} left out`;
+    return `warning: ${what} (${this.firstFailed.join(', ')}${n > this.firstFailed.length ? ', …' : ''}); pass --strict to stop at the first`;
+  }
+
   /** Stops the worker threads (they never keep the program alive, but hold memory). */
   async close(): Promise<void> {
     await this.pool?.close();
@@ -165,7 +179,7 @@ export class BatchLoader {
   private async assemble(epoch: number, start: number, rows: number, last: boolean): Promise<Batch> {
     const { contextLength, tokenizer } = this.opts;
     const n = this.dataset.length;
-    const size = this.dataset.imageSize;
+    const size = this.opts.preprocess.size;
     const plane = 3 * size * size;
     const perm = this.permutation(epoch);
     const images = new Float32Array(rows * plane);
@@ -188,36 +202,44 @@ export class BatchLoader {
       results.forEach((res, k) => {
         if (res.ok) return;
         const r = todo[k]!;
-        if (this.opts.strict) throw new DataError(res.message);
+        if (this.opts.strict) throw new DataError(`${res.message} (--strict stops at the first picture that cannot be decoded)`);
         const fresh = !this.failed.has(indices[r]!);
         this.failed.add(indices[r]!);
+        if (fresh && this.firstFailed.length < 3) this.firstFailed.push(this.dataset.meta(indices[r]!).id);
         // Batches prepared in parallel may meet the same bad image; tell about the first once.
-        if (fresh && this.failed.size === 1) this.opts.warn?.(`${res.message}; using the next item in its place (pass --strict to stop instead)`);
+        if (fresh && this.failed.size === 1) this.opts.warn?.(`${res.message}; ${this.opts.train ? 'using the next item in its place' : 'leaving it out'} (pass --strict to stop instead)`);
         again.push(r);
       });
+      // Evaluation leaves such items out (a substitute would be scored twice); training keeps
+      // its batch shape by drawing the next item.
+      if (!this.opts.train) return this.withoutRows(new Set(again), { images, indices, captions, rows, epoch, start, last });
       todo = again;
     }
     return { images, tokens: tokenizer.encodeBatch(captions, contextLength), rows, imageSize: size, contextLength, indices, captions, epoch, index: start, last };
   }
 
-  private task(index: number, caption: string, epoch: number, pos: number): Omit<PrepTask, 'source'> {
-    const d = this.dataset;
-    return {
-      train: this.opts.train,
-      seed: mixSeed(this.opts.seed, epoch, pos, 0xc40),
-      noFlip: HANDED.test(caption),
-      augment: this.opts.augment,
-      size: d.imageSize,
-      mean: d.mean,
-      std: d.std,
-    };
+  private withoutRows(drop: Set<number>, b: { images: Float32Array; indices: Uint32Array; captions: string[]; rows: number; epoch: number; start: number; last: boolean }): Batch {
+    const { contextLength, tokenizer } = this.opts;
+    const size = this.opts.preprocess.size;
+    const plane = 3 * size * size;
+    const keep = Array.from({ length: b.rows }, (_, r) => r).filter((r) => !drop.has(r));
+    const images = new Float32Array(keep.length * plane);
+    keep.forEach((r, k) => images.set(b.images.subarray(r * plane, (r + 1) * plane), k * plane));
+    const captions = keep.map((r) => b.captions[r]!);
+    const indices = Uint32Array.from(keep, (r) => b.indices[r]!);
+    return { images, tokens: tokenizer.encodeBatch(captions, contextLength), rows: keep.length, imageSize: size, contextLength, indices, captions, epoch: b.epoch, index: b.start, last: b.last };
+  }
+
+  private task(caption: string, epoch: number, pos: number): Omit<PrepTask, 'source'> {
+    return { train: this.opts.train, seed: mixSeed(this.opts.seed, epoch, pos, 0xc40), noFlip: HANDED.test(caption), augment: this.opts.augment, pre: this.opts.preprocess };
   }
 
   /** Prepares the given rows into `images`; one result per row, in order. */
   private async prepare(rows: number[], indices: Uint32Array, captions: string[], epoch: number, start: number, images: Float32Array): Promise<RowResult[]> {
     const d = this.dataset;
-    const plane = 3 * d.imageSize * d.imageSize;
-    const tasks = rows.map((r) => this.task(indices[r]!, captions[r]!, epoch, start + r));
+    const pre = this.opts.preprocess;
+    const plane = 3 * pre.size * pre.size;
+    const tasks = rows.map((r) => this.task(captions[r]!, epoch, start + r));
     if (this.pool && d.source) {
       const results = await this.pool.run(tasks.map((t, k) => ({ ...t, source: d.source!(indices[rows[k]!]!) })));
       return results.map((res, k) => {
@@ -230,7 +252,7 @@ export class BatchLoader {
     return Promise.all(
       rows.map(async (r, k): Promise<RowResult> => {
         try {
-          const image = d.source ? await readSource(d.source(indices[r]!), this.opts.train) : await d.image(indices[r]!, mode);
+          const image = d.source ? await readSource(d.source(indices[r]!), this.opts.train, pre) : await d.image(indices[r]!, mode);
           tensorise(image, tasks[k]!, images, r * plane);
           return { ok: true };
         } catch (e) {

@@ -17,8 +17,8 @@ parentPort!.on('message', async (req: PrepRequest) => {
   const results = await Promise.all(
     req.tasks.map(async (t) => {
       try {
-        const data = new Float32Array(3 * t.size * t.size);
-        tensorise(await readSource(t.source, t.train), t, data, 0);
+        const data = new Float32Array(3 * t.pre.size * t.pre.size);
+        tensorise(await readSource(t.source, t.train, t.pre), t, data, 0);
         return { ok: true as const, data };
       } catch (e) {
         return { ok: false as const, message: (e as Error).message.split('\n')[0]! };

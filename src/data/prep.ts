@@ -1,15 +1,14 @@
 // One item's image, from where it is stored to the model's float32 CHW input: the same function
 // runs on the loader's thread and in worker threads, so both give identical tensors.
 import fs from 'node:fs';
-import { fullCrop, randomCrop, toTensor, type AugmentConfig, type Triple } from './augment.ts';
+import { fullCrop, randomCrop, toTensor, type AugmentConfig } from './augment.ts';
 import type { RgbImage } from './image.ts';
-import { loadShorterSide, loadSquare } from './image.ts';
+import { decodePicture } from './image.ts';
+import type { ImagePreprocess } from './preprocess.ts';
 import { Rng } from './rng.ts';
 
 /** Where an item's picture is, in a form a worker thread can open by itself. */
-export type ImageSource =
-  | { kind: 'stored'; file: string; index: number; side: number }
-  | { kind: 'file'; path: string; size: number; trainDecode: number };
+export type ImageSource = { kind: 'stored'; file: string; index: number; side: number } | { kind: 'file'; path: string };
 
 export interface PrepTask {
   source: ImageSource;
@@ -19,15 +18,17 @@ export interface PrepTask {
   /** The caption chosen for this row names a side, so the picture must not be mirrored. */
   noFlip: boolean;
   augment: AugmentConfig;
-  size: number;
-  mean: Triple;
-  std: Triple;
+  /** The model's preprocessing: size, resize mode, background, mean and std. */
+  pre: ImagePreprocess;
 }
 
 const fds = new Map<string, number>();
 
-/** Reads or decodes the picture a source names. */
-export async function readSource(src: ImageSource, train: boolean): Promise<RgbImage> {
+/**
+ * Reads or decodes the picture a source names: a built dataset's stored raster as it is (square,
+ * made when the set was built), an image file as the model's preprocessing prepares it.
+ */
+export async function readSource(src: ImageSource, train: boolean, pre: ImagePreprocess): Promise<RgbImage> {
   if (src.kind === 'stored') {
     let fd = fds.get(src.file);
     if (fd === undefined) fds.set(src.file, (fd = fs.openSync(src.file, 'r')));
@@ -36,13 +37,17 @@ export async function readSource(src: ImageSource, train: boolean): Promise<RgbI
     fs.readSync(fd, data, 0, n, src.index * n);
     return { data, width: src.side, height: src.side };
   }
-  if (train) return loadShorterSide({ path: src.path }, src.trainDecode);
-  return { data: await loadSquare({ path: src.path }, src.size, 'cover'), width: src.size, height: src.size };
+  return decodePicture({ path: src.path }, pre, train);
 }
 
 /** Crop (train) or whole image (eval), resampled and normalised into `out` at `offset`. */
 export function tensorise(image: RgbImage, task: Omit<PrepTask, 'source'>, out: Float32Array, offset: number): void {
   const crop = task.train ? randomCrop(image, task.augment, new Rng(task.seed)) : fullCrop(image);
   if (task.noFlip) crop.flip = false;
-  toTensor(image, crop, task.size, task.mean, task.std, out, offset);
+  toTensor(image, crop, task.pre.size, task.pre.mean, task.pre.std, out, offset);
+}
+
+/** A prepared picture (readSource, evaluation) as the model's input, into `out` at `offset`. */
+export function toModelInput(image: RgbImage, pre: ImagePreprocess, out: Float32Array, offset: number): void {
+  toTensor(image, fullCrop(image), pre.size, pre.mean, pre.std, out, offset);
 }

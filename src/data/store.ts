@@ -1,5 +1,6 @@
 // The on-disk form of a built dataset: a folder with
-//   manifest.json            splits, counts, image sizes, mean/std, sources, build figures
+//   manifest.json            splits, counts, image sizes, mean/std (measured on train: the default
+//                            preprocessing of a new model trained on the set), sources, build figures
 //   <split>.jsonl            one line per image: {"id","captions":[...],"group","style","label"?}
 //   <split>.<S>px.u8         count × S × S × 3 bytes, RGB interleaved, row-major, no header
 //   tokenizer.json           byte-level BPE learned on the train captions
@@ -93,8 +94,6 @@ export function writeItems(dir: string, split: string, items: readonly StoredIte
 export class StoredDataset implements Dataset {
   readonly length: number;
   readonly classes?: readonly string[];
-  readonly mean: Triple;
-  readonly std: Triple;
   private readonly fd: number;
   private readonly stored: number;
   private readonly file: string;
@@ -108,8 +107,6 @@ export class StoredDataset implements Dataset {
     manifest: Manifest,
   ) {
     this.length = items.length;
-    this.mean = manifest.mean;
-    this.std = manifest.std;
     const classes = manifest.classes?.[split];
     if (classes) this.classes = classes;
     // Read from the smallest stored size that is not smaller than asked; the loader resamples.

@@ -1,7 +1,7 @@
 // `coca eval` on a trained model: embeddings of a split's images and captions → retrieval
 // recall both ways; generated captions → BLEU and CIDEr-D; class prompts → zero-shot top-k;
 // each beside its baselines (chance, the nearest training image's caption).
-import { BatchLoader, loadDataset, type Dataset, type Tokenizer } from '../data/index.ts';
+import { BatchLoader, loadDataset, type Dataset, type ImagePreprocess, type Tokenizer } from '../data/index.ts';
 import { captionImages } from '../infer/caption.ts';
 import type { CocaModel } from '../model/coca.ts';
 import { embedImages as embedBatch, embedTexts as embedTextBatches, normaliseRows } from '../infer/embed.ts';
@@ -16,6 +16,10 @@ export const DEFAULT_TEMPLATES = ['a photo of a {}.', 'a picture of a {}.', 'a d
 export interface EvalContext {
   model: CocaModel;
   tokenizer: Tokenizer;
+  /** The model's preprocessing (its config's record): how every picture is fed to it. */
+  pre: ImagePreprocess;
+  /** Stop at the first picture that cannot be decoded (otherwise such pictures are left out and counted). */
+  strict?: boolean;
   batch: number;
   /** Evaluate at most this many items per split (tests, quick looks). */
   maxItems?: number;
@@ -24,34 +28,43 @@ export interface EvalContext {
   log: (line: string) => void;
 }
 
-/** Unit-norm image embeddings [N, E] of a split, in order, and the first N items. */
-export async function embedImages(ctx: EvalContext, ds: Dataset, limit = Infinity): Promise<{ emb: Float32Array; n: number; images: Float32Array[] }> {
+/**
+ * Unit-norm image embeddings [N, E] of the first items of a split that could be decoded, and
+ * which items they are; pictures that could not be decoded are left out and told in one line.
+ */
+export async function embedImages(ctx: EvalContext, ds: Dataset, limit = Infinity): Promise<{ emb: Float32Array; n: number; indices: number[]; images: Float32Array[] }> {
   const { model } = ctx;
   const E = model.config.embed_dim;
-  const loader = new BatchLoader(ds, { batchSize: ctx.batch, contextLength: model.config.text_cfg.context_length, tokenizer: ctx.tokenizer, train: false });
+  const plane = 3 * ctx.pre.size ** 2;
+  const loader = new BatchLoader(ds, { batchSize: ctx.batch, contextLength: model.config.text_cfg.context_length, tokenizer: ctx.tokenizer, preprocess: ctx.pre, strict: ctx.strict ?? false, train: false });
   const parts: Float32Array[] = [];
   const images: Float32Array[] = [];
-  let n = 0;
+  const indices: number[] = [];
   try {
     for (;;) {
       const b = await loader.next();
-      const rows = Math.min(b.rows, limit - n);
-      const pixels = b.images.slice(0, rows * 3 * ds.imageSize ** 2);
-      parts.push(await embedBatch(model, pixels, rows, rows));
-      images.push(pixels);
-      n += rows;
-      if (b.last || n >= limit) break;
+      const rows = Math.min(b.rows, limit - indices.length);
+      if (rows > 0) {
+        const pixels = b.images.slice(0, rows * plane);
+        parts.push(await embedBatch(model, pixels, rows, rows));
+        images.push(pixels);
+        indices.push(...b.indices.subarray(0, rows));
+      }
+      if (b.last || indices.length >= limit) break;
     }
+    const note = loader.decodeSummary();
+    if (note) ctx.log(note);
   } finally {
     await loader.close();
   }
+  const n = indices.length;
   const emb = new Float32Array(n * E);
   let at = 0;
   for (const p of parts) {
     emb.set(p, at);
     at += p.length;
   }
-  return { emb, n, images };
+  return { emb, n, indices, images };
 }
 
 /** Unit-norm text embeddings [texts, E]. */
@@ -63,11 +76,11 @@ export function embedTexts(ctx: EvalContext, texts: readonly string[]): Promise<
 export async function evalSplit(ctx: EvalContext, data: string, split: string, train: { emb: Float32Array; captions: string[] } | null): Promise<EvalSection[]> {
   const { model, tokenizer } = ctx;
   const E = model.config.embed_dim;
-  const ds = await loadDataset(data, { split, imageSize: model.config.vision_cfg.image_size });
+  const ds = await loadDataset(data, { split, imageSize: ctx.pre.size, strict: ctx.strict ?? false });
   const t0 = performance.now();
   const img = await embedImages(ctx, ds, ctx.maxItems);
   const N = img.n;
-  const refs = Array.from({ length: N }, (_, i) => [...ds.captions(i)]);
+  const refs = img.indices.map((i) => [...ds.captions(i)]);
   const texts = refs.flat();
   const pairs: [number, number][] = [];
   refs.forEach((r, i) => r.forEach((_, k) => pairs.push([i, pairs.length])));
@@ -76,7 +89,7 @@ export async function evalSplit(ctx: EvalContext, data: string, split: string, t
   ctx.log(`  ${split}: embedded ${N} images and ${texts.length} captions (${((performance.now() - t0) / 1000).toFixed(1)} s); captioning...`);
 
   const hyps: string[] = [];
-  const S = ds.imageSize;
+  const S = ctx.pre.size;
   for (const batch of img.images) {
     const rows = batch.length / (3 * S * S);
     // Greedy: the captioner of `coca caption` with one beam.
@@ -111,11 +124,11 @@ export async function evalSplit(ctx: EvalContext, data: string, split: string, t
 export async function evalZeroShot(ctx: EvalContext, data: string, split: string, templates = DEFAULT_TEMPLATES): Promise<EvalSection> {
   const { model } = ctx;
   const E = model.config.embed_dim;
-  const ds = await loadDataset(data, { split, imageSize: model.config.vision_cfg.image_size });
+  const ds = await loadDataset(data, { split, imageSize: ctx.pre.size, strict: ctx.strict ?? false });
   const classes = ds.classes;
   if (!classes?.length) throw new Error(`split ${split} of ${data} has no class names`);
   const img = await embedImages(ctx, ds, ctx.maxItems);
-  const labels = Array.from({ length: img.n }, (_, i) => ds.meta(i).label ?? -1);
+  const labels = img.indices.map((i) => ds.meta(i).label ?? -1);
   // One embedding per class: the mean of its prompts' unit embeddings, renormalised (CLIP).
   const cls = new Float32Array(classes.length * E);
   for (const t of templates) {

@@ -9,6 +9,7 @@
 // decoder reads directly).
 import sharp, { type OverlayOptions } from 'sharp';
 import { loadSquare } from '../data/image.ts';
+import { fitOf } from '../data/preprocess.ts';
 import type { CocaModel } from '../model/coca.ts';
 import { block, crossAttention, norm } from '../nn/layers.ts';
 import { linear } from '../tensor/ops/linear.ts';
@@ -138,7 +139,7 @@ export async function drawAttention(ck: OpenCheckpoint, results: { image: string
   const cols = 1 + Math.max(...results.map((r) => r.caption.tokens.length - 1));
   const tiles: OverlayOptions[] = [];
   for (const [i, r] of results.entries()) {
-    const pic = await loadSquare({ path: r.image }, cell, ck.pre.fit);
+    const pic = await loadSquare({ path: r.image }, cell, fitOf(ck.pre.resizeMode));
     const top = i * (cell + labelH + 6);
     const raw = { raw: { width: cell, height: cell, channels: 3 as const } };
     tiles.push({ input: Buffer.from(pic), ...raw, left: 0, top });

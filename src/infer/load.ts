@@ -1,29 +1,19 @@
 // What the inference commands share: finding the checkpoint (by default the newest one `coca
-// train` wrote under runs/), opening it with its tokenizer and image statistics, a stable id for
-// it (retrieval indexes record it), and turning image files into the model's input.
+// train` wrote under runs/), opening it with its tokenizer and the preprocessing it records, a
+// stable id for it (retrieval indexes record it), and turning image files into the model's input.
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { CLIP_MEAN, CLIP_STD, DataError, Tokenizer, type Triple } from '../data/index.ts';
-import { fullCrop, toTensor } from '../data/augment.ts';
-import { loadSquare, type Fit } from '../data/image.ts';
-import { isBuiltDataset, resolveDataPath } from '../data/load.ts';
-import { readManifest } from '../data/store.ts';
+import { DataError, Tokenizer, type ImagePreprocess } from '../data/index.ts';
+import { readSource, toModelInput } from '../data/prep.ts';
 import type { Gpu } from '../gpu/gpu.ts';
 import { CocaError } from '../util/errors.ts';
 import type { CocaModel } from '../model/coca.ts';
 import { loadCheckpoint, readCheckpointTokenizer } from '../model/checkpoint.ts';
+import { checkpointPreprocess } from '../model/preprocess.ts';
 
 export class InferError extends CocaError {
   override name = 'InferError';
-}
-
-/** How pictures become model input: the statistics the model was trained with. */
-export interface Preprocess {
-  size: number;
-  mean: Triple;
-  std: Triple;
-  fit: Fit;
 }
 
 export interface OpenCheckpoint {
@@ -32,7 +22,8 @@ export interface OpenCheckpoint {
   id: string;
   model: CocaModel;
   tokenizer: Tokenizer;
-  pre: Preprocess;
+  /** How pictures become this model's input (its config's record). */
+  pre: ImagePreprocess;
   release(): void;
 }
 
@@ -87,44 +78,7 @@ export function checkpointId(dir: string): string {
   return h.digest('hex').slice(0, 16);
 }
 
-/**
- * The image statistics of the run: the `preprocess` record coca train keeps in state.json, else
- * the manifest of the dataset the run's run.json names (built-in sets normalise with their own
- * statistics), else CLIP's (users' datasets). Models trained on the built-in art, stored whole and
- * letterboxed on white, see pictures the same way ('contain'); others get a centre crop.
- */
-export function readPreprocess(dir: string, size: number, fit?: Fit): Preprocess {
-  const readJson = (f: string): Record<string, unknown> | null => {
-    try {
-      return JSON.parse(fs.readFileSync(f, 'utf8')) as Record<string, unknown>;
-    } catch {
-      return null;
-    }
-  };
-  let stats: { mean: Triple; std: Triple } = { mean: CLIP_MEAN, std: CLIP_STD };
-  let builtin = false;
-  for (const run of [path.join(dir, 'run.json'), path.join(dir, '..', '..', 'run.json')]) {
-    const data = readJson(run)?.data;
-    if (typeof data !== 'string') continue;
-    builtin = data === 'builtin' || data === 'builtin-small';
-    try {
-      const p = resolveDataPath(data);
-      if (isBuiltDataset(p)) {
-        const m = readManifest(p);
-        stats = { mean: m.mean, std: m.std };
-        builtin = true;
-      }
-    } catch {
-      // The dataset moved or was never built here: the statistics come from elsewhere.
-    }
-    break;
-  }
-  const rec = readJson(path.join(dir, 'state.json'))?.preprocess as { mean?: Triple; std?: Triple } | undefined;
-  if (rec?.mean?.length === 3 && rec.std?.length === 3) stats = { mean: rec.mean, std: rec.std };
-  return { size, ...stats, fit: fit ?? (builtin ? 'contain' : 'cover') };
-}
-
-export function openCheckpoint(gpu: Gpu, arg?: string, fit?: Fit): OpenCheckpoint {
+export function openCheckpoint(gpu: Gpu, arg?: string): OpenCheckpoint {
   const dir = resolveCheckpointDir(arg);
   const model = loadCheckpoint(gpu, dir);
   let tokenizer: Tokenizer | null;
@@ -138,20 +92,21 @@ export function openCheckpoint(gpu: Gpu, arg?: string, fit?: Fit): OpenCheckpoin
     model.params.release();
     throw new InferError(`${dir} has no tokenizer.json; checkpoints written by 'coca train' carry one`);
   }
-  return { dir, id: checkpointId(dir), model, tokenizer, pre: readPreprocess(dir, model.config.vision_cfg.image_size, fit), release: () => model.params.release() };
+  return { dir, id: checkpointId(dir), model, tokenizer, pre: checkpointPreprocess(dir, model.config), release: () => model.params.release() };
 }
 
-/** Image files → [n, 3, S, S] normalised CHW; a missing or undecodable file is one clear line. */
-export async function loadImageFiles(files: readonly string[], pre: Preprocess): Promise<Float32Array> {
+/**
+ * Image files → [n, 3, S, S] as the model's preprocessing prepares them (the same path as a
+ * user's dataset in coca eval); a missing or undecodable file is one clear line.
+ */
+export async function loadImageFiles(files: readonly string[], pre: ImagePreprocess): Promise<Float32Array> {
   const S = pre.size;
   const out = new Float32Array(files.length * 3 * S * S);
   await Promise.all(
     files.map(async (f, i) => {
       if (!fs.existsSync(f)) throw new DataError(`${f}: no such file`);
       if (fs.statSync(f).isDirectory()) throw new DataError(`${f} is a folder; give image files`);
-      const data = await loadSquare({ path: f }, S, pre.fit);
-      const img = { data, width: S, height: S };
-      toTensor(img, fullCrop(img), S, pre.mean, pre.std, out, i * 3 * S * S);
+      toModelInput(await readSource({ kind: 'file', path: f }, false, pre), pre, out, i * 3 * S * S);
     }),
   );
   return out;

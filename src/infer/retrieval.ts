@@ -6,8 +6,8 @@
 // other weights its scores would be meaningless, so it is refused.
 import fs from 'node:fs';
 import path from 'node:path';
-import { fullCrop, toTensor } from '../data/augment.ts';
 import { loadDataset, type Dataset } from '../data/index.ts';
+import { readSource, toModelInput } from '../data/prep.ts';
 import { readSafetensors, writeSafetensors } from '../model/safetensors.ts';
 import { embedImages } from './embed.ts';
 import { InferError, listImages, loadImageFiles, type OpenCheckpoint } from './load.ts';
@@ -47,13 +47,13 @@ export interface BuildOptions {
   warn?: (line: string) => void;
 }
 
-/** Dataset items as the model's input, `batch` at a time: the eval picture at the model's size. */
+/** Dataset items as the model's input, `batch` at a time, prepared as the model's preprocessing says. */
 async function datasetImages(ds: Dataset, from: number, to: number, ck: OpenCheckpoint): Promise<Float32Array> {
   const S = ck.pre.size;
   const out = new Float32Array((to - from) * 3 * S * S);
   for (let i = from; i < to; i++) {
-    const img = await ds.image(i, 'eval');
-    toTensor(img, fullCrop(img), S, ck.pre.mean, ck.pre.std, out, (i - from) * 3 * S * S);
+    const img = ds.source ? await readSource(ds.source(i), false, ck.pre) : await ds.image(i, 'eval');
+    toModelInput(img, ck.pre, out, (i - from) * 3 * S * S);
   }
   return out;
 }

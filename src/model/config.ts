@@ -12,6 +12,13 @@
 // Required: embed_dim; vision_cfg image_size, patch_size, width, layers; text_cfg
 // context_length, vocab_size, width, layers; multimodal_cfg width, layers.
 //
+// The preprocessing the model was trained with is part of it (open_clip keeps it in vision_cfg
+// too): image_mean, image_std, image_interpolation ("bilinear", the one coca has),
+// image_resize_mode ("shortest" | "longest" | "squash") and coca's image_background (the RGB that
+// transparency is flattened onto and "longest" pads with). Presets leave it out; `coca train`
+// records it when a run starts, so every checkpoint's config.json carries it. Given at all,
+// image_mean and image_std are required and the others default to bilinear, shortest, white.
+//
 // vocab_size in a preset is a placeholder: training sets it from the tokenizer with
 // withVocabSize() (the built-in dataset's BPE has 1024 or 2048 ids), and a checkpoint's
 // config.json records the value actually used.
@@ -23,6 +30,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { Triple } from '../data/augment.ts';
+import { checkStats, INTERPOLATIONS, RESIZE_MODES, WHITE, type ImagePreprocess, type Interpolation, type ResizeMode } from '../data/preprocess.ts';
 import { ConfigError } from './errors.ts';
 
 export type AttentionalPool = 'cascade' | true;
@@ -37,6 +46,12 @@ export interface VisionCfg {
   attentional_pool: AttentionalPool;
   attn_pooler_queries: number;
   attn_pooler_heads: number;
+  /** The preprocessing the model was trained with (absent in presets and old checkpoints). */
+  image_mean?: Triple;
+  image_std?: Triple;
+  image_interpolation?: Interpolation;
+  image_resize_mode?: ResizeMode;
+  image_background?: Triple;
 }
 
 export interface TextCfg {
@@ -70,11 +85,14 @@ export const PRESETS = ['nano', 'tiny', 'small', 'b32'] as const;
 export type Preset = (typeof PRESETS)[number];
 export const CONFIG_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'configs');
 
-type Kind = 'posint' | 'nonneg' | 'posnum' | 'pool' | 'true';
-// A field is required (no default), has a constant default, or is compat-only (accepted, dropped).
+type Kind = 'posint' | 'nonneg' | 'posnum' | 'pool' | 'true' | 'mean' | 'std' | 'rgb' | 'interpolation' | 'resize';
+type Value = number | AttentionalPool | Triple | string;
+// A field is required (no default), has a constant default, is optional (may be absent), or is
+// compat-only (accepted, dropped).
 interface Field {
   kind: Kind;
   def?: number | AttentionalPool;
+  optional?: boolean;
   compat?: boolean;
 }
 
@@ -90,6 +108,11 @@ const VISION: Record<string, Field> = {
   attn_pooler_queries: { kind: 'posint', def: 256 },
   attn_pooler_heads: { kind: 'posint', def: 8 },
   output_tokens: { kind: 'true', compat: true },
+  image_mean: { kind: 'mean', optional: true },
+  image_std: { kind: 'std', optional: true },
+  image_interpolation: { kind: 'interpolation', optional: true },
+  image_resize_mode: { kind: 'resize', optional: true },
+  image_background: { kind: 'rgb', optional: true },
 };
 const TEXT: Record<string, Field> = {
   context_length: { kind: 'posint' },
@@ -128,7 +151,7 @@ function describe(v: unknown): string {
   return typeof v === 'object' ? 'an object' : String(v);
 }
 
-function checkValue(where: string, key: string, f: Field, v: unknown): number | AttentionalPool {
+function checkValue(where: string, key: string, f: Field, v: unknown): Value {
   const bad = (want: string): never => {
     throw new ConfigError(`${where}: ${key}: expected ${want}, got ${describe(v)}`);
   };
@@ -143,15 +166,26 @@ function checkValue(where: string, key: string, f: Field, v: unknown): number | 
       return v === 'cascade' || v === true ? v : bad('"cascade" or true');
     case 'true':
       return v === true ? true : bad('true (coca always behaves so; remove the key or set it true)');
+    case 'mean':
+    case 'std': {
+      const problem = Array.isArray(v) ? checkStats(f.kind, v as number[]) : `${f.kind} must be three numbers`;
+      return problem ? bad(f.kind === 'std' ? 'three numbers above 0' : 'three finite numbers') : ([...(v as number[])] as unknown as Triple);
+    }
+    case 'rgb':
+      return Array.isArray(v) && v.length === 3 && v.every((x) => Number.isInteger(x) && x >= 0 && x <= 255) ? ([...v] as unknown as Triple) : bad('three integers 0..255 (8-bit RGB)');
+    case 'interpolation':
+      return (INTERPOLATIONS as readonly unknown[]).includes(v) ? (v as string) : bad(`${INTERPOLATIONS.map((x) => `"${x}"`).join(' or ')} (the resampler coca has)`);
+    case 'resize':
+      return (RESIZE_MODES as readonly unknown[]).includes(v) ? (v as string) : bad(RESIZE_MODES.map((x) => `"${x}"`).join(', '));
   }
 }
 
-function readSection(where: string, prefix: string, raw: unknown, fields: Record<string, Field>): Record<string, number | AttentionalPool> {
+function readSection(where: string, prefix: string, raw: unknown, fields: Record<string, Field>): Record<string, Value> {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     throw new ConfigError(`${where}: ${prefix || 'config'}: expected an object, got ${describe(raw)}`);
   }
   const dot = prefix ? `${prefix}.` : '';
-  const out: Record<string, number | AttentionalPool> = {};
+  const out: Record<string, Value> = {};
   for (const [key, v] of Object.entries(raw)) {
     if (!prefix && key in SECTIONS) continue;
     const f = fields[key];
@@ -162,7 +196,7 @@ function readSection(where: string, prefix: string, raw: unknown, fields: Record
     out[key] = checkValue(where, dot + key, f, v);
   }
   for (const [key, f] of Object.entries(fields)) {
-    if (key in out || f.compat) continue;
+    if (key in out || f.compat || f.optional) continue;
     if (f.def !== undefined) out[key] = f.def;
     else if (!DERIVED.has(dot + key)) throw new ConfigError(`${where}: ${dot}${key}: required key is missing`);
   }
@@ -173,7 +207,7 @@ function readSection(where: string, prefix: string, raw: unknown, fields: Record
 export function parseConfig(raw: unknown, where = 'config'): CocaConfig {
   const top = readSection(where, '', raw, TOP);
   const obj = raw as Record<string, unknown>;
-  const sec: Record<string, Record<string, number | AttentionalPool>> = {};
+  const sec: Record<string, Record<string, Value>> = {};
   for (const [name, fields] of Object.entries(SECTIONS)) {
     if (!(name in obj)) throw new ConfigError(`${where}: ${name}: required section is missing`);
     sec[name] = readSection(where, name, obj[name], fields);
@@ -193,6 +227,15 @@ export function parseConfig(raw: unknown, where = 'config'): CocaConfig {
   }
   m['context_length'] ??= t['context_length']!;
   m['vocab_size'] ??= t['vocab_size']!;
+  const given = PREPROCESS_KEYS.filter((k) => v[k] !== undefined);
+  if (given.length > 0) {
+    for (const k of ['image_mean', 'image_std'] as const) {
+      if (v[k] === undefined) throw new ConfigError(`${where}: vision_cfg.${k}: required with ${given.map((g) => `vision_cfg.${g}`).join(', ')} (the preprocessing is recorded whole)`);
+    }
+    v['image_interpolation'] ??= 'bilinear';
+    v['image_resize_mode'] ??= 'shortest';
+    v['image_background'] ??= WHITE;
+  }
   const config: CocaConfig = {
     embed_dim: top['embed_dim'] as number,
     vision_cfg: pick(v, VISION) as unknown as VisionCfg,
@@ -203,10 +246,13 @@ export function parseConfig(raw: unknown, where = 'config'): CocaConfig {
   return config;
 }
 
-// Drops compat keys and orders the rest as in the field table, so configs compare and print alike.
+const PREPROCESS_KEYS = ['image_mean', 'image_std', 'image_interpolation', 'image_resize_mode', 'image_background'] as const;
+
+// Drops compat keys and absent optional ones, and orders the rest as in the field table, so
+// configs compare and print alike.
 function pick(values: Record<string, unknown>, fields: Record<string, Field>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const [k, f] of Object.entries(fields)) if (!f.compat) out[k] = values[k];
+  for (const [k, f] of Object.entries(fields)) if (!f.compat && values[k] !== undefined) out[k] = values[k];
   return out;
 }
 
@@ -257,4 +303,18 @@ export function withVocabSize(c: CocaConfig, vocabSize: number): CocaConfig {
   };
   checkRules(out, 'config');
   return out;
+}
+
+/** The preprocessing a config records, or null (presets; checkpoints written before it was recorded). */
+export function preprocessOf(c: CocaConfig): ImagePreprocess | null {
+  const v = c.vision_cfg;
+  if (!v.image_mean || !v.image_std) return null;
+  return { size: v.image_size, mean: v.image_mean, std: v.image_std, interpolation: v.image_interpolation ?? 'bilinear', resizeMode: v.image_resize_mode ?? 'shortest', background: v.image_background ?? WHITE };
+}
+
+/** The config with `p` recorded as its preprocessing (p.size must be the model's image_size). */
+export function withPreprocess(c: CocaConfig, p: ImagePreprocess): CocaConfig {
+  if (p.size !== c.vision_cfg.image_size) throw new ConfigError(`config: vision_cfg.image_size ${c.vision_cfg.image_size} differs from the preprocessing's ${p.size}`);
+  const vision_cfg: VisionCfg = { ...c.vision_cfg, image_mean: p.mean, image_std: p.std, image_interpolation: p.interpolation, image_resize_mode: p.resizeMode, image_background: p.background };
+  return { ...c, vision_cfg };
 }

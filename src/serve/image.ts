@@ -5,9 +5,10 @@
 // limitInputPixels stays on as a second fence. SVG is not accepted from the network: librsvg
 // would follow its references and its cost is unbounded by its byte size.
 import sharp, { type Metadata } from 'sharp';
-import { fullCrop, toTensor } from '../data/augment.ts';
+import { decodePicture } from '../data/image.ts';
+import { toModelInput } from '../data/prep.ts';
+import type { ImagePreprocess } from '../data/preprocess.ts';
 import { CocaError } from '../util/errors.ts';
-import type { Preprocess } from '../infer/load.ts';
 
 /** An upload that cannot be used; the HTTP layer answers `status` with the message. */
 export class UploadError extends CocaError {
@@ -70,23 +71,15 @@ export async function checkImage(bytes: Buffer, declared: string | undefined, ma
   return { bytes, kind, width, height };
 }
 
-/** The checked image as the model sees it: [3, S, S] normalised CHW, written into `out` at `offset`. */
-export async function decodeForModel(img: CheckedImage, pre: Preprocess, maxPixels: number, out: Float32Array, offset: number): Promise<void> {
-  const S = pre.size;
-  let data: Buffer;
+/** The checked image as the model sees it: [3, S, S] prepared as its preprocessing says, written into `out` at `offset`. */
+export async function decodeForModel(img: CheckedImage, pre: ImagePreprocess, maxPixels: number, out: Float32Array, offset: number): Promise<void> {
+  let rgb;
   try {
-    data = await sharp(img.bytes, { limitInputPixels: maxPixels, failOn: 'error', pages: 1 })
-      .flatten({ background: '#ffffff' })
-      .resize(S, S, { fit: pre.fit, background: '#ffffff', position: 'centre' })
-      .removeAlpha()
-      .toColourspace('srgb')
-      .raw()
-      .toBuffer();
+    rgb = await decodePicture({ bytes: img.bytes, maxPixels }, pre, false);
   } catch (e) {
-    throw new UploadError(`cannot decode the ${img.kind.toUpperCase()} image: ${firstLine(e)}; the file is corrupt or truncated`);
+    throw new UploadError(`cannot decode the ${img.kind.toUpperCase()} image: ${firstLine(e).replace(/^cannot decode image upload: (Input (buffer|file) )?/, '')}; the file is corrupt or truncated`);
   }
-  const rgb = { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width: S, height: S };
-  toTensor(rgb, fullCrop(rgb), S, pre.mean, pre.std, out, offset);
+  toModelInput(rgb, pre, out, offset);
 }
 
 /** 10 MB, 1.5 MB, 64 KB: limits as a person reads them. */

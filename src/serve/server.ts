@@ -7,6 +7,7 @@ import multipart from '@fastify/multipart';
 import fastifyStatic from '@fastify/static';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
 import { searchOptions } from '../cli/caption.ts';
+import { fitOf } from '../data/preprocess.ts';
 import { CocaError } from '../util/errors.ts';
 import type { Gpu } from '../gpu/gpu.ts';
 import type { OpenCheckpoint } from '../infer/load.ts';
@@ -146,7 +147,7 @@ export async function buildServer(gpu: Gpu, ck: OpenCheckpoint, index: Retrieval
 
   app.get('/api/health', async () => ({
     status: 'ok',
-    model: { embedDim: ck.model.config.embed_dim, imageSize: ck.pre.size, grid: engine.grid, fit: ck.pre.fit, contextLength: ck.model.config.text_cfg.context_length },
+    model: { embedDim: ck.model.config.embed_dim, imageSize: ck.pre.size, grid: engine.grid, fit: fitOf(ck.pre.resizeMode), contextLength: ck.model.config.text_cfg.context_length },
     checkpoint: { id: ck.id, dir: ck.dir },
     adapter: { backend: gpu.adapter.backend, device: gpu.adapter.device || gpu.adapter.description, software: gpu.software },
     index: index ? { items: index.items.length, source: index.source, captions: index.items.some((it) => it.captions?.length) } : null,
@@ -162,7 +163,7 @@ export async function buildServer(gpu: Gpu, ck: OpenCheckpoint, index: Retrieval
     const { out, img } = await pictureOf(up);
     const t0 = performance.now();
     const captions = await engine.caption({ image: out, ...opts });
-    return { image: { type: img.kind, width: img.width, height: img.height }, grid: engine.grid, fit: ck.pre.fit, search: opts.search, ms: Math.round(performance.now() - t0), captions };
+    return { image: { type: img.kind, width: img.width, height: img.height }, grid: engine.grid, fit: fitOf(ck.pre.resizeMode), search: opts.search, ms: Math.round(performance.now() - t0), captions };
   });
 
   const needIndex = () => {

@@ -15,6 +15,8 @@ interface Setting {
   set(o: RecordedOptions, v: unknown): void;
   /** Why it cannot be overridden, where it cannot. */
   fixed?: string;
+  /** A run may have left it unset (the default was taken). */
+  optional?: boolean;
 }
 
 const field = <K extends keyof RecordedOptions>(k: K): Setting => ({
@@ -23,6 +25,8 @@ const field = <K extends keyof RecordedOptions>(k: K): Setting => ({
     o[k] = v as RecordedOptions[K];
   },
 });
+
+const PREPROCESSING_FIXED = "the preprocessing is the model's (recorded in its config.json); start a new run with --out";
 
 /** Command-line option → the recorded setting it sets. */
 export const RESUMABLE: Record<string, Setting> = {
@@ -41,6 +45,9 @@ export const RESUMABLE: Record<string, Setting> = {
   'val-every': field('valEvery'),
   keep: field('keep'),
   'on-nan': field('onNonFinite'),
+  'image-mean': { get: (o) => o.preprocess?.mean, set: () => {}, fixed: PREPROCESSING_FIXED, optional: true },
+  'image-std': { get: (o) => o.preprocess?.std, set: () => {}, fixed: PREPROCESSING_FIXED, optional: true },
+  'image-resize-mode': { get: (o) => o.preprocess?.resizeMode, set: () => {}, fixed: PREPROCESSING_FIXED, optional: true },
 };
 
 /** The run folder a --resume argument belongs to: the folder itself, or the run holding the checkpoint it names. */
@@ -61,7 +68,7 @@ export function readRunRecord(run: string): RecordedOptions {
     throw new TrainError(`${file}: cannot read the run's record (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); the run cannot be resumed`);
   }
   for (const [k, s] of Object.entries(RESUMABLE)) {
-    if (s.get(r) === undefined) throw new TrainError(`${file} records no ${k}; the run cannot be resumed as it was`);
+    if (s.get(r) === undefined && !s.optional) throw new TrainError(`${file} records no ${k}; the run cannot be resumed as it was`);
   }
   if (!r.config) throw new TrainError(`${file} records no model config; the run cannot be resumed`);
   return { ...r, weights: { ...r.weights } };

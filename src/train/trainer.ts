@@ -6,16 +6,17 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import cliProgress from 'cli-progress';
-import { BatchLoader, loadDataset, loadTokenizer } from '../data/index.ts';
+import { BatchLoader, defaultPreprocess, describePreprocess, loadDataset, loadTokenizer, measuredStats, type ImagePreprocess, type ResizeMode, type Triple } from '../data/index.ts';
 import type { Gpu } from '../gpu/gpu.ts';
 import { CocaError } from '../util/errors.ts';
 import { CocaModel } from '../model/coca.ts';
-import type { CocaConfig } from '../model/config.ts';
+import { withPreprocess, type CocaConfig } from '../model/config.ts';
 import { countParams, stepFlops } from '../model/shapes.ts';
 import type { LossParts, LossWeights } from '../model/loss.ts';
+import { checkpointPreprocess } from '../model/preprocess.ts';
 import { AdamW } from './adamw.ts';
 import { verifyCheckpoint } from '../model/checkpoint-folder.ts';
-import { loadParamsInto } from '../model/checkpoint.ts';
+import { loadParamsInto, readCheckpointConfig } from '../model/checkpoint.ts';
 import { loadOptimizerInto, newestRunCheckpoint, readTrainState, saveCheckpoint } from './checkpoint.ts';
 import { readJsonl } from '../util/jsonl.ts';
 import { writeReport, type Series } from '../util/report.ts';
@@ -52,6 +53,13 @@ export interface TrainOptions {
   saveEvery: { steps: number } | { seconds: number };
   /** A run folder (its newest complete checkpoint is taken) or one checkpoint folder. */
   resume?: string;
+  /**
+   * A deliberate choice of preprocessing for a new model (recorded in its config); what is not
+   * given defaults to the dataset's measured statistics (built sets) or CLIP's.
+   */
+  preprocess?: { mean?: Triple; std?: Triple; resizeMode?: ResizeMode };
+  /** Stop at the first picture that cannot be decoded instead of substituting another. */
+  strict?: boolean;
   /** On a non-finite loss or gradient: stop (default) or skip the step and halve the LR. */
   onNonFinite: 'stop' | 'skip';
   /** Progress bar on stderr (off in tests). */
@@ -78,8 +86,6 @@ export interface TrainResult {
 
 interface RunState {
   step: number;
-  /** How images were normalised, so inference prepares pictures the same way. */
-  preprocess?: { mean: readonly number[]; std: readonly number[] };
   loader: { seed: number; epoch: number; index: number };
   lrScale: number;
   bestValLoss: number | null;
@@ -109,6 +115,23 @@ export function checkRunFolder(out: string, data: string): void {
   checkOutputFolder(out, TRAIN, runFolderRules(data));
 }
 
+/**
+ * The preprocessing of this run: a resumed run keeps its model's; a new one records the user's
+ * choice, else the dataset's measured statistics (built sets) or CLIP's.
+ */
+function runPreprocess(o: TrainOptions, resumeFrom: string | null, log: (line: string) => void): ImagePreprocess {
+  const S = o.config.vision_cfg.image_size;
+  const chosen = Object.fromEntries(Object.entries(o.preprocess ?? {}).filter(([, v]) => v !== undefined)) as Partial<ImagePreprocess>;
+  if (!resumeFrom) return { ...defaultPreprocess(S, measuredStats(o.data)), ...chosen };
+  const pre = checkpointPreprocess(resumeFrom, readCheckpointConfig(resumeFrom), log);
+  for (const [k, v] of Object.entries(chosen)) {
+    if (JSON.stringify(v) !== JSON.stringify(pre[k as keyof ImagePreprocess])) {
+      throw new TrainError(`the model in ${resumeFrom} was trained with ${describePreprocess(pre)}; a resumed run keeps it: drop --image-mean, --image-std and --image-resize-mode, or start a new run`);
+    }
+  }
+  return pre;
+}
+
 function checkOutDir(out: string, config: CocaConfig, resuming: boolean): void {
   const runFile = path.join(out, 'run.json');
   if (!fs.existsSync(runFile) || resuming) return;
@@ -121,25 +144,30 @@ function checkOutDir(out: string, config: CocaConfig, resuming: boolean): void {
 
 export async function train(gpu: Gpu, o: TrainOptions, log: (line: string) => void = console.log): Promise<TrainResult> {
   const tokenizer = loadTokenizer(o.data);
-  const config: CocaConfig = {
-    ...o.config,
-    text_cfg: { ...o.config.text_cfg, vocab_size: tokenizer.vocabSize },
-    multimodal_cfg: { ...o.config.multimodal_cfg, vocab_size: tokenizer.vocabSize },
-  };
   const resumeFrom = o.resume ? resolveCheckpoint(o.resume, log) : null;
   if (resumeFrom) verifyCheckpoint(resumeFrom, log);
+  const pre = runPreprocess(o, resumeFrom, log);
+  const config: CocaConfig = withPreprocess(
+    {
+      ...o.config,
+      text_cfg: { ...o.config.text_cfg, vocab_size: tokenizer.vocabSize },
+      multimodal_cfg: { ...o.config.multimodal_cfg, vocab_size: tokenizer.vocabSize },
+    },
+    pre,
+  );
   checkOutDir(o.out, config, !!o.resume);
   const S = config.vision_cfg.image_size;
   const L = config.text_cfg.context_length;
-  const trainSet = await loadDataset(o.data, { split: 'train', imageSize: S });
-  const valSet = await loadDataset(o.data, { split: 'val', imageSize: S }).catch(() => null);
+  const strict = o.strict ?? false;
+  const trainSet = await loadDataset(o.data, { split: 'train', imageSize: S, strict });
+  const valSet = await loadDataset(o.data, { split: 'val', imageSize: S, strict }).catch(() => null);
   if (trainSet.length < o.batch) throw new TrainError(`the train split of ${o.data} has ${trainSet.length} items, fewer than one batch of ${o.batch}; use --batch ${Math.max(1, trainSet.length)} or more data`);
-  const loader = new BatchLoader(trainSet, { batchSize: o.batch, contextLength: L, tokenizer, seed: o.seed, train: true });
-  const valLoader = valSet && valSet.length > 0 ? new BatchLoader(valSet, { batchSize: o.batch, contextLength: L, tokenizer, seed: o.seed, train: false }) : null;
+  const loader = new BatchLoader(trainSet, { batchSize: o.batch, contextLength: L, tokenizer, preprocess: pre, strict, seed: o.seed, train: true, warn: (l) => log(`warning: ${l}`) });
+  const valLoader = valSet && valSet.length > 0 ? new BatchLoader(valSet, { batchSize: o.batch, contextLength: L, tokenizer, preprocess: pre, strict, seed: o.seed, train: false }) : null;
 
   const model = CocaModel.init(gpu, config, o.seed);
   const opt = new AdamW(gpu, model.params, { lr: o.lr, beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: o.weightDecay });
-  let state: RunState = { step: 0, preprocess: { mean: trainSet.mean, std: trainSet.std }, loader: loader.state(), lrScale: 1, bestValLoss: null };
+  let state: RunState = { step: 0, loader: loader.state(), lrScale: 1, bestValLoss: null };
   if (resumeFrom) {
     loadParamsInto(resumeFrom, model);
     loadOptimizerInto(resumeFrom, opt);
@@ -153,6 +181,7 @@ export async function train(gpu: Gpu, o: TrainOptions, log: (line: string) => vo
   const resumed = resumeFrom ? `, resumed from ${resumeFrom} at step ${state.step}` : o.resume ? ', resumed at step 0 (the run had no checkpoint yet)' : '';
   log(`coca train: ${o.configName} (${effective.params.toLocaleString('en')} parameters, ${effective.stepGflop.toFixed(2)} GFLOP/step) on ${o.data}: ${trainSet.length} training pairs, batch ${o.batch}, ${o.steps} steps, lr ${o.lr} (warm-up ${o.warmup}, cosine), clip ${o.clip}, λ_con ${o.weights.contrastive}, λ_cap ${o.weights.caption}, seed ${o.seed}${resumed}`);
   log(`  adapter: ${gpu.adapter.backend} · ${gpu.adapter.description || gpu.adapter.device}; output: ${o.out}`);
+  log(`  preprocessing (recorded in the model's config.json): ${describePreprocess(pre)}`);
 
   const logFile = path.join(o.out, 'log.jsonl');
   const valFile = path.join(o.out, 'val.jsonl');
@@ -222,6 +251,10 @@ export async function train(gpu: Gpu, o: TrainOptions, log: (line: string) => vo
     }
     await save(path.join(o.out, 'checkpoints', 'last'));
     writeRunReport(o, history, state.step);
+    for (const l of [loader, valLoader]) {
+      const note = l?.decodeSummary();
+      if (note) log(note);
+    }
   } finally {
     bar?.stop();
     process.off('SIGINT', onSigint);

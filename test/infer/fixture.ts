@@ -4,10 +4,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
-import { trainTokenizer } from '../../src/data/index.ts';
+import { defaultPreprocess, trainTokenizer } from '../../src/data/index.ts';
 import type { Gpu } from '../../src/gpu/gpu.ts';
 import { CocaModel } from '../../src/model/coca.ts';
-import { parseConfig } from '../../src/model/config.ts';
+import { parseConfig, withPreprocess } from '../../src/model/config.ts';
 import { AdamW } from '../../src/train/adamw.ts';
 import { saveCheckpoint } from '../../src/train/checkpoint.ts';
 import { syntheticBatch, trainStep } from '../../src/train/step.ts';
@@ -21,7 +21,9 @@ export async function makeCheckpoint(gpu: Gpu, dir: string, seed = 3, steps = 3)
   raw.vision_cfg = { ...raw.vision_cfg, width: 24 };
   raw.text_cfg = { ...raw.text_cfg, vocab_size: tok.vocabSize, context_length: 12 };
   raw.multimodal_cfg = { ...raw.multimodal_cfg, vocab_size: tok.vocabSize, context_length: 12 };
-  const model = CocaModel.init(gpu, parseConfig(raw), seed);
+  // As coca train writes it: the preprocessing recorded in the config (CLIP's, a centre crop).
+  const config = parseConfig(raw);
+  const model = CocaModel.init(gpu, withPreprocess(config, defaultPreprocess(config.vision_cfg.image_size)), seed);
   const opt = new AdamW(gpu, model.params, { lr: 1e-3 });
   const inp = model.prepare(syntheticBatch(model, 4, new Rng(seed)));
   for (let i = 0; i < steps; i++) await trainStep(model, opt, inp);

@@ -4,7 +4,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadConfig, parseConfig, PRESETS, withVocabSize, type CocaConfig } from '../../src/model/config.ts';
+import { defaultPreprocess } from '../../src/data/preprocess.ts';
+import { loadConfig, parseConfig, preprocessOf, PRESETS, withPreprocess, withVocabSize, type CocaConfig } from '../../src/model/config.ts';
 import { countParams, derived, parameterShapes, stepFlops } from '../../src/model/shapes.ts';
 import { ConfigError } from '../../src/model/errors.ts';
 import { readSafetensors } from '../../src/model/safetensors.ts';
@@ -135,6 +136,35 @@ describe('defaults and errors', () => {
     const byName = new Map(parameterShapes(c).map((p) => [p.name, p.shape]));
     expect(byName.get('text.token_embedding.weight')).toEqual([1500, 64]);
     expect(byName.get('text_decoder.text_projection')).toEqual([64, 1500]);
+  });
+});
+
+describe('the preprocessing recorded in vision_cfg (open_clip names)', () => {
+  it('is absent from presets, round-trips through JSON, and fills its defaults from mean and std', () => {
+    expect(preprocessOf(loadConfig('nano'))).toBeNull();
+    const pre = { ...defaultPreprocess(32, { mean: [0.8, 0.7, 0.6], std: [0.3, 0.3, 0.35] }) };
+    const c = withPreprocess(loadConfig('nano'), pre);
+    const again = parseConfig(JSON.parse(JSON.stringify(c)));
+    expect(preprocessOf(again)).toEqual(pre);
+    expect(again.vision_cfg.image_resize_mode).toBe('longest');
+    const raw = micro();
+    raw.vision_cfg = { ...raw.vision_cfg, image_mean: [0.5, 0.5, 0.5], image_std: [0.2, 0.2, 0.2] };
+    expect(preprocessOf(parseConfig(raw))).toEqual({ size: 16, mean: [0.5, 0.5, 0.5], std: [0.2, 0.2, 0.2], interpolation: 'bilinear', resizeMode: 'shortest', background: [255, 255, 255] });
+    expect(() => withPreprocess(loadConfig('nano'), { ...pre, size: 64 })).toThrow(/image_size 32/);
+  });
+
+  it('refuses a partial record and values coca cannot honour, naming the key', () => {
+    const withVision = (extra: Record<string, unknown>) => {
+      const raw = micro();
+      raw.vision_cfg = { ...raw.vision_cfg, ...extra };
+      return configError(() => parseConfig(raw));
+    };
+    expect(withVision({ image_mean: [0.5, 0.5, 0.5] })).toMatch(/vision_cfg\.image_std: required with vision_cfg\.image_mean/);
+    expect(withVision({ image_mean: [0.5, 0.5], image_std: [1, 1, 1] })).toMatch(/vision_cfg\.image_mean: expected three finite numbers/);
+    expect(withVision({ image_mean: [0.5, 0.5, 0.5], image_std: [1, 0, 1] })).toMatch(/vision_cfg\.image_std: expected three numbers above 0/);
+    expect(withVision({ image_mean: [0.5, 0.5, 0.5], image_std: [1, 1, 1], image_interpolation: 'bicubic' })).toMatch(/vision_cfg\.image_interpolation: expected "bilinear"/);
+    expect(withVision({ image_mean: [0.5, 0.5, 0.5], image_std: [1, 1, 1], image_resize_mode: 'crop' })).toMatch(/vision_cfg\.image_resize_mode: expected "shortest", "longest", "squash"/);
+    expect(withVision({ image_mean: [0.5, 0.5, 0.5], image_std: [1, 1, 1], image_background: [0, 0, 256] })).toMatch(/vision_cfg\.image_background: expected three integers 0\.\.255/);
   });
 });
 

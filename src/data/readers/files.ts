@@ -1,30 +1,24 @@
-// A dataset of image files on disk, decoded with sharp when the loader asks for an item.
-import type { Triple } from '../augment.ts';
-import { CLIP_MEAN, CLIP_STD } from '../augment.ts';
+// A dataset of image files on disk, decoded with sharp when the loader asks for an item (as the
+// model's preprocessing says: see prep.ts). image() is for looking at them: contact sheets, export.
 import type { Dataset, ItemMeta } from '../dataset.ts';
 import { loadShorterSide, loadSquare, type RgbImage } from '../image.ts';
 import type { ImageSource } from '../prep.ts';
 import type { RawRecord } from './common.ts';
 
 // Training crops keep about 70% of the side at the smallest scale; decoding at 1.5× the output
-// size keeps those crops at full resolution without decoding huge photos at full size.
+// size keeps those crops at full resolution.
 const TRAIN_DECODE_SCALE = 1.5;
 
 export class FileDataset implements Dataset {
   readonly length: number;
-  readonly mean: Triple;
-  readonly std: Triple;
 
   constructor(
     readonly name: string,
     readonly split: string,
     readonly imageSize: number,
     private readonly records: RawRecord[],
-    stats: { mean: Triple; std: Triple } = { mean: CLIP_MEAN, std: CLIP_STD },
   ) {
     this.length = records.length;
-    this.mean = stats.mean;
-    this.std = stats.std;
   }
 
   captions(i: number): readonly string[] {
@@ -42,7 +36,7 @@ export class FileDataset implements Dataset {
   }
 
   source(i: number): ImageSource {
-    return { kind: 'file', path: this.record(i).image, size: this.imageSize, trainDecode: Math.round(this.imageSize * TRAIN_DECODE_SCALE) };
+    return { kind: 'file', path: this.record(i).image };
   }
 
   close(): void {}

@@ -3,7 +3,6 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
-import { CLIP_MEAN, CLIP_STD, type Triple } from '../augment.ts';
 import { DataError } from '../errors.ts';
 import { loadSquare } from '../image.ts';
 import { mapLimit } from '../pool.ts';
@@ -22,6 +21,8 @@ export { detectFormat, KNOWN_FORMATS } from './detect.ts';
 export interface ReadResult {
   format: Format;
   file: string;
+  /** The folder the caption file is in: splits hash image paths relative to it. */
+  root: string;
   records: RawRecord[];
   problems: Problems;
 }
@@ -45,7 +46,7 @@ export async function readUserDataset(p: string, opts: ReadOptions = {}): Promis
   const note = problems.summary();
   if (note) (opts.warn ?? ((l: string) => console.warn(`coca: ${l}`)))(note);
   if (records.length === 0) throw new DataError(`no usable image–caption pairs in ${file} (${problems.total} entries skipped); see the warning above`);
-  return { format, file, records, problems };
+  return { format, file, root: path.dirname(file), records, problems };
 }
 
 function readRaw(format: Format, file: string, problems: Problems): RawRecord[] {
@@ -89,20 +90,24 @@ async function verify(records: RawRecord[], how: 'none' | 'header' | 'full', pro
 
 export const USER_SPLITS = ['train', 'val', 'test', 'all'] as const;
 
-/** The split of a record: the format's own, else 90/5/5 by a seeded hash of the image path. */
-export function splitOf(r: RawRecord, seed: number): string {
+/**
+ * The split of a record: the format's own, else 90/5/5 by a seeded hash of the image path
+ * relative to `root` (the dataset's folder), so the same dataset splits the same wherever it lies.
+ */
+export function splitOf(r: RawRecord, seed: number, root: string): string {
   if (r.split) return r.split;
-  const h = hashString(r.image, seed) / 2 ** 32;
+  const rel = path.relative(root, r.image).split(path.sep).join('/');
+  const h = hashString(rel, seed) / 2 ** 32;
   return h < 0.9 ? 'train' : h < 0.95 ? 'val' : 'test';
 }
 
-export async function openUserDataset(p: string, opts: ReadOptions & { split: string; imageSize: number; mean?: Triple; std?: Triple }): Promise<FileDataset> {
-  const { records } = await readUserDataset(p, opts);
+export async function openUserDataset(p: string, opts: ReadOptions & { split: string; imageSize: number }): Promise<FileDataset> {
+  const { records, root } = await readUserDataset(p, opts);
   const seed = opts.seed ?? 0;
-  const chosen = opts.split === 'all' ? records : records.filter((r) => splitOf(r, seed) === opts.split);
+  const chosen = opts.split === 'all' ? records : records.filter((r) => splitOf(r, seed, root) === opts.split);
   if (chosen.length === 0) {
-    const have = [...new Set(records.map((r) => splitOf(r, seed)))].sort().join(', ');
+    const have = [...new Set(records.map((r) => splitOf(r, seed, root)))].sort().join(', ');
     throw new DataError(`${p} has no items in split '${opts.split}' (it has ${have}, and 'all')`);
   }
-  return new FileDataset(path.basename(p), opts.split, opts.imageSize, chosen, { mean: opts.mean ?? CLIP_MEAN, std: opts.std ?? CLIP_STD });
+  return new FileDataset(path.basename(p), opts.split, opts.imageSize, chosen);
 }

@@ -4,7 +4,8 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadDataset, loadTokenizer } from '../../../src/data/load.ts';
+import { loadDataset, loadTokenizer, measuredStats } from '../../../src/data/load.ts';
+import { defaultPreprocess } from '../../../src/data/preprocess.ts';
 import { BatchLoader } from '../../../src/data/loader.ts';
 import { builtinDir } from '../../../src/data/paths.ts';
 import { readItems, readManifest } from '../../../src/data/store.ts';
@@ -52,13 +53,15 @@ describe.skipIf(!built && !process.env.CI)('built-in small dataset (coca data bu
     for (const c of all) expect(tok.decode(tok.encode(c))).toBe(normaliseCaption(c));
   });
 
-  it('loads batches whose white pixels normalise to (1 - mean) / std', async () => {
+  it("loads batches whose white pixels normalise to (1 - mean) / std with a new model's default preprocessing", async () => {
     const ds = await loadDataset('builtin-small', { split: 'test-style', imageSize: 32 });
-    const loader = new BatchLoader(ds, { batchSize: 8, contextLength: 32, tokenizer: loadTokenizer('builtin-small'), train: false });
+    const pre = defaultPreprocess(32, measuredStats('builtin-small'));
+    expect(pre.mean).toEqual(readManifest(builtinDir(true)).mean);
+    const loader = new BatchLoader(ds, { batchSize: 8, contextLength: 32, tokenizer: loadTokenizer('builtin-small'), preprocess: pre, train: false });
     const b = await loader.next();
     expect(b.images.length).toBe(8 * 3 * 32 * 32);
     // Corner pixels of the letterboxed art are background white.
-    for (let c = 0; c < 3; c++) expect(b.images[c * 32 * 32]).toBeCloseTo((1 - ds.mean[c]!) / ds.std[c]!, 4);
+    for (let c = 0; c < 3; c++) expect(b.images[c * 32 * 32]).toBeCloseTo((1 - pre.mean[c]!) / pre.std[c]!, 4);
     ds.close();
   });
 });

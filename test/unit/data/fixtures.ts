@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
-import type { Triple } from '../../../src/data/augment.ts';
+import { WHITE, type ImagePreprocess } from '../../../src/data/preprocess.ts';
 import type { Dataset, ItemMeta } from '../../../src/data/dataset.ts';
 import type { RgbImage } from '../../../src/data/image.ts';
 
@@ -39,12 +39,15 @@ export function writeCorrupt(file: string): void {
   fs.writeFileSync(file, Buffer.from('this is not an image at all, just text pretending'));
 }
 
+/** A model's preprocessing at `size` px with round statistics, for loader tests. */
+export function testPreprocess(size: number, resizeMode: ImagePreprocess['resizeMode'] = 'longest'): ImagePreprocess {
+  return { size, mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25], interpolation: 'bilinear', resizeMode, background: WHITE };
+}
+
 /** An in-memory dataset of n items, image i a constant-colour square, captions "item i". */
 export class MemoryDataset implements Dataset {
   readonly name = 'memory';
   readonly split = 'train';
-  readonly mean: Triple = [0.5, 0.5, 0.5];
-  readonly std: Triple = [0.25, 0.25, 0.25];
   constructor(
     readonly length: number,
     readonly imageSize = 8,

@@ -2,14 +2,14 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { fullCrop, toTensor } from '../../../src/data/augment.ts';
 import { BatchLoader, type Batch } from '../../../src/data/loader.ts';
 import { trainTokenizer, type Tokenizer } from '../../../src/data/tokenizer.ts';
-import { MemoryDataset } from './fixtures.ts';
+import { MemoryDataset, testPreprocess } from './fixtures.ts';
 
 let tok: Tokenizer;
 beforeAll(() => {
   tok = trainTokenizer(Array.from({ length: 50 }, (_, i) => `item ${i} caption ${i % 3}`), 300);
 });
 
-const opts = (seed: number, extra = {}) => ({ batchSize: 4, contextLength: 10, tokenizer: tok, seed, ...extra });
+const opts = (seed: number, extra = {}) => ({ batchSize: 4, contextLength: 10, tokenizer: tok, preprocess: testPreprocess(8), seed, ...extra });
 
 async function take(loader: BatchLoader, n: number): Promise<Batch[]> {
   const out: Batch[] = [];
@@ -81,17 +81,32 @@ describe('BatchLoader', () => {
     expect(b[0]!.captions[0]).toBe(ds.captions(0)[0]);
   });
 
-  it('replaces an undecodable image by the next item with one warning, or stops with --strict', async () => {
+  it('leaves an undecodable image out of evaluation, counted with its place, or stops with --strict', async () => {
     const ds = new MemoryDataset(8, 8, new Set([3]));
     const warnings: string[] = [];
     const loader = new BatchLoader(ds, opts(0, { train: false, warn: (l: string) => warnings.push(l) }));
     const b = await take(loader, 2);
-    expect(b.flatMap((x) => Array.from(x.indices))).toEqual([0, 1, 2, 4, 4, 5, 6, 7]);
+    expect(b.map((x) => Array.from(x.indices))).toEqual([[0, 1, 2], [4, 5, 6, 7]]);
+    expect(b[0]!.images.length).toBe(3 * 3 * 8 * 8);
+    expect(b[0]!.captions).toEqual([0, 1, 2].map((i) => ds.captions(i)[0]));
     expect(warnings.length).toBe(1);
     expect(warnings[0]).toMatch(/m3/);
     expect(loader.skipped).toBe(1);
+    expect(loader.decodeSummary()).toMatch(/^warning: 1 of 8 pictures could not be decoded in memory train and was left out \(m3\)/);
     const strict = new BatchLoader(ds, opts(0, { train: false, strict: true, prefetch: 0 }));
     await expect(take(strict, 1)).rejects.toThrow(/m3/);
+  });
+
+  it('replaces an undecodable image by the next item in training, counted in one line', async () => {
+    const ds = new MemoryDataset(8, 8, new Set([3, 5]));
+    const loader = new BatchLoader(ds, opts(0));
+    const b = await take(loader, 4);
+    expect(b.every((x) => x.rows === 4)).toBe(true);
+    const drawn = b.flatMap((x) => Array.from(x.indices));
+    expect(drawn).not.toContain(3);
+    expect(drawn).not.toContain(5);
+    expect(loader.decodeSummary()).toMatch(/^warning: 2 pictures could not be decoded in memory train and were replaced by other items \(m[35], m[35]\); pass --strict/);
+    expect(new BatchLoader(ds, opts(0)).decodeSummary()).toBeNull();
   });
 
   it('never flips a picture whose caption says left or right', async () => {
@@ -101,14 +116,15 @@ describe('BatchLoader', () => {
       }
     }
     const ds = new Handed(40, 6);
-    const loader = new BatchLoader(ds, opts(0, { batchSize: 40, augment: { scale: [1, 1], ratio: [1, 1], flip: true } }));
+    const pre = testPreprocess(6);
+    const loader = new BatchLoader(ds, opts(0, { batchSize: 40, preprocess: pre, augment: { scale: [1, 1], ratio: [1, 1], flip: true } }));
     const b = await loader.next();
     const plane = 3 * 6 * 6;
     let flipped = 0;
     for (let r = 0; r < 40; r++) {
       const i = b.indices[r]!;
       const want = new Float32Array(plane);
-      toTensor(await ds.image(i), fullCrop(await ds.image(i)), 6, ds.mean, ds.std, want);
+      toTensor(await ds.image(i), fullCrop(await ds.image(i)), 6, pre.mean, pre.std, want);
       const same = b.images.subarray(r * plane, (r + 1) * plane).every((v, k) => Math.abs(v - want[k]!) < 1e-5);
       if (i % 2) expect(same).toBe(true);
       else if (!same) flipped++;

@@ -2,7 +2,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { DataError } from '../../../src/data/errors.ts';
-import { loadDataset } from '../../../src/data/load.ts';
+import { loadDataset, measuredStats } from '../../../src/data/load.ts';
+import { defaultPreprocess } from '../../../src/data/preprocess.ts';
 import { detectFormat, openUserDataset, readUserDataset, splitOf } from '../../../src/data/readers/index.ts';
 import { tempDir, writeCorrupt, writeImage } from './fixtures.ts';
 
@@ -68,20 +69,23 @@ describe('folder with captions.tsv', () => {
     }
   });
 
-  it('normalises with CLIP statistics unless told otherwise, and refuses a bad std', async () => {
-    const clip = await loadDataset(dir, { split: 'all', imageSize: 8, warn: () => {} });
-    expect(clip.mean[0]).toBeCloseTo(0.481, 3);
-    const own = await loadDataset(dir, { split: 'all', imageSize: 8, mean: [0.5, 0.5, 0.5], std: [0.2, 0.3, 0.4], warn: () => {} });
-    expect([...own.std]).toEqual([0.2, 0.3, 0.4]);
-    await expect(loadDataset(dir, { split: 'all', std: [0.2, 0, 0.4] })).rejects.toThrow(/std must be three finite numbers above 0/);
+  it('supplies pixels only: a new model on users\' data defaults to CLIP statistics and a centre crop', async () => {
+    const ds = await loadDataset(dir, { split: 'all', imageSize: 8, warn: () => {} });
+    expect('mean' in ds).toBe(false);
+    expect(measuredStats(dir)).toBeUndefined();
+    const pre = defaultPreprocess(8, measuredStats(dir));
+    expect(pre.mean[0]).toBeCloseTo(0.481, 3);
+    expect(pre.resizeMode).toBe('shortest');
   });
 
   it('splits a format without splits by a seeded hash of the image path, 90/5/5', () => {
     const counts = { train: 0, val: 0, test: 0 } as Record<string, number>;
-    for (let i = 0; i < 4000; i++) counts[splitOf({ image: `/x/${i}.jpg`, captions: ['c'] }, 3)]!++;
+    for (let i = 0; i < 4000; i++) counts[splitOf({ image: `/x/${i}.jpg`, captions: ['c'] }, 3, '/x')]!++;
     expect(counts['train']! / 4000).toBeCloseTo(0.9, 1);
     expect(counts['val']! / 4000).toBeCloseTo(0.05, 1);
-    expect(splitOf({ image: '/x/1.jpg', captions: ['c'], split: 'val' }, 3)).toBe('val');
+    expect(splitOf({ image: '/x/1.jpg', captions: ['c'], split: 'val' }, 3, '/x')).toBe('val');
+    // Only the path inside the dataset counts.
+    for (let i = 0; i < 200; i++) expect(splitOf({ image: `/a/pics/${i}.jpg`, captions: ['c'] }, 3, '/a')).toBe(splitOf({ image: `/b/c/pics/${i}.jpg`, captions: ['c'] }, 3, '/b/c'));
   });
 });
 

@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { loadDataset } from '../../../src/data/load.ts';
 import { BatchLoader, type Batch } from '../../../src/data/loader.ts';
 import { trainTokenizer, type Tokenizer } from '../../../src/data/tokenizer.ts';
-import { tempDir, writeCorrupt, writeImage, writeStoredFixture } from './fixtures.ts';
+import { tempDir, testPreprocess, writeCorrupt, writeImage, writeStoredFixture } from './fixtures.ts';
 import fs from 'node:fs';
 
 let tok: Tokenizer;
@@ -34,7 +34,7 @@ describe('loader worker threads', () => {
     const dir = tempDir();
     await writeStoredFixture(dir, 21, 16);
     const ds = await loadDataset(dir, { split: 'train', imageSize: 12 });
-    const opts = { batchSize: 5, contextLength: 12, tokenizer: tok, seed: 4 };
+    const opts = { batchSize: 5, contextLength: 12, tokenizer: tok, preprocess: testPreprocess(12), seed: 4 };
     const inThread = await batches(new BatchLoader(ds, { ...opts, workers: 0 }), 6);
     const threaded = await batches(new BatchLoader(ds, { ...opts, workers: 2 }), 6);
     expectSame(threaded, inThread);
@@ -56,7 +56,7 @@ describe('loader worker threads', () => {
     const ds = await loadDataset(dir, { split: 'all', imageSize: 10, verify: 'none' });
     for (const train of [true, false]) {
       const warned: string[][] = [[], []];
-      const opts = { batchSize: 4, contextLength: 12, tokenizer: tok, seed: 2, train };
+      const opts = { batchSize: 4, contextLength: 12, tokenizer: tok, preprocess: testPreprocess(10, 'shortest'), seed: 2, train };
       const a = await batches(new BatchLoader(ds, { ...opts, workers: 0, warn: (l) => warned[0]!.push(l) }), 5);
       const b = await batches(new BatchLoader(ds, { ...opts, workers: 2, warn: (l) => warned[1]!.push(l) }), 5);
       expectSame(b, a);
