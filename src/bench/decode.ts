@@ -63,7 +63,7 @@ export const decodeBench: BenchFamily = {
         const images = Float32Array.from({ length: B * 3 * S * S }, () => rng.normal());
         const patches = model.preparePatches(images, B);
         const enc = noGrad(() => tidy(() => model.encodeImage(patches)));
-        const opts = { maxLen: TOKENS + 1, minLen: TOKENS };
+        const opts = { maxLen: TOKENS + 1, minLen: TOKENS, beams: 1 };
         const p = caseProgress(`decode ${preset} batch ${B}, ${TOKENS} tokens`);
         const timed = async (stepper: 'cache' | 'recompute') => {
           const ms: number[] = [];

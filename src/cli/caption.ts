@@ -6,54 +6,62 @@ import { Gpu } from '../gpu/gpu.ts';
 import { drawAttention } from '../infer/attention-map.ts';
 import { captionImages } from '../infer/caption.ts';
 import { InferError, loadImageFiles, openCheckpoint } from '../infer/load.ts';
-import type { Caption, SearchOptions } from '../infer/search.ts';
+import { checkSearch, DEFAULT_SEARCH, MAX_BEAMS, type Caption, type CheckedSearch, type SearchRequest } from '../infer/search.ts';
 
 interface CaptionArgs {
   images?: string[];
   checkpoint?: string;
   beams?: number;
-  'max-len': number;
-  'min-len': number;
-  'length-penalty': number;
-  'repetition-penalty': number;
+  'max-len'?: number;
+  'min-len'?: number;
+  'length-penalty'?: number;
+  'repetition-penalty'?: number;
   sample: boolean;
   'top-k'?: number;
   'top-p'?: number;
   temperature?: number;
-  seed: number;
+  seed?: number;
   batch: number;
   json: boolean;
   attention?: string;
 }
 
-const check = (ok: boolean, msg: string) => {
-  if (!ok) throw new InferError(msg);
+/** The flag of each search option, as checkSearch's messages name it (coca caption and coca eval). */
+export const SEARCH_FLAGS: Record<keyof SearchRequest, string> = {
+  beams: '--beams',
+  maxLen: '--max-len',
+  minLen: '--min-len',
+  lengthPenalty: '--length-penalty',
+  repetitionPenalty: '--repetition-penalty',
+  sample: '--sample',
+  topK: '--top-k',
+  topP: '--top-p',
+  temperature: '--temperature',
+  seed: '--seed',
 };
 
 /** The search the options ask for, checked: one line per mistake. */
-export function searchOptions(a: CaptionArgs): SearchOptions {
-  const int = (name: string, v: number | undefined, min: number) => check(v === undefined || (Number.isInteger(v) && v >= min), `--${name} must be an integer ≥ ${min}, got ${v}`);
-  int('beams', a.beams, 1);
-  int('max-len', a['max-len'], 2);
-  int('min-len', a['min-len'], 0);
-  int('top-k', a['top-k'], 0);
-  int('batch', a.batch, 1);
-  check(a['min-len'] < a['max-len'] - 1, `--min-len ${a['min-len']} leaves no room under --max-len ${a['max-len']} (which counts [SOT] and [EOT])`);
-  check(a['repetition-penalty'] > 0, `--repetition-penalty must be > 0 (1 = off), got ${a['repetition-penalty']}`);
-  check(Number.isFinite(a['length-penalty']), `--length-penalty must be a number, got ${a['length-penalty']}`);
-  check(a['top-p'] === undefined || (a['top-p'] > 0 && a['top-p'] <= 1), `--top-p must be in (0, 1], got ${a['top-p']}`);
-  check(a.temperature === undefined || a.temperature > 0, `--temperature must be > 0, got ${a.temperature}`);
-  const sampling = a.sample || a['top-k'] !== undefined || a['top-p'] !== undefined || a.temperature !== undefined;
-  check(!(sampling && a.beams !== undefined && a.beams > 1), 'sampling draws one caption per image: leave out --beams, or drop --sample/--top-k/--top-p/--temperature to search');
-  return {
-    maxLen: a['max-len'],
-    minLen: a['min-len'],
-    beams: sampling ? 1 : (a.beams ?? 6),
-    lengthPenalty: a['length-penalty'],
-    repetitionPenalty: a['repetition-penalty'],
-    ...(sampling ? { sample: { temperature: a.temperature ?? 1, topK: a['top-k'] ?? 0, topP: a['top-p'] ?? 1, seed: a.seed } } : {}),
-  };
+export function searchOptions(a: CaptionArgs): CheckedSearch {
+  const search = checkSearch(
+    {
+      beams: a.beams,
+      maxLen: a['max-len'],
+      minLen: a['min-len'],
+      lengthPenalty: a['length-penalty'],
+      repetitionPenalty: a['repetition-penalty'],
+      sample: a.sample,
+      topK: a['top-k'],
+      topP: a['top-p'],
+      temperature: a.temperature,
+      seed: a.seed,
+    },
+    { name: (k) => SEARCH_FLAGS[k] },
+  );
+  if (!(Number.isInteger(a.batch) && a.batch >= 1)) throw new InferError(`--batch must be an integer ≥ 1, got ${a.batch}`);
+  return search;
 }
+
+const D = DEFAULT_SEARCH;
 
 export const captionCommand = {
   command: 'caption <images..>',
@@ -62,16 +70,16 @@ export const captionCommand = {
     y
       .positional('images', { type: 'string', array: true, describe: 'image files (JPEG, PNG, WebP, GIF, AVIF, SVG, TIFF)' })
       .option('checkpoint', { type: 'string', describe: 'checkpoint or run folder [default: the newest under runs/]' })
-      .option('beams', { type: 'number', describe: 'beam width; 1 = greedy [default: 6]' })
-      .option('max-len', { type: 'number', default: 30, describe: 'most tokens per caption, [SOT] and [EOT] included (capped at the context length)' })
-      .option('min-len', { type: 'number', default: 0, describe: '[EOT] is forbidden until this many tokens are generated' })
-      .option('length-penalty', { type: 'number', default: 1, describe: 'beam score = Σ log-prob / length^α; α = 0 favours short captions' })
-      .option('repetition-penalty', { type: 'number', default: 1, describe: 'θ > 1 discourages tokens already generated (CTRL); 1 = off' })
+      .option('beams', { type: 'number', describe: `beam width, 1 to ${MAX_BEAMS}; 1 = greedy [default: ${D.beams}]` })
+      .option('max-len', { type: 'number', describe: `most tokens per caption, [SOT] and [EOT] included (capped at the context length) [default: ${D.maxLen}]` })
+      .option('min-len', { type: 'number', describe: `[EOT] is forbidden until this many tokens are generated [default: ${D.minLen}]` })
+      .option('length-penalty', { type: 'number', describe: `beam score = Σ log-prob / length^α; α = 0 favours short captions [default: ${D.lengthPenalty}]` })
+      .option('repetition-penalty', { type: 'number', describe: `θ > 1 discourages tokens already generated (CTRL); 1 = off [default: ${D.repetitionPenalty}]` })
       .option('sample', { type: 'boolean', default: false, describe: 'sample instead of searching (implied by --top-k, --top-p, --temperature)' })
       .option('top-k', { type: 'number', describe: 'sample from the k most likely tokens (0 = all)' })
       .option('top-p', { type: 'number', describe: 'sample from the smallest set of tokens holding this much probability' })
-      .option('temperature', { type: 'number', describe: 'sampling temperature [default: 1]' })
-      .option('seed', { type: 'number', default: 0, describe: 'sampling seed' })
+      .option('temperature', { type: 'number', describe: `sampling temperature [default: ${D.temperature}]` })
+      .option('seed', { type: 'number', describe: `sampling seed [default: ${D.seed}]` })
       .option('batch', { type: 'number', default: 8, describe: 'images per GPU pass' })
       .option('json', { type: 'boolean', default: false, describe: 'print JSON with per-token log-probs' })
       .option('attention', { type: 'string', describe: 'write a PNG: for each word, where on the image the decoder looked' })

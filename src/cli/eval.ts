@@ -7,6 +7,8 @@ import { renderReport, type EvalSection } from '../eval/report.ts';
 import { embedImages, evalSplit, evalZeroShot, type EvalContext } from '../eval/run.ts';
 import { Gpu } from '../gpu/gpu.ts';
 import { resolveCheckpointDir } from '../infer/load.ts';
+import { checkSearch } from '../infer/search.ts';
+import { SEARCH_FLAGS } from './caption.ts';
 import { checkTokenizerFits, loadCheckpoint, readCheckpointTokenizer } from '../model/checkpoint.ts';
 import { checkpointPreprocess } from '../model/preprocess.ts';
 
@@ -37,6 +39,8 @@ export const evalCommand = {
       .option('baselines', { type: 'boolean', default: true, describe: 'compute the nearest-neighbour caption baseline (embeds the training images; --no-baselines skips it)' })
       .option('strict', { type: 'boolean', default: false, describe: 'stop at the first picture that cannot be decoded (otherwise such pictures are left out, counted and named)' }),
   handler: async (a: EvalArgs) => {
+    // Captions by the captioner of `coca caption` with one beam (greedy) and the other defaults.
+    const search = checkSearch({ beams: 1, maxLen: a['max-len'] }, { name: (k) => SEARCH_FLAGS[k] });
     const dir = resolveCheckpointDir(a.checkpoint);
     const gpu = await Gpu.open();
     try {
@@ -47,7 +51,7 @@ export const evalCommand = {
         checkTokenizerFits(tokenizer, model.config, `the tokenizer of ${a.data}`);
       }
       const pre = checkpointPreprocess(dir, model.config);
-      const ctx: EvalContext = { model, tokenizer, pre, strict: a.strict, batch: a.batch, maxItems: a['max-items'], maxLen: a['max-len'], log: (l) => console.error(l) };
+      const ctx: EvalContext = { model, tokenizer, pre, strict: a.strict, batch: a.batch, maxItems: a['max-items'], search, log: (l) => console.error(l) };
       const available = listSplits(a.data);
       const wanted = a.split?.split(',').map((s) => s.trim()) ?? ['test-concept', 'test-style', 'test-fmnist', 'test', 'val'].filter((s) => available.includes(s)).slice(0, 3);
       console.error(`coca eval: ${dir} on ${a.data} (${wanted.join(', ')})`);

@@ -68,6 +68,7 @@ export const serveCommand = {
     const served = await buildServer(gpu, ck, index, {
       maxUploadBytes: Math.round(a['max-upload-mb'] * 1048576),
       maxPixels: Math.round(a['max-pixels-mp'] * 1e6),
+      maxBeams: DEFAULTS.maxBeams,
       maxBatch: a['max-batch'],
       windowMs: a['batch-window-ms'],
       maxWaitMs: a['max-wait-s'] * 1000,

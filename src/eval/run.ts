@@ -3,6 +3,7 @@
 // each beside its baselines (chance, the nearest training image's caption).
 import { BatchLoader, loadDataset, type Dataset, type ImagePreprocess, type Tokenizer } from '../data/index.ts';
 import { captionImages } from '../infer/caption.ts';
+import type { CheckedSearch } from '../infer/search.ts';
 import type { CocaModel } from '../model/coca.ts';
 import { embedImages as embedBatch, embedTexts as embedTextBatches, normaliseRows } from '../infer/embed.ts';
 import { nearestNeighbourCaptions, retrievalChance, topKChance } from './baselines.ts';
@@ -23,8 +24,8 @@ export interface EvalContext {
   batch: number;
   /** Evaluate at most this many items per split (tests, quick looks). */
   maxItems?: number;
-  /** Generated captions longest (tokens, with [SOT]). */
-  maxLen: number;
+  /** How captions are generated: greedy, one beam (checkSearch with beams 1 and the --max-len asked for). */
+  search: CheckedSearch;
   log: (line: string) => void;
 }
 
@@ -90,10 +91,10 @@ export async function evalSplit(ctx: EvalContext, data: string, split: string, t
 
   const hyps: string[] = [];
   const S = ctx.pre.size;
+  const search = { ...ctx.search, sot: tokenizer.bosId, eot: tokenizer.eosId };
   for (const batch of img.images) {
     const rows = batch.length / (3 * S * S);
-    // Greedy: the captioner of `coca caption` with one beam.
-    const decoded = await captionImages(model, batch, rows, { maxLen: ctx.maxLen, beams: 1, sot: tokenizer.bosId, eot: tokenizer.eosId });
+    const decoded = await captionImages(model, batch, rows, search);
     for (const c of decoded) hyps.push(tokenizer.decode(c.tokens));
   }
   const rows = [{ name: 'coca', metrics: { ...recallMetrics(recall), ...captionMetrics(scoreCaptions(hyps, refs)) } }];

@@ -8,6 +8,8 @@ import { beamSearch, greedyOrSample, type Caption, type SearchOptions } from './
 import { RecomputeStepper, type Stepper } from './stepper.ts';
 
 export interface CaptionOptions extends SearchOptions {
+  /** No default here: DEFAULT_SEARCH is applied where a request comes in (checkSearch). */
+  beams: number;
   /** 'cache' (default) or 'recompute'. */
   stepper?: 'cache' | 'recompute';
   /** Record the cross-attention of every generated token (Caption.attention). */
@@ -30,7 +32,7 @@ export async function captionImages(model: CocaModel, images: Float32Array, B: n
 /** Captions from image tokens [B, Nimg, E] already computed. */
 export async function captionTokens(model: CocaModel, imageTokens: Tensor, opts: CaptionOptions): Promise<Caption[]> {
   const sampling = opts.sample !== undefined;
-  const beams = sampling ? 1 : Math.max(1, opts.beams ?? 1);
+  const beams = sampling ? 1 : opts.beams;
   const maxLen = Math.min(opts.maxLen, model.config.text_cfg.context_length);
   opts = { pad: model.config.text_cfg.pad_id, ...opts };
   const stepper: Stepper =

@@ -20,6 +20,7 @@
 //   the K beams. An image is done when K captions are finished and its best running beam,
 //   normalised at its current length, scores below the worst of them; at maxLen the running beams
 //   are finished as they are.
+import { CocaError } from '../util/errors.ts';
 import { Rng } from '../util/prng.ts';
 import type { Stepper } from './stepper.ts';
 
@@ -34,6 +35,86 @@ export interface SearchOptions {
   sot?: number;
   eot?: number;
   pad?: number;
+}
+
+/**
+ * The search `coca caption` and `coca serve` run when not told otherwise (`coca eval` decodes
+ * greedily: beams 1, its own --max-len). The only place these defaults are written.
+ */
+export const DEFAULT_SEARCH = { beams: 6, maxLen: 30, minLen: 0, lengthPenalty: 1, repetitionPenalty: 1, temperature: 1, topK: 0, topP: 1, seed: 0 } as const;
+
+/** The widest beam accepted: each beam is one more row in every KV cache and every step's logits. */
+export const MAX_BEAMS = 32;
+
+/** A search as a person asks for it (CLI flags, form fields), before defaults and checks. */
+export interface SearchRequest {
+  beams?: number;
+  maxLen?: number;
+  minLen?: number;
+  lengthPenalty?: number;
+  repetitionPenalty?: number;
+  /** Sample instead of searching (implied by topK, topP or temperature). */
+  sample?: boolean;
+  topK?: number;
+  topP?: number;
+  temperature?: number;
+  seed?: number;
+}
+
+export interface CheckSearchOptions {
+  /** How the caller names an option in its messages: `--max-len` on the command line, `maxLen` in a form. */
+  name?: (key: keyof SearchRequest) => string;
+  /** Narrower than MAX_BEAMS (a server sharing its GPU). */
+  maxBeams?: number;
+  /** A maxLen above the model's context is cut to it before the checks (the server knows the model). */
+  contextLength?: number;
+}
+
+/** An impossible search; the message names the option as the caller spells it, and the range. */
+export class SearchError extends CocaError {
+  override name = 'SearchError';
+}
+
+/** A search with every choice made (what checkSearch returns, what the captioner takes). */
+export type CheckedSearch = SearchOptions & Required<Pick<SearchOptions, 'beams' | 'minLen' | 'lengthPenalty' | 'repetitionPenalty'>>;
+
+/** The search a request asks for, with DEFAULT_SEARCH filled in; throws a SearchError at the first mistake. */
+export function checkSearch(r: SearchRequest, o: CheckSearchOptions = {}): CheckedSearch {
+  const name = o.name ?? ((k) => k);
+  const fail = (msg: string): never => {
+    throw new SearchError(msg);
+  };
+  const maxBeams = o.maxBeams ?? MAX_BEAMS;
+  const int = (key: keyof SearchRequest, v: number | undefined, min: number, max = Infinity) => {
+    if (v === undefined || (Number.isInteger(v) && v >= min && v <= max)) return;
+    fail(max === Infinity ? `${name(key)} must be an integer ≥ ${min}, got ${v}` : `${name(key)} must be an integer from ${min} to ${max}, got ${v}`);
+  };
+  int('beams', r.beams, 1, maxBeams);
+  int('maxLen', r.maxLen, 2);
+  int('minLen', r.minLen, 0);
+  int('topK', r.topK, 0);
+  const maxLen = Math.min(r.maxLen ?? DEFAULT_SEARCH.maxLen, o.contextLength ?? Infinity);
+  const minLen = r.minLen ?? DEFAULT_SEARCH.minLen;
+  if (minLen >= maxLen - 1) fail(`${name('minLen')} ${minLen} leaves no room under ${name('maxLen')} ${maxLen} (which counts [SOT] and [EOT])`);
+  const repetitionPenalty = r.repetitionPenalty ?? DEFAULT_SEARCH.repetitionPenalty;
+  if (!(repetitionPenalty > 0)) fail(`${name('repetitionPenalty')} must be > 0 (1 = off), got ${repetitionPenalty}`);
+  const lengthPenalty = r.lengthPenalty ?? DEFAULT_SEARCH.lengthPenalty;
+  if (!Number.isFinite(lengthPenalty)) fail(`${name('lengthPenalty')} must be a number, got ${lengthPenalty}`);
+  if (r.topP !== undefined && !(r.topP > 0 && r.topP <= 1)) fail(`${name('topP')} must be in (0, 1], got ${r.topP}`);
+  if (r.temperature !== undefined && !(r.temperature > 0)) fail(`${name('temperature')} must be > 0, got ${r.temperature}`);
+  const sampling = !!r.sample || r.topK !== undefined || r.topP !== undefined || r.temperature !== undefined;
+  if (sampling && r.beams !== undefined && r.beams > 1) {
+    fail(`sampling draws one caption per image: leave out ${name('beams')}, or drop ${(['sample', 'topK', 'topP', 'temperature'] as const).map(name).join('/')} to search`);
+  }
+  const D = DEFAULT_SEARCH;
+  return {
+    maxLen,
+    minLen,
+    beams: sampling ? 1 : (r.beams ?? D.beams),
+    lengthPenalty,
+    repetitionPenalty,
+    ...(sampling ? { sample: { temperature: r.temperature ?? D.temperature, topK: r.topK ?? D.topK, topP: r.topP ?? D.topP, seed: r.seed ?? D.seed } } : {}),
+  };
 }
 
 export interface Caption {
@@ -77,7 +158,8 @@ export function logSoftmax(row: Float32Array): Float64Array {
 }
 
 function defaults(o: SearchOptions) {
-  return { minLen: o.minLen ?? 0, repetitionPenalty: o.repetitionPenalty ?? 1, eot: o.eot ?? 2, sot: o.sot ?? 1, pad: o.pad ?? 0, lengthPenalty: o.lengthPenalty ?? 1 };
+  const D = DEFAULT_SEARCH;
+  return { minLen: o.minLen ?? D.minLen, repetitionPenalty: o.repetitionPenalty ?? D.repetitionPenalty, eot: o.eot ?? 2, sot: o.sot ?? 1, pad: o.pad ?? 0, lengthPenalty: o.lengthPenalty ?? D.lengthPenalty };
 }
 
 /** Greedy (argmax, ties to the lower id) or sampling, one caption per stepper row. */
@@ -113,7 +195,7 @@ export async function greedyOrSample(s: Stepper, maxLen: number, opts: SearchOpt
 
 /** A token drawn from softmax(row / T), restricted to the top k and to the top-p nucleus. */
 function draw(row: Float32Array, o: { temperature?: number; topK?: number; topP?: number }, rng: Rng): number {
-  const T = o.temperature ?? 1;
+  const T = o.temperature ?? DEFAULT_SEARCH.temperature;
   const order = Array.from(row.keys()).filter((v) => row[v] !== -Infinity);
   order.sort((a, b) => row[b]! - row[a]! || a - b);
   if (T <= 0) return order[0]!;

@@ -7,14 +7,14 @@ import { captionImages } from '../infer/caption.ts';
 import { embedImages, embedTexts, topK, type Hit } from '../infer/embed.ts';
 import type { OpenCheckpoint } from '../infer/load.ts';
 import type { RetrievalIndex } from '../infer/retrieval.ts';
-import type { SearchOptions } from '../infer/search.ts';
+import type { CheckedSearch } from '../infer/search.ts';
 import { classEmbeddings, classify, DEFAULT_TEMPLATES, logitScale } from '../infer/zeroshot.ts';
 import type { GpuQueue } from './queue.ts';
 
 export interface CaptionJob {
   /** [3, S, S] normalised. */
   image: Float32Array;
-  search: SearchOptions;
+  search: CheckedSearch;
   attention: boolean;
   /** Sampling: this many captions, drawn as separate rows. */
   n: number;

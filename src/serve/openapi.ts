@@ -1,6 +1,7 @@
 // The OpenAPI 3.1 description of the JSON API, served at /api/openapi.json. Written by hand next
 // to the routes (server.ts) rather than generated: the API is small, and a test checks that every
 // route the server has is described here and the other way round.
+import { DEFAULT_SEARCH as D } from '../infer/search.ts';
 import type { ServeOptions } from './server.ts';
 
 const error = { description: 'What is wrong, in one line', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } };
@@ -32,16 +33,16 @@ export function openapi(o: ServeOptions): object {
         post: {
           summary: 'Caption a picture; per-token log-probs and attention maps',
           requestBody: upload({
-            beams: int('beam width (1 = greedy; default 6, at most 8)'),
-            maxLen: int('most tokens, [SOT] and [EOT] included (default 30, capped at the context length)'),
-            minLen: int('[EOT] forbidden before this many tokens'),
-            lengthPenalty: num('beam score = Σ log-prob / length^α'),
-            repetitionPenalty: num('θ > 1 discourages repeats'),
-            sample: { type: 'boolean', description: 'sample instead of searching (implied by topK, topP, temperature)' },
-            topK: int('sample from the k most likely tokens'),
-            topP: num('nucleus sampling mass'),
-            temperature: num('sampling temperature'),
-            seed: int('sampling seed'),
+            beams: int('beam width (1 = greedy)', { minimum: 1, maximum: o.maxBeams, default: D.beams }),
+            maxLen: int('most tokens, [SOT] and [EOT] included (capped at the context length)', { minimum: 2, default: D.maxLen }),
+            minLen: int('[EOT] forbidden before this many tokens', { minimum: 0, default: D.minLen }),
+            lengthPenalty: num('beam score = Σ log-prob / length^α', { default: D.lengthPenalty }),
+            repetitionPenalty: num('θ > 1 discourages repeats', { exclusiveMinimum: 0, default: D.repetitionPenalty }),
+            sample: { type: 'boolean', description: 'sample instead of searching (implied by topK, topP, temperature)', default: false },
+            topK: int('sample from the k most likely tokens (0 = all)', { minimum: 0, default: D.topK }),
+            topP: num('nucleus sampling mass', { exclusiveMinimum: 0, maximum: 1, default: D.topP }),
+            temperature: num('sampling temperature', { exclusiveMinimum: 0, default: D.temperature }),
+            seed: int('sampling seed', { default: D.seed }),
             n: int('captions to sample (1–5; sampling only)'),
             attention: { type: 'boolean', description: 'per-token attention maps (default true)' },
           }),

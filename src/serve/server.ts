@@ -6,11 +6,11 @@ import { fileURLToPath } from 'node:url';
 import multipart from '@fastify/multipart';
 import fastifyStatic from '@fastify/static';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
-import { searchOptions } from '../cli/caption.ts';
 import { fitOf } from '../data/preprocess.ts';
 import { CocaError } from '../util/errors.ts';
 import type { Gpu } from '../gpu/gpu.ts';
 import type { OpenCheckpoint } from '../infer/load.ts';
+import { checkSearch } from '../infer/search.ts';
 import type { RetrievalIndex } from '../infer/retrieval.ts';
 import { Engine } from './engine.ts';
 import { checkImage, decodeForModel, fmtBytes, UploadError } from './image.ts';
@@ -23,6 +23,8 @@ export const PUBLIC_DIR = path.join(path.dirname(fileURLToPath(import.meta.url))
 export interface ServeOptions extends QueueOptions {
   maxUploadBytes: number;
   maxPixels: number;
+  /** Widest beam search a caption request may ask for (at most MAX_BEAMS). */
+  maxBeams: number;
   logger?: boolean;
 }
 
@@ -30,6 +32,8 @@ export const DEFAULTS: ServeOptions = {
   maxUploadBytes: 10 * 1024 * 1024,
   // 40 MP: any phone photo; a PNG bomb of 100k×100k is refused from its header.
   maxPixels: 40e6,
+  // Every beam is a row of the decode, and requests with the same options share one.
+  maxBeams: 8,
   maxBatch: 16,
   windowMs: 5,
   maxWaitMs: 15_000,
@@ -74,29 +78,23 @@ function num(f: Fields, name: string): number | undefined {
 
 const bool = (f: Fields, name: string, dflt: boolean) => (f[name] === undefined || f[name] === '' ? dflt : !/^(0|false|no|off)$/i.test(f[name]!));
 
-/** The request's search, checked by the CLI's own rules (messages say --beams; the names match). */
-function captionRequest(f: Fields, contextLength: number) {
-  const beams = num(f, 'beams');
-  if (beams !== undefined && beams > 8) throw err400(`beams must be at most 8 here, got ${beams}`);
-  let search;
-  try {
-    search = searchOptions({
-      beams,
-      'max-len': Math.min(num(f, 'maxLen') ?? 30, contextLength),
-      'min-len': num(f, 'minLen') ?? 0,
-      'length-penalty': num(f, 'lengthPenalty') ?? 1,
-      'repetition-penalty': num(f, 'repetitionPenalty') ?? 1,
+/** The request's search, checked by the rules `coca caption` uses, the options named as the form names them. */
+function captionRequest(f: Fields, contextLength: number, maxBeams: number) {
+  const search = checkSearch(
+    {
+      beams: num(f, 'beams'),
+      maxLen: num(f, 'maxLen'),
+      minLen: num(f, 'minLen'),
+      lengthPenalty: num(f, 'lengthPenalty'),
+      repetitionPenalty: num(f, 'repetitionPenalty'),
       sample: bool(f, 'sample', false),
-      'top-k': num(f, 'topK'),
-      'top-p': num(f, 'topP'),
+      topK: num(f, 'topK'),
+      topP: num(f, 'topP'),
       temperature: num(f, 'temperature'),
-      seed: num(f, 'seed') ?? 0,
-      batch: 1,
-      json: true,
-    });
-  } catch (e) {
-    throw err400((e as Error).message.replace(/--([a-z-]+)/g, (_, k: string) => k.replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase())));
-  }
+      seed: num(f, 'seed'),
+    },
+    { maxBeams, contextLength },
+  );
   const n = num(f, 'n') ?? 1;
   if (!Number.isInteger(n) || n < 1 || n > 5) throw err400(`n must be an integer from 1 to 5, got ${f.n}`);
   if (n > 1 && !search.sample) throw err400('n > 1 draws several captions by sampling: add sample=true (beam search gives its best caption)');
@@ -159,7 +157,7 @@ export async function buildServer(gpu: Gpu, ck: OpenCheckpoint, index: Retrieval
   app.post('/api/caption', async (req) => {
     const up = await readUpload(req, o.maxUploadBytes);
     const f: Fields = { ...(req.query as Fields), ...up.fields };
-    const opts = captionRequest(f, ck.model.config.text_cfg.context_length);
+    const opts = captionRequest(f, ck.model.config.text_cfg.context_length, o.maxBeams);
     const { out, img } = await pictureOf(up);
     const t0 = performance.now();
     const captions = await engine.caption({ image: out, ...opts });

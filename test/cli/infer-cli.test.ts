@@ -54,6 +54,7 @@ describe('coca caption', () => {
     ['a corrupt picture', () => ['caption', writeCorrupt(), '--checkpoint', ck], /^coca: cannot decode image .*broken\.png/],
     ['a missing checkpoint', () => ['caption', pics.red, '--checkpoint', path.join(dir, 'nothing')], /^coca: checkpoint .*nothing does not exist/],
     ['sampling with beams', () => ['caption', pics.red, '--checkpoint', ck, '--beams', '3', '--top-k', '5'], /^coca: sampling draws one caption per image/],
+    ['too many beams', () => ['caption', pics.red, '--checkpoint', ck, '--beams', '100000'], /^coca: --beams must be an integer from 1 to 32, got 100000$/],
     ['empty labels', () => ['classify', pics.red, '--labels', ' , ', '--checkpoint', ck], /^coca: --labels holds no labels/],
     ['an index of other weights', () => ['retrieve', '--text', 'a dog', '--index', buildIndex(), '--checkpoint', other], /^coca: .* was built with another checkpoint/],
   ])('%s: one line, exit 1', (_what, args, message) => {

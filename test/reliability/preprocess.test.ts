@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { loadDataset } from '../../src/data/index.ts';
 import { embedImages as embedBatch } from '../../src/infer/embed.ts';
 import { loadImageFiles, openCheckpoint, type OpenCheckpoint } from '../../src/infer/load.ts';
+import { checkSearch } from '../../src/infer/search.ts';
 import { embedImages, type EvalContext } from '../../src/eval/run.ts';
 import type { Gpu } from '../../src/gpu/gpu.ts';
 import { parseConfig } from '../../src/model/config.ts';
@@ -32,7 +33,7 @@ function coca(args: string[]) {
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-const ctxOf = (ck: OpenCheckpoint): EvalContext => ({ model: ck.model, tokenizer: ck.tokenizer, pre: ck.pre, batch: 64, maxLen: 8, log: () => {} });
+const ctxOf = (ck: OpenCheckpoint): EvalContext => ({ model: ck.model, tokenizer: ck.tokenizer, pre: ck.pre, batch: 64, search: checkSearch({ beams: 1, maxLen: 8 }), log: () => {} });
 
 /** Index in the split of each exported picture (the export names them <split>-<index>.png). */
 const indexOf = (file: string) => Number(/-(\d+)\.png$/.exec(file)![1]);

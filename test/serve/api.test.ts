@@ -43,6 +43,8 @@ describe('routes', () => {
     const doc = (await s.app.inject('/api/openapi.json')).json();
     expect(doc.openapi).toBe('3.1.0');
     expect(Object.keys(doc.paths).sort()).toEqual(['/api/caption', '/api/classify', '/api/health', '/api/openapi.json', '/api/retrieve', '/api/thumb']);
+    // The documented defaults and limits are the ones checkSearch applies (the test below).
+    expect(doc.paths['/api/caption'].post.requestBody.content['multipart/form-data'].schema.properties.beams).toMatchObject({ minimum: 1, maximum: 8, default: 6 });
     expect(Object.keys(doc.paths['/api/retrieve'])).toEqual(['get', 'post']);
   });
 
@@ -70,7 +72,9 @@ describe('routes', () => {
     expect(r.body.captions).toHaveLength(3);
     expect(r.body.captions[0].tokens[0].map).toBeUndefined();
     expect(await post('/api/caption', png(), { n: 2 })).toMatchObject({ status: 400, body: { error: expect.stringMatching(/^n > 1 draws several captions by sampling/) } });
-    expect(await post('/api/caption', png(), { beams: 0 })).toMatchObject({ status: 400, body: { error: 'beams must be an integer ≥ 1, got 0' } });
+    expect(await post('/api/caption', png(), { beams: 0 })).toMatchObject({ status: 400, body: { error: 'beams must be an integer from 1 to 8, got 0' } });
+    expect(await post('/api/caption', png(), { beams: 100000 })).toMatchObject({ status: 400, body: { error: 'beams must be an integer from 1 to 8, got 100000' } });
+    expect(await post('/api/caption', png(), { minLen: 5, maxLen: 6 })).toMatchObject({ status: 400, body: { error: 'minLen 5 leaves no room under maxLen 6 (which counts [SOT] and [EOT])' } });
     expect(await post('/api/caption', png(), { topP: 2 })).toMatchObject({ status: 400, body: { error: 'topP must be in (0, 1], got 2' } });
     expect(await post('/api/caption', png(), { beams: 'many' })).toMatchObject({ status: 400, body: { error: 'beams must be a number, got "many"' } });
   });
