@@ -28,7 +28,7 @@ interface TrainArgs {
   seed?: number;
   'val-every'?: number;
   keep?: number;
-  'save-every': string;
+  'save-every'?: string;
   'on-nan'?: 'stop' | 'skip';
   'image-mean'?: number[];
   'image-std'?: number[];
@@ -52,6 +52,7 @@ const DEFAULTS = {
   'val-every': 100,
   keep: 3,
   'on-nan': 'stop',
+  'save-every': '5m',
 } as const;
 const dflt = (k: keyof typeof DEFAULTS) => ({ defaultDescription: String(DEFAULTS[k]) });
 
@@ -97,6 +98,7 @@ function freshOptions(a: TrainArgs): RecordedOptions {
     keep: a.keep ?? DEFAULTS.keep,
     onNonFinite: a['on-nan'] ?? DEFAULTS['on-nan'],
     preprocess: { mean: a['image-mean'] as Triple | undefined, std: a['image-std'] as Triple | undefined, resizeMode: a['image-resize-mode'] },
+    saveEvery: parseSaveEvery(a['save-every'] ?? DEFAULTS['save-every']),
   };
 }
 
@@ -127,7 +129,7 @@ export const trainCommand = {
       .option('keep', { type: 'number', ...dflt('keep'), describe: 'step checkpoints to keep (plus best and last)' })
       .option('save-every', {
         type: 'string',
-        default: '5m',
+        ...dflt('save-every'),
         describe:
           'write checkpoints/last every N steps (50) or after this much training time (90s, 5m), so a crash or kill loses at most that much. ' +
           '5 minutes: the loss is bounded whatever the model size, and writing last costs well under 1 % of it (nano: milliseconds; b32: a few seconds for its 3 GB)',
@@ -142,7 +144,6 @@ export const trainCommand = {
       .example('$0 train --resume runs/nano-20261123-0600', 'continue a stopped or killed run where its newest checkpoint left it')
       .example('$0 train --resume runs/nano-20261123-0600 --steps 600 --override steps', 'continue it further than it was meant to go'),
   handler: async (a: TrainArgs) => {
-    const saveEvery = parseSaveEvery(a['save-every']);
     if (a.override?.length && !a.resume) throw new CocaError('--override only applies with --resume (a new run takes its options as given)');
     let recorded: RecordedOptions;
     let out: string;
@@ -150,6 +151,7 @@ export const trainCommand = {
       const run = runOf(a.resume);
       const given: Record<string, unknown> = {};
       for (const k of Object.keys(RESUMABLE)) given[k] = a[k as keyof TrainArgs];
+      if (a['save-every'] !== undefined) given['save-every'] = parseSaveEvery(a['save-every']);
       recorded = resumeOptions(run, given, a.override ?? []);
       out = a.out ?? run;
     } else {
@@ -165,6 +167,8 @@ export const trainCommand = {
     checkRunFolder(out, recorded.data);
     const gpu = await Gpu.open();
     try {
+      // A run recorded before --save-every existed saves at the default.
+      const saveEvery = recorded.saveEvery ?? parseSaveEvery(DEFAULTS['save-every']);
       const r = await train(gpu, { ...recorded, config: loadConfig(recorded.configName), out, resume: a.resume, saveEvery, strict: a.strict, progress: true });
       const v = r.validation;
       console.log(

@@ -4,7 +4,8 @@
 // of the same name is renamed away (`.last.old-...`) only once the new one is complete, and
 // removed after. Loaders verify the manifest, so a folder mixing files of two saves, or holding a
 // truncated file, is refused naming the file. Folders whose names start with a dot are never
-// loaded; recoverCheckpointFolders() tidies what a crash left of them.
+// loaded; recoverCheckpointFolders() tidies what a crash left of them (and of folders being
+// removed, renamed `.step-000100.del-...` first).
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -162,7 +163,14 @@ export function verifyCheckpoint(dir: string, notice: (line: string) => void = (
   return m;
 }
 
-const LEFTOVER = /^\.(.+)\.(tmp|old)-[0-9]+-[0-9a-z]+$/;
+const LEFTOVER = /^\.(.+)\.(tmp|old|del)-[0-9]+-[0-9a-z]+$/;
+
+/** Removes a checkpoint folder; renamed away first, so a kill part-way never leaves half of one under its name. */
+export function removeCheckpointFolder(dir: string): void {
+  const gone = path.join(path.dirname(dir), `.${path.basename(dir)}.del-${process.pid}-${Date.now().toString(36)}`);
+  fs.renameSync(dir, gone);
+  fs.rmSync(gone, { recursive: true, force: true });
+}
 
 /**
  * Tidies what a crash left among checkpoint folders: temporary folders are removed; a previous
@@ -175,7 +183,7 @@ export function recoverCheckpointFolders(parent: string): string[] {
   for (const name of fs.readdirSync(parent).sort()) {
     const m = LEFTOVER.exec(name);
     if (!m) continue;
-    const [, base, kind] = m as unknown as [string, string, 'tmp' | 'old'];
+    const [, base, kind] = m as unknown as [string, string, 'tmp' | 'old' | 'del'];
     const leftover = path.join(parent, name);
     const target = path.join(parent, base);
     if (kind === 'old' && !fs.existsSync(target)) {

@@ -3,7 +3,7 @@
 // written as one folder that is whole or absent (src/model/checkpoint-folder.ts).
 import fs from 'node:fs';
 import path from 'node:path';
-import { recoverCheckpointFolders, readManifest, writeCheckpointFolder, type CheckpointFile } from '../model/checkpoint-folder.ts';
+import { recoverCheckpointFolders, readManifest, removeCheckpointFolder, writeCheckpointFolder, type CheckpointFile } from '../model/checkpoint-folder.ts';
 import { modelFiles } from '../model/checkpoint.ts';
 import type { CocaModel } from '../model/coca.ts';
 import { CheckpointError } from '../model/errors.ts';
@@ -61,7 +61,7 @@ export function readTrainState<T>(dir: string): T {
 }
 
 /** The step a training checkpoint holds: from its manifest, or state.json for older folders. */
-function checkpointStep(dir: string): number | null {
+export function checkpointStep(dir: string): number | null {
   const m = readManifest(dir);
   if (m) return m.step ?? null;
   const s = path.join(dir, 'state.json');
@@ -91,4 +91,10 @@ export function newestRunCheckpoint(run: string, log: (line: string) => void): s
   }
   found.sort((a, b) => b.step - a.step || b.rank - a.rank);
   return found[0]?.dir ?? null;
+}
+
+/** Removes the oldest step-N checkpoints of a run, keeping `keep`. */
+export function pruneCheckpoints(root: string, keep: number): void {
+  const steps = fs.readdirSync(root).filter((d) => /^step-\d+$/.test(d)).sort();
+  for (const d of steps.slice(0, Math.max(0, steps.length - keep))) removeCheckpointFolder(path.join(root, d));
 }

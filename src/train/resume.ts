@@ -8,7 +8,7 @@ import type { CocaConfig } from '../model/config.ts';
 import { TrainError, type TrainOptions } from './trainer.ts';
 
 /** The part of TrainOptions that run.json records and a resume takes back. */
-export type RecordedOptions = Omit<TrainOptions, 'out' | 'resume' | 'progress' | 'stopAfter' | 'saveEvery'>;
+export type RecordedOptions = Omit<TrainOptions, 'out' | 'resume' | 'progress' | 'stopAfter'>;
 
 interface Setting {
   get(o: RecordedOptions): unknown;
@@ -17,6 +17,8 @@ interface Setting {
   fixed?: string;
   /** A run may have left it unset (the default was taken). */
   optional?: boolean;
+  /** Changes nothing the run computes: taken as given, without --override. */
+  free?: boolean;
 }
 
 const field = <K extends keyof RecordedOptions>(k: K): Setting => ({
@@ -48,6 +50,8 @@ export const RESUMABLE: Record<string, Setting> = {
   'image-mean': { get: (o) => o.preprocess?.mean, set: () => {}, fixed: PREPROCESSING_FIXED, optional: true },
   'image-std': { get: (o) => o.preprocess?.std, set: () => {}, fixed: PREPROCESSING_FIXED, optional: true },
   'image-resize-mode': { get: (o) => o.preprocess?.resizeMode, set: () => {}, fixed: PREPROCESSING_FIXED, optional: true },
+  // How often `last` is written changes nothing the run computes: a resume may change it freely.
+  'save-every': { ...field('saveEvery'), free: true, optional: true },
 };
 
 /** The run folder a --resume argument belongs to: the folder itself, or the run holding the checkpoint it names. */
@@ -83,7 +87,7 @@ const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.str
 export function resumeOptions(run: string, given: Record<string, unknown>, overrides: readonly string[]): RecordedOptions {
   const o = readRunRecord(run);
   for (const name of overrides) {
-    if (!(name in RESUMABLE)) throw new TrainError(`--override ${name}: not an option of coca train a resume can change (one of: ${Object.keys(RESUMABLE).filter((k) => !RESUMABLE[k]!.fixed).join(', ')})`);
+    if (!(name in RESUMABLE)) throw new TrainError(`--override ${name}: not an option of coca train a resume can change (one of: ${Object.keys(RESUMABLE).filter((k) => !RESUMABLE[k]!.fixed && !RESUMABLE[k]!.free).join(', ')})`);
     if (RESUMABLE[name]!.fixed) throw new TrainError(`--override ${name}: ${RESUMABLE[name]!.fixed}`);
     if (given[name] === undefined) throw new TrainError(`--override ${name} names an option not given; add --${name} VALUE`);
   }
@@ -92,6 +96,10 @@ export function resumeOptions(run: string, given: Record<string, unknown>, overr
     if (!s || value === undefined) continue;
     const recorded = s.get(o);
     if (same(recorded, value)) continue;
+    if (s.free) {
+      s.set(o, value);
+      continue;
+    }
     if (s.fixed) throw new TrainError(`--${name} ${value} contradicts the run's ${JSON.stringify(recorded)} (${path.join(run, 'run.json')}): ${s.fixed}`);
     if (!overrides.includes(name)) {
       throw new TrainError(`--${name} ${value} contradicts the run's ${JSON.stringify(recorded)} (${path.join(run, 'run.json')}); drop it to continue the run as it was, or add --override ${name} to change it`);

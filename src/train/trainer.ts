@@ -17,7 +17,7 @@ import { checkpointPreprocess } from '../model/preprocess.ts';
 import { AdamW } from './adamw.ts';
 import { verifyCheckpoint } from '../model/checkpoint-folder.ts';
 import { loadParamsInto, readCheckpointConfig } from '../model/checkpoint.ts';
-import { loadOptimizerInto, newestRunCheckpoint, readTrainState, saveCheckpoint } from './checkpoint.ts';
+import { checkpointStep, loadOptimizerInto, newestRunCheckpoint, pruneCheckpoints, readTrainState, saveCheckpoint } from './checkpoint.ts';
 import { readJsonl } from '../util/jsonl.ts';
 import { writeReport, type Series } from '../util/report.ts';
 import { learningRate } from './schedule.ts';
@@ -89,6 +89,8 @@ interface RunState {
   loader: { seed: number; epoch: number; index: number };
   lrScale: number;
   bestValLoss: number | null;
+  /** The step whose validation gave bestValLoss (checkpoints/best holds it). */
+  bestStep?: number;
 }
 
 /**
@@ -215,6 +217,9 @@ export async function train(gpu: Gpu, o: TrainOptions, log: (line: string) => vo
   let lastVal: Validation | null = null;
   let ran = 0;
   try {
+    // Killed between writing step-N and best, a run resumes at the step of its new best with best still older: write it now.
+    const bestDir = path.join(o.out, 'checkpoints', 'best');
+    if (resumeFrom && state.bestStep === state.step && stepOf(bestDir) !== state.step) await save(bestDir);
     while (state.step < o.steps && !interrupted && (o.stopAfter === undefined || ran < o.stopAfter)) {
       const t0 = performance.now();
       const batch = await loader.next();
@@ -241,7 +246,10 @@ export async function train(gpu: Gpu, o: TrainOptions, log: (line: string) => vo
         appendLine(valFile, { step: state.step, ...lastVal });
         history.val.push({ step: state.step, ...lastVal });
         const isBest = state.bestValLoss === null || lastVal.total < state.bestValLoss;
-        if (isBest) state.bestValLoss = lastVal.total;
+        if (isBest) {
+          state.bestValLoss = lastVal.total;
+          state.bestStep = state.step;
+        }
         await save(path.join(o.out, 'checkpoints', `step-${String(state.step).padStart(6, '0')}`));
         if (isBest) await save(path.join(o.out, 'checkpoints', 'best'));
         pruneCheckpoints(path.join(o.out, 'checkpoints'), o.keep);
@@ -267,6 +275,14 @@ export async function train(gpu: Gpu, o: TrainOptions, log: (line: string) => vo
   return { out: o.out, steps: state.step, last, validation: lastVal, interrupted };
 }
 
+function stepOf(dir: string): number | null {
+  try {
+    return fs.existsSync(dir) ? checkpointStep(dir) : null;
+  } catch {
+    return null;
+  }
+}
+
 /** A log line; a full disk or a lost folder stops training in one line (the checkpoints stay). */
 function appendLine(file: string, record: object): void {
   try {
@@ -285,11 +301,6 @@ function writeFileAtomic(file: string, text: string): void {
     fs.rmSync(tmp, { force: true });
     throw new TrainError(`${file}: cannot write (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); the previous file is untouched`);
   }
-}
-
-function pruneCheckpoints(dir: string, keep: number): void {
-  const steps = fs.readdirSync(dir).filter((d) => /^step-\d+$/.test(d)).sort();
-  for (const d of steps.slice(0, Math.max(0, steps.length - keep))) fs.rmSync(path.join(dir, d), { recursive: true, force: true });
 }
 
 interface History {
