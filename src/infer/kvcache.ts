@@ -17,7 +17,8 @@ import { Tensor, persist, tidy } from '../tensor/tensor.ts';
 import type { Stepper } from './stepper.ts';
 
 export interface CachedStepperOptions {
-  beams?: number;
+  /** Rows per image (1 for greedy and sampling). */
+  beams: number;
   /** Longest prefix the caches hold (default and maximum: context_length). */
   maxLen?: number;
   /** Keep each step's cross-attention weights (forces the attention kernel's unfused path). */
@@ -85,11 +86,11 @@ export class CachedStepper implements Stepper {
   constructor(
     private readonly model: CocaModel,
     imageTokens: Tensor,
-    opts: CachedStepperOptions = {},
+    opts: CachedStepperOptions,
   ) {
     const c = model.config;
     this.gpu = model.gpu;
-    this.beams = opts.beams ?? 1;
+    this.beams = opts.beams;
     this.rows = imageTokens.shape[0]! * this.beams;
     this.vocab = c.multimodal_cfg.vocab_size;
     this.nImg = imageTokens.shape[1]!;
