@@ -1,5 +1,5 @@
 // Decoding and resizing with sharp (libvips). Every image becomes 8-bit sRGB with 3 channels,
-// alpha flattened on white. sharp runs each call on libuv's worker threads, so many decodes in
+// alpha flattened on white (or, for a model's input, on the background its preprocessing names). sharp runs each call on libuv's worker threads, so many decodes in
 // flight use all cores while the main thread records GPU work.
 import sharp from 'sharp';
 import type { Triple } from './augment.ts';
@@ -85,6 +85,10 @@ export async function loadShorterSide(input: ImageInput, shorter: number): Promi
 // exported as PNG files) reaches the model exactly as the built-in path gives it.
 const RESAMPLE_ALONE = 4;
 
+// Training crops keep about 70% of the side at the smallest scale; decoding at 1.5× the model's
+// side keeps those crops at full resolution.
+export const TRAIN_DECODE_SCALE = 1.5;
+
 /**
  * A picture prepared as the model's preprocessing says, before resampling: transparency
  * flattened on its background; for evaluation made square (`shortest`: centre crop, `longest`:
@@ -109,7 +113,7 @@ export async function decodePicture(input: ImageInput, pre: ImagePreprocess, tra
   if (pre.resizeMode === 'longest') img = padSquare(img, pre.background);
   else if (pre.resizeMode === 'shortest' && !train) img = cropSquare(img);
   if (train) {
-    const shorter = Math.round(pre.size * 1.5);
+    const shorter = Math.round(pre.size * TRAIN_DECODE_SCALE);
     const k = shorter / Math.min(img.width, img.height);
     return k === 1 ? img : resample(img, Math.max(1, Math.round(img.width * k)), Math.max(1, Math.round(img.height * k)));
   }

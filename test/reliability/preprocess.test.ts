@@ -88,6 +88,17 @@ afterAll(() => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
+/** The checkpoint opened as the commands open it, with the lines it told on stderr. */
+function openTelling(ckDir: string): { ck: OpenCheckpoint; notes: string[] } {
+  const notes: string[] = [];
+  const spy = vi.spyOn(console, 'error').mockImplementation((l: unknown) => void notes.push(String(l)));
+  try {
+    return { ck: openCheckpoint(gpu, ckDir), notes };
+  } finally {
+    spy.mockRestore();
+  }
+}
+
 const exportedFiles = () => fs.readdirSync(exported).filter((f) => f.endsWith('.png')).sort().map((f) => path.join(exported, f));
 
 describe('one preprocessing, owned by the model', () => {
@@ -131,6 +142,21 @@ describe('one preprocessing, owned by the model', () => {
     }
   });
 
+  it('coca caption gives the same captions and scores inside the run folder and copied away', () => {
+    const away = path.join(dir, 'away-cli');
+    fs.mkdirSync(away);
+    for (const f of ['model.safetensors', 'config.json', 'tokenizer.json']) fs.copyFileSync(path.join(run, 'checkpoints', 'last', f), path.join(away, f));
+    const files = exportedFiles().slice(0, 3);
+    const caption = (ck: string) => coca(['caption', ...files, '--checkpoint', ck, '--beams', '1', '--max-len', '5', '--json']);
+    const inRun = caption(path.join(run, 'checkpoints', 'last'));
+    expect(inRun.status, inRun.stderr).toBe(0);
+    const copied = caption(away);
+    expect(copied.status, copied.stderr).toBe(0);
+    const out = (r: { stdout: string }) => (JSON.parse(r.stdout) as { captions: unknown[] }).captions;
+    expect(out(inRun)).toHaveLength(3);
+    expect(out(copied)).toEqual(out(inRun));
+  });
+
   it('an old checkpoint without the record gets it from its run folder once, with a notice', async () => {
     const old = path.join(dir, 'old-run');
     fs.cpSync(run, old, { recursive: true });
@@ -145,40 +171,26 @@ describe('one preprocessing, owned by the model', () => {
     if (!state['preprocess']) fs.writeFileSync(path.join(ckDir, 'state.json'), JSON.stringify({ ...state, preprocess: stats }, null, 2) + '\n');
     fs.rmSync(path.join(ckDir, 'manifest.json'), { force: true });
 
-    const notes: string[] = [];
-    const spy = vi.spyOn(console, 'error').mockImplementation((l: unknown) => void notes.push(String(l)));
-    let ck: OpenCheckpoint;
+    const first = openTelling(ckDir);
     try {
-      ck = openCheckpoint(gpu, ckDir);
-    } finally {
-      spy.mockRestore();
-    }
-    try {
-      expect(notes.filter((l) => /preprocessing/.test(l))).toHaveLength(1);
-      expect(notes.join('\n')).toContain(ckDir);
+      expect(first.notes.filter((l) => /preprocessing/.test(l))).toHaveLength(1);
+      expect(first.notes.join('\n')).toContain(ckDir);
       const files = exportedFiles();
-      expect(maxDiff(await fileEmbeddings(ck, files), builtinRows(files))).toBeLessThan(1e-5);
+      expect(maxDiff(await fileEmbeddings(first.ck, files), builtinRows(files))).toBeLessThan(1e-5);
     } finally {
-      ck.release();
+      first.ck.release();
     }
     // Filled in once: the checkpoint now carries it, and copied away it needs no run folder.
     const away = path.join(dir, 'old-away');
     fs.cpSync(ckDir, away, { recursive: true });
     fs.rmSync(path.join(away, 'state.json'), { force: true });
-    const quiet: string[] = [];
-    const spy2 = vi.spyOn(console, 'error').mockImplementation((l: unknown) => void quiet.push(String(l)));
-    let ck2: OpenCheckpoint;
+    const again = openTelling(away);
     try {
-      ck2 = openCheckpoint(gpu, away);
-    } finally {
-      spy2.mockRestore();
-    }
-    try {
-      expect(quiet.filter((l) => /preprocessing/.test(l))).toEqual([]);
+      expect(again.notes.filter((l) => /preprocessing/.test(l))).toEqual([]);
       const files = exportedFiles();
-      expect(maxDiff(await fileEmbeddings(ck2, files), builtinRows(files))).toBeLessThan(1e-5);
+      expect(maxDiff(await fileEmbeddings(again.ck, files), builtinRows(files))).toBeLessThan(1e-5);
     } finally {
-      ck2.release();
+      again.ck.release();
     }
   });
 });

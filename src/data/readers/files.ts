@@ -1,13 +1,9 @@
 // A dataset of image files on disk, decoded with sharp when the loader asks for an item (as the
 // model's preprocessing says: see prep.ts). image() is for looking at them: contact sheets, export.
 import type { Dataset, ItemMeta } from '../dataset.ts';
-import { loadShorterSide, loadSquare, type RgbImage } from '../image.ts';
+import { loadShorterSide, loadSquare, TRAIN_DECODE_SCALE, type RgbImage } from '../image.ts';
 import type { ImageSource } from '../prep.ts';
 import type { RawRecord } from './common.ts';
-
-// Training crops keep about 70% of the side at the smallest scale; decoding at 1.5× the output
-// size keeps those crops at full resolution.
-const TRAIN_DECODE_SCALE = 1.5;
 
 export class FileDataset implements Dataset {
   readonly length: number;
