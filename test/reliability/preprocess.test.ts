@@ -157,6 +157,21 @@ describe('one preprocessing, owned by the model', () => {
     expect(out(copied)).toEqual(out(inRun));
   });
 
+  it('a deliberate choice is a training option recorded in the model, and a resume cannot change it', () => {
+    const chosen = path.join(dir, 'chosen');
+    const args = ['train', '--config', path.join(import.meta.dirname, '..', 'fixtures', 'parity_micro.json'), '--steps', '1', '--batch', '4'];
+    const r = coca([...args, '--out', chosen, '--image-mean', '0.5', '0.5', '0.5', '--image-std', '0.25', '0.25', '0.25', '--image-resize-mode', 'squash']);
+    expect(r.status, r.stderr).toBe(0);
+    const cfg = JSON.parse(fs.readFileSync(path.join(chosen, 'checkpoints', 'last', 'config.json'), 'utf8')) as { vision_cfg: Record<string, unknown> };
+    expect(cfg.vision_cfg).toMatchObject({ image_mean: [0.5, 0.5, 0.5], image_std: [0.25, 0.25, 0.25], image_resize_mode: 'squash', image_interpolation: 'bilinear' });
+    const again = coca([...args, '--resume', chosen, '--image-mean', '0.4', '0.4', '0.4']);
+    expect(again.status).not.toBe(0);
+    expect(again.stderr.split('\n').filter((l) => l.startsWith('coca: '))).toEqual([expect.stringMatching(/--image-mean .*preprocessing is the model's/)]);
+    const bad = coca([...args, '--out', path.join(dir, 'bad-std'), '--image-std', '0.2', '0', '0.2']);
+    expect(bad.status).not.toBe(0);
+    expect(bad.stderr).toMatch(/^coca: --image-std must be three numbers above 0/m);
+  });
+
   it('an old checkpoint without the record gets it from its run folder once, with a notice', async () => {
     const old = path.join(dir, 'old-run');
     fs.cpSync(run, old, { recursive: true });
