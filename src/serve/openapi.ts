@@ -92,7 +92,7 @@ export function openapi(o: ServeOptions): object {
           type: 'object',
           properties: {
             grid: { type: 'integer' },
-            fit: { enum: ['contain', 'cover'], description: 'how the picture was squared before the model saw it' },
+            fit: { enum: ['contain', 'cover', 'fill'], description: "how the picture was squared before the model saw it (the model's image_resize_mode: longest, shortest, squash)" },
             captions: { type: 'array', items: { type: 'object', properties: { text: { type: 'string' }, score: { type: 'number' }, tokens: { type: 'array', items: { $ref: '#/components/schemas/Token' } } } } },
           },
         },
