@@ -1,7 +1,7 @@
 // `coca eval` on a trained model: embeddings of a split's images and captions → retrieval
 // recall both ways; generated captions → BLEU and CIDEr-D; class prompts → zero-shot top-k;
 // each beside its baselines (chance, the nearest training image's caption).
-import { BatchLoader, loadDataset, type Dataset, type ImagePreprocess, type Tokenizer } from '../data/index.ts';
+import { BatchLoader, DataError, loadDataset, type Dataset, type ImagePreprocess, type Tokenizer } from '../data/index.ts';
 import { captionImages } from '../infer/caption.ts';
 import type { CheckedSearch } from '../infer/search.ts';
 import type { CocaModel } from '../model/coca.ts';
@@ -54,6 +54,7 @@ export async function embedImages(ctx: EvalContext, ds: Dataset, limit = Infinit
       if (b.last || indices.length >= limit) break;
     }
     const note = loader.decodeSummary();
+    if (indices.length === 0) throw new DataError(`none of the ${ds.length} pictures of ${ds.name} ${ds.split} could be decoded; check the image files (--strict names the first and why)`);
     if (note) ctx.log(note);
   } finally {
     await loader.close();
