@@ -13,6 +13,8 @@ import { writeSafetensors, type TensorIn } from './safetensors.ts';
 import { CheckpointError } from './errors.ts';
 
 export const MANIFEST = 'manifest.json';
+/** The names writeCheckpointFolder and removeCheckpointFolder give folders on their way in or out. */
+const LEFTOVER = /^\.(.+)\.(tmp|old|del)-[0-9]+-[0-9a-z]+$/;
 const FORMAT = 'coca-checkpoint-1';
 
 export interface ManifestEntry {
@@ -142,12 +144,19 @@ const warnedLegacy = new Set<string>();
  * manifest, or null for such an older folder.
  */
 export function verifyCheckpoint(dir: string, notice: (line: string) => void = (l) => console.error(l)): Manifest | null {
+  const left = LEFTOVER.exec(path.basename(path.resolve(dir)));
+  if (left) throw new CheckpointError(`${dir} is what an interrupted save left, never a checkpoint to load; use ${path.join(path.dirname(dir), left[1]!)}`);
   const m = readManifest(dir);
   if (!m) {
     if (!warnedLegacy.has(dir)) notice(`coca: note: ${dir} has no ${MANIFEST} (written before coca checked its checkpoints); its files are loaded unverified`);
     warnedLegacy.add(dir);
     return null;
   }
+  checkAgainstManifest(dir, m);
+  return m;
+}
+
+function checkAgainstManifest(dir: string, m: Manifest): void {
   const refuse = (file: string, why: string): never => {
     throw new CheckpointError(`${path.join(dir, file)} does not match the checkpoint's manifest (${why}); the folder is mixed or damaged: use another checkpoint of the run (best, last or step-N)`);
   };
@@ -160,10 +169,7 @@ export function verifyCheckpoint(dir: string, notice: (line: string) => void = (
   }
   const listed = new Set(m.files.map((e) => e.file));
   for (const f of CHECKPOINT_FILES) if (!listed.has(f) && fs.existsSync(path.join(dir, f))) refuse(f, 'not listed: left by another save');
-  return m;
 }
-
-const LEFTOVER = /^\.(.+)\.(tmp|old|del)-[0-9]+-[0-9a-z]+$/;
 
 /** Removes a checkpoint folder; renamed away first, so a kill part-way never leaves half of one under its name. */
 export function removeCheckpointFolder(dir: string): void {
@@ -188,8 +194,9 @@ export function recoverCheckpointFolders(parent: string): string[] {
     const target = path.join(parent, base);
     if (kind === 'old' && !fs.existsSync(target)) {
       try {
-        if (readManifest(leftover)) {
-          verifyCheckpoint(leftover);
+        const m = readManifest(leftover);
+        if (m) {
+          checkAgainstManifest(leftover, m);
           fs.renameSync(leftover, target);
           done.push(`restored ${target} from ${name} (a save was interrupted while replacing it)`);
           continue;
