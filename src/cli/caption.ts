@@ -5,7 +5,9 @@ import type { Argv } from 'yargs';
 import { Gpu } from '../gpu/gpu.ts';
 import { drawAttention } from '../infer/attention-map.ts';
 import { captionImages } from '../infer/caption.ts';
-import { InferError, loadImageFiles, openCheckpoint } from '../infer/load.ts';
+import { InferError, loadReadableImages, openCheckpoint, resolveCheckpointDir } from '../infer/load.ts';
+import { checkOutputFile } from '../util/outdir.ts';
+import { checkInt } from './numbers.ts';
 import { checkSearch, DEFAULT_SEARCH, MAX_BEAMS, type Caption, type CheckedSearch, type SearchRequest } from '../infer/search.ts';
 
 interface CaptionArgs {
@@ -89,18 +91,25 @@ export const captionCommand = {
       .example('$0 caption dog.jpg --attention dog-attention.png', 'where the model looked, word by word'),
   handler: async (args: CaptionArgs) => {
     const opts = searchOptions(args);
+    checkInt('seed', args.seed, 0);
     const files = args.images ?? [];
+    if (args.attention) checkOutputFile(args.attention, { option: '--attention', inputs: [...files, resolveCheckpointDir(args.checkpoint)] });
     const gpu = await Gpu.open();
     const ck = openCheckpoint(gpu, args.checkpoint);
     try {
       const results: { image: string; caption: Caption }[] = [];
+      // A picture that cannot be read is named in one line; the others are still captioned.
+      let failed = 0;
       for (let i = 0; i < files.length; i += args.batch) {
-        const part = files.slice(i, i + args.batch);
-        const images = await loadImageFiles(part, ck.pre);
-        const caps = await captionImages(ck.model, images, part.length, { ...opts, recordAttention: !!args.attention });
-        caps.forEach((c, j) => results.push({ image: part[j]!, caption: c }));
-        if (!args.json) for (const [j, c] of caps.entries()) console.log(`${part[j]}\t${ck.tokenizer.decode(c.tokens)}\t(score ${c.score.toFixed(3)})`);
+        const { images, kept, failed: bad } = await loadReadableImages(files.slice(i, i + args.batch), ck.pre);
+        for (const b of bad) console.error(`coca: ${b.reason.startsWith(b.file) ? b.reason : `${b.file}: ${b.reason}`}`);
+        failed += bad.length;
+        if (kept.length === 0) continue;
+        const caps = await captionImages(ck.model, images, kept.length, { ...opts, recordAttention: !!args.attention });
+        caps.forEach((c, j) => results.push({ image: kept[j]!, caption: c }));
+        if (!args.json) for (const [j, c] of caps.entries()) console.log(`${kept[j]}\t${ck.tokenizer.decode(c.tokens)}\t(score ${c.score.toFixed(3)})`);
       }
+      if (failed > 0) process.exitCode = 1;
       if (args.json) {
         const search = opts.sample ? { mode: 'sample', ...opts.sample } : { mode: opts.beams === 1 ? 'greedy' : 'beam', beams: opts.beams, lengthPenalty: opts.lengthPenalty };
         const out = results.map(({ image, caption: c }) => ({
@@ -111,7 +120,7 @@ export const captionCommand = {
         }));
         console.log(JSON.stringify({ checkpoint: ck.dir, search, minLen: opts.minLen, maxLen: opts.maxLen, repetitionPenalty: opts.repetitionPenalty, captions: out }, null, 2));
       }
-      if (args.attention) {
+      if (args.attention && results.length > 0) {
         await drawAttention(ck, results, args.attention);
         if (!args.json) console.log(`attention maps: ${args.attention}`);
       }

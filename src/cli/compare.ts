@@ -2,6 +2,7 @@
 // (mean ± sd over the seeds of each group) and their loss curves overlaid in one page.
 import fs from 'node:fs';
 import type { Argv } from 'yargs';
+import { checkOutputFile } from '../util/outdir.ts';
 import { againstReference, CompareError, markdownTable, readRun, summarise, writeComparison, writeComparisonSvg } from '../eval/compare.ts';
 
 interface CompareArgs {
@@ -28,7 +29,10 @@ export const compareCommand = {
       .example('coca compare runs/parity/nano-* --against nano-torch', 'are coca\'s metrics within PyTorch\'s own seed spread?'),
   handler: (a: CompareArgs) => {
     if (!Number.isInteger(a.smooth) || a.smooth < 1) throw new CompareError(`--smooth must be a whole number of steps ≥ 1, got ${a.smooth}`);
-    const runs = (a.runs ?? []).filter((d) => fs.statSync(d, { throwIfNoEntry: false })?.isDirectory() ?? true).map(readRun);
+    // A glob such as runs/ablation/* also names last time's page: only folders are runs.
+    const folders = (a.runs ?? []).filter((d) => fs.statSync(d, { throwIfNoEntry: false })?.isDirectory() ?? true);
+    for (const [option, file] of [['--out', a.out], ['--svg', a.svg]] as const) if (file) checkOutputFile(file, { option, inputs: folders });
+    const runs = folders.map(readRun);
     if (runs.length === 0) throw new CompareError('no run folders given; pass the folders written by coca train');
     const groups = summarise(runs);
     console.log(a.json ? JSON.stringify(groups, null, 2) : markdownTable(groups));

@@ -14,6 +14,7 @@ import { trainTokenizer, type Tokenizer } from '../data/tokenizer.ts';
 import sharp from 'sharp';
 import { Rng } from '../util/prng.ts';
 import { checkOutputFile, checkOutputFolder, claimOutputFolder } from '../util/outdir.ts';
+import { checkInt } from './numbers.ts';
 
 interface BuildArgs {
   'if-missing': boolean;
@@ -63,6 +64,7 @@ const buildCommand = {
       .option('strict', { type: 'boolean', default: false, describe: 'stop at the first picture that cannot be decoded' })
       .option('if-missing', { type: 'boolean', default: false, describe: 'do nothing when this build (same preset and seed) is already there' }),
   handler: async (args: BuildArgs) => {
+    checkInt('seed', args.seed, 0);
     const preset = args.small ? PRESETS.small : PRESETS.full;
     const out = path.resolve(args.out ?? builtinDir(args.small));
     if (args['if-missing'] && sameBuild(out, preset.name, args.seed)) {
@@ -95,6 +97,7 @@ const infoCommand = {
   describe: 'Say what a dataset is: format, splits and their sizes, image sizes, sources',
   builder: dataOption,
   handler: async (args: DataArgs) => {
+    checkInt('seed', args.seed, 0);
     const p = resolveDataPath(args.data);
     if (isBuiltDataset(p)) {
       const m = readManifest(p);
@@ -134,6 +137,8 @@ const statsCommand = {
       .option('split', { type: 'string', describe: 'split shown on the contact sheet (default: train)' })
       .option('context-length', { type: 'number', default: 32, describe: 'token row length to check captions against' }),
   handler: async (args: StatsArgs) => {
+    checkInt('seed', args.seed, 0);
+    checkInt('context-length', args['context-length'], 2);
     const p = resolveDataPath(args.data);
     if (args.sheet) checkOutputFile(args.sheet, { option: '--sheet', inputs: [asInput(args.data)] });
     const splits = listSplits(args.data);
@@ -188,7 +193,7 @@ interface ExportArgs extends DataArgs {
 const EXPORT = 'coca data export';
 
 /** A --data argument as an input path, as the user spelled it (the built-in names as their folder). */
-const asInput = (data: string) => (data === 'builtin' || data === 'builtin-small' ? resolveDataPath(data) : data);
+export const asInput = (data: string) => (data === 'builtin' || data === 'builtin-small' ? resolveDataPath(data) : data);
 
 function isTokenizerFile(file: string): boolean {
   try {
@@ -207,6 +212,8 @@ const exportCommand = {
       .option('count', { type: 'number', default: 3, describe: 'how many pictures (drawn with --seed)' })
       .option('out', { type: 'string', demandOption: true, describe: 'folder for the PNG files and captions.tsv' }),
   handler: async (args: ExportArgs) => {
+    checkInt('seed', args.seed, 0);
+    checkInt('count', args.count, 1);
     const where = { inputs: [asInput(args.data)] };
     checkOutputFolder(args.out, EXPORT, where);
     const ds = await loadDataset(args.data, { split: args.split, seed: args.seed, warn: () => {} });
@@ -234,6 +241,8 @@ const tokenizerCommand = {
       .option('out', { type: 'string', demandOption: true, describe: 'where to write tokenizer.json' })
       .option('vocab-size', { type: 'number', default: 2048, describe: 'vocabulary size, specials and the 256 byte tokens included' }),
   handler: async (args: TokArgs) => {
+    checkInt('seed', args.seed, 0);
+    checkInt('vocab-size', args['vocab-size'], 260);
     // Your own dataset's tokenizer.json lives beside its captions; a built one's is part of the build.
     const p = resolveDataPath(args.data);
     checkOutputFile(args.out, { inputs: isBuiltDataset(p) ? [asInput(args.data)] : [] });

@@ -1,6 +1,7 @@
 // `coca eval`: retrieval, captioning and zero-shot metrics of a checkpoint, beside chance and the
 // nearest-neighbour caption baseline, as a table and as JSON.
 import fs from 'node:fs';
+import path from 'node:path';
 import type { Argv } from 'yargs';
 import { listSplits, loadDataset, loadTokenizer } from '../data/index.ts';
 import { renderReport, type EvalSection } from '../eval/report.ts';
@@ -9,6 +10,9 @@ import { Gpu } from '../gpu/gpu.ts';
 import { resolveCheckpointDir } from '../infer/load.ts';
 import { checkSearch } from '../infer/search.ts';
 import { SEARCH_FLAGS } from './caption.ts';
+import { checkOutputFile } from '../util/outdir.ts';
+import { asInput } from './data.ts';
+import { checkInt } from './numbers.ts';
 import { checkTokenizerFits, loadCheckpoint, readCheckpointTokenizer } from '../model/checkpoint.ts';
 import { checkpointPreprocess } from '../model/preprocess.ts';
 
@@ -41,7 +45,11 @@ export const evalCommand = {
   handler: async (a: EvalArgs) => {
     // Captions by the captioner of `coca caption` with one beam (greedy) and the other defaults.
     const search = checkSearch({ beams: 1, maxLen: a['max-len'] }, { name: (k) => SEARCH_FLAGS[k] });
+    checkInt('max-items', a['max-items'], 1);
+    checkInt('batch', a.batch, 1);
+    checkInt('max-len', a['max-len'], 2);
     const dir = resolveCheckpointDir(a.checkpoint);
+    if (a.json) checkOutputFile(a.json, { option: '--json', inputs: [dir, asInput(a.data)] });
     const gpu = await Gpu.open();
     try {
       const model = loadCheckpoint(gpu, dir);
@@ -72,6 +80,7 @@ export const evalCommand = {
       const { text, json } = renderReport(sections);
       console.log(text);
       if (a.json) {
+        fs.mkdirSync(path.dirname(a.json), { recursive: true });
         fs.writeFileSync(a.json, JSON.stringify({ checkpoint: dir, data: a.data, ...json }, null, 2) + '\n');
         console.error(`wrote ${a.json}`);
       }

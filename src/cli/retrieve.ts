@@ -9,6 +9,7 @@ import { embedImages, embedTexts, topK } from '../infer/embed.ts';
 import { imageQueryPage, textQueryPage } from '../infer/html.ts';
 import { InferError, loadImageFiles, openCheckpoint } from '../infer/load.ts';
 import { loadIndex } from '../infer/retrieval.ts';
+import { checkOutputFile } from '../util/outdir.ts';
 
 interface RetrieveArgs {
   text?: string;
@@ -66,6 +67,7 @@ export const retrieveCommand = {
     if (!a.text === !a.image) throw new InferError('give --text "..." (find pictures) or --image FILE (find captions), one of them');
     if (a.text !== undefined && a.text.trim() === '') throw new InferError('--text is empty; say what to look for');
     if (!Number.isInteger(a.k) || a.k < 1) throw new InferError(`-k must be a positive integer, got ${a.k}`);
+    if (a.html) checkOutputFile(a.html, { option: '--html', inputs: [a.image, a.texts, a.index, a.checkpoint] });
     // Without --checkpoint, the index is read with the weights that built it.
     let ckArg = a.checkpoint;
     const indexMeta = a.text !== undefined || !(a.texts || a.data) ? loadIndex(a.index) : null;

@@ -6,6 +6,7 @@ import { getGpu } from '../gpu/gpu.ts';
 import { InferError, openCheckpoint } from '../infer/load.ts';
 import { loadIndex, type RetrievalIndex } from '../infer/retrieval.ts';
 import { buildServer, DEFAULTS } from '../serve/server.ts';
+import { checkNumber } from './numbers.ts';
 
 interface ServeArgs {
   checkpoint?: string;
@@ -19,6 +20,15 @@ interface ServeArgs {
   'max-wait-s': number;
   'max-queue': number;
   log: boolean;
+}
+
+/** Why the server could not listen, in one line with what to do. */
+function listenError(e: unknown, host: string, port: number): Error {
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code === 'EADDRINUSE') return new InferError(`port ${port} on ${host} is in use by another program; stop it or pick another --port (0 takes any free one)`);
+  if (code === 'EACCES') return new InferError(`port ${port} on ${host} needs privileges this user lacks; pick a --port above 1023`);
+  if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') return new InferError(`--host ${host} is not an address of this machine; use 127.0.0.1 (this machine only) or 0.0.0.0 (every interface)`);
+  return e as Error;
 }
 
 export const serveCommand = {
@@ -49,6 +59,7 @@ export const serveCommand = {
     positive('max-wait-s', a['max-wait-s'], false);
     positive('max-queue', a['max-queue']);
     if (!Number.isInteger(a.port) || a.port < 0 || a.port > 65535) throw new InferError(`--port must be 0..65535, got ${a.port}`);
+    checkNumber('batch-window-ms', a['batch-window-ms'], { min: 0, max: 1000 });
     const indexDir = a.index ?? (fs.existsSync('index/items.json') ? 'index' : undefined);
     let ckArg = a.checkpoint;
     if (!ckArg && indexDir) {
@@ -75,7 +86,15 @@ export const serveCommand = {
       maxQueue: a['max-queue'],
       logger: a.log,
     });
-    const url = await served.app.listen({ port: a.port, host: a.host });
+    let url: string;
+    try {
+      url = await served.app.listen({ port: a.port, host: a.host });
+    } catch (e) {
+      await served.close();
+      ck.release();
+      gpu.destroy();
+      throw listenError(e, a.host, a.port);
+    }
     console.log(`coca serve: ${url}  checkpoint ${ck.dir} (${ck.id})${index ? `, index ${indexDir} (${index.items.length} pictures)` : ', no index (retrieval off)'}`);
     if (a.host !== '127.0.0.1' && a.host !== 'localhost' && a.host !== '::1') console.log(`coca serve: listening on ${a.host}: reachable from the network, with no authentication`);
     let stopping = false;

@@ -6,6 +6,7 @@ import { Gpu } from '../gpu/gpu.ts';
 import { CocaError } from '../util/errors.ts';
 import { loadConfig, PRESETS } from '../model/config.ts';
 import { DEFAULT_ADAMW } from '../train/adamw.ts';
+import { checkInt, checkNumber, OptionError } from './numbers.ts';
 import { resumeOptions, RESUMABLE, runOf, type RecordedOptions } from '../train/resume.ts';
 import { DEFAULT_CLIP } from '../train/step.ts';
 import { checkRunFolder, train, type TrainOptions } from '../train/trainer.ts';
@@ -68,11 +69,21 @@ function parseSaveEvery(v: string): TrainOptions['saveEvery'] {
   return { seconds: Number(m[1]) * (m[2] === 'm' ? 60 : 1) };
 }
 
-function checkNumbers(o: { steps: number; batch: number; valEvery: number; lr: number }): void {
-  for (const [k, v] of [['steps', o.steps], ['batch', o.batch], ['val-every', o.valEvery]] as const) {
-    if (!Number.isInteger(v) || v <= 0) throw new CocaError(`--${k} must be a positive integer (got ${v})`);
-  }
-  if (!(o.lr > 0)) throw new CocaError(`--lr must be positive (got ${o.lr})`);
+/** The run's numbers, typed or recorded: each in its range before the GPU opens. */
+function checkNumbers(o: RecordedOptions): void {
+  checkInt('steps', o.steps, 1);
+  checkInt('batch', o.batch, 1);
+  checkInt('val-every', o.valEvery, 1);
+  checkInt('warmup', o.warmup, 0, o.steps);
+  checkInt('keep', o.keep, 0);
+  checkInt('seed', o.seed, 0);
+  // AdamW moves each weight by about lr per step: beyond 1 nothing is learned, only diverged.
+  checkNumber('lr', o.lr, { above: 0, max: 1, about: 'the peak AdamW step, e.g. 1e-3' });
+  checkNumber('clip', o.clip, { above: 0, about: 'the largest global gradient norm kept' });
+  checkNumber('weight-decay', o.weightDecay, { min: 0, max: 1 / o.lr, about: 'each step shrinks weights by lr × weight decay, which must stay below 1' });
+  checkNumber('caption-weight', o.weights.caption, { min: 0 });
+  checkNumber('contrastive-weight', o.weights.contrastive, { min: 0 });
+  if (o.weights.caption === 0 && o.weights.contrastive === 0) throw new OptionError('--caption-weight and --contrastive-weight are both 0: nothing would be learned; keep at least one above 0');
 }
 
 /** The options of a new run: what was given, defaults for the rest. */

@@ -112,6 +112,18 @@ export async function loadImageFiles(files: readonly string[], pre: ImagePreproc
   return out;
 }
 
+/**
+ * The pictures that can be read, side by side as model input, and the ones that cannot with
+ * why: one unreadable file in a batch costs that file, not the batch.
+ */
+export async function loadReadableImages(files: readonly string[], pre: ImagePreprocess): Promise<{ images: Float32Array; kept: string[]; failed: { file: string; reason: string }[] }> {
+  const loaded = await Promise.all(files.map((f) => loadImageFiles([f], pre).then((data) => ({ f, data }), (e: Error) => ({ f, reason: e.message }))));
+  const ok = loaded.filter((l): l is { f: string; data: Float32Array } => 'data' in l);
+  const images = new Float32Array(ok.reduce((n, l) => n + l.data.length, 0));
+  ok.reduce((at, l) => (images.set(l.data, at), at + l.data.length), 0);
+  return { images, kept: ok.map((l) => l.f), failed: loaded.flatMap((l) => ('reason' in l ? [{ file: l.f, reason: l.reason }] : [])) };
+}
+
 /** Picture files under a folder (recursive), sorted. */
 export function listImages(dir: string): string[] {
   const exts = /\.(jpe?g|png|webp|gif|avif|tiff?|svg|bmp|heic)$/i;

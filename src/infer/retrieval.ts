@@ -10,7 +10,7 @@ import { loadDataset, type Dataset } from '../data/index.ts';
 import { readSource, toModelInput } from '../data/prep.ts';
 import { readSafetensors, writeSafetensors } from '../model/safetensors.ts';
 import { embedImages } from './embed.ts';
-import { InferError, listImages, loadImageFiles, type OpenCheckpoint } from './load.ts';
+import { InferError, listImages, loadReadableImages, type OpenCheckpoint } from './load.ts';
 import { checkOutputFolder, claimOutputFolder } from '../util/outdir.ts';
 
 export const INDEX_FORMAT = 'coca-index-1';
@@ -88,20 +88,10 @@ export async function buildIndex(ck: OpenCheckpoint, out: string, o: BuildOption
     const kept: string[] = [];
     const parts: Float32Array[] = [];
     for (let i = 0; i < files.length; i += batch) {
-      const part: string[] = [];
-      const pics: Float32Array[] = [];
-      for (const f of files.slice(i, i + batch)) {
-        try {
-          pics.push(await loadImageFiles([f], ck.pre));
-          part.push(f);
-        } catch (e) {
-          (o.warn ?? console.warn)(`skipped ${f}: ${(e as Error).message}`);
-        }
-      }
+      const { images, kept: part, failed } = await loadReadableImages(files.slice(i, i + batch), ck.pre);
+      for (const f of failed) (o.warn ?? console.warn)(`skipped ${f.file}: ${f.reason}`);
       if (part.length === 0) continue;
-      const all = new Float32Array(pics.reduce((n, p) => n + p.length, 0));
-      pics.reduce((at, p) => (all.set(p, at), at + p.length), 0);
-      parts.push(await embedImages(ck.model, all, part.length, batch));
+      parts.push(await embedImages(ck.model, images, part.length, batch));
       kept.push(...part);
       log(`  ${i + Math.min(batch, files.length - i)}/${files.length} images`);
     }

@@ -48,19 +48,33 @@ interface Upload {
 
 const err400 = (m: string) => new UploadError(m, 400);
 
+/** The longest text field accepted; a longer one is refused whole, never cut. */
+const FIELD_BYTES = 64 * 1024;
+
 async function readUpload(req: FastifyRequest, maxBytes: number): Promise<Upload> {
   if (!req.isMultipart()) throw new UploadError("send multipart/form-data with the picture in a file field named 'image'", 415);
   let up: { bytes: Buffer; mimetype: string } | null = null;
   const fields: Record<string, string> = {};
-  for await (const part of req.parts()) {
-    if (part.type === 'file') {
-      if (part.fieldname !== 'image' || up) {
-        part.file.resume();
-        throw err400(`unexpected file field '${part.fieldname}': send one picture, in the field 'image'`);
+  try {
+    for await (const part of req.parts()) {
+      if (part.type === 'file') {
+        if (part.fieldname !== 'image' || up) {
+          part.file.resume();
+          throw err400(`unexpected file field '${part.fieldname}': send one picture, in the field 'image'`);
+        }
+        const bytes = await part.toBuffer();
+        up = { bytes, mimetype: part.mimetype };
+      } else {
+        if (part.valueTruncated) throw new UploadError(`the field '${part.fieldname}' is over ${FIELD_BYTES / 1024} KiB (${FIELD_BYTES} bytes); send less`, 413);
+        if (part.fieldname in fields) throw err400(`the field '${part.fieldname}' is given more than once; give it once`);
+        fields[part.fieldname] = String(part.value);
       }
-      const bytes = await part.toBuffer();
-      up = { bytes, mimetype: part.mimetype };
-    } else fields[part.fieldname] = String(part.value);
+    }
+  } catch (e) {
+    const status = (e as FastifyError).statusCode;
+    if (e instanceof UploadError || (status && status >= 400 && status < 500)) throw e;
+    // busboy's own errors (a body cut short, no boundary) come without a status.
+    throw err400(`the multipart body is malformed (${(e as Error).message}); send multipart/form-data with the picture in a file field named 'image'`);
   }
   if (!up) throw err400(`no picture: send it in a file field named 'image' (at most ${fmtBytes(maxBytes)})`);
   return { ...up, fields };
@@ -114,7 +128,7 @@ export async function buildServer(gpu: Gpu, ck: OpenCheckpoint, index: Retrieval
   const engine = new Engine(ck, queue, index);
   const thumbs = index ? new Thumbs(index) : null;
   const app = Fastify({ logger: o.logger ?? false, bodyLimit: 64 * 1024, return503OnClosing: true });
-  await app.register(multipart, { limits: { fileSize: o.maxUploadBytes, files: 1, fields: 24, fieldSize: 64 * 1024, parts: 32 } });
+  await app.register(multipart, { limits: { fileSize: o.maxUploadBytes, files: 1, fields: 24, fieldSize: FIELD_BYTES, parts: 32 } });
   await app.register(fastifyStatic, { root: PUBLIC_DIR, index: 'index.html', maxAge: 0 });
 
   app.setErrorHandler((e: FastifyError, req, reply) => {
@@ -126,6 +140,12 @@ export async function buildServer(gpu: Gpu, ck: OpenCheckpoint, index: Retrieval
     if (e.statusCode && e.statusCode >= 400 && e.statusCode < 500) return reply.code(e.statusCode).send({ error: e.message });
     req.log.error(e);
     return reply.code(500).send({ error: `internal error: ${e.message.split('\n')[0]}` });
+  });
+  // A parameter given twice arrives as an array; which one was meant is not ours to guess.
+  app.addHook('preHandler', async (req) => {
+    for (const [k, v] of Object.entries((req.query ?? {}) as Record<string, unknown>)) {
+      if (Array.isArray(v)) throw err400(`the query parameter '${k}' is given ${v.length} times; give it once`);
+    }
   });
   // Keep-alive sockets would hold a closing server open for their idle timeout (72 s): answers
   // given while closing tell the client to hang up.

@@ -39,8 +39,8 @@ export function folderHash(dir: string): string {
 // Dawn's own notice when a device opens on lavapipe, not coca's output.
 const DAWN_NOTICE = /^Warning: max\w+ artificially reduced from \d+ to \d+/;
 
-/** The error output is exactly one line (no stack trace), and it is the one expected. */
-export function expectOneLine(r: Run, line: RegExp): void {
-  const lines = r.stderr.split('\n').filter((l) => l.trim() !== '' && !DAWN_NOTICE.test(l));
+/** The error output is exactly one line (no stack trace), and it is the one expected; `notes` are lines allowed before it. */
+export function expectOneLine(r: Run, line: RegExp, notes?: RegExp): void {
+  const lines = r.stderr.split('\n').filter((l) => l.trim() !== '' && !DAWN_NOTICE.test(l) && !notes?.test(l));
   if (lines.length !== 1 || !line.test(lines[0]!)) throw new Error(`expected one line matching ${line} on stderr, got (exit ${r.status}):\n${r.stderr}`);
 }
