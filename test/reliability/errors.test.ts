@@ -71,6 +71,26 @@ describe('damaged files are named in one line', () => {
   });
 });
 
+describe('files a command writes are never its inputs', () => {
+  // Refused before the GPU opens; without the check, each of these overwrites its input.
+  it('coca caption --attention naming one of the pictures it captions (through a symlink)', () => {
+    fs.symlinkSync(path.join(dir, 'pics'), path.join(dir, 'pics-link'));
+    const before = folderHash(path.join(dir, 'pics'));
+    const r = coca(['caption', pics.red, pics.blue, '--checkpoint', ck, '--beams', '1', '--max-len', '4', '--attention', 'pics-link/blue.jpg'], { cwd: dir });
+    expectOneLine(r, new RegExp(`^coca: --attention pics-link/blue\\.jpg is this command's input ${pics.blue.replace(/[.]/g, '\\.')}; write the output somewhere else$`));
+    expect(r.status).toBe(1);
+    expect(folderHash(path.join(dir, 'pics'))).toBe(before);
+  });
+
+  it('coca eval --json naming a file of the checkpoint it evaluates', () => {
+    const before = folderHash(ck);
+    const r = coca(['eval', ck, '--no-baselines', '--split', 'test-concept', '--max-items', '2', '--max-len', '4', '--json', path.join(ck, 'config.json')], { cwd: dir });
+    expectOneLine(r, /^coca: --json \S+\/ck\/config\.json lies inside this command's input \S+\/ck; write the output somewhere else$/);
+    expect(r.status).toBe(1);
+    expect(folderHash(ck)).toBe(before);
+  });
+});
+
 describe('coca serve', () => {
   it('a port in use is one line naming it', async () => {
     const holder = net.createServer();
