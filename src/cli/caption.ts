@@ -102,7 +102,7 @@ export const captionCommand = {
       let failed = 0;
       for (let i = 0; i < files.length; i += args.batch) {
         const { images, kept, failed: bad } = await loadReadableImages(files.slice(i, i + args.batch), ck.pre);
-        for (const b of bad) console.error(`coca: ${b.reason.startsWith(b.file) ? b.reason : `${b.file}: ${b.reason}`}`);
+        for (const b of bad) console.error(`coca: ${b.reason.includes(b.file) ? b.reason : `${b.file}: ${b.reason}`}`);
         failed += bad.length;
         if (kept.length === 0) continue;
         const caps = await captionImages(ck.model, images, kept.length, { ...opts, recordAttention: !!args.attention });

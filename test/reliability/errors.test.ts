@@ -114,7 +114,7 @@ describe('coca caption', () => {
     expect(captioned).toEqual([pics.red, pics.blue]);
     const errs = r.stderr.split('\n').filter((l) => l.startsWith('coca: '));
     expect(errs).toHaveLength(2);
-    expect(errs[0]).toMatch(/^coca: \S+corrupt\.png: /);
+    expect(errs[0]).toMatch(/^coca: cannot decode image \S+corrupt\.png/);
     expect(errs[1]).toBe('coca: pics/none-such.png: no such file');
   });
 });
