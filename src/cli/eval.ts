@@ -47,7 +47,6 @@ export const evalCommand = {
     const search = checkSearch({ beams: 1, maxLen: a['max-len'] }, { name: (k) => SEARCH_FLAGS[k] });
     checkInt('max-items', a['max-items'], 1);
     checkInt('batch', a.batch, 1);
-    checkInt('max-len', a['max-len'], 2);
     const dir = resolveCheckpointDir(a.checkpoint);
     if (a.json) checkOutputFile(a.json, { option: '--json', inputs: [dir, asInput(a.data)] });
     const gpu = await Gpu.open();
