@@ -187,7 +187,13 @@ describe('coca train --resume continues the run as it was', () => {
       stdio: 'ignore',
     });
     const manifest = path.join(run, 'checkpoints', 'last', 'manifest.json');
-    const savedStep = () => (fs.existsSync(manifest) ? (JSON.parse(fs.readFileSync(manifest, 'utf8')) as { step: number }).step : 0);
+    const savedStep = () => {
+      try {
+        return (JSON.parse(fs.readFileSync(manifest, 'utf8')) as { step: number }).step;
+      } catch {
+        return 0; // not written yet, or between the old folder's removal and the new one's arrival
+      }
+    };
     const exited = new Promise((resolve) => child.on('exit', resolve));
     while (savedStep() < 2 && child.exitCode === null) await new Promise((r) => setTimeout(r, 50));
     child.kill('SIGKILL');

@@ -83,7 +83,7 @@ describe('crash recovery', () => {
       const from = Math.max(0, ...loggedSteps(run));
       // Folders left by the previous kill: the resumed process tidies them; only new ones count.
       const before = new Set(leftovers(run));
-      const fresh = () => leftovers(run).filter((f) => !before.has(f));
+      const fresh = () => leftovers(run).filter((f) => !before.has(f) && /\.(tmp|old)-/.test(f));
       // Killed before it recorded its options, a run is simply started again.
       const args = fs.existsSync(path.join(run, 'run.json')) ? ['train', '--resume', run] : [...TRAIN, '--out', run];
       const { child, exited } = start(args, { COCA_TEST_CHECKPOINT_PAUSE_MS: '40' });
