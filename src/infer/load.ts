@@ -1,7 +1,6 @@
 // What the inference commands share: finding the checkpoint (by default the newest one `coca
 // train` wrote under runs/), opening it with its tokenizer and the preprocessing it records, a
 // stable id for it (retrieval indexes record it), and turning image files into the model's input.
-import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { DataError, Tokenizer, type ImagePreprocess } from '../data/index.ts';
@@ -9,6 +8,7 @@ import { readSource, toModelInput } from '../data/prep.ts';
 import type { Gpu } from '../gpu/gpu.ts';
 import { CocaError } from '../util/errors.ts';
 import type { CocaModel } from '../model/coca.ts';
+import { readManifest, sha256File } from '../model/checkpoint-folder.ts';
 import { loadCheckpoint, readCheckpointTokenizer } from '../model/checkpoint.ts';
 import { checkpointPreprocess } from '../model/preprocess.ts';
 
@@ -67,15 +67,9 @@ export function resolveCheckpointDir(arg?: string): string {
 
 /** sha256 of the weights: an index built with other weights must not be read with these. */
 export function checkpointId(dir: string): string {
-  const h = createHash('sha256');
-  const fd = fs.openSync(path.join(dir, 'model.safetensors'), 'r');
-  try {
-    const buf = Buffer.alloc(1 << 20);
-    for (let n; (n = fs.readSync(fd, buf, 0, buf.length, null)) > 0; ) h.update(buf.subarray(0, n));
-  } finally {
-    fs.closeSync(fd);
-  }
-  return h.digest('hex').slice(0, 16);
+  // The manifest holds the hash that loading has just checked; older folders are hashed here.
+  const listed = readManifest(dir)?.files.find((f) => f.file === 'model.safetensors');
+  return (listed?.sha256 ?? sha256File(path.join(dir, 'model.safetensors'))).slice(0, 16);
 }
 
 export function openCheckpoint(gpu: Gpu, arg?: string): OpenCheckpoint {
