@@ -11,7 +11,7 @@ import { readSource, toModelInput } from '../data/prep.ts';
 import { readSafetensors, writeSafetensors } from '../model/safetensors.ts';
 import { embedImages } from './embed.ts';
 import { InferError, listImages, loadReadableImages, type OpenCheckpoint } from './load.ts';
-import { checkOutputFolder, claimOutputFolder } from '../util/outdir.ts';
+import { checkOutputFolder, claimOutputFolder, heldFormat } from '../util/outdir.ts';
 
 export const INDEX_FORMAT = 'coca-index-1';
 
@@ -112,13 +112,7 @@ export function checkIndexFolder(dir: string, inputs: readonly (string | undefin
   checkOutputFolder(dir, INDEX_COMMAND, { inputs, isOwnLegacy: isIndex });
 }
 
-function isIndex(dir: string): boolean {
-  try {
-    return (JSON.parse(fs.readFileSync(path.join(dir, 'items.json'), 'utf8')) as { format?: string }).format === INDEX_FORMAT;
-  } catch {
-    return false;
-  }
-}
+const isIndex = (dir: string) => heldFormat(dir, 'items.json', INDEX_FORMAT);
 
 export function saveIndex(ix: RetrievalIndex): void {
   claimOutputFolder(ix.dir, INDEX_COMMAND, { isOwnLegacy: isIndex });

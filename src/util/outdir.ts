@@ -62,6 +62,18 @@ export function markerCommand(dir: string): string | null {
   }
 }
 
+/**
+ * Recognises an output written before the marker existed by a JSON file of its own format
+ * (a dataset's manifest.json, an index's items.json): true when `dir/file` says `format`.
+ */
+export function heldFormat(dir: string, file: string, format: string): boolean {
+  try {
+    return (JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8')) as { format?: unknown }).format === format;
+  } catch {
+    return false;
+  }
+}
+
 /** Refuses output paths that are, hold, or lie inside one of the command's inputs. */
 function checkNotInput(out: string, shown: string, o: OutputOptions): void {
   for (const input of o.inputs ?? []) {

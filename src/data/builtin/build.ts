@@ -13,7 +13,7 @@ import { hashString } from '../rng.ts';
 import { assignGroups, groupItems } from '../split.ts';
 import { FORMAT, FORMAT_VERSION, ImageWriter, imageFile, writeItems, type Manifest, type StoredItem } from '../store.ts';
 import { trainTokenizer } from '../tokenizer.ts';
-import { checkOutputFolder, fsReason, writeOutputMarker } from '../../util/outdir.ts';
+import { checkOutputFolder, fsReason, heldFormat, writeOutputMarker } from '../../util/outdir.ts';
 import { emojiSources, type EmojiStyle } from './emoji.ts';
 import { FMNIST_CLASSES, fmnistTest } from './fmnist.ts';
 import { gameIconsSource } from './gameicons.ts';
@@ -68,13 +68,7 @@ const FRACTIONS = { val: 0.05, test: 0.05 };
 const COMMAND = 'coca data build';
 
 /** A build from before the output marker: a coca dataset manifest. */
-function isEarlierBuild(dir: string): boolean {
-  try {
-    return (JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8')) as { format?: string }).format === FORMAT;
-  } catch {
-    return false;
-  }
-}
+const isEarlierBuild = (dir: string) => heldFormat(dir, 'manifest.json', FORMAT);
 
 /** Refuses an --out that is neither new, empty, nor an earlier build (before anything is fetched). */
 export function checkBuildOut(out: string): string {
