@@ -8,6 +8,7 @@
 // two dispatches per step. adamwList takes tensors in buffers of their own (one dispatch each).
 import type { Gpu } from '../src/gpu/gpu.ts';
 import { ShapeError } from '../src/gpu/errors.ts';
+import { checkExtent, grid2d } from './common.ts';
 
 export interface AdamWHyper {
   lr: number;
@@ -54,17 +55,9 @@ export const STATS_NONFINITE = 2;
 const WG = 64; // as shaders/adamw.wgsl WG
 const CHUNK = WG * 64; // elements per sumsq_partial workgroup
 
-function grid(gpu: Gpu, groups: number): [number, number] {
-  const x = Math.max(1, Math.min(groups, gpu.limits.maxComputeWorkgroupsPerDimension));
-  return [x, Math.ceil(groups / x)];
-}
-
 function checkRange(gpu: Gpu, fn: string, what: string, buffer: GPUBuffer, offset: number, length: number): void {
-  if (!Number.isInteger(offset) || offset < 0 || !Number.isInteger(length) || length <= 0) {
-    throw new ShapeError(`${fn}: ${what} range [${offset}, ${offset} + ${length}) needs a non-negative integer offset and a positive integer length`);
-  }
-  if ((offset + length) * 4 > buffer.size) throw new ShapeError(`${fn}: ${what} range [${offset}, ${offset + length}) is past the end of buffer "${buffer.label}" (${Math.floor(buffer.size / 4)} floats)`);
-  if ((offset + length) * 4 > gpu.limits.maxStorageBufferBindingSize) throw new ShapeError(`${fn}: ${what} range ends past the adapter's storage-binding limit; split the buffer`);
+  if (!Number.isInteger(length) || length <= 0) throw new ShapeError(`${fn}: ${what} range [${offset}, ${offset} + ${length}) needs a positive integer length`);
+  checkExtent(gpu, fn, `${what} range [${offset}, ${offset + length})`, buffer, offset, length);
 }
 
 /** Sorted, non-overlapping runs of equal decay flag. */
@@ -118,7 +111,7 @@ export function adamw(gpu: Gpu, call: AdamWCall): void {
     const f = new Float32Array(u.buffer);
     u.set([r.length, r.offset, call.clip ? 1 : 0, call.step]);
     f.set([r.decay ? 1 - lr * h.wd : 1, h.beta1, h.beta2, h.eps, 1 - h.beta1, 1 - h.beta2, lr / bc1, 1 / Math.sqrt(bc2)], 4);
-    gpu.dispatch(k, u, [call.params, call.grads, call.m, call.v, call.clip ?? gpu.unused], grid(gpu, Math.ceil(r.length / (4 * WG))), `${fn}(${r.length}${r.decay ? '' : ', no decay'})`);
+    gpu.dispatch(k, u, [call.params, call.grads, call.m, call.v, call.clip ?? gpu.unused], grid2d(gpu, Math.ceil(r.length / (4 * WG))), `${fn}(${r.length}${r.decay ? '' : ', no decay'})`);
   }
 }
 
@@ -158,7 +151,7 @@ export function gradNorm(gpu: Gpu, grads: readonly GradSlice[], stats: GPUBuffer
     const u = new Uint32Array(16);
     u.set([g.length, g.offset ?? 0]);
     u.set([CHUNK, base], 12);
-    gpu.dispatch(kp, u, [g.buffer, partials], grid(gpu, parts[i]!), `${fn}:partial(${g.length})`);
+    gpu.dispatch(kp, u, [g.buffer, partials], grid2d(gpu, parts[i]!), `${fn}:partial(${g.length})`);
     base += parts[i]!;
   });
   const u = new Uint32Array(16);
@@ -176,7 +169,7 @@ export function clipGradNorm(gpu: Gpu, grads: readonly GradSlice[], maxNorm: num
   for (const g of grads) {
     const u = new Uint32Array(16);
     u.set([g.length, g.offset ?? 0]);
-    gpu.dispatch(k, u, [stats, g.buffer], grid(gpu, Math.ceil(g.length / (4 * WG))), `clip_grad_norm:scale(${g.length})`);
+    gpu.dispatch(k, u, [stats, g.buffer], grid2d(gpu, Math.ceil(g.length / (4 * WG))), `clip_grad_norm:scale(${g.length})`);
   }
 }
 

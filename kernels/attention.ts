@@ -15,6 +15,7 @@
 // nothing for the option.
 import type { Binding, Gpu, KernelSpec } from '../src/gpu/gpu.ts';
 import { ShapeError } from '../src/gpu/errors.ts';
+import { checkDistinct, checkExtent, grid2d } from './common.ts';
 import { matmul } from './matmul.ts';
 
 export const ATTENTION_PATHS = ['fused', 'unfused'] as const;
@@ -145,19 +146,6 @@ function checkDims(c: AttentionCall): void {
   }
 }
 
-function checkBuffer(gpu: Gpu, what: string, buf: GPUBuffer, floats: number): void {
-  if (floats * 4 > buf.size) throw new ShapeError(`attention: ${what} needs ${floats} values but its buffer "${buf.label}" holds ${Math.floor(buf.size / 4)}`);
-  if (floats * 4 > gpu.limits.maxStorageBufferBindingSize) throw new ShapeError(`attention: ${what} (${floats} values) is over the adapter's storage-binding limit; split the batch`);
-}
-
-function noAlias(outs: [string, GPUBuffer][], ins: [string, GPUBuffer | undefined][]): void {
-  for (const [on, ob] of outs) {
-    for (const [iname, ib] of ins) {
-      if (ib === ob) throw new ShapeError(`attention: ${on} must not share a buffer with ${iname} (the kernels read ${iname} while writing ${on})`);
-    }
-  }
-}
-
 // ---- uniforms ----------------------------------------------------------------------------------
 
 const CAUSAL = 1;
@@ -177,20 +165,17 @@ function fusedUniforms(c: AttentionCall, lays: Partial<Record<'q' | 'k' | 'v' | 
   return u32;
 }
 
-function rowsUniforms(B: number, H: number, L: number, D: number, o: { Lk?: number; flags?: number; causalOff?: number; lay?: number[]; lay2?: number[] } = {}): Uint32Array {
+function rowsUniforms(B: number, H: number, L: number, D: number, o: { Lk?: number; flags?: number; causalOff?: number; strides?: number[]; dOStrides?: number[] } = {}): Uint32Array {
   const u32 = new Uint32Array(16);
   u32.set([B, H, L, D, o.Lk ?? 0, o.flags ?? 0]);
   new Int32Array(u32.buffer)[6] = o.causalOff ?? 0;
-  if (o.lay) u32.set(o.lay, 8);
-  if (o.lay2) u32.set(o.lay2, 12);
+  if (o.strides) u32.set(o.strides, 8);
+  if (o.dOStrides) u32.set(o.dOStrides, 12);
   return u32;
 }
 
-function rowsGrid(gpu: Gpu, n: number): [number, number] {
-  const wgs = Math.max(1, Math.ceil(n / 64));
-  const x = Math.min(wgs, gpu.limits.maxComputeWorkgroupsPerDimension);
-  return [x, Math.ceil(wgs / x)];
-}
+/** One invocation per element or row, in 64-wide workgroups. */
+const rowsGrid = (gpu: Gpu, n: number): [number, number] => grid2d(gpu, Math.max(1, Math.ceil(n / 64)));
 
 function rowsKernel(entry: string, bindings: KernelSpec['bindings']): KernelSpec {
   return { file: 'attention_rows', entry, bindings };
@@ -219,9 +204,10 @@ function checkCall(gpu: Gpu, c: AttentionCall) {
 export function attention(gpu: Gpu, c: AttentionCall): AttentionSaved {
   const { B, H, Lq, Lk, D } = c;
   const { lq, lk, lv, lo } = checkCall(gpu, c);
-  if (c.keyMask) checkBuffer(gpu, `keyMask [${B}, ${Lk}]`, c.keyMask, B * Lk);
-  if (c.probs) checkBuffer(gpu, `probs [${B}, ${H}, ${Lq}, ${Lk}]`, c.probs, B * H * Lq * Lk);
-  noAlias([['O', c.o.buffer], ['probs', c.probs!]].filter(([, b]) => b) as [string, GPUBuffer][], [['Q', c.q.buffer], ['K', c.k.buffer], ['V', c.v.buffer], ['keyMask', c.keyMask]]);
+  if (c.keyMask) checkExtent(gpu, 'attention', `keyMask [${B}, ${Lk}]`, c.keyMask, 0, B * Lk);
+  if (c.probs) checkExtent(gpu, 'attention', `probs [${B}, ${H}, ${Lq}, ${Lk}]`, c.probs, 0, B * H * Lq * Lk);
+  const ins: [string, GPUBuffer | undefined][] = [['Q', c.q.buffer], ['K', c.k.buffer], ['V', c.v.buffer], ['keyMask', c.keyMask]];
+  for (const out of [['O', c.o.buffer], ['probs', c.probs]] as const) checkDistinct('attention', out, ...ins);
   if (c.probs && c.probs === c.o.buffer) throw new ShapeError('attention: probs must not share a buffer with O');
   const path = c.path ?? chooseAttentionPath(gpu, Lq, Lk, D, !!c.probs, B * H);
   if (!attentionPathAvailable(gpu, path, D)) throw new ShapeError(`attention: the fused path needs subgroups of a fixed size and a head dim that is a multiple of 4, ≤ ${MAX_FUSED_D} (D = ${D}); use path 'unfused'`);
@@ -257,15 +243,15 @@ export function releaseAttentionSaved(gpu: Gpu, s: AttentionSaved): void {
   if (s.probs && s.ownsProbs) gpu.release(s.probs);
 }
 
-function pack(gpu: Gpu, src: GPUBuffer, lay: number[], B: number, H: number, L: number, D: number, label: string): GPUBuffer {
+function pack(gpu: Gpu, src: GPUBuffer, layout: number[], B: number, H: number, L: number, D: number, label: string): GPUBuffer {
   const dst = gpu.alloc(B * H * L * D, label);
-  const u = rowsUniforms(B, H, L, D, { lay });
+  const u = rowsUniforms(B, H, L, D, { strides: layout });
   gpu.dispatch(gpu.kernel(rowsKernel('attn_pack', ['read', 'read', 'rw'])), u, [src, src, dst], rowsGrid(gpu, B * H * L * D), `attn_pack(${label})`);
   return dst;
 }
 
-function unpack(gpu: Gpu, src: GPUBuffer, dst: GPUBuffer, lay: number[], B: number, H: number, L: number, D: number): void {
-  const u = rowsUniforms(B, H, L, D, { lay });
+function unpack(gpu: Gpu, src: GPUBuffer, dst: GPUBuffer, layout: number[], B: number, H: number, L: number, D: number): void {
+  const u = rowsUniforms(B, H, L, D, { strides: layout });
   gpu.dispatch(gpu.kernel(rowsKernel('attn_unpack', ['read', 'read', 'rw'])), u, [src, src, dst], rowsGrid(gpu, B * H * L * D), `attn_unpack(${dst.label})`);
 }
 
@@ -290,13 +276,13 @@ export function attentionBackward(gpu: Gpu, c: AttentionCall, saved: AttentionSa
   const ldk = checkHeads(gpu, 'dK', g.dK, B, H, Lk, D);
   const ldv = checkHeads(gpu, 'dV', g.dV, B, H, Lk, D);
   const ins: [string, GPUBuffer | undefined][] = [['Q', c.q.buffer], ['K', c.k.buffer], ['V', c.v.buffer], ['dO', g.dO.buffer], ['O', c.o.buffer], ['keyMask', c.keyMask]];
-  noAlias([['dQ', g.dQ.buffer], ['dK', g.dK.buffer], ['dV', g.dV.buffer]], ins);
+  for (const out of [['dQ', g.dQ], ['dK', g.dK], ['dV', g.dV]] as const) checkDistinct('attention', out, ...ins);
   const BH = B * H;
   const label = `attention_${saved.path}_bwd(${B}x${H}x${Lq}x${Lk}x${D})`;
 
   if (saved.path === 'fused') {
     const delta = gpu.alloc(BH * Lq, 'attention:delta');
-    const ud = rowsUniforms(B, H, Lq, D, { lay: lo, lay2: lg });
+    const ud = rowsUniforms(B, H, Lq, D, { strides: lo, dOStrides: lg });
     gpu.dispatch(gpu.kernel(rowsKernel('attn_delta', ['read', 'read', 'rw'])), ud, [c.o.buffer, g.dO.buffer, delta], rowsGrid(gpu, BH * Lq), `${label}:delta`);
     const R = bwdRows(D);
     const sg = gpu.subgroupSize;

@@ -1,6 +1,7 @@
 // Host side of the strided block copy (shaders/copy.wgsl).
 import type { Gpu } from '../src/gpu/gpu.ts';
 import { ShapeError } from '../src/gpu/errors.ts';
+import { grid2d } from './common.ts';
 
 /** Where a B x R x C block sits in a buffer, in floats. A batch stride of 0 broadcasts. */
 export interface BlockLayout {
@@ -38,9 +39,6 @@ export function copyRows(gpu: Gpu, c: CopyRowsCall): void {
     if (need > gpu.limits.maxStorageBufferBindingSize) throw new ShapeError(`${name}: ${what} block spans more than the storage-binding limit`);
   }
   const u = new Uint32Array([c.B, c.R, c.C, c.accumulate ? 1 : 0, c.srcLayout.offset, c.srcLayout.batchStride, c.srcLayout.rowStride, 0, c.dstLayout.offset, c.dstLayout.batchStride, c.dstLayout.rowStride, 0]);
-  const groups = Math.ceil((c.B * c.R * c.C) / 256);
-  const maxX = gpu.limits.maxComputeWorkgroupsPerDimension;
-  const y = Math.ceil(groups / maxX);
   const k = gpu.kernel({ file: 'copy', entry: 'copy_rows', bindings: ['read', 'rw'] });
-  gpu.dispatch(k, u, [c.src, c.dst], [Math.ceil(groups / y), y], `${name}(${c.B}x${c.R}x${c.C})`);
+  gpu.dispatch(k, u, [c.src, c.dst], grid2d(gpu, Math.ceil((c.B * c.R * c.C) / 256)), `${name}(${c.B}x${c.R}x${c.C})`);
 }

@@ -7,7 +7,8 @@
 // not NaN, so that a batch of padding cannot poison the parameters.
 import type { Gpu } from '../src/gpu/gpu.ts';
 import { ShapeError } from '../src/gpu/errors.ts';
-import { checkIdsInRange, type TensorRef, type TokenIds } from './embedding.ts';
+import { checkTensor, grid2d, type TensorRef } from './common.ts';
+import { checkIdsInRange, type TokenIds } from './embedding.ts';
 
 /** torch's default ignore_index. */
 export const IGNORE_INDEX = -100;
@@ -53,17 +54,6 @@ interface Checked {
   offLogits: number;
 }
 
-function extent(gpu: Gpu, fn: string, what: string, t: { buffer: GPUBuffer; shape: readonly number[]; offset?: number }, shape: readonly number[]): number {
-  const desc = `${what} [${t.shape.join(', ')}]`;
-  if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) throw new ShapeError(`${fn}: ${desc} should be [${shape.join(', ')}]`);
-  const off = t.offset ?? 0;
-  const floats = shape.reduce((a, b) => a * b, 1);
-  if (!Number.isInteger(off) || off < 0) throw new ShapeError(`${fn}: ${desc} has offset ${off}; it must be a non-negative integer`);
-  if ((off + floats) * 4 > t.buffer.size) throw new ShapeError(`${fn}: ${desc} needs ${floats} floats from offset ${off} but its buffer "${t.buffer.label}" holds ${Math.floor(t.buffer.size / 4)}`);
-  if ((off + floats) * 4 > gpu.limits.maxStorageBufferBindingSize) throw new ShapeError(`${fn}: ${desc} is over the adapter's storage-binding limit; split the rows`);
-  return off;
-}
-
 function check(gpu: Gpu, fn: string, logits: TensorRef, targets: TokenIds, ignoreIndex: number): Checked {
   const ls = logits.shape;
   const ts = targets.shape;
@@ -74,7 +64,7 @@ function check(gpu: Gpu, fn: string, logits: TensorRef, targets: TokenIds, ignor
   const V = ls[ls.length - 1]!;
   if (!Number.isInteger(V) || V <= 0) throw new ShapeError(`${fn}: logits [${ls.join(', ')}] have no vocabulary`);
   if (!Number.isInteger(ignoreIndex) || ignoreIndex < -(2 ** 31) || ignoreIndex >= 2 ** 31) throw new ShapeError(`${fn}: ignoreIndex ${ignoreIndex} is not a 32-bit integer`);
-  const offLogits = extent(gpu, fn, 'logits', logits, ls);
+  const offLogits = checkTensor(gpu, fn, 'logits', logits, ls).offset;
   checkIdsInRange(fn, 'targets', targets, V, ignoreIndex);
   let count = 0;
   for (const t of targets.host) if (t !== ignoreIndex) count++;
@@ -95,11 +85,6 @@ function params(c: Checked, flags: number, offGrad: number, gradScale: number, o
 // SIMD loop on one core and a wider tree is only more barriers.
 const wgSize = (gpu: Gpu) => (gpu.software ? 64 : 256);
 
-function rowGrid(gpu: Gpu, N: number): [number, number] {
-  const x = Math.min(N, gpu.limits.maxComputeWorkgroupsPerDimension);
-  return [x, Math.ceil(N / x)];
-}
-
 /**
  * Records the mean cross-entropy of logits against targets into `loss` (and per-row losses,
  * the saved stats, and with `grad` the gradient of `gradScale`·loss). Returns the number of rows
@@ -118,11 +103,11 @@ export function crossEntropy(gpu: Gpu, call: CrossEntropyCall): { count: number 
   };
   const rowLoss = orScratch(call.rowLoss, [...lead], 'rowLoss');
   const stats = orScratch(call.stats, [c.N, 2], 'stats');
-  const offRow = extent(gpu, fn, 'rowLoss', rowLoss, lead);
-  const offStats = extent(gpu, fn, 'stats', stats, [c.N, 2]);
+  const offRow = checkTensor(gpu, fn, 'rowLoss', rowLoss, lead).offset;
+  const offStats = checkTensor(gpu, fn, 'stats', stats, [c.N, 2]).offset;
   if (offStats !== 0) throw new ShapeError(`${fn}: stats must start at offset 0 of its buffer (got ${offStats})`);
-  const offLoss = extent(gpu, fn, 'loss', { ...call.loss, shape: [1] }, [1]);
-  const offGrad = call.grad ? extent(gpu, fn, 'grad', call.grad, call.logits.shape) : 0;
+  const offLoss = checkTensor(gpu, fn, 'loss', { ...call.loss, shape: [1] }, [1]).offset;
+  const offGrad = call.grad ? checkTensor(gpu, fn, 'grad', call.grad, call.logits.shape).offset : 0;
   if (call.grad?.buffer === call.logits.buffer) throw new ShapeError(`${fn}: grad must not share a buffer with logits (write the gradient elsewhere)`);
   const outs = [rowLoss.buffer, stats.buffer, call.loss.buffer, call.grad?.buffer];
   if (new Set(outs.filter(Boolean)).size !== outs.filter(Boolean).length) throw new ShapeError(`${fn}: loss, rowLoss, stats and grad need buffers of their own`);
@@ -131,7 +116,7 @@ export function crossEntropy(gpu: Gpu, call: CrossEntropyCall): { count: number 
   const WG = wgSize(gpu);
   const fwd = gpu.kernel({ file: 'crossentropy', entry: 'ce_fwd', defines: { WG }, bindings: ['read', 'read', 'read', 'rw', 'rw', 'rw'] });
   const u = params(c, call.grad ? 1 : 0, offGrad, call.gradScale ?? 1, offRow);
-  gpu.dispatch(fwd, u, [call.logits.buffer, call.targets.buffer, gpu.unused, rowLoss.buffer, stats.buffer, grad], rowGrid(gpu, c.N), `${fn}(${c.N}x${c.V})`);
+  gpu.dispatch(fwd, u, [call.logits.buffer, call.targets.buffer, gpu.unused, rowLoss.buffer, stats.buffer, grad], grid2d(gpu, c.N), `${fn}(${c.N}x${c.V})`);
   const mean = gpu.kernel({ file: 'crossentropy', entry: 'ce_mean', defines: { WG }, bindings: ['read', 'rw'] });
   gpu.dispatch(mean, params(c, 0, offLoss, 1, offRow), [rowLoss.buffer, call.loss.buffer], [1], `${fn}:mean(${c.N})`);
   // Safe to recycle at once: any later write to a pooled buffer is queued after these dispatches.
@@ -143,9 +128,9 @@ export function crossEntropy(gpu: Gpu, call: CrossEntropyCall): { count: number 
 export function crossEntropyBackward(gpu: Gpu, call: CrossEntropyBackwardCall): void {
   const fn = call.label ?? 'cross_entropy_backward';
   const c = check(gpu, fn, call.logits, call.targets, call.ignoreIndex ?? IGNORE_INDEX);
-  const offStats = extent(gpu, fn, 'stats', call.stats, [c.N, 2]);
+  const offStats = checkTensor(gpu, fn, 'stats', call.stats, [c.N, 2]).offset;
   if (offStats !== 0) throw new ShapeError(`${fn}: stats must start at offset 0 of its buffer (got ${offStats})`);
-  const offGrad = extent(gpu, fn, 'dlogits', call.dlogits, call.logits.shape);
+  const offGrad = checkTensor(gpu, fn, 'dlogits', call.dlogits, call.logits.shape).offset;
   if (call.dlogits.buffer === call.logits.buffer || call.dlogits.buffer === call.stats.buffer) {
     throw new ShapeError(`${fn}: dlogits must not share a buffer with logits or stats`);
   }
@@ -153,5 +138,5 @@ export function crossEntropyBackward(gpu: Gpu, call: CrossEntropyBackwardCall): 
   const WG = wgSize(gpu);
   const k = gpu.kernel({ file: 'crossentropy', entry: 'ce_bwd', defines: { WG }, bindings: ['read', 'read', 'read', 'read', 'rw'] });
   const u = params(c, call.dloss ? 2 : 0, offGrad, call.gradScale ?? 1, 0);
-  gpu.dispatch(k, u, [call.logits.buffer, call.targets.buffer, call.dloss ?? gpu.unused, call.stats.buffer, call.dlogits.buffer], rowGrid(gpu, c.N), `${fn}(${c.N}x${c.V})`);
+  gpu.dispatch(k, u, [call.logits.buffer, call.targets.buffer, call.dloss ?? gpu.unused, call.stats.buffer, call.dlogits.buffer], grid2d(gpu, c.N), `${fn}(${c.N}x${c.V})`);
 }

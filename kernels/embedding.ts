@@ -8,6 +8,7 @@
 // embedding forward and backward and by the cross-entropy that uses the same batch's targets.
 import type { Gpu } from '../src/gpu/gpu.ts';
 import { ShapeError } from '../src/gpu/errors.ts';
+import { checkTensor, grid2d, type TensorRef } from './common.ts';
 
 export interface TokenIds {
   /** CPU copy: non-negative ids, or (for cross-entropy targets) the ignore index. */
@@ -33,13 +34,6 @@ export interface BackwardIndex {
   usedStarts: number;
   /** The used ids, increasing: used words. */
   usedRows: number;
-}
-
-/** A float32 tensor in a GPU buffer, row-major, from `offset` floats. */
-export interface TensorRef {
-  buffer: GPUBuffer;
-  shape: readonly number[];
-  offset?: number;
 }
 
 export interface TokenIdsOptions {
@@ -83,19 +77,6 @@ export function releaseTokenIds(gpu: Gpu, ids: TokenIds): void {
   gpu.release(ids.buffer);
 }
 
-function checkTensor(gpu: Gpu, fn: string, what: string, t: TensorRef, shape: readonly number[]): number {
-  const desc = `${what} [${t.shape.join(', ')}]`;
-  if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
-    throw new ShapeError(`${fn}: ${desc} should be [${shape.join(', ')}]`);
-  }
-  const off = t.offset ?? 0;
-  const floats = shape.reduce((a, b) => a * b, 1);
-  if (!Number.isInteger(off) || off < 0) throw new ShapeError(`${fn}: ${desc} has offset ${off}; it must be a non-negative integer`);
-  if ((off + floats) * 4 > t.buffer.size) throw new ShapeError(`${fn}: ${desc} needs ${floats} floats from offset ${off} but its buffer "${t.buffer.label}" holds ${Math.floor(t.buffer.size / 4)}`);
-  if ((off + floats) * 4 > gpu.limits.maxStorageBufferBindingSize) throw new ShapeError(`${fn}: ${desc} is over the adapter's storage-binding limit`);
-  return off;
-}
-
 /** Throws naming the first id outside [0, vocab) (other than `allowed`, the ignore index). */
 export function checkIdsInRange(fn: string, what: string, ids: Pick<TokenIds, 'host' | 'shape'>, vocab: number, allowed?: number): void {
   const h = ids.host;
@@ -111,13 +92,6 @@ export function checkIdsInRange(fn: string, what: string, ids: Pick<TokenIds, 'h
 
 const COLS = 4; // columns per invocation, as shaders/embedding.wgsl COLS
 const WG = 64;
-
-/** 64-wide workgroups for `invocations`, folded into two dimensions past 65535. */
-function grid(gpu: Gpu, invocations: number): [number, number] {
-  const groups = Math.ceil(invocations / WG);
-  const x = Math.min(groups, gpu.limits.maxComputeWorkgroupsPerDimension);
-  return [Math.max(x, 1), Math.ceil(groups / Math.max(x, 1))];
-}
 
 function uniforms(values: number[]): Uint32Array {
   const u = new Uint32Array(8);
@@ -143,19 +117,19 @@ export function embedding(gpu: Gpu, call: EmbeddingCall): void {
   const [V, D] = call.table.shape as [number, number];
   const N = call.ids.host.length;
   const T = call.ids.shape.length === 2 ? call.ids.shape[1]! : N;
-  const offTable = checkTensor(gpu, fn, 'table', call.table, [V, D]);
-  const offOut = checkTensor(gpu, fn, 'out', call.out, [...call.ids.shape, D]);
+  const offTable = checkTensor(gpu, fn, 'table', call.table, [V, D]).offset;
+  const offOut = checkTensor(gpu, fn, 'out', call.out, [...call.ids.shape, D]).offset;
   let offPos = 0;
   if (call.pos) {
     if (call.ids.shape.length !== 2) throw new ShapeError(`${fn}: position embeddings need ids of shape [B, T]; got [${call.ids.shape.join(', ')}]`);
     const maxT = call.pos.shape[0] ?? 0;
     if (maxT < T) throw new ShapeError(`${fn}: pos [${call.pos.shape.join(', ')}] has ${maxT} positions but the sequences are ${T} long`);
-    offPos = checkTensor(gpu, fn, 'pos', call.pos, [maxT, D]);
+    offPos = checkTensor(gpu, fn, 'pos', call.pos, [maxT, D]).offset;
   }
   checkIdsInRange(fn, 'ids', call.ids, V);
   const k = gpu.kernel({ file: 'embedding', entry: 'embedding_fwd', bindings: ['read', 'read', 'read', 'rw'] });
   const u = uniforms([N, D, T, call.pos ? 1 : 0, offTable, offPos, offOut]);
-  gpu.dispatch(k, u, [call.ids.buffer, call.table.buffer, call.pos?.buffer ?? gpu.unused, call.out.buffer], grid(gpu, N * Math.ceil(D / COLS)), `${fn}_fwd(${N}x${D})`);
+  gpu.dispatch(k, u, [call.ids.buffer, call.table.buffer, call.pos?.buffer ?? gpu.unused, call.out.buffer], grid2d(gpu, Math.ceil((N * Math.ceil(D / COLS)) / WG)), `${fn}_fwd(${N}x${D})`);
 }
 
 /**
@@ -212,15 +186,15 @@ export function embeddingBackward(gpu: Gpu, call: EmbeddingBackwardCall): void {
   if (call.dTable.shape.length !== 2) throw new ShapeError(`${fn}: dTable [${call.dTable.shape.join(', ')}] should be [vocab, dim]`);
   const [V, D] = call.dTable.shape as [number, number];
   const N = call.ids.host.length;
-  const offTable = checkTensor(gpu, fn, 'dTable', call.dTable, [V, D]);
-  const offDout = checkTensor(gpu, fn, 'dout', call.dout, [...call.ids.shape, D]);
+  const offTable = checkTensor(gpu, fn, 'dTable', call.dTable, [V, D]).offset;
+  const offDout = checkTensor(gpu, fn, 'dout', call.dout, [...call.ids.shape, D]).offset;
   if (offDout !== 0) throw new ShapeError(`${fn}: dout must start at offset 0 of its buffer (got ${offDout})`);
   let offPos = 0;
   if (call.dPos) {
     if (call.ids.shape.length !== 2) throw new ShapeError(`${fn}: position gradients need ids of shape [B, T]; got [${call.ids.shape.join(', ')}]`);
     const maxT = call.dPos.shape[0] ?? 0;
     if (maxT < call.ids.shape[1]!) throw new ShapeError(`${fn}: dPos [${call.dPos.shape.join(', ')}] has ${maxT} positions but the sequences are ${call.ids.shape[1]} long`);
-    offPos = checkTensor(gpu, fn, 'dPos', call.dPos, [maxT, D]);
+    offPos = checkTensor(gpu, fn, 'dPos', call.dPos, [maxT, D]).offset;
     if (call.dPos.buffer === call.dout.buffer) throw new ShapeError(`${fn}: dPos must not share a buffer with dout`);
   }
   if (call.dTable.buffer === call.dout.buffer) throw new ShapeError(`${fn}: dTable must not share a buffer with dout`);
@@ -238,7 +212,7 @@ export function embeddingBackward(gpu: Gpu, call: EmbeddingBackwardCall): void {
   const rows = accumulate ? ix.used : V;
   const k = gpu.kernel({ file: 'embedding', entry: 'embedding_bwd', bindings: ['read', 'read', 'rw'] });
   const u = uniforms([rows, D, accumulate ? ix.usedStarts : ix.allStarts, accumulate ? 2 : 4, ix.usedRows, ix.positions, offTable]);
-  gpu.dispatch(k, u, [buffer, call.dout.buffer, call.dTable.buffer], grid(gpu, rows * Math.ceil(D / COLS)), `${fn}(${N}x${D}→${V})`);
+  gpu.dispatch(k, u, [buffer, call.dout.buffer, call.dTable.buffer], grid2d(gpu, Math.ceil((rows * Math.ceil(D / COLS)) / WG)), `${fn}(${N}x${D}→${V})`);
   // Safe to recycle at once: any later write to a pooled buffer is queued after this dispatch.
   if (buffer !== call.ids.buffer) gpu.release(buffer);
 
@@ -246,7 +220,7 @@ export function embeddingBackward(gpu: Gpu, call: EmbeddingBackwardCall): void {
     const [B, T] = call.ids.shape as [number, number];
     const kp = gpu.kernel({ file: 'embedding', entry: 'embedding_pos_bwd', bindings: ['read', 'rw'] });
     const up = uniforms([T, D, B, call.accumulatePos ? 2 : 0, 0, 0, offPos]);
-    gpu.dispatch(kp, up, [call.dout.buffer, call.dPos.buffer], grid(gpu, T * D), `${fn}:pos(${B}x${T}x${D})`);
+    gpu.dispatch(kp, up, [call.dout.buffer, call.dPos.buffer], grid2d(gpu, Math.ceil((T * D) / WG)), `${fn}:pos(${B}x${T}x${D})`);
   }
 }
 

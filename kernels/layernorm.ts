@@ -1,11 +1,10 @@
-// Host side of the layernorm family (shaders/layernorm.wgsl): shape checks, row layout (shared
-// with softmax), uniforms, dispatch; the backward's dγ, dβ partials are folded by the reduce
-// family's column kernel.
+// Host side of the layernorm family (shaders/layernorm.wgsl): shape checks, the register-row
+// layout of kernels/common.ts, uniforms, dispatch; the backward's dγ, dβ partials are folded by
+// the reduce family's column kernel.
 import type { Gpu } from '../src/gpu/gpu.ts';
 import { ShapeError } from '../src/gpu/errors.ts';
-import { checkDistinct, checkTensor, describeShape, sameShape, type TensorRef } from './pointwise.ts';
+import { checkDistinct, checkTensor, describeShape, ROW_WG, rowLayout, sameShape, type TensorRef } from './common.ts';
 import { reduceColumns } from './reduce.ts';
-import { ROW_WG, rowLayout } from './softmax.ts';
 
 /** PyTorch's default. */
 export const LAYERNORM_EPS = 1e-5;

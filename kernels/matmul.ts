@@ -2,23 +2,17 @@
 // shape checks, variant choice, uniforms, dispatch.
 import type { Gpu, KernelSpec } from '../src/gpu/gpu.ts';
 import { ShapeError } from '../src/gpu/errors.ts';
+import { checkDistinct, checkExtent, describeShape, type TensorRef } from './common.ts';
 
 export const MATMUL_VARIANTS = ['naive', 'tiled', 'regblock', 'subgroup'] as const;
 export type MatmulVariant = (typeof MATMUL_VARIANTS)[number];
 
-/** A matrix in a GPU buffer: stored shape [rows, cols] or [batch, rows, cols], row-major. */
-export interface MatrixRef {
-  buffer: GPUBuffer;
-  shape: readonly number[];
-  /** Offset of the first element, in floats. */
-  offset?: number;
-}
-
 export interface MatmulCall {
-  a: MatrixRef;
-  b: MatrixRef;
+  /** Stored shape [rows, cols] or [batch, rows, cols], row-major. */
+  a: TensorRef;
+  b: TensorRef;
   /** Output [M, N] or [batch, M, N]. */
-  c: MatrixRef;
+  c: TensorRef;
   /** Added to every row of the output, length N. */
   bias?: { buffer: GPUBuffer; offset?: number };
   transA?: boolean;
@@ -69,21 +63,6 @@ function dims(what: string, shape: readonly number[]): [number, number, number] 
   return shape.length === 3 ? [shape[0]!, shape[1]!, shape[2]!] : [1, shape[0]!, shape[1]!];
 }
 
-function checkExtent(gpu: Gpu, what: string, shape: readonly number[], buffer: GPUBuffer, offset: number, floats: number): void {
-  const bytes = (offset + floats) * 4;
-  const limit = gpu.limits.maxStorageBufferBindingSize;
-  const desc = `${what} [${shape.join(', ')}]`;
-  if (!Number.isInteger(offset) || offset < 0) throw new ShapeError(`matmul: ${desc} has offset ${offset}; it must be a non-negative integer`);
-  if (bytes > buffer.size) {
-    throw new ShapeError(`matmul: ${desc} needs ${floats} floats from offset ${offset} but its buffer "${buffer.label}" holds ${Math.floor(buffer.size / 4)}`);
-  }
-  if (bytes > limit) {
-    throw new ShapeError(
-      `matmul: ${desc} spans ${(bytes / 2 ** 20).toFixed(1)} MiB, over the adapter's ${(limit / 2 ** 20).toFixed(0)} MiB storage-binding limit; split the batch or the rows`,
-    );
-  }
-}
-
 /** Records C = alpha·op(A)·op(B) (+ bias) (+ C). Checks every shape first. */
 export function matmul(gpu: Gpu, call: MatmulCall): void {
   const transA = call.transA ?? false;
@@ -107,13 +86,11 @@ export function matmul(gpu: Gpu, call: MatmulCall): void {
   const offA = call.a.offset ?? 0;
   const offB = call.b.offset ?? 0;
   const offC = call.c.offset ?? 0;
-  checkExtent(gpu, 'A', call.a.shape, call.a.buffer, offA, bA * rA * cA);
-  checkExtent(gpu, 'B', call.b.shape, call.b.buffer, offB, bB * rB * cB);
-  checkExtent(gpu, 'C', call.c.shape, call.c.buffer, offC, batch * M * N);
-  if (call.bias) checkExtent(gpu, 'bias', [N], call.bias.buffer, call.bias.offset ?? 0, N);
-  if (call.c.buffer === call.a.buffer || call.c.buffer === call.b.buffer) {
-    throw new ShapeError('matmul: C must not share a buffer with A or B (the kernel reads them while writing C)');
-  }
+  checkExtent(gpu, 'matmul', `A ${describeShape(call.a.shape)}`, call.a.buffer, offA, bA * rA * cA);
+  checkExtent(gpu, 'matmul', `B ${describeShape(call.b.shape)}`, call.b.buffer, offB, bB * rB * cB);
+  checkExtent(gpu, 'matmul', `C ${describeShape(call.c.shape)}`, call.c.buffer, offC, batch * M * N);
+  if (call.bias) checkExtent(gpu, 'matmul', `bias ${describeShape([N])}`, call.bias.buffer, call.bias.offset ?? 0, N);
+  checkDistinct('matmul', ['C', call.c], ['A', call.a], ['B', call.b]);
   if (batch > gpu.limits.maxComputeWorkgroupsPerDimension) {
     throw new ShapeError(`matmul: batch ${batch} exceeds the adapter's ${gpu.limits.maxComputeWorkgroupsPerDimension} workgroups per dimension`);
   }

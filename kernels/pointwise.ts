@@ -1,72 +1,8 @@
 // Host side of the pointwise family (shaders/pointwise.wgsl): shape checks, the vec4/scalar split,
-// uniforms, dispatch. Also the small shape helpers the row-wise families (reduce, softmax,
-// layernorm) share.
+// uniforms, dispatch.
 import type { Binding, Gpu, KernelSpec } from '../src/gpu/gpu.ts';
 import { ShapeError } from '../src/gpu/errors.ts';
-
-/** A tensor in a GPU buffer: row-major `shape`, first element at `offset` floats. */
-export interface TensorRef {
-  buffer: GPUBuffer;
-  shape: readonly number[];
-  /** Offset of the first element, in floats. */
-  offset?: number;
-}
-
-export const describeShape = (shape: readonly number[]): string => `[${shape.join(', ')}]`;
-
-export function numel(shape: readonly number[]): number {
-  return shape.reduce((a, b) => a * b, 1);
-}
-
-/**
- * Checks that `t` is a well-formed tensor fitting its buffer and the binding limit; returns its
- * offset and element count. `op` and `name` go into the message.
- */
-export function checkTensor(gpu: Gpu, op: string, name: string, t: TensorRef): { offset: number; n: number } {
-  const desc = `${name} ${describeShape(t.shape)}`;
-  for (const d of t.shape) {
-    if (!Number.isInteger(d) || d <= 0) throw new ShapeError(`${op}: ${desc}: every dimension must be a positive integer`);
-  }
-  const offset = t.offset ?? 0;
-  if (!Number.isInteger(offset) || offset < 0) throw new ShapeError(`${op}: ${desc} has offset ${offset}; it must be a non-negative integer`);
-  const n = numel(t.shape);
-  const bytes = (offset + n) * 4;
-  if (bytes > t.buffer.size) {
-    throw new ShapeError(`${op}: ${desc} needs ${n} floats from offset ${offset} but its buffer "${t.buffer.label}" holds ${Math.floor(t.buffer.size / 4)}`);
-  }
-  const limit = gpu.limits.maxStorageBufferBindingSize;
-  if (bytes > limit) {
-    throw new ShapeError(`${op}: ${desc} spans ${(bytes / 2 ** 20).toFixed(1)} MiB, over the adapter's ${(limit / 2 ** 20).toFixed(0)} MiB storage-binding limit; split it`);
-  }
-  return { offset, n };
-}
-
-/** Rows and columns of a tensor seen as a matrix over its last axis: [..., C] → [Π..., C]. */
-export function rowsCols(shape: readonly number[]): [number, number] {
-  const cols = shape[shape.length - 1] ?? 1;
-  return [numel(shape) / cols, cols];
-}
-
-export function sameShape(a: readonly number[], b: readonly number[]): boolean {
-  return a.length === b.length && a.every((d, i) => d === b[i]);
-}
-
-/** Throws unless `out` may be written while the others are read (WebGPU forbids the aliasing). */
-export function checkDistinct(op: string, out: [string, TensorRef], ...inputs: [string, TensorRef][]): void {
-  for (const [name, t] of inputs) {
-    if (t.buffer === out[1].buffer) throw new ShapeError(`${op}: ${out[0]} must not share a buffer with ${name} (the kernel reads ${name} while writing ${out[0]})`);
-  }
-}
-
-/** A 2-D workgroup grid covering `groups` workgroups, for ranges past 65535 of them. */
-export function grid2d(gpu: Gpu, groups: number): [number, number] {
-  const maxX = gpu.limits.maxComputeWorkgroupsPerDimension;
-  if (groups <= maxX) return [groups, 1];
-  const y = Math.ceil(groups / maxX);
-  return [Math.ceil(groups / y), y];
-}
-
-// ---- pointwise ops ----------------------------------------------------------------------------
+import { checkDistinct, checkTensor, describeShape, grid2d, sameShape, type TensorRef } from './common.ts';
 
 export const POINTWISE_OPS = { axpby: 0, mul: 1, scale: 2, gelu: 3, geluBackward: 4 } as const;
 export type PointwiseOp = keyof typeof POINTWISE_OPS;

@@ -2,7 +2,7 @@
 // gradients), and whole-tensor reductions (the squared global gradient norm), all deterministic.
 import type { Gpu } from '../src/gpu/gpu.ts';
 import { ShapeError } from '../src/gpu/errors.ts';
-import { checkDistinct, checkTensor, describeShape, grid2d, rowsCols, type TensorRef } from './pointwise.ts';
+import { checkDistinct, checkTensor, describeShape, grid2d, rowsCols, type TensorRef } from './common.ts';
 
 export const REDUCE_OPS = { sum: 0, sumsq: 1, max: 2 } as const;
 export type ReduceOp = keyof typeof REDUCE_OPS;

@@ -1,43 +1,8 @@
-// Host side of the softmax family (shaders/softmax.wgsl): shape checks, the register-block size
-// for the row length, rows per workgroup, uniforms, dispatch. Also the row-layout choice the
-// layernorm family shares.
+// Host side of the softmax family (shaders/softmax.wgsl): shape checks, uniforms, dispatch over
+// the register-row layout of kernels/common.ts.
 import type { Gpu } from '../src/gpu/gpu.ts';
 import { ShapeError } from '../src/gpu/errors.ts';
-import { checkDistinct, checkTensor, describeShape, grid2d, rowsCols, sameShape, type TensorRef } from './pointwise.ts';
-
-/**
- * Invocations per row (the shaders' WG, passed as a define); each holds VPT vec4s of the row in
- * registers. 16 measured best on lavapipe at 1024-wide rows (layernorm 2x faster than 8 or 32):
- * every invocation folds all WG partials, so the fold costs WG² loads against the row's cols/4.
- */
-export const ROW_WG = 16;
-const MAX_VPT = 64;
-/** Longest row the register-resident kernels take: ROW_WG · 4 · MAX_VPT. */
-export const MAX_ROW = ROW_WG * 4 * MAX_VPT;
-
-export interface RowLayout {
-  rows: number;
-  cols: number;
-  /** vec4s per invocation, a power of two so few pipelines get built. */
-  vpt: number;
-  /** Rows one workgroup walks. */
-  rpw: number;
-  grid: [number, number];
-}
-
-/**
- * Picks the register block and rows per workgroup for [rows, cols]. Several rows per workgroup
- * let a kernel keep per-column data (layernorm's γ, β) in registers across rows; on a software
- * adapter a few hundred workgroups already keep every core busy, a GPU wants thousands.
- */
-export function rowLayout(gpu: Gpu, op: string, shape: readonly number[]): RowLayout {
-  const [rows, cols] = rowsCols(shape);
-  if (cols > MAX_ROW) throw new ShapeError(`${op}: rows of ${cols} (shape ${describeShape(shape)}) exceed the ${MAX_ROW} this kernel holds in registers`);
-  let vpt = 1;
-  while (vpt * 4 * ROW_WG < cols) vpt *= 2;
-  const rpw = Math.max(1, Math.min(16, Math.floor(rows / (gpu.software ? 256 : 4096))));
-  return { rows, cols, vpt, rpw, grid: grid2d(gpu, Math.ceil(rows / rpw)) };
-}
+import { checkDistinct, checkTensor, describeShape, ROW_WG, rowLayout, rowsCols, sameShape, type TensorRef } from './common.ts';
 
 export interface SoftmaxMask {
   /** Additive mask [maskRows, cols] (0 to keep, −∞ or a large negative number to drop). */

@@ -18,8 +18,8 @@
 struct Params {
   B: u32, H: u32, L: u32, D: u32,   // L rows of D values per (b, h); softmax: rows Lq of width Lk
   Lk: u32, flags: u32, causalOff: i32, pad0: u32,
-  lay: vec4u,                       // strided X / O: offset, batch, head, row strides
-  lay2: vec4u,                      // strided dO
+  strides: vec4u,                   // strided X / O: offset, batch, head, row strides
+  dOStrides: vec4u,                 // strided dO
 }
 
 const CAUSAL: u32 = 1u;
@@ -44,14 +44,14 @@ fn strided(l: vec4u, e: u32) -> u32 {
 fn attn_pack(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) li: u32) {
   let e = flatIndex(wg, nwg, li);
   if (e >= p.B * p.H * p.L * p.D) { return; }
-  X[e] = A[strided(p.lay, e)];
+  X[e] = A[strided(p.strides, e)];
 }
 
 @compute @workgroup_size(64, 1, 1)
 fn attn_unpack(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) li: u32) {
   let e = flatIndex(wg, nwg, li);
   if (e >= p.B * p.H * p.L * p.D) { return; }
-  X[strided(p.lay, e)] = A[e];
+  X[strided(p.strides, e)] = A[e];
 }
 
 fn attends(b: u32, i: u32, j: u32) -> bool {
@@ -97,8 +97,8 @@ fn attn_softmax_bwd(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) n
 fn attn_delta(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) li: u32) {
   let row = flatIndex(wg, nwg, li);
   if (row >= p.B * p.H * p.L) { return; }
-  let o = strided(p.lay, row * p.D);
-  let g = strided(p.lay2, row * p.D);
+  let o = strided(p.strides, row * p.D);
+  let g = strided(p.dOStrides, row * p.D);
   var s = 0.0;
   for (var d = 0u; d < p.D; d++) { s = fma(A[o + d], B2[g + d], s); }
   X[row] = s;

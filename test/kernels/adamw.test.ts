@@ -158,7 +158,7 @@ describe('adamw bad input', () => {
     const [P, G, M, V] = ['p', 'g', 'm', 'v'].map((l) => gpu.alloc(16, l)) as [GPUBuffer, GPUBuffer, GPUBuffer, GPUBuffer];
     const call = (segments: AdamWSegment[], step = 1, m = M) => () => adamw(gpu, { params: P, grads: G, m, v: V, segments, step, hyper: HYPER });
     expect(call([{ offset: 0, length: 10, decay: true }, { offset: 8, length: 4, decay: false }])).toThrow(/segment \[8, 12\) overlaps \[0, 10\)/);
-    expect(call([{ offset: 60, length: 10, decay: true }])).toThrow(/params range \[60, 70\) is past the end of buffer "p" \(64 floats\)/);
+    expect(call([{ offset: 60, length: 10, decay: true }])).toThrow(/params range \[60, 70\) needs 10 floats from offset 60 but its buffer "p" holds 64/);
     expect(call([{ offset: 0, length: 4, decay: true }], 0)).toThrow(/step 0 must be an integer ≥ 1/);
     expect(call([{ offset: 0, length: 4, decay: true }], 1, P)).toThrow(/params, grads, m and v need four different buffers/);
     expect(() => gradNorm(gpu, [{ buffer: G, length: 4 }], G)).toThrow(/stats must not share a buffer with the gradients/);
