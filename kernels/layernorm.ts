@@ -68,7 +68,7 @@ export function layernorm(gpu: Gpu, call: LayernormCall): void {
   const u32 = new Uint32Array(u);
   u32.set([L.rows, L.cols, L.rpw, 0, c.x!.offset, c.gamma!.offset, c.beta!.offset, c.y!.offset, c.mean!.offset, c.rstd!.offset, 0]);
   new Float32Array(u)[11] = call.eps ?? LAYERNORM_EPS;
-  const k = gpu.kernel({ file: 'layernorm', entry: vec4 ? 'layernorm_fwd_v4' : 'layernorm_fwd_s', defines: { VPT: L.vpt, WG: ROW_WG }, bindings: ['read', 'read', 'read', 'rw', 'rw', 'rw'] });
+  const k = gpu.kernel({ file: 'layernorm', entry: 'layernorm_fwd', defines: { VPT: L.vpt, WG: ROW_WG, VEC4: vec4 }, bindings: ['read', 'read', 'read', 'rw', 'rw', 'rw'] });
   gpu.dispatch(k, u32, [x.buffer, gamma.buffer, beta.buffer, y.buffer, mean.buffer, rstd.buffer], L.grid, `${name}${describeShape(x.shape)}`);
 }
 
@@ -89,7 +89,7 @@ export function layernormBackward(gpu: Gpu, call: LayernormBackwardCall): void {
   const u = new ArrayBuffer(48);
   const u32 = new Uint32Array(u);
   u32.set([L.rows, L.cols, L.rpw, nwg, c.x!.offset, c.gamma!.offset, 0, c.dx!.offset, c.mean!.offset, c.rstd!.offset, c.dy!.offset]);
-  const k = gpu.kernel({ file: 'layernorm', entry: vec4 ? 'layernorm_bwd_v4' : 'layernorm_bwd_s', defines: { VPT: L.vpt, WG: ROW_WG }, bindings: ['read', 'read', 'read', 'read', 'read', 'rw', 'rw'] });
+  const k = gpu.kernel({ file: 'layernorm', entry: 'layernorm_bwd', defines: { VPT: L.vpt, WG: ROW_WG, VEC4: vec4 }, bindings: ['read', 'read', 'read', 'read', 'read', 'rw', 'rw'] });
   gpu.dispatch(k, u32, [x.buffer, gamma.buffer, mean.buffer, rstd.buffer, dy.buffer, dx.buffer, part], L.grid, `${name}${describeShape(x.shape)}`);
   reduceColumns(gpu, 'sum', { buffer: part, shape: [nwg, L.cols] }, dgamma);
   reduceColumns(gpu, 'sum', { buffer: part, shape: [nwg, L.cols], offset: nwg * L.cols }, dbeta);

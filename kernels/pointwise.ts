@@ -43,12 +43,12 @@ function launch(gpu: Gpu, l: Launch): void {
   };
   if (nv > 0) {
     put(nv, 0, 4);
-    gpu.dispatch(gpu.kernel({ file: 'pointwise', entry: `${stem}_v4`, bindings }), u32, l.buffers, grid2d(gpu, Math.ceil(nv / WG)), `${l.label}:v4`);
+    gpu.dispatch(gpu.kernel({ file: 'pointwise', entry: stem, defines: { VEC4: true }, bindings }), u32, l.buffers, grid2d(gpu, Math.ceil(nv / WG)), `${l.label}:v4`);
   }
   const rest = l.n - 4 * nv;
   if (rest > 0) {
     put(l.n, 4 * nv, 1);
-    gpu.dispatch(gpu.kernel({ file: 'pointwise', entry: `${stem}_s`, bindings }), u32, l.buffers, grid2d(gpu, Math.ceil(rest / WG)), `${l.label}:s`);
+    gpu.dispatch(gpu.kernel({ file: 'pointwise', entry: stem, defines: { VEC4: false }, bindings }), u32, l.buffers, grid2d(gpu, Math.ceil(rest / WG)), `${l.label}:s`);
   }
 }
 

@@ -1,30 +1,17 @@
 // Float64 reference of the softmax family: plain loops, the ground truth for tests and for the
 // validation step of `coca bench softmax`.
 
-export interface SoftmaxRefOptions {
-  scale?: number;
-  /** Additive mask (maskRows, cols); row r uses mask row ⌊r / rowDiv⌋ mod maskRows. */
-  mask?: ArrayLike<number>;
-  maskRows?: number;
-  rowDiv?: number;
-  /** Drop columns c > r mod cols. */
-  causal?: boolean;
-}
-
-/** y (rows, cols) = softmax over each row of scale·x (rows, cols) + mask; dead rows give 0. */
-export function softmaxRef(x: ArrayLike<number>, rows: number, cols: number, o: SoftmaxRefOptions = {}): Float64Array {
-  const scale = o.scale ?? 1;
+/** y (rows, cols) = softmax over each row of scale·x (rows, cols); a row of −∞ gives 0. */
+export function softmaxRef(x: ArrayLike<number>, rows: number, cols: number, scale = 1): Float64Array {
   const y = new Float64Array(rows * cols);
   const v = new Float64Array(cols);
   for (let r = 0; r < rows; r++) {
-    const mr = o.mask ? Math.floor(r / (o.rowDiv ?? 1)) % (o.maskRows ?? 1) : 0;
     let m = -Infinity;
     for (let c = 0; c < cols; c++) {
-      v[c] = scale * x[r * cols + c]! + (o.mask ? o.mask[mr * cols + c]! : 0);
-      if (o.causal && c > r % cols) v[c] = -Infinity;
+      v[c] = scale * x[r * cols + c]!;
       m = Math.max(m, v[c]!);
     }
-    if (m === -Infinity) continue; // every column masked: the row stays 0
+    if (m === -Infinity) continue; // every column −∞: the row stays 0
     let s = 0;
     for (let c = 0; c < cols; c++) s += Math.exp(v[c]! - m);
     for (let c = 0; c < cols; c++) y[r * cols + c] = Math.exp(v[c]! - m) / s;

@@ -1,54 +1,43 @@
 // Host side of the softmax family (shaders/softmax.wgsl): shape checks, uniforms, dispatch over
 // the register-row layout of kernels/common.ts.
+//
+// No model path runs it: attention fuses its softmax (attention.wgsl online, attention_rows.wgsl
+// attn_softmax on the unfused path, one thread per row with the causal offset and key padding)
+// and so does cross-entropy. It stays as the row-wise reference point of `coca bench softmax`,
+// per byte against layernorm, so it takes only what that needs: a scale, no masks.
 import type { Gpu } from '../src/gpu/gpu.ts';
 import { ShapeError } from '../src/gpu/errors.ts';
-import { checkDistinct, checkTensor, describeShape, ROW_WG, rowLayout, rowsCols, sameShape, type TensorRef } from './common.ts';
-
-export interface SoftmaxMask {
-  /** Additive mask [maskRows, cols] (0 to keep, −∞ or a large negative number to drop). */
-  mask: TensorRef;
-  /** Row r of x uses mask row ⌊r / rowDiv⌋ mod maskRows (default 1). */
-  rowDiv?: number;
-}
+import { checkDistinct, checkTensor, describeShape, ROW_WG, rowLayout, sameShape, type RowLayout, type TensorRef } from './common.ts';
 
 export interface SoftmaxCall {
   /** Input [..., cols]; softmax over the last axis. */
   x: TensorRef;
   /** Output, same shape as x, another buffer. */
   y: TensorRef;
-  /** Multiplies x before the mask is added (attention's 1/√d). */
+  /** Multiplies x first. */
   scale?: number;
-  mask?: SoftmaxMask;
-  /** Drop columns c > r mod cols (square [.., T, T] attention rows) without reading a mask. */
-  causal?: boolean;
   label?: string;
 }
 
-/** Records y = softmax(scale·x + mask) over the last axis. Fully masked rows give 0. */
+/** Records y = softmax(scale·x) over the last axis. A row of −∞ gives 0. */
 export function softmax(gpu: Gpu, c: SoftmaxCall): void {
   const name = c.label ?? 'softmax';
   const xs = checkTensor(gpu, name, 'x', c.x);
   const ys = checkTensor(gpu, name, 'y', c.y);
   if (!sameShape(c.x.shape, c.y.shape)) throw new ShapeError(`${name}: x ${describeShape(c.x.shape)} and y ${describeShape(c.y.shape)} differ in shape`);
-  checkDistinct(name, ['y', c.y], ['x', c.x], ...(c.mask ? [['mask', c.mask.mask] as [string, TensorRef]] : []));
+  checkDistinct(name, ['y', c.y], ['x', c.x]);
   const L = rowLayout(gpu, name, c.x.shape);
-  let ms = { offset: 0, n: 0 };
-  let maskRows = 1;
-  const rowDiv = c.mask?.rowDiv ?? 1;
-  if (c.mask) {
-    ms = checkTensor(gpu, name, 'mask', c.mask.mask);
-    const [mr, mc] = rowsCols(c.mask.mask.shape);
-    if (mc !== L.cols) throw new ShapeError(`${name}: mask ${describeShape(c.mask.mask.shape)} has rows of ${mc} but x ${describeShape(c.x.shape)} has rows of ${L.cols}`);
-    if (!Number.isInteger(rowDiv) || rowDiv < 1) throw new ShapeError(`${name}: mask rowDiv ${rowDiv} must be a positive integer`);
-    maskRows = mr;
-  }
-  const vec4 = L.cols % 4 === 0 && xs.offset % 4 === 0 && ys.offset % 4 === 0 && ms.offset % 4 === 0;
-  const u = new ArrayBuffer(48);
-  const u32 = new Uint32Array(u);
-  u32.set([L.rows, L.cols, L.rpw, (c.mask ? 1 : 0) | (c.causal ? 2 : 0), xs.offset, ms.offset, ys.offset, maskRows, rowDiv]);
-  new Float32Array(u)[9] = c.scale ?? 1;
-  const k = gpu.kernel({ file: 'softmax', entry: vec4 ? 'softmax_fwd_v4' : 'softmax_fwd_s', defines: { VPT: L.vpt, WG: ROW_WG }, bindings: ['read', 'read', 'rw'] });
-  gpu.dispatch(k, u32, [c.x.buffer, c.mask?.mask.buffer ?? gpu.unused, c.y.buffer], L.grid, `${name}${describeShape(c.x.shape)}`);
+  const vec4 = L.cols % 4 === 0 && xs.offset % 4 === 0 && ys.offset % 4 === 0;
+  const k = gpu.kernel({ file: 'softmax', entry: 'softmax_fwd', defines: { VPT: L.vpt, WG: ROW_WG, VEC4: vec4 }, bindings: ['read', 'read', 'rw'] });
+  gpu.dispatch(k, params(L, xs.offset, 0, ys.offset, c.scale ?? 1), [c.x.buffer, gpu.unused, c.y.buffer], L.grid, `${name}${describeShape(c.x.shape)}`);
+}
+
+/** The shaders' Params: rows, cols, rows per workgroup, a zero, the three offsets, scale. */
+function params(L: RowLayout, offA: number, offB: number, offOut: number, scale: number): Uint32Array {
+  const u32 = new Uint32Array(8);
+  u32.set([L.rows, L.cols, L.rpw, 0, offA, offB, offOut]);
+  new Float32Array(u32.buffer)[7] = scale;
+  return u32;
 }
 
 export interface SoftmaxBackwardCall {
@@ -75,10 +64,6 @@ export function softmaxBackward(gpu: Gpu, c: SoftmaxBackwardCall): void {
   checkDistinct(name, ['dx', c.dx], ['y', c.y], ['dy', c.dy]);
   const L = rowLayout(gpu, name, c.y.shape);
   const vec4 = L.cols % 4 === 0 && ys.offset % 4 === 0 && ds.offset % 4 === 0 && xs.offset % 4 === 0;
-  const u = new ArrayBuffer(48);
-  const u32 = new Uint32Array(u);
-  u32.set([L.rows, L.cols, L.rpw, 0, ys.offset, ds.offset, xs.offset, 1, 1]);
-  new Float32Array(u)[9] = c.scale ?? 1;
-  const k = gpu.kernel({ file: 'softmax', entry: vec4 ? 'softmax_bwd_v4' : 'softmax_bwd_s', defines: { VPT: L.vpt, WG: ROW_WG }, bindings: ['read', 'read', 'rw'] });
-  gpu.dispatch(k, u32, [c.y.buffer, c.dy.buffer, c.dx.buffer], L.grid, `${name}${describeShape(c.y.shape)}`);
+  const k = gpu.kernel({ file: 'softmax', entry: 'softmax_bwd', defines: { VPT: L.vpt, WG: ROW_WG, VEC4: vec4 }, bindings: ['read', 'read', 'rw'] });
+  gpu.dispatch(k, params(L, ys.offset, ds.offset, xs.offset, c.scale ?? 1), [c.y.buffer, c.dy.buffer, c.dx.buffer], L.grid, `${name}${describeShape(c.y.shape)}`);
 }

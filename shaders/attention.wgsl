@@ -18,58 +18,21 @@
 // lse = −∞, never NaN. Loop bounds depend only on the workgroup id and uniforms, so every lane
 // reaches every broadcast.
 //
-// Tensors are strided: element (b, h, i, d) of X is at X.x + b·X.y + h·X.z + i·X.w + d (the vec4u
-// layouts below), so Q/K/V can be read straight out of a fused [B, L, 3, H, D] projection.
-// Bindings: 0 Params · 1 Q · 2 K · 3 V · 4 keyMask (u32 [B, Lk]) · 5 O (rw) · 6 lse (rw, [B,H,Lq])
+// Tensors are strided (attention_common.wgsl), so Q/K/V can be read straight out of a fused
+// projection. Bindings: 0 Params · 1 Q · 2 K · 3 V · 4 keyMask (u32 [B, Lk]) · 5 O (rw) · 6 lse
+// (rw, [B,H,Lq])
 enable subgroups;
 
-struct Params {
-  B: u32, H: u32, Lq: u32, Lk: u32,
-  scale2: f32,     // scale · log2(e)
-  causalOff: i32,  // query i sees key j ≤ i + causalOff
-  flags: u32,
-  pad0: u32,
-  q: vec4u, k: vec4u, v: vec4u, o: vec4u,
-  dout: vec4u, dq: vec4u, dk: vec4u, dv: vec4u,
-}
+//#include attention_common
 
 const SG: u32 = 8u;    // the adapter's fixed subgroup size
 const R: u32 = 4u;     // query rows per lane
 const HD: u32 = 64u;   // head dim, a multiple of 4
 const HD4: u32 = HD / 4u;
-const CAUSAL: u32 = 1u;
-const KEY_MASK: u32 = 2u;
 const NEG: f32 = -1.0e30;
-const LN2: f32 = 0.6931471805599453;
 
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> Q: array<f32>;
-@group(0) @binding(2) var<storage, read> K: array<f32>;
-@group(0) @binding(3) var<storage, read> V: array<f32>;
-@group(0) @binding(4) var<storage, read> keyMask: array<u32>;
 @group(0) @binding(5) var<storage, read_write> O: array<f32>;
 @group(0) @binding(6) var<storage, read_write> lse: array<f32>;
-
-fn base(l: vec4u, b: u32, h: u32) -> u32 { return l.x + b * l.y + h * l.z; }
-
-// Rows are held as vec4s: a loop over HD/4 is short enough for LLVM to unroll, so the arrays
-// stay in registers (a 64-trip scalar loop was not, and ran 3× slower at head dim 64).
-fn load4(a: u32) -> vec4f { return vec4f(Q[a], Q[a + 1u], Q[a + 2u], Q[a + 3u]); }
-fn loadK4(a: u32) -> vec4f { return vec4f(K[a], K[a + 1u], K[a + 2u], K[a + 3u]); }
-fn loadV4(a: u32) -> vec4f { return vec4f(V[a], V[a + 1u], V[a + 2u], V[a + 3u]); }
-
-fn attends(b: u32, i: u32, j: u32) -> bool {
-  if (j >= p.Lk) { return false; }
-  if ((p.flags & KEY_MASK) != 0u && keyMask[b * p.Lk + j] == 0u) { return false; }
-  if ((p.flags & CAUSAL) != 0u && i32(j) > i32(i) + p.causalOff) { return false; }
-  return true;
-}
-
-// Keys past this bound are masked for every row below `rowEnd` (causal), so the loop stops there.
-fn keyEnd(rowEnd: u32) -> u32 {
-  if ((p.flags & CAUSAL) == 0u) { return p.Lk; }
-  return u32(clamp(i32(rowEnd) + p.causalOff, 0, i32(p.Lk)));
-}
 
 @compute @workgroup_size(SG, 1, 1)
 fn attn_fwd(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) lane: u32) {
@@ -86,14 +49,14 @@ fn attn_fwd(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) l
   for (var r = 0u; r < R; r++) {
     // Rows past Lq are clamped (in-bounds loads), computed, and not stored.
     let i = min(q0 + r * SG + lane, p.Lq - 1u);
-    for (var d = 0u; d < HD4; d++) { q[r][d] = load4(qb + i * p.q.w + 4u * d) * p.scale2; }
+    for (var d = 0u; d < HD4; d++) { q[r][d] = loadQ(qb + i * p.q.w + 4u * d) * p.scale2; }
     m[r] = NEG;
   }
   let kEnd = keyEnd(q0 + SG * R);
   for (var j0 = 0u; j0 < kEnd; j0 += SG) {
     let jl = min(j0 + lane, p.Lk - 1u);
     var kv: array<vec4f, HD4>;
-    for (var d = 0u; d < HD4; d++) { kv[d] = loadK4(kb + jl * p.k.w + 4u * d); }
+    for (var d = 0u; d < HD4; d++) { kv[d] = loadK(kb + jl * p.k.w + 4u * d); }
     // Zeroed by hand: lavapipe was seen to keep the previous block's values in a declared-only var.
     var s: array<array<f32, SG>, R>;
     for (var r = 0u; r < R; r++) { for (var c = 0u; c < SG; c++) { s[r][c] = 0.0; } }
@@ -120,7 +83,7 @@ fn attn_fwd(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) l
       m[r] = mx;
       for (var d = 0u; d < HD4; d++) { acc[r][d] *= corr; }
     }
-    for (var d = 0u; d < HD4; d++) { kv[d] = loadV4(vb + jl * p.v.w + 4u * d); }
+    for (var d = 0u; d < HD4; d++) { kv[d] = loadV(vb + jl * p.v.w + 4u * d); }
     //#unroll C SG
     for (var d = 0u; d < HD4; d++) {
       let x = subgroupBroadcast(kv[d], C);
@@ -138,6 +101,8 @@ fn attn_fwd(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) l
       let a = ob + i * p.o.w + 4u * d;
       O[a] = x.x; O[a + 1u] = x.y; O[a + 2u] = x.z; O[a + 3u] = x.w;
     }
+    // −∞ for a row that sees no key, built at run time: a constant −∞ is a compile error in WGSL,
+    // and the flags' top bit (always 0) keeps the compiler from folding the bits into one.
     lse[wg.y * p.Lq + i] = select(bitcast<f32>(0xff800000u | (p.flags & 0x80000000u)), (m[r] + log2(l[r])) * LN2, l[r] > 0.0);
   }
 }

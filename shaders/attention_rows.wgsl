@@ -80,6 +80,8 @@ fn attn_softmax(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: 
   }
   let inv = select(0.0, 1.0 / sum, any);
   for (var j = 0u; j < p.Lk; j++) { X[s0 + j] *= inv; }
+  // −∞ for a row that sees no key, built at run time: a constant −∞ is a compile error in WGSL,
+  // and the flags' top bit (always 0) keeps the compiler from folding the bits into one.
   Y[row] = select(bitcast<f32>(0xff800000u | (p.flags & 0x80000000u)), mx + log(sum), any);
 }
 

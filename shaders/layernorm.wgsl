@@ -1,7 +1,8 @@
 // layernorm.wgsl — y = (x − mean)·rstd·γ + β over the last axis of a row-major [rows, cols]
 // float32 matrix, rstd = 1/√(var + eps) (biased variance, eps 1e-5 as PyTorch), and its backward.
 //
-// Entry points, each as *_v4 (vec4 x/dy/y/dx: cols and those offsets multiples of 4) and *_s:
+// Entry points, each built twice by the VEC4 define (//#if VEC4, src/gpu/shaders.ts): vec4 x/dy/y/dx
+// when cols and those offsets are multiples of 4, scalar otherwise:
 //   layernorm_fwd  0 Params · 1 x · 2 γ · 3 β (read) · 4 y · 5 mean · 6 rstd (read_write)
 //   layernorm_bwd  0 Params · 1 x · 2 γ · 3 mean · 4 rstd · 5 dy (read) · 6 dx · 7 part (read_write)
 // Layout as softmax.wgsl: a workgroup of WG invocations walks p.rpw rows, invocation t holding
@@ -24,7 +25,12 @@ struct Params {
 
 const WG: u32 = 16u;
 const VPT: u32 = 4u;
+const VEC4: bool = true;
 
+// Bindings 1, 4, 5 and 6 are declared as f32 and as vec4f elements (the VEC4 entry points use
+// one view, the scalar ones the other), and 3 to 6 differ between the passes: WGSL allows several
+// variables on one binding as long as no entry point uses two of them, and a pipeline binds only
+// what its entry point uses.
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> xs: array<f32>;
 @group(0) @binding(1) var<storage, read> xv: array<vec4f>;
@@ -132,47 +138,37 @@ fn store_partials(tid: u32, w: u32, ag: ptr<function, array<vec4f, VPT>>, ab: pt
 // Rows are walked with a bound that depends on the workgroup alone, so the barriers inside
 // stay in uniform control flow. Lanes past the row hold 0 and are never stored.
 @compute @workgroup_size(WG, 1, 1)
-fn layernorm_fwd_v4(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) tid: u32) {
+fn layernorm_fwd(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) tid: u32) {
   var g = load_gamma(tid);
   var b = load_beta(tid);
   let r0 = wg_index(wg, nwg) * p.rpw;
   for (var r = r0; r < min(p.rows, r0 + p.rpw); r++) {
     var v: array<vec4f, VPT>;
     for (var k = 0u; k < VPT; k++) {
+      //#if VEC4
       if (col(tid, k) < p.cols) { v[k] = xv[(p.offX + r * p.cols + col(tid, k)) / 4u]; }
-    }
-    let st = ln_fwd_core(tid, &v, &g, &b);
-    for (var k = 0u; k < VPT; k++) {
-      if (col(tid, k) < p.cols) { yv[(p.offY + r * p.cols + col(tid, k)) / 4u] = v[k]; }
-    }
-    if (tid == 0u) { mean_out[p.offMean + r] = st.x; rstd_out[p.offRstd + r] = st.y; }
-  }
-}
-
-@compute @workgroup_size(WG, 1, 1)
-fn layernorm_fwd_s(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) tid: u32) {
-  var g = load_gamma(tid);
-  var b = load_beta(tid);
-  let r0 = wg_index(wg, nwg) * p.rpw;
-  for (var r = r0; r < min(p.rows, r0 + p.rpw); r++) {
-    var v: array<vec4f, VPT>;
-    for (var k = 0u; k < VPT; k++) {
+      //#else
       for (var i = 0u; i < 4u; i++) {
         if (col(tid, k) + i < p.cols) { v[k][i] = xs[p.offX + r * p.cols + col(tid, k) + i]; }
       }
+      //#end
     }
     let st = ln_fwd_core(tid, &v, &g, &b);
     for (var k = 0u; k < VPT; k++) {
+      //#if VEC4
+      if (col(tid, k) < p.cols) { yv[(p.offY + r * p.cols + col(tid, k)) / 4u] = v[k]; }
+      //#else
       for (var i = 0u; i < 4u; i++) {
         if (col(tid, k) + i < p.cols) { ys[p.offY + r * p.cols + col(tid, k) + i] = v[k][i]; }
       }
+      //#end
     }
     if (tid == 0u) { mean_out[p.offMean + r] = st.x; rstd_out[p.offRstd + r] = st.y; }
   }
 }
 
 @compute @workgroup_size(WG, 1, 1)
-fn layernorm_bwd_v4(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) tid: u32) {
+fn layernorm_bwd(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) tid: u32) {
   var g = load_gamma(tid);
   var ag: array<vec4f, VPT>;
   var ab: array<vec4f, VPT>;
@@ -181,29 +177,12 @@ fn layernorm_bwd_v4(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) n
     var v: array<vec4f, VPT>;
     var d: array<vec4f, VPT>;
     for (var k = 0u; k < VPT; k++) {
+      //#if VEC4
       if (col(tid, k) < p.cols) {
         v[k] = xv[(p.offX + r * p.cols + col(tid, k)) / 4u];
         d[k] = dyv[(p.offDy + r * p.cols + col(tid, k)) / 4u];
       }
-    }
-    ln_bwd_core(tid, r, &v, &d, &g, &ag, &ab);
-    for (var k = 0u; k < VPT; k++) {
-      if (col(tid, k) < p.cols) { dxv[(p.offY + r * p.cols + col(tid, k)) / 4u] = v[k]; }
-    }
-  }
-  if (w < p.nwg) { store_partials(tid, w, &ag, &ab); }
-}
-
-@compute @workgroup_size(WG, 1, 1)
-fn layernorm_bwd_s(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) tid: u32) {
-  var g = load_gamma(tid);
-  var ag: array<vec4f, VPT>;
-  var ab: array<vec4f, VPT>;
-  let w = wg_index(wg, nwg);
-  for (var r = w * p.rpw; r < min(p.rows, (w + 1u) * p.rpw); r++) {
-    var v: array<vec4f, VPT>;
-    var d: array<vec4f, VPT>;
-    for (var k = 0u; k < VPT; k++) {
+      //#else
       for (var i = 0u; i < 4u; i++) {
         let c = col(tid, k) + i;
         if (c < p.cols) {
@@ -211,13 +190,19 @@ fn layernorm_bwd_s(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nw
           d[k][i] = dys[p.offDy + r * p.cols + c];
         }
       }
+      //#end
     }
     ln_bwd_core(tid, r, &v, &d, &g, &ag, &ab);
     for (var k = 0u; k < VPT; k++) {
+      //#if VEC4
+      if (col(tid, k) < p.cols) { dxv[(p.offY + r * p.cols + col(tid, k)) / 4u] = v[k]; }
+      //#else
       for (var i = 0u; i < 4u; i++) {
         if (col(tid, k) + i < p.cols) { dxs[p.offY + r * p.cols + col(tid, k) + i] = v[k][i]; }
       }
+      //#end
     }
   }
   if (w < p.nwg) { store_partials(tid, w, &ag, &ab); }
 }
+

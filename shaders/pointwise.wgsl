@@ -1,19 +1,22 @@
 // pointwise.wgsl — elementwise ops over flat float32 ranges: z = f(x, y) with y optionally
 // broadcast along rows (bias), and the same ops in place (x = f(x, y), the residual add).
 //
-// Entry points (kernels/pointwise.ts picks by alignment: vec4 when every offset is a multiple of
-// 4 elements, then the scalar one for the n % 4 tail; scalar for everything otherwise):
-//   pw_v4   z = f(x, y) over vec4s           pw_s    the same over scalars from index p.base
-//   pwi_v4  x = f(x, y) over vec4s, in place  pwi_s   the same over scalars from index p.base
+// Entry points, each built twice by the VEC4 define (//#if VEC4, src/gpu/shaders.ts): over vec4s,
+// or over scalars from index p.base (kernels/pointwise.ts picks by alignment: vec4 when every
+// offset is a multiple of 4 elements, then scalar for the n % 4 tail; scalar for everything
+// otherwise). The vec4 build starts at p.base = 0.
+//   pw    z = f(x, y)
+//   pwi   x = f(x, y), in place
 // The op is a uniform, not a define, so every op shares these four pipelines: the branch is
 // uniform across the dispatch and costs nothing next to the loads, which bound this family.
 //
-// Bindings, pw_*:  0 Params (uniform) · 1 x (read) · 2 y (read) · 3 z (read_write)
-// Bindings, pwi_*: 0 Params (uniform) · 1 y (read) · 2 x (read_write)
+// Bindings, pw:  0 Params (uniform) · 1 x (read) · 2 y (read) · 3 z (read_write)
+// Bindings, pwi: 0 Params (uniform) · 1 y (read) · 2 x (read_write)
 // Ops: 0 AXPBY z = α·x + β·y (add, sub)  1 MUL z = α·x·y  2 SCALE z = α·x (y unread)
 //      3 GELU z = x·Φ(x) (y unread)      4 GELU_BWD z = y·GELU'(x) (y = upstream gradient)
 // y is read at index i, or i % p.ymod when p.ymod > 0 (a bias of ymod elements per row).
-// Offsets and ymod are in the entry point's units (vec4s for *_v4, floats for *_s).
+// Offsets and ymod are in the build's units (vec4s or floats). apply() works on vec4s; the
+// scalar build widens each element to a vec4 and keeps lane x.
 
 struct Params {
   n: u32, base: u32, op: u32, ymod: u32,
@@ -27,19 +30,29 @@ const OP_MUL: u32 = 1u;
 const OP_SCALE: u32 = 2u;
 const OP_GELU: u32 = 3u;
 const OP_GELU_BWD: u32 = 4u;
+const VEC4: bool = true;
 
+// Bindings 1 and 2 each hold two variables, the out-of-place and the in-place view (x moves to
+// binding 2 and becomes writable there): WGSL allows several variables on one binding as long as
+// no entry point uses two of them, and a pipeline binds only what its entry point uses.
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> xv: array<vec4f>;
-@group(0) @binding(2) var<storage, read> yv: array<vec4f>;
-@group(0) @binding(3) var<storage, read_write> zv: array<vec4f>;
+//#if VEC4
+@group(0) @binding(1) var<storage, read> xs: array<vec4f>;
+@group(0) @binding(2) var<storage, read> ys: array<vec4f>;
+@group(0) @binding(3) var<storage, read_write> zs: array<vec4f>;
+@group(0) @binding(1) var<storage, read> iys: array<vec4f>;
+@group(0) @binding(2) var<storage, read_write> ixs: array<vec4f>;
+fn widen(v: vec4f) -> vec4f { return v; }
+fn narrow(v: vec4f) -> vec4f { return v; }
+//#else
 @group(0) @binding(1) var<storage, read> xs: array<f32>;
 @group(0) @binding(2) var<storage, read> ys: array<f32>;
 @group(0) @binding(3) var<storage, read_write> zs: array<f32>;
-// In place: y moves to binding 1, x (read and written) to binding 2.
-@group(0) @binding(1) var<storage, read> iyv: array<vec4f>;
-@group(0) @binding(2) var<storage, read_write> ixv: array<vec4f>;
 @group(0) @binding(1) var<storage, read> iys: array<f32>;
 @group(0) @binding(2) var<storage, read_write> ixs: array<f32>;
+fn widen(v: f32) -> vec4f { return vec4f(v); }
+fn narrow(v: vec4f) -> f32 { return v.x; }
+//#end
 
 // erfc(z) after Numerical Recipes' erfcc (Chebyshev fit): relative error < 1.2e-7 over the whole
 // line, so Φ(x) = erfc(-x/√2)/2 stays accurate deep in the negative tail, where 1 + erf(·)
@@ -86,37 +99,19 @@ fn yindex(i: u32) -> u32 {
 fn linear(gid: vec3u, nwg: vec3u) -> u32 { return gid.y * nwg.x * WG + gid.x; }
 
 @compute @workgroup_size(WG, 1, 1)
-fn pw_v4(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = linear(gid, nwg);
-  if (i >= p.n) { return; }
-  var y = vec4f(0.0);
-  if (reads_y()) { y = yv[p.offY + yindex(i)]; }
-  zv[p.offZ + i] = apply(xv[p.offX + i], y);
-}
-
-@compute @workgroup_size(WG, 1, 1)
-fn pw_s(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+fn pw(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = p.base + linear(gid, nwg);
   if (i >= p.n) { return; }
-  var y = 0.0;
-  if (reads_y()) { y = ys[p.offY + yindex(i)]; }
-  zs[p.offZ + i] = apply(vec4f(xs[p.offX + i]), vec4f(y)).x;
-}
-
-@compute @workgroup_size(WG, 1, 1)
-fn pwi_v4(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = linear(gid, nwg);
-  if (i >= p.n) { return; }
   var y = vec4f(0.0);
-  if (reads_y()) { y = iyv[p.offY + yindex(i)]; }
-  ixv[p.offX + i] = apply(ixv[p.offX + i], y);
+  if (reads_y()) { y = widen(ys[p.offY + yindex(i)]); }
+  zs[p.offZ + i] = narrow(apply(widen(xs[p.offX + i]), y));
 }
 
 @compute @workgroup_size(WG, 1, 1)
-fn pwi_s(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+fn pwi(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = p.base + linear(gid, nwg);
   if (i >= p.n) { return; }
-  var y = 0.0;
-  if (reads_y()) { y = iys[p.offY + yindex(i)]; }
-  ixs[p.offX + i] = apply(vec4f(ixs[p.offX + i]), vec4f(y)).x;
+  var y = vec4f(0.0);
+  if (reads_y()) { y = widen(iys[p.offY + yindex(i)]); }
+  ixs[p.offX + i] = narrow(apply(widen(ixs[p.offX + i]), y));
 }

@@ -1,8 +1,10 @@
-// softmax.wgsl — y = softmax(scale·x + mask) over the last axis of a row-major [rows, cols]
-// float32 matrix, and its backward dx = scale · y ⊙ (dy − Σ_c y·dy).
+// softmax.wgsl — y = softmax(scale·x) over the last axis of a row-major [rows, cols] float32
+// matrix, and its backward dx = scale · y ⊙ (dy − Σ_c y·dy). Run by `coca bench softmax` only
+// (kernels/softmax.ts says why).
 //
-// Entry points, each as *_v4 (vec4 loads: cols and every offset multiples of 4) and *_s (scalar):
-//   softmax_fwd   Bindings: 0 Params · 1 x (read) · 2 mask (read) · 3 y (read_write)
+// Entry points, each built twice by the VEC4 define (//#if VEC4 in src/gpu/shaders.ts): vec4
+// loads and stores when cols and every offset are multiples of 4, scalar ones otherwise:
+//   softmax_fwd   Bindings: 0 Params · 1 x (read) · 2 unused · 3 y (read_write)
 //   softmax_bwd   Bindings: 0 Params · 1 y (read) · 2 dy (read) · 3 dx (read_write)
 // A workgroup of WG invocations walks p.rpw consecutive rows. Invocation t holds vec4s
 // t, t + WG, … (VPT of them) of the row in registers, so x is read once and y written once.
@@ -10,22 +12,20 @@
 // folds all WG partials in the same order. That is deterministic and costs one barrier per
 // reduction instead of a tree's log2(WG) + 1 (a barrier is ~1 µs on lavapipe); partials
 // alternate between two banks so a bank is never rewritten before everyone has read it.
-// Mask (p.flags & 1): additive, row (r / maskDiv) % maskRows of a [maskRows, cols] matrix
-// (causal [T, T] over [B·H·T, T] rows: maskDiv 1; key padding [B, T] over [B·H·Tq, T]: H·Tq).
-// Causal (p.flags & 2): columns c > r % cols are masked without reading anything.
-// A fully masked row (max = −∞) gives y = 0, not NaN.
+// A row of −∞ (max = −∞) gives y = 0, not NaN.
 
 struct Params {
-  rows: u32, cols: u32, rpw: u32, flags: u32,
-  offA: u32, offB: u32, offOut: u32, maskRows: u32,
-  maskDiv: u32, scale: f32, pad0: u32, pad1: u32,
+  rows: u32, cols: u32, rpw: u32, pad0: u32,
+  offA: u32, offB: u32, offOut: u32, scale: f32,
 }
 
 const WG: u32 = 16u;
 const VPT: u32 = 4u;
-const HAS_MASK: u32 = 1u;
-const CAUSAL: u32 = 2u;
+const VEC4: bool = true;
 
+// Each binding is declared twice, as f32 and as vec4f elements: the VEC4 entry points use the
+// vec4 view, the scalar ones the f32 view, and an entry point binds only what it uses (so the two
+// views of a binding never meet in one pipeline).
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> in0s: array<f32>;
 @group(0) @binding(1) var<storage, read> in0v: array<vec4f>;
@@ -54,23 +54,13 @@ fn wg_reduce(tid: u32, v: f32, bank: u32, is_max: bool) -> f32 {
 // First column of the invocation's k-th vec4.
 fn col(tid: u32, k: u32) -> u32 { return 4u * (tid + k * WG); }
 
-// Per-component validity of the vec4 at column c: inside the row and not causally masked.
-fn live(r: u32, c: u32) -> vec4<bool> {
-  let cc = vec4u(c, c + 1u, c + 2u, c + 3u);
-  var ok = cc < vec4u(p.cols);
-  if ((p.flags & CAUSAL) != 0u) { ok = ok & (cc <= vec4u(r % p.cols)); }
-  return ok;
-}
-
-fn mask_row(r: u32) -> u32 { return p.offB + ((r / p.maskDiv) % p.maskRows) * p.cols; }
-
-// The softmax of the row in `v` (masked entries already −∞), in place. Both reductions always
-// run, fully masked rows included, so every row costs the same two barriers in the same banks.
+// The softmax of the row in `v` (entries past the row already −∞), in place. Both reductions
+// always run, rows of −∞ included, so every row costs the same two barriers in the same banks.
 fn softmax_core(tid: u32, v: ptr<function, array<vec4f, VPT>>) {
   var m = neg_inf();
   for (var k = 0u; k < VPT; k++) { m = max(m, max(max((*v)[k].x, (*v)[k].y), max((*v)[k].z, (*v)[k].w))); }
   m = wg_reduce(tid, m, 0u, true);
-  let dead = m == neg_inf(); // −∞ − (−∞) is NaN: a fully masked row must not reach exp
+  let dead = m == neg_inf(); // −∞ − (−∞) is NaN: a row of −∞ must not reach exp
   var s = 0.0;
   for (var k = 0u; k < VPT; k++) {
     (*v)[k] = select(exp((*v)[k] - m), vec4f(0.0), dead);
@@ -96,96 +86,67 @@ fn first_row(wg: vec3u, nwg: vec3u) -> u32 { return (wg.y * nwg.x + wg.x) * p.rp
 // Rows are walked with a bound that depends on the workgroup alone, so the barriers inside
 // stay in uniform control flow.
 @compute @workgroup_size(WG, 1, 1)
-fn softmax_fwd_v4(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) tid: u32) {
+fn softmax_fwd(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) tid: u32) {
   let r0 = first_row(wg, nwg);
   for (var r = r0; r < min(p.rows, r0 + p.rpw); r++) {
     var v: array<vec4f, VPT>;
     for (var k = 0u; k < VPT; k++) {
       let c = col(tid, k);
       v[k] = vec4f(neg_inf());
-      if (c < p.cols) {
-        var x = p.scale * in0v[(p.offA + r * p.cols + c) / 4u];
-        if ((p.flags & HAS_MASK) != 0u) { x += in1v[(mask_row(r) + c) / 4u]; }
-        v[k] = select(vec4f(neg_inf()), x, live(r, c));
-      }
-    }
-    softmax_core(tid, &v);
-    for (var k = 0u; k < VPT; k++) {
-      let c = col(tid, k);
-      if (c < p.cols) { outv[(p.offOut + r * p.cols + c) / 4u] = v[k]; }
-    }
-  }
-}
-
-@compute @workgroup_size(WG, 1, 1)
-fn softmax_fwd_s(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) tid: u32) {
-  let r0 = first_row(wg, nwg);
-  for (var r = r0; r < min(p.rows, r0 + p.rpw); r++) {
-    var v: array<vec4f, VPT>;
-    for (var k = 0u; k < VPT; k++) {
-      let c = col(tid, k);
-      let ok = live(r, c);
-      v[k] = vec4f(neg_inf());
+//#if VEC4
+      if (c < p.cols) { v[k] = p.scale * in0v[(p.offA + r * p.cols + c) / 4u]; }
+//#else
       for (var i = 0u; i < 4u; i++) {
-        if (c + i < p.cols) {
-          var x = p.scale * in0s[p.offA + r * p.cols + c + i];
-          if ((p.flags & HAS_MASK) != 0u) { x += in1s[mask_row(r) + c + i]; }
-          if (ok[i]) { v[k][i] = x; }
-        }
+        if (c + i < p.cols) { v[k][i] = p.scale * in0s[p.offA + r * p.cols + c + i]; }
       }
+//#end
     }
     softmax_core(tid, &v);
     for (var k = 0u; k < VPT; k++) {
       let c = col(tid, k);
+//#if VEC4
+      if (c < p.cols) { outv[(p.offOut + r * p.cols + c) / 4u] = v[k]; }
+//#else
       for (var i = 0u; i < 4u; i++) {
         if (c + i < p.cols) { outs[p.offOut + r * p.cols + c + i] = v[k][i]; }
       }
+//#end
     }
   }
 }
 
 @compute @workgroup_size(WG, 1, 1)
-fn softmax_bwd_v4(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) tid: u32) {
+fn softmax_bwd(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) tid: u32) {
   let r0 = first_row(wg, nwg);
   for (var r = r0; r < min(p.rows, r0 + p.rpw); r++) {
     var y: array<vec4f, VPT>;
     var dy: array<vec4f, VPT>;
     for (var k = 0u; k < VPT; k++) {
       let c = col(tid, k);
+//#if VEC4
       if (c < p.cols) {
         y[k] = in0v[(p.offA + r * p.cols + c) / 4u];
         dy[k] = in1v[(p.offB + r * p.cols + c) / 4u];
       }
-    }
-    softmax_bwd_core(tid, r, &y, &dy);
-    for (var k = 0u; k < VPT; k++) {
-      let c = col(tid, k);
-      if (c < p.cols) { outv[(p.offOut + r * p.cols + c) / 4u] = y[k]; }
-    }
-  }
-}
-
-@compute @workgroup_size(WG, 1, 1)
-fn softmax_bwd_s(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) tid: u32) {
-  let r0 = first_row(wg, nwg);
-  for (var r = r0; r < min(p.rows, r0 + p.rpw); r++) {
-    var y: array<vec4f, VPT>;
-    var dy: array<vec4f, VPT>;
-    for (var k = 0u; k < VPT; k++) {
-      let c = col(tid, k);
+//#else
       for (var i = 0u; i < 4u; i++) {
         if (c + i < p.cols) {
           y[k][i] = in0s[p.offA + r * p.cols + c + i];
           dy[k][i] = in1s[p.offB + r * p.cols + c + i];
         }
       }
+//#end
     }
     softmax_bwd_core(tid, r, &y, &dy);
     for (var k = 0u; k < VPT; k++) {
       let c = col(tid, k);
+//#if VEC4
+      if (c < p.cols) { outv[(p.offOut + r * p.cols + c) / 4u] = y[k]; }
+//#else
       for (var i = 0u; i < 4u; i++) {
         if (c + i < p.cols) { outs[p.offOut + r * p.cols + c + i] = y[k][i]; }
       }
+//#end
     }
   }
 }

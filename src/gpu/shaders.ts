@@ -8,9 +8,17 @@
 //   //#unroll J SG        (SG: a define or a number)
 //   ...J...               (J replaced by 0u, 1u, ... SG-1u)
 //   //#end
-// and one shares declarations between files (a file that must start with `enable subgroups;`
+// one shares declarations between files (a file that must start with `enable subgroups;`
 // and one that must not):
 //   //#include matmul_common   (the lines of shaders/matmul_common.wgsl, defines applying to them)
+// and one keeps the lines of one branch, so that twins differing in a few lines (vec4 and scalar
+// loads) are written once:
+//   //#if VEC4              (VEC4: a bool const of the file, or a define)
+//   ...                     (kept when VEC4 is true)
+//   //#else                 (optional)
+//   ...                     (kept when it is false)
+//   //#end
+// An #if may hold an #unroll; an #unroll may not hold an #if (its first #end closes it).
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -67,8 +75,36 @@ export function specialise(file: string, defines: Defines = {}, source?: string)
   const values: Record<string, number | boolean> = {};
   const out: string[] = [];
   const lineMap: string[] = [];
+  // Open #if blocks: `taken` while the current branch is kept, `outer` whether the enclosing ones are.
+  const ifs: { taken: boolean; outer: boolean; inElse: boolean; at: string }[] = [];
+  const keeping = () => ifs.every((b) => b.taken);
+  let skippedUnrolls = 0; // #unroll blocks in a dropped branch: their #end is not an #if's
   for (let i = 0; i < lines.length; i++) {
     let line = lines[i]!;
+    const d = /^\s*\/\/#(if|else|end|unroll)\b\s*(\w*)/.exec(line);
+    if (d?.[1] === 'if') {
+      const v = values[d[2]!];
+      if (keeping() && typeof v !== 'boolean') throw new Error(`${origin[i]}: #if ${d[2]} names no bool const`);
+      ifs.push({ taken: keeping() && v === true, outer: keeping(), inElse: false, at: origin[i]! });
+      continue;
+    }
+    if (d?.[1] === 'else') {
+      const top = ifs.at(-1);
+      if (!top || top.inElse) throw new Error(`${origin[i]}: #else without #if`);
+      top.inElse = true;
+      top.taken = top.outer && !top.taken;
+      continue;
+    }
+    if (!keeping()) {
+      if (d?.[1] === 'unroll') skippedUnrolls++;
+      else if (d?.[1] === 'end' && skippedUnrolls) skippedUnrolls--;
+      else if (d?.[1] === 'end') ifs.pop();
+      continue;
+    }
+    if (d?.[1] === 'end') {
+      if (!ifs.pop()) throw new Error(`${origin[i]}: #end without #if or #unroll`);
+      continue;
+    }
     const m = /^const\s+([A-Za-z_]\w*)\s*(:\s*\w+)?\s*=\s*([^;]+);/.exec(line);
     if (m) {
       const name = m[1]!;
@@ -76,6 +112,8 @@ export function specialise(file: string, defines: Defines = {}, source?: string)
         line = `const ${name}${m[2] ?? ''} = ${wgslLiteral(defines[name]!, m[2] ?? '')};`;
         used.add(name);
         values[name] = defines[name]!;
+      } else if (/^\s*(true|false)\s*$/.test(m[3]!)) {
+        values[name] = m[3]!.trim() === 'true';
       } else {
         const n = Number(m[3]!.replace(/[uif]$/, ''));
         if (Number.isFinite(n)) values[name] = n;
@@ -102,6 +140,7 @@ export function specialise(file: string, defines: Defines = {}, source?: string)
     out.push(line);
     lineMap.push(origin[i]!);
   }
+  if (ifs.length) throw new Error(`${ifs.at(-1)!.at}: #if without #end`);
   for (const name of Object.keys(defines)) {
     if (!used.has(name)) throw new Error(`${path}: define ${name} matches no module-scope const`);
   }

@@ -100,4 +100,18 @@ describe('shader specialisation', () => {
   it('rejects an unknown define', () => {
     expect(() => specialise('t', { TN: 1 }, src)).toThrow(/define TN matches no module-scope const/);
   });
+  it('keeps one branch of #if/#else by a bool const or define, unrolls inside a kept branch, and maps lines', () => {
+    const twin = 'const VEC4: bool = true;\nconst N: u32 = 2u;\n//#if VEC4\nlet a = v4;\n//#unroll J N\nx[J] = 0;\n//#end\n//#else\nlet a = s;\n//#unroll J N\ny[J] = 0;\n//#end\n//#end\nlet tail = 1;\n';
+    const v4 = specialise('t', {}, twin);
+    expect(v4.code).toBe('const VEC4: bool = true;\nconst N: u32 = 2u;\nlet a = v4;\nx[0u] = 0;\nx[1u] = 0;\nlet tail = 1;\n');
+    const s = specialise('t', { VEC4: false }, twin);
+    expect(s.code).toBe('const VEC4: bool = false;\nconst N: u32 = 2u;\nlet a = s;\ny[0u] = 0;\ny[1u] = 0;\nlet tail = 1;\n');
+    expect(s.lineMap[2]).toBe('shaders/t.wgsl:9');
+    expect(s.lineMap[5]).toBe('shaders/t.wgsl:14');
+  });
+  it('rejects an #if on something that is no bool const, and an #if without #end', () => {
+    expect(() => specialise('t', {}, 'const N: u32 = 2u;\n//#if N\n//#end\n')).toThrow(/t\.wgsl:2: #if N names no bool const/);
+    expect(() => specialise('t', {}, 'const B: bool = true;\n//#if B\nfn f() {}\n')).toThrow(/t\.wgsl:2: #if without #end/);
+    expect(() => specialise('t', {}, 'fn f() {}\n//#else\n')).toThrow(/#else without #if/);
+  });
 });

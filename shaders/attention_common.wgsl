@@ -1,0 +1,50 @@
+// attention_common.wgsl — what the fused forward (attention.wgsl) and backward (attention_bwd.wgsl)
+// share, pulled in with //#include after their `enable subgroups;`: the parameters (one struct for
+// both passes, filled by kernels/attention.ts fusedUniforms), the flags, the bindings 0-4, the
+// strided addressing, the mask test and the causal bound.
+//
+// Tensors are strided: element (b, h, i, d) of X is at X.x + b·X.y + h·X.z + i·X.w + d (the vec4u
+// layouts below), so Q/K/V can be read straight out of a fused [B, L, 3, H, D] projection.
+
+struct Params {
+  B: u32, H: u32, Lq: u32, Lk: u32,
+  scale2: f32,     // scale · log2(e)
+  causalOff: i32,  // query i sees key j ≤ i + causalOff
+  flags: u32,
+  pad0: u32,
+  q: vec4u, k: vec4u, v: vec4u, o: vec4u,
+  dout: vec4u, dq: vec4u, dk: vec4u, dv: vec4u,
+}
+
+const CAUSAL: u32 = 1u;
+const KEY_MASK: u32 = 2u;
+const LN2: f32 = 0.6931471805599453;
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> Q: array<f32>;
+@group(0) @binding(2) var<storage, read> K: array<f32>;
+@group(0) @binding(3) var<storage, read> V: array<f32>;
+@group(0) @binding(4) var<storage, read> keyMask: array<u32>;
+
+fn base(l: vec4u, b: u32, h: u32) -> u32 { return l.x + b * l.y + h * l.z; }
+
+// Rows are held as vec4s: a loop over HD/4 is short enough for LLVM to unroll, so the arrays
+// stay in registers (a 64-trip scalar loop was not, and ran 3× slower at head dim 64).
+fn loadQ(a: u32) -> vec4f { return vec4f(Q[a], Q[a + 1u], Q[a + 2u], Q[a + 3u]); }
+fn loadK(a: u32) -> vec4f { return vec4f(K[a], K[a + 1u], K[a + 2u], K[a + 3u]); }
+fn loadV(a: u32) -> vec4f { return vec4f(V[a], V[a + 1u], V[a + 2u], V[a + 3u]); }
+
+// Whether query i may attend key j of batch b; rows and keys past the ends attend nothing (the
+// kernels clamp their loads there and compute rows they never store).
+fn attends(b: u32, i: u32, j: u32) -> bool {
+  if (i >= p.Lq || j >= p.Lk) { return false; }
+  if ((p.flags & KEY_MASK) != 0u && keyMask[b * p.Lk + j] == 0u) { return false; }
+  if ((p.flags & CAUSAL) != 0u && i32(j) > i32(i) + p.causalOff) { return false; }
+  return true;
+}
+
+// Keys past this bound are masked for every row below `rowEnd` (causal), so the loop stops there.
+fn keyEnd(rowEnd: u32) -> u32 {
+  if ((p.flags & CAUSAL) == 0u) { return p.Lk; }
+  return u32(clamp(i32(rowEnd) + p.causalOff, 0, i32(p.Lk)));
+}
