@@ -156,12 +156,3 @@ async function resample(img: RgbImage, width: number, height: number): Promise<R
     .toBuffer();
   return { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width, height };
 }
-
-/** A PNG of an RGB image (contact sheets, debugging). */
-export function encodePng(img: RgbImage): Promise<Buffer> {
-  return sharp(Buffer.from(img.data.buffer, img.data.byteOffset, img.data.byteLength), {
-    raw: { width: img.width, height: img.height, channels: 3 },
-  })
-    .png()
-    .toBuffer();
-}

@@ -48,6 +48,15 @@ export interface AdapterSummary {
   limits: Record<string, number>;
 }
 
+/**
+ * Whether the adapter runs on the CPU (a fallback adapter, Mesa's lavapipe or llvmpipe): kernels
+ * pick other variants there, and the JS thread sleeps while it waits (src/gpu/wait.ts). Some
+ * such adapters say so only in their name. The one test of it, for both uses.
+ */
+export function isSoftware(a: Pick<AdapterSummary, 'isFallbackAdapter' | 'architecture' | 'device' | 'description'>): boolean {
+  return a.isFallbackAdapter || a.architecture === 'software' || /llvmpipe|lavapipe/i.test(a.device + a.description);
+}
+
 const UNIFORM_SLOT = 256; // minUniformBufferOffsetAlignment on every adapter we know
 const UNIFORM_SLOTS = 1024;
 const MAX_DISPATCHES_PER_SUBMIT = 512;
@@ -96,7 +105,7 @@ export class Gpu {
     this.features = new Set(WANTED_FEATURES.filter((f) => device.features.has(f)));
     this.subgroupSize =
       this.features.has('subgroups') && adapter.subgroupMinSize === adapter.subgroupMaxSize ? adapter.subgroupMinSize : 0;
-    this.software = adapter.isFallbackAdapter || adapter.architecture === 'software' || /llvmpipe|lavapipe/i.test(adapter.device + adapter.description);
+    this.software = isSoftware(adapter);
     this.waiter = new IdleWaiter(waitMode);
     this.pool = new BufferPool(device);
     this.dummy = device.createBuffer({ size: 16, usage: GPUBufferUsage.STORAGE, label: 'coca:dummy-binding' });
@@ -143,8 +152,7 @@ export class Gpu {
       features: [...device.features].sort(),
       limits,
     };
-    const software = summary.isFallbackAdapter || summary.architecture === 'software';
-    return new Gpu(device, summary, options.wait ?? waitModeFromEnv(software));
+    return new Gpu(device, summary, options.wait ?? waitModeFromEnv(isSoftware(summary)));
   }
 
   has(feature: FeatureName): boolean {

@@ -107,11 +107,6 @@ export class Tape {
 
 let active: Tape | null = null;
 
-/** The tape ops record on, or null in inference mode. */
-export function currentTape(): Tape | null {
-  return active;
-}
-
 /** Runs `fn` with `tape` recording (training step). */
 export function withTape<T>(tape: Tape, fn: () => T): T {
   const prev = active;

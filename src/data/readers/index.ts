@@ -88,8 +88,6 @@ async function verify(records: RawRecord[], how: 'none' | 'header' | 'full', pro
   });
 }
 
-export const USER_SPLITS = ['train', 'val', 'test', 'all'] as const;
-
 /**
  * The split of a record: the format's own, else 90/5/5 by a seeded hash of the image path
  * relative to `root` (the dataset's folder), so the same dataset splits the same wherever it lies.
