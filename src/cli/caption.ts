@@ -81,7 +81,7 @@ export const captionCommand = {
       .option('top-k', { type: 'number', describe: 'sample from the k most likely tokens (0 = all)' })
       .option('top-p', { type: 'number', describe: 'sample from the smallest set of tokens holding this much probability' })
       .option('temperature', { type: 'number', describe: `sampling temperature [default: ${D.temperature}]` })
-      .option('seed', { type: 'number', describe: `sampling seed [default: ${D.seed}]` })
+      .option('seed', { type: 'number', describe: `sampling seed; each picture draws from its own generator, so its caption does not depend on the others [default: ${D.seed}]` })
       .option('batch', { type: 'number', default: 8, describe: 'images per GPU pass' })
       .option('json', { type: 'boolean', default: false, describe: 'print JSON with per-token log-probs' })
       .option('attention', { type: 'string', describe: 'write a PNG: for each word, where on the image the decoder looked' })

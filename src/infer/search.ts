@@ -13,6 +13,9 @@
 // - logprobs[i] is log-softmax of the logits after those two adjustments (temperature, top-k and
 //   top-p change only which token sampling draws, not the reported log-prob). With neither
 //   adjustment they are the model's own log-probabilities.
+// - Sampling gives every row its own generator (seeded by sample.seed, or sample.rowSeeds[n]), so
+//   a picture's caption for a seed is the same alone and in a batch: a user's seed reproduces a
+//   caption whatever else is in flight (coca serve batches requests with different seeds).
 // - Beam search ranks finished captions by score = Σ logprobs / len^α, len = generated tokens
 //   including [EOT] (not [SOT]), α = lengthPenalty (Hugging Face's and open_clip's convention;
 //   α = 0: raw sum, favours short captions; α = 1: mean log-prob). Each step keeps the best 2K of
@@ -31,7 +34,15 @@ export interface SearchOptions {
   lengthPenalty?: number;
   repetitionPenalty?: number;
   /** Sampling instead of a search (beams must be 1). */
-  sample?: { temperature?: number; topK?: number; topP?: number; seed?: number };
+  sample?: {
+    temperature?: number;
+    topK?: number;
+    topP?: number;
+    /** Every row's generator starts from this seed (one generator per picture). */
+    seed?: number;
+    /** Row n's seed instead (coca serve: several captions of one request, see sampleSeeds). */
+    rowSeeds?: readonly number[];
+  };
   sot?: number;
   eot?: number;
   pad?: number;
@@ -168,7 +179,9 @@ export async function greedyOrSample(s: Stepper, maxLen: number, opts: SearchOpt
   const N = s.rows;
   const V = s.vocab;
   const rows = Array.from({ length: N }, () => ({ tokens: [o.sot], logprobs: [] as number[], attention: [] as Float32Array[], done: false }));
-  const rng = opts.sample ? new Rng(opts.sample.seed ?? 0) : null;
+  const rowSeeds = opts.sample?.rowSeeds;
+  if (rowSeeds && rowSeeds.length !== N) throw new SearchError(`sampling: ${rowSeeds.length} row seeds for ${N} rows`);
+  const rngs = opts.sample ? Array.from({ length: N }, (_, n) => new Rng(rowSeeds?.[n] ?? opts.sample!.seed ?? DEFAULT_SEARCH.seed)) : null;
   let logits = await s.step(new Int32Array(N).fill(o.sot));
   for (;;) {
     const chosen = new Int32Array(N).fill(o.eot);
@@ -178,7 +191,7 @@ export async function greedyOrSample(s: Stepper, maxLen: number, opts: SearchOpt
       adjust(row, r.tokens, o);
       const lp = logSoftmax(row);
       let pick = 0;
-      if (rng) pick = draw(row, opts.sample!, rng);
+      if (rngs) pick = draw(row, opts.sample!, rngs[n]!);
       else for (let v = 1; v < V; v++) if (row[v]! > row[pick]!) pick = v;
       r.tokens.push(pick);
       r.logprobs.push(lp[pick]!);
@@ -191,6 +204,15 @@ export async function greedyOrSample(s: Stepper, maxLen: number, opts: SearchOpt
     logits = await s.step(chosen);
   }
   return rows.map((r) => ({ tokens: r.tokens, logprobs: r.logprobs, score: r.logprobs.reduce((a, b) => a + b, 0), ...(r.attention.length ? { attention: r.attention } : {}) }));
+}
+
+/**
+ * The seeds of `n` captions drawn for one picture and seed: the first is the seed itself (so the
+ * first of n captions is the caption asked for alone), the others are derived from it.
+ */
+export function sampleSeeds(seed: number, n: number): number[] {
+  const derive = new Rng(seed ^ 0x5eed5eed);
+  return Array.from({ length: n }, (_, k) => (k === 0 ? seed : derive.u32()));
 }
 
 /** A token drawn from softmax(row / T), restricted to the top k and to the top-p nucleus. */

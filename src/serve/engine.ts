@@ -7,7 +7,7 @@ import { captionImages } from '../infer/caption.ts';
 import { embedImages, embedTexts, topK, type Hit } from '../infer/embed.ts';
 import type { OpenCheckpoint } from '../infer/load.ts';
 import type { RetrievalIndex } from '../infer/retrieval.ts';
-import type { CheckedSearch } from '../infer/search.ts';
+import { DEFAULT_SEARCH, sampleSeeds, type CheckedSearch } from '../infer/search.ts';
 import { classEmbeddings, classify, DEFAULT_TEMPLATES, logitScale } from '../infer/zeroshot.ts';
 import type { GpuQueue } from './queue.ts';
 
@@ -54,8 +54,11 @@ export class Engine {
   }
 
   caption(job: CaptionJob): Promise<CaptionOut[]> {
-    // Only requests asking the same search can share a decode; the image itself never matters.
-    const group = `caption:${JSON.stringify(job.search)}:${job.attention}`;
+    // Only requests asking the same search can share a decode; the image itself never matters,
+    // nor the seed (every request's rows draw from their own generators).
+    const { sample, ...rest } = job.search;
+    const shared = sample ? { ...rest, sample: { ...sample, seed: undefined } } : rest;
+    const group = `caption:${JSON.stringify(shared)}:${job.attention}`;
     return this.queue.submit(group, job, (jobs) => this.captionBatch(jobs));
   }
 
@@ -67,7 +70,8 @@ export class Engine {
     let r = 0;
     for (const j of jobs) for (let k = 0; k < j.n; k++) images.set(j.image, per * r++);
     const { search, attention } = jobs[0]!;
-    const caps = await captionImages(model, images, rows, { ...search, recordAttention: attention });
+    const sample = search.sample && { ...search.sample, rowSeeds: jobs.flatMap((j) => sampleSeeds(j.search.sample!.seed ?? DEFAULT_SEARCH.seed, j.n)) };
+    const caps = await captionImages(model, images, rows, { ...search, ...(sample ? { sample } : {}), recordAttention: attention });
     const P = this.grid ** 2;
     let pool: Float32Array | null = null;
     if (attention) {

@@ -42,7 +42,7 @@ export function openapi(o: ServeOptions): object {
             topK: int('sample from the k most likely tokens (0 = all)', { minimum: 0, default: D.topK }),
             topP: num('nucleus sampling mass', { exclusiveMinimum: 0, maximum: 1, default: D.topP }),
             temperature: num('sampling temperature', { exclusiveMinimum: 0, default: D.temperature }),
-            seed: int('sampling seed', { default: D.seed }),
+            seed: int('sampling seed: the same picture and seed give the same captions whatever else the server is decoding', { default: D.seed }),
             n: int('captions to sample (1–5; sampling only)'),
             attention: { type: 'boolean', description: 'per-token attention maps (default true)' },
           }),

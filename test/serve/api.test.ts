@@ -92,6 +92,21 @@ describe('routes', () => {
     expect(alone.body.captions[0].text).toBe(rs[1]!.body.captions[0].text);
   });
 
+  it("a request's sampled captions are the same alone and batched with others, whatever their seeds", async () => {
+    const opts = { sample: true, temperature: 1.5, maxLen: 8, attention: false };
+    const ask = (f: string, seed: number, n = 1) => post('/api/caption', { bytes: read(f) }, { ...opts, seed, n });
+    const texts = (r: Awaited<ReturnType<typeof ask>>) => r.body.captions.map((c: { tokens: { id: number }[] }) => c.tokens.map((t) => t.id).join(' '));
+    const before = s.queue.stats();
+    const together = await Promise.all([ask(fx.pics.blue, 4), ask(fx.pics.red, 4, 2), ask(fx.pics.wide, 9), ask(fx.pics.blue, 5)]);
+    const after = s.queue.stats();
+    expect(after.batches - before.batches).toBeLessThan(4);
+    const alone = [await ask(fx.pics.blue, 4), await ask(fx.pics.red, 4, 2), await ask(fx.pics.wide, 9), await ask(fx.pics.blue, 5)];
+    expect(together.map(texts)).toEqual(alone.map(texts));
+    // The first of n captions is the one asked for alone; the seed matters.
+    expect(texts(await ask(fx.pics.red, 4))).toEqual(texts(alone[1]!).slice(0, 1));
+    expect(texts(alone[0]!)).not.toEqual(texts(alone[3]!));
+  });
+
   it('retrieves indexed pictures by text with thumbnail URLs that load', async () => {
     const r = (await s.app.inject('/api/retrieve?text=a%20red%20square&k=3')).json();
     expect(r.results).toHaveLength(3);
