@@ -51,10 +51,16 @@ describe('byte-level BPE tokenizer', () => {
   });
 
   it('truncates keeping [EOT] last and pads with padId', () => {
-    const row = tok.encodePadded('the yellow light means you should stop if it is safe to do so', 8);
+    const text = 'the yellow light means you should stop if it is safe to do so';
+    const row = tok.encodePadded(text, 8);
     expect(row.length).toBe(8);
-    expect(row[0]).toBe(tok.bosId);
-    expect(row[7]).toBe(tok.eosId);
+    // The head is kept, token by token: [SOT], the first 6 tokens of the whole text, [EOT].
+    const whole = tok.encode(text);
+    expect(whole.length).toBeGreaterThan(8 + 6);
+    expect(Array.from(row)).toEqual([tok.bosId, ...whole.slice(1, 7), tok.eosId]);
+    expect(normaliseCaption(text).startsWith(tok.decode(Array.from(row)))).toBe(true);
+    expect(tok.encode(text, 3)).toEqual([tok.bosId, whole[1], tok.eosId]);
+    expect(tok.encode(text, 2)).toEqual([tok.bosId, tok.eosId]);
     const short = tok.encodePadded('dog', 8);
     const eot = short.indexOf(tok.eosId);
     expect(eot).toBeGreaterThan(1);
