@@ -1,39 +1,20 @@
-// The one GPU device of a process: adapter and limits, features, labelled pipelines built under
-// error scopes, a recorder that batches dispatches into few submits, readback that waits without
-// polling, device-loss handling, and the buffer pool. Everything above src/gpu goes through this.
+// The one GPU device of a process: adapter and limits, features, device-loss and error
+// handling, transfers, readback that waits without polling (wait.ts), timing, and the buffer pool
+// (pool.ts); kernels are built by pipelines.ts and recorded by recorder.ts. Everything above
+// src/gpu goes through this.
 import { openAdapter, type BackendChoice, type BackendName } from './backend.ts';
 import { DeviceLostError, GpuRuntimeError, ShaderError } from './errors.ts';
+import { Pipelines, type Kernel, type KernelSpec } from './pipelines.ts';
 import { BufferPool } from './pool.ts';
-import { DispatchProfiler, type ProfileEntry } from './profiler.ts';
-import { specialise, type Defines } from './shaders.ts';
+import type { ProfileEntry } from './profiler.ts';
+import { Recorder, UNIFORM_SLOT, type Binding } from './recorder.ts';
 import { IdleWaiter, waitModeFromEnv, type WaitMode } from './wait.ts';
+
+export type { BindingKind, Kernel, KernelSpec } from './pipelines.ts';
+export type { Binding } from './recorder.ts';
 
 export type FeatureName = 'subgroups' | 'shader-f16' | 'timestamp-query';
 const WANTED_FEATURES: FeatureName[] = ['subgroups', 'shader-f16', 'timestamp-query'];
-
-export type BindingKind = 'read' | 'rw';
-
-/** What a compute kernel is: a WGSL file, an entry point, its specialisation and bindings. */
-export interface KernelSpec {
-  file: string;
-  entry: string;
-  defines?: Defines;
-  /** Storage bindings 1..n in order; binding 0 is always the uniform block. */
-  bindings: BindingKind[];
-  /** Source text to use instead of shaders/<file>.wgsl (tests of the error path). */
-  source?: string;
-}
-
-export interface Kernel {
-  readonly key: string;
-  readonly spec: KernelSpec;
-  readonly pipeline: GPUComputePipeline;
-  readonly layout: GPUBindGroupLayout;
-  /** Resolves to the compile error, if any (also reported at the next sync). */
-  readonly check: Promise<ShaderError | null>;
-}
-
-export type Binding = GPUBuffer | { buffer: GPUBuffer; offset?: number };
 
 export interface AdapterSummary {
   backend: BackendName;
@@ -57,9 +38,6 @@ export function isSoftware(a: Pick<AdapterSummary, 'isFallbackAdapter' | 'archit
   return a.isFallbackAdapter || a.architecture === 'software' || /llvmpipe|lavapipe/i.test(a.device + a.description);
 }
 
-const UNIFORM_SLOT = 256; // minUniformBufferOffsetAlignment on every adapter we know
-const UNIFORM_SLOTS = 1024;
-const MAX_DISPATCHES_PER_SUBMIT = 512;
 
 export interface GpuOptions {
   backend?: BackendChoice;
@@ -79,22 +57,12 @@ export class Gpu {
   /** Dispatches recorded since the last completed wait: what a wait is waiting for. */
   private workSinceWait = 0;
 
-  private kernels = new Map<string, Kernel>();
-  private layouts = new Map<string, GPUBindGroupLayout>();
   private failure: Error | null = null;
   private pendingChecks: Promise<unknown>[] = [];
   private destroyed = false;
-
-  private encoder: GPUCommandEncoder | null = null;
-  private pass: GPUComputePassEncoder | null = null;
-  private passTimestamps: GPUComputePassTimestampWrites | undefined;
-  private recorded: string[] = [];
-  private uniformStage = new Uint8Array(UNIFORM_SLOT * UNIFORM_SLOTS);
-  private uniformBuffers: GPUBuffer[] = [];
-  private uniformUsed = 0;
-  private arenaIndex = 0;
+  private readonly pipelines: Pipelines;
+  private readonly recorder: Recorder;
   private dummy: GPUBuffer;
-  private profiler: DispatchProfiler | null = null;
 
   private constructor(
     readonly device: GPUDevice,
@@ -108,6 +76,8 @@ export class Gpu {
     this.software = isSoftware(adapter);
     this.waiter = new IdleWaiter(waitMode);
     this.pool = new BufferPool(device);
+    this.pipelines = new Pipelines(device, (e) => this.fail(e), (check) => this.pendingChecks.push(check));
+    this.recorder = new Recorder(device);
     this.dummy = device.createBuffer({ size: 16, usage: GPUBufferUsage.STORAGE, label: 'coca:dummy-binding' });
 
     device.lost.then((info) => {
@@ -173,59 +143,13 @@ export class Gpu {
 
   // ---- pipelines ---------------------------------------------------------------------------
 
-  private layoutFor(bindings: BindingKind[]): GPUBindGroupLayout {
-    const key = bindings.join(',');
-    let layout = this.layouts.get(key);
-    if (!layout) {
-      const entries: GPUBindGroupLayoutEntry[] = [
-        { binding: 0, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'uniform' } },
-        ...bindings.map((b, i) => ({
-          binding: i + 1,
-          visibility: GPUShaderStage.COMPUTE,
-          buffer: { type: (b === 'read' ? 'read-only-storage' : 'storage') as GPUBufferBindingType },
-        })),
-      ];
-      layout = this.device.createBindGroupLayout({ entries, label: `coca:layout(${key})` });
-      this.layouts.set(key, layout);
-    }
-    return layout;
-  }
-
   /**
    * Returns the kernel for `spec`, building it on first use. Building is synchronous (so ops
    * can be recorded without awaiting); a compile error is recorded with its file, line and entry
    * point and thrown at the next sync. `compile()` awaits it instead.
    */
   kernel(spec: KernelSpec): Kernel {
-    const defs = spec.defines ? Object.entries(spec.defines).map(([k, v]) => `${k}=${v}`).join(',') : '';
-    const key = `${spec.file}:${spec.entry}${defs ? `:${defs}` : ''}`;
-    const cached = this.kernels.get(key);
-    if (cached) return cached;
-    const src = specialise(spec.file, spec.defines, spec.source);
-    const where = `${src.path} (entry point ${spec.entry}${defs ? `, ${defs}` : ''})`;
-    const layout = this.layoutFor(spec.bindings);
-    this.device.pushErrorScope('validation');
-    const module = this.device.createShaderModule({ code: src.code, label: key });
-    const pipeline = this.device.createComputePipeline({
-      label: key,
-      layout: this.device.createPipelineLayout({ bindGroupLayouts: [layout], label: key }),
-      compute: { module, entryPoint: spec.entry },
-    });
-    const scope = this.device.popErrorScope();
-    const check = scope.then(async (err) => {
-      if (!err) return null;
-      const info = await module.getCompilationInfo();
-      const first = info.messages.find((m) => m.type === 'error');
-      const e = first
-        ? new ShaderError(`${src.lineMap[first.lineNum - 1] ?? `${src.path}:${first.lineNum}`}:${first.linePos}: ${first.message} (entry point ${spec.entry})`)
-        : new ShaderError(`${where}: pipeline creation failed: ${err.message.split('\n')[0]}`);
-      this.fail(e);
-      return e;
-    });
-    this.pendingChecks.push(check);
-    const kernel: Kernel = { key, spec, pipeline, layout, check };
-    this.kernels.set(key, kernel);
-    return kernel;
+    return this.pipelines.get(spec);
   }
 
   /** Builds a kernel and waits for the result: throws ShaderError on a bad shader. */
@@ -237,48 +161,6 @@ export class Gpu {
   }
 
   // ---- recording ---------------------------------------------------------------------------
-
-  private openPass(): GPUComputePassEncoder {
-    if (!this.encoder) {
-      // Everything recorded until the submit runs under these scopes; their result is checked
-      // at the next sync and names what was recorded.
-      this.device.pushErrorScope('out-of-memory');
-      this.device.pushErrorScope('validation');
-      this.encoder = this.device.createCommandEncoder({ label: 'coca:commands' });
-    }
-    if (!this.pass) {
-      this.pass = this.encoder.beginComputePass({ label: 'coca:pass', timestampWrites: this.passTimestamps });
-      this.passTimestamps = undefined;
-    }
-    return this.pass;
-  }
-
-  private commandEncoder(): GPUCommandEncoder {
-    if (this.pass) {
-      this.pass.end();
-      this.pass = null;
-    }
-    if (!this.encoder) {
-      this.device.pushErrorScope('out-of-memory');
-      this.device.pushErrorScope('validation');
-      this.encoder = this.device.createCommandEncoder({ label: 'coca:commands' });
-    }
-    return this.encoder;
-  }
-
-  private uniformArena(): GPUBuffer {
-    // Two arenas used in turn, so writeBuffer for the next submit never waits on the last one.
-    while (this.uniformBuffers.length < 2) {
-      this.uniformBuffers.push(
-        this.device.createBuffer({
-          size: this.uniformStage.byteLength,
-          usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
-          label: `coca:uniform-arena-${this.uniformBuffers.length}`,
-        }),
-      );
-    }
-    return this.uniformBuffers[this.arenaIndex]!;
-  }
 
   /**
    * Records one dispatch of `kernel` over `workgroups`, with `uniforms` (at most 256 bytes) at
@@ -297,35 +179,8 @@ export class Gpu {
       throw new GpuRuntimeError(`${label}: dispatch of ${x}x${y}x${z} workgroups exceeds the adapter's ${maxWg} per dimension`);
     }
     if (x === 0 || y === 0 || z === 0) return;
-    if (this.uniformUsed === UNIFORM_SLOTS || this.recorded.length >= MAX_DISPATCHES_PER_SUBMIT) this.flush();
-    const pass = this.openPass();
-    const slot = this.uniformUsed++;
-    this.uniformStage.set(new Uint8Array(uniforms.buffer, uniforms.byteOffset, uniforms.byteLength), slot * UNIFORM_SLOT);
-    const maxBinding = this.limits.maxStorageBufferBindingSize;
-    const entries: GPUBindGroupEntry[] = [
-      { binding: 0, resource: { buffer: this.uniformArena(), offset: slot * UNIFORM_SLOT, size: UNIFORM_SLOT } },
-      ...buffers.map((b, i) => {
-        const buffer = 'buffer' in b ? b.buffer : (b as GPUBuffer);
-        const offset = 'buffer' in b ? (b.offset ?? 0) : 0;
-        const size = Math.min(buffer.size - offset, Math.floor(maxBinding / 4) * 4);
-        return { binding: i + 1, resource: { buffer, offset, size } };
-      }),
-    ];
-    const group = this.device.createBindGroup({ layout: kernel.layout, entries, label });
-    if (this.profiler) {
-      // A pass of its own, timestamped at both ends; a software adapter runs passes in order.
-      pass.end();
-      this.pass = this.encoder!.beginComputePass({ label, timestampWrites: this.profiler.timestamps(kernel.key, label) });
-    }
-    const p = this.pass!;
-    p.setPipeline(kernel.pipeline);
-    p.setBindGroup(0, group);
-    p.dispatchWorkgroups(x, y, z);
-    if (this.profiler) {
-      p.end();
-      this.pass = null;
-    }
-    this.recorded.push(label);
+    if (this.recorder.full) this.flush();
+    this.recorder.dispatch(kernel, uniforms, buffers, [x, y, z], label, this.limits.maxStorageBufferBindingSize);
     this.workSinceWait++;
   }
 
@@ -348,34 +203,19 @@ export class Gpu {
   /** Submits what has been recorded. Does not wait. */
   flush(): number {
     this.throwIfFailed();
-    if (!this.encoder) return performance.now();
-    if (this.pass) {
-      this.pass.end();
-      this.pass = null;
-    }
-    if (this.uniformUsed > 0) {
-      this.device.queue.writeBuffer(this.uniformArena(), 0, this.uniformStage, 0, this.uniformUsed * UNIFORM_SLOT);
-    }
-    const profiled = this.profiler?.resolve(this.encoder) ?? null;
-    this.device.queue.submit([this.encoder.finish()]);
+    const s = this.recorder.submit();
+    if (!s) return performance.now();
     this.submits++;
-    if (profiled) this.pendingChecks.push(profiled());
-    const what = this.recorded;
-    const validation = this.device.popErrorScope();
-    const oom = this.device.popErrorScope();
+    if (s.profiled) this.pendingChecks.push(s.profiled);
     this.pendingChecks.push(
-      Promise.all([validation, oom]).then(([v, o]) => {
+      Promise.all([s.validation, s.oom]).then(([v, o]) => {
         const err = o ?? v;
         if (!err) return;
-        const kinds = [...new Set(what)].slice(0, 6).join(', ');
+        const kinds = [...new Set(s.what)].slice(0, 6).join(', ');
         const kind = o ? 'out of GPU memory' : 'GPU validation error';
         this.fail(new GpuRuntimeError(`${kind} while running ${kinds || 'copies'}: ${err.message.split('\n')[0]}`));
       }),
     );
-    this.encoder = null;
-    this.recorded = [];
-    this.uniformUsed = 0;
-    this.arenaIndex ^= 1;
     return performance.now();
   }
 
@@ -383,13 +223,12 @@ export class Gpu {
   enableProfiling(opts: { byLabel?: boolean } = {}): void {
     if (!this.has('timestamp-query')) throw new GpuRuntimeError('profiling needs the timestamp-query feature, which this adapter lacks');
     this.flush();
-    this.profiler ??= new DispatchProfiler(this.device, this.pool, MAX_DISPATCHES_PER_SUBMIT);
-    this.profiler.byLabel = opts.byLabel ?? false;
+    this.recorder.enableProfiling(this.pool, opts.byLabel ?? false);
   }
 
   /** Device milliseconds and dispatch counts per kernel since profiling began (after a sync). */
   profile(): Map<string, ProfileEntry> {
-    return new Map(this.profiler?.totals ?? []);
+    return new Map(this.recorder.profiler?.totals ?? []);
   }
 
   /** Waits until everything recorded so far has run; throws any GPU error met on the way. */
@@ -412,15 +251,15 @@ export class Gpu {
   write(buffer: GPUBuffer, data: ArrayBufferView, offsetBytes = 0): void {
     this.throwIfFailed();
     // Ordered after the dispatches recorded so far, as a program reads.
-    if (this.encoder) this.flush();
+    if (!this.recorder.empty) this.flush();
     this.device.queue.writeBuffer(buffer, offsetBytes, data.buffer, data.byteOffset, data.byteLength);
   }
 
   /** Records a buffer-to-buffer copy, ordered after the dispatches recorded so far. */
   copy(src: GPUBuffer, dst: GPUBuffer, bytes: number, srcOffset = 0, dstOffset = 0): void {
     this.throwIfFailed();
-    this.commandEncoder().copyBufferToBuffer(src, srcOffset, dst, dstOffset, bytes);
-    this.recorded.push(`copy(${src.label} → ${dst.label})`);
+    this.recorder.commandEncoder().copyBufferToBuffer(src, srcOffset, dst, dstOffset, bytes);
+    this.recorder.note(`copy(${src.label} → ${dst.label})`);
   }
 
   /** A pooled storage buffer holding `data`. */
@@ -443,8 +282,8 @@ export class Gpu {
   async readBytes(buffer: GPUBuffer, bytes = buffer.size, offset = 0, tag = 'read'): Promise<ArrayBuffer> {
     const size = Math.ceil(bytes / 4) * 4;
     const staging = this.pool.acquire(size, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, `staging(${buffer.label})`);
-    this.commandEncoder().copyBufferToBuffer(buffer, offset, staging, 0, size);
-    this.recorded.push(`read(${buffer.label})`);
+    this.recorder.commandEncoder().copyBufferToBuffer(buffer, offset, staging, 0, size);
+    this.recorder.note(`read(${buffer.label})`);
     const at = this.flush();
     try {
       const key = this.waitKey(tag);
@@ -477,7 +316,7 @@ export class Gpu {
     let qs: GPUQuerySet | null = null;
     if (this.has('timestamp-query')) {
       qs = this.device.createQuerySet({ type: 'timestamp', count: 2, label: 'coca:timestamps' });
-      this.passTimestamps = { querySet: qs, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 };
+      this.recorder.nextPassTimestamps = { querySet: qs, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 };
     }
     const t0 = performance.now();
     const submitsBefore = this.submits;
@@ -490,7 +329,7 @@ export class Gpu {
     let deviceMs: number | null = null;
     if (qs) {
       const resolve = this.pool.acquire(16, GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC, 'coca:timestamps');
-      this.commandEncoder().resolveQuerySet(qs, 0, 2, resolve, 0);
+      this.recorder.commandEncoder().resolveQuerySet(qs, 0, 2, resolve, 0);
       const bytes = await this.readBytes(resolve, 16, 0, tag);
       const [a, b] = new BigUint64Array(bytes);
       deviceMs = Number(b! - a!) / 1e6;
@@ -499,7 +338,7 @@ export class Gpu {
     } else {
       await this.sync(tag);
     }
-    this.passTimestamps = undefined;
+    this.recorder.nextPassTimestamps = undefined;
     return { deviceMs, wallMs: performance.now() - t0 };
   }
 
