@@ -1,6 +1,7 @@
 // The KV-cached decoder computes what full recomputation computes: the same tokens and the same
 // log-probs, greedy and beam, several images at once, on both attention paths. Beam search with
-// one beam is greedy; beam scores are length-normalised as search.ts documents.
+// one beam is greedy; beam scores are length-normalised as search.ts documents. Min-len and the
+// repetition penalty are checked on logits biased by hand (a model that ends at once, or repeats).
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -131,13 +132,76 @@ describe('beam search', () => {
     expect(normalisedScore(-6, 4, 0)).toBe(-6);
   });
 
-  it('min-len holds [EOT] back; repetition penalty changes only what it should', async () => {
-    const out = await captionImages(model, images, B, { maxLen, beams: 2, minLen: 6 });
-    for (const c of out) expect(c.tokens.indexOf(2) === -1 || c.tokens.indexOf(2) > 6).toBe(true);
-    const g = await captionImages(model, images, B, { maxLen, beams: 1, minLen: 6, repetitionPenalty: 1e6 });
-    for (const c of g) {
-      const body = c.tokens.slice(1).filter((t) => t !== 2);
-      expect(new Set(body).size).toBe(body.length);
-    }
+  it('min-len holds back an [EOT] the model wants at once, at every position up to min-len and no further (greedy and beam)', async () => {
+    await withImageTokens(async (tokens) => {
+      for (const beams of [1, 2]) {
+        const run = (minLen: number) => biased(tokens, beams, { [EOT]: 100 }, (s) => (beams === 1 ? greedyOrSample : beamSearch)(s, maxLen, { maxLen, minLen }));
+        // Not vacuous: without min-len every caption ends at once.
+        for (const c of (await run(0)).out) expect(c.tokens).toEqual([SOT, EOT]);
+        for (const c of (await run(4)).out) expect(c.tokens.indexOf(EOT)).toBe(5);
+      }
+    });
+  });
+
+  it('the repetition penalty divides a repeated token\'s positive logit by θ (a model that repeats one word)', async () => {
+    await withImageTokens(async (tokens) => {
+      const word = 7;
+      const run = (repetitionPenalty: number) => biased(tokens, 1, { [word]: 60 }, (s) => greedyOrSample(s, maxLen, { maxLen, repetitionPenalty }));
+      // Not vacuous: without the penalty the model says the word over and over.
+      for (const c of (await run(1)).out) expect(c.tokens.slice(1, 5)).toEqual([word, word, word, word]);
+      for (const c of (await run(1e6)).out) {
+        expect(c.tokens[1]).toBe(word);
+        const body = c.tokens.slice(1).filter((t) => t !== EOT);
+        expect(new Set(body).size).toBe(body.length);
+      }
+      // θ = 2, the second token: the word's logit halved (it is positive), the rest as they are.
+      const { out, raw } = await run(2);
+      out.forEach((c, n) => {
+        const z = Float64Array.from(raw[1]!.subarray(n * V(), (n + 1) * V()));
+        expect(z[word]).toBeGreaterThan(0);
+        z[word] = z[word]! / 2;
+        z[PAD] = z[SOT] = -Infinity;
+        let best = 0;
+        for (let v = 1; v < z.length; v++) if (z[v]! > z[best]!) best = v;
+        const lse = Math.log(z.reduce((a, x) => a + Math.exp(x), 0));
+        expect(c.tokens[2]).toBe(best);
+        expect(c.logprobs[1]).toBeCloseTo(z[best]! - lse, 5);
+      });
+    });
   });
 });
+
+const [PAD, SOT, EOT] = [0, 1, 2];
+const V = () => model.config.multimodal_cfg.vocab_size;
+
+/**
+ * The search over the KV-cached decoder with `bias` added by hand to the logits it returns (a
+ * model that ends captions at once, or repeats a word); `raw` holds every step's logits as the
+ * search received them, before it adjusted them.
+ */
+async function biased(tokens: Tensor, beams: number, bias: Record<number, number>, search: (s: Stepper) => Promise<Caption[]>): Promise<{ out: Caption[]; raw: Float32Array[] }> {
+  const inner = new CachedStepper(model, tokens, { beams });
+  const raw: Float32Array[] = [];
+  const s: Stepper = {
+    rows: inner.rows,
+    beams: inner.beams,
+    vocab: inner.vocab,
+    get length() {
+      return inner.length;
+    },
+    async step(t) {
+      const logits = await inner.step(t);
+      for (let n = 0; n < inner.rows; n++) for (const [v, b] of Object.entries(bias)) logits[n * inner.vocab + Number(v)]! += b;
+      raw.push(logits.slice());
+      return logits;
+    },
+    reorder: (p) => inner.reorder(p),
+    crossAttention: () => null,
+    release: () => inner.release(),
+  };
+  try {
+    return { out: await search(s), raw };
+  } finally {
+    s.release();
+  }
+}
