@@ -23,6 +23,7 @@ beforeAll(async () => {
   await makeCheckpoint(gpu, ck);
   gpu.pool.trim();
   pics = await makePictures(path.join(dir, 'pics'));
+  fs.symlinkSync(path.join(dir, 'pics'), path.join(dir, 'pics-link'));
 });
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
@@ -74,7 +75,6 @@ describe('damaged files are named in one line', () => {
 describe('files a command writes are never its inputs', () => {
   // Refused before the GPU opens; without the check, each of these overwrites its input.
   it('coca caption --attention naming one of the pictures it captions (through a symlink)', () => {
-    fs.symlinkSync(path.join(dir, 'pics'), path.join(dir, 'pics-link'));
     const before = folderHash(path.join(dir, 'pics'));
     const r = coca(['caption', pics.red, pics.blue, '--checkpoint', ck, '--beams', '1', '--max-len', '4', '--attention', 'pics-link/blue.jpg'], { cwd: dir });
     expectOneLine(r, new RegExp(`^coca: --attention pics-link/blue\\.jpg is this command's input ${pics.blue.replace(/[.]/g, '\\.')}; write the output somewhere else$`));
@@ -88,6 +88,24 @@ describe('files a command writes are never its inputs', () => {
     expectOneLine(r, /^coca: --json \S+\/ck\/config\.json lies inside this command's input \S+\/ck; write the output somewhere else$/);
     expect(r.status).toBe(1);
     expect(folderHash(ck)).toBe(before);
+  });
+});
+
+describe('coca index build --out', () => {
+  it("refuses a user's folder (whose own items.json it would overwrite) and the folder of pictures it indexes", () => {
+    const user = path.join(dir, 'user');
+    fs.mkdirSync(user);
+    fs.writeFileSync(path.join(user, 'items.json'), '{"shopping": ["milk"]}\n');
+    let before = folderHash(user);
+    let r = coca(['index', 'build', 'pics', '--checkpoint', ck, '--out', 'user'], { cwd: dir });
+    expectOneLine(r, /^coca: --out user already holds files that 'coca index build' did not write \(items\.json\); name a new or empty folder, nothing was changed$/);
+    expect(r.status).toBe(1);
+    expect(folderHash(user)).toBe(before);
+    before = folderHash(path.join(dir, 'pics'));
+    r = coca(['index', 'build', 'pics', '--checkpoint', ck, '--out', 'pics-link/'], { cwd: dir });
+    expectOneLine(r, /^coca: --out pics-link\/ is this command's input pics; write the output somewhere else$/);
+    expect(r.status).toBe(1);
+    expect(folderHash(path.join(dir, 'pics'))).toBe(before);
   });
 });
 
