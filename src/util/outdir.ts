@@ -102,9 +102,12 @@ function checkNotHome(out: string, shown: string, o: OutputOptions): void {
 export function checkOutputFolder(dir: string, command: string, o: OutputOptions = {}): string {
   const opt = o.option ?? '--out';
   const out = realPath(dir);
-  checkNotHome(out, dir, o);
   checkNotInput(out, dir, o);
   const st = statOf(out);
+  const owner = st?.isDirectory() ? markerCommand(out) : null;
+  // The command's own earlier output may be written again wherever it lies (`--resume .` from inside a run).
+  if (owner === command || (st?.isDirectory() && !owner && o.isOwnLegacy?.(out))) return out;
+  checkNotHome(out, dir, o);
   if (!st) {
     checkCanCreate(out, dir, opt);
     return out;
@@ -112,10 +115,7 @@ export function checkOutputFolder(dir: string, command: string, o: OutputOptions
   if (!st.isDirectory()) throw new OutputError(`${opt} ${dir} is a file, not a folder; name a new folder for the output of ${command}`);
   const entries = fs.readdirSync(out);
   if (entries.length === 0) return out;
-  const owner = markerCommand(out);
-  if (owner === command) return out;
   if (owner) throw new OutputError(`${opt} ${dir} holds the output of '${owner}', not of '${command}'; name a new folder`);
-  if (o.isOwnLegacy?.(out)) return out;
   const shown = entries.slice(0, 3).join(', ') + (entries.length > 3 ? ', …' : '');
   throw new OutputError(`${opt} ${dir} already holds files that '${command}' did not write (${shown}); name a new or empty folder, nothing was changed`);
 }

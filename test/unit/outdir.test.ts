@@ -47,9 +47,14 @@ describe('checkOutputFolder', () => {
     try {
       expect(() => checkOutputFolder('data-link/', 'coca x', { inputs })).toThrow("--out data-link/ is this command's input data; write the output somewhere else");
       expect(() => checkOutputFolder('./data-link/sub', 'coca x', { inputs })).toThrow("--out ./data-link/sub lies inside this command's input data");
-      expect(() => checkOutputFolder('.', 'coca x', { inputs: ['data/captions.tsv'] })).toThrow('--out . is the current folder; name a new folder for the output');
-      expect(() => checkOutputFolder(dir, 'coca x', { inputs: [at('data-link', 'captions.tsv')] })).toThrow(/is the current folder/);
+      expect(() => checkOutputFolder('.', 'coca x', { inputs: ['data/captions.tsv'] })).toThrow("--out . holds this command's input data/captions.tsv");
+      expect(() => checkOutputFolder('.', 'coca x')).toThrow('--out . is the current folder; name a new folder for the output');
       expect(() => checkOutputFolder('..', 'coca x')).toThrow('--out .. is a folder holding the current folder; name a new folder for the output');
+      // Its own earlier output is no user's folder, even as the current folder.
+      const mine = claimOutputFolder('run', 'coca x');
+      process.chdir(mine);
+      expect(checkOutputFolder('.', 'coca x')).toBe(mine);
+      expect(() => checkOutputFolder('.', 'coca y')).toThrow('--out . is the current folder; name a new folder for the output');
     } finally {
       process.chdir(cwd);
     }
