@@ -10,6 +10,8 @@ import { BENCH_FAMILIES } from '../bench/families.ts';
 import { fmt, type BenchContext } from '../../kernels/bench/harness.ts';
 import { CocaError } from '../util/errors.ts';
 import { Gpu } from '../gpu/gpu.ts';
+import { checkOutputFile } from '../util/outdir.ts';
+import { checkInt } from './numbers.ts';
 
 interface BenchArgs {
   family: string;
@@ -78,5 +80,10 @@ export const benchCommand = {
       .example('$0 bench matmul', 'every matmul variant at the default sizes')
       .example('$0 bench matmul --sizes 1024 --variant subgroup', 'one variant at n=1024')
       .example('$0 bench matmul --sizes 128x3072x768 --layout all', 'a rectangular shape in every layout'),
-  handler: (args: BenchArgs) => run(args),
+  handler: (args: BenchArgs) => {
+    checkInt('runs', args.runs, 1);
+    checkInt('seed', args.seed, 0);
+    if (args.json) checkOutputFile(args.json, { option: '--json' });
+    return run(args);
+  },
 };

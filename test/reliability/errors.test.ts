@@ -36,6 +36,7 @@ describe('numbers out of range are refused before any work', () => {
     [['train', ...short, '--caption-weight', '0', '--contrastive-weight', '0'], /^coca: --caption-weight and --contrastive-weight are both 0: nothing would be learned; keep at least one above 0$/],
     [['eval', 'ck', '--no-baselines', '--max-items', '0'], /^coca: --max-items must be a whole number ≥ 1, got 0$/],
     [['data', 'export', '--count', '0', '--out', 'exported'], /^coca: --count must be a whole number ≥ 1, got 0$/],
+    [['bench', 'pointwise', '--runs', '0'], /^coca: --runs must be a whole number ≥ 1, got 0$/],
   ])('coca %j', (args, line) => {
     const before = folderHash(dir);
     const r = coca(args, { cwd: dir });
