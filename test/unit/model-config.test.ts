@@ -230,3 +230,22 @@ describe('stepFlops', () => {
     expect(f.forward).toBe(f.vision + f.pooler + f.text + f.decoder + f.contrastive);
   });
 });
+
+describe('weight-decay mask against open_clip rule', () => {
+  // open_clip's training script, written here from its rule: no decay for parameters with fewer
+  // than 2 dimensions, with bn, ln or bias in their name, or named logit_scale.
+  const openClipDecays = (name: string, shape: readonly number[]) => !(shape.length < 2 || /bn|ln|bias/.test(name) || name.includes('logit_scale'));
+  // Where coca departs from it on purpose (docs/model.md, differences §4): token and positional
+  // embeddings and the pooler queries are not decayed.
+  const documented = /^(text\.token_embedding\.weight|text\.positional_embedding|visual\.positional_embedding|visual\.attn_pool(_contrastive)?\.query)$/;
+
+  it.each(PRESETS.flatMap((p) => [[p, 'cascade'], [p, 'open_clip']] as const))('%s, %s pooler: open_clip rule except the documented embeddings and queries', (preset, pool) => {
+    const base = loadConfig(preset);
+    const config = pool === 'cascade' ? base : { ...base, vision_cfg: { ...base.vision_cfg, attentional_pool: true as const } };
+    const specs = parameterShapes(config);
+    for (const p of specs) expect(p.decay, p.name).toBe(openClipDecays(p.name, p.shape) && !documented.test(p.name));
+    // Not vacuous: both kinds occur, and every documented exception is a parameter of the model.
+    expect(specs.some((p) => p.decay) && specs.some((p) => !p.decay)).toBe(true);
+    expect(specs.filter((p) => documented.test(p.name)).length).toBe(pool === 'cascade' ? 5 : 4);
+  });
+});
