@@ -5,6 +5,12 @@ import type { Gpu } from '../../src/gpu/gpu.ts';
 import { linear, matmul } from '../../src/tensor/ops/linear.ts';
 import { add, gelu, mul, scale } from '../../src/tensor/ops/pointwise.ts';
 import { addBroadcastRow, concatSeq, sliceSeq } from '../../src/tensor/ops/sequence.ts';
+import { attention } from '../../src/tensor/ops/attention.ts';
+import { embedding } from '../../src/tensor/ops/embedding.ts';
+import { layerNorm } from '../../src/tensor/ops/layernorm.ts';
+import { crossEntropy } from '../../src/tensor/ops/loss.ts';
+import { expandBatch, narrowRows, reshape } from '../../src/tensor/ops/shape.ts';
+import { IGNORE_INDEX, releaseTokenIds, uploadTokenIds } from '../../src/tensor/ids.ts';
 import { geluRef } from '../../kernels/pointwise.ref.ts';
 import { matmulRef } from '../../kernels/matmul.ref.ts';
 import { testGpu } from '../helpers/gpu.ts';
@@ -83,6 +89,133 @@ describe('ops', () => {
       shapes: [[B, L, C], [L, C]],
       gpu: ([x, pos]) => addBroadcastRow(x!, pos!),
       ref: ([x, pos]) => x!.map((v, i) => v + pos![i % (L * C)]!),
+    });
+  });
+
+  it('layerNorm: input, weight and bias', () =>
+    checkOp(gpu, testRng(6), {
+      name: 'layerNorm',
+      shapes: [[2, 3, 7], [7], [7]],
+      gpu: ([x, w, b]) => layerNorm(x!, w!, b!),
+      ref: ([x, w, b]) => {
+        const C = 7;
+        const y = new Float64Array(x!.length);
+        for (let r = 0; r < x!.length / C; r++) {
+          const row = x!.subarray(r * C, (r + 1) * C);
+          const mean = row.reduce((a, v) => a + v, 0) / C;
+          const variance = row.reduce((a, v) => a + (v - mean) ** 2, 0) / C;
+          for (let c = 0; c < C; c++) y[r * C + c] = ((row[c]! - mean) / Math.sqrt(variance + 1e-5)) * w![c]! + b![c]!;
+        }
+        return y;
+      },
+    }));
+
+  it('attention: causal self-attention over one fused q|k|v tensor, and cross-attention with a key mask', async () => {
+    const rng = testRng(7);
+    const [B, H, D] = [2, 2, 4];
+    const d = H * D;
+    /** softmax(q·kᵀ/√D + mask)·v per head, in float64; q at column qc of rows [B, Lq, Cq], k and v likewise. */
+    const ref = (q: Float64Array, qc: number, Cq: number, Lq: number, kv: Float64Array, kc: number, vc: number, Ckv: number, Lk: number, allowed: (b: number, i: number, j: number) => boolean) => {
+      const o = new Float64Array(B * Lq * d);
+      for (let b = 0; b < B; b++)
+        for (let h = 0; h < H; h++)
+          for (let i = 0; i < Lq; i++) {
+            const s = Array.from({ length: Lk }, (_, j) => {
+              if (!allowed(b, i, j)) return -Infinity;
+              let dot = 0;
+              for (let e = 0; e < D; e++) dot += q[(b * Lq + i) * Cq + qc + h * D + e]! * kv[(b * Lk + j) * Ckv + kc + h * D + e]!;
+              return dot / Math.sqrt(D);
+            });
+            const m = Math.max(...s);
+            const p = s.map((x) => Math.exp(x - m));
+            const z = p.reduce((a, x) => a + x, 0);
+            for (let e = 0; e < D; e++) o[(b * Lq + i) * d + h * D + e] = p.reduce((a, pj, j) => a + (pj / z) * kv[(b * Lk + j) * Ckv + vc + h * D + e]!, 0);
+          }
+      return o;
+    };
+    const L = 5;
+    await checkOp(gpu, rng, {
+      name: 'attention (causal, fused q|k|v)',
+      shapes: [[B, L, 3 * d]],
+      gpu: ([qkv]) => attention({ t: qkv!, col: 0 }, { t: qkv!, col: d }, { t: qkv!, col: 2 * d }, d, { heads: H, causal: true }),
+      ref: ([qkv]) => ref(qkv!, 0, 3 * d, L, qkv!, d, 2 * d, 3 * d, L, (_, i, j) => j <= i),
+    });
+    const [Lq, Lk] = [3, 6];
+    const mask = Uint32Array.from({ length: B * Lk }, (_, i) => (i % Lk < Lk - (i < Lk ? 1 : 3) ? 1 : 0));
+    const keyMask = gpu.upload(mask, 'key_mask');
+    try {
+      await checkOp(gpu, rng, {
+        name: 'attention (cross, key mask)',
+        shapes: [[B, Lq, d], [B, Lk, 2 * d]],
+        gpu: ([q, kv]) => attention({ t: q!, col: 0 }, { t: kv!, col: 0 }, { t: kv!, col: d }, d, { heads: H, keyMask }),
+        ref: ([q, kv]) => ref(q!, 0, d, Lq, kv!, 0, d, 2 * d, Lk, (b, _, j) => mask[b * Lk + j] !== 0),
+      });
+    } finally {
+      gpu.release(keyMask);
+    }
+  });
+
+  it('embedding: the table gets the sum of the rows each id took, repeated ids included', async () => {
+    const [V, D] = [5, 3];
+    const idsHost = [4, 1, 1, 0, 4, 4, 2, 1];
+    const ids = uploadTokenIds(gpu, idsHost, { shape: [2, 4], vocab: V });
+    try {
+      await checkOp(gpu, testRng(8), {
+        name: 'embedding',
+        shapes: [[V, D]],
+        gpu: ([table]) => embedding(table!, ids),
+        ref: ([table]) => Float64Array.from({ length: idsHost.length * D }, (_, i) => table![idsHost[Math.floor(i / D)]! * D + (i % D)]!),
+      });
+    } finally {
+      releaseTokenIds(gpu, ids);
+    }
+  });
+
+  it('crossEntropy: mean over the targets that count, the ignored ones left out', async () => {
+    const [N, V] = [5, 6];
+    const targetsHost = [3, IGNORE_INDEX, 0, 5, IGNORE_INDEX];
+    const targets = uploadTokenIds(gpu, targetsHost);
+    try {
+      await checkOp(gpu, testRng(9), {
+        name: 'crossEntropy',
+        shapes: [[N, V]],
+        gpu: ([logits]) => crossEntropy(logits!, targets),
+        ref: ([logits]) => {
+          let sum = 0;
+          let n = 0;
+          targetsHost.forEach((t, r) => {
+            if (t === IGNORE_INDEX) return;
+            const row = logits!.subarray(r * V, (r + 1) * V);
+            sum += Math.log(row.reduce((a, x) => a + Math.exp(x), 0)) - row[t]!;
+            n++;
+          });
+          return Float64Array.of(sum / n);
+        },
+      });
+    } finally {
+      releaseTokenIds(gpu, targets);
+    }
+  });
+
+  it('views: reshape (used twice, so its gradients add), narrowRows (two ranges of one tensor), expandBatch', async () => {
+    const rng = testRng(10);
+    await checkOp(gpu, rng, {
+      name: 'reshape',
+      shapes: [[2, 3, 4]],
+      gpu: ([x]) => mul(reshape(x!, [6, 4]), reshape(x!, [6, 4])),
+      ref: ([x]) => x!.map((v) => v * v),
+    });
+    await checkOp(gpu, rng, {
+      name: 'narrowRows',
+      shapes: [[6, 3]],
+      gpu: ([x]) => add(narrowRows(x!, 0, 2), scale(narrowRows(x!, 3, 2), 2)),
+      ref: ([x]) => Float64Array.from({ length: 6 }, (_, i) => x![i]! + 2 * x![9 + i]!),
+    });
+    await checkOp(gpu, rng, {
+      name: 'expandBatch',
+      shapes: [[2, 3]],
+      gpu: ([x]) => expandBatch(x!, 4),
+      ref: ([x]) => Float64Array.from({ length: 4 * 6 }, (_, i) => x![i % 6]!),
     });
   });
 });
