@@ -7,7 +7,7 @@ import { ShapeError } from '../gpu/errors.ts';
 import { attentionalPooler, block, norm, type AttentionCache } from '../nn/layers.ts';
 import { ParamStore } from '../nn/params.ts';
 import { releaseTokenIds, uploadTokenIds, type TokenIds } from '../tensor/ids.ts';
-import type { AttentionPath } from '../tensor/ops/attention.ts';
+import { attentionPathAvailable, type AttentionPath } from '../tensor/ops/attention.ts';
 import { embedding } from '../tensor/ops/embedding.ts';
 import { linear, matmul } from '../tensor/ops/linear.ts';
 import { addBroadcastRow, concatSeq, sliceSeq } from '../tensor/ops/sequence.ts';
@@ -67,7 +67,11 @@ export interface DecodeCaches {
 
 export class CocaModel {
   readonly dims: ReturnType<typeof derived>;
-  /** Forces the attention path everywhere (tests compare both). */
+  /**
+   * Forces the attention path in every layer whose head dim it can serve (tests compare both);
+   * the others take the unfused path (the parity config's vision tower, head dim 10). The tensor
+   * op refuses a path that cannot run, and attentionRuns() counts which ran.
+   */
   attentionPath?: AttentionPath;
 
   constructor(
@@ -133,12 +137,19 @@ export class CocaModel {
     };
   }
 
+  /** The path forced on layers of this width and head count (see attentionPath). */
+  private pathFor(width: number, heads: number): AttentionPath | undefined {
+    const p = this.attentionPath;
+    return p && !attentionPathAvailable(this.gpu, p, width / heads) ? 'unfused' : p;
+  }
+
   encodeImage(patches: Tensor): { embedding: Tensor; tokens: Tensor } {
     const ps = this.params;
     const v = this.config.vision_cfg;
     const B = patches.shape[0]!;
     const W = v.width;
-    const path = this.attentionPath;
+    const path = this.pathFor(W, v.heads);
+    const poolPath = this.pathFor(this.config.embed_dim, v.attn_pooler_heads);
     const conv = reshape(ps.get('visual.conv1.weight'), [W, 3 * v.patch_size ** 2]);
     let x = linear(patches, conv);
     x = concatSeq([reshape(ps.get('visual.class_embedding'), [1, W]), x]);
@@ -148,10 +159,10 @@ export class CocaModel {
     let pooled: Tensor;
     let tokens: Tensor;
     if (v.attentional_pool === 'cascade') {
-      tokens = norm(ps, 'visual.ln_post', attentionalPooler(ps, 'visual.attn_pool', x, v.attn_pooler_heads, path));
-      pooled = attentionalPooler(ps, 'visual.attn_pool_contrastive', tokens, v.attn_pooler_heads, path);
+      tokens = norm(ps, 'visual.ln_post', attentionalPooler(ps, 'visual.attn_pool', x, v.attn_pooler_heads, poolPath));
+      pooled = attentionalPooler(ps, 'visual.attn_pool_contrastive', tokens, v.attn_pooler_heads, poolPath);
     } else {
-      const y = norm(ps, 'visual.ln_post', attentionalPooler(ps, 'visual.attn_pool', x, v.attn_pooler_heads, path));
+      const y = norm(ps, 'visual.ln_post', attentionalPooler(ps, 'visual.attn_pool', x, v.attn_pooler_heads, poolPath));
       pooled = sliceSeq(y, 0, 1);
       tokens = sliceSeq(y, 1, v.attn_pooler_queries - 1);
     }
@@ -168,7 +179,7 @@ export class CocaModel {
     x = concatSeq([x, reshape(ps.get('text.cls_emb'), [1, E])]);
     x = addBroadcastRow(x, narrowRows(ps.get('text.positional_embedding'), 0, L + 1));
     for (let i = 0; i < t.layers; i++) {
-      x = block(ps, `text.transformer.resblocks.${i}`, x, { heads: t.heads, causal: true, keyMask: inp.textKeyMask, path: this.attentionPath });
+      x = block(ps, `text.transformer.resblocks.${i}`, x, { heads: t.heads, causal: true, keyMask: inp.textKeyMask, path: this.pathFor(E, t.heads) });
     }
     const cls = reshape(sliceSeq(x, L, 1), [B, E]);
     const embeddingRaw = matmul(norm(ps, 'text.ln_final', cls), ps.get('text.text_projection'));
@@ -185,7 +196,7 @@ export class CocaModel {
     const m = this.config.multimodal_cfg;
     const [B, L, E] = textTokens.shape as [number, number, number];
     let x = textTokens;
-    const s = { heads: m.heads, path: this.attentionPath };
+    const s = { heads: m.heads, path: this.pathFor(E, m.heads) };
     for (let i = 0; i < m.layers; i++) {
       x = block(ps, `text_decoder.resblocks.${i}`, x, { ...s, causal: true, cache: caches?.self[i] });
       x = block(ps, `text_decoder.cross_attn.${i}`, x, { ...s, cache: caches?.cross[i], probs: caches?.crossProbs?.[i] }, imageTokens);
@@ -210,7 +221,7 @@ export class CocaModel {
       let x = embedding(ps.get('text.token_embedding.weight'), ids);
       x = addBroadcastRow(x, narrowRows(ps.get('text.positional_embedding'), position, 1));
       for (let i = 0; i < t.layers; i++) {
-        x = block(ps, `text.transformer.resblocks.${i}`, x, { heads: t.heads, causal: true, path: this.attentionPath, cache: caches.text[i] });
+        x = block(ps, `text.transformer.resblocks.${i}`, x, { heads: t.heads, causal: true, path: this.pathFor(t.width, t.heads), cache: caches.text[i] });
       }
       return reshape(this.decode(x, imageTokens, caches), [N, this.config.multimodal_cfg.vocab_size]);
     } finally {

@@ -1,12 +1,14 @@
 // Parity with the PyTorch reference (scripts/reference/coca_torch.py, the llm.c way): the micro
 // config's fixture holds inputs, every parameter, the embeddings, tokens, logits, both losses,
 // every parameter gradient, and the losses and parameters of 3 AdamW steps. coca computes all of
-// it on the GPU and compares, for both pooler layouts and both attention paths.
+// it on the GPU and compares, for both pooler layouts and both attention paths (each layer's
+// path counted: the op reports which ran).
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AttentionPath } from '../../kernels/attention.ts';
 import type { Gpu } from '../../src/gpu/gpu.ts';
 import { CocaModel } from '../../src/model/coca.ts';
+import { attentionRuns } from '../../src/tensor/ops/attention.ts';
 import { parseConfig } from '../../src/model/config.ts';
 import { parameterShapes } from '../../src/model/shapes.ts';
 import { lossAndBackward } from '../../src/model/loss.ts';
@@ -106,7 +108,17 @@ describe.each(['cascade', 'openclip'] as const)('parity with PyTorch, %s pooler'
     const text = fx.get('input.text');
     const B = images.shape[0]!;
     const inp = model.prepare({ images: images.data as Float32Array, text: Int32Array.from(text.data as Int32Array), batch: B });
+    const runsBefore = attentionRuns();
     const { parts, outputs } = await lossAndBackward(model, inp, undefined, true);
+    // Which path each attention layer took: the vision tower's head dim (10) is not a multiple of
+    // 4, so it runs unfused whatever is forced; every other layer runs the path forced.
+    const { vision_cfg: v, text_cfg: t, multimodal_cfg: m } = fx.config;
+    expect(v.width / v.heads).toBe(10);
+    const poolers = v.attentional_pool === 'cascade' ? 2 : 1;
+    const others = t.layers + 2 * m.layers + poolers;
+    const runsAfter = attentionRuns();
+    const ran = { fused: runsAfter.fused - runsBefore.fused, unfused: runsAfter.unfused - runsBefore.unfused };
+    expect(ran).toEqual(path === 'fused' ? { fused: others, unfused: v.layers } : { fused: 0, unfused: others + v.layers });
     const failures: string[] = [];
     check(failures, 'image_embedding_raw', await outputs!.imageEmbedding.toArray(), fx.get('out.image_embedding_raw').data as Float32Array, OUTPUT_TOL);
     check(failures, 'text_embedding_raw', await outputs!.textEmbedding.toArray(), fx.get('out.text_embedding_raw').data as Float32Array, OUTPUT_TOL);

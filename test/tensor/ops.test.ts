@@ -1,11 +1,13 @@
 // Every op on the tape: forward against float64, backward against finite differences of the same
 // float64 function, with a random upstream gradient, at awkward shapes.
-import { afterAll, beforeAll, describe, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Gpu } from '../../src/gpu/gpu.ts';
 import { linear, matmul } from '../../src/tensor/ops/linear.ts';
 import { add, gelu, mul, scale } from '../../src/tensor/ops/pointwise.ts';
 import { addBroadcastRow, concatSeq, sliceSeq } from '../../src/tensor/ops/sequence.ts';
-import { attention } from '../../src/tensor/ops/attention.ts';
+import { attention, attentionPathAvailable, attentionRuns } from '../../src/tensor/ops/attention.ts';
+import { ShapeError } from '../../src/gpu/errors.ts';
+import { Tensor } from '../../src/tensor/tensor.ts';
 import { embedding } from '../../src/tensor/ops/embedding.ts';
 import { layerNorm } from '../../src/tensor/ops/layernorm.ts';
 import { crossEntropy } from '../../src/tensor/ops/loss.ts';
@@ -217,5 +219,29 @@ describe('ops', () => {
       gpu: ([x]) => expandBatch(x!, 4),
       ref: ([x]) => Float64Array.from({ length: 4 * 6 }, (_, i) => x![i % 6]!),
     });
+  });
+
+  it('attention runs the path it is told to and says so; a forced path that cannot run is refused', () => {
+    const x = (C: number) => Tensor.fromArray(gpu, testRng(11).floats(2 * 3 * C), [2, 3, C], 'x');
+    const [x8, x20] = [x(3 * 8), x(3 * 20)];
+    try {
+      const run = (t: Tensor, d: number, path?: 'fused' | 'unfused') => {
+        const before = attentionRuns();
+        attention({ t, col: 0 }, { t, col: d }, { t, col: 2 * d }, d, { heads: 2, path }).release();
+        const after = attentionRuns();
+        return { fused: after.fused - before.fused, unfused: after.unfused - before.unfused };
+      };
+      expect(run(x8, 8, 'unfused')).toEqual({ fused: 0, unfused: 1 });
+      // Head dim 10 is not a multiple of 4: the fused kernel cannot run it, and saying so beats
+      // running the unfused one under the fused one's name.
+      expect(() => run(x20, 20, 'fused')).toThrow(ShapeError);
+      expect(() => run(x20, 20, 'fused')).toThrow(/fused path needs .* \(D = 10\); use path 'unfused'/);
+      expect(run(x20, 20)).toEqual({ fused: 0, unfused: 1 });
+      if (attentionPathAvailable(gpu, 'fused', 4)) expect(run(x8, 8, 'fused')).toEqual({ fused: 1, unfused: 0 });
+      else expect(() => run(x8, 8, 'fused')).toThrow(ShapeError);
+    } finally {
+      x8.release();
+      x20.release();
+    }
   });
 });

@@ -10,6 +10,8 @@ import { Tensor, shapeStr } from '../tensor.ts';
 
 /** Heads of one of q, k, v: tensor t [B, L, C], head h at columns col + h·D. */
 export type { AttentionPath };
+/** Whether a path can run at a head dim on this device (the layers above choose with it). */
+export { attentionPathAvailable };
 
 export interface HeadsView {
   t: Tensor;
@@ -41,6 +43,13 @@ function heads(v: HeadsView, buffer: GPUBuffer, offset: number, D: number): Head
   return { buffer, offset: offset + v.col, strides: [L * C, D, C] };
 }
 
+const runs: Record<AttentionPath, number> = { fused: 0, unfused: 0 };
+
+/** How many attention forwards have run on each path in this process (tests assert which path a model took). */
+export function attentionRuns(): Readonly<Record<AttentionPath, number>> {
+  return { ...runs };
+}
+
 /** softmax(QKᵀ/√D + mask)·V per head; d = H·D model width. Returns [B, Lq, d]. */
 export function attention(q: HeadsView, k: HeadsView, v: HeadsView, d: number, opts: AttentionOptions): Tensor {
   const [B, Lq, Cq] = dims(q, 'q');
@@ -69,12 +78,13 @@ export function attention(q: HeadsView, k: HeadsView, v: HeadsView, d: number, o
     o: { buffer: o.buffer, offset: o.offset, strides: [Lq * d, D, d] as [number, number, number] },
     causal: opts.causal,
     keyMask: opts.keyMask,
-    // A forced path is a preference: where the fused kernel cannot run (a head dim it lacks),
-    // the unfused one computes the same thing.
-    path: opts.path && attentionPathAvailable(gpu, opts.path, D) ? opts.path : undefined,
+    // A forced path is a demand: one that cannot run here is the kernel's ShapeError, not
+    // quietly the other path (a test comparing both would compare one with itself).
+    path: opts.path,
     probs: opts.probs,
   };
   const saved = attentionKernel(gpu, call);
+  runs[saved.path]++;
   if (!tape) {
     releaseAttentionSaved(gpu, saved);
     return o;
