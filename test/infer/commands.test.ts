@@ -67,6 +67,32 @@ describe('zero-shot classification', () => {
     }
   });
 
+  it("class embeddings are the normalised mean of each label's template embeddings; probabilities are softmax(exp(s)·cos), s clamped", async () => {
+    const E = ck.model.config.embed_dim;
+    const labels = ['red square', 'dog', 'blue circle'];
+    const templates = ['{}', 'a photo of a {}.', 'an icon of a {}.'];
+    const cls = await classEmbeddings(ck.model, ck.tokenizer, labels, templates);
+    for (const [c, label] of labels.entries()) {
+      // Each sentence embedded on its own (unit rows), averaged and normalised here.
+      const mean = new Float64Array(E);
+      for (const t of templates) (await embedTexts(ck.model, ck.tokenizer, [t.replace('{}', label)])).forEach((x, j) => (mean[j]! += x / templates.length));
+      const norm = Math.hypot(...mean);
+      for (let j = 0; j < E; j++) expect(cls[c * E + j], `${label}[${j}]`).toBeCloseTo(mean[j]! / norm, 5);
+    }
+    const stored = (await ck.model.params.get('logit_scale').toArray())[0]!;
+    const scale = await logitScale(ck.model);
+    expect(scale).toBeCloseTo(Math.exp(Math.min(Math.max(stored, 0), Math.log(100))), 9);
+    const files = [pics.red, pics.blue];
+    const img = await embedImages(ck.model, await loadImageFiles(files, ck.pre), files.length);
+    const probs = classify(img, cls, E, scale);
+    for (let i = 0; i < files.length; i++) {
+      const z = labels.map((_, c) => scale * Array.from({ length: E }, (_, j) => img[i * E + j]! * cls[c * E + j]!).reduce((a, b) => a + b, 0));
+      const m = Math.max(...z);
+      const sum = z.reduce((a, x) => a + Math.exp(x - m), 0);
+      z.forEach((x, c) => expect(probs[i * labels.length + c]).toBeCloseTo(Math.exp(x - m) / sum, 12));
+    }
+  });
+
   it('rejects empty labels and template files without {}', () => {
     expect(() => parseLabels(' , ,')).toThrow(/--labels holds no labels/);
     expect(() => parseLabels()).toThrow(/name the classes/);

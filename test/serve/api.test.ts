@@ -8,7 +8,9 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Gpu } from '../../src/gpu/gpu.ts';
 import { buildServer, DEFAULTS, type Served } from '../../src/serve/server.ts';
+import { loadImageFiles } from '../../src/infer/load.ts';
 import { testGpu } from '../helpers/gpu.ts';
+import { greedyDecode } from '../helpers/greedy.ts';
 import { form, read, serveFixture, type Fixture } from './helpers.ts';
 
 let gpu: Gpu;
@@ -64,6 +66,17 @@ describe('routes', () => {
       expect(Math.max(...t.map)).toBe(1);
     }
     expect(r.body.image).toEqual({ type: 'png', width: 16, height: 16 });
+  });
+
+  it('a greedy caption is the direct greedy decode of the picture; its score is the sum of its log-probs, its text its tokens decoded', async () => {
+    const r = await post('/api/caption', png(), { beams: 1, maxLen: 8, attention: false });
+    const c = r.body.captions[0];
+    const ids: number[] = c.tokens.map((t: { id: number }) => t.id);
+    const [want] = await greedyDecode(fx.ck.model, await loadImageFiles([fx.pics.red], fx.ck.pre), 1, { maxLen: 8 });
+    expect([1, ...ids]).toEqual(want);
+    expect(ids.length).toBeGreaterThan(1);
+    expect(c.score).toBeCloseTo(c.tokens.reduce((a: number, t: { logprob: number }) => a + t.logprob, 0), 9);
+    expect(c.text).toBe(fx.ck.tokenizer.decode(want!));
   });
 
   it('samples n captions; rejects n without sampling and bad options with the option named', async () => {
