@@ -96,12 +96,15 @@ describe.each(ATTENTION_PATHS)('KV-cached decoding (%s attention)', (p) => {
     expect(cached).toEqual(full);
   });
 
-  it('sampling with a seed: the same draws with and without the cache, and again for the same seed', async () => {
+  it('sampling with a seed: the same draws with and without the cache, again for the same seed, and for each picture alone', async () => {
     const opts: SearchOptions = { maxLen, sample: { temperature: 0.9, topK: 10, topP: 0.9, seed: 11 } };
     const [cached, full] = await both(1, (s) => greedyOrSample(s, maxLen, opts));
     expect(cached).toEqual(full);
     const again = await captionImages(model, images, B, { ...opts, beams: 1 });
     expect(again).toEqual(cached);
+    // coca caption's batches: each picture's caption is the one it gets captioned alone.
+    const per = images.length / B;
+    for (let i = 0; i < B; i++) expect(await captionImages(model, images.slice(i * per, (i + 1) * per), 1, { ...opts, beams: 1 }), `picture ${i}`).toEqual([cached[i]]);
   });
 });
 
