@@ -112,7 +112,7 @@ describe('ops', () => {
       },
     }));
 
-  it('attention: causal self-attention over one fused q|k|v tensor, and cross-attention with a key mask', async () => {
+  it('attention: causal self-attention over one q|k|v tensor on each path, and cross-attention with a key mask', async () => {
     const rng = testRng(7);
     const [B, H, D] = [2, 2, 4];
     const d = H * D;
@@ -136,12 +136,20 @@ describe('ops', () => {
       return o;
     };
     const L = 5;
-    await checkOp(gpu, rng, {
-      name: 'attention (causal, fused q|k|v)',
-      shapes: [[B, L, 3 * d]],
-      gpu: ([qkv]) => attention({ t: qkv!, col: 0 }, { t: qkv!, col: d }, { t: qkv!, col: 2 * d }, d, { heads: H, causal: true }),
-      ref: ([qkv]) => ref(qkv!, 0, 3 * d, L, qkv!, d, 2 * d, 3 * d, L, (_, i, j) => j <= i),
-    });
+    // Each path keeps different state for the backward (the unfused one its probabilities).
+    for (const path of ['fused', 'unfused'] as const) {
+      if (!attentionPathAvailable(gpu, path, D)) {
+        // Only the fused path can be missing, on adapters without a fixed subgroup size ≤ 64.
+        expect(path === 'fused' && (!gpu.has('subgroups') || gpu.subgroupSize === 0 || gpu.subgroupSize > 64)).toBe(true);
+        continue;
+      }
+      await checkOp(gpu, rng, {
+        name: `attention (causal, one q|k|v tensor, ${path})`,
+        shapes: [[B, L, 3 * d]],
+        gpu: ([qkv]) => attention({ t: qkv!, col: 0 }, { t: qkv!, col: d }, { t: qkv!, col: 2 * d }, d, { heads: H, causal: true, path }),
+        ref: ([qkv]) => ref(qkv!, 0, 3 * d, L, qkv!, d, 2 * d, 3 * d, L, (_, i, j) => j <= i),
+      });
+    }
     const [Lq, Lk] = [3, 6];
     const mask = Uint32Array.from({ length: B * Lk }, (_, i) => (i % Lk < Lk - (i < Lk ? 1 : 3) ? 1 : 0));
     const keyMask = gpu.upload(mask, 'key_mask');
