@@ -123,8 +123,13 @@ describe('zero-shot accuracy: edges', () => {
 describe('eval report: percentages', () => {
   it('prints 0 as 0.0 %, 1 % with one decimal and below 1 % with two', () => {
     const text = formatSection({ title: 't', sizes: {}, rows: [{ name: 'm', metrics: { top1: 0, top5: 0.01, i2t_r1: 0.0007 } }] });
-    const row = text.split('\n')[3]!;
-    expect(row.split(/\s+/)).toEqual(['m', '0.07%', '0.0%', '1.0%']);
+    const [title, head, rule, row] = text.split('\n');
+    expect(row!.split(/\s+/)).toEqual(['m', '0.07%', '0.0%', '1.0%']);
+    // Columns two spaces apart, each as wide as its widest cell: 1, 'I→T R@1' 7, 'top-1' 5, 'top-5' 5.
+    expect(title).toBe('t');
+    expect(head).toBe('   I→T R@1  top-1  top-5');
+    expect(rule).toBe(['─', '───────', '─────', '─────'].join('  '));
+    expect(formatSection({ title: 't', sizes: { images: 2, captions: 3 }, rows: [] }).split('\n')[0]).toBe('t (2 images, 3 captions)');
   });
 
   it('JSON keeps finite values and turns the others into null', () => {

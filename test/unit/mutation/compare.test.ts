@@ -1,0 +1,93 @@
+// coca compare's numbers, cases the mutation run (docs/mutation.md) showed untested: which runs
+// form a group, the final-loss window, the sample sd, and the test against a reference group's
+// spread. Expected values are worked out by hand beside each.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { againstReference, markdownTable, readRun, summarise, type GroupStat, type RunSummary } from '../../../src/eval/compare.ts';
+
+const root = fs.mkdtempSync(path.join(os.tmpdir(), 'coca-compare-m-'));
+afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
+
+function run(name: string, rows: Record<string, number>[], evalSections?: unknown[], record: Record<string, unknown> = { seed: 1 }): string {
+  const dir = path.join(root, name);
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, 'run.json'), JSON.stringify(record));
+  fs.writeFileSync(path.join(dir, 'log.jsonl'), rows.map((r) => JSON.stringify(r) + '\n').join(''));
+  if (evalSections) fs.writeFileSync(path.join(dir, 'eval.json'), JSON.stringify({ sections: evalSections }));
+  return dir;
+}
+const rowsOf = (n: number, total: (i: number) => number) => Array.from({ length: n }, (_, i) => ({ step: i + 1, total: total(i), contrastive: 0, caption: 0 }));
+
+describe('coca compare: reading a run', () => {
+  it('groups by the name less a trailing -sN / _seedN only', () => {
+    const group = (name: string) => readRun(run(name, rowsOf(1, () => 1))).group;
+    expect(group('base-s12')).toBe('base');
+    expect(group('base_seed3')).toBe('base');
+    expect(group('base-s12x')).toBe('base-s12x');
+    expect(group('base-s1-long')).toBe('base-s1-long');
+  });
+
+  it('final losses are the mean of the last 50 logged steps; no logit scale logged, none reported', () => {
+    // totals 0..59: the last 50 are 10..59, mean 34.5 (the whole log's mean would be 29.5).
+    const r = readRun(run('window', rowsOf(60, (i) => i)));
+    expect(r.metrics.final_total).toBe(34.5);
+    expect('final_logit_scale' in r.metrics).toBe(false);
+    expect(readRun(run('empty', [])).metrics).toEqual({});
+  });
+
+  it('names Fashion-MNIST metrics fmnist_, the trainer pytorch only for a pytorch record', () => {
+    const sections = [{ title: 'test-fmnist (zero-shot)', rows: [{ name: 'coca', metrics: { top1: 0.3 } }] }];
+    const r = readRun(run('fm', rowsOf(1, () => 1), sections, { seed: 2, trainer: 'pytorch 2.1' }));
+    expect(r.metrics.fmnist_top1).toBe(0.3);
+    expect(r.trainer).toBe('pytorch');
+    expect(readRun(run('plain', rowsOf(1, () => 1), undefined, {})).seed).toBeNull();
+    expect(() => readRun(path.join(root, 'nothing'))).toThrow(`${path.join(root, 'nothing')} is not a training run (no run.json and log.jsonl); give folders written by coca train or coca_torch.py --train`);
+    fs.mkdirSync(path.join(root, 'half'));
+    fs.writeFileSync(path.join(root, 'half', 'run.json'), '{}');
+    expect(() => readRun(path.join(root, 'half'))).toThrow(/is not a training run/);
+  });
+});
+
+const summary = (name: string, group: string, metrics: Record<string, number>): RunSummary => ({ dir: name, name, group, trainer: 'coca', seed: 1, log: [], val: [], metrics });
+
+describe('coca compare: statistics', () => {
+  it('mean and sample sd (n − 1) over the finite values only', () => {
+    // 1, 2, 6 (NaN left out): mean 3, sd √((4 + 1 + 9)/2) = √7.
+    const [g] = summarise([summary('a', 'g', { final_total: 1 }), summary('b', 'g', { final_total: 2 }), summary('c', 'g', { final_total: 6 }), summary('d', 'g', { final_total: NaN })]);
+    expect(g!.stats.final_total!.values).toEqual([1, 2, 6]);
+    expect(g!.stats.final_total!.mean).toBe(3);
+    expect(g!.stats.final_total!.sd).toBeCloseTo(Math.sqrt(7), 14);
+    expect(summarise([summary('a', 'g', { final_total: NaN })])[0]!.stats).toEqual({});
+  });
+
+  const stat = (mean: number, sd: number, n: number) => ({ mean, sd, values: Array.from({ length: n }, () => mean) });
+  const group = (name: string, n: number, stats: GroupStat['stats']): GroupStat => ({ group: name, runs: Array.from({ length: n }, (_, i) => `${name}-s${i}`), stats });
+
+  it('against a reference: the difference in its sd, within k sd inclusive; equal means with no spread are 0, others ∞', () => {
+    const ref = group('torch', 3, { final_contrastive: stat(2, 0.5, 3), final_caption: stat(1, 0, 3), final_logit_scale: stat(4, 0, 3) });
+    const ours = group('coca', 2, { final_contrastive: stat(3, 0.1, 2), final_caption: stat(1, 0, 2), final_logit_scale: stat(4.5, 0, 2) });
+    const lines = againstReference([ref, ours], 'torch').split('\n');
+    expect(lines[0]).toBe('| metric | torch (3 runs) | group | mean | difference / sd of torch | within 2 sd |');
+    expect(lines[1]).toBe('|---|---:|---|---:|---:|:---:|');
+    // (3 − 2)/0.5 = 2.00: exactly k, within. Equal means without spread: 0. Different ones: ∞.
+    expect(lines.slice(2)).toEqual([
+      '| train con loss | 2.000 ± 0.500 | coca | 3.000 ± 0.100 | 2.00 | yes |',
+      '| train cap loss | 1.000 ± 0.000 | coca | 1.000 ± 0.000 | 0.00 | yes |',
+      '| logit scale | 4.000 ± 0.000 | coca | 4.500 ± 0.000 | ∞ | no |',
+    ]);
+    expect(againstReference([ref, ours], 'torch', 1.5).split('\n')[2]).toMatch(/\| 2\.00 \| no \|$/);
+  });
+
+  it('the Markdown table: a heading per column some group has, percentages marked, a missing value a dash', () => {
+    const a = group('a', 1, { final_contrastive: stat(2, 0, 1), style_t2i_r1: stat(0.25, 0, 1) });
+    const b = group('b', 1, { final_contrastive: stat(3, 0, 1) });
+    expect(markdownTable([a, b]).split('\n')).toEqual([
+      '| group | runs | train con loss | style T→I R@1 (%) |',
+      '|---|---|---:|---:|',
+      '| a | 1 | 2.000 | 25.0 |',
+      '| b | 1 | 3.000 | — |',
+    ]);
+  });
+});
