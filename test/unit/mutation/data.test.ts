@@ -107,6 +107,10 @@ describe('tokenizer on a hand-written vocabulary', () => {
   it('training refuses a vocabulary below 3 specials + 256 bytes + 1, and an empty corpus', () => {
     expect(() => trainTokenizer(['a b'], 259)).toThrow('vocabulary size 259 is too small: byte-level BPE needs at least 260');
     expect(() => trainTokenizer(['  ', ''], 400)).toThrow('no captions to learn a tokenizer from; the training split is empty');
+    // 260 is enough: the alphabet and room for one merge; blank captions are left out, not fatal.
+    const t = trainTokenizer(['ab ab ab', '  '], 260);
+    expect(t.vocabSize).toBe(260);
+    expect(t.encode('ab')).toEqual([1, 259, 2]);
   });
 });
 
