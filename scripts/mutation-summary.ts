@@ -1,6 +1,7 @@
 // Per-folder mutation scores and the surviving mutants of a Stryker JSON report, in the form
-// docs/mutation.md keeps them: npx tsx scripts/mutation-summary.ts [reports/mutation/mutation.json ...]
+// docs/mutation.md keeps them: npx tsx scripts/mutation-summary.ts [--files] [reports/mutation/mutation.json ...]
 // Several reports (one per folder run) are merged; a file measured twice keeps its last report.
+// --files: one row per file instead of per folder.
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -15,7 +16,8 @@ interface Report {
   files: Record<string, { source: string; mutants: Mutant[] }>;
 }
 
-const inputs = process.argv.slice(2);
+const perFile = process.argv.includes('--files');
+const inputs = process.argv.slice(2).filter((a) => a !== '--files');
 const files = new Map<string, { source: string; mutants: Mutant[] }>();
 for (const f of inputs.length ? inputs : ['reports/mutation/mutation.json']) {
   const r = JSON.parse(fs.readFileSync(f, 'utf8')) as Report;
@@ -23,7 +25,7 @@ for (const f of inputs.length ? inputs : ['reports/mutation/mutation.json']) {
 }
 
 const STATUSES = ['Killed', 'Timeout', 'Survived', 'NoCoverage', 'Ignored', 'CompileError', 'RuntimeError'] as const;
-const folderOf = (file: string) => (file.startsWith('kernels/') ? 'kernels (*.ref.ts)' : path.dirname(file));
+const folderOf = (file: string) => (perFile ? file : file.startsWith('kernels/') ? 'kernels (*.ref.ts)' : path.dirname(file));
 const byFolder = new Map<string, Record<string, number>>();
 for (const [name, file] of files) {
   const row = byFolder.get(folderOf(name)) ?? Object.fromEntries(STATUSES.map((s) => [s, 0]));
@@ -38,7 +40,7 @@ const pct = (r: Record<string, number>) => {
   const valid = detected + r['Survived']! + r['NoCoverage']!;
   return valid === 0 ? 'n/a' : ((100 * detected) / valid).toFixed(1);
 };
-console.log('| folder | score % | killed | timeout | survived | no coverage | static (ignored) | errors |');
+console.log(`| ${perFile ? 'file' : 'folder'} | score % | killed | timeout | survived | no coverage | static (ignored) | errors |`);
 console.log('|---|---:|---:|---:|---:|---:|---:|---:|');
 const total = Object.fromEntries(STATUSES.map((s) => [s, 0]));
 for (const [folder, r] of [...byFolder].sort()) {
