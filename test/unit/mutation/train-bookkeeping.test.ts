@@ -59,6 +59,9 @@ describe('checkpointStep', () => {
     fs.writeFileSync(path.join(root, 'state-only', 'state.json'), JSON.stringify({ step: 3 }));
     expect(checkpointStep(path.join(root, 'state-only'))).toBeNull();
     expect(checkpointStep(path.join(root, 'absent'))).toBeNull();
+    // A manifest is believed over state.json: a model folder saved with a state but no step has none.
+    writeCheckpointFolder(path.join(root, 'unstepped'), [model, { name: 'state.json', text: JSON.stringify({ step: 5 }) }]);
+    expect(checkpointStep(path.join(root, 'unstepped'))).toBeNull();
   });
 });
 
@@ -68,6 +71,8 @@ describe('newestRunCheckpoint', () => {
   it('is null for a run without checkpoints', () => {
     expect(newestRunCheckpoint(root, () => {})).toBeNull();
     fs.mkdirSync(path.join(root, 'checkpoints'));
+    expect(newestRunCheckpoint(root, () => {})).toBeNull();
+    fs.mkdirSync(path.join(root, 'checkpoints', 'notes'));
     expect(newestRunCheckpoint(root, () => {})).toBeNull();
   });
 
@@ -98,13 +103,15 @@ describe('pruneCheckpoints', () => {
   it('removes the oldest step-N folders, keeping the newest `keep` and everything else', () => {
     for (const s of [1, 2, 3, 10]) checkpoint(path.join(root, `step-${String(s).padStart(6, '0')}`), s);
     checkpoint(path.join(root, 'last'), 10);
-    fs.mkdirSync(path.join(root, 'step-notes'));
+    // Folders that only look like step folders are the user's.
+    for (const other of ['step-notes', 'old-step-000001', 'step-000002.bak']) fs.mkdirSync(path.join(root, other));
+    const others = ['last', 'old-step-000001', 'step-000002.bak', 'step-notes'];
     pruneCheckpoints(root, 2);
-    expect(fs.readdirSync(root).sort()).toEqual(['last', 'step-000003', 'step-000010', 'step-notes']);
+    expect(fs.readdirSync(root).sort()).toEqual([...others, 'step-000003', 'step-000010'].sort());
     pruneCheckpoints(root, 5);
-    expect(fs.readdirSync(root).sort()).toEqual(['last', 'step-000003', 'step-000010', 'step-notes']);
+    expect(fs.readdirSync(root).sort()).toEqual([...others, 'step-000003', 'step-000010'].sort());
     pruneCheckpoints(root, 0);
-    expect(fs.readdirSync(root).sort()).toEqual(['last', 'step-notes']);
+    expect(fs.readdirSync(root).sort()).toEqual(others);
   });
 });
 
