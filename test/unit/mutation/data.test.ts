@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { DataError } from '../../../src/data/errors.ts';
 import { hashString, mixSeed, permutation, Rng } from '../../../src/data/rng.ts';
 import { assignGroups, groupItems } from '../../../src/data/split.ts';
-import { Tokenizer, trainTokenizer } from '../../../src/data/tokenizer.ts';
+import { byteAlphabet, Tokenizer, trainTokenizer } from '../../../src/data/tokenizer.ts';
 
 /** GPT-2's bytes_to_unicode: printable Latin-1 bytes stand for themselves, the rest map to 256 + n in byte order. */
 function gpt2Alphabet(): string[] {
@@ -41,6 +41,11 @@ type Json = Parameters<typeof Tokenizer.fromJSON>[0];
 const hand = () => Tokenizer.fromJSON(handTokenizerJson() as unknown as Json);
 
 describe('tokenizer on a hand-written vocabulary', () => {
+  it("byteAlphabet is GPT-2's bytes_to_unicode", () => {
+    expect(byteAlphabet()).toEqual(gpt2Alphabet());
+    expect([byteAlphabet()[32], byteAlphabet()[126], byteAlphabet()[173], byteAlphabet()[255]]).toEqual(['Ġ', '~', 'Ń', 'ÿ']);
+  });
+
   it('encodes by the BPE rules: [SOT], merged and single bytes, [EOT]; the vocabulary is 260', () => {
     const t = hand();
     expect(t.vocabSize).toBe(260);
