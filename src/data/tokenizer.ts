@@ -10,6 +10,7 @@ import path from 'node:path';
 import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
 import { DataError } from './errors.ts';
 import { normaliseCaption } from './text.ts';
+import { writeFileAtomic } from '../util/atomic.ts';
 
 export const PAD = '[PAD]';
 export const SOT = '[SOT]';
@@ -109,9 +110,7 @@ export class Tokenizer {
   }
 
   save(file: string): void {
-    const tmp = `${file}.tmp-${process.pid}`;
-    fs.writeFileSync(tmp, JSON.stringify(this.json));
-    fs.renameSync(tmp, file);
+    writeFileAtomic(file, JSON.stringify(this.json));
   }
 }
 

@@ -12,6 +12,7 @@ import { readSafetensors, writeSafetensors } from '../model/safetensors.ts';
 import { embedImages } from './embed.ts';
 import { InferError, listImages, loadReadableImages, type OpenCheckpoint } from './load.ts';
 import { checkOutputFolder, claimOutputFolder, heldFormat } from '../util/outdir.ts';
+import { writeFileAtomic } from '../util/atomic.ts';
 
 export const INDEX_FORMAT = 'coca-index-1';
 
@@ -118,9 +119,7 @@ export function saveIndex(ix: RetrievalIndex): void {
   claimOutputFolder(ix.dir, INDEX_COMMAND, { isOwnLegacy: isIndex });
   const n = ix.embeddings.length / ix.E;
   writeSafetensors(path.join(ix.dir, 'embeddings.safetensors'), new Map([['image_embeddings', { shape: [n, ix.E], data: ix.embeddings }]]), { format: INDEX_FORMAT, checkpoint_id: ix.checkpoint.id });
-  const tmp = path.join(ix.dir, `.items.json.${process.pid}.tmp`);
-  fs.writeFileSync(tmp, JSON.stringify({ format: INDEX_FORMAT, checkpoint: ix.checkpoint, source: ix.source, items: ix.items }) + '\n');
-  fs.renameSync(tmp, path.join(ix.dir, 'items.json'));
+  writeFileAtomic(path.join(ix.dir, 'items.json'), JSON.stringify({ format: INDEX_FORMAT, checkpoint: ix.checkpoint, source: ix.source, items: ix.items }) + '\n');
 }
 
 type IndexMeta = Omit<RetrievalIndex, 'dir' | 'embeddings' | 'E'> & { format: string };

@@ -11,6 +11,7 @@ import { defaultPreprocess, describePreprocess, type ImagePreprocess } from '../
 import { readManifest } from '../data/store.ts';
 import { MANIFEST } from './checkpoint-folder.ts';
 import { preprocessOf, withPreprocess, type CocaConfig } from './config.ts';
+import { writeFileAtomic } from '../util/atomic.ts';
 
 function readJson(file: string): Record<string, unknown> | null {
   try {
@@ -75,9 +76,7 @@ export function checkpointPreprocess(dir: string, config: CocaConfig, notify: (l
     // The folder's manifest fixes its files' checksums: editing config.json would break it.
     where = `left ${file} as its manifest fixes it, so it is taken from there each time`;
   } else try {
-    const tmp = path.join(dir, `.config.json.${process.pid}.tmp`);
-    fs.writeFileSync(tmp, JSON.stringify(withPreprocess(config, found.pre), null, 2) + '\n');
-    fs.renameSync(tmp, file);
+    writeFileAtomic(file, JSON.stringify(withPreprocess(config, found.pre), null, 2) + '\n');
   } catch (e) {
     where = `could not record it in ${file} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}), so it is taken from there each time`;
   }

@@ -24,6 +24,7 @@ import { learningRate } from './schedule.ts';
 import { trainStep } from './step.ts';
 import { validate, type Validation } from './validate.ts';
 import { checkOutputFolder, claimOutputFolder, type OutputOptions } from '../util/outdir.ts';
+import { writeFileAtomic } from '../util/atomic.ts';
 
 export class TrainError extends CocaError {
   override name = 'TrainError';
@@ -179,7 +180,7 @@ export async function train(gpu: Gpu, o: TrainOptions, log: (line: string) => vo
   claimOutputFolder(o.out, TRAIN, runFolderRules(o.data));
   fs.mkdirSync(path.join(o.out, 'checkpoints'), { recursive: true });
   const effective = { ...o, config, resume: resumeFrom ?? undefined, tokenizerVocab: tokenizer.vocabSize, params: countParams(config), stepGflop: stepFlops(config, o.batch).step / 1e9 };
-  writeFileAtomic(path.join(o.out, 'run.json'), JSON.stringify({ ...effective, progress: undefined, stopAfter: undefined }, null, 2) + '\n');
+  writeRunFile(path.join(o.out, 'run.json'), JSON.stringify({ ...effective, progress: undefined, stopAfter: undefined }, null, 2) + '\n');
   const resumed = resumeFrom ? `, resumed from ${resumeFrom} at step ${state.step}` : o.resume ? ', resumed at step 0 (the run had no checkpoint yet)' : '';
   log(`coca train: ${o.configName} (${effective.params.toLocaleString('en')} parameters, ${effective.stepGflop.toFixed(2)} GFLOP/step) on ${o.data}: ${trainSet.length} training pairs, batch ${o.batch}, ${o.steps} steps, lr ${o.lr} (warm-up ${o.warmup}, cosine), clip ${o.clip}, λ_con ${o.weights.contrastive}, λ_cap ${o.weights.caption}, seed ${o.seed}${resumed}`);
   log(`  adapter: ${gpu.adapter.backend} · ${gpu.adapter.description || gpu.adapter.device}; output: ${o.out}`);
@@ -292,13 +293,10 @@ function appendLine(file: string, record: object): void {
   }
 }
 
-function writeFileAtomic(file: string, text: string): void {
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
+function writeRunFile(file: string, text: string): void {
   try {
-    fs.writeFileSync(tmp, text);
-    fs.renameSync(tmp, file);
+    writeFileAtomic(file, text);
   } catch (e) {
-    fs.rmSync(tmp, { force: true });
     throw new TrainError(`${file}: cannot write (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); the previous file is untouched`);
   }
 }
@@ -313,8 +311,8 @@ function readHistory(logFile: string, valFile: string, step: number): History {
   const read = <T extends { step: number }>(f: string): T[] => readJsonl<T>(f).filter((r) => r.step <= step);
   const h = { train: read<StepLog>(logFile), val: read<Validation & { step: number }>(valFile) };
   // Drop what a stopped run logged past its checkpoint, so the files equal an uninterrupted run's.
-  if (fs.existsSync(logFile)) writeFileAtomic(logFile, h.train.map((r) => JSON.stringify(r) + '\n').join(''));
-  if (fs.existsSync(valFile)) writeFileAtomic(valFile, h.val.map((r) => JSON.stringify(r) + '\n').join(''));
+  if (fs.existsSync(logFile)) writeRunFile(logFile, h.train.map((r) => JSON.stringify(r) + '\n').join(''));
+  if (fs.existsSync(valFile)) writeRunFile(valFile, h.val.map((r) => JSON.stringify(r) + '\n').join(''));
   return h;
 }
 

@@ -1,7 +1,6 @@
 // report.html: the loss curves and validation metrics of a run as inline SVG, rewritten as
 // training goes, so a person can open it at any time with no server and no internet.
-import fs from 'node:fs';
-import path from 'node:path';
+import { writeFileAtomic } from './atomic.ts';
 
 export interface Series {
   name: string;
@@ -52,7 +51,5 @@ export function writeReport(file: string, title: string, summary: Record<string,
 <style>body{font:14px system-ui,sans-serif;margin:2em;max-width:720px}td{padding:2px 12px 2px 0}</style>
 <h1>${title}</h1><table>${rows}</table>${extraHtml}${charts.map((c) => chart(c.title, c.series, c.fitY)).join('\n')}
 <p style="color:#888">written by coca at ${new Date().toISOString()}</p>`;
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.tmp`);
-  fs.writeFileSync(tmp, html);
-  fs.renameSync(tmp, file);
+  writeFileAtomic(file, html);
 }
