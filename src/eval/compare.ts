@@ -160,6 +160,12 @@ export function againstReference(groups: GroupStat[], reference: string, k = 2):
       const r = ref.stats[c.key];
       const o = g.stats[c.key];
       if (!r || !o) continue;
+      // One reference run with this metric (the others lack it, e.g. no eval.json) has no spread
+      // to measure against: say so rather than call every other value ∞ sd away.
+      if (r.values.length < 2) {
+        lines.push(`| ${c.head} | ${cell(r, c.percent)} | ${g.group} | ${cell(o, c.percent)} | — | no spread: 1 run of ${reference} has it |`);
+        continue;
+      }
       const z = r.sd > 0 ? (o.mean - r.mean) / r.sd : o.mean === r.mean ? 0 : Infinity;
       lines.push(`| ${c.head} | ${cell(r, c.percent)} | ${g.group} | ${cell(o, c.percent)} | ${Number.isFinite(z) ? z.toFixed(2) : '∞'} | ${Math.abs(z) <= k ? 'yes' : 'no'} |`);
     }

@@ -5,7 +5,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { againstReference, markdownTable, readRun, summarise, type GroupStat, type RunSummary } from '../../../src/eval/compare.ts';
+import { againstReference, CompareError, markdownTable, readRun, summarise, type GroupStat, type RunSummary } from '../../../src/eval/compare.ts';
+import { CocaError } from '../../../src/util/errors.ts';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'coca-compare-m-'));
 afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
@@ -48,6 +49,33 @@ describe('coca compare: reading a run', () => {
     fs.writeFileSync(path.join(root, 'half', 'run.json'), '{}');
     expect(() => readRun(path.join(root, 'half'))).toThrow(/is not a training run/);
   });
+
+  it('each eval section under its own split: the three built-in test splits by their short name, any other split by its own', () => {
+    const coca = (metrics: Record<string, number>) => [{ name: 'coca', metrics }];
+    const sections = [
+      { title: 'test-style', rows: coca({ t2i_r1: 0.1 }) },
+      { title: 'test-concept, captions as classes (flat hit@k)', rows: coca({ top1: 0.2 }) },
+      { title: 'val', rows: [...coca({ t2i_r1: 0.3 }), { name: 'nearest-neighbour caption', metrics: { cider_d: 0.4 } }] },
+      { title: 'mine (zero-shot, 7 prompt templates)', rows: coca({ top1: 0.5 }) },
+      { title: 'test-fmnist (zero-shot, 7 prompt templates)', rows: [{ name: 'chance', metrics: { top1: 0.1 } }] },
+    ];
+    const { final_total, final_contrastive, final_caption, ...evalOnly } = readRun(run('splits', rowsOf(1, () => 1), sections)).metrics;
+    expect([final_total, final_contrastive, final_caption]).toEqual([1, 0, 0]);
+    // A split's metrics never land under another split's name; a section without a coca row adds nothing.
+    expect(evalOnly).toEqual({ style_t2i_r1: 0.1, concept_flat_top1: 0.2, val_t2i_r1: 0.3, val_nn_cider_d: 0.4, mine_top1: 0.5 });
+  });
+
+  it('its errors are CompareErrors: a CocaError, named so', () => {
+    let caught: unknown;
+    try {
+      readRun(path.join(root, 'nothing'));
+    } catch (e) {
+      caught = e;
+    }
+    expect(caught).toBeInstanceOf(CompareError);
+    expect(caught).toBeInstanceOf(CocaError);
+    expect((caught as Error).name).toBe('CompareError');
+  });
 });
 
 const summary = (name: string, group: string, metrics: Record<string, number>): RunSummary => ({ dir: name, name, group, trainer: 'coca', seed: 1, log: [], val: [], metrics });
@@ -78,6 +106,25 @@ describe('coca compare: statistics', () => {
       '| logit scale | 4.000 ± 0.000 | coca | 4.500 ± 0.000 | ∞ | no |',
     ]);
     expect(againstReference([ref, ours], 'torch', 1.5).split('\n')[2]).toMatch(/\| 2\.00 \| no \|$/);
+  });
+
+  it('against a reference: a column only one side has is left out, not a crash, and the other columns still compared', () => {
+    const ref = group('torch', 2, { final_contrastive: stat(2, 0.5, 2), style_t2i_r1: stat(0.5, 0.1, 2) });
+    const ours = group('coca', 2, { final_contrastive: stat(2.5, 0, 2), final_caption: stat(1, 0, 2) });
+    const theirs = group('jax', 2, { style_t2i_r1: stat(0.3, 0, 2) });
+    expect(againstReference([ref, ours, theirs], 'torch').split('\n').slice(2)).toEqual([
+      '| train con loss | 2.000 ± 0.500 | coca | 2.500 ± 0.000 | 1.00 | yes |', // (2.5 − 2)/0.5
+      '| style T→I R@1 | 50.0 ± 10.0 | jax | 30.0 ± 0.0 | -2.00 | yes |', // (0.3 − 0.5)/0.1
+    ]);
+  });
+
+  it('against a reference: a metric only one reference run has (no spread to measure) is said so, not called ∞ sd away', () => {
+    // torch-s1 has an eval.json, torch-s2 none: two runs, but style R@1 has one value.
+    const runs = [summary('torch-s1', 'torch', { final_contrastive: 2, style_t2i_r1: 0.5 }), summary('torch-s2', 'torch', { final_contrastive: 4 }), summary('coca-s1', 'coca', { final_contrastive: 3, style_t2i_r1: 0.6 })];
+    expect(againstReference(summarise(runs), 'torch').split('\n').slice(2)).toEqual([
+      '| train con loss | 3.000 ± 1.414 | coca | 3.000 | 0.00 | yes |', // mean of 2 and 4, sd √2
+      '| style T→I R@1 | 50.0 | coca | 60.0 | — | no spread: 1 run of torch has it |',
+    ]);
   });
 
   it('the Markdown table: a heading per column some group has, percentages marked, a missing value a dash', () => {
