@@ -2,6 +2,7 @@
 // machines without one); the OpenGL compatibility backend on llvmpipe as a fallback.
 import { create, globals } from 'webgpu';
 import { NoAdapterError } from './errors.ts';
+import { withDawnWarningsHidden } from './quiet-native.ts';
 
 export type BackendName = 'vulkan' | 'opengl';
 export type BackendChoice = BackendName | 'auto';
@@ -44,7 +45,7 @@ async function tryBackend(backend: BackendName): Promise<GPUAdapter | null> {
   pinned.push(gpu);
   const options: GPURequestAdapterOptions = backend === 'opengl' ? { featureLevel: 'compatibility' } : {};
   try {
-    return await gpu.requestAdapter({ powerPreference: 'high-performance', ...options });
+    return await withDawnWarningsHidden(() => gpu.requestAdapter({ powerPreference: 'high-performance', ...options }));
   } catch {
     return null;
   }

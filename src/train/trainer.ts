@@ -5,9 +5,9 @@
 // stop on a non-finite loss or gradient.
 import fs from 'node:fs';
 import path from 'node:path';
-import cliProgress from 'cli-progress';
 import { BatchLoader, defaultPreprocess, describePreprocess, loadDataset, loadTokenizer, measuredStats, type ImagePreprocess, type ResizeMode, type Triple } from '../data/index.ts';
 import type { Gpu } from '../gpu/gpu.ts';
+import { createProgress } from '../util/progress.ts';
 import { CocaError } from '../util/errors.ts';
 import { CocaModel } from '../model/coca.ts';
 import { withPreprocess, type CocaConfig } from '../model/config.ts';
@@ -196,12 +196,8 @@ export async function train(gpu: Gpu, o: TrainOptions, log: (line: string) => vo
   };
   process.on('SIGINT', onSigint);
   const bar = o.progress
-    ? new cliProgress.SingleBar(
-        { format: 'train [{bar}] {value}/{total} | loss {loss} (con {con}, cap {cap}) | {ips} img/s | ETA {eta_formatted}', stream: process.stderr, hideCursor: true, etaBuffer: 20, noTTYOutput: true, notTTYSchedule: 15000 },
-        cliProgress.Presets.shades_classic,
-      )
+    ? createProgress({ label: 'train', total: o.steps, start: state.step, fields: [{ name: 'loss' }, { name: 'con' }, { name: 'cap' }, { name: 'ips', unit: 'img/s' }] })
     : null;
-  bar?.start(o.steps, state.step, { loss: '–', con: '–', cap: '–', ips: '–' });
 
   let lastSave = performance.now();
   const save = async (dir: string) => {
