@@ -105,7 +105,7 @@ export const captionCommand = {
         for (const b of bad) console.error(`coca: ${b.reason.includes(b.file) ? b.reason : `${b.file}: ${b.reason}`}`);
         failed += bad.length;
         if (kept.length === 0) continue;
-        const caps = await captionImages(ck.model, images, kept.length, { ...opts, recordAttention: !!args.attention });
+        const caps = await captionImages(ck.model, images, kept.length, { ...opts, ...ck.tokenizer.searchIds(), recordAttention: !!args.attention });
         caps.forEach((c, j) => results.push({ image: kept[j]!, caption: c }));
         if (!args.json) for (const [j, c] of caps.entries()) console.log(`${kept[j]}\t${ck.tokenizer.decode(c.tokens)}\t(score ${c.score.toFixed(3)})`);
       }
@@ -116,7 +116,7 @@ export const captionCommand = {
           image,
           caption: ck.tokenizer.decode(c.tokens),
           score: c.score,
-          tokens: c.tokens.slice(1).map((id, k) => ({ id, text: id === 2 ? '[EOT]' : ck.tokenizer.decode([id]), logprob: c.logprobs[k] })),
+          tokens: c.tokens.slice(1).map((id, k) => ({ id, text: id === ck.tokenizer.eosId ? '[EOT]' : ck.tokenizer.decode([id]), logprob: c.logprobs[k] })),
         }));
         console.log(JSON.stringify({ checkpoint: ck.dir, search, minLen: opts.minLen, maxLen: opts.maxLen, repetitionPenalty: opts.repetitionPenalty, captions: out }, null, 2));
       }

@@ -2,12 +2,20 @@
 // Rust `tokenizers` (in a child process: its trainer blocks the event loop and prints blank lines to
 // stdout); encoding and decoding use the pure-JS `@huggingface/tokenizers`, which gives the same ids.
 // Both libraries ignore padding/truncation settings for our purposes, so those are done here.
+//
+// Two kinds of tokenizer.json are read. coca's own has [PAD] [SOT] [EOT] at ids 0 1 2. CLIP's
+// (open_clip's bpe_simple_vocab_16e6 as tokenizer.json, src/data/clip/, written by
+// scripts/reference/clip_tokenizer.py) has <start_of_text> 49406 and <end_of_text> 49407 and pads
+// with id 0, which is also the token "!"; its text is first cleaned as open_clip does
+// (clip-text.ts: ftfy and html.unescape, which tokenizer.json cannot express).
 import { execFileSync } from 'node:child_process';
+import zlib from 'node:zlib';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
+import { CLIP_ASSETS, clipClean } from './clip-text.ts';
 import { DataError } from './errors.ts';
 import { normaliseCaption } from './text.ts';
 import { writeFileAtomic } from '../util/atomic.ts';
@@ -16,6 +24,8 @@ export const PAD = '[PAD]';
 export const SOT = '[SOT]';
 export const EOT = '[EOT]';
 const SPECIALS = [PAD, SOT, EOT];
+export const CLIP_SOT = '<start_of_text>';
+export const CLIP_EOT = '<end_of_text>';
 const CACHE_LIMIT = 200_000;
 
 interface TokenizerJson {
@@ -25,17 +35,28 @@ interface TokenizerJson {
 }
 
 export class Tokenizer {
-  readonly padId = 0;
-  readonly bosId = 1;
-  readonly eosId = 2;
+  readonly padId: number;
+  readonly bosId: number;
+  readonly eosId: number;
+  /** coca's own, or CLIP's (open_clip's SimpleTokenizer). */
+  readonly kind: 'coca' | 'clip';
+  /** Whether padId is a token of its own; CLIP's pad id 0 is also "!", so it may be generated. */
+  readonly padIsSpecial: boolean;
   readonly vocabSize: number;
   private readonly hf: HfTokenizer;
   private readonly cache = new Map<string, number[]>();
+  private readonly literals: string[];
 
   private constructor(readonly json: TokenizerJson) {
-    const ids = SPECIALS.map((t) => json.added_tokens.find((a) => a.content === t)?.id);
-    if (ids[0] !== 0 || ids[1] !== 1 || ids[2] !== 2) {
-      throw new DataError(`tokenizer.json lacks coca's special tokens ${SPECIALS.join(' ')} at ids 0 1 2; train one with 'coca data build' or 'coca data tokenizer'`);
+    const idOf = (t: string) => json.added_tokens?.find((a) => a.content === t)?.id;
+    const ids = SPECIALS.map(idOf);
+    const clip = [idOf(CLIP_SOT), idOf(CLIP_EOT)];
+    if (ids[0] === 0 && ids[1] === 1 && ids[2] === 2) {
+      [this.kind, this.padId, this.bosId, this.eosId, this.padIsSpecial, this.literals] = ['coca', 0, 1, 2, true, SPECIALS];
+    } else if (clip[0] !== undefined && clip[1] !== undefined) {
+      [this.kind, this.padId, this.bosId, this.eosId, this.padIsSpecial, this.literals] = ['clip', 0, clip[0], clip[1], false, [CLIP_SOT, CLIP_EOT]];
+    } else {
+      throw new DataError(`tokenizer.json has neither coca's special tokens ${SPECIALS.join(' ')} at ids 0 1 2 nor CLIP's ${CLIP_SOT} ${CLIP_EOT}; train one with 'coca data build' or 'coca data tokenizer'`);
     }
     this.hf = new HfTokenizer(json, { clean_up_tokenization_spaces: false });
     this.vocabSize = Math.max(...Object.values(json.model.vocab), ...json.added_tokens.map((a) => a.id)) + 1;
@@ -67,12 +88,20 @@ export class Tokenizer {
   }
 
   private encodeBody(text: string): number[] {
-    const clean = normaliseCaption(text.replaceAll(SOT, ' ').replaceAll(EOT, ' ').replaceAll(PAD, ' '));
+    // A literal special token in the text is dropped, never read as the token (open_clip would
+    // read "<end_of_text>" typed in a caption as the real one).
+    const dropLiterals = (s: string) => this.literals.reduce((acc, t) => acc.replaceAll(t, ' '), s);
+    const clean = this.kind === 'clip' ? dropLiterals(clipClean(text)) : normaliseCaption(dropLiterals(text));
     const body = this.hf.encode(clean, { add_special_tokens: false }).ids;
     // Training re-encodes the same captions every epoch; past the bound, start afresh.
     if (this.cache.size >= CACHE_LIMIT) this.cache.clear();
     this.cache.set(text, body);
     return body;
+  }
+
+  /** The ids a caption search needs; pad -1 when the pad id is a real token that may be generated (CLIP's "!"). */
+  searchIds(): { sot: number; eot: number; pad: number } {
+    return { sot: this.bosId, eot: this.eosId, pad: this.padIsSpecial ? this.padId : -1 };
   }
 
   /** Token ids in a row of `contextLength`, padded with padId. */
@@ -96,7 +125,7 @@ export class Tokenizer {
     for (let i = 0; i < ids.length; i++) {
       const id = ids[i]!;
       if (id === this.eosId) break;
-      if (id === this.padId || id === this.bosId) continue;
+      if ((this.padIsSpecial && id === this.padId) || id === this.bosId) continue;
       body.push(id);
     }
     // An immediate [EOT] is an empty caption (an untrained decoder emits one), not an error.
@@ -112,6 +141,11 @@ export class Tokenizer {
   save(file: string): void {
     writeFileAtomic(file, JSON.stringify(this.json));
   }
+}
+
+/** CLIP's tokenizer (open_clip's bpe_simple_vocab_16e6, MIT; src/data/clip/LICENSE), as shipped with coca. */
+export function clipTokenizer(): Tokenizer {
+  return Tokenizer.fromJSON(JSON.parse(zlib.gunzipSync(fs.readFileSync(path.join(CLIP_ASSETS, 'tokenizer.json.gz'))).toString('utf8')) as TokenizerJson);
 }
 
 /**

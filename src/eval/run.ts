@@ -92,7 +92,7 @@ export async function evalSplit(ctx: EvalContext, data: string, split: string, t
 
   const hyps: string[] = [];
   const S = ctx.pre.size;
-  const search = { ...ctx.search, sot: tokenizer.bosId, eot: tokenizer.eosId };
+  const search = { ...ctx.search, ...tokenizer.searchIds() };
   for (const batch of img.images) {
     const rows = batch.length / (3 * S * S);
     const decoded = await captionImages(model, batch, rows, search);

@@ -45,6 +45,7 @@ export interface SearchOptions {
   };
   sot?: number;
   eot?: number;
+  /** Never generated; -1 when the pad id is a real token (CLIP pads with 0, which is "!"). */
   pad?: number;
 }
 
@@ -149,7 +150,7 @@ function attentionRow(s: Stepper, n: number): Float32Array | null {
 
 /** The logits of row n after the min-length mask and repetition penalty, in place. */
 function adjust(row: Float32Array, history: readonly number[], o: Required<Pick<SearchOptions, 'minLen' | 'repetitionPenalty' | 'eot' | 'sot' | 'pad'>>): void {
-  row[o.pad] = -Infinity;
+  if (o.pad >= 0) row[o.pad] = -Infinity;
   row[o.sot] = -Infinity;
   if (o.repetitionPenalty !== 1) {
     const seen = new Set(history.slice(1));

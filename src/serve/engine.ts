@@ -71,7 +71,7 @@ export class Engine {
     for (const j of jobs) for (let k = 0; k < j.n; k++) images.set(j.image, per * r++);
     const { search, attention } = jobs[0]!;
     const sample = search.sample && { ...search.sample, rowSeeds: jobs.flatMap((j) => sampleSeeds(j.search.sample!.seed ?? DEFAULT_SEARCH.seed, j.n)) };
-    const caps = await captionImages(model, images, rows, { ...search, ...(sample ? { sample } : {}), recordAttention: attention });
+    const caps = await captionImages(model, images, rows, { ...search, ...tokenizer.searchIds(), ...(sample ? { sample } : {}), recordAttention: attention });
     const P = this.grid ** 2;
     let pool: Float32Array | null = null;
     if (attention) {

@@ -159,3 +159,19 @@ describe('beam search', () => {
     expect(two!.score).toBeCloseTo(ref.score, 9);
   });
 });
+
+describe('pad id', () => {
+  // Id 0 is the likeliest token at every step.
+  const zeroFirst: LogitFn = () => Float32Array.from([5, -9, 0, 1, 2]);
+  const greedy = (pad: number | undefined) => greedyOrSample(new FakeStepper([0], 1, 5, zeroFirst), 3, { maxLen: 3, sot: SOT, eot: EOT, ...(pad === undefined ? {} : { pad }) });
+
+  it("is never generated when it is a token of its own (coca's [PAD])", async () => {
+    const [c] = await greedy(undefined);
+    expect(c!.tokens).toEqual([SOT, 4, 4]);
+  });
+
+  it('is generated when it is a real token too (CLIP pads with 0, "!"): pad -1', async () => {
+    const [c] = await greedy(-1);
+    expect(c!.tokens).toEqual([SOT, PAD, PAD]);
+  });
+});
