@@ -5,7 +5,10 @@ import type { Argv } from 'yargs';
 import fs from 'node:fs';
 import { buildBuiltin, checkBuildOut, PRESETS } from '../data/builtin/build.ts';
 import { DataError } from '../data/errors.ts';
-import { isBuiltDataset, listSplits, loadDataset, loadTokenizer, resolveDataPath } from '../data/load.ts';
+import { isBuiltDataset, isShardData, listSplits, loadDataset, loadTokenizer, resolveDataPath } from '../data/load.ts';
+import { writeShards } from '../data/shard-writer.ts';
+import { openShardDataset } from '../data/readers/shard-dataset.ts';
+import { resolveShards } from '../data/readers/webdataset.ts';
 import { builtinDir } from '../data/paths.ts';
 import { readUserDataset, splitOf } from '../data/readers/index.ts';
 import { readManifest } from '../data/store.ts';
@@ -84,11 +87,13 @@ interface DataArgs {
   data: string;
   strict: boolean;
   seed: number;
+  'caption-field': string;
 }
 
 const dataOption = (y: Argv) =>
   y
-    .option('data', { type: 'string', default: 'builtin-small', describe: "'builtin', 'builtin-small', a built dataset folder, or your dataset (folder or caption file)" })
+    .option('data', { type: 'string', default: 'builtin-small', describe: "'builtin', 'builtin-small', a built dataset folder, your dataset (folder or caption file), or WebDataset shards (a .tar, shards/{00000..00099}.tar, a list file, http(s):// URLs, a folder of shards)" })
+    .option('caption-field', { type: 'string', default: 'caption', describe: 'WebDataset shards: the json field a caption is read from when a sample has no .txt' })
     .option('strict', { type: 'boolean', default: false, describe: 'stop at the first missing or corrupt image, empty caption or bad line' })
     .option('seed', { type: 'number', default: 0, describe: 'seed of the train/val/test assignment for datasets without splits' });
 
@@ -99,6 +104,17 @@ const infoCommand = {
   handler: async (args: DataArgs) => {
     checkInt('seed', args.seed, 0);
     const p = resolveDataPath(args.data);
+    if (isShardData(args.data)) {
+      const { splits, all } = resolveShards(args.data);
+      console.log(`WebDataset shards ${args.data}: ${all.length} shard${all.length > 1 ? 's' : ''}${splits ? `, splits ${Object.keys(splits).join(', ')}` : ' (one split: train, all)'}`);
+      for (const [split, shards] of Object.entries(splits ?? { train: all })) {
+        const ds = await openShardDataset(args.data, { split, imageSize: 64, strict: args.strict, captionField: args['caption-field'] });
+        let pairs = 0;
+        for (let i = 0; i < ds.length; i++) pairs += ds.captions(i).length;
+        console.log(`  ${split.padEnd(13)} ${String(ds.length).padStart(7)} images ${String(pairs).padStart(8)} pairs in ${shards.length} shard${shards.length > 1 ? 's' : ''}`);
+      }
+      return;
+    }
     if (isBuiltDataset(p)) {
       const m = readManifest(p);
       console.log(`${m.name} at ${p}: image sizes ${m.imageSizes.join(', ')} px, seed ${m.seed}, vocabulary ${m.tokenizer.vocabSize}`);
@@ -144,7 +160,7 @@ const statsCommand = {
     const splits = listSplits(args.data);
     let tokenizer: Tokenizer | undefined;
     if (fs.existsSync(`${p}/tokenizer.json`)) tokenizer = loadTokenizer(args.data);
-    const open = (split: string) => loadDataset(args.data, { split, strict: args.strict, seed: args.seed, warn: () => {} });
+    const open = (split: string) => loadDataset(args.data, { split, strict: args.strict, seed: args.seed, captionField: args['caption-field'], warn: () => {} });
     const train = await open(splits.includes('train') ? 'train' : splits[0]!);
     const trainWords = wordsOf(train);
     if (!tokenizer && !isBuiltDataset(p)) tokenizer = trainTokenizer(collect(train), 2048);
@@ -216,7 +232,7 @@ const exportCommand = {
     checkInt('count', args.count, 1);
     const where = { inputs: [asInput(args.data)] };
     checkOutputFolder(args.out, EXPORT, where);
-    const ds = await loadDataset(args.data, { split: args.split, seed: args.seed, warn: () => {} });
+    const ds = await loadDataset(args.data, { split: args.split, seed: args.seed, captionField: args['caption-field'], warn: () => {} });
     claimOutputFolder(args.out, EXPORT, where);
     const rng = new Rng(args.seed);
     const picked = new Set<number>();
@@ -247,16 +263,55 @@ const tokenizerCommand = {
     const p = resolveDataPath(args.data);
     checkOutputFile(args.out, { inputs: isBuiltDataset(p) ? [asInput(args.data)] : [] });
     if (fs.existsSync(args.out) && !isTokenizerFile(args.out)) throw new DataError(`--out ${args.out} exists and is not a tokenizer.json; name a new file (nothing was changed)`);
-    const ds = await loadDataset(args.data, { split: 'train', strict: args.strict, seed: args.seed });
+    const ds = await loadDataset(args.data, { split: 'train', strict: args.strict, seed: args.seed, captionField: args['caption-field'] });
     const tok = trainTokenizer(collect(ds), args['vocab-size']);
     tok.save(args.out);
     console.log(`${args.out}: ${tok.vocabSize} tokens from ${ds.length} train images`);
   },
 };
 
+interface ShardsArgs extends DataArgs {
+  out: string;
+  'per-shard': number;
+  split?: string[];
+}
+
+const SHARDS = 'coca data shards';
+
+const shardsCommand = {
+  command: 'shards',
+  describe: 'Write a dataset as WebDataset shards (<out>/<split>/00000.tar …, with tokenizer.json and shards.json), to stream with --data <out>',
+  builder: (y: Argv) =>
+    dataOption(y)
+      .option('out', { type: 'string', demandOption: true, describe: 'folder for the shards: new, empty, or written by coca data shards before' })
+      .option('per-shard', { type: 'number', default: 1000, describe: 'samples per shard' })
+      .option('split', { type: 'string', array: true, describe: 'splits to write [default: every split of the dataset]' })
+      .example('$0 data shards --data builtin --out shards/builtin', 'pack the built-in set once; then coca train --data shards/builtin')
+      .example("$0 train --data 'shards/builtin/train/{00000..00005}.tar'", 'shards by brace pattern (one split)'),
+  handler: async (args: ShardsArgs) => {
+    checkInt('seed', args.seed, 0);
+    checkInt('per-shard', args['per-shard'], 1);
+    const where = { inputs: [asInput(args.data)] };
+    checkOutputFolder(args.out, SHARDS, where);
+    resolveDataPath(args.data);
+    claimOutputFolder(args.out, SHARDS, where);
+    const info = await writeShards(args.data, args.out, {
+      perShard: args['per-shard'],
+      ...(args.split ? { splits: args.split } : {}),
+      seed: args.seed,
+      strict: args.strict,
+      captionField: args['caption-field'],
+      log: (l) => console.log(l),
+      warn: (l) => console.error(`coca: ${l}`),
+    });
+    const total = Object.values(info.splits).reduce((n, s) => n + s.samples, 0);
+    console.log(`wrote ${total} samples to ${args.out}; train with --data ${args.out}`);
+  },
+};
+
 export const dataCommand = {
   command: 'data <command>',
   describe: 'Build, inspect and summarise image–text datasets',
-  builder: (y: Argv) => y.command(buildCommand).command(infoCommand).command(statsCommand).command(tokenizerCommand).command(exportCommand).demandCommand(1, 'Name a data command: build, info, stats, tokenizer or export.'),
+  builder: (y: Argv) => y.command(buildCommand).command(infoCommand).command(statsCommand).command(tokenizerCommand).command(exportCommand).command(shardsCommand).demandCommand(1, 'Name a data command: build, info, stats, tokenizer, export or shards.'),
   handler: () => {},
 };

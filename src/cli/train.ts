@@ -35,6 +35,8 @@ interface TrainArgs {
   'image-std'?: number[];
   'image-resize-mode'?: ResizeMode;
   strict: boolean;
+  'shuffle-buffer'?: number;
+  'caption-field'?: string;
 }
 
 // Defaults live here rather than in yargs, so that a resume can tell an option typed on the
@@ -74,6 +76,7 @@ function checkNumbers(o: RecordedOptions): void {
   checkInt('steps', o.steps, 1);
   checkInt('batch', o.batch, 1);
   checkInt('val-every', o.valEvery, 1);
+  if (o.shuffleBuffer !== undefined) checkInt('shuffle-buffer', o.shuffleBuffer, 1);
   checkInt('warmup', o.warmup, 0, o.steps);
   checkInt('keep', o.keep, 0);
   checkInt('seed', o.seed, 0);
@@ -110,6 +113,8 @@ function freshOptions(a: TrainArgs): RecordedOptions {
     onNonFinite: a['on-nan'] ?? DEFAULTS['on-nan'],
     preprocess: { mean: a['image-mean'] as Triple | undefined, std: a['image-std'] as Triple | undefined, resizeMode: a['image-resize-mode'] },
     saveEvery: parseSaveEvery(a['save-every'] ?? DEFAULTS['save-every']),
+    ...(a['shuffle-buffer'] !== undefined ? { shuffleBuffer: a['shuffle-buffer'] } : {}),
+    ...(a['caption-field'] !== undefined ? { captionField: a['caption-field'] } : {}),
   };
 }
 
@@ -120,7 +125,7 @@ export const trainCommand = {
     y
       .option('preset', { type: 'string', choices: [...PRESETS], ...dflt('preset'), describe: 'model size (nano: tests and demo, minutes on a CPU; b32: open_clip coca_ViT-B-32 shape)' })
       .option('config', { type: 'string', describe: 'a model config JSON (open_clip keys) instead of a preset' })
-      .option('data', { type: 'string', ...dflt('data'), describe: "dataset: builtin-small, builtin, or a folder/file of your own (see 'coca data --help')" })
+      .option('data', { type: 'string', ...dflt('data'), describe: "dataset: builtin-small, builtin, a folder/file of your own, or WebDataset shards, streamed (a .tar, 'shards/{00000..00099}.tar', a list file, http(s):// URLs, a folder written by coca data shards; see docs/webdataset.md)" })
       .option('out', { type: 'string', describe: 'run folder, new or empty [default: runs/<preset>-<time>]' })
       .option('steps', { type: 'number', ...dflt('steps'), describe: 'optimizer steps' })
       .option('batch', { type: 'number', ...dflt('batch'), describe: 'image–caption pairs per step' })
@@ -150,6 +155,8 @@ export const trainCommand = {
       .option('image-std', { type: 'number', array: true, describe: 'per-channel std R G B, recorded in the model [default: as --image-mean]' })
       .option('image-resize-mode', { type: 'string', choices: [...RESIZE_MODES], describe: "how a non-square picture is squared, recorded in the model: shortest (centre crop), longest (letterbox), squash [default: longest on the built-in sets, else shortest]" })
       .option('strict', { type: 'boolean', default: false, describe: 'stop at the first picture that cannot be decoded (otherwise it is replaced by another item, counted and named)' })
+      .option('shuffle-buffer', { type: 'number', describe: 'WebDataset shards: pairs shuffled together as they stream in (the shard order is shuffled too) [default: 1000]' })
+      .option('caption-field', { type: 'string', describe: 'WebDataset shards: the json field a caption is read from when a sample has no .txt [default: caption]' })
       .example('$0 train', 'nano on the built-in small set, a few minutes on a CPU')
       .example('$0 train --preset tiny --data builtin --steps 2000', 'a bigger model on the full built-in set')
       .example('$0 train --resume runs/nano-20261123-0600', 'continue a stopped or killed run where its newest checkpoint left it')

@@ -15,9 +15,10 @@ export interface RgbImage {
 
 /**
  * A file on disk, SVG markup built in memory (game-icons), raw 8-bit grey pixels (Fashion-MNIST),
- * or encoded bytes (uploads; decoded up to `maxPixels`, first frame only, never SVG).
+ * or encoded bytes (uploads, shard members named `name` in messages; decoded up to `maxPixels`,
+ * first frame only, never SVG).
  */
-export type ImageInput = { path: string } | { svg: string } | { gray: Uint8Array; width: number; height: number } | { bytes: Buffer; maxPixels: number };
+export type ImageInput = { path: string } | { svg: string } | { gray: Uint8Array; width: number; height: number } | { bytes: Buffer; maxPixels: number; name?: string };
 
 /** `contain`: the whole picture, letterboxed on white (art); `cover`: shorter side, centre crop (photos); `fill`: squashed. */
 export type Fit = 'contain' | 'cover' | 'fill';
@@ -25,7 +26,7 @@ export type Fit = 'contain' | 'cover' | 'fill';
 const WHITE = { r: 255, g: 255, b: 255, alpha: 1 };
 
 function describe(input: ImageInput): string {
-  return 'path' in input ? input.path : 'svg' in input ? 'inline SVG' : 'bytes' in input ? 'upload' : 'raw pixels';
+  return 'path' in input ? input.path : 'svg' in input ? 'inline SVG' : 'bytes' in input ? (input.name ?? 'upload') : 'raw pixels';
 }
 
 async function open(input: ImageInput, target: number): Promise<ReturnType<typeof sharp>> {

@@ -19,6 +19,19 @@ export interface LoaderState {
   epoch: number;
   /** Items of this epoch already handed out. */
   index: number;
+  /** Loaders streaming WebDataset shards (shard-loader.ts): where in the shards the stream stands. */
+  stream?: StreamPosition;
+}
+
+/** A shard stream's position: the place its shuffle buffer was filled from, and how much of it was taken. */
+export interface StreamPosition {
+  /** Shards in the list (a restored loader must read the same list). */
+  shards: number;
+  /** Position in this epoch's shard order where the current buffer started, and the sample in that shard. */
+  shard: number;
+  sample: number;
+  /** Pairs of that buffer already handed out. */
+  taken: number;
 }
 
 export interface BatchLoaderOptions {

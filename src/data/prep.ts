@@ -8,7 +8,10 @@ import type { ImagePreprocess } from './preprocess.ts';
 import { Rng } from './rng.ts';
 
 /** Where an item's picture is, in a form a worker thread can open by itself. */
-export type ImageSource = { kind: 'stored'; file: string; index: number; side: number } | { kind: 'file'; path: string };
+export type ImageSource = { kind: 'stored'; file: string; index: number; side: number } | { kind: 'file'; path: string } | { kind: 'bytes'; bytes: Uint8Array; name: string };
+
+/** Pictures in shards are decoded up to this many pixels: a bomb in a downloaded shard stops at the header. */
+export const SHARD_MAX_PIXELS = 64 * 2 ** 20;
 
 export interface PrepTask {
   source: ImageSource;
@@ -37,6 +40,7 @@ export async function readSource(src: ImageSource, train: boolean, pre: ImagePre
     fs.readSync(fd, data, 0, n, src.index * n);
     return { data, width: src.side, height: src.side };
   }
+  if (src.kind === 'bytes') return decodePicture({ bytes: Buffer.from(src.bytes.buffer, src.bytes.byteOffset, src.bytes.byteLength), maxPixels: SHARD_MAX_PIXELS, name: src.name }, pre, train);
   return decodePicture({ path: src.path }, pre, train);
 }
 

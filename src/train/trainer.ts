@@ -5,7 +5,7 @@
 // stop on a non-finite loss or gradient.
 import fs from 'node:fs';
 import path from 'node:path';
-import { BatchLoader, defaultPreprocess, describePreprocess, loadDataset, loadTokenizer, measuredStats, type ImagePreprocess, type ResizeMode, type Triple } from '../data/index.ts';
+import { BatchLoader, DEFAULT_SHUFFLE_BUFFER, defaultPreprocess, describePreprocess, isShardData, loadDataset, loadTokenizer, measuredStats, openShardTrainLoader, type ImagePreprocess, type LoaderState, type ResizeMode, type Triple } from '../data/index.ts';
 import type { Gpu } from '../gpu/gpu.ts';
 import { createProgress } from '../util/progress.ts';
 import { CocaError } from '../util/errors.ts';
@@ -61,6 +61,10 @@ export interface TrainOptions {
   preprocess?: { mean?: Triple; std?: Triple; resizeMode?: ResizeMode };
   /** Stop at the first picture that cannot be decoded instead of substituting another. */
   strict?: boolean;
+  /** WebDataset shards: pairs permuted together (default DEFAULT_SHUFFLE_BUFFER). */
+  shuffleBuffer?: number;
+  /** WebDataset shards: the json field of the caption when a sample has no txt. */
+  captionField?: string;
   /** On a non-finite loss or gradient: stop (default) or skip the step and halve the LR. */
   onNonFinite: 'stop' | 'skip';
   /** Progress bar on stderr (off in tests). */
@@ -87,7 +91,7 @@ export interface TrainResult {
 
 interface RunState {
   step: number;
-  loader: { seed: number; epoch: number; index: number };
+  loader: LoaderState;
   lrScale: number;
   bestValLoss: number | null;
   /** The step whose validation gave bestValLoss (checkpoints/best holds it). */
@@ -162,10 +166,16 @@ export async function train(gpu: Gpu, o: TrainOptions, log: (line: string) => vo
   const S = config.vision_cfg.image_size;
   const L = config.text_cfg.context_length;
   const strict = o.strict ?? false;
-  const trainSet = await loadDataset(o.data, { split: 'train', imageSize: S, strict });
-  const valSet = await loadDataset(o.data, { split: 'val', imageSize: S, strict }).catch(() => null);
-  if (trainSet.length < o.batch) throw new TrainError(`the train split of ${o.data} has ${trainSet.length} items, fewer than one batch of ${o.batch}; use --batch ${Math.max(1, trainSet.length)} or more data`);
-  const loader = new BatchLoader(trainSet, { batchSize: o.batch, contextLength: L, tokenizer, preprocess: pre, strict, seed: o.seed, train: true, warn: (l) => log(`warning: ${l}`) });
+  // Shards are streamed (never held whole); every other dataset is opened for random access.
+  const streamed = isShardData(o.data);
+  const captionField = o.captionField;
+  const trainSet = streamed ? null : await loadDataset(o.data, { split: 'train', imageSize: S, strict });
+  const valSet = await loadDataset(o.data, { split: 'val', imageSize: S, strict, captionField }).catch(() => null);
+  if (trainSet && trainSet.length < o.batch) throw new TrainError(`the train split of ${o.data} has ${trainSet.length} items, fewer than one batch of ${o.batch}; use --batch ${Math.max(1, trainSet.length)} or more data`);
+  const loaderOptions = { batchSize: o.batch, contextLength: L, tokenizer, preprocess: pre, strict, seed: o.seed, train: true, warn: (l: string) => log(`warning: ${l}`) };
+  const shuffleBuffer = o.shuffleBuffer ?? DEFAULT_SHUFFLE_BUFFER;
+  const loader = trainSet ? new BatchLoader(trainSet, loaderOptions) : openShardTrainLoader(o.data, { ...loaderOptions, shuffleBuffer, captionField });
+  const pairs = trainSet ? `${trainSet.length} training pairs` : `${'shards' in loader ? loader.shards.length : 0} shards streamed (shuffle buffer ${shuffleBuffer})`;
   const valLoader = valSet && valSet.length > 0 ? new BatchLoader(valSet, { batchSize: o.batch, contextLength: L, tokenizer, preprocess: pre, strict, seed: o.seed, train: false }) : null;
 
   const model = CocaModel.init(gpu, config, o.seed);
@@ -182,7 +192,7 @@ export async function train(gpu: Gpu, o: TrainOptions, log: (line: string) => vo
   const effective = { ...o, config, resume: resumeFrom ?? undefined, tokenizerVocab: tokenizer.vocabSize, params: countParams(config), stepGflop: stepFlops(config, o.batch).step / 1e9 };
   writeRunFile(path.join(o.out, 'run.json'), JSON.stringify({ ...effective, progress: undefined, stopAfter: undefined }, null, 2) + '\n');
   const resumed = resumeFrom ? `, resumed from ${resumeFrom} at step ${state.step}` : o.resume ? ', resumed at step 0 (the run had no checkpoint yet)' : '';
-  log(`coca train: ${o.configName} (${effective.params.toLocaleString('en')} parameters, ${effective.stepGflop.toFixed(2)} GFLOP/step) on ${o.data}: ${trainSet.length} training pairs, batch ${o.batch}, ${o.steps} steps, lr ${o.lr} (warm-up ${o.warmup}, cosine), clip ${o.clip}, λ_con ${o.weights.contrastive}, λ_cap ${o.weights.caption}, seed ${o.seed}${resumed}`);
+  log(`coca train: ${o.configName} (${effective.params.toLocaleString('en')} parameters, ${effective.stepGflop.toFixed(2)} GFLOP/step) on ${o.data}: ${pairs}, batch ${o.batch}, ${o.steps} steps, lr ${o.lr} (warm-up ${o.warmup}, cosine), clip ${o.clip}, λ_con ${o.weights.contrastive}, λ_cap ${o.weights.caption}, seed ${o.seed}${resumed}`);
   log(`  adapter: ${gpu.adapter.backend} · ${gpu.adapter.description || gpu.adapter.device}; output: ${o.out}`);
   log(`  preprocessing (recorded in the model's config.json): ${describePreprocess(pre)}`);
 

@@ -13,6 +13,8 @@ export interface ReadOptions {
   verify?: 'none' | 'header' | 'full';
   /** Seed of the train/val/test assignment for formats that carry no split. */
   seed?: number;
+  /** WebDataset shards: the json field a caption is read from when a sample has no txt (default caption). */
+  captionField?: string;
 }
 
 /** One image and its captions as a reader found them. */

@@ -1,0 +1,144 @@
+// `coca data shards`: any dataset coca reads, written as WebDataset shards (one folder per split,
+// `00000.tar` … holding `<key>.<png|jpg|webp>`, `<key>.txt` with the captions one a line and
+// `<key>.json` with them and the item's metadata), plus the dataset's tokenizer.json and a
+// shards.json (counts, classes, the built set's measured statistics) that coca reads back.
+// Pictures that are files in an open format are copied byte for byte, so the shards decode to
+// exactly the pixels of the files; a built set's stored rasters are written as PNG (lossless).
+import fs from 'node:fs';
+import path from 'node:path';
+import sharp from 'sharp';
+import tar from 'tar-stream';
+import type { Dataset } from './dataset.ts';
+import { DataError } from './errors.ts';
+import { isBuiltDataset, isShardData, listSplits, loadDataset, measuredStats, resolveDataPath } from './load.ts';
+import { mapLimit } from './pool.ts';
+import { readSource } from './prep.ts';
+import { defaultPreprocess } from './preprocess.ts';
+import { SHARDS_INFO, type ShardsInfo } from './readers/shard-dataset.ts';
+import { besideShards, IMAGE_EXTS } from './readers/webdataset.ts';
+import { readManifest } from './store.ts';
+
+export interface WriteShardsOptions {
+  /** Samples per shard. */
+  perShard: number;
+  /** Splits to write (default: every split the dataset has). */
+  splits?: string[];
+  seed?: number;
+  strict?: boolean;
+  captionField?: string;
+  log?: (line: string) => void;
+  warn?: (line: string) => void;
+}
+
+interface Encoded {
+  ext: string;
+  bytes: Buffer;
+}
+
+const OPEN_FORMATS = new Set<string>(IMAGE_EXTS);
+
+/** Item i's picture as bytes of an open format: the file itself where it is one, else PNG. */
+async function encodedPicture(ds: Dataset, i: number): Promise<Encoded> {
+  const src = ds.source?.(i);
+  if (src?.kind === 'file') {
+    const ext = path.extname(src.path).slice(1).toLowerCase();
+    if (OPEN_FORMATS.has(ext)) return { ext, bytes: fs.readFileSync(src.path) };
+  }
+  if (src?.kind === 'bytes') {
+    const ext = src.name.slice(src.name.lastIndexOf('.') + 1).toLowerCase();
+    if (OPEN_FORMATS.has(ext)) return { ext, bytes: Buffer.from(src.bytes) };
+  }
+  if (src?.kind === 'stored') {
+    const img = await readSource(src, false, defaultPreprocess(src.side));
+    return { ext: 'png', bytes: await sharp(Buffer.from(img.data), { raw: { width: img.width, height: img.height, channels: 3 } }).png().toBuffer() };
+  }
+  if (src?.kind === 'file') return { ext: 'png', bytes: await sharp(src.path).png().toBuffer() };
+  const img = await ds.image(i, 'eval');
+  return { ext: 'png', bytes: await sharp(Buffer.from(img.data), { raw: { width: img.width, height: img.height, channels: 3 } }).png().toBuffer() };
+}
+
+/** Writes one tar to a temporary name, then renames it, so a shard that exists is whole. */
+async function writeTar(file: string, members: { name: string; data: Buffer }[]): Promise<void> {
+  const tmp = `${file}.tmp-${process.pid}`;
+  const pack = tar.pack();
+  const sink = fs.createWriteStream(tmp);
+  const done = new Promise<void>((resolve, reject) => {
+    sink.on('finish', resolve);
+    sink.on('error', reject);
+    pack.on('error', reject);
+  });
+  pack.pipe(sink);
+  const mtime = new Date(0);
+  for (const m of members) pack.entry({ name: m.name, size: m.data.length, mtime, mode: 0o644 }, m.data);
+  pack.finalize();
+  try {
+    await done;
+    fs.renameSync(tmp, file);
+  } catch (e) {
+    fs.rmSync(tmp, { force: true });
+    throw new DataError(`${file}: cannot write (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); the shards written before it are whole`);
+  }
+}
+
+/** The side the pictures of a built set are read at: its largest raster (others: as the files are). */
+function sourceSide(where: string): number {
+  if (isShardData(where)) return 64;
+  const p = resolveDataPath(where);
+  return isBuiltDataset(p) ? Math.max(...readManifest(p).imageSizes) : 64;
+}
+
+function tokenizerFileOf(where: string): string | undefined {
+  if (isShardData(where)) return besideShards(where, 'tokenizer.json');
+  const p = resolveDataPath(where);
+  const f = path.join(fs.statSync(p).isDirectory() ? p : path.dirname(p), 'tokenizer.json');
+  return fs.existsSync(f) ? f : undefined;
+}
+
+export async function writeShards(where: string, out: string, o: WriteShardsOptions): Promise<ShardsInfo> {
+  const log = o.log ?? (() => {});
+  const side = sourceSide(where);
+  const splits = o.splits ?? listSplits(where).filter((s) => s !== 'all');
+  const info: ShardsInfo = { format: 'coca-shards', source: where, splits: {} };
+  const stats = measuredStats(where);
+  if (stats) Object.assign(info, stats);
+  for (const split of splits) {
+    let ds: Dataset;
+    try {
+      ds = await loadDataset(where, { split, imageSize: side, seed: o.seed, strict: o.strict, captionField: o.captionField, ...(o.warn ? { warn: o.warn } : {}) });
+    } catch (e) {
+      // A user dataset split by hash may have nothing in a small split: not worth stopping for, unless asked for.
+      if (e instanceof DataError && !o.splits && / has no items in split /.test(e.message)) continue;
+      throw e;
+    }
+    const dir = path.join(out, split);
+    fs.mkdirSync(dir, { recursive: true });
+    const count = Math.ceil(ds.length / o.perShard);
+    const width = Math.max(5, String(count - 1).length);
+    const keyWidth = Math.max(6, String(ds.length - 1).length);
+    for (let s = 0; s < count; s++) {
+      const from = s * o.perShard;
+      const n = Math.min(o.perShard, ds.length - from);
+      const pictures = await mapLimit(n, 8, (k) => encodedPicture(ds, from + k));
+      const members: { name: string; data: Buffer }[] = [];
+      for (let k = 0; k < n; k++) {
+        const i = from + k;
+        const key = String(i).padStart(keyWidth, '0');
+        const caps = ds.captions(i);
+        const meta = ds.meta(i);
+        const json = { id: meta.id, caption: caps[0], captions: caps, ...(meta.style ? { style: meta.style } : {}), ...(meta.group ? { group: meta.group } : {}), ...(meta.label !== undefined ? { label: meta.label } : {}) };
+        members.push({ name: `${key}.${pictures[k]!.ext}`, data: pictures[k]!.bytes });
+        members.push({ name: `${key}.txt`, data: Buffer.from(caps.join('\n')) });
+        members.push({ name: `${key}.json`, data: Buffer.from(JSON.stringify(json)) });
+      }
+      await writeTar(path.join(dir, `${String(s).padStart(width, '0')}.tar`), members);
+    }
+    info.splits[split] = { samples: ds.length, shards: count, ...(ds.classes ? { classes: [...ds.classes] } : {}) };
+    log(`${split}: ${ds.length} samples in ${count} shard${count > 1 ? 's' : ''} → ${dir}`);
+    ds.close();
+  }
+  if (Object.keys(info.splits).length === 0) throw new DataError(`${where} has none of the splits ${splits.join(', ')}; nothing was written`);
+  const tok = tokenizerFileOf(where);
+  if (tok) fs.copyFileSync(tok, path.join(out, 'tokenizer.json'));
+  fs.writeFileSync(path.join(out, SHARDS_INFO), JSON.stringify(info, null, 2) + '\n');
+  return info;
+}
