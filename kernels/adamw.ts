@@ -38,6 +38,8 @@ export interface AdamWCall {
   hyper: AdamWHyper;
   /** Stats written by gradNorm: the gradients are multiplied by its clip scale on the fly. */
   clip?: GPUBuffer;
+  /** Leave everything unchanged when the `clip` stats say a gradient (or a checked loss) is NaN/Inf. */
+  skipNonFinite?: boolean;
   label?: string;
 }
 
@@ -53,6 +55,7 @@ export const STATS_FLOATS = 4;
 export const STATS_NONFINITE = 2;
 
 const WG = 64; // as shaders/adamw.wgsl WG
+const PARAMS_WORDS = 20; // shaders/adamw.wgsl Params
 const CHUNK = WG * 64; // elements per sumsq_partial workgroup
 
 function checkRange(gpu: Gpu, fn: string, what: string, buffer: GPUBuffer, offset: number, length: number): void {
@@ -97,6 +100,7 @@ export function adamw(gpu: Gpu, call: AdamWCall): void {
   const bufs = { params: call.params, grads: call.grads, m: call.m, v: call.v };
   if (new Set(Object.values(bufs)).size !== 4) throw new ShapeError(`${fn}: params, grads, m and v need four different buffers`);
   if (call.clip && call.clip.size < STATS_FLOATS * 4) throw new ShapeError(`${fn}: clip stats buffer "${call.clip.label}" holds fewer than ${STATS_FLOATS} floats`);
+  if (call.skipNonFinite && !call.clip) throw new ShapeError(`${fn}: skipNonFinite needs the clip stats buffer that says whether to skip`);
   const runs = mergeSegments(fn, call.segments);
   if (!runs.length) throw new ShapeError(`${fn}: no segments to update`);
   for (const r of runs) for (const [name, b] of Object.entries(bufs)) checkRange(gpu, fn, name, b, r.offset, r.length);
@@ -107,9 +111,9 @@ export function adamw(gpu: Gpu, call: AdamWCall): void {
   const bc2 = 1 - h.beta2 ** call.step;
   const k = gpu.kernel({ file: 'adamw', entry: 'adamw_step', bindings: ['rw', 'read', 'rw', 'rw', 'read'] });
   for (const r of runs) {
-    const u = new Uint32Array(16);
+    const u = new Uint32Array(PARAMS_WORDS);
     const f = new Float32Array(u.buffer);
-    u.set([r.length, r.offset, call.clip ? 1 : 0, call.step]);
+    u.set([r.length, r.offset, (call.clip ? 1 : 0) | (call.skipNonFinite ? 2 : 0), call.step]);
     f.set([r.decay ? 1 - lr * h.wd : 1, h.beta1, h.beta2, h.eps, 1 - h.beta1, 1 - h.beta2, lr / bc1, 1 / Math.sqrt(bc2)], 4);
     gpu.dispatch(k, u, [call.params, call.grads, call.m, call.v, call.clip ?? gpu.unused], grid2d(gpu, Math.ceil(r.length / (4 * WG))), `${fn}(${r.length}${r.decay ? '' : ', no decay'})`);
   }
@@ -125,19 +129,24 @@ export interface AdamWTensor {
 }
 
 /** One AdamW update of tensors that each have buffers of their own. */
-export function adamwList(gpu: Gpu, tensors: readonly AdamWTensor[], step: number, hyper: AdamWHyper, clip?: GPUBuffer): void {
-  tensors.forEach((t, i) => adamw(gpu, { ...t, segments: [{ offset: 0, length: t.length, decay: t.decay }], step, hyper, clip, label: `adamw[${i}]` }));
+export function adamwList(gpu: Gpu, tensors: readonly AdamWTensor[], step: number, hyper: AdamWHyper, clip?: GPUBuffer, skipNonFinite = false): void {
+  tensors.forEach((t, i) => adamw(gpu, { ...t, segments: [{ offset: 0, length: t.length, decay: t.decay }], step, hyper, clip, skipNonFinite, label: `adamw[${i}]` }));
 }
 
 /**
  * Records stats = [‖g‖₂ over every slice, min(1, maxNorm/(‖g‖ + 1e-6)), any NaN/Inf, 0] into
- * `stats` (STATS_FLOATS floats). Deterministic: fixed chunks, fixed order, no atomics.
+ * `stats` (STATS_FLOATS floats). Deterministic: fixed chunks, fixed order, no atomics. With
+ * `alsoCheck`, stats[from .. from + count) being NaN/Inf also sets the flag (the step's losses).
  */
-export function gradNorm(gpu: Gpu, grads: readonly GradSlice[], stats: GPUBuffer, maxNorm = 3.0e38): void {
+export function gradNorm(gpu: Gpu, grads: readonly GradSlice[], stats: GPUBuffer, maxNorm = 3.0e38, alsoCheck?: { from: number; count: number }): void {
   const fn = 'grad_norm';
   if (!grads.length) throw new ShapeError(`${fn}: no gradients given`);
   if (stats.size < STATS_FLOATS * 4) throw new ShapeError(`${fn}: stats buffer "${stats.label}" holds fewer than ${STATS_FLOATS} floats`);
   if (!(maxNorm > 0) || maxNorm > 3.0e38) throw new ShapeError(`${fn}: maxNorm ${maxNorm} must be positive and finite in float32`);
+  if (alsoCheck && (alsoCheck.from < STATS_FLOATS || !Number.isInteger(alsoCheck.from) || !Number.isInteger(alsoCheck.count) || alsoCheck.count < 0)) {
+    throw new ShapeError(`${fn}: the extra floats to check must lie after the ${STATS_FLOATS} stats floats`);
+  }
+  if (alsoCheck) checkExtent(gpu, fn, 'checked floats', stats, alsoCheck.from, alsoCheck.count);
   for (const g of grads) {
     checkRange(gpu, fn, 'gradient', g.buffer, g.offset ?? 0, g.length);
     if (g.buffer === stats) throw new ShapeError(`${fn}: stats must not share a buffer with the gradients`);
@@ -148,15 +157,16 @@ export function gradNorm(gpu: Gpu, grads: readonly GradSlice[], stats: GPUBuffer
   const kp = gpu.kernel({ file: 'adamw', entry: 'sumsq_partial', bindings: ['read', 'rw'] });
   let base = 0;
   grads.forEach((g, i) => {
-    const u = new Uint32Array(16);
+    const u = new Uint32Array(PARAMS_WORDS);
     u.set([g.length, g.offset ?? 0]);
     u.set([CHUNK, base], 12);
     gpu.dispatch(kp, u, [g.buffer, partials], grid2d(gpu, parts[i]!), `${fn}:partial(${g.length})`);
     base += parts[i]!;
   });
-  const u = new Uint32Array(16);
+  const u = new Uint32Array(PARAMS_WORDS);
   u[14] = total;
   new Float32Array(u.buffer)[15] = maxNorm;
+  u.set([alsoCheck?.from ?? 0, alsoCheck?.count ?? 0], 16);
   gpu.dispatch(gpu.kernel({ file: 'adamw', entry: 'sumsq_final', bindings: ['read', 'rw'] }), u, [partials, stats], [1], `${fn}:final(${total} parts)`);
   // Safe to recycle at once: any later write to a pooled buffer is queued after these dispatches.
   gpu.release(partials);
@@ -167,7 +177,7 @@ export function clipGradNorm(gpu: Gpu, grads: readonly GradSlice[], maxNorm: num
   gradNorm(gpu, grads, stats, maxNorm);
   const k = gpu.kernel({ file: 'adamw', entry: 'scale_inplace', bindings: ['read', 'rw'] });
   for (const g of grads) {
-    const u = new Uint32Array(16);
+    const u = new Uint32Array(PARAMS_WORDS);
     u.set([g.length, g.offset ?? 0]);
     gpu.dispatch(k, u, [stats, g.buffer], grid2d(gpu, Math.ceil(g.length / (4 * WG))), `clip_grad_norm:scale(${g.length})`);
   }

@@ -11,13 +11,16 @@
 //                 stepSize = lr/(1 − β1^t) and rsqrtBc2 = 1/√(1 − β2^t) come from the host, which
 //                 computes them in float64 from the step: an f32 pow is off by ~1e-5 relative in
 //                 1 − β2^t at small t, more than the 1e-6 the update must match torch to.
-//                 With USE_CLIP, g is first multiplied by the clip scale in stats[1].
+//                 With USE_CLIP, g is first multiplied by the clip scale in stats[1]; with
+//                 SKIP_NONFINITE, nothing is written when stats[2] (nonfinite) is set.
 //   sumsq_partial each workgroup: Σ x² over its chunk of `chunk` elements (invocation j takes
 //                 elements j, j + WG, ... in order, then a tree), and whether any was NaN/Inf,
 //                 into partials[2·(base + w)], partials[2·(base + w) + 1].
 //   sumsq_final   one workgroup: sums `parts` partials in the same fixed way, writes
 //                 stats = [norm, scale = min(1, maxNorm/(norm + 1e-6)), nonfinite (0 or 1), 0]
-//                 as torch.nn.utils.clip_grad_norm_. nonfinite is also set when Σ x² overflows.
+//                 as torch.nn.utils.clip_grad_norm_. nonfinite is also set when Σ x² overflows,
+//                 and when any of stats[checkFrom .. checkFrom + checkCount) is NaN/Inf (the
+//                 step's losses, kept in the same buffer).
 //   scale_inplace x[offset + i] *= stats[1], four elements per invocation.
 //
 // Bindings:
@@ -32,10 +35,12 @@ struct Params {
   decay: f32, beta1: f32, beta2: f32, eps: f32,
   oneMinusBeta1: f32, oneMinusBeta2: f32, stepSize: f32, rsqrtBc2: f32,
   chunk: u32, base: u32, parts: u32, maxNorm: f32,
+  checkFrom: u32, checkCount: u32, pad0: u32, pad1: u32,
 }
 
 const WG: u32 = 64u;
 const USE_CLIP: u32 = 1u;
+const SKIP_NONFINITE: u32 = 2u;
 
 @group(0) @binding(0) var<uniform> p: Params;
 
@@ -52,6 +57,8 @@ fn index(wg: vec3u, nwg: vec3u, lid: u32) -> u32 { return (wg.y * nwg.x + wg.x) 
 fn adamw_step(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let k = 4u * index(wg, nwg, lid);
   if (k >= p.n) { return; }
+  // A step whose loss or gradients are not finite changes nothing (the host reads why later).
+  if ((p.flags & SKIP_NONFINITE) != 0u && clipStats[2] != 0.0) { return; }
   var scale = 1.0;
   if ((p.flags & USE_CLIP) != 0u) { scale = clipStats[1]; }
   for (var i = p.offset + k; i < p.offset + min(k + 4u, p.n); i++) {
@@ -131,9 +138,12 @@ fn sumsq_final(@builtin(local_invocation_index) lid: u32) {
     let norm = sqrt(wsum[0]);
     // min(1, maxNorm/(norm + 1e-6)) without forming a quotient that could overflow.
     let scale = select(p.maxNorm / (norm + 1e-6), 1.0, norm + 1e-6 <= p.maxNorm);
+    var bad = max(wbad[0], nonfinite(wsum[0]));
+    // Other values the step must not go on from (the losses) that sit in the same buffer.
+    for (var i = p.checkFrom; i < p.checkFrom + p.checkCount; i++) { bad = max(bad, nonfinite(stats[i])); }
     stats[0] = norm;
     stats[1] = scale;
-    stats[2] = max(wbad[0], nonfinite(wsum[0]));
+    stats[2] = bad;
     stats[3] = 0.0;
   }
 }

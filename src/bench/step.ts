@@ -1,5 +1,6 @@
 // `coca bench step`: one CoCa training step (forward, both losses, backward, AdamW) per preset at
 // batch 32: ms per step, GFLOP/s from the counted FLOPs, peak GPU memory from the buffer pool,
+// dispatches, reads back and host time per step (what bounds small models on a real GPU),
 // and PyTorch's CPU step on the same machine in the same run (scripts/reference/coca_torch.py
 // --time, OMP_WAIT_POLICY=PASSIVE, 2 threads) as a ratio.
 import { spawnSync } from 'node:child_process';
@@ -24,6 +25,11 @@ interface StepRow {
   ms: number;
   gflops: number;
   peakMiB: number;
+  /** Per step (medians): dispatches recorded, reads back to the CPU, bytes read back, and the host's own time (wall minus the time spent waiting for the GPU). */
+  dispatches: number;
+  reads: number;
+  bytesRead: number;
+  hostMs: number;
   torchMs: number | null;
   note?: string;
 }
@@ -56,10 +62,18 @@ export const stepBench: BenchFamily = {
       gpu.pool.resetPeak();
       const steps = Math.max(5, ctx.runs * 2);
       const ms: number[] = [];
+      const per = { dispatches: [] as number[], reads: [] as number[], bytesRead: [] as number[], hostMs: [] as number[] };
       for (let i = 0; i < steps; i++) {
+        const c0 = { ...gpu.counters };
+        const w0 = gpu.waiter.slept + gpu.waiter.awaited;
         const t0 = performance.now();
         const r = await trainStep(model, opt, inp);
-        ms.push(performance.now() - t0);
+        const wall = performance.now() - t0;
+        ms.push(wall);
+        per.dispatches.push(gpu.counters.dispatches - c0.dispatches);
+        per.reads.push(gpu.counters.reads - c0.reads);
+        per.bytesRead.push(gpu.counters.bytesRead - c0.bytesRead);
+        per.hostMs.push(wall - (gpu.waiter.slept + gpu.waiter.awaited - w0));
         if (r.nonFinite) throw new Error(`step bench: ${preset}: ${r.nonFinite}`);
       }
       const peak = gpu.pool.snapshot().peakInUseBytes;
@@ -71,12 +85,12 @@ export const stepBench: BenchFamily = {
       model.params.release();
       const torch = ctx.blas ? torchStep(preset, B, 10) : { ms: null, note: 'PyTorch column skipped (--no-blas)' };
       if (torch.note) console.log(`  ${torch.note}`);
-      rows.push({ preset, batch: B, params: model.params.count(), stepGflop: flops / 1e9, ms: m, gflops: flops / (m * 1e6), peakMiB: peak / 2 ** 20, torchMs: torch.ms, note: torch.note });
+      rows.push({ preset, batch: B, params: model.params.count(), stepGflop: flops / 1e9, ms: m, gflops: flops / (m * 1e6), peakMiB: peak / 2 ** 20, dispatches: median(per.dispatches), reads: median(per.reads), bytesRead: median(per.bytesRead), hostMs: median(per.hostMs), torchMs: torch.ms, note: torch.note });
     }
     console.log();
     printTable(
-      ['preset', 'batch', 'params', 'GFLOP/step', 'ms/step', 'GFLOP/s', 'peak GPU MiB', 'PyTorch ms/step', 'coca / PyTorch'],
-      rows.map((r) => [r.preset, String(r.batch), r.params.toLocaleString('en'), fmt(r.stepGflop, 2), fmt(r.ms, 0), fmt(r.gflops, 2), fmt(r.peakMiB, 1), r.torchMs === null ? '–' : fmt(r.torchMs, 0), r.torchMs === null ? '–' : `×${fmt(r.ms / r.torchMs, 2)}`]),
+      ['preset', 'batch', 'params', 'GFLOP/step', 'ms/step', 'GFLOP/s', 'peak GPU MiB', 'dispatches', 'reads back', 'bytes back', 'host ms', 'PyTorch ms/step', 'coca / PyTorch'],
+      rows.map((r) => [r.preset, String(r.batch), r.params.toLocaleString('en'), fmt(r.stepGflop, 2), fmt(r.ms, 0), fmt(r.gflops, 2), fmt(r.peakMiB, 1), String(r.dispatches), String(r.reads), String(r.bytesRead), fmt(r.hostMs, 0), r.torchMs === null ? '–' : fmt(r.torchMs, 0), r.torchMs === null ? '–' : `×${fmt(r.ms / r.torchMs, 2)}`]),
       1,
     );
     return { failed: 0, report: rows };

@@ -54,6 +54,8 @@ export class Gpu {
   readonly software: boolean;
   /** Number of GPU submits so far (tests check that hot paths batch their work). */
   submits = 0;
+  /** Running totals for `coca bench step` and the tests that count a step's work: dispatches recorded, reads back to the CPU and their bytes. */
+  readonly counters = { dispatches: 0, reads: 0, bytesRead: 0 };
   /** Dispatches recorded since the last completed wait: what a wait is waiting for. */
   private workSinceWait = 0;
 
@@ -182,6 +184,7 @@ export class Gpu {
     if (this.recorder.full) this.flush();
     this.recorder.dispatch(kernel, uniforms, buffers, [x, y, z], label, this.limits.maxStorageBufferBindingSize);
     this.workSinceWait++;
+    this.counters.dispatches++;
   }
 
   /**
@@ -281,6 +284,8 @@ export class Gpu {
   /** Copies `bytes` from `buffer` back to the CPU after all recorded work has run. */
   async readBytes(buffer: GPUBuffer, bytes = buffer.size, offset = 0, tag = 'read'): Promise<ArrayBuffer> {
     const size = Math.ceil(bytes / 4) * 4;
+    this.counters.reads++;
+    this.counters.bytesRead += size;
     const staging = this.pool.acquire(size, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, `staging(${buffer.label})`);
     this.recorder.commandEncoder().copyBufferToBuffer(buffer, offset, staging, 0, size);
     this.recorder.note(`read(${buffer.label})`);

@@ -1,14 +1,16 @@
-// The CoCa loss: λ_cap·caption cross-entropy (on the GPU) + λ_con·contrastive InfoNCE
-// (src/model/contrastive.ts, on the CPU). lossAndBackward leaves every parameter's gradient in
-// .grad (training); computeLoss is the same loss forward only (validation). Neither writes to the
-// parameters: the training step applies the logit-scale clamp (src/train/step.ts).
+// The CoCa loss: λ_cap·caption cross-entropy + λ_con·contrastive InfoNCE, both on the GPU
+// (kernels/crossentropy.ts, kernels/contrastive.ts). recordLossAndBackward leaves every
+// parameter's gradient in .grad and the loss values in a GPU buffer, reading nothing back (the
+// training step reads them once, with the gradient norm); lossAndBackward reads them at once;
+// computeLoss is the same loss forward only (validation). Only the training step asks the
+// contrastive kernel to write the logit-scale clamp back into the parameter.
 import { IGNORE_INDEX, releaseTokenIds, uploadTokenIds, type TokenIds } from '../tensor/ids.ts';
+import { contrastiveLoss } from '../tensor/ops/contrastive.ts';
 import { crossEntropy } from '../tensor/ops/loss.ts';
 import { reshape } from '../tensor/ops/shape.ts';
 import { noGrad, Tape, withTape } from '../tensor/tape.ts';
 import { Tensor, tidy } from '../tensor/tensor.ts';
 import type { CocaModel, CocaOutputs, PreparedInputs } from './coca.ts';
-import { contrastiveLoss, type ContrastiveResult } from './contrastive.ts';
 
 export interface LossWeights {
   contrastive: number;
@@ -63,23 +65,34 @@ function captionLoss(model: CocaModel, out: CocaOutputs, inp: PreparedInputs, ta
   return crossEntropy(reshape(out.logits, [inp.B * inp.L, model.config.multimodal_cfg.vocab_size]), targets);
 }
 
-interface ReadLoss {
-  parts: LossParts;
-  /** The logit-scale parameter lies outside [0, ln 100]: parts.logitScale is the clamped value. */
-  outOfRange: boolean;
-  contrastive: ContrastiveResult;
-  imageEmbedding: Float32Array;
-  textEmbedding: Float32Array;
+/** Floats of the loss stats a step records: caption, contrastive, the clamped log-scale. */
+export const LOSS_STATS_FLOATS = 3;
+
+/** Where the loss stats go: three floats of a GPU buffer from `at` (the step's one read-back buffer). */
+export interface LossStatsTarget {
+  buffer: GPUBuffer;
+  at: number;
 }
 
-/** Reads the embeddings, the caption loss and the logit scale back, and adds the contrastive half on the CPU. */
-async function readLoss(model: CocaModel, out: Pick<CocaOutputs, 'imageEmbedding' | 'textEmbedding'>, caption: Tensor, B: number, weights: LossWeights): Promise<ReadLoss> {
-  const stored = (await model.params.get('logit_scale').toArray())[0]!;
-  const scale = clampLogitScale(stored);
-  const [img, txt, cap] = [await out.imageEmbedding.toArray(), await out.textEmbedding.toArray(), (await caption.toArray())[0]!];
-  const con = contrastiveLoss(img, txt, scale, B, model.config.embed_dim, weights.contrastive);
-  const parts = { contrastive: con.loss, caption: cap, total: weights.contrastive * con.loss + weights.caption * cap, logitScale: scale };
-  return { parts, outOfRange: scale !== stored, contrastive: con, imageEmbedding: img, textEmbedding: txt };
+/** The parts of the loss from the floats recordLoss wrote (`floats[at..at + 3)`). */
+export function lossParts(floats: Float32Array, at: number, weights: LossWeights): LossParts {
+  const [caption, contrastive, logitScale] = [floats[at]!, floats[at + 1]!, floats[at + 2]!];
+  return { contrastive, caption, total: weights.contrastive * contrastive + weights.caption * caption, logitScale };
+}
+
+/**
+ * Records the contrastive half on the GPU (kernels/contrastive.ts) and copies the caption loss
+ * beside it: the three loss floats land in `target`, nothing is read back. With `grads`, the
+ * embeddings' gradients come back as tensors and the logit scale's goes into its .grad.
+ */
+function recordContrastive(model: CocaModel, out: Pick<CocaOutputs, 'imageEmbedding' | 'textEmbedding'>, caption: Tensor, target: LossStatsTarget, weights: LossWeights, o: { grads: boolean; clampParam: boolean }): { dImage: Tensor; dText: Tensor } | null {
+  model.gpu.copy(caption.buffer, target.buffer, 4, caption.offset * 4, target.at * 4);
+  return contrastiveLoss(out.imageEmbedding, out.textEmbedding, model.params.get('logit_scale'), {
+    maxLogScale: LOGIT_SCALE_MAX,
+    out: { buffer: target.buffer, at: target.at + 1 },
+    grads: o.grads ? { weight: weights.contrastive } : undefined,
+    clampParam: o.clampParam,
+  });
 }
 
 export interface LossEval {
@@ -102,10 +115,14 @@ export async function computeLoss(model: CocaModel, inp: PreparedInputs, weights
         return { imageEmbedding: out.imageEmbedding, textEmbedding: out.textEmbedding, caption: captionLoss(model, out, inp, targets) };
       }),
     );
+    const stats = model.gpu.alloc(LOSS_STATS_FLOATS, 'loss_stats');
     try {
-      const r = await readLoss(model, f, f.caption, inp.B, weights);
-      return { parts: r.parts, imageEmbedding: r.imageEmbedding, textEmbedding: r.textEmbedding, captionTargets: counted };
+      recordContrastive(model, f, f.caption, { buffer: stats, at: 0 }, weights, { grads: false, clampParam: false });
+      const [img, txt] = [await f.imageEmbedding.toArray(), await f.textEmbedding.toArray()];
+      const parts = lossParts(await model.gpu.read(stats, LOSS_STATS_FLOATS), 0, weights);
+      return { parts, imageEmbedding: img, textEmbedding: txt, captionTargets: counted };
     } finally {
+      model.gpu.release(stats);
       for (const t of Object.values(f)) t.release();
     }
   } finally {
@@ -113,19 +130,22 @@ export async function computeLoss(model: CocaModel, inp: PreparedInputs, weights
   }
 }
 
-export interface StepResult {
-  parts: LossParts;
-  /** The logit-scale parameter lies outside [0, ln 100]; the loss used the clamped parts.logitScale. */
-  logitScaleOutOfRange: boolean;
-  /** Outputs kept for inspection when asked (the caller releases them). */
-  outputs?: CocaOutputs;
+export interface RecordOptions {
+  weights?: LossWeights;
+  /** Write the clamped logit scale back into the parameter (the training step's clamp). */
+  clampLogitScale?: boolean;
+  /** Keep the model's outputs for inspection (the caller releases them). */
+  keepOutputs?: boolean;
 }
 
-/** Forward, loss and backward for one batch. Gradients accumulate into the parameters' .grad. */
-export async function lossAndBackward(model: CocaModel, inp: PreparedInputs, weights = DEFAULT_LOSS_WEIGHTS, keepOutputs = false): Promise<StepResult> {
+/**
+ * Records forward, loss and backward for one batch, reading nothing back: gradients accumulate
+ * into the parameters' .grad, the loss floats land in `target` (see lossParts).
+ */
+export function recordLossAndBackward(model: CocaModel, inp: PreparedInputs, target: LossStatsTarget, o: RecordOptions = {}): CocaOutputs | undefined {
   const gpu = model.gpu;
-  const B = inp.B;
-  const E = model.config.embed_dim;
+  const weights = o.weights ?? DEFAULT_LOSS_WEIGHTS;
+  const keepOutputs = o.keepOutputs ?? false;
   const tape = new Tape();
   const { targets } = uploadCaptionTargets(model, inp);
   try {
@@ -133,24 +153,37 @@ export async function lossAndBackward(model: CocaModel, inp: PreparedInputs, wei
     const caption = withTape(tape, () => captionLoss(model, out, inp, targets));
     for (const t of [out.imageEmbedding, out.textEmbedding, caption]) tape.keep(t);
     if (keepOutputs) for (const t of [out.imageTokens, out.textTokens, out.logits]) tape.keep(t);
-    const { parts, outOfRange, contrastive: con } = await readLoss(model, out, caption, B, weights);
+    const g = recordContrastive(model, out, caption, target, weights, { grads: true, clampParam: o.clampLogitScale ?? false })!;
     tape.backwardFrom([
       [caption, Tensor.fromArray(gpu, [weights.caption], [1], 'd_caption')],
-      [out.imageEmbedding, Tensor.fromArray(gpu, Float32Array.from(con.dImage), [B, E], 'd_image_embedding')],
-      [out.textEmbedding, Tensor.fromArray(gpu, Float32Array.from(con.dText), [B, E], 'd_text_embedding')],
+      [out.imageEmbedding, g.dImage],
+      [out.textEmbedding, g.dText],
     ]);
-    // The logit scale only meets the CPU half of the loss; its gradient comes from there.
-    const ls = model.params.get('logit_scale');
-    ls.grad?.release();
-    ls.grad = Tensor.fromArray(gpu, [con.dLogitScale], [1], 'grad(logit_scale)');
     for (const t of [out.imageEmbedding, out.textEmbedding, caption]) {
       t.grad?.release();
       t.grad = null;
       if (!keepOutputs || t === caption) t.release();
     }
     tape.dispose();
-    return { parts, logitScaleOutOfRange: outOfRange, outputs: keepOutputs ? out : undefined };
+    return keepOutputs ? out : undefined;
   } finally {
     releaseTokenIds(gpu, targets);
+  }
+}
+
+export interface StepResult {
+  parts: LossParts;
+  /** Outputs kept for inspection when asked (the caller releases them). */
+  outputs?: CocaOutputs;
+}
+
+/** Forward, loss and backward for one batch, and the loss read back. Gradients accumulate into the parameters' .grad. */
+export async function lossAndBackward(model: CocaModel, inp: PreparedInputs, weights = DEFAULT_LOSS_WEIGHTS, keepOutputs = false): Promise<StepResult> {
+  const stats = model.gpu.alloc(LOSS_STATS_FLOATS, 'loss_stats');
+  try {
+    const outputs = recordLossAndBackward(model, inp, { buffer: stats, at: 0 }, { weights, keepOutputs });
+    return { parts: lossParts(await model.gpu.read(stats, LOSS_STATS_FLOATS), 0, weights), outputs };
+  } finally {
+    model.gpu.release(stats);
   }
 }

@@ -23,6 +23,15 @@ export interface GradNorm {
   scale: GPUBuffer;
 }
 
+/**
+ * The training step's one read-back: the gradient-norm stats (STATS_FLOATS floats: norm, clip
+ * scale, NaN/Inf flag, 0), then from STEP_LOSS_AT the loss floats the step logs.
+ */
+export const STEP_STATS_FLOATS = 8;
+export const STEP_LOSS_AT = STATS_FLOATS;
+/** The NaN/Inf flag in the step's stats. */
+export const STEP_NONFINITE = STATS_NONFINITE;
+
 export class AdamW {
   /** Updates done so far (torch's state['step']). */
   step = 0;
@@ -57,15 +66,36 @@ export class AdamW {
    * the gradients by min(1, maxNorm / norm) as it reads them.
    */
   async clipGradNorm(maxNorm: number): Promise<GradNorm> {
-    this.stats ??= this.gpu.alloc(STATS_FLOATS, 'grad_stats');
-    const grads = [...this.params.params.values()].filter((p) => p.tensor.grad).map((p) => ({ buffer: p.tensor.grad!.buffer, length: p.tensor.size }));
-    gradNorm(this.gpu, grads, this.stats, maxNorm);
-    const st = await this.gpu.read(this.stats, STATS_FLOATS, 0, 'train:stats');
-    return { norm: st[0]!, nonFinite: st[STATS_NONFINITE] !== 0, scale: this.stats };
+    const stats = this.recordGradNorm(maxNorm);
+    const st = await this.gpu.read(stats, STATS_FLOATS, 0, 'train:stats');
+    return { norm: st[0]!, nonFinite: st[STATS_NONFINITE] !== 0, scale: stats };
   }
 
-  /** Records one update from the parameters' current gradients (scaled by `clip` stats if given). */
-  update(clip?: GPUBuffer): void {
+  /**
+   * The step's stats buffer (STEP_STATS_FLOATS floats, kept across steps): the loss goes in from
+   * STEP_LOSS_AT, recordGradNorm writes the front, and the step reads it all back once.
+   */
+  get stepStats(): GPUBuffer {
+    this.stats ??= this.gpu.alloc(STEP_STATS_FLOATS, 'step_stats');
+    return this.stats;
+  }
+
+  /**
+   * Records the global gradient norm and clip factor into stepStats without reading anything
+   * back; `alsoCheck` floats of it (the losses) being NaN/Inf also raise the NaN/Inf flag.
+   */
+  recordGradNorm(maxNorm: number, alsoCheck?: { from: number; count: number }): GPUBuffer {
+    const grads = [...this.params.params.values()].filter((p) => p.tensor.grad).map((p) => ({ buffer: p.tensor.grad!.buffer, offset: p.tensor.grad!.offset, length: p.tensor.size }));
+    gradNorm(this.gpu, grads, this.stepStats, maxNorm, alsoCheck);
+    return this.stepStats;
+  }
+
+  /**
+   * Records one update from the parameters' current gradients (scaled by `clip` stats if given).
+   * With skipNonFinite the GPU leaves everything as it was when those stats flag a NaN or Inf;
+   * the caller then learns it from the stats and calls undoStep().
+   */
+  update(clip?: GPUBuffer, skipNonFinite = false): void {
     this.step++;
     const list: AdamWTensor[] = [];
     for (const [name, p] of this.params.params) {
@@ -75,7 +105,12 @@ export class AdamW {
       const { m, v } = this.momentsOf(name, p.tensor.size);
       list.push({ params: p.tensor.buffer, grads: g.buffer, m, v, length: p.tensor.size, decay: p.decay });
     }
-    adamwList(this.gpu, list, this.step, this.hyper, clip);
+    adamwList(this.gpu, list, this.step, this.hyper, clip, skipNonFinite);
+  }
+
+  /** Takes back the count of an update the GPU skipped (skipNonFinite). */
+  undoStep(): void {
+    this.step--;
   }
 
   /** Moments as host arrays, for checkpoints. */

