@@ -1,0 +1,290 @@
+// The caption searches of src/infer/search.ts against references written here from the rules its
+// header states, on a made-up language model (no GPU): beam search with few beams (where it is not
+// an exhaustive search), the minimum length, the repetition penalty, the attention rows handed
+// back, greedy's ties, and log-softmax. The mutation run (docs/mutation.md) found these untested
+// below the GPU tests.
+import { describe, expect, it } from 'vitest';
+import { beamSearch, greedyOrSample, logSoftmax, normalisedScore, type Caption } from '../../../src/infer/search.ts';
+import type { Stepper } from '../../../src/infer/stepper.ts';
+import { Rng } from '../../../src/util/prng.ts';
+
+const PAD = 0;
+const SOT = 1;
+const EOT = 2;
+
+type LogitFn = (image: number, prefix: readonly number[]) => Float32Array;
+
+/** V logits uniform in ±spread, a pseudo-random function of (picture, prefix). */
+function hashedLogits(V: number, spread: number, salt = 0): LogitFn {
+  return (image, prefix) => {
+    let h = (2166136261 ^ image ^ (salt * 0x9e3779b9)) >>> 0;
+    for (const t of prefix) h = Math.imul(h ^ t, 16777619) >>> 0;
+    return new Rng(h).floats(V, -spread, spread);
+  };
+}
+
+/** What the fake stepper reports as row n's cross-attention: W numbers naming its picture and prefix. */
+const W = 3;
+const attentionOf = (image: number, prefix: readonly number[]) => Float32Array.of(image, prefix.length, prefix[prefix.length - 1]!);
+
+class FakeStepper implements Stepper {
+  readonly rows: number;
+  private prefix: number[][];
+  private last: Float32Array | null = null;
+
+  constructor(
+    private readonly images: readonly number[],
+    readonly beams: number,
+    readonly vocab: number,
+    private readonly logits: LogitFn,
+    private readonly recordAttention = false,
+  ) {
+    this.rows = images.length * beams;
+    this.prefix = Array.from({ length: this.rows }, () => []);
+  }
+
+  get length(): number {
+    return this.prefix[0]!.length;
+  }
+
+  async step(tokens: Int32Array): Promise<Float32Array> {
+    const out = new Float32Array(this.rows * this.vocab);
+    const att = new Float32Array(this.rows * W);
+    this.prefix.forEach((p, n) => {
+      p.push(tokens[n]!);
+      const image = this.images[Math.floor(n / this.beams)]!;
+      out.set(this.logits(image, p), n * this.vocab);
+      att.set(attentionOf(image, p), n * W);
+    });
+    this.last = att;
+    return out;
+  }
+
+  reorder(parents: Int32Array): void {
+    this.prefix = Array.from(parents, (p) => [...this.prefix[p]!]);
+  }
+
+  crossAttention(): Float32Array | null {
+    return this.recordAttention ? this.last : null;
+  }
+
+  release(): void {}
+}
+
+/**
+ * The logits the search must see after `prefix`: [PAD] and [SOT] never, [EOT] not before minLen
+ * generated tokens, and every token already generated (not [SOT]) divided by θ when positive,
+ * multiplied by θ when not. Then log-softmax, in float64 from the float32 logits.
+ */
+function adjustedLogProbs(fn: LogitFn, image: number, prefix: readonly number[], minLen: number, theta: number): number[] {
+  const z = Array.from(fn(image, prefix));
+  const generated = prefix.slice(1);
+  for (let v = 0; v < z.length; v++) {
+    if (generated.includes(v)) z[v] = Math.fround(z[v]! > 0 ? z[v]! / theta : z[v]! * theta);
+  }
+  z[PAD] = -Infinity;
+  z[SOT] = -Infinity;
+  if (generated.length < minLen) z[EOT] = -Infinity;
+  const finite = z.filter((x) => x > -Infinity);
+  const m = Math.max(...finite);
+  const lse = m + Math.log(finite.reduce((a, x) => a + Math.exp(x - m), 0));
+  return z.map((x) => x - lse);
+}
+
+/**
+ * Beam search as the header of search.ts states it, one picture at a time: every running beam
+ * extended by every token, the best 2K continuations kept in order; an [EOT] among the best K
+ * finishes a caption (score Σ log-probs / len^α, len counting [EOT], not [SOT]), the other
+ * continuations refill the K beams; done once K captions are finished and the best running beam,
+ * normalised at its length, is no better than the worst of them; at maxLen the running beams
+ * finish as they are. The best finished caption wins (the first found, on a tie).
+ */
+function referenceBeam(fn: LogitFn, image: number, V: number, K: number, o: { maxLen: number; alpha: number; minLen: number; theta: number }): { tokens: number[]; logprobs: number[]; score: number } {
+  type B = { tokens: number[]; logprobs: number[]; sum: number };
+  let running: B[] = [{ tokens: [SOT], logprobs: [], sum: 0 }];
+  const finished: { tokens: number[]; logprobs: number[]; score: number }[] = [];
+  const norm = (sum: number, len: number) => sum / len ** o.alpha;
+  for (;;) {
+    const cands: B[] = [];
+    for (const b of running) {
+      const lp = adjustedLogProbs(fn, image, b.tokens, o.minLen, o.theta);
+      for (let v = 0; v < V; v++) if (lp[v]! > -Infinity) cands.push({ tokens: [...b.tokens, v], logprobs: [...b.logprobs, lp[v]!], sum: b.sum + lp[v]! });
+    }
+    cands.sort((x, y) => y.sum - x.sum);
+    const next: B[] = [];
+    cands.slice(0, 2 * K).forEach((c, rank) => {
+      const generated = c.tokens.length - 1;
+      if (c.tokens[generated] === EOT) {
+        if (rank < K) finished.push({ tokens: c.tokens, logprobs: c.logprobs, score: norm(c.sum, generated) });
+      } else if (next.length < K) next.push(c);
+    });
+    running = next;
+    const len = running[0]?.tokens.length ?? 0;
+    if (finished.length >= K) {
+      const worst = Math.min(...finished.map((f) => f.score));
+      if (running.length === 0 || norm(running[0]!.sum, len - 1) <= worst) break;
+    }
+    if (len >= o.maxLen || running.length === 0) {
+      for (const b of running) finished.push({ tokens: b.tokens, logprobs: b.logprobs, score: norm(b.sum, b.tokens.length - 1) });
+      break;
+    }
+  }
+  let best = finished[0]!;
+  for (const f of finished) if (f.score > best.score) best = f;
+  return best;
+}
+
+const expectCaption = (got: Caption, want: { tokens: number[]; logprobs: number[]; score: number }, what: string) => {
+  expect(got.tokens, what).toEqual(want.tokens);
+  expect(got.logprobs.length, what).toBe(want.logprobs.length);
+  got.logprobs.forEach((lp, i) => expect(lp, `${what}, log-prob ${i}`).toBeCloseTo(want.logprobs[i]!, 9));
+  expect(got.score, what).toBeCloseTo(want.score, 9);
+};
+
+describe('beam search with few beams, against the reference written from its rules', () => {
+  const V = 7;
+  const images = [0, 1, 2, 3];
+
+  it('K = 1, 2, 3 beams; α = 0, 0.5, 1, 2; several pictures in one batch', async () => {
+    let differsFromGreedy = 0;
+    for (const [salt, K, alpha, maxLen] of [[1, 1, 1, 6], [2, 2, 0, 6], [3, 2, 1, 7], [4, 3, 0.5, 6], [5, 3, 2, 7], [6, 2, 1, 3], [7, 3, 1, 2]] as const) {
+      const fn = hashedLogits(V, 3, salt);
+      const caps = await beamSearch(new FakeStepper(images, K, V, fn), maxLen, { maxLen, lengthPenalty: alpha });
+      for (const i of images) {
+        const ref = referenceBeam(fn, i, V, K, { maxLen, alpha, minLen: 0, theta: 1 });
+        expectCaption(caps[i]!, ref, `salt ${salt}, K ${K}, α ${alpha}, picture ${i}`);
+        const greedy = referenceBeam(fn, i, V, 1, { maxLen, alpha: 0, minLen: 0, theta: 1 });
+        if (greedy.tokens.join() !== ref.tokens.join()) differsFromGreedy++;
+      }
+    }
+    // Not vacuous: beams change the caption of some pictures.
+    expect(differsFromGreedy).toBeGreaterThan(2);
+  });
+
+  it('with a minimum length and a repetition penalty', async () => {
+    for (const [salt, K, minLen, theta] of [[11, 2, 2, 1.5], [12, 3, 3, 0.7], [13, 2, 1, 3]] as const) {
+      const maxLen = 7;
+      const fn = hashedLogits(V, 3, salt);
+      const caps = await beamSearch(new FakeStepper(images, K, V, fn), maxLen, { maxLen, lengthPenalty: 1, minLen, repetitionPenalty: theta });
+      for (const i of images) {
+        expectCaption(caps[i]!, referenceBeam(fn, i, V, K, { maxLen, alpha: 1, minLen, theta }), `salt ${salt}, K ${K}, min ${minLen}, θ ${theta}, picture ${i}`);
+        expect(caps[i]!.tokens.indexOf(EOT) === -1 || caps[i]!.tokens.indexOf(EOT) > minLen).toBe(true);
+      }
+    }
+  });
+
+  it('hands back, per generated token, the attention row of the beam that generated it', async () => {
+    const fn = hashedLogits(V, 3, 21);
+    const caps = await beamSearch(new FakeStepper(images, 3, V, fn, true), 6, { maxLen: 6 });
+    for (const [i, c] of caps.entries()) {
+      // The row recorded with token t was computed from the prefix before t.
+      expect(c.attention!.map((a) => Array.from(a))).toEqual(c.tokens.slice(1).map((_, t) => Array.from(attentionOf(i, c.tokens.slice(0, t + 1)))));
+    }
+    expect((await beamSearch(new FakeStepper(images, 3, V, fn), 6, { maxLen: 6 }))[0]!.attention).toBeUndefined();
+  });
+
+  it('a caption that ends at once beats the longer ones once K captions are finished', async () => {
+    // [EOT] near certain after [SOT]; every longer caption starts with a word of log-prob ≈ −5.
+    const fn: LogitFn = (_, prefix) => {
+      const z = new Float32Array(V).fill(-20);
+      z[EOT] = prefix.length === 1 ? 5 : 0;
+      z[3] = prefix.length === 1 ? 0 : 5;
+      return z;
+    };
+    const [c] = await beamSearch(new FakeStepper([0], 2, V, fn), 6, { maxLen: 6, lengthPenalty: 0 });
+    expectCaption(c!, referenceBeam(fn, 0, V, 2, { maxLen: 6, alpha: 0, minLen: 0, theta: 1 }), 'EOT first');
+    expect(c!.tokens).toEqual([SOT, EOT]);
+  });
+});
+
+describe('greedy decoding', () => {
+  const V = 6;
+
+  it('the likeliest allowed token at each step, the lower id on a tie, with the adjusted log-probs', async () => {
+    // After [SOT]: tokens 3 and 4 tie at the top; after that [EOT] leads.
+    const fn: LogitFn = (_, prefix) => (prefix.length === 1 ? Float32Array.of(9, 9, 0, 2, 2, 1) : Float32Array.of(9, 9, 3, 1, 0, 0));
+    const [c] = await greedyOrSample(new FakeStepper([0], 1, V, fn), 10, { maxLen: 10 });
+    expect(c!.tokens).toEqual([SOT, 3, EOT]);
+    // [PAD] and [SOT] (logit 9) are never candidates: the softmax is over 0, 2, 2, 1 then 3, 1, 0, 0.
+    expect(c!.logprobs[0]).toBeCloseTo(2 - Math.log(1 + 2 * Math.exp(2) + Math.exp(1)), 9);
+    expect(c!.logprobs[1]).toBeCloseTo(3 - Math.log(Math.exp(3) + Math.exp(1) + 2), 9);
+    expect(c!.score).toBeCloseTo(c!.logprobs[0]! + c!.logprobs[1]!, 12);
+  });
+
+  it('stops at maxLen without an [EOT], each row at its own [EOT]', async () => {
+    // Picture 0 never wants [EOT]; picture 1 ends after two words.
+    const fn: LogitFn = (image, prefix) => {
+      const z = new Float32Array(V).fill(0);
+      z[image === 1 && prefix.length === 3 ? EOT : 3 + (prefix.length % 3)] = 5;
+      return z;
+    };
+    const caps = await greedyOrSample(new FakeStepper([0, 1], 1, V, fn), 5, { maxLen: 5 });
+    expect(caps[0]!.tokens).toEqual([SOT, 4, 5, 3, 4]);
+    expect(caps[1]!.tokens).toEqual([SOT, 4, 5, EOT]);
+    expect(caps.map((c) => c.logprobs.length)).toEqual([4, 3]);
+  });
+
+  it('minimum length and repetition penalty against the reference adjustment', async () => {
+    for (const [salt, minLen, theta] of [[31, 3, 2], [32, 2, 0.5], [33, 0, 4]] as const) {
+      const fn = hashedLogits(V, 3, salt);
+      const caps = await greedyOrSample(new FakeStepper([0, 1, 2], 1, V, fn), 8, { maxLen: 8, minLen, repetitionPenalty: theta });
+      caps.forEach((c, i) => {
+        const tokens = [SOT];
+        const logprobs: number[] = [];
+        while (tokens.length < 8 && tokens[tokens.length - 1] !== EOT) {
+          const lp = adjustedLogProbs(fn, i, tokens, minLen, theta);
+          const best = lp.indexOf(Math.max(...lp));
+          tokens.push(best);
+          logprobs.push(lp[best]!);
+        }
+        expectCaption(c, { tokens, logprobs, score: logprobs.reduce((a, b) => a + b, 0) }, `salt ${salt}, picture ${i}`);
+      });
+    }
+  });
+
+  it('a repetition penalty below 1 favours what was said; a negative logit is multiplied', async () => {
+    // Token 3 leads after [SOT]; then token 4 (3) leads, but 3's logit divided by θ = 0.5 (2 → 4) beats it.
+    const fn: LogitFn = (_, prefix) => (prefix.length === 1 ? Float32Array.of(0, 0, -9, 2, 1, -1) : Float32Array.of(0, 0, -9, 2, 3, -1));
+    const [c] = await greedyOrSample(new FakeStepper([0], 1, V, fn), 3, { maxLen: 3, repetitionPenalty: 0.5 });
+    expect(c!.tokens).toEqual([SOT, 3, 3]);
+    expect(c!.logprobs[1]).toBeCloseTo(4 - Math.log(Math.exp(-9) + Math.exp(4) + Math.exp(3) + Math.exp(-1)), 9);
+    // θ = 2: 3's logit 2 → 1, and 4 (3) wins; a negative logit −1 of a said token becomes −2.
+    const neg: LogitFn = (_, prefix) => (prefix.length === 1 ? Float32Array.of(0, 0, -9, -1, -3, -3) : Float32Array.of(0, 0, -9, -1, -1.5, -3));
+    const [d] = await greedyOrSample(new FakeStepper([0], 1, V, neg), 3, { maxLen: 3, repetitionPenalty: 2 });
+    expect(d!.tokens).toEqual([SOT, 3, 4]);
+    expect(d!.logprobs[1]).toBeCloseTo(-1.5 - Math.log(Math.exp(-9) + Math.exp(-2) + Math.exp(-1.5) + Math.exp(-3)), 9);
+  });
+
+  it('hands back the attention row of each generated token, none when not recording', async () => {
+    const fn = hashedLogits(V, 3, 41);
+    const caps = await greedyOrSample(new FakeStepper([0, 1], 1, V, fn, true), 6, { maxLen: 6 });
+    for (const [i, c] of caps.entries()) {
+      expect(c.attention!.map((a) => Array.from(a))).toEqual(c.tokens.slice(1).map((_, t) => Array.from(attentionOf(i, c.tokens.slice(0, t + 1)))));
+    }
+    expect((await greedyOrSample(new FakeStepper([0], 1, V, fn), 6, { maxLen: 6 }))[0]!.attention).toBeUndefined();
+  });
+
+  it('the special ids can be moved: never generate [PAD] or [SOT], stop at [EOT], wherever they are', async () => {
+    // pad 5, sot 4, eot 3: logits favour 5, then 4, then 3 after one word.
+    const fn: LogitFn = (_, prefix) => (prefix.length === 1 ? Float32Array.of(1, 0, 0, 0, 8, 9) : Float32Array.of(0, 0, 0, 7, 8, 9));
+    const [c] = await greedyOrSample(new FakeStepper([0], 1, V, fn), 6, { maxLen: 6, pad: 5, sot: 4, eot: 3 });
+    expect(c!.tokens).toEqual([4, 0, 3]);
+  });
+});
+
+describe('logSoftmax and the length normalisation', () => {
+  it('log-softmax in float64, stable for large logits, −∞ kept', () => {
+    const x = Float32Array.of(1000, 999, -Infinity, 998.5);
+    const lse = 1000 + Math.log(1 + Math.exp(-1) + Math.exp(-1.5));
+    expect(Array.from(logSoftmax(x))).toEqual([1000 - lse, 999 - lse, -Infinity, 998.5 - lse]);
+    const y = Float32Array.of(-3, -1, -2);
+    const z = Math.log(Math.exp(-3) + Math.exp(-1) + Math.exp(-2));
+    logSoftmax(y).forEach((v, i) => expect(v).toBeCloseTo(y[i]! - z, 14));
+  });
+
+  it('Σ log-probs / len^α', () => {
+    expect(normalisedScore(-6, 4, 0)).toBe(-6);
+    expect(normalisedScore(-6, 4, 1)).toBe(-1.5);
+    expect(normalisedScore(-6, 4, 0.5)).toBe(-3);
+  });
+});
