@@ -10,9 +10,26 @@ export interface GradSlot {
   accumulate: boolean;
 }
 
+/**
+ * A new, uninitialised gradient tensor for x: a view of x's place in the gradient arena when it
+ * has one (a parameter), else a pooled buffer. The first write overwrites it, so nothing zeroes
+ * gradients between steps.
+ */
+export function newGrad(x: Tensor): Tensor {
+  const name = `grad(${x.name})`;
+  return x.gradHome ? Tensor.wrap(x.gpu, x.gradHome.buffer, x.shape, x.gradHome.offset, name) : Tensor.empty(x.gpu, x.shape, name);
+}
+
+/** newGrad filled with zeros (for gradients written piecewise). */
+export function newZeroGrad(x: Tensor): Tensor {
+  const g = newGrad(x);
+  x.gpu.write(g.buffer, new Float32Array(g.size), g.offset * 4);
+  return g;
+}
+
 export function gradSlot(x: Tensor): GradSlot {
   if (x.grad) return { grad: x.grad, accumulate: true };
-  x.grad = Tensor.empty(x.gpu, x.shape, `grad(${x.name})`);
+  x.grad = newGrad(x);
   return { grad: x.grad, accumulate: false };
 }
 
@@ -22,7 +39,7 @@ export function accumulateGrad(x: Tensor, dy: Tensor, alpha = 1): void {
   const r = (t: Tensor) => ({ buffer: t.buffer, shape: x.shape, offset: t.offset });
   if (x.grad) addInPlace(gpu, r(x.grad), r(dy), 1, alpha);
   else {
-    x.grad = Tensor.empty(gpu, x.shape, `grad(${x.name})`);
+    x.grad = newGrad(x);
     scale(gpu, r(dy), r(x.grad), alpha);
   }
 }
@@ -35,11 +52,11 @@ export function addColumnSums(x: Tensor, src: { buffer: GPUBuffer; offset: numbe
   const gpu = x.gpu;
   const s = { buffer: src.buffer, shape: [rows, cols], offset: src.offset };
   if (!x.grad && at === 0 && cols === x.size) {
-    x.grad = Tensor.empty(gpu, x.shape, `grad(${x.name})`);
+    x.grad = newGrad(x);
     reduceColumns(gpu, 'sum', s, { buffer: x.grad.buffer, shape: [cols], offset: x.grad.offset });
     return;
   }
-  x.grad ??= Tensor.zeros(gpu, x.shape, `grad(${x.name})`);
+  x.grad ??= newZeroGrad(x);
   const tmp = Tensor.empty(gpu, [cols], 'column_sums');
   reduceColumns(gpu, 'sum', s, { buffer: tmp.buffer, shape: [cols], offset: tmp.offset });
   addInPlace(gpu, { buffer: x.grad.buffer, shape: [cols], offset: x.grad.offset + at }, { buffer: tmp.buffer, shape: [cols], offset: tmp.offset });
@@ -53,7 +70,7 @@ export function addColumnSums(x: Tensor, src: { buffer: GPUBuffer; offset: numbe
  */
 export function writeGrad(x: Tensor, write: (target: Tensor) => void): void {
   if (!x.grad) {
-    x.grad = Tensor.empty(x.gpu, x.shape, `grad(${x.name})`);
+    x.grad = newGrad(x);
     write(x.grad);
     return;
   }

@@ -75,6 +75,11 @@ export function shapeStr(shape: readonly number[]): string {
 export class Tensor {
   readonly size: number;
   grad: Tensor | null = null;
+  /**
+   * Where this tensor's gradient is written when it gets a fresh one (a parameter's place in the
+   * flat gradient arena the optimiser reads in one pass); null: a pooled buffer of its own.
+   */
+  gradHome: { buffer: GPUBuffer; offset: number } | null = null;
   requiresGrad: boolean;
   /** The tape entry that produced this tensor, if any (null for leaves). */
   creator: TapeEntry | null = null;

@@ -1,12 +1,13 @@
-// AdamW over a ParamStore (kernels/adamw.ts): moments per parameter, decoupled weight decay on
-// the parameters whose `decay` flag is set, bias correction by step, and the global gradient-norm
-// clip folded into the update. Parameters without a gradient this step are left alone, as torch
-// does.
+// AdamW over a ParamStore's flat arenas (kernels/adamw.ts): moments laid out as the parameters,
+// decoupled weight decay on the parameters whose `decay` flag is set, bias correction by step,
+// and the global gradient-norm clip folded into the update; a few dispatches for the whole model.
+// Parameters without a gradient this step are left alone, as torch does.
 //
 // The one place above src/tensor that calls kernels/ directly (scripts/check-layers.ts lists it):
 // the update rewrites every parameter in place between steps; it is not an op on the tape, and
 // the fused kernel does all of them in one pass instead of a dozen tensor ops per parameter.
-import { adamwList, gradNorm, STATS_FLOATS, STATS_NONFINITE, type AdamWHyper, type AdamWTensor } from '../../kernels/adamw.ts';
+import { adamw, gradNorm, STATS_FLOATS, STATS_NONFINITE, type AdamWHyper } from '../../kernels/adamw.ts';
+import { ShapeError } from '../gpu/errors.ts';
 import type { Gpu } from '../gpu/gpu.ts';
 import type { ParamStore } from '../nn/params.ts';
 
@@ -36,7 +37,8 @@ export class AdamW {
   /** Updates done so far (torch's state['step']). */
   step = 0;
   readonly hyper: Required<AdamWHyper>;
-  private moments = new Map<string, { m: GPUBuffer; v: GPUBuffer }>();
+  /** First and second moments, one pair per arena chunk of the parameters, laid out as it is. */
+  private moments: { m: GPUBuffer; v: GPUBuffer }[] = [];
   private stats: GPUBuffer | null = null;
 
   /** The settings not given are DEFAULT_ADAMW's. */
@@ -50,14 +52,12 @@ export class AdamW {
     this.hyper = { lr: hyper.lr, beta1: hyper.beta1 ?? d.beta1, beta2: hyper.beta2 ?? d.beta2, eps: hyper.eps ?? d.eps, weightDecay: hyper.weightDecay ?? d.weightDecay };
   }
 
-  private momentsOf(name: string, floats: number): { m: GPUBuffer; v: GPUBuffer } {
-    let mv = this.moments.get(name);
-    if (!mv) {
-      const zeros = new Float32Array(floats);
-      mv = { m: this.gpu.upload(zeros, `adam.m(${name})`), v: this.gpu.upload(zeros, `adam.v(${name})`) };
-      this.moments.set(name, mv);
+  private momentsOf(chunk: number): { m: GPUBuffer; v: GPUBuffer } {
+    while (this.moments.length <= chunk) {
+      const zeros = new Float32Array(this.params.chunks[this.moments.length]!.floats);
+      this.moments.push({ m: this.gpu.upload(zeros, `adam.m[${this.moments.length}]`), v: this.gpu.upload(zeros, `adam.v[${this.moments.length}]`) });
     }
-    return mv;
+    return this.moments[chunk]!;
   }
 
   /**
@@ -82,30 +82,32 @@ export class AdamW {
 
   /**
    * Records the global gradient norm and clip factor into stepStats without reading anything
-   * back; `alsoCheck` floats of it (the losses) being NaN/Inf also raise the NaN/Inf flag.
+   * back; `alsoCheck` floats of it (the losses) being NaN/Inf also raise the NaN/Inf flag. One
+   * pass per run of neighbouring gradients in the arena (one per chunk when every parameter has one).
    */
   recordGradNorm(maxNorm: number, alsoCheck?: { from: number; count: number }): GPUBuffer {
-    const grads = [...this.params.params.values()].filter((p) => p.tensor.grad).map((p) => ({ buffer: p.tensor.grad!.buffer, offset: p.tensor.grad!.offset, length: p.tensor.size }));
+    const grads = this.params.gradRanges(true).map((r) => ({ buffer: this.params.chunks[r.chunk]!.grads, offset: r.offset, length: r.length }));
     gradNorm(this.gpu, grads, this.stepStats, maxNorm, alsoCheck);
     return this.stepStats;
   }
 
   /**
-   * Records one update from the parameters' current gradients (scaled by `clip` stats if given).
-   * With skipNonFinite the GPU leaves everything as it was when those stats flag a NaN or Inf;
-   * the caller then learns it from the stats and calls undoStep().
+   * Records one update from the parameters' current gradients (scaled by `clip` stats if given):
+   * one dispatch per run of neighbours with the same decay flag (two per chunk when every
+   * parameter has a gradient). Parameters without a gradient this step are left alone, as torch
+   * does. With skipNonFinite the GPU leaves everything as it was when the stats flag a NaN or
+   * Inf; the caller then learns it from the stats and calls undoStep().
    */
   update(clip?: GPUBuffer, skipNonFinite = false): void {
     this.step++;
-    const list: AdamWTensor[] = [];
-    for (const [name, p] of this.params.params) {
-      const g = p.tensor.grad;
-      if (!g) continue;
-      if (g.offset !== 0 || p.tensor.offset !== 0) throw new Error(`AdamW: ${name} or its gradient is a view at an offset`);
-      const { m, v } = this.momentsOf(name, p.tensor.size);
-      list.push({ params: p.tensor.buffer, grads: g.buffer, m, v, length: p.tensor.size, decay: p.decay });
+    const ranges = this.params.gradRanges();
+    for (let c = 0; c < this.params.chunks.length; c++) {
+      const segments = ranges.filter((r) => r.chunk === c);
+      if (!segments.length) continue;
+      const chunk = this.params.chunks[c]!;
+      const { m, v } = this.momentsOf(c);
+      adamw(this.gpu, { params: chunk.params, grads: chunk.grads, m, v, segments, step: this.step, hyper: this.hyper, clip, skipNonFinite, label: `adamw[${c}]` });
     }
-    adamwList(this.gpu, list, this.step, this.hyper, clip, skipNonFinite);
   }
 
   /** Takes back the count of an update the GPU skipped (skipNonFinite). */
@@ -116,9 +118,14 @@ export class AdamW {
   /** Moments as host arrays, for checkpoints. */
   async state(): Promise<Map<string, { m: Float32Array; v: Float32Array }>> {
     const out = new Map<string, { m: Float32Array; v: Float32Array }>();
-    for (const [name, mv] of this.moments) {
-      const n = this.params.get(name).size;
-      out.set(name, { m: await this.gpu.read(mv.m, n), v: await this.gpu.read(mv.v, n) });
+    if (!this.moments.length) return out;
+    const host = [];
+    for (const mv of this.moments) host.push({ m: await this.gpu.read(mv.m), v: await this.gpu.read(mv.v) });
+    for (const [name, p] of this.params.params) {
+      const h = host[p.slot.chunk];
+      if (!h) continue;
+      const [a, b] = [p.slot.offset, p.slot.offset + p.tensor.size];
+      out.set(name, { m: h.m.slice(a, b), v: h.v.slice(a, b) });
     }
     return out;
   }
@@ -126,19 +133,21 @@ export class AdamW {
   load(step: number, moments: Map<string, { m: Float32Array; v: Float32Array }>): void {
     this.step = step;
     for (const [name, s] of moments) {
-      const mv = this.momentsOf(name, this.params.get(name).size);
-      this.gpu.write(mv.m, s.m);
-      this.gpu.write(mv.v, s.v);
+      const p = this.params.params.get(name);
+      if (!p) throw new ShapeError(`optimizer state has moments for "${name}", which this model lacks; it was made for another config`);
+      const mv = this.momentsOf(p.slot.chunk);
+      this.gpu.write(mv.m, s.m, p.slot.offset * 4);
+      this.gpu.write(mv.v, s.v, p.slot.offset * 4);
     }
   }
 
   release(): void {
     if (this.stats) this.gpu.release(this.stats);
     this.stats = null;
-    for (const { m, v } of this.moments.values()) {
+    for (const { m, v } of this.moments) {
       this.gpu.release(m);
       this.gpu.release(v);
     }
-    this.moments.clear();
+    this.moments = [];
   }
 }

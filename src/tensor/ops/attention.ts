@@ -4,7 +4,7 @@
 // projection reads. The backward writes dQ, dK, dV into the same layouts.
 import { attention as attentionKernel, attentionBackward, attentionPathAvailable, releaseAttentionSaved, type AttentionPath, type HeadsRef } from '../../../kernels/attention.ts';
 import { ShapeError } from '../../gpu/errors.ts';
-import { accumulateGrad } from '../grad.ts';
+import { accumulateGrad, newGrad, newZeroGrad } from '../grad.ts';
 import { needsGrad } from '../tape.ts';
 import { Tensor, shapeStr } from '../tensor.ts';
 
@@ -109,7 +109,7 @@ export function attention(q: HeadsView, k: HeadsView, v: HeadsView, d: number, o
         const fresh = () => (full ? Tensor.empty(gpu, t.shape, `grad(${t.name})`) : Tensor.zeros(gpu, t.shape, `grad(${t.name})`));
         if (t.grad || !t.requiresGrad) targets.set(t, { g: fresh(), scratch: true });
         else {
-          t.grad = fresh();
+          t.grad = full ? newGrad(t) : newZeroGrad(t);
           targets.set(t, { g: t.grad, scratch: false });
         }
       }

@@ -3,6 +3,7 @@
 // GPU buffer (nothing is read back) and, for training, returns the gradients of the embeddings
 // (the tape's seeds) and writes the log-scale's own gradient into its .grad.
 import { contrastive } from '../../../kernels/contrastive.ts';
+import { newGrad } from '../grad.ts';
 import { Tensor } from '../tensor.ts';
 
 export interface ContrastiveOptions {
@@ -25,7 +26,7 @@ export function contrastiveLoss(image: Tensor, text: Tensor, logScale: Tensor, o
     grads = { dImage: Tensor.empty(gpu, image.shape, 'd_image_embedding'), dText: Tensor.empty(gpu, text.shape, 'd_text_embedding') };
     // The log-scale only meets this loss: this is its whole gradient.
     logScale.grad?.release();
-    logScale.grad = Tensor.empty(gpu, logScale.shape, `grad(${logScale.name})`);
+    logScale.grad = newGrad(logScale);
   }
   contrastive(gpu, {
     image: ref(image),

@@ -2,7 +2,7 @@
 // mean and 1/σ for the backward.
 import { layernorm as layernormKernel, layernormBackward } from '../../../kernels/layernorm.ts';
 import { ShapeError } from '../../gpu/errors.ts';
-import { accumulateGrad } from '../grad.ts';
+import { accumulateGrad, newGrad } from '../grad.ts';
 import { needsGrad } from '../tape.ts';
 import { Tensor, shapeStr } from '../tensor.ts';
 
@@ -11,7 +11,7 @@ const ref = (t: Tensor, shape: readonly number[] = t.shape) => ({ buffer: t.buff
 /** A fresh gradient buffer for x, or a scratch one when x already has a gradient to add to. */
 function target(x: Tensor, name: string): { t: Tensor; scratch: boolean } {
   if (x.grad) return { t: Tensor.empty(x.gpu, x.shape, name), scratch: true };
-  x.grad = Tensor.empty(x.gpu, x.shape, `grad(${x.name})`);
+  x.grad = newGrad(x);
   return { t: x.grad, scratch: false };
 }
 

@@ -2,6 +2,7 @@
 // in_proj_weight). Both share storage with their source; their backward routes the view's
 // gradient into the source's.
 import { copyRows } from '../../../kernels/copy.ts';
+import { newGrad, newZeroGrad } from '../grad.ts';
 import { needsGrad } from '../tape.ts';
 import { Tensor } from '../tensor.ts';
 import { concatSeq } from './sequence.ts';
@@ -51,11 +52,17 @@ function addInto(x: Tensor, dy: Tensor, at: number): void {
   const gpu = x.gpu;
   if (!x.grad) {
     if (at === 0 && dy.size === x.size) {
+      if (x.gradHome) {
+        // A parameter: its gradient lives in the arena; a buffer copy, not a kernel.
+        x.grad = newGrad(x);
+        gpu.copy(dy.buffer, x.grad.buffer, dy.size * 4, dy.offset * 4, x.grad.offset * 4);
+        return;
+      }
       // Whole-tensor view: its gradient can become x's without a copy.
       x.grad = dy.reshape(x.shape);
       return;
     }
-    x.grad = Tensor.zeros(gpu, x.shape, `grad(${x.name})`);
+    x.grad = newZeroGrad(x);
   }
   const flat = { batchStride: 0, rowStride: 0 };
   copyRows(gpu, { src: dy.buffer, dst: x.grad.buffer, B: 1, R: 1, C: dy.size, srcLayout: { ...flat, offset: dy.offset }, dstLayout: { ...flat, offset: x.grad.offset + at }, accumulate: true, label: 'view.grad' });
