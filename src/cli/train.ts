@@ -37,6 +37,7 @@ interface TrainArgs {
   strict: boolean;
   'shuffle-buffer'?: number;
   'caption-field'?: string;
+  'grad-accum'?: number;
 }
 
 // Defaults live here rather than in yargs, so that a resume can tell an option typed on the
@@ -77,6 +78,7 @@ function checkNumbers(o: RecordedOptions): void {
   checkInt('batch', o.batch, 1);
   checkInt('val-every', o.valEvery, 1);
   if (o.shuffleBuffer !== undefined) checkInt('shuffle-buffer', o.shuffleBuffer, 1);
+  if (o.gradAccum !== undefined) checkInt('grad-accum', o.gradAccum, 1);
   checkInt('warmup', o.warmup, 0, o.steps);
   checkInt('keep', o.keep, 0);
   checkInt('seed', o.seed, 0);
@@ -114,6 +116,7 @@ function freshOptions(a: TrainArgs): RecordedOptions {
     preprocess: { mean: a['image-mean'] as Triple | undefined, std: a['image-std'] as Triple | undefined, resizeMode: a['image-resize-mode'] },
     saveEvery: parseSaveEvery(a['save-every'] ?? DEFAULTS['save-every']),
     ...(a['shuffle-buffer'] !== undefined ? { shuffleBuffer: a['shuffle-buffer'] } : {}),
+    ...(a['grad-accum'] !== undefined ? { gradAccum: a['grad-accum'] } : {}),
     ...(a['caption-field'] !== undefined ? { captionField: a['caption-field'] } : {}),
   };
 }
@@ -155,6 +158,7 @@ export const trainCommand = {
       .option('image-std', { type: 'number', array: true, describe: 'per-channel std R G B, recorded in the model [default: as --image-mean]' })
       .option('image-resize-mode', { type: 'string', choices: [...RESIZE_MODES], describe: "how a non-square picture is squared, recorded in the model: shortest (centre crop), longest (letterbox), squash [default: longest on the built-in sets, else shortest]" })
       .option('strict', { type: 'boolean', default: false, describe: 'stop at the first picture that cannot be decoded (otherwise it is replaced by another item, counted and named)' })
+      .option('grad-accum', { type: 'number', describe: 'batches whose gradients are averaged into each optimiser step (effective batch = --batch × K; contrastive negatives stay within each batch) [default: 1]' })
       .option('shuffle-buffer', { type: 'number', describe: 'WebDataset shards: pairs shuffled together as they stream in (the shard order is shuffled too) [default: 1000]' })
       .option('caption-field', { type: 'string', describe: 'WebDataset shards: the json field a caption is read from when a sample has no .txt [default: caption]' })
       .example('$0 train', 'nano on the built-in small set, a few minutes on a CPU')

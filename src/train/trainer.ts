@@ -5,7 +5,7 @@
 // stop on a non-finite loss or gradient.
 import fs from 'node:fs';
 import path from 'node:path';
-import { BatchLoader, DEFAULT_SHUFFLE_BUFFER, defaultPreprocess, describePreprocess, isShardData, loadDataset, loadTokenizer, measuredStats, openShardTrainLoader, type ImagePreprocess, type LoaderState, type ResizeMode, type Triple } from '../data/index.ts';
+import { BatchLoader, DEFAULT_SHUFFLE_BUFFER, defaultPreprocess, describePreprocess, isShardData, loadDataset, loadTokenizer, measuredStats, openShardTrainLoader, type Batch, type ImagePreprocess, type LoaderState, type ResizeMode, type Triple } from '../data/index.ts';
 import type { Gpu } from '../gpu/gpu.ts';
 import { createProgress } from '../util/progress.ts';
 import { CocaError } from '../util/errors.ts';
@@ -21,7 +21,8 @@ import { checkpointStep, loadOptimizerInto, newestRunCheckpoint, pruneCheckpoint
 import { readJsonl } from '../util/jsonl.ts';
 import { writeReport, type Series } from '../util/report.ts';
 import { learningRate } from './schedule.ts';
-import { trainStep } from './step.ts';
+import { trainStep, type StepOptions, type StepReport } from './step.ts';
+import { accumulatedStep } from './accumulate.ts';
 import { validate, type Validation } from './validate.ts';
 import { checkOutputFolder, claimOutputFolder, type OutputOptions } from '../util/outdir.ts';
 import { writeFileAtomic } from '../util/atomic.ts';
@@ -59,6 +60,8 @@ export interface TrainOptions {
    * given defaults to the dataset's measured statistics (built sets) or CLIP's.
    */
   preprocess?: { mean?: Triple; std?: Triple; resizeMode?: ResizeMode };
+  /** Batches whose gradients are summed (averaged) into each optimiser step; default 1. */
+  gradAccum?: number;
   /** Stop at the first picture that cannot be decoded instead of substituting another. */
   strict?: boolean;
   /** WebDataset shards: pairs permuted together (default DEFAULT_SHUFFLE_BUFFER). */
@@ -174,6 +177,7 @@ export async function train(gpu: Gpu, o: TrainOptions, log: (line: string) => vo
   if (trainSet && trainSet.length < o.batch) throw new TrainError(`the train split of ${o.data} has ${trainSet.length} items, fewer than one batch of ${o.batch}; use --batch ${Math.max(1, trainSet.length)} or more data`);
   const loaderOptions = { batchSize: o.batch, contextLength: L, tokenizer, preprocess: pre, strict, seed: o.seed, train: true, warn: (l: string) => log(`warning: ${l}`) };
   const shuffleBuffer = o.shuffleBuffer ?? DEFAULT_SHUFFLE_BUFFER;
+  const accum = o.gradAccum ?? 1;
   const loader = trainSet ? new BatchLoader(trainSet, loaderOptions) : openShardTrainLoader(o.data, { ...loaderOptions, shuffleBuffer, captionField });
   const pairs = trainSet ? `${trainSet.length} training pairs` : `${'shards' in loader ? loader.shards.length : 0} shards streamed (shuffle buffer ${shuffleBuffer})`;
   const valLoader = valSet && valSet.length > 0 ? new BatchLoader(valSet, { batchSize: o.batch, contextLength: L, tokenizer, preprocess: pre, strict, seed: o.seed, train: false }) : null;
@@ -192,7 +196,7 @@ export async function train(gpu: Gpu, o: TrainOptions, log: (line: string) => vo
   const effective = { ...o, config, resume: resumeFrom ?? undefined, tokenizerVocab: tokenizer.vocabSize, params: countParams(config), stepGflop: stepFlops(config, o.batch).step / 1e9 };
   writeRunFile(path.join(o.out, 'run.json'), JSON.stringify({ ...effective, progress: undefined, stopAfter: undefined }, null, 2) + '\n');
   const resumed = resumeFrom ? `, resumed from ${resumeFrom} at step ${state.step}` : o.resume ? ', resumed at step 0 (the run had no checkpoint yet)' : '';
-  log(`coca train: ${o.configName} (${effective.params.toLocaleString('en')} parameters, ${effective.stepGflop.toFixed(2)} GFLOP/step) on ${o.data}: ${pairs}, batch ${o.batch}, ${o.steps} steps, lr ${o.lr} (warm-up ${o.warmup}, cosine), clip ${o.clip}, λ_con ${o.weights.contrastive}, λ_cap ${o.weights.caption}, seed ${o.seed}${resumed}`);
+  log(`coca train: ${o.configName} (${effective.params.toLocaleString('en')} parameters, ${effective.stepGflop.toFixed(2)} GFLOP/step) on ${o.data}: ${pairs}, batch ${accum > 1 ? `${o.batch} × ${accum} accumulated = effective batch ${o.batch * accum}` : o.batch}, ${o.steps} steps, lr ${o.lr} (warm-up ${o.warmup}, cosine), clip ${o.clip}, λ_con ${o.weights.contrastive}, λ_cap ${o.weights.caption}, seed ${o.seed}${resumed}`);
   log(`  adapter: ${gpu.adapter.backend} · ${gpu.adapter.description || gpu.adapter.device}; output: ${o.out}`);
   log(`  preprocessing (recorded in the model's config.json): ${describePreprocess(pre)}`);
 
@@ -229,10 +233,12 @@ export async function train(gpu: Gpu, o: TrainOptions, log: (line: string) => vo
     if (resumeFrom && state.bestStep === state.step && stepOf(bestDir) !== state.step) await save(bestDir);
     while (state.step < o.steps && !interrupted && (o.stopAfter === undefined || ran < o.stopAfter)) {
       const t0 = performance.now();
-      const batch = await loader.next();
-      const inp = model.prepare({ images: batch.images, text: batch.tokens, batch: batch.rows });
+      const micro = [];
+      for (let k = 0; k < accum; k++) micro.push(await loader.next());
+      const batch = { rows: micro.reduce((n, b) => n + b.rows, 0) };
       const lr = learningRate(state.step, o.lr, o.warmup, o.steps) * state.lrScale;
-      const { gradNorm, nonFinite: bad, ...parts } = await trainStep(model, opt, inp, { weights: o.weights, clip: o.clip, lr }).finally(() => inp.release());
+      const stepOptions = { weights: o.weights, clip: o.clip, lr };
+      const { gradNorm, nonFinite: bad, ...parts } = await stepOn(model, opt, micro, stepOptions);
       if (bad) {
         if (o.onNonFinite === 'stop') throw new TrainError(`step ${state.step + 1}: ${bad}; training stopped, the last good checkpoint is in ${path.join(o.out, 'checkpoints')} (--on-nan skip skips such steps and halves the LR instead)`);
         log(`step ${state.step + 1}: ${bad}; step skipped, learning rate halved`);
@@ -280,6 +286,14 @@ export async function train(gpu: Gpu, o: TrainOptions, log: (line: string) => vo
   }
   if (interrupted) log(`interrupted at step ${state.step}: checkpoint written to ${path.join(o.out, 'checkpoints', 'last')}; continue with --resume ${o.out}`);
   return { out: o.out, steps: state.step, last, validation: lastVal, interrupted };
+}
+
+/** One optimiser step: trainStep on one batch, or gradients accumulated over several. */
+async function stepOn(model: CocaModel, opt: AdamW, micro: readonly Batch[], o: StepOptions): Promise<StepReport> {
+  const inputs = micro.map((b) => ({ images: b.images, text: b.tokens, batch: b.rows }));
+  if (inputs.length > 1) return accumulatedStep(model, opt, inputs, o);
+  const inp = model.prepare(inputs[0]!);
+  return trainStep(model, opt, inp, o).finally(() => inp.release());
 }
 
 function stepOf(dir: string): number | null {

@@ -91,4 +91,15 @@ describe('coca train on shards', () => {
     expect(b.map((r) => r.step)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
     for (const k of ['total', 'contrastive', 'caption', 'gradNorm'] as const) expect(b.map((r) => r[k]), k).toEqual(a.map((r) => r[k]));
   });
+
+  it('--grad-accum takes K batches a step and the summary prints the effective batch', async () => {
+    const lines: string[] = [];
+    await train(gpu, options('accum', { steps: 2, gradAccum: 3 }), (l) => lines.push(l));
+    expect(lines.join('\n')).toContain('batch 16 × 3 accumulated = effective batch 48');
+    const log = readLog('accum');
+    expect(log.map((r) => r.step)).toEqual([1, 2]);
+    const state = JSON.parse(fs.readFileSync(path.join(dir, 'accum', 'checkpoints', 'last', 'state.json'), 'utf8')) as { loader: { index: number } };
+    // 2 steps × 3 batches × 16 pairs, within the first epoch of 100.
+    expect(state.loader.index).toBe(96);
+  });
 });
