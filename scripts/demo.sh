@@ -9,7 +9,7 @@ bash scripts/setup.sh
 RUN="${1:-runs/demo-$(date +%Y%m%d-%H%M%S)}"
 STEPS="${COCA_DEMO_STEPS:-300}"
 node bin/coca.js train --preset nano --steps "$STEPS" --out "$RUN"
-node bin/coca.js eval "$RUN" --max-items 300 --json "$RUN/eval.json"
+node bin/coca.js eval "$RUN" --max-items 300 --json "$RUN/eval.json" --captions "$RUN/eval-captions"
 node bin/coca.js data export --split test-concept --count 3 --out "$RUN/held-out"
 node bin/coca.js caption --checkpoint "$RUN" --attention "$RUN/attention.png" "$RUN"/held-out/*.png
-echo "run folder: $RUN (report.html, eval.json, attention.png, checkpoints/)"
+echo "run folder: $RUN (report.html, eval.json, eval-captions/captions.html, attention.png, checkpoints/)"

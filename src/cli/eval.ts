@@ -10,7 +10,8 @@ import { Gpu } from '../gpu/gpu.ts';
 import { resolveCheckpointDir } from '../infer/load.ts';
 import { checkSearch } from '../infer/search.ts';
 import { SEARCH_FLAGS } from './caption.ts';
-import { checkOutputFile } from '../util/outdir.ts';
+import { checkOutputFile, checkOutputFolder, claimOutputFolder } from '../util/outdir.ts';
+import { writeCaptionSheet } from '../eval/sheet.ts';
 import { asInput } from './data.ts';
 import { checkInt } from './numbers.ts';
 import { checkTokenizerFits, loadCheckpoint, readCheckpointTokenizer } from '../model/checkpoint.ts';
@@ -21,6 +22,7 @@ interface EvalArgs {
   data: string;
   split?: string;
   json?: string;
+  captions?: string;
   'max-items'?: number;
   batch: number;
   'max-len': number;
@@ -37,6 +39,7 @@ export const evalCommand = {
       .option('data', { type: 'string', default: 'builtin-small', describe: 'dataset to evaluate on' })
       .option('split', { type: 'string', describe: 'comma list of splits [default: test-concept,test-style,test-fmnist for the built-in sets, else test or val]' })
       .option('json', { type: 'string', describe: 'also write the results to this JSON file' })
+      .option('captions', { type: 'string', describe: "also write each picture's generated caption beside its references into this folder: captions.json and captions.html (a sheet with thumbnails)" })
       .option('max-items', { type: 'number', describe: 'evaluate at most this many images per split' })
       .option('batch', { type: 'number', default: 64, describe: 'images per GPU pass' })
       .option('max-len', { type: 'number', default: 20, describe: 'longest generated caption, in tokens' })
@@ -49,6 +52,7 @@ export const evalCommand = {
     checkInt('batch', a.batch, 1);
     const dir = resolveCheckpointDir(a.checkpoint);
     if (a.json) checkOutputFile(a.json, { option: '--json', inputs: [dir, asInput(a.data)] });
+    if (a.captions) checkOutputFolder(a.captions, 'coca eval --captions', { option: '--captions', inputs: [dir, asInput(a.data), a.json] });
     const gpu = await Gpu.open();
     try {
       const model = loadCheckpoint(gpu, dir);
@@ -58,7 +62,7 @@ export const evalCommand = {
         checkTokenizerFits(tokenizer, model.config, `the tokenizer of ${a.data}`);
       }
       const pre = checkpointPreprocess(dir, model.config);
-      const ctx: EvalContext = { model, tokenizer, pre, strict: a.strict, batch: a.batch, maxItems: a['max-items'], search, log: (l) => console.error(l) };
+      const ctx: EvalContext = { model, tokenizer, pre, strict: a.strict, batch: a.batch, maxItems: a['max-items'], search, log: (l) => console.error(l), captions: a.captions ? [] : undefined };
       const available = listSplits(a.data);
       const wanted = a.split?.split(',').map((s) => s.trim()) ?? ['test-concept', 'test-style', 'test-fmnist', 'test', 'val'].filter((s) => available.includes(s)).slice(0, 3);
       console.error(`coca eval: ${dir} on ${a.data} (${wanted.join(', ')})`);
@@ -82,6 +86,19 @@ export const evalCommand = {
         fs.mkdirSync(path.dirname(a.json), { recursive: true });
         fs.writeFileSync(a.json, JSON.stringify({ checkpoint: dir, data: a.data, ...json }, null, 2) + '\n');
         console.error(`wrote ${a.json}`);
+      }
+      if (a.captions && ctx.captions) {
+        const out = claimOutputFolder(a.captions, 'coca eval --captions', { option: '--captions', inputs: [dir, asInput(a.data), a.json] });
+        const records = ctx.captions;
+        const sets = new Map<string, Awaited<ReturnType<typeof loadDataset>>>();
+        const image = async (i: number) => {
+          const r = records[i]!;
+          if (!sets.has(r.split)) sets.set(r.split, await loadDataset(a.data, { split: r.split, imageSize: pre.size }));
+          return sets.get(r.split)!.image(r.item, 'eval').catch(() => null);
+        };
+        await writeCaptionSheet(out, `coca eval: ${dir} on ${a.data}`, records, image);
+        for (const ds of sets.values()) ds.close();
+        console.error(`wrote ${path.join(a.captions, 'captions.html')} and captions.json (${records.length} pictures)`);
       }
       model.params.release();
     } finally {

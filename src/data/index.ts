@@ -40,6 +40,7 @@
 export { CLIP_MEAN, CLIP_STD, DEFAULT_AUGMENT, type AugmentConfig, type Triple } from './augment.ts';
 export { buildBuiltin, PRESETS, type BuildPreset } from './builtin/build.ts';
 export type { Dataset, ItemMeta } from './dataset.ts';
+export type { RgbImage } from './image.ts';
 export { DataError } from './errors.ts';
 export { loadDataset, listSplits, loadTokenizer, measuredStats, resolveDataPath, type LoadOptions } from './load.ts';
 export { checkStats, defaultPreprocess, describePreprocess, fitOf, INTERPOLATIONS, RESIZE_MODES, WHITE, type ImagePreprocess, type Interpolation, type ResizeMode } from './preprocess.ts';

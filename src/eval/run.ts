@@ -10,6 +10,7 @@ import { nearestNeighbourCaptions, retrievalChance, topKChance } from './baselin
 import { scoreCaptions } from './captioning.ts';
 import { retrievalRecallPairs, similarity } from './recall.ts';
 import { captionMetrics, recallMetrics, topKMetrics, type EvalSection } from './report.ts';
+import type { CaptionRecord } from './sheet.ts';
 import { topKAccuracy } from './zeroshot.ts';
 
 export const DEFAULT_TEMPLATES = ['a photo of a {}.', 'a picture of a {}.', 'a drawing of a {}.', 'an icon of a {}.', '{}'];
@@ -27,6 +28,8 @@ export interface EvalContext {
   /** How captions are generated: greedy, one beam (checkSearch with beams 1 and the --max-len asked for). */
   search: CheckedSearch;
   log: (line: string) => void;
+  /** When given, each captioned picture's caption and references are appended here (--captions). */
+  captions?: CaptionRecord[];
 }
 
 /**
@@ -98,6 +101,7 @@ export async function evalSplit(ctx: EvalContext, data: string, split: string, t
     const decoded = await captionImages(model, batch, rows, search);
     for (const c of decoded) hyps.push(tokenizer.decode(c.tokens));
   }
+  ctx.captions?.push(...hyps.map((caption, k) => ({ split, item: img.indices[k]!, id: ds.meta(img.indices[k]!).id, caption, references: refs[k]! })));
   const rows = [{ name: 'coca', metrics: { ...recallMetrics(recall), ...captionMetrics(scoreCaptions(hyps, refs)) } }];
   if (train) {
     const nn = nearestNeighbourCaptions(img.emb, train.emb, E, train.captions);

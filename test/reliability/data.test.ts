@@ -67,6 +67,34 @@ describe('pictures that cannot be decoded', () => {
     expect(out.sections[0]!.sizes.images).toBe(GOOD);
   });
 
+  it("coca eval --captions writes each picture's greedy caption beside its references, the same caption `coca caption --beams 1` gives that file", async () => {
+    const out = path.join(dir, 'sheet');
+    const r = coca(['eval', ck, '--data', mixed, '--split', 'all', '--no-baselines', '--max-len', '4', '--captions', out]);
+    expect(r.status, r.errLines.join('\n')).toBe(0);
+    const records = JSON.parse(fs.readFileSync(path.join(out, 'captions.json'), 'utf8')) as { split: string; id: string; caption: string; references: string[] }[];
+    // Only the decodable pictures, each with the caption its line of captions.tsv gives it.
+    expect(records.map((x) => path.relative(mixed, x.id)).sort()).toEqual(Array.from({ length: GOOD }, (_, i) => `${String(i).padStart(2, '0')}.png`));
+    for (const x of records) {
+      expect(x.split).toBe('all');
+      expect(x.references).toEqual([CAPTIONS[Number(path.basename(x.id).slice(0, 2)) % CAPTIONS.length]]);
+    }
+    // A model that said nothing would make the comparison below empty.
+    expect(records.slice(0, 3).every((x) => x.caption.length > 0)).toBe(true);
+    const files = records.slice(0, 3).map((x) => x.id);
+    const direct = coca(['caption', '--checkpoint', ck, '--beams', '1', '--max-len', '4', ...files]);
+    expect(direct.status, direct.errLines.join('\n')).toBe(0);
+    const said = new Map(direct.stdout.trim().split('\n').map((l) => l.split('\t') as [string, string]).map(([f, c]) => [path.basename(f), c]));
+    for (const x of records.slice(0, 3)) expect(x.caption).toBe(said.get(path.basename(x.id)));
+    const html = fs.readFileSync(path.join(out, 'captions.html'), 'utf8');
+    expect(html.match(/<img src="data:image\/png;base64,/g)).toHaveLength(GOOD);
+    for (const x of records) expect(html).toContain(x.references[0]!.replace(/&/g, '&amp;'));
+    // The sheet's folder is the command's own: a second run may write it again, a user's folder may not be used.
+    expect(coca(['eval', ck, '--data', mixed, '--split', 'all', '--no-baselines', '--max-len', '2', '--max-items', '2', '--captions', out]).status).toBe(0);
+    const refused = coca(['eval', ck, '--data', mixed, '--split', 'all', '--no-baselines', '--max-len', '2', '--captions', mixed]);
+    expect(refused.status).not.toBe(0);
+    expect(refused.errLines.at(-1)).toMatch(/--captions/);
+  });
+
   it('coca eval --strict stops at the first, in one line, with a non-zero exit', () => {
     const r = coca(['eval', ck, '--data', mixed, '--split', 'all', '--no-baselines', '--max-len', '4', '--strict']);
     expect(r.status).not.toBe(0);
