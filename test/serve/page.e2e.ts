@@ -85,6 +85,18 @@ describe.skipIf(!have && !process.env.CI)('the page', () => {
     expect(await page.locator('#results figure').count()).toBe(4);
     await expect.poll(() => page.evaluate(`[...document.querySelectorAll('#results img')].every((i) => i.complete && i.naturalWidth === 160)`)).toBe(true);
     await shot(page, '4-search');
+    // A folder index has no captions: each result names its file. A dataset index's results carry
+    // their captions, which the grid shows above the file id (the server's answer stubbed here).
+    expect(await page.locator('#results figure .said').count()).toBe(0);
+    expect(await page.locator('#results figure .note').first().textContent()).toMatch(/^1\. \S+\.png · -?\d\.\d{3}$/);
+    await page.route('**/api/retrieve?*', (route) =>
+      route.fulfill({ json: { query: 'dog', results: [{ rank: 1, index: 0, score: 0.25, name: 'test-concept#7', captions: ['a dog on a surfboard', 'a surfing dog'], thumbnail: null }] } }),
+    );
+    await page.fill('#query', 'dog');
+    await page.click('#search button');
+    await expect.poll(() => page.locator('#results figure .said').allTextContents()).toEqual(['a dog on a surfboard']);
+    expect(await page.textContent('#results figure .note')).toBe('1. test-concept#7 · 0.250');
+    await page.unroute('**/api/retrieve?*');
 
     await page.fill('#labels', 'red square, blue circle, dog');
     await page.click('#classify button');

@@ -139,8 +139,19 @@ $('search').addEventListener('submit', async (e) => {
         const img = document.createElement('img');
         img.alt = r.captions[0] || r.name;
         if (r.thumbnail) img.src = r.thumbnail;
+        // A dataset index knows each picture's caption: show it, the file id only as a small note.
         const cap = document.createElement('figcaption');
-        cap.textContent = `${r.rank}. ${r.name} · ${r.score.toFixed(3)}`;
+        if (r.captions[0]) {
+          const said = document.createElement('span');
+          said.className = 'said';
+          said.textContent = r.captions[0];
+          cap.append(said, document.createElement('br'));
+        }
+        const note = document.createElement('span');
+        note.className = 'note';
+        note.textContent = `${r.rank}. ${r.name} · ${r.score.toFixed(3)}`;
+        cap.append(note);
+        f.title = r.name;
         f.append(img, cap);
         return f;
       }),
