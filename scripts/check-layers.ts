@@ -1,6 +1,6 @@
 // The layer check: every import under src/, kernels/ and shaders/ points downward.
 //
-//   cli → serve, bench → eval, train, infer → model → nn → tensor → kernels → gpu
+//   cli → serve, bench → eval, train, infer, interop → model → nn → tensor → kernels → gpu
 //   data and util: leaves that any layer may use; they import nothing but each other.
 //
 // A folder is `src/<name>` (src/tensor/ops is part of tensor), `kernels` (with kernels/bench) or
@@ -19,7 +19,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const RANK: Record<string, number> = { cli: 0, serve: 1, bench: 1, eval: 2, train: 2, infer: 2, model: 3, nn: 4, tensor: 5, kernels: 6, gpu: 7 };
+const RANK: Record<string, number> = { cli: 0, serve: 1, bench: 1, eval: 2, train: 2, infer: 2, interop: 2, model: 3, nn: 4, tensor: 5, kernels: 6, gpu: 7 };
 const LEAVES = new Set(['data', 'util']);
 
 interface Allowance {

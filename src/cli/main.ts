@@ -13,6 +13,7 @@ import { indexCommand } from './index.ts';
 import { classifyCommand } from './classify.ts';
 import { serveCommand } from './serve.ts';
 import { compareCommand } from './compare.ts';
+import { exportCommand, importCommand } from './interop.ts';
 
 function reportAndExit(err: unknown): never {
   for (const line of failureLines(err)) console.error(line);
@@ -44,6 +45,8 @@ try {
     .command(classifyCommand)
     .command(serveCommand)
     .command(compareCommand)
+    .command(importCommand)
+    .command(exportCommand)
     .demandCommand(1, 'Name a command (see the list above).')
     .recommendCommands()
     .strict()

@@ -105,10 +105,13 @@ export class CocaModel {
     const gpu = this.gpu;
     const ids = uploadTokenIds(gpu, text, { shape: [B, L], vocab: this.config.text_cfg.vocab_size, label: 'text' });
     const pad = this.config.text_cfg.pad_id;
+    // open_clip's legacy mask (correct_cls_mask false) puts the CLS slot's "always valid" at the
+    // front, shifting every token's validity one key to the right.
+    const shift = this.config.text_cfg.correct_cls_mask === false ? 1 : 0;
     const mask = new Uint32Array(B * (L + 1));
     for (let b = 0; b < B; b++) {
-      for (let t = 0; t < L; t++) mask[b * (L + 1) + t] = text[b * L + t] === pad ? 0 : 1;
-      mask[b * (L + 1) + L] = 1;
+      for (let t = 0; t < L; t++) mask[b * (L + 1) + t + shift] = text[b * L + t] === pad ? 0 : 1;
+      mask[b * (L + 1) + (shift ? 0 : L)] = 1;
     }
     const textKeyMask = gpu.upload(mask, 'text.key_mask');
     return {

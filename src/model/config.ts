@@ -7,7 +7,7 @@
 //   vision_cfg:     heads = width / head_width (head_width 64), mlp_ratio 4,
 //                   attentional_pool "cascade" (the paper's; open_clip's CoCa uses true),
 //                   attn_pooler_queries 256, attn_pooler_heads 8
-//   text_cfg:       heads 8, mlp_ratio 4, pad_id 0
+//   text_cfg:       heads 8, mlp_ratio 4, pad_id 0, correct_cls_mask true (false: open_clip's legacy mask)
 //   multimodal_cfg: heads 8, mlp_ratio 4, context_length and vocab_size = text_cfg's
 // Required: embed_dim; vision_cfg image_size, patch_size, width, layers; text_cfg
 // context_length, vocab_size, width, layers; multimodal_cfg width, layers.
@@ -62,6 +62,12 @@ export interface TextCfg {
   layers: number;
   mlp_ratio: number;
   pad_id: number;
+  /**
+   * false: open_clip's own text mask, with which its published CoCa checkpoints were trained (the
+   * key one place right of each pad token is masked instead of the pad, docs/model.md deviation 2).
+   * Absent or true: the correct mask. Imported open_clip checkpoints record false.
+   */
+  correct_cls_mask?: boolean;
 }
 
 export interface MultimodalCfg {
@@ -85,8 +91,8 @@ export const PRESETS = ['nano', 'tiny', 'small', 'b32'] as const;
 export type Preset = (typeof PRESETS)[number];
 export const CONFIG_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'configs');
 
-type Kind = 'posint' | 'nonneg' | 'posnum' | 'pool' | 'true' | 'mean' | 'std' | 'rgb' | 'interpolation' | 'resize';
-type Value = number | AttentionalPool | Triple | string;
+type Kind = 'posint' | 'nonneg' | 'posnum' | 'pool' | 'true' | 'bool' | 'mean' | 'std' | 'rgb' | 'interpolation' | 'resize';
+type Value = number | AttentionalPool | Triple | string | boolean;
 // A field is required (no default), has a constant default, is optional (may be absent), or is
 // compat-only (accepted, dropped).
 interface Field {
@@ -122,6 +128,7 @@ const TEXT: Record<string, Field> = {
   layers: { kind: 'posint' },
   mlp_ratio: { kind: 'posnum', def: 4 },
   pad_id: { kind: 'nonneg', def: 0 },
+  correct_cls_mask: { kind: 'bool', optional: true },
   embed_cls: { kind: 'true', compat: true },
   output_tokens: { kind: 'true', compat: true },
 };
@@ -166,6 +173,8 @@ function checkValue(where: string, key: string, f: Field, v: unknown): Value {
       return v === 'cascade' || v === true ? v : bad('"cascade" or true');
     case 'true':
       return v === true ? true : bad('true (coca always behaves so; remove the key or set it true)');
+    case 'bool':
+      return typeof v === 'boolean' ? v : bad('true or false');
     case 'mean':
     case 'std': {
       const problem = Array.isArray(v) ? checkStats(f.kind, v as number[]) : `${f.kind} must be three numbers`;
