@@ -63,6 +63,7 @@ class Cursor {
   /** Items of this epoch handed out (LoaderState.index). */
   index: number;
   private emptyEpochs = 0;
+  private closed = false;
 
   constructor(
     private readonly l: ShardLoader,
@@ -82,7 +83,10 @@ class Cursor {
   }
 
   async next(): Promise<Item> {
-    while (this.taken >= this.buffer.length) await this.fill();
+    while (this.taken >= this.buffer.length) {
+      if (this.closed) throw new DataError(`the loader of ${this.l.name} was closed or restored; batches being prepared were dropped`);
+      await this.fill();
+    }
     this.index++;
     return this.buffer[this.taken++]!;
   }
@@ -110,6 +114,7 @@ class Cursor {
         this.reader = { shard: this.shard, it: readShard(this.l.shards[shardId]!, this.l.readOptions) };
       }
       const r = await this.reader.it.next();
+      if (this.closed) throw new DataError(`the loader of ${this.l.name} was closed or restored; batches being prepared were dropped`);
       if (r.done) {
         this.reader = null;
         this.shard++;
@@ -133,9 +138,13 @@ class Cursor {
     this.skipOnFill = 0;
   }
 
+  /** Stops the stream: batches still being prepared from it fail (no one takes them). */
   async close(): Promise<void> {
-    await this.reader?.it.return(undefined);
+    this.closed = true;
+    const r = this.reader;
     this.reader = null;
+    // Not awaited: a read in flight (a slow download) finishes on its own and is dropped.
+    void r?.it.return(undefined).catch(() => {});
   }
 }
 

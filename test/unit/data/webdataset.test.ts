@@ -159,6 +159,18 @@ describe('shards over http', () => {
     expect(w.lines.some((l) => l.includes(`${base}/00003.tar: truncated`))).toBe(true);
   });
 
+  it('streams training batches and stops reading when its loader is closed', async () => {
+    const w = warnings();
+    const loader = new ShardLoader(expandBraces(`${base}/{00000..00003}.tar`), 'web', { batchSize: 3, contextLength: 10, tokenizer: tok, preprocess: testPreprocess(8), workers: 0, shuffleBuffer: 2, prefetch: 4, warn: w.warn });
+    expect((await loader.next()).rows).toBe(3);
+    await loader.close();
+    const total = () => [...hits.values()].reduce((a, b) => a + b, 0);
+    const before = total();
+    await new Promise((r) => setTimeout(r, 300));
+    expect(total()).toBe(before);
+    expect(w.lines).toEqual([]);
+  });
+
   it('names a shard the server does not have, in one line, and stops there with strict', async () => {
     const w = warnings();
     const ds = await openShardDataset(`${base}/{00000,00009}.tar`, { split: 'train', imageSize: 8, warn: w.warn });
