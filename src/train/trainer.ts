@@ -349,9 +349,9 @@ function writeRunReport(o: TrainOptions, h: History, step: number): void {
     'val R@1 image→text': lastVal ? lastVal.imageToTextR1 : '–',
     'val R@1 text→image': lastVal ? lastVal.textToImageR1 : '–',
   }, [
-    { title: 'training loss', series: [t('total', '#000', (r) => r.total), t('contrastive', '#1f77b4', (r) => r.contrastive), t('caption', '#d62728', (r) => r.caption)] },
-    { title: 'validation loss', series: [v('total', '#000', (r) => r.total), v('contrastive', '#1f77b4', (r) => r.contrastive), v('caption', '#d62728', (r) => r.caption)] },
-    { title: 'validation retrieval R@1', series: [v('image→text', '#2ca02c', (r) => r.imageToTextR1), v('text→image', '#9467bd', (r) => r.textToImageR1)] },
-    { title: 'learning rate', series: [t('lr', '#555', (r) => r.lr)] },
+    { title: 'training loss', yLabel: 'loss', series: [t('total', '#000', (r) => r.total), t('contrastive', '#1f77b4', (r) => r.contrastive), t('caption', '#d62728', (r) => r.caption)] },
+    { title: 'validation loss', yLabel: 'loss', series: [v('total', '#000', (r) => r.total), v('contrastive', '#1f77b4', (r) => r.contrastive), v('caption', '#d62728', (r) => r.caption)] },
+    { title: 'validation retrieval R@1', yLabel: 'R@1', series: [v('image→text', '#2ca02c', (r) => r.imageToTextR1), v('text→image', '#9467bd', (r) => r.textToImageR1)] },
+    { title: 'learning rate', yLabel: 'lr', series: [t('lr', '#555', (r) => r.lr)] },
   ]);
 }
