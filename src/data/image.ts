@@ -5,6 +5,7 @@ import sharp from 'sharp';
 import type { Triple } from './augment.ts';
 import { DataError } from './errors.ts';
 import type { ImagePreprocess } from './preprocess.ts';
+import { resizeBicubic, resizeShortestCrop } from './resample.ts';
 
 /** An 8-bit RGB image, rows top to bottom, pixels interleaved (HWC). */
 export interface RgbImage {
@@ -110,6 +111,12 @@ export async function decodePicture(input: ImageInput, pre: ImagePreprocess, tra
     img = { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width: info.width, height: info.height };
   } catch (e) {
     throw new DataError(`cannot decode image ${describe(input)}: ${(e as Error).message.split('\n')[0]}`);
+  }
+  if (pre.interpolation === 'bicubic' && !train) {
+    // open_clip's order: the shorter side scaled, then the centre cropped (torchvision on Pillow).
+    if (pre.resizeMode === 'shortest') return resizeShortestCrop(img, pre.size);
+    if (pre.resizeMode === 'longest') img = padSquare(img, pre.background);
+    return img.width === pre.size && img.height === pre.size ? img : resizeBicubic(img, pre.size, pre.size);
   }
   if (pre.resizeMode === 'longest') img = padSquare(img, pre.background);
   else if (pre.resizeMode === 'shortest' && !train) img = cropSquare(img);

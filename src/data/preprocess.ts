@@ -14,8 +14,12 @@ import { CLIP_MEAN, CLIP_STD } from './augment.ts';
 export const RESIZE_MODES = ['shortest', 'longest', 'squash'] as const;
 export type ResizeMode = (typeof RESIZE_MODES)[number];
 
-/** The resampler coca has (open_clip names others; a config naming one coca lacks is refused). */
-export const INTERPOLATIONS = ['bilinear'] as const;
+/**
+ * The resamplers coca has (open_clip names others; a config naming one coca lacks is refused).
+ * bilinear: coca's own (toTensor); bicubic: Pillow's, in open_clip's order for evaluation (resize,
+ * then crop or pad; resample.ts). Training's random crops are resampled bilinear either way.
+ */
+export const INTERPOLATIONS = ['bilinear', 'bicubic'] as const;
 export type Interpolation = (typeof INTERPOLATIONS)[number];
 
 export interface ImagePreprocess {

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Triple } from '../data/augment.ts';
 import { CLIP_MEAN, CLIP_STD } from '../data/augment.ts';
-import { RESIZE_MODES, type ResizeMode } from '../data/preprocess.ts';
+import { INTERPOLATIONS, RESIZE_MODES, type Interpolation, type ResizeMode } from '../data/preprocess.ts';
 import { clipTokenizer } from '../data/tokenizer.ts';
 import { readCheckpointConfig, readCheckpointTokenizer } from '../model/checkpoint.ts';
 import { verifyCheckpoint, writeCheckpointFolder, type CheckpointFile } from '../model/checkpoint-folder.ts';
@@ -77,9 +77,12 @@ export function cocaConfigOf(oc: OpenClipConfig, notes: string[]): CocaConfig {
   const p = oc.preprocess ?? {};
   const resize = p.resize_mode ?? 'shortest';
   if (!(RESIZE_MODES as readonly string[]).includes(resize)) throw new InteropError(`${oc.where}: preprocess resize_mode ${JSON.stringify(resize)} is not one coca has (${RESIZE_MODES.join(', ')})`);
-  const interpolation = p.interpolation ?? 'bicubic';
-  if (interpolation !== 'bilinear') notes.push(`open_clip resizes pictures ${interpolation}; coca has a bilinear resampler only, so inputs differ by a few levels per pixel where pictures are scaled`);
-  m['vision_cfg'] = { ...m['vision_cfg'], image_mean: (p.mean ?? CLIP_MEAN) as Triple, image_std: (p.std ?? CLIP_STD) as Triple, image_interpolation: 'bilinear', image_resize_mode: resize as ResizeMode };
+  let interpolation = p.interpolation ?? 'bicubic';
+  if (!(INTERPOLATIONS as readonly string[]).includes(interpolation)) {
+    notes.push(`open_clip resizes its pictures ${interpolation}, which coca lacks; imported with bicubic, so inputs differ slightly where pictures are scaled`);
+    interpolation = 'bicubic';
+  }
+  m['vision_cfg'] = { ...m['vision_cfg'], image_mean: (p.mean ?? CLIP_MEAN) as Triple, image_std: (p.std ?? CLIP_STD) as Triple, image_interpolation: interpolation as Interpolation, image_resize_mode: resize as ResizeMode };
   m['text_cfg'] = { ...m['text_cfg'], correct_cls_mask: false };
   // open_clip builds the decoder without passing multimodal_cfg.mlp_ratio: its MLPs are always 4 wide.
   const mmRatio = (m['multimodal_cfg'] as Record<string, unknown>)['mlp_ratio'];

@@ -13,7 +13,7 @@
 // context_length, vocab_size, width, layers; multimodal_cfg width, layers.
 //
 // The preprocessing the model was trained with is part of it (open_clip keeps it in vision_cfg
-// too): image_mean, image_std, image_interpolation ("bilinear", the one coca has),
+// too): image_mean, image_std, image_interpolation ("bilinear", or "bicubic": Pillow's, as open_clip),
 // image_resize_mode ("shortest" | "longest" | "squash") and coca's image_background (the RGB that
 // transparency is flattened onto and "longest" pads with). Presets leave it out; `coca train`
 // records it when a run starts, so every checkpoint's config.json carries it. Given at all,
@@ -183,7 +183,7 @@ function checkValue(where: string, key: string, f: Field, v: unknown): Value {
     case 'rgb':
       return Array.isArray(v) && v.length === 3 && v.every((x) => Number.isInteger(x) && x >= 0 && x <= 255) ? ([...v] as unknown as Triple) : bad('three integers 0..255 (8-bit RGB)');
     case 'interpolation':
-      return (INTERPOLATIONS as readonly unknown[]).includes(v) ? (v as string) : bad(`${INTERPOLATIONS.map((x) => `"${x}"`).join(' or ')} (the resampler coca has)`);
+      return (INTERPOLATIONS as readonly unknown[]).includes(v) ? (v as string) : bad(`${INTERPOLATIONS.map((x) => `"${x}"`).join(' or ')} (the resamplers coca has)`);
     case 'resize':
       return (RESIZE_MODES as readonly unknown[]).includes(v) ? (v as string) : bad(RESIZE_MODES.map((x) => `"${x}"`).join(', '));
   }
