@@ -96,13 +96,13 @@ def greedy(model, images, sot, eot, pad, max_len):
     return ids
 
 
-def inputs(cfg, seed, batch=3):
+def inputs(cfg, seed, batch):
     g = torch.Generator().manual_seed(seed + 1)
     S, L, V = cfg["vision_cfg"]["image_size"], cfg["text_cfg"]["context_length"], cfg["text_cfg"]["vocab_size"]
     images = torch.randn((batch, 3, S, S), generator=g)
     sot, eot = V - 2, V - 1
     text = torch.zeros((batch, L), dtype=torch.long)
-    for b, n in enumerate([L - 2, 1, 3][:batch]):  # a full row, a short one, one in between
+    for b, n in enumerate(([L - 2, 1, 3] * batch)[:batch]):  # a full row, a short one, one in between
         body = torch.randint(1, V - 2, (n,), generator=g)
         row = torch.cat([torch.tensor([sot]), body, torch.tensor([eot])])[:L]
         text[b, :len(row)] = row
@@ -129,20 +129,19 @@ def make(args):
     sd = {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()}
     save_file(sd, str(out / "open_clip_model.safetensors"))
     torch.save(model.state_dict(), out / "open_clip_pytorch_model.bin")
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-5)
-    images, text, sot, eot = inputs(cfg, args.seed)
-    model.train()
-    out_t = model(images, text)
-    (out_t["logits"].square().mean() + out_t["image_features"].sum()).backward()
-    opt.step()
-    opt.zero_grad()
-    model.load_state_dict(sd)  # the checkpoints all hold the same weights; only the optimizer moved
-    torch.save({"epoch": 1, "name": "coca-random", "state_dict": {f"module.{k}": v for k, v in model.state_dict().items()},
-                "optimizer": opt.state_dict()}, out / "epoch_1.pt")
+    images, text, sot, eot = inputs(cfg, args.seed, args.batch)
+    if args.config == "reduced":  # the training checkpoint only for the small model (its optimizer triples the size)
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-5)
+        model.train()
+        out_t = model(images, text)
+        (out_t["logits"].square().mean() + out_t["image_features"].sum()).backward()
+        opt.step()
+        opt.zero_grad()
+        model.load_state_dict(sd)  # the checkpoints all hold the same weights; only the optimizer moved
+        torch.save({"epoch": 1, "name": "coca-random", "state_dict": {f"module.{k}": v for k, v in model.state_dict().items()},
+                    "optimizer": opt.state_dict()}, out / "epoch_1.pt")
     (out / "open_clip_config.json").write_text(json.dumps({"model_cfg": cfg, "preprocess_cfg": PREPROCESS}, indent=2) + "\n")
-    if args.config != "reduced":
-        return
-    o = outputs(model, images, text, sot, eot, cfg["text_cfg"]["context_length"])
+    o = outputs(model, images, text, sot, eot, args.max_len or cfg["text_cfg"]["context_length"])
     save_file({"input.images": images.contiguous(), "input.text": text.to(torch.int32), **{f"out.{k}": v.contiguous() for k, v in o.items()}},
               str(out / "outputs.safetensors"), metadata={"sot": str(sot), "eot": str(eot), "pad": str(model.pad_id)})
     print(json.dumps({"params": sum(p.numel() for p in model.parameters()), "tensors": len(sd),
@@ -195,6 +194,8 @@ def main():
     m.add_argument("out")
     m.add_argument("--config", default="reduced")
     m.add_argument("--seed", type=int, default=1)
+    m.add_argument("--batch", type=int, default=3, help="pictures and text rows in outputs.safetensors")
+    m.add_argument("--max-len", type=int, default=0, help="greedy length, [SOT] included [default: context_length]")
     e = sub.add_parser("runs-code")
     e.add_argument("out")
     c = sub.add_parser("check")

@@ -1,4 +1,5 @@
 // `coca train`: joint contrastive + captioning training (src/train/trainer.ts).
+import fs from 'node:fs';
 import path from 'node:path';
 import type { Argv } from 'yargs';
 import { checkStats, RESIZE_MODES, type ResizeMode, type Triple } from '../data/index.ts';
@@ -25,6 +26,7 @@ interface TrainArgs {
   'caption-weight'?: number;
   'contrastive-weight'?: number;
   resume?: string;
+  init?: string;
   override?: string[];
   seed?: number;
   'val-every'?: number;
@@ -93,7 +95,8 @@ function checkNumbers(o: RecordedOptions): void {
 
 /** The options of a new run: what was given, defaults for the rest. */
 function freshOptions(a: TrainArgs): RecordedOptions {
-  const configName = a.config ?? a.preset ?? DEFAULTS.preset;
+  // --init: the model is the checkpoint's own, config.json and all (an imported open_clip model's included).
+  const configName = a.init ? path.join(a.init, 'config.json') : (a.config ?? a.preset ?? DEFAULTS.preset);
   const steps = a.steps ?? DEFAULTS.steps;
   return {
     config: loadConfig(configName),
@@ -118,6 +121,7 @@ function freshOptions(a: TrainArgs): RecordedOptions {
     ...(a['shuffle-buffer'] !== undefined ? { shuffleBuffer: a['shuffle-buffer'] } : {}),
     ...(a['grad-accum'] !== undefined ? { gradAccum: a['grad-accum'] } : {}),
     ...(a['caption-field'] !== undefined ? { captionField: a['caption-field'] } : {}),
+    ...(a.init !== undefined ? { init: a.init } : {}),
   };
 }
 
@@ -142,6 +146,7 @@ export const trainCommand = {
         type: 'string',
         describe: "continue a run in its own folder from its newest complete checkpoint (last, best or step-N), with the run's recorded options (run.json); a checkpoint folder inside a run continues from that one",
       })
+      .option('init', { type: 'string', describe: "start a new run from this checkpoint's weights, tokenizer and preprocessing (e.g. one made by 'coca import open_clip'); not its optimizer or step. Fine-tuning as open_clip does: --caption-weight 1 --contrastive-weight 0 --lr 1e-5" })
       .option('override', { type: 'string', array: true, describe: 'with --resume: let these options (by name, e.g. --override steps lr) change what the run recorded' })
       .option('seed', { type: 'number', ...dflt('seed'), describe: 'seed of the initialisation and the data order' })
       .option('val-every', { type: 'number', ...dflt('val-every'), describe: 'validate, write a step checkpoint and update report.html every N steps' })
@@ -167,6 +172,8 @@ export const trainCommand = {
       .example('$0 train --resume runs/nano-20261123-0600 --steps 600 --override steps', 'continue it further than it was meant to go'),
   handler: async (a: TrainArgs) => {
     if (a.override?.length && !a.resume) throw new CocaError('--override only applies with --resume (a new run takes its options as given)');
+    if (a.init && (a.preset || a.config)) throw new CocaError(`--init ${a.init} brings its own model (its config.json); drop --${a.preset ? 'preset' : 'config'}`);
+    if (a.init && !fs.existsSync(path.join(a.init, 'config.json'))) throw new CocaError(`--init ${a.init}: not a checkpoint folder (no config.json); give one written by coca train or coca import open_clip`);
     let recorded: RecordedOptions;
     let out: string;
     if (a.resume) {

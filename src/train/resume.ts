@@ -34,6 +34,7 @@ const PREPROCESSING_FIXED = "the preprocessing is the model's (recorded in its c
 export const RESUMABLE: Record<string, Setting> = {
   preset: { ...field('configName'), fixed: 'the model of a run cannot change; start a new run with --out' },
   config: { ...field('configName'), fixed: 'the model of a run cannot change; start a new run with --out' },
+  init: { ...field('init'), optional: true, fixed: 'the weights a run started from cannot change; start a new run with --out' },
   data: { ...field('data'), fixed: "the data of a run cannot change (its place in the data is part of the checkpoint); start a new run with --out" },
   steps: field('steps'),
   batch: field('batch'),

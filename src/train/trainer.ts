@@ -5,7 +5,7 @@
 // stop on a non-finite loss or gradient.
 import fs from 'node:fs';
 import path from 'node:path';
-import { BatchLoader, DEFAULT_SHUFFLE_BUFFER, defaultPreprocess, describePreprocess, isShardData, loadDataset, loadTokenizer, measuredStats, openShardTrainLoader, type Batch, type ImagePreprocess, type LoaderState, type ResizeMode, type Triple } from '../data/index.ts';
+import { BatchLoader, DEFAULT_SHUFFLE_BUFFER, defaultPreprocess, describePreprocess, isShardData, loadDataset, loadTokenizer, measuredStats, openShardTrainLoader, type Batch, type ImagePreprocess, type LoaderState, type ResizeMode, type Tokenizer, type Triple } from '../data/index.ts';
 import type { Gpu } from '../gpu/gpu.ts';
 import { createProgress } from '../util/progress.ts';
 import { CocaError } from '../util/errors.ts';
@@ -16,7 +16,7 @@ import type { LossParts, LossWeights } from '../model/loss.ts';
 import { checkpointPreprocess } from '../model/preprocess.ts';
 import { AdamW } from './adamw.ts';
 import { verifyCheckpoint } from '../model/checkpoint-folder.ts';
-import { loadParamsInto, readCheckpointConfig } from '../model/checkpoint.ts';
+import { loadParamsInto, readCheckpointConfig, readCheckpointTokenizer } from '../model/checkpoint.ts';
 import { checkpointStep, loadOptimizerInto, newestRunCheckpoint, pruneCheckpoints, readTrainState, saveCheckpoint } from './checkpoint.ts';
 import { readJsonl } from '../util/jsonl.ts';
 import { writeReport, type Series } from '../util/report.ts';
@@ -55,6 +55,12 @@ export interface TrainOptions {
   saveEvery: { steps: number } | { seconds: number };
   /** A run folder (its newest complete checkpoint is taken) or one checkpoint folder. */
   resume?: string;
+  /**
+   * A checkpoint folder a new run starts from (e.g. one `coca import open_clip` wrote): its
+   * weights, tokenizer and preprocessing; not its optimizer state or step. The config must be its
+   * config.json (the CLI passes it so).
+   */
+  init?: string;
   /**
    * A deliberate choice of preprocessing for a new model (recorded in its config); what is not
    * given defaults to the dataset's measured statistics (built sets) or CLIP's.
@@ -129,17 +135,24 @@ export function checkRunFolder(out: string, data: string): void {
  * The preprocessing of this run: a resumed run keeps its model's; a new one records the user's
  * choice, else the dataset's measured statistics (built sets) or CLIP's.
  */
-function runPreprocess(o: TrainOptions, resumeFrom: string | null, log: (line: string) => void): ImagePreprocess {
+function runPreprocess(o: TrainOptions, from: string | null, log: (line: string) => void): ImagePreprocess {
   const S = o.config.vision_cfg.image_size;
   const chosen = Object.fromEntries(Object.entries(o.preprocess ?? {}).filter(([, v]) => v !== undefined)) as Partial<ImagePreprocess>;
-  if (!resumeFrom) return { ...defaultPreprocess(S, measuredStats(o.data)), ...chosen };
-  const pre = checkpointPreprocess(resumeFrom, readCheckpointConfig(resumeFrom), log);
+  if (!from) return { ...defaultPreprocess(S, measuredStats(o.data)), ...chosen };
+  const pre = checkpointPreprocess(from, readCheckpointConfig(from), log);
   for (const [k, v] of Object.entries(chosen)) {
     if (JSON.stringify(v) !== JSON.stringify(pre[k as keyof ImagePreprocess])) {
-      throw new TrainError(`the model in ${resumeFrom} was trained with ${describePreprocess(pre)}; a resumed run keeps it: drop --image-mean, --image-std and --image-resize-mode, or start a new run`);
+      throw new TrainError(`the model in ${from} was trained with ${describePreprocess(pre)}; a run continuing it keeps it: drop --image-mean, --image-std and --image-resize-mode, or start a new model`);
     }
   }
   return pre;
+}
+
+/** The tokenizer of the checkpoint a run starts from (--init): its embeddings index that one's ids. */
+function initTokenizer(init: string): Tokenizer {
+  const tok = readCheckpointTokenizer(init, readCheckpointConfig(init));
+  if (!tok) throw new TrainError(`--init ${init} has no tokenizer.json, so the captions cannot be turned into the ids its embeddings were trained on; add the tokenizer it was trained with to the folder`);
+  return tok;
 }
 
 function checkOutDir(out: string, config: CocaConfig, resuming: boolean): void {
@@ -153,10 +166,11 @@ function checkOutDir(out: string, config: CocaConfig, resuming: boolean): void {
 }
 
 export async function train(gpu: Gpu, o: TrainOptions, log: (line: string) => void = console.log): Promise<TrainResult> {
-  const tokenizer = loadTokenizer(o.data);
+  if (o.init) verifyCheckpoint(o.init, log);
+  const tokenizer = o.init ? initTokenizer(o.init) : loadTokenizer(o.data);
   const resumeFrom = o.resume ? resolveCheckpoint(o.resume, log) : null;
   if (resumeFrom) verifyCheckpoint(resumeFrom, log);
-  const pre = runPreprocess(o, resumeFrom, log);
+  const pre = runPreprocess(o, resumeFrom ?? o.init ?? null, log);
   const config: CocaConfig = withPreprocess(
     {
       ...o.config,
@@ -190,12 +204,12 @@ export async function train(gpu: Gpu, o: TrainOptions, log: (line: string) => vo
     loadOptimizerInto(resumeFrom, opt);
     state = readTrainState<RunState>(resumeFrom);
     loader.restore(state.loader);
-  }
+  } else if (o.init) loadParamsInto(o.init, model);
   claimOutputFolder(o.out, TRAIN, runFolderRules(o.data));
   fs.mkdirSync(path.join(o.out, 'checkpoints'), { recursive: true });
   const effective = { ...o, config, resume: resumeFrom ?? undefined, tokenizerVocab: tokenizer.vocabSize, params: countParams(config), stepGflop: stepFlops(config, o.batch).step / 1e9 };
   writeRunFile(path.join(o.out, 'run.json'), JSON.stringify({ ...effective, progress: undefined, stopAfter: undefined }, null, 2) + '\n');
-  const resumed = resumeFrom ? `, resumed from ${resumeFrom} at step ${state.step}` : o.resume ? ', resumed at step 0 (the run had no checkpoint yet)' : '';
+  const resumed = (resumeFrom ? `, resumed from ${resumeFrom} at step ${state.step}` : o.resume ? ', resumed at step 0 (the run had no checkpoint yet)' : '') + (o.init && !resumeFrom ? `, starting from the weights of ${o.init}` : '');
   log(`coca train: ${o.configName} (${effective.params.toLocaleString('en')} parameters, ${effective.stepGflop.toFixed(2)} GFLOP/step) on ${o.data}: ${pairs}, batch ${accum > 1 ? `${o.batch} × ${accum} accumulated = effective batch ${o.batch * accum}` : o.batch}, ${o.steps} steps, lr ${o.lr} (warm-up ${o.warmup}, cosine), clip ${o.clip}, λ_con ${o.weights.contrastive}, λ_cap ${o.weights.caption}, seed ${o.seed}${resumed}`);
   log(`  adapter: ${gpu.adapter.backend} · ${gpu.adapter.description || gpu.adapter.device}; output: ${o.out}`);
   log(`  preprocessing (recorded in the model's config.json): ${describePreprocess(pre)}`);
