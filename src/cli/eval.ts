@@ -36,7 +36,7 @@ export const evalCommand = {
   builder: (y: Argv) =>
     y
       .positional('checkpoint', { type: 'string', describe: 'checkpoint or run folder [default: the newest under runs/]' })
-      .option('data', { type: 'string', default: 'builtin-small', describe: 'dataset to evaluate on' })
+      .option('data', { type: 'string', default: 'builtin-small', describe: 'dataset to evaluate on (anything --data takes, WebDataset shards included: docs/webdataset.md)' })
       .option('split', { type: 'string', describe: 'comma list of splits [default: test-concept,test-style,test-fmnist for the built-in sets, else test or val]' })
       .option('json', { type: 'string', describe: 'also write the results to this JSON file' })
       .option('captions', { type: 'string', describe: "also write each picture's generated caption beside its references into this folder: captions.json and captions.html (a sheet with thumbnails)" })

@@ -20,7 +20,7 @@ const buildCommand = {
   builder: (y: Argv) =>
     y
       .positional('dir', { type: 'string', describe: 'folder of pictures (searched recursively)' })
-      .option('data', { type: 'string', describe: 'a dataset instead: builtin-small, builtin, or your folder/file' })
+      .option('data', { type: 'string', describe: 'a dataset instead: builtin-small, builtin, your folder/file, or WebDataset shards' })
       .option('split', { type: 'string', default: 'test', describe: 'the dataset split to index (with --data)' })
       .option('checkpoint', { type: 'string', describe: 'checkpoint or run folder [default: the newest under runs/]' })
       .option('out', { type: 'string', default: 'index', describe: 'index folder to write' })

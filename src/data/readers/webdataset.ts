@@ -19,6 +19,8 @@ export const IMAGE_EXTS = ['jpg', 'jpeg', 'png', 'webp'] as const;
 export const DEFAULT_CAPTION_FIELD = 'caption';
 /** Tries per shard (the first read and the retries) before it is reported and skipped. */
 export const SHARD_TRIES = 3;
+/** How long a shard server may take to answer a request (its headers), per try. */
+export const HEADERS_TIMEOUT_MS = 60_000;
 
 const URL_RE = /^https?:\/\//i;
 const BRACE_RE = /\{(\d+)\.\.(\d+)\}|\{([^{}]*,[^{}]*)\}/;
@@ -92,7 +94,9 @@ const listLines = (text: string) =>
  */
 export function shardFolderSplits(dir: string): { flat: string[] } | { splits: Record<string, string[]> } | null {
   const names = fs.readdirSync(dir);
-  if (names.some((n) => n === 'manifest.json' || n === 'captions.tsv' || n === 'captions.jsonl')) return null;
+  // A folder a dataset reader recognises stays that dataset, even with an archive lying in it.
+  const CAPTION_FILE = /^(manifest\.json|captions\.jsonl|Flickr8k\.token\.txt|annotations|dataset_\w+\.json|captions_\w+\.json|.*\.tsv)$/;
+  if (names.some((n) => CAPTION_FILE.test(n))) return null;
   const tars = (d: string) =>
     fs
       .readdirSync(d)
@@ -190,10 +194,16 @@ async function openShard(shard: string): Promise<Readable> {
     return fs.createReadStream(shard, { highWaterMark: 1 << 20 });
   }
   let res: Response;
+  // A server that never answers counts as a failed try; once the body flows, it streams as long as it takes.
+  const ctl = new AbortController();
+  const timer = setTimeout(() => ctl.abort(), HEADERS_TIMEOUT_MS);
   try {
-    res = await fetch(shard);
+    res = await fetch(shard, { signal: ctl.signal });
   } catch (e) {
+    if (ctl.signal.aborted) throw new ShardReadError(`no answer within ${HEADERS_TIMEOUT_MS / 1000} s`, true);
     throw new ShardReadError(`cannot connect (${(e as Error & { cause?: Error }).cause?.message ?? (e as Error).message})`, true);
+  } finally {
+    clearTimeout(timer);
   }
   if (!res.ok || !res.body) {
     await res.body?.cancel().catch(() => {});

@@ -87,6 +87,12 @@ describe('shard arguments', () => {
     fs.writeFileSync(list, 'shards/00000.tar\n# comment\nshards/{00001..00002}.tar\n');
     for (const spec of [shardFiles[0]!, path.join(root, 'shards/{00000..00003}.tar'), list, path.join(root, 'shards')]) expect(isShardData(spec)).toBe(true);
     expect(isShardData(path.join(root, 'nothing-here'))).toBe(false);
+    // A dataset folder with an archive beside its caption file is still that dataset.
+    const flickr = path.join(root, 'flickr');
+    fs.mkdirSync(flickr);
+    fs.writeFileSync(path.join(flickr, 'Flickr8k.token.txt'), 'a.jpg#0\ta dog\n');
+    fs.copyFileSync(shardFiles[0]!, path.join(flickr, 'Flickr8k_Dataset.tar'));
+    expect(isShardData(flickr)).toBe(false);
     expect(() => isShardData(path.join(root, 'shards/{00000..00009}.tar'))).toThrow(/shard .*00004\.tar does not exist/);
     expect(listSplits(path.join(root, 'shards'))).toEqual(['train', 'all']);
   });
