@@ -4,7 +4,8 @@
 // back, greedy's ties, and log-softmax. The mutation run (docs/mutation.md) found these untested
 // below the GPU tests.
 import { describe, expect, it } from 'vitest';
-import { beamSearch, greedyOrSample, logSoftmax, normalisedScore, type Caption } from '../../../src/infer/search.ts';
+import { beamSearch, checkSearch, greedyOrSample, logSoftmax, normalisedScore, SearchError, type Caption, type SearchRequest } from '../../../src/infer/search.ts';
+import { CocaError } from '../../../src/util/errors.ts';
 import type { Stepper } from '../../../src/infer/stepper.ts';
 import { Rng } from '../../../src/util/prng.ts';
 
@@ -173,6 +174,22 @@ describe('beam search with few beams, against the reference written from its rul
     }
   });
 
+  it('more beams than the vocabulary can fill, and a flat model where every continuation ties (ties to the lower beam, then the lower id)', async () => {
+    for (const [V2, K, salt] of [[4, 3, 51], [5, 3, 52], [4, 2, 53], [6, 4, 54]] as const) {
+      const fn = hashedLogits(V2, 2, salt);
+      for (const alpha of [0, 1]) {
+        const caps = await beamSearch(new FakeStepper(images, K, V2, fn), 6, { maxLen: 6, lengthPenalty: alpha });
+        for (const i of images) expectCaption(caps[i]!, referenceBeam(fn, i, V2, K, { maxLen: 6, alpha, minLen: 0, theta: 1 }), `V ${V2}, K ${K}, α ${alpha}, picture ${i}`);
+      }
+    }
+    // Every token equally likely at every step, [EOT] a little less: a tie among all continuations.
+    const flat: LogitFn = () => Float32Array.of(0, 0, -0.5, 0, 0, 0, 0);
+    for (const [K, alpha] of [[2, 1], [3, 0.5], [3, 2]] as const) {
+      const caps = await beamSearch(new FakeStepper([0, 1], K, V, flat), 6, { maxLen: 6, lengthPenalty: alpha });
+      for (const i of [0, 1]) expectCaption(caps[i]!, referenceBeam(flat, i, V, K, { maxLen: 6, alpha, minLen: 0, theta: 1 }), `flat, K ${K}, α ${alpha}`);
+    }
+  });
+
   it('hands back, per generated token, the attention row of the beam that generated it', async () => {
     const fn = hashedLogits(V, 3, 21);
     const caps = await beamSearch(new FakeStepper(images, 3, V, fn, true), 6, { maxLen: 6 });
@@ -269,6 +286,88 @@ describe('greedy decoding', () => {
     const fn: LogitFn = (_, prefix) => (prefix.length === 1 ? Float32Array.of(1, 0, 0, 0, 8, 9) : Float32Array.of(0, 0, 0, 7, 8, 9));
     const [c] = await greedyOrSample(new FakeStepper([0], 1, V, fn), 6, { maxLen: 6, pad: 5, sot: 4, eot: 3 });
     expect(c!.tokens).toEqual([4, 0, 3]);
+  });
+});
+
+describe('sampling: ties, temperature 0, shifted logits, a pad id that is a real token', () => {
+  const V = 6;
+  const drawn = async (fn: LogitFn, sample: NonNullable<import('../../../src/infer/search.ts').SearchOptions['sample']>, extra: { pad?: number } = {}) => {
+    const rows = 400;
+    const caps = await greedyOrSample(new FakeStepper(Array.from({ length: rows }, () => 0), 1, V, fn), 2, { maxLen: 2, ...extra, sample: { ...sample, rowSeeds: Array.from({ length: rows }, (_, n) => 77 + n) } });
+    const count = new Array<number>(V).fill(0);
+    for (const c of caps) count[c.tokens[1]!]!++;
+    return count;
+  };
+
+  it('equal logits: top-k 1 and a top-p that the first alone reaches keep the lower id; top-p just above keeps both', async () => {
+    const tie: LogitFn = () => Float32Array.of(0, 0, -30, 1, 1, -30);
+    expect(await drawn(tie, { topK: 1 })).toEqual([0, 0, 0, 400, 0, 0]);
+    // Two tokens of mass 0.5 each (the rest ≈ e^−31): the first alone reaches p = 0.4.
+    expect(await drawn(tie, { topP: 0.4 })).toEqual([0, 0, 0, 400, 0, 0]);
+    const both = await drawn(tie, { topP: 0.6 });
+    expect(both[3]! + both[4]!).toBe(400);
+    expect(Math.min(both[3]!, both[4]!)).toBeGreaterThan(150); // binomial(400, ½): sd 10
+    // Exactly at the boundary: masses 1, 1 (of 2), p = 0.5 — the first token's mass reaches it.
+    const exact: LogitFn = () => Float32Array.of(0, 0, -Infinity, 0, 0, -Infinity);
+    expect(await drawn(exact, { topP: 0.5 })).toEqual([0, 0, 0, 400, 0, 0]);
+  });
+
+  it('temperature 0 draws the likeliest token (the lower id on a tie)', async () => {
+    expect(await drawn(() => Float32Array.of(0, 0, 1, 3, 3, 2), { temperature: 0 })).toEqual([0, 0, 0, 400, 0, 0]);
+  });
+
+  it('adding a constant to every logit changes nothing, even a large one', async () => {
+    const base = [0, 0, Math.log(0.1), Math.log(0.5), Math.log(0.3), Math.log(0.1)];
+    const counts = await drawn(() => Float32Array.from(base), {});
+    expect(await drawn(() => Float32Array.from(base, (x) => x + 1000), {})).toEqual(counts);
+    expect(counts[3]).toBeGreaterThan(150);
+  });
+
+  it('pad −1: no id is forbidden as padding (CLIP pads with 0, a real token)', async () => {
+    const zeroLikely: LogitFn = () => Float32Array.of(5, -9, -9, -9, -9, -9);
+    expect((await drawn(zeroLikely, { topK: 1 }, { pad: -1 }))[0]).toBe(400);
+    const [g] = await greedyOrSample(new FakeStepper([0], 1, V, zeroLikely), 3, { maxLen: 3, pad: -1 });
+    expect(g!.tokens).toEqual([SOT, 0, 0]);
+    expect((await drawn(zeroLikely, { topK: 1 }))[0]).toBe(0);
+  });
+
+  it('row seeds must be one per row', async () => {
+    await expect(greedyOrSample(new FakeStepper([0, 0], 1, V, hashedLogits(V, 1)), 3, { maxLen: 3, sample: { rowSeeds: [1, 2, 3] } })).rejects.toThrow(new SearchError('sampling: 3 row seeds for 2 rows'));
+  });
+});
+
+describe('checkSearch: the limits not covered elsewhere', () => {
+  const message = (r: SearchRequest) => {
+    try {
+      checkSearch(r);
+    } catch (e) {
+      expect(e).toBeInstanceOf(SearchError);
+      expect(e).toBeInstanceOf(CocaError);
+      expect((e as Error).name).toBe('SearchError');
+      return (e as Error).message;
+    }
+    return 'accepted';
+  };
+
+  it('each option by its name, each bound inclusive or not as stated', () => {
+    expect(message({ minLen: -1 })).toBe('minLen must be an integer ≥ 0, got -1');
+    expect(message({ minLen: 0.5 })).toBe('minLen must be an integer ≥ 0, got 0.5');
+    expect(message({ topK: -1 })).toBe('topK must be an integer ≥ 0, got -1');
+    expect(message({ lengthPenalty: NaN })).toBe('lengthPenalty must be a number, got NaN');
+    expect(message({ lengthPenalty: Infinity })).toBe('lengthPenalty must be a number, got Infinity');
+    expect(message({ lengthPenalty: -2 })).toBe('accepted');
+    expect(message({ topP: 0 })).toBe('topP must be in (0, 1], got 0');
+    expect(message({ topP: -0.5 })).toBe('topP must be in (0, 1], got -0.5');
+    expect(message({ topP: 1 })).toBe('accepted');
+    expect(message({ temperature: 0 })).toBe('temperature must be > 0, got 0');
+    expect(message({ temperature: 0.01 })).toBe('accepted');
+  });
+
+  it('temperature alone means sampling; one beam may be named with sampling, more may not', () => {
+    expect(checkSearch({ temperature: 0.5 })).toMatchObject({ beams: 1, sample: { temperature: 0.5, topK: 0, topP: 1, seed: 0 } });
+    expect(checkSearch({ sample: true, beams: 1 })).toMatchObject({ beams: 1, sample: {} });
+    expect(message({ sample: true, beams: 2 })).toBe('sampling draws one caption per image: leave out beams, or drop sample/topK/topP/temperature to search');
+    expect(checkSearch({ beams: 2 })).toEqual({ maxLen: 30, minLen: 0, beams: 2, lengthPenalty: 1, repetitionPenalty: 1 });
   });
 });
 
