@@ -36,6 +36,11 @@ const EXCEPTIONS: Allowance[] = [
     to: /^kernels\/(bench\/|[^/]+\.bench\.ts$)/,
     why: '`coca bench` lists and runs the kernel benchmarks, whose harness lives beside the kernels',
   },
+  {
+    from: /^src\/cli\/(info|kernel-shapes)\.ts$/,
+    to: /^kernels\/choices\.ts$/,
+    why: '`coca info --kernels` prints what the variant heuristics choose, through the functions the kernels call',
+  },
 ];
 
 /**
