@@ -274,6 +274,7 @@ interface ShardsArgs extends DataArgs {
   out: string;
   'per-shard': number;
   split?: string[];
+  shuffle: boolean;
 }
 
 const SHARDS = 'coca data shards';
@@ -286,6 +287,7 @@ const shardsCommand = {
       .option('out', { type: 'string', demandOption: true, describe: 'folder for the shards: new, empty, or written by coca data shards before' })
       .option('per-shard', { type: 'number', default: 1000, describe: 'samples per shard' })
       .option('split', { type: 'string', array: true, describe: 'splits to write [default: every split of the dataset]' })
+      .option('shuffle', { type: 'boolean', default: true, describe: "write each split in a random order drawn with --seed (a stream's shuffle buffer only mixes neighbours); --no-shuffle keeps the dataset's order" })
       .example('$0 data shards --data builtin --out shards/builtin', 'pack the built-in set once; then coca train --data shards/builtin')
       .example("$0 train --data 'shards/builtin/train/{00000..00005}.tar'", 'shards by brace pattern (one split)'),
   handler: async (args: ShardsArgs) => {
@@ -297,6 +299,7 @@ const shardsCommand = {
     claimOutputFolder(args.out, SHARDS, where);
     const info = await writeShards(args.data, args.out, {
       perShard: args['per-shard'],
+      shuffle: args.shuffle,
       ...(args.split ? { splits: args.split } : {}),
       seed: args.seed,
       strict: args.strict,

@@ -1,5 +1,5 @@
 // `coca data shards`: any dataset coca reads, written as WebDataset shards (one folder per split,
-// `00000.tar` … holding `<key>.<png|jpg|webp>`, `<key>.txt` with the captions one a line and
+// in a seeded random order, `00000.tar` … holding `<key>.<png|jpg|webp>`, `<key>.txt` with the captions one a line and
 // `<key>.json` with them and the item's metadata), plus the dataset's tokenizer.json and a
 // shards.json (counts, classes, the built set's measured statistics) that coca reads back.
 // Pictures that are files in an open format are copied byte for byte, so the shards decode to
@@ -16,11 +16,18 @@ import { readSource } from './prep.ts';
 import { defaultPreprocess } from './preprocess.ts';
 import { SHARDS_INFO, type ShardsInfo } from './readers/shard-dataset.ts';
 import { besideShards, IMAGE_EXTS } from './readers/webdataset.ts';
+import { hashString, mixSeed, permutation, Rng } from './rng.ts';
 import { readManifest } from './store.ts';
 
 export interface WriteShardsOptions {
   /** Samples per shard. */
   perShard: number;
+  /**
+   * Write each split in a seeded random order (default): a stream reads shards whole, so a set
+   * stored grouped (the built-in set by art style) would otherwise fill each shuffle buffer, and
+   * each batch, from one group. False keeps the dataset's order.
+   */
+  shuffle?: boolean;
   /** Splits to write (default: every split the dataset has). */
   splits?: string[];
   seed?: number;
@@ -115,13 +122,14 @@ export async function writeShards(where: string, out: string, o: WriteShardsOpti
     const count = Math.ceil(ds.length / o.perShard);
     const width = Math.max(5, String(count - 1).length);
     const keyWidth = Math.max(6, String(ds.length - 1).length);
+    const order = o.shuffle === false ? Uint32Array.from({ length: ds.length }, (_, i) => i) : permutation(ds.length, new Rng(mixSeed(o.seed ?? 0, hashString(split), 0x5a4d)));
     for (let s = 0; s < count; s++) {
       const from = s * o.perShard;
       const n = Math.min(o.perShard, ds.length - from);
-      const pictures = await mapLimit(n, 8, (k) => encodedPicture(ds, from + k));
+      const pictures = await mapLimit(n, 8, (k) => encodedPicture(ds, order[from + k]!));
       const members: { name: string; data: Buffer }[] = [];
       for (let k = 0; k < n; k++) {
-        const i = from + k;
+        const i = order[from + k]!;
         const key = String(i).padStart(keyWidth, '0');
         const caps = ds.captions(i);
         const meta = ds.meta(i);

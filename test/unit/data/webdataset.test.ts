@@ -273,5 +273,15 @@ describe('coca data shards', () => {
       };
       expect(await pairs(b)).toEqual(await pairs(a));
     }
+    // Written in a seeded random order, unless told to keep the dataset's.
+    const keys = async (dir: string) => {
+      const d = await loadDataset(dir, { split: 'train', imageSize: 8 });
+      return Array.from({ length: d.length }, (_, i) => Number(d.meta(i).id.split(':').at(-1)));
+    };
+    const shuffled = await keys(out);
+    expect(shuffled).not.toEqual([...shuffled].sort((x, y) => x - y));
+    const kept = path.join(root, 'packed-in-order');
+    await writeShards(folder, kept, { perShard: 4, shuffle: false, warn: () => {} });
+    expect(await keys(kept)).toEqual([...shuffled].sort((x, y) => x - y));
   });
 });
