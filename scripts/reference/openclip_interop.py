@@ -161,7 +161,10 @@ def runs_code(args):
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     torch.save({"visual.proj": torch.zeros(2, 2), "note": RunsCode()}, out / "runs_code.bin")
-    print(json.dumps({"bytes": (out / "runs_code.bin").stat().st_size}))
+    # Views as torch.save keeps them: a transpose (strides), a slice (offset), half and bfloat16 storages.
+    base = torch.arange(12, dtype=torch.float32).reshape(3, 4) / 8 - 0.7
+    torch.save({"transposed": base.t(), "sliced": base[1:, 1:3], "half": base.half(), "bfloat16": base.bfloat16()}, out / "views.bin")
+    print(json.dumps({"bytes": {f: (out / f).stat().st_size for f in ("runs_code.bin", "views.bin")}}))
 
 
 def check(args):

@@ -75,6 +75,13 @@ function materialise(t: TensorRef, bytes: Buffer, name: string, file: string): F
   let last = t.offset;
   for (let k = 0; k < t.size.length; k++) last += Math.max(0, t.size[k]! - 1) * t.stride[k]!;
   if (numel > 0 && (t.offset < 0 || last >= t.storage.numel)) throw new InteropError(`${file}: tensor "${name}" reaches past its storage; the file is damaged`);
+  // The usual case, a contiguous float32 tensor: one copy (little-endian, checked by the caller).
+  let contiguous = true;
+  for (let k = t.size.length - 1, s = 1; k >= 0; s *= t.size[k]!, k--) if (t.size[k]! > 1 && t.stride[k] !== s) contiguous = false;
+  if (contiguous && kind.dtype === 'F32') {
+    new Uint8Array(out.buffer).set(bytes.subarray(t.offset * 4, (t.offset + numel) * 4));
+    return { shape: t.size, data: out, dtype: kind.dtype };
+  }
   for (let i = 0; i < numel; i++) {
     let at = t.offset;
     for (let k = 0; k < idx.length; k++) at += idx[k]! * t.stride[k]!;

@@ -54,6 +54,23 @@ describe('open_clip state dicts', () => {
     }
   });
 
+  it('views (a transpose, a slice) and half/bfloat16 storages come out as the values torch holds', () => {
+    // views.bin: base = arange(12).reshape(3, 4) / 8 - 0.7 saved as base.t(), base[1:, 1:3], .half(), .bfloat16().
+    // float32 arithmetic, as torch did it: i/8 is exact, 0.7 and the difference are rounded.
+    const base = Array.from({ length: 12 }, (_, i) => Math.fround(i / 8 - Math.fround(0.7)));
+    const sd = readStateDict(path.join(FX, 'views.bin'));
+    const t = sd.get('transposed')!;
+    expect(t.shape).toEqual([4, 3]);
+    expect(Array.from(t.data)).toEqual(Array.from({ length: 12 }, (_, i) => Math.fround(base[(i % 3) * 4 + Math.floor(i / 3)]!)));
+    const s = sd.get('sliced')!;
+    expect(s.shape).toEqual([2, 2]);
+    expect(Array.from(s.data)).toEqual([5, 6, 9, 10].map((i) => Math.fround(base[i]!)));
+    // Half and bfloat16 round to 11 and 8 significant bits.
+    sd.get('half')!.data.forEach((v, i) => expect(Math.abs(v - base[i]!)).toBeLessThanOrEqual(Math.abs(base[i]!) * 2 ** -11 + 1e-7));
+    sd.get('bfloat16')!.data.forEach((v, i) => expect(Math.abs(v - base[i]!)).toBeLessThanOrEqual(Math.abs(base[i]!) * 2 ** -8 + 1e-7));
+    expect([sd.get('half')!.dtype, sd.get('bfloat16')!.dtype]).toEqual(['F16', 'BF16']);
+  });
+
   it('a checkpoint of another architecture: one line naming the first tensor that differs', () => {
     const out = path.join(tmp, 'arch');
     const msg = refusal(() => importOpenClip(path.join(FX, 'open_clip_model.safetensors'), out, 'coca_ViT-B-32'), out);
