@@ -1,10 +1,11 @@
-// Host side of the matmul family (shaders/matmul.wgsl, shaders/matmul_subgroups.wgsl):
+// Host side of the matmul family (shaders/matmul.wgsl, shaders/matmul_subgroups.wgsl,
+// shaders/matmul_tiled128.wgsl):
 // shape checks, variant choice, uniforms, dispatch.
 import type { Gpu, KernelSpec } from '../src/gpu/gpu.ts';
 import { ShapeError } from '../src/gpu/errors.ts';
 import { checkDistinct, checkExtent, describeShape, type TensorRef } from './common.ts';
 
-export const MATMUL_VARIANTS = ['naive', 'tiled', 'regblock', 'subgroup'] as const;
+export const MATMUL_VARIANTS = ['naive', 'tiled', 'regblock', 'subgroup', 'tiled128'] as const;
 export type MatmulVariant = (typeof MATMUL_VARIANTS)[number];
 
 export interface MatmulCall {
@@ -121,6 +122,8 @@ export function kernelSpec(gpu: Gpu, variant: MatmulVariant, transA: boolean, tr
       return { file: 'matmul', entry: 'matmul_regblock', defines: { ...t, ...REGBLOCK }, bindings };
     case 'subgroup':
       return { file: 'matmul_subgroups', entry: 'matmul_subgroup', defines: { ...t, SG: gpu.subgroupSize, ...SUBGROUP }, bindings };
+    case 'tiled128':
+      return { file: 'matmul_tiled128', entry: 'matmul_tiled128', defines: t, bindings };
   }
 }
 
@@ -135,6 +138,8 @@ function workgroups(variant: MatmulVariant, gpu: Gpu, M: number, N: number, batc
       return [cdiv(N, 8 * REGBLOCK.TN), cdiv(M, 8 * REGBLOCK.TM), batch];
     case 'subgroup':
       return [cdiv(N, SUBGROUP.NSUB * gpu.subgroupSize * SUBGROUP.TN), cdiv(M, SUBGROUP.TM), batch];
+    case 'tiled128':
+      return [cdiv(N, 128), cdiv(M, 128), batch];
   }
 }
 
