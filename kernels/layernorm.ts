@@ -91,8 +91,19 @@ export function layernormBackward(gpu: Gpu, call: LayernormBackwardCall): void {
   u32.set([L.rows, L.cols, L.rpw, nwg, c.x!.offset, c.gamma!.offset, 0, c.dx!.offset, c.mean!.offset, c.rstd!.offset, c.dy!.offset]);
   const k = gpu.kernel({ file: 'layernorm', entry: 'layernorm_bwd', defines: { VPT: L.vpt, WG: ROW_WG, VEC4: vec4 }, bindings: ['read', 'read', 'read', 'read', 'read', 'rw', 'rw'] });
   gpu.dispatch(k, u32, [x.buffer, gamma.buffer, mean.buffer, rstd.buffer, dy.buffer, dx.buffer, part], L.grid, `${name}${describeShape(x.shape)}`);
-  reduceColumns(gpu, 'sum', { buffer: part, shape: [nwg, L.cols] }, dgamma);
-  reduceColumns(gpu, 'sum', { buffer: part, shape: [nwg, L.cols], offset: nwg * L.cols }, dbeta);
+  // dγ and dβ in one column reduction over [nwg, 2·cols]: straight into place when dβ follows dγ
+  // in one buffer (a parameter arena lays out a layernorm's weight and bias so), else through
+  // scratch and two buffer copies.
+  const cols2 = { buffer: part, shape: [nwg, 2 * L.cols] };
+  if (dbeta.buffer === dgamma.buffer && c.dbeta!.offset === c.dgamma!.offset + L.cols) {
+    reduceColumns(gpu, 'sum', cols2, { buffer: dgamma.buffer, shape: [2 * L.cols], offset: c.dgamma!.offset });
+  } else {
+    const both = gpu.alloc(2 * L.cols, `${name}:dgamma_dbeta`);
+    reduceColumns(gpu, 'sum', cols2, { buffer: both, shape: [2 * L.cols] });
+    gpu.copy(both, dgamma.buffer, L.cols * 4, 0, c.dgamma!.offset * 4);
+    gpu.copy(both, dbeta.buffer, L.cols * 4, L.cols * 4, c.dbeta!.offset * 4);
+    gpu.release(both);
+  }
   gpu.release(part);
 }
 

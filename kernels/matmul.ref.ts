@@ -92,3 +92,14 @@ export function matmulRefElement(a: ArrayLike<number>, b: ArrayLike<number>, d: 
   for (let k = 0; k < d.K; k++) s += at(a, 0, m, k, d.M, d.K, d.transA) * at(b, 0, k, n, d.K, d.N, d.transB);
   return s;
 }
+
+/** Float64 row sums of op(A), Σ_k op(A)[m, k] (+ `accumulate`), length M: matmul's rowSumA. */
+export function rowSumsRef(a: ArrayLike<number>, M: number, K: number, transA: boolean, accumulate?: ArrayLike<number>): Float64Array {
+  const out = new Float64Array(M);
+  for (let m = 0; m < M; m++) {
+    let s = accumulate ? accumulate[m]! : 0;
+    for (let k = 0; k < K; k++) s += at(a, 0, m, k, M, K, transA);
+    out[m] = s;
+  }
+  return out;
+}

@@ -21,6 +21,13 @@ export interface MatmulCall {
   alpha?: number;
   /** C += result instead of C = result. */
   accumulate?: boolean;
+  /**
+   * Also writes the row sums of op(A), Σ_k op(A)[m, k], M floats at `offset` of C's own buffer
+   * (+= with accumulate), outside C's range: the bias gradient beside dW = dyᵀ·x in the same pass
+   * (both live in the gradient arena). Only where matmulFusesRowSum says so (the subgroup
+   * variant, batch 1, no bias).
+   */
+  rowSumA?: { offset: number; accumulate?: boolean };
   /** Forces a variant (default: chooseMatmulVariant; COCA_MATMUL also forces one). */
   variant?: MatmulVariant;
   label?: string;
@@ -54,6 +61,11 @@ export function chooseMatmulVariant(gpu: Gpu, M: number, N: number, K: number): 
     return 'regblock';
   }
   return M >= 32 && N >= 32 ? 'tiled' : 'naive';
+}
+
+/** Whether a call of this shape (batch 1) can fuse rowSumA: the variant it gets must be the subgroup one. */
+export function matmulFusesRowSum(gpu: Gpu, M: number, N: number, K: number): boolean {
+  return chooseMatmulVariant(gpu, M, N, K) === 'subgroup' && matmulVariantAvailable(gpu, 'subgroup');
 }
 
 function dims(what: string, shape: readonly number[]): [number, number, number] {
@@ -92,26 +104,34 @@ export function matmul(gpu: Gpu, call: MatmulCall): void {
   checkExtent(gpu, 'matmul', `C ${describeShape(call.c.shape)}`, call.c.buffer, offC, batch * M * N);
   if (call.bias) checkExtent(gpu, 'matmul', `bias ${describeShape([N])}`, call.bias.buffer, call.bias.offset ?? 0, N);
   checkDistinct('matmul', ['C', call.c], ['A', call.a], ['B', call.b]);
+  const rs = call.rowSumA;
+  if (rs) {
+    if (call.bias) throw new ShapeError('matmul: rowSumA cannot be combined with bias (they share an offset); give one of them');
+    if (batch !== 1) throw new ShapeError(`matmul: rowSumA needs batch 1, not ${batch}`);
+    checkExtent(gpu, 'matmul', `row sums ${describeShape([M])}`, call.c.buffer, rs.offset, M);
+    if (rs.offset < offC + M * N && offC < rs.offset + M) throw new ShapeError(`matmul: row sums [${rs.offset}, ${rs.offset + M}) overlap C [${offC}, ${offC + M * N})`);
+  }
   if (batch > gpu.limits.maxComputeWorkgroupsPerDimension) {
     throw new ShapeError(`matmul: batch ${batch} exceeds the adapter's ${gpu.limits.maxComputeWorkgroupsPerDimension} workgroups per dimension`);
   }
 
   const variant = call.variant ?? chooseMatmulVariant(gpu, M, N, K);
   if (!matmulVariantAvailable(gpu, variant)) throw new ShapeError(`matmul: variant ${variant} needs subgroups of a fixed size, which this adapter lacks`);
+  if (rs && variant !== 'subgroup') throw new ShapeError(`matmul: rowSumA needs the subgroup variant, not ${variant} (check matmulFusesRowSum first)`);
 
   const u = new ArrayBuffer(64);
   const u32 = new Uint32Array(u);
   const f32 = new Float32Array(u);
-  u32.set([M, N, K, (call.bias ? 1 : 0) | (call.accumulate ? 2 : 0), cA, cB, N]);
+  u32.set([M, N, K, (call.bias ? 1 : 0) | (call.accumulate ? 2 : 0) | (rs?.accumulate ? 4 : 0), cA, cB, N]);
   f32[7] = call.alpha ?? 1;
-  u32.set([offA, offB, offC, call.bias?.offset ?? 0, bA === 1 ? 0 : rA * cA, bB === 1 ? 0 : rB * cB, M * N, 0], 8);
+  u32.set([offA, offB, offC, (rs ?? call.bias)?.offset ?? 0, bA === 1 ? 0 : rA * cA, bB === 1 ? 0 : rB * cB, M * N, 0], 8);
 
-  const spec = kernelSpec(gpu, variant, transA, transB);
+  const spec = kernelSpec(gpu, variant, transA, transB, !!rs);
   const buffers = [call.a.buffer, call.b.buffer, call.bias?.buffer ?? gpu.unused, call.c.buffer];
   gpu.dispatch(gpu.kernel(spec), u32, buffers, workgroups(variant, gpu, M, N, batch), call.label ?? `matmul_${variant}(${batch}x${M}x${N}x${K}${transA ? ',Aᵀ' : ''}${transB ? ',Bᵀ' : ''})`);
 }
 
-export function kernelSpec(gpu: Gpu, variant: MatmulVariant, transA: boolean, transB: boolean): KernelSpec {
+export function kernelSpec(gpu: Gpu, variant: MatmulVariant, transA: boolean, transB: boolean, rowSum = false): KernelSpec {
   const bindings: KernelSpec['bindings'] = ['read', 'read', 'read', 'rw'];
   const t = { TRANS_A: transA, TRANS_B: transB };
   switch (variant) {
@@ -121,7 +141,7 @@ export function kernelSpec(gpu: Gpu, variant: MatmulVariant, transA: boolean, tr
     case 'regblock':
       return { file: 'matmul', entry: 'matmul_regblock', defines: { ...t, ...REGBLOCK }, bindings };
     case 'subgroup':
-      return { file: 'matmul_subgroups', entry: 'matmul_subgroup', defines: { ...t, SG: gpu.subgroupSize, ...SUBGROUP }, bindings };
+      return { file: 'matmul_subgroups', entry: 'matmul_subgroup', defines: { ...t, SG: gpu.subgroupSize, ...SUBGROUP, ...(rowSum ? { ROWSUM: true } : {}) }, bindings };
     case 'tiled128':
       return { file: 'matmul_tiled128', entry: 'matmul_tiled128', defines: t, bindings };
   }

@@ -14,8 +14,9 @@
 // float32 two-pass can be, with no extra reads of x.
 // Backward: dx = rstd·(g − mean(g) − x̂·mean(g·x̂)), g = dy·γ, x̂ = (x − mean)·rstd. Each
 // workgroup also sums dγ = Σ dy·x̂ and dβ = Σ dy over its own rows, in row order, and writes
-// them as partials part[wg, c] and part[nwg + wg, c]; kernels/layernorm.ts folds them over
-// workgroups with reduce.wgsl's column kernel, again in a fixed order. No atomics anywhere.
+// them as partials part[wg, c] and part[wg, cols + c] (one row [dγ | dβ] per workgroup);
+// kernels/layernorm.ts folds them over workgroups with one call of reduce.wgsl's column kernel,
+// again in a fixed order. No atomics anywhere.
 
 struct Params {
   rows: u32, cols: u32, rpw: u32, nwg: u32,
@@ -122,14 +123,14 @@ fn ln_bwd_core(tid: u32, r: u32, v: ptr<function, array<vec4f, VPT>>, d: ptr<fun
   for (var k = 0u; k < VPT; k++) { (*v)[k] = rstd * ((*d)[k] * (*g)[k] - s.x - (*v)[k] * s.y); }
 }
 
-// Writes the workgroup's dγ, dβ partials (rows of part [2·nwg, cols]).
+// Writes the workgroup's dγ, dβ partials (row w of part [nwg, 2·cols]).
 fn store_partials(tid: u32, w: u32, ag: ptr<function, array<vec4f, VPT>>, ab: ptr<function, array<vec4f, VPT>>) {
   for (var k = 0u; k < VPT; k++) {
     for (var i = 0u; i < 4u; i++) {
       let c = col(tid, k) + i;
       if (c < p.cols) {
-        part[w * p.cols + c] = (*ag)[k][i];
-        part[(p.nwg + w) * p.cols + c] = (*ab)[k][i];
+        part[2u * w * p.cols + c] = (*ag)[k][i];
+        part[(2u * w + 1u) * p.cols + c] = (*ab)[k][i];
       }
     }
   }

@@ -3,6 +3,10 @@
 // element access of op(A) and op(B), and the epilogue (alpha, bias, accumulate).
 //
 // Bindings: 0 Params (uniform) · 1 A (read) · 2 B (read) · 3 bias (read) · 4 C (read_write)
+// With ROWSUM (the subgroup variant only) the kernel also writes C[offBias + m] = Σ_k op(A)[m, k]
+// (+= with ROWSUM_ACCUMULATE), from the A values it loads anyway: for dW = dyᵀ·x that is the
+// bias gradient, which sits in the same gradient arena as dW, so it costs no pass of its own
+// (and, in C's buffer, no second writable binding of it).
 // op(A) is MxK: A is stored MxK (row stride lda), or KxM when TRANS_A. op(B) is KxN likewise.
 // Batch b reads A from offA + b·strideA (strideA = 0 broadcasts one A over the batch), etc.
 
@@ -15,9 +19,11 @@ struct Params {
 
 const TRANS_A: bool = false;
 const TRANS_B: bool = false;
+const ROWSUM: bool = false;
 
 const HAS_BIAS: u32 = 1u;
 const ACCUMULATE: u32 = 2u;
+const ROWSUM_ACCUMULATE: u32 = 4u;
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> A: array<f32>;

@@ -28,11 +28,15 @@ fn matmul_subgroup(@builtin(workgroup_id) wg: vec3u,
   let a0 = p.offA + wg.z * p.strideA;
   let b0 = p.offB + wg.z * p.strideB;
   var acc: array<array<f32, TN>, TM>;
+  var rowsum: array<f32, APL>;
   for (var k = 0u; k < p.K; k++) {
     // Past the edge, indices are clamped rather than branched on: every lane must reach the
     // broadcasts, and the extra results are not stored.
     var mine: array<f32, APL>;
     for (var i = 0u; i < APL; i++) { mine[i] = loadA(a0, min(mBase + lane * APL + i, p.M - 1u), k); }
+    //#if ROWSUM
+    for (var i = 0u; i < APL; i++) { rowsum[i] += mine[i]; }
+    //#end
     var bv: array<f32, TN>;
     for (var j = 0u; j < TN; j++) { bv[j] = loadB(b0, k, min(nBase + j, p.N - 1u)); }
     //#unroll L SG
@@ -42,6 +46,19 @@ fn matmul_subgroup(@builtin(workgroup_id) wg: vec3u,
     }
     //#end
   }
+  //#if ROWSUM
+  // Every workgroup along n summed the same rows; the first subgroup of the first one writes them.
+  if (wg.x == 0u && li < SG) {
+    for (var i = 0u; i < APL; i++) {
+      let m = mBase + lane * APL + i;
+      if (m < p.M) {
+        var v = rowsum[i];
+        if ((p.flags & ROWSUM_ACCUMULATE) != 0u) { v += C[p.offBias + m]; }
+        C[p.offBias + m] = v;
+      }
+    }
+  }
+  //#end
   let c0 = p.offC + wg.z * p.strideC;
   for (var r = 0u; r < TM; r++) {
     for (var j = 0u; j < TN; j++) {

@@ -40,7 +40,10 @@ export function accumulateGrad(x: Tensor, dy: Tensor, alpha = 1): void {
   if (x.grad) addInPlace(gpu, r(x.grad), r(dy), 1, alpha);
   else {
     x.grad = newGrad(x);
-    scale(gpu, r(dy), r(x.grad), alpha);
+    // A plain copy is a buffer copy, not a kernel: no dispatch, and a memcpy on a software adapter.
+    // (WebGPU copies only between two different buffers.)
+    if (alpha === 1 && dy.buffer !== x.grad.buffer) gpu.copy(dy.buffer, x.grad.buffer, x.size * 4, dy.offset * 4, x.grad.offset * 4);
+    else scale(gpu, r(dy), r(x.grad), alpha);
   }
 }
 

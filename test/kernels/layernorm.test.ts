@@ -17,14 +17,14 @@ beforeAll(async () => {
 afterAll(() => gpu?.pool.trim());
 
 
-async function runCase(rows: number, cols: number, off: number, salt: number, range = 2): Promise<Float32Array[]> {
+async function runCase(rows: number, cols: number, off: number, salt: number, range = 2, arena = false): Promise<Float32Array[]> {
   const rng = testRng(salt);
   const n = rows * cols;
   const x = rng.floats(n, -range, range);
   const gamma = rng.floats(cols, 0.5, 1.5);
   const beta = rng.floats(cols);
   const dy = rng.floats(n);
-  const what = `layernorm [${rows}, ${cols}] offset ${off}${range !== 2 ? ` |x| ≤ ${range}` : ''}`;
+  const what = `layernorm [${rows}, ${cols}] offset ${off}${range !== 2 ? ` |x| ≤ ${range}` : ''}${arena ? ', dβ right after dγ' : ''}`;
   // Every operand at its own offset, so a kernel that mixes offsets up reads NaN.
   const o = (k: number) => (off === 0 ? 0 : off + k);
   const X = placed(gpu, x, o(0), 'x');
@@ -41,7 +41,12 @@ async function runCase(rows: number, cols: number, off: number, salt: number, ra
   expectClose(rstd, ref.rstd, tol.stats, `${what}: rstd`);
 
   const DY = placed(gpu, dy, o(6), 'dy');
-  const [DX, DG, DB] = [poisoned(gpu, o(7) + n, 'dx'), poisoned(gpu, o(8) + cols, 'dgamma'), poisoned(gpu, o(9) + cols, 'dbeta')];
+  const DX = poisoned(gpu, o(7) + n, 'dx');
+  // arena: dγ and dβ side by side in one buffer, as a parameter arena holds them (the kernel then
+  // reduces both straight into place); NaN around them.
+  const DG = poisoned(gpu, o(8) + cols + (arena ? cols + 2 : 0), 'dgamma');
+  const DB = arena ? DG : poisoned(gpu, o(9) + cols, 'dbeta');
+  const offDB = arena ? o(8) + cols : o(9);
   layernormBackward(gpu, {
     x: t(X, [rows, cols], 0),
     gamma: t(G, [cols], 1),
@@ -50,17 +55,18 @@ async function runCase(rows: number, cols: number, off: number, salt: number, ra
     dy: t(DY, [rows, cols], 6),
     dx: t(DX, [rows, cols], 7),
     dgamma: t(DG, [cols], 8),
-    dbeta: t(DB, [cols], 9),
+    dbeta: { buffer: DB, shape: [cols], offset: offDB },
   });
   // The reference backward from the kernel's own saved statistics, as training would use them.
   const bref = layernormBackwardRef(x, gamma, mean, rstd, dy, rows, cols);
-  const [dx, dgamma, dbeta] = [await gpu.read(DX, n, o(7)), await gpu.read(DG, cols, o(8)), await gpu.read(DB, cols, o(9))];
+  const [dx, dgamma, dbeta] = [await gpu.read(DX, n, o(7)), await gpu.read(DG, cols, o(8)), await gpu.read(DB, cols, offDB)];
+  if (arena) expect(Number.isNaN((await gpu.read(DG, 1, o(8) + 2 * cols))[0]!), `${what}: the float after dβ is left alone`).toBe(true);
   // dx scales with rstd (316 for a row of one element, whose x̂ is 0 and dx exactly 0).
   const rmax = Math.max(...rstd);
   expectClose(dx, bref.dx, { atol: tol.dx.atol * Math.max(1, rmax), rtol: tol.dx.rtol }, `${what}: dx`);
   expectClose(dgamma, bref.dgamma, tol.dparams, `${what}: dgamma`);
   expectClose(dbeta, bref.dbeta, tol.dparams, `${what}: dbeta`);
-  for (const b of [X, G, B, Y, M, R, DY, DX, DG, DB]) gpu.release(b);
+  for (const b of new Set([X, G, B, Y, M, R, DY, DX, DG, DB])) gpu.release(b);
   return [y, dx, dgamma, dbeta];
 }
 
@@ -75,6 +81,12 @@ describe('layernorm', () => {
   it('walks several rows per workgroup and folds dγ, dβ over workgroups', async () => {
     await runCase(1031, 12, 0, 20);
     await runCase(600, 13, 3, 21);
+  });
+
+  it('reduces dγ and dβ straight into place when dβ follows dγ in one buffer', async () => {
+    await runCase(1031, 12, 0, 22, 2, true);
+    await runCase(5, 7, 3, 23, 2, true);
+    await runCase(2, 251, 3, 24, 2, true);
   });
 
   it('is stable at |x| up to 1e4', async () => {

@@ -2,8 +2,8 @@
 // batched and broadcast, with bias, alpha and accumulation; outputs poisoned with NaN first.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Gpu } from '../../src/gpu/gpu.ts';
-import { MATMUL_VARIANTS, chooseMatmulVariant, matmul, matmulVariantAvailable, type MatmulVariant } from '../../kernels/matmul.ts';
-import { matmulBackwardRef, matmulRef, matmulTolerance } from '../../kernels/matmul.ref.ts';
+import { MATMUL_VARIANTS, chooseMatmulVariant, matmul, matmulFusesRowSum, matmulVariantAvailable, type MatmulVariant } from '../../kernels/matmul.ts';
+import { matmulBackwardRef, matmulRef, matmulTolerance, rowSumsRef } from '../../kernels/matmul.ref.ts';
 import { expectClose } from '../helpers/close.ts';
 import { poisoned, testGpu } from '../helpers/gpu.ts';
 import { testRng } from '../helpers/seed.ts';
@@ -117,6 +117,55 @@ describe('matmul backward (NT and TN products)', () => {
     expectClose(await gpu.read(dA, M * K), ref.da, matmulTolerance(N), 'dA');
     expectClose(await gpu.read(dB, K * N), ref.db, matmulTolerance(M), 'dB');
     for (const buf of [A, B, dC, dA, dB]) gpu.release(buf);
+  });
+});
+
+describe('matmul with the row sums of op(A) fused (the bias gradient beside dW)', () => {
+  // [M, N, K]: 1s, primes, M past the 32-row tile, N past one workgroup's 128 columns (so several
+  // workgroups sum the same rows and only one may write), K long as a batch of tokens.
+  const CASES: [number, number, number][] = [
+    [1, 1, 1],
+    [7, 3, 5],
+    [33, 129, 17],
+    [67, 200, 251],
+    [128, 131, 2080],
+  ];
+  it.each(['NN', 'TN'] as const)('%s: C and the row sums match float64, fresh and accumulated', async (layout) => {
+    if (unavailable('subgroup')) return;
+    const transA = layout === 'TN';
+    for (const [i, [M, N, K]] of CASES.entries()) {
+      for (const acc of [false, true]) {
+        const rng = testRng(40 + 2 * i + (acc ? 1 : 0));
+        const a = rng.floats(M * K);
+        const b = rng.floats(K * N);
+        const c0 = acc ? rng.floats(M * N) : undefined;
+        const r0 = acc ? rng.floats(M) : undefined;
+        const [A, B] = [gpu.upload(a, 'A'), gpu.upload(b, 'B')];
+        // C's buffer, NaN-filled, holds C at 0 and the row sums from M·N + 3, as an arena holds
+        // dW and db: only those two ranges may be written.
+        const at = M * N + 3;
+        const C = poisoned(gpu, at + M + 2, 'C');
+        if (c0) gpu.write(C, c0);
+        if (r0) gpu.write(C, r0, at * 4);
+        matmul(gpu, { a: { buffer: A, shape: transA ? [K, M] : [M, K] }, b: { buffer: B, shape: [K, N] }, c: { buffer: C, shape: [M, N] }, transA, accumulate: acc, rowSumA: { offset: at, accumulate: acc }, variant: 'subgroup' });
+        const what = `${layout} ${M}x${N}x${K}${acc ? ' accumulated' : ''}`;
+        const all = await gpu.read(C, at + M + 2);
+        expectClose(all.subarray(0, M * N), matmulRef(a, b, { M, N, K, batch: 1, transA, transB: false, strideA: M * K }, { accumulate: c0 }), matmulTolerance(K), `${what}: C`);
+        expectClose(all.subarray(at, at + M), rowSumsRef(a, M, K, transA, r0), matmulTolerance(K), `${what}: row sums`);
+        for (const j of [M * N, M * N + 1, M * N + 2, at + M, at + M + 1]) expect(Number.isNaN(all[j]!), `${what}: float ${j} outside C and the row sums is left alone`).toBe(true);
+        for (const buf of [A, B, C]) gpu.release(buf);
+      }
+    }
+  });
+
+  it('is offered only where the subgroup variant runs, and refused elsewhere in one line', () => {
+    expect(matmulFusesRowSum(gpu, 64, 64, 64)).toBe(chooseMatmulVariant(gpu, 64, 64, 64) === 'subgroup');
+    const [A, B, C, R] = [gpu.alloc(64, 'A'), gpu.alloc(64, 'B'), gpu.alloc(64, 'C'), gpu.alloc(8, 'R')];
+    const call = { a: { buffer: A, shape: [4, 4] }, b: { buffer: B, shape: [4, 4] }, c: { buffer: C, shape: [4, 4] }, rowSumA: { offset: 16 } };
+    expect(() => matmul(gpu, { ...call, variant: 'naive' })).toThrow(/rowSumA needs the subgroup variant/);
+    expect(() => matmul(gpu, { ...call, bias: { buffer: R } })).toThrow(/rowSumA cannot be combined with bias/);
+    expect(() => matmul(gpu, { ...call, rowSumA: { offset: 14 } })).toThrow(/row sums \[14, 18\) overlap C \[0, 16\)/);
+    for (const buf of [A, B, C, R]) gpu.release(buf);
   });
 });
 

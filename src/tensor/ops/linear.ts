@@ -1,6 +1,6 @@
 // Matrix products on the tape: matmul (batched, optional transposes) and linear (PyTorch's
 // y = x·Wᵀ + b with W stored [out, in], as open_clip's state dicts hold it).
-import { matmul as matmulKernel } from '../../../kernels/matmul.ts';
+import { matmul as matmulKernel, matmulFusesRowSum } from '../../../kernels/matmul.ts';
 import { ShapeError } from '../../gpu/errors.ts';
 import { addColumnSums, gradSlot } from '../grad.ts';
 import { needsGrad } from '../tape.ts';
@@ -41,11 +41,17 @@ export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor 
           const { grad, accumulate } = gradSlot(x);
           matmulKernel(gpu, { a: ref(dy!, [M, out]), b: ref(weight), c: ref(grad, [M, inF]), accumulate, label: 'linear.dx' });
         }
+        // The bias gradient (column sums of dy) rides along in dW's pass where the kernel can.
+        // It is written into dW's buffer: both must live there (a parameter arena).
+        const home = (t: Tensor) => t.grad?.buffer ?? t.gradHome?.buffer;
+        const fuseBias = !!bias?.requiresGrad && weight.requiresGrad && home(bias) !== undefined && home(bias) === home(weight) && matmulFusesRowSum(gpu, out, inF, M);
         if (weight.requiresGrad) {
           const { grad, accumulate } = gradSlot(weight);
-          matmulKernel(gpu, { a: ref(dy!, [M, out]), b: ref(x, [M, inF]), c: ref(grad), transA: true, accumulate, label: 'linear.dW' });
+          const b = fuseBias ? gradSlot(bias!) : null;
+          const rowSumA = b ? { offset: b.grad.offset, accumulate: b.accumulate } : undefined;
+          matmulKernel(gpu, { a: ref(dy!, [M, out]), b: ref(x, [M, inF]), c: ref(grad), transA: true, accumulate, rowSumA, label: fuseBias ? 'linear.dW+db' : 'linear.dW' });
         }
-        if (bias?.requiresGrad) addColumnSums(bias, dy!, M, out);
+        if (bias?.requiresGrad && !fuseBias) addColumnSums(bias, dy!, M, out);
       },
     });
   }

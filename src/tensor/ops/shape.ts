@@ -52,7 +52,7 @@ function addInto(x: Tensor, dy: Tensor, at: number): void {
   const gpu = x.gpu;
   if (!x.grad) {
     if (at === 0 && dy.size === x.size) {
-      if (x.gradHome) {
+      if (x.gradHome && x.gradHome.buffer !== dy.buffer) {
         // A parameter: its gradient lives in the arena; a buffer copy, not a kernel.
         x.grad = newGrad(x);
         gpu.copy(dy.buffer, x.grad.buffer, dy.size * 4, dy.offset * 4, x.grad.offset * 4);
