@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes a fresh Debian 12 machine ready for coca: a WebGPU adapter (Mesa lavapipe from
 # bookworm-backports; the stock bookworm lavapipe is too old for Dawn), OpenBLAS-backed numpy
-# for the BLAS column of `coca bench`, then `npm ci`. Idempotent: each step is skipped where
+# for the BLAS column of `coca bench` (with --reference also Debian's python3-torch for the PyTorch
+# column of `coca bench step`), then `npm ci`. Idempotent: each step is skipped where
 # what it provides is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,6 +40,13 @@ if [ -f /etc/debian_version ] && command -v apt-get >/dev/null; then
     echo "setup: installing python3-numpy + OpenBLAS (BLAS column of coca bench)"
     apt_update
     $SUDO apt-get install -y -qq python3-numpy libopenblas0-pthread >/dev/null || echo "setup: numpy/OpenBLAS not installed; coca bench will skip the BLAS column"
+  fi
+  # Debian's PyTorch for the PyTorch column of `coca bench step` (and the reference scripts):
+  # on request, it is large. Without it the bench skips that column with "No module named torch".
+  if [ "${1:-}" = "--reference" ] && ! python3 -c 'import torch' 2>/dev/null; then
+    echo "setup: installing Debian's python3-torch (PyTorch column of coca bench step)"
+    apt_update
+    $SUDO apt-get install -y -qq python3-torch >/dev/null
   fi
   # Debian's Chromium for the browser test of `coca serve` (npm run test:e2e): CI, or on request.
   if { [ -n "${CI:-}" ] || [ "${1:-}" = "--e2e" ]; } && [ ! -x /usr/bin/chromium ]; then
