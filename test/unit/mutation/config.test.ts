@@ -72,7 +72,7 @@ describe('parseConfig: values', () => {
 
   it('an unknown key lists the known ones, leaving out the accepted-and-dropped open_clip keys', () => {
     expect(error({ ...base(), embed: 3 })).toBe('c.json: embed: unknown key (known: embed_dim, vision_cfg, text_cfg, multimodal_cfg)');
-    expect(error(withText({ hieght: 3 }))).toBe('c.json: text_cfg.hieght: unknown key (known: context_length, vocab_size, width, heads, layers, mlp_ratio, pad_id)');
+    expect(error(withText({ hieght: 3 }))).toBe('c.json: text_cfg.hieght: unknown key (known: context_length, vocab_size, width, heads, layers, mlp_ratio, pad_id, correct_cls_mask)');
   });
 
   it('keeps only the keys it knows, without absent optional ones', () => {

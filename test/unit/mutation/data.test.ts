@@ -89,7 +89,7 @@ describe('tokenizer on a hand-written vocabulary', () => {
     ];
     for (const specials of cases) {
       expect(() => Tokenizer.fromJSON(handTokenizerJson(specials) as unknown as Json)).toThrow(
-        "tokenizer.json lacks coca's special tokens [PAD] [SOT] [EOT] at ids 0 1 2; train one with 'coca data build' or 'coca data tokenizer'",
+        "tokenizer.json has neither coca's special tokens [PAD] [SOT] [EOT] at ids 0 1 2 nor CLIP's <start_of_text> <end_of_text>; train one with 'coca data build' or 'coca data tokenizer'",
       );
     }
   });
