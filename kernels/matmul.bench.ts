@@ -6,8 +6,9 @@ import { compareClose } from '../src/util/allclose.ts';
 import { Rng } from '../src/util/prng.ts';
 import { runBlasSgemm, type BlasResult } from './bench/blas.ts';
 import { fmt, parseList, parseSizes, printRows, runCases, sampleIndices, type BenchCase, type BenchContext, type BenchFamily } from './bench/harness.ts';
-import { MATMUL_VARIANTS, matmul, matmulFlops, matmulVariantAvailable, type MatmulVariant } from './matmul.ts';
+import { MATMUL_F16_VARIANTS, MATMUL_VARIANTS, matmul, matmulFlops, matmulVariantAvailable, type MatmulVariant } from './matmul.ts';
 import { matmulRefElement, matmulTolerance } from './matmul.ref.ts';
+import { f16RoundAll } from './f16.ref.ts';
 
 export type Layout = 'NN' | 'NT' | 'TN';
 
@@ -41,7 +42,10 @@ export function matmulCase(gpu: Gpu, variant: MatmulVariant, layout: Layout, [M,
       const got = await gpu.read(C, M * N, 0, 'bench:matmul:validate');
       const sample = sampleIndices(rng, M * N);
       const want = new Float64Array(M * N);
-      for (const i of sample) want[i] = matmulRefElement(a, b, { M, N, K, transA, transB }, Math.floor(i / N), i % N);
+      // f16 variants are checked against the exact product of their f16-rounded inputs.
+      const f16 = (MATMUL_F16_VARIANTS as readonly string[]).includes(variant);
+      const [ra, rb] = f16 ? [f16RoundAll(a), f16RoundAll(b)] : [a, b];
+      for (const i of sample) want[i] = matmulRefElement(ra, rb, { M, N, K, transA, transB }, Math.floor(i / N), i % N);
       const r = compareClose(got, want, matmulTolerance(K), sample);
       return { ok: r.ok, maxAbsError: r.maxAbsError, checked: r.count };
     },
@@ -58,9 +62,9 @@ export function matmulBenchSizes(ctx: BenchContext): [number, number, number][] 
 
 export function* matmulCases(ctx: BenchContext): Generator<BenchCase> {
   const { gpu } = ctx;
-  const variants = parseList<MatmulVariant>('variant', ctx.variant, MATMUL_VARIANTS).filter((v) => {
+  const variants = parseList<MatmulVariant>('variant', ctx.variant, [...MATMUL_VARIANTS, ...MATMUL_F16_VARIANTS]).filter((v) => {
     if (matmulVariantAvailable(gpu, v)) return true;
-    console.log(`  variant ${v}: not available on this adapter (needs subgroups of a fixed size)`);
+    console.log(`  variant ${v}: not available on this adapter (${v === 'sgmatrix' ? 'no subgroup matrices with f16 inputs and f32 results' : 'needs subgroups of a fixed size'})`);
     return false;
   });
   const layouts = parseList<Layout>('layout', ctx.layout, ['NN', 'NT', 'TN']);

@@ -1,12 +1,19 @@
 // Host side of the matmul family (shaders/matmul.wgsl, shaders/matmul_subgroups.wgsl,
-// shaders/matmul_tiled128.wgsl):
+// shaders/matmul_tiled128.wgsl, shaders/matmul_sgmatrix.wgsl):
 // shape checks, variant choice, uniforms, dispatch.
 import type { Gpu, KernelSpec } from '../src/gpu/gpu.ts';
 import { ShapeError } from '../src/gpu/errors.ts';
+import { pickSubgroupMatrixConfig, type SubgroupMatrixConfig } from '../src/gpu/probe.ts';
 import { checkDistinct, checkExtent, describeShape, type TensorRef } from './common.ts';
 
 export const MATMUL_VARIANTS = ['naive', 'tiled', 'regblock', 'subgroup', 'tiled128'] as const;
-export type MatmulVariant = (typeof MATMUL_VARIANTS)[number];
+/**
+ * Variants that round the inputs to f16 (accumulating in f32): asked for by name only, never
+ * chosen by the heuristic, since their answer is f16's. `sgmatrix` runs on subgroup matrices
+ * (tensor cores) where the adapter has them.
+ */
+export const MATMUL_F16_VARIANTS = ['sgmatrix'] as const;
+export type MatmulVariant = (typeof MATMUL_VARIANTS)[number] | (typeof MATMUL_F16_VARIANTS)[number];
 
 export interface MatmulCall {
   /** Stored shape [rows, cols] or [batch, rows, cols], row-major. */
@@ -36,7 +43,19 @@ export interface MatmulCall {
 const REGBLOCK = { TM: 8, TN: 8 };
 const SUBGROUP = { TM: 32, TN: 8, NSUB: 2 };
 
+/**
+ * The subgroup-matrix configuration `sgmatrix` would use on this device, or null where it cannot
+ * run: it needs the experimental feature (with f16 and subgroups) and an f16 → f32 configuration,
+ * and maps subgroups to invocations 32 apiece, so the subgroup size must be fixed at 32.
+ */
+export function sgmatrixConfig(gpu: Gpu): SubgroupMatrixConfig | null {
+  if (!gpu.has('chromium-experimental-subgroup-matrix') || !gpu.has('shader-f16') || !gpu.has('subgroups')) return null;
+  if (gpu.adapter.subgroupMinSize !== 32 || gpu.adapter.subgroupMaxSize !== 32) return null;
+  return pickSubgroupMatrixConfig(gpu.adapter.subgroupMatrixConfigs);
+}
+
 export function matmulVariantAvailable(gpu: Gpu, v: MatmulVariant): boolean {
+  if (v === 'sgmatrix') return sgmatrixConfig(gpu) !== null;
   if (v !== 'subgroup') return true;
   // The broadcast loop is unrolled per lane, so the subgroup size must be fixed and divide TM.
   return gpu.subgroupSize > 0 && SUBGROUP.TM % gpu.subgroupSize === 0;
@@ -116,7 +135,13 @@ export function matmul(gpu: Gpu, call: MatmulCall): void {
   }
 
   const variant = call.variant ?? chooseMatmulVariant(gpu, M, N, K);
-  if (!matmulVariantAvailable(gpu, variant)) throw new ShapeError(`matmul: variant ${variant} needs subgroups of a fixed size, which this adapter lacks`);
+  if (!matmulVariantAvailable(gpu, variant)) {
+    throw new ShapeError(
+      variant === 'sgmatrix'
+        ? 'matmul: variant sgmatrix needs subgroup matrices (chromium-experimental-subgroup-matrix with an f16→f32 configuration and subgroups of 32), which this adapter lacks; use another variant'
+        : `matmul: variant ${variant} needs subgroups of a fixed size, which this adapter lacks`,
+    );
+  }
   if (rs && variant !== 'subgroup') throw new ShapeError(`matmul: rowSumA needs the subgroup variant, not ${variant} (check matmulFusesRowSum first)`);
 
   const u = new ArrayBuffer(64);
@@ -144,6 +169,10 @@ export function kernelSpec(gpu: Gpu, variant: MatmulVariant, transA: boolean, tr
       return { file: 'matmul_subgroups', entry: 'matmul_subgroup', defines: { ...t, SG: gpu.subgroupSize, ...SUBGROUP, ...(rowSum ? { ROWSUM: true } : {}) }, bindings };
     case 'tiled128':
       return { file: 'matmul_tiled128', entry: 'matmul_tiled128', defines: t, bindings };
+    case 'sgmatrix': {
+      const c = sgmatrixConfig(gpu)!;
+      return { file: 'matmul_sgmatrix', entry: 'matmul_sgmatrix', defines: { ...t, SM_M: c.M, SM_N: c.N, SM_K: c.K }, bindings };
+    }
   }
 }
 
@@ -160,6 +189,8 @@ function workgroups(variant: MatmulVariant, gpu: Gpu, M: number, N: number, batc
       return [cdiv(N, SUBGROUP.NSUB * gpu.subgroupSize * SUBGROUP.TN), cdiv(M, SUBGROUP.TM), batch];
     case 'tiled128':
       return [cdiv(N, 128), cdiv(M, 128), batch];
+    case 'sgmatrix':
+      return [cdiv(N, 64), cdiv(M, 64), batch];
   }
 }
 

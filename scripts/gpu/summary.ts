@@ -89,10 +89,17 @@ export function compare(bench: Record<string, unknown>, torch: TorchFigures | nu
   const out: Comparison[] = [];
   for (const t of torch?.matmul ?? []) {
     const shape = `${t.n}x${t.n}x${t.n}`;
-    const coca = rowsOf(bench.matmul, 'matmul').filter((r) => r.shape === shape && r.ok && r.variant.endsWith(' NN'));
+    // f16 against coca's f16 variant (subgroup matrices), fp32 against its best fp32 variant.
+    const f16 = t.dtype === 'float16';
+    const coca = rowsOf(bench.matmul, 'matmul').filter((r) => r.shape === shape && r.ok && r.variant.endsWith(' NN') && r.variant.startsWith('sgmatrix ') === f16);
     const best = coca.sort((a, b) => b.rate - a.rate)[0];
-    if (t.dtype === 'float16') {
-      out.push({ what: `matmul f16 ${shape}`, coca: 'not measured (no f16 matmul in coca yet)', torch: `${fmt(t.tflops, 2)} TFLOP/s`, ratio: null });
+    if (f16) {
+      out.push({
+        what: `matmul f16 ${shape}`,
+        coca: best ? `${fmt(best.rate / 1000, 2)} TFLOP/s (${best.variant})` : 'not measured (no subgroup matrices here, or the case failed)',
+        torch: `${fmt(t.tflops, 2)} TFLOP/s`,
+        ratio: best ? best.rate / 1000 / t.tflops : null,
+      });
       continue;
     }
     out.push({

@@ -34,14 +34,14 @@ export interface OpenedAdapter {
   adapter: GPUAdapter;
 }
 
-async function tryBackend(backend: BackendName): Promise<GPUAdapter | null> {
+async function tryBackend(backend: BackendName, flags: string[] = []): Promise<GPUAdapter | null> {
   installGlobals();
   if (backend === 'opengl') {
     // llvmpipe through EGL without a display; must be set before Dawn loads EGL.
     process.env.EGL_PLATFORM ??= 'surfaceless';
   }
   process.env.XDG_RUNTIME_DIR ??= '/tmp';
-  const gpu = create([`backend=${backend}`]);
+  const gpu = create([`backend=${backend}`, ...flags]);
   pinned.push(gpu);
   const options: GPURequestAdapterOptions = backend === 'opengl' ? { featureLevel: 'compatibility' } : {};
   try {
@@ -51,11 +51,26 @@ async function tryBackend(backend: BackendName): Promise<GPUAdapter | null> {
   }
 }
 
+export const SUBGROUP_MATRIX_FEATURE = 'chromium-experimental-subgroup-matrix';
+
+/**
+ * Dawn lists its experimental subgroup matrices (tensor cores) only on an instance that allows
+ * unsafe APIs. A hardware Vulkan adapter is asked again through such an instance, and that
+ * adapter is used only where it has them; software adapters (lavapipe) never do and skip the
+ * second instance. COCA_SUBGROUP_MATRIX=off keeps the plain adapter everywhere.
+ */
+async function withSubgroupMatrix(backend: BackendName, plain: GPUAdapter): Promise<GPUAdapter> {
+  const info = plain.info as GPUAdapterInfo & { isFallbackAdapter?: boolean };
+  if (backend !== 'vulkan' || process.env.COCA_SUBGROUP_MATRIX === 'off' || info.isFallbackAdapter || info.architecture === 'software') return plain;
+  const unsafe = await tryBackend(backend, ['enable-dawn-features=allow_unsafe_apis']);
+  return unsafe?.features.has(SUBGROUP_MATRIX_FEATURE) ? unsafe : plain;
+}
+
 export async function openAdapter(choice: BackendChoice = backendFromEnv()): Promise<OpenedAdapter> {
   const order: BackendName[] = choice === 'auto' ? ['vulkan', 'opengl'] : [choice];
   for (const backend of order) {
     const adapter = await tryBackend(backend);
-    if (adapter) return { backend, adapter };
+    if (adapter) return { backend, adapter: await withSubgroupMatrix(backend, adapter) };
   }
   const tried = order.join(' and ');
   throw new NoAdapterError(

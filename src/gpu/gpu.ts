@@ -8,13 +8,15 @@ import { Pipelines, type Kernel, type KernelSpec } from './pipelines.ts';
 import { BufferPool } from './pool.ts';
 import type { ProfileEntry } from './profiler.ts';
 import { Recorder, UNIFORM_SLOT, type Binding } from './recorder.ts';
+import { readSubgroupMatrixConfigs, type SubgroupMatrixConfig } from './probe.ts';
 import { IdleWaiter, waitModeFromEnv, type WaitMode } from './wait.ts';
 
 export type { BindingKind, Kernel, KernelSpec } from './pipelines.ts';
 export type { Binding } from './recorder.ts';
 
-export type FeatureName = 'subgroups' | 'shader-f16' | 'timestamp-query';
-const WANTED_FEATURES: FeatureName[] = ['subgroups', 'shader-f16', 'timestamp-query'];
+export type FeatureName = 'subgroups' | 'shader-f16' | 'timestamp-query' | 'chromium-experimental-subgroup-matrix';
+// The last is listed only by an adapter opened with unsafe APIs allowed (backend.ts decides).
+const WANTED_FEATURES: FeatureName[] = ['subgroups', 'shader-f16', 'timestamp-query', 'chromium-experimental-subgroup-matrix'];
 
 export interface AdapterSummary {
   backend: BackendName;
@@ -27,6 +29,8 @@ export interface AdapterSummary {
   subgroupMaxSize: number;
   features: string[];
   limits: Record<string, number>;
+  /** Subgroup-matrix shapes and types the adapter reports (empty without the feature). */
+  subgroupMatrixConfigs: SubgroupMatrixConfig[];
 }
 
 /**
@@ -104,7 +108,7 @@ export class Gpu {
       const v = (adapter.limits as unknown as Record<string, number>)[key];
       if (typeof v === 'number') requiredLimits[key] = v;
     }
-    const requiredFeatures = WANTED_FEATURES.filter((f) => adapter.features.has(f));
+    const requiredFeatures = WANTED_FEATURES.filter((f) => adapter.features.has(f)) as GPUFeatureName[];
     const device = await adapter.requestDevice({ requiredLimits, requiredFeatures, label: 'coca' });
     const info = adapter.info as GPUAdapterInfo & { subgroupMinSize?: number; subgroupMaxSize?: number };
     const limits: Record<string, number> = {};
@@ -123,6 +127,7 @@ export class Gpu {
       subgroupMaxSize: info.subgroupMaxSize ?? 0,
       features: [...device.features].sort(),
       limits,
+      subgroupMatrixConfigs: device.features.has('chromium-experimental-subgroup-matrix') ? readSubgroupMatrixConfigs(info) : [],
     };
     return new Gpu(device, summary, options.wait ?? waitModeFromEnv(isSoftware(summary)));
   }

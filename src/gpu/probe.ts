@@ -5,7 +5,7 @@
 // instance made with the `allow_unsafe_apis` toggle, so the probe opens one of its own; the
 // device coca computes on is untouched by it.
 import { create } from 'webgpu';
-import type { BackendName } from './backend.ts';
+import { SUBGROUP_MATRIX_FEATURE, type BackendName } from './backend.ts';
 
 export interface SubgroupMatrixConfig {
   componentType: string;
@@ -22,7 +22,7 @@ export interface AdapterProbe {
   subgroupMatrixConfigs: SubgroupMatrixConfig[] | null;
 }
 
-export const SUBGROUP_MATRIX_FEATURE = 'chromium-experimental-subgroup-matrix';
+export { SUBGROUP_MATRIX_FEATURE };
 
 // Kept for the life of the process, as backend.ts does with its instances (a collected Dawn
 // instance crashes the process: ../shared/research/webgpu-node.md).
@@ -51,4 +51,13 @@ export async function probeAdapter(backend: BackendName): Promise<AdapterProbe |
     features,
     subgroupMatrixConfigs: features.includes(SUBGROUP_MATRIX_FEATURE) ? readSubgroupMatrixConfigs(adapter.info) : null,
   };
+}
+
+/**
+ * The configuration coca's f16 matmul uses: f16 inputs accumulated in f32, the largest tile of
+ * those whose M, N and K divide the 32x32x32 block each subgroup computes; null if none.
+ */
+export function pickSubgroupMatrixConfig(configs: readonly SubgroupMatrixConfig[]): SubgroupMatrixConfig | null {
+  const fits = configs.filter((c) => c.componentType === 'f16' && c.resultComponentType === 'f32' && 32 % c.M === 0 && 32 % c.N === 0 && 32 % c.K === 0);
+  return [...fits].sort((a, b) => b.M * b.N * b.K - a.M * a.N * a.K)[0] ?? null;
 }

@@ -30,7 +30,7 @@ describe('GPU check summary', () => {
 
   it('compares the best validated NN matmul at the same size, attention by time, steps against eager and compiled', () => {
     const bench = {
-      matmul: { matmul: { rows: [matmulRow('tiled NN', '4096x4096x4096', 20_000), matmulRow('regblock NN', '4096x4096x4096', 30_000, false), matmulRow('naive NN', '4096x4096x4096', 2_000), matmulRow('tiled NN', '1024x1024x1024', 90_000)] } },
+      matmul: { matmul: { rows: [matmulRow('tiled NN', '4096x4096x4096', 20_000), matmulRow('regblock NN', '4096x4096x4096', 30_000, false), matmulRow('naive NN', '4096x4096x4096', 2_000), matmulRow('tiled NN', '1024x1024x1024', 90_000), matmulRow('sgmatrix NN', '4096x4096x4096', 150_000)] } },
       attention: { attention: [{ variant: 'fused fwd+bwd', shape: '1x8x4096x64', ms: 4, rate: 1, ok: true }, { variant: 'unfused fwd+bwd', shape: '1x8x4096x64', ms: 8, rate: 1, ok: true }, { variant: 'fused fwd', shape: '1x8x4096x64', ms: 1, rate: 1, ok: true }] },
       step: { step: [{ preset: 'tiny', batch: 32, ms: 5 }] },
     };
@@ -41,11 +41,14 @@ describe('GPU check summary', () => {
     };
     const compiled = { step: [{ preset: 'tiny', mode: 'compile', ms: 4 }] };
     const rows = compare(bench, torch, compiled);
+    expect(compare({}, { matmul: [{ n: 4096, dtype: 'float16', ms: 1, tflops: 600 }] }, null)[0]!.ratio).toBeNull();
     const by = Object.fromEntries(rows.map((r) => [r.what, r]));
     // 20 TFLOP/s (tiled; the faster regblock failed validation) against 40.
     expect(by['matmul fp32 4096x4096x4096 (TF32 off)']!.ratio).toBe(0.5);
     expect(by['matmul fp32 4096x4096x4096 (TF32 off)']!.coca).toBe('20.00 TFLOP/s (tiled NN)');
-    expect(by['matmul f16 4096x4096x4096']!.ratio).toBeNull();
+    // f16 only against the f16 variant (150 TFLOP/s against 600), and fp32 never against it.
+    expect(by['matmul f16 4096x4096x4096']!.ratio).toBe(0.25);
+    expect(by['matmul f16 4096x4096x4096']!.coca).toBe('150.00 TFLOP/s (sgmatrix NN)');
     // fused 4 ms against torch's 2 ms: coca at half torch's speed.
     expect(by['attention fwd+bwd 1x8x4096x64']!.ratio).toBe(0.5);
     expect(by['attention fwd 1x8x1024x128']!.coca).toBe('not measured');
