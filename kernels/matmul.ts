@@ -35,6 +35,13 @@ export interface MatmulCall {
    * variant, batch 1, no bias).
    */
   rowSumA?: { offset: number; accumulate?: boolean };
+  /**
+   * GELU in the epilogue. 'apply': C = gelu(v) and `preact` (laid out as C) = v, the
+   * pre-activation the backward needs; 'grad': C = v·gelu'(preact), the GELU's backward folded
+   * into the product that makes its upstream gradient. v = alpha·op(A)·op(B) + bias. Not with
+   * accumulate.
+   */
+  gelu?: { mode: 'apply' | 'grad'; preact: { buffer: GPUBuffer; offset?: number } };
   /** Forces a variant (default: chooseMatmulVariant; COCA_MATMUL also forces one). */
   variant?: MatmulVariant;
   label?: string;
@@ -134,6 +141,13 @@ export function matmul(gpu: Gpu, call: MatmulCall): void {
     throw new ShapeError(`matmul: batch ${batch} exceeds the adapter's ${gpu.limits.maxComputeWorkgroupsPerDimension} workgroups per dimension`);
   }
 
+  const gl = call.gelu;
+  if (gl) {
+    if (call.accumulate) throw new ShapeError('matmul: a GELU epilogue cannot accumulate into C');
+    checkExtent(gpu, 'matmul', `pre-activation ${describeShape([batch, M, N])}`, gl.preact.buffer, gl.preact.offset ?? 0, batch * M * N);
+    if (gl.mode === 'apply') checkDistinct('matmul', ['pre-activation', gl.preact], ['A', call.a], ['B', call.b], ['C', call.c], ['bias', call.bias]);
+    else checkDistinct('matmul', ['C', call.c], ['pre-activation', gl.preact]);
+  }
   const variant = call.variant ?? chooseMatmulVariant(gpu, M, N, K);
   if (!matmulVariantAvailable(gpu, variant)) {
     throw new ShapeError(
@@ -149,16 +163,16 @@ export function matmul(gpu: Gpu, call: MatmulCall): void {
   const f32 = new Float32Array(u);
   u32.set([M, N, K, (call.bias ? 1 : 0) | (call.accumulate ? 2 : 0) | (rs?.accumulate ? 4 : 0), cA, cB, N]);
   f32[7] = call.alpha ?? 1;
-  u32.set([offA, offB, offC, (rs ?? call.bias)?.offset ?? 0, bA === 1 ? 0 : rA * cA, bB === 1 ? 0 : rB * cB, M * N, 0], 8);
+  u32.set([offA, offB, offC, (rs ?? call.bias)?.offset ?? 0, bA === 1 ? 0 : rA * cA, bB === 1 ? 0 : rB * cB, M * N, gl?.preact.offset ?? 0], 8);
 
-  const spec = kernelSpec(gpu, variant, transA, transB, !!rs);
-  const buffers = [call.a.buffer, call.b.buffer, call.bias?.buffer ?? gpu.unused, call.c.buffer];
+  const spec = kernelSpec(gpu, variant, transA, transB, !!rs, gl?.mode);
+  const buffers = [call.a.buffer, call.b.buffer, call.bias?.buffer ?? gpu.unused, call.c.buffer, ...(gl ? [gl.preact.buffer] : [])];
   gpu.dispatch(gpu.kernel(spec), u32, buffers, workgroups(variant, gpu, M, N, batch), call.label ?? `matmul_${variant}(${batch}x${M}x${N}x${K}${transA ? ',Aᵀ' : ''}${transB ? ',Bᵀ' : ''})`);
 }
 
-export function kernelSpec(gpu: Gpu, variant: MatmulVariant, transA: boolean, transB: boolean, rowSum = false): KernelSpec {
-  const bindings: KernelSpec['bindings'] = ['read', 'read', 'read', 'rw'];
-  const t = { TRANS_A: transA, TRANS_B: transB };
+export function kernelSpec(gpu: Gpu, variant: MatmulVariant, transA: boolean, transB: boolean, rowSum = false, gelu?: 'apply' | 'grad'): KernelSpec {
+  const bindings: KernelSpec['bindings'] = ['read', 'read', 'read', 'rw', ...(gelu ? [gelu === 'apply' ? ('rw' as const) : ('read' as const)] : [])];
+  const t = { TRANS_A: transA, TRANS_B: transB, ...(gelu === 'apply' ? { GELU_OUT: true } : {}), ...(gelu === 'grad' ? { GELU_GRAD: true } : {}) };
   switch (variant) {
     case 'naive':
     case 'tiled':

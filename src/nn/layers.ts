@@ -2,8 +2,8 @@
 // reads its parameters by their open_clip names. Shapes and semantics: docs/model.md.
 import { attention, type AttentionPath, type HeadsView } from '../tensor/ops/attention.ts';
 import { layerNorm } from '../tensor/ops/layernorm.ts';
-import { linear } from '../tensor/ops/linear.ts';
-import { add, gelu } from '../tensor/ops/pointwise.ts';
+import { linear, mlpGelu } from '../tensor/ops/linear.ts';
+import { add } from '../tensor/ops/pointwise.ts';
 import { expandBatch, narrowRows } from '../tensor/ops/shape.ts';
 import type { Tensor } from '../tensor/tensor.ts';
 import type { ParamStore } from './params.ts';
@@ -43,10 +43,9 @@ export function norm(ps: ParamStore, prefix: string, x: Tensor): Tensor {
   return layerNorm(x, ps.get(`${prefix}.weight`), ps.get(`${prefix}.bias`));
 }
 
-/** c_proj(GELU(c_fc(x))). */
+/** c_proj(GELU(c_fc(x))), the GELU fused into the matmuls (mlpGelu). */
 export function mlp(ps: ParamStore, prefix: string, x: Tensor): Tensor {
-  const h = gelu(linear(x, ps.get(`${prefix}.c_fc.weight`), ps.get(`${prefix}.c_fc.bias`)));
-  return linear(h, ps.get(`${prefix}.c_proj.weight`), ps.get(`${prefix}.c_proj.bias`));
+  return mlpGelu(x, ps.get(`${prefix}.c_fc.weight`), ps.get(`${prefix}.c_fc.bias`), ps.get(`${prefix}.c_proj.weight`), ps.get(`${prefix}.c_proj.bias`));
 }
 
 /** torch nn.MultiheadAttention(x, x, x): one fused projection to q|k|v, attention, out_proj. */

@@ -18,11 +18,28 @@ export interface OpCheck {
   gpu: (inputs: Tensor[]) => Tensor;
   ref: (inputs: Float64Array[]) => Float64Array;
   tol?: { atol: number; rtol: number };
+  /**
+   * Inputs whose gradients live in one shared buffer, each at a 64-float boundary with NaN
+   * between (Tensor.gradHome), as a parameter arena holds them: kernels that write two
+   * gradients into one buffer (a bias beside its weight) run as in training.
+   */
+  arena?: number[];
 }
 
 export async function checkOp(gpu: Gpu, rng: Rng, c: OpCheck): Promise<void> {
   const data = c.shapes.map((s) => rng.floats(s.reduce((a, b) => a * b, 1)));
   const inputs = data.map((d, i) => Tensor.fromArray(gpu, d, c.shapes[i]!, `in${i}`, c.grads?.[i] ?? true));
+  let arena: GPUBuffer | null = null;
+  if (c.arena) {
+    const at: number[] = [];
+    let floats = 0;
+    for (const i of c.arena) {
+      at.push(floats);
+      floats += Math.ceil((inputs[i]!.size + 1) / 64) * 64;
+    }
+    arena = gpu.upload(new Float32Array(floats).fill(NaN), 'grad-arena');
+    c.arena.forEach((i, k) => (inputs[i]!.gradHome = { buffer: arena!, offset: at[k]! }));
+  }
   const tape = new Tape();
   const y = withTape(tape, () => c.gpu(inputs));
   tape.keep(y);
@@ -45,4 +62,5 @@ export async function checkOp(gpu: Gpu, rng: Rng, c: OpCheck): Promise<void> {
     x.grad?.release();
     x.release();
   }
+  if (arena) gpu.release(arena);
 }

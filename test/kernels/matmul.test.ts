@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Gpu } from '../../src/gpu/gpu.ts';
 import { MATMUL_VARIANTS, chooseMatmulVariant, matmul, matmulFusesRowSum, matmulVariantAvailable, type MatmulVariant } from '../../kernels/matmul.ts';
 import { matmulBackwardRef, matmulRef, matmulTolerance, rowSumsRef } from '../../kernels/matmul.ref.ts';
+import { geluBackwardRef, geluRef } from '../../kernels/pointwise.ref.ts';
 import { expectClose } from '../helpers/close.ts';
 import { poisoned, testGpu } from '../helpers/gpu.ts';
 import { testRng } from '../helpers/seed.ts';
@@ -166,6 +167,57 @@ describe('matmul with the row sums of op(A) fused (the bias gradient beside dW)'
     expect(() => matmul(gpu, { ...call, bias: { buffer: R } })).toThrow(/rowSumA cannot be combined with bias/);
     expect(() => matmul(gpu, { ...call, rowSumA: { offset: 14 } })).toThrow(/row sums \[14, 18\) overlap C \[0, 16\)/);
     for (const buf of [A, B, C, R]) gpu.release(buf);
+  });
+});
+
+describe.each(MATMUL_VARIANTS)('matmul %s with a GELU epilogue', (variant) => {
+  // [batch, M, N, K]: 1s, primes, past the tile edges, a batch; bias and alpha on.
+  const CASES: [number, number, number, number][] = [
+    [1, 1, 1, 1],
+    [1, 37, 67, 13],
+    [2, 33, 129, 31],
+  ];
+  it.each(['apply', 'grad'] as const)('%s: C and the pre-activation match float64', async (mode) => {
+    if (unavailable(variant)) return;
+    for (const [i, [batch, M, N, K]] of CASES.entries()) {
+      const rng = testRng(60 + i + (mode === 'grad' ? 10 : 0));
+      const a = rng.floats(batch * M * K);
+      const b = rng.floats(K * N, -0.5, 0.5);
+      const bias = rng.floats(N);
+      const alpha = 0.9;
+      const n = batch * M * N;
+      const h = mode === 'grad' ? rng.floats(n, -3, 3) : undefined;
+      const [A, B, Bias] = [gpu.upload(a, 'A'), gpu.upload(b, 'B'), gpu.upload(bias, 'bias')];
+      const C = poisoned(gpu, n, 'C');
+      // The pre-activation at an offset, NaN around it.
+      const P = poisoned(gpu, n + 7, 'preact');
+      if (h) gpu.write(P, h, 5 * 4);
+      matmul(gpu, { a: { buffer: A, shape: [batch, M, K] }, b: { buffer: B, shape: [K, N] }, c: { buffer: C, shape: [batch, M, N] }, bias: { buffer: Bias }, alpha, gelu: { mode, preact: { buffer: P, offset: 5 } }, variant });
+      const v = matmulRef(a, b, { M, N, K, batch, transA: false, transB: false, strideA: M * K, strideB: 0 }, { alpha, bias });
+      const what = `${variant} ${mode} [${batch}, ${M}, ${N}, ${K}]`;
+      const tol = matmulTolerance(K);
+      const got = await gpu.read(C, n);
+      const pre = await gpu.read(P, n + 7);
+      if (mode === 'apply') {
+        expectClose(got, geluRef(v), { atol: 1.2 * tol.atol, rtol: tol.rtol }, `${what}: C = gelu(v)`);
+        expectClose(pre.subarray(5, 5 + n), v, tol, `${what}: pre-activation`);
+      } else {
+        expectClose(got, geluBackwardRef(h!, v), { atol: 1.2 * tol.atol, rtol: tol.rtol }, `${what}: C = v·gelu'(h)`);
+      }
+      for (const j of [0, 4, n + 5, n + 6]) expect(Number.isNaN(pre[j]!), `${what}: float ${j} around the pre-activation is left alone`).toBe(true);
+      for (const buf of [A, B, Bias, C, P]) gpu.release(buf);
+    }
+  });
+});
+
+describe('matmul GELU epilogue bad input', () => {
+  it('refuses to accumulate, and a pre-activation in the output buffer, in one line', () => {
+    const [A, B, C, P] = [gpu.alloc(64, 'A'), gpu.alloc(64, 'B'), gpu.alloc(64, 'C'), gpu.alloc(64, 'P')];
+    const call = { a: { buffer: A, shape: [4, 4] }, b: { buffer: B, shape: [4, 4] }, c: { buffer: C, shape: [4, 4] } };
+    expect(() => matmul(gpu, { ...call, accumulate: true, gelu: { mode: 'apply', preact: { buffer: P } } })).toThrow(/GELU epilogue cannot accumulate/);
+    expect(() => matmul(gpu, { ...call, gelu: { mode: 'apply', preact: { buffer: C, offset: 16 } } })).toThrow(/pre-activation must not share a buffer with C/);
+    expect(() => matmul(gpu, { ...call, gelu: { mode: 'grad', preact: { buffer: P, offset: 60 } } })).toThrow(/pre-activation .* needs 16 floats from offset 60/);
+    for (const buf of [A, B, C, P]) gpu.release(buf);
   });
 });
 

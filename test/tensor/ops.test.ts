@@ -2,7 +2,7 @@
 // float64 function, with a random upstream gradient, at awkward shapes.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Gpu } from '../../src/gpu/gpu.ts';
-import { linear, matmul } from '../../src/tensor/ops/linear.ts';
+import { linear, matmul, mlpGelu } from '../../src/tensor/ops/linear.ts';
 import { add, gelu, mul, scale } from '../../src/tensor/ops/pointwise.ts';
 import { addBroadcastRow, concatSeq, sliceSeq } from '../../src/tensor/ops/sequence.ts';
 import { attention, attentionPathAvailable, attentionRuns } from '../../src/tensor/ops/attention.ts';
@@ -34,6 +34,33 @@ describe('ops', () => {
       shapes: [[2, 3, 5], [7, 5], [7]],
       gpu: ([x, w, b]) => linear(x!, w!, b!),
       ref: ([x, w, b]) => matmulRef(x!, w!, { M: 6, N: 7, K: 5, batch: 1, transA: false, transB: true }, { bias: b }),
+    }));
+
+  it('linear with its gradients in an arena: the bias gradient written by the dW matmul', () =>
+    checkOp(gpu, testRng(11), {
+      name: 'linear (arena)',
+      shapes: [[2, 17, 7], [23, 7], [23]],
+      arena: [1, 2],
+      gpu: ([x, w, b]) => linear(x!, w!, b!),
+      ref: ([x, w, b]) => matmulRef(x!, w!, { M: 34, N: 23, K: 7, batch: 1, transA: false, transB: true }, { bias: b }),
+    }));
+
+  // c_proj(GELU(c_fc(x))) with GELU in the first matmul's epilogue and GELU' in the backward's;
+  // big enough that the subgroup kernel (and so the fused bias gradient) runs where it can.
+  const mlpRef = ([x, w1, b1, w2, b2]: Float64Array[]) => {
+    const h = matmulRef(x!, w1!, { M: 34, N: 23, K: 7, batch: 1, transA: false, transB: true }, { bias: b1 });
+    return matmulRef(geluRef(h), w2!, { M: 34, N: 19, K: 23, batch: 1, transA: false, transB: true }, { bias: b2 });
+  };
+  it.each([
+    ['own buffers', undefined],
+    ['an arena', [1, 2, 3, 4]],
+  ] as const)('mlpGelu, gradients in %s', (_, arena) =>
+    checkOp(gpu, testRng(12), {
+      name: 'mlpGelu',
+      shapes: [[2, 17, 7], [23, 7], [23], [19, 23], [19]],
+      arena: arena ? [...arena] : undefined,
+      gpu: ([x, w1, b1, w2, b2]) => mlpGelu(x!, w1!, b1!, w2!, b2!),
+      ref: mlpRef,
     }));
 
   it('batched matmul with transposes', () =>

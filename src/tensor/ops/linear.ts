@@ -41,20 +41,79 @@ export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor 
           const { grad, accumulate } = gradSlot(x);
           matmulKernel(gpu, { a: ref(dy!, [M, out]), b: ref(weight), c: ref(grad, [M, inF]), accumulate, label: 'linear.dx' });
         }
-        // The bias gradient (column sums of dy) rides along in dW's pass where the kernel can.
-        // It is written into dW's buffer: both must live there (a parameter arena).
-        const home = (t: Tensor) => t.grad?.buffer ?? t.gradHome?.buffer;
-        const fuseBias = !!bias?.requiresGrad && weight.requiresGrad && home(bias) !== undefined && home(bias) === home(weight) && matmulFusesRowSum(gpu, out, inF, M);
-        if (weight.requiresGrad) {
-          const { grad, accumulate } = gradSlot(weight);
-          const b = fuseBias ? gradSlot(bias!) : null;
-          const rowSumA = b ? { offset: b.grad.offset, accumulate: b.accumulate } : undefined;
-          matmulKernel(gpu, { a: ref(dy!, [M, out]), b: ref(x, [M, inF]), c: ref(grad), transA: true, accumulate, rowSumA, label: fuseBias ? 'linear.dW+db' : 'linear.dW' });
-        }
-        if (bias?.requiresGrad && !fuseBias) addColumnSums(bias, dy!, M, out);
+        linearParamGrads(dy!, x, weight, bias ?? null, M);
       },
     });
   }
+  return y;
+}
+
+/**
+ * dW += dyᵀ·x and db += column sums of dy, for y = x·Wᵀ + b with x [M, in], dy [M, out]. The
+ * bias gradient rides along in dW's pass where the kernel can (matmul rowSumA), written into
+ * dW's buffer: both must live there (a parameter arena); else a column reduction of its own.
+ */
+export function linearParamGrads(dy: Tensor, x: Tensor, weight: Tensor, bias: Tensor | null, M: number): void {
+  const gpu = x.gpu;
+  const [out, inF] = weight.shape as [number, number];
+  const home = (t: Tensor) => t.grad?.buffer ?? t.gradHome?.buffer;
+  const fuseBias = !!bias?.requiresGrad && weight.requiresGrad && home(bias) !== undefined && home(bias) === home(weight) && matmulFusesRowSum(gpu, out, inF, M);
+  if (weight.requiresGrad) {
+    const { grad, accumulate } = gradSlot(weight);
+    const b = fuseBias ? gradSlot(bias!) : null;
+    const rowSumA = b ? { offset: b.grad.offset, accumulate: b.accumulate } : undefined;
+    matmulKernel(gpu, { a: ref(dy, [M, out]), b: ref(x, [M, inF]), c: ref(grad), transA: true, accumulate, rowSumA, label: fuseBias ? 'linear.dW+db' : 'linear.dW' });
+  }
+  if (bias?.requiresGrad && !fuseBias) addColumnSums(bias, dy, M, out);
+}
+
+/**
+ * c_proj(GELU(c_fc(x))) in two matmuls: the first applies bias and GELU in its epilogue and keeps
+ * the pre-activation; the backward folds GELU' into the product that makes the hidden gradient.
+ * x [..., in], w1 [hidden, in], b1 [hidden], w2 [out, hidden], b2 [out] → [..., out].
+ */
+export function mlpGelu(x: Tensor, w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor): Tensor {
+  const [hid, inF] = w1.shape as [number, number];
+  const [out, hid2] = w2.shape as [number, number];
+  const xin = x.shape[x.shape.length - 1]!;
+  if (w1.shape.length !== 2 || w2.shape.length !== 2 || xin !== inF || hid2 !== hid || b1.size !== hid || b2.size !== out) {
+    throw new ShapeError(`mlp: x ${shapeStr(x.shape)}, c_fc ${shapeStr(w1.shape)} + ${shapeStr(b1.shape)}, c_proj ${shapeStr(w2.shape)} + ${shapeStr(b2.shape)} do not fit together`);
+  }
+  const M = x.size / inF;
+  const gpu = x.gpu;
+  const h = Tensor.empty(gpu, [M, hid], 'mlp.preact');
+  const g = Tensor.empty(gpu, [M, hid], 'mlp.gelu');
+  matmulKernel(gpu, { a: ref(x, [M, inF]), b: ref(w1), c: ref(g), transB: true, bias: { buffer: b1.buffer, offset: b1.offset }, gelu: { mode: 'apply', preact: { buffer: h.buffer, offset: h.offset } }, label: `linear+gelu(${M}x${inF}→${hid})` });
+  const y = Tensor.empty(gpu, [...x.shape.slice(0, -1), out], 'mlp');
+  matmulKernel(gpu, { a: ref(g), b: ref(w2), c: ref(y, [M, out]), transB: true, bias: { buffer: b2.buffer, offset: b2.offset }, label: `linear(${M}x${hid}→${out})` });
+  const tape = needsGrad(x, w1, b1, w2, b2);
+  if (!tape) {
+    h.release();
+    g.release();
+    return y;
+  }
+  y.requiresGrad = true;
+  tape.track(h);
+  tape.track(g);
+  tape.record({
+    op: 'mlpGelu',
+    inputs: [x, w1, b1, w2, b2],
+    outputs: [y],
+    saved: [x, w1, w2, h, g],
+    backward: ([dy]) => {
+      linearParamGrads(dy!, g, w2, b2, M);
+      if (!x.requiresGrad && !w1.requiresGrad && !b1.requiresGrad) return;
+      // dh = (dy·W2) ⊙ GELU'(h), in one pass.
+      const dh = Tensor.empty(gpu, [M, hid], 'mlp.dh');
+      matmulKernel(gpu, { a: ref(dy!, [M, out]), b: ref(w2), c: ref(dh), gelu: { mode: 'grad', preact: { buffer: h.buffer, offset: h.offset } }, label: 'linear.dx+dgelu' });
+      if (x.requiresGrad) {
+        const { grad, accumulate } = gradSlot(x);
+        matmulKernel(gpu, { a: ref(dh), b: ref(w1), c: ref(grad, [M, inF]), accumulate, label: 'linear.dx' });
+      }
+      linearParamGrads(dh, x, w1, b1, M);
+      dh.release();
+    },
+  });
   return y;
 }
 
