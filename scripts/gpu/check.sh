@@ -12,7 +12,7 @@
 #   --budget   seconds for the whole run, unpacking included [default: 470, under 8 minutes; 1800
 #              with --small]; each stage has its own limit as well, so a hang in one leaves the
 #              others their figures
-#   --small    sizes for a software adapter (lavapipe): matmul 256/512, attention L=256, step and
+#   --small    sizes for a software adapter (lavapipe): matmul 256/512, attention L=128, step and
 #              decode of nano, PyTorch on the CPU, the device, copy, matmul and parity suites only,
 #              stage limits ×6 [default: GPU sizes, every kernel suite and parity]
 #   --no-torch skip the PyTorch stages
@@ -82,7 +82,7 @@ APP=$WORK/app
 NODE=$WORK/bin/node
 if [ $SMALL = 1 ]; then
   TESTS="test/gpu/device.test.js test/kernels/copy.test.js test/kernels/matmul.test.js test/model/parity.test.js"
-  MATMUL=256,512; ATTN=1x2x256x64,1x2x256x128; STEP=nano; DECODE=nano; TORCH_STEP=nano
+  MATMUL=256,512; ATTN=1x2x128x64,1x2x128x128; STEP=nano; DECODE=nano; TORCH_STEP=nano
   TORCH_ARGS="--device cpu --matmul 512 --attention $ATTN --runs 3"
 else
   TESTS="test/gpu/*.test.js test/kernels/*.test.js test/model/parity.test.js"
@@ -103,7 +103,8 @@ unpack() {
 }
 coca() { "$NODE" "$APP/bin/coca.js" "$@"; }
 info() {
-  coca info && coca info --json >"$WORK/info.json" && { coca info --kernels || echo "(coca info --kernels failed)"; }
+  coca info && coca info --json >"$WORK/info.json" || return 1
+  coca info --kernels && coca info --kernels --json >"$WORK/kernels.json"
 }
 run_tests() {
   # One file per run of node --test, appended as it ends: a stage cut short by its limit still

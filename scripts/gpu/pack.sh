@@ -41,6 +41,9 @@ for tool in npm xz tar strip apt-get dpkg-deb; do
   command -v $tool >/dev/null || { echo "pack.sh: $tool is needed to pack the kit and is not on the PATH" >&2; exit 2; }
 done
 [ -d node_modules/webgpu ] || { echo "pack.sh: node_modules is missing; run npm ci first" >&2; exit 2; }
+# The kit is for x86-64 machines; apt-get here fetches this machine's architecture.
+arch=$(dpkg --print-architecture 2>/dev/null || echo unknown)
+[ "$arch" = amd64 ] || { echo "pack.sh: this machine is $arch; pack on an amd64 (x86-64) Debian machine, the GPU machine's architecture" >&2; exit 2; }
 
 CACHE=$REPO/.cache/gpu-kit
 STAGE=$(mktemp -d "${TMPDIR:-/tmp}/coca-kit-stage.XXXXXX")
@@ -72,8 +75,7 @@ npx tsx scripts/gpu/assemble.ts --app "$APP" $([ "$DATA" != none ] && echo --dat
 DEBS=$CACHE/debs
 if [ -z "$(ls "$DEBS"/libvulkan1_*.deb 2>/dev/null)" ]; then
   mkdir -p "$DEBS"
-  apt_o=(-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oAPT::Sandbox::User=root)
-  (cd "$DEBS" && apt-get "${apt_o[@]}" download libvulkan1 libglvnd0 libglx0 libegl1 libgl1 libopengl0 libgles2 >/dev/null)
+  (cd "$DEBS" && apt-get -oAPT::Sandbox::User=root download libvulkan1 libglvnd0 libglx0 libegl1 libgl1 libopengl0 libgles2 >/dev/null)
 fi
 mkdir -p "$APP/sys"
 for d in "$DEBS"/*.deb; do dpkg-deb -x "$d" "$STAGE/debroot"; done

@@ -78,6 +78,8 @@ export function readTestCounts(log: string): { tests: number; pass: number; fail
 }
 
 const fmt = (x: number, d = 1) => (Number.isFinite(x) ? x.toFixed(d) : '–');
+/** A rate in GFLOP/s, shown in TFLOP/s from 1000 up (software adapters stay readable). */
+const rate = (gflops: number) => (gflops >= 1000 ? `${fmt(gflops / 1000, 2)} TFLOP/s` : `${fmt(gflops, 2)} GFLOP/s`);
 const rowsOf = (report: unknown, family: string): BenchRowLike[] => {
   const r = (report as Record<string, unknown> | null)?.[family];
   const rows = Array.isArray(r) ? r : (r as { rows?: unknown[] } | undefined)?.rows;
@@ -96,16 +98,16 @@ export function compare(bench: Record<string, unknown>, torch: TorchFigures | nu
     if (f16) {
       out.push({
         what: `matmul f16 ${shape}`,
-        coca: best ? `${fmt(best.rate / 1000, 2)} TFLOP/s (${best.variant})` : 'not measured (no subgroup matrices here, or the case failed)',
-        torch: `${fmt(t.tflops, 2)} TFLOP/s`,
+        coca: best ? `${rate(best.rate)} (${best.variant})` : 'not measured (no subgroup matrices here, or the case failed)',
+        torch: rate(t.tflops * 1000),
         ratio: best ? best.rate / 1000 / t.tflops : null,
       });
       continue;
     }
     out.push({
       what: `matmul fp32 ${shape} (TF32 off)`,
-      coca: best ? `${fmt(best.rate / 1000, 2)} TFLOP/s (${best.variant})` : 'not measured',
-      torch: `${fmt(t.tflops, 2)} TFLOP/s`,
+      coca: best ? `${rate(best.rate)} (${best.variant})` : 'not measured',
+      torch: rate(t.tflops * 1000),
       ratio: best ? best.rate / 1000 / t.tflops : null,
     });
   }
@@ -140,6 +142,7 @@ export function summarise(dir: string): Record<string, unknown> {
     kit: readJson(path.join(dir, 'kit.json')),
     stages,
     adapter: readJson(path.join(dir, 'info.json')),
+    kernelChoices: readJson(path.join(dir, 'kernels.json')),
     tests: readTestCounts(testsLog),
     coca: bench,
     torch,

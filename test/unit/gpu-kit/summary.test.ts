@@ -56,6 +56,9 @@ describe('GPU check summary', () => {
     expect(by['training step tiny vs compile']!.ratio).toBe(0.8);
     expect(by['training step b32 vs eager']!.ratio).toBeNull();
     expect(rows).toHaveLength(7);
+    // A software adapter's rates stay readable in GFLOP/s.
+    const slow = compare({ matmul: { matmul: { rows: [matmulRow('subgroup NN', '512x512x512', 3.2)] } } }, { matmul: [{ n: 512, dtype: 'float32', ms: 1, tflops: 0.05 }] }, null);
+    expect([slow[0]!.coca, slow[0]!.torch]).toEqual(['3.20 GFLOP/s (subgroup NN)', '50.00 GFLOP/s']);
   });
 
   it('gathers a run folder into one record; missing stages leave their figures absent, not invented', () => {
