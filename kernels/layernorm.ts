@@ -30,6 +30,8 @@ export interface LayernormBackwardCall {
   rstd: TensorRef;
   dy: TensorRef;
   dx: TensorRef;
+  /** dx += the gradient instead of dx = it. */
+  accumulateDx?: boolean;
   /** Overwritten (not accumulated), [C] each. */
   dgamma: TensorRef;
   dbeta: TensorRef;
@@ -64,7 +66,7 @@ export function layernorm(gpu: Gpu, call: LayernormCall): void {
   for (const out of ['y', 'mean', 'rstd'] as const) checkDistinct(name, [out, call[out]], ...ins);
   if (y.buffer === mean.buffer || y.buffer === rstd.buffer || mean.buffer === rstd.buffer) throw new ShapeError(`${name}: y, mean and rstd need a buffer each`);
   const vec4 = L.cols % 4 === 0 && c.x!.offset % 4 === 0 && c.y!.offset % 4 === 0;
-  const u = new ArrayBuffer(48);
+  const u = new ArrayBuffer(64);
   const u32 = new Uint32Array(u);
   u32.set([L.rows, L.cols, L.rpw, 0, c.x!.offset, c.gamma!.offset, c.beta!.offset, c.y!.offset, c.mean!.offset, c.rstd!.offset, 0]);
   new Float32Array(u)[11] = call.eps ?? LAYERNORM_EPS;
@@ -86,9 +88,10 @@ export function layernormBackward(gpu: Gpu, call: LayernormBackwardCall): void {
   const nwg = Math.ceil(L.rows / L.rpw);
   const part = gpu.alloc(2 * nwg * L.cols, `${name}:partials`);
   const vec4 = L.cols % 4 === 0 && c.x!.offset % 4 === 0 && c.dy!.offset % 4 === 0 && c.dx!.offset % 4 === 0;
-  const u = new ArrayBuffer(48);
+  const u = new ArrayBuffer(64);
   const u32 = new Uint32Array(u);
   u32.set([L.rows, L.cols, L.rpw, nwg, c.x!.offset, c.gamma!.offset, 0, c.dx!.offset, c.mean!.offset, c.rstd!.offset, c.dy!.offset]);
+  u32[12] = call.accumulateDx ? 1 : 0;
   const k = gpu.kernel({ file: 'layernorm', entry: 'layernorm_bwd', defines: { VPT: L.vpt, WG: ROW_WG, VEC4: vec4 }, bindings: ['read', 'read', 'read', 'read', 'read', 'rw', 'rw'] });
   gpu.dispatch(k, u32, [x.buffer, gamma.buffer, mean.buffer, rstd.buffer, dy.buffer, dx.buffer, part], L.grid, `${name}${describeShape(x.shape)}`);
   // dγ and dβ in one column reduction over [nwg, 2·cols]: straight into place when dβ follows dγ

@@ -22,7 +22,12 @@ struct Params {
   rows: u32, cols: u32, rpw: u32, nwg: u32,
   offX: u32, offG: u32, offB: u32, offY: u32,
   offMean: u32, offRstd: u32, offDy: u32, eps: f32,
+  // ACCUMULATE_DX (backward): dx += the gradient instead of dx = it (a residual stream's
+  // gradient already holds the skip path's share).
+  flags: u32, pad0: u32, pad1: u32, pad2: u32,
 }
+
+const ACCUMULATE_DX: u32 = 1u;
 
 const WG: u32 = 16u;
 const VPT: u32 = 4u;
@@ -196,10 +201,20 @@ fn layernorm_bwd(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg:
     ln_bwd_core(tid, r, &v, &d, &g, &ag, &ab);
     for (var k = 0u; k < VPT; k++) {
       //#if VEC4
-      if (col(tid, k) < p.cols) { dxv[(p.offY + r * p.cols + col(tid, k)) / 4u] = v[k]; }
+      if (col(tid, k) < p.cols) {
+        let at = (p.offY + r * p.cols + col(tid, k)) / 4u;
+        var o = v[k];
+        if ((p.flags & ACCUMULATE_DX) != 0u) { o += dxv[at]; }
+        dxv[at] = o;
+      }
       //#else
       for (var i = 0u; i < 4u; i++) {
-        if (col(tid, k) + i < p.cols) { dxs[p.offY + r * p.cols + col(tid, k) + i] = v[k][i]; }
+        if (col(tid, k) + i < p.cols) {
+          let at = p.offY + r * p.cols + col(tid, k) + i;
+          var o = v[k][i];
+          if ((p.flags & ACCUMULATE_DX) != 0u) { o += dxs[at]; }
+          dxs[at] = o;
+        }
       }
       //#end
     }

@@ -3,7 +3,6 @@
 import { attention, type AttentionPath, type HeadsView } from '../tensor/ops/attention.ts';
 import { layerNorm } from '../tensor/ops/layernorm.ts';
 import { linear, mlpGelu } from '../tensor/ops/linear.ts';
-import { add } from '../tensor/ops/pointwise.ts';
 import { expandBatch, narrowRows } from '../tensor/ops/shape.ts';
 import type { Tensor } from '../tensor/tensor.ts';
 import type { ParamStore } from './params.ts';
@@ -44,17 +43,17 @@ export function norm(ps: ParamStore, prefix: string, x: Tensor): Tensor {
 }
 
 /** c_proj(GELU(c_fc(x))), the GELU fused into the matmuls (mlpGelu). */
-export function mlp(ps: ParamStore, prefix: string, x: Tensor): Tensor {
-  return mlpGelu(x, ps.get(`${prefix}.c_fc.weight`), ps.get(`${prefix}.c_fc.bias`), ps.get(`${prefix}.c_proj.weight`), ps.get(`${prefix}.c_proj.bias`));
+export function mlp(ps: ParamStore, prefix: string, x: Tensor, residual?: Tensor): Tensor {
+  return mlpGelu(x, ps.get(`${prefix}.c_fc.weight`), ps.get(`${prefix}.c_fc.bias`), ps.get(`${prefix}.c_proj.weight`), ps.get(`${prefix}.c_proj.bias`), residual);
 }
 
 /** torch nn.MultiheadAttention(x, x, x): one fused projection to q|k|v, attention, out_proj. */
-export function selfAttention(ps: ParamStore, prefix: string, x: Tensor, s: AttentionSettings): Tensor {
+export function selfAttention(ps: ParamStore, prefix: string, x: Tensor, s: AttentionSettings, residual?: Tensor): Tensor {
   const d = x.shape[2]!;
   const qkv = linear(x, ps.get(`${prefix}.in_proj_weight`), ps.get(`${prefix}.in_proj_bias`));
   const { k, v } = attendOver(s, () => ({ k: { t: qkv, col: d }, v: { t: qkv, col: 2 * d } }));
   const o = attention({ t: qkv, col: 0 }, k, v, d, s);
-  return linear(o, ps.get(`${prefix}.out_proj.weight`), ps.get(`${prefix}.out_proj.bias`));
+  return linear(o, ps.get(`${prefix}.out_proj.weight`), ps.get(`${prefix}.out_proj.bias`), residual);
 }
 
 /**
@@ -62,7 +61,7 @@ export function selfAttention(ps: ParamStore, prefix: string, x: Tensor, s: Atte
  * k == d the weights are row blocks of in_proj_weight; otherwise torch keeps q/k/v_proj_weight.
  * kv is a function so that a cache already holding the projection (s.cache) skips computing it.
  */
-export function crossAttention(ps: ParamStore, prefix: string, xq: Tensor, kv: () => Tensor, s: AttentionSettings): Tensor {
+export function crossAttention(ps: ParamStore, prefix: string, xq: Tensor, kv: () => Tensor, s: AttentionSettings, residual?: Tensor): Tensor {
   const d = xq.shape[2]!;
   const b = ps.get(`${prefix}.in_proj_bias`);
   const fused = ps.has(`${prefix}.in_proj_weight`);
@@ -77,7 +76,7 @@ export function crossAttention(ps: ParamStore, prefix: string, xq: Tensor, kv: (
     return { k: { t: linear(x, ps.get(`${prefix}.k_proj_weight`), narrowRows(b, d, d)), col: 0 }, v: { t: linear(x, ps.get(`${prefix}.v_proj_weight`), narrowRows(b, 2 * d, d)), col: 0 } };
   });
   const o = attention({ t: q, col: 0 }, k, v, d, s);
-  return linear(o, ps.get(`${prefix}.out_proj.weight`), ps.get(`${prefix}.out_proj.bias`));
+  return linear(o, ps.get(`${prefix}.out_proj.weight`), ps.get(`${prefix}.out_proj.bias`), residual);
 }
 
 /**
@@ -87,9 +86,9 @@ export function crossAttention(ps: ParamStore, prefix: string, xq: Tensor, kv: (
  */
 export function block(ps: ParamStore, prefix: string, x: Tensor, s: AttentionSettings, image?: Tensor): Tensor {
   const h = norm(ps, `${prefix}.ln_1`, x);
-  const a = image ? crossAttention(ps, `${prefix}.attn`, h, () => norm(ps, `${prefix}.ln_1_kv`, image), s) : selfAttention(ps, `${prefix}.attn`, h, s);
-  const x1 = add(x, a);
-  return add(x1, mlp(ps, `${prefix}.mlp`, norm(ps, `${prefix}.ln_2`, x1)));
+  // Both residual adds ride in the matmul that ends each branch (it accumulates onto a copy of x).
+  const x1 = image ? crossAttention(ps, `${prefix}.attn`, h, () => norm(ps, `${prefix}.ln_1_kv`, image), s, x) : selfAttention(ps, `${prefix}.attn`, h, s, x);
+  return mlp(ps, `${prefix}.mlp`, norm(ps, `${prefix}.ln_2`, x1), x1);
 }
 
 /** open_clip's AttentionalPooler: learned queries (ln_q) attend over ln_k(x); [B, S, k] → [B, n, d]. */

@@ -17,7 +17,7 @@ beforeAll(async () => {
 afterAll(() => gpu?.pool.trim());
 
 
-async function runCase(rows: number, cols: number, off: number, salt: number, range = 2, arena = false): Promise<Float32Array[]> {
+async function runCase(rows: number, cols: number, off: number, salt: number, range = 2, arena = false, accumulate = false): Promise<Float32Array[]> {
   const rng = testRng(salt);
   const n = rows * cols;
   const x = rng.floats(n, -range, range);
@@ -41,7 +41,10 @@ async function runCase(rows: number, cols: number, off: number, salt: number, ra
   expectClose(rstd, ref.rstd, tol.stats, `${what}: rstd`);
 
   const DY = placed(gpu, dy, o(6), 'dy');
+  // accumulate: dx already holds a sum (the residual stream's gradient) that the kernel adds to.
+  const dx0 = accumulate ? rng.floats(n) : null;
   const DX = poisoned(gpu, o(7) + n, 'dx');
+  if (dx0) gpu.write(DX, dx0, o(7) * 4);
   // arena: dγ and dβ side by side in one buffer, as a parameter arena holds them (the kernel then
   // reduces both straight into place); NaN around them.
   const DG = poisoned(gpu, o(8) + cols + (arena ? cols + 2 : 0), 'dgamma');
@@ -54,11 +57,13 @@ async function runCase(rows: number, cols: number, off: number, salt: number, ra
     rstd: t(R, [rows], 5),
     dy: t(DY, [rows, cols], 6),
     dx: t(DX, [rows, cols], 7),
+    accumulateDx: accumulate,
     dgamma: t(DG, [cols], 8),
     dbeta: { buffer: DB, shape: [cols], offset: offDB },
   });
   // The reference backward from the kernel's own saved statistics, as training would use them.
   const bref = layernormBackwardRef(x, gamma, mean, rstd, dy, rows, cols);
+  if (dx0) bref.dx = bref.dx.map((v, i) => v + dx0[i]!);
   const [dx, dgamma, dbeta] = [await gpu.read(DX, n, o(7)), await gpu.read(DG, cols, o(8)), await gpu.read(DB, cols, offDB)];
   if (arena) expect(Number.isNaN((await gpu.read(DG, 1, o(8) + 2 * cols))[0]!), `${what}: the float after dβ is left alone`).toBe(true);
   // dx scales with rstd (316 for a row of one element, whose x̂ is 0 and dx exactly 0).
@@ -81,6 +86,11 @@ describe('layernorm', () => {
   it('walks several rows per workgroup and folds dγ, dβ over workgroups', async () => {
     await runCase(1031, 12, 0, 20);
     await runCase(600, 13, 3, 21);
+  });
+
+  it('adds dx to what dx holds when asked (the residual stream), vec4 and scalar', async () => {
+    await runCase(9, 12, 0, 25, 2, false, true);
+    await runCase(5, 7, 3, 26, 2, false, true);
   });
 
   it('reduces dγ and dβ straight into place when dβ follows dγ in one buffer', async () => {

@@ -63,6 +63,22 @@ describe('ops', () => {
       ref: mlpRef,
     }));
 
+  it('linear and mlpGelu onto a residual (the matmul accumulates onto a copy of it)', async () => {
+    await checkOp(gpu, testRng(13), {
+      name: 'linear + residual',
+      shapes: [[2, 17, 7], [23, 7], [23], [2, 17, 23]],
+      arena: [1, 2],
+      gpu: ([x, w, b, r]) => linear(x!, w!, b!, r!),
+      ref: ([x, w, b, r]) => matmulRef(x!, w!, { M: 34, N: 23, K: 7, batch: 1, transA: false, transB: true }, { bias: b, accumulate: r }),
+    });
+    await checkOp(gpu, testRng(14), {
+      name: 'mlpGelu + residual',
+      shapes: [[2, 17, 7], [23, 7], [23], [19, 23], [19], [2, 17, 19]],
+      gpu: ([x, w1, b1, w2, b2, r]) => mlpGelu(x!, w1!, b1!, w2!, b2!, r!),
+      ref: (xs) => mlpRef(xs).map((v, i) => v + xs[5]![i]!),
+    });
+  });
+
   it('batched matmul with transposes', () =>
     checkOp(gpu, testRng(2), {
       name: 'matmul',

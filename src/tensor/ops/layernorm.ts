@@ -40,11 +40,13 @@ export function layerNorm(x: Tensor, weight: Tensor, bias: Tensor): Tensor {
     outputs: [y],
     saved: [x, weight, mean, rstd],
     backward: ([dy]) => {
-      // The kernel writes all three gradients; where one already holds a sum, add through scratch.
-      const dx = x.requiresGrad ? target(x, 'ln.dx') : { t: Tensor.empty(gpu, x.shape, 'ln.dx'), scratch: true };
+      // The kernel writes all three gradients, dx added in place where it already holds a sum
+      // (the residual stream's); dγ, dβ through scratch where they do.
+      const accumulateDx = x.requiresGrad && x.grad !== null;
+      const dx = !x.requiresGrad ? { t: Tensor.empty(gpu, x.shape, 'ln.dx'), scratch: true } : accumulateDx ? { t: x.grad!, scratch: false } : target(x, 'ln.dx');
       const dg = weight.requiresGrad ? target(weight, 'ln.dgamma') : { t: Tensor.empty(gpu, [C], 'ln.dgamma'), scratch: true };
       const db = bias.requiresGrad ? target(bias, 'ln.dbeta') : { t: Tensor.empty(gpu, [C], 'ln.dbeta'), scratch: true };
-      layernormBackward(gpu, { x: ref(x, x2), gamma: ref(weight, [C]), mean: ref(mean), rstd: ref(rstd), dy: ref(dy!, x2), dx: ref(dx.t, x2), dgamma: ref(dg.t, [C]), dbeta: ref(db.t, [C]) });
+      layernormBackward(gpu, { x: ref(x, x2), gamma: ref(weight, [C]), mean: ref(mean), rstd: ref(rstd), dy: ref(dy!, x2), dx: ref(dx.t, x2), accumulateDx, dgamma: ref(dg.t, [C]), dbeta: ref(db.t, [C]) });
       for (const [p, g] of [[x, dx], [weight, dg], [bias, db]] as const) {
         if (!g.scratch) continue;
         if (p.requiresGrad) accumulateGrad(p, g.t);

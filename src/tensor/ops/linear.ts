@@ -2,17 +2,35 @@
 // y = x·Wᵀ + b with W stored [out, in], as open_clip's state dicts hold it).
 import { matmul as matmulKernel, matmulFusesRowSum } from '../../../kernels/matmul.ts';
 import { ShapeError } from '../../gpu/errors.ts';
-import { addColumnSums, gradSlot } from '../grad.ts';
+import { accumulateGrad, addColumnSums, gradSlot } from '../grad.ts';
 import { needsGrad } from '../tape.ts';
 import { Tensor, shapeStr } from '../tensor.ts';
 
 const ref = (t: Tensor, shape: readonly number[] = t.shape) => ({ buffer: t.buffer, shape, offset: t.offset });
 
 /**
- * y = x·Wᵀ + b. x [..., in], W [out, in], b [out] → y [..., out]. The leading dimensions are
- * flattened into one (rows are independent).
+ * y starts as a buffer copy of `residual` (of y's shape), which the matmul then accumulates onto:
+ * the residual add of a transformer block without a pass of its own.
  */
-export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor {
+function startFromResidual(y: Tensor, residual: Tensor | null | undefined): boolean {
+  if (!residual) return false;
+  if (residual.size !== y.size || residual.shape.length !== y.shape.length || residual.shape.some((d, i) => d !== y.shape[i])) {
+    throw new ShapeError(`residual ${shapeStr(residual.shape)} does not fit the output ${shapeStr(y.shape)}`);
+  }
+  y.gpu.copy(residual.buffer, y.buffer, y.size * 4, residual.offset * 4, y.offset * 4);
+  return true;
+}
+
+/** The residual's share of the backward of y = residual + f(·): dy itself. */
+function residualGrad(residual: Tensor | null | undefined, dy: Tensor): void {
+  if (residual?.requiresGrad) accumulateGrad(residual, dy);
+}
+
+/**
+ * y = x·Wᵀ + b (+ residual). x [..., in], W [out, in], b [out] → y [..., out]. The leading
+ * dimensions are flattened into one (rows are independent).
+ */
+export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null, residual?: Tensor | null): Tensor {
   const [out, inF] = weight.shape as [number, number];
   const xin = x.shape[x.shape.length - 1]!;
   if (weight.shape.length !== 2 || xin !== inF) throw new ShapeError(`linear: x ${shapeStr(x.shape)} does not fit weight ${shapeStr(weight.shape)} (last dim of x must equal weight's ${inF} inputs)`);
@@ -20,23 +38,26 @@ export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor 
   const M = x.size / inF;
   const gpu = x.gpu;
   const y = Tensor.empty(gpu, [...x.shape.slice(0, -1), out], 'linear');
+  const accumulate = startFromResidual(y, residual);
   matmulKernel(gpu, {
     a: ref(x, [M, inF]),
     b: ref(weight, [out, inF]),
     c: ref(y, [M, out]),
     transB: true,
     bias: bias ? { buffer: bias.buffer, offset: bias.offset } : undefined,
-    label: `linear(${M}x${inF}→${out})`,
+    accumulate,
+    label: `linear(${M}x${inF}→${out}${accumulate ? ', +residual' : ''})`,
   });
-  const tape = needsGrad(x, weight, bias);
+  const tape = needsGrad(x, weight, bias, residual);
   if (tape) {
     y.requiresGrad = true;
     tape.record({
       op: 'linear',
-      inputs: bias ? [x, weight, bias] : [x, weight],
+      inputs: [x, weight, ...(bias ? [bias] : []), ...(residual ? [residual] : [])],
       outputs: [y],
       saved: [x, weight],
       backward: ([dy]) => {
+        residualGrad(residual, dy!);
         if (x.requiresGrad) {
           const { grad, accumulate } = gradSlot(x);
           matmulKernel(gpu, { a: ref(dy!, [M, out]), b: ref(weight), c: ref(grad, [M, inF]), accumulate, label: 'linear.dx' });
@@ -68,11 +89,11 @@ export function linearParamGrads(dy: Tensor, x: Tensor, weight: Tensor, bias: Te
 }
 
 /**
- * c_proj(GELU(c_fc(x))) in two matmuls: the first applies bias and GELU in its epilogue and keeps
+ * c_proj(GELU(c_fc(x))) (+ residual) in two matmuls: the first applies bias and GELU in its epilogue and keeps
  * the pre-activation; the backward folds GELU' into the product that makes the hidden gradient.
  * x [..., in], w1 [hidden, in], b1 [hidden], w2 [out, hidden], b2 [out] → [..., out].
  */
-export function mlpGelu(x: Tensor, w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor): Tensor {
+export function mlpGelu(x: Tensor, w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor, residual?: Tensor | null): Tensor {
   const [hid, inF] = w1.shape as [number, number];
   const [out, hid2] = w2.shape as [number, number];
   const xin = x.shape[x.shape.length - 1]!;
@@ -85,8 +106,9 @@ export function mlpGelu(x: Tensor, w1: Tensor, b1: Tensor, w2: Tensor, b2: Tenso
   const g = Tensor.empty(gpu, [M, hid], 'mlp.gelu');
   matmulKernel(gpu, { a: ref(x, [M, inF]), b: ref(w1), c: ref(g), transB: true, bias: { buffer: b1.buffer, offset: b1.offset }, gelu: { mode: 'apply', preact: { buffer: h.buffer, offset: h.offset } }, label: `linear+gelu(${M}x${inF}→${hid})` });
   const y = Tensor.empty(gpu, [...x.shape.slice(0, -1), out], 'mlp');
-  matmulKernel(gpu, { a: ref(g), b: ref(w2), c: ref(y, [M, out]), transB: true, bias: { buffer: b2.buffer, offset: b2.offset }, label: `linear(${M}x${hid}→${out})` });
-  const tape = needsGrad(x, w1, b1, w2, b2);
+  const accumulate = startFromResidual(y, residual);
+  matmulKernel(gpu, { a: ref(g), b: ref(w2), c: ref(y, [M, out]), transB: true, bias: { buffer: b2.buffer, offset: b2.offset }, accumulate, label: `linear(${M}x${hid}→${out}${accumulate ? ', +residual' : ''})` });
+  const tape = needsGrad(x, w1, b1, w2, b2, residual);
   if (!tape) {
     h.release();
     g.release();
@@ -97,10 +119,11 @@ export function mlpGelu(x: Tensor, w1: Tensor, b1: Tensor, w2: Tensor, b2: Tenso
   tape.track(g);
   tape.record({
     op: 'mlpGelu',
-    inputs: [x, w1, b1, w2, b2],
+    inputs: [x, w1, b1, w2, b2, ...(residual ? [residual] : [])],
     outputs: [y],
     saved: [x, w1, w2, h, g],
     backward: ([dy]) => {
+      residualGrad(residual, dy!);
       linearParamGrads(dy!, g, w2, b2, M);
       if (!x.requiresGrad && !w1.requiresGrad && !b1.requiresGrad) return;
       // dh = (dy·W2) ⊙ GELU'(h), in one pass.
