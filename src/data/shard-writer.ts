@@ -101,11 +101,28 @@ function tokenizerFileOf(where: string): string | undefined {
   return fs.existsSync(f) ? f : undefined;
 }
 
+/**
+ * Removes the shards an earlier `coca data shards` left in `out` (the caller has checked that
+ * `out` is new, empty or that command's own output): a folder of split folders is one set, and
+ * a stale `00007.tar` or split would be read as part of the new one.
+ */
+function removeOldShards(out: string): void {
+  if (!fs.existsSync(out)) return;
+  for (const name of fs.readdirSync(out)) {
+    const dir = path.join(out, name);
+    if (!fs.statSync(dir).isDirectory()) continue;
+    for (const f of fs.readdirSync(dir)) if (/\.tar(\.tmp-\d+)?$/.test(f)) fs.rmSync(path.join(dir, f));
+    if (fs.readdirSync(dir).length === 0) fs.rmdirSync(dir);
+  }
+}
+
 export async function writeShards(where: string, out: string, o: WriteShardsOptions): Promise<ShardsInfo> {
   const log = o.log ?? (() => {});
   const side = sourceSide(where);
   const splits = o.splits ?? listSplits(where).filter((s) => s !== 'all');
   const info: ShardsInfo = { format: 'coca-shards', source: where, splits: {} };
+  // Only once the first split has been read: a run refused for its data leaves the old set whole.
+  let cleared = false;
   const stats = measuredStats(where);
   if (stats) Object.assign(info, stats);
   for (const split of splits) {
@@ -117,6 +134,8 @@ export async function writeShards(where: string, out: string, o: WriteShardsOpti
       if (e instanceof DataError && !o.splits && / has no items in split /.test(e.message)) continue;
       throw e;
     }
+    if (!cleared) removeOldShards(out);
+    cleared = true;
     const dir = path.join(out, split);
     fs.mkdirSync(dir, { recursive: true });
     const count = Math.ceil(ds.length / o.perShard);

@@ -2,6 +2,7 @@
 // a loopback HTTP server; a sample without a caption, a corrupt picture and a truncated last
 // shard are skipped and counted; the training stream is deterministic and resumes exactly across
 // shard and buffer boundaries; `coca data shards` of a folder gives the folder's pairs back.
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -283,5 +284,31 @@ describe('coca data shards', () => {
     const kept = path.join(root, 'packed-in-order');
     await writeShards(folder, kept, { perShard: 4, shuffle: false, warn: () => {} });
     expect(await keys(kept)).toEqual([...shuffled].sort((x, y) => x - y));
+  });
+});
+
+describe('coca data shards on the command line', () => {
+  const coca = (args: string[]) => spawnSync(process.execPath, ['bin/coca.js', ...args], { encoding: 'utf8', timeout: 120_000 });
+
+  it('writes into a new folder and its own output again, refuses a folder of the user’s in one line', async () => {
+    const folder = path.join(root, 'cli-folder');
+    for (let i = 0; i < 6; i++) await writeImage(path.join(folder, `p${i}.png`), 8, 8, i);
+    fs.writeFileSync(path.join(folder, 'captions.tsv'), Array.from({ length: 6 }, (_, i) => `p${i}.png\tpicture ${i}`).join('\n') + '\n');
+    const out = path.join(root, 'cli-out');
+    const first = coca(['data', 'shards', '--data', folder, '--out', out, '--per-shard', '2', '--split', 'all']);
+    expect(first.stderr).toBe('');
+    expect(first.status).toBe(0);
+    expect(first.stdout).toMatch(/all: 6 samples in 3 shards/);
+    expect(fs.readdirSync(path.join(out, 'all')).sort()).toEqual(['00000.tar', '00001.tar', '00002.tar']);
+    expect(coca(['data', 'shards', '--data', folder, '--out', out, '--per-shard', '3', '--split', 'all']).status).toBe(0);
+    // The first run's third shard is gone: the folder is the new set only.
+    expect(fs.readdirSync(path.join(out, 'all')).sort()).toEqual(['00000.tar', '00001.tar']);
+    const mine = path.join(root, 'users-folder');
+    fs.mkdirSync(mine);
+    fs.writeFileSync(path.join(mine, 'notes.txt'), 'mine');
+    const refused = coca(['data', 'shards', '--data', folder, '--out', mine]);
+    expect(refused.status).toBe(1);
+    expect(refused.stderr.trim().split('\n')).toHaveLength(1);
+    expect(fs.readdirSync(mine)).toEqual(['notes.txt']);
   });
 });
