@@ -198,6 +198,18 @@ describe('beam search with few beams, against the reference written from its rul
       expect(c.attention!.map((a) => Array.from(a))).toEqual(c.tokens.slice(1).map((_, t) => Array.from(attentionOf(i, c.tokens.slice(0, t + 1)))));
     }
     expect((await beamSearch(new FakeStepper(images, 3, V, fn), 6, { maxLen: 6 }))[0]!.attention).toBeUndefined();
+    // A winner that runs through the second beam: the likeliest first word (3) leads nowhere.
+    const trap: LogitFn = (_, prefix) => {
+      const z = new Float32Array(V).fill(0);
+      if (prefix.length === 1) z.set([0, 0, -5, 1, 0.5, -5, -5]);
+      else if (prefix[1] === 4) z[EOT] = 10;
+      return z;
+    };
+    const caps2 = await beamSearch(new FakeStepper([5, 6], 2, V, trap, true), 5, { maxLen: 5, lengthPenalty: 0 });
+    for (const [i, c] of caps2.entries()) {
+      expect(c.tokens).toEqual([SOT, 4, EOT]);
+      expect(c.attention!.map((a) => Array.from(a))).toEqual([Array.from(attentionOf(5 + i, [SOT])), Array.from(attentionOf(5 + i, [SOT, 4]))]);
+    }
   });
 
   it('a caption that ends at once beats the longer ones once K captions are finished', async () => {
@@ -376,6 +388,9 @@ describe('logSoftmax and the length normalisation', () => {
     const x = Float32Array.of(1000, 999, -Infinity, 998.5);
     const lse = 1000 + Math.log(1 + Math.exp(-1) + Math.exp(-1.5));
     expect(Array.from(logSoftmax(x))).toEqual([1000 - lse, 999 - lse, -Infinity, 998.5 - lse]);
+    // The largest logit anywhere in the row, not last: no overflow whatever the order.
+    expect(Array.from(logSoftmax(Float32Array.of(1000, 0)))).toEqual([0, -1000]);
+    expect(Array.from(logSoftmax(Float32Array.of(0, 1000, -Infinity)))).toEqual([-1000, 0, -Infinity]);
     const y = Float32Array.of(-3, -1, -2);
     const z = Math.log(Math.exp(-3) + Math.exp(-1) + Math.exp(-2));
     logSoftmax(y).forEach((v, i) => expect(v).toBeCloseTo(y[i]! - z, 14));
