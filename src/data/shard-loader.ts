@@ -179,7 +179,13 @@ export class ShardLoader {
     this.captionField = options.captionField;
     this.problems = new DistinctProblems(name, options.strict ?? false);
     const warn = options.warn ?? ((l: string) => console.warn(`coca: ${l}`));
-    this.readOptions = { strict: options.strict ?? false, warn };
+    // Every epoch meets a bad shard again: it is told about once.
+    const told = new Set<string>();
+    const once = (l: string) => {
+      if (!told.has(l)) warn(l);
+      told.add(l);
+    };
+    this.readOptions = { strict: options.strict ?? false, warn: once };
     this.handed = { seed: this.seed, epoch: 0, index: 0 };
     this.cursor = new Cursor(this, this.handed);
     if (this.opts.workers > 0) this.pool = new PrepPool(this.opts.workers);

@@ -234,7 +234,16 @@ export function splitKey(name: string): { key: string; ext: string } | null {
 async function* passOver(shard: string): AsyncGenerator<{ key: string; parts: Map<string, Buffer> }> {
   const input = await openShard(shard);
   const extract = tar.extract();
-  input.on('error', (e) => extract.destroy(e));
+  // The first failure is the one to report: a cut-short archive can surface later, at a member
+  // still waiting to be read, as "stream destroyed".
+  let failure: Error | null = null;
+  input.on('error', (e) => {
+    failure ??= e;
+    extract.destroy(e);
+  });
+  extract.on('error', (e) => {
+    failure ??= e;
+  });
   input.pipe(extract);
   let current: { key: string; parts: Map<string, Buffer> } | null = null;
   try {
@@ -255,7 +264,8 @@ async function* passOver(shard: string): AsyncGenerator<{ key: string; parts: Ma
   } catch (e) {
     // The sample being collected may have lost members: it is never handed out.
     // A file on disk reads the same the next time; a download may not.
-    throw new ShardReadError(/end of data|premature|aborted|terminated/i.test((e as Error).message) ? `truncated (${(e as Error).message})` : (e as Error).message, URL_RE.test(shard));
+    const m = (failure ?? (e as Error)).message;
+    throw new ShardReadError(/end of data|premature|aborted|terminated/i.test(m) ? `truncated (${m})` : m, URL_RE.test(shard));
   } finally {
     input.destroy();
   }
