@@ -12,6 +12,7 @@ import { layernormBench } from '../../kernels/layernorm.bench.ts';
 import { decodeBench } from './decode.ts';
 import type { BenchFamily } from '../../kernels/bench/harness.ts';
 import { stepBench } from './step.ts';
+import { openclipBench } from './openclip.ts';
 import { waitBench } from '../../kernels/bench/wait.ts';
 
 // One entry per line, so that families added side by side only insert lines.
@@ -28,4 +29,5 @@ export const BENCH_FAMILIES: BenchFamily[] = [
   waitBench,
   decodeBench,
   stepBench,
+  openclipBench,
 ];
