@@ -13,7 +13,7 @@ import { detectFormat } from '../../../src/data/readers/detect.ts';
 import { FileDataset } from '../../../src/data/readers/files.ts';
 import { readFlickrTokens } from '../../../src/data/readers/flickr.ts';
 import { readCaptionsJsonl, readCaptionsTsv } from '../../../src/data/readers/folder.ts';
-import { openUserDataset, readUserDataset } from '../../../src/data/readers/index.ts';
+import { openUserDataset, readUserDataset, splitOf } from '../../../src/data/readers/index.ts';
 import { tempDir, writeCorrupt, writeImage } from '../data/fixtures.ts';
 
 const write = (file: string, text: string | Buffer) => {
@@ -57,6 +57,14 @@ describe('reading lines and JSON', () => {
       { line: 'last \uFEFF', no: 6 },
     ]);
     expect(p.summary()).toBe(`warning: skipped 1 lines not in UTF-8 (${file}:5) in ${file}; pass --strict to stop at the first instead`);
+  });
+
+  it('a file that starts with a blank line', () => {
+    const file = write(path.join(tempDir(), 'c.txt'), '\nsecond\nthird\n');
+    expect(readLines(file, new Problems(file, false))).toEqual([
+      { line: 'second', no: 2 },
+      { line: 'third', no: 3 },
+    ]);
   });
 
   it('a JSON syntax error is one line naming the file', () => {
@@ -165,6 +173,11 @@ describe('COCO caption files', () => {
     touch(path.join(other, 'ann', 'val2017', 'p.jpg'));
     const plain = write(path.join(other, 'ann', 'mine.json'), coco([{ id: 1, file_name: 'p.jpg' }], [{ image_id: 1, caption: 'c' }]));
     expect(readCoco(plain)[0]!.image).toBe(path.join(other, 'ann', 'p.jpg'));
+  });
+
+  it('a COCO file without pictures gives no pairs', () => {
+    const file = write(path.join(tempDir(), 'captions_x.json'), coco([], []));
+    expect(readCoco(file)).toEqual([]);
   });
 
   it('what counts as COCO, and the message when it is not', () => {
@@ -312,6 +325,9 @@ describe('which format a path is read as', () => {
     expect(detected(folder('other.tsv', 'annotations/captions_a.json', 'captions_b.json', 'captions_a.json'))).toEqual(['coco', 'captions_a.json']);
     expect(detected(folder('other.tsv', 'annotations/captions_b.json', 'annotations/captions_a.json', 'annotations/instances_a.json'))).toEqual(['coco', path.join('annotations', 'captions_a.json')]);
     expect(detected(folder('z.tsv', 'b.tsv', 'a.txt', 'dataset-x.json', 'captions_.json'))).toEqual(['captions-tsv', 'b.tsv']);
+    // Backups and look-alikes are not the caption files.
+    expect(detected(folder('old_dataset_x.json', 'dataset_x.json.bak', 'xcaptions_a.json', 'captions_a.json.bak', 'c.tsv'))).toEqual(['captions-tsv', 'c.tsv']);
+    expect(detected(folder('c.tsv', 'annotations/xcaptions_a.json', 'annotations/captions_a.json.bak'))).toEqual(['captions-tsv', 'c.tsv']);
     const none = folder('dataset-x.json', 'readme.txt', 'captions_x.jsonx', 'xcaptions.tsvx');
     expect(() => detectFormat(none)).toThrow(
       new DataError(
@@ -421,6 +437,19 @@ describe('opening a user dataset', () => {
     const have = ['test', 'train', 'val'].filter((s) => parts[['train', 'val', 'test'].indexOf(s)] !== null);
     expect(have).toContain('train');
     await expect(open('dev')).rejects.toThrow(new DataError(`${dir} has no items in split 'dev' (it has ${have.join(', ')}, and 'all')`));
+  });
+});
+
+describe('the hashed split', () => {
+  it('all three splits occur, about 90/5/5', () => {
+    const count: Record<string, number> = {};
+    for (let i = 0; i < 4000; i++) {
+      const s = splitOf({ image: `/d/${i}.png`, captions: ['c'] }, 1, '/d');
+      count[s] = (count[s] ?? 0) + 1;
+    }
+    expect(Object.keys(count).sort()).toEqual(['test', 'train', 'val']);
+    expect(Math.abs(count['test']! / 4000 - 0.05)).toBeLessThan(0.015); // binomial sd 0.0034
+    expect(Math.abs(count['val']! / 4000 - 0.05)).toBeLessThan(0.015);
   });
 });
 
