@@ -15,7 +15,7 @@ export function readFlickrTokens(file: string, problems: Problems): RawRecord[] 
     if (fs.existsSync(f)) for (const { line } of readLines(f, problems)) splitOf.set(line.trim(), split);
   }
   const lines = readLines(file, problems);
-  const firstName = lines[0]?.line.split('\t')[0]?.replace(/#\d+$/, '');
+  const firstName = lines[0]?.line.split('\t')[0]?.trim().replace(/#\d+$/, '');
   const root = roots.find((r) => firstName !== undefined && fs.existsSync(path.join(r, firstName))) ?? roots[0]!;
   const out: RawRecord[] = [];
   for (const { line, no } of lines) {
@@ -24,7 +24,7 @@ export function readFlickrTokens(file: string, problems: Problems): RawRecord[] 
       problems.add('lines without a tab', `${file}:${no}`);
       continue;
     }
-    const name = line.slice(0, tab).replace(/#\d+$/, '').trim();
+    const name = line.slice(0, tab).trim().replace(/#\d+$/, '');
     const split = splitOf.get(name);
     out.push({ image: path.join(root, name), captions: [line.slice(tab + 1)], ...(split ? { split } : {}) });
   }

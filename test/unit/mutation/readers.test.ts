@@ -240,7 +240,7 @@ describe('Flickr8k token files', () => {
       const dir = tempDir();
       const text = path.join(dir, 'text');
       touch(path.join(text, where, sub, 'a.jpg'));
-      const file = write(path.join(text, 'Flickr8k.token.txt'), 'a.jpg#0\tA child .\nno tab\n b.jpg#12\tA dog .\nc.jpg#1\tA cat\nd.jpg#0\tnone\n');
+      const file = write(path.join(text, 'Flickr8k.token.txt'), 'a.jpg#0\tA child .\nno tab\n b.jpg#12 \tA dog .\nc.jpg#1\tA cat\nd.jpg#0\tnone\n');
       write(path.join(text, 'Flickr_8k.trainImages.txt'), 'a.jpg\n');
       write(path.join(text, 'Flickr_8k.devImages.txt'), ' b.jpg \n');
       write(path.join(text, 'Flickr_8k.testImages.txt'), 'c.jpg\n');
