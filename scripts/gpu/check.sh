@@ -148,6 +148,8 @@ if [ -z "${VK_DRIVER_FILES:-}${VK_ICD_FILENAMES:-}" ] && ! ls /usr/share/vulkan/
 fi
 export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp}
 export COCA_CACHE="$APP/cache"
+# The subgroup-matrix (tensor core) adapter is opt-in for users; the kit is where it is measured.
+export COCA_SUBGROUP_MATRIX=on
 export MESA_SHADER_CACHE_DIR="$WORK/mesa-cache"
 echo "node $("$NODE" --version); LD_LIBRARY_PATH=$LD_LIBRARY_PATH; VK_DRIVER_FILES=${VK_DRIVER_FILES:-${VK_ICD_FILENAMES:-(loader default)}}"
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv

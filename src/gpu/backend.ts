@@ -55,13 +55,16 @@ export const SUBGROUP_MATRIX_FEATURE = 'chromium-experimental-subgroup-matrix';
 
 /**
  * Dawn lists its experimental subgroup matrices (tensor cores) only on an instance that allows
- * unsafe APIs. A hardware Vulkan adapter is asked again through such an instance, and that
- * adapter is used only where it has them; software adapters (lavapipe) never do and skip the
- * second instance. COCA_SUBGROUP_MATRIX=off keeps the plain adapter everywhere.
+ * unsafe APIs. Only when asked (COCA_SUBGROUP_MATRIX=on, or COCA_MATMUL=sgmatrix) is a hardware
+ * Vulkan adapter asked again through such an instance, and that adapter used where it has them:
+ * no heuristic picks the sgmatrix kernel yet, and until the run kit has shown it on real drivers
+ * every other user keeps the adapter Dawn gives without unsafe APIs. Software adapters (lavapipe)
+ * never have them and skip the second instance.
  */
 async function withSubgroupMatrix(backend: BackendName, plain: GPUAdapter): Promise<GPUAdapter> {
   const info = plain.info as GPUAdapterInfo & { isFallbackAdapter?: boolean };
-  if (backend !== 'vulkan' || process.env.COCA_SUBGROUP_MATRIX === 'off' || info.isFallbackAdapter || info.architecture === 'software') return plain;
+  const asked = process.env.COCA_SUBGROUP_MATRIX === 'on' || process.env.COCA_MATMUL === 'sgmatrix';
+  if (backend !== 'vulkan' || !asked || info.isFallbackAdapter || info.architecture === 'software') return plain;
   const unsafe = await tryBackend(backend, ['enable-dawn-features=allow_unsafe_apis']);
   return unsafe?.features.has(SUBGROUP_MATRIX_FEATURE) ? unsafe : plain;
 }
