@@ -6,6 +6,7 @@
 // device coca computes on is untouched by it.
 import { create } from 'webgpu';
 import { SUBGROUP_MATRIX_FEATURE, type BackendName } from './backend.ts';
+import { withDawnWarningsHidden } from './quiet-native.ts';
 
 export interface SubgroupMatrixConfig {
   componentType: string;
@@ -44,7 +45,7 @@ export function readSubgroupMatrixConfigs(info: unknown): SubgroupMatrixConfig[]
 export async function probeAdapter(backend: BackendName): Promise<AdapterProbe | null> {
   const gpu = create([`backend=${backend}`, 'enable-dawn-features=allow_unsafe_apis']);
   pinned.push(gpu);
-  const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance', ...(backend === 'opengl' ? { featureLevel: 'compatibility' } : {}) }).catch(() => null);
+  const adapter = await withDawnWarningsHidden(() => gpu.requestAdapter({ powerPreference: 'high-performance', ...(backend === 'opengl' ? { featureLevel: 'compatibility' } : {}) })).catch(() => null);
   if (!adapter) return null;
   const features = [...adapter.features].map(String).sort();
   return {
