@@ -18,10 +18,10 @@ import time
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "reference"))
 from check_openclip import import_coca  # noqa: E402
+from safetensors_io import load_file  # noqa: E402
 
 
 def main(src, ck, tokens, runs, seed, sot):

@@ -23,7 +23,7 @@ from FIXTURE_DIR's outputs as JSON (exit 1 when a difference exceeds 1e-4 or the
 open_clip's generate needs Hugging Face transformers, which is not installed here, so greedy
 decoding is written out over open_clip's own text tower and decoder exactly as its
 MultimodalGenerationWrapper calls them; beam search is not reproduced.
-Needs Debian's python3-torch (1.13) and the safetensors wheel.
+Needs Debian's python3-torch (1.13) only: safetensors are read and written by safetensors_io.py.
 """
 import argparse
 import json
@@ -33,11 +33,9 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from safetensors import safe_open
-from safetensors.torch import load_file, save_file
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from check_openclip import import_coca  # noqa: E402
+from safetensors_io import load_file, load_metadata, save_file  # noqa: E402
 
 REDUCED = {
     "embed_dim": 16,
@@ -178,8 +176,7 @@ def check(args):
         print(json.dumps({"strict_load": False, "error": str(e).splitlines()[0]}))
         return 1
     fx = load_file(str(Path(args.fixture) / "outputs.safetensors"))
-    with safe_open(str(Path(args.fixture) / "outputs.safetensors"), "pt") as f:
-        meta = f.metadata()
+    meta = load_metadata(str(Path(args.fixture) / "outputs.safetensors"))
     sot, eot = int(meta["sot"]), int(meta["eot"])
     o = outputs(model, fx["input.images"], fx["input.text"].long(), sot, eot, cfg["text_cfg"]["context_length"])
     diffs = {k: (o[k].float() - fx[f"out.{k}"].float()).abs().max().item() for k in ("image_features", "text_features", "logits")}
