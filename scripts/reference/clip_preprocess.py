@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Pictures through open_clip's eval preprocessing (resize_mode 'shortest', bicubic), for coca's test.
 
-  PYTHONPATH=<Pillow> clip_preprocess.py > test/fixtures/clip_preprocess.json
+  /usr/bin/python3 clip_preprocess.py > test/fixtures/clip_preprocess.json   # Debian python3-pil (9.4.0) gives the same 9 cases as Pillow 11.3.0
 
 open_clip's image_transform(size, is_train=False) for a square size is torchvision's
 Resize(size, BICUBIC) then CenterCrop(size) then ToTensor and Normalize. On a PIL image,
