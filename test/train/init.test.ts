@@ -6,10 +6,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Gpu } from '../../src/gpu/gpu.ts';
-import { loadConfig, parseConfig } from '../../src/model/config.ts';
+import { loadConfig } from '../../src/model/config.ts';
 import { readSafetensors } from '../../src/model/safetensors.ts';
 import { train, type TrainOptions } from '../../src/train/trainer.ts';
 import { testGpu } from '../helpers/gpu.ts';
+import { microTrainOptions } from '../helpers/train.ts';
 
 let gpu: Gpu;
 let dir: string;
@@ -22,33 +23,7 @@ afterAll(() => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-const micro = () => parseConfig(JSON.parse(fs.readFileSync(path.join(import.meta.dirname, '..', 'fixtures', 'parity_micro.json'), 'utf8')));
-
-function options(out: string, over: Partial<TrainOptions> = {}): TrainOptions {
-  return {
-    config: micro(),
-    configName: 'micro',
-    data: 'builtin-small',
-    out: path.join(dir, out),
-    steps: 4,
-    batch: 8,
-    lr: 3e-3,
-    warmup: 1,
-    weightDecay: 0.1,
-    beta1: 0.9,
-    beta2: 0.98,
-    eps: 1e-6,
-    clip: 1,
-    weights: { contrastive: 1, caption: 2 },
-    seed: 5,
-    valEvery: 1000,
-    keep: 1,
-    saveEvery: { seconds: 300 },
-    onNonFinite: 'stop',
-    progress: false,
-    ...over,
-  };
-}
+const options = (out: string, over: Partial<TrainOptions> = {}): TrainOptions => microTrainOptions(path.join(dir, out), { steps: 4, batch: 8, warmup: 1, keep: 1, ...over });
 
 const params = (ck: string) => readSafetensors(path.join(ck, 'model.safetensors')).tensors;
 const maxDiff = (a: Map<string, { data: unknown }>, b: Map<string, { data: unknown }>) => {

@@ -11,9 +11,9 @@ import { loadDataset, resolveDataPath } from '../../src/data/load.ts';
 import { readSource } from '../../src/data/prep.ts';
 import { defaultPreprocess } from '../../src/data/preprocess.ts';
 import type { Gpu } from '../../src/gpu/gpu.ts';
-import { parseConfig } from '../../src/model/config.ts';
 import { train, type StepLog, type TrainOptions } from '../../src/train/trainer.ts';
 import { testGpu } from '../helpers/gpu.ts';
+import { microTrainOptions } from '../helpers/train.ts';
 
 let gpu: Gpu;
 let dir: string;
@@ -45,34 +45,8 @@ afterAll(() => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-const micro = () => parseConfig(JSON.parse(fs.readFileSync(path.join(import.meta.dirname, '..', 'fixtures', 'parity_micro.json'), 'utf8')));
-
-function options(out: string, over: Partial<TrainOptions> = {}): TrainOptions {
-  return {
-    config: micro(),
-    configName: 'micro',
-    data: path.join(shards, '{0..3}.tar'),
-    out: path.join(dir, out),
-    steps: 8,
-    batch: 16,
-    lr: 3e-3,
-    warmup: 2,
-    weightDecay: 0.1,
-    beta1: 0.9,
-    beta2: 0.98,
-    eps: 1e-6,
-    clip: 1,
-    weights: { contrastive: 1, caption: 2 },
-    seed: 5,
-    valEvery: 1000,
-    keep: 2,
-    saveEvery: { seconds: 300 },
-    onNonFinite: 'stop',
-    progress: false,
-    shuffleBuffer: 30,
-    ...over,
-  };
-}
+const options = (out: string, over: Partial<TrainOptions> = {}): TrainOptions =>
+  microTrainOptions(path.join(dir, out), { data: path.join(shards, '{0..3}.tar'), steps: 8, shuffleBuffer: 30, ...over });
 
 const readLog = (run: string): StepLog[] => fs.readFileSync(path.join(dir, run, 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as StepLog);
 

@@ -7,10 +7,10 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { BatchLoader } from '../../src/data/loader.ts';
 import type { Gpu } from '../../src/gpu/gpu.ts';
-import { parseConfig } from '../../src/model/config.ts';
 import { loadCheckpoint } from '../../src/model/checkpoint.ts';
 import { train, type StepLog, type TrainOptions } from '../../src/train/trainer.ts';
 import { testGpu } from '../helpers/gpu.ts';
+import { microConfig, microTrainOptions } from '../helpers/train.ts';
 
 let gpu: Gpu;
 let dir: string;
@@ -23,33 +23,7 @@ afterAll(() => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-const micro = () => parseConfig(JSON.parse(fs.readFileSync(path.join(import.meta.dirname, '..', 'fixtures', 'parity_micro.json'), 'utf8')));
-
-function options(out: string, over: Partial<TrainOptions> = {}): TrainOptions {
-  return {
-    config: micro(),
-    configName: 'micro',
-    data: 'builtin-small',
-    out: path.join(dir, out),
-    steps: 6,
-    batch: 16,
-    lr: 3e-3,
-    warmup: 2,
-    weightDecay: 0.1,
-    beta1: 0.9,
-    beta2: 0.98,
-    eps: 1e-6,
-    clip: 1,
-    weights: { contrastive: 1, caption: 2 },
-    seed: 5,
-    valEvery: 1000,
-    keep: 2,
-    saveEvery: { seconds: 300 },
-    onNonFinite: 'stop',
-    progress: false,
-    ...over,
-  };
-}
+const options = (out: string, over: Partial<TrainOptions> = {}): TrainOptions => microTrainOptions(path.join(dir, out), over);
 
 const quiet = () => {};
 const readLog = (run: string): StepLog[] => fs.readFileSync(path.join(dir, run, 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as StepLog);
@@ -104,7 +78,7 @@ describe('coca train', () => {
 
   it('refuses a dataset smaller than one batch and an output folder of another run', async () => {
     await expect(train(gpu, options('big', { batch: 100_000 }), quiet)).rejects.toThrow(/has \d+ items, fewer than one batch of 100000; use --batch/);
-    const other = micro();
+    const other = microConfig();
     other.embed_dim = 24;
     await expect(train(gpu, options('straight', { config: { ...other, vision_cfg: { ...other.vision_cfg, layers: 2 } } }), quiet)).rejects.toThrow(/holds a run of another config; pick another --out, or --resume/);
   });
