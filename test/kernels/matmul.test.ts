@@ -102,6 +102,23 @@ describe.each(MATMUL_VARIANTS)('matmul %s', (variant) => {
   });
 });
 
+// tiled128 (shaders/matmul_tiled128.wgsl) at shapes its tile makes awkward beyond the family's:
+// just past 128 in M and N, K off its 8-deep slice, one row, one column, a batch.
+const TILE128_EDGES: [number, number, number, number][] = [
+  [1, 129, 131, 19],
+  [2, 131, 257, 9],
+  [1, 1, 129, 8],
+  [1, 257, 3, 1],
+];
+
+describe('matmul tiled128 past its 128x128 tile', () => {
+  for (const layout of ['NN', 'NT', 'TN'] as const) {
+    it(`${layout} past the tile edges, K off the slice, with bias and alpha`, async () => {
+      for (let i = 0; i < TILE128_EDGES.length; i++) await runCase({ variant: 'tiled128', layout, shape: TILE128_EDGES[i]!, bias: i % 2 === 1, alpha: 0.75 }, 30 + i);
+    });
+  }
+});
+
 describe('matmul backward (NT and TN products)', () => {
   it('dA = dC·Bᵀ and dB = Aᵀ·dC match the float64 reference', async () => {
     const rng = testRng(20);
