@@ -6,6 +6,7 @@ import path from 'node:path';
 import sharp from 'sharp';
 import type { RgbImage } from '../data/index.ts';
 import { writeFileAtomic } from '../util/atomic.ts';
+import { escapeHtml } from '../util/escape.ts';
 
 export interface CaptionRecord {
   split: string;
@@ -26,10 +27,6 @@ export async function thumbnailDataUri(img: RgbImage): Promise<string> {
     .png()
     .toBuffer();
   return `data:image/png;base64,${png.toString('base64')}`;
-}
-
-export function escapeHtml(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 }
 
 export function captionSheetHtml(title: string, records: readonly CaptionRecord[], thumbs: readonly (string | null)[]): string {

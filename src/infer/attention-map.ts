@@ -20,6 +20,7 @@ import { tidy } from '../tensor/tensor.ts';
 import type { OpenCheckpoint } from './load.ts';
 import { loadImageFiles } from './load.ts';
 import type { Caption } from './search.ts';
+import { escapeHtml } from '../util/escape.ts';
 
 /**
  * The captioning pooler's attention over patches, per image token: [B, Nimg, G²], each row
@@ -115,7 +116,7 @@ function overlay(pic: Uint8Array, map: Float32Array, G: number, cell: number): B
 
 // Byte-level BPE pieces can decode to control characters or half a UTF-8 sequence: XML takes neither.
 // eslint-disable-next-line no-control-regex
-const escapeXml = (s: string) => s.replace(/[\u0000-\u001f\u007f\ufffd]/g, '·').replace(/[<>&"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;' })[c]!);
+const escapeXml = (s: string) => escapeHtml(s.replace(/[\u0000-\u001f\u007f\ufffd]/g, '·'));
 
 function label(text: string, width: number, height: number, bold = false): Buffer {
   return Buffer.from(

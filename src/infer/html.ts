@@ -5,8 +5,8 @@ import sharp from 'sharp';
 import { loadDataset, type Dataset } from '../data/index.ts';
 import type { Hit } from './embed.ts';
 import type { IndexItem } from './retrieval.ts';
+import { escapeHtml } from '../util/escape.ts';
 
-const esc = (s: string) => s.replace(/[<>&"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;' })[c]!);
 
 async function thumbFromFile(file: string, side: number): Promise<string> {
   const png = await sharp(file, { pages: 1 }).flatten({ background: '#ffffff' }).resize(side, side, { fit: 'contain', background: '#ffffff' }).png().toBuffer();
@@ -40,7 +40,7 @@ export async function thumbnails(items: IndexItem[], side = 160): Promise<string
 }
 
 const PAGE = (title: string, body: string) => `<!doctype html>
-<html><head><meta charset="utf-8"><title>${esc(title)}</title>
+<html><head><meta charset="utf-8"><title>${escapeHtml(title)}</title>
 <style>body{font:14px system-ui,sans-serif;margin:24px;color:#222}h1{font-size:18px}
 .grid{display:flex;flex-wrap:wrap;gap:14px}.cell{width:170px}.cell img{width:160px;height:160px;border:1px solid #ddd;background:#fff;image-rendering:pixelated}
 .s{color:#666;font-size:12px}table{border-collapse:collapse}td{padding:4px 10px;border-bottom:1px solid #eee}</style></head>
@@ -54,15 +54,15 @@ export async function textQueryPage(file: string, query: string, items: IndexIte
     .map((h, r) => {
       const it = shown[r]!;
       const name = it.path ?? `${it.data} ${it.split} #${it.index}`;
-      const cap = it.captions?.[0] ? `<div>${esc(it.captions[0])}</div>` : '';
-      return `<div class="cell">${thumbs[r] ? `<img src="${thumbs[r]}" alt="">` : '<div>(missing)</div>'}<div class="s">${r + 1}. ${h.score.toFixed(4)} · ${esc(name.split('/').pop()!)}</div>${cap}</div>`;
+      const cap = it.captions?.[0] ? `<div>${escapeHtml(it.captions[0])}</div>` : '';
+      return `<div class="cell">${thumbs[r] ? `<img src="${thumbs[r]}" alt="">` : '<div>(missing)</div>'}<div class="s">${r + 1}. ${h.score.toFixed(4)} · ${escapeHtml(name.split('/').pop()!)}</div>${cap}</div>`;
     })
     .join('\n');
-  fs.writeFileSync(file, PAGE(`coca retrieve: ${query}`, `<h1>“${esc(query)}”: top ${hits.length} by cosine similarity</h1><div class="grid">${cells}</div>`));
+  fs.writeFileSync(file, PAGE(`coca retrieve: ${query}`, `<h1>“${escapeHtml(query)}”: top ${hits.length} by cosine similarity</h1><div class="grid">${cells}</div>`));
 }
 
 export async function imageQueryPage(file: string, image: string, texts: readonly string[], hits: Hit[]): Promise<void> {
   const [thumb] = await thumbnails([{ path: image }]);
-  const rows = hits.map((h, r) => `<tr><td>${r + 1}</td><td>${h.score.toFixed(4)}</td><td>${esc(texts[h.index]!)}</td></tr>`).join('\n');
-  fs.writeFileSync(file, PAGE(`coca retrieve: ${image}`, `<h1>${esc(image)}: top ${hits.length} captions</h1><img src="${thumb}" alt="" style="width:200px;border:1px solid #ddd"><table>${rows}</table>`));
+  const rows = hits.map((h, r) => `<tr><td>${r + 1}</td><td>${h.score.toFixed(4)}</td><td>${escapeHtml(texts[h.index]!)}</td></tr>`).join('\n');
+  fs.writeFileSync(file, PAGE(`coca retrieve: ${image}`, `<h1>${escapeHtml(image)}: top ${hits.length} captions</h1><img src="${thumb}" alt="" style="width:200px;border:1px solid #ddd"><table>${rows}</table>`));
 }

@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import { writeFileAtomic } from './atomic.ts';
+import { escapeHtml } from './escape.ts';
 
 export interface Series {
   name: string;
@@ -79,10 +80,6 @@ function interactive(charts: ReportChart[]): string {
   // `</` inside inlined script or JSON would end the <script> element early.
   const safe = (t: string) => t.replace(/<\//g, '<\\/');
   return `<style>${lib.css}</style><script>${safe(lib.js)}</script><script>const CHARTS = ${safe(JSON.stringify(payload))};\n${DRAW}</script>`;
-}
-
-function escapeHtml(s: string): string {
-  return s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
 }
 
 /**
