@@ -89,16 +89,8 @@ export const evalCommand = {
       }
       if (a.captions && ctx.captions) {
         const out = claimOutputFolder(a.captions, 'coca eval --captions', { option: '--captions', inputs: [dir, asInput(a.data), a.json] });
-        const records = ctx.captions;
-        const sets = new Map<string, Awaited<ReturnType<typeof loadDataset>>>();
-        const image = async (i: number) => {
-          const r = records[i]!;
-          if (!sets.has(r.split)) sets.set(r.split, await loadDataset(a.data, { split: r.split, imageSize: pre.size }));
-          return sets.get(r.split)!.image(r.item, 'eval').catch(() => null);
-        };
-        await writeCaptionSheet(out, `coca eval: ${dir} on ${a.data}`, records, image);
-        for (const ds of sets.values()) ds.close();
-        console.error(`wrote ${path.join(a.captions, 'captions.html')} and captions.json (${records.length} pictures)`);
+        await writeCaptionSheet(out, `coca eval: ${dir} on ${a.data}`, ctx.captions, a.data);
+        console.error(`wrote ${path.join(a.captions, 'captions.html')} and captions.json (${ctx.captions.length} pictures)`);
       }
       model.params.release();
     } finally {

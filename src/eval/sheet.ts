@@ -3,8 +3,7 @@
 // The HTML is one self-contained file (thumbnails inlined) so it can be mailed or opened offline.
 import fs from 'node:fs';
 import path from 'node:path';
-import sharp from 'sharp';
-import type { RgbImage } from '../data/index.ts';
+import { thumbnails } from '../infer/html.ts';
 import { writeFileAtomic } from '../util/atomic.ts';
 import { escapeHtml } from '../util/escape.ts';
 
@@ -20,14 +19,6 @@ export interface CaptionRecord {
 
 const THUMB = 96;
 
-export async function thumbnailDataUri(img: RgbImage): Promise<string> {
-  // Built-in rasters are 32–64 px: enlarge with nearest so pixel art stays sharp.
-  const png = await sharp(Buffer.from(img.data), { raw: { width: img.width, height: img.height, channels: 3 } })
-    .resize(THUMB, THUMB, { fit: 'contain', kernel: img.width < THUMB ? 'nearest' : 'lanczos3', background: { r: 255, g: 255, b: 255 } })
-    .png()
-    .toBuffer();
-  return `data:image/png;base64,${png.toString('base64')}`;
-}
 
 export function captionSheetHtml(title: string, records: readonly CaptionRecord[], thumbs: readonly (string | null)[]): string {
   const rows = records.map((r, i) => {
@@ -50,13 +41,12 @@ ${rows.join('\n')}
 `;
 }
 
-/** Writes captions.json and captions.html into `dir` (already claimed for writing). */
-export async function writeCaptionSheet(dir: string, title: string, records: readonly CaptionRecord[], image: (i: number) => Promise<RgbImage | null>): Promise<void> {
-  const thumbs: (string | null)[] = [];
-  for (let i = 0; i < records.length; i++) {
-    const img = await image(i);
-    thumbs.push(img ? await thumbnailDataUri(img) : null);
-  }
+/**
+ * Writes captions.json and captions.html into `dir` (already claimed for writing); the thumbnails
+ * are the retrieval page's, read from `data`, the dataset the records came from.
+ */
+export async function writeCaptionSheet(dir: string, title: string, records: readonly CaptionRecord[], data: string): Promise<void> {
+  const thumbs = await thumbnails(records.map((r) => ({ data, split: r.split, index: r.item })), THUMB);
   fs.mkdirSync(dir, { recursive: true });
   writeFileAtomic(path.join(dir, 'captions.json'), JSON.stringify(records, null, 1) + '\n');
   writeFileAtomic(path.join(dir, 'captions.html'), captionSheetHtml(title, records, thumbs));
