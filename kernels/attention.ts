@@ -111,7 +111,7 @@ export function attentionPathAvailable(gpu: Gpu, path: AttentionPath, D: number)
  * matrices (P and dS, `bh` of them) would not fit a storage binding.
  */
 export function chooseAttentionPath(gpu: Gpu, Lq: number, Lk: number, D: number, wantProbs = false, bh = 1): AttentionPath {
-  const forced = process.env.COCA_ATTENTION;
+  const forced = gpu.setting('COCA_ATTENTION');
   if (forced) {
     if (!(ATTENTION_PATHS as readonly string[]).includes(forced)) throw new ShapeError(`COCA_ATTENTION=${forced} is not an attention path (${ATTENTION_PATHS.join(', ')})`);
     if (forced === 'unfused' || (!wantProbs && attentionPathAvailable(gpu, 'fused', D))) return forced as AttentionPath;

@@ -3,7 +3,7 @@
 // shape checks, variant choice, uniforms, dispatch.
 import type { Gpu, KernelSpec } from '../src/gpu/gpu.ts';
 import { ShapeError } from '../src/gpu/errors.ts';
-import { pickSubgroupMatrixConfig, type SubgroupMatrixConfig } from '../src/gpu/probe.ts';
+import { pickSubgroupMatrixConfig, type SubgroupMatrixConfig } from '../src/gpu/subgroup-matrix.ts';
 import { checkDistinct, checkExtent, describeShape, type TensorRef } from './common.ts';
 
 export const MATMUL_VARIANTS = ['naive', 'tiled', 'regblock', 'subgroup', 'tiled128'] as const;
@@ -74,7 +74,7 @@ export function matmulVariantAvailable(gpu: Gpu, v: MatmulVariant): boolean {
  * there; real GPUs want workgroup-memory tiling (../shared/research/perf-ceilings.md).
  */
 export function chooseMatmulVariant(gpu: Gpu, M: number, N: number, K: number): MatmulVariant {
-  const forced = process.env.COCA_MATMUL;
+  const forced = gpu.setting('COCA_MATMUL');
   if (forced) {
     if (!(MATMUL_VARIANTS as readonly string[]).includes(forced)) {
       throw new ShapeError(`COCA_MATMUL=${forced} is not a matmul variant (${MATMUL_VARIANTS.join(', ')})`);

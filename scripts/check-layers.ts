@@ -1,6 +1,6 @@
 // The layer check: every import under src/, kernels/ and shaders/ points downward.
 //
-//   cli → serve, bench → eval, train, infer, interop → model → nn → tensor → kernels → gpu
+//   cli → serve, bench, web → eval, train, infer, interop → model → nn → tensor → kernels → gpu
 //   data and util: leaves that any layer may use; they import nothing but each other.
 //
 // A folder is `src/<name>` (src/tensor/ops is part of tensor), `kernels` (with kernels/bench) or
@@ -14,12 +14,19 @@
 // the one there is (tensor.ts ↔ tape.ts, for Tensor.creator) is type-only and micrograd's own
 // shape. Shaders: `//#include name` must name a file in shaders/, with no include cycle.
 //
-// `npx tsx scripts/check-layers.ts` prints what it finds; test/unit/layers.test.ts runs it.
+// A fourth rule for the browser: from each browser entry (src/web/*.ts, test/browser/*.page.ts)
+// the imports that reach the bundle (type-only ones are erased), with `#` imports resolved as
+// esbuild resolves them for the browser (package.json "imports", "browser" condition), lead to no
+// Node built-in and no package outside BROWSER_PACKAGES: dawn.node, sharp, fs or the tokenizer
+// trainer in that graph would break the bundle, or worse, load and fail on first use.
+//
+// `npx tsx scripts/check-layers.ts` prints what it finds; test/unit/layers.test.ts and
+// test/unit/browser-graph.test.ts run it.
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const RANK: Record<string, number> = { cli: 0, serve: 1, bench: 1, eval: 2, train: 2, infer: 2, interop: 2, model: 3, nn: 4, tensor: 5, kernels: 6, gpu: 7 };
+const RANK: Record<string, number> = { cli: 0, serve: 1, bench: 1, web: 1, eval: 2, train: 2, infer: 2, interop: 2, model: 3, nn: 4, tensor: 5, kernels: 6, gpu: 7 };
 const LEAVES = new Set(['data', 'util']);
 
 interface Allowance {
@@ -84,22 +91,103 @@ function walk(root: string, dir: string, ext: string, out: string[]): void {
   }
 }
 
-const IMPORT = /^\s*(import|export)\s+(type\s+)?(?:[^'";]*?\s+from\s+)?['"]([^'"]+)['"]/gm;
+const IMPORT = /^\s*(import|export)\s+(type\s+)?(?:([^'";]*?)\s+from\s+)?['"]([^'"]+)['"]/gm;
 const DYNAMIC = /\bimport\(\s*['"]([^'"]+)['"]\s*\)/g;
 
-/** Relative imports of one TypeScript file, resolved to repository-relative paths. */
-export function tsImports(root: string, file: string): Import[] {
+/** package.json's "imports": each `#name` with its target per condition. */
+export function packageImports(root: string): Record<string, Record<string, string>> {
+  const file = path.join(root, 'package.json');
+  if (!fs.existsSync(file)) return {};
+  const raw = (JSON.parse(fs.readFileSync(file, 'utf8')) as { imports?: Record<string, string | Record<string, string>> }).imports ?? {};
+  return Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, typeof v === 'string' ? { default: v } : v]));
+}
+
+/** Every import of one TypeScript file as written: its specifier, line and whether it is erased. */
+function rawImports(text: string): { spec: string; index: number; typeOnly: boolean }[] {
+  const out: { spec: string; index: number; typeOnly: boolean }[] = [];
+  for (const m of text.matchAll(IMPORT)) {
+    // `import { type A, type B } from` is erased like `import type`; `import {} from` is not.
+    const names = /^\{([^}]*)\}$/.exec((m[3] ?? '').trim())?.[1]?.split(',').map((n) => n.trim()).filter(Boolean);
+    out.push({ spec: m[4]!, index: m.index!, typeOnly: !!m[2] || (!!names?.length && names.every((n) => n.startsWith('type '))) });
+  }
+  for (const m of text.matchAll(DYNAMIC)) out.push({ spec: m[1]!, index: m.index!, typeOnly: false });
+  return out;
+}
+
+/**
+ * Relative and `#` imports of one TypeScript file, resolved to repository-relative paths (a `#`
+ * import once per target it has under any condition).
+ */
+export function tsImports(root: string, file: string, hashImports = packageImports(root)): Import[] {
   const text = fs.readFileSync(path.join(root, file), 'utf8');
   const lineAt = (i: number) => text.slice(0, i).split('\n').length;
   const out: Import[] = [];
-  const add = (spec: string, index: number, typeOnly: boolean) => {
-    if (!spec.startsWith('.')) return;
-    const target = path.posix.normalize(path.posix.join(path.posix.dirname(file), spec));
-    out.push({ file, line: lineAt(index), spec, target, typeOnly });
-  };
-  for (const m of text.matchAll(IMPORT)) add(m[3]!, m.index!, !!m[2]);
-  for (const m of text.matchAll(DYNAMIC)) add(m[1]!, m.index!, false);
+  for (const { spec, index, typeOnly } of rawImports(text)) {
+    const targets = spec.startsWith('.')
+      ? [path.posix.join(path.posix.dirname(file), spec)]
+      : spec.startsWith('#')
+        ? [...new Set(Object.values(hashImports[spec] ?? {}))]
+        : [];
+    for (const t of targets) out.push({ file, line: lineAt(index), spec, target: path.posix.normalize(t), typeOnly });
+  }
   return out;
+}
+
+/** Packages the browser bundle may import (none yet: everything it runs is ours). */
+export const BROWSER_PACKAGES: readonly string[] = [];
+
+/** The browser entries: src/web/*.ts and test/browser/*.page.ts. */
+function browserEntries(root: string): string[] {
+  const out: string[] = [];
+  walk(root, 'src/web', '.ts', out);
+  walk(root, 'test/browser', '.page.ts', out);
+  return out.sort();
+}
+
+/**
+ * What each browser entry's bundle would import that a browser cannot: a Node built-in or a
+ * package not in BROWSER_PACKAGES, named with the chain of imports that reaches it.
+ */
+export function checkBrowserGraph(root: string, entries = browserEntries(root)): string[] {
+  const hash = packageImports(root);
+  const violations: string[] = [];
+  const seen = new Set<string>();
+  for (const entry of entries) {
+    const via = new Map<string, string>([[entry, entry]]);
+    const queue = [entry];
+    while (queue.length) {
+      const file = queue.shift()!;
+      if (!fs.existsSync(path.join(root, file))) continue;
+      const text = fs.readFileSync(path.join(root, file), 'utf8');
+      const lineAt = (i: number) => text.slice(0, i).split('\n').length;
+      for (const { spec, index, typeOnly } of rawImports(text)) {
+        if (typeOnly) continue;
+        let target: string | null = null;
+        if (spec.startsWith('.')) target = path.posix.normalize(path.posix.join(path.posix.dirname(file), spec));
+        else if (spec.startsWith('#')) {
+          const t = hash[spec]?.browser ?? hash[spec]?.default;
+          if (t) target = path.posix.normalize(t);
+        }
+        if (target) {
+          if (!via.has(target)) {
+            via.set(target, `${via.get(file)} → ${target}`);
+            queue.push(target);
+          }
+          continue;
+        }
+        const pkg = spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0]!;
+        if (BROWSER_PACKAGES.includes(pkg) && !spec.startsWith('node:')) continue;
+        const key = `${file}:${spec}`;
+        if (seen.has(key)) continue;
+        seen.add(key);
+        const what = spec.startsWith('node:') || !spec.startsWith('#') ? `'${spec}'` : `'${spec}' (no "browser" or "default" target in package.json's imports)`;
+        violations.push(
+          `${file}:${lineAt(index)} imports ${what}, which the browser bundle cannot hold (reached by ${via.get(file)}); split the Node part behind a host module or keep it out of the browser's imports`,
+        );
+      }
+    }
+  }
+  return violations;
 }
 
 /** `//#include name` lines of one shader, as shaders/name.wgsl. */
@@ -197,7 +285,8 @@ export function checkLayers(root: string, pending = PENDING): LayerReport {
   walk(root, 'kernels', '.ts', files);
   const shaders: string[] = [];
   walk(root, 'shaders', '.wgsl', shaders);
-  const imports = files.flatMap((f) => tsImports(root, f));
+  const hash = packageImports(root);
+  const imports = files.flatMap((f) => tsImports(root, f, hash));
   const includes = shaders.flatMap((f) => shaderIncludes(root, f));
   const violations: string[] = [];
   const used = new Set<number>();
@@ -228,7 +317,7 @@ export function checkLayers(root: string, pending = PENDING): LayerReport {
   for (const i of includes) {
     if (!fs.existsSync(path.join(root, i.target))) violations.push(`${where(i)}: there is no ${i.target}`);
   }
-  violations.push(...folderCycles(edges), ...includeCycles(includes));
+  violations.push(...folderCycles(edges), ...includeCycles(includes), ...checkBrowserGraph(root));
   const stale = pending.filter((_, k) => !used.has(k)).map((e) => `PENDING ${e.from.source} → ${e.to.source} (branch ${e.branch}) matches no import any more: delete it`);
   return { violations, stale, files: files.length + shaders.length, imports: imports.length + includes.length };
 }

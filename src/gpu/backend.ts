@@ -1,11 +1,14 @@
-// Chooses the Dawn backend and opens an adapter. Vulkan first (a real GPU, or Mesa's lavapipe on
-// machines without one); the OpenGL compatibility backend on llvmpipe as a fallback.
+// Node's adapter (host-node.ts): chooses the Dawn backend and opens an adapter. Vulkan first (a
+// real GPU, or Mesa's lavapipe on machines without one); the OpenGL compatibility backend on
+// llvmpipe as a fallback.
 import { create, globals } from 'webgpu';
 import { NoAdapterError } from './errors.ts';
+import { SUBGROUP_MATRIX_FEATURE, type BackendChoice, type BackendName, type OpenedAdapter } from './host.ts';
 import { withDawnWarningsHidden } from './quiet-native.ts';
 
-export type BackendName = 'vulkan' | 'opengl';
-export type BackendChoice = BackendName | 'auto';
+export type { BackendChoice, BackendName, OpenedAdapter } from './host.ts';
+/** The backends Dawn is asked for in Node. */
+export type DawnBackend = Exclude<BackendName, 'browser'>;
 
 // The object returned by create() must stay strongly referenced while any device made from it
 // is in use: if V8 collects it, Dawn crashes inside ProcessEvents (segfault, futex error or a
@@ -29,12 +32,7 @@ export function backendFromEnv(): BackendChoice {
   throw new NoAdapterError(`COCA_BACKEND=${v} is not a backend; use vulkan, opengl or auto`);
 }
 
-export interface OpenedAdapter {
-  backend: BackendName;
-  adapter: GPUAdapter;
-}
-
-async function tryBackend(backend: BackendName, flags: string[] = []): Promise<GPUAdapter | null> {
+async function tryBackend(backend: DawnBackend, flags: string[] = []): Promise<GPUAdapter | null> {
   installGlobals();
   if (backend === 'opengl') {
     // llvmpipe through EGL without a display; must be set before Dawn loads EGL.
@@ -51,7 +49,7 @@ async function tryBackend(backend: BackendName, flags: string[] = []): Promise<G
   }
 }
 
-export const SUBGROUP_MATRIX_FEATURE = 'chromium-experimental-subgroup-matrix';
+export { SUBGROUP_MATRIX_FEATURE };
 
 /**
  * Dawn lists its experimental subgroup matrices (tensor cores) only on an instance that allows
@@ -61,7 +59,7 @@ export const SUBGROUP_MATRIX_FEATURE = 'chromium-experimental-subgroup-matrix';
  * every other user keeps the adapter Dawn gives without unsafe APIs. Software adapters (lavapipe)
  * never have them and skip the second instance.
  */
-async function withSubgroupMatrix(backend: BackendName, plain: GPUAdapter): Promise<GPUAdapter> {
+async function withSubgroupMatrix(backend: DawnBackend, plain: GPUAdapter): Promise<GPUAdapter> {
   const info = plain.info as GPUAdapterInfo & { isFallbackAdapter?: boolean };
   const asked = process.env.COCA_SUBGROUP_MATRIX === 'on' || process.env.COCA_MATMUL === 'sgmatrix';
   if (backend !== 'vulkan' || !asked || info.isFallbackAdapter || info.architecture === 'software') return plain;
@@ -70,7 +68,7 @@ async function withSubgroupMatrix(backend: BackendName, plain: GPUAdapter): Prom
 }
 
 export async function openAdapter(choice: BackendChoice = backendFromEnv()): Promise<OpenedAdapter> {
-  const order: BackendName[] = choice === 'auto' ? ['vulkan', 'opengl'] : [choice];
+  const order: DawnBackend[] = choice === 'auto' ? ['vulkan', 'opengl'] : [choice];
   for (const backend of order) {
     const adapter = await tryBackend(backend);
     if (adapter) return { backend, adapter: await withSubgroupMatrix(backend, adapter) };

@@ -1,15 +1,17 @@
 // The one GPU device of a process: adapter and limits, features, device-loss and error
 // handling, transfers, readback that waits without polling (wait.ts), timing, and the buffer pool
 // (pool.ts); kernels are built by pipelines.ts and recorded by recorder.ts. Everything above
-// src/gpu goes through this.
-import { openAdapter, type BackendChoice, type BackendName } from './backend.ts';
+// src/gpu goes through this. Where it runs (Node with Dawn, or a browser) is the host's business
+// (host.ts): `#gpu-host` is resolved to one of the two when the program is loaded or bundled.
+import { host } from '#gpu-host';
 import { DeviceLostError, GpuRuntimeError, ShaderError } from './errors.ts';
 import { Pipelines, type Kernel, type KernelSpec } from './pipelines.ts';
 import { BufferPool } from './pool.ts';
 import type { ProfileEntry } from './profiler.ts';
 import { Recorder, UNIFORM_SLOT, type Binding } from './recorder.ts';
-import { readSubgroupMatrixConfigs, type SubgroupMatrixConfig } from './probe.ts';
-import { IdleWaiter, waitModeFromEnv, type WaitMode } from './wait.ts';
+import type { BackendChoice, BackendName } from './host.ts';
+import { readSubgroupMatrixConfigs, type SubgroupMatrixConfig } from './subgroup-matrix.ts';
+import { IdleWaiter, waitModeFromSetting, type WaitMode } from './wait.ts';
 
 export type { BindingKind, Kernel, KernelSpec } from './pipelines.ts';
 export type { Binding } from './recorder.ts';
@@ -100,7 +102,7 @@ export class Gpu {
   }
 
   static async open(options: GpuOptions = {}): Promise<Gpu> {
-    const { backend, adapter } = await openAdapter(options.backend);
+    const { backend, adapter } = await host.openAdapter(options.backend);
     const requiredLimits: Record<string, number> = {};
     // Ask for everything the adapter offers: Dawn's defaults are lower (16 KiB workgroup memory,
     // 256 invocations) and the fast kernels need more.
@@ -129,11 +131,16 @@ export class Gpu {
       limits,
       subgroupMatrixConfigs: device.features.has('chromium-experimental-subgroup-matrix') ? readSubgroupMatrixConfigs(info) : [],
     };
-    return new Gpu(device, summary, options.wait ?? waitModeFromEnv(isSoftware(summary)));
+    return new Gpu(device, summary, options.wait ?? waitModeFromSetting(host.setting('COCA_WAIT'), isSoftware(summary)));
   }
 
   has(feature: FeatureName): boolean {
     return this.features.has(feature);
+  }
+
+  /** A COCA_* setting (a forced kernel variant…): the environment in Node, the page's configuration in a browser. */
+  setting(name: string): string | undefined {
+    return host.setting(name);
   }
 
   private fail(err: Error): void {

@@ -1,4 +1,5 @@
-// Reads WGSL files from shaders/ and specialises them.
+// Reads WGSL files of shaders/ (through the host: files on disk in Node, fetched once in a
+// browser) and specialises them.
 //
 // WGSL `override` constants cannot size function-scope arrays and cannot be subgroup lane
 // indices, so register-block sizes and similar are plain module-scope consts that the caller may
@@ -19,13 +20,9 @@
 //   ...                     (kept when it is false)
 //   //#end
 // An #if may hold an #unroll; an #unroll may not hold an #if (its first #end closes it).
-import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { host } from '#gpu-host';
 
 export type Defines = Record<string, number | boolean>;
-
-export const SHADER_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'shaders');
 
 export interface ShaderSource {
   /** Path shown in messages, relative to the repository root (shaders/x.wgsl). */
@@ -40,7 +37,7 @@ const fileCache = new Map<string, string>();
 function readShader(file: string): string {
   let text = fileCache.get(file);
   if (text === undefined) {
-    text = readFileSync(join(SHADER_DIR, `${file}.wgsl`), 'utf8');
+    text = host.shaderText(file);
     fileCache.set(file, text);
   }
   return text;

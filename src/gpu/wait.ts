@@ -56,8 +56,8 @@ export class IdleWaiter {
   }
 }
 
-export function waitModeFromEnv(softwareAdapter: boolean): WaitMode {
-  const v = process.env.COCA_WAIT;
+/** The wait mode COCA_WAIT (`v`) asks for, else the one that suits the adapter. */
+export function waitModeFromSetting(v: string | undefined, softwareAdapter: boolean): WaitMode {
   if (v === 'sleep' || v === 'await') return v;
   if (v !== undefined && v !== '') throw new Error(`COCA_WAIT=${v} is not a wait mode; use sleep or await`);
   // On a real GPU the JS thread has cores to spare and polling costs nothing measurable.

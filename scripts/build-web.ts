@@ -1,0 +1,75 @@
+// `npm run build:web`: the browser bundle. One ES module per entry (esbuild, resolving
+// `#gpu-host` to the browser host through the "browser" condition) and the WGSL sources beside it
+// in shaders/ with an index.json listing them, which the browser host fetches before the device
+// opens. Offline: nothing is fetched from anywhere at build or run time.
+//   npx tsx scripts/build-web.ts [--out DIR] [--no-minify]     (default dist/web, minified)
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+export interface WebBuild {
+  /** Bytes of each written module, by path relative to `outdir`. */
+  modules: Record<string, number>;
+  /** Bytes of the WGSL sources together, and their number. */
+  shaderBytes: number;
+  shaders: number;
+}
+
+export interface WebBuildOptions {
+  /** Entry modules (repository-relative); default src/web/coca.ts. */
+  entries?: string[];
+  outdir: string;
+  minify?: boolean;
+  /** Replaces the text of shaders/<name>.wgsl in the output (tests that break a kernel on purpose). */
+  shaderOverrides?: Record<string, string>;
+}
+
+export async function buildWeb(o: WebBuildOptions): Promise<WebBuild> {
+  const entries = (o.entries ?? ['src/web/coca.ts']).map((e) => path.join(ROOT, e));
+  fs.mkdirSync(o.outdir, { recursive: true });
+  const r = await build({
+    entryPoints: entries,
+    bundle: true,
+    format: 'esm',
+    platform: 'browser',
+    target: 'es2022',
+    outdir: o.outdir,
+    minify: o.minify ?? true,
+    metafile: true,
+    logLevel: 'silent',
+    absWorkingDir: ROOT,
+  });
+  const modules: Record<string, number> = {};
+  for (const [file, out] of Object.entries(r.metafile.outputs)) modules[path.relative(o.outdir, path.join(ROOT, file))] = out.bytes;
+  const shaderDir = path.join(o.outdir, 'shaders');
+  fs.mkdirSync(shaderDir, { recursive: true });
+  const names = fs.readdirSync(path.join(ROOT, 'shaders')).filter((f) => f.endsWith('.wgsl')).map((f) => f.slice(0, -5)).sort();
+  let shaderBytes = 0;
+  for (const n of names) {
+    const text = o.shaderOverrides?.[n] ?? fs.readFileSync(path.join(ROOT, 'shaders', `${n}.wgsl`), 'utf8');
+    fs.writeFileSync(path.join(shaderDir, `${n}.wgsl`), text);
+    shaderBytes += Buffer.byteLength(text);
+  }
+  for (const n of Object.keys(o.shaderOverrides ?? {})) if (!names.includes(n)) throw new Error(`shaderOverrides: there is no shaders/${n}.wgsl`);
+  fs.writeFileSync(path.join(shaderDir, 'index.json'), JSON.stringify(names));
+  return { modules, shaderBytes, shaders: names.length };
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const args = process.argv.slice(2);
+  const unknown = args.filter((a, i) => a !== '--no-minify' && a !== '--out' && args[i - 1] !== '--out');
+  if (unknown.length || (args.includes('--out') && !args[args.indexOf('--out') + 1])) {
+    console.error(`build-web: unknown or incomplete option ${unknown[0] ?? '--out'}; usage: tsx scripts/build-web.ts [--out DIR (default dist/web)] [--no-minify]`);
+    process.exit(2);
+  }
+  const outdir = path.resolve(args.includes('--out') ? args[args.indexOf('--out') + 1]! : path.join(ROOT, 'dist', 'web'));
+  const t = performance.now();
+  const b = await buildWeb({ outdir, minify: !args.includes('--no-minify') });
+  const kb = (n: number) => `${(n / 1024).toFixed(1)} KiB`;
+  for (const [f, n] of Object.entries(b.modules)) console.log(`${path.join(path.relative(process.cwd(), outdir) || '.', f)}  ${kb(n)}`);
+  console.log(`${path.join(path.relative(process.cwd(), outdir) || '.', 'shaders')}/  ${b.shaders} WGSL files, ${kb(b.shaderBytes)}`);
+  console.log(`build-web: done in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+}
