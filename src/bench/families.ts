@@ -9,6 +9,7 @@ import { pointwiseBench } from '../../kernels/pointwise.bench.ts';
 import { reduceBench } from '../../kernels/reduce.bench.ts';
 import { softmaxBench } from '../../kernels/softmax.bench.ts';
 import { layernormBench } from '../../kernels/layernorm.bench.ts';
+import { conv2dBench } from '../../kernels/conv2d.bench.ts';
 import { decodeBench } from './decode.ts';
 import type { BenchFamily } from '../../kernels/bench/harness.ts';
 import { stepBench } from './step.ts';
@@ -26,6 +27,7 @@ export const BENCH_FAMILIES: BenchFamily[] = [
   softmaxBench,
   layernormBench,
   attentionBench,
+  conv2dBench,
   waitBench,
   decodeBench,
   stepBench,

@@ -1,0 +1,247 @@
+// conv2d.wgsl — 2-D convolution (stride, zero padding) as an implicit GEMM over NCHW float32
+// tensors, and its backward. Nothing is unfolded into memory: each GEMM operand element is
+// gathered from the tensor it stands for when the k loop needs it.
+//
+//   x [B, Cin, H, W] · w [Cout, Cin, KH, KW] (+ bias [Cout]) → y [B, Cout, OH, OW]
+//   OH = (H + 2·ph − KH)/sh + 1, likewise OW.
+//
+// Entry points, each a GEMM with TMxTN outputs per invocation straight from storage (the
+// register block of matmul.wgsl's regblock: on a software adapter every load is a gather and FMAs
+// per load is what counts), an 8x8 workgroup covering a (8·TM)x(8·TN) tile:
+//   conv2d_fwd  M = Cout, N = B·OH·OW, K = Cin·KH·KW: A = w (its rows as stored), B = the
+//               receptive fields of x. y = A·B (+ bias) (+ y with ACCUMULATE).
+//               0 Params · 1 x · 2 w · 3 bias (read) · 4 y (read_write)
+//   conv2d_dx   M = Cin, N = B·H·W, K = Cout·KH·KW: dx[b, ci, ih, iw] = Σ w[co, ci, kh, kw] ·
+//               dy[b, co, oh, ow] over the (kh, kw) whose output oh = (ih + ph − kh)/sh is whole
+//               and in range. Written as a gather (each dx element summed by one invocation), so
+//               no atomics and the same bits on every run. dx += with ACCUMULATE.
+//               0 Params · 1 dy · 2 w (read) · 3 dx (read_write)
+//   conv2d_dw   M = Cout, N = Cin·KH·KW, K = B·OH·OW, split over workgroups along K (grid z =
+//               slice) when M·N alone makes too few of them: slice s writes its partial dw into
+//               part[offPart + s·partStride + m·N + n], and with HAS_BIAS the row sums of dy
+//               (dbias) after it, at [.. + M·N + m], from the dy values it loads anyway;
+//               kernels/conv2d.ts folds slices with the reduce family's column kernel (fixed
+//               order: deterministic).
+//               0 Params · 1 dy · 2 x (read) · 3 part (read_write)
+// Indices past the tile's edge are clamped, not branched on: the loads stay in bounds and the
+// extra results are not stored. Padding reads as zero.
+
+struct Params {
+  B: u32, Cin: u32, H: u32, W: u32,
+  Cout: u32, KH: u32, KW: u32, OH: u32,
+  OW: u32, sh: u32, sw: u32, ph: u32,
+  pw: u32, flags: u32, M: u32, N: u32,
+  K: u32, offX: u32, offW: u32, offBias: u32,
+  offY: u32, kSlice: u32, partStride: u32, offPart: u32,
+}
+
+const HAS_BIAS: u32 = 1u;
+const ACCUMULATE: u32 = 2u;
+
+const TM: u32 = 8u;
+const TN: u32 = 8u;
+
+@group(0) @binding(0) var<uniform> p: Params;
+// Forward
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> w: array<f32>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+// Backward: binding 1 is dy in both, at offY; conv2d_dx writes dx at offX, conv2d_dw reads x there.
+@group(0) @binding(1) var<storage, read> dy: array<f32>;
+@group(0) @binding(3) var<storage, read_write> dx: array<f32>;
+@group(0) @binding(2) var<storage, read> xb: array<f32>;
+@group(0) @binding(3) var<storage, read_write> part: array<f32>;
+
+fn inside(v: i32, n: u32) -> bool { return v >= 0 && v < i32(n); }
+
+@compute @workgroup_size(8, 8, 1)
+fn conv2d_fwd(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let mBase = (wg.y * 8u + lid.y) * TM;
+  let nBase = (wg.x * 8u + lid.x) * TN;
+  let P = p.OH * p.OW;
+  let HW = p.H * p.W;
+  // Each column's image and the top-left corner of its receptive field, once.
+  var xoff: array<u32, TN>;
+  var ih0: array<i32, TN>;
+  var iw0: array<i32, TN>;
+  for (var j = 0u; j < TN; j++) {
+    let n = min(nBase + j, p.N - 1u);
+    let r = n % P;
+    xoff[j] = p.offX + (n / P) * p.Cin * HW;
+    ih0[j] = i32((r / p.OW) * p.sh) - i32(p.ph);
+    iw0[j] = i32((r % p.OW) * p.sw) - i32(p.pw);
+  }
+  var wrow: array<u32, TM>;
+  for (var i = 0u; i < TM; i++) { wrow[i] = p.offW + min(mBase + i, p.M - 1u) * p.K; }
+  var acc: array<array<f32, TN>, TM>;
+  var k = 0u;
+  for (var ci = 0u; ci < p.Cin; ci++) {
+    for (var kh = 0u; kh < p.KH; kh++) {
+      for (var kw = 0u; kw < p.KW; kw++) {
+        var a: array<f32, TM>;
+        var bv: array<f32, TN>;
+        for (var i = 0u; i < TM; i++) { a[i] = w[wrow[i] + k]; }
+        for (var j = 0u; j < TN; j++) {
+          let ih = ih0[j] + i32(kh);
+          let iw = iw0[j] + i32(kw);
+          // Written on every path: a var declared in a loop body is not reliably zeroed on each
+          // trip by every compiler (lavapipe kept the previous trip's value).
+          var v = 0.0;
+          if (inside(ih, p.H) && inside(iw, p.W)) { v = x[xoff[j] + ci * HW + u32(ih) * p.W + u32(iw)]; }
+          bv[j] = v;
+        }
+        for (var i = 0u; i < TM; i++) {
+          for (var j = 0u; j < TN; j++) { acc[i][j] = fma(a[i], bv[j], acc[i][j]); }
+        }
+        k++;
+      }
+    }
+  }
+  for (var j = 0u; j < TN; j++) {
+    let n = nBase + j;
+    if (n >= p.N) { continue; }
+    let base = p.offY + (n / P) * p.Cout * P + n % P;
+    for (var i = 0u; i < TM; i++) {
+      let m = mBase + i;
+      if (m >= p.M) { continue; }
+      var v = acc[i][j];
+      if ((p.flags & HAS_BIAS) != 0u) { v += bias[p.offBias + m]; }
+      let at = base + m * P;
+      // Read y only when accumulating: a fresh output may hold anything, NaN included.
+      if ((p.flags & ACCUMULATE) != 0u) { v += y[at]; }
+      y[at] = v;
+    }
+  }
+}
+
+@compute @workgroup_size(8, 8, 1)
+fn conv2d_dx(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let mBase = (wg.y * 8u + lid.y) * TM;
+  let nBase = (wg.x * 8u + lid.x) * TN;
+  let P = p.OH * p.OW;
+  let HW = p.H * p.W;
+  let KHW = p.KH * p.KW;
+  // Each column's dy image and its pixel, shifted by the padding: oh·sh = ihp − kh.
+  var dyoff: array<u32, TN>;
+  var ihp: array<i32, TN>;
+  var iwp: array<i32, TN>;
+  for (var j = 0u; j < TN; j++) {
+    let n = min(nBase + j, p.N - 1u);
+    let r = n % HW;
+    dyoff[j] = p.offY + (n / HW) * p.Cout * P;
+    ihp[j] = i32(r / p.W + p.ph);
+    iwp[j] = i32(r % p.W + p.pw);
+  }
+  var wrow: array<u32, TM>;
+  for (var i = 0u; i < TM; i++) { wrow[i] = p.offW + min(mBase + i, p.M - 1u) * KHW; }
+  var acc: array<array<f32, TN>, TM>;
+  for (var co = 0u; co < p.Cout; co++) {
+    for (var kh = 0u; kh < p.KH; kh++) {
+      for (var kw = 0u; kw < p.KW; kw++) {
+        var a: array<f32, TM>;
+        var bv: array<f32, TN>;
+        let wk = co * p.Cin * KHW + kh * p.KW + kw;
+        for (var i = 0u; i < TM; i++) { a[i] = w[wrow[i] + wk]; }
+        for (var j = 0u; j < TN; j++) {
+          let th = ihp[j] - i32(kh);
+          let tw = iwp[j] - i32(kw);
+          // i32 % of a non-negative value: the sign test comes first.
+          var v = 0.0;
+          if (th >= 0 && tw >= 0 && th % i32(p.sh) == 0 && tw % i32(p.sw) == 0) {
+            let oh = u32(th) / p.sh;
+            let ow = u32(tw) / p.sw;
+            if (oh < p.OH && ow < p.OW) { v = dy[dyoff[j] + co * P + oh * p.OW + ow]; }
+          }
+          bv[j] = v;
+        }
+        for (var i = 0u; i < TM; i++) {
+          for (var j = 0u; j < TN; j++) { acc[i][j] = fma(a[i], bv[j], acc[i][j]); }
+        }
+      }
+    }
+  }
+  for (var j = 0u; j < TN; j++) {
+    let n = nBase + j;
+    if (n >= p.N) { continue; }
+    let base = p.offX + (n / HW) * p.Cin * HW + n % HW;
+    for (var i = 0u; i < TM; i++) {
+      let m = mBase + i;
+      if (m >= p.M) { continue; }
+      let at = base + m * HW;
+      var v = acc[i][j];
+      if ((p.flags & ACCUMULATE) != 0u) { v += dx[at]; }
+      dx[at] = v;
+    }
+  }
+}
+
+@compute @workgroup_size(8, 8, 1)
+fn conv2d_dw(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let mBase = (wg.y * 8u + lid.y) * TM;
+  let nBase = (wg.x * 8u + lid.x) * TN;
+  let P = p.OH * p.OW;
+  let HW = p.H * p.W;
+  let KHW = p.KH * p.KW;
+  // Each column's input channel plane and kernel tap.
+  var xc: array<u32, TN>;
+  var khs: array<i32, TN>;
+  var kws: array<i32, TN>;
+  for (var j = 0u; j < TN; j++) {
+    let n = min(nBase + j, p.N - 1u);
+    let r = n % KHW;
+    xc[j] = (n / KHW) * HW;
+    khs[j] = i32(r / p.KW) - i32(p.ph);
+    kws[j] = i32(r % p.KW) - i32(p.pw);
+  }
+  var dyrow: array<u32, TM>;
+  for (var i = 0u; i < TM; i++) { dyrow[i] = min(mBase + i, p.M - 1u) * P; }
+  // The first column block also sums its rows of dy: the bias gradient.
+  let rowSums = (p.flags & HAS_BIAS) != 0u && nBase == 0u;
+  var rs: array<f32, TM>;
+  var acc: array<array<f32, TN>, TM>;
+  let k0 = wg.z * p.kSlice;
+  let k1 = min(p.K, k0 + p.kSlice);
+  // k = (b·OH + oh)·OW + ow, walked with carries rather than divided each step.
+  var b = k0 / P;
+  var oh = (k0 % P) / p.OW;
+  var ow = k0 % p.OW;
+  for (var k = k0; k < k1; k++) {
+    let dy0 = p.offY + b * p.Cout * P + oh * p.OW + ow;
+    let x0 = p.offX + b * p.Cin * HW;
+    var a: array<f32, TM>;
+    var bv: array<f32, TN>;
+    for (var i = 0u; i < TM; i++) { a[i] = dy[dy0 + dyrow[i]]; }
+    let ihb = i32(oh * p.sh);
+    let iwb = i32(ow * p.sw);
+    for (var j = 0u; j < TN; j++) {
+      let ih = ihb + khs[j];
+      let iw = iwb + kws[j];
+      var v = 0.0;
+      if (inside(ih, p.H) && inside(iw, p.W)) { v = xb[x0 + xc[j] + u32(ih) * p.W + u32(iw)]; }
+      bv[j] = v;
+    }
+    for (var i = 0u; i < TM; i++) {
+      for (var j = 0u; j < TN; j++) { acc[i][j] = fma(a[i], bv[j], acc[i][j]); }
+    }
+    if (rowSums) {
+      for (var i = 0u; i < TM; i++) { rs[i] += a[i]; }
+    }
+    ow++;
+    if (ow == p.OW) {
+      ow = 0u;
+      oh++;
+      if (oh == p.OH) { oh = 0u; b++; }
+    }
+  }
+  let s0 = p.offPart + wg.z * p.partStride;
+  for (var i = 0u; i < TM; i++) {
+    let m = mBase + i;
+    if (m >= p.M) { continue; }
+    for (var j = 0u; j < TN; j++) {
+      let n = nBase + j;
+      if (n < p.N) { part[s0 + m * p.N + n] = acc[i][j]; }
+    }
+    if (rowSums) { part[s0 + p.M * p.N + m] = rs[i]; }
+  }
+}

