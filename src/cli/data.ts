@@ -3,7 +3,8 @@ import path from 'node:path';
 import cliProgress from 'cli-progress';
 import type { Argv } from 'yargs';
 import fs from 'node:fs';
-import { buildBuiltin, checkBuildOut, PRESETS } from '../data/builtin/build.ts';
+import { buildBuiltin, checkBuildOut, PRESETS, withLanguages } from '../data/builtin/build.ts';
+import { LANGUAGES } from '../data/lang.ts';
 import { DataError } from '../data/errors.ts';
 import { isBuiltDataset, isShardData, listSplits, loadDataset, loadTokenizer, resolveDataPath } from '../data/load.ts';
 import { writeShards } from '../data/shard-writer.ts';
@@ -11,7 +12,7 @@ import { openShardDataset } from '../data/readers/shard-dataset.ts';
 import { resolveShards } from '../data/readers/webdataset.ts';
 import { builtinDir } from '../data/paths.ts';
 import { readUserDataset, splitOf } from '../data/readers/index.ts';
-import { readManifest } from '../data/store.ts';
+import { manifestLanguages, readManifest } from '../data/store.ts';
 import { contactSheet, histogramLines, splitStats, wordsOf } from '../data/stats.ts';
 import { trainTokenizer, type Tokenizer } from '../data/tokenizer.ts';
 import sharp from 'sharp';
@@ -25,6 +26,7 @@ interface BuildArgs {
   out?: string;
   seed: number;
   strict: boolean;
+  languages?: string;
 }
 
 function progressBar(): { update: (stage: string, done: number, total: number) => void; stop: () => void } {
@@ -47,13 +49,22 @@ function progressBar(): { update: (stage: string, done: number, total: number) =
   };
 }
 
-function sameBuild(dir: string, preset: string, seed: number): boolean {
+/** Whether `dir` holds this build; one from before languages counts as English only, so a build asked for in more is redone. */
+function sameBuild(dir: string, preset: string, seed: number, languages: readonly string[]): boolean {
   try {
     const m = readManifest(dir);
-    return m.build.preset === preset && m.seed === seed;
+    return m.build.preset === preset && m.seed === seed && manifestLanguages(m).join(',') === languages.join(',');
   } catch {
     return false;
   }
+}
+
+/** --languages as a list of known languages, or one line naming the unknown one. */
+function parseLanguages(arg: string): string[] {
+  const langs = arg.split(',').map((l) => l.trim().toLowerCase()).filter((l) => l.length > 0);
+  const unknown = langs.find((l) => !(LANGUAGES as readonly string[]).includes(l));
+  if (unknown !== undefined || langs.length === 0) throw new DataError(`--languages: ${unknown === undefined ? 'no language given' : `unknown language '${unknown}'`}; the built-in set has captions in ${LANGUAGES.join(', ')}`);
+  return langs;
 }
 
 const buildCommand = {
@@ -65,17 +76,19 @@ const buildCommand = {
       .option('out', { type: 'string', describe: 'output folder (default: the cache, where loadDataset("builtin") looks)' })
       .option('seed', { type: 'number', default: 0, describe: 'seed of the concept split and of subsampling' })
       .option('strict', { type: 'boolean', default: false, describe: 'stop at the first picture that cannot be decoded' })
-      .option('if-missing', { type: 'boolean', default: false, describe: 'do nothing when this build (same preset and seed) is already there' }),
+      .option('languages', { type: 'string', describe: `comma list of caption languages from ${LANGUAGES.join(', ')} (English always included) [default: en for --small, ${PRESETS.full.languages.join(',')} for the full set]` })
+      .option('if-missing', { type: 'boolean', default: false, describe: 'do nothing when this build (same preset, seed and languages) is already there' }),
   handler: async (args: BuildArgs) => {
     checkInt('seed', args.seed, 0);
-    const preset = args.small ? PRESETS.small : PRESETS.full;
+    const base = args.small ? PRESETS.small : PRESETS.full;
+    const preset = args.languages === undefined ? base : withLanguages(base, parseLanguages(args.languages));
     const out = path.resolve(args.out ?? builtinDir(args.small));
-    if (args['if-missing'] && sameBuild(out, preset.name, args.seed)) {
+    if (args['if-missing'] && sameBuild(out, preset.name, args.seed, preset.languages)) {
       console.log(`${preset.name} is already built at ${out}`);
       return;
     }
     checkBuildOut(args.out ?? out);
-    console.error(`coca data build: ${preset.name} (${preset.sizes.join(', ')} px) → ${out}`);
+    console.error(`coca data build: ${preset.name} (${preset.sizes.join(', ')} px, captions in ${preset.languages.join(', ')}) → ${out}`);
     const bar = progressBar();
     const { manifest } = await buildBuiltin({ preset, out, seed: args.seed, strict: args.strict, log: (l) => console.error(`  ${l}`), progress: bar.update }).finally(bar.stop);
     for (const [split, info] of Object.entries(manifest.splits)) console.log(`${split.padEnd(13)} ${String(info.count).padStart(6)}  ${info.about}`);
@@ -117,7 +130,7 @@ const infoCommand = {
     }
     if (isBuiltDataset(p)) {
       const m = readManifest(p);
-      console.log(`${m.name} at ${p}: image sizes ${m.imageSizes.join(', ')} px, seed ${m.seed}, vocabulary ${m.tokenizer.vocabSize}`);
+      console.log(`${m.name} at ${p}: image sizes ${m.imageSizes.join(', ')} px, seed ${m.seed}, vocabulary ${m.tokenizer.vocabSize}, captions in ${manifestLanguages(m).join(', ')}`);
       for (const [split, info] of Object.entries(m.splits)) console.log(`  ${split.padEnd(13)} ${String(info.count).padStart(6)}  ${info.about}`);
       console.log(`  mean ${m.mean.join(' ')}  std ${m.std.join(' ')}`);
       for (const s of m.sources) console.log(`  source ${s.name} ${s.version} (${s.license}): ${s.role === 'names' ? 'names' : `${s.pairs} pictures`}`);

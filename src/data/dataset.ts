@@ -21,8 +21,12 @@ export interface Dataset {
   readonly imageSize: number;
   /** Class names, for classification splits. */
   readonly classes?: readonly string[];
-  /** Normalised captions of item i (one or more). */
+  /** Normalised captions of item i (one or more), in English (or the dataset's one language). */
   captions(i: number): readonly string[];
+  /** Caption languages, English first (built-in sets built with languages); absent: English only. */
+  readonly languages?: readonly string[];
+  /** Item i's captions in `lang` (none where it has no translation); with `languages`. */
+  captionsIn?(i: number, lang: string): readonly string[];
   meta(i: number): ItemMeta;
   /**
    * Item i as 8-bit RGB. `eval`: exactly imageSize×imageSize (shorter side, centre crop).

@@ -26,7 +26,10 @@ function doneMarker(dir: string): string {
 export async function fetchNpm(name: string, version: string, members: string[] = [], opts: FetchOptions = {}): Promise<string> {
   const key = `npm-${name.replace(/^@/, '').replace(/\//g, '-')}-${version}`;
   const dir = path.join(sourcesDir(), key);
-  if (fs.existsSync(doneMarker(dir))) return path.join(dir, 'package');
+  // A cache unpacked for fewer members (an older build read only package/en/data.json) is
+  // fetched again rather than read as if the new members were missing from the package.
+  const literal = members.filter((m) => !/[*?[]/.test(m));
+  if (fs.existsSync(doneMarker(dir)) && literal.every((m) => fs.existsSync(path.join(dir, m)))) return path.join(dir, 'package');
   fs.rmSync(dir, { recursive: true, force: true });
   fs.mkdirSync(dir, { recursive: true });
   opts.log?.(`fetching ${name}@${version} from the npm registry`);

@@ -50,4 +50,5 @@ export { isShardData } from './load.ts';
 export { builtinDir, cacheRoot } from './paths.ts';
 export { readUserDataset, detectFormat, KNOWN_FORMATS } from './readers/index.ts';
 export { normaliseCaption } from './text.ts';
+export { DEFAULT_LANGUAGE, detectLanguage, LANGUAGE_NAMES, LANGUAGES } from './lang.ts';
 export { EOT, PAD, SOT, Tokenizer, trainTokenizer } from './tokenizer.ts';

@@ -9,6 +9,7 @@ import { DataError } from './errors.ts';
 import { readSource, tensorise, type PrepTask } from './prep.ts';
 import { mixSeed, permutation, Rng } from './rng.ts';
 import type { Tokenizer } from './tokenizer.ts';
+import { DEFAULT_LANGUAGE } from './lang.ts';
 import type { ImagePreprocess } from './preprocess.ts';
 import { PrepPool } from './workers.ts';
 
@@ -70,6 +71,8 @@ export interface Batch {
   indices: Uint32Array;
   /** The caption chosen for each row. */
   captions: string[];
+  /** Its language ('en' unless the dataset and the tokenizer both have languages). */
+  langs: string[];
   /** Where this batch started. */
   epoch: number;
   index: number;
@@ -184,9 +187,19 @@ export class BatchLoader {
     return this.order.perm;
   }
 
-  private caption(index: number, epoch: number, pos: number): string {
-    const caps = this.dataset.captions(index);
-    return this.opts.train ? caps[new Rng(mixSeed(this.opts.seed, epoch, pos, 0xa11)).int(caps.length)]! : caps[0]!;
+  /** Languages besides English that training draws captions in: those of the dataset the tokenizer has a token for. */
+  private get otherLanguages(): string[] {
+    const { dataset, opts } = this;
+    if (!dataset.captionsIn) return [];
+    return (dataset.languages ?? []).filter((l) => l !== DEFAULT_LANGUAGE && opts.tokenizer.languages.includes(l));
+  }
+
+  /** Training: any caption of the item in any language both have (English only otherwise); evaluation: the first English one. */
+  private caption(index: number, epoch: number, pos: number): { text: string; lang: string } {
+    const caps = this.dataset.captions(index).map((text) => ({ text, lang: DEFAULT_LANGUAGE }));
+    if (!this.opts.train) return caps[0]!;
+    for (const lang of this.otherLanguages) for (const text of this.dataset.captionsIn!(index, lang)) caps.push({ text, lang });
+    return caps[new Rng(mixSeed(this.opts.seed, epoch, pos, 0xa11)).int(caps.length)]!;
   }
 
   private async assemble(epoch: number, start: number, rows: number, last: boolean): Promise<Batch> {
@@ -198,6 +211,7 @@ export class BatchLoader {
     const images = new Float32Array(rows * plane);
     const indices = Uint32Array.from({ length: rows }, (_, r) => perm[start + r]!);
     const captions: string[] = new Array(rows);
+    const langs: string[] = new Array(rows);
     const attempts = new Uint32Array(rows);
     // Rows whose item could not be read move on to the next item (the same one on every run).
     let todo = Array.from({ length: rows }, (_, r) => r);
@@ -208,9 +222,9 @@ export class BatchLoader {
           attempts[r]!++;
         }
         if (attempts[r]! >= n) throw new DataError(`no image of ${this.dataset.name} split ${this.dataset.split} could be decoded`);
-        captions[r] = this.caption(indices[r]!, epoch, start + r);
+        ({ text: captions[r], lang: langs[r] } = this.caption(indices[r]!, epoch, start + r));
       }
-      const results = await this.prepare(todo, indices, captions, epoch, start, images);
+      const results = await this.prepare(todo, indices, captions, langs, epoch, start, images);
       const again: number[] = [];
       results.forEach((res, k) => {
         if (res.ok) return;
@@ -225,13 +239,13 @@ export class BatchLoader {
       });
       // Evaluation leaves such items out (a substitute would be scored twice); training keeps
       // its batch shape by drawing the next item.
-      if (!this.opts.train) return this.withoutRows(new Set(again), { images, indices, captions, rows, epoch, start, last });
+      if (!this.opts.train) return this.withoutRows(new Set(again), { images, indices, captions, langs, rows, epoch, start, last });
       todo = again;
     }
-    return { images, tokens: tokenizer.encodeBatch(captions, contextLength), rows, imageSize: size, contextLength, indices, captions, epoch, index: start, last };
+    return { images, tokens: tokenizer.encodeBatch(captions, contextLength, langs), rows, imageSize: size, contextLength, indices, captions, langs, epoch, index: start, last };
   }
 
-  private withoutRows(drop: Set<number>, b: { images: Float32Array; indices: Uint32Array; captions: string[]; rows: number; epoch: number; start: number; last: boolean }): Batch {
+  private withoutRows(drop: Set<number>, b: { images: Float32Array; indices: Uint32Array; captions: string[]; langs: string[]; rows: number; epoch: number; start: number; last: boolean }): Batch {
     const { contextLength, tokenizer } = this.opts;
     const size = this.opts.preprocess.size;
     const plane = 3 * size * size;
@@ -239,8 +253,9 @@ export class BatchLoader {
     const images = new Float32Array(keep.length * plane);
     keep.forEach((r, k) => images.set(b.images.subarray(r * plane, (r + 1) * plane), k * plane));
     const captions = keep.map((r) => b.captions[r]!);
+    const langs = keep.map((r) => b.langs[r]!);
     const indices = Uint32Array.from(keep, (r) => b.indices[r]!);
-    return { images, tokens: tokenizer.encodeBatch(captions, contextLength), rows: keep.length, imageSize: size, contextLength, indices, captions, epoch: b.epoch, index: b.start, last: b.last };
+    return { images, tokens: tokenizer.encodeBatch(captions, contextLength, langs), rows: keep.length, imageSize: size, contextLength, indices, captions, langs, epoch: b.epoch, index: b.start, last: b.last };
   }
 
   private task(caption: string, epoch: number, pos: number): Omit<PrepTask, 'source'> {
@@ -248,11 +263,13 @@ export class BatchLoader {
   }
 
   /** Prepares the given rows into `images`; one result per row, in order. */
-  private async prepare(rows: number[], indices: Uint32Array, captions: string[], epoch: number, start: number, images: Float32Array): Promise<RowResult[]> {
+  private async prepare(rows: number[], indices: Uint32Array, captions: string[], langs: string[], epoch: number, start: number, images: Float32Array): Promise<RowResult[]> {
     const d = this.dataset;
     const pre = this.opts.preprocess;
     const plane = 3 * pre.size * pre.size;
-    const tasks = rows.map((r) => this.task(captions[r]!, epoch, start + r));
+    // A translation is checked for "left"/"right" through the item's English captions.
+    const handed = (r: number) => (langs[r] === DEFAULT_LANGUAGE ? captions[r]! : this.dataset.captions(indices[r]!).join(' '));
+    const tasks = rows.map((r) => this.task(handed(r), epoch, start + r));
     if (this.pool && d.source) {
       const results = await this.pool.run(tasks.map((t, k) => ({ ...t, source: d.source!(indices[rows[k]!]!) })));
       return results.map((res, k) => {

@@ -17,6 +17,7 @@ import { Problems } from './readers/common.ts';
 import { pairOf, readShard, shardsOfSplit, type RawSample, type ShardPair } from './readers/webdataset.ts';
 import { mixSeed, permutation, Rng } from './rng.ts';
 import { PrepPool } from './workers.ts';
+import { DEFAULT_LANGUAGE } from './lang.ts';
 
 const HANDED = /\b(left|right)/;
 
@@ -273,7 +274,7 @@ export class ShardLoader {
       });
       todo = again;
     }
-    const batch: Batch = { images, tokens: tokenizer.encodeBatch(captions, contextLength), rows: batchSize, imageSize: preprocess.size, contextLength, indices, captions, epoch: start.epoch, index: start.index, last: false };
+    const batch: Batch = { images, tokens: tokenizer.encodeBatch(captions, contextLength), rows: batchSize, imageSize: preprocess.size, contextLength, indices, captions, langs: captions.map(() => DEFAULT_LANGUAGE), epoch: start.epoch, index: start.index, last: false };
     return { batch, end: cursor.position() };
   }
 

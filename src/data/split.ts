@@ -1,12 +1,17 @@
 // Concept-grouped splits. Pairs are joined into groups when they share a link (all styles and
 // skin tones of one emoji) or a concept key (same caption up to tone, gender words, articles and
 // punctuation), so no caption of val or test-concept, nor a variant of it, is ever seen in training.
+// A translated caption joins its item's group under its own language's key too: two emoji with
+// different English names but one Russian name are one concept, so a Russian caption of
+// test-concept is never a train caption either (split by concept, then the languages come along).
 import { hashString } from './rng.ts';
 import { conceptKey } from './text.ts';
 
 export interface Splittable {
   link: string;
   caption: string;
+  /** The caption in other languages (language → caption). */
+  translations?: Record<string, string>;
 }
 
 class UnionFind {
@@ -42,6 +47,7 @@ export function groupItems(items: readonly Splittable[]): string[] {
   const nodes = items.map((it, i) => {
     const a = node(`link:${it.link}`);
     uf.union(a, node(`key:${keys[i]}`));
+    for (const [lang, t] of Object.entries(it.translations ?? {})) uf.union(a, node(`key:${lang}:${conceptKey(t)}`));
     return a;
   });
   const label = new Map<number, string>();

@@ -1,7 +1,8 @@
 // The on-disk form of a built dataset: a folder with
 //   manifest.json            splits, counts, image sizes, mean/std (measured on train: the default
 //                            preprocessing of a new model trained on the set), sources, build figures
-//   <split>.jsonl            one line per image: {"id","captions":[...],"group","style","label"?}
+//   <split>.jsonl            one line per image: {"id","captions":[...],"group","style","label"?,"i18n"?}
+//                            (captions: English; i18n: other languages, {"ru":[...],"zh":[...]})
 //   <split>.<S>px.u8         count × S × S × 3 bytes, RGB interleaved, row-major, no header
 //   tokenizer.json           byte-level BPE learned on the train captions
 //   LICENSES.md              the licence and attribution of every source
@@ -13,6 +14,7 @@ import type { Dataset, ItemMeta } from './dataset.ts';
 import { DataError } from './errors.ts';
 import type { RgbImage } from './image.ts';
 import type { ImageSource } from './prep.ts';
+import { DEFAULT_LANGUAGE } from './lang.ts';
 
 export const FORMAT = 'coca-dataset';
 export const FORMAT_VERSION = 1;
@@ -38,10 +40,19 @@ export interface Manifest {
   sources: { name: string; version: string; license: string; role: 'pictures' | 'names'; pairs: number }[];
   build: { seconds: number; bytes: number; skipped: number; at: string; preset: string };
   tokenizer: { file: string; vocabSize: number };
+  /** Caption languages, English first; absent in builds from before languages (English only). */
+  languages?: string[];
 }
 
 export interface StoredItem extends ItemMeta {
   captions: string[];
+  /** Captions in languages other than English: language → captions. */
+  i18n?: Record<string, string[]>;
+}
+
+/** The caption languages of a built set (English only for one built before languages). */
+export function manifestLanguages(m: Manifest): string[] {
+  return m.languages ?? [DEFAULT_LANGUAGE];
 }
 
 export function imageFile(dir: string, split: string, size: number): string {
@@ -94,6 +105,7 @@ export function writeItems(dir: string, split: string, items: readonly StoredIte
 export class StoredDataset implements Dataset {
   readonly length: number;
   readonly classes?: readonly string[];
+  readonly languages: readonly string[];
   private readonly fd: number;
   private readonly stored: number;
   private readonly file: string;
@@ -109,6 +121,7 @@ export class StoredDataset implements Dataset {
     this.length = items.length;
     const classes = manifest.classes?.[split];
     if (classes) this.classes = classes;
+    this.languages = manifestLanguages(manifest);
     // Read from the smallest stored size that is not smaller than asked; the loader resamples.
     const sizes = [...manifest.imageSizes].sort((a, b) => a - b);
     const stored = sizes.find((s) => s >= imageSize) ?? sizes[sizes.length - 1]!;
@@ -125,8 +138,13 @@ export class StoredDataset implements Dataset {
     return this.item(i).captions;
   }
 
+  captionsIn(i: number, lang: string): readonly string[] {
+    const it = this.item(i);
+    return lang === DEFAULT_LANGUAGE ? it.captions : (it.i18n?.[lang] ?? []);
+  }
+
   meta(i: number): ItemMeta {
-    const { captions: _c, ...meta } = this.item(i);
+    const { captions: _c, i18n: _t, ...meta } = this.item(i);
     return meta;
   }
 

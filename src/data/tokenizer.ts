@@ -8,6 +8,10 @@
 // scripts/reference/clip_tokenizer.py) has <start_of_text> 49406 and <end_of_text> 49407 and pads
 // with id 0, which is also the token "!"; its text is first cleaned as open_clip does
 // (clip-text.ts: ftfy and html.unescape, which tokenizer.json cannot express).
+//
+// A multilingual tokenizer (coca data build with languages) adds one token per language after
+// the merges ([lang:en], [lang:ru], ...): every caption is [SOT] [lang:xx] text [EOT], English ones
+// included. One without them encodes exactly as before, and takes no language but English.
 import { execFileSync } from 'node:child_process';
 import zlib from 'node:zlib';
 import fs from 'node:fs';
@@ -18,6 +22,7 @@ import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
 import { CLIP_ASSETS, clipClean } from './clip-text.ts';
 import { DataError } from './errors.ts';
 import { normaliseCaption } from './text.ts';
+import { DEFAULT_LANGUAGE, languageOfToken, languageToken } from './lang.ts';
 import { writeFileAtomic } from '../util/atomic.ts';
 
 export const PAD = '[PAD]';
@@ -43,6 +48,9 @@ export class Tokenizer {
   /** Whether padId is a token of its own; CLIP's pad id 0 is also "!", so it may be generated. */
   readonly padIsSpecial: boolean;
   readonly vocabSize: number;
+  /** Caption languages with a token of their own, in id order; empty for a tokenizer without them. */
+  readonly languages: readonly string[];
+  private readonly langIds: ReadonlyMap<string, number>;
   private readonly hf: HfTokenizer;
   private readonly cache = new Map<string, number[]>();
   private readonly literals: string[];
@@ -58,6 +66,14 @@ export class Tokenizer {
     } else {
       throw new DataError(`tokenizer.json has neither coca's special tokens ${SPECIALS.join(' ')} at ids 0 1 2 nor CLIP's ${CLIP_SOT} ${CLIP_EOT}; train one with 'coca data build' or 'coca data tokenizer'`);
     }
+    const langs = (json.added_tokens ?? []).flatMap((a) => {
+      const lang = this.kind === 'coca' ? languageOfToken(a.content) : undefined;
+      return lang ? [[lang, a.id] as const] : [];
+    });
+    langs.sort((a, b) => a[1] - b[1]);
+    this.langIds = new Map(langs);
+    this.languages = langs.map(([l]) => l);
+    this.literals = [...this.literals, ...langs.map(([l]) => languageToken(l))];
     this.hf = new HfTokenizer(json, { clean_up_tokenization_spaces: false });
     this.vocabSize = Math.max(...Object.values(json.model.vocab), ...json.added_tokens.map((a) => a.id)) + 1;
   }
@@ -80,11 +96,28 @@ export class Tokenizer {
   /**
    * [SOT] text [EOT], normalised like the stored captions; with `contextLength`, truncated so that
    * [EOT] stays last. A literal "[SOT]" in the text is dropped rather than read as the token.
+   * A multilingual tokenizer puts the language's token after [SOT] (English when not given).
    */
-  encode(text: string, contextLength?: number): number[] {
+  encode(text: string, contextLength?: number, lang?: string): number[] {
     const body = this.cache.get(text) ?? this.encodeBody(text);
-    const max = contextLength === undefined ? body.length : Math.max(0, contextLength - 2);
-    return [this.bosId, ...body.slice(0, max), this.eosId];
+    const head = [this.bosId, ...this.languagePrefix(lang)];
+    const max = contextLength === undefined ? body.length : Math.max(0, contextLength - head.length - 1);
+    return [...head, ...body.slice(0, max), this.eosId];
+  }
+
+  /**
+   * The tokens after [SOT] that say a caption's language: [lang:xx] for a multilingual tokenizer
+   * (English when `lang` is not given), nothing for one without language tokens when `lang` is
+   * English or not given. Any other language throws one line saying which languages there are.
+   */
+  languagePrefix(lang?: string): number[] {
+    if (this.languages.length === 0) {
+      if (lang === undefined || lang === DEFAULT_LANGUAGE) return [];
+      throw new DataError(`this model's tokenizer has no language tokens (it was trained on English captions only), so it cannot write or read '${lang}'; leave out --lang, or train on a dataset with languages (coca data build)`);
+    }
+    const id = this.langIds.get(lang ?? DEFAULT_LANGUAGE);
+    if (id === undefined) throw new DataError(`this model's tokenizer has no language '${lang}'; it has ${this.languages.join(', ')}`);
+    return [id];
   }
 
   private encodeBody(text: string): number[] {
@@ -99,23 +132,29 @@ export class Tokenizer {
     return body;
   }
 
-  /** The ids a caption search needs; pad -1 when the pad id is a real token that may be generated (CLIP's "!"). */
-  searchIds(): { sot: number; eot: number; pad: number } {
-    return { sot: this.bosId, eot: this.eosId, pad: this.padIsSpecial ? this.padId : -1 };
+  /**
+   * The ids a caption search needs; pad -1 when the pad id is a real token that may be generated
+   * (CLIP's "!"). A multilingual tokenizer adds the language token the search starts with after
+   * [SOT] (`prefix`) and the language tokens it must never generate (`banned`).
+   */
+  searchIds(lang?: string): { sot: number; eot: number; pad: number; prefix?: number[]; banned?: number[] } {
+    const ids = { sot: this.bosId, eot: this.eosId, pad: this.padIsSpecial ? this.padId : -1 };
+    const prefix = this.languagePrefix(lang);
+    return prefix.length > 0 ? { ...ids, prefix, banned: [...this.langIds.values()] } : ids;
   }
 
   /** Token ids in a row of `contextLength`, padded with padId. */
-  encodePadded(text: string, contextLength: number, out = new Int32Array(contextLength), offset = 0): Int32Array {
-    const ids = this.encode(text, contextLength);
+  encodePadded(text: string, contextLength: number, out = new Int32Array(contextLength), offset = 0, lang?: string): Int32Array {
+    const ids = this.encode(text, contextLength, lang);
     out.fill(this.padId, offset, offset + contextLength);
     for (let i = 0; i < ids.length; i++) out[offset + i] = ids[i]!;
     return out;
   }
 
-  /** A [texts.length, contextLength] row-major matrix of padded ids. */
-  encodeBatch(texts: readonly string[], contextLength: number): Int32Array {
+  /** A [texts.length, contextLength] row-major matrix of padded ids; `langs`: one language for all, or one per text. */
+  encodeBatch(texts: readonly string[], contextLength: number, langs?: string | readonly (string | undefined)[]): Int32Array {
     const out = new Int32Array(texts.length * contextLength);
-    texts.forEach((t, i) => this.encodePadded(t, contextLength, out, i * contextLength));
+    texts.forEach((t, i) => this.encodePadded(t, contextLength, out, i * contextLength, typeof langs === 'string' ? langs : langs?.[i]));
     return out;
   }
 
@@ -125,7 +164,7 @@ export class Tokenizer {
     for (let i = 0; i < ids.length; i++) {
       const id = ids[i]!;
       if (id === this.eosId) break;
-      if ((this.padIsSpecial && id === this.padId) || id === this.bosId) continue;
+      if ((this.padIsSpecial && id === this.padId) || id === this.bosId || this.isLanguageId(id)) continue;
       body.push(id);
     }
     // An immediate [EOT] is an empty caption (an untrained decoder emits one), not an error.
@@ -133,9 +172,13 @@ export class Tokenizer {
     return this.hf.decode(body, { skip_special_tokens: true, clean_up_tokenization_spaces: false });
   }
 
+  private isLanguageId(id: number): boolean {
+    return this.languages.length > 0 && this.languages.some((l) => this.langIds.get(l) === id);
+  }
+
   /** The sub-word strings of a text (for inspection and stats). */
   pieces(text: string): string[] {
-    return this.encode(text).slice(1, -1).map((id) => this.hf.id_to_token(id) ?? '?');
+    return (this.cache.get(text) ?? this.encodeBody(text)).map((id) => this.hf.id_to_token(id) ?? '?');
   }
 
   save(file: string): void {
@@ -149,11 +192,12 @@ export function clipTokenizer(): Tokenizer {
 }
 
 /**
- * Learns a byte-level BPE of at most `vocabSize` ids (3 specials + 256 bytes + merges) from the
- * captions. A small corpus may run out of merges before reaching it.
+ * Learns a byte-level BPE of at most `vocabSize` ids (3 specials + 256 bytes + merges, then one
+ * token per language of `languages` when given) from the captions. A small corpus may run out of
+ * merges before reaching it.
  */
-export function trainTokenizer(captions: readonly string[], vocabSize: number): Tokenizer {
-  if (vocabSize < SPECIALS.length + 256 + 1) throw new DataError(`vocabulary size ${vocabSize} is too small: byte-level BPE needs at least ${SPECIALS.length + 257}`);
+export function trainTokenizer(captions: readonly string[], vocabSize: number, languages: readonly string[] = []): Tokenizer {
+  if (vocabSize < SPECIALS.length + 256 + 1 + languages.length) throw new DataError(`vocabulary size ${vocabSize} is too small: byte-level BPE needs at least ${SPECIALS.length + 257 + languages.length}`);
   const lines = captions.map(normaliseCaption).filter((c) => c.length > 0);
   if (lines.length === 0) throw new DataError('no captions to learn a tokenizer from; the training split is empty');
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'coca-bpe-'));
@@ -173,7 +217,7 @@ export function trainTokenizer(captions: readonly string[], vocabSize: number): 
       tok.save(${JSON.stringify(raw)}, false);`;
     execFileSync(process.execPath, ['-e', script], { stdio: ['ignore', 'ignore', 'pipe'] });
     const trained = JSON.parse(fs.readFileSync(raw, 'utf8')) as TokenizerJson;
-    return Tokenizer.fromJSON(cutVocabulary(trained, vocabSize, byteAlphabet()));
+    return Tokenizer.fromJSON(withLanguages(cutVocabulary(trained, vocabSize - languages.length, byteAlphabet()), languages));
   } catch (e) {
     if (e instanceof DataError) throw e;
     const err = e as { stderr?: Buffer; message: string };
@@ -193,6 +237,20 @@ export function byteAlphabet(): string[] {
   let extra = 0;
   for (let b = 0; b < 256; b++) chars[b] = String.fromCodePoint(keep.includes(b) ? b : 256 + extra++);
   return chars;
+}
+
+/** Language tokens after the last merge, so a tokenizer's byte and merge ids do not depend on its languages. */
+function withLanguages(json: TokenizerJson, languages: readonly string[]): TokenizerJson {
+  if (languages.length === 0) return json;
+  const vocab = { ...json.model.vocab };
+  let next = Math.max(...Object.values(vocab)) + 1;
+  const added = [...json.added_tokens];
+  for (const lang of languages) {
+    const content = languageToken(lang);
+    vocab[content] = next;
+    added.push({ id: next++, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true } as TokenizerJson['added_tokens'][number]);
+  }
+  return { ...json, added_tokens: added, model: { ...json.model, vocab } };
 }
 
 function cutVocabulary(trained: TokenizerJson, vocabSize: number, alphabet: string[]): TokenizerJson {

@@ -1,6 +1,7 @@
 // Builds the built-in dataset: fetch the art packages, join them with their names, split by
 // concept, rasterise every picture on white at each size, learn the tokenizer on the train
-// captions, and write it all (with licences) to a temporary folder renamed into place at the end.
+// captions (of every language of the preset), and write it all (with licences) to a temporary
+// folder renamed into place at the end.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -13,6 +14,7 @@ import { hashString } from '../rng.ts';
 import { assignGroups, groupItems } from '../split.ts';
 import { FORMAT, FORMAT_VERSION, ImageWriter, imageFile, writeItems, type Manifest, type StoredItem } from '../store.ts';
 import { trainTokenizer } from '../tokenizer.ts';
+import { DEFAULT_LANGUAGE } from '../lang.ts';
 import { checkOutputFolder, fsReason, heldFormat, writeOutputMarker } from '../../util/outdir.ts';
 import { emojiSources, type EmojiStyle } from './emoji.ts';
 import { FMNIST_CLASSES, fmnistTest } from './fmnist.ts';
@@ -29,15 +31,36 @@ export interface BuildPreset {
   tones: boolean;
   /** Keep at most this many game icons (chosen by seeded hash); undefined keeps all. */
   gameIcons?: number;
+  /** Tokenizer size for English captions only, and for more languages (which share the vocabulary). */
   vocabSize: number;
+  multilingualVocabSize: number;
   /** Fashion-MNIST test images to keep for zero-shot classification. */
   fmnist: number;
+  /**
+   * Caption languages, English first. Emoji take theirs from emojibase-data's CLDR locales, Tux
+   * Paint stamps from the project's translations; game icons and Fashion-MNIST have none, so
+   * stay English. More than English gives the tokenizer one token per language.
+   */
+  languages: readonly string[];
 }
 
 export const PRESETS: Record<'small' | 'full', BuildPreset> = {
-  small: { name: 'builtin-small', sizes: [32], emojiStyles: ['openmoji', 'twitter', 'fluent'], tones: false, gameIcons: 1000, vocabSize: 1024, fmnist: 1000 },
-  full: { name: 'builtin', sizes: [64, 128], emojiStyles: ['google', 'twitter', 'openmoji', 'fluent'], tones: true, vocabSize: 2048, fmnist: 10000 },
+  // The small set (CI, tests, the demo) stays English: its nano model has minutes to learn one language.
+  small: { name: 'builtin-small', sizes: [32], emojiStyles: ['openmoji', 'twitter', 'fluent'], tones: false, gameIcons: 1000, vocabSize: 1024, multilingualVocabSize: 2048, fmnist: 1000, languages: ['en'] },
+  full: { name: 'builtin', sizes: [64, 128], emojiStyles: ['google', 'twitter', 'openmoji', 'fluent'], tones: true, vocabSize: 2048, multilingualVocabSize: 4096, fmnist: 10000, languages: ['en', 'ru', 'zh', 'ms'] },
 };
+
+/** A preset with other caption languages (English stays first), e.g. `coca data build --small --languages en,ru,zh,ms`. */
+export function withLanguages(preset: BuildPreset, languages: readonly string[]): BuildPreset {
+  const rest = languages.filter((l) => l !== DEFAULT_LANGUAGE);
+  return { ...preset, languages: [DEFAULT_LANGUAGE, ...new Set(rest)] };
+}
+
+/** The tokenizer size of a build: languages share one vocabulary, so more of them get more ids. */
+export function presetVocabSize(preset: BuildPreset): number {
+  return preset.languages.length > 1 ? preset.multilingualVocabSize : preset.vocabSize;
+}
+
 
 export const SPLIT_ABOUT: Record<string, string> = {
   train: 'training pairs: emoji (non-Fluent styles), Tux Paint stamps, game-icons',
@@ -81,8 +104,8 @@ export async function buildBuiltin(opts: BuildOptions): Promise<BuildResult> {
   checkBuildOut(opts.out);
   const fetchOpts: FetchOptions = opts.log ? { log: opts.log } : {};
   // Debian packages one after the other: a fallback `apt-get update` holds apt's list lock.
-  const debs = (async () => [await tuxpaintSource(fetchOpts), await fmnistTest(fetchOpts)] as const)();
-  const [emoji, icons, [tux, fm]] = await Promise.all([emojiSources(preset.emojiStyles, fetchOpts), gameIconsSource(fetchOpts), debs]);
+  const debs = (async () => [await tuxpaintSource(fetchOpts, preset.languages), await fmnistTest(fetchOpts)] as const)();
+  const [emoji, icons, [tux, fm]] = await Promise.all([emojiSources(preset.emojiStyles, fetchOpts, preset.languages), gameIconsSource(fetchOpts), debs]);
   let iconPairs = icons.pairs;
   if (preset.gameIcons !== undefined) {
     iconPairs = [...iconPairs].sort((a, b) => hashString(a.id, seed) - hashString(b.id, seed)).slice(0, preset.gameIcons);
@@ -105,17 +128,16 @@ export async function buildBuiltin(opts: BuildOptions): Promise<BuildResult> {
     for (const [split, list] of Object.entries(splits)) {
       const kept = await rasterise(tmp, split, list, preset.sizes, opts, skipped);
       counts[split] = kept.length;
-      writeItems(tmp, split, kept.map((p) => ({ id: p.id, captions: [p.caption], group: p.group, style: p.style })));
+      writeItems(tmp, split, kept.map(storedItem));
       if (split === 'train') stats = channelStats(imageFile(tmp, split, preset.sizes[0]!));
     }
     counts['test-fmnist'] = await writeFmnist(tmp, fm.images, preset, seed, opts);
     if (!stats || counts['train'] === 0) throw new DataError('the built-in training split came out empty; check the fetched sources under the cache folder');
 
-    opts.log?.(`learning a ${preset.vocabSize}-token byte-level BPE on ${counts['train']} train captions`);
-    const tok = trainTokenizer(
-      splits.train.map((p) => p.caption),
-      preset.vocabSize,
-    );
+    const trainCaptions = splits.train.flatMap((p) => [p.caption, ...Object.values(p.translations ?? {})]);
+    const multilingual = preset.languages.length > 1;
+    opts.log?.(`learning a ${presetVocabSize(preset)}-token byte-level BPE on ${trainCaptions.length} train captions${multilingual ? ` in ${preset.languages.join(', ')}` : ''}`);
+    const tok = trainTokenizer(trainCaptions, presetVocabSize(preset), multilingual ? preset.languages : []);
     tok.save(path.join(tmp, 'tokenizer.json'));
 
     const infos: SourceInfo[] = [...emoji.info, ...tux.info, ...icons.info, fm.info];
@@ -133,6 +155,7 @@ export async function buildBuiltin(opts: BuildOptions): Promise<BuildResult> {
       sources: infos.map((i) => ({ name: i.name, version: i.version, license: i.license, role: i.role, pairs: i.name === fm.info.name ? counts['test-fmnist'] : countPairs(splits, i.name) })),
       build: { seconds: 0, bytes: 0, skipped: skipped.length, at: new Date().toISOString(), preset: preset.name },
       tokenizer: { file: 'tokenizer.json', vocabSize: tok.vocabSize },
+      languages: [...preset.languages],
     };
     manifest.build.seconds = Math.round((performance.now() - t0) / 100) / 10;
     manifest.build.bytes = folderBytes(tmp);
@@ -149,6 +172,14 @@ export async function buildBuiltin(opts: BuildOptions): Promise<BuildResult> {
 }
 
 type GroupedPair = SourcePair & { group: string };
+
+/** How a pair is stored: English in `captions` (what every English-only reader takes), the others in `i18n`. */
+export function storedItem(p: GroupedPair): StoredItem {
+  const item: StoredItem = { id: p.id, captions: [p.caption], group: p.group, style: p.style };
+  const langs = Object.keys(p.translations ?? {});
+  if (langs.length > 0) item.i18n = Object.fromEntries(langs.map((l) => [l, [p.translations![l]!]]));
+  return item;
+}
 
 /** train / val / test-concept from the non-Fluent styles; test-style from Fluent art of train groups. */
 export function splitPairs(pairs: readonly SourcePair[], seed: number): Record<'train' | 'val' | 'test-concept' | 'test-style', GroupedPair[]> {

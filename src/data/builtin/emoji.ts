@@ -1,4 +1,5 @@
-// Emoji in four independent art styles, all named by CLDR short names from emojibase-data.
+// Emoji in four independent art styles, all named by CLDR short names from emojibase-data, in
+// English and in the locales of EMOJIBASE_LOCALES (CLDR's own translations, in the same package).
 // Every style is joined on the code-point sequence with FE0F (variation selector) removed, the
 // form in which the packages disagree least.
 import fs from 'node:fs';
@@ -17,6 +18,9 @@ export const EMOJI_PACKAGES = {
 
 export type EmojiStyle = 'google' | 'twitter' | 'openmoji' | 'fluent';
 
+/** Our language → emojibase-data's locale folder, for the languages besides English. */
+export const EMOJIBASE_LOCALES: Record<string, string> = { ru: 'ru', zh: 'zh', ms: 'ms' };
+
 /** Upper-case hex code points joined by "-", without FE0F. */
 export function emojiKey(hex: string): string {
   return hex
@@ -30,6 +34,8 @@ interface Label {
   label: string;
   base: string;
   tone: boolean;
+  /** The CLDR name in other languages (language → label), where emojibase has it. */
+  translations?: Record<string, string>;
 }
 
 interface EmojibaseEntry {
@@ -38,13 +44,22 @@ interface EmojibaseEntry {
   skins?: { label: string; hexcode: string }[];
 }
 
-export function readEmojibaseLabels(dataJson: string): Map<string, Label> {
+/** Emoji key → English label, and each locale's label of the same code points (`locales`: language → data.json). */
+export function readEmojibaseLabels(dataJson: string, locales: Record<string, string> = {}): Map<string, Label> {
   const entries = JSON.parse(fs.readFileSync(dataJson, 'utf8')) as EmojibaseEntry[];
   const labels = new Map<string, Label>();
   for (const e of entries) {
     const base = emojiKey(e.hexcode);
     labels.set(base, { label: e.label, base, tone: false });
     for (const s of e.skins ?? []) labels.set(emojiKey(s.hexcode), { label: s.label, base, tone: true });
+  }
+  for (const [lang, file] of Object.entries(locales)) {
+    for (const e of JSON.parse(fs.readFileSync(file, 'utf8')) as EmojibaseEntry[]) {
+      for (const v of [e, ...(e.skins ?? [])]) {
+        const l = labels.get(emojiKey(v.hexcode));
+        if (l && v.label) l.translations = { ...l.translations, [lang]: v.label };
+      }
+    }
   }
   return labels;
 }
@@ -62,10 +77,14 @@ interface DatasourceEntry {
   skin_variations?: Record<string, { unified: string; image: string }>;
 }
 
-export async function emojiSources(styles: readonly EmojiStyle[], opts: FetchOptions): Promise<SourceResult> {
+/** The emoji of `styles` with their English names, and their names in those of `languages` emojibase has. */
+export async function emojiSources(styles: readonly EmojiStyle[], opts: FetchOptions, languages: readonly string[] = ['en']): Promise<SourceResult> {
   const P = EMOJI_PACKAGES;
-  const base = await fetchNpm(P.emojibase.name, P.emojibase.version, ['package/en/data.json'], opts);
-  const labels = readEmojibaseLabels(path.join(base, 'en', 'data.json'));
+  // Every locale is fetched whatever the build's languages, so one cache serves every preset.
+  const folders = ['en', ...Object.values(EMOJIBASE_LOCALES)];
+  const base = await fetchNpm(P.emojibase.name, P.emojibase.version, folders.map((l) => `package/${l}/data.json`), opts);
+  const locales = Object.fromEntries(Object.entries(EMOJIBASE_LOCALES).filter(([lang]) => languages.includes(lang)).map(([lang, dir]) => [lang, path.join(base, dir, 'data.json')]));
+  const labels = readEmojibaseLabels(path.join(base, 'en', 'data.json'), locales);
   const pairs: SourcePair[] = [];
   const info: SourceResult['info'] = [
     { ...P.emojibase, role: 'names', license: 'MIT', attribution: 'Emoji names and tags: emojibase-data (Miles Johnson), from Unicode CLDR.' },
@@ -73,7 +92,9 @@ export async function emojiSources(styles: readonly EmojiStyle[], opts: FetchOpt
   const push = (style: string, key: string, file: string, fallback?: Label) => {
     const l = labels.get(key) ?? fallback;
     if (!l || !fs.existsSync(file)) return;
-    pairs.push({ id: `${style}/${key.toLowerCase()}`, style, caption: normaliseCaption(l.label), link: `emoji:${l.base}`, tone: l.tone, image: { path: file } });
+    const pair: SourcePair = { id: `${style}/${key.toLowerCase()}`, style, caption: normaliseCaption(l.label), link: `emoji:${l.base}`, tone: l.tone, image: { path: file } };
+    if (l.translations) pair.translations = Object.fromEntries(Object.entries(l.translations).map(([lang, t]) => [lang, normaliseCaption(t)]));
+    pairs.push(pair);
   };
 
   // OpenMoji is read first: its annotations name the ~500 emoji that emojibase does not know.

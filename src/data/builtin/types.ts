@@ -6,8 +6,10 @@ export interface SourcePair {
   id: string;
   /** Art style: google, twitter, openmoji, fluent, tuxpaint, game-icons. */
   style: string;
-  /** Normalised caption. */
+  /** Normalised caption (English). */
   caption: string;
+  /** The same caption in other languages, normalised, where the source has a translation: {ru: "морда собаки"}. */
+  translations?: Record<string, string>;
   /** Items with the same link are always split together (e.g. all skin tones of one emoji). */
   link: string;
   /** A skin-tone variant (the small build leaves these out). */
