@@ -6,7 +6,7 @@ import { ShapeError } from '../src/gpu/errors.ts';
 import { pickSubgroupMatrixConfig, type SubgroupMatrixConfig } from '../src/gpu/subgroup-matrix.ts';
 import { checkDistinct, checkExtent, describeShape, type TensorRef } from './common.ts';
 
-export const MATMUL_VARIANTS = ['naive', 'tiled', 'regblock', 'subgroup', 'tiled128'] as const;
+export const MATMUL_VARIANTS = ['naive', 'tiled', 'regblock', 'subgroup', 'tiled128', 'skinny'] as const;
 /**
  * Variants that round the inputs to f16 (accumulating in f32): asked for by name only, never
  * chosen by the heuristic, since their answer is f16's. `sgmatrix` runs on subgroup matrices
@@ -48,6 +48,9 @@ export interface MatmulCall {
 }
 
 const REGBLOCK = { TM: 8, TN: 8 };
+const SKINNY_COLS = 4;
+/** skinny's rows per invocation: M rounded up to a power of two, at most 8 (one pipeline each). */
+const skinnyRows = (M: number) => Math.min(8, 2 ** Math.ceil(Math.log2(M)));
 const SUBGROUP = { TM: 32, TN: 8, NSUB: 2 };
 
 /**
@@ -83,6 +86,9 @@ export function chooseMatmulVariant(gpu: Gpu, M: number, N: number, K: number): 
   }
   if (M * N * K < 16 * 16 * 16) return 'naive';
   if (gpu.software) {
+    // A decoding step (M = beams or images, a handful): regblock's 64-row tile would compute
+    // 64/M times the work (×7.5 slower than skinny on the 1×49408×512 vocabulary projection).
+    if (M <= 8) return 'skinny';
     if (matmulVariantAvailable(gpu, 'subgroup') && M >= 16) return 'subgroup';
     return 'regblock';
   }
@@ -165,12 +171,13 @@ export function matmul(gpu: Gpu, call: MatmulCall): void {
   f32[7] = call.alpha ?? 1;
   u32.set([offA, offB, offC, (rs ?? call.bias)?.offset ?? 0, bA === 1 ? 0 : rA * cA, bB === 1 ? 0 : rB * cB, M * N, gl?.preact.offset ?? 0], 8);
 
-  const spec = kernelSpec(gpu, variant, transA, transB, !!rs, gl?.mode);
+  const spec = kernelSpec(gpu, variant, transA, transB, !!rs, gl?.mode, M);
   const buffers = [call.a.buffer, call.b.buffer, call.bias?.buffer ?? gpu.unused, call.c.buffer, ...(gl ? [gl.preact.buffer] : [])];
   gpu.dispatch(gpu.kernel(spec), u32, buffers, workgroups(variant, gpu, M, N, batch), call.label ?? `matmul_${variant}(${batch}x${M}x${N}x${K}${transA ? ',Aᵀ' : ''}${transB ? ',Bᵀ' : ''})`);
 }
 
-export function kernelSpec(gpu: Gpu, variant: MatmulVariant, transA: boolean, transB: boolean, rowSum = false, gelu?: 'apply' | 'grad'): KernelSpec {
+/** `M` sizes skinny's row block (its pipeline differs per power of two up to 8). */
+export function kernelSpec(gpu: Gpu, variant: MatmulVariant, transA: boolean, transB: boolean, rowSum = false, gelu?: 'apply' | 'grad', M = 8): KernelSpec {
   const bindings: KernelSpec['bindings'] = ['read', 'read', 'read', 'rw', ...(gelu ? [gelu === 'apply' ? ('rw' as const) : ('read' as const)] : [])];
   const t = { TRANS_A: transA, TRANS_B: transB, ...(gelu === 'apply' ? { GELU_OUT: true } : {}), ...(gelu === 'grad' ? { GELU_GRAD: true } : {}) };
   switch (variant) {
@@ -183,6 +190,8 @@ export function kernelSpec(gpu: Gpu, variant: MatmulVariant, transA: boolean, tr
       return { file: 'matmul_subgroups', entry: 'matmul_subgroup', defines: { ...t, SG: gpu.subgroupSize, ...SUBGROUP, ...(rowSum ? { ROWSUM: true } : {}) }, bindings };
     case 'tiled128':
       return { file: 'matmul_tiled128', entry: 'matmul_tiled128', defines: t, bindings };
+    case 'skinny':
+      return { file: 'matmul', entry: 'matmul_skinny', defines: { ...t, MR: skinnyRows(M), SN: SKINNY_COLS }, bindings };
     case 'sgmatrix': {
       const c = sgmatrixConfig(gpu)!;
       return { file: 'matmul_sgmatrix', entry: 'matmul_sgmatrix', defines: { ...t, SM_M: c.M, SM_N: c.N, SM_K: c.K }, bindings };
@@ -203,6 +212,8 @@ function workgroups(variant: MatmulVariant, gpu: Gpu, M: number, N: number, batc
       return [cdiv(N, SUBGROUP.NSUB * gpu.subgroupSize * SUBGROUP.TN), cdiv(M, SUBGROUP.TM), batch];
     case 'tiled128':
       return [cdiv(N, 128), cdiv(M, 128), batch];
+    case 'skinny':
+      return [cdiv(N, 64 * SKINNY_COLS), cdiv(M, skinnyRows(M)), batch];
     case 'sgmatrix':
       return [cdiv(N, 64), cdiv(M, 64), batch];
   }

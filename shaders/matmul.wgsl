@@ -7,6 +7,10 @@
 //   matmul_regblock  v3: TMxTN outputs per invocation straight from storage, no workgroup
 //                        memory. On a software adapter each invocation's load is a gather and
 //                        workgroup memory is no cheaper, so FMAs per load is what counts.
+//   matmul_skinny    v5: few rows (M ≤ 8: one decoding step per image or beam): MR rows × SN
+//                        columns per invocation, MR sized to M by the host, so no lane loads
+//                        rows that do not exist. The others tile M by 8–128 and at M = 1 spend
+//                        nearly all their loads and FMAs on clamped rows.
 // (v4, the subgroup variant, is in matmul_subgroups.wgsl: it needs `enable subgroups`.)
 //
 // Bindings, Params and element access: matmul_common.wgsl (included below).
@@ -15,6 +19,8 @@
 
 const TM: u32 = 8u;
 const TN: u32 = 8u;
+const MR: u32 = 8u;
+const SN: u32 = 4u;
 
 // ---- v1 naive ---------------------------------------------------------------------------------
 @compute @workgroup_size(16, 16, 1)
@@ -111,6 +117,35 @@ fn matmul_regblock(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_i
   let c0 = p.offC + wg.z * p.strideC;
   for (var i = 0u; i < TM; i++) {
     for (var j = 0u; j < TN; j++) {
+      if (mBase + i < p.M && nBase + j < p.N) { store(c0, mBase + i, nBase + j, acc[i][j]); }
+    }
+  }
+}
+
+// ---- v5 skinny: few rows ----------------------------------------------------------------------
+// Per k: MR loads of A and SN of B for MR·SN FMAs. At M = 1 (MR = 1) that is 1.25 loads per FMA
+// against the naive kernel's 2, and each B element is read once for all MR rows rather than once
+// per row. Columns past N are clamped like regblock's; rows past M exist only in the last
+// y-block of an M > MR call (correct, not fast: the heuristic sends those elsewhere).
+@compute @workgroup_size(64, 1, 1)
+fn matmul_skinny(@builtin(global_invocation_id) gid: vec3u) {
+  let nBase = gid.x * SN;
+  let mBase = gid.y * MR;
+  if (nBase >= p.N) { return; }
+  let a0 = p.offA + gid.z * p.strideA;
+  let b0 = p.offB + gid.z * p.strideB;
+  var acc: array<array<f32, SN>, MR>;
+  for (var k = 0u; k < p.K; k++) {
+    var bv: array<f32, SN>;
+    for (var j = 0u; j < SN; j++) { bv[j] = loadB(b0, k, min(nBase + j, p.N - 1u)); }
+    for (var i = 0u; i < MR; i++) {
+      let a = loadA(a0, min(mBase + i, p.M - 1u), k);
+      for (var j = 0u; j < SN; j++) { acc[i][j] = fma(a, bv[j], acc[i][j]); }
+    }
+  }
+  let c0 = p.offC + gid.z * p.strideC;
+  for (var i = 0u; i < MR; i++) {
+    for (var j = 0u; j < SN; j++) {
       if (mBase + i < p.M && nBase + j < p.N) { store(c0, mBase + i, nBase + j, acc[i][j]); }
     }
   }

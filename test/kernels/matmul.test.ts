@@ -119,6 +119,32 @@ describe('matmul tiled128 past its 128x128 tile', () => {
   }
 });
 
+// skinny (matmul_skinny) sizes its row block to M: 1, 2, 4 or 8 rows, a different pipeline each.
+// Every block size, with M just past a power of two, N past its 256-column workgroup and off its
+// 4 columns, and the decoding shapes it is chosen for (one image or a beam over a wide output).
+const SKINNY_SHAPES: [number, number, number, number][] = [
+  [1, 2, 257, 3],
+  [2, 3, 259, 17],
+  [1, 5, 6, 41],
+  [1, 8, 513, 2],
+  [3, 9, 7, 5],
+  [1, 6, 1031, 64],
+];
+
+describe('matmul skinny at every row block', () => {
+  for (const layout of ['NN', 'NT', 'TN'] as const) {
+    it(`${layout} for M = 2..9, N off its columns, with bias and alpha`, async () => {
+      for (let i = 0; i < SKINNY_SHAPES.length; i++) await runCase({ variant: 'skinny', layout, shape: SKINNY_SHAPES[i]!, bias: i % 2 === 0, alpha: 1.25 }, 50 + i);
+    });
+  }
+
+  it('is what a software adapter runs for a decoding step, and nothing wider', () => {
+    if (!gpu.software) return;
+    for (const M of [1, 3, 6, 8]) expect(chooseMatmulVariant(gpu, M, 49408, 512), `M = ${M}`).toBe('skinny');
+    expect(chooseMatmulVariant(gpu, 9, 49408, 512)).not.toBe('skinny');
+  });
+});
+
 describe('matmul backward (NT and TN products)', () => {
   it('dA = dC·Bᵀ and dB = Aᵀ·dC match the float64 reference', async () => {
     const rng = testRng(20);
