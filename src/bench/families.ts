@@ -10,6 +10,7 @@ import { reduceBench } from '../../kernels/reduce.bench.ts';
 import { softmaxBench } from '../../kernels/softmax.bench.ts';
 import { layernormBench } from '../../kernels/layernorm.bench.ts';
 import { conv2dBench } from '../../kernels/conv2d.bench.ts';
+import { poolBench } from '../../kernels/pool.bench.ts';
 import { decodeBench } from './decode.ts';
 import type { BenchFamily } from '../../kernels/bench/harness.ts';
 import { stepBench } from './step.ts';
@@ -28,6 +29,7 @@ export const BENCH_FAMILIES: BenchFamily[] = [
   layernormBench,
   attentionBench,
   conv2dBench,
+  poolBench,
   waitBench,
   decodeBench,
   stepBench,

@@ -4,6 +4,7 @@
 // indices). No GPU.
 import { describe, expect, it } from 'vitest';
 import { conv2dBackwardRef, conv2dRef, conv2dRefOut, type Conv2dRefDims } from '../../kernels/conv2d.ref.ts';
+import { globalAvgPoolBackwardRef, globalAvgPoolRef, maxPoolBackwardRef, maxPoolRef, type PoolRefDims } from '../../kernels/pool.ref.ts';
 import { numericGrad } from '../helpers/finite-diff.ts';
 import { testRng } from '../helpers/seed.ts';
 
@@ -33,5 +34,22 @@ describe('conv2d reference gradients', () => {
     expectGrad(g.dx, numericGrad((v) => conv2dRef(v, w, b, d), x, dout), 'dx');
     expectGrad(g.dw, numericGrad((v) => conv2dRef(x, v, b, d), w, dout), 'dw');
     expectGrad(g.dbias, numericGrad((v) => conv2dRef(x, w, v, d), b, dout), 'dbias');
+  });
+});
+
+describe('pooling reference gradients', () => {
+  it('max pool, overlapping windows with padding (random inputs: no ties within h)', () => {
+    const rng = testRng(20);
+    const d: PoolRefDims = { planes: 3, H: 6, W: 5, KH: 3, KW: 3, sh: 2, sw: 2, ph: 1, pw: 1 };
+    const x = f64(rng.floats(d.planes * d.H * d.W));
+    const { y, idx } = maxPoolRef(x, d);
+    const dout = f64(rng.floats(y.length));
+    expectGrad(maxPoolBackwardRef(idx, dout, d), numericGrad((v) => maxPoolRef(v, d).y, x, dout), 'dx');
+  });
+  it('global average pool', () => {
+    const rng = testRng(21);
+    const x = f64(rng.floats(4 * 7));
+    const dout = f64(rng.floats(4));
+    expectGrad(globalAvgPoolBackwardRef(dout, 4, 7), numericGrad((v) => globalAvgPoolRef(v, 4, 7), x, dout), 'dx');
   });
 });
