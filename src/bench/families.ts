@@ -14,6 +14,7 @@ import { poolBench } from '../../kernels/pool.bench.ts';
 import { decodeBench } from './decode.ts';
 import type { BenchFamily } from '../../kernels/bench/harness.ts';
 import { stepBench } from './step.ts';
+import { gradCacheBench } from './gradcache.ts';
 import { openclipBench } from './openclip.ts';
 import { waitBench } from '../../kernels/bench/wait.ts';
 
@@ -33,5 +34,6 @@ export const BENCH_FAMILIES: BenchFamily[] = [
   waitBench,
   decodeBench,
   stepBench,
+  gradCacheBench,
   openclipBench,
 ];

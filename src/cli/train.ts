@@ -40,6 +40,8 @@ interface TrainArgs {
   'shuffle-buffer'?: number;
   'caption-field'?: string;
   'grad-accum'?: number;
+  'contrastive-batch'?: number;
+  'micro-batch'?: number;
 }
 
 // Defaults live here rather than in yargs, so that a resume can tell an option typed on the
@@ -81,6 +83,7 @@ function checkNumbers(o: RecordedOptions): void {
   checkInt('val-every', o.valEvery, 1);
   if (o.shuffleBuffer !== undefined) checkInt('shuffle-buffer', o.shuffleBuffer, 1);
   if (o.gradAccum !== undefined) checkInt('grad-accum', o.gradAccum, 1);
+  if (o.microBatch !== undefined) checkGradCache(o.batch, o.microBatch, o.gradAccum ?? 1);
   checkInt('warmup', o.warmup, 0, o.steps);
   checkInt('keep', o.keep, 0);
   checkInt('seed', o.seed, 0);
@@ -93,6 +96,28 @@ function checkNumbers(o: RecordedOptions): void {
   if (o.weights.caption === 0 && o.weights.contrastive === 0) throw new OptionError('--caption-weight and --contrastive-weight are both 0: nothing would be learned; keep at least one above 0');
 }
 
+/** Gradient caching's numbers: M pairs at a time out of a contrastive batch of N, each micro-batch as full as the others. */
+export function checkGradCache(N: number, M: number, accum: number): void {
+  checkInt('micro-batch', M, 1);
+  if (M > N) throw new OptionError(`--micro-batch ${M} is larger than --contrastive-batch ${N}; give a micro-batch of at most ${N} pairs (the pairs held in memory at once)`);
+  if (N % M !== 0) {
+    const near = [Math.floor(N / M) * M, Math.ceil(N / M) * M].filter((n) => n > 0);
+    throw new OptionError(`--contrastive-batch ${N} is not a multiple of --micro-batch ${M}; make it one (e.g. ${near.join(' or ')}) so that every micro-batch holds ${M} pairs`);
+  }
+  if (accum > 1) throw new OptionError(`--grad-accum ${accum} does not combine with --contrastive-batch: gradient caching already spreads one batch over micro-batches; for ${N * accum} pairs a step give --contrastive-batch ${N * accum}`);
+}
+
+/**
+ * --contrastive-batch N is the step's batch, computed --micro-batch M pairs at a time; each needs
+ * the other (a resumed run may take M from its record), and --batch, if given too, must agree.
+ */
+export function checkGradCacheArgs(a: Pick<TrainArgs, 'batch' | 'contrastive-batch' | 'micro-batch' | 'resume'>, recordedMicro: number | undefined): void {
+  const N = a['contrastive-batch'];
+  if (N !== undefined && a.batch !== undefined && a.batch !== N) throw new OptionError(`--batch ${a.batch} and --contrastive-batch ${N} disagree: with gradient caching the step's batch is the contrastive batch; drop --batch`);
+  if (N !== undefined && a['micro-batch'] === undefined && recordedMicro === undefined) throw new OptionError(`--contrastive-batch ${N} needs --micro-batch M, the pairs held in memory at once (a divisor of ${N}, e.g. 32); without gradient caching use --batch ${N}`);
+  if (a['micro-batch'] !== undefined && N === undefined && !a.resume) throw new OptionError(`--micro-batch ${a['micro-batch']} needs --contrastive-batch N, the pairs whose contrastive loss is computed together (a multiple of ${a['micro-batch']})`);
+}
+
 /** The options of a new run: what was given, defaults for the rest. */
 function freshOptions(a: TrainArgs): RecordedOptions {
   // --init: the model is the checkpoint's own, config.json and all (an imported open_clip model's included).
@@ -103,7 +128,7 @@ function freshOptions(a: TrainArgs): RecordedOptions {
     configName,
     data: a.data ?? DEFAULTS.data,
     steps,
-    batch: a.batch ?? DEFAULTS.batch,
+    batch: a['contrastive-batch'] ?? a.batch ?? DEFAULTS.batch,
     lr: a.lr ?? DEFAULTS.lr,
     warmup: a.warmup ?? Math.max(1, Math.round(steps * 0.05)),
     weightDecay: a['weight-decay'] ?? DEFAULTS['weight-decay'],
@@ -120,6 +145,7 @@ function freshOptions(a: TrainArgs): RecordedOptions {
     saveEvery: parseSaveEvery(a['save-every'] ?? DEFAULTS['save-every']),
     ...(a['shuffle-buffer'] !== undefined ? { shuffleBuffer: a['shuffle-buffer'] } : {}),
     ...(a['grad-accum'] !== undefined ? { gradAccum: a['grad-accum'] } : {}),
+    ...(a['micro-batch'] !== undefined ? { microBatch: a['micro-batch'] } : {}),
     ...(a['caption-field'] !== undefined ? { captionField: a['caption-field'] } : {}),
     ...(a.init !== undefined ? { init: a.init } : {}),
   };
@@ -164,12 +190,20 @@ export const trainCommand = {
       .option('image-resize-mode', { type: 'string', choices: [...RESIZE_MODES], describe: "how a non-square picture is squared, recorded in the model: shortest (centre crop), longest (letterbox), squash [default: longest on the built-in sets, else shortest]" })
       .option('strict', { type: 'boolean', default: false, describe: 'stop at the first picture that cannot be decoded (otherwise it is replaced by another item, counted and named)' })
       .option('grad-accum', { type: 'number', describe: 'batches whose gradients are averaged into each optimiser step (effective batch = --batch × K; contrastive negatives stay within each batch) [default: 1]' })
+      .option('contrastive-batch', {
+        type: 'number',
+        describe:
+          "gradient caching: pairs per step whose contrastive loss is computed together (the step's batch, instead of --batch), run --micro-batch pairs at a time so memory is that of a micro-batch; " +
+          'gradients equal those of one batch of N (docs/webdataset.md#gradient-caching) [default: off]',
+      })
+      .option('micro-batch', { type: 'number', describe: 'with --contrastive-batch N: pairs in activation memory at once, a divisor of N; validation runs in pieces of it too [default: none, needed with --contrastive-batch]' })
       .option('shuffle-buffer', { type: 'number', describe: 'WebDataset shards: pairs shuffled together as they stream in (the shard order is shuffled too) [default: 1000]' })
       .option('caption-field', { type: 'string', describe: 'WebDataset shards: the json field a caption is read from when a sample has no .txt [default: caption]' })
       .example('$0 train', 'nano on the built-in small set, a few minutes on a CPU')
       .example('$0 train --preset tiny --data builtin --steps 2000', 'a bigger model on the full built-in set')
       .example('$0 train --resume runs/nano-20261123-0600', 'continue a stopped or killed run where its newest checkpoint left it')
-      .example('$0 train --resume runs/nano-20261123-0600 --steps 600 --override steps', 'continue it further than it was meant to go'),
+      .example('$0 train --resume runs/nano-20261123-0600 --steps 600 --override steps', 'continue it further than it was meant to go')
+      .example('$0 train --contrastive-batch 1024 --micro-batch 32', 'a contrastive batch of 1024 pairs in the memory of 32 (gradient caching)'),
   handler: async (a: TrainArgs) => {
     if (a.override?.length && !a.resume) throw new CocaError('--override only applies with --resume (a new run takes its options as given)');
     if (a.init && (a.preset || a.config)) throw new CocaError(`--init ${a.init} brings its own model (its config.json); drop --${a.preset ? 'preset' : 'config'}`);
@@ -181,12 +215,14 @@ export const trainCommand = {
       const given: Record<string, unknown> = {};
       for (const k of Object.keys(RESUMABLE)) given[k] = a[k as keyof TrainArgs];
       if (a['save-every'] !== undefined) given['save-every'] = parseSaveEvery(a['save-every']);
+      if (a['contrastive-batch'] !== undefined) given['batch'] = a['contrastive-batch'];
       recorded = resumeOptions(run, given, a.override ?? []);
       out = a.out ?? run;
     } else {
       recorded = freshOptions(a);
       out = a.out ?? path.join('runs', `${path.basename(recorded.configName, '.json')}-${stamp()}`);
     }
+    checkGradCacheArgs(a, recorded.microBatch);
     for (const name of ['mean', 'std'] as const) {
       const v = a[`image-${name}`];
       const problem = v && checkStats(name, v);

@@ -54,14 +54,15 @@ export function setLogitScale(model: CocaModel, value: number): void {
   model.gpu.write(p.buffer, new Float32Array([value]), p.offset * 4);
 }
 
-function uploadCaptionTargets(model: CocaModel, inp: PreparedInputs): { targets: TokenIds; counted: number } {
+/** The next-token targets of a batch on the GPU, and how many count (not padding). */
+export function uploadCaptionTargets(model: CocaModel, inp: PreparedInputs): { targets: TokenIds; counted: number } {
   const host = captionTargets(inp.text, inp.B, inp.L, model.config.text_cfg.pad_id);
   const counted = host.filter((t) => t !== IGNORE_INDEX).length;
   return { targets: uploadTokenIds(model.gpu, host, { shape: [inp.B * inp.L], label: 'caption_targets' }), counted };
 }
 
 /** The caption cross-entropy of a forward pass: mean over the counted targets, [1]. */
-function captionLoss(model: CocaModel, out: CocaOutputs, inp: PreparedInputs, targets: TokenIds): Tensor {
+export function captionLoss(model: CocaModel, out: CocaOutputs, inp: PreparedInputs, targets: TokenIds): Tensor {
   return crossEntropy(reshape(out.logits, [inp.B * inp.L, model.config.multimodal_cfg.vocab_size]), targets);
 }
 

@@ -23,6 +23,7 @@ import { writeReport, type Series } from '../util/report.ts';
 import { learningRate } from './schedule.ts';
 import { trainStep, type StepOptions, type StepReport } from './step.ts';
 import { accumulatedStep } from './accumulate.ts';
+import { gradCachedStep } from './gradcache.ts';
 import { validate, type Validation } from './validate.ts';
 import { checkOutputFolder, claimOutputFolder, type OutputOptions } from '../util/outdir.ts';
 import { writeFileAtomic } from '../util/atomic.ts';
@@ -68,6 +69,12 @@ export interface TrainOptions {
   preprocess?: { mean?: Triple; std?: Triple; resizeMode?: ResizeMode };
   /** Batches whose gradients are summed (averaged) into each optimiser step; default 1. */
   gradAccum?: number;
+  /**
+   * Gradient caching (`--contrastive-batch batch --micro-batch M`): each step's batch runs M pairs
+   * at a time (src/train/gradcache.ts), its contrastive loss still over the whole batch; validation
+   * too. A divisor of batch; not with gradAccum.
+   */
+  microBatch?: number;
   /** Stop at the first picture that cannot be decoded instead of substituting another. */
   strict?: boolean;
   /** WebDataset shards: pairs permuted together (default DEFAULT_SHUFFLE_BUFFER). */
@@ -192,6 +199,8 @@ export async function train(gpu: Gpu, o: TrainOptions, log: (line: string) => vo
   const loaderOptions = { batchSize: o.batch, contextLength: L, tokenizer, preprocess: pre, strict, seed: o.seed, train: true, warn: (l: string) => log(`warning: ${l}`) };
   const shuffleBuffer = o.shuffleBuffer ?? DEFAULT_SHUFFLE_BUFFER;
   const accum = o.gradAccum ?? 1;
+  const micro = o.microBatch;
+  if (micro !== undefined && (accum > 1 || o.batch % micro !== 0)) throw new TrainError(`gradient caching needs a batch (${o.batch}) that is a multiple of the micro-batch (${micro}) and no gradient accumulation (${accum})`);
   const loader = trainSet ? new BatchLoader(trainSet, loaderOptions) : openShardTrainLoader(o.data, { ...loaderOptions, shuffleBuffer, captionField });
   const pairs = trainSet ? `${trainSet.length} training pairs` : `${'shards' in loader ? loader.shards.length : 0} shards streamed (shuffle buffer ${shuffleBuffer})`;
   const valLoader = valSet && valSet.length > 0 ? new BatchLoader(valSet, { batchSize: o.batch, contextLength: L, tokenizer, preprocess: pre, strict, seed: o.seed, train: false }) : null;
@@ -210,7 +219,7 @@ export async function train(gpu: Gpu, o: TrainOptions, log: (line: string) => vo
   const effective = { ...o, config, resume: resumeFrom ?? undefined, tokenizerVocab: tokenizer.vocabSize, params: countParams(config), stepGflop: stepFlops(config, o.batch).step / 1e9 };
   writeRunFile(path.join(o.out, 'run.json'), JSON.stringify({ ...effective, progress: undefined, stopAfter: undefined }, null, 2) + '\n');
   const resumed = (resumeFrom ? `, resumed from ${resumeFrom} at step ${state.step}` : o.resume ? ', resumed at step 0 (the run had no checkpoint yet)' : '') + (o.init && !resumeFrom ? `, starting from the weights of ${o.init}` : '');
-  log(`coca train: ${o.configName} (${effective.params.toLocaleString('en')} parameters, ${effective.stepGflop.toFixed(2)} GFLOP/step) on ${o.data}: ${pairs}, batch ${accum > 1 ? `${o.batch} × ${accum} accumulated = effective batch ${o.batch * accum}` : o.batch}, ${o.steps} steps, lr ${o.lr} (warm-up ${o.warmup}, cosine), clip ${o.clip}, λ_con ${o.weights.contrastive}, λ_cap ${o.weights.caption}, seed ${o.seed}${resumed}`);
+  log(`coca train: ${o.configName} (${effective.params.toLocaleString('en')} parameters, ${effective.stepGflop.toFixed(2)} GFLOP/step) on ${o.data}: ${pairs}, batch ${describeBatch(o.batch, accum, micro)}, ${o.steps} steps, lr ${o.lr} (warm-up ${o.warmup}, cosine), clip ${o.clip}, λ_con ${o.weights.contrastive}, λ_cap ${o.weights.caption}, seed ${o.seed}${resumed}`);
   log(`  adapter: ${gpu.adapter.backend} · ${gpu.adapter.description || gpu.adapter.device}; output: ${o.out}`);
   log(`  preprocessing (recorded in the model's config.json): ${describePreprocess(pre)}`);
 
@@ -247,12 +256,12 @@ export async function train(gpu: Gpu, o: TrainOptions, log: (line: string) => vo
     if (resumeFrom && state.bestStep === state.step && stepOf(bestDir) !== state.step) await save(bestDir);
     while (state.step < o.steps && !interrupted && (o.stopAfter === undefined || ran < o.stopAfter)) {
       const t0 = performance.now();
-      const micro = [];
-      for (let k = 0; k < accum; k++) micro.push(await loader.next());
-      const batch = { rows: micro.reduce((n, b) => n + b.rows, 0) };
+      const batches = [];
+      for (let k = 0; k < accum; k++) batches.push(await loader.next());
+      const batch = { rows: batches.reduce((n, b) => n + b.rows, 0) };
       const lr = learningRate(state.step, o.lr, o.warmup, o.steps) * state.lrScale;
       const stepOptions = { weights: o.weights, clip: o.clip, lr };
-      const { gradNorm, nonFinite: bad, ...parts } = await stepOn(model, opt, micro, stepOptions);
+      const { gradNorm, nonFinite: bad, ...parts } = await stepOn(model, opt, batches, stepOptions, micro);
       if (bad) {
         if (o.onNonFinite === 'stop') throw new TrainError(`step ${state.step + 1}: ${bad}; training stopped, the last good checkpoint is in ${path.join(o.out, 'checkpoints')} (--on-nan skip skips such steps and halves the LR instead)`);
         log(`step ${state.step + 1}: ${bad}; step skipped, learning rate halved`);
@@ -269,7 +278,7 @@ export async function train(gpu: Gpu, o: TrainOptions, log: (line: string) => vo
       bar?.update(state.step, { loss: parts.total.toFixed(3), con: parts.contrastive.toFixed(3), cap: parts.caption.toFixed(3), ips: last.imagesPerSec.toFixed(1) });
       const atEnd = state.step === o.steps;
       if (valLoader && (state.step % o.valEvery === 0 || atEnd)) {
-        lastVal = await validate(model, valLoader, o.weights);
+        lastVal = await validate(model, valLoader, o.weights, undefined, micro);
         appendLine(valFile, { step: state.step, ...lastVal });
         history.val.push({ step: state.step, ...lastVal });
         const isBest = state.bestValLoss === null || lastVal.total < state.bestValLoss;
@@ -302,9 +311,16 @@ export async function train(gpu: Gpu, o: TrainOptions, log: (line: string) => vo
   return { out: o.out, steps: state.step, last, validation: lastVal, interrupted };
 }
 
-/** One optimiser step: trainStep on one batch, or gradients accumulated over several. */
-async function stepOn(model: CocaModel, opt: AdamW, micro: readonly Batch[], o: StepOptions): Promise<StepReport> {
-  const inputs = micro.map((b) => ({ images: b.images, text: b.tokens, batch: b.rows }));
+/** The summary's batch: plain, accumulated, or gradient-cached. */
+function describeBatch(batch: number, accum: number, micro: number | undefined): string {
+  if (micro !== undefined) return `${batch} contrastive, gradient-cached in micro-batches of ${micro}`;
+  return accum > 1 ? `${batch} × ${accum} accumulated = effective batch ${batch * accum}` : String(batch);
+}
+
+/** One optimiser step: trainStep on one batch, gradients accumulated over several, or one batch gradient-cached. */
+async function stepOn(model: CocaModel, opt: AdamW, batches: readonly Batch[], o: StepOptions, microBatch?: number): Promise<StepReport> {
+  const inputs = batches.map((b) => ({ images: b.images, text: b.tokens, batch: b.rows }));
+  if (microBatch !== undefined) return gradCachedStep(model, opt, inputs[0]!, microBatch, o);
   if (inputs.length > 1) return accumulatedStep(model, opt, inputs, o);
   const inp = model.prepare(inputs[0]!);
   return trainStep(model, opt, inp, o).finally(() => inp.release());

@@ -3,8 +3,9 @@
 import type { BatchLoader } from '../data/loader.ts';
 import { retrievalRecall, similarity } from '../eval/recall.ts';
 import { normaliseRows } from '../infer/embed.ts';
-import type { CocaModel } from '../model/coca.ts';
+import type { CocaInputs, CocaModel } from '../model/coca.ts';
 import { computeLoss, type LossWeights } from '../model/loss.ts';
+import { cachedLoss } from './gradcache.ts';
 
 export interface Validation {
   contrastive: number;
@@ -16,7 +17,8 @@ export interface Validation {
   items: number;
 }
 
-export async function validate(model: CocaModel, loader: BatchLoader, weights: LossWeights, maxItems = 2048): Promise<Validation> {
+/** With microBatch, each batch's loss is computed that many pairs at a time (gradient caching's memory bound), its contrastive loss still over the whole batch. */
+export async function validate(model: CocaModel, loader: BatchLoader, weights: LossWeights, maxItems = 2048, microBatch?: number): Promise<Validation> {
   const E = model.config.embed_dim;
   loader.restore({ ...loader.state(), epoch: 0, index: 0 });
   const imgs: Float32Array[] = [];
@@ -28,8 +30,8 @@ export async function validate(model: CocaModel, loader: BatchLoader, weights: L
   let items = 0;
   for (;;) {
     const b = await loader.next();
-    const inp = model.prepare({ images: b.images, text: b.tokens, batch: b.rows });
-    const r = await computeLoss(model, inp, weights).finally(() => inp.release());
+    const rows = { images: b.images, text: b.tokens, batch: b.rows };
+    const r = microBatch !== undefined ? await cachedLoss(model, rows, microBatch, weights) : await lossOfOnePiece(model, rows, weights);
     conSum += r.parts.contrastive;
     // The caption loss is a mean over counted tokens; weigh each batch's by its count.
     capSum += r.parts.caption * r.captionTargets;
@@ -54,4 +56,9 @@ export async function validate(model: CocaModel, loader: BatchLoader, weights: L
   const contrastive = conSum / batches;
   const caption = capSum / Math.max(capRows, 1);
   return { contrastive, caption, total: weights.contrastive * contrastive + weights.caption * caption, imageToTextR1: r.imageToText[0]!, textToImageR1: r.textToImage[0]!, items };
+}
+
+async function lossOfOnePiece(model: CocaModel, rows: CocaInputs, weights: LossWeights) {
+  const inp = model.prepare(rows);
+  return computeLoss(model, inp, weights).finally(() => inp.release());
 }
