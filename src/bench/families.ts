@@ -11,6 +11,7 @@ import { softmaxBench } from '../../kernels/softmax.bench.ts';
 import { layernormBench } from '../../kernels/layernorm.bench.ts';
 import { conv2dBench } from '../../kernels/conv2d.bench.ts';
 import { poolBench } from '../../kernels/pool.bench.ts';
+import { batchnormBench } from '../../kernels/batchnorm.bench.ts';
 import { decodeBench } from './decode.ts';
 import type { BenchFamily } from '../../kernels/bench/harness.ts';
 import { stepBench } from './step.ts';
@@ -31,6 +32,7 @@ export const BENCH_FAMILIES: BenchFamily[] = [
   attentionBench,
   conv2dBench,
   poolBench,
+  batchnormBench,
   waitBench,
   decodeBench,
   stepBench,

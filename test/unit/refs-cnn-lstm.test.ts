@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { conv2dBackwardRef, conv2dRef, conv2dRefOut, type Conv2dRefDims } from '../../kernels/conv2d.ref.ts';
 import { globalAvgPoolBackwardRef, globalAvgPoolRef, maxPoolBackwardRef, maxPoolRef, type PoolRefDims } from '../../kernels/pool.ref.ts';
+import { batchnormBackwardRef, batchnormRef } from '../../kernels/batchnorm.ref.ts';
 import { numericGrad } from '../helpers/finite-diff.ts';
 import { testRng } from '../helpers/seed.ts';
 
@@ -51,5 +52,22 @@ describe('pooling reference gradients', () => {
     const x = f64(rng.floats(4 * 7));
     const dout = f64(rng.floats(4));
     expectGrad(globalAvgPoolBackwardRef(dout, 4, 7), numericGrad((v) => globalAvgPoolRef(v, 4, 7), x, dout), 'dx');
+  });
+});
+
+describe('batch norm reference gradients', () => {
+  it.each([true, false])('dx, dγ, dβ (training %s)', (training) => {
+    const rng = testRng(30);
+    const [B, C, S] = [3, 2, 5];
+    const x = f64(rng.floats(B * C * S, -2, 2));
+    const gamma = f64(rng.floats(C, 0.5, 1.5));
+    const beta = f64(rng.floats(C));
+    const o = { training, runningMean: f64(rng.floats(C)), runningVar: f64(rng.floats(C, 0.5, 2)) };
+    const dout = f64(rng.floats(B * C * S));
+    const { mean, rstd } = batchnormRef(x, gamma, beta, B, C, S, o);
+    const g = batchnormBackwardRef(x, gamma, mean, rstd, dout, B, C, S, training);
+    expectGrad(g.dx, numericGrad((v) => batchnormRef(v, gamma, beta, B, C, S, o).y, x, dout), 'dx');
+    expectGrad(g.dgamma, numericGrad((v) => batchnormRef(x, v, beta, B, C, S, o).y, gamma, dout), 'dgamma');
+    expectGrad(g.dbeta, numericGrad((v) => batchnormRef(x, gamma, v, B, C, S, o).y, beta, dout), 'dbeta');
   });
 });
