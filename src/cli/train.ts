@@ -42,6 +42,7 @@ interface TrainArgs {
   'grad-accum'?: number;
   'contrastive-batch'?: number;
   'micro-batch'?: number;
+  'lock-image'?: boolean;
 }
 
 // Defaults live here rather than in yargs, so that a resume can tell an option typed on the
@@ -146,6 +147,7 @@ function freshOptions(a: TrainArgs): RecordedOptions {
     ...(a['shuffle-buffer'] !== undefined ? { shuffleBuffer: a['shuffle-buffer'] } : {}),
     ...(a['grad-accum'] !== undefined ? { gradAccum: a['grad-accum'] } : {}),
     ...(a['micro-batch'] !== undefined ? { microBatch: a['micro-batch'] } : {}),
+    ...(a['lock-image'] ? { lockImage: true } : {}),
     ...(a['caption-field'] !== undefined ? { captionField: a['caption-field'] } : {}),
     ...(a.init !== undefined ? { init: a.init } : {}),
   };
@@ -173,6 +175,7 @@ export const trainCommand = {
         describe: "continue a run in its own folder from its newest complete checkpoint (last, best or step-N), with the run's recorded options (run.json); a checkpoint folder inside a run continues from that one",
       })
       .option('init', { type: 'string', describe: "start a new run from this checkpoint's weights, tokenizer and preprocessing (e.g. one made by 'coca import open_clip'); not its optimizer or step. Fine-tuning as open_clip does: --caption-weight 1 --contrastive-weight 0 --lr 1e-5" })
+      .option('lock-image', { type: 'boolean', describe: "freeze the image tower (every visual.* parameter: no gradient, no update), as open_clip's --lock-image; with --init, fine-tunes the text side of an imported model on new captions [default: false]" })
       .option('override', { type: 'string', array: true, describe: 'with --resume: let these options (by name, e.g. --override steps lr) change what the run recorded' })
       .option('seed', { type: 'number', ...dflt('seed'), describe: 'seed of the initialisation and the data order' })
       .option('val-every', { type: 'number', ...dflt('val-every'), describe: 'validate, write a step checkpoint and update report.html every N steps' })

@@ -54,6 +54,7 @@ export const RESUMABLE: Record<string, Setting> = {
   'grad-accum': { ...field('gradAccum'), optional: true },
   // --contrastive-batch N is the run's batch (cli/train.ts passes it as batch).
   'micro-batch': { ...field('microBatch'), optional: true },
+  'lock-image': { ...field('lockImage'), optional: true },
   'shuffle-buffer': { ...field('shuffleBuffer'), optional: true, fixed: "the shuffle buffer decides the run's place in the shards; start a new run with --out" },
   'caption-field': { ...field('captionField'), optional: true, fixed: 'the data of a run cannot change; start a new run with --out' },
   // How often `last` is written changes nothing the run computes: a resume may change it freely.

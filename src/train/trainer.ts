@@ -75,6 +75,11 @@ export interface TrainOptions {
    * too. A divisor of batch; not with gradAccum.
    */
   microBatch?: number;
+  /**
+   * The image tower (every `visual.*` parameter) takes no gradient and no update: open_clip's
+   * --lock-image, for fine-tuning an imported model's text side on new captions.
+   */
+  lockImage?: boolean;
   /** Stop at the first picture that cannot be decoded instead of substituting another. */
   strict?: boolean;
   /** WebDataset shards: pairs permuted together (default DEFAULT_SHUFFLE_BUFFER). */
@@ -112,6 +117,22 @@ interface RunState {
   bestValLoss: number | null;
   /** The step whose validation gave bestValLoss (checkpoints/best holds it). */
   bestStep?: number;
+}
+
+/**
+ * Takes the image tower off the tape: with no parameter of it requiring a gradient, no op of the
+ * image forward is recorded, so its backward is never run and AdamW (which updates only what has
+ * a gradient) leaves it as loaded; weight decay skips it too, as torch's does a frozen tensor.
+ * Returns how many floats were locked.
+ */
+function lockImageTower(model: CocaModel): number {
+  let n = 0;
+  for (const [name, p] of model.params.params) {
+    if (!name.startsWith('visual.')) continue;
+    p.tensor.requiresGrad = false;
+    n += p.tensor.size;
+  }
+  return n;
 }
 
 /**
@@ -214,6 +235,7 @@ export async function train(gpu: Gpu, o: TrainOptions, log: (line: string) => vo
     state = readTrainState<RunState>(resumeFrom);
     loader.restore(state.loader);
   } else if (o.init) loadParamsInto(o.init, model);
+  const locked = o.lockImage ? lockImageTower(model) : 0;
   claimOutputFolder(o.out, TRAIN, runFolderRules(o.data));
   fs.mkdirSync(path.join(o.out, 'checkpoints'), { recursive: true });
   const effective = { ...o, config, resume: resumeFrom ?? undefined, tokenizerVocab: tokenizer.vocabSize, params: countParams(config), stepGflop: stepFlops(config, o.batch).step / 1e9 };
@@ -222,6 +244,7 @@ export async function train(gpu: Gpu, o: TrainOptions, log: (line: string) => vo
   log(`coca train: ${o.configName} (${effective.params.toLocaleString('en')} parameters, ${effective.stepGflop.toFixed(2)} GFLOP/step) on ${o.data}: ${pairs}, batch ${describeBatch(o.batch, accum, micro)}, ${o.steps} steps, lr ${o.lr} (warm-up ${o.warmup}, cosine), clip ${o.clip}, λ_con ${o.weights.contrastive}, λ_cap ${o.weights.caption}, seed ${o.seed}${resumed}`);
   log(`  adapter: ${gpu.adapter.backend} · ${gpu.adapter.description || gpu.adapter.device}; output: ${o.out}`);
   log(`  preprocessing (recorded in the model's config.json): ${describePreprocess(pre)}`);
+  if (o.lockImage) log(`  image tower locked: ${locked.toLocaleString('en')} parameters (visual.*) take no gradient and no update`);
 
   const logFile = path.join(o.out, 'log.jsonl');
   const valFile = path.join(o.out, 'val.jsonl');

@@ -56,6 +56,33 @@ describe('coca train --init', () => {
     expect(JSON.parse(fs.readFileSync(path.join(dir, 'b', 'run.json'), 'utf8')).init).toBe(a);
   });
 
+  it('--lock-image leaves every visual.* parameter bit for bit as loaded and trains the rest, through accumulated steps too', async () => {
+    const a = path.join(dir, 'a', 'checkpoints', 'last');
+    const from = { init: a, config: loadConfig(path.join(a, 'config.json')), configName: path.join(a, 'config.json'), steps: 2, lr: 1e-2, seed: 9 };
+    const lines: string[] = [];
+    await train(gpu, options('locked', { ...from, lockImage: true, gradAccum: 2 }), (l) => lines.push(l));
+    const before = params(a);
+    const after = params(path.join(dir, 'locked', 'checkpoints', 'last'));
+    const moved = (k: string) => {
+      const x = before.get(k)!.data as Float32Array;
+      const y = after.get(k)!.data as Float32Array;
+      return x.some((v, i) => v !== y[i]);
+    };
+    const names = [...before.keys()];
+    const visual = names.filter((k) => k.startsWith('visual.'));
+    expect(visual.length).toBeGreaterThan(5);
+    expect(visual.filter(moved)).toEqual([]);
+    // Weight decay alone would move every decayed text weight, so count only what trains: the
+    // token embedding and the text projection take gradients from both losses.
+    for (const k of ['text.token_embedding.weight', 'text.text_projection', 'logit_scale']) expect(moved(k), k).toBe(true);
+    expect(lines.join('\n')).toMatch(/image tower locked: [\d,]+ parameters \(visual\.\*\)/);
+    expect(JSON.parse(fs.readFileSync(path.join(dir, 'locked', 'run.json'), 'utf8')).lockImage).toBe(true);
+    // The same run unlocked moves the image tower: the lock, not the small lr, kept it.
+    await train(gpu, options('unlocked', { ...from, gradAccum: 2 }), () => {});
+    const free = params(path.join(dir, 'unlocked', 'checkpoints', 'last'));
+    expect(visual.filter((k) => (free.get(k)!.data as Float32Array).some((v, i) => v !== (before.get(k)!.data as Float32Array)[i])).length).toBe(visual.length);
+  });
+
   it('refuses a checkpoint without a tokenizer in one line', async () => {
     const bare = path.join(dir, 'bare');
     fs.mkdirSync(bare);
