@@ -12,6 +12,7 @@ import { layernormBench } from '../../kernels/layernorm.bench.ts';
 import { conv2dBench } from '../../kernels/conv2d.bench.ts';
 import { poolBench } from '../../kernels/pool.bench.ts';
 import { batchnormBench } from '../../kernels/batchnorm.bench.ts';
+import { lstmBench } from '../../kernels/lstm.bench.ts';
 import { decodeBench } from './decode.ts';
 import type { BenchFamily } from '../../kernels/bench/harness.ts';
 import { stepBench } from './step.ts';
@@ -33,6 +34,7 @@ export const BENCH_FAMILIES: BenchFamily[] = [
   conv2dBench,
   poolBench,
   batchnormBench,
+  lstmBench,
   waitBench,
   decodeBench,
   stepBench,

@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { conv2dBackwardRef, conv2dRef, conv2dRefOut, type Conv2dRefDims } from '../../kernels/conv2d.ref.ts';
 import { globalAvgPoolBackwardRef, globalAvgPoolRef, maxPoolBackwardRef, maxPoolRef, type PoolRefDims } from '../../kernels/pool.ref.ts';
 import { batchnormBackwardRef, batchnormRef } from '../../kernels/batchnorm.ref.ts';
+import { lstmCellBackwardRef, lstmCellRef, lstmSequenceBackwardRef, lstmSequenceRef } from '../../kernels/lstm.ref.ts';
 import { numericGrad } from '../helpers/finite-diff.ts';
 import { testRng } from '../helpers/seed.ts';
 
@@ -69,5 +70,43 @@ describe('batch norm reference gradients', () => {
     expectGrad(g.dx, numericGrad((v) => batchnormRef(v, gamma, beta, B, C, S, o).y, x, dout), 'dx');
     expectGrad(g.dgamma, numericGrad((v) => batchnormRef(x, v, beta, B, C, S, o).y, gamma, dout), 'dgamma');
     expectGrad(g.dbeta, numericGrad((v) => batchnormRef(x, gamma, v, B, C, S, o).y, beta, dout), 'dbeta');
+  });
+});
+
+describe('LSTM reference gradients', () => {
+  it('the cell: d pre-activations and dc from dh′ and dc′', () => {
+    const rng = testRng(40);
+    const [B, H] = [2, 3];
+    const pre = f64(rng.floats(B * 4 * H, -3, 3));
+    const c = f64(rng.floats(B * H));
+    const [dh, dc] = [f64(rng.floats(B * H)), f64(rng.floats(B * H))];
+    const out = (p: Float64Array, cc: Float64Array) => {
+      const r = lstmCellRef(p, cc, B, H);
+      return Float64Array.from([...r.h, ...r.c]);
+    };
+    const dout = Float64Array.from([...dh, ...dc]);
+    const g = lstmCellBackwardRef(lstmCellRef(pre, c, B, H).acts, c, dh, dc, B, H);
+    expectGrad(g.dgates, numericGrad((v) => out(v, c), pre, dout), 'dgates');
+    expectGrad(g.dcPrev, numericGrad((v) => out(pre, v), c, dout), 'dc_prev');
+  });
+
+  it('a sequence, back through time: dx, dh0, dc0, dW, db', () => {
+    const rng = testRng(41);
+    const d = { T: 3, B: 2, I: 3, H: 2 };
+    const K = d.I + d.H;
+    const [x, h0, c0] = [f64(rng.floats(d.T * d.B * d.I)), f64(rng.floats(d.B * d.H)), f64(rng.floats(d.B * d.H))];
+    const [w, b] = [f64(rng.floats(4 * d.H * K)), f64(rng.floats(4 * d.H))];
+    const [dhs, dcT] = [f64(rng.floats(d.T * d.B * d.H)), f64(rng.floats(d.B * d.H))];
+    const dout = Float64Array.from([...dhs, ...dcT]);
+    const out = (xx: Float64Array, hh: Float64Array, cc: Float64Array, ww: Float64Array, bb: Float64Array) => {
+      const r = lstmSequenceRef(xx, hh, cc, ww, bb, d);
+      return Float64Array.from([...r.hs, ...r.cT]);
+    };
+    const g = lstmSequenceBackwardRef(x, h0, c0, w, b, dhs, dcT, d);
+    expectGrad(g.dx, numericGrad((v) => out(v, h0, c0, w, b), x, dout), 'dx');
+    expectGrad(g.dh0, numericGrad((v) => out(x, v, c0, w, b), h0, dout), 'dh0');
+    expectGrad(g.dc0, numericGrad((v) => out(x, h0, v, w, b), c0, dout), 'dc0');
+    expectGrad(g.dw, numericGrad((v) => out(x, h0, c0, v, b), w, dout), 'dW');
+    expectGrad(g.db, numericGrad((v) => out(x, h0, c0, w, v), b, dout), 'db');
   });
 });
