@@ -23,8 +23,6 @@ export interface WebBuildOptions {
   entries?: string[];
   outdir: string;
   minify?: boolean;
-  /** Replaces the text of shaders/<name>.wgsl in the output (tests that break a kernel on purpose). */
-  shaderOverrides?: Record<string, string>;
 }
 
 export async function buildWeb(o: WebBuildOptions): Promise<WebBuild> {
@@ -49,11 +47,9 @@ export async function buildWeb(o: WebBuildOptions): Promise<WebBuild> {
   const names = fs.readdirSync(path.join(ROOT, 'shaders')).filter((f) => f.endsWith('.wgsl')).map((f) => f.slice(0, -5)).sort();
   let shaderBytes = 0;
   for (const n of names) {
-    const text = o.shaderOverrides?.[n] ?? fs.readFileSync(path.join(ROOT, 'shaders', `${n}.wgsl`), 'utf8');
-    fs.writeFileSync(path.join(shaderDir, `${n}.wgsl`), text);
-    shaderBytes += Buffer.byteLength(text);
+    fs.copyFileSync(path.join(ROOT, 'shaders', `${n}.wgsl`), path.join(shaderDir, `${n}.wgsl`));
+    shaderBytes += fs.statSync(path.join(shaderDir, `${n}.wgsl`)).size;
   }
-  for (const n of Object.keys(o.shaderOverrides ?? {})) if (!names.includes(n)) throw new Error(`shaderOverrides: there is no shaders/${n}.wgsl`);
   fs.writeFileSync(path.join(shaderDir, 'index.json'), JSON.stringify(names));
   return { modules, shaderBytes, shaders: names.length };
 }

@@ -48,9 +48,10 @@ if [ -f /etc/debian_version ] && command -v apt-get >/dev/null; then
     apt_update
     $SUDO apt-get install -y -qq python3-torch >/dev/null
   fi
-  # Debian's Chromium for the browser test of `coca serve` (npm run test:e2e): CI, or on request.
+  # Debian's Chromium for the browser tests (npm run test:e2e: `coca serve`'s page; npm run
+  # test:browser: the kernels on its bundled SwiftShader WebGPU): CI, or on request.
   if { [ -n "${CI:-}" ] || [ "${1:-}" = "--e2e" ]; } && [ ! -x /usr/bin/chromium ]; then
-    echo "setup: installing Debian's chromium (browser test of coca serve)"
+    echo "setup: installing Debian's chromium (browser tests)"
     apt_update
     $SUDO apt-get install -y -qq chromium >/dev/null
   fi

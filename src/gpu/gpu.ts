@@ -131,7 +131,7 @@ export class Gpu {
       limits,
       subgroupMatrixConfigs: device.features.has('chromium-experimental-subgroup-matrix') ? readSubgroupMatrixConfigs(info) : [],
     };
-    return new Gpu(device, summary, options.wait ?? waitModeFromSetting(host.setting('COCA_WAIT'), isSoftware(summary)));
+    return new Gpu(device, summary, options.wait ?? waitModeFromSetting(host.setting('COCA_WAIT'), isSoftware(summary) && host.pollsWhileWaiting));
   }
 
   has(feature: FeatureName): boolean {

@@ -60,6 +60,7 @@ export function missingWebGpuReason(): string | null {
 
 export const host: GpuHost = {
   kind: 'browser',
+  pollsWhileWaiting: false,
   async openAdapter() {
     const missing = missingWebGpuReason();
     if (missing) throw new NoAdapterError(missing);

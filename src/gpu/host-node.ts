@@ -9,6 +9,7 @@ export const SHADER_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '.
 
 export const host: GpuHost = {
   kind: 'node',
+  pollsWhileWaiting: true,
   async openAdapter(choice) {
     // Loaded on first use, not at import: code that only specialises shaders (unit tests, the
     // layer check) should not load dawn.node.

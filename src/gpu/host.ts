@@ -24,6 +24,12 @@ export interface GpuHost {
   shaderText(file: string): string;
   /** A COCA_* setting: the environment in Node, what the page configured in a browser. */
   setting(name: string): string | undefined;
+  /**
+   * Whether a pending GPU promise keeps the JS thread busy: dawn.node polls Dawn in a loop while
+   * one is pending, so on a software adapter the device sleeps through waits instead (wait.ts); a
+   * browser resolves them from its GPU process and the tab's thread stays idle.
+   */
+  readonly pollsWhileWaiting: boolean;
 }
 
 export const SUBGROUP_MATRIX_FEATURE = 'chromium-experimental-subgroup-matrix';

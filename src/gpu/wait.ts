@@ -56,10 +56,13 @@ export class IdleWaiter {
   }
 }
 
-/** The wait mode COCA_WAIT (`v`) asks for, else the one that suits the adapter. */
-export function waitModeFromSetting(v: string | undefined, softwareAdapter: boolean): WaitMode {
+/**
+ * The wait mode COCA_WAIT (`v`) asks for, else the one that suits the device: sleep where polling
+ * competes with a software adapter for the cores (`pollingCosts`: dawn.node on lavapipe).
+ */
+export function waitModeFromSetting(v: string | undefined, pollingCosts: boolean): WaitMode {
   if (v === 'sleep' || v === 'await') return v;
   if (v !== undefined && v !== '') throw new Error(`COCA_WAIT=${v} is not a wait mode; use sleep or await`);
   // On a real GPU the JS thread has cores to spare and polling costs nothing measurable.
-  return softwareAdapter ? 'sleep' : 'await';
+  return pollingCosts ? 'sleep' : 'await';
 }
