@@ -10,7 +10,7 @@ import { AdamW } from '../train/adamw.ts';
 import { gradCachedStep } from '../train/gradcache.ts';
 import { syntheticBatch, trainStep, type StepReport } from '../train/step.ts';
 import { Rng } from '../util/prng.ts';
-import { caseProgress, fmt, printTable, type BenchFamily } from '../../kernels/bench/harness.ts';
+import { BenchInputError, caseProgress, fmt, printTable, type BenchFamily } from '../../kernels/bench/harness.ts';
 import type { Gpu } from '../gpu/gpu.ts';
 
 interface GradCacheRow {
@@ -33,7 +33,7 @@ export function parseGradCacheSizes(text: string): { preset: string; N: number; 
   return text.split(',').map((tok) => {
     const m = /^\s*([a-z0-9]+):(\d+)\/(\d+)\s*$/.exec(tok);
     if (!m || !(PRESETS as readonly string[]).includes(m[1]!) || Number(m[3]) < 1 || Number(m[2]) % Number(m[3]) !== 0) {
-      throw new Error(`--sizes ${tok.trim()}: give preset:N/M with a preset of ${PRESETS.join(', ')} and N a multiple of M, e.g. nano:1024/32`);
+      throw new BenchInputError(`--sizes ${tok.trim()}: give preset:N/M with a preset of ${PRESETS.join(', ')} and N a multiple of M, e.g. nano:1024/32`);
     }
     return { preset: m[1]!, N: Number(m[2]), M: Number(m[3]) };
   });
@@ -102,10 +102,11 @@ export const gradCacheBench: BenchFamily = {
       rows.map((r) => {
         const base = one(r);
         const ratio = r.M !== null && r.peakMiB !== null && base?.peakMiB ? `×${fmt(r.peakMiB / base.peakMiB, 3)}` : '–';
-        return [r.preset, String(r.N), r.M === null ? 'one piece' : String(r.M), r.ms === null ? '–' : fmt(r.ms, 0), r.peakMiB === null ? `– (${r.note})` : fmt(r.peakMiB, 1), r.stepMiB === null ? '–' : fmt(r.stepMiB, 1), ratio, r.loss === null ? '–' : fmt(r.loss, 4)];
+        return [r.preset, String(r.N), r.M === null ? 'one piece' : String(r.M), r.ms === null ? '–' : fmt(r.ms, 0), r.peakMiB === null ? 'does not run' : fmt(r.peakMiB, 1), r.stepMiB === null ? '–' : fmt(r.stepMiB, 1), ratio, r.loss === null ? '–' : fmt(r.loss, 4)];
       }),
       1,
     );
+    for (const r of rows) if (r.note) console.log(`  ${r.preset} N=${r.N} ${r.M === null ? 'in one piece' : `M=${r.M}`}: ${r.note}`);
     return { failed: 0, report: rows };
   },
 };

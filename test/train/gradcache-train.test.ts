@@ -1,7 +1,7 @@
 // `coca train --contrastive-batch N --micro-batch M`: a run gradient-cached logs the losses of the
 // same run in one batch (same seed, so the same batches), validation included, records the
-// micro-batch in run.json for --resume, and the command refuses settings it cannot honour in one
-// line before opening the GPU.
+// micro-batch in run.json for --resume (which keeps it), and the command refuses settings it
+// cannot honour in one line before opening the GPU.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -10,6 +10,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Gpu } from '../../src/gpu/gpu.ts';
 import { checkGradCache, checkGradCacheArgs } from '../../src/cli/train.ts';
 import { OptionError } from '../../src/cli/numbers.ts';
+import { resumeOptions } from '../../src/train/resume.ts';
+import { parseGradCacheSizes } from '../../src/bench/gradcache.ts';
+import { BenchInputError } from '../../kernels/bench/harness.ts';
 import { train, type StepLog } from '../../src/train/trainer.ts';
 import type { Validation } from '../../src/train/validate.ts';
 import { testGpu } from '../helpers/gpu.ts';
@@ -48,6 +51,11 @@ describe('coca train with gradient caching', () => {
     expect(vb!.items).toBe(va!.items);
     const record = JSON.parse(fs.readFileSync(path.join(dir, 'cached', 'run.json'), 'utf8')) as { batch: number; microBatch: number };
     expect(record).toMatchObject({ batch: 16, microBatch: 4 });
+    // --resume keeps the micro-batch; another is a contradiction unless --override names it.
+    const cached = path.join(dir, 'cached');
+    expect(resumeOptions(cached, {}, []).microBatch).toBe(4);
+    expect(() => resumeOptions(cached, { 'micro-batch': 8 }, [])).toThrow(/--micro-batch 8 contradicts the run's 4.*--override micro-batch/);
+    expect(resumeOptions(cached, { 'micro-batch': 8 }, ['micro-batch']).microBatch).toBe(8);
   });
 });
 
@@ -87,5 +95,15 @@ describe('coca train --contrastive-batch options', () => {
     checkGradCache(8, 8, 1);
     checkGradCacheArgs({ 'contrastive-batch': 64, resume: 'runs/x' }, 8);
     checkGradCacheArgs({ 'contrastive-batch': 64, 'micro-batch': 8, batch: 64 }, undefined);
+  });
+});
+
+describe('coca bench gradcache --sizes', () => {
+  it('takes preset:N/M pairs and refuses others in one line', () => {
+    expect(parseGradCacheSizes('nano:1024/32, tiny:64/8')).toEqual([
+      { preset: 'nano', N: 1024, M: 32 },
+      { preset: 'tiny', N: 64, M: 8 },
+    ]);
+    for (const bad of ['nano:10/3', 'huge:64/8', 'nano:64', 'nano:64/0']) expect(() => parseGradCacheSizes(bad), bad).toThrow(BenchInputError);
   });
 });
