@@ -46,6 +46,13 @@ export function contrastive(gpu: Gpu, call: ContrastiveCall): void {
   const img = checkTensor(gpu, fn, 'image embeddings', call.image);
   const txt = checkTensor(gpu, fn, 'text embeddings', call.text, [B, E]);
   if (E > CONTRASTIVE_MAX_E) throw new ShapeError(`${fn}: embeddings of width ${E} exceed the ${CONTRASTIVE_MAX_E} this kernel holds per workgroup`);
+  // The B×B similarities live in one scratch binding; past the limit the binding would be cut
+  // short and the kernel would read and write the wrong floats without a word.
+  const scratchBytes = contrastiveScratch(B, E) * 4;
+  const limit = gpu.limits.maxStorageBufferBindingSize;
+  if (scratchBytes > limit) {
+    throw new ShapeError(`${fn}: a batch of ${B} needs ${(scratchBytes / 2 ** 20).toFixed(1)} MiB of scratch (its ${B}×${B} similarities), over the adapter's ${(limit / 2 ** 20).toFixed(0)} MiB storage-binding limit; use a smaller (contrastive) batch`);
+  }
   if (!(call.maxLogScale >= 0) || !Number.isFinite(call.maxLogScale)) throw new ShapeError(`${fn}: maxLogScale ${call.maxLogScale} must be finite and ≥ 0`);
   const scalar = (what: string, s: ScalarRef, floats = 1) => {
     checkExtent(gpu, fn, what, s.buffer, s.offset ?? 0, floats);

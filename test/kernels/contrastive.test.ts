@@ -118,4 +118,13 @@ describe('contrastive loss (GPU) against the float64 reference', () => {
     expect(() => contrastive(gpu, { image: { buffer: b, shape: [4, 8] }, text: { buffer: b, shape: [4, 8] }, logScale: { buffer: s }, maxLogScale: MAX, out: { buffer: b } })).toThrow(/must not share a buffer/);
     for (const x of [b, o, s]) gpu.release(x);
   });
+
+  it('refuses a batch whose B×B similarities would not fit one storage binding, before dispatching', () => {
+    const B = Math.ceil(Math.sqrt(gpu.limits.maxStorageBufferBindingSize / 4)) + 1;
+    const [I, T, S, out] = [gpu.alloc(B, 'image'), gpu.alloc(B, 'text'), gpu.alloc(1, 's'), gpu.alloc(2, 'out')];
+    const before = gpu.counters.dispatches;
+    expect(() => contrastive(gpu, { image: { buffer: I, shape: [B, 1] }, text: { buffer: T, shape: [B, 1] }, logScale: { buffer: S }, maxLogScale: MAX, out: { buffer: out } })).toThrow(new RegExp(`a batch of ${B} needs .* MiB of scratch .* storage-binding limit`));
+    expect(gpu.counters.dispatches).toBe(before);
+    for (const x of [I, T, S, out]) gpu.release(x);
+  });
 });
