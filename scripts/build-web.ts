@@ -1,7 +1,8 @@
 // `npm run build:web`: the browser bundle. One ES module per entry (esbuild, resolving
-// `#gpu-host` to the browser host through the "browser" condition) and the WGSL sources beside it
+// `#gpu-host` to the browser host through the "browser" condition), the WGSL sources beside it
 // in shaders/ with an index.json listing them, which the browser host fetches before the device
-// opens. Offline: nothing is fetched from anywhere at build or run time.
+// opens, and for the default entry its page (src/web/index.html: opens the GPU, or says in one
+// sentence why it cannot). Offline: nothing is fetched from anywhere at build or run time.
 //   npx tsx scripts/build-web.ts [--out DIR] [--no-minify]     (default dist/web, minified)
 import fs from 'node:fs';
 import path from 'node:path';
@@ -51,6 +52,7 @@ export async function buildWeb(o: WebBuildOptions): Promise<WebBuild> {
     shaderBytes += fs.statSync(path.join(shaderDir, `${n}.wgsl`)).size;
   }
   fs.writeFileSync(path.join(shaderDir, 'index.json'), JSON.stringify(names));
+  if (!o.entries) fs.copyFileSync(path.join(ROOT, 'src', 'web', 'index.html'), path.join(o.outdir, 'index.html'));
   return { modules, shaderBytes, shaders: names.length };
 }
 

@@ -18,7 +18,8 @@
 // the imports that reach the bundle (type-only ones are erased), with `#` imports resolved as
 // esbuild resolves them for the browser (package.json "imports", "browser" condition), lead to no
 // Node built-in and no package outside BROWSER_PACKAGES: dawn.node, sharp, fs or the tokenizer
-// trainer in that graph would break the bundle, or worse, load and fail on first use.
+// trainer in that graph would break the bundle. Nor does a file of that graph use Node's globals
+// (process, Buffer, require), which would build and then fail in the tab.
 //
 // `npx tsx scripts/check-layers.ts` prints what it finds; test/unit/layers.test.ts and
 // test/unit/browser-graph.test.ts run it.
@@ -136,6 +137,15 @@ export function tsImports(root: string, file: string, hashImports = packageImpor
 /** Packages the browser bundle may import (none yet: everything it runs is ours). */
 export const BROWSER_PACKAGES: readonly string[] = [];
 
+// Node's globals, used as values (`process.env`, `Buffer.from`, `require(`): undefined in a tab,
+// so code reached by the bundle fails there at run time, not at build time.
+const NODE_GLOBAL = /(?<![\w$.])(?:(process|Buffer|__dirname|__filename)\s*[.[]|require\s*\()/g;
+
+/** `text` with comments blanked (same length, so indices keep their lines). */
+function codeOnly(text: string): string {
+  return text.replace(/\/\*[\s\S]*?\*\/|(^|[^:'"`])\/\/.*$/gm, (m, pre: string | undefined) => (pre ?? '') + m.slice((pre ?? '').length).replace(/[^\n]/g, ' '));
+}
+
 /** The browser entries: src/web/*.ts and test/browser/*.page.ts. */
 function browserEntries(root: string): string[] {
   const out: string[] = [];
@@ -160,6 +170,9 @@ export function checkBrowserGraph(root: string, entries = browserEntries(root)):
       if (!fs.existsSync(path.join(root, file))) continue;
       const text = fs.readFileSync(path.join(root, file), 'utf8');
       const lineAt = (i: number) => text.slice(0, i).split('\n').length;
+      for (const m of codeOnly(text).matchAll(NODE_GLOBAL)) {
+        violations.push(`${file}:${lineAt(m.index!)} uses Node's ${m[1] ?? 'require'}, which a browser does not have (reached by ${via.get(file)}); ask the host (src/gpu/host.ts) or pass it in`);
+      }
       for (const { spec, index, typeOnly } of rawImports(text)) {
         if (typeOnly) continue;
         let target: string | null = null;

@@ -14,6 +14,7 @@ export { trainStep, syntheticBatch } from '../train/step.ts';
 export { AdamW } from '../train/adamw.ts';
 export { captionImages } from '../infer/caption.ts';
 export { Rng } from '../util/prng.ts';
+export { startFailure, startOn, type StartState, type StatusElement } from './status.ts';
 
 /** Opens the tab's GPU device: shaders from `options.shaders` (default: beside this module). */
 export async function openGpu(options: BrowserHostOptions & Pick<GpuOptions, 'wait'> = {}): Promise<Gpu> {

@@ -24,7 +24,7 @@ describe('the browser bundle imports nothing Node-only', () => {
       'package.json': JSON.stringify({ imports: { '#host': { browser: './src/gpu/hb.ts', default: './src/gpu/hn.ts' }, '#nodeonly': { node: './src/gpu/hn.ts' } } }),
       'src/web/app.ts': "import { a } from '../gpu/a.ts';\nimport type { T } from '../gpu/typed.ts';\nimport { type U } from '../gpu/typed.ts';\nexport { a };\n",
       'src/gpu/a.ts': "import { h } from '#host';\nimport { b } from './b.ts';\nexport const a = h + b;\n",
-      'src/gpu/hb.ts': 'export const h = 1;\n',
+      'src/gpu/hb.ts': "// process.env.X in a comment, and the process. too\nexport const h = 1; /* Buffer.from */\nconst url = 'http://x'; // require('y')\nexport const k = globalThis.navigator ?? process.env.COCA_X;\n",
       'src/gpu/hn.ts': "import fs from 'node:fs';\nexport const h = 2;\n",
       'src/gpu/b.ts': "import {\n  create,\n} from 'webgpu';\nexport const b = await import('./c.ts');\n",
       'src/gpu/c.ts': "import '#nodeonly';\nimport sharp from 'sharp';\n",
@@ -46,9 +46,14 @@ describe('the browser bundle imports nothing Node-only', () => {
       expect(v.filter((s) => s.startsWith("src/gpu/c.ts:1 imports '#nodeonly' (no \"browser\" or \"default\" target"))).toHaveLength(1);
       expect(v.filter((s) => s.startsWith('src/gpu/hn.ts'))).toEqual([]);
     });
+    it("names Node's globals used in code, not in comments", () => {
+      expect(v.filter((s) => s.startsWith('src/gpu/hb.ts'))).toEqual([
+        "src/gpu/hb.ts:4 uses Node's process, which a browser does not have (reached by src/web/app.ts → src/gpu/a.ts → src/gpu/hb.ts); ask the host (src/gpu/host.ts) or pass it in",
+      ]);
+    });
     it('skips type-only imports, which the bundle erases, and finds nothing else', () => {
       expect(v.filter((s) => s.startsWith('src/gpu/typed.ts'))).toEqual([]);
-      expect(v).toHaveLength(3);
+      expect(v).toHaveLength(4);
     });
   });
 });
