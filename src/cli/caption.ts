@@ -26,6 +26,7 @@ interface CaptionArgs {
   batch: number;
   json: boolean;
   attention?: string;
+  lang?: string;
 }
 
 /** The flag of each search option, as checkSearch's messages name it (coca caption and coca eval). */
@@ -85,10 +86,12 @@ export const captionCommand = {
       .option('batch', { type: 'number', default: 8, describe: 'images per GPU pass' })
       .option('json', { type: 'boolean', default: false, describe: 'print JSON with per-token log-probs' })
       .option('attention', { type: 'string', describe: 'write a PNG: for each word, where on the image the decoder looked' })
+      .option('lang', { type: 'string', describe: 'caption language of a multilingual model (en, ru, zh, ms: its language token follows [SOT]); a model without language tokens takes only en [default: en]' })
       .example('$0 caption photo.jpg', 'beam search with the newest checkpoint under runs/')
       .example('$0 caption a.png b.jpg --beams 1 --json', 'greedy, with per-token log-probs')
       .example('$0 caption cat.png --top-p 0.9 --temperature 0.8 --seed 3', 'nucleus sampling')
-      .example('$0 caption dog.jpg --attention dog-attention.png', 'where the model looked, word by word'),
+      .example('$0 caption dog.jpg --attention dog-attention.png', 'where the model looked, word by word')
+      .example('$0 caption dog.png --lang ru', 'a Russian caption (a model trained on a set with languages)'),
   handler: async (args: CaptionArgs) => {
     const opts = searchOptions(args);
     checkInt('seed', args.seed, 0);
@@ -97,6 +100,7 @@ export const captionCommand = {
     const gpu = await Gpu.open();
     const ck = openCheckpoint(gpu, args.checkpoint);
     try {
+      const ids = ck.tokenizer.searchIds(args.lang);
       const results: { image: string; caption: Caption }[] = [];
       // A picture that cannot be read is named in one line; the others are still captioned.
       let failed = 0;
@@ -105,7 +109,7 @@ export const captionCommand = {
         for (const b of bad) console.error(`coca: ${b.reason.includes(b.file) ? b.reason : `${b.file}: ${b.reason}`}`);
         failed += bad.length;
         if (kept.length === 0) continue;
-        const caps = await captionImages(ck.model, images, kept.length, { ...opts, ...ck.tokenizer.searchIds(), recordAttention: !!args.attention });
+        const caps = await captionImages(ck.model, images, kept.length, { ...opts, ...ids, recordAttention: !!args.attention });
         caps.forEach((c, j) => results.push({ image: kept[j]!, caption: c }));
         if (!args.json) for (const [j, c] of caps.entries()) console.log(`${kept[j]}\t${ck.tokenizer.decode(c.tokens)}\t(score ${c.score.toFixed(3)})`);
       }
@@ -118,7 +122,7 @@ export const captionCommand = {
           score: c.score,
           tokens: c.tokens.slice(1).map((id, k) => ({ id, text: id === ck.tokenizer.eosId ? '[EOT]' : ck.tokenizer.decode([id]), logprob: c.logprobs[k] })),
         }));
-        console.log(JSON.stringify({ checkpoint: ck.dir, search, minLen: opts.minLen, maxLen: opts.maxLen, repetitionPenalty: opts.repetitionPenalty, captions: out }, null, 2));
+        console.log(JSON.stringify({ checkpoint: ck.dir, ...(args.lang ? { lang: args.lang } : {}), search, minLen: opts.minLen, maxLen: opts.maxLen, repetitionPenalty: opts.repetitionPenalty, captions: out }, null, 2));
       }
       if (args.attention && results.length > 0) {
         await drawAttention(ck, results, args.attention);

@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { Argv } from 'yargs';
 import { listSplits, loadDataset, loadTokenizer } from '../data/index.ts';
 import { renderReport, type EvalSection } from '../eval/report.ts';
-import { embedImages, evalSplit, evalZeroShot, type EvalContext } from '../eval/run.ts';
+import { embedImages, evalLanguages, evalSplit, evalZeroShot, type EvalContext, type TrainCaptions } from '../eval/run.ts';
 import { Gpu } from '../gpu/gpu.ts';
 import { resolveCheckpointDir } from '../infer/load.ts';
 import { checkSearch } from '../infer/search.ts';
@@ -32,7 +32,7 @@ interface EvalArgs {
 
 export const evalCommand = {
   command: 'eval [checkpoint]',
-  describe: 'Evaluate a checkpoint: retrieval R@1/5/10, BLEU-1..4, CIDEr-D, zero-shot top-1/top-5, with baselines',
+  describe: 'Evaluate a checkpoint: retrieval R@1/5/10, BLEU-1..4, CIDEr-D, zero-shot top-1/top-5, with baselines (and per caption language, for a multilingual model on a dataset with translations)',
   builder: (y: Argv) =>
     y
       .positional('checkpoint', { type: 'string', describe: 'checkpoint or run folder [default: the newest under runs/]' })
@@ -66,12 +66,13 @@ export const evalCommand = {
       const available = listSplits(a.data);
       const wanted = a.split?.split(',').map((s) => s.trim()) ?? ['test-concept', 'test-style', 'test-fmnist', 'test', 'val'].filter((s) => available.includes(s)).slice(0, 3);
       console.error(`coca eval: ${dir} on ${a.data} (${wanted.join(', ')})`);
-      let train: { emb: Float32Array; captions: string[] } | null = null;
+      let train: TrainCaptions | null = null;
       if (a.baselines && available.includes('train')) {
         const t0 = performance.now();
         const ds = await loadDataset(a.data, { split: 'train', imageSize: pre.size, strict: a.strict });
         const e = await embedImages(ctx, ds);
-        train = { emb: e.emb, captions: e.indices.map((i) => ds.captions(i)[0]!) };
+        const byLang = Object.fromEntries(evalLanguages(ds, tokenizer).map((l) => [l, e.indices.map((i) => ds.captionsIn!(i, l)[0])]));
+        train = { emb: e.emb, captions: e.indices.map((i) => ds.captions(i)[0]!), byLang };
         console.error(`  train: embedded ${e.n} images for the nearest-neighbour baseline (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
       }
       const sections: EvalSection[] = [];

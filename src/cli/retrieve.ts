@@ -9,6 +9,7 @@ import { embedImages, embedTexts, topK } from '../infer/embed.ts';
 import { imageQueryPage, textQueryPage } from '../infer/html.ts';
 import { InferError, loadImageFiles, openCheckpoint } from '../infer/load.ts';
 import { loadIndex } from '../infer/retrieval.ts';
+import { queryLanguage } from '../infer/language.ts';
 import { checkOutputFile } from '../util/outdir.ts';
 
 interface RetrieveArgs {
@@ -22,9 +23,10 @@ interface RetrieveArgs {
   k: number;
   json: boolean;
   html?: string;
+  lang?: string;
 }
 
-/** Candidate captions for an image query: --texts, --data, or the captions the index kept. */
+/** Candidate captions for an image query: --texts, --data (its captions in --lang, if given), or the captions the index kept. */
 async function candidateTexts(a: RetrieveArgs): Promise<string[]> {
   if (a.texts) {
     if (!fs.existsSync(a.texts)) throw new InferError(`--texts ${a.texts}: no such file`);
@@ -35,7 +37,7 @@ async function candidateTexts(a: RetrieveArgs): Promise<string[]> {
   if (a.data) {
     const ds = await loadDataset(a.data, { split: a.split });
     const t = new Set<string>();
-    for (let i = 0; i < ds.length; i++) for (const c of ds.captions(i)) t.add(c);
+    for (let i = 0; i < ds.length; i++) for (const c of a.lang && ds.captionsIn ? ds.captionsIn(i, a.lang) : ds.captions(i)) t.add(c);
     ds.close();
     return [...t];
   }
@@ -61,7 +63,9 @@ export const retrieveCommand = {
       .option('k', { alias: 'top', type: 'number', default: 10, describe: 'results shown' })
       .option('json', { type: 'boolean', default: false, describe: 'print JSON' })
       .option('html', { type: 'string', describe: 'also write an HTML page with thumbnails' })
+      .option('lang', { type: 'string', describe: "language of the text(s) for a multilingual model (en, ru, zh, ms). Without it each text's script decides: Cyrillic → ru, Han → zh, else en (Malay needs --lang ms); a model without language tokens reads every text as it always did [default: from the script]" })
       .example('$0 retrieve --text "dog on surfboard"', 'the 10 best pictures of ./index')
+      .example('$0 retrieve --text "собака"', 'a Russian query (a multilingual model; the Cyrillic script picks ru)')
       .example('$0 retrieve --image q.png --data builtin-small --split test-concept -k 5', "the dataset's 5 best captions"),
   handler: async (a: RetrieveArgs) => {
     if (!a.text === !a.image) throw new InferError('give --text "..." (find pictures) or --image FILE (find captions), one of them');
@@ -77,16 +81,17 @@ export const retrieveCommand = {
     try {
       if (a.text !== undefined) {
         const ix = loadIndex(a.index, ck.id);
-        const q = await embedTexts(ck.model, ck.tokenizer, [a.text]);
+        const lang = queryLanguage(ck.tokenizer, a.text, a.lang);
+        const q = await embedTexts(ck.model, ck.tokenizer, [a.text], 1, lang);
         const hits = topK(ix.embeddings, q, a.k);
         const rows = hits.map((h) => ({ ...h, ...ix.items[h.index]! }));
-        if (a.json) console.log(JSON.stringify({ query: a.text, index: a.index, checkpoint: ck.dir, results: rows }, null, 2));
+        if (a.json) console.log(JSON.stringify({ query: a.text, ...(lang ? { lang } : {}), index: a.index, checkpoint: ck.dir, results: rows }, null, 2));
         else for (const [r, h] of rows.entries()) console.log(`${String(r + 1).padStart(3)}. ${h.score.toFixed(4)}  ${h.path ?? `${h.data}:${h.split}#${h.index}`}${h.captions?.[0] ? `  (${h.captions[0]})` : ''}`);
         if (a.html) await textQueryPage(a.html, a.text, ix.items, hits);
       } else {
         const texts = await candidateTexts(a);
         const img = await embedImages(ck.model, await loadImageFiles([a.image!], ck.pre), 1);
-        const hits = topK(await embedTexts(ck.model, ck.tokenizer, texts), img, a.k);
+        const hits = topK(await embedTexts(ck.model, ck.tokenizer, texts, 64, texts.map((t) => queryLanguage(ck.tokenizer, t, a.lang))), img, a.k);
         if (a.json) console.log(JSON.stringify({ query: a.image, checkpoint: ck.dir, candidates: texts.length, results: hits.map((h) => ({ ...h, text: texts[h.index] })) }, null, 2));
         else for (const [r, h] of hits.entries()) console.log(`${String(r + 1).padStart(3)}. ${h.score.toFixed(4)}  ${texts[h.index]}`);
         if (a.html) await imageQueryPage(a.html, a.image!, texts, hits);

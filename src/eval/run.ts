@@ -1,7 +1,9 @@
 // `coca eval` on a trained model: embeddings of a split's images and captions → retrieval
 // recall both ways; generated captions → BLEU and CIDEr-D; class prompts → zero-shot top-k;
-// each beside its baselines (chance, the nearest training image's caption).
-import { BatchLoader, DataError, loadDataset, type Dataset, type ImagePreprocess, type Tokenizer } from '../data/index.ts';
+// each beside its baselines (chance, the nearest training image's caption). A multilingual model
+// on a dataset with translations also gets one section per other language, computed on the
+// pictures that have captions in it.
+import { BatchLoader, DataError, DEFAULT_LANGUAGE, loadDataset, type Dataset, type ImagePreprocess, type Tokenizer } from '../data/index.ts';
 import { captionImages } from '../infer/caption.ts';
 import type { CheckedSearch } from '../infer/search.ts';
 import type { CocaModel } from '../model/coca.ts';
@@ -72,13 +74,26 @@ export async function embedImages(ctx: EvalContext, ds: Dataset, limit = Infinit
   return { emb, n, indices, images };
 }
 
-/** Unit-norm text embeddings [texts, E]. */
-export function embedTexts(ctx: EvalContext, texts: readonly string[]): Promise<Float32Array> {
-  return embedTextBatches(ctx.model, ctx.tokenizer, texts, ctx.batch);
+/** Unit-norm text embeddings [texts, E], each text encoded with the language token of `lang` (a multilingual model). */
+export function embedTexts(ctx: EvalContext, texts: readonly string[], lang?: string): Promise<Float32Array> {
+  return embedTextBatches(ctx.model, ctx.tokenizer, texts, ctx.batch, lang);
 }
 
-/** Retrieval, captioning and (concepts as classes) flat hit@k on one split. */
-export async function evalSplit(ctx: EvalContext, data: string, split: string, train: { emb: Float32Array; captions: string[] } | null): Promise<EvalSection[]> {
+/** The training images' embeddings and first captions, for the nearest-neighbour baseline; `byLang`: each other language's first caption (undefined where an image has none). */
+export interface TrainCaptions {
+  emb: Float32Array;
+  captions: string[];
+  byLang?: Record<string, (string | undefined)[]>;
+}
+
+/** The languages besides English that `evalSplit` gives sections of: the dataset's that the model has a token for. */
+export function evalLanguages(ds: Dataset, tokenizer: Tokenizer): string[] {
+  if (!ds.captionsIn) return [];
+  return (ds.languages ?? []).filter((l) => l !== DEFAULT_LANGUAGE && tokenizer.languages.includes(l));
+}
+
+/** Retrieval, captioning and (concepts as classes) flat hit@k on one split, then per other language. */
+export async function evalSplit(ctx: EvalContext, data: string, split: string, train: TrainCaptions | null): Promise<EvalSection[]> {
   const { model, tokenizer } = ctx;
   const E = model.config.embed_dim;
   const ds = await loadDataset(data, { split, imageSize: ctx.pre.size, strict: ctx.strict ?? false });
@@ -123,7 +138,71 @@ export async function evalSplit(ctx: EvalContext, data: string, split: string, t
       rows: [{ name: 'coca', metrics: topKMetrics(acc) }, { name: 'chance', metrics: { top1: topKChance(classes.length, 1), top5: topKChance(classes.length, 5) } }],
     });
   }
+  for (const lang of evalLanguages(ds, tokenizer)) {
+    const section = await evalLanguage(ctx, ds, img, lang, train);
+    if (section) sections.push(section);
+  }
   return sections;
+}
+
+/**
+ * Retrieval and captioning in one other language, on the split's pictures that have captions in
+ * it (the English-only sources have none): texts are encoded, and captions decoded, after the
+ * language's token; the nearest-neighbour baseline takes the caption in that language of the
+ * nearest training picture that has one. Undefined when no picture has a caption in `lang`.
+ */
+async function evalLanguage(ctx: EvalContext, ds: Dataset, img: { emb: Float32Array; indices: number[]; images: Float32Array[] }, lang: string, train: TrainCaptions | null): Promise<EvalSection | undefined> {
+  const { model, tokenizer } = ctx;
+  const E = model.config.embed_dim;
+  const plane = 3 * ctx.pre.size ** 2;
+  const rows = img.indices.flatMap((i, k) => (ds.captionsIn!(i, lang).length > 0 ? [k] : []));
+  if (rows.length === 0) return undefined;
+  const N = rows.length;
+  const refs = rows.map((k) => [...ds.captionsIn!(img.indices[k]!, lang)]);
+  const texts = refs.flat();
+  const pairs: [number, number][] = [];
+  refs.forEach((r, i) => r.forEach(() => pairs.push([i, pairs.length])));
+  const emb = gatherRows(img.emb, rows, E);
+  const txt = await embedTexts(ctx, texts, lang);
+  const recall = retrievalRecallPairs(similarity(emb, txt, N, texts.length, E), N, texts.length, pairs);
+
+  const pixels = gatherRows(concat(img.images), rows, plane);
+  const search = { ...ctx.search, ...tokenizer.searchIds(lang) };
+  const hyps: string[] = [];
+  for (let at = 0; at < N; at += ctx.batch) {
+    const n = Math.min(ctx.batch, N - at);
+    for (const c of await captionImages(model, pixels.subarray(at * plane, (at + n) * plane), n, search)) hyps.push(tokenizer.decode(c.tokens));
+  }
+  ctx.captions?.push(...hyps.map((caption, j) => ({ split: `${ds.split} (${lang})`, item: img.indices[rows[j]!]!, id: ds.meta(img.indices[rows[j]!]!).id, caption, references: refs[j]! })));
+  const out = [{ name: 'coca', metrics: { ...recallMetrics(recall), ...captionMetrics(scoreCaptions(hyps, refs)) } }];
+  const trainCaps = train?.byLang?.[lang];
+  if (train && trainCaps) {
+    const have = trainCaps.flatMap((c, i) => (c !== undefined ? [i] : []));
+    if (have.length > 0) {
+      const nn = nearestNeighbourCaptions(emb, gatherRows(train.emb, have, E), E, have.map((i) => trainCaps[i]!));
+      out.push({ name: 'nearest-neighbour caption', metrics: captionMetrics(scoreCaptions(nn.captions, refs)) });
+    }
+  }
+  out.push({ name: 'chance', metrics: recallMetrics(retrievalChance(N, texts.length, pairs)) });
+  return { title: `${ds.split}, ${lang} captions`, sizes: { images: N, captions: texts.length }, rows: out };
+}
+
+/** Rows `rows` of a row-major [*, width] matrix, in that order. */
+function gatherRows(x: Float32Array, rows: readonly number[], width: number): Float32Array {
+  const out = new Float32Array(rows.length * width);
+  rows.forEach((r, k) => out.set(x.subarray(r * width, (r + 1) * width), k * width));
+  return out;
+}
+
+function concat(parts: readonly Float32Array[]): Float32Array {
+  if (parts.length === 1) return parts[0]!;
+  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
 }
 
 /** Zero-shot classification of a split with class names (Fashion-MNIST), prompt ensembles. */

@@ -10,6 +10,10 @@
 // Known differences from PTB: abbreviations keep no final period ("u.s." → "u.s"), and PTB's
 // rarer rewrites (currency, "cannot" → "can not", fractions) are not done. Captions in our data
 // are short plain sentences, where these cases do not arise.
+// Chinese has no spaces between words: each Han character is a token of its own (character-level
+// BLEU and CIDEr-D, as Chinese captioning benchmarks without a word segmenter report them), and the
+// CJK punctuation of U+3000–U+303F (、。「」…) separates tokens like a space. Text without
+// either is tokenised exactly as before.
 
 /** coco-caption's PUNCTUATIONS, the tokens removed after PTB tokenisation. */
 export const PTB_PUNCTUATION: ReadonlySet<string> = new Set([
@@ -22,10 +26,14 @@ export const PTB_PUNCTUATION: ReadonlySet<string> = new Set([
 const EDGE = `.,!?;:'"\`()[]{}-`;
 const CLITIC = /^(.+?)(n't|'s|'m|'d|'ll|'re|'ve)$/;
 
+const HAN = /(\p{Script=Han})/gu;
+const CJK_PUNCTUATION = /[\u3000-\u303f]/g;
+
 /** Tokens of one caption, lowercased with punctuation removed (coco-caption's convention). */
 export function tokenizeCaption(caption: string): string[] {
   const out: string[] = [];
-  for (const raw of caption.toLowerCase().split(/\s+/)) {
+  const spaced = caption.toLowerCase().replace(CJK_PUNCTUATION, ' ').replace(HAN, ' $1 ');
+  for (const raw of spaced.split(/\s+/)) {
     let a = 0;
     let b = raw.length;
     while (a < b && EDGE.includes(raw[a]!)) a++;

@@ -33,15 +33,19 @@ export async function embedImages(model: CocaModel, images: Float32Array, n: num
   return normaliseRows(out, E);
 }
 
-/** Texts → [n, E] unit rows (each as [SOT] text [EOT], truncated to the context). */
-export async function embedTexts(model: CocaModel, tokenizer: Tokenizer, texts: readonly string[], batch = 64): Promise<Float32Array> {
+/**
+ * Texts → [n, E] unit rows (each as [SOT] text [EOT], truncated to the context; a multilingual
+ * model's as [SOT] [lang:xx] text [EOT], `langs` one language for all or one per text, English
+ * when not given).
+ */
+export async function embedTexts(model: CocaModel, tokenizer: Tokenizer, texts: readonly string[], batch = 64, langs?: string | readonly (string | undefined)[]): Promise<Float32Array> {
   const E = model.config.embed_dim;
   const L = model.config.text_cfg.context_length;
   const out = new Float32Array(texts.length * E);
   for (let i = 0; i < texts.length; i += batch) {
     const part = texts.slice(i, i + batch);
     // Padded to the full context as in training: the CLS slot's position embedding is row L.
-    const text = tokenizer.encodeBatch(part, L);
+    const text = tokenizer.encodeBatch(part, L, typeof langs === 'string' || langs === undefined ? langs : langs.slice(i, i + batch));
     const prep = model.prepareText(text, part.length);
     const emb = noGrad(() => tidy(() => model.encodeText(prep).embedding));
     prep.release();

@@ -23,6 +23,10 @@
 //   the K beams. An image is done when K captions are finished and its best running beam,
 //   normalised at its current length, scores below the worst of them; at maxLen the running beams
 //   are finished as they are.
+// - prefix: tokens fed after [SOT] before anything is generated (a multilingual model's language
+//   token). They are forced, not generated: they are not in Caption.tokens (which stay [SOT] w1 …),
+//   have no log-prob, and count towards maxLen (they take positions) but not towards minLen or the
+//   length penalty. banned: tokens never generated (the language tokens).
 import { CocaError } from '../util/errors.ts';
 import { Rng } from '../util/prng.ts';
 import type { Stepper } from './stepper.ts';
@@ -47,6 +51,10 @@ export interface SearchOptions {
   eot?: number;
   /** Never generated; -1 when the pad id is a real token (CLIP pads with 0, which is "!"). */
   pad?: number;
+  /** Fed after [SOT] before generating (see the header). */
+  prefix?: readonly number[];
+  /** Never generated. */
+  banned?: readonly number[];
 }
 
 /**
@@ -149,9 +157,10 @@ function attentionRow(s: Stepper, n: number): Float32Array | null {
 }
 
 /** The logits of row n after the min-length mask and repetition penalty, in place. */
-function adjust(row: Float32Array, history: readonly number[], o: Required<Pick<SearchOptions, 'minLen' | 'repetitionPenalty' | 'eot' | 'sot' | 'pad'>>): void {
+function adjust(row: Float32Array, history: readonly number[], o: Required<Pick<SearchOptions, 'minLen' | 'repetitionPenalty' | 'eot' | 'sot' | 'pad' | 'banned'>>): void {
   if (o.pad >= 0) row[o.pad] = -Infinity;
   row[o.sot] = -Infinity;
+  for (const b of o.banned) row[b] = -Infinity;
   if (o.repetitionPenalty !== 1) {
     const seen = new Set(history.slice(1));
     for (const v of seen) row[v] = row[v]! > 0 ? row[v]! / o.repetitionPenalty : row[v]! * o.repetitionPenalty;
@@ -171,7 +180,14 @@ export function logSoftmax(row: Float32Array): Float64Array {
 
 function defaults(o: SearchOptions) {
   const D = DEFAULT_SEARCH;
-  return { minLen: o.minLen ?? D.minLen, repetitionPenalty: o.repetitionPenalty ?? D.repetitionPenalty, eot: o.eot ?? 2, sot: o.sot ?? 1, pad: o.pad ?? 0, lengthPenalty: o.lengthPenalty ?? D.lengthPenalty };
+  return { minLen: o.minLen ?? D.minLen, repetitionPenalty: o.repetitionPenalty ?? D.repetitionPenalty, eot: o.eot ?? 2, sot: o.sot ?? 1, pad: o.pad ?? 0, lengthPenalty: o.lengthPenalty ?? D.lengthPenalty, prefix: o.prefix ?? [], banned: o.banned ?? [] };
+}
+
+/** Feeds [SOT] then the prefix to every row; the logits after the last of them. */
+async function start(s: Stepper, o: { sot: number; prefix: readonly number[] }): Promise<Float32Array> {
+  let logits = await s.step(new Int32Array(s.rows).fill(o.sot));
+  for (const t of o.prefix) logits = await s.step(new Int32Array(s.rows).fill(t));
+  return logits;
 }
 
 /** Greedy (argmax, ties to the lower id) or sampling, one caption per stepper row. */
@@ -183,7 +199,8 @@ export async function greedyOrSample(s: Stepper, maxLen: number, opts: SearchOpt
   const rowSeeds = opts.sample?.rowSeeds;
   if (rowSeeds && rowSeeds.length !== N) throw new SearchError(`sampling: ${rowSeeds.length} row seeds for ${N} rows`);
   const rngs = opts.sample ? Array.from({ length: N }, (_, n) => new Rng(rowSeeds?.[n] ?? opts.sample!.seed ?? DEFAULT_SEARCH.seed)) : null;
-  let logits = await s.step(new Int32Array(N).fill(o.sot));
+  let logits = await start(s, o);
+  maxLen -= o.prefix.length;
   for (;;) {
     const chosen = new Int32Array(N).fill(o.eot);
     rows.forEach((r, n) => {
@@ -267,7 +284,8 @@ export async function beamSearch(s: Stepper, maxLen: number, opts: SearchOptions
   const beams: Beam[][] = Array.from({ length: B }, () => Array.from({ length: K }, (_, k) => ({ tokens: [o.sot], logprobs: [], attention: [], sum: k === 0 ? 0 : -Infinity })));
   const finished: Caption[][] = Array.from({ length: B }, () => []);
   const done = new Array<boolean>(B).fill(false);
-  let logits = await s.step(new Int32Array(s.rows).fill(o.sot));
+  let logits = await start(s, o);
+  maxLen -= o.prefix.length;
   for (let cur = 1; ; cur++) {
     // cur: tokens in every running row, [SOT] included.
     const parents = Int32Array.from({ length: s.rows }, (_, n) => n);

@@ -5,6 +5,7 @@
 import { poolerPatchWeights, wordMap } from '../infer/attention-map.ts';
 import { captionImages } from '../infer/caption.ts';
 import { embedImages, embedTexts, topK, type Hit } from '../infer/embed.ts';
+import { queryLanguage } from '../infer/language.ts';
 import type { OpenCheckpoint } from '../infer/load.ts';
 import type { RetrievalIndex } from '../infer/retrieval.ts';
 import { DEFAULT_SEARCH, sampleSeeds, type CheckedSearch } from '../infer/search.ts';
@@ -114,9 +115,10 @@ export class Engine {
     });
   }
 
-  /** Texts → unit rows [n, E], as one job (text encodes are not shared across requests). */
+  /** Texts → unit rows [n, E], as one job (text encodes are not shared across requests); a multilingual model reads each text in its script's language. */
   embedTexts(texts: string[]): Promise<Float32Array> {
-    return this.queue.submit('embed-text', texts, async ([t]: string[][]) => [await embedTexts(this.ck.model, this.ck.tokenizer, t!)], false);
+    const tok = this.ck.tokenizer;
+    return this.queue.submit('embed-text', texts, async ([t]: string[][]) => [await embedTexts(this.ck.model, tok, t!, 64, t!.map((x) => queryLanguage(tok, x)))], false);
   }
 
   /** The index's pictures best matching `text`. */

@@ -15,8 +15,13 @@ import { Rng } from '../../src/util/prng.ts';
 
 export const CAPTIONS = ['a red square', 'a blue circle', 'a green triangle', 'a dog on a surfboard', 'a person surfing a wave', 'a cat on a mat', 'two birds in the sky', 'a yellow star'];
 
-export async function makeCheckpoint(gpu: Gpu, dir: string, seed = 3, steps = 3): Promise<void> {
-  const tok = trainTokenizer(CAPTIONS, 300);
+/** CAPTIONS in Russian and Chinese, for a multilingual checkpoint's tokenizer. */
+export const CAPTIONS_RU = ['красный квадрат', 'синий круг', 'зелёный треугольник', 'собака на доске для серфинга', 'человек на волне', 'кошка на коврике', 'две птицы в небе', 'жёлтая звезда'];
+export const CAPTIONS_ZH = ['红色方块', '蓝色圆圈', '绿色三角形', '冲浪板上的狗', '冲浪的人', '垫子上的猫', '天上的两只鸟', '黄色星星'];
+
+/** With `languages`, the tokenizer is learned on the captions in en, ru and zh and has those language tokens. */
+export async function makeCheckpoint(gpu: Gpu, dir: string, seed = 3, steps = 3, languages?: string[]): Promise<void> {
+  const tok = languages ? trainTokenizer([...CAPTIONS, ...CAPTIONS_RU, ...CAPTIONS_ZH], 420, languages) : trainTokenizer(CAPTIONS, 300);
   const raw = JSON.parse(fs.readFileSync(path.join(import.meta.dirname, '..', 'fixtures', 'parity_micro.json'), 'utf8'));
   raw.vision_cfg = { ...raw.vision_cfg, width: 24 };
   raw.text_cfg = { ...raw.text_cfg, vocab_size: tok.vocabSize, context_length: 12 };

@@ -10,6 +10,7 @@ import { splitPairs, storedItem } from '../../../src/data/builtin/build.ts';
 import { readStampText } from '../../../src/data/builtin/tuxpaint.ts';
 import type { SourcePair } from '../../../src/data/builtin/types.ts';
 import { detectLanguage } from '../../../src/data/lang.ts';
+import { queryLanguage } from '../../../src/infer/language.ts';
 import { BatchLoader } from '../../../src/data/loader.ts';
 import { groupItems } from '../../../src/data/split.ts';
 import { normaliseCaption } from '../../../src/data/text.ts';
@@ -107,6 +108,22 @@ describe('script detection for queries', () => {
     expect(detectLanguage('dog')).toBeUndefined();
     expect(detectLanguage('anjing')).toBeUndefined();
     expect(detectLanguage('hot-dog хот-дог')).toBe('ru');
+  });
+
+  it("picks a query's language: --lang first, then the script where the model has it, else English; none for a model without language tokens", () => {
+    const multi = trainTokenizer([...EN, ...RU, ...ZH, ...MS], 500, ['en', 'ru', 'zh', 'ms']);
+    const enRu = trainTokenizer([...EN, ...RU], 500, ['en', 'ru']);
+    const plain = trainTokenizer(EN, 400);
+    expect(queryLanguage(multi, 'собака')).toBe('ru');
+    expect(queryLanguage(multi, '狗')).toBe('zh');
+    expect(queryLanguage(multi, 'anjing')).toBe('en');
+    expect(queryLanguage(multi, 'anjing', 'ms')).toBe('ms');
+    expect(queryLanguage(multi, 'собака', 'en')).toBe('en');
+    expect(queryLanguage(enRu, '狗')).toBe('en');
+    expect(queryLanguage(plain, 'собака')).toBeUndefined();
+    expect(queryLanguage(plain, 'dog', 'en')).toBe('en');
+    expect(() => queryLanguage(plain, 'собака', 'ru')).toThrow(/no language tokens/);
+    expect(() => queryLanguage(multi, 'x', 'id')).toThrow(/no language 'id'; it has en, ru, zh, ms/);
   });
 });
 

@@ -24,3 +24,13 @@ describe('tokenizeCaption (coco-caption PTB equivalent)', () => {
     for (const t of ['-LRB-', '``', "''", '...', '--']) expect(PTB_PUNCTUATION.has(t)).toBe(true);
   });
 });
+
+describe('tokenizeCaption on the built-in languages', () => {
+  it('splits Chinese into characters and drops CJK punctuation; Cyrillic and Malay split on spaces', () => {
+    expect(tokenizeCaption('挥手: 较浅肤色')).toEqual(['挥', '手', '较', '浅', '肤', '色']);
+    expect(tokenizeCaption('美元二十五分硬币。')).toEqual(['美', '元', '二', '十', '五', '分', '硬', '币']);
+    expect(tokenizeCaption('旗、冰岛「x」')).toEqual(['旗', '冰', '岛', 'x']);
+    expect(tokenizeCaption('Морда собаки.')).toEqual(['морда', 'собаки']);
+    expect(tokenizeCaption('lambai tangan: ton kulit cerah')).toEqual(['lambai', 'tangan', 'ton', 'kulit', 'cerah']);
+  });
+});
