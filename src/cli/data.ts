@@ -50,7 +50,7 @@ function progressBar(): { update: (stage: string, done: number, total: number) =
 }
 
 /** Whether `dir` holds this build; one from before languages counts as English only, so a build asked for in more is redone. */
-function sameBuild(dir: string, preset: string, seed: number, languages: readonly string[]): boolean {
+export function sameBuild(dir: string, preset: string, seed: number, languages: readonly string[]): boolean {
   try {
     const m = readManifest(dir);
     return m.build.preset === preset && m.seed === seed && manifestLanguages(m).join(',') === languages.join(',');

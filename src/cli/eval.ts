@@ -76,10 +76,16 @@ export const evalCommand = {
         console.error(`  train: embedded ${e.n} images for the nearest-neighbour baseline (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
       }
       const sections: EvalSection[] = [];
+      let told = false;
       for (const split of wanted) {
         const ds = await loadDataset(a.data, { split, imageSize: pre.size, strict: a.strict });
         if (ds.classes?.length) sections.push(await evalZeroShot(ctx, a.data, split));
         else sections.push(...(await evalSplit(ctx, a.data, split, train)));
+        // A multilingual model on a set built before languages: say why there are no language sections.
+        if (!told && !ds.classes?.length && tokenizer.languages.length > 1 && evalLanguages(ds, tokenizer).length === 0) {
+          console.error(`  ${a.data} ${split} has no captions in ${tokenizer.languages.filter((l) => l !== 'en').join(', ')} (the model's other languages), so only English is scored; 'coca data build' makes them`);
+          told = true;
+        }
       }
       const { text, json } = renderReport(sections);
       console.log(text);

@@ -2,10 +2,13 @@
 // choice of caption language, the split that keeps a concept on one side in every language, and a
 // tokenizer without language tokens left exactly as it was.
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { emojiSources } from '../../../src/data/builtin/emoji.ts';
 import { sourcesDir } from '../../../src/data/paths.ts';
+import { FORMAT, FORMAT_VERSION } from '../../../src/data/store.ts';
+import { sameBuild } from '../../../src/cli/data.ts';
 import { splitPairs, storedItem } from '../../../src/data/builtin/build.ts';
 import { readStampText } from '../../../src/data/builtin/tuxpaint.ts';
 import type { SourcePair } from '../../../src/data/builtin/types.ts';
@@ -252,5 +255,22 @@ describe.skipIf(!fetched && !process.env.CI)('emoji captions from the emojibase-
     const { pairs } = await emojiSources(['twitter'], {}, ['en']);
     expect(pairs.length).toBeGreaterThan(3000);
     expect(pairs.some((p) => p.translations)).toBe(false);
+  });
+});
+
+describe('coca data build --if-missing and languages', () => {
+  it('keeps a build made with the languages asked for, and redoes one from before languages (English only) when more are asked', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'coca-if-missing-'));
+    try {
+      const manifest = { format: FORMAT, version: FORMAT_VERSION, name: 'builtin', imageSizes: [64], splits: {}, mean: [0, 0, 0], std: [1, 1, 1], seed: 0, sources: [], build: { seconds: 0, bytes: 0, skipped: 0, at: '', preset: 'builtin' }, tokenizer: { file: 'tokenizer.json', vocabSize: 2048 } };
+      fs.writeFileSync(path.join(dir, 'manifest.json'), JSON.stringify(manifest));
+      expect(sameBuild(dir, 'builtin', 0, ['en'])).toBe(true);
+      expect(sameBuild(dir, 'builtin', 0, ['en', 'ru', 'zh', 'ms'])).toBe(false);
+      fs.writeFileSync(path.join(dir, 'manifest.json'), JSON.stringify({ ...manifest, languages: ['en', 'ru', 'zh', 'ms'] }));
+      expect(sameBuild(dir, 'builtin', 0, ['en', 'ru', 'zh', 'ms'])).toBe(true);
+      expect(sameBuild(dir, 'builtin', 0, ['en'])).toBe(false);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
