@@ -10,6 +10,8 @@ export default defineConfig({
     testTimeout: 300_000,
     hookTimeout: 120_000,
     pool: 'forks',
+    // One chromium at a time: SwiftShader takes every core it is given.
+    fileParallelism: false,
     reporters: process.env.CI ? ['verbose'] : ['default'],
   },
 });
