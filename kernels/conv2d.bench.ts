@@ -1,4 +1,5 @@
-// Bench cases of the conv2d family: each pass (forward, dx, dw + dbias) validated against the
+// Bench cases of the conv2d family: each pass (forward, dx, dw + dbias), in the variant
+// chooseConv2dVariant picks for it, validated against the
 // float64 reference on the very inputs it is then timed on, in GFLOP/s, each followed in the same
 // run by the matmul family (the variant it would pick) at the same implicit-GEMM shape on
 // random operands: the "× matmul" column is what the gathers cost against a GEMM whose operands
@@ -7,7 +8,7 @@ import type { Gpu } from '../src/gpu/gpu.ts';
 import { compareClose } from '../src/util/allclose.ts';
 import { Rng } from '../src/util/prng.ts';
 import { BenchInputError, fmt, parseList, printRows, runCases, sampleIndices, type BenchCase, type BenchContext, type BenchFamily } from './bench/harness.ts';
-import { conv2d, conv2dBackward, conv2dDims, conv2dFlops, conv2dGemm, type Conv2dDims } from './conv2d.ts';
+import { chooseConv2dVariant, conv2d, conv2dBackward, conv2dDims, conv2dFlops, conv2dGemm, type Conv2dDims } from './conv2d.ts';
 import { conv2dBackwardRef, conv2dRef, conv2dTolerance } from './conv2d.ref.ts';
 import { chooseMatmulVariant } from './matmul.ts';
 import { matmulCase } from './matmul.bench.ts';
@@ -34,6 +35,7 @@ function convCase(gpu: Gpu, pass: Pass, s: Size, seed: number): BenchCase<{ gemm
   const [X, Wt, Bi, DY] = [gpu.upload(x, 'bench:x'), gpu.upload(w, 'bench:w'), gpu.upload(bias, 'bench:bias'), gpu.upload(dy, 'bench:dy')];
   const n = pass === 'fwd' ? ny : pass === 'dx' ? nx : nw + Cout;
   const OUT = gpu.alloc(n, 'bench:out');
+  const gemm = conv2dGemm(d, pass);
   const geo = { stride, padding };
   const xr = { buffer: X, shape: [B, Cin, H, W] };
   const wr = { buffer: Wt, shape: [Cout, Cin, k, k] };
@@ -44,9 +46,8 @@ function convCase(gpu: Gpu, pass: Pass, s: Size, seed: number): BenchCase<{ gemm
     // dbias right after dw, as a parameter arena holds them.
     dw: () => conv2dBackward(gpu, { x: xr, w: wr, dy: dyr, dw: { buffer: OUT, shape: wr.shape }, dbias: { buffer: OUT, shape: [Cout], offset: nw }, ...geo }),
   }[pass];
-  const gemm = conv2dGemm(d, pass);
   return {
-    variant: pass,
+    variant: `${pass} ${chooseConv2dVariant(gpu, gemm.M)}`,
     shape: `${B}x${Cin}x${H}x${W} k${k} s${stride} p${padding} → ${Cout}`,
     work: { flops: conv2dFlops(d) },
     record,

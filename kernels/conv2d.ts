@@ -11,7 +11,16 @@
 import type { Gpu } from '../src/gpu/gpu.ts';
 import { ShapeError } from '../src/gpu/errors.ts';
 import { checkDistinct, checkTensor, describeShape, type TensorRef } from './common.ts';
+import { matmulVariantAvailable } from './matmul.ts';
 import { reduceColumns } from './reduce.ts';
+
+/**
+ * regblock: 8x8 outputs per invocation straight from storage (shaders/conv2d.wgsl), for any
+ * adapter. subgroup: 32x8 per lane with the A operand shared by subgroupBroadcast
+ * (shaders/conv2d_subgroups.wgsl), for software adapters, which are load-bound.
+ */
+export const CONV2D_VARIANTS = ['regblock', 'subgroup'] as const;
+export type Conv2dVariant = (typeof CONV2D_VARIANTS)[number];
 
 /** Stride and padding: one number for both axes, or [along H, along W]. */
 export interface Conv2dGeometry {
@@ -30,6 +39,8 @@ export interface Conv2dCall extends Conv2dGeometry {
   y: TensorRef;
   /** y += the convolution instead of y = it. */
   accumulate?: boolean;
+  /** Forces a variant (default: chooseConv2dVariant per pass). */
+  variant?: Conv2dVariant;
   label?: string;
 }
 
@@ -46,6 +57,8 @@ export interface Conv2dBackwardCall extends Conv2dGeometry {
   dw?: TensorRef;
   /** [Cout], overwritten. Written straight into place when it follows dw in one buffer. */
   dbias?: TensorRef;
+  /** Forces a variant for both passes (default: chooseConv2dVariant per pass). */
+  variant?: Conv2dVariant;
   label?: string;
 }
 
@@ -65,8 +78,25 @@ export interface Conv2dDims {
   pw: number;
 }
 
-/** Register block of each invocation and the workgroup's side: a workgroup covers 64x64 outputs. */
-const TILE = 8 * 8;
+/** Outputs one workgroup covers, [along M, along N]. */
+function tile(gpu: Gpu, v: Conv2dVariant): [number, number] {
+  return v === 'subgroup' ? [32, 2 * gpu.subgroupSize * 8] : [64, 64];
+}
+
+/**
+ * The variant for a pass whose GEMM has M rows, as matmul chooses: the subgroup kernel on a
+ * software adapter where subgroups have a fixed size and M fills its 32-row tile halfway, the
+ * register block elsewhere (no workgroup-memory variant yet for real GPUs).
+ */
+export function chooseConv2dVariant(gpu: Gpu, M: number): Conv2dVariant {
+  return gpu.software && matmulVariantAvailable(gpu, 'subgroup') && M >= 16 ? 'subgroup' : 'regblock';
+}
+
+function spec(gpu: Gpu, v: Conv2dVariant, pass: 'fwd' | 'dx' | 'dw', bindings: ('read' | 'rw')[]) {
+  if (v === 'regblock') return { file: 'conv2d', entry: `conv2d_${pass}`, bindings };
+  if (!matmulVariantAvailable(gpu, 'subgroup')) throw new ShapeError('conv2d: variant subgroup needs subgroups of a fixed size, which this adapter lacks; use regblock');
+  return { file: 'conv2d_subgroups', entry: `conv2d_${pass}_sg`, defines: { SG: gpu.subgroupSize }, bindings };
+}
 
 const pair = (v: number | readonly [number, number] | undefined, dflt: number): [number, number] => (v === undefined ? [dflt, dflt] : typeof v === 'number' ? [v, v] : [v[0], v[1]]);
 
@@ -113,8 +143,9 @@ function uniforms(d: Conv2dDims, g: { M: number; N: number; K: number }, flags: 
   ]);
 }
 
-function grid(gpu: Gpu, op: string, M: number, N: number, z = 1): [number, number, number] {
-  const g: [number, number, number] = [Math.ceil(N / TILE), Math.ceil(M / TILE), z];
+function grid(gpu: Gpu, v: Conv2dVariant, op: string, M: number, N: number, z = 1): [number, number, number] {
+  const [tm, tn] = tile(gpu, v);
+  const g: [number, number, number] = [Math.ceil(N / tn), Math.ceil(M / tm), z];
   const max = gpu.limits.maxComputeWorkgroupsPerDimension;
   if (g[0] > max || g[1] > max) throw new ShapeError(`${op}: a ${M}x${N} implicit GEMM needs ${g[0]}x${g[1]} workgroups, over the adapter's ${max} per dimension; split the batch`);
   return g;
@@ -135,16 +166,18 @@ export function conv2d(gpu: Gpu, call: Conv2dCall): void {
   const g = conv2dGemm(d, 'fwd');
   const flags = (cb ? HAS_BIAS : 0) | (call.accumulate ? ACCUMULATE : 0);
   const u = uniforms(d, g, flags, { x: cx.offset, w: cw.offset, bias: cb?.offset ?? 0, y: cy.offset });
-  const k = gpu.kernel({ file: 'conv2d', entry: 'conv2d_fwd', bindings: ['read', 'read', 'read', 'rw'] });
-  gpu.dispatch(k, u, [call.x.buffer, call.w.buffer, call.bias?.buffer ?? gpu.unused, call.y.buffer], grid(gpu, name, g.M, g.N), `${name}${describeShape(call.x.shape)}*${describeShape(call.w.shape)}`);
+  const v = call.variant ?? chooseConv2dVariant(gpu, g.M);
+  const k = gpu.kernel(spec(gpu, v, 'fwd', ['read', 'read', 'read', 'rw']));
+  gpu.dispatch(k, u, [call.x.buffer, call.w.buffer, call.bias?.buffer ?? gpu.unused, call.y.buffer], grid(gpu, v, name, g.M, g.N), `${name}${describeShape(call.x.shape)}*${describeShape(call.w.shape)}`);
 }
 
 /**
  * Slices of dw's K = B·OH·OW: enough workgroups to fill the device when Cout × Cin·KH·KW alone
  * makes few tiles, each slice at least 256 long so the partials stay small beside the work.
  */
-export function conv2dDwSlices(gpu: Gpu, M: number, N: number, K: number): { slices: number; kSlice: number } {
-  const tiles = Math.ceil(M / TILE) * Math.ceil(N / TILE);
+export function conv2dDwSlices(gpu: Gpu, M: number, N: number, K: number, v: Conv2dVariant = chooseConv2dVariant(gpu, M)): { slices: number; kSlice: number } {
+  const [tm, tn] = tile(gpu, v);
+  const tiles = Math.ceil(M / tm) * Math.ceil(N / tn);
   const want = Math.ceil((gpu.software ? 16 : 1024) / tiles);
   const s = Math.max(1, Math.min(want, Math.floor(K / 256), gpu.limits.maxComputeWorkgroupsPerDimension));
   const kSlice = Math.ceil(K / s);
@@ -168,8 +201,9 @@ export function conv2dBackward(gpu: Gpu, call: Conv2dBackwardCall): void {
     checkDistinct(name, ['dx', call.dx], ['dy', call.dy], ['w', call.w]);
     const g = conv2dGemm(d, 'dx');
     const u = uniforms(d, g, call.accumulateDx ? ACCUMULATE : 0, { x: cdx.offset, w: cw.offset, bias: 0, y: cdy.offset });
-    const k = gpu.kernel({ file: 'conv2d', entry: 'conv2d_dx', bindings: ['read', 'read', 'rw'] });
-    gpu.dispatch(k, u, [call.dy.buffer, call.w.buffer, call.dx.buffer], grid(gpu, name, g.M, g.N), `${name}.dx${shapeLabel}`);
+    const v = call.variant ?? chooseConv2dVariant(gpu, g.M);
+    const k = gpu.kernel(spec(gpu, v, 'dx', ['read', 'read', 'rw']));
+    gpu.dispatch(k, u, [call.dy.buffer, call.w.buffer, call.dx.buffer], grid(gpu, v, name, g.M, g.N), `${name}.dx${shapeLabel}`);
   }
   if (!call.dw && !call.dbias) return;
   const g = conv2dGemm(d, 'dw');
@@ -177,15 +211,16 @@ export function conv2dBackward(gpu: Gpu, call: Conv2dBackwardCall): void {
   const cdw = checkTensor(gpu, name, 'dw', dw, call.w.shape);
   const cdb = call.dbias ? checkTensor(gpu, name, 'dbias', call.dbias, [d.Cout]) : null;
   for (const [what, t] of [['dw', dw], ['dbias', call.dbias]] as const) checkDistinct(name, [what, t], ['dy', call.dy], ['x', call.x]);
-  const { slices, kSlice } = conv2dDwSlices(gpu, g.M, g.N, g.K);
+  const v = call.variant ?? chooseConv2dVariant(gpu, g.M);
+  const { slices, kSlice } = conv2dDwSlices(gpu, g.M, g.N, g.K, v);
   const stride = g.M * g.N + (cdb ? g.M : 0);
   // dbias right after dw in one buffer (a parameter arena's layout) lets both land in one write.
   const adjacent = !cdb || (call.dbias!.buffer === dw.buffer && cdb.offset === cdw.offset + g.M * g.N);
   const direct = slices === 1 && adjacent;
   const part = direct ? dw.buffer : gpu.alloc(slices * stride, `${name}:dw-partials`);
   const u = uniforms(d, g, cdb ? HAS_BIAS : 0, { x: cx.offset, w: 0, bias: 0, y: cdy.offset, part: direct ? cdw.offset : 0 }, kSlice, stride);
-  const k = gpu.kernel({ file: 'conv2d', entry: 'conv2d_dw', bindings: ['read', 'read', 'rw'] });
-  gpu.dispatch(k, u, [call.dy.buffer, call.x.buffer, part], grid(gpu, name, g.M, g.N, slices), `${name}.dw${shapeLabel}${slices > 1 ? `/${slices}` : ''}`);
+  const k = gpu.kernel(spec(gpu, v, 'dw', ['read', 'read', 'rw']));
+  gpu.dispatch(k, u, [call.dy.buffer, call.x.buffer, part], grid(gpu, v, name, g.M, g.N, slices), `${name}.dw${shapeLabel}${slices > 1 ? `/${slices}` : ''}`);
   if (!direct) {
     const cols = { buffer: part, shape: [slices, stride] };
     if (adjacent) reduceColumns(gpu, 'sum', cols, { buffer: dw.buffer, shape: [stride], offset: cdw.offset });

@@ -26,34 +26,10 @@
 // Indices past the tile's edge are clamped, not branched on: the loads stay in bounds and the
 // extra results are not stored. Padding reads as zero.
 
-struct Params {
-  B: u32, Cin: u32, H: u32, W: u32,
-  Cout: u32, KH: u32, KW: u32, OH: u32,
-  OW: u32, sh: u32, sw: u32, ph: u32,
-  pw: u32, flags: u32, M: u32, N: u32,
-  K: u32, offX: u32, offW: u32, offBias: u32,
-  offY: u32, kSlice: u32, partStride: u32, offPart: u32,
-}
-
-const HAS_BIAS: u32 = 1u;
-const ACCUMULATE: u32 = 2u;
+//#include conv2d_common
 
 const TM: u32 = 8u;
 const TN: u32 = 8u;
-
-@group(0) @binding(0) var<uniform> p: Params;
-// Forward
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> w: array<f32>;
-@group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<storage, read_write> y: array<f32>;
-// Backward: binding 1 is dy in both, at offY; conv2d_dx writes dx at offX, conv2d_dw reads x there.
-@group(0) @binding(1) var<storage, read> dy: array<f32>;
-@group(0) @binding(3) var<storage, read_write> dx: array<f32>;
-@group(0) @binding(2) var<storage, read> xb: array<f32>;
-@group(0) @binding(3) var<storage, read_write> part: array<f32>;
-
-fn inside(v: i32, n: u32) -> bool { return v >= 0 && v < i32(n); }
 
 @compute @workgroup_size(8, 8, 1)
 fn conv2d_fwd(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
@@ -98,19 +74,9 @@ fn conv2d_fwd(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) li
       }
     }
   }
-  for (var j = 0u; j < TN; j++) {
-    let n = nBase + j;
-    if (n >= p.N) { continue; }
-    let base = p.offY + (n / P) * p.Cout * P + n % P;
-    for (var i = 0u; i < TM; i++) {
-      let m = mBase + i;
-      if (m >= p.M) { continue; }
-      var v = acc[i][j];
-      if ((p.flags & HAS_BIAS) != 0u) { v += bias[p.offBias + m]; }
-      let at = base + m * P;
-      // Read y only when accumulating: a fresh output may hold anything, NaN included.
-      if ((p.flags & ACCUMULATE) != 0u) { v += y[at]; }
-      y[at] = v;
+  for (var i = 0u; i < TM; i++) {
+    for (var j = 0u; j < TN; j++) {
+      if (mBase + i < p.M && nBase + j < p.N) { store_y(mBase + i, nBase + j, acc[i][j]); }
     }
   }
 }
@@ -122,35 +88,46 @@ fn conv2d_dx(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid
   let P = p.OH * p.OW;
   let HW = p.H * p.W;
   let KHW = p.KH * p.KW;
-  // Each column's dy image and its pixel, shifted by the padding: oh·sh = ihp − kh.
+  // Each column's dy image and its padded pixel (ih + ph) as quotient and remainder by the
+  // stride: tap kh reaches output oh = (ih + ph − kh)/sh exactly when kh ≡ ih + ph (mod sh),
+  // and then oh = qh − kh/sh. The divisions happen here and once per tap, not per tap and column.
   var dyoff: array<u32, TN>;
-  var ihp: array<i32, TN>;
-  var iwp: array<i32, TN>;
+  var qh: array<u32, TN>;
+  var rh: array<u32, TN>;
+  var qw: array<u32, TN>;
+  var rw: array<u32, TN>;
   for (var j = 0u; j < TN; j++) {
     let n = min(nBase + j, p.N - 1u);
     let r = n % HW;
     dyoff[j] = p.offY + (n / HW) * p.Cout * P;
-    ihp[j] = i32(r / p.W + p.ph);
-    iwp[j] = i32(r % p.W + p.pw);
+    let ihp = r / p.W + p.ph;
+    let iwp = r % p.W + p.pw;
+    qh[j] = ihp / p.sh;
+    rh[j] = ihp % p.sh;
+    qw[j] = iwp / p.sw;
+    rw[j] = iwp % p.sw;
   }
   var wrow: array<u32, TM>;
   for (var i = 0u; i < TM; i++) { wrow[i] = p.offW + min(mBase + i, p.M - 1u) * KHW; }
   var acc: array<array<f32, TN>, TM>;
   for (var co = 0u; co < p.Cout; co++) {
+    // kh = khq·sh + khr and kw likewise, stepped rather than divided: a software adapter
+    // has no vector integer division and runs one per lane.
+    var khq = 0u;
+    var khr = 0u;
     for (var kh = 0u; kh < p.KH; kh++) {
+      var kwq = 0u;
+      var kwr = 0u;
       for (var kw = 0u; kw < p.KW; kw++) {
         var a: array<f32, TM>;
         var bv: array<f32, TN>;
         let wk = co * p.Cin * KHW + kh * p.KW + kw;
         for (var i = 0u; i < TM; i++) { a[i] = w[wrow[i] + wk]; }
         for (var j = 0u; j < TN; j++) {
-          let th = ihp[j] - i32(kh);
-          let tw = iwp[j] - i32(kw);
-          // i32 % of a non-negative value: the sign test comes first.
           var v = 0.0;
-          if (th >= 0 && tw >= 0 && th % i32(p.sh) == 0 && tw % i32(p.sw) == 0) {
-            let oh = u32(th) / p.sh;
-            let ow = u32(tw) / p.sw;
+          if (rh[j] == khr && rw[j] == kwr && qh[j] >= khq && qw[j] >= kwq) {
+            let oh = qh[j] - khq;
+            let ow = qw[j] - kwq;
             if (oh < p.OH && ow < p.OW) { v = dy[dyoff[j] + co * P + oh * p.OW + ow]; }
           }
           bv[j] = v;
@@ -158,20 +135,16 @@ fn conv2d_dx(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid
         for (var i = 0u; i < TM; i++) {
           for (var j = 0u; j < TN; j++) { acc[i][j] = fma(a[i], bv[j], acc[i][j]); }
         }
+        kwr++;
+        if (kwr == p.sw) { kwr = 0u; kwq++; }
       }
+      khr++;
+      if (khr == p.sh) { khr = 0u; khq++; }
     }
   }
-  for (var j = 0u; j < TN; j++) {
-    let n = nBase + j;
-    if (n >= p.N) { continue; }
-    let base = p.offX + (n / HW) * p.Cin * HW + n % HW;
-    for (var i = 0u; i < TM; i++) {
-      let m = mBase + i;
-      if (m >= p.M) { continue; }
-      let at = base + m * HW;
-      var v = acc[i][j];
-      if ((p.flags & ACCUMULATE) != 0u) { v += dx[at]; }
-      dx[at] = v;
+  for (var i = 0u; i < TM; i++) {
+    for (var j = 0u; j < TN; j++) {
+      if (mBase + i < p.M && nBase + j < p.N) { store_dx(mBase + i, nBase + j, acc[i][j]); }
     }
   }
 }

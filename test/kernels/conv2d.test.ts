@@ -5,7 +5,8 @@
 // beside dw (an arena) and apart from it; determinism.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Gpu } from '../../src/gpu/gpu.ts';
-import { conv2d, conv2dBackward, conv2dDims, conv2dDwSlices, conv2dGemm } from '../../kernels/conv2d.ts';
+import { CONV2D_VARIANTS, conv2d, conv2dBackward, conv2dDims, conv2dDwSlices, conv2dGemm, type Conv2dVariant } from '../../kernels/conv2d.ts';
+import { matmulVariantAvailable } from '../../kernels/matmul.ts';
 import { conv2dBackwardRef, conv2dRef, conv2dRefOut, conv2dTolerance, type Conv2dRefDims } from '../../kernels/conv2d.ref.ts';
 import { expectClose } from '../helpers/close.ts';
 import { placed, poisoned, testGpu } from '../helpers/gpu.ts';
@@ -27,6 +28,7 @@ interface Case {
   /** dbias right after dw in one buffer. */
   arena?: boolean;
   accumulate?: boolean;
+  variant?: Conv2dVariant;
 }
 
 async function runCase(c: Case, salt: number): Promise<Float32Array[]> {
@@ -36,7 +38,7 @@ async function runCase(c: Case, salt: number): Promise<Float32Array[]> {
   const [ph, pw] = c.pad ?? [0, 0];
   const d: Conv2dRefDims = { B, Cin, H, W, Cout, KH, KW, sh, sw, ph, pw };
   const [OH, OW] = conv2dRefOut(d);
-  const what = `conv2d x[${B},${Cin},${H},${W}] w[${Cout},${Cin},${KH},${KW}] stride ${sh}x${sw} pad ${ph}x${pw} offset ${c.off ?? 0}`;
+  const what = `conv2d ${c.variant ?? 'default'} x[${B},${Cin},${H},${W}] w[${Cout},${Cin},${KH},${KW}] stride ${sh}x${sw} pad ${ph}x${pw} offset ${c.off ?? 0}`;
   const bias = c.bias ?? true;
   const nx = B * Cin * H * W;
   const nw = Cout * Cin * KH * KW;
@@ -51,7 +53,7 @@ async function runCase(c: Case, salt: number): Promise<Float32Array[]> {
   const Wt = placed(gpu, w, o(1), 'w');
   const Bi = placed(gpu, b, o(2), 'bias');
   const Y = poisoned(gpu, o(3) + ny, 'y');
-  const geo = { stride: [sh, sw] as [number, number], padding: [ph, pw] as [number, number] };
+  const geo = { stride: [sh, sw] as [number, number], padding: [ph, pw] as [number, number], variant: c.variant };
   conv2d(gpu, { x: t(X, [B, Cin, H, W], 0), w: t(Wt, [Cout, Cin, KH, KW], 1), bias: bias ? t(Bi, [Cout], 2) : undefined, y: t(Y, [B, Cout, OH, OW], 3), ...geo });
   const y = await gpu.read(Y, ny, o(3));
   expectClose(y, conv2dRef(x, w, bias ? b : null, d), conv2dTolerance(Cin * KH * KW), `${what}: y`);
@@ -89,8 +91,15 @@ async function runCase(c: Case, salt: number): Promise<Float32Array[]> {
   return out;
 }
 
-describe('conv2d', () => {
+// The variants a software adapter runs; elsewhere the subgroup one must refuse clearly.
+const runnable = (v: Conv2dVariant) => v === 'regblock' || matmulVariantAvailable(gpu, 'subgroup');
+
+describe.each(CONV2D_VARIANTS)('conv2d %s', (variant) => {
   it('matches float64 forward and backward at awkward shapes, strides and paddings', async () => {
+    if (!runnable(variant)) {
+      await expect(runCase({ s: [1, 1, 1, 1, 1, 1, 1], variant }, 0)).rejects.toThrow(/variant subgroup needs subgroups of a fixed size/);
+      return;
+    }
     const cases: Case[] = [
       { s: [1, 1, 1, 1, 1, 1, 1] },
       { s: [1, 1, 1, 1, 1, 1, 1], off: 3, bias: false },
@@ -101,30 +110,31 @@ describe('conv2d', () => {
       { s: [1, 5, 3, 4, 3, 5, 5], pad: [2, 2] },
       // Stride larger than the kernel: some input pixels feed no output (their dx is 0).
       { s: [2, 3, 13, 13, 11, 2, 2], stride: [3, 3], pad: [1, 1], off: 1 },
-      // More channels than one 64-row tile, in and out (dx's M = Cin, fwd's M = Cout).
+      // More channels than one tile (64 rows, 32 for subgroup), in and out (dx's M = Cin, fwd's M = Cout).
       { s: [2, 67, 3, 5, 71, 1, 1], off: 2 },
+      // More columns than one tile of either variant (B·OH·OW = 3·13·11).
+      { s: [3, 17, 13, 11, 19, 3, 3], pad: [1, 1], off: 1 },
     ];
     let salt = 0;
-    for (const c of cases) await runCase(c, salt++);
+    for (const c of cases) await runCase({ ...c, variant }, salt++);
   });
 
-  it('splits dw over B·OH·OW and folds the slices; dbias beside dw or apart', async () => {
+  it('splits dw over B·OH·OW and folds the slices; dbias beside dw or apart; dx accumulated', async () => {
+    if (!runnable(variant)) return expect(runnable(variant)).toBe(false);
     const d = conv2dDims('test', [4, 2, 16, 17], [3, 2, 3, 3], { padding: 1 });
     const g = conv2dGemm(d, 'dw');
-    expect(conv2dDwSlices(gpu, g.M, g.N, g.K).slices, 'this shape takes several slices').toBeGreaterThan(1);
-    await runCase({ s: [4, 2, 16, 17, 3, 3, 3], pad: [1, 1], off: 3 }, 20);
-    await runCase({ s: [4, 2, 16, 17, 3, 3, 3], pad: [1, 1], arena: true }, 21);
+    expect(conv2dDwSlices(gpu, g.M, g.N, g.K, variant).slices, 'this shape takes several slices').toBeGreaterThan(1);
+    await runCase({ s: [4, 2, 16, 17, 3, 3, 3], pad: [1, 1], off: 3, variant }, 20);
+    await runCase({ s: [4, 2, 16, 17, 3, 3, 3], pad: [1, 1], arena: true, variant }, 21);
     // One slice: dw and dbias written straight into place.
-    await runCase({ s: [2, 3, 7, 5, 5, 3, 3], pad: [1, 1], arena: true, off: 1 }, 22);
-  });
-
-  it('adds dx to what dx holds when asked', async () => {
-    await runCase({ s: [2, 3, 6, 7, 4, 3, 3], stride: [2, 2], pad: [1, 1], accumulate: true, off: 1 }, 25);
+    await runCase({ s: [2, 3, 7, 5, 5, 3, 3], pad: [1, 1], arena: true, off: 1, variant }, 22);
+    await runCase({ s: [2, 3, 6, 7, 4, 3, 3], stride: [2, 2], pad: [1, 1], accumulate: true, off: 1, variant }, 25);
   });
 
   it('gives the same bits twice', async () => {
-    const a = await runCase({ s: [4, 2, 16, 17, 3, 3, 3], pad: [1, 1] }, 40);
-    const b = await runCase({ s: [4, 2, 16, 17, 3, 3, 3], pad: [1, 1] }, 40);
+    if (!runnable(variant)) return expect(runnable(variant)).toBe(false);
+    const a = await runCase({ s: [4, 2, 16, 17, 3, 3, 3], pad: [1, 1], variant }, 40);
+    const b = await runCase({ s: [4, 2, 16, 17, 3, 3, 3], pad: [1, 1], variant }, 40);
     for (let i = 0; i < a.length; i++) expect(Buffer.from(a[i]!.buffer).equals(Buffer.from(b[i]!.buffer)), `output ${i}`).toBe(true);
   });
 });

@@ -1,0 +1,213 @@
+// conv2d_subgroups.wgsl — the conv2d passes (contracts: conv2d.wgsl; Params and bindings:
+// conv2d_common.wgsl) with matmul_subgroups.wgsl's register layout: a subgroup computes TM rows
+// x SG·TN columns, a lane TM x TN of them; per k, a lane loads TM/SG values of A (the weights,
+// or dy for dw) and its TN gathered values of B, and subgroupBroadcast hands every lane the A
+// values its neighbours loaded. On a software adapter (load-bound) that is what the 8x8
+// register block of conv2d.wgsl lacks: 4 + 8 loads per 256 FMAs instead of 8 + 8 per 64.
+// Indices past the edge are clamped so that every lane reaches the broadcasts.
+enable subgroups;
+
+//#include conv2d_common
+
+const SG: u32 = 8u;    // the adapter's (fixed) subgroup size
+const TM: u32 = 32u;   // rows per subgroup; a multiple of SG
+const TN: u32 = 8u;    // columns per lane
+const NSUB: u32 = 2u;  // subgroups per workgroup, side by side along n
+const APL: u32 = TM / SG;
+
+@compute @workgroup_size(SG * NSUB, 1, 1)
+fn conv2d_fwd_sg(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u32, @builtin(subgroup_invocation_id) lane: u32) {
+  let mBase = wg.y * TM;
+  let nBase = ((wg.x * NSUB + li / SG) * SG + lane) * TN;
+  let P = p.OH * p.OW;
+  let HW = p.H * p.W;
+  var xoff: array<u32, TN>;
+  var ih0: array<i32, TN>;
+  var iw0: array<i32, TN>;
+  for (var j = 0u; j < TN; j++) {
+    let n = min(nBase + j, p.N - 1u);
+    let r = n % P;
+    xoff[j] = p.offX + (n / P) * p.Cin * HW;
+    ih0[j] = i32((r / p.OW) * p.sh) - i32(p.ph);
+    iw0[j] = i32((r % p.OW) * p.sw) - i32(p.pw);
+  }
+  var wrow: array<u32, APL>;
+  for (var i = 0u; i < APL; i++) { wrow[i] = p.offW + min(mBase + lane * APL + i, p.M - 1u) * p.K; }
+  var acc: array<array<f32, TN>, TM>;
+  var k = 0u;
+  for (var ci = 0u; ci < p.Cin; ci++) {
+    for (var kh = 0u; kh < p.KH; kh++) {
+      for (var kw = 0u; kw < p.KW; kw++) {
+        var mine: array<f32, APL>;
+        for (var i = 0u; i < APL; i++) { mine[i] = w[wrow[i] + k]; }
+        var bv: array<f32, TN>;
+        for (var j = 0u; j < TN; j++) {
+          let ih = ih0[j] + i32(kh);
+          let iw = iw0[j] + i32(kw);
+          var v = 0.0;
+          if (inside(ih, p.H) && inside(iw, p.W)) { v = x[xoff[j] + ci * HW + u32(ih) * p.W + u32(iw)]; }
+          bv[j] = v;
+        }
+        //#unroll L SG
+        for (var i = 0u; i < APL; i++) {
+          let av = subgroupBroadcast(mine[i], L);
+          for (var j = 0u; j < TN; j++) { acc[L * APL + i][j] = fma(av, bv[j], acc[L * APL + i][j]); }
+        }
+        //#end
+        k++;
+      }
+    }
+  }
+  for (var r = 0u; r < TM; r++) {
+    for (var j = 0u; j < TN; j++) {
+      if (mBase + r < p.M && nBase + j < p.N) { store_y(mBase + r, nBase + j, acc[r][j]); }
+    }
+  }
+}
+
+@compute @workgroup_size(SG * NSUB, 1, 1)
+fn conv2d_dx_sg(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u32, @builtin(subgroup_invocation_id) lane: u32) {
+  let mBase = wg.y * TM;
+  let nBase = ((wg.x * NSUB + li / SG) * SG + lane) * TN;
+  let P = p.OH * p.OW;
+  let HW = p.H * p.W;
+  let KHW = p.KH * p.KW;
+  // Each column's dy image and its padded pixel (ih + ph) as quotient and remainder by the
+  // stride: tap kh reaches output oh = (ih + ph − kh)/sh exactly when kh ≡ ih + ph (mod sh),
+  // and then oh = qh − kh/sh. The divisions happen here and once per tap, not per tap and column.
+  var dyoff: array<u32, TN>;
+  var qh: array<u32, TN>;
+  var rh: array<u32, TN>;
+  var qw: array<u32, TN>;
+  var rw: array<u32, TN>;
+  for (var j = 0u; j < TN; j++) {
+    let n = min(nBase + j, p.N - 1u);
+    let r = n % HW;
+    dyoff[j] = p.offY + (n / HW) * p.Cout * P;
+    let ihp = r / p.W + p.ph;
+    let iwp = r % p.W + p.pw;
+    qh[j] = ihp / p.sh;
+    rh[j] = ihp % p.sh;
+    qw[j] = iwp / p.sw;
+    rw[j] = iwp % p.sw;
+  }
+  var wrow: array<u32, APL>;
+  for (var i = 0u; i < APL; i++) { wrow[i] = p.offW + min(mBase + lane * APL + i, p.M - 1u) * KHW; }
+  var acc: array<array<f32, TN>, TM>;
+  for (var co = 0u; co < p.Cout; co++) {
+    // kh = khq·sh + khr and kw likewise, stepped rather than divided: a software adapter
+    // has no vector integer division and runs one per lane.
+    var khq = 0u;
+    var khr = 0u;
+    for (var kh = 0u; kh < p.KH; kh++) {
+      var kwq = 0u;
+      var kwr = 0u;
+      for (var kw = 0u; kw < p.KW; kw++) {
+        let wk = co * p.Cin * KHW + kh * p.KW + kw;
+        var mine: array<f32, APL>;
+        for (var i = 0u; i < APL; i++) { mine[i] = w[wrow[i] + wk]; }
+        var bv: array<f32, TN>;
+        for (var j = 0u; j < TN; j++) {
+          var v = 0.0;
+          if (rh[j] == khr && rw[j] == kwr && qh[j] >= khq && qw[j] >= kwq) {
+            let oh = qh[j] - khq;
+            let ow = qw[j] - kwq;
+            if (oh < p.OH && ow < p.OW) { v = dy[dyoff[j] + co * P + oh * p.OW + ow]; }
+          }
+          bv[j] = v;
+        }
+        //#unroll L SG
+        for (var i = 0u; i < APL; i++) {
+          let av = subgroupBroadcast(mine[i], L);
+          for (var j = 0u; j < TN; j++) { acc[L * APL + i][j] = fma(av, bv[j], acc[L * APL + i][j]); }
+        }
+        //#end
+        kwr++;
+        if (kwr == p.sw) { kwr = 0u; kwq++; }
+      }
+      khr++;
+      if (khr == p.sh) { khr = 0u; khq++; }
+    }
+  }
+  for (var r = 0u; r < TM; r++) {
+    for (var j = 0u; j < TN; j++) {
+      if (mBase + r < p.M && nBase + j < p.N) { store_dx(mBase + r, nBase + j, acc[r][j]); }
+    }
+  }
+}
+
+@compute @workgroup_size(SG * NSUB, 1, 1)
+fn conv2d_dw_sg(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u32, @builtin(subgroup_invocation_id) lane: u32) {
+  let mBase = wg.y * TM;
+  let nBase = ((wg.x * NSUB + li / SG) * SG + lane) * TN;
+  let P = p.OH * p.OW;
+  let HW = p.H * p.W;
+  let KHW = p.KH * p.KW;
+  var xc: array<u32, TN>;
+  var khs: array<i32, TN>;
+  var kws: array<i32, TN>;
+  for (var j = 0u; j < TN; j++) {
+    let n = min(nBase + j, p.N - 1u);
+    let r = n % KHW;
+    xc[j] = (n / KHW) * HW;
+    khs[j] = i32(r / p.KW) - i32(p.ph);
+    kws[j] = i32(r % p.KW) - i32(p.pw);
+  }
+  var dyrow: array<u32, APL>;
+  for (var i = 0u; i < APL; i++) { dyrow[i] = min(mBase + lane * APL + i, p.M - 1u) * P; }
+  // The first subgroup of the first column block also sums the dy rows its lanes load: dbias.
+  let rowSums = (p.flags & HAS_BIAS) != 0u && wg.x == 0u && li < SG;
+  var rs: array<f32, APL>;
+  var acc: array<array<f32, TN>, TM>;
+  let k0 = wg.z * p.kSlice;
+  let k1 = min(p.K, k0 + p.kSlice);
+  var b = k0 / P;
+  var oh = (k0 % P) / p.OW;
+  var ow = k0 % p.OW;
+  for (var k = k0; k < k1; k++) {
+    let dy0 = p.offY + b * p.Cout * P + oh * p.OW + ow;
+    let x0 = p.offX + b * p.Cin * HW;
+    var mine: array<f32, APL>;
+    for (var i = 0u; i < APL; i++) { mine[i] = dy[dy0 + dyrow[i]]; }
+    if (rowSums) {
+      for (var i = 0u; i < APL; i++) { rs[i] += mine[i]; }
+    }
+    let ihb = i32(oh * p.sh);
+    let iwb = i32(ow * p.sw);
+    var bv: array<f32, TN>;
+    for (var j = 0u; j < TN; j++) {
+      let ih = ihb + khs[j];
+      let iw = iwb + kws[j];
+      var v = 0.0;
+      if (inside(ih, p.H) && inside(iw, p.W)) { v = xb[x0 + xc[j] + u32(ih) * p.W + u32(iw)]; }
+      bv[j] = v;
+    }
+    //#unroll L SG
+    for (var i = 0u; i < APL; i++) {
+      let av = subgroupBroadcast(mine[i], L);
+      for (var j = 0u; j < TN; j++) { acc[L * APL + i][j] = fma(av, bv[j], acc[L * APL + i][j]); }
+    }
+    //#end
+    ow++;
+    if (ow == p.OW) {
+      ow = 0u;
+      oh++;
+      if (oh == p.OH) { oh = 0u; b++; }
+    }
+  }
+  let s0 = p.offPart + wg.z * p.partStride;
+  for (var r = 0u; r < TM; r++) {
+    let m = mBase + r;
+    if (m >= p.M) { continue; }
+    for (var j = 0u; j < TN; j++) {
+      let n = nBase + j;
+      if (n < p.N) { part[s0 + m * p.N + n] = acc[r][j]; }
+    }
+  }
+  if (rowSums) {
+    for (var i = 0u; i < APL; i++) {
+      let m = mBase + lane * APL + i;
+      if (m < p.M) { part[s0 + p.M * p.N + m] = rs[i]; }
+    }
+  }
+}
