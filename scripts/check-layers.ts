@@ -134,8 +134,8 @@ export function tsImports(root: string, file: string, hashImports = packageImpor
   return out;
 }
 
-/** Packages the browser bundle may import (none yet: everything it runs is ours). */
-export const BROWSER_PACKAGES: readonly string[] = [];
+/** Packages the browser bundle may import: plain JavaScript with no Node module of their own. */
+export const BROWSER_PACKAGES: readonly string[] = ['gl-matrix'];
 
 // Node's globals, used as values (`process.env`, `Buffer.from`, `require(`): undefined in a tab,
 // so code reached by the bundle fails there at run time, not at build time.

@@ -5,7 +5,7 @@ import sharp from 'sharp';
 import type { Triple } from './augment.ts';
 import { DataError } from './errors.ts';
 import type { ImagePreprocess } from './preprocess.ts';
-import { resizeBicubic, resizeShortestCrop } from './resample.ts';
+import { preparePicture } from './picture.ts';
 
 /** An 8-bit RGB image, rows top to bottom, pixels interleaved (HWC). */
 export interface RgbImage {
@@ -81,22 +81,12 @@ export async function loadShorterSide(input: ImageInput, shorter: number): Promi
   }
 }
 
-// Above this many times the model's side a picture is first reduced by libvips (antialiased) to
-// twice the side; below it the one resampler of the model's preprocessing (toTensor) does all the
-// scaling, so a picture stored at 2× or 4× the model's size (the built-in set's rasters, or them
-// exported as PNG files) reaches the model exactly as the built-in path gives it.
-const RESAMPLE_ALONE = 4;
-
-// Training crops keep about 70% of the side at the smallest scale; decoding at 1.5× the model's
-// side keeps those crops at full resolution.
-export const TRAIN_DECODE_SCALE = 1.5;
+export { TRAIN_DECODE_SCALE } from './picture.ts';
 
 /**
- * A picture prepared as the model's preprocessing says, before resampling: transparency
- * flattened on its background; for evaluation made square (`shortest`: centre crop, `longest`:
- * padded with the background, `squash`: left as it is, the resampler squashes it); for training
- * padded only for `longest` (random crops do the rest) and scaled so that its shorter side is
- * 1.5× the model's side.
+ * A picture prepared as the model's preprocessing says, before resampling (picture.ts): decoded
+ * by sharp with transparency flattened on its background, then made square or scaled there, with
+ * libvips reducing what needs reducing.
  */
 export async function decodePicture(input: ImageInput, pre: ImagePreprocess, train: boolean): Promise<RgbImage> {
   let img: RgbImage;
@@ -112,49 +102,11 @@ export async function decodePicture(input: ImageInput, pre: ImagePreprocess, tra
   } catch (e) {
     throw new DataError(`cannot decode image ${describe(input)}: ${(e as Error).message.split('\n')[0]}`);
   }
-  if (pre.interpolation === 'bicubic' && !train) {
-    // open_clip's order: the shorter side scaled, then the centre cropped (torchvision on Pillow).
-    if (pre.resizeMode === 'shortest') return resizeShortestCrop(img, pre.size);
-    if (pre.resizeMode === 'longest') img = padSquare(img, pre.background);
-    return img.width === pre.size && img.height === pre.size ? img : resizeBicubic(img, pre.size, pre.size);
-  }
-  if (pre.resizeMode === 'longest') img = padSquare(img, pre.background);
-  else if (pre.resizeMode === 'shortest' && !train) img = cropSquare(img);
-  if (train) {
-    const shorter = Math.round(pre.size * TRAIN_DECODE_SCALE);
-    const k = shorter / Math.min(img.width, img.height);
-    return k === 1 ? img : resample(img, Math.max(1, Math.round(img.width * k)), Math.max(1, Math.round(img.height * k)));
-  }
-  if (Math.max(img.width, img.height) > RESAMPLE_ALONE * pre.size) {
-    const k = (2 * pre.size) / Math.min(img.width, img.height);
-    return resample(img, Math.max(1, Math.round(img.width * k)), Math.max(1, Math.round(img.height * k)));
-  }
-  return img;
+  return preparePicture(img, pre, train, resample);
 }
 
 function rgbOf(t: Triple): { r: number; g: number; b: number; alpha: number } {
   return { r: t[0], g: t[1], b: t[2], alpha: 1 };
-}
-
-function cropSquare(img: RgbImage): RgbImage {
-  const side = Math.min(img.width, img.height);
-  if (img.width === img.height) return img;
-  const x0 = Math.floor((img.width - side) / 2);
-  const y0 = Math.floor((img.height - side) / 2);
-  const out = new Uint8Array(side * side * 3);
-  for (let y = 0; y < side; y++) out.set(img.data.subarray(((y0 + y) * img.width + x0) * 3, ((y0 + y) * img.width + x0 + side) * 3), y * side * 3);
-  return { data: out, width: side, height: side };
-}
-
-function padSquare(img: RgbImage, bg: Triple): RgbImage {
-  const side = Math.max(img.width, img.height);
-  if (img.width === img.height) return img;
-  const x0 = Math.floor((side - img.width) / 2);
-  const y0 = Math.floor((side - img.height) / 2);
-  const out = new Uint8Array(side * side * 3);
-  for (let i = 0; i < side * side; i++) out.set(bg, i * 3);
-  for (let y = 0; y < img.height; y++) out.set(img.data.subarray(y * img.width * 3, (y + 1) * img.width * 3), ((y0 + y) * side + x0) * 3);
-  return { data: out, width: side, height: side };
 }
 
 async function resample(img: RgbImage, width: number, height: number): Promise<RgbImage> {

@@ -15,6 +15,8 @@ export { AdamW } from '../train/adamw.ts';
 export { captionImages } from '../infer/caption.ts';
 export { Rng } from '../util/prng.ts';
 export { startFailure, startOn, type StartState, type StatusElement } from './status.ts';
+export { decodePictureInBrowser, pictureToModelInput } from '../data/image-web.ts';
+export { defaultPreprocess, type ImagePreprocess } from '../data/preprocess.ts';
 
 /** Opens the tab's GPU device: shaders from `options.shaders` (default: beside this module). */
 export async function openGpu(options: BrowserHostOptions & Pick<GpuOptions, 'wait'> = {}): Promise<Gpu> {
