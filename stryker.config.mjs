@@ -32,6 +32,7 @@ export default {
     'src/model/config.ts',
     'src/infer/search.ts',
     'kernels/*.ref.ts',
+    'src/interop/**/*.ts',
   ],
   ignorePatterns: ['.cache', 'runs', 'bench-results', 'test-artifacts', 'dist', 'reports'],
   reporters: ['clear-text', 'progress', 'json', 'html'],

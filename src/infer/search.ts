@@ -21,8 +21,8 @@
 //   α = 0: raw sum, favours short captions; α = 1: mean log-prob). Each step keeps the best 2K of
 //   the K×V continuations; an [EOT] among the best K becomes a finished caption, the others refill
 //   the K beams. An image is done when K captions are finished and its best running beam,
-//   normalised at its current length, scores below the worst of them; at maxLen the running beams
-//   are finished as they are.
+//   normalised at its current length, scores no better than the worst of them (a tie included:
+//   Hugging Face's is_done, worst ≥ current); at maxLen the running beams are finished as they are.
 // - prefix: tokens fed after [SOT] before anything is generated (a multilingual model's language
 //   token). They are forced, not generated: they are not in Caption.tokens (which stay [SOT] w1 …),
 //   have no log-prob, and count towards maxLen (they take positions) but not towards minLen or the

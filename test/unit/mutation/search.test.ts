@@ -402,3 +402,71 @@ describe('logSoftmax and the length normalisation', () => {
     expect(normalisedScore(-6, 4, 0.5)).toBe(-3);
   });
 });
+
+describe('the survivors of the third mutation run (docs/mutation.md)', () => {
+  const V7 = 7;
+  it('a draw that lands exactly on the boundary between two tokens takes the upper one (each token owns [c_k, c_k+1))', async () => {
+    // 2^16 tokens of equal logit: every mass is exp(0) = 1, so u = next() · 2^16 and every running
+    // sum are exact, and the token drawn is the floor of u. A generator whose first 32-bit draw is a
+    // multiple of 2^16 puts u on a whole number k: the token is then k's, never k − 1's. Such seeds
+    // are 1 in 65,536; the first two are found here, with two ordinary ones beside them.
+    const n = 1 << 16;
+    const V = n + 2; // [PAD] 0 and [SOT] 1 never drawn; ids 2 … n + 1, [EOT] 2 among them
+    const onBoundary: number[] = [];
+    for (let seed = 0; onBoundary.length < 2; seed++) {
+      const u32 = new Rng(seed).u32();
+      if (u32 !== 0 && u32 % n === 0) onBoundary.push(seed);
+    }
+    const seeds = [...onBoundary, 1, 2];
+    const caps = await greedyOrSample(new FakeStepper(seeds.map(() => 0), 1, V, () => new Float32Array(V)), 2, { maxLen: 2, sample: { rowSeeds: seeds } });
+    const want = seeds.map((s) => 2 + Math.floor(new Rng(s).u32() / (2 ** 32 / n)));
+    expect(caps.map((c) => c.tokens[1])).toEqual(want);
+    // Not vacuous: the boundary draws are whole numbers, the ordinary ones are not.
+    expect(onBoundary.every((s) => Number.isInteger(new Rng(s).next() * n))).toBe(true);
+  });
+
+  it('an image is done when its best running beam ties the worst finished caption (Hugging Face: worst ≥ current)', async () => {
+    // K = 1, α = 1. After [SOT], [EOT] and token 3 tie at −ln 2: [EOT] (the lower id) finishes at
+    // −ln 2 / 1 and the running beam [SOT 3] scores −ln 2 / 1 too, exactly. Done there: the caption is
+    // [SOT EOT]. Stepping on would find 3 → 4 → [EOT] at log-prob 0 each, a caption of −ln 2 / 3,
+    // better, which a search that stops only strictly below the worst would return instead.
+    const fn: LogitFn = (_, prefix) => {
+      const z = new Float32Array(V7).fill(-Infinity);
+      if (prefix.length === 1) z[EOT] = z[3] = 0;
+      else z[prefix.length === 2 ? 4 : EOT] = 0;
+      return z;
+    };
+    const [c] = await beamSearch(new FakeStepper([0], 1, V7, fn), 6, { maxLen: 6, lengthPenalty: 1 });
+    expect(c!.tokens).toEqual([SOT, EOT]);
+    expect(c!.score).toBe(-Math.LN2);
+    expectCaption(c!, referenceBeam(fn, 0, V7, 1, { maxLen: 6, alpha: 1, minLen: 0, theta: 1 }), 'tie');
+    // Not vacuous: with [EOT] a little less likely than 3 at first, the longer caption wins.
+    const fn2: LogitFn = (image, prefix) => {
+      const z = fn(image, prefix);
+      if (prefix.length === 1) z[EOT] = -0.001;
+      return z;
+    };
+    expect((await beamSearch(new FakeStepper([0], 1, V7, fn2), 6, { maxLen: 6, lengthPenalty: 1 }))[0]!.tokens).toEqual([SOT, 3, 4, EOT]);
+  });
+
+  it('the second beam continues the third likeliest first word when [EOT] is the likeliest (CLIP’s [EOT] is its last id)', async () => {
+    // Ids: [PAD] 0, [SOT] 1, words 2 … 6, [EOT] 7. After [SOT] the logits rise with the id, so
+    // [EOT] leads, then 6, 5, 4: [EOT] finishes (−1.155), and the two beams continue 6 and 5
+    // (log-probs 3.1 − lse and 3.0 − lse, lse = ln Σ e^x ≈ 4.355). After [SOT 5] [EOT] is certain,
+    // after anything else it is one of six equal tokens: [SOT 5 EOT] scores (3.0 − lse) / 2 ≈ −0.68
+    // and wins (α = 1). A top-2K list that keeps only the best few in order drops 5 for 4 and
+    // returns [SOT EOT].
+    const first = Float32Array.of(-Infinity, -Infinity, 0, 1, 2, 3, 3.1, 3.2);
+    const fn: LogitFn = (_, prefix) => {
+      if (prefix.length === 1) return first;
+      const z = Float32Array.of(-Infinity, -Infinity, 0, 0, 0, 0, 0, 0);
+      if (prefix[1] === 5) z[7] = 10;
+      return z;
+    };
+    const [c] = await beamSearch(new FakeStepper([0], 2, 8, fn), 3, { maxLen: 3, lengthPenalty: 1, pad: 0, sot: 1, eot: 7 });
+    const lse = Math.log([0, 1, 2, 3, 3.1, 3.2].reduce((a, x) => a + Math.exp(Math.fround(x)), 0));
+    const lpEot = 10 - Math.log(Math.exp(10) + 5);
+    expect(c!.tokens).toEqual([1, 5, 7]);
+    expect(c!.score).toBeCloseTo((3 - lse + lpEot) / 2, 9);
+  });
+});
