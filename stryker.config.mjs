@@ -26,10 +26,13 @@ export default {
     'src/eval/**/*.ts',
     'src/data/**/*.ts',
     '!src/data/prep-worker.ts',
+    // Runs only in a browser (test/browser/image.browser.ts), out of reach of the unit tests.
+    '!src/data/image-web.ts',
     'src/train/schedule.ts',
     'src/train/checkpoint.ts',
     'src/train/resume.ts',
     'src/model/config.ts',
+    'src/model/config-schema.ts',
     'src/infer/search.ts',
     'kernels/*.ref.ts',
     'src/interop/**/*.ts',

@@ -135,7 +135,7 @@ export function tsImports(root: string, file: string, hashImports = packageImpor
 }
 
 /** Packages the browser bundle may import: plain JavaScript with no Node module of their own. */
-export const BROWSER_PACKAGES: readonly string[] = ['gl-matrix'];
+export const BROWSER_PACKAGES: readonly string[] = ['gl-matrix', '@huggingface/tokenizers'];
 
 // Node's globals, used as values (`process.env`, `Buffer.from`, `require(`): undefined in a tab,
 // so code reached by the bundle fails there at run time, not at build time.

@@ -15,6 +15,7 @@ import { parseConfig, type CocaConfig } from './config.ts';
 import { parameterShapes } from './shapes.ts';
 import { CheckpointError } from './errors.ts';
 import { clampLogitScale } from './loss.ts';
+import { checkpointParams } from './checkpoint-params.ts';
 import { readSafetensors, type TensorIn } from './safetensors.ts';
 
 export function readCheckpointConfig(dir: string): CocaConfig {
@@ -29,23 +30,10 @@ export function readCheckpointConfig(dir: string): CocaConfig {
   return parseConfig(json, file);
 }
 
-/** The first element that is NaN or ±Inf, or -1. */
-function firstNonFinite(data: Float32Array): number {
-  for (let i = 0; i < data.length; i++) if (!Number.isFinite(data[i]!)) return i;
-  return -1;
-}
-
 function readParams(dir: string): Map<string, HostTensor> {
   const file = path.join(dir, 'model.safetensors');
   if (!fs.existsSync(file)) throw new CheckpointError(`${dir} has no model.safetensors; the checkpoint is incomplete`);
-  const out = new Map<string, HostTensor>();
-  for (const [name, t] of readSafetensors(file).tensors) {
-    if (!(t.data instanceof Float32Array)) throw new CheckpointError(`${file}: tensor "${name}" is ${t.dtype}, expected F32`);
-    const bad = firstNonFinite(t.data);
-    if (bad >= 0) throw new CheckpointError(`${file}: tensor "${name}" holds ${t.data[bad]} (element ${bad}); the weights are broken: use another checkpoint`);
-    out.set(name, { shape: t.shape, data: t.data });
-  }
-  return out;
+  return checkpointParams(readSafetensors(file), file);
 }
 
 /** Loads the checkpoint's parameters into `model` (whose config must match, tensor by tensor). The caller verifies the folder. */

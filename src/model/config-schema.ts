@@ -1,0 +1,311 @@
+// Model configs: plain JSON with open_clip's keys (embed_dim, vision_cfg, text_cfg,
+// multimodal_cfg), presets in ./configs/. The loader is strict on purpose: a misspelt key in a
+// hand-edited config would otherwise silently train the default model, so any unknown key or
+// wrong type stops with one line naming the key path.
+//
+// Defaults (filled when a key is absent; open_clip's where it has one):
+//   vision_cfg:     heads = width / head_width (head_width 64), mlp_ratio 4,
+//                   attentional_pool "cascade" (the paper's; open_clip's CoCa uses true),
+//                   attn_pooler_queries 256, attn_pooler_heads 8
+//   text_cfg:       heads 8, mlp_ratio 4, pad_id 0, correct_cls_mask true (false: open_clip's legacy mask)
+//   multimodal_cfg: heads 8, mlp_ratio 4, context_length and vocab_size = text_cfg's
+// Required: embed_dim; vision_cfg image_size, patch_size, width, layers; text_cfg
+// context_length, vocab_size, width, layers; multimodal_cfg width, layers.
+//
+// The preprocessing the model was trained with is part of it (open_clip keeps it in vision_cfg
+// too): image_mean, image_std, image_interpolation ("bilinear", or "bicubic": Pillow's, as open_clip),
+// image_resize_mode ("shortest" | "longest" | "squash") and coca's image_background (the RGB that
+// transparency is flattened onto and "longest" pads with). Presets leave it out; `coca train`
+// records it when a run starts, so every checkpoint's config.json carries it. Given at all,
+// image_mean and image_std are required and the others default to bilinear, shortest, white.
+//
+// vocab_size in a preset is a placeholder: training sets it from the tokenizer with
+// withVocabSize() (the built-in dataset's BPE has 1024 or 2048 ids), and a checkpoint's
+// config.json records the value actually used.
+//
+// open_clip's own config files load as they are (e.g. its coca_ViT-B-32.json): its keys
+// head_width, output_tokens, embed_cls, custom_text and the decoder's unused
+// attn_pooler_heads / n_queries / dim_head are accepted; the flags must be true because
+// coca always has those behaviours.
+//
+// This file reads no files (the browser parses fetched configs with it); config.ts adds the
+// presets in ./configs/ and config files on disk.
+import type { Triple } from '../data/augment.ts';
+import { checkStats, INTERPOLATIONS, RESIZE_MODES, WHITE, type ImagePreprocess, type Interpolation, type ResizeMode } from '../data/preprocess.ts';
+import { ConfigError } from './errors.ts';
+
+export type AttentionalPool = 'cascade' | true;
+
+export interface VisionCfg {
+  image_size: number;
+  patch_size: number;
+  width: number;
+  layers: number;
+  heads: number;
+  mlp_ratio: number;
+  attentional_pool: AttentionalPool;
+  attn_pooler_queries: number;
+  attn_pooler_heads: number;
+  /** The preprocessing the model was trained with (absent in presets and old checkpoints). */
+  image_mean?: Triple;
+  image_std?: Triple;
+  image_interpolation?: Interpolation;
+  image_resize_mode?: ResizeMode;
+  image_background?: Triple;
+}
+
+export interface TextCfg {
+  context_length: number;
+  vocab_size: number;
+  width: number;
+  heads: number;
+  layers: number;
+  mlp_ratio: number;
+  pad_id: number;
+  /**
+   * false: open_clip's own text mask, with which its published CoCa checkpoints were trained (the
+   * key one place right of each pad token is masked instead of the pad, docs/model.md deviation 2).
+   * Absent or true: the correct mask. Imported open_clip checkpoints record false.
+   */
+  correct_cls_mask?: boolean;
+}
+
+export interface MultimodalCfg {
+  context_length: number;
+  vocab_size: number;
+  width: number;
+  heads: number;
+  layers: number;
+  mlp_ratio: number;
+}
+
+/** A config with every default filled and every cross-field rule checked. */
+export interface CocaConfig {
+  embed_dim: number;
+  vision_cfg: VisionCfg;
+  text_cfg: TextCfg;
+  multimodal_cfg: MultimodalCfg;
+}
+
+export const PRESETS = ['nano', 'tiny', 'small', 'b32'] as const;
+export type Preset = (typeof PRESETS)[number];
+
+type Kind = 'posint' | 'nonneg' | 'posnum' | 'pool' | 'true' | 'bool' | 'mean' | 'std' | 'rgb' | 'interpolation' | 'resize';
+type Value = number | AttentionalPool | Triple | string | boolean;
+// A field is required (no default), has a constant default, is optional (may be absent), or is
+// compat-only (accepted, dropped).
+interface Field {
+  kind: Kind;
+  def?: number | AttentionalPool;
+  optional?: boolean;
+  compat?: boolean;
+}
+
+const VISION: Record<string, Field> = {
+  image_size: { kind: 'posint' },
+  patch_size: { kind: 'posint' },
+  width: { kind: 'posint' },
+  layers: { kind: 'posint' },
+  heads: { kind: 'posint' }, // default from head_width below
+  head_width: { kind: 'posint', compat: true },
+  mlp_ratio: { kind: 'posnum', def: 4 },
+  attentional_pool: { kind: 'pool', def: 'cascade' },
+  attn_pooler_queries: { kind: 'posint', def: 256 },
+  attn_pooler_heads: { kind: 'posint', def: 8 },
+  output_tokens: { kind: 'true', compat: true },
+  image_mean: { kind: 'mean', optional: true },
+  image_std: { kind: 'std', optional: true },
+  image_interpolation: { kind: 'interpolation', optional: true },
+  image_resize_mode: { kind: 'resize', optional: true },
+  image_background: { kind: 'rgb', optional: true },
+};
+const TEXT: Record<string, Field> = {
+  context_length: { kind: 'posint' },
+  vocab_size: { kind: 'posint' },
+  width: { kind: 'posint' },
+  heads: { kind: 'posint', def: 8 },
+  layers: { kind: 'posint' },
+  mlp_ratio: { kind: 'posnum', def: 4 },
+  pad_id: { kind: 'nonneg', def: 0 },
+  correct_cls_mask: { kind: 'bool', optional: true },
+  embed_cls: { kind: 'true', compat: true },
+  output_tokens: { kind: 'true', compat: true },
+};
+const MULTIMODAL: Record<string, Field> = {
+  context_length: { kind: 'posint' }, // default from text_cfg below
+  vocab_size: { kind: 'posint' },
+  width: { kind: 'posint' },
+  heads: { kind: 'posint', def: 8 },
+  layers: { kind: 'posint' },
+  mlp_ratio: { kind: 'posnum', def: 4 },
+  attn_pooler_heads: { kind: 'posint', compat: true },
+  n_queries: { kind: 'posint', compat: true },
+  dim_head: { kind: 'posint', compat: true },
+};
+const TOP: Record<string, Field> = {
+  embed_dim: { kind: 'posint' },
+  custom_text: { kind: 'true', compat: true },
+};
+const SECTIONS = { vision_cfg: VISION, text_cfg: TEXT, multimodal_cfg: MULTIMODAL } as const;
+// Keys whose default depends on other keys: required only if the rule below cannot fill them.
+const DERIVED = new Set(['vision_cfg.heads', 'multimodal_cfg.context_length', 'multimodal_cfg.vocab_size']);
+
+function describe(v: unknown): string {
+  if (typeof v === 'string') return JSON.stringify(v);
+  if (Array.isArray(v)) return 'an array';
+  if (v === null) return 'null';
+  return typeof v === 'object' ? 'an object' : String(v);
+}
+
+function checkValue(where: string, key: string, f: Field, v: unknown): Value {
+  const bad = (want: string): never => {
+    throw new ConfigError(`${where}: ${key}: expected ${want}, got ${describe(v)}`);
+  };
+  switch (f.kind) {
+    case 'posint':
+      return typeof v === 'number' && Number.isInteger(v) && v > 0 ? v : bad('a positive integer');
+    case 'nonneg':
+      return typeof v === 'number' && Number.isInteger(v) && v >= 0 ? v : bad('a non-negative integer');
+    case 'posnum':
+      return typeof v === 'number' && Number.isFinite(v) && v > 0 ? v : bad('a positive number');
+    case 'pool':
+      return v === 'cascade' || v === true ? v : bad('"cascade" or true');
+    case 'true':
+      return v === true ? true : bad('true (coca always behaves so; remove the key or set it true)');
+    case 'bool':
+      return typeof v === 'boolean' ? v : bad('true or false');
+    case 'mean':
+    case 'std': {
+      const problem = Array.isArray(v) ? checkStats(f.kind, v as number[]) : `${f.kind} must be three numbers`;
+      return problem ? bad(f.kind === 'std' ? 'three numbers above 0' : 'three finite numbers') : ([...(v as number[])] as unknown as Triple);
+    }
+    case 'rgb':
+      return Array.isArray(v) && v.length === 3 && v.every((x) => Number.isInteger(x) && x >= 0 && x <= 255) ? ([...v] as unknown as Triple) : bad('three integers 0..255 (8-bit RGB)');
+    case 'interpolation':
+      return (INTERPOLATIONS as readonly unknown[]).includes(v) ? (v as string) : bad(`${INTERPOLATIONS.map((x) => `"${x}"`).join(' or ')} (the resamplers coca has)`);
+    case 'resize':
+      return (RESIZE_MODES as readonly unknown[]).includes(v) ? (v as string) : bad(RESIZE_MODES.map((x) => `"${x}"`).join(', '));
+  }
+}
+
+function readSection(where: string, prefix: string, raw: unknown, fields: Record<string, Field>): Record<string, Value> {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw new ConfigError(`${where}: ${prefix || 'config'}: expected an object, got ${describe(raw)}`);
+  }
+  const dot = prefix ? `${prefix}.` : '';
+  const out: Record<string, Value> = {};
+  for (const [key, v] of Object.entries(raw)) {
+    if (!prefix && key in SECTIONS) continue;
+    const f = fields[key];
+    if (!f) {
+      const known = [...Object.keys(fields).filter((k) => !fields[k]!.compat), ...(prefix ? [] : Object.keys(SECTIONS))];
+      throw new ConfigError(`${where}: ${dot}${key}: unknown key (known: ${known.join(', ')})`);
+    }
+    out[key] = checkValue(where, dot + key, f, v);
+  }
+  for (const [key, f] of Object.entries(fields)) {
+    if (key in out || f.compat || f.optional) continue;
+    if (f.def !== undefined) out[key] = f.def;
+    else if (!DERIVED.has(dot + key)) throw new ConfigError(`${where}: ${dot}${key}: required key is missing`);
+  }
+  return out;
+}
+
+/** Validates a parsed JSON config and fills its defaults; `where` names it in errors. */
+export function parseConfig(raw: unknown, where = 'config'): CocaConfig {
+  const top = readSection(where, '', raw, TOP);
+  const obj = raw as Record<string, unknown>;
+  const sec: Record<string, Record<string, Value>> = {};
+  for (const [name, fields] of Object.entries(SECTIONS)) {
+    if (!(name in obj)) throw new ConfigError(`${where}: ${name}: required section is missing`);
+    sec[name] = readSection(where, name, obj[name], fields);
+  }
+  const v = sec['vision_cfg']!;
+  const t = sec['text_cfg']!;
+  const m = sec['multimodal_cfg']!;
+  const headWidth = v['head_width'] as number | undefined;
+  if (v['heads'] === undefined) {
+    const hw = headWidth ?? 64;
+    if ((v['width'] as number) % hw !== 0) {
+      throw new ConfigError(`${where}: vision_cfg.heads: missing, and width ${v['width']} is not a multiple of head_width ${hw}; set heads`);
+    }
+    v['heads'] = (v['width'] as number) / hw;
+  } else if (headWidth !== undefined && (v['heads'] as number) * headWidth !== v['width']) {
+    throw new ConfigError(`${where}: vision_cfg.head_width: ${headWidth} × heads ${v['heads']} ≠ width ${v['width']}; give one of them`);
+  }
+  m['context_length'] ??= t['context_length']!;
+  m['vocab_size'] ??= t['vocab_size']!;
+  const given = PREPROCESS_KEYS.filter((k) => v[k] !== undefined);
+  if (given.length > 0) {
+    for (const k of ['image_mean', 'image_std'] as const) {
+      if (v[k] === undefined) throw new ConfigError(`${where}: vision_cfg.${k}: required with ${given.map((g) => `vision_cfg.${g}`).join(', ')} (the preprocessing is recorded whole)`);
+    }
+    v['image_interpolation'] ??= 'bilinear';
+    v['image_resize_mode'] ??= 'shortest';
+    v['image_background'] ??= WHITE;
+  }
+  const config: CocaConfig = {
+    embed_dim: top['embed_dim'] as number,
+    vision_cfg: pick(v, VISION) as unknown as VisionCfg,
+    text_cfg: pick(t, TEXT) as unknown as TextCfg,
+    multimodal_cfg: pick(m, MULTIMODAL) as unknown as MultimodalCfg,
+  };
+  checkRules(config, where);
+  return config;
+}
+
+const PREPROCESS_KEYS = ['image_mean', 'image_std', 'image_interpolation', 'image_resize_mode', 'image_background'] as const;
+
+// Drops compat keys and absent optional ones, and orders the rest as in the field table, so
+// configs compare and print alike.
+function pick(values: Record<string, unknown>, fields: Record<string, Field>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, f] of Object.entries(fields)) if (!f.compat && values[k] !== undefined) out[k] = values[k];
+  return out;
+}
+
+function checkRules(c: CocaConfig, where: string): void {
+  const { vision_cfg: v, text_cfg: t, multimodal_cfg: m, embed_dim: e } = c;
+  const fail = (key: string, msg: string): never => {
+    throw new ConfigError(`${where}: ${key}: ${msg}`);
+  };
+  if (v.image_size % v.patch_size !== 0) fail('vision_cfg.patch_size', `${v.patch_size} does not divide image_size ${v.image_size}`);
+  if (v.width % v.heads !== 0) fail('vision_cfg.heads', `${v.heads} does not divide width ${v.width}`);
+  if (e % v.attn_pooler_heads !== 0) fail('vision_cfg.attn_pooler_heads', `${v.attn_pooler_heads} does not divide embed_dim ${e}`);
+  if (v.attentional_pool === true && v.attn_pooler_queries < 2) {
+    fail('vision_cfg.attn_pooler_queries', 'must be at least 2 with attentional_pool true (query 0 is the contrastive token, the rest are image tokens)');
+  }
+  if (t.width % t.heads !== 0) fail('text_cfg.heads', `${t.heads} does not divide width ${t.width}`);
+  if (m.width % m.heads !== 0) fail('multimodal_cfg.heads', `${m.heads} does not divide width ${m.width}`);
+  if (t.pad_id >= t.vocab_size) fail('text_cfg.pad_id', `${t.pad_id} is outside the vocabulary (vocab_size ${t.vocab_size})`);
+  // The decoder reads pooler outputs (embed_dim wide) and text tokens (text width) unprojected.
+  if (m.width !== e) fail('multimodal_cfg.width', `must equal embed_dim (${e}): image tokens feed cross-attention directly`);
+  if (t.width !== m.width) fail('text_cfg.width', `must equal multimodal_cfg.width (${m.width}): text tokens feed the decoder directly`);
+  if (m.context_length !== t.context_length) fail('multimodal_cfg.context_length', `must equal text_cfg.context_length (${t.context_length})`);
+  if (m.vocab_size !== t.vocab_size) fail('multimodal_cfg.vocab_size', `must equal text_cfg.vocab_size (${t.vocab_size})`);
+}
+
+/** The config with the vocabulary resized to a tokenizer's, in both text towers. */
+export function withVocabSize(c: CocaConfig, vocabSize: number): CocaConfig {
+  const out: CocaConfig = {
+    ...c,
+    text_cfg: { ...c.text_cfg, vocab_size: vocabSize },
+    multimodal_cfg: { ...c.multimodal_cfg, vocab_size: vocabSize },
+  };
+  checkRules(out, 'config');
+  return out;
+}
+
+/** The preprocessing a config records, or null (presets; checkpoints written before it was recorded). */
+export function preprocessOf(c: CocaConfig): ImagePreprocess | null {
+  const v = c.vision_cfg;
+  if (!v.image_mean || !v.image_std) return null;
+  return { size: v.image_size, mean: v.image_mean, std: v.image_std, interpolation: v.image_interpolation ?? 'bilinear', resizeMode: v.image_resize_mode ?? 'shortest', background: v.image_background ?? WHITE };
+}
+
+/** The config with `p` recorded as its preprocessing (p.size must be the model's image_size). */
+export function withPreprocess(c: CocaConfig, p: ImagePreprocess): CocaConfig {
+  if (p.size !== c.vision_cfg.image_size) throw new ConfigError(`config: vision_cfg.image_size ${c.vision_cfg.image_size} differs from the preprocessing's ${p.size}`);
+  const vision_cfg: VisionCfg = { ...c.vision_cfg, image_mean: p.mean, image_std: p.std, image_interpolation: p.interpolation, image_resize_mode: p.resizeMode, image_background: p.background };
+  return { ...c, vision_cfg };
+}
