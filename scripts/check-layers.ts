@@ -14,7 +14,7 @@
 // the one there is (tensor.ts ↔ tape.ts, for Tensor.creator) is type-only and micrograd's own
 // shape. Shaders: `//#include name` must name a file in shaders/, with no include cycle.
 //
-// A fourth rule for the browser: from each browser entry (src/web/*.ts, test/browser/*.page.ts)
+// A fourth rule for the browser: from each browser entry (src/web/*.ts but *.node.ts, test/browser/*.page.ts)
 // the imports that reach the bundle (type-only ones are erased), with `#` imports resolved as
 // esbuild resolves them for the browser (package.json "imports", "browser" condition), lead to no
 // Node built-in and no package outside BROWSER_PACKAGES: dawn.node, sharp, fs or the tokenizer
@@ -146,10 +146,11 @@ function codeOnly(text: string): string {
   return text.replace(/\/\*[\s\S]*?\*\/|(^|[^:'"`])\/\/.*$/gm, (m, pre: string | undefined) => (pre ?? '') + m.slice((pre ?? '').length).replace(/[^\n]/g, ' '));
 }
 
-/** The browser entries: src/web/*.ts and test/browser/*.page.ts. */
+/** The browser entries: src/web/*.ts but *.node.ts (Node's side of the bundle) and test/browser/*.page.ts. */
 function browserEntries(root: string): string[] {
   const out: string[] = [];
   walk(root, 'src/web', '.ts', out);
+  out.splice(0, out.length, ...out.filter((f) => !f.endsWith('.node.ts')));
   walk(root, 'test/browser', '.page.ts', out);
   return out.sort();
 }

@@ -1,7 +1,10 @@
 // `coca import open_clip SRC --out DIR` and `coca export open_clip CHECKPOINT --out DIR`: open_clip's
-// CoCa checkpoints in and out (src/interop/openclip.ts).
+// CoCa checkpoints in and out (src/interop/openclip.ts); `coca export web CHECKPOINT --out SITE`:
+// a static site captioning on the visitor's GPU (src/web/export.node.ts).
 import type { Argv } from 'yargs';
+import { resolveCheckpointDir } from '../infer/load.ts';
 import { exportOpenClip, importOpenClip, OPENCLIP_CONFIGS } from '../interop/openclip.ts';
+import { exportWeb } from '../web/export.node.ts';
 
 interface ImportArgs {
   format?: string;
@@ -36,14 +39,21 @@ export const importCommand = {
 
 export const exportCommand = {
   command: 'export <format> <checkpoint>',
-  describe: 'Write a coca checkpoint as another tool loads it (open_clip: create_model + load_state_dict strict)',
+  describe: 'Write a coca checkpoint as another tool loads it (open_clip: create_model + load_state_dict strict; web: a static site that captions on the visitor\'s GPU)',
   builder: (y: Argv) =>
     y
-      .positional('format', { choices: ['open_clip'] as const, describe: 'the tool to load it' })
-      .positional('checkpoint', { type: 'string', describe: 'a coca checkpoint folder (open_clip layout: attentional_pool true)' })
-      .option('out', { type: 'string', demandOption: true, describe: 'folder to write open_clip_model.safetensors and open_clip_config.json in (new or empty)' })
-      .example('$0 export open_clip runs/b32/best --out to-openclip', 'then open_clip loads it with pretrained=to-openclip/open_clip_model.safetensors'),
-  handler: (a: ExportArgs) => {
+      .positional('format', { choices: ['open_clip', 'web'] as const, describe: 'the tool to load it, or web for a static site' })
+      .positional('checkpoint', { type: 'string', describe: 'a coca checkpoint folder (open_clip: layout attentional_pool true); web: also a run folder (its last checkpoint)' })
+      .option('out', { type: 'string', demandOption: true, describe: 'folder to write in (new or empty): open_clip_model.safetensors and open_clip_config.json, or the site' })
+      .example('$0 export open_clip runs/b32/best --out to-openclip', 'then open_clip loads it with pretrained=to-openclip/open_clip_model.safetensors')
+      .example('$0 export web runs/nano --out site', 'then serve site/ over https or from localhost (python3 -m http.server -d site)'),
+  handler: async (a: ExportArgs) => {
+    if (a.format === 'web') {
+      const r = await exportWeb(resolveCheckpointDir(a.checkpoint), a.out);
+      const mb = (n: number) => `${(n / 2 ** 20).toFixed(2)} MiB`;
+      console.log(`${a.out}: index.html, site.js (${mb(r.bundle)}), shaders/ (${mb(r.shaders)}), model/ (${mb(r.model)}); ${mb(r.total)} in all`);
+      return;
+    }
     const r = exportOpenClip(a.checkpoint!, a.out);
     for (const n of r.notes) console.error(`coca: note: ${n}`);
     console.log(`${a.out}: ${r.tensors} tensors in open_clip_model.safetensors, open_clip_config.json`);

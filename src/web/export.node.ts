@@ -1,0 +1,39 @@
+// `coca export web CHECKPOINT --out SITE`: a static site that captions pictures on the visitor's
+// GPU: index.html and site.js (the bundle of src/web/site.ts), shaders/, and the checkpoint's
+// config.json, model.safetensors and tokenizer.json under model/ (float32, as trained). Any static
+// file server will do; the page needs https or localhost for WebGPU.
+import fs from 'node:fs';
+import path from 'node:path';
+import { checkOutputFolder, OUTPUT_MARKER, OutputError } from '../util/outdir.ts';
+import { buildWeb, ROOT } from './bundle.node.ts';
+
+export const EXPORT_WEB_COMMAND = 'coca export web';
+const MODEL_FILES = ['config.json', 'model.safetensors', 'tokenizer.json'];
+
+export interface WebExport {
+  /** Bytes: the bundle, the shaders, the model's files, all of the site. */
+  bundle: number;
+  shaders: number;
+  model: number;
+  total: number;
+}
+
+/** Writes the site for the checkpoint folder `dir` into `out` (new, empty, or an earlier export). */
+export async function exportWeb(dir: string, out: string): Promise<WebExport> {
+  for (const f of MODEL_FILES) {
+    if (!fs.existsSync(path.join(dir, f))) throw new OutputError(`${dir} has no ${f}; export a checkpoint folder written by coca train (it needs its tokenizer to caption)`);
+  }
+  const site = checkOutputFolder(out, EXPORT_WEB_COMMAND, { inputs: [dir] });
+  fs.mkdirSync(path.join(site, 'model'), { recursive: true });
+  const b = await buildWeb({ entries: ['src/web/site.ts'], outdir: site });
+  fs.copyFileSync(path.join(ROOT, 'src', 'web', 'site.html'), path.join(site, 'index.html'));
+  let model = 0;
+  for (const f of MODEL_FILES) {
+    fs.copyFileSync(path.join(dir, f), path.join(site, 'model', f));
+    model += fs.statSync(path.join(site, 'model', f)).size;
+  }
+  fs.writeFileSync(path.join(site, OUTPUT_MARKER), JSON.stringify({ command: EXPORT_WEB_COMMAND, from: path.resolve(dir), at: new Date().toISOString() }) + '\n');
+  const bundle = Object.values(b.modules).reduce((a, n) => a + n, 0);
+  const html = fs.statSync(path.join(site, 'index.html')).size;
+  return { bundle, shaders: b.shaderBytes, model, total: bundle + b.shaderBytes + model + html };
+}

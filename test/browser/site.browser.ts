@@ -1,0 +1,122 @@
+// `coca export web` end to end: the command writes the site of the inference tests' checkpoint,
+// a static server serves it from 127.0.0.1, Debian's chromium opens it on its WebGPU adapter;
+// a picked picture (PNG) and a dropped one (JPEG) get the caption `coca caption`'s path gives in
+// Node (beam search, 3 beams), a file that is not a picture gets one sentence. Screenshots go to
+// test-artifacts/web/. Skipped without /usr/bin/chromium, except under CI.
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fullCrop, toTensor } from '../../src/data/augment.ts';
+import { decodePicture } from '../../src/data/image.ts';
+import type { Gpu } from '../../src/gpu/gpu.ts';
+import { captionImages } from '../../src/infer/caption.ts';
+import { loadCheckpoint, readCheckpointTokenizer } from '../../src/model/checkpoint.ts';
+import { preprocessOf } from '../../src/model/config.ts';
+import { testGpu } from '../helpers/gpu.ts';
+import { makeCheckpoint, makePictures } from '../infer/fixture.ts';
+import { CHROMIUM, launchChromium, serveDir, type Served } from './serve.ts';
+
+const have = fs.existsSync(CHROMIUM);
+if (!have && !process.env.CI) console.log(`browser tests skipped: ${CHROMIUM} is absent (apt-get install -y chromium)`);
+const ROOT = path.join(import.meta.dirname, '..', '..');
+const ART = path.join(ROOT, 'test-artifacts', 'web');
+
+let dir: string;
+let served: Served;
+let browser: Browser;
+let gpu: Gpu;
+let pics: Awaited<ReturnType<typeof makePictures>>;
+let exported: string;
+
+/** Node's caption of `file` with the checkpoint, as the page computes it (beams 3). */
+async function nodeCaption(file: string): Promise<string> {
+  const model = loadCheckpoint(gpu, path.join(dir, 'ck'));
+  try {
+    const tokenizer = readCheckpointTokenizer(path.join(dir, 'ck'), model.config)!;
+    const pre = preprocessOf(model.config)!;
+    const img = await decodePicture({ bytes: fs.readFileSync(file), maxPixels: 1e8, name: file }, pre, false);
+    const images = new Float32Array(3 * pre.size * pre.size);
+    toTensor(img, fullCrop(img), pre.size, pre.mean, pre.std, images);
+    const [c] = await captionImages(model, images, 1, { beams: 3, maxLen: model.config.text_cfg.context_length, ...tokenizer.searchIds() });
+    return tokenizer.decode(c!.tokens);
+  } finally {
+    model.params.release();
+  }
+}
+
+const shot = (page: Page, name: string) => page.screenshot({ path: path.join(ART, `${name}.png`), fullPage: true });
+
+describe.skipIf(!have && !process.env.CI)('coca export web', () => {
+  beforeAll(async () => {
+    if (!have) throw new Error(`${CHROMIUM} is absent; CI must install Debian's chromium (apt-get install -y chromium)`);
+    gpu = await testGpu();
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'coca-site-'));
+    await makeCheckpoint(gpu, path.join(dir, 'ck'));
+    pics = await makePictures(path.join(dir, 'pics'));
+    const site = path.join(dir, 'site');
+    const r = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'coca.js'), 'export', 'web', path.join(dir, 'ck'), '--out', site], { encoding: 'utf8', timeout: 120_000 });
+    expect(r.status, r.stderr).toBe(0);
+    exported = r.stdout.trim();
+    console.log(`coca export web: ${exported}`);
+    served = await serveDir(site);
+    browser = await launchChromium();
+    fs.mkdirSync(ART, { recursive: true });
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await served?.close();
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('says what it wrote, and a second export into the site replaces it', () => {
+    expect(exported).toMatch(/site: index\.html, site\.js \(\d+\.\d\d MiB\), shaders\/ \(\d+\.\d\d MiB\), model\/ \(\d+\.\d\d MiB\); \d+\.\d\d MiB in all$/);
+    const again = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'coca.js'), 'export', 'web', path.join(dir, 'ck'), '--out', path.join(dir, 'site')], { encoding: 'utf8', timeout: 120_000 });
+    expect(again.status, again.stderr).toBe(0);
+    const refused = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'coca.js'), 'export', 'web', path.join(dir, 'ck'), '--out', path.join(dir, 'pics')], { encoding: 'utf8', timeout: 120_000 });
+    expect(refused.status).not.toBe(0);
+    expect(refused.stderr.trim().split('\n')).toHaveLength(1);
+  });
+
+  it('captions a picked and a dropped picture as Node does, and names a file that is not one', async () => {
+    const page = await browser.newPage({ viewport: { width: 900, height: 700 } });
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    try {
+      await page.goto(served.url);
+      await page.waitForFunction(`['ready', 'no-webgpu', 'error'].includes(document.getElementById('status').dataset.state)`, undefined, { timeout: 120_000 });
+      expect(await page.getAttribute('#status', 'data-state'), (await page.textContent('#status')) ?? '').toBe('ready');
+      await shot(page, '1-ready');
+
+      const captioned = async (before: string | null) => {
+        await page.waitForFunction(`document.getElementById('caption').dataset.state === 'done' && document.getElementById('caption').textContent !== ${JSON.stringify(before)}`, undefined, { timeout: 120_000 });
+        return page.textContent('#caption');
+      };
+      await page.setInputFiles('#file', pics.red);
+      const red = await captioned(null);
+      expect(red).toBe(await nodeCaption(pics.red));
+      await shot(page, '2-picked');
+
+      const bytes = fs.readFileSync(pics.blue).toString('base64');
+      await page.evaluate(`(() => {
+        const bin = Uint8Array.from(atob('${bytes}'), (c) => c.charCodeAt(0));
+        const dt = new DataTransfer();
+        dt.items.add(new File([bin], 'blue.jpg', { type: 'image/jpeg' }));
+        document.getElementById('drop').dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+      })()`);
+      const blue = await captioned(red);
+      expect(blue).toBe(await nodeCaption(pics.blue));
+      await shot(page, '3-dropped');
+
+      await page.setInputFiles('#file', { name: 'notes.png', mimeType: 'image/png', buffer: Buffer.from('not a picture') });
+      await page.waitForFunction(`document.getElementById('caption').dataset.state === 'error'`, undefined, { timeout: 60_000 });
+      expect(await page.textContent('#caption')).toMatch(/^cannot decode the picture: .*; the file is not an image this browser reads, or it is corrupt$/);
+      await shot(page, '4-not-a-picture');
+      expect(errors).toEqual([]);
+    } finally {
+      await page.close();
+    }
+  });
+});
