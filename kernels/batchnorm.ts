@@ -11,6 +11,8 @@ export const BATCHNORM_EPS = 1e-5;
 export const BATCHNORM_MOMENTUM = 0.1;
 
 const WG = 64;
+/** Elements per invocation of the elementwise passes over planes (shaders/batchnorm.wgsl's EPT). */
+const EPT = 16;
 
 export interface BatchnormCall {
   /** [B, C, ...]: normalised per channel over the batch and every axis after C. */
@@ -77,6 +79,16 @@ function uniforms(d: Dims, flags: number, off: Partial<Record<'x' | 'g' | 'b' | 
 const UPDATE_RUNNING = 1;
 const TRAINING = 2;
 const ACCUMULATE = 4;
+const PLANES = 8;
+
+/** The elementwise passes' grid and flag: (b, c) planes of ≥ 64 along y and z, else a flat range. */
+function elementwise(gpu: Gpu, d: Dims): { flag: number; grid: [number, number, number] } {
+  const B = d.n / d.S;
+  const max = gpu.limits.maxComputeWorkgroupsPerDimension;
+  if (d.S >= WG && d.C <= max && B <= max) return { flag: PLANES, grid: [Math.ceil(d.S / (WG * EPT)), d.C, B] };
+  const [x, y] = grid2d(gpu, Math.ceil(d.total / WG));
+  return { flag: 0, grid: [x, y, 1] };
+}
 
 /** Records y = (x − mean)·rstd·γ + β per channel, with the batch's or the running statistics. */
 export function batchnorm(gpu: Gpu, call: BatchnormCall): void {
@@ -115,7 +127,8 @@ export function batchnorm(gpu: Gpu, call: BatchnormCall): void {
   }
   checkDistinct(name, ['y', call.y], ['x', call.x], ['mean', call.mean], ['rstd', call.rstd], ['gamma', call.gamma], ['beta', call.beta]);
   const k = gpu.kernel({ file: 'batchnorm', entry: 'bn_apply', bindings: ['read', 'read', 'read', 'read', 'read', 'rw'] });
-  gpu.dispatch(k, new Uint32Array(uniforms(d, 0, off, eps)), [call.x.buffer, call.mean.buffer, call.rstd.buffer, call.gamma.buffer, call.beta.buffer, call.y.buffer], grid2d(gpu, Math.ceil(d.total / WG)), `${name}${describeShape(call.x.shape)}`);
+  const ew = elementwise(gpu, d);
+  gpu.dispatch(k, new Uint32Array(uniforms(d, ew.flag, off, eps)), [call.x.buffer, call.mean.buffer, call.rstd.buffer, call.gamma.buffer, call.beta.buffer, call.y.buffer], ew.grid, `${name}${describeShape(call.x.shape)}`);
 }
 
 /**
@@ -143,9 +156,10 @@ export function batchnormBackward(gpu: Gpu, call: BatchnormBackwardCall): void {
   }
   if (cdx) {
     checkDistinct(name, ['dx', call.dx], ['x', call.x], ['dy', call.dy], ['mean', call.mean], ['rstd', call.rstd], ['gamma', call.gamma]);
-    const flags = (call.training ? TRAINING : 0) | (call.accumulateDx ? ACCUMULATE : 0);
+    const ew = elementwise(gpu, d);
+    const flags = (call.training ? TRAINING : 0) | (call.accumulateDx ? ACCUMULATE : 0) | ew.flag;
     const k = gpu.kernel({ file: 'batchnorm', entry: 'bn_bwd_dx', bindings: ['read', 'read', 'read', 'read', 'read', 'read', 'rw'] });
-    gpu.dispatch(k, new Uint32Array(uniforms(d, flags, off)), [call.x.buffer, call.dy.buffer, call.mean.buffer, call.rstd.buffer, call.gamma.buffer, sums, call.dx!.buffer], grid2d(gpu, Math.ceil(d.total / WG)), `${name}.dx${describeShape(call.x.shape)}`);
+    gpu.dispatch(k, new Uint32Array(uniforms(d, flags, off)), [call.x.buffer, call.dy.buffer, call.mean.buffer, call.rstd.buffer, call.gamma.buffer, sums, call.dx!.buffer], ew.grid, `${name}.dx${describeShape(call.x.shape)}`);
   }
   if (cdg) gpu.copy(sums, call.dgamma!.buffer, d.C * 4, 0, cdg.offset * 4);
   if (cdb) gpu.copy(sums, call.dbeta!.buffer, d.C * 4, d.C * 4, cdb.offset * 4);

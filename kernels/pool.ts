@@ -6,6 +6,9 @@ import { ShapeError } from '../src/gpu/errors.ts';
 import { checkDistinct, checkTensor, describeShape, grid2d, type TensorRef } from './common.ts';
 
 const WG = 64;
+/** Rows per invocation (max pooling) and elements per invocation (gap_bwd): shaders/pool.wgsl's RPI, EPT. */
+const RPI = 4;
+const EPT = 16;
 
 export interface MaxPool2dGeometry {
   /** Window: one number for both axes, or [height, width]. */
@@ -69,6 +72,20 @@ export function maxPool2dDims(op: string, xShape: readonly number[], g: MaxPool2
   return { planes: B * C, H, W, OH, OW, KH, KW, sh, sw, ph, pw };
 }
 
+/** Planes along grid z (max pooling's x and y run over a plane's pixels). */
+function planeGrid(gpu: Gpu, op: string, d: Pool2dDims, w: number, h: number): [number, number, number] {
+  const max = gpu.limits.maxComputeWorkgroupsPerDimension;
+  if (d.planes > max) throw new ShapeError(`${op}: ${d.planes} planes (batch x channels) exceed the adapter's ${max} workgroups per dimension; split the batch`);
+  return [Math.ceil(w / 8), Math.ceil(h / (8 * RPI)), d.planes];
+}
+
+/** gap_bwd's grid: chunks of a plane along x, planes along y folded into z past the limit. */
+function gapGrid(gpu: Gpu, d: Pool2dDims): [number, number, number] {
+  const max = gpu.limits.maxComputeWorkgroupsPerDimension;
+  const y = Math.min(d.planes, max);
+  return [Math.ceil((d.H * d.W) / (WG * EPT)), y, Math.ceil(d.planes / y)];
+}
+
 function uniforms(d: Pool2dDims, n: number, flags: number, offIn: number, offOut: number, offIdx: number): Uint32Array {
   return new Uint32Array([d.planes, d.H, d.W, d.OH, d.OW, d.KH, d.KW, d.sh, d.sw, d.ph, d.pw, flags, n, offIn, offOut, offIdx]);
 }
@@ -84,7 +101,7 @@ export function maxPool2d(gpu: Gpu, call: MaxPool2dCall): void {
   checkDistinct(name, ['y', call.y], ['x', call.x]);
   checkDistinct(name, ['indices', call.indices], ['x', call.x], ['y', call.y]);
   const k = gpu.kernel({ file: 'pool', entry: 'maxpool_fwd', bindings: ['read', 'rw', 'rw'] });
-  gpu.dispatch(k, uniforms(d, cy.n, 0, cx.offset, cy.offset, ci.offset), [call.x.buffer, call.y.buffer, call.indices.buffer], grid2d(gpu, Math.ceil(cy.n / WG)), `${name}${describeShape(call.x.shape)}`);
+  gpu.dispatch(k, uniforms(d, cy.n, 0, cx.offset, cy.offset, ci.offset), [call.x.buffer, call.y.buffer, call.indices.buffer], planeGrid(gpu, name, d, d.OW, d.OH), `${name}${describeShape(call.x.shape)}`);
 }
 
 /** Records dx (+)= dy routed to each window's argmax, summed where windows overlap. */
@@ -97,7 +114,7 @@ export function maxPool2dBackward(gpu: Gpu, call: MaxPool2dBackwardCall): void {
   const cdx = checkTensor(gpu, name, 'dx', call.dx);
   checkDistinct(name, ['dx', call.dx], ['dy', call.dy], ['indices', call.indices]);
   const k = gpu.kernel({ file: 'pool', entry: 'maxpool_bwd', bindings: ['read', 'read', 'rw'] });
-  gpu.dispatch(k, uniforms(d, cdx.n, call.accumulate ? 1 : 0, cdy.offset, cdx.offset, ci.offset), [call.dy.buffer, call.indices.buffer, call.dx.buffer], grid2d(gpu, Math.ceil(cdx.n / WG)), `${name}${describeShape(call.dx.shape)}`);
+  gpu.dispatch(k, uniforms(d, cdx.n, call.accumulate ? 1 : 0, cdy.offset, cdx.offset, ci.offset), [call.dy.buffer, call.indices.buffer, call.dx.buffer], planeGrid(gpu, name, d, d.W, d.H), `${name}${describeShape(call.dx.shape)}`);
 }
 
 function gapDims(op: string, xShape: readonly number[], yShape: readonly number[]): Pool2dDims {
@@ -126,7 +143,7 @@ export function globalAvgPoolBackward(gpu: Gpu, call: { dy: TensorRef; dx: Tenso
   const cdx = checkTensor(gpu, name, 'dx', call.dx);
   checkDistinct(name, ['dx', call.dx], ['dy', call.dy]);
   const k = gpu.kernel({ file: 'pool', entry: 'gap_bwd', bindings: ['read', 'rw'] });
-  gpu.dispatch(k, uniforms(d, cdx.n, call.accumulate ? 1 : 0, cdy.offset, cdx.offset, 0), [call.dy.buffer, call.dx.buffer], grid2d(gpu, Math.ceil(cdx.n / WG)), `${name}${describeShape(call.dx.shape)}`);
+  gpu.dispatch(k, uniforms(d, cdx.n, call.accumulate ? 1 : 0, cdy.offset, cdx.offset, 0), [call.dy.buffer, call.dx.buffer], gapGrid(gpu, d), `${name}${describeShape(call.dx.shape)}`);
 }
 
 /** Bytes of one call (napkin math): max pool reads x, writes y and indices; its backward reads dy and indices (about once per window), writes dx. */

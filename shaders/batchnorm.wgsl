@@ -10,7 +10,7 @@
 //   bn_eval_stats   inference statistics: mean = running_mean, rstd = 1/√(running_var + eps), so
 //                   that bn_apply and the backward are the same in both modes.
 //                   0 Params · 1 running_mean · 2 running_var (read) · 3 mean · 4 rstd (rw)
-//   bn_apply        y = (x − mean)·rstd·γ + β, one invocation per element.
+//   bn_apply        y = (x − mean)·rstd·γ + β, one invocation per element (PLANES: below).
 //                   0 Params · 1 x · 2 mean · 3 rstd · 4 γ · 5 β (read) · 6 y (rw)
 //   bn_bwd_sums     per channel (one workgroup): sums[c] = Σ dy·x̂ (dγ), sums[C + c] = Σ dy (dβ).
 //                   0 Params · 1 x · 2 dy · 3 mean · 4 rstd (read) · 5 sums (rw)
@@ -29,7 +29,11 @@ struct Params {
 const UPDATE_RUNNING: u32 = 1u;
 const TRAINING: u32 = 2u;
 const ACCUMULATE: u32 = 4u;
+// Elementwise passes: grid x = chunk of 64·EPT within a (b, c) plane, y = c, z = b, so that no
+// lane divides (a software adapter has no vector integer division); else a flat index divided.
+const PLANES: u32 = 8u;
 const WG: u32 = 64u;
+const EPT: u32 = 16u;
 
 @group(0) @binding(0) var<uniform> p: Params;
 // bn_stats
@@ -79,19 +83,53 @@ fn at(c: u32, i: u32) -> u32 {
 fn channel(wg: vec3u, nwg: vec3u) -> u32 { return wg.y * nwg.x + wg.x; }
 fn flat(wg: vec3u, nwg: vec3u, lid: u32) -> u32 { return (wg.y * nwg.x + wg.x) * WG + lid; }
 
+// Elementwise passes: in PLANES mode invocation lid of workgroup (x, c, b) takes elements
+// s = (x·EPT + k)·WG + lid of plane (b, c), k < EPT (a software adapter pays microseconds per
+// workgroup); else one element per invocation of a flat range. The element (from the tensor's
+// start) and channel of step k, or (total, 0) past the end.
+fn element(wg: vec3u, nwg: vec3u, lid: u32, k: u32) -> vec2u {
+  if ((p.flags & PLANES) != 0u) {
+    let s = (wg.x * EPT + k) * WG + lid;
+    if (s >= p.S) { return vec2u(p.total, 0u); }
+    return vec2u((wg.z * p.C + wg.y) * p.S + s, wg.y);
+  }
+  let e = flat(wg, nwg, lid);
+  if (k > 0u) { return vec2u(p.total, 0u); }
+  return vec2u(e, (e / p.S) % p.C);
+}
+
 @compute @workgroup_size(WG, 1, 1)
 fn bn_stats(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   // Workgroups past the last channel (the 2-D grid rounds up) work on the last one and write
   // nothing: the barriers stay in uniform control flow.
   let c0 = channel(wg, nwg);
   let c = min(c0, p.C - 1u);
+  // Planes of S ≥ WG are walked row by row with no division; shorter ones by a flat index.
+  let rows = p.S >= WG;
   var s = 0.0;
-  for (var i = lid; i < p.n; i += WG) { s += x[p.offX + at(c, i)]; }
+  if (rows) {
+    for (var b = 0u; b < p.n / p.S; b++) {
+      let base = p.offX + (b * p.C + c) * p.S;
+      for (var i = lid; i < p.S; i += WG) { s += x[base + i]; }
+    }
+  } else {
+    for (var i = lid; i < p.n; i += WG) { s += x[p.offX + at(c, i)]; }
+  }
   let mean = wg_sum(lid, vec2f(s, 0.0)).x / f32(p.n);
   var q = 0.0;
-  for (var i = lid; i < p.n; i += WG) {
-    let d = x[p.offX + at(c, i)] - mean;
-    q = fma(d, d, q);
+  if (rows) {
+    for (var b = 0u; b < p.n / p.S; b++) {
+      let base = p.offX + (b * p.C + c) * p.S;
+      for (var i = lid; i < p.S; i += WG) {
+        let d = x[base + i] - mean;
+        q = fma(d, d, q);
+      }
+    }
+  } else {
+    for (var i = lid; i < p.n; i += WG) {
+      let d = x[p.offX + at(c, i)] - mean;
+      q = fma(d, d, q);
+    }
   }
   let m2 = wg_sum(lid, vec2f(q, 0.0)).x;
   if (lid != 0u || c0 >= p.C) { return; }
@@ -114,11 +152,14 @@ fn bn_eval_stats(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg:
 
 @compute @workgroup_size(WG, 1, 1)
 fn bn_apply(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let e = flat(wg, nwg, lid);
-  if (e >= p.total) { return; }
-  let c = (e / p.S) % p.C;
-  let xh = (x[p.offX + e] - mean_in[p.offMean + c]) * rstd_in[p.offRstd + c];
-  y[p.offY + e] = fma(xh, gamma[p.offG + c], beta[p.offB + c]);
+  for (var k = 0u; k < EPT; k++) {
+    let ec = element(wg, nwg, lid, k);
+    let e = ec.x;
+    let c = ec.y;
+    if (e >= p.total) { return; }
+    let xh = (x[p.offX + e] - mean_in[p.offMean + c]) * rstd_in[p.offRstd + c];
+    y[p.offY + e] = fma(xh, gamma[p.offG + c], beta[p.offB + c]);
+  }
 }
 
 @compute @workgroup_size(WG, 1, 1)
@@ -128,10 +169,20 @@ fn bn_bwd_sums(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: v
   let mean = mean_s[p.offMean + c];
   let rstd = rstd_s[p.offRstd + c];
   var s = vec2f(0.0);
-  for (var i = lid; i < p.n; i += WG) {
-    let a = at(c, i);
-    let g = dy_s[p.offDy + a];
-    s += vec2f(g * (x[p.offX + a] - mean) * rstd, g);
+  if (p.S >= WG) {
+    for (var b = 0u; b < p.n / p.S; b++) {
+      let base = (b * p.C + c) * p.S;
+      for (var i = lid; i < p.S; i += WG) {
+        let g = dy_s[p.offDy + base + i];
+        s += vec2f(g * (x[p.offX + base + i] - mean) * rstd, g);
+      }
+    }
+  } else {
+    for (var i = lid; i < p.n; i += WG) {
+      let a = at(c, i);
+      let g = dy_s[p.offDy + a];
+      s += vec2f(g * (x[p.offX + a] - mean) * rstd, g);
+    }
   }
   s = wg_sum(lid, s);
   if (lid == 0u && c0 < p.C) {
@@ -142,16 +193,19 @@ fn bn_bwd_sums(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: v
 
 @compute @workgroup_size(WG, 1, 1)
 fn bn_bwd_dx(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let e = flat(wg, nwg, lid);
-  if (e >= p.total) { return; }
-  let c = (e / p.S) % p.C;
-  let rstd = rstd_s[p.offRstd + c];
-  var g = dy_d[p.offDy + e];
-  if ((p.flags & TRAINING) != 0u) {
-    let xh = (x[p.offX + e] - mean_s[p.offMean + c]) * rstd;
-    g -= (sums_in[p.C + c] + xh * sums_in[c]) / f32(p.n);
+  for (var k = 0u; k < EPT; k++) {
+    let ec = element(wg, nwg, lid, k);
+    let e = ec.x;
+    let c = ec.y;
+    if (e >= p.total) { return; }
+    let rstd = rstd_s[p.offRstd + c];
+    var g = dy_d[p.offDy + e];
+    if ((p.flags & TRAINING) != 0u) {
+      let xh = (x[p.offX + e] - mean_s[p.offMean + c]) * rstd;
+      g -= (sums_in[p.C + c] + xh * sums_in[c]) / f32(p.n);
+    }
+    var v = gamma_d[p.offG + c] * rstd * g;
+    if ((p.flags & ACCUMULATE) != 0u) { v += dx[p.offY + e]; }
+    dx[p.offY + e] = v;
   }
-  var v = gamma_d[p.offG + c] * rstd * g;
-  if ((p.flags & ACCUMULATE) != 0u) { v += dx[p.offY + e]; }
-  dx[p.offY + e] = v;
 }

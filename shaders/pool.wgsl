@@ -2,19 +2,22 @@
 //
 //   maxpool_fwd   y[plane, oh, ow] = max over the window at (oh·sh − ph, ow·sw − pw), KH x KW,
 //                 padding never chosen (PyTorch's −∞ padding); idx = ih·W + iw of the first
-//                 maximum in scan order (PyTorch's return_indices). One invocation per output.
+//                 maximum in scan order (PyTorch's return_indices). One invocation per output,
+//                 8 x 8·RPI of them per workgroup over (ow, oh), grid z = plane.
 //                 0 Params · 1 x (read) · 2 y · 3 idx (read_write)
 //   maxpool_bwd   dx[plane, ih, iw] = Σ dy[plane, oh, ow] over the outputs whose window holds
 //                 (ih, iw) and whose idx points at it: a gather over at most ⌈KH/sh⌉·⌈KW/sw⌉
 //                 outputs per input, so no atomics and the same bits on every run. dx += with
-//                 ACCUMULATE. One invocation per input.
+//                 ACCUMULATE. One invocation per input, 8 x 8·RPI per workgroup over (iw, ih), z = plane.
 //                 0 Params · 1 dy · 2 idx (read) · 3 dx (read_write)
 //   gap_fwd       y[plane] = mean of the plane (global average pool): one workgroup per plane,
 //                 strided partial sums folded in a fixed order.
 //                 0 Params · 1 x (read) · 2 y (read_write)
-//   gap_bwd       dx[plane, i] = dy[plane]/(H·W) (+ dx with ACCUMULATE). One invocation per input.
+//   gap_bwd       dx[plane, i] = dy[plane]/(H·W) (+ dx with ACCUMULATE). One invocation per input,
+//                 grid x = chunk of 64·EPT in the plane, y (+ z·nwg.y) = plane.
 //                 0 Params · 1 dy (read) · 2 dx (read_write)
-// Workgroups are numbered x + y·nwg.x (kernels/common.ts grid2d) so that long ranges fit.
+// Pixel coordinates come from the grid, not from dividing a flat index: a software adapter has
+// no vector integer division and runs one per lane.
 
 struct Params {
   planes: u32, H: u32, W: u32, OH: u32,
@@ -25,6 +28,11 @@ struct Params {
 
 const ACCUMULATE: u32 = 1u;
 const WG: u32 = 64u;
+// Work per invocation: rows of outputs (max pooling) and elements (gap_bwd). A software adapter
+// pays microseconds per workgroup; one element per invocation left the elementwise passes at a
+// fraction of a copy's speed.
+const RPI: u32 = 4u;
+const EPT: u32 = 16u;
 
 @group(0) @binding(0) var<uniform> p: Params;
 // maxpool_fwd, gap_fwd
@@ -37,16 +45,8 @@ const WG: u32 = 64u;
 @group(0) @binding(3) var<storage, read_write> dx: array<f32>;
 @group(0) @binding(2) var<storage, read_write> dx_gap: array<f32>;
 
-fn flat(wg: vec3u, nwg: vec3u, lid: u32) -> u32 { return (wg.y * nwg.x + wg.x) * WG + lid; }
-
-@compute @workgroup_size(WG, 1, 1)
-fn maxpool_fwd(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let o = flat(wg, nwg, lid);
-  if (o >= p.n) { return; }
-  let P = p.OH * p.OW;
-  let plane = o / P;
-  let oh = (o % P) / p.OW;
-  let ow = o % p.OW;
+fn maxpool_one(plane: u32, oh: u32, ow: u32) {
+  let o = (plane * p.OH + oh) * p.OW + ow;
   let x0 = p.offIn + plane * p.H * p.W;
   let ih0 = i32(oh * p.sh) - i32(p.ph);
   let iw0 = i32(ow * p.sw) - i32(p.pw);
@@ -68,15 +68,20 @@ fn maxpool_fwd(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: v
   idx_out[p.offIdx + o] = at;
 }
 
-@compute @workgroup_size(WG, 1, 1)
-fn maxpool_bwd(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let e = flat(wg, nwg, lid);
-  if (e >= p.n) { return; }
-  let HW = p.H * p.W;
-  let plane = e / HW;
-  let i = e % HW;
-  let ih = i / p.W + p.ph;
-  let iw = i % p.W + p.pw;
+@compute @workgroup_size(8, 8, 1)
+fn maxpool_fwd(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let ow = wg.x * 8u + lid.x;
+  for (var r = 0u; r < RPI; r++) {
+    let oh = wg.y * 8u * RPI + r * 8u + lid.y;
+    if (ow < p.OW && oh < p.OH) { maxpool_one(wg.z, oh, ow); }
+  }
+}
+
+fn maxpool_bwd_one(plane: u32, y: u32, x: u32) {
+  let i = y * p.W + x;
+  let e = plane * p.H * p.W + i;
+  let ih = y + p.ph;
+  let iw = x + p.pw;
   // Outputs oh with oh·sh ≤ ih + ph < oh·sh + KH, likewise ow.
   let oh1 = min(ih / p.sh + 1u, p.OH);
   let ow1 = min(iw / p.sw + 1u, p.OW);
@@ -93,6 +98,15 @@ fn maxpool_bwd(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: v
   let at = p.offOut + e;
   if ((p.flags & ACCUMULATE) != 0u) { s += dx[at]; }
   dx[at] = s;
+}
+
+@compute @workgroup_size(8, 8, 1)
+fn maxpool_bwd(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let x = wg.x * 8u + lid.x;
+  for (var r = 0u; r < RPI; r++) {
+    let y = wg.y * 8u * RPI + r * 8u + lid.y;
+    if (x < p.W && y < p.H) { maxpool_bwd_one(wg.z, y, x); }
+  }
 }
 
 var<workgroup> partial: array<f32, WG>;
@@ -116,11 +130,16 @@ fn gap_fwd(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u
 
 @compute @workgroup_size(WG, 1, 1)
 fn gap_bwd(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let e = flat(wg, nwg, lid);
-  if (e >= p.n) { return; }
+  let plane = wg.z * nwg.y + wg.y;
   let HW = p.H * p.W;
-  var v = dy[p.offIn + e / HW] / f32(HW);
-  let at = p.offOut + e;
-  if ((p.flags & ACCUMULATE) != 0u) { v += dx_gap[at]; }
-  dx_gap[at] = v;
+  if (plane >= p.planes) { return; }
+  let g = dy[p.offIn + plane] / f32(HW);
+  for (var k = 0u; k < EPT; k++) {
+    let i = (wg.x * EPT + k) * WG + lid;
+    if (i >= HW) { return; }
+    var v = g;
+    let at = p.offOut + plane * HW + i;
+    if ((p.flags & ACCUMULATE) != 0u) { v += dx_gap[at]; }
+    dx_gap[at] = v;
+  }
 }

@@ -70,7 +70,7 @@ export const benchCommand = {
         default: 'all',
         describe: `which kernels: ${BENCH_FAMILIES.map((f) => `${f.name} (${f.describe})`).join('; ')}`,
       })
-      .option('sizes', { type: 'string', describe: 'sizes, family-specific; matmul: comma list of n (square) or MxNxK [default 256,512,1024 on software adapters, 1024,2048,4096 on GPUs]; conv2d: BxCxHxWxOxKxSxP (batch, in channels, height, width, out channels, square kernel, stride, padding) [default 8x64x28x28x64x3x1x1,8x3x64x64x32x7x2x3 on software adapters]; pool, batchnorm: BxCxHxW [default 8x64x56x56 on software adapters]; lstm: BxIxH (batch, input size, hidden size) [default 1x256x256,32x256x256 on software adapters]' })
+      .option('sizes', { type: 'string', describe: 'sizes, family-specific; matmul: comma list of n (square) or MxNxK [default 256,512,1024 on software adapters, 1024,2048,4096 on GPUs]; conv2d: BxCxHxWxOxKxSxP (batch, in channels, height, width, out channels, square kernel, stride, padding) [default 8x64x28x28x64x3x1x1,8x64x28x28x128x3x2x1,8x3x64x64x32x7x2x3 on software adapters]; pool, batchnorm: BxCxHxW [default 8x64x56x56 on software adapters]; lstm: BxIxH (batch, input size, hidden size) [default 1x256x256,32x256x256 on software adapters]' })
       .option('variant', { type: 'string', default: 'all', describe: 'comma list of variants, or all' })
       .option('layout', { type: 'string', default: 'NN', describe: 'matmul: NN, NT, TN (B or A transposed), comma list, or all' })
       .option('runs', { type: 'number', default: 3, describe: 'timed runs per case (the median is reported)' })

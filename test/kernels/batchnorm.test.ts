@@ -1,6 +1,7 @@
 // The batch norm family against its float64 reference, in training (batch statistics, running
 // statistics updated in place) and inference (running statistics): [B, C] features and
-// [B, C, H, W] maps at 1, primes and channel counts past one row of workgroups; each channel
+// [B, C, H, W] maps at 1, primes, channel counts past one row of workgroups and planes past one
+// workgroup's elements; each channel
 // holding fewer elements than a workgroup's invocations and many more; |x| offset far from 0
 // (the two-pass variance); every operand at an odd offset with NaN around it; outputs poisoned;
 // dx accumulated; determinism.
@@ -113,6 +114,8 @@ describe('batchnorm', () => {
       { shape: [5, 67, 3, 1], training: true },
       { shape: [4, 3, 13, 11], training: true, off: 5 },
       { shape: [2, 5, 17], training: true, noRunning: true },
+      // Planes longer than one workgroup's 64·16 elements.
+      { shape: [2, 3, 37, 41], training: true, off: 1 },
     ];
     let salt = 0;
     for (const c of cases) await runCase(c, salt++);

@@ -1,7 +1,7 @@
 // The pooling family against its float64 reference: 1x1 planes, primes, windows that overlap
 // (stride < kernel, so dx sums several dy), skip pixels (stride > kernel), padding on one axis,
 // ties (inputs rounded to a few levels: the first maximum must win, in both the values and the
-// indices), planes past one workgroup's range; operands at odd offsets with NaN around them;
+// indices), planes past one workgroup's range and taller than its rows; operands at odd offsets with NaN around them;
 // outputs poisoned; dx accumulated onto what it holds. Global average pool likewise.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Gpu } from '../../src/gpu/gpu.ts';
@@ -103,6 +103,8 @@ describe('maxPool2d', () => {
       { s: [3, 1, 11, 13], k: [2, 3], stride: [3, 4], off: 2 },
       // Many planes: more invocations than one row of workgroups covers several times.
       { s: [4, 37, 9, 7], k: [3, 3], stride: [2, 2], pad: [1, 1] },
+      // Taller than one workgroup's 32 rows, in and out (the forward's 35 rows, the backward's 70).
+      { s: [1, 2, 70, 9], k: [3, 3], stride: [2, 2], pad: [1, 1], off: 1 },
     ];
     let salt = 0;
     for (const c of cases) await runMax(c, salt++);
@@ -124,6 +126,8 @@ describe('globalAvgPool', () => {
     await runAvg([2, 3, 7, 5], 3, 21);
     await runAvg([3, 5, 1, 67], 1, 22);
     await runAvg([2, 71, 13, 11], 0, 23, true);
+    // Planes longer than one workgroup's 1024 elements.
+    await runAvg([2, 3, 37, 41], 2, 24, true);
   });
 });
 
