@@ -1,9 +1,9 @@
 // The model in a browser tab against the same model in Node: one configuration, one seed, one
-// batch; the loss, three training steps (losses and gradient norms) and the loss and every
-// parameter after them, computed by Dawn here and by the tab's WebGPU (SwiftShader without a GPU)
+// batch; the loss, eight training steps (losses and gradient norms: the two loss curves) and the
+// loss and every parameter after them, computed by Dawn here and by the tab's WebGPU (SwiftShader without a GPU)
 // there. The two adapters run different kernel variants (subgroup sizes 8 and 4) and so add in
-// different orders: losses within 1e-5 relative, parameters within 1e-5 (measured: 4e-8, 1.1e-6). Skipped without
-// /usr/bin/chromium, except under CI.
+// different orders: losses within 1e-5 relative, parameters within 1e-5 (measured: 4e-8,
+// 1.7e-6). Skipped without /usr/bin/chromium, except under CI.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -25,7 +25,7 @@ const OPTIONS: ModelRunOptions = {
   seed: 11,
   batchSeed: 12,
   batch: 5,
-  steps: 3,
+  steps: 8,
   lr: 1e-3,
 };
 
@@ -50,7 +50,7 @@ describe.skipIf(!have && !process.env.CI)('the model in the browser against Node
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  it('forward, three training steps and the parameters after them match Node', async () => {
+  it('forward, eight training steps and the parameters after them match Node', async () => {
     const t0 = performance.now();
     const node = await runModel(gpu, OPTIONS);
     const t1 = performance.now();
@@ -80,18 +80,20 @@ describe.skipIf(!have && !process.env.CI)('the model in the browser against Node
         `after ${OPTIONS.steps} steps ${node.after.total.toFixed(6)} vs ${tab.after.total.toFixed(6)} (rel ${rel(tab.after.total, node.after.total).toExponential(1)}); ` +
         `largest parameter difference ${worst.err.toExponential(2)} at ${worst.name}`,
     );
+    console.log(`loss curve, Node: ${[node.before, ...node.steps.slice(1), node.after].map((l) => l.total.toFixed(5)).join(' ')}`);
+    console.log(`loss curve, tab:  ${[tab.before, ...tab.steps.slice(1), tab.after].map((l) => l.total.toFixed(5)).join(' ')}`);
     expect(errors).toEqual([]);
     // Measured on lavapipe against SwiftShader: losses and gradient norms within 4e-8 relative,
-    // parameters within 1.1e-6 (float32 sums in other orders: the adapters' subgroup sizes, 8 and
+    // parameters within 1.7e-6 (float32 sums in other orders: the adapters' subgroup sizes, 8 and
     // 4, pick other kernel variants). The bounds are ten times that and more; a wrong kernel, a
     // skipped update or a different batch is off by orders of magnitude beyond them.
     const LOSS = { atol: 1e-6, rtol: 1e-5 };
     const flat = (r: ModelRun) => [r.before, ...r.steps, r.after].flatMap((l) => [l.contrastive, l.caption, l.total, 'gradNorm' in l ? (l.gradNorm as number) : 0]);
     const losses = compareClose(flat(tab), flat(node), LOSS);
     expect(losses.ok, `losses and gradient norms: ${describeReport(losses)}`).toBe(true);
-    expect(tab.steps.map((s) => s.nonFinite)).toEqual([null, null, null]);
+    expect(tab.steps.map((s) => s.nonFinite)).toEqual(node.steps.map(() => null));
     // AdamW's first steps move each parameter by about lr·sign(g) (lr 1e-3): an element whose
-    // gradient is ~0 could move differently; none did by more than 1.1e-6.
+    // gradient is ~0 could move differently; none did by more than 1.7e-6 in eight steps.
     expect(Object.keys(tab.params).sort()).toEqual([...names].sort());
     for (const n of names) {
       const r = compareClose(tab.params[n]!, node.params[n]!, { atol: 1e-5, rtol: 0 });
