@@ -1,5 +1,5 @@
-// Bench cases of the LSTM family: one step (the gates matmul, then the fused cell) and one
-// step with its backward (cell backward, d[x | h] and dW + db), validated against the float64
+// Bench cases of the LSTM family: the gates matmul alone, one step (that matmul, then the fused
+// cell) and one step with its backward (cell backward, d[x | h] and dW + db), validated against the float64
 // reference on the very inputs they are then timed on; GFLOP/s of the matmuls (lstmStepFlops)
 // and steps per second.
 import type { Gpu } from '../src/gpu/gpu.ts';
@@ -9,7 +9,8 @@ import { fmt, parseList, parseSizes, printRows, runCases, sampleIndices, type Be
 import { lstmCell, lstmCellBackward, lstmGates, lstmGatesBackward, lstmStepFlops } from './lstm.ts';
 import { lstmCellBackwardRef, lstmCellRef, lstmTolerance } from './lstm.ref.ts';
 
-const CASES = ['step', 'step+bwd'] as const;
+/** gates: the step's matmul alone, beside the step, so that the fused cell's share shows. */
+const CASES = ['gates', 'step', 'step+bwd'] as const;
 type Case = (typeof CASES)[number];
 
 function lstmCase(gpu: Gpu, which: Case, [B, I, H]: [number, number, number], seed: number): BenchCase {
@@ -33,18 +34,20 @@ function lstmCase(gpu: Gpu, which: Case, [B, I, H]: [number, number, number], se
     lstmGates(gpu, { xh: t(XH, [B, K]), w: t(W, [4 * H, K]), bias: t(BI, [4 * H]), gates: t(G, [B, 4 * H]) });
     lstmCell(gpu, { gates: t(G, [B, 4 * H]), c: t(C, [B, H]), cOut: t(CO, [B, H]), h: t(Hh, [B, H]) });
   };
+  const gates = () => lstmGates(gpu, { xh: t(XH, [B, K]), w: t(W, [4 * H, K]), bias: t(BI, [4 * H]), gates: t(G, [B, 4 * H]) });
   const record = () => {
+    if (which === 'gates') return gates();
     step();
     if (which === 'step') return;
     lstmCellBackward(gpu, { acts: t(G, [B, 4 * H]), c: t(C, [B, H]), dh: t(DH, [B, H]), dc: t(DC, [B, H]), dgates: t(DG, [B, 4 * H]), dcPrev: t(DCP, [B, H]) });
     lstmGatesBackward(gpu, { dgates: t(DG, [B, 4 * H]), xh: t(XH, [B, K]), w: t(W, [4 * H, K]), dxh: t(DXH, [B, K]), dw: t(DW, [4 * H, K]), dbias: t(DB, [4 * H]) });
   };
-  const out = which === 'step' ? Hh : DXH;
-  const n = which === 'step' ? B * H : B * K;
+  const out = which === 'gates' ? G : which === 'step' ? Hh : DXH;
+  const n = which === 'gates' ? B * 4 * H : which === 'step' ? B * H : B * K;
   return {
     variant: which,
     shape: `${B}x${I}x${H}`,
-    work: { flops: lstmStepFlops(B, I, H, 'fwd') + (which === 'step' ? 0 : lstmStepFlops(B, I, H, 'bwd')) },
+    work: { flops: lstmStepFlops(B, I, H, 'fwd') + (which === 'step+bwd' ? lstmStepFlops(B, I, H, 'bwd') : 0) },
     record,
     async validate() {
       gpu.write(out, new Float32Array(n).fill(NaN));
@@ -58,13 +61,13 @@ function lstmCase(gpu: Gpu, which: Case, [B, I, H]: [number, number, number], se
         }
       }
       const cell = lstmCellRef(pre, c, B, H);
-      let want = cell.h;
+      let want = which === 'gates' ? pre : cell.h;
       if (which === 'step+bwd') {
         const { dgates } = lstmCellBackwardRef(cell.acts, c, dh, dc, B, H);
         want = new Float64Array(B * K);
         for (let b = 0; b < B; b++) for (let r = 0; r < 4 * H; r++) for (let k = 0; k < K; k++) want[b * K + k] += dgates[b * 4 * H + r]! * w[r * K + k]!;
       }
-      const r = compareClose(await gpu.read(out, n), want, lstmTolerance(which === 'step' ? K : 4 * H), sampleIndices(rng, n));
+      const r = compareClose(await gpu.read(out, n), want, lstmTolerance(which === 'step+bwd' ? 4 * H : K), sampleIndices(rng, n));
       return { ok: r.ok, maxAbsError: r.maxAbsError, checked: r.count };
     },
     release() {
@@ -81,7 +84,7 @@ export function* lstmCases(ctx: BenchContext): Generator<BenchCase> {
 
 export const lstmBench: BenchFamily = {
   name: 'lstm',
-  describe: 'LSTM step (gates in one matmul, fused cell) and step + backward; GFLOP/s vs the FMA ceiling, steps/s',
+  describe: 'LSTM gates matmul alone, step (gates in one matmul, fused cell), step + backward; GFLOP/s vs the FMA ceiling, steps/s',
   async run(ctx) {
     const rows = await runCases(ctx, 'lstm', lstmCases(ctx));
     return printRows(ctx, rows, { variant: 'case', shape: 'B x I x H' }, [{ head: 'steps/s', cell: (r) => fmt(1000 / r.ms, 0) }]);
