@@ -173,7 +173,7 @@ async function evalLanguage(ctx: EvalContext, ds: Dataset, img: { emb: Float32Ar
     const n = Math.min(ctx.batch, N - at);
     for (const c of await captionImages(model, pixels.subarray(at * plane, (at + n) * plane), n, search)) hyps.push(tokenizer.decode(c.tokens));
   }
-  ctx.captions?.push(...hyps.map((caption, j) => ({ split: `${ds.split} (${lang})`, item: img.indices[rows[j]!]!, id: ds.meta(img.indices[rows[j]!]!).id, caption, references: refs[j]! })));
+  ctx.captions?.push(...hyps.map((caption, j) => ({ split: ds.split, lang, item: img.indices[rows[j]!]!, id: ds.meta(img.indices[rows[j]!]!).id, caption, references: refs[j]! })));
   const out = [{ name: 'coca', metrics: { ...recallMetrics(recall), ...captionMetrics(scoreCaptions(hyps, refs)) } }];
   const trainCaps = train?.byLang?.[lang];
   if (train && trainCaps) {

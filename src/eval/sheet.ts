@@ -15,6 +15,8 @@ export interface CaptionRecord {
   id: string;
   caption: string;
   references: string[];
+  /** The caption language, for a multilingual model's other languages (the caption decoded after its token, references in it). */
+  lang?: string;
 }
 
 const THUMB = 96;
@@ -24,7 +26,7 @@ export function captionSheetHtml(title: string, records: readonly CaptionRecord[
   const rows = records.map((r, i) => {
     const img = thumbs[i] ? `<img src="${thumbs[i]}" width="${THUMB}" height="${THUMB}" alt="">` : '';
     const refs = r.references.map((t) => `<li>${escapeHtml(t)}</li>`).join('');
-    return `<tr><td>${img}</td><td class="id">${escapeHtml(r.split)}<br>${escapeHtml(r.id)}</td><td class="cap">${r.caption ? escapeHtml(r.caption) : '<i class="none">(no words)</i>'}</td><td><ul>${refs}</ul></td></tr>`;
+    return `<tr><td>${img}</td><td class="id">${escapeHtml(r.split)}${r.lang ? ` · ${escapeHtml(r.lang)}` : ''}<br>${escapeHtml(r.id)}</td><td class="cap">${r.caption ? escapeHtml(r.caption) : '<i class="none">(no words)</i>'}</td><td><ul>${refs}</ul></td></tr>`;
   });
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(title)}</title>

@@ -12,6 +12,7 @@ import { loadDataset } from '../../src/data/load.ts';
 import { BatchLoader } from '../../src/data/loader.ts';
 import { FORMAT, FORMAT_VERSION, ImageWriter, imageFile, writeItems, type StoredItem } from '../../src/data/store.ts';
 import { embedTexts, evalSplit, type EvalContext } from '../../src/eval/run.ts';
+import { writeCaptionSheet } from '../../src/eval/sheet.ts';
 import { retrievalRecallPairs, similarity } from '../../src/eval/recall.ts';
 import type { Gpu } from '../../src/gpu/gpu.ts';
 import { captionImages } from '../../src/infer/caption.ts';
@@ -180,10 +181,17 @@ describe('coca eval per caption language', () => {
         expect(s.rows.map((r) => r.name)).toEqual(['coca', 'chance']);
       }
       // The Russian pictures are the even items, scored against their Russian captions.
-      const ruRecords = records.filter((r) => r.split === 'test-concept (ru)');
+      const ruRecords = records.filter((r) => r.split === 'test-concept' && r.lang === 'ru');
       expect(ruRecords.map((r) => r.item)).toEqual([0, 2, 4, 6, 8]);
       expect(ruRecords.map((r) => r.references)).toEqual([0, 2, 4, 6, 8].map((i) => [CAPTIONS_RU[i % 8]!]));
-      expect(records.filter((r) => r.split === 'test-concept (zh)').map((r) => r.item)).toEqual([0, 1, 2]);
+      expect(records.filter((r) => r.lang === 'zh').map((r) => r.item)).toEqual([0, 1, 2]);
+      expect(records.filter((r) => r.lang === undefined)).toHaveLength(9);
+      // The captions sheet finds every picture's thumbnail, a language's rows included, and names the language.
+      const sheet = path.join(dir, 'sheet');
+      await writeCaptionSheet(sheet, 'languages', records, data);
+      const html = fs.readFileSync(path.join(sheet, 'captions.html'), 'utf8');
+      expect(html.match(/<img /g)).toHaveLength(records.length);
+      expect(html).toContain('test-concept · ru<br>');
 
       // Recall recomputed by hand from the Russian subset, texts after [lang:ru].
       const d = await loadDataset(data, { split: 'test-concept', imageSize: 16 });
