@@ -7,6 +7,7 @@ import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { emojiSources } from '../../../src/data/builtin/emoji.ts';
 import { sourcesDir } from '../../../src/data/paths.ts';
+import { fetchNpm } from '../../../src/data/fetch.ts';
 import { FORMAT, FORMAT_VERSION } from '../../../src/data/store.ts';
 import { sameBuild } from '../../../src/cli/data.ts';
 import { splitPairs, storedItem } from '../../../src/data/builtin/build.ts';
@@ -271,6 +272,29 @@ describe('coca data build --if-missing and languages', () => {
       expect(sameBuild(dir, 'builtin', 0, ['en'])).toBe(false);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('a source cache unpacked for fewer files', () => {
+  it('is fetched again when a file now asked for is missing (an older build unpacked only en/data.json)', async () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'coca-fetch-'));
+    const saved = { cache: process.env['COCA_CACHE'], path: process.env['PATH'] };
+    try {
+      process.env['COCA_CACHE'] = root;
+      const dir = path.join(root, 'sources', 'npm-emojibase-data-17.0.0');
+      fs.mkdirSync(path.join(dir, 'package', 'en'), { recursive: true });
+      fs.writeFileSync(path.join(dir, 'package', 'en', 'data.json'), '[]');
+      fs.writeFileSync(path.join(dir, '.complete'), 'emojibase-data@17.0.0\n');
+      expect(await fetchNpm('emojibase-data', '17.0.0', ['package/en/data.json'])).toBe(path.join(dir, 'package'));
+      // Without npm on the PATH the refetch can only fail: what matters is that it is tried.
+      process.env['PATH'] = '';
+      await expect(fetchNpm('emojibase-data', '17.0.0', ['package/en/data.json', 'package/ru/data.json'])).rejects.toThrow(/could not fetch emojibase-data@17\.0\.0/);
+    } finally {
+      process.env['PATH'] = saved.path;
+      if (saved.cache === undefined) delete process.env['COCA_CACHE'];
+      else process.env['COCA_CACHE'] = saved.cache;
+      fs.rmSync(root, { recursive: true, force: true });
     }
   });
 });
