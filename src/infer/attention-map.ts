@@ -10,86 +10,13 @@
 import sharp, { type OverlayOptions } from 'sharp';
 import { loadSquare } from '../data/image.ts';
 import { fitOf } from '../data/preprocess.ts';
-import type { CocaModel } from '../model/coca.ts';
-import { block, crossAttention, norm } from '../nn/layers.ts';
-import { linear } from '../tensor/ops/linear.ts';
-import { addBroadcastRow, concatSeq } from '../tensor/ops/sequence.ts';
-import { expandBatch, reshape } from '../tensor/ops/shape.ts';
-import { noGrad } from '../tensor/tape.ts';
-import { tidy } from '../tensor/tensor.ts';
 import type { OpenCheckpoint } from './load.ts';
 import { loadImageFiles } from './load.ts';
 import type { Caption } from './search.ts';
 import { escapeHtml } from '../util/escape.ts';
+import { poolerPatchWeights, ramp, wordMap } from './word-maps.ts';
 
-/**
- * The captioning pooler's attention over patches, per image token: [B, Nimg, G²], each row
- * summing to 1. Runs the ViT and the first pooler as encodeImage does, asking the pooler's
- * attention kernel for its weights.
- */
-export async function poolerPatchWeights(model: CocaModel, images: Float32Array, B: number): Promise<Float32Array> {
-  const v = model.config.vision_cfg;
-  const ps = model.params;
-  const W = v.width;
-  const Q = v.attn_pooler_queries;
-  const H = v.attn_pooler_heads;
-  const P = (v.image_size / v.patch_size) ** 2;
-  const gpu = model.gpu;
-  const probs = gpu.alloc(B * H * Q * (P + 1), 'pooler.probs');
-  const patches = model.preparePatches(images, B);
-  try {
-    noGrad(() =>
-      tidy(() => {
-        let x = linear(patches, reshape(ps.get('visual.conv1.weight'), [W, 3 * v.patch_size ** 2]));
-        x = concatSeq([reshape(ps.get('visual.class_embedding'), [1, W]), x]);
-        x = addBroadcastRow(x, ps.get('visual.positional_embedding'));
-        x = norm(ps, 'visual.ln_pre', x);
-        for (let i = 0; i < v.layers; i++) x = block(ps, `visual.transformer.resblocks.${i}`, x, { heads: v.heads });
-        const query = norm(ps, 'visual.attn_pool.ln_q', ps.get('visual.attn_pool.query'));
-        crossAttention(ps, 'visual.attn_pool.attn', expandBatch(query, B), () => norm(ps, 'visual.attn_pool.ln_k', x), { heads: H, probs });
-      }),
-    );
-    const all = await gpu.read(probs, B * H * Q * (P + 1));
-    // With attentional_pool true, query 0 is the contrastive embedding; tokens are queries 1..Q−1.
-    const first = v.attentional_pool === true ? 1 : 0;
-    const N = Q - first;
-    const out = new Float32Array(B * N * P);
-    for (let b = 0; b < B; b++) {
-      for (let j = 0; j < N; j++) {
-        const row = out.subarray((b * N + j) * P, (b * N + j + 1) * P);
-        for (let h = 0; h < H; h++) {
-          const src = ((b * H + h) * Q + j + first) * (P + 1) + 1;
-          for (let p = 0; p < P; p++) row[p]! += all[src + p]!;
-        }
-        const s = row.reduce((a, x) => a + x, 0) || 1;
-        for (let p = 0; p < P; p++) row[p]! /= s;
-      }
-    }
-    return out;
-  } finally {
-    patches.release();
-    gpu.release(probs);
-  }
-}
-
-/** One word's map over the patches: cross-attention [layers·H·Nimg] through the pooler weights [Nimg, P]. */
-export function wordMap(cross: Float32Array, pool: Float32Array, nImg: number, P: number): Float32Array {
-  const a = new Float64Array(nImg);
-  const groups = cross.length / nImg;
-  for (let g = 0; g < groups; g++) for (let j = 0; j < nImg; j++) a[j]! += cross[g * nImg + j]! / groups;
-  const m = new Float32Array(P);
-  for (let j = 0; j < nImg; j++) for (let p = 0; p < P; p++) m[p]! += a[j]! * pool[j * P + p]!;
-  return m;
-}
-
-// A perceptual colour ramp (dark blue → teal → yellow) for the heat maps.
-const RAMP: [number, number, number][] = [[48, 18, 59], [40, 110, 200], [30, 190, 160], [160, 220, 60], [250, 230, 40]];
-function ramp(t: number): [number, number, number] {
-  const x = Math.min(Math.max(t, 0), 1) * (RAMP.length - 1);
-  const i = Math.min(Math.floor(x), RAMP.length - 2);
-  const f = x - i;
-  return [0, 1, 2].map((c) => RAMP[i]![c]! * (1 - f) + RAMP[i + 1]![c]! * f) as [number, number, number];
-}
+export { poolerPatchWeights, wordMap } from './word-maps.ts';
 
 /** picture (cell×cell RGB) with the G×G map, bilinearly upsampled and stretched to its min..max, blended over it. */
 function overlay(pic: Uint8Array, map: Float32Array, G: number, cell: number): Buffer {

@@ -1,12 +1,15 @@
 // The page `coca export web` writes: the model under model/ (config.json, model.safetensors,
 // tokenizer.json) fetched once, and a picture picked or dropped on the page captioned on the
 // visitor's GPU. #status says whether the device opened (status.ts); #caption holds the caption,
-// with data-state "working", "done" or "error" (one sentence, never a stack trace).
+// with data-state "working", "done" or "error" (one sentence, never a stack trace); #words holds
+// it word by word, and pointing at a word lays where the model looked for it (word-maps.ts) over
+// the picture (#heat, class "on").
 import { pictureToModelInput } from '../data/image-web.ts';
 import type { TokenizerCore } from '../data/tokenizer-core.ts';
 import { Gpu } from '../gpu/gpu.ts';
 import { configureBrowserHost } from '../gpu/host-browser.ts';
 import { captionImages } from '../infer/caption.ts';
+import { poolerPatchWeights, ramp, wordMap } from '../infer/word-maps.ts';
 import { loadCheckpointFromUrl } from '../model/checkpoint-web.ts';
 import type { CocaModel } from '../model/coca.ts';
 import { preprocessOf } from '../model/config-schema.ts';
@@ -18,6 +21,37 @@ import { startOn, type StatusElement } from './status.ts';
 interface El extends StatusElement {
   addEventListener(type: string, f: (e: PageEvent) => void): void;
   files?: ArrayLike<unknown> | null;
+  className: string;
+  src: string;
+  width: number;
+  height: number;
+  style: Record<string, string>;
+  replaceChildren(...nodes: El[]): void;
+  getContext(kind: '2d'): { putImageData(data: unknown, x: number, y: number): void } | null;
+}
+interface Doc {
+  getElementById(id: string): El | null;
+  createElement(tag: string): El;
+}
+interface BrowserGlobals {
+  URL: { createObjectURL(blob: unknown): string; revokeObjectURL(url: string): void };
+  ImageData: new (data: Uint8ClampedArray, width: number, height: number) => unknown;
+}
+
+/** The last picture's word maps ([P] per generated word), for tests. */
+const shown: { maps: Float32Array[]; words: string[] } = { maps: [], words: [] };
+(globalThis as { cocaSite?: unknown }).cocaSite = shown;
+
+/** The G×G map as an RGBA image in the heat ramp, stretched to its min..max (attention-map.ts's colours). */
+function heatImage(map: Float32Array, G: number): Uint8ClampedArray {
+  const lo = Math.min(...map);
+  const span = Math.max(...map) - lo || 1;
+  const out = new Uint8ClampedArray(G * G * 4);
+  for (let i = 0; i < G * G; i++) {
+    const [r, g, b] = ramp((map[i]! - lo) / span);
+    out.set([r, g, b, 255], i * 4);
+  }
+  return out;
 }
 interface PageEvent {
   preventDefault(): void;
@@ -27,7 +61,8 @@ interface PageEvent {
 /** Beam search as `coca caption` does it by default, up to the model's context length. */
 const BEAMS = 3;
 
-export async function startSite(doc: { getElementById(id: string): El | null }): Promise<void> {
+export async function startSite(doc: Doc): Promise<void> {
+  const web = globalThis as unknown as BrowserGlobals;
   const el = (id: string): El => {
     const e = doc.getElementById(id);
     if (!e) throw new Error(`the page has no #${id}`);
@@ -35,6 +70,9 @@ export async function startSite(doc: { getElementById(id: string): El | null }):
   };
   const status = el('status');
   const caption = el('caption');
+  const words = el('words');
+  const picture = el('picture');
+  const heat = el('heat');
   configureBrowserHost({ shaders: new URL('./shaders/', import.meta.url).href });
   let model: CocaModel | null = null;
   let tokenizer: TokenizerCore | null = null;
@@ -51,16 +89,46 @@ export async function startSite(doc: { getElementById(id: string): El | null }):
   if (!gpu || !model || !tokenizer || !pre) return;
   const [m, t, p] = [model as CocaModel, tokenizer as TokenizerCore, pre as ImagePreprocess];
   let busy = false;
+  const G = m.config.vision_cfg.image_size / m.config.vision_cfg.patch_size;
+  const P = G * G;
+  picture.style.objectFit = p.resizeMode === 'shortest' ? 'cover' : p.resizeMode === 'longest' ? 'contain' : 'fill';
+  const showHeat = (map: Float32Array | null) => {
+    heat.className = map ? 'on' : '';
+    if (!map) return;
+    heat.width = G;
+    heat.height = G;
+    heat.getContext('2d')?.putImageData(new web.ImageData(heatImage(map, G), G, G), 0, 0);
+  };
   const run = async (file: unknown) => {
     if (busy || !file) return;
     busy = true;
     caption.setAttribute('data-state', 'working');
     caption.textContent = 'Captioning…';
+    words.replaceChildren();
+    showHeat(null);
+    if (picture.src) web.URL.revokeObjectURL(picture.src);
+    picture.src = web.URL.createObjectURL(file);
     try {
       const S = p.size;
       const images = new Float32Array(3 * S * S);
       await pictureToModelInput(file, p, images);
-      const [c] = await captionImages(m, images, 1, { beams: BEAMS, maxLen: m.config.text_cfg.context_length, ...t.searchIds() });
+      const pool = await poolerPatchWeights(m, images, 1);
+      const [c] = await captionImages(m, images, 1, { beams: BEAMS, maxLen: m.config.text_cfg.context_length, recordAttention: true, ...t.searchIds() });
+      const nImg = pool.length / P;
+      const ids = c!.tokens.slice(1);
+      shown.maps = ids.map((_, k) => (c!.attention?.[k] ? wordMap(c!.attention[k]!, pool, nImg, P) : new Float32Array(P)));
+      shown.words = ids.map((id) => (id === t.eosId ? '' : t.decode([id])));
+      words.replaceChildren(
+        ...ids.flatMap((id, k) => {
+          if (id === t.eosId) return [];
+          const w = doc.createElement('span');
+          w.className = 'tok';
+          w.textContent = shown.words[k]!;
+          w.addEventListener('mouseenter', () => showHeat(shown.maps[k]!));
+          w.addEventListener('mouseleave', () => showHeat(null));
+          return [w];
+        }),
+      );
       caption.textContent = t.decode(c!.tokens);
       caption.setAttribute('data-state', 'done');
     } catch (e) {

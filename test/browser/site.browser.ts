@@ -1,7 +1,9 @@
 // `coca export web` end to end: the command writes the site of the inference tests' checkpoint,
 // a static server serves it from 127.0.0.1, Debian's chromium opens it on its WebGPU adapter;
 // a picked picture (PNG) and a dropped one (JPEG) get the caption `coca caption`'s path gives in
-// Node (beam search, 3 beams), a file that is not a picture gets one sentence. Screenshots go to
+// Node (beam search, 3 beams) and, per word, the map of where the model looked that Node's
+// `coca caption --attention` draws (within 1e-5), shown over the picture when the word is pointed
+// at; a file that is not a picture gets one sentence. Screenshots go to
 // test-artifacts/web/. Skipped without /usr/bin/chromium, except under CI.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -13,8 +15,10 @@ import { fullCrop, toTensor } from '../../src/data/augment.ts';
 import { decodePicture } from '../../src/data/image.ts';
 import type { Gpu } from '../../src/gpu/gpu.ts';
 import { captionImages } from '../../src/infer/caption.ts';
+import { poolerPatchWeights, wordMap } from '../../src/infer/word-maps.ts';
 import { loadCheckpoint, readCheckpointTokenizer } from '../../src/model/checkpoint.ts';
 import { preprocessOf } from '../../src/model/config.ts';
+import { compareClose, describeReport } from '../../src/util/allclose.ts';
 import { testGpu } from '../helpers/gpu.ts';
 import { makeCheckpoint, makePictures } from '../infer/fixture.ts';
 import { CHROMIUM, launchChromium, serveDir, type Served } from './serve.ts';
@@ -31,8 +35,8 @@ let gpu: Gpu;
 let pics: Awaited<ReturnType<typeof makePictures>>;
 let exported: string;
 
-/** Node's caption of `file` with the checkpoint, as the page computes it (beams 3). */
-async function nodeCaption(file: string): Promise<string> {
+/** Node's caption of `file` with the checkpoint, as the page computes it (beams 3), and its word maps. */
+async function nodeCaption(file: string): Promise<{ text: string; maps: Float32Array[] }> {
   const model = loadCheckpoint(gpu, path.join(dir, 'ck'));
   try {
     const tokenizer = readCheckpointTokenizer(path.join(dir, 'ck'), model.config)!;
@@ -40,8 +44,10 @@ async function nodeCaption(file: string): Promise<string> {
     const img = await decodePicture({ bytes: fs.readFileSync(file), maxPixels: 1e8, name: file }, pre, false);
     const images = new Float32Array(3 * pre.size * pre.size);
     toTensor(img, fullCrop(img), pre.size, pre.mean, pre.std, images);
-    const [c] = await captionImages(model, images, 1, { beams: 3, maxLen: model.config.text_cfg.context_length, ...tokenizer.searchIds() });
-    return tokenizer.decode(c!.tokens);
+    const pool = await poolerPatchWeights(model, images, 1);
+    const [c] = await captionImages(model, images, 1, { beams: 3, maxLen: model.config.text_cfg.context_length, recordAttention: true, ...tokenizer.searchIds() });
+    const P = (pre.size / model.config.vision_cfg.patch_size) ** 2;
+    return { text: tokenizer.decode(c!.tokens), maps: c!.tokens.slice(1).map((_, k) => wordMap(c!.attention![k]!, pool, pool.length / P, P)) };
   } finally {
     model.params.release();
   }
@@ -96,8 +102,20 @@ describe.skipIf(!have && !process.env.CI)('coca export web', () => {
       };
       await page.setInputFiles('#file', pics.red);
       const red = await captioned(null);
-      expect(red).toBe(await nodeCaption(pics.red));
+      const want = await nodeCaption(pics.red);
+      expect(red).toBe(want.text);
+      const maps = (await page.evaluate('globalThis.cocaSite.maps.map((m) => Array.from(m))')) as number[][];
+      expect(maps).toHaveLength(want.maps.length);
+      for (const [k, m] of maps.entries()) {
+        const r = compareClose(m, want.maps[k]!, { atol: 1e-5, rtol: 1e-4 });
+        expect(r.ok, `word ${k}'s map: ${describeReport(r)}`).toBe(true);
+      }
       await shot(page, '2-picked');
+      await page.hover('#words .tok >> nth=0');
+      await expect.poll(() => page.getAttribute('#heat', 'class')).toBe('on');
+      await shot(page, '3-attention');
+      await page.mouse.move(0, 0);
+      await expect.poll(() => page.getAttribute('#heat', 'class')).toBe('');
 
       const bytes = fs.readFileSync(pics.blue).toString('base64');
       await page.evaluate(`(() => {
@@ -107,13 +125,13 @@ describe.skipIf(!have && !process.env.CI)('coca export web', () => {
         document.getElementById('drop').dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
       })()`);
       const blue = await captioned(red);
-      expect(blue).toBe(await nodeCaption(pics.blue));
-      await shot(page, '3-dropped');
+      expect(blue).toBe((await nodeCaption(pics.blue)).text);
+      await shot(page, '4-dropped');
 
       await page.setInputFiles('#file', { name: 'notes.png', mimeType: 'image/png', buffer: Buffer.from('not a picture') });
       await page.waitForFunction(`document.getElementById('caption').dataset.state === 'error'`, undefined, { timeout: 60_000 });
       expect(await page.textContent('#caption')).toMatch(/^cannot decode the picture: .*; the file is not an image this browser reads, or it is corrupt$/);
-      await shot(page, '4-not-a-picture');
+      await shot(page, '5-not-a-picture');
       expect(errors).toEqual([]);
     } finally {
       await page.close();
