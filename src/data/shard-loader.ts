@@ -14,7 +14,7 @@ import { DataError } from './errors.ts';
 import { defaultWorkers, type Batch, type BatchLoaderOptions, type LoaderState } from './loader.ts';
 import { readSource, tensorise, type ImageSource, type PrepTask } from './prep.ts';
 import { Problems } from './readers/common.ts';
-import { pairOf, readShard, shardsOfSplit, type RawSample, type ShardPair } from './readers/webdataset.ts';
+import { pairOf, pairTranslations, readShard, shardsOfSplit, type RawSample, type ShardPair } from './readers/webdataset.ts';
 import { mixSeed, permutation, Rng } from './rng.ts';
 import { PrepPool } from './workers.ts';
 import { DEFAULT_LANGUAGE } from './lang.ts';
@@ -247,6 +247,7 @@ export class ShardLoader {
     const plane = 3 * preprocess.size * preprocess.size;
     const images = new Float32Array(batchSize * plane);
     const captions: string[] = new Array(batchSize);
+    const langs: string[] = new Array(batchSize);
     const indices = new Uint32Array(batchSize);
     const start = cursor.position();
     let todo = Array.from({ length: batchSize }, (_, r) => r);
@@ -259,7 +260,7 @@ export class ShardLoader {
         const r = todo[k]!;
         const it = items[k]!;
         if (res === true) {
-          captions[r] = this.captionOf(it);
+          ({ text: captions[r], lang: langs[r] } = this.captionOf(it));
           indices[r] = it.pair.index;
           return;
         }
@@ -274,17 +275,28 @@ export class ShardLoader {
       });
       todo = again;
     }
-    const batch: Batch = { images, tokens: tokenizer.encodeBatch(captions, contextLength), rows: batchSize, imageSize: preprocess.size, contextLength, indices, captions, langs: captions.map(() => DEFAULT_LANGUAGE), epoch: start.epoch, index: start.index, last: false };
+    const batch: Batch = { images, tokens: tokenizer.encodeBatch(captions, contextLength, langs), rows: batchSize, imageSize: preprocess.size, contextLength, indices, captions, langs, epoch: start.epoch, index: start.index, last: false };
     return { batch, end: cursor.position() };
   }
 
-  private captionOf(it: Item): string {
-    const caps = it.pair.captions;
-    return this.train ? caps[new Rng(mixSeed(this.seed, it.epoch, it.shardId, it.pair.index, 0xa11)).int(caps.length)]! : caps[0]!;
+  /**
+   * Training: any caption of the pair in English or in a language its json has (i18n) that the
+   * tokenizer has a token for, as the folder's loader draws them; evaluation: the first English
+   * one. A pair without translations draws exactly as before languages.
+   */
+  private captionOf(it: Item): { text: string; lang: string } {
+    const caps = it.pair.captions.map((text) => ({ text, lang: DEFAULT_LANGUAGE }));
+    if (!this.train) return caps[0]!;
+    const t = pairTranslations(it.pair);
+    for (const lang of this.opts.tokenizer.languages) if (lang !== DEFAULT_LANGUAGE) for (const text of t[lang] ?? []) caps.push({ text, lang });
+    return caps[new Rng(mixSeed(this.seed, it.epoch, it.shardId, it.pair.index, 0xa11)).int(caps.length)]!;
   }
 
   private task(it: Item): Omit<PrepTask, 'source'> {
-    return { train: this.train, seed: mixSeed(this.seed, it.epoch, it.shardId, it.pair.index, 0xc40), noFlip: HANDED.test(this.captionOf(it)), augment: this.opts.augment ?? DEFAULT_AUGMENT, pre: this.opts.preprocess };
+    // Left/right in any language is the English captions' (they are the same picture's).
+    const c = this.captionOf(it);
+    const handed = c.lang === DEFAULT_LANGUAGE ? c.text : it.pair.captions.join(' ');
+    return { train: this.train, seed: mixSeed(this.seed, it.epoch, it.shardId, it.pair.index, 0xc40), noFlip: HANDED.test(handed), augment: this.opts.augment ?? DEFAULT_AUGMENT, pre: this.opts.preprocess };
   }
 
   /** Decodes and augments the items into `images` at the offsets; true or the reason, per item. */

@@ -10,6 +10,7 @@ import sharp from 'sharp';
 import tar from 'tar-stream';
 import type { Dataset } from './dataset.ts';
 import { DataError } from './errors.ts';
+import { DEFAULT_LANGUAGE } from './lang.ts';
 import { isBuiltDataset, isShardData, listSplits, loadDataset, measuredStats, resolveDataPath } from './load.ts';
 import { mapLimit } from './pool.ts';
 import { readSource } from './prep.ts';
@@ -116,6 +117,33 @@ function removeOldShards(out: string): void {
   }
 }
 
+/**
+ * A sample's json member: its id, captions and metadata, and its captions in other languages
+ * (`i18n`, as the built set stores them) where the dataset has any: a multilingual set packed
+ * into shards trains and evaluates in all its languages, as it does from the folder.
+ */
+export function sampleJson(ds: Dataset, i: number): Record<string, unknown> {
+  const caps = ds.captions(i);
+  const meta = ds.meta(i);
+  const i18n: Record<string, string[]> = {};
+  if (ds.captionsIn) {
+    for (const lang of ds.languages ?? []) {
+      if (lang === DEFAULT_LANGUAGE) continue;
+      const t = ds.captionsIn(i, lang);
+      if (t.length > 0) i18n[lang] = [...t];
+    }
+  }
+  return {
+    id: meta.id,
+    caption: caps[0],
+    captions: caps,
+    ...(meta.style ? { style: meta.style } : {}),
+    ...(meta.group ? { group: meta.group } : {}),
+    ...(meta.label !== undefined ? { label: meta.label } : {}),
+    ...(Object.keys(i18n).length > 0 ? { i18n } : {}),
+  };
+}
+
 export async function writeShards(where: string, out: string, o: WriteShardsOptions): Promise<ShardsInfo> {
   const log = o.log ?? (() => {});
   const side = sourceSide(where);
@@ -151,8 +179,7 @@ export async function writeShards(where: string, out: string, o: WriteShardsOpti
         const i = order[from + k]!;
         const key = String(i).padStart(keyWidth, '0');
         const caps = ds.captions(i);
-        const meta = ds.meta(i);
-        const json = { id: meta.id, caption: caps[0], captions: caps, ...(meta.style ? { style: meta.style } : {}), ...(meta.group ? { group: meta.group } : {}), ...(meta.label !== undefined ? { label: meta.label } : {}) };
+        const json = sampleJson(ds, i);
         members.push({ name: `${key}.${pictures[k]!.ext}`, data: pictures[k]!.bytes });
         members.push({ name: `${key}.txt`, data: Buffer.from(caps.join('\n')) });
         members.push({ name: `${key}.json`, data: Buffer.from(JSON.stringify(json)) });

@@ -10,7 +10,8 @@ import { decodePicture, loadSquare, type RgbImage } from '../image.ts';
 import { SHARD_MAX_PIXELS, type ImageSource } from '../prep.ts';
 import { defaultPreprocess } from '../preprocess.ts';
 import { Problems, type ReadOptions } from './common.ts';
-import { besideShards, readAllPairs, shardHome, shardsOfSplit, type ShardPair } from './webdataset.ts';
+import { DEFAULT_LANGUAGE } from '../lang.ts';
+import { besideShards, pairTranslations, readAllPairs, shardHome, shardsOfSplit, type ShardPair } from './webdataset.ts';
 
 /** What `coca data shards` records beside the shards (shards.json): counts, classes, the source's statistics. */
 export interface ShardsInfo {
@@ -38,6 +39,9 @@ export function readShardsInfo(where: string): ShardsInfo | undefined {
 export class ShardDataset implements Dataset {
   readonly length: number;
   readonly classes?: readonly string[];
+  /** English first, then every other language some pair has captions in (absent: English only). */
+  readonly languages?: readonly string[];
+  private readonly translations: Record<string, string[]>[];
 
   constructor(
     readonly name: string,
@@ -48,10 +52,18 @@ export class ShardDataset implements Dataset {
   ) {
     this.length = pairs.length;
     if (classes) this.classes = classes;
+    this.translations = pairs.map(pairTranslations);
+    const others = [...new Set(this.translations.flatMap((t) => Object.keys(t)))].filter((l) => l !== DEFAULT_LANGUAGE).sort();
+    if (others.length > 0) this.languages = [DEFAULT_LANGUAGE, ...others];
   }
 
   captions(i: number): readonly string[] {
     return this.pair(i).captions;
+  }
+
+  captionsIn(i: number, lang: string): readonly string[] {
+    const p = this.pair(i);
+    return lang === DEFAULT_LANGUAGE ? p.captions : (this.translations[i]![lang] ?? []);
   }
 
   meta(i: number): ItemMeta {

@@ -303,6 +303,23 @@ export async function* readShard(shard: string, o: ShardReadOptions = {}): Async
   }
 }
 
+/**
+ * A pair's captions in languages other than English: the `i18n` object of its json
+ * ({"ru": [...], "zh": [...]}, as `coca data shards` writes a built set made with languages),
+ * normalised like the English ones; empty where it has none.
+ */
+export function pairTranslations(p: ShardPair): Record<string, string[]> {
+  const raw = p.json?.i18n;
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) return {};
+  const out: Record<string, string[]> = {};
+  for (const [lang, v] of Object.entries(raw as Record<string, unknown>)) {
+    const list = Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : typeof v === 'string' ? [v] : [];
+    const caps = [...new Set(list.map(normaliseCaption).filter((c) => c.length > 0))];
+    if (caps.length > 0) out[lang] = caps;
+  }
+  return out;
+}
+
 /** The picture and captions of a sample, or null after counting why it cannot be used. */
 export function pairOf(s: RawSample, problems: Problems, captionField = DEFAULT_CAPTION_FIELD): ShardPair | null {
   const where = `${s.shard}:${s.key}`;

@@ -315,3 +315,91 @@ describe('coca data shards on the command line', () => {
     expect(fs.readdirSync(mine)).toEqual(['notes.txt']);
   });
 });
+
+describe('shards with caption languages', () => {
+  // Six samples; even ones carry Russian and Chinese captions in their json's i18n (as `coca data
+  // shards` writes a built set made with languages), odd ones English only.
+  const RU = (n: number) => `Картинка ${n}`;
+  const ZH = (n: number) => `图片 ${n}`;
+  let multiDir: string;
+  let plainDir: string;
+  let multi: Tokenizer;
+  beforeAll(async () => {
+    multiDir = path.join(root, 'lang-multi');
+    plainDir = path.join(root, 'lang-plain');
+    for (const [dir, withI18n] of [[multiDir, true], [plainDir, false]] as const) {
+      const members: { name: string; data: Buffer }[] = [];
+      for (let n = 0; n < 6; n++) {
+        members.push({ name: `k${n}.png`, data: await png(40 + n) });
+        members.push({ name: `k${n}.txt`, data: Buffer.from(`picture ${n}`) });
+        const i18n = withI18n && n % 2 === 0 ? { i18n: { ru: [RU(n)], zh: [ZH(n)] } } : {};
+        members.push({ name: `k${n}.json`, data: Buffer.from(JSON.stringify({ id: `k${n}`, ...i18n })) });
+      }
+      fs.mkdirSync(path.join(dir, 'train'), { recursive: true });
+      fs.writeFileSync(path.join(dir, 'train', '00000.tar'), await tarOf(members));
+    }
+    const corpus = Array.from({ length: 6 }, (_, n) => [`picture ${n}`, RU(n).toLowerCase(), ZH(n)]).flat();
+    multi = trainTokenizer(corpus, 400, ['en', 'ru', 'zh']);
+  });
+
+  it('writes a dataset’s translations into each sample’s json, and none for an item without', async () => {
+    const { MemoryDataset } = await import('./fixtures.ts');
+    const { sampleJson } = await import('../../../src/data/shard-writer.ts');
+    class Translated extends MemoryDataset {
+      readonly languages = ['en', 'ru', 'zh'];
+      captionsIn(i: number, lang: string): readonly string[] {
+        if (lang === 'en') return this.captions(i);
+        return i === 0 ? [lang === 'ru' ? 'предмет' : '物品'] : [];
+      }
+    }
+    const ds = new Translated(2);
+    expect(sampleJson(ds, 0)).toEqual({ id: 'm0', caption: 'item 0 caption 0', captions: ['item 0 caption 0'], i18n: { ru: ['предмет'], zh: ['物品'] } });
+    expect(sampleJson(ds, 1)).toEqual({ id: 'm1', caption: 'item 1 caption 0', captions: ['item 1 caption 0'] });
+  });
+
+  it('reads them back as the languages of the split, normalised like English captions', async () => {
+    const ds = await openShardDataset(path.join(multiDir, 'train'), { split: 'train', imageSize: 8 });
+    expect(ds.languages).toEqual(['en', 'ru', 'zh']);
+    const n = (i: number) => Number(ds.captions(i)[0]!.split(' ')[1]);
+    for (let i = 0; i < ds.length; i++) {
+      expect(ds.captionsIn(i, 'en')).toEqual(ds.captions(i));
+      expect(ds.captionsIn(i, 'ru')).toEqual(n(i) % 2 === 0 ? [RU(n(i)).toLowerCase()] : []);
+      expect(ds.captionsIn(i, 'zh')).toEqual(n(i) % 2 === 0 ? [ZH(n(i))] : []);
+    }
+    const plain = await openShardDataset(path.join(plainDir, 'train'), { split: 'train', imageSize: 8 });
+    expect(plain.languages).toBeUndefined();
+  });
+
+  it('trains on every language a sample and the tokenizer share, each with its token after [SOT]; English-only tokenizers draw as before', async () => {
+    const opts = (tokenizer: Tokenizer) => ({ batchSize: 6, contextLength: 10, tokenizer, preprocess: testPreprocess(8), seed: 2, workers: 0, shuffleBuffer: 6, warn: () => {} });
+    const shards = [path.join(multiDir, 'train', '00000.tar')];
+    const loader = new ShardLoader(shards, 'multi', opts(multi));
+    const seen = new Set<string>();
+    for (let k = 0; k < 6; k++) {
+      const b = await loader.next();
+      for (let r = 0; r < b.rows; r++) {
+        const c = b.captions[r]!;
+        const lang = b.langs[r]!;
+        seen.add(lang);
+        const n = Number(c.split(' ')[1]);
+        expect(c).toBe(lang === 'en' ? `picture ${n}` : lang === 'ru' ? RU(n).toLowerCase() : ZH(n));
+        if (n % 2 === 1) expect(lang).toBe('en');
+        const row = b.tokens.subarray(r * 10, (r + 1) * 10);
+        expect(row[1]).toBe(multi.languagePrefix(lang)[0]);
+      }
+    }
+    expect([...seen].sort()).toEqual(['en', 'ru', 'zh']);
+    await loader.close();
+    // An English tokenizer sees the same stream whether or not the shards carry translations.
+    const a = new ShardLoader(shards, 'multi', opts(tok));
+    const b = new ShardLoader([path.join(plainDir, 'train', '00000.tar')], 'plain', opts(tok));
+    for (let k = 0; k < 3; k++) {
+      const [x, y] = [await a.next(), await b.next()];
+      expect(x.captions).toEqual(y.captions);
+      expect(Array.from(x.tokens)).toEqual(Array.from(y.tokens));
+      expect(x.langs.every((l) => l === 'en')).toBe(true);
+    }
+    await a.close();
+    await b.close();
+  });
+});
