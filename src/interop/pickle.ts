@@ -42,14 +42,17 @@ class Global {
 class Mark {}
 const MARK = new Mark();
 
+/** A callable's arguments that make no sense; unpickle names the file and says what to do. */
+class BadArguments extends Error {}
+
 const numbers = (v: unknown, what: string): number[] => {
-  if (!Array.isArray(v) || !v.every((x) => typeof x === 'number')) throw new InteropError(`pickle: ${what} is not a tuple of integers`);
+  if (!Array.isArray(v) || !v.every((x) => typeof x === 'number')) throw new BadArguments(`${what} is not a tuple of integers`);
   return v as number[];
 };
 
 function rebuildTensor(args: unknown[]): TensorRef {
   const [storage, offset, size, stride] = args;
-  if (!(storage && (storage as StorageRef).kind === 'storage')) throw new InteropError('pickle: a tensor is rebuilt from something that is not a storage');
+  if (!(storage && (storage as StorageRef).kind === 'storage')) throw new BadArguments('a tensor is rebuilt from something that is not a storage');
   return { kind: 'tensor', storage: storage as StorageRef, offset: Number(offset), size: numbers(size, 'a tensor size'), stride: numbers(stride, 'a tensor stride') };
 }
 
@@ -62,7 +65,7 @@ const ALLOWED: Record<string, Callable | null> = {
   // Tensor subclasses (torch ≥ 2.0): (rebuild function, type, its arguments, state).
   'torch._tensor._rebuild_from_type_v2': (a) => {
     const [fn, , args] = a as [Global, unknown, unknown[]];
-    if (!(fn instanceof Global) || !fn.call) throw new InteropError('pickle: _rebuild_from_type_v2 names no known rebuild function');
+    if (!(fn instanceof Global) || !fn.call) throw new BadArguments('_rebuild_from_type_v2 names no known rebuild function');
     return fn.call(args);
   },
   'torch.Tensor': null,
@@ -129,7 +132,12 @@ export function unpickle(bytes: Uint8Array, where: string): unknown {
   const call = (fn: unknown, args: unknown): unknown => {
     if (!(fn instanceof Global) || !fn.call) throw new PickleCodeError(fn instanceof Global ? fn.name : 'a value that is not a function', where);
     if (!Array.isArray(args)) fail('a call without an argument tuple');
-    return fn.call(args as unknown[]);
+    try {
+      return fn.call(args as unknown[]);
+    } catch (e) {
+      if (e instanceof BadArguments) fail(e.message);
+      throw e;
+    }
   };
   const setItems = (d: unknown, kv: unknown[]) => {
     if (!(d instanceof Map)) fail('items set on something that is not a dict');
