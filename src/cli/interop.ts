@@ -3,6 +3,7 @@
 // a static site captioning on the visitor's GPU (src/web/export.node.ts).
 import type { Argv } from 'yargs';
 import { resolveCheckpointDir } from '../infer/load.ts';
+import { InteropError } from '../interop/errors.ts';
 import { exportOpenClip, importOpenClip, OPENCLIP_CONFIGS } from '../interop/openclip.ts';
 import { exportWeb } from '../web/export.node.ts';
 
@@ -17,6 +18,7 @@ interface ExportArgs {
   format?: string;
   checkpoint?: string;
   out: string;
+  index?: string;
 }
 
 export const importCommand = {
@@ -45,15 +47,17 @@ export const exportCommand = {
       .positional('format', { choices: ['open_clip', 'web'] as const, describe: 'the tool to load it, or web for a static site' })
       .positional('checkpoint', { type: 'string', describe: 'a coca checkpoint folder (open_clip: layout attentional_pool true); web: also a run folder (its last checkpoint)' })
       .option('out', { type: 'string', demandOption: true, describe: 'folder to write in (new or empty): open_clip_model.safetensors and open_clip_config.json, or the site' })
+      .option('index', { type: 'string', describe: "web only: a retrieval index made with this checkpoint ('coca index build'), searched by text on the page [default: none]" })
       .example('$0 export open_clip runs/b32/best --out to-openclip', 'then open_clip loads it with pretrained=to-openclip/open_clip_model.safetensors')
       .example('$0 export web runs/nano --out site', 'then serve site/ over https or from localhost (python3 -m http.server -d site)'),
   handler: async (a: ExportArgs) => {
     if (a.format === 'web') {
-      const r = await exportWeb(resolveCheckpointDir(a.checkpoint), a.out);
+      const r = await exportWeb(resolveCheckpointDir(a.checkpoint), a.out, a.index);
       const mb = (n: number) => `${(n / 2 ** 20).toFixed(2)} MiB`;
-      console.log(`${a.out}: index.html, site.js (${mb(r.bundle)}), shaders/ (${mb(r.shaders)}), model/ (${mb(r.model)}); ${mb(r.total)} in all`);
+      console.log(`${a.out}: index.html, site.js (${mb(r.bundle)}), shaders/ (${mb(r.shaders)}), model/ (${mb(r.model)})${a.index ? `, index/ (${mb(r.index)})` : ''}; ${mb(r.total)} in all`);
       return;
     }
+    if (a.index !== undefined) throw new InteropError('--index is for coca export web only; open_clip has no retrieval index');
     const r = exportOpenClip(a.checkpoint!, a.out);
     for (const n of r.notes) console.error(`coca: note: ${n}`);
     console.log(`${a.out}: ${r.tensors} tensors in open_clip_model.safetensors, open_clip_config.json`);

@@ -89,7 +89,8 @@ export async function decodePictureInBrowser(source: unknown, pre: ImagePreproce
     img = await rasterise(source, pre.background);
   } catch (e) {
     if (e instanceof DataError) throw e;
-    throw new DataError(`cannot decode the picture: ${(e instanceof Error ? e.message : String(e)).split('\n')[0]}; the file is not an image this browser reads, or it is corrupt`);
+    const why = (e instanceof Error ? e.message : String(e)).split('\n')[0]!.replace(/\.$/, '');
+    throw new DataError(`cannot decode the picture: ${why}; the file is not an image this browser reads, or it is corrupt`);
   }
   return preparePicture(img, pre, train, reduceOnCanvas);
 }

@@ -1,7 +1,7 @@
 // Normalised embeddings in batches: images through the image tower, texts through the unimodal
 // text tower. Retrieval, the index and zero-shot classification all rank by their dot products
 // (cosine similarity).
-import type { Tokenizer } from '../data/index.ts';
+import type { TokenizerCore } from '../data/tokenizer-core.ts';
 import type { CocaModel } from '../model/coca.ts';
 import { noGrad } from '../tensor/tape.ts';
 import { tidy } from '../tensor/tensor.ts';
@@ -38,7 +38,7 @@ export async function embedImages(model: CocaModel, images: Float32Array, n: num
  * model's as [SOT] [lang:xx] text [EOT], `langs` one language for all or one per text, English
  * when not given).
  */
-export async function embedTexts(model: CocaModel, tokenizer: Tokenizer, texts: readonly string[], batch = 64, langs?: string | readonly (string | undefined)[]): Promise<Float32Array> {
+export async function embedTexts(model: CocaModel, tokenizer: Pick<TokenizerCore, 'encodeBatch'>, texts: readonly string[], batch = 64, langs?: string | readonly (string | undefined)[]): Promise<Float32Array> {
   const E = model.config.embed_dim;
   const L = model.config.text_cfg.context_length;
   const out = new Float32Array(texts.length * E);

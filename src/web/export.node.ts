@@ -1,9 +1,15 @@
 // `coca export web CHECKPOINT --out SITE`: a static site that captions pictures on the visitor's
 // GPU: index.html and site.js (the bundle of src/web/site.ts), shaders/, and the checkpoint's
-// config.json, model.safetensors and tokenizer.json under model/ (float32, as trained). Any static
+// config.json, model.safetensors and tokenizer.json under model/ (float32, as trained); with
+// --index, a retrieval index made with those weights (`coca index build`) under index/: its
+// embeddings and a 160-pixel thumbnail of each picture, searched by text on the page. Any static
 // file server will do; the page needs https or localhost for WebGPU.
 import fs from 'node:fs';
 import path from 'node:path';
+import { thumbnails } from '../infer/html.ts';
+import { checkpointId } from '../infer/load.ts';
+import { loadIndex } from '../infer/retrieval.ts';
+import { writeSafetensors } from '../model/safetensors.ts';
 import { checkOutputFolder, OUTPUT_MARKER, OutputError } from '../util/outdir.ts';
 import { buildWeb, ROOT } from './bundle.node.ts';
 
@@ -15,15 +21,25 @@ export interface WebExport {
   bundle: number;
   shaders: number;
   model: number;
+  /** The index's embeddings and thumbnails (0 without --index). */
+  index: number;
   total: number;
 }
 
+/** What the page reads of an index: index/index.json (this) and index/embeddings.safetensors. */
+export interface SiteIndex {
+  E: number;
+  items: { name: string; thumb: string }[];
+}
+
 /** Writes the site for the checkpoint folder `dir` into `out` (new, empty, or an earlier export). */
-export async function exportWeb(dir: string, out: string): Promise<WebExport> {
+export async function exportWeb(dir: string, out: string, indexDir?: string): Promise<WebExport> {
   for (const f of MODEL_FILES) {
     if (!fs.existsSync(path.join(dir, f))) throw new OutputError(`${dir} has no ${f}; export a checkpoint folder written by coca train (it needs its tokenizer to caption)`);
   }
-  const site = checkOutputFolder(out, EXPORT_WEB_COMMAND, { inputs: [dir] });
+  // Read (and refused when made with other weights) before anything is written.
+  const ix = indexDir === undefined ? null : loadIndex(indexDir, checkpointId(dir));
+  const site = checkOutputFolder(out, EXPORT_WEB_COMMAND, { inputs: [dir, indexDir] });
   fs.mkdirSync(path.join(site, 'model'), { recursive: true });
   const b = await buildWeb({ entries: ['src/web/site.ts'], outdir: site });
   fs.copyFileSync(path.join(ROOT, 'src', 'web', 'site.html'), path.join(site, 'index.html'));
@@ -32,8 +48,19 @@ export async function exportWeb(dir: string, out: string): Promise<WebExport> {
     fs.copyFileSync(path.join(dir, f), path.join(site, 'model', f));
     model += fs.statSync(path.join(site, 'model', f)).size;
   }
+  let index = 0;
+  fs.rmSync(path.join(site, 'index'), { recursive: true, force: true });
+  if (ix) {
+    fs.mkdirSync(path.join(site, 'index'));
+    const thumbs = await thumbnails(ix.items);
+    const names = ix.items.map((it) => (it.path ? path.basename(it.path) : `${it.data}:${it.split}:${it.index}`));
+    const meta: SiteIndex = { E: ix.E, items: names.map((name, i) => ({ name, thumb: thumbs[i]! })) };
+    writeSafetensors(path.join(site, 'index', 'embeddings.safetensors'), { image_embeddings: { shape: [ix.items.length, ix.E], data: ix.embeddings } });
+    fs.writeFileSync(path.join(site, 'index', 'index.json'), JSON.stringify(meta));
+    for (const f of ['index.json', 'embeddings.safetensors']) index += fs.statSync(path.join(site, 'index', f)).size;
+  }
   fs.writeFileSync(path.join(site, OUTPUT_MARKER), JSON.stringify({ command: EXPORT_WEB_COMMAND, from: path.resolve(dir), at: new Date().toISOString() }) + '\n');
   const bundle = Object.values(b.modules).reduce((a, n) => a + n, 0);
   const html = fs.statSync(path.join(site, 'index.html')).size;
-  return { bundle, shaders: b.shaderBytes, model, total: bundle + b.shaderBytes + model + html };
+  return { bundle, shaders: b.shaderBytes, model, index, total: bundle + b.shaderBytes + model + index + html };
 }

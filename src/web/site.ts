@@ -3,13 +3,16 @@
 // visitor's GPU. #status says whether the device opened (status.ts); #caption holds the caption,
 // with data-state "working", "done" or "error" (one sentence, never a stack trace); #words holds
 // it word by word, and pointing at a word lays where the model looked for it (word-maps.ts) over
-// the picture (#heat, class "on").
+// the picture (#heat, class "on"). With an index (index/, `coca export web --index`), a text typed
+// in #query ranks its pictures (#results, data-state "done" or "error").
 import { pictureToModelInput } from '../data/image-web.ts';
 import type { TokenizerCore } from '../data/tokenizer-core.ts';
 import { Gpu } from '../gpu/gpu.ts';
 import { configureBrowserHost } from '../gpu/host-browser.ts';
 import { captionImages } from '../infer/caption.ts';
+import { embedTexts, topK, type Hit } from '../infer/embed.ts';
 import { poolerPatchWeights, ramp, wordMap } from '../infer/word-maps.ts';
+import { parseSafetensors } from '../model/safetensors-format.ts';
 import { loadCheckpointFromUrl } from '../model/checkpoint-web.ts';
 import type { CocaModel } from '../model/coca.ts';
 import { preprocessOf } from '../model/config-schema.ts';
@@ -20,6 +23,9 @@ import { startOn, type StatusElement } from './status.ts';
 /** The bits of the DOM the page uses (the project compiles without the DOM's types). */
 interface El extends StatusElement {
   addEventListener(type: string, f: (e: PageEvent) => void): void;
+  value?: string;
+  hidden: boolean;
+  title: string;
   files?: ArrayLike<unknown> | null;
   className: string;
   src: string;
@@ -38,8 +44,26 @@ interface BrowserGlobals {
   ImageData: new (data: Uint8ClampedArray, width: number, height: number) => unknown;
 }
 
-/** The last picture's word maps ([P] per generated word), for tests. */
-const shown: { maps: Float32Array[]; words: string[] } = { maps: [], words: [] };
+/** The last picture's word maps ([P] per generated word) and the last search's hits, for tests. */
+const shown: { maps: Float32Array[]; words: string[]; hits: Hit[] } = { maps: [], words: [], hits: [] };
+
+/** Pictures shown for a query. */
+const HITS = 8;
+
+/** The exported index (export.node.ts's SiteIndex and its embeddings), or null when the site has none. */
+async function fetchIndex(): Promise<{ items: { name: string; thumb: string }[]; embeddings: Float32Array } | null> {
+  const r = await fetch(new URL('./index/index.json', import.meta.url));
+  if (r.status === 404) return null;
+  if (!r.ok) throw new CocaError(`the site's index/index.json answered HTTP ${r.status}; export the site again`);
+  const meta = (await r.json()) as { E: number; items: { name: string; thumb: string }[] };
+  const e = await fetch(new URL('./index/embeddings.safetensors', import.meta.url));
+  if (!e.ok) throw new CocaError(`the site's index/embeddings.safetensors answered HTTP ${e.status}; export the site again`);
+  const t = parseSafetensors(new Uint8Array(await e.arrayBuffer()), 'index/embeddings.safetensors').tensors.get('image_embeddings');
+  if (!t || !(t.data instanceof Float32Array) || t.shape[0] !== meta.items.length || t.shape[1] !== meta.E) {
+    throw new CocaError("the site's index does not hold one embedding per picture; export the site again");
+  }
+  return { items: meta.items, embeddings: t.data };
+}
 (globalThis as { cocaSite?: unknown }).cocaSite = shown;
 
 /** The G×G map as an RGBA image in the heat ramp, stretched to its min..max (attention-map.ts's colours). */
@@ -54,6 +78,7 @@ function heatImage(map: Float32Array, G: number): Uint8ClampedArray {
   return out;
 }
 interface PageEvent {
+  key?: string;
   preventDefault(): void;
   dataTransfer?: { files: ArrayLike<unknown> } | null;
 }
@@ -77,6 +102,7 @@ export async function startSite(doc: Doc): Promise<void> {
   let model: CocaModel | null = null;
   let tokenizer: TokenizerCore | null = null;
   let pre: ImagePreprocess | null = null;
+  let index: Awaited<ReturnType<typeof fetchIndex>> = null;
   const gpu = await startOn(status, async () => {
     const g = await Gpu.open();
     const ck = await loadCheckpointFromUrl(g, new URL('./model/', import.meta.url));
@@ -84,6 +110,7 @@ export async function startSite(doc: Doc): Promise<void> {
     pre = preprocessOf(ck.config);
     if (!pre) throw new CocaError('the model records no image preprocessing; export a checkpoint written by coca train');
     [model, tokenizer] = [ck.model, ck.tokenizer];
+    index = await fetchIndex();
     return g;
   });
   if (!gpu || !model || !tokenizer || !pre) return;
@@ -138,6 +165,46 @@ export async function startSite(doc: Doc): Promise<void> {
       busy = false;
     }
   };
+  const ix = index as Awaited<ReturnType<typeof fetchIndex>>;
+  const search = el('search');
+  search.hidden = !ix;
+  if (ix) {
+    const query = el('query');
+    const results = el('results');
+    const find = async () => {
+      const q = (query.value ?? '').trim();
+      if (!q || busy) return;
+      busy = true;
+      results.setAttribute('data-state', 'working');
+      try {
+        const qv = await embedTexts(m, t, [q]);
+        shown.hits = topK(ix.embeddings, qv, Math.min(HITS, ix.items.length));
+        results.replaceChildren(
+          ...shown.hits.map((h) => {
+            const cell = doc.createElement('figure');
+            const img = doc.createElement('img');
+            img.src = ix.items[h.index]!.thumb;
+            img.title = ix.items[h.index]!.name;
+            const label = doc.createElement('figcaption');
+            label.textContent = `${ix.items[h.index]!.name} · ${h.score.toFixed(3)}`;
+            cell.replaceChildren(img, label);
+            return cell;
+          }),
+        );
+        results.setAttribute('data-state', 'done');
+      } catch (e) {
+        results.replaceChildren();
+        results.textContent = e instanceof CocaError ? e.message : `could not search (${(e instanceof Error ? e.message : String(e)).split('\n')[0]})`;
+        results.setAttribute('data-state', 'error');
+      } finally {
+        busy = false;
+      }
+    };
+    el('find').addEventListener('click', () => void find());
+    query.addEventListener('keydown', (e) => {
+      if (e.key === 'Enter') void find();
+    });
+  }
   const input = el('file');
   input.addEventListener('change', () => void run(input.files?.[0]));
   const drop = el('drop');

@@ -3,7 +3,8 @@
 // a picked picture (PNG) and a dropped one (JPEG) get the caption `coca caption`'s path gives in
 // Node (beam search, 3 beams) and, per word, the map of where the model looked that Node's
 // `coca caption --attention` draws (within 1e-5), shown over the picture when the word is pointed
-// at; a file that is not a picture gets one sentence. Screenshots go to
+// at; a file that is not a picture gets one sentence; a text query ranks the pictures of the
+// index exported with it (`coca index build`, `--index`) as `coca retrieve --text` does. Screenshots go to
 // test-artifacts/web/. Skipped without /usr/bin/chromium, except under CI.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -15,6 +16,8 @@ import { fullCrop, toTensor } from '../../src/data/augment.ts';
 import { decodePicture } from '../../src/data/image.ts';
 import type { Gpu } from '../../src/gpu/gpu.ts';
 import { captionImages } from '../../src/infer/caption.ts';
+import { embedTexts, topK } from '../../src/infer/embed.ts';
+import { loadIndex } from '../../src/infer/retrieval.ts';
 import { poolerPatchWeights, wordMap } from '../../src/infer/word-maps.ts';
 import { loadCheckpoint, readCheckpointTokenizer } from '../../src/model/checkpoint.ts';
 import { preprocessOf } from '../../src/model/config.ts';
@@ -63,7 +66,10 @@ describe.skipIf(!have && !process.env.CI)('coca export web', () => {
     await makeCheckpoint(gpu, path.join(dir, 'ck'));
     pics = await makePictures(path.join(dir, 'pics'));
     const site = path.join(dir, 'site');
-    const r = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'coca.js'), 'export', 'web', path.join(dir, 'ck'), '--out', site], { encoding: 'utf8', timeout: 120_000 });
+    const coca = (...args: string[]) => spawnSync(process.execPath, [path.join(ROOT, 'bin', 'coca.js'), ...args], { encoding: 'utf8', timeout: 180_000 });
+    const ix = coca('index', 'build', path.join(dir, 'pics'), '--checkpoint', path.join(dir, 'ck'), '--out', path.join(dir, 'idx'));
+    expect(ix.status, ix.stderr).toBe(0);
+    const r = coca('export', 'web', path.join(dir, 'ck'), '--index', path.join(dir, 'idx'), '--out', site);
     expect(r.status, r.stderr).toBe(0);
     exported = r.stdout.trim();
     console.log(`coca export web: ${exported}`);
@@ -78,8 +84,8 @@ describe.skipIf(!have && !process.env.CI)('coca export web', () => {
   });
 
   it('says what it wrote, and a second export into the site replaces it', () => {
-    expect(exported).toMatch(/site: index\.html, site\.js \(\d+\.\d\d MiB\), shaders\/ \(\d+\.\d\d MiB\), model\/ \(\d+\.\d\d MiB\); \d+\.\d\d MiB in all$/);
-    const again = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'coca.js'), 'export', 'web', path.join(dir, 'ck'), '--out', path.join(dir, 'site')], { encoding: 'utf8', timeout: 120_000 });
+    expect(exported).toMatch(/site: index\.html, site\.js \(\d+\.\d\d MiB\), shaders\/ \(\d+\.\d\d MiB\), model\/ \(\d+\.\d\d MiB\), index\/ \(\d+\.\d\d MiB\); \d+\.\d\d MiB in all$/);
+    const again = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'coca.js'), 'export', 'web', path.join(dir, 'ck'), '--index', path.join(dir, 'idx'), '--out', path.join(dir, 'site')], { encoding: 'utf8', timeout: 120_000 });
     expect(again.status, again.stderr).toBe(0);
     const refused = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'coca.js'), 'export', 'web', path.join(dir, 'ck'), '--out', path.join(dir, 'pics')], { encoding: 'utf8', timeout: 120_000 });
     expect(refused.status).not.toBe(0);
@@ -132,6 +138,25 @@ describe.skipIf(!have && !process.env.CI)('coca export web', () => {
       await page.waitForFunction(`document.getElementById('caption').dataset.state === 'error'`, undefined, { timeout: 60_000 });
       expect(await page.textContent('#caption')).toMatch(/^cannot decode the picture: .*; the file is not an image this browser reads, or it is corrupt$/);
       await shot(page, '5-not-a-picture');
+
+      // A text query against the exported index, as coca retrieve --text ranks it in Node.
+      const query = 'a red square';
+      await page.fill('#query', query);
+      await page.press('#query', 'Enter');
+      await page.waitForFunction(`document.getElementById('results').dataset.state === 'done'`, undefined, { timeout: 120_000 });
+      const hits = (await page.evaluate('globalThis.cocaSite.hits')) as { index: number; score: number }[];
+      const model = loadCheckpoint(gpu, path.join(dir, 'ck'));
+      try {
+        const index = loadIndex(path.join(dir, 'idx'));
+        const q = await embedTexts(model, readCheckpointTokenizer(path.join(dir, 'ck'), model.config)!, [query]);
+        const want = topK(index.embeddings, q, Math.min(8, index.items.length));
+        expect(hits.map((h) => h.index)).toEqual(want.map((h) => h.index));
+        for (const [i, h] of hits.entries()) expect(Math.abs(h.score - want[i]!.score), `score of hit ${i}`).toBeLessThanOrEqual(1e-4);
+        expect(await page.locator('#results figure').count()).toBe(want.length);
+      } finally {
+        model.params.release();
+      }
+      await shot(page, '6-search');
       expect(errors).toEqual([]);
     } finally {
       await page.close();
