@@ -186,7 +186,7 @@ export function conv2dDwSlices(gpu: Gpu, M: number, N: number, K: number, v: Con
 
 /**
  * Records the gradients of y = conv2d(x, w) + bias from dy: dx (a gather over the output pixels
- * each input pixel feeds), dw and dbias (one GEMM, split along B·OH·OW and folded in a fixed
+ * each input pixel feeds, one GEMM per stride phase over the taps that reach it), dw and dbias (one GEMM, split along B·OH·OW and folded in a fixed
  * order: the same bits on every run).
  */
 export function conv2dBackward(gpu: Gpu, call: Conv2dBackwardCall): void {
@@ -203,7 +203,10 @@ export function conv2dBackward(gpu: Gpu, call: Conv2dBackwardCall): void {
     const u = uniforms(d, g, call.accumulateDx ? ACCUMULATE : 0, { x: cdx.offset, w: cw.offset, bias: 0, y: cdy.offset });
     const v = call.variant ?? chooseConv2dVariant(gpu, g.M);
     const k = gpu.kernel(spec(gpu, v, 'dx', ['read', 'read', 'rw']));
-    gpu.dispatch(k, u, [call.dy.buffer, call.w.buffer, call.dx.buffer], grid(gpu, v, name, g.M, g.N), `${name}.dx${shapeLabel}`);
+    // One GEMM per stride phase (grid z), each over the pixels of that phase: at most
+    // ⌈H/sh⌉·⌈W/sw⌉ of an image (shaders/conv2d_common.wgsl, dx_axis).
+    const perPhase = d.B * Math.ceil(d.H / d.sh) * Math.ceil(d.W / d.sw);
+    gpu.dispatch(k, u, [call.dy.buffer, call.w.buffer, call.dx.buffer], grid(gpu, v, name, g.M, perPhase, d.sh * d.sw), `${name}.dx${shapeLabel}`);
   }
   if (!call.dw && !call.dbias) return;
   const g = conv2dGemm(d, 'dw');

@@ -11,10 +11,12 @@
 //   conv2d_fwd  M = Cout, N = B·OH·OW, K = Cin·KH·KW: A = w (its rows as stored), B = the
 //               receptive fields of x. y = A·B (+ bias) (+ y with ACCUMULATE).
 //               0 Params · 1 x · 2 w · 3 bias (read) · 4 y (read_write)
-//   conv2d_dx   M = Cin, N = B·H·W, K = Cout·KH·KW: dx[b, ci, ih, iw] = Σ w[co, ci, kh, kw] ·
-//               dy[b, co, oh, ow] over the (kh, kw) whose output oh = (ih + ph − kh)/sh is whole
-//               and in range. Written as a gather (each dx element summed by one invocation), so
-//               no atomics and the same bits on every run. dx += with ACCUMULATE.
+//   conv2d_dx   dx[b, ci, ih, iw] = Σ w[co, ci, kh, kw] · dy[b, co, oh, ow] over the (kh, kw)
+//               whose output oh = (ih + ph − kh)/sh is whole and in range: one GEMM per stride
+//               phase (grid z; conv2d_common.wgsl, dx_axis), M = Cin, N = the phase's pixels,
+//               K = Cout · the taps that reach them. Written as a gather (each dx element summed
+//               by one invocation), so no atomics and the same bits on every run. dx += with
+//               ACCUMULATE.
 //               0 Params · 1 dy · 2 w (read) · 3 dx (read_write)
 //   conv2d_dw   M = Cout, N = Cin·KH·KW, K = B·OH·OW, split over workgroups along K (grid z =
 //               slice) when M·N alone makes too few of them: slice s writes its partial dw into
@@ -86,65 +88,58 @@ fn conv2d_dx(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid
   let mBase = (wg.y * 8u + lid.y) * TM;
   let nBase = (wg.x * 8u + lid.x) * TN;
   let P = p.OH * p.OW;
-  let HW = p.H * p.W;
   let KHW = p.KH * p.KW;
-  // Each column's dy image and its padded pixel (ih + ph) as quotient and remainder by the
-  // stride: tap kh reaches output oh = (ih + ph − kh)/sh exactly when kh ≡ ih + ph (mod sh),
-  // and then oh = qh − kh/sh. The divisions happen here and once per tap, not per tap and column.
+  // This workgroup's stride phase (shaders/conv2d_common.wgsl, dx_axis).
+  let rh = wg.z / p.sw;
+  let rw = wg.z % p.sw;
+  let ah = dx_axis(rh, p.ph, p.sh, p.H, p.KH);
+  let aw = dx_axis(rw, p.pw, p.sw, p.W, p.KW);
+  let Q = ah.y * aw.y;
+  // A phase with no pixels (a stride past the image): the whole workgroup leaves together.
+  if (Q == 0u) { return; }
+  let Np = p.B * Q;
+  // Each column's image, and its pixel's quotients (qh, qw) within the phase.
   var dyoff: array<u32, TN>;
   var qh: array<u32, TN>;
-  var rh: array<u32, TN>;
   var qw: array<u32, TN>;
-  var rw: array<u32, TN>;
   for (var j = 0u; j < TN; j++) {
-    let n = min(nBase + j, p.N - 1u);
-    let r = n % HW;
-    dyoff[j] = p.offY + (n / HW) * p.Cout * P;
-    let ihp = r / p.W + p.ph;
-    let iwp = r % p.W + p.pw;
-    qh[j] = ihp / p.sh;
-    rh[j] = ihp % p.sh;
-    qw[j] = iwp / p.sw;
-    rw[j] = iwp % p.sw;
+    let n = min(nBase + j, Np - 1u);
+    let r = n % Q;
+    dyoff[j] = p.offY + (n / Q) * p.Cout * P;
+    qh[j] = ah.x + r / aw.y;
+    qw[j] = aw.x + r % aw.y;
   }
   var wrow: array<u32, TM>;
   for (var i = 0u; i < TM; i++) { wrow[i] = p.offW + min(mBase + i, p.M - 1u) * KHW; }
   var acc: array<array<f32, TN>, TM>;
   for (var co = 0u; co < p.Cout; co++) {
-    // kh = khq·sh + khr and kw likewise, stepped rather than divided: a software adapter
-    // has no vector integer division and runs one per lane.
-    var khq = 0u;
-    var khr = 0u;
-    for (var kh = 0u; kh < p.KH; kh++) {
-      var kwq = 0u;
-      var kwr = 0u;
-      for (var kw = 0u; kw < p.KW; kw++) {
-        var a: array<f32, TM>;
-        var bv: array<f32, TN>;
-        let wk = co * p.Cin * KHW + kh * p.KW + kw;
-        for (var i = 0u; i < TM; i++) { a[i] = w[wrow[i] + wk]; }
-        for (var j = 0u; j < TN; j++) {
-          var v = 0.0;
-          if (rh[j] == khr && rw[j] == kwr && qh[j] >= khq && qw[j] >= kwq) {
-            let oh = qh[j] - khq;
-            let ow = qw[j] - kwq;
-            if (oh < p.OH && ow < p.OW) { v = dy[dyoff[j] + co * P + oh * p.OW + ow]; }
+    for (var th = 0u; th < ah.z; th++) {
+      for (var tw = 0u; tw < aw.z; tw++) {
+          let wk = co * p.Cin * KHW + (rh + th * p.sh) * p.KW + rw + tw * p.sw;
+          var a: array<f32, TM>;
+          for (var i = 0u; i < TM; i++) { a[i] = w[wrow[i] + wk]; }
+          var bv: array<f32, TN>;
+          for (var j = 0u; j < TN; j++) {
+            var v = 0.0;
+            if (qh[j] >= th && qw[j] >= tw && qh[j] - th < p.OH && qw[j] - tw < p.OW) {
+              v = dy[dyoff[j] + co * P + (qh[j] - th) * p.OW + qw[j] - tw];
+            }
+            bv[j] = v;
           }
-          bv[j] = v;
-        }
-        for (var i = 0u; i < TM; i++) {
-          for (var j = 0u; j < TN; j++) { acc[i][j] = fma(a[i], bv[j], acc[i][j]); }
-        }
-        kwr++;
-        if (kwr == p.sw) { kwr = 0u; kwq++; }
+          for (var i = 0u; i < TM; i++) {
+            for (var j = 0u; j < TN; j++) { acc[i][j] = fma(a[i], bv[j], acc[i][j]); }
+          }
       }
-      khr++;
-      if (khr == p.sh) { khr = 0u; khq++; }
     }
   }
-  for (var i = 0u; i < TM; i++) {
-    for (var j = 0u; j < TN; j++) {
-      if (mBase + i < p.M && nBase + j < p.N) { store_dx(mBase + i, nBase + j, acc[i][j]); }
+  for (var j = 0u; j < TN; j++) {
+    let n = nBase + j;
+    if (n >= Np) { continue; }
+    let b = n / Q;
+    let ih = qh[j] * p.sh + rh - p.ph;
+    let iw = qw[j] * p.sw + rw - p.pw;
+    for (var r = 0u; r < TM; r++) {
+      if (mBase + r < p.M) { store_dx(mBase + r, b, ih, iw, acc[r][j]); }
     }
   }
 }

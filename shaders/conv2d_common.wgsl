@@ -39,10 +39,25 @@ fn store_y(m: u32, n: u32, acc: f32) {
   y[at] = v;
 }
 
-// Output (m, n) of dx's GEMM: dx[b, m, ih, iw] with n = (b·H + ih)·W + iw.
-fn store_dx(m: u32, n: u32, acc: f32) {
-  let HW = p.H * p.W;
-  let at = p.offX + ((n / HW) * p.Cin + m) * HW + n % HW;
+// dx works by stride phase (grid z = rh·sw + rw): the input pixels ih ≡ rh − ph (mod sh),
+// iw likewise, are reached only by the taps kh ≡ rh (mod sh), kw ≡ rw (mod sw), so each phase
+// runs a GEMM over those taps alone (K = Cout·⌈(KH − rh)/sh⌉·⌈(KW − rw)/sw⌉) rather than
+// multiplying the others' zeros, and needs no division in its k loop. Along one axis, for
+// residue r, padding pad, stride s, extent n and kernel k: (the first quotient q0 with
+// q0·s + r ≥ pad, how many q from there keep q·s + r − pad < n, how many taps r + t·s < k).
+// Pixel (q, ·) of the phase is ih = q·s + r − pad and receives tap t from output oh = q − t.
+fn dx_axis(r: u32, pad: u32, s: u32, n: u32, k: u32) -> vec3u {
+  let q0 = select(0u, (pad - r + s - 1u) / s, pad > r);
+  let last = i32(n) - 1 + i32(pad) - i32(r);
+  var count = 0u;
+  if (last >= 0 && u32(last) / s >= q0) { count = u32(last) / s - q0 + 1u; }
+  let taps = select(0u, (k - r + s - 1u) / s, k > r);
+  return vec3u(q0, count, taps);
+}
+
+// dx[b, m, ih, iw] (+ dx with ACCUMULATE).
+fn store_dx(m: u32, b: u32, ih: u32, iw: u32, acc: f32) {
+  let at = p.offX + ((b * p.Cin + m) * p.H + ih) * p.W + iw;
   var v = acc;
   if ((p.flags & ACCUMULATE) != 0u) { v += dx[at]; }
   dx[at] = v;

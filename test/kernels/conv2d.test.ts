@@ -112,6 +112,10 @@ describe.each(CONV2D_VARIANTS)('conv2d %s', (variant) => {
       { s: [2, 3, 13, 13, 11, 2, 2], stride: [3, 3], pad: [1, 1], off: 1 },
       // More channels than one tile (64 rows, 32 for subgroup), in and out (dx's M = Cin, fwd's M = Cout).
       { s: [2, 67, 3, 5, 71, 1, 1], off: 2 },
+      // dx by stride phase: a phase with no pixels (height 1, stride 2) and phases whose
+      // first pixel sits past the padding (a 7x7 stem, padding 3).
+      { s: [2, 2, 1, 5, 3, 1, 1], stride: [2, 2], off: 2 },
+      { s: [1, 3, 9, 8, 4, 7, 7], stride: [2, 2], pad: [3, 3], off: 1 },
       // More columns than one tile of either variant (B·OH·OW = 3·13·11).
       { s: [3, 17, 13, 11, 19, 3, 3], pad: [1, 1], off: 1 },
     ];
