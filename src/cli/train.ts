@@ -196,8 +196,8 @@ export const trainCommand = {
       .option('contrastive-batch', {
         type: 'number',
         describe:
-          "gradient caching: pairs per step whose contrastive loss is computed together (the step's batch, instead of --batch), run --micro-batch pairs at a time so memory is that of a micro-batch; " +
-          'gradients equal those of one batch of N (docs/webdataset.md#gradient-caching) [default: off]',
+          "gradient caching: N, the pairs per step whose contrastive loss is computed together (the step's batch, instead of --batch), run --micro-batch pairs at a time so memory is that of a micro-batch; " +
+          "gradients equal those of one batch of N (docs/webdataset.md, 'Contrastive batches larger than memory') [default: off]",
       })
       .option('micro-batch', { type: 'number', describe: 'with --contrastive-batch N: pairs in activation memory at once, a divisor of N; validation runs in pieces of it too [default: none, needed with --contrastive-batch]' })
       .option('shuffle-buffer', { type: 'number', describe: 'WebDataset shards: pairs shuffled together as they stream in (the shard order is shuffled too) [default: 1000]' })
