@@ -1,7 +1,7 @@
 // One fixed run of the model, written once for both hosts: the Node test calls it on Dawn, the
 // page (model.page.ts) in a tab, and model.browser.ts compares the two. A model initialised from a
 // seed (the parameters are drawn on the CPU, so both hosts start from the same bits), a synthetic
-// batch from a seed, the loss, a few training steps, the loss again and every parameter after.
+// batch from a seed or a real one given, the loss, a few training steps, the loss again and every parameter after.
 import type { Gpu } from '../../src/gpu/gpu.ts';
 import { CocaModel } from '../../src/model/coca.ts';
 import type { CocaConfig } from '../../src/model/config.ts';
@@ -17,6 +17,8 @@ export interface ModelRunOptions {
   batch: number;
   steps: number;
   lr: number;
+  /** A real batch ([batch, 3, S, S] normalised pictures, [batch, L] token ids) instead of a synthetic one from batchSeed. */
+  inputs?: { images: number[]; text: number[] };
 }
 
 export interface Losses {
@@ -36,7 +38,8 @@ export interface ModelRun {
 export async function runModel(gpu: Gpu, o: ModelRunOptions): Promise<ModelRun> {
   const model = CocaModel.init(gpu, o.config, o.seed);
   const opt = new AdamW(gpu, model.params, { lr: o.lr });
-  const inp = model.prepare(syntheticBatch(model, o.batch, new Rng(o.batchSeed)));
+  const batch = o.inputs ? { images: Float32Array.from(o.inputs.images), text: Int32Array.from(o.inputs.text), batch: o.batch } : syntheticBatch(model, o.batch, new Rng(o.batchSeed));
+  const inp = model.prepare(batch);
   const losses = (p: Losses): Losses => ({ contrastive: p.contrastive, caption: p.caption, total: p.total });
   try {
     const before = losses((await computeLoss(model, inp)).parts);
