@@ -37,4 +37,27 @@ describe('contrastive loss (CPU, float64)', () => {
     expect(contrastiveLoss(eye, eye, 0, B, E).loss).toBeCloseTo(Math.log(1 + 3 / Math.E), 12);
     expect(contrastiveLoss(eye, eye, Math.log(100), B, E).loss).toBeLessThan(1e-30 + 3 * Math.exp(-100) * 2);
   });
+
+  it('is half the image→text and half the text→image cross-entropy (open_clip ClipLoss, written here), which differ', () => {
+    const rng = testRng(2);
+    const [B, E] = [3, 5];
+    const img = Float64Array.from(rng.floats(B * E));
+    const txt = Float64Array.from(rng.floats(B * E));
+    const unit = (x: Float64Array, i: number) => {
+      const row = Array.from(x.subarray(i * E, (i + 1) * E));
+      const n = Math.hypot(...row);
+      return row.map((v) => v / n);
+    };
+    const scale = Math.exp(0.4);
+    const logit = (i: number, j: number) => scale * unit(img, i).reduce((a, v, e) => a + v * unit(txt, j)[e]!, 0);
+    // Cross-entropy of each row of `at` (B logits) against its diagonal entry.
+    const ce = (at: (i: number, j: number) => number) =>
+      Array.from({ length: B }, (_, i) => Math.log(Array.from({ length: B }, (_, j) => Math.exp(at(i, j))).reduce((a, b) => a + b)) - at(i, i)).reduce((a, b) => a + b) / B;
+    const imageToText = ce(logit);
+    const textToImage = ce((i, j) => logit(j, i));
+    expect(Math.abs(imageToText - textToImage)).toBeGreaterThan(1e-3);
+    const r = contrastiveLoss(img, txt, 0.4, B, E);
+    expect(r.loss).toBeCloseTo((imageToText + textToImage) / 2, 12);
+    for (let i = 0; i < B; i++) for (let j = 0; j < B; j++) expect(r.logits[i * B + j]).toBeCloseTo(logit(i, j), 12);
+  });
 });

@@ -58,3 +58,21 @@ describe("CLIP's tokenizer", () => {
     expect(() => Tokenizer.fromJSON(json)).toThrow(/neither coca's special tokens/);
   });
 });
+
+describe("htmlUnescape against Python's html.unescape", () => {
+  // python3 -c "import html; print(html.unescape(c))" for each c (Python 3.11.7): named entities
+  // with and without ';', the longest legacy prefix, numeric references in both bases with and
+  // without ';', Windows-1252's C1 replacements, surrogates, the largest code point and past it,
+  // the code points html.unescape drops, and text that is no reference at all.
+  const CASES: [string, string][] = [
+    ['&amp;', '&'], ['&amp', '&'], ['&ampx', '&x'], ['&notit;', '\u00acit;'], ['&notin;', '\u2209'], ['&#65;', 'A'], ['&#65', 'A'],
+    ['&#x41;', 'A'], ['&#X41', 'A'], ['&#x80;', '\u20ac'], ['&#x9f;', '\u0178'], ['&#0;', '\ufffd'], ['&#xd800;', '\ufffd'],
+    ['&#xdfff;', '\ufffd'], ['&#xe000;', '\ue000'], ['&#x10ffff;', ''], ['&#x110000;', '\ufffd'], ['&#1;', ''], ['&#xfffe;', ''],
+    ['&#x7f;', ''], ['&unknown;', '&unknown;'], ['&&amp;', '&&'], ['a & b', 'a & b'], ['&#;', '&#;'], ['&#x;', '&#x;'],
+    ['&lt;&gt', '<>'], ['&AMP;', '&'], ['&Aacute', '\u00c1'], ['&Aacutex;', '\u00c1x;'], ['x&nbsp;y', 'x\u00a0y'],
+    ['&#99999999999999999999;', '\ufffd'], ['no entity', 'no entity'], ['&gt;;', '>;'], ['&#x1F600;', '\ud83d\ude00'], ['&a', '&a'],
+  ];
+  it.each(CASES)('%j', (input, want) => {
+    expect(htmlUnescape(input)).toBe(want);
+  });
+});
