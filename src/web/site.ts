@@ -4,13 +4,15 @@
 // with data-state "working", "done" or "error" (one sentence, never a stack trace); #words holds
 // it word by word, and pointing at a word lays where the model looked for it (word-maps.ts) over
 // the picture (#heat, class "on"). With an index (index/, `coca export web --index`), a text typed
-// in #query ranks its pictures (#results, data-state "done" or "error").
+// in #query ranks its pictures (#results, data-state "done" or "error"). Labels typed in #labels
+// (comma separated) classify the picture zero-shot (#classes, data-state "done" or "error").
 import { pictureToModelInput } from '../data/image-web.ts';
 import type { TokenizerCore } from '../data/tokenizer-core.ts';
 import { Gpu } from '../gpu/gpu.ts';
 import { configureBrowserHost } from '../gpu/host-browser.ts';
 import { captionImages } from '../infer/caption.ts';
-import { embedTexts, topK, type Hit } from '../infer/embed.ts';
+import { embedImages, embedTexts, topK, type Hit } from '../infer/embed.ts';
+import { classEmbeddings, classify, DEFAULT_TEMPLATES, logitScale } from '../infer/zeroshot-scores.ts';
 import { poolerPatchWeights, ramp, wordMap } from '../infer/word-maps.ts';
 import { parseSafetensors } from '../model/safetensors-format.ts';
 import { loadCheckpointFromUrl } from '../model/checkpoint-web.ts';
@@ -45,7 +47,7 @@ interface BrowserGlobals {
 }
 
 /** The last picture's word maps ([P] per generated word) and the last search's hits, for tests. */
-const shown: { maps: Float32Array[]; words: string[]; hits: Hit[] } = { maps: [], words: [], hits: [] };
+const shown: { maps: Float32Array[]; words: string[]; hits: Hit[]; classes: { label: string; p: number }[] } = { maps: [], words: [], hits: [], classes: [] };
 
 /** Pictures shown for a query. */
 const HITS = 8;
@@ -126,6 +128,45 @@ export async function startSite(doc: Doc): Promise<void> {
     heat.height = G;
     heat.getContext('2d')?.putImageData(new web.ImageData(heatImage(map, G), G, G), 0, 0);
   };
+  /** The last picture as the model's input, for classifying it. */
+  let current: Float32Array | null = null;
+  const classes = el('classes');
+  const labelsInput = el('labels');
+  const classifyNow = async () => {
+    const labels = [...new Set((labelsInput.value ?? '').split(',').map((l) => l.trim()).filter(Boolean))];
+    if (busy || !current) return;
+    if (labels.length === 0) {
+      classes.textContent = 'Type the labels to choose between, separated by commas.';
+      classes.setAttribute('data-state', 'error');
+      return;
+    }
+    busy = true;
+    classes.setAttribute('data-state', 'working');
+    try {
+      const E = m.config.embed_dim;
+      const img = await embedImages(m, current, 1);
+      const probs = classify(img, await classEmbeddings(m, t, labels, DEFAULT_TEMPLATES), E, await logitScale(m));
+      shown.classes = labels.map((label, i) => ({ label, p: probs[i]! })).sort((a, b) => b.p - a.p);
+      classes.replaceChildren(
+        ...shown.classes.map((c) => {
+          const row = doc.createElement('div');
+          row.textContent = `${c.label} · ${(100 * c.p).toFixed(1)}%`;
+          return row;
+        }),
+      );
+      classes.setAttribute('data-state', 'done');
+    } catch (e) {
+      classes.replaceChildren();
+      classes.textContent = e instanceof CocaError ? e.message : `could not classify (${(e instanceof Error ? e.message : String(e)).split('\n')[0]})`;
+      classes.setAttribute('data-state', 'error');
+    } finally {
+      busy = false;
+    }
+  };
+  el('classify').addEventListener('click', () => void classifyNow());
+  labelsInput.addEventListener('keydown', (e) => {
+    if (e.key === 'Enter') void classifyNow();
+  });
   const run = async (file: unknown) => {
     if (busy || !file) return;
     busy = true;
@@ -139,6 +180,7 @@ export async function startSite(doc: Doc): Promise<void> {
       const S = p.size;
       const images = new Float32Array(3 * S * S);
       await pictureToModelInput(file, p, images);
+      current = images;
       const pool = await poolerPatchWeights(m, images, 1);
       const [c] = await captionImages(m, images, 1, { beams: BEAMS, maxLen: m.config.text_cfg.context_length, recordAttention: true, ...t.searchIds() });
       const nImg = pool.length / P;
@@ -158,6 +200,8 @@ export async function startSite(doc: Doc): Promise<void> {
       );
       caption.textContent = t.decode(c!.tokens);
       caption.setAttribute('data-state', 'done');
+      busy = false;
+      if ((labelsInput.value ?? '').trim()) await classifyNow();
     } catch (e) {
       caption.textContent = e instanceof CocaError ? e.message : `could not caption this picture (${(e instanceof Error ? e.message : String(e)).split('\n')[0]})`;
       caption.setAttribute('data-state', 'error');

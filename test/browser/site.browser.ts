@@ -4,7 +4,8 @@
 // Node (beam search, 3 beams) and, per word, the map of where the model looked that Node's
 // `coca caption --attention` draws (within 1e-5), shown over the picture when the word is pointed
 // at; a file that is not a picture gets one sentence; a text query ranks the pictures of the
-// index exported with it (`coca index build`, `--index`) as `coca retrieve --text` does. Screenshots go to
+// index exported with it (`coca index build`, `--index`) as `coca retrieve --text` does; labels
+// classify the picture as `coca classify` does. Screenshots go to
 // test-artifacts/web/. Skipped without /usr/bin/chromium, except under CI.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -16,7 +17,8 @@ import { fullCrop, toTensor } from '../../src/data/augment.ts';
 import { decodePicture } from '../../src/data/image.ts';
 import type { Gpu } from '../../src/gpu/gpu.ts';
 import { captionImages } from '../../src/infer/caption.ts';
-import { embedTexts, topK } from '../../src/infer/embed.ts';
+import { embedImages, embedTexts, topK } from '../../src/infer/embed.ts';
+import { classEmbeddings, classify, DEFAULT_TEMPLATES, logitScale } from '../../src/infer/zeroshot.ts';
 import { loadIndex } from '../../src/infer/retrieval.ts';
 import { poolerPatchWeights, wordMap } from '../../src/infer/word-maps.ts';
 import { loadCheckpoint, readCheckpointTokenizer } from '../../src/model/checkpoint.ts';
@@ -134,10 +136,35 @@ describe.skipIf(!have && !process.env.CI)('coca export web', () => {
       expect(blue).toBe((await nodeCaption(pics.blue)).text);
       await shot(page, '4-dropped');
 
+      // Zero-shot labels for the dropped picture, against coca classify's computation in Node.
+      const labels = ['red', 'blue', 'a green triangle'];
+      await page.fill('#labels', labels.join(', '));
+      await page.press('#labels', 'Enter');
+      await page.waitForFunction(`document.getElementById('classes').dataset.state === 'done'`, undefined, { timeout: 120_000 });
+      const got = (await page.evaluate('globalThis.cocaSite.classes')) as { label: string; p: number }[];
+      {
+        const model = loadCheckpoint(gpu, path.join(dir, 'ck'));
+        try {
+          const tokenizer = readCheckpointTokenizer(path.join(dir, 'ck'), model.config)!;
+          const pre = preprocessOf(model.config)!;
+          const img = await decodePicture({ bytes: fs.readFileSync(pics.blue), maxPixels: 1e8, name: 'blue.jpg' }, pre, false);
+          const input = new Float32Array(3 * pre.size * pre.size);
+          toTensor(img, fullCrop(img), pre.size, pre.mean, pre.std, input);
+          const E = model.config.embed_dim;
+          const want = classify(await embedImages(model, input, 1), await classEmbeddings(model, tokenizer, labels, DEFAULT_TEMPLATES), E, await logitScale(model));
+          expect(got.map((c) => c.label).sort()).toEqual([...labels].sort());
+          for (const c of got) expect(Math.abs(c.p - want[labels.indexOf(c.label)]!), `p(${c.label})`).toBeLessThanOrEqual(1e-4);
+        } finally {
+          model.params.release();
+        }
+      }
+      expect(await page.locator('#classes div').count()).toBe(labels.length);
+      await shot(page, '5-classified');
+
       await page.setInputFiles('#file', { name: 'notes.png', mimeType: 'image/png', buffer: Buffer.from('not a picture') });
       await page.waitForFunction(`document.getElementById('caption').dataset.state === 'error'`, undefined, { timeout: 60_000 });
       expect(await page.textContent('#caption')).toMatch(/^cannot decode the picture: .*; the file is not an image this browser reads, or it is corrupt$/);
-      await shot(page, '5-not-a-picture');
+      await shot(page, '6-not-a-picture');
 
       // A text query against the exported index, as coca retrieve --text ranks it in Node.
       const query = 'a red square';
@@ -156,7 +183,7 @@ describe.skipIf(!have && !process.env.CI)('coca export web', () => {
       } finally {
         model.params.release();
       }
-      await shot(page, '6-search');
+      await shot(page, '7-search');
       expect(errors).toEqual([]);
     } finally {
       await page.close();
