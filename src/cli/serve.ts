@@ -1,11 +1,14 @@
 // `coca serve`: the web page and JSON API over one checkpoint and one GPU device. Loopback unless
 // told otherwise; SIGTERM/SIGINT stop taking requests, let those in flight finish, then exit.
 import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import type { Argv } from 'yargs';
 import { getGpu } from '../gpu/gpu.ts';
 import { InferError, openCheckpoint } from '../infer/load.ts';
 import { loadIndex, type RetrievalIndex } from '../infer/retrieval.ts';
 import { buildServer, DEFAULTS } from '../serve/server.ts';
+import { exportWeb } from '../web/export.node.ts';
 import { checkNumber } from './numbers.ts';
 
 interface ServeArgs {
@@ -20,6 +23,7 @@ interface ServeArgs {
   'max-wait-s': number;
   'max-queue': number;
   log: boolean;
+  web: boolean;
 }
 
 /** Why the server could not listen, in one line with what to do. */
@@ -47,6 +51,7 @@ export const serveCommand = {
       .option('max-wait-s', { type: 'number', default: DEFAULTS.maxWaitMs / 1000, describe: 'a request not started on the GPU within this gets 503 with Retry-After' })
       .option('max-queue', { type: 'number', default: DEFAULTS.maxQueue, describe: 'requests waiting beyond this get 503 at once' })
       .option('log', { type: 'boolean', default: false, describe: 'log every request (JSON lines on stdout)' })
+      .option('web', { type: 'boolean', default: false, describe: "also serve the checkpoint's static site (as coca export web writes it, with the index) at /web/: captions, labels and search on the visitor's GPU" })
       .example('$0 serve', 'http://127.0.0.1:8080 with the newest checkpoint and ./index')
       .example('$0 serve --index idx --port 0 --max-batch 32', 'any free port, bigger batches'),
   handler: async (a: ServeArgs) => {
@@ -76,6 +81,18 @@ export const serveCommand = {
       ck.release();
       throw e;
     }
+    // The site is written to a temporary folder for the life of the process.
+    const web = a.web ? fs.mkdtempSync(path.join(os.tmpdir(), 'coca-serve-web-')) : undefined;
+    const removeWeb = () => web && fs.rmSync(web, { recursive: true, force: true });
+    if (web) {
+      try {
+        await exportWeb(ck.dir, web, index ? indexDir : undefined);
+      } catch (e) {
+        removeWeb();
+        ck.release();
+        throw e;
+      }
+    }
     const served = await buildServer(gpu, ck, index, {
       maxUploadBytes: Math.round(a['max-upload-mb'] * 1048576),
       maxPixels: Math.round(a['max-pixels-mp'] * 1e6),
@@ -85,6 +102,7 @@ export const serveCommand = {
       maxWaitMs: a['max-wait-s'] * 1000,
       maxQueue: a['max-queue'],
       logger: a.log,
+      web,
     });
     let url: string;
     try {
@@ -93,9 +111,10 @@ export const serveCommand = {
       await served.close();
       ck.release();
       gpu.destroy();
+      removeWeb();
       throw listenError(e, a.host, a.port);
     }
-    console.log(`coca serve: ${url}  checkpoint ${ck.dir} (${ck.id})${index ? `, index ${indexDir} (${index.items.length} pictures)` : ', no index (retrieval off)'}`);
+    console.log(`coca serve: ${url}  checkpoint ${ck.dir} (${ck.id})${index ? `, index ${indexDir} (${index.items.length} pictures)` : ', no index (retrieval off)'}${web ? `; the site at ${url}/web/` : ''}`);
     if (a.host !== '127.0.0.1' && a.host !== 'localhost' && a.host !== '::1') console.log(`coca serve: listening on ${a.host}: reachable from the network, with no authentication`);
     let stopping = false;
     const stop = async (sig: string) => {
@@ -105,6 +124,7 @@ export const serveCommand = {
       await served.close();
       ck.release();
       gpu.destroy();
+      removeWeb();
       process.exit(0);
     };
     process.on('SIGTERM', () => void stop('SIGTERM'));

@@ -26,6 +26,8 @@ export interface ServeOptions extends QueueOptions {
   /** Widest beam search a caption request may ask for (at most MAX_BEAMS). */
   maxBeams: number;
   logger?: boolean;
+  /** A site `coca export web` wrote, served at /web/: the same model on the visitor's GPU. */
+  web?: string;
 }
 
 export const DEFAULTS: ServeOptions = {
@@ -130,6 +132,7 @@ export async function buildServer(gpu: Gpu, ck: OpenCheckpoint, index: Retrieval
   const app = Fastify({ logger: o.logger ?? false, bodyLimit: 64 * 1024, return503OnClosing: true });
   await app.register(multipart, { limits: { fileSize: o.maxUploadBytes, files: 1, fields: 24, fieldSize: FIELD_BYTES, parts: 32 } });
   await app.register(fastifyStatic, { root: PUBLIC_DIR, index: 'index.html', maxAge: 0 });
+  if (o.web) await app.register(fastifyStatic, { root: o.web, prefix: '/web/', decorateReply: false, index: 'index.html', maxAge: 0 });
 
   app.setErrorHandler((e: FastifyError, req, reply) => {
     if (e instanceof BusyError) return reply.code(503).header('Retry-After', String(e.retryAfterS)).send({ error: e.message, retryAfter: e.retryAfterS });

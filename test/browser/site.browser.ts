@@ -21,7 +21,9 @@ import { embedImages, embedTexts, topK } from '../../src/infer/embed.ts';
 import { classEmbeddings, classify, DEFAULT_TEMPLATES, logitScale } from '../../src/infer/zeroshot.ts';
 import { loadIndex } from '../../src/infer/retrieval.ts';
 import { poolerPatchWeights, wordMap } from '../../src/infer/word-maps.ts';
+import { openCheckpoint } from '../../src/infer/load.ts';
 import { loadCheckpoint, readCheckpointTokenizer } from '../../src/model/checkpoint.ts';
+import { buildServer, DEFAULTS } from '../../src/serve/server.ts';
 import { preprocessOf } from '../../src/model/config.ts';
 import { compareClose, describeReport } from '../../src/util/allclose.ts';
 import { testGpu } from '../helpers/gpu.ts';
@@ -187,6 +189,27 @@ describe.skipIf(!have && !process.env.CI)('coca export web', () => {
       expect(errors).toEqual([]);
     } finally {
       await page.close();
+    }
+  });
+
+  it('coca serve serves the site at /web/, and its page captions there', async () => {
+    const ck = openCheckpoint(gpu, path.join(dir, 'ck'));
+    const s = await buildServer(gpu, ck, null, { ...DEFAULTS, web: path.join(dir, 'site') });
+    const page = await browser.newPage();
+    try {
+      const url = await s.app.listen({ port: 0, host: '127.0.0.1' });
+      await page.goto(`${url}/web/`);
+      await page.waitForFunction(`document.getElementById('status').dataset.state === 'ready'`, undefined, { timeout: 120_000 });
+      await page.setInputFiles('#file', pics.red);
+      await page.waitForFunction(`document.getElementById('caption').dataset.state === 'done'`, undefined, { timeout: 120_000 });
+      expect(await page.textContent('#caption')).toBe((await nodeCaption(pics.red)).text);
+      // The service's own page and API are where they were.
+      expect((await fetch(`${url}/api/health`)).status).toBe(200);
+      await shot(page, '8-served');
+    } finally {
+      await page.close();
+      await s.close();
+      ck.release();
     }
   });
 });
