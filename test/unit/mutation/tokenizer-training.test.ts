@@ -5,6 +5,7 @@
 import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
 import { describe, expect, it } from 'vitest';
 import { Tokenizer, trainTokenizer } from '../../../src/data/tokenizer.ts';
+import { languageToken } from '../../../src/data/lang.ts';
 
 // ids: [PAD] 0, [SOT] 1, [EOT] 2, byte b → 3 + b in GPT-2's byte order (printable ASCII is
 // itself), merges from 259 on. "a" 100, "b" 101, "c" 102, "d" 103.
@@ -64,5 +65,31 @@ describe('trainTokenizer on a corpus worked out by hand', () => {
       [2, '[EOT]', true],
     ]);
     expect(Tokenizer.fromJSON(JSON.parse(JSON.stringify(t.json))).encode('A DOG')).toEqual(t.encode('a dog'));
+  });
+});
+
+describe('trainTokenizer with language tokens, and what a caption is (fourth mutation run)', () => {
+  const corpus = Array.from({ length: 5 }, () => 'ab ab ab cd');
+  const vocabOf = (t: Tokenizer) => (t.json as unknown as { model: { vocab: Record<string, number> } }).model.vocab;
+
+  it('language tokens take the last ids of the size asked for; bytes and merges stay those of the tokenizer without them', () => {
+    const plain = trainTokenizer(corpus, 261);
+    const withLangs = trainTokenizer(corpus, 263, ['en', 'ru']);
+    expect(withLangs.vocabSize).toBe(263);
+    // A text of a tokenizer with languages starts [SOT] [lang:en] (the default language).
+    expect(withLangs.encode('ab ab cd')).toEqual([1, 261, ...plain.encode('ab ab cd').slice(1)]);
+    expect(withLangs.encode('ab ab', undefined, 'ru')).toEqual([1, 262, 259, 260, 2]);
+    expect(vocabOf(withLangs)[languageToken('en')]).toBe(261);
+    expect(vocabOf(withLangs)[languageToken('ru')]).toBe(262);
+    expect(vocabOf(withLangs)['Ġab']).toBe(260);
+  });
+
+  it('the smallest vocabulary counts the language tokens: 3 specials + 256 bytes + 1 merge + one per language', () => {
+    expect(() => trainTokenizer(corpus, 262, ['en', 'ru', 'zh'])).toThrow('vocabulary size 262 is too small: byte-level BPE needs at least 263');
+    expect(trainTokenizer(corpus, 263, ['en', 'ru', 'zh']).vocabSize).toBe(263);
+  });
+
+  it('each caption is a text of its own: one-letter captions leave no pair to merge', () => {
+    expect(trainTokenizer(['a', 'b', 'a', 'b', 'a', 'b'], 300).vocabSize).toBe(259);
   });
 });
