@@ -4,11 +4,14 @@
 // and damaged tensors) and safetensors of F16/BF16, and pickles built opcode by opcode whose
 // values Python's pickle.loads gives (stated beside each). The mutation run found the views,
 // half-precision paths, most opcodes and every refusal unreached by test/unit/interop.test.ts.
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { InteropError } from '../../../src/interop/errors.ts';
 import { PickleCodeError, unpickle } from '../../../src/interop/pickle.ts';
 import { readStateDict } from '../../../src/interop/state-dict.ts';
+import { cocaConfigOf, importOpenClip } from '../../../src/interop/openclip.ts';
 
 const FX = path.join(import.meta.dirname, '..', '..', 'fixtures', 'zip');
 const fx = (n: string) => path.join(FX, n);
@@ -171,5 +174,61 @@ describe('the restricted unpickler, opcode by opcode', () => {
       expect(new InteropError('m').name).toBe('InteropError');
     }
     expect.assertions(3);
+  });
+});
+
+describe('open_clip configs and sources coca refuses or adjusts (fourth mutation run: untested refusals)', () => {
+  const fixture = JSON.parse(fs.readFileSync(path.join(import.meta.dirname, '..', '..', 'fixtures', 'openclip', 'open_clip_config.json'), 'utf8')) as {
+    model_cfg: Record<string, Record<string, unknown>>;
+    preprocess_cfg: Record<string, unknown>;
+  };
+  const oc = (edit: (m: Record<string, Record<string, unknown>>, p: Record<string, unknown>) => void) => {
+    const model = structuredClone(fixture.model_cfg);
+    const preprocess = structuredClone(fixture.preprocess_cfg);
+    edit(model, preprocess);
+    return { model, preprocess, where: 'cfg.json' };
+  };
+
+  it('a config without multimodal_cfg, vision_cfg or text_cfg; a resize mode coca lacks', () => {
+    expect(() => cocaConfigOf(oc((m) => delete m['multimodal_cfg']), [])).toThrow(new InteropError("cfg.json is not a CoCa config (no multimodal_cfg): coca imports open_clip's CoCa models only"));
+    expect(() => cocaConfigOf(oc((m) => delete m['vision_cfg']), [])).toThrow(new InteropError('cfg.json: vision_cfg is missing; pass an open_clip CoCa config'));
+    expect(() => cocaConfigOf(oc((m) => ((m as Record<string, unknown>)['text_cfg'] = null)), [])).toThrow(new InteropError('cfg.json: text_cfg is missing; pass an open_clip CoCa config'));
+    expect(() => cocaConfigOf(oc((_, p) => (p['resize_mode'] = 'stretch')), [])).toThrow(/^cfg\.json: preprocess resize_mode "stretch" is not one coca has \(/);
+  });
+
+  it('an interpolation coca lacks becomes bicubic with a note; a decoder MLP ratio other than 4 is imported as 4 with a note', () => {
+    const notes: string[] = [];
+    const c = cocaConfigOf(oc((_, p) => (p['interpolation'] = 'lanczos')), notes);
+    expect(c.vision_cfg.image_interpolation).toBe('bicubic');
+    // The fixture's multimodal_cfg says mlp_ratio 2, which open_clip ignores.
+    expect(c.multimodal_cfg.mlp_ratio).toBe(4);
+    expect(notes).toEqual([
+      'open_clip resizes its pictures lanczos, which coca lacks; imported with bicubic, so inputs differ slightly where pictures are scaled',
+      "cfg.json says multimodal_cfg.mlp_ratio 2, which open_clip ignores (its decoder's MLPs are always 4× wide); imported as 4",
+    ]);
+    const quiet: string[] = [];
+    cocaConfigOf(oc((m) => (m['multimodal_cfg']!['mlp_ratio'] = 4)), quiet);
+    expect(quiet).toEqual([]);
+    // Without preprocess_cfg: CLIP's mean and std, shortest-side resize, bicubic.
+    const bare = cocaConfigOf({ model: structuredClone(fixture.model_cfg), where: 'm.json' }, []);
+    expect([bare.vision_cfg.image_resize_mode, bare.vision_cfg.image_interpolation, bare.vision_cfg.image_mean?.[0]]).toEqual(['shortest', 'bicubic', 0.48145466]);
+  });
+
+  it('a source that does not exist, a folder without a checkpoint, a config that is not JSON', () => {
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'coca-oc-'));
+    try {
+      const none = path.join(tmp, 'none');
+      expect(() => importOpenClip(none, path.join(tmp, 'o1'))).toThrow(new InteropError(`${none}: no such file or folder; pass open_clip's checkpoint file or the folder it was downloaded to`));
+      const empty = path.join(tmp, 'empty');
+      fs.mkdirSync(empty);
+      fs.writeFileSync(path.join(empty, 'notes.txt'), 'x');
+      expect(() => importOpenClip(empty, path.join(tmp, 'o2'))).toThrow(/empty holds no open_clip_model\.safetensors or .* \(nor a single \.safetensors\/\.bin\/\.pt file\); pass the checkpoint file itself$/);
+      const bad = path.join(tmp, 'bad.json');
+      fs.writeFileSync(bad, '{ not json');
+      expect(() => importOpenClip(path.join(FX, 'views.pt'), path.join(tmp, 'o3'), bad)).toThrow(new RegExp(`^${bad.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: not readable JSON \\(.*\\); pass an open_clip model config$`));
+      expect(fs.readdirSync(tmp).sort()).toEqual(['bad.json', 'empty']);
+    } finally {
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
   });
 });
