@@ -21,9 +21,12 @@ const values = (sd: ReturnType<typeof readStateDict>, name: string) => {
 };
 
 describe('state dicts in torch.save’s layout', () => {
-  const sd = readStateDict(fx('views.pt'));
+  // Read inside each test, not once when the file is collected: a mutation run credits a mutant's
+  // kill only to code a test runs.
+  const views = () => readStateDict(fx('views.pt'));
 
   it('views of one storage: contiguous, transposed, a row, a column, a size-1 dimension', () => {
+    const sd = views();
     const t = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
     expect(values(sd, 't')).toEqual({ shape: [3, 4], data: t, dtype: 'F32' });
     expect(values(sd, 'tt')).toEqual({ shape: [4, 3], data: [0, 4, 8, 1, 5, 9, 2, 6, 10, 3, 7, 11], dtype: 'F32' });
@@ -35,6 +38,7 @@ describe('state dicts in torch.save’s layout', () => {
   });
 
   it('half, bfloat16 and double storages widened (or rounded) to float32, subnormals and infinities kept', () => {
+    const sd = views();
     expect(values(sd, 'half')).toEqual({ shape: [2, 2], data: [1, 0.5, -2, 65504], dtype: 'F16' });
     const small = sd.get('small')!.data;
     expect(small[0]).toBe(2 ** -24);
@@ -82,7 +86,7 @@ const pk = (...parts: number[][]) => Buffer.from(parts.flat());
 
 describe('the restricted unpickler, opcode by opcode', () => {
   it('strings and bytes of every width, sets, lists and dicts from marks, POP, POP_MARK, DUP', () => {
-    // pickle.loads(...) == [('ab', 'cd', b'\x00\x01', b'xyz', 'é'), {1, 2}, [3, 4], {5: 6}, 7, 7]
+    // pickle.loads(...) == [('ab', 'cd', b'\x00\x01', b'xyz', 'é'), {1, 2}, [3, 4], {5: 6}, 7, 7, [8], 2**40]
     const bytes = pk(
       op.PROTO2, op.MARK, op.MARK,
       [0x55, 2, ...Buffer.from('ab')], // SHORT_BINSTRING
@@ -97,13 +101,16 @@ describe('the restricted unpickler, opcode by opcode', () => {
       int1(99), op.POP, // pushed and dropped
       op.MARK, int1(98), int1(97), op.POP_MARK, // a marked group dropped
       int1(7), op.DUP,
+      op.EMPTY_LIST, int1(8), op.APPEND, // a one-element list
+      [0x8a, 6, 0, 0, 0, 0, 0, 1], // LONG1 2**40, positive
       op.LIST, op.STOP,
     );
     const v = unpickle(bytes, 'p') as unknown[];
-    expect(v).toHaveLength(6);
+    expect(v).toHaveLength(8);
+    expect(v.slice(6)).toEqual([[8], 2 ** 40]);
     expect(v[0]).toEqual(['ab', 'cd', Buffer.from([0, 1]), Buffer.from('xyz'), 'é']);
     expect(v[1]).toEqual(new Set([1, 2]));
-    expect(v.slice(2)).toEqual([[3, 4], new Map([[5, 6]]), 7, 7]);
+    expect(v.slice(2, 6)).toEqual([[3, 4], new Map([[5, 6]]), 7, 7]);
   });
 
   it('NEWOBJ of an OrderedDict, BUILD on a dict, torch.device and _codecs.encode, a tensor subclass rebuilt', () => {
@@ -152,6 +159,7 @@ describe('the restricted unpickler, opcode by opcode', () => {
     expect(why([op.PROTO2, [0x68, 5]])).toBe(`the pickle refers to memo 5, never stored${damaged}`);
     expect(why([op.PROTO2, op.EMPTY_LIST, op.EMPTY_DICT, op.BUILD])).toBe(`state given to something that is not a dict${damaged}`);
     expect(why([op.PROTO2, op.MARK, str('storage'), int1(1), op.TUPLE, op.BINPERSID])).toBe(`a persistent id that is not a torch storage${damaged}`);
+    expect(why([op.PROTO2, op.MARK, str('module'), global('torch', 'FloatStorage'), str('0'), str('cpu'), int1(3), op.TUPLE, op.BINPERSID])).toBe(`a persistent id that is not a torch storage${damaged}`);
     expect(why([op.PROTO2, [0x49]])).toBe(`pickle opcode 0x49 at byte 2 is not one torch.save writes${damaged}`);
     // A call of something that is not a function: the refusal names it.
     expect(why([op.PROTO2, int1(1), op.EMPTY_TUPLE, op.REDUCE])).toMatch(/^the pickle asks to run a value that is not a function/);
@@ -159,9 +167,12 @@ describe('the restricted unpickler, opcode by opcode', () => {
     // torch's rebuilders given something else than a storage, sizes that are not integers, no known rebuild function.
     const rebuild = (storage: number[][], size: number[][]) => [op.PROTO2, global('torch._utils', '_rebuild_tensor_v2'), op.MARK, ...storage, int1(0), ...size, op.MARK, int1(1), op.TUPLE, op.TUPLE, op.REDUCE, op.STOP];
     expect(why(rebuild([op.NONE], [op.MARK, int1(3), op.TUPLE]))).toBe(`a tensor is rebuilt from something that is not a storage${damaged}`);
+    expect(why(rebuild([op.EMPTY_DICT], [op.MARK, int1(3), op.TUPLE]))).toBe(`a tensor is rebuilt from something that is not a storage${damaged}`);
     const s = [op.MARK, str('storage'), global('torch', 'FloatStorage'), str('0'), str('cpu'), int1(3), op.TUPLE, op.BINPERSID];
     expect(why(rebuild(s, [op.MARK, str('3'), op.TUPLE]))).toBe(`a tensor size is not a tuple of integers${damaged}`);
     expect(why(rebuild(s, [int1(3)]))).toBe(`a tensor size is not a tuple of integers${damaged}`);
+    const badStride = [op.PROTO2, global('torch._utils', '_rebuild_tensor_v2'), op.MARK, ...s, int1(0), op.MARK, int1(3), op.TUPLE, op.MARK, str('1'), op.TUPLE, op.TUPLE, op.REDUCE, op.STOP];
+    expect(why(badStride)).toBe(`a tensor stride is not a tuple of integers${damaged}`);
     expect(why([op.PROTO2, global('torch._tensor', '_rebuild_from_type_v2'), op.MARK, global('torch', 'Tensor'), op.NONE, op.EMPTY_TUPLE, op.EMPTY_DICT, op.TUPLE, op.REDUCE, op.STOP])).toBe(`_rebuild_from_type_v2 names no known rebuild function${damaged}`);
   });
 
