@@ -19,6 +19,8 @@ export interface CaptionJob {
   attention: boolean;
   /** Sampling: this many captions, drawn as separate rows. */
   n: number;
+  /** A multilingual model's caption language (its token follows [SOT]); default English. */
+  lang?: string;
 }
 
 export interface Token {
@@ -59,7 +61,7 @@ export class Engine {
     // nor the seed (every request's rows draw from their own generators).
     const { sample, ...rest } = job.search;
     const shared = sample ? { ...rest, sample: { ...sample, seed: undefined } } : rest;
-    const group = `caption:${JSON.stringify(shared)}:${job.attention}`;
+    const group = `caption:${JSON.stringify(shared)}:${job.attention}:${job.lang ?? ''}`;
     return this.queue.submit(group, job, (jobs) => this.captionBatch(jobs));
   }
 
@@ -70,9 +72,9 @@ export class Engine {
     const images = new Float32Array(rows * per);
     let r = 0;
     for (const j of jobs) for (let k = 0; k < j.n; k++) images.set(j.image, per * r++);
-    const { search, attention } = jobs[0]!;
+    const { search, attention, lang } = jobs[0]!;
     const sample = search.sample && { ...search.sample, rowSeeds: jobs.flatMap((j) => sampleSeeds(j.search.sample!.seed ?? DEFAULT_SEARCH.seed, j.n)) };
-    const caps = await captionImages(model, images, rows, { ...search, ...tokenizer.searchIds(), ...(sample ? { sample } : {}), recordAttention: attention });
+    const caps = await captionImages(model, images, rows, { ...search, ...tokenizer.searchIds(lang), ...(sample ? { sample } : {}), recordAttention: attention });
     const P = this.grid ** 2;
     let pool: Float32Array | null = null;
     if (attention) {

@@ -43,6 +43,7 @@ export function openapi(o: ServeOptions): object {
             topP: num('nucleus sampling mass', { exclusiveMinimum: 0, maximum: 1, default: D.topP }),
             temperature: num('sampling temperature', { exclusiveMinimum: 0, default: D.temperature }),
             seed: int('sampling seed: the same picture and seed give the same captions whatever else the server is decoding', { default: D.seed }),
+            lang: { type: 'string', description: "caption language of a multilingual model (en, ru, zh, ms: its token follows [SOT]); a model without language tokens takes only en", default: 'en' },
             n: int('captions to sample (1–5; sampling only)'),
             attention: { type: 'boolean', description: 'per-token attention maps (default true)' },
           }),

@@ -95,7 +95,7 @@ function num(f: Fields, name: string): number | undefined {
 const bool = (f: Fields, name: string, dflt: boolean) => (f[name] === undefined || f[name] === '' ? dflt : !/^(0|false|no|off)$/i.test(f[name]!));
 
 /** The request's search, checked by the rules `coca caption` uses, the options named as the form names them. */
-function captionRequest(f: Fields, contextLength: number, maxBeams: number) {
+function captionRequest(f: Fields, contextLength: number, maxBeams: number, tokenizer: { searchIds(lang?: string): unknown }) {
   const search = checkSearch(
     {
       beams: num(f, 'beams'),
@@ -114,7 +114,10 @@ function captionRequest(f: Fields, contextLength: number, maxBeams: number) {
   const n = num(f, 'n') ?? 1;
   if (!Number.isInteger(n) || n < 1 || n > 5) throw err400(`n must be an integer from 1 to 5, got ${f.n}`);
   if (n > 1 && !search.sample) throw err400('n > 1 draws several captions by sampling: add sample=true (beam search gives its best caption)');
-  return { search, n, attention: bool(f, 'attention', true) };
+  // Checked here, so a language the model lacks is this request's one-line 400, not its batch's.
+  const lang = f.lang === undefined || f.lang === '' ? undefined : f.lang;
+  if (lang !== undefined) tokenizer.searchIds(lang);
+  return { search, n, attention: bool(f, 'attention', true), ...(lang !== undefined ? { lang } : {}) };
 }
 
 export interface Served {
@@ -180,7 +183,7 @@ export async function buildServer(gpu: Gpu, ck: OpenCheckpoint, index: Retrieval
   app.post('/api/caption', async (req) => {
     const up = await readUpload(req, o.maxUploadBytes);
     const f: Fields = { ...(req.query as Fields), ...up.fields };
-    const opts = captionRequest(f, ck.model.config.text_cfg.context_length, o.maxBeams);
+    const opts = captionRequest(f, ck.model.config.text_cfg.context_length, o.maxBeams, ck.tokenizer);
     const { out, img } = await pictureOf(up);
     const t0 = performance.now();
     const captions = await engine.caption({ image: out, ...opts });

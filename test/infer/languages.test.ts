@@ -116,6 +116,39 @@ async function handFed(ck: OpenCheckpoint, images: Float32Array, forced: number[
   }
 }
 
+describe('coca serve: lang on /api/caption', () => {
+  it("captions after the language's token, as coca caption --lang does; a language the model lacks is this request's one-line 400", async () => {
+    const { buildServer, DEFAULTS } = await import('../../src/serve/server.ts');
+    const { form } = await import('../serve/helpers.ts');
+    const ck = openCheckpoint(gpu, multiDir);
+    const served = await buildServer(gpu, ck, null, DEFAULTS);
+    try {
+      const post = async (fields: Record<string, string | number | boolean>) => {
+        const r = await served.app.inject({ method: 'POST', url: '/api/caption', ...(await form({ bytes: fs.readFileSync(pics.red), type: 'image/png', name: 'red.png' }, fields)) });
+        return { status: r.statusCode, body: r.json() as Record<string, any> };
+      };
+      const { images } = await loadReadableImages([pics.red], ck.pre);
+      for (const lang of ['ru', 'zh']) {
+        const r = await post({ beams: 1, maxLen: 8, attention: false, lang });
+        expect(r.status).toBe(200);
+        const want = await handFed(ck, images, ck.tokenizer.languagePrefix(lang), 7);
+        expect([ck.tokenizer.bosId, ...r.body.captions[0].tokens.map((t: { id: number }) => t.id)]).toEqual(want.slice(0, 1 + r.body.captions[0].tokens.length));
+      }
+      // Concurrent requests in two languages share no decode: each gets its own language's tokens.
+      const [ru, zh] = await Promise.all([post({ beams: 1, maxLen: 8, attention: false, lang: 'ru' }), post({ beams: 1, maxLen: 8, attention: false, lang: 'zh' })]);
+      expect(ru.body.captions[0].tokens).toEqual((await post({ beams: 1, maxLen: 8, attention: false, lang: 'ru' })).body.captions[0].tokens);
+      expect(zh.body.captions[0].tokens).toEqual((await post({ beams: 1, maxLen: 8, attention: false, lang: 'zh' })).body.captions[0].tokens);
+      const bad = await post({ lang: 'fr' });
+      expect(bad.status).toBe(400);
+      expect(bad.body.error).toMatch(/no language 'fr'; it has en, ru, zh, ms/);
+      expect(String(bad.body.error).split('\n')).toHaveLength(1);
+    } finally {
+      await served.close();
+      ck.release();
+    }
+  });
+});
+
 describe('coca caption --lang', () => {
   it('decodes after the language token: the tokens of feeding [SOT] [lang:xx] by hand, in process and from the command', async () => {
     const ck = openCheckpoint(gpu, multiDir);
