@@ -33,3 +33,30 @@ export function detectLanguage(text: string): string | undefined {
   if (CYRILLIC.test(text)) return 'ru';
   return undefined;
 }
+
+/** A caption drawn for training, with the language whose token goes after [SOT]. */
+export interface LangCaption {
+  text: string;
+  lang: string;
+}
+
+/**
+ * What training draws a picture's caption from: its English captions, then those in each of
+ * `languages` (English skipped) in that order. The folder's loader and the shard stream share it,
+ * so a set draws the same whichever way it is stored.
+ */
+export function captionChoices(english: readonly string[], languages: readonly string[], captionsIn: (lang: string) => readonly string[]): LangCaption[] {
+  const caps = english.map((text) => ({ text, lang: DEFAULT_LANGUAGE }));
+  for (const lang of languages) if (lang !== DEFAULT_LANGUAGE) for (const text of captionsIn(lang)) caps.push({ text, lang });
+  return caps;
+}
+
+const HANDED = /\b(left|right)/;
+
+/**
+ * Whether a drawn caption says left or right, so the picture must not be mirrored. A translation
+ * is read through the picture's English captions: the words are English.
+ */
+export function saysHandedness(c: LangCaption, english: readonly string[]): boolean {
+  return HANDED.test(c.lang === DEFAULT_LANGUAGE ? c.text : english.join(' '));
+}

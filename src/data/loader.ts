@@ -9,11 +9,9 @@ import { DataError } from './errors.ts';
 import { readSource, tensorise, type PrepTask } from './prep.ts';
 import { mixSeed, permutation, Rng } from './rng.ts';
 import type { Tokenizer } from './tokenizer.ts';
-import { DEFAULT_LANGUAGE } from './lang.ts';
+import { captionChoices, DEFAULT_LANGUAGE, saysHandedness } from './lang.ts';
 import type { ImagePreprocess } from './preprocess.ts';
 import { PrepPool } from './workers.ts';
-
-const HANDED = /\b(left|right)/;
 
 export interface LoaderState {
   seed: number;
@@ -196,9 +194,9 @@ export class BatchLoader {
 
   /** Training: any caption of the item in any language both have (English only otherwise); evaluation: the first English one. */
   private caption(index: number, epoch: number, pos: number): { text: string; lang: string } {
-    const caps = this.dataset.captions(index).map((text) => ({ text, lang: DEFAULT_LANGUAGE }));
-    if (!this.opts.train) return caps[0]!;
-    for (const lang of this.otherLanguages) for (const text of this.dataset.captionsIn!(index, lang)) caps.push({ text, lang });
+    const english = this.dataset.captions(index);
+    if (!this.opts.train) return { text: english[0]!, lang: DEFAULT_LANGUAGE };
+    const caps = captionChoices(english, this.otherLanguages, (lang) => this.dataset.captionsIn!(index, lang));
     return caps[new Rng(mixSeed(this.opts.seed, epoch, pos, 0xa11)).int(caps.length)]!;
   }
 
@@ -258,8 +256,8 @@ export class BatchLoader {
     return { images, tokens: tokenizer.encodeBatch(captions, contextLength, langs), rows: keep.length, imageSize: size, contextLength, indices, captions, langs, epoch: b.epoch, index: b.start, last: b.last };
   }
 
-  private task(caption: string, epoch: number, pos: number): Omit<PrepTask, 'source'> {
-    return { train: this.opts.train, seed: mixSeed(this.opts.seed, epoch, pos, 0xc40), noFlip: HANDED.test(caption), augment: this.opts.augment, pre: this.opts.preprocess };
+  private task(noFlip: boolean, epoch: number, pos: number): Omit<PrepTask, 'source'> {
+    return { train: this.opts.train, seed: mixSeed(this.opts.seed, epoch, pos, 0xc40), noFlip, augment: this.opts.augment, pre: this.opts.preprocess };
   }
 
   /** Prepares the given rows into `images`; one result per row, in order. */
@@ -267,9 +265,8 @@ export class BatchLoader {
     const d = this.dataset;
     const pre = this.opts.preprocess;
     const plane = 3 * pre.size * pre.size;
-    // A translation is checked for "left"/"right" through the item's English captions.
-    const handed = (r: number) => (langs[r] === DEFAULT_LANGUAGE ? captions[r]! : this.dataset.captions(indices[r]!).join(' '));
-    const tasks = rows.map((r) => this.task(handed(r), epoch, start + r));
+    const noFlip = (r: number) => saysHandedness({ text: captions[r]!, lang: langs[r]! }, d.captions(indices[r]!));
+    const tasks = rows.map((r) => this.task(noFlip(r), epoch, start + r));
     if (this.pool && d.source) {
       const results = await this.pool.run(tasks.map((t, k) => ({ ...t, source: d.source!(indices[rows[k]!]!) })));
       return results.map((res, k) => {

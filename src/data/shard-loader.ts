@@ -17,9 +17,8 @@ import { Problems } from './readers/common.ts';
 import { pairOf, pairTranslations, readShard, shardsOfSplit, type RawSample, type ShardPair } from './readers/webdataset.ts';
 import { mixSeed, permutation, Rng } from './rng.ts';
 import { PrepPool } from './workers.ts';
-import { DEFAULT_LANGUAGE } from './lang.ts';
+import { captionChoices, DEFAULT_LANGUAGE, saysHandedness, type LangCaption } from './lang.ts';
 
-const HANDED = /\b(left|right)/;
 
 /** Counts each bad sample once, however many epochs meet it. */
 class DistinctProblems extends Problems {
@@ -254,13 +253,14 @@ export class ShardLoader {
     while (todo.length > 0) {
       const items: Item[] = [];
       for (let k = 0; k < todo.length; k++) items.push(await cursor.next());
-      const results = await this.prepare(items, images, todo.map((r) => r * plane));
+      const chosen = items.map((it) => this.captionOf(it));
+      const results = await this.prepare(items, chosen, images, todo.map((r) => r * plane));
       const again: number[] = [];
       results.forEach((res, k) => {
         const r = todo[k]!;
         const it = items[k]!;
         if (res === true) {
-          ({ text: captions[r], lang: langs[r] } = this.captionOf(it));
+          ({ text: captions[r], lang: langs[r] } = chosen[k]!);
           indices[r] = it.pair.index;
           return;
         }
@@ -284,26 +284,23 @@ export class ShardLoader {
    * tokenizer has a token for, as the folder's loader draws them; evaluation: the first English
    * one. A pair without translations draws exactly as before languages.
    */
-  private captionOf(it: Item): { text: string; lang: string } {
-    const caps = it.pair.captions.map((text) => ({ text, lang: DEFAULT_LANGUAGE }));
-    if (!this.train) return caps[0]!;
+  private captionOf(it: Item): LangCaption {
+    const english = it.pair.captions;
+    if (!this.train) return { text: english[0]!, lang: DEFAULT_LANGUAGE };
     const t = pairTranslations(it.pair);
-    for (const lang of this.opts.tokenizer.languages) if (lang !== DEFAULT_LANGUAGE) for (const text of t[lang] ?? []) caps.push({ text, lang });
+    const caps = captionChoices(english, this.opts.tokenizer.languages, (lang) => t[lang] ?? []);
     return caps[new Rng(mixSeed(this.seed, it.epoch, it.shardId, it.pair.index, 0xa11)).int(caps.length)]!;
   }
 
-  private task(it: Item): Omit<PrepTask, 'source'> {
-    // Left/right in any language is the English captions' (they are the same picture's).
-    const c = this.captionOf(it);
-    const handed = c.lang === DEFAULT_LANGUAGE ? c.text : it.pair.captions.join(' ');
-    return { train: this.train, seed: mixSeed(this.seed, it.epoch, it.shardId, it.pair.index, 0xc40), noFlip: HANDED.test(handed), augment: this.opts.augment ?? DEFAULT_AUGMENT, pre: this.opts.preprocess };
+  private task(it: Item, c: LangCaption): Omit<PrepTask, 'source'> {
+    return { train: this.train, seed: mixSeed(this.seed, it.epoch, it.shardId, it.pair.index, 0xc40), noFlip: saysHandedness(c, it.pair.captions), augment: this.opts.augment ?? DEFAULT_AUGMENT, pre: this.opts.preprocess };
   }
 
-  /** Decodes and augments the items into `images` at the offsets; true or the reason, per item. */
-  private async prepare(items: Item[], images: Float32Array, offsets: number[]): Promise<(true | string)[]> {
+  /** Decodes and augments the items (with the captions drawn for them) into `images` at the offsets; true or the reason, per item. */
+  private async prepare(items: Item[], chosen: LangCaption[], images: Float32Array, offsets: number[]): Promise<(true | string)[]> {
     const source = (it: Item): ImageSource => ({ kind: 'bytes', bytes: it.pair.image.bytes, name: `${it.pair.shard}:${it.pair.key}.${it.pair.image.ext}` });
     if (this.pool) {
-      const results = await this.pool.run(items.map((it) => ({ ...this.task(it), source: source(it) })));
+      const results = await this.pool.run(items.map((it, k) => ({ ...this.task(it, chosen[k]!), source: source(it) })));
       return results.map((res, k) => {
         if (!res.ok) return res.message;
         images.set(res.data, offsets[k]!);
@@ -313,7 +310,7 @@ export class ShardLoader {
     return Promise.all(
       items.map(async (it, k) => {
         try {
-          tensorise(await readSource(source(it), this.train, this.opts.preprocess), this.task(it), images, offsets[k]!);
+          tensorise(await readSource(source(it), this.train, this.opts.preprocess), this.task(it, chosen[k]!), images, offsets[k]!);
           return true as const;
         } catch (e) {
           if (!(e instanceof DataError)) throw e;
