@@ -43,7 +43,7 @@ import torch.nn as nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
-PRESETS = ("nano", "tiny", "small", "b32")
+PRESETS = ("nano", "nano-cnn", "tiny", "small", "b32")
 LN_EPS = 1e-5
 LOSS_WEIGHTS = {"contrastive": 1.0, "caption": 2.0}
 ADAMW = {"lr": 1e-3, "betas": [0.9, 0.98], "eps": 1e-6, "weight_decay": 0.1, "steps": 3, "logit_scale_max": math.log(100)}
@@ -58,10 +58,19 @@ def load_config(name_or_path):
 
 def resolve(raw):
     v, t, m = dict(raw["vision_cfg"]), dict(raw["text_cfg"]), dict(raw["multimodal_cfg"])
-    if "heads" not in v:
+    if "heads" not in v and v.get("tower") != "cnn":
         v["heads"] = v["width"] // v.get("head_width", 64)
+    if v.get("tower") == "cnn":
+        # The ViT keys a CNN tower derives (src/model/config-schema.ts): the tokens' width, the
+        # total downsampling, the block count.
+        v.setdefault("cnn_stem_stride", 1)
+        v.setdefault("cnn_stem_pool", False)
+        grid = cnn_grid(v["image_size"], len(v["cnn_widths"]), v["cnn_stem_stride"], v["cnn_stem_pool"])
+        v.update(width=v["cnn_widths"][-1], patch_size=v["image_size"] // grid, layers=sum(v["cnn_depths"]), heads=1, mlp_ratio=4)
     vision = {k: v.get(k, d) for k, d in [("image_size", None), ("patch_size", None), ("width", None), ("layers", None), ("heads", None),
                                           ("mlp_ratio", 4), ("attentional_pool", "cascade"), ("attn_pooler_queries", 256), ("attn_pooler_heads", 8)]}
+    if v.get("tower") == "cnn":
+        vision.update({k: v[k] for k in ("tower", "cnn_widths", "cnn_depths", "cnn_stem_stride", "cnn_stem_pool")})
     text = {k: t.get(k, d) for k, d in [("context_length", None), ("vocab_size", None), ("width", None), ("heads", 8), ("layers", None),
                                         ("mlp_ratio", 4), ("pad_id", 0)]}
     multi = {k: m.get(k, d) for k, d in [("context_length", text["context_length"]), ("vocab_size", text["vocab_size"]), ("width", None),
@@ -70,6 +79,16 @@ def resolve(raw):
     assert vision["attentional_pool"] in ("cascade", True), "attentional_pool must be 'cascade' or true"
     assert multi["width"] == cfg["embed_dim"] == text["width"], "embed_dim, text width and multimodal width must agree"
     return cfg
+
+
+def cnn_grid(size, stages, stem_stride, stem_pool):
+    """The CNN tower's final map side: 3x3 convs and pool with padding 1 map n to (n - 1) // s + 1."""
+    n = (size - 1) // stem_stride + 1
+    if stem_pool:
+        n = (n - 1) // 2 + 1
+    for _ in range(stages - 1):
+        n = (n - 1) // 2 + 1
+    return n
 
 
 # ---------------------------------------------------------------- modules (open_clip names)
@@ -188,6 +207,74 @@ class VisionTransformer(nn.Module):
         return pooled @ self.proj, tokens
 
 
+class BasicBlock(nn.Module):
+    """torchvision's ResNet BasicBlock, its names; GELU where it has ReLU (src/model/cnn-encoder.ts)."""
+
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        if stride != 1 or cin != cout:
+            self.downsample = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+        else:
+            self.downsample = None
+
+    def forward(self, x):
+        h = F.gelu(self.bn1(self.conv1(x)))
+        shortcut = x if self.downsample is None else self.downsample(x)
+        return F.gelu(self.bn2(self.conv2(h)) + shortcut)
+
+
+class CnnTower(nn.Module):
+    """CoCa's image tower with a ResNet-style CNN in place of the ViT: the final map's pixels are the poolers' tokens."""
+
+    def __init__(self, v, e):
+        super().__init__()
+        widths, depths = v["cnn_widths"], v["cnn_depths"]
+        self.proj = nn.Parameter(torch.empty(e, e))
+        self.conv1 = nn.Conv2d(3, widths[0], 3, v["cnn_stem_stride"], 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(widths[0])
+        self.stem_pool = v["cnn_stem_pool"]
+        self.stages = len(widths)
+        cin = widths[0]
+        for s, (w, d) in enumerate(zip(widths, depths)):
+            blocks = []
+            for j in range(d):
+                blocks.append(BasicBlock(cin, w, 2 if s > 0 and j == 0 else 1))
+                cin = w
+            setattr(self, f"layer{s + 1}", nn.Sequential(*blocks))
+        self.cascade = v["attentional_pool"] == "cascade"
+        self.attn_pool = AttentionalPooler(e, cin, v["attn_pooler_heads"], v["attn_pooler_queries"])
+        if self.cascade:
+            self.attn_pool_contrastive = AttentionalPooler(e, e, v["attn_pooler_heads"], 1)
+        self.ln_post = nn.LayerNorm(e, eps=LN_EPS)
+
+    def feature_map(self, images):
+        x = F.gelu(self.bn1(self.conv1(images)))
+        if self.stem_pool:
+            x = F.max_pool2d(x, 3, 2, 1)
+        for s in range(self.stages):
+            x = getattr(self, f"layer{s + 1}")(x)
+        return x
+
+    def forward(self, images):
+        x = self.feature_map(images).flatten(2).transpose(1, 2)  # [B, H*W, C], pixels row by row
+        return pool_tokens(self, x)
+
+
+def pool_tokens(tower, x):
+    """The poolers over the tower's tokens: (pooled @ proj, image tokens), as VisionTransformer."""
+    if tower.cascade:
+        tokens = tower.ln_post(tower.attn_pool(x))
+        pooled = tower.attn_pool_contrastive(tokens)[:, 0]
+    else:
+        x = tower.ln_post(tower.attn_pool(x))
+        pooled, tokens = x[:, 0], x[:, 1:]
+    return pooled @ tower.proj, tokens
+
+
 class TextTransformer(nn.Module):
     def __init__(self, t, e):
         super().__init__()
@@ -240,7 +327,7 @@ class CoCa(nn.Module):
         self.cfg = cfg
         self.pad_id = cfg["text_cfg"]["pad_id"]
         self.text = TextTransformer(cfg["text_cfg"], e)
-        self.visual = VisionTransformer(cfg["vision_cfg"], e)
+        self.visual = (CnnTower if cfg["vision_cfg"].get("tower") == "cnn" else VisionTransformer)(cfg["vision_cfg"], e)
         self.text_decoder = MultimodalTransformer(cfg["multimodal_cfg"])
         self.logit_scale = nn.Parameter(torch.tensor(0.0))
         init_parameters(self)
@@ -271,8 +358,16 @@ DECAY_SUFFIXES = ("in_proj_weight", "q_proj_weight", "k_proj_weight", "v_proj_we
 
 def param_spec(name, shape, cfg):
     v, t, m, e = cfg["vision_cfg"], cfg["text_cfg"], cfg["multimodal_cfg"], cfg["embed_dim"]
-    decay = name.endswith(DECAY_SUFFIXES)
+    decay = name.endswith(DECAY_SUFFIXES) or len(shape) == 4  # every conv weight
     normal = lambda std: {"kind": "normal", "std": std}  # noqa: E731
+    if v.get("tower") == "cnn" and name.startswith("visual.") and ".attn_pool" not in name and not name.startswith("visual.ln_post"):
+        if len(shape) == 4:  # He's fan-out init, torchvision's kaiming_normal_(mode="fan_out")
+            init = normal(math.sqrt(2 / (shape[0] * shape[2] * shape[3])))
+        elif name == "visual.proj":
+            init = normal(e ** -0.5)
+        else:  # batch norm
+            init = {"kind": "zeros"} if name.endswith("bias") else {"kind": "ones"}
+        return {"name": name, "shape": list(shape), "decay": decay, "init": init}
     fixed = {
         "logit_scale": {"kind": "constant", "value": math.log(1 / 0.07)},
         "text.cls_emb": normal(0.01),
@@ -320,9 +415,28 @@ def init_parameters(model):
                 p.fill_(init["value"])
 
 
+def decays(name, p):
+    return name.endswith(DECAY_SUFFIXES) or p.dim() == 4
+
+
+def state_specs(model, cfg):
+    """The parameter list of src/model/shapes.ts: state-dict order, batch norm's running statistics
+    as buffers; num_batches_tracked left out (coca keeps momentum 0.1, so nothing reads it)."""
+    params = dict(model.named_parameters())
+    out = []
+    for n, t in model.state_dict().items():
+        if n.endswith("num_batches_tracked"):
+            continue
+        if n in params:
+            out.append(param_spec(n, t.shape, cfg))
+        else:
+            out.append({"name": n, "shape": list(t.shape), "decay": False, "init": {"kind": "ones" if n.endswith("running_var") else "zeros"}, "buffer": True})
+    return out
+
+
 def make_optimizer(model, hyper=ADAMW):
-    decay = [p for n, p in model.named_parameters() if n.endswith(DECAY_SUFFIXES)]
-    rest = [p for n, p in model.named_parameters() if not n.endswith(DECAY_SUFFIXES)]
+    decay = [p for n, p in model.named_parameters() if decays(n, p)]
+    rest = [p for n, p in model.named_parameters() if not decays(n, p)]
     return torch.optim.AdamW([{"params": decay, "weight_decay": hyper["weight_decay"]}, {"params": rest, "weight_decay": 0.0}],
                              lr=hyper["lr"], betas=tuple(hyper["betas"]), eps=hyper["eps"])
 
@@ -399,9 +513,26 @@ def dump(cfg, out_path, seed, batch):
     names = [n for n, _ in model.named_parameters()]
     for n, p in model.named_parameters():
         t[f"param.{n}"] = f32(p)
-    out = model(images.double(), text)
+    buffers = OrderedDict((n, b) for n, b in model.named_buffers() if not n.endswith("num_batches_tracked"))
+    initial = {n: b.clone() for n, b in buffers.items()}
+    for n, b in buffers.items():
+        t[f"buffer.{n}"] = f32(b)
+    out = model(images.double(), text)  # training mode: batch norm's batch statistics, running ones moved
     loss = model.losses(out, text)
     loss["total"].backward()
+    if buffers:
+        for n, b in buffers.items():
+            t[f"out.buffer.{n}"] = f32(b)
+        # Inference with the running statistics that forward left (PyTorch's eval()).
+        model.eval()
+        with torch.no_grad():
+            ev = model(images.double(), text)
+        model.train()
+        t["eval.image_embedding_raw"] = f32(ev["image_raw"])
+        t["eval.image_tokens"] = f32(ev["image_tokens"])
+        with torch.no_grad():  # the 3 steps below start from the initial statistics, as coca's test does
+            for n, b in buffers.items():
+                b.copy_(initial[n])
     t["out.image_embedding_raw"] = f32(out["image_raw"])
     t["out.image_embedding"] = f32(loss["image"])
     t["out.text_embedding_raw"] = f32(out["text_raw"])
@@ -419,8 +550,10 @@ def dump(cfg, out_path, seed, batch):
     t["train.losses"] = torch.tensor(losses, dtype=torch.float32)
     for n, p in model.named_parameters():
         t[f"train.param.{n}"] = f32(p)
-    specs = [param_spec(n, p.shape, cfg) for n, p in model.named_parameters()]
-    assert [s["name"] for s in specs] == names
+    for n, b in buffers.items():
+        t[f"train.buffer.{n}"] = f32(b)
+    specs = state_specs(model, cfg)
+    assert [s["name"] for s in specs if not s.get("buffer")] == names
     meta = {
         "format": "coca-parity-1",
         "config": json.dumps(cfg),
@@ -568,7 +701,7 @@ def main(argv=None):
         train_run(cfg, a.config, a)
     elif a.params:
         model = CoCa(cfg)
-        print(json.dumps([param_spec(n, p.shape, cfg) for n, p in model.named_parameters()]))
+        print(json.dumps(state_specs(model, cfg)))
     else:
         ap.error("give one of --dump, --time, --params, --train")
 

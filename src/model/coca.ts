@@ -16,6 +16,7 @@ import { Tensor } from '../tensor/tensor.ts';
 import { Rng } from '../util/prng.ts';
 import type { CocaConfig } from './config.ts';
 import { derived, parameterShapes } from './shapes.ts';
+import { cnnFeatureMap, mapTokens } from './cnn-encoder.ts';
 import { unfoldPatches } from './patches.ts';
 
 export interface CocaInputs {
@@ -91,9 +92,10 @@ export class CocaModel {
     return new CocaModel(gpu, config, ParamStore.create(gpu, parameterShapes(config), new Rng(seed)));
   }
 
-  /** Images [B, 3, S, S] → the patch rows the ViT reads, on the GPU. */
+  /** Images [B, 3, S, S] → the patch rows the ViT reads (the CNN tower: the images as they are), on the GPU. */
   preparePatches(images: Float32Array, B: number): Tensor {
-    const { image_size: S, patch_size: p } = this.config.vision_cfg;
+    const { image_size: S, patch_size: p, tower } = this.config.vision_cfg;
+    if (tower === 'cnn') return Tensor.fromArray(this.gpu, images, [B, 3, S, S], 'images');
     return Tensor.fromArray(this.gpu, unfoldPatches(images, B, S, p), [B, (S / p) ** 2, 3 * p * p], 'patches');
   }
 
@@ -146,19 +148,28 @@ export class CocaModel {
     return p && !attentionPathAvailable(this.gpu, p, width / heads) ? 'unfused' : p;
   }
 
-  encodeImage(patches: Tensor): { embedding: Tensor; tokens: Tensor } {
+  /** The image tower's tokens [B, N, width] before the poolers: the ViT's, or the CNN's final map's pixels. */
+  private towerTokens(patches: Tensor): Tensor {
     const ps = this.params;
     const v = this.config.vision_cfg;
-    const B = patches.shape[0]!;
+    if (v.tower === 'cnn') return mapTokens(cnnFeatureMap(ps, v, patches));
     const W = v.width;
     const path = this.pathFor(W, v.heads);
-    const poolPath = this.pathFor(this.config.embed_dim, v.attn_pooler_heads);
     const conv = reshape(ps.get('visual.conv1.weight'), [W, 3 * v.patch_size ** 2]);
     let x = linear(patches, conv);
     x = concatSeq([reshape(ps.get('visual.class_embedding'), [1, W]), x]);
     x = addBroadcastRow(x, ps.get('visual.positional_embedding'));
     x = norm(ps, 'visual.ln_pre', x);
     for (let i = 0; i < v.layers; i++) x = block(ps, `visual.transformer.resblocks.${i}`, x, { heads: v.heads, path });
+    return x;
+  }
+
+  encodeImage(patches: Tensor): { embedding: Tensor; tokens: Tensor } {
+    const ps = this.params;
+    const v = this.config.vision_cfg;
+    const B = patches.shape[0]!;
+    const poolPath = this.pathFor(this.config.embed_dim, v.attn_pooler_heads);
+    const x = this.towerTokens(patches);
     let pooled: Tensor;
     let tokens: Tensor;
     if (v.attentional_pool === 'cascade') {

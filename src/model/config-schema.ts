@@ -28,6 +28,15 @@
 // attn_pooler_heads / n_queries / dim_head are accepted; the flags must be true because
 // coca always has those behaviours.
 //
+// The image tower: a ViT (the default; "tower" absent or "vit") or, with "tower": "cnn", the
+// ResNet-style CNN of cnn-encoder.ts whose final feature map's pixels are the tokens the
+// poolers read. Its keys: cnn_widths and cnn_depths (channels and basic blocks per stage, every
+// stage after the first halving the map), cnn_stem_stride (default 1) and cnn_stem_pool
+// (default false: a 3x3/2 max pool after the stem). With it the ViT keys are derived, not given:
+// width is the last stage's width (the tokens' width), patch_size the total downsampling (so
+// image_size / patch_size is still the token grid's side), layers the number of blocks, heads 1,
+// mlp_ratio 4; a config may repeat them only with those values (a checkpoint's config.json does).
+//
 // This file reads no files (the browser parses fetched configs with it); config.ts adds the
 // presets in ./configs/ and config files on disk.
 import type { Triple } from '../data/augment.ts';
@@ -35,6 +44,7 @@ import { checkStats, INTERPOLATIONS, RESIZE_MODES, WHITE, type ImagePreprocess, 
 import { ConfigError } from './errors.ts';
 
 export type AttentionalPool = 'cascade' | true;
+export type VisionTower = 'vit' | 'cnn';
 
 export interface VisionCfg {
   image_size: number;
@@ -46,6 +56,13 @@ export interface VisionCfg {
   attentional_pool: AttentionalPool;
   attn_pooler_queries: number;
   attn_pooler_heads: number;
+  /** "cnn": the CNN tower (cnn-encoder.ts) and the cnn_* keys below; absent: the ViT. */
+  tower?: VisionTower;
+  /** Per stage: output channels and basic blocks (tower "cnn" only). */
+  cnn_widths?: number[];
+  cnn_depths?: number[];
+  cnn_stem_stride?: number;
+  cnn_stem_pool?: boolean;
   /** The preprocessing the model was trained with (absent in presets and old checkpoints). */
   image_mean?: Triple;
   image_std?: Triple;
@@ -90,8 +107,8 @@ export interface CocaConfig {
 export const PRESETS = ['nano', 'tiny', 'small', 'b32'] as const;
 export type Preset = (typeof PRESETS)[number];
 
-type Kind = 'posint' | 'nonneg' | 'posnum' | 'pool' | 'true' | 'bool' | 'mean' | 'std' | 'rgb' | 'interpolation' | 'resize';
-type Value = number | AttentionalPool | Triple | string | boolean;
+type Kind = 'posint' | 'nonneg' | 'posnum' | 'pool' | 'true' | 'bool' | 'mean' | 'std' | 'rgb' | 'interpolation' | 'resize' | 'tower' | 'posints' | 'stride';
+type Value = number | AttentionalPool | Triple | string | boolean | number[];
 // A field is required (no default), has a constant default, is optional (may be absent), or is
 // compat-only (accepted, dropped).
 interface Field {
@@ -113,6 +130,11 @@ const VISION: Record<string, Field> = {
   attn_pooler_queries: { kind: 'posint', def: 256 },
   attn_pooler_heads: { kind: 'posint', def: 8 },
   output_tokens: { kind: 'true', compat: true },
+  tower: { kind: 'tower', optional: true },
+  cnn_widths: { kind: 'posints', optional: true },
+  cnn_depths: { kind: 'posints', optional: true },
+  cnn_stem_stride: { kind: 'stride', optional: true },
+  cnn_stem_pool: { kind: 'bool', optional: true },
   image_mean: { kind: 'mean', optional: true },
   image_std: { kind: 'std', optional: true },
   image_interpolation: { kind: 'interpolation', optional: true },
@@ -183,6 +205,12 @@ function checkValue(where: string, key: string, f: Field, v: unknown): Value {
       return Array.isArray(v) && v.length === 3 && v.every((x) => Number.isInteger(x) && x >= 0 && x <= 255) ? ([...v] as unknown as Triple) : bad('three integers 0..255 (8-bit RGB)');
     case 'interpolation':
       return (INTERPOLATIONS as readonly unknown[]).includes(v) ? (v as string) : bad(`${INTERPOLATIONS.map((x) => `"${x}"`).join(' or ')} (the resamplers coca has)`);
+    case 'tower':
+      return v === 'vit' || v === 'cnn' ? v : bad('"vit" or "cnn"');
+    case 'posints':
+      return Array.isArray(v) && v.length > 0 && v.every((x) => Number.isInteger(x) && x > 0) ? [...(v as number[])] : bad('a non-empty array of positive integers');
+    case 'stride':
+      return v === 1 || v === 2 ? v : bad('1 or 2');
     case 'resize':
       return (RESIZE_MODES as readonly unknown[]).includes(v) ? (v as string) : bad(RESIZE_MODES.map((x) => `"${x}"`).join(', '));
   }
@@ -218,7 +246,8 @@ export function parseConfig(raw: unknown, where = 'config'): CocaConfig {
   const sec: Record<string, Record<string, Value>> = {};
   for (const [name, fields] of Object.entries(SECTIONS)) {
     if (!(name in obj)) throw new ConfigError(`${where}: ${name}: required section is missing`);
-    sec[name] = readSection(where, name, obj[name], fields);
+    const section = name === 'vision_cfg' ? withCnnDerived(where, obj[name]) : obj[name];
+    sec[name] = readSection(where, name, section, fields);
   }
   const v = sec['vision_cfg']!;
   const t = sec['text_cfg']!;
@@ -252,6 +281,66 @@ export function parseConfig(raw: unknown, where = 'config'): CocaConfig {
   };
   checkRules(config, where);
   return config;
+}
+
+const CNN_KEYS = ['cnn_widths', 'cnn_depths', 'cnn_stem_stride', 'cnn_stem_pool'] as const;
+
+/**
+ * The token grid's side after the CNN tower's downsampling: the stem (3x3, padding 1), its pool
+ * (3x3/2, padding 1) and one 3x3/2 convolution (padding 1) per stage after the first; each maps a
+ * side n to ⌊(n − 1) / s⌋ + 1.
+ */
+export function cnnGrid(imageSize: number, stages: number, stemStride: number, stemPool: boolean): number {
+  const down = (n: number, s: number) => Math.floor((n - 1) / s) + 1;
+  let n = down(imageSize, stemStride);
+  if (stemPool) n = down(n, 2);
+  for (let i = 1; i < stages; i++) n = down(n, 2);
+  return n;
+}
+
+/**
+ * A vision_cfg with tower "cnn" checked for its own keys and given the ViT keys the rest of the
+ * model reads (see the header), or any other vision_cfg refused its cnn_* keys; the result then
+ * goes through the ordinary field checks.
+ */
+function withCnnDerived(where: string, raw: unknown): unknown {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return raw;
+  const v = raw as Record<string, unknown>;
+  const fail = (key: string, msg: string): never => {
+    throw new ConfigError(`${where}: vision_cfg.${key}: ${msg}`);
+  };
+  if ('tower' in v) checkValue(where, 'vision_cfg.tower', VISION['tower']!, v['tower']);
+  if (v['tower'] !== 'cnn') {
+    for (const k of CNN_KEYS) if (k in v) fail(k, 'only with "tower": "cnn"; add it or remove this key');
+    return raw;
+  }
+  const out: Record<string, unknown> = { ...v };
+  for (const k of CNN_KEYS) if (k in v) out[k] = checkValue(where, `vision_cfg.${k}`, VISION[k]!, v[k]);
+  const widths = out['cnn_widths'] as number[] | undefined;
+  const depths = out['cnn_depths'] as number[] | undefined;
+  if (!widths) fail('cnn_widths', 'required with "tower": "cnn" (channels per stage, e.g. [16, 32, 64])');
+  if (!depths) fail('cnn_depths', 'required with "tower": "cnn" (blocks per stage, e.g. [1, 1, 1])');
+  if (depths!.length !== widths!.length) fail('cnn_depths', `has ${depths!.length} stages but cnn_widths has ${widths!.length}; give one entry per stage in each`);
+  out['cnn_stem_stride'] ??= 1;
+  out['cnn_stem_pool'] ??= false;
+  if (typeof v['image_size'] !== 'number') return out; // the field checks name it
+  const grid = cnnGrid(v['image_size'], widths!.length, out['cnn_stem_stride'] as number, out['cnn_stem_pool'] as boolean);
+  const derivedVit: Record<string, number> = {
+    width: widths![widths!.length - 1]!,
+    patch_size: v['image_size'] / grid,
+    layers: depths!.reduce((a, b) => a + b, 0),
+    heads: 1,
+    mlp_ratio: 4,
+  };
+  if (!Number.isInteger(derivedVit['patch_size'])) {
+    fail('image_size', `${v['image_size']} is not a multiple of the CNN's total downsampling (its feature map is ${grid}x${grid}); use a multiple of ${Math.round(v['image_size'] / grid)}`);
+  }
+  for (const [k, want] of Object.entries(derivedVit)) {
+    if (k in v && v[k] !== want) fail(k, `is derived with "tower": "cnn" (${want} here; see cnn_widths, cnn_depths), got ${describe(v[k])}; remove it`);
+    out[k] = want;
+  }
+  if ('head_width' in v) fail('head_width', 'has no meaning with "tower": "cnn"; remove it');
+  return out;
 }
 
 const PREPROCESS_KEYS = ['image_mean', 'image_std', 'image_interpolation', 'image_resize_mode', 'image_background'] as const;

@@ -10,9 +10,12 @@ export * from './config-schema.ts';
 
 export const CONFIG_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'configs');
 
-/** A preset name (nano, tiny, small, b32) or a path to a JSON config file. */
+/** Configs in ./configs/ beside the presets, loadable by name too (not sizes of the one ViT CoCa). */
+export const BUNDLED_CONFIGS = ['nano-cnn'] as const;
+
+/** A preset name (nano, tiny, small, b32), a bundled config's name (nano-cnn) or a path to a JSON config file. */
 export function loadConfig(presetOrPath: string): CocaConfig {
-  const isPreset = (PRESETS as readonly string[]).includes(presetOrPath);
+  const isPreset = ([...PRESETS, ...BUNDLED_CONFIGS] as readonly string[]).includes(presetOrPath);
   const file = isPreset ? path.join(CONFIG_DIR, `${presetOrPath}.json`) : presetOrPath;
   if (!isPreset && !fs.existsSync(file)) {
     throw new ConfigError(`config ${presetOrPath}: no such preset or file (presets: ${PRESETS.join(', ')})`);

@@ -9,6 +9,7 @@
 // apply as x·P. conv1.weight is [width, 3, p, p], applied to unfolded patches (c, ky, kx order).
 import type { ParamInit, ParamSpec } from '../nn/params.ts';
 import type { CocaConfig } from './config.ts';
+import { cnnLayout } from './cnn-layout.ts';
 
 /** Derived sizes every tower needs, in one place. */
 export function derived(c: CocaConfig): { grid: number; patches: number; imageTokens: number; textTokens: number } {
@@ -32,6 +33,13 @@ class Builder {
   readonly list: ParamSpec[] = [];
   add(name: string, shape: number[], init: ParamInit, decay = false): void {
     this.list.push({ name, shape, decay, init });
+  }
+  /** torch BatchNorm2d: weight, bias, then its running statistics (buffers, never trained). */
+  batchNorm(p: string, d: number): void {
+    this.add(`${p}.weight`, [d], ONES);
+    this.add(`${p}.bias`, [d], ZEROS);
+    this.list.push({ name: `${p}.running_mean`, shape: [d], decay: false, init: ZEROS, buffer: true });
+    this.list.push({ name: `${p}.running_var`, shape: [d], decay: false, init: ONES, buffer: true });
   }
   layerNorm(p: string, d: number): void {
     this.add(`${p}.weight`, [d], ONES);
@@ -92,13 +100,24 @@ export function parameterShapes(c: CocaConfig): ParamSpec[] {
   for (let i = 0; i < t.layers; i++) b.block(`text.transformer.resblocks.${i}`, t.width, t.mlp_ratio, t.layers);
   b.layerNorm('text.ln_final', t.width);
 
-  // Image encoder (open_clip VisionTransformer) and its poolers.
-  b.add('visual.class_embedding', [v.width], normal(v.width ** -0.5));
-  b.add('visual.positional_embedding', [patches + 1, v.width], normal(v.width ** -0.5));
-  b.add('visual.proj', [e, e], normal(e ** -0.5), true);
-  b.add('visual.conv1.weight', [v.width, 3, v.patch_size, v.patch_size], normal((3 * v.patch_size ** 2) ** -0.5), true);
-  b.layerNorm('visual.ln_pre', v.width);
-  for (let i = 0; i < v.layers; i++) b.block(`visual.transformer.resblocks.${i}`, v.width, v.mlp_ratio, v.layers);
+  if (v.tower === 'cnn') {
+    // The CNN tower (cnn-encoder.ts), torchvision ResNet names under visual.; proj is its own.
+    b.add('visual.proj', [e, e], normal(e ** -0.5), true);
+    for (const conv of cnnLayout(v)) {
+      // He's fan-out init (torchvision's kaiming_normal_, mode fan_out).
+      b.add(`${conv.prefix}.weight`, [conv.cout, conv.cin, conv.k, conv.k], normal(Math.sqrt(2 / (conv.cout * conv.k * conv.k))), true);
+      b.batchNorm(conv.bn, conv.cout);
+    }
+  } else {
+    // Image encoder (open_clip VisionTransformer).
+    b.add('visual.class_embedding', [v.width], normal(v.width ** -0.5));
+    b.add('visual.positional_embedding', [patches + 1, v.width], normal(v.width ** -0.5));
+    b.add('visual.proj', [e, e], normal(e ** -0.5), true);
+    b.add('visual.conv1.weight', [v.width, 3, v.patch_size, v.patch_size], normal((3 * v.patch_size ** 2) ** -0.5), true);
+    b.layerNorm('visual.ln_pre', v.width);
+    for (let i = 0; i < v.layers; i++) b.block(`visual.transformer.resblocks.${i}`, v.width, v.mlp_ratio, v.layers);
+  }
+  // Its poolers read the tower's tokens (v.width wide: the last CNN stage's width for the CNN).
   b.pooler('visual.attn_pool', e, v.width, v.attn_pooler_queries);
   // Ours reads the captioning pooler's outputs (embed_dim wide); see docs/model.md on open_clip's.
   if (v.attentional_pool === 'cascade') b.pooler('visual.attn_pool_contrastive', e, e, 1);
@@ -112,8 +131,9 @@ export function parameterShapes(c: CocaConfig): ParamSpec[] {
   return b.list;
 }
 
+/** Trained parameters only: batch norm's running statistics are state, not parameters. */
 export function countParams(c: CocaConfig): number {
-  return parameterShapes(c).reduce((s, p) => s + p.shape.reduce((a, d) => a * d, 1), 0);
+  return parameterShapes(c).filter((p) => !p.buffer).reduce((s, p) => s + p.shape.reduce((a, d) => a * d, 1), 0);
 }
 
 export interface FlopCount {
@@ -157,9 +177,14 @@ export function stepFlops(c: CocaConfig, batch: number): FlopCount {
   const B = batch;
   const { vision_cfg: v, text_cfg: t, multimodal_cfg: m, embed_dim: e } = c;
   const { patches, imageTokens } = derived(c);
-  const Tv = patches + 1;
-  let vision = 2 * B * patches * (3 * v.patch_size ** 2) * v.width; // patch embedding
-  for (let i = 0; i < v.layers; i++) vision += blockFlops(B, Tv, v.width, v.mlp_ratio, Tv, Tv);
+  const Tv = v.tower === 'cnn' ? patches : patches + 1;
+  let vision = 0;
+  if (v.tower === 'cnn') {
+    for (const conv of cnnLayout(v)) vision += 2 * B * conv.outSide ** 2 * conv.cout * conv.cin * conv.k ** 2;
+  } else {
+    vision = 2 * B * patches * (3 * v.patch_size ** 2) * v.width; // patch embedding
+    for (let i = 0; i < v.layers; i++) vision += blockFlops(B, Tv, v.width, v.mlp_ratio, Tv, Tv);
+  }
 
   let pooler = poolerFlops(B, v.attn_pooler_queries, e, Tv, v.width);
   if (v.attentional_pool === 'cascade') pooler += poolerFlops(B, 1, e, v.attn_pooler_queries, e);

@@ -21,12 +21,19 @@ export interface ParamSpec {
   /** AdamW weight decay applies: the weight matrices of linear maps only (not biases, norms, embeddings, queries, logit_scale). */
   decay: boolean;
   init: ParamInit;
+  /**
+   * State kept with the weights but never trained (batch norm's running statistics, torch's
+   * buffers): saved and loaded by name like a parameter, no gradient, so AdamW never moves it.
+   */
+  buffer?: boolean;
 }
 
 export interface ParamInfo {
   tensor: Tensor;
   /** AdamW decays linear-map weights only (docs/model.md). */
   decay: boolean;
+  /** A buffer (ParamSpec.buffer): no gradient ever. */
+  buffer: boolean;
   /** Its place in the arenas. */
   slot: ArenaSlot;
 }
@@ -71,14 +78,23 @@ export class ParamStore {
   /** Every parameter of `specs`, initialised from `rng` in list order (deterministic per seed). */
   static create(gpu: Gpu, specs: ParamSpec[], rng: Rng): ParamStore {
     const store = new ParamStore(gpu);
-    // Decayed tensors first: AdamW then needs one range per decay flag and chunk.
-    const order = [...specs.filter((s) => s.decay), ...specs.filter((s) => !s.decay)];
+    // Decayed tensors first: AdamW then needs one range per decay flag and chunk. Buffers last, in
+    // chunks of their own by kind (every running_mean in one, every running_var in another): an
+    // op that updates two of one layer (batch norm) binds each writable, and WebGPU refuses one
+    // buffer bound writable twice.
+    const params = specs.filter((s) => !s.buffer);
+    const kind = (s: ParamSpec) => (s.buffer ? s.name.slice(s.name.lastIndexOf('.') + 1) : '');
+    const bufferKinds = [...new Set(specs.filter((s) => s.buffer).map(kind))];
+    const order = [...params.filter((s) => s.decay), ...params.filter((s) => !s.decay), ...bufferKinds.flatMap((k) => specs.filter((s) => s.buffer && kind(s) === k))];
     const cap = Math.floor(Math.min(gpu.limits.maxBufferSize, gpu.limits.maxStorageBufferBindingSize) / 4 / ALIGN) * ALIGN;
     const slots = new Map<string, ArenaSlot>();
     const sizes: number[] = [0];
+    let prevKind = '';
     for (const s of order) {
       const extent = alignUp(numel(s.shape));
-      if (sizes[sizes.length - 1]! > 0 && sizes[sizes.length - 1]! + extent > cap) sizes.push(0);
+      const k = kind(s);
+      if (sizes[sizes.length - 1]! > 0 && (sizes[sizes.length - 1]! + extent > cap || k !== prevKind)) sizes.push(0);
+      prevKind = k;
       slots.set(s.name, { chunk: sizes.length - 1, offset: sizes[sizes.length - 1]!, extent });
       sizes[sizes.length - 1]! += extent;
     }
@@ -101,9 +117,9 @@ export class ParamStore {
       const slot = slots.get(s.name)!;
       const chunk = store.chunks[slot.chunk]!;
       const tensor = Tensor.wrap(gpu, chunk.params, s.shape, slot.offset, s.name);
-      tensor.requiresGrad = true;
+      tensor.requiresGrad = !s.buffer;
       tensor.gradHome = { buffer: chunk.grads, offset: slot.offset };
-      store.params.set(s.name, { tensor, decay: s.decay, slot });
+      store.params.set(s.name, { tensor, decay: s.decay, buffer: !!s.buffer, slot });
     }
     return store;
   }

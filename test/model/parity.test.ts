@@ -2,7 +2,9 @@
 // config's fixture holds inputs, every parameter, the embeddings, tokens, logits, both losses,
 // every parameter gradient, and the losses and parameters of 3 AdamW steps. coca computes all of
 // it on the GPU and compares, for both pooler layouts and both attention paths (each layer's
-// path counted: the op reports which ran).
+// path counted: the op reports which ran), and for the CNN image tower (vision_cfg.tower "cnn":
+// batch norm's running statistics after a training forward and after 3 steps, and the inference
+// forward on them, too).
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AttentionPath } from '../../kernels/attention.ts';
@@ -15,6 +17,8 @@ import { lossAndBackward } from '../../src/model/loss.ts';
 import { readSafetensors } from '../../src/model/safetensors.ts';
 import { ParamStore, type HostTensor } from '../../src/nn/params.ts';
 import { AdamW } from '../../src/train/adamw.ts';
+import { noGrad } from '../../src/tensor/tape.ts';
+import { tidy } from '../../src/tensor/tensor.ts';
 import { Rng } from '../../src/util/prng.ts';
 import { compareClose, describeReport } from '../../src/util/allclose.ts';
 import { testGpu } from '../helpers/gpu.ts';
@@ -35,7 +39,7 @@ function check(failures: string[], what: string, got: ArrayLike<number>, want: A
   if (!r.ok || got.length !== want.length) failures.push(`${what}: ${describeReport(r)}`);
 }
 
-function load(layout: 'cascade' | 'openclip') {
+function load(layout: 'cascade' | 'openclip' | 'cnn') {
   const f = readSafetensors(join(FIXTURES, `parity_${layout}.safetensors`));
   const config = parseConfig(JSON.parse(f.metadata!.config!), 'fixture config');
   const get = (name: string) => {
@@ -44,8 +48,12 @@ function load(layout: 'cascade' | 'openclip') {
     return t;
   };
   const params = new Map<string, HostTensor>();
-  for (const [name, t] of f.tensors) if (name.startsWith('param.')) params.set(name.slice(6), { shape: t.shape, data: t.data as Float32Array });
-  return { config, get, params, f };
+  const buffers = new Map<string, HostTensor>();
+  for (const [name, t] of f.tensors) {
+    if (name.startsWith('param.')) params.set(name.slice(6), { shape: t.shape, data: t.data as Float32Array });
+    if (name.startsWith('buffer.')) buffers.set(name.slice(7), { shape: t.shape, data: t.data as Float32Array });
+  }
+  return { config, get, params, buffers, state: new Map([...params, ...buffers]), f };
 }
 
 const OUTPUT_TOL = 1e-4; // relative, outputs and losses
@@ -103,7 +111,7 @@ describe.each(['cascade', 'openclip'] as const)('parity with PyTorch, %s pooler'
     const fx = load(layout);
     const model = new CocaModel(gpu, fx.config, ParamStore.create(gpu, parameterShapes(fx.config), new Rng(0)));
     model.attentionPath = path;
-    model.params.load(fx.params);
+    model.params.load(fx.state);
     const images = fx.get('input.images');
     const text = fx.get('input.text');
     const B = images.shape[0]!;
@@ -142,7 +150,7 @@ describe.each(['cascade', 'openclip'] as const)('parity with PyTorch, %s pooler'
   it('3 AdamW steps: losses and final parameters', async () => {
     const fx = load(layout);
     const model = new CocaModel(gpu, fx.config, ParamStore.create(gpu, parameterShapes(fx.config), new Rng(0)));
-    model.params.load(fx.params);
+    model.params.load(fx.state);
     const images = fx.get('input.images');
     const text = Int32Array.from(fx.get('input.text').data as Int32Array);
     const inp = model.prepare({ images: images.data as Float32Array, text, batch: images.shape[0]! });
@@ -184,6 +192,100 @@ describe.each(['cascade', 'openclip'] as const)('parity with PyTorch, %s pooler'
     // Not vacuous: the input leaves most of the 37 token rows unused.
     expect(unused).toBe((fx.config.text_cfg.vocab_size - used.size) * W);
     expect(used.size).toBeLessThan(fx.config.text_cfg.vocab_size / 2);
+    inp.release();
+    opt.release();
+    model.params.release();
+    if (failures.length) expect.fail(`${failures.length} tensors differ:\n${failures.join('\n')}`);
+  });
+});
+
+describe('parity with PyTorch, CNN image tower', () => {
+  // parity_micro_cnn.json: a 48-pixel image through a stride-2 stem and its max pool, stages of
+  // 5, 7 and 9 channels with 1, 2 and 1 blocks (an identity shortcut in stage 1 and in stage 2's
+  // second block, 1x1 downsampling in the others), a 3x3 map of 9 tokens 9 wide for the poolers.
+  it('outputs, losses, every gradient, the running statistics, and inference on them', async () => {
+    const fx = load('cnn');
+    expect(fx.config.vision_cfg.tower).toBe('cnn');
+    const model = new CocaModel(gpu, fx.config, ParamStore.create(gpu, parameterShapes(fx.config), new Rng(0)));
+    model.params.load(fx.state);
+    const images = fx.get('input.images');
+    const B = images.shape[0]!;
+    const inp = model.prepare({ images: images.data as Float32Array, text: Int32Array.from(fx.get('input.text').data as Int32Array), batch: B });
+    const { parts, outputs } = await lossAndBackward(model, inp, undefined, true);
+    const failures: string[] = [];
+    check(failures, 'image_embedding_raw', await outputs!.imageEmbedding.toArray(), fx.get('out.image_embedding_raw').data as Float32Array, OUTPUT_TOL);
+    check(failures, 'text_embedding_raw', await outputs!.textEmbedding.toArray(), fx.get('out.text_embedding_raw').data as Float32Array, OUTPUT_TOL);
+    check(failures, 'image_tokens', await outputs!.imageTokens.toArray(), fx.get('out.image_tokens').data as Float32Array, OUTPUT_TOL);
+    check(failures, 'logits', await outputs!.logits.toArray(), fx.get('out.logits').data as Float32Array, OUTPUT_TOL);
+    check(failures, 'losses', [parts.contrastive, parts.caption, parts.total], ['loss.contrastive', 'loss.caption', 'loss.total'].map((k) => (fx.get(k).data as Float32Array)[0]!), OUTPUT_TOL);
+    let grads = 0;
+    let buffers = 0;
+    for (const [name, p] of model.params.params) {
+      if (p.buffer) {
+        // Moved once, by momentum 0.1 towards the batch's mean and unbiased variance (PyTorch's).
+        expect(p.tensor.grad, `${name} is a buffer`).toBeNull();
+        const moved = fx.get(`out.buffer.${name}`).data as Float32Array;
+        expect(maxDiff(moved, fx.buffers.get(name)!.data), `${name} moved in the reference`).toBeGreaterThan(1e-4);
+        check(failures, `running ${name}`, await p.tensor.toArray(), moved, OUTPUT_TOL);
+        buffers++;
+        continue;
+      }
+      expect(p.tensor.grad, `gradient of ${name}`).not.toBeNull();
+      check(failures, `grad ${name}`, await p.tensor.grad!.toArray(), fx.get(`grad.${name}`).data as Float32Array, GRAD_TOL);
+      grads++;
+    }
+    expect(grads).toBe(fx.params.size);
+    expect(buffers).toBe(fx.buffers.size);
+    // 11 convs (the stem, 2 per block, 2 downsampling shortcuts), each with a batch norm of 2 buffers.
+    expect(buffers).toBe(2 * 11);
+    for (const t of Object.values(outputs!)) t.release();
+    // Inference: the running statistics that forward left, no batch statistics.
+    const ev = noGrad(() => tidy(() => model.encodeImage(inp.patches)));
+    check(failures, 'eval image_embedding_raw', await ev.embedding.toArray(), fx.get('eval.image_embedding_raw').data as Float32Array, OUTPUT_TOL);
+    check(failures, 'eval image_tokens', await ev.tokens.toArray(), fx.get('eval.image_tokens').data as Float32Array, OUTPUT_TOL);
+    ev.embedding.release();
+    ev.tokens.release();
+    inp.release();
+    model.params.release();
+    if (failures.length) expect.fail(`${failures.length} tensors differ:\n${failures.join('\n')}`);
+  });
+
+  it('3 AdamW steps: losses, final parameters and running statistics', async () => {
+    const fx = load('cnn');
+    const model = new CocaModel(gpu, fx.config, ParamStore.create(gpu, parameterShapes(fx.config), new Rng(0)));
+    model.params.load(fx.state);
+    const images = fx.get('input.images');
+    const text = Int32Array.from(fx.get('input.text').data as Int32Array);
+    const inp = model.prepare({ images: images.data as Float32Array, text, batch: images.shape[0]! });
+    const opt = new AdamW(gpu, model.params, { lr: LR, beta1: 0.9, beta2: 0.98, eps: 1e-6, weightDecay: 0.1 });
+    const losses: number[] = [];
+    const noise = new Map<string, number>();
+    for (let t = 0; t < 3; t++) {
+      model.params.zeroGrad();
+      losses.push((await lossAndBackward(model, inp)).parts.total);
+      if (t === 0) for (const [name, p] of model.params.params) if (!p.buffer) noise.set(name, maxDiff(await p.tensor.grad!.toArray(), fx.get(`grad.${name}`).data as Float32Array));
+      opt.update();
+    }
+    const failures: string[] = [];
+    check(failures, 'train.losses', losses, fx.get('train.losses').data as Float32Array, OUTPUT_TOL);
+    const W = fx.config.text_cfg.width;
+    const used = new Set(text);
+    used.delete(fx.config.text_cfg.pad_id);
+    for (const [name, p] of model.params.params) {
+      if (p.buffer) {
+        check(failures, `running ${name} after 3 steps`, await p.tensor.toArray(), fx.get(`train.buffer.${name}`).data as Float32Array, OUTPUT_TOL);
+        continue;
+      }
+      const r = compareSteps(name, {
+        got: await p.tensor.toArray(),
+        want: fx.get(`train.param.${name}`).data as Float32Array,
+        init: fx.params.get(name)!.data,
+        grad: fx.get(`grad.${name}`).data as Float32Array,
+        noise: noise.get(name)!,
+        unused: name === 'text.token_embedding.weight' ? (i) => !used.has(Math.floor(i / W)) : () => false,
+      });
+      failures.push(...r.failures);
+    }
     inp.release();
     opt.release();
     model.params.release();

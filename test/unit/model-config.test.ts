@@ -249,3 +249,62 @@ describe('weight-decay mask against open_clip rule', () => {
     expect(specs.filter((p) => documented.test(p.name)).length).toBe(pool === 'cascade' ? 5 : 4);
   });
 });
+
+describe('the CNN image tower (vision_cfg.tower "cnn")', () => {
+  const cnnRaw = () => JSON.parse(fs.readFileSync(path.join(FIXTURES, 'parity_micro_cnn.json'), 'utf8')) as { vision_cfg: Record<string, unknown> } & Record<string, unknown>;
+
+  it('derives the ViT keys the rest of the model reads, round-trips through JSON, and leaves ViT configs as they were', () => {
+    const c = parseConfig(cnnRaw());
+    // 48 → stem /2 → 24 → pool /2 → 12 → stage 2 /2 → 6 → stage 3 /2 → 3: a 3x3 map of 9-wide tokens.
+    expect(c.vision_cfg).toMatchObject({ tower: 'cnn', width: 9, patch_size: 16, layers: 4, heads: 1, cnn_stem_stride: 2, cnn_stem_pool: true });
+    expect(derived(c)).toMatchObject({ grid: 3, patches: 9, imageTokens: 5 });
+    expect(parseConfig(JSON.parse(JSON.stringify(c)))).toEqual(c);
+    const nano = loadConfig('nano-cnn');
+    expect([nano.vision_cfg.tower, nano.vision_cfg.width, derived(nano).grid]).toEqual(['cnn', 64, 8]);
+    expect(loadConfig('nano').vision_cfg.tower).toBeUndefined();
+    expect(parseConfig({ ...micro(), vision_cfg: { ...micro().vision_cfg, tower: 'vit' } }).vision_cfg.width).toBe(20);
+  });
+
+  it('refuses what cannot work, one line naming the key', () => {
+    const withV = (v: Record<string, unknown>) => ({ ...cnnRaw(), vision_cfg: { ...cnnRaw().vision_cfg, ...v } });
+    expect(configError(() => parseConfig(withV({ tower: 'resnet' })))).toMatch(/vision_cfg\.tower: expected "vit" or "cnn", got "resnet"/);
+    expect(configError(() => parseConfig(withV({ cnn_depths: [1, 1] })))).toMatch(/vision_cfg\.cnn_depths: has 2 stages but cnn_widths has 3/);
+    expect(configError(() => parseConfig(withV({ cnn_widths: [4, 0, 8] })))).toMatch(/vision_cfg\.cnn_widths: expected a non-empty array of positive integers/);
+    expect(configError(() => parseConfig(withV({ cnn_stem_stride: 3 })))).toMatch(/vision_cfg\.cnn_stem_stride: expected 1 or 2, got 3/);
+    expect(configError(() => parseConfig(withV({ width: 32 })))).toMatch(/vision_cfg\.width: is derived with "tower": "cnn" \(9 here/);
+    expect(configError(() => parseConfig(withV({ image_size: 50 })))).toMatch(/vision_cfg\.image_size: 50 is not a multiple of the CNN's total downsampling/);
+    const { cnn_widths, ...noWidths } = cnnRaw().vision_cfg;
+    void cnn_widths;
+    expect(configError(() => parseConfig({ ...cnnRaw(), vision_cfg: noWidths }))).toMatch(/vision_cfg\.cnn_widths: required with "tower": "cnn"/);
+    expect(configError(() => parseConfig({ ...micro(), vision_cfg: { ...micro().vision_cfg, cnn_depths: [1] } }))).toMatch(/vision_cfg\.cnn_depths: only with "tower": "cnn"/);
+  });
+
+  it('parity_cnn: the parameter and buffer list agrees with the PyTorch reference (names, order, shapes, decay, init)', () => {
+    const { tensors, metadata } = readSafetensors(path.join(FIXTURES, 'parity_cnn.safetensors'));
+    const config = parseConfig(cnnRaw(), 'parity_micro_cnn.json');
+    expect(JSON.parse(metadata['config']!)).toEqual(config);
+    const ours = parameterShapes(config);
+    const theirs = JSON.parse(metadata['params']!) as typeof ours;
+    expect(ours.map((p) => [p.name, p.shape, p.decay, p.init.kind, !!p.buffer])).toEqual(theirs.map((p) => [p.name, p.shape, p.decay, p.init.kind, !!p.buffer]));
+    for (const [i, p] of ours.entries()) {
+      const q = theirs[i]!;
+      if (p.init.kind === 'normal' && q.init.kind === 'normal') expect(p.init.std, p.name).toBeCloseTo(q.init.std, 12);
+      const prefixes = p.buffer ? ['buffer.', 'out.buffer.', 'train.buffer.'] : ['param.', 'grad.', 'train.param.'];
+      for (const prefix of prefixes) expect(tensors.get(prefix + p.name)?.shape, prefix + p.name).toEqual(p.shape);
+    }
+    // torchvision's names, and batch norm's running statistics as buffers, not parameters.
+    expect(ours.filter((p) => p.buffer).map((p) => p.name)).toContain('visual.layer2.0.downsample.1.running_var');
+    expect(ours.some((p) => p.name === 'visual.layer1.0.downsample.0.weight')).toBe(false);
+    const stored = [...tensors.keys()].filter((k) => k.startsWith('param.'));
+    expect(countParams(config)).toBe(stored.reduce((s, k) => s + tensors.get(k)!.data.length, 0));
+  });
+
+  it('stepFlops counts every convolution', () => {
+    const c = parseConfig(cnnRaw());
+    const B = 2;
+    // stem 3→5 at 24², layer1 5→5 twice at 12², layer2: 5→7 /2 (+1x1 shortcut) and 7→7 at 6² three times, layer3: 7→9 /2 (+1x1) and 9→9 at 3².
+    const conv = (side: number, cin: number, cout: number, k: number) => 2 * B * side * side * cin * cout * k * k;
+    const want = conv(24, 3, 5, 3) + 2 * conv(12, 5, 5, 3) + conv(6, 5, 7, 3) + conv(6, 5, 7, 1) + 3 * conv(6, 7, 7, 3) + conv(3, 7, 9, 3) + conv(3, 7, 9, 1) + conv(3, 9, 9, 3);
+    expect(stepFlops(c, B).vision).toBe(want);
+  });
+});

@@ -170,7 +170,9 @@ export function matmul(a: Tensor, b: Tensor, opts: { transA?: boolean; transB?: 
       saved: [a, b],
       backward: ([dy]) => {
         const dY = ref(dy!, [batch, M, N]);
-        if (bA !== bB && (a.requiresGrad || b.requiresGrad)) {
+        // The broadcast operand's gradient would be a sum over the batch; the other's is a
+        // batched product with the broadcast operand, as in the forward.
+        if ((bA < bB && a.requiresGrad) || (bB < bA && b.requiresGrad)) {
           throw new ShapeError('matmul backward: a broadcast operand needs a batch reduction, not supported yet');
         }
         // With C = op(A)·op(B): dop(A) = dC·op(B)ᵀ and dop(B) = op(A)ᵀ·dC; stored layouts follow.
