@@ -4,48 +4,44 @@
 //     m[p] = Σ_j a[j] · P_pool[j, 1 + p]
 // with a[j] the word's cross-attention weight on image token j (averaged over heads and decoder
 // layers) and P_pool[j, ·] the pooler's attention of query j over [class, patch 1..G²]
-// (averaged over heads; the class-token column is dropped and the map renormalised). The ViT's
+// (averaged over heads; the class-token column is dropped and the map renormalised; the CNN
+// tower has no class token, its tokens are the final map's pixels, G² of them). The ViT's
 // own mixing between patches is not traced (attention rollout would; the pooler map is what the
 // decoder reads directly).
 //
 // The maps themselves, with no picture drawn: attention-map.ts draws them with sharp, the
 // exported site (src/web/site.ts) on a canvas.
 import type { CocaModel } from '../model/coca.ts';
-import { block, crossAttention, norm } from '../nn/layers.ts';
-import { linear } from '../tensor/ops/linear.ts';
-import { addBroadcastRow, concatSeq } from '../tensor/ops/sequence.ts';
-import { expandBatch, reshape } from '../tensor/ops/shape.ts';
+import { crossAttention, norm } from '../nn/layers.ts';
+import { expandBatch } from '../tensor/ops/shape.ts';
 import { noGrad } from '../tensor/tape.ts';
 import { tidy } from '../tensor/tensor.ts';
 
 /**
  * The captioning pooler's attention over patches, per image token: [B, Nimg, G²], each row
- * summing to 1. Runs the ViT and the first pooler as encodeImage does, asking the pooler's
+ * summing to 1. Runs the image tower and the first pooler as encodeImage does, asking the pooler's
  * attention kernel for its weights.
  */
 export async function poolerPatchWeights(model: CocaModel, images: Float32Array, B: number): Promise<Float32Array> {
   const v = model.config.vision_cfg;
   const ps = model.params;
-  const W = v.width;
   const Q = v.attn_pooler_queries;
   const H = v.attn_pooler_heads;
   const P = (v.image_size / v.patch_size) ** 2;
+  // The ViT's tokens start with its class token; the CNN tower's are the map's pixels alone.
+  const cls = v.tower === 'cnn' ? 0 : 1;
   const gpu = model.gpu;
-  const probs = gpu.alloc(B * H * Q * (P + 1), 'pooler.probs');
+  const probs = gpu.alloc(B * H * Q * (P + cls), 'pooler.probs');
   const patches = model.preparePatches(images, B);
   try {
     noGrad(() =>
       tidy(() => {
-        let x = linear(patches, reshape(ps.get('visual.conv1.weight'), [W, 3 * v.patch_size ** 2]));
-        x = concatSeq([reshape(ps.get('visual.class_embedding'), [1, W]), x]);
-        x = addBroadcastRow(x, ps.get('visual.positional_embedding'));
-        x = norm(ps, 'visual.ln_pre', x);
-        for (let i = 0; i < v.layers; i++) x = block(ps, `visual.transformer.resblocks.${i}`, x, { heads: v.heads });
+        const x = model.towerTokens(patches);
         const query = norm(ps, 'visual.attn_pool.ln_q', ps.get('visual.attn_pool.query'));
         crossAttention(ps, 'visual.attn_pool.attn', expandBatch(query, B), () => norm(ps, 'visual.attn_pool.ln_k', x), { heads: H, probs });
       }),
     );
-    const all = await gpu.read(probs, B * H * Q * (P + 1));
+    const all = await gpu.read(probs, B * H * Q * (P + cls));
     // With attentional_pool true, query 0 is the contrastive embedding; tokens are queries 1..Q−1.
     const first = v.attentional_pool === true ? 1 : 0;
     const N = Q - first;
@@ -54,7 +50,7 @@ export async function poolerPatchWeights(model: CocaModel, images: Float32Array,
       for (let j = 0; j < N; j++) {
         const row = out.subarray((b * N + j) * P, (b * N + j + 1) * P);
         for (let h = 0; h < H; h++) {
-          const src = ((b * H + h) * Q + j + first) * (P + 1) + 1;
+          const src = ((b * H + h) * Q + j + first) * (P + cls) + cls;
           for (let p = 0; p < P; p++) row[p]! += all[src + p]!;
         }
         const s = row.reduce((a, x) => a + x, 0) || 1;

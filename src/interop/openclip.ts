@@ -220,6 +220,9 @@ export function exportOpenClip(dir: string, out: string): ExportResult {
   const outDir = checkOutputFolder(out, EXPORT_COMMAND, { inputs: [dir] });
   verifyCheckpoint(dir);
   const config = readCheckpointConfig(dir);
+  if (config.vision_cfg.tower === 'cnn') {
+    throw new InteropError(`${dir} has coca's CNN image tower (vision_cfg.tower "cnn"), which open_clip's CoCa cannot build; only ViT models export to open_clip`);
+  }
   if (config.vision_cfg.attentional_pool !== true) {
     throw new InteropError(`${dir} uses coca's cascade pooler (attentional_pool "cascade"), which open_clip has no twin of; train with open_clip's layout (--config b32, or attentional_pool true in your config) to continue a run in open_clip`);
   }

@@ -148,8 +148,11 @@ export class CocaModel {
     return p && !attentionPathAvailable(this.gpu, p, width / heads) ? 'unfused' : p;
   }
 
-  /** The image tower's tokens [B, N, width] before the poolers: the ViT's, or the CNN's final map's pixels. */
-  private towerTokens(patches: Tensor): Tensor {
+  /**
+   * The image tower's tokens [B, N, width] before the poolers: the ViT's (class token first,
+   * N = 1 + grid²), or the CNN's final map's pixels (N = grid², no class token).
+   */
+  towerTokens(patches: Tensor): Tensor {
     const ps = this.params;
     const v = this.config.vision_cfg;
     if (v.tower === 'cnn') return mapTokens(cnnFeatureMap(ps, v, patches));

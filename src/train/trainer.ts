@@ -222,6 +222,9 @@ export async function train(gpu: Gpu, o: TrainOptions, log: (line: string) => vo
   const accum = o.gradAccum ?? 1;
   const micro = o.microBatch;
   if (micro !== undefined && (accum > 1 || o.batch % micro !== 0)) throw new TrainError(`gradient caching needs a batch (${o.batch}) that is a multiple of the micro-batch (${micro}) and no gradient accumulation (${accum})`);
+  // Gradient caching assumes a micro-batch's embeddings do not depend on the other micro-batches
+  // and are the same in its two passes; batch norm's batch statistics break both.
+  if (micro !== undefined && config.vision_cfg.tower === 'cnn') throw new TrainError(`gradient caching (--contrastive-batch) cannot train the CNN tower: its batch norm makes each picture's embedding depend on its micro-batch; use --batch ${o.batch} without it, or --grad-accum`);
   const loader = trainSet ? new BatchLoader(trainSet, loaderOptions) : openShardTrainLoader(o.data, { ...loaderOptions, shuffleBuffer, captionField });
   const pairs = trainSet ? `${trainSet.length} training pairs` : `${'shards' in loader ? loader.shards.length : 0} shards streamed (shuffle buffer ${shuffleBuffer})`;
   const valLoader = valSet && valSet.length > 0 ? new BatchLoader(valSet, { batchSize: o.batch, contextLength: L, tokenizer, preprocess: pre, strict, seed: o.seed, train: false }) : null;

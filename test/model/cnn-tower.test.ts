@@ -9,6 +9,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Gpu } from '../../src/gpu/gpu.ts';
 import { captionImages } from '../../src/infer/caption.ts';
+import { poolerPatchWeights } from '../../src/infer/word-maps.ts';
+import { exportOpenClip } from '../../src/interop/openclip.ts';
 import { loadCheckpoint } from '../../src/model/checkpoint.ts';
 import { CocaModel } from '../../src/model/coca.ts';
 import { parseConfig } from '../../src/model/config.ts';
@@ -64,6 +66,8 @@ describe('CoCa with the CNN tower', () => {
     await saveCheckpoint(ck, a, { optimizer: opt, state: { step: opt.step } });
     const b = loadCheckpoint(gpu, ck);
     expect(await buffers(b)).toEqual(moved);
+    expect(() => exportOpenClip(ck, path.join(dir, 'oc'))).toThrow(/CNN image tower .*only ViT models export to open_clip/);
+    expect(fs.existsSync(path.join(dir, 'oc', 'open_clip_model.safetensors'))).toBe(false);
     expect(await embed(b, batch.images, 3)).toEqual(await embed(a, batch.images, 3));
     const optB = new AdamW(gpu, b.params, opt.hyper);
     loadOptimizerInto(ck, optB);
@@ -118,6 +122,23 @@ describe('CoCa with the CNN tower', () => {
         expect(c.tokens.every((t) => Number.isInteger(t) && t >= 0 && t < model.config.text_cfg.vocab_size)).toBe(true);
       }
     }
+    model.params.release();
+  });
+
+  it('per-word attention pictures: the pooler weights over the map pixels (no class token), each row a distribution', async () => {
+    const model = CocaModel.init(gpu, microCnn(), 9);
+    const batch = syntheticBatch(model, 2, new Rng(6));
+    const w = await poolerPatchWeights(model, batch.images, 2);
+    const P = 9; // the 3x3 map
+    const N = model.config.vision_cfg.attn_pooler_queries;
+    expect(w.length).toBe(2 * N * P);
+    for (let r = 0; r < 2 * N; r++) {
+      const row = w.subarray(r * P, (r + 1) * P);
+      expect(row.reduce((a, x) => a + x, 0)).toBeCloseTo(1, 5);
+      expect(Math.min(...row)).toBeGreaterThan(0);
+    }
+    // The two pictures differ, so their maps do (the weights read the picture, not a constant).
+    expect(Math.max(...w.subarray(0, N * P).map((x, i) => Math.abs(x - w[N * P + i]!)))).toBeGreaterThan(1e-4);
     model.params.release();
   });
 });
