@@ -1,12 +1,13 @@
 // Host side of the matmul family (shaders/matmul.wgsl, shaders/matmul_subgroups.wgsl,
-// shaders/matmul_tiled128.wgsl, shaders/matmul_sgmatrix.wgsl):
+// shaders/matmul_tiled128.wgsl — tiled128, tiled64, splitk —, shaders/matmul_sgmatrix.wgsl):
 // shape checks, variant choice, uniforms, dispatch.
 import type { Gpu, KernelSpec } from '../src/gpu/gpu.ts';
+import type { Defines } from '../src/gpu/shaders.ts';
 import { ShapeError } from '../src/gpu/errors.ts';
 import { pickSubgroupMatrixConfig, type SubgroupMatrixConfig } from '../src/gpu/subgroup-matrix.ts';
-import { checkDistinct, checkExtent, describeShape, type TensorRef } from './common.ts';
+import { checkDistinct, checkExtent, describeShape, grid2d, type TensorRef } from './common.ts';
 
-export const MATMUL_VARIANTS = ['naive', 'tiled', 'regblock', 'subgroup', 'tiled128', 'skinny'] as const;
+export const MATMUL_VARIANTS = ['naive', 'tiled', 'regblock', 'subgroup', 'tiled128', 'skinny', 'tiled64', 'splitk'] as const;
 /**
  * Variants that round the inputs to f16 (accumulating in f32): asked for by name only, never
  * chosen by the heuristic, since their answer is f16's. `sgmatrix` runs on subgroup matrices
@@ -44,6 +45,8 @@ export interface MatmulCall {
   gelu?: { mode: 'apply' | 'grad'; preact: { buffer: GPUBuffer; offset?: number } };
   /** Forces a variant (default: chooseMatmulVariant; COCA_MATMUL also forces one). */
   variant?: MatmulVariant;
+  /** splitk only: slices of K (default: matmulSplits, enough to fill the device). */
+  splits?: number;
   label?: string;
 }
 
@@ -52,6 +55,41 @@ const SKINNY_COLS = 4;
 /** skinny's rows per invocation: M rounded up to a power of two, at most 8 (one pipeline each). */
 const skinnyRows = (M: number) => Math.min(8, 2 ** Math.ceil(Math.log2(M)));
 const SUBGROUP = { TM: 32, TN: 8, NSUB: 2 };
+/** Output tile of the workgroup-memory kernels (matmul_tiled128.wgsl) by variant; splitk runs on 64. */
+const TILE = { tiled128: 128, tiled64: 64, splitk: 64 } as const;
+
+/** What kind of device this is, for choices that depend on how many workgroups it runs at once. */
+export type AdapterClass = 'software' | 'discrete' | 'integrated';
+
+export function adapterClass(gpu: Gpu): AdapterClass {
+  if (gpu.software) return 'software';
+  // Dawn names the vendor; NVIDIA and AMD parts are (almost always) discrete with ~100 compute units.
+  return /nvidia|amd|ati/i.test(gpu.adapter.vendor) ? 'discrete' : 'integrated';
+}
+
+/**
+ * Workgroups that keep the device busy: lavapipe runs one per core (16 leaves slack for uneven
+ * tiles), an integrated GPU has a few dozen compute units, a discrete one ~100 or more (H100/H200:
+ * 132 SMs) with two or more resident workgroups each.
+ */
+export function deviceFill(gpu: Gpu): number {
+  return { software: 16, integrated: 32, discrete: 256 }[adapterClass(gpu)];
+}
+
+/**
+ * Slices of K for splitk: enough tiles in all to fill the device, each slice at least 256 long
+ * (a multiple of the kernel's 8-deep K step) so that the partials stay small beside the work, and
+ * the partials within one storage binding.
+ */
+export function matmulSplits(gpu: Gpu, M: number, N: number, K: number, batch = 1, asked?: number): { splits: number; kSlice: number } {
+  const tiles = Math.ceil(M / TILE.splitk) * Math.ceil(N / TILE.splitk) * batch;
+  const maxByMemory = Math.floor(gpu.limits.maxStorageBufferBindingSize / (4 * batch * M * N));
+  const maxByGrid = Math.floor(gpu.limits.maxComputeWorkgroupsPerDimension / batch);
+  const want = asked ?? Math.min(Math.ceil(deviceFill(gpu) / tiles), Math.floor(K / 256));
+  const s = Math.max(1, Math.min(want, maxByMemory, maxByGrid, Math.ceil(K / 8)));
+  const kSlice = Math.ceil(Math.ceil(K / s) / 8) * 8;
+  return { splits: Math.ceil(K / kSlice), kSlice };
+}
 
 /**
  * The subgroup-matrix configuration `sgmatrix` would use on this device, or null where it cannot
@@ -92,7 +130,14 @@ export function chooseMatmulVariant(gpu: Gpu, M: number, N: number, K: number): 
     if (matmulVariantAvailable(gpu, 'subgroup') && M >= 16) return 'subgroup';
     return 'regblock';
   }
-  return M >= 32 && N >= 32 ? 'tiled' : 'naive';
+  // Real GPUs (unmeasured until the run kit meets one; issue 18): the biggest tile that still gives
+  // the device enough workgroups, and for thin products with a long K (dW over a batch of tokens)
+  // that many slices of K instead.
+  const fill = deviceFill(gpu);
+  const tiles = (t: number) => Math.ceil(M / t) * Math.ceil(N / t);
+  if (M >= 128 && N >= 128 && tiles(128) >= fill / 2) return 'tiled128';
+  if (tiles(64) < fill / 4 && K >= 1024 && K >= 4 * Math.max(M, N)) return 'splitk';
+  return M >= 32 && N >= 32 ? 'tiled64' : 'naive';
 }
 
 /** Whether a call of this shape (batch 1) can fuse rowSumA: the variant it gets must be the subgroup one. */
@@ -164,17 +209,55 @@ export function matmul(gpu: Gpu, call: MatmulCall): void {
   }
   if (rs && variant !== 'subgroup') throw new ShapeError(`matmul: rowSumA needs the subgroup variant, not ${variant} (check matmulFusesRowSum first)`);
 
-  const u = new ArrayBuffer(64);
+  const u = new ArrayBuffer(80);
   const u32 = new Uint32Array(u);
   const f32 = new Float32Array(u);
   u32.set([M, N, K, (call.bias ? 1 : 0) | (call.accumulate ? 2 : 0) | (rs?.accumulate ? 4 : 0), cA, cB, N]);
   f32[7] = call.alpha ?? 1;
   u32.set([offA, offB, offC, (rs ?? call.bias)?.offset ?? 0, bA === 1 ? 0 : rA * cA, bB === 1 ? 0 : rB * cB, M * N, gl?.preact.offset ?? 0], 8);
 
-  const spec = kernelSpec(gpu, variant, transA, transB, !!rs, gl?.mode, M);
+  const label = call.label ?? `matmul_${variant}(${batch}x${M}x${N}x${K}${transA ? ',Aᵀ' : ''}${transB ? ',Bᵀ' : ''})`;
   const buffers = [call.a.buffer, call.b.buffer, call.bias?.buffer ?? gpu.unused, call.c.buffer, ...(gl ? [gl.preact.buffer] : [])];
-  gpu.dispatch(gpu.kernel(spec), u32, buffers, workgroups(variant, gpu, M, N, batch), call.label ?? `matmul_${variant}(${batch}x${M}x${N}x${K}${transA ? ',Aᵀ' : ''}${transB ? ',Bᵀ' : ''})`);
+  if (variant === 'splitk') {
+    splitK(gpu, u, buffers, { M, N, K, batch, transA, transB, gelu: gl?.mode, asked: call.splits, label });
+    return;
+  }
+  if (call.splits !== undefined) throw new ShapeError(`matmul: splits is an option of the splitk variant, not ${variant}`);
+  const spec = kernelSpec(gpu, variant, transA, transB, !!rs, gl?.mode, M);
+  gpu.dispatch(gpu.kernel(spec), u32, buffers, workgroups(variant, gpu, M, N, batch), label);
 }
+
+/**
+ * splitk: the slices' partial sums into a scratch [batch·splits, M, N], then one pass that adds
+ * them in order and applies the epilogue into C. `u` holds the call's Params; buffers are
+ * A, B, bias, C (, pre-activation).
+ */
+function splitK(gpu: Gpu, u: ArrayBuffer, buffers: GPUBuffer[], c: { M: number; N: number; K: number; batch: number; transA: boolean; transB: boolean; gelu?: 'apply' | 'grad'; asked?: number; label: string }): void {
+  const { M, N, K, batch } = c;
+  if (c.asked !== undefined && (!Number.isInteger(c.asked) || c.asked < 1)) throw new ShapeError(`matmul: splits must be a positive integer, not ${c.asked}`);
+  const { splits, kSlice } = matmulSplits(gpu, M, N, K, batch, c.asked);
+  if (batch * M * N * 4 > gpu.limits.maxStorageBufferBindingSize) {
+    throw new ShapeError(`matmul: splitk's partials for [${batch}, ${M}, ${N}] exceed the adapter's storage-binding limit; use another variant`);
+  }
+  const part = gpu.alloc(batch * splits * M * N, `${c.label}:partials`);
+  const u1 = new Uint32Array(u.slice(0));
+  u1[10] = 0; // partials from offset 0, [batch·splits, M, N]
+  u1[16] = splits;
+  u1[17] = kSlice;
+  const t = { TRANS_A: c.transA, TRANS_B: c.transB };
+  const partial: KernelSpec = { file: 'matmul_tiled128', entry: 'matmul_tiled128', defines: { ...t, TILE: TILE.splitk, SPLITK: true }, bindings: ['read', 'read', 'read', 'rw'] };
+  gpu.dispatch(gpu.kernel(partial), u1, [buffers[0]!, buffers[1]!, gpu.unused, part], [Math.ceil(N / TILE.splitk), Math.ceil(M / TILE.splitk), batch * splits], `${c.label}/${splits}`);
+  const u2 = new Uint32Array(u.slice(0));
+  u2[8] = 0; // A: the partials
+  u2[12] = 0;
+  u2[16] = splits;
+  const reduce: KernelSpec = { file: 'matmul_tiled128', entry: 'matmul_splitk_reduce', defines: gelu(c.gelu), bindings: ['read', 'read', 'read', 'rw', ...(c.gelu ? [c.gelu === 'apply' ? ('rw' as const) : ('read' as const)] : [])] };
+  const [gx, gy] = grid2d(gpu, Math.ceil((M * N) / 256));
+  gpu.dispatch(gpu.kernel(reduce), u2, [part, gpu.unused, buffers[2]!, buffers[3]!, ...buffers.slice(4)], [gx, gy, batch], `${c.label}:reduce`);
+  gpu.release(part);
+}
+
+const gelu = (mode?: 'apply' | 'grad'): Defines => (mode === 'apply' ? { GELU_OUT: true } : mode === 'grad' ? { GELU_GRAD: true } : {});
 
 /** `M` sizes skinny's row block (its pipeline differs per power of two up to 8). */
 export function kernelSpec(gpu: Gpu, variant: MatmulVariant, transA: boolean, transB: boolean, rowSum = false, gelu?: 'apply' | 'grad', M = 8): KernelSpec {
@@ -189,7 +272,10 @@ export function kernelSpec(gpu: Gpu, variant: MatmulVariant, transA: boolean, tr
     case 'subgroup':
       return { file: 'matmul_subgroups', entry: 'matmul_subgroup', defines: { ...t, SG: gpu.subgroupSize, ...SUBGROUP, ...(rowSum ? { ROWSUM: true } : {}) }, bindings };
     case 'tiled128':
-      return { file: 'matmul_tiled128', entry: 'matmul_tiled128', defines: t, bindings };
+    case 'tiled64':
+      return { file: 'matmul_tiled128', entry: 'matmul_tiled128', defines: { ...t, TILE: TILE[variant] }, bindings };
+    case 'splitk':
+      throw new ShapeError('matmul: splitk runs as two kernels (matmul() dispatches them); it has no single kernel spec');
     case 'skinny':
       return { file: 'matmul', entry: 'matmul_skinny', defines: { ...t, MR: skinnyRows(M), SN: SKINNY_COLS }, bindings };
     case 'sgmatrix': {
@@ -211,7 +297,9 @@ function workgroups(variant: MatmulVariant, gpu: Gpu, M: number, N: number, batc
     case 'subgroup':
       return [cdiv(N, SUBGROUP.NSUB * gpu.subgroupSize * SUBGROUP.TN), cdiv(M, SUBGROUP.TM), batch];
     case 'tiled128':
-      return [cdiv(N, 128), cdiv(M, 128), batch];
+    case 'tiled64':
+    case 'splitk':
+      return [cdiv(N, TILE[variant]), cdiv(M, TILE[variant]), batch];
     case 'skinny':
       return [cdiv(N, 64 * SKINNY_COLS), cdiv(M, skinnyRows(M)), batch];
     case 'sgmatrix':

@@ -20,6 +20,8 @@ struct Params {
   lda: u32, ldb: u32, ldc: u32, alpha: f32,
   offA: u32, offB: u32, offC: u32, offBias: u32,
   strideA: u32, strideB: u32, strideC: u32, offAux: u32,
+  // Split-K only (matmul_tiled128.wgsl): slices of K, and how long each is.
+  splits: u32, kSlice: u32, pad0: u32, pad1: u32,
 }
 
 const TRANS_A: bool = false;

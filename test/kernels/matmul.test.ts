@@ -2,7 +2,7 @@
 // batched and broadcast, with bias, alpha and accumulation; outputs poisoned with NaN first.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Gpu } from '../../src/gpu/gpu.ts';
-import { MATMUL_VARIANTS, chooseMatmulVariant, matmul, matmulFusesRowSum, matmulVariantAvailable, type MatmulVariant } from '../../kernels/matmul.ts';
+import { MATMUL_VARIANTS, adapterClass, chooseMatmulVariant, matmul, matmulFusesRowSum, matmulSplits, matmulVariantAvailable, type MatmulVariant } from '../../kernels/matmul.ts';
 import { matmulBackwardRef, matmulRef, matmulTolerance, rowSumsRef } from '../../kernels/matmul.ref.ts';
 import { geluBackwardRef, geluRef } from '../../kernels/pointwise.ref.ts';
 import { expectClose } from '../helpers/close.ts';
@@ -34,6 +34,8 @@ interface Case {
   accumulate?: boolean;
   alpha?: number;
   broadcastA?: boolean;
+  /** splitk's slices of K (the family's cases run it with 3, capped by K). */
+  splits?: number;
 }
 
 async function runCase(c: Case, salt: number): Promise<void> {
@@ -61,6 +63,7 @@ async function runCase(c: Case, salt: number): Promise<void> {
     alpha: c.alpha,
     accumulate: c.accumulate,
     variant: c.variant,
+    splits: c.splits ?? (c.variant === 'splitk' ? 3 : undefined),
   });
   const got = await gpu.read(C, batch * M * N);
   const want = matmulRef(a, b, { M, N, K, batch, transA, transB, strideA: c.broadcastA ? 0 : M * K }, { alpha: c.alpha, bias, accumulate: c0 });
@@ -117,6 +120,60 @@ describe('matmul tiled128 past its 128x128 tile', () => {
       for (let i = 0; i < TILE128_EDGES.length; i++) await runCase({ variant: 'tiled128', layout, shape: TILE128_EDGES[i]!, bias: i % 2 === 1, alpha: 0.75 }, 30 + i);
     });
   }
+});
+
+// tiled64: the same kernel on a 64x64 tile of 8x8 invocations (8 tile loads each per K slice
+// instead of 4), just past its edges.
+const TILE64_EDGES: [number, number, number, number][] = [
+  [1, 65, 67, 19],
+  [2, 67, 129, 9],
+  [1, 1, 65, 8],
+  [1, 129, 3, 1],
+];
+
+describe('matmul tiled64 past its 64x64 tile', () => {
+  for (const layout of ['NN', 'NT', 'TN'] as const) {
+    it(`${layout} past the tile edges, K off the slice, with bias and alpha`, async () => {
+      for (let i = 0; i < TILE64_EDGES.length; i++) await runCase({ variant: 'tiled64', layout, shape: TILE64_EDGES[i]!, bias: i % 2 === 0, alpha: 0.75 }, 40 + i);
+    });
+  }
+});
+
+// splitk: slices of K summed in a second pass that applies the epilogue. Slice counts that do
+// and do not divide K, a slice shorter than the kernel's 8-deep step, many slices over a batch
+// with A broadcast, and the count matmulSplits picks by itself.
+describe('matmul splitk over slices of K', () => {
+  const CASES: (Pick<Case, 'shape' | 'splits' | 'bias' | 'accumulate' | 'alpha' | 'broadcastA'>)[] = [
+    { shape: [1, 5, 7, 300], splits: 7, bias: true },
+    { shape: [2, 65, 66, 129], splits: 4, accumulate: true, alpha: 0.5 },
+    { shape: [3, 1, 1, 1000], splits: 16, broadcastA: true, bias: true, accumulate: true },
+    { shape: [1, 3, 70, 9], splits: 2, alpha: -1.5 },
+    { shape: [1, 3, 5, 2000] },
+  ];
+  for (const layout of ['NN', 'NT', 'TN'] as const) {
+    it(`${layout}: every slicing matches float64`, async () => {
+      for (const [i, c] of CASES.entries()) await runCase({ variant: 'splitk', layout, ...c }, 70 + i);
+    });
+  }
+
+  it('slices K in steps of 8, never more slices than the output leaves room for, and fills the device by itself', () => {
+    expect(matmulSplits(gpu, 5, 7, 300, 1, 7)).toEqual({ splits: 7, kSlice: 48 });
+    expect(matmulSplits(gpu, 3, 70, 9, 1, 2)).toEqual({ splits: 2, kSlice: 8 });
+    expect(matmulSplits(gpu, 1, 1, 5, 1, 4)).toEqual({ splits: 1, kSlice: 8 });
+    // Unasked: tiles × slices reach the device's fill, each slice at least 256 long.
+    const fill = { software: 16, integrated: 32, discrete: 256 }[adapterClass(gpu)];
+    expect(matmulSplits(gpu, 3, 5, 2000).splits).toBe(Math.min(fill, 7));
+    expect(matmulSplits(gpu, 3, 5, 200).splits).toBe(1);
+    expect(matmulSplits(gpu, 4096, 4096, 4096).splits).toBe(1);
+  });
+
+  it('refuses splits on other variants and a bad count, in one line', () => {
+    const [A, B, C] = [gpu.alloc(16, 'A'), gpu.alloc(16, 'B'), gpu.alloc(16, 'C')];
+    const call = { a: { buffer: A, shape: [4, 4] }, b: { buffer: B, shape: [4, 4] }, c: { buffer: C, shape: [4, 4] } };
+    expect(() => matmul(gpu, { ...call, variant: 'tiled64', splits: 2 })).toThrow(/splits is an option of the splitk variant, not tiled64/);
+    expect(() => matmul(gpu, { ...call, variant: 'splitk', splits: 0 })).toThrow(/splits must be a positive integer/);
+    for (const buf of [A, B, C]) gpu.release(buf);
+  });
 });
 
 // skinny (matmul_skinny) sizes its row block to M: 1, 2, 4 or 8 rows, a different pipeline each.
@@ -239,7 +296,8 @@ describe.each(MATMUL_VARIANTS)('matmul %s with a GELU epilogue', (variant) => {
       // The pre-activation at an offset, NaN around it.
       const P = poisoned(gpu, n + 7, 'preact');
       if (h) gpu.write(P, h, 5 * 4);
-      matmul(gpu, { a: { buffer: A, shape: [batch, M, K] }, b: { buffer: B, shape: [K, N] }, c: { buffer: C, shape: [batch, M, N] }, bias: { buffer: Bias }, alpha, gelu: { mode, preact: { buffer: P, offset: 5 } }, variant });
+      const splits = variant === 'splitk' ? 3 : undefined;
+      matmul(gpu, { a: { buffer: A, shape: [batch, M, K] }, b: { buffer: B, shape: [K, N] }, c: { buffer: C, shape: [batch, M, N] }, bias: { buffer: Bias }, alpha, gelu: { mode, preact: { buffer: P, offset: 5 } }, variant, splits });
       const v = matmulRef(a, b, { M, N, K, batch, transA: false, transB: false, strideA: M * K, strideB: 0 }, { alpha, bias });
       const what = `${variant} ${mode} [${batch}, ${M}, ${N}, ${K}]`;
       const tol = matmulTolerance(K);
@@ -273,6 +331,29 @@ describe('matmul heuristic', () => {
     for (const [M, N, K] of [[1, 1, 1], [1, 512, 512], [512, 512, 512], [4096, 64, 64]] as const) {
       expect(matmulVariantAvailable(gpu, chooseMatmulVariant(gpu, M, N, K))).toBe(true);
     }
+  });
+
+  // Real GPUs by class, on a stand-in device (no hardware here): the tile that still gives the
+  // device enough workgroups, split-K for thin products with a long K, nothing tiled for tiny ones.
+  const device = (vendor: string) =>
+    ({ software: false, adapter: { vendor }, subgroupSize: 32, setting: () => undefined, limits: gpu.limits }) as unknown as Gpu;
+  it('on a discrete GPU: tiled128 where its tiles fill the device, tiled64 below, splitk for a long K', () => {
+    const nv = device('nvidia');
+    expect(adapterClass(nv)).toBe('discrete');
+    expect(chooseMatmulVariant(nv, 4096, 4096, 4096)).toBe('tiled128');
+    expect(chooseMatmulVariant(nv, 2048, 2048, 512)).toBe('tiled128'); // 256 tiles of 128
+    expect(chooseMatmulVariant(nv, 1024, 1024, 1024)).toBe('tiled64'); // 64 tiles of 128: too few
+    expect(chooseMatmulVariant(nv, 256, 256, 8192)).toBe('splitk'); // dW over 8192 tokens: 16 tiles
+    expect(chooseMatmulVariant(nv, 256, 256, 512)).toBe('tiled64'); // K too short to slice
+    expect(chooseMatmulVariant(nv, 4, 4, 64)).toBe('naive');
+    expect(matmulSplits(nv, 256, 256, 8192).splits).toBe(16); // 16 tiles × 16 slices = the fill, 512 long each
+  });
+  it('on an integrated GPU a smaller device is filled sooner', () => {
+    const apple = device('apple');
+    expect(adapterClass(apple)).toBe('integrated');
+    expect(chooseMatmulVariant(apple, 1024, 1024, 1024)).toBe('tiled128'); // 64 tiles ≥ 16
+    expect(chooseMatmulVariant(apple, 128, 128, 4096)).toBe('splitk'); // 4 tiles < 8
+    expect(chooseMatmulVariant(apple, 256, 256, 8192)).toBe('tiled64'); // 16 tiles: enough
   });
 });
 
