@@ -76,3 +76,13 @@ export function mapTokens(map: Tensor): Tensor {
 export function mapPooled(map: Tensor): Tensor {
   return globalAvgPool(map);
 }
+
+/**
+ * Both of the tower's outputs from one pass, for models that read an image embedding and a
+ * feature map (Show-and-Tell, Show-Attend-Tell, DeViSE): the map's global average [B, C] and its
+ * pixels as tokens [B, H·W, C]. Parameters: cnnTowerSpecs (shapes.ts).
+ */
+export function cnnEncode(ps: ParamStore, v: VisionCfg, images: Tensor, o: CnnEncodeOptions = {}): { embedding: Tensor; features: Tensor } {
+  const map = cnnFeatureMap(ps, v, images, o);
+  return { embedding: mapPooled(map), features: mapTokens(map) };
+}

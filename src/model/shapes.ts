@@ -8,7 +8,7 @@
 // [3·d, d] with rows q, k, v; `visual.proj` and the `text_projection`s are [in, out] and
 // apply as x·P. conv1.weight is [width, 3, p, p], applied to unfolded patches (c, ky, kx order).
 import type { ParamInit, ParamSpec } from '../nn/params.ts';
-import type { CocaConfig } from './config.ts';
+import type { CocaConfig, VisionCfg } from './config.ts';
 import { cnnLayout } from './cnn-layout.ts';
 
 /** Derived sizes every tower needs, in one place. */
@@ -84,6 +84,20 @@ class Builder {
   }
 }
 
+/**
+ * The CNN tower's convolutions and batch norms (running statistics as buffers), in state-dict
+ * order: what any model built on cnn-encoder.ts declares for it.
+ */
+export function cnnTowerSpecs(v: VisionCfg): ParamSpec[] {
+  const b = new Builder();
+  for (const conv of cnnLayout(v)) {
+    // He's fan-out init (torchvision's kaiming_normal_, mode fan_out).
+    b.add(`${conv.prefix}.weight`, [conv.cout, conv.cin, conv.k, conv.k], normal(Math.sqrt(2 / (conv.cout * conv.k * conv.k))), true);
+    b.batchNorm(conv.bn, conv.cout);
+  }
+  return b.list;
+}
+
 /** Every parameter of the model, in state-dict order. */
 export function parameterShapes(c: CocaConfig): ParamSpec[] {
   const b = new Builder();
@@ -103,11 +117,7 @@ export function parameterShapes(c: CocaConfig): ParamSpec[] {
   if (v.tower === 'cnn') {
     // The CNN tower (cnn-encoder.ts), torchvision ResNet names under visual.; proj is its own.
     b.add('visual.proj', [e, e], normal(e ** -0.5), true);
-    for (const conv of cnnLayout(v)) {
-      // He's fan-out init (torchvision's kaiming_normal_, mode fan_out).
-      b.add(`${conv.prefix}.weight`, [conv.cout, conv.cin, conv.k, conv.k], normal(Math.sqrt(2 / (conv.cout * conv.k * conv.k))), true);
-      b.batchNorm(conv.bn, conv.cout);
-    }
+    b.list.push(...cnnTowerSpecs(v));
   } else {
     // Image encoder (open_clip VisionTransformer).
     b.add('visual.class_embedding', [v.width], normal(v.width ** -0.5));
