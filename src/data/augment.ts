@@ -4,7 +4,8 @@
 // bilinear through one affine map from output to source pixel centres.
 import { mat2d, vec2 } from 'gl-matrix';
 import type { RgbImage } from './image.ts';
-import type { Rng } from './rng.ts';
+import type { ImagePreprocess } from './preprocess.ts';
+import { Rng } from './rng.ts';
 
 export type Triple = readonly [number, number, number];
 
@@ -112,4 +113,23 @@ export function toTensor(img: RgbImage, crop: Crop, size: number, mean: Triple, 
       }
     }
   }
+}
+
+/** How one row's picture becomes the model's input: its crop and flip draws and the model's preprocessing. */
+export interface CropTask {
+  train: boolean;
+  /** Seed of the crop and flip draws. */
+  seed: number;
+  /** The caption chosen for this row names a side, so the picture must not be mirrored. */
+  noFlip: boolean;
+  augment: AugmentConfig;
+  /** The model's preprocessing: size, resize mode, background, mean and std. */
+  pre: ImagePreprocess;
+}
+
+/** Crop (train) or whole image (eval), resampled and normalised into `out` at `offset`. */
+export function tensorise(image: RgbImage, task: CropTask, out: Float32Array, offset: number): void {
+  const crop = task.train ? randomCrop(image, task.augment, new Rng(task.seed)) : fullCrop(image);
+  if (task.noFlip) crop.flip = false;
+  toTensor(image, crop, task.pre.size, task.pre.mean, task.pre.std, out, offset);
 }

@@ -1,292 +1,50 @@
-// Batches of fixed shape for training and evaluation. Order, caption choice and augmentation are
-// pure functions of (seed, epoch, position), so a loader restored to a saved state yields exactly
-// the batches an uninterrupted run would have. The next batches are prepared while the caller
-// uses the current one (`prefetch`): on this thread between awaits, or in worker threads.
+// Batches of fixed shape for training and evaluation (loader-core.ts), with Node's means of
+// preparing them: pictures read from the files a dataset names (readSource), in worker threads
+// on machines with cores to spare, on this thread between awaits otherwise.
 import os from 'node:os';
-import { DEFAULT_AUGMENT, type AugmentConfig } from './augment.ts';
+import type { RgbImage } from './image.ts';
+import { BatchLoaderCore, type BatchLoaderOptions, type RowResult } from './loader-core.ts';
 import type { Dataset } from './dataset.ts';
-import { DataError } from './errors.ts';
-import { readSource, tensorise, type PrepTask } from './prep.ts';
-import { mixSeed, permutation, Rng } from './rng.ts';
-import type { Tokenizer } from './tokenizer.ts';
-import { captionChoices, DEFAULT_LANGUAGE, saysHandedness } from './lang.ts';
-import type { ImagePreprocess } from './preprocess.ts';
+import { readSource } from './prep.ts';
 import { PrepPool } from './workers.ts';
 
-export interface LoaderState {
-  seed: number;
-  epoch: number;
-  /** Items of this epoch already handed out. */
-  index: number;
-  /** Loaders streaming WebDataset shards (shard-loader.ts): where in the shards the stream stands. */
-  stream?: StreamPosition;
-}
-
-/** A shard stream's position: the place its shuffle buffer was filled from, and how much of it was taken. */
-export interface StreamPosition {
-  /** Shards in the list (a restored loader must read the same list). */
-  shards: number;
-  /** Position in this epoch's shard order where the current buffer started, and the sample in that shard. */
-  shard: number;
-  sample: number;
-  /** Pairs of that buffer already handed out. */
-  taken: number;
-}
-
-export interface BatchLoaderOptions {
-  batchSize: number;
-  /** Token row length, [SOT] and [EOT] included. */
-  contextLength: number;
-  tokenizer: Tokenizer;
-  /** The model's preprocessing: every picture reaches the model as it says, whatever the dataset. */
-  preprocess: ImagePreprocess;
-  seed?: number;
-  /** Shuffle, random crops, flips and a random caption per image; otherwise fixed order, full image, first caption. */
-  train?: boolean;
-  augment?: AugmentConfig;
-  /** Batches prepared ahead of the one returned. */
-  prefetch?: number;
-  /**
-   * Worker threads preparing images; 0 prepares them on this thread. Default: none on machines
-   * with fewer than 4 cores (there the GPU driver or lavapipe needs them), else up to 4.
-   */
-  workers?: number;
-  /** Stop at an image that cannot be decoded instead of leaving it out (evaluation) or substituting the next item (training). */
-  strict?: boolean;
-  /** Told about the first image that could not be decoded (with --strict, it throws); decodeSummary() counts them all. */
-  warn?: (line: string) => void;
-}
-
-export interface Batch {
-  /** [rows, 3, imageSize, imageSize], prepared and normalised as the model's preprocessing says. */
-  images: Float32Array;
-  /** [rows, contextLength] token ids: [SOT] ... [EOT] then padId. */
-  tokens: Int32Array;
-  rows: number;
-  imageSize: number;
-  contextLength: number;
-  /** Dataset index of each row. */
-  indices: Uint32Array;
-  /** The caption chosen for each row. */
-  captions: string[];
-  /** Its language ('en' unless the dataset and the tokenizer both have languages). */
-  langs: string[];
-  /** Where this batch started. */
-  epoch: number;
-  index: number;
-  /** The last batch of an evaluation pass may be shorter (and any whose pictures could not be decoded). */
-  last: boolean;
-}
+export type { Batch, BatchLoaderOptions, LoaderState, StreamPosition } from './loader-core.ts';
 
 export function defaultWorkers(): number {
   const cores = os.availableParallelism();
   return cores >= 4 ? Math.min(4, cores - 2) : 0;
 }
 
-type RowResult = { ok: true } | { ok: false; message: string };
-
-export class BatchLoader {
-  private readonly opts: Required<Omit<BatchLoaderOptions, 'warn'>> & Pick<BatchLoaderOptions, 'warn'>;
-  private epoch = 0;
-  private index = 0;
-  private order: { epoch: number; perm: Uint32Array } | undefined;
-  /** Batches being prepared, with the position each starts at (what state() reports). */
-  private queue: { epoch: number; index: number; batch: Promise<Batch> }[] = [];
-  private failed = new Set<number>();
-  /** Where the first undecodable pictures are, for the summary. */
-  private firstFailed: string[] = [];
+export class BatchLoader extends BatchLoaderCore {
   private pool: PrepPool | undefined;
 
-  constructor(
-    readonly dataset: Dataset,
-    options: BatchLoaderOptions,
-  ) {
-    this.opts = { seed: 0, train: true, augment: DEFAULT_AUGMENT, prefetch: 2, strict: false, workers: defaultWorkers(), ...options };
-    if (dataset.length === 0) throw new DataError(`dataset ${dataset.name} split ${dataset.split} is empty; nothing to load`);
-    if (this.opts.train && dataset.length < this.opts.batchSize) {
-      throw new DataError(`split ${dataset.split} of ${dataset.name} has ${dataset.length} items, fewer than the batch size ${this.opts.batchSize}; use a smaller batch`);
-    }
-    if (this.opts.workers > 0 && dataset.source) this.pool = new PrepPool(this.opts.workers);
-  }
-
-  /** Batches in one epoch: training drops the partial last batch, evaluation keeps it. */
-  get batchesPerEpoch(): number {
-    const n = this.dataset.length / this.opts.batchSize;
-    return this.opts.train ? Math.floor(n) : Math.ceil(n);
-  }
-
-  /** The position of the next batch next() will return (prefetched batches are not counted as used). */
-  state(): LoaderState {
-    const head = this.queue[0];
-    return { seed: this.opts.seed, epoch: head?.epoch ?? this.epoch, index: head?.index ?? this.index };
-  }
-
-  restore(s: LoaderState): void {
-    if (s.seed !== this.opts.seed) throw new DataError(`loader state was saved with seed ${s.seed}, this loader has seed ${this.opts.seed}; resume with the same seed`);
-    this.queue = [];
-    this.epoch = s.epoch;
-    this.index = s.index;
-  }
-
-  /** The next batch; an evaluation loader wraps to the next epoch after its short last batch. */
-  next(): Promise<Batch> {
-    while (this.queue.length <= this.opts.prefetch) {
-      const at = { epoch: this.epoch, index: this.index };
-      const batch = this.make();
-      // A batch that fails while still queued is reported when next() hands it out, not before.
-      batch.catch(() => {});
-      this.queue.push({ ...at, batch });
-    }
-    return this.queue.shift()!.batch;
-  }
-
-  /** Items whose image could not be decoded so far. */
-  get skipped(): number {
-    return this.failed.size;
-  }
-
-  /** One line counting the pictures that could not be decoded, with the first few; null if none. */
-  decodeSummary(): string | null {
-    const n = this.failed.size;
-    if (n === 0) return null;
-    const d = this.dataset;
-    const what = this.opts.train ? `${n} picture${n > 1 ? 's' : ''} could not be decoded in ${d.name} ${d.split} and ${n > 1 ? 'were' : 'was'} replaced by other items` : `${n} of ${d.length} pictures could not be decoded in ${d.name} ${d.split} and ${n > 1 ? 'were' : 'was'} left out`;
-    return `warning: ${what} (${this.firstFailed.join(', ')}${n > this.firstFailed.length ? ', …' : ''}); pass --strict to stop at the first`;
+  constructor(dataset: Dataset, options: BatchLoaderOptions) {
+    const workers = options.workers ?? defaultWorkers();
+    super(dataset, { ...options, workers });
+    if (workers > 0 && dataset.source) this.pool = new PrepPool(workers);
   }
 
   /** Stops the worker threads (they never keep the program alive, but hold memory). */
-  async close(): Promise<void> {
+  override async close(): Promise<void> {
     await this.pool?.close();
     this.pool = undefined;
   }
 
-  private make(): Promise<Batch> {
-    const { batchSize } = this.opts;
-    const n = this.dataset.length;
-    const epoch = this.epoch;
-    const start = this.index;
-    const rows = Math.min(batchSize, n - start);
-    const last = this.opts.train ? start + 2 * batchSize > n : start + rows >= n;
-    if (last) {
-      this.epoch++;
-      this.index = 0;
-    } else {
-      this.index += rows;
-    }
-    return this.assemble(epoch, start, rows, last);
-  }
-
-  private permutation(epoch: number): Uint32Array {
-    if (this.order?.epoch !== epoch) {
-      const n = this.dataset.length;
-      const perm = this.opts.train ? permutation(n, new Rng(mixSeed(this.opts.seed, epoch, 0x5eed))) : Uint32Array.from({ length: n }, (_, i) => i);
-      this.order = { epoch, perm };
-    }
-    return this.order.perm;
-  }
-
-  /** Languages besides English that training draws captions in: those of the dataset the tokenizer has a token for. */
-  private get otherLanguages(): string[] {
-    const { dataset, opts } = this;
-    if (!dataset.captionsIn) return [];
-    return (dataset.languages ?? []).filter((l) => l !== DEFAULT_LANGUAGE && opts.tokenizer.languages.includes(l));
-  }
-
-  /** Training: any caption of the item in any language both have (English only otherwise); evaluation: the first English one. */
-  private caption(index: number, epoch: number, pos: number): { text: string; lang: string } {
-    const english = this.dataset.captions(index);
-    if (!this.opts.train) return { text: english[0]!, lang: DEFAULT_LANGUAGE };
-    const caps = captionChoices(english, this.otherLanguages, (lang) => this.dataset.captionsIn!(index, lang));
-    return caps[new Rng(mixSeed(this.opts.seed, epoch, pos, 0xa11)).int(caps.length)]!;
-  }
-
-  private async assemble(epoch: number, start: number, rows: number, last: boolean): Promise<Batch> {
-    const { contextLength, tokenizer } = this.opts;
-    const n = this.dataset.length;
-    const size = this.opts.preprocess.size;
-    const plane = 3 * size * size;
-    const perm = this.permutation(epoch);
-    const images = new Float32Array(rows * plane);
-    const indices = Uint32Array.from({ length: rows }, (_, r) => perm[start + r]!);
-    const captions: string[] = new Array(rows);
-    const langs: string[] = new Array(rows);
-    const attempts = new Uint32Array(rows);
-    // Rows whose item could not be read move on to the next item (the same one on every run).
-    let todo = Array.from({ length: rows }, (_, r) => r);
-    while (todo.length > 0) {
-      for (const r of todo) {
-        while (this.failed.has(indices[r]!) && attempts[r]! < n) {
-          indices[r] = (indices[r]! + 1) % n;
-          attempts[r]!++;
-        }
-        if (attempts[r]! >= n) throw new DataError(`no image of ${this.dataset.name} split ${this.dataset.split} could be decoded`);
-        ({ text: captions[r], lang: langs[r] } = this.caption(indices[r]!, epoch, start + r));
-      }
-      const results = await this.prepare(todo, indices, captions, langs, epoch, start, images);
-      const again: number[] = [];
-      results.forEach((res, k) => {
-        if (res.ok) return;
-        const r = todo[k]!;
-        if (this.opts.strict) throw new DataError(`${res.message} (--strict stops at the first picture that cannot be decoded)`);
-        const fresh = !this.failed.has(indices[r]!);
-        this.failed.add(indices[r]!);
-        if (fresh && this.firstFailed.length < 3) this.firstFailed.push(this.dataset.meta(indices[r]!).id);
-        // Batches prepared in parallel may meet the same bad image; tell about the first once.
-        if (fresh && this.failed.size === 1) this.opts.warn?.(`${res.message}; ${this.opts.train ? 'using the next item in its place' : 'leaving it out'} (pass --strict to stop instead)`);
-        again.push(r);
-      });
-      // Evaluation leaves such items out (a substitute would be scored twice); training keeps
-      // its batch shape by drawing the next item.
-      if (!this.opts.train) return this.withoutRows(new Set(again), { images, indices, captions, langs, rows, epoch, start, last });
-      todo = again;
-    }
-    return { images, tokens: tokenizer.encodeBatch(captions, contextLength, langs), rows, imageSize: size, contextLength, indices, captions, langs, epoch, index: start, last };
-  }
-
-  private withoutRows(drop: Set<number>, b: { images: Float32Array; indices: Uint32Array; captions: string[]; langs: string[]; rows: number; epoch: number; start: number; last: boolean }): Batch {
-    const { contextLength, tokenizer } = this.opts;
-    const size = this.opts.preprocess.size;
-    const plane = 3 * size * size;
-    const keep = Array.from({ length: b.rows }, (_, r) => r).filter((r) => !drop.has(r));
-    const images = new Float32Array(keep.length * plane);
-    keep.forEach((r, k) => images.set(b.images.subarray(r * plane, (r + 1) * plane), k * plane));
-    const captions = keep.map((r) => b.captions[r]!);
-    const langs = keep.map((r) => b.langs[r]!);
-    const indices = Uint32Array.from(keep, (r) => b.indices[r]!);
-    return { images, tokens: tokenizer.encodeBatch(captions, contextLength, langs), rows: keep.length, imageSize: size, contextLength, indices, captions, langs, epoch: b.epoch, index: b.start, last: b.last };
-  }
-
-  private task(noFlip: boolean, epoch: number, pos: number): Omit<PrepTask, 'source'> {
-    return { train: this.opts.train, seed: mixSeed(this.opts.seed, epoch, pos, 0xc40), noFlip, augment: this.opts.augment, pre: this.opts.preprocess };
-  }
-
-  /** Prepares the given rows into `images`; one result per row, in order. */
-  private async prepare(rows: number[], indices: Uint32Array, captions: string[], langs: string[], epoch: number, start: number, images: Float32Array): Promise<RowResult[]> {
+  protected override async prepare(rows: number[], indices: Uint32Array, captions: string[], langs: string[], epoch: number, start: number, images: Float32Array): Promise<RowResult[]> {
     const d = this.dataset;
-    const pre = this.opts.preprocess;
-    const plane = 3 * pre.size * pre.size;
-    const noFlip = (r: number) => saysHandedness({ text: captions[r]!, lang: langs[r]! }, d.captions(indices[r]!));
-    const tasks = rows.map((r) => this.task(noFlip(r), epoch, start + r));
-    if (this.pool && d.source) {
-      const results = await this.pool.run(tasks.map((t, k) => ({ ...t, source: d.source!(indices[rows[k]!]!) })));
-      return results.map((res, k) => {
-        if (!res.ok) return res;
-        images.set(res.data, rows[k]! * plane);
-        return { ok: true };
-      });
-    }
-    const mode = this.opts.train ? 'train' : 'eval';
-    return Promise.all(
-      rows.map(async (r, k): Promise<RowResult> => {
-        try {
-          const image = d.source ? await readSource(d.source(indices[r]!), this.opts.train, pre) : await d.image(indices[r]!, mode);
-          tensorise(image, tasks[k]!, images, r * plane);
-          return { ok: true };
-        } catch (e) {
-          if (!(e instanceof DataError)) throw e;
-          return { ok: false, message: e.message };
-        }
-      }),
-    );
+    if (!this.pool || !d.source) return super.prepare(rows, indices, captions, langs, epoch, start, images);
+    const plane = 3 * this.opts.preprocess.size * this.opts.preprocess.size;
+    const tasks = this.tasks(rows, indices, captions, langs, epoch, start);
+    const results = await this.pool.run(tasks.map((t, k) => ({ ...t, source: d.source!(indices[rows[k]!]!) })));
+    return results.map((res, k) => {
+      if (!res.ok) return res;
+      images.set(res.data, rows[k]! * plane);
+      return { ok: true };
+    });
+  }
+
+  protected override picture(i: number, mode: 'train' | 'eval'): Promise<RgbImage> {
+    const d = this.dataset;
+    return d.source ? readSource(d.source(i), this.opts.train, this.opts.preprocess) : d.image(i, mode);
   }
 }

@@ -1,11 +1,10 @@
 // One item's image, from where it is stored to the model's float32 CHW input: the same function
 // runs on the loader's thread and in worker threads, so both give identical tensors.
 import fs from 'node:fs';
-import { fullCrop, randomCrop, toTensor, type AugmentConfig } from './augment.ts';
+import { fullCrop, tensorise, toTensor, type CropTask } from './augment.ts';
 import type { RgbImage } from './image.ts';
 import { decodePicture } from './image.ts';
 import type { ImagePreprocess } from './preprocess.ts';
-import { Rng } from './rng.ts';
 
 /** Where an item's picture is, in a form a worker thread can open by itself. */
 export type ImageSource = { kind: 'stored'; file: string; index: number; side: number } | { kind: 'file'; path: string } | { kind: 'bytes'; bytes: Uint8Array; name: string };
@@ -13,17 +12,12 @@ export type ImageSource = { kind: 'stored'; file: string; index: number; side: n
 /** Pictures in shards are decoded up to this many pixels: a bomb in a downloaded shard stops at the header. */
 export const SHARD_MAX_PIXELS = 64 * 2 ** 20;
 
-export interface PrepTask {
+export interface PrepTask extends CropTask {
   source: ImageSource;
-  train: boolean;
-  /** Seed of the crop and flip draws. */
-  seed: number;
-  /** The caption chosen for this row names a side, so the picture must not be mirrored. */
-  noFlip: boolean;
-  augment: AugmentConfig;
-  /** The model's preprocessing: size, resize mode, background, mean and std. */
-  pre: ImagePreprocess;
 }
+
+// Browser-safe (augment.ts); kept importable from here, where the loaders found it.
+export { tensorise };
 
 const fds = new Map<string, number>();
 
@@ -42,13 +36,6 @@ export async function readSource(src: ImageSource, train: boolean, pre: ImagePre
   }
   if (src.kind === 'bytes') return decodePicture({ bytes: Buffer.from(src.bytes.buffer, src.bytes.byteOffset, src.bytes.byteLength), maxPixels: SHARD_MAX_PIXELS, name: src.name }, pre, train);
   return decodePicture({ path: src.path }, pre, train);
-}
-
-/** Crop (train) or whole image (eval), resampled and normalised into `out` at `offset`. */
-export function tensorise(image: RgbImage, task: Omit<PrepTask, 'source'>, out: Float32Array, offset: number): void {
-  const crop = task.train ? randomCrop(image, task.augment, new Rng(task.seed)) : fullCrop(image);
-  if (task.noFlip) crop.flip = false;
-  toTensor(image, crop, task.pre.size, task.pre.mean, task.pre.std, out, offset);
 }
 
 /** A prepared picture (readSource, evaluation) as the model's input, into `out` at `offset`. */

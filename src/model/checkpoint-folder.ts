@@ -9,29 +9,16 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { writeSafetensors, type TensorIn } from './safetensors.ts';
+import { writeSafetensors } from './safetensors.ts';
+import { CHECKPOINT_FORMAT, MANIFEST, manifestText, type CheckpointFile, type Manifest, type ManifestEntry } from './checkpoint-files.ts';
 import { CheckpointError } from './errors.ts';
 
-export const MANIFEST = 'manifest.json';
 /** The names writeCheckpointFolder and removeCheckpointFolder give folders on their way in or out. */
 const LEFTOVER = /^\.(.+)\.(tmp|old|del)-[0-9]+-[0-9a-z]+$/;
-const FORMAT = 'coca-checkpoint-1';
+const FORMAT = CHECKPOINT_FORMAT;
 
-export interface ManifestEntry {
-  file: string;
-  bytes: number;
-  sha256: string;
-}
-
-export interface Manifest {
-  format: typeof FORMAT;
-  /** The training step the checkpoint holds, where it comes from a training run. */
-  step?: number;
-  files: ManifestEntry[];
-}
-
-/** One file of a checkpoint: text (JSON) or tensors written as safetensors. */
-export type CheckpointFile = { name: string; text: string } | { name: string; tensors: Map<string, TensorIn>; metadata?: Record<string, string> };
+// The files' and manifest's shapes are browser-safe (checkpoint-files.ts); kept importable from here.
+export { MANIFEST, type CheckpointFile, type Manifest, type ManifestEntry };
 
 export function sha256File(file: string): string {
   const h = createHash('sha256');
@@ -100,8 +87,7 @@ export function writeCheckpointFolder(dir: string, files: readonly CheckpointFil
       entries.push({ file: f.name, bytes: fs.statSync(file).size, sha256: sha256File(file) });
     });
     current = MANIFEST;
-    const manifest: Manifest = { format: FORMAT, ...(step !== undefined ? { step } : {}), files: entries };
-    writeTextSynced(path.join(tmp, MANIFEST), JSON.stringify(manifest, null, 2) + '\n');
+    writeTextSynced(path.join(tmp, MANIFEST), manifestText(entries, step));
     fsyncDir(tmp);
   } catch (e) {
     fs.rmSync(tmp, { recursive: true, force: true });

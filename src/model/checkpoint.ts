@@ -9,14 +9,13 @@ import { Tokenizer } from '../data/tokenizer.ts';
 import type { Gpu } from '../gpu/gpu.ts';
 import { ParamStore, type HostTensor } from '../nn/params.ts';
 import { Rng } from '../util/prng.ts';
-import { verifyCheckpoint, type CheckpointFile } from './checkpoint-folder.ts';
+import { verifyCheckpoint } from './checkpoint-folder.ts';
 import { CocaModel } from './coca.ts';
 import { parseConfig, type CocaConfig } from './config.ts';
 import { parameterShapes } from './shapes.ts';
 import { CheckpointError } from './errors.ts';
-import { clampLogitScale } from './loss.ts';
 import { checkpointParams } from './checkpoint-params.ts';
-import { readSafetensors, type TensorIn } from './safetensors.ts';
+import { readSafetensors } from './safetensors.ts';
 
 export function readCheckpointConfig(dir: string): CocaConfig {
   const file = path.join(dir, 'config.json');
@@ -72,18 +71,5 @@ export function readCheckpointTokenizer(dir: string, config: CocaConfig): Tokeni
   return tokenizer;
 }
 
-/** The model's files of a checkpoint, for writeCheckpointFolder. */
-export async function modelFiles(model: CocaModel, tokenizerJson?: string): Promise<CheckpointFile[]> {
-  const tensors = new Map<string, TensorIn>();
-  for (const [name, t] of await model.params.state()) {
-    // The logit scale is clamped where it is read; store the value the model uses.
-    const data = name === 'logit_scale' ? Float32Array.from(t.data, (x) => clampLogitScale(x)) : t.data;
-    tensors.set(name, { shape: t.shape, data });
-  }
-  const files: CheckpointFile[] = [
-    { name: 'model.safetensors', tensors, metadata: { format: 'coca-1', config: JSON.stringify(model.config) } },
-    { name: 'config.json', text: JSON.stringify(model.config, null, 2) + '\n' },
-  ];
-  if (tokenizerJson) files.push({ name: 'tokenizer.json', text: tokenizerJson });
-  return files;
-}
+// The model's files as data (browser-safe), kept importable from here.
+export { modelFiles } from './checkpoint-files.ts';
