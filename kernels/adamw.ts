@@ -137,12 +137,16 @@ export function adamwList(gpu: Gpu, tensors: readonly AdamWTensor[], step: numbe
  * Records stats = [‖g‖₂ over every slice, min(1, maxNorm/(‖g‖ + 1e-6)), any NaN/Inf, 0] into
  * `stats` (STATS_FLOATS floats). Deterministic: fixed chunks, fixed order, no atomics. With
  * `alsoCheck`, stats[from .. from + count) being NaN/Inf also sets the flag (the step's losses).
+ * `lossScale` S: the slices hold S·g (a scaled loss's gradients); the norm is then ‖g‖ and the
+ * clip scale min(1, maxNorm/(‖g‖ + 1e-6))/S, so an update applying it divides S out (a power of
+ * two: exactly).
  */
-export function gradNorm(gpu: Gpu, grads: readonly GradSlice[], stats: GPUBuffer, maxNorm = 3.0e38, alsoCheck?: { from: number; count: number }): void {
+export function gradNorm(gpu: Gpu, grads: readonly GradSlice[], stats: GPUBuffer, maxNorm = 3.0e38, alsoCheck?: { from: number; count: number }, lossScale = 1): void {
   const fn = 'grad_norm';
   if (!grads.length) throw new ShapeError(`${fn}: no gradients given`);
   if (stats.size < STATS_FLOATS * 4) throw new ShapeError(`${fn}: stats buffer "${stats.label}" holds fewer than ${STATS_FLOATS} floats`);
   if (!(maxNorm > 0) || maxNorm > 3.0e38) throw new ShapeError(`${fn}: maxNorm ${maxNorm} must be positive and finite in float32`);
+  if (!(lossScale >= 2 ** -24 && lossScale <= 2 ** 64)) throw new ShapeError(`${fn}: loss scale ${lossScale} must lie in [2^-24, 2^64]`);
   if (alsoCheck && (alsoCheck.from < STATS_FLOATS || !Number.isInteger(alsoCheck.from) || !Number.isInteger(alsoCheck.count) || alsoCheck.count < 0)) {
     throw new ShapeError(`${fn}: the extra floats to check must lie after the ${STATS_FLOATS} stats floats`);
   }
@@ -167,6 +171,7 @@ export function gradNorm(gpu: Gpu, grads: readonly GradSlice[], stats: GPUBuffer
   u[14] = total;
   new Float32Array(u.buffer)[15] = maxNorm;
   u.set([alsoCheck?.from ?? 0, alsoCheck?.count ?? 0], 16);
+  new Float32Array(u.buffer)[18] = 1 / lossScale;
   gpu.dispatch(gpu.kernel({ file: 'adamw', entry: 'sumsq_final', bindings: ['read', 'rw'] }), u, [partials, stats], [1], `${fn}:final(${total} parts)`);
   // Safe to recycle at once: any later write to a pooled buffer is queued after these dispatches.
   gpu.release(partials);

@@ -23,3 +23,25 @@ export function f16Round(x: number): number {
 export function f16RoundAll(xs: ArrayLike<number>): Float64Array {
   return Float64Array.from(xs, f16Round);
 }
+
+/** The binary16 bit pattern of f16Round(x) (NaN as the quiet 0x7e00), for f16 buffers built on the host. */
+export function f16Bits(x: number): number {
+  if (Number.isNaN(x)) return 0x7e00;
+  const v = f16Round(x);
+  const sign = v < 0 || Object.is(v, -0) ? 0x8000 : 0;
+  const a = Math.abs(v);
+  if (a === Infinity) return sign | 0x7c00;
+  if (a < 2 ** MIN_NORMAL_EXP) return sign | (a / 2 ** -24); // subnormal (or zero): a multiple of 2^-24
+  const e = Math.floor(Math.log2(a));
+  return sign | ((e + 15) << 10) | (a / 2 ** e * 1024 - 1024);
+}
+
+/** The value of a binary16 bit pattern. */
+export function f16FromBits(h: number): number {
+  const sign = h & 0x8000 ? -1 : 1;
+  const e = (h >> 10) & 0x1f;
+  const m = h & 0x3ff;
+  if (e === 0x1f) return m ? NaN : sign * Infinity;
+  if (e === 0) return sign * m * 2 ** -24;
+  return sign * (1 + m / 1024) * 2 ** (e - 15);
+}

@@ -18,7 +18,8 @@
 //                 into partials[2·(base + w)], partials[2·(base + w) + 1].
 //   sumsq_final   one workgroup: sums `parts` partials in the same fixed way, writes
 //                 stats = [norm, scale = min(1, maxNorm/(norm + 1e-6)), nonfinite (0 or 1), 0]
-//                 as torch.nn.utils.clip_grad_norm_. nonfinite is also set when Σ x² overflows,
+//                 as torch.nn.utils.clip_grad_norm_ (with `unscale` = 1/S for gradients of a
+//                 loss scaled by S: norm and scale of the true gradients, scale also times 1/S). nonfinite is also set when Σ x² overflows,
 //                 and when any of stats[checkFrom .. checkFrom + checkCount) is NaN/Inf (the
 //                 step's losses, kept in the same buffer).
 //   scale_inplace x[offset + i] *= stats[1], four elements per invocation.
@@ -35,7 +36,7 @@ struct Params {
   decay: f32, beta1: f32, beta2: f32, eps: f32,
   oneMinusBeta1: f32, oneMinusBeta2: f32, stepSize: f32, rsqrtBc2: f32,
   chunk: u32, base: u32, parts: u32, maxNorm: f32,
-  checkFrom: u32, checkCount: u32, pad0: u32, pad1: u32,
+  checkFrom: u32, checkCount: u32, unscale: f32, pad1: u32,
 }
 
 const WG: u32 = 64u;
@@ -135,9 +136,11 @@ fn sumsq_final(@builtin(local_invocation_index) lid: u32) {
   wbad[lid] = bad;
   reduceWorkgroup(lid);
   if (lid == 0u) {
-    let norm = sqrt(wsum[0]);
+    // Gradients of a loss scaled by S (mixed precision) come with unscale = 1/S: the norm and the
+    // clip are the true gradients', and the scale the update multiplies by divides S out.
+    let norm = sqrt(wsum[0]) * p.unscale;
     // min(1, maxNorm/(norm + 1e-6)) without forming a quotient that could overflow.
-    let scale = select(p.maxNorm / (norm + 1e-6), 1.0, norm + 1e-6 <= p.maxNorm);
+    let scale = select(p.maxNorm / (norm + 1e-6), 1.0, norm + 1e-6 <= p.maxNorm) * p.unscale;
     var bad = max(wbad[0], nonfinite(wsum[0]));
     // Other values the step must not go on from (the losses) that sit in the same buffer.
     for (var i = p.checkFrom; i < p.checkFrom + p.checkCount; i++) { bad = max(bad, nonfinite(stats[i])); }

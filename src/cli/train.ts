@@ -11,6 +11,7 @@ import { checkInt, checkNumber, OptionError } from './numbers.ts';
 import { resumeOptions, RESUMABLE, runOf, type RecordedOptions } from '../train/resume.ts';
 import { DEFAULT_CLIP } from '../train/step.ts';
 import { checkRunFolder, train, type TrainOptions } from '../train/trainer.ts';
+import { PRECISIONS, type Precision } from '../tensor/precision.ts';
 
 interface TrainArgs {
   preset?: string;
@@ -43,6 +44,7 @@ interface TrainArgs {
   'contrastive-batch'?: number;
   'micro-batch'?: number;
   'lock-image'?: boolean;
+  precision?: Precision;
 }
 
 // Defaults live here rather than in yargs, so that a resume can tell an option typed on the
@@ -62,6 +64,7 @@ const DEFAULTS = {
   keep: 3,
   'on-nan': 'stop',
   'save-every': '5m',
+  precision: 'f32',
 } as const;
 const dflt = (k: keyof typeof DEFAULTS) => ({ defaultDescription: String(DEFAULTS[k]) });
 
@@ -142,6 +145,7 @@ function freshOptions(a: TrainArgs): RecordedOptions {
     valEvery: a['val-every'] ?? DEFAULTS['val-every'],
     keep: a.keep ?? DEFAULTS.keep,
     onNonFinite: a['on-nan'] ?? DEFAULTS['on-nan'],
+    precision: a.precision ?? DEFAULTS.precision,
     preprocess: { mean: a['image-mean'] as Triple | undefined, std: a['image-std'] as Triple | undefined, resizeMode: a['image-resize-mode'] },
     saveEvery: parseSaveEvery(a['save-every'] ?? DEFAULTS['save-every']),
     ...(a['shuffle-buffer'] !== undefined ? { shuffleBuffer: a['shuffle-buffer'] } : {}),
@@ -188,6 +192,14 @@ export const trainCommand = {
           '5 minutes bounds the loss whatever the model size, while writing last stays a small part of it (nano, 5 MB: about 0.1 s; b32, 3 GB of weights and moments: about 20 s on a 2-core machine)',
       })
       .option('on-nan', { type: 'string', choices: ['stop', 'skip'] as const, ...dflt('on-nan'), describe: 'on a non-finite loss or gradient: stop, or skip the step and halve the LR' })
+      .option('precision', {
+        type: 'string',
+        choices: [...PRECISIONS],
+        ...dflt('precision'),
+        describe:
+          'f16: mixed precision, the matrix products on f16 operands with f32 accumulation, f32 master weights and AdamW state, dynamic loss scaling (a step whose gradients overflow is skipped and the scale halved; the scale is logged). ' +
+          'Needs the adapter\'s shader-f16; pays on GPUs (half the bytes read, tensor cores), not on a CPU adapter (docs/mixed-precision.md)',
+      })
       .option('image-mean', { type: 'number', array: true, describe: "per-channel mean R G B the model normalises with, recorded in it [default: the built-in set's measured one, CLIP's for your data]" })
       .option('image-std', { type: 'number', array: true, describe: 'per-channel std R G B, recorded in the model [default: as --image-mean]' })
       .option('image-resize-mode', { type: 'string', choices: [...RESIZE_MODES], describe: "how a non-square picture is squared, recorded in the model: shortest (centre crop), longest (letterbox), squash [default: longest on the built-in sets, else shortest]" })

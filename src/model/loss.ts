@@ -137,6 +137,11 @@ export interface RecordOptions {
   clampLogitScale?: boolean;
   /** Keep the model's outputs for inspection (the caller releases them). */
   keepOutputs?: boolean;
+  /**
+   * The gradients are of this times the loss (mixed precision's loss scale, src/train/loss-scale.ts);
+   * the loss floats written are the loss's own. Default 1.
+   */
+  gradScale?: number;
 }
 
 /**
@@ -147,6 +152,7 @@ export function recordLossAndBackward(model: CocaModel, inp: PreparedInputs, tar
   const gpu = model.gpu;
   const weights = o.weights ?? DEFAULT_LOSS_WEIGHTS;
   const keepOutputs = o.keepOutputs ?? false;
+  const S = o.gradScale ?? 1;
   const tape = new Tape();
   const { targets } = uploadCaptionTargets(model, inp);
   try {
@@ -154,9 +160,10 @@ export function recordLossAndBackward(model: CocaModel, inp: PreparedInputs, tar
     const caption = withTape(tape, () => captionLoss(model, out, inp, targets));
     for (const t of [out.imageEmbedding, out.textEmbedding, caption]) tape.keep(t);
     if (keepOutputs) for (const t of [out.imageTokens, out.textTokens, out.logits]) tape.keep(t);
-    const g = recordContrastive(model, out, caption, target, weights, { grads: true, clampParam: o.clampLogitScale ?? false })!;
+    const gradWeights = { contrastive: weights.contrastive * S, caption: weights.caption * S };
+    const g = recordContrastive(model, out, caption, target, gradWeights, { grads: true, clampParam: o.clampLogitScale ?? false })!;
     tape.backwardFrom([
-      [caption, Tensor.fromArray(gpu, [weights.caption], [1], 'd_caption')],
+      [caption, Tensor.fromArray(gpu, [gradWeights.caption], [1], 'd_caption')],
       [out.imageEmbedding, g.dImage],
       [out.textEmbedding, g.dText],
     ]);

@@ -10,6 +10,7 @@ import { adamw, gradNorm, STATS_FLOATS, STATS_NONFINITE, type AdamWHyper } from 
 import { ShapeError } from '../gpu/errors.ts';
 import type { Gpu } from '../gpu/gpu.ts';
 import type { ParamStore } from '../nn/params.ts';
+import { dropHalfWeights } from '../tensor/precision.ts';
 
 /** coca's AdamW settings (`coca train`, the bench, the profiler, the tests that train): the one place they are written. */
 export const DEFAULT_ADAMW: Readonly<Required<Omit<AdamWHyper, 'lr'>>> = { beta1: 0.9, beta2: 0.98, eps: 1e-6, weightDecay: 0.1 };
@@ -84,10 +85,11 @@ export class AdamW {
    * Records the global gradient norm and clip factor into stepStats without reading anything
    * back; `alsoCheck` floats of it (the losses) being NaN/Inf also raise the NaN/Inf flag. One
    * pass per run of neighbouring gradients in the arena (one per chunk when every parameter has one).
+   * `lossScale`: the gradients are of the loss times it (mixed precision); the stats are the true ones'.
    */
-  recordGradNorm(maxNorm: number, alsoCheck?: { from: number; count: number }): GPUBuffer {
+  recordGradNorm(maxNorm: number, alsoCheck?: { from: number; count: number }, lossScale = 1): GPUBuffer {
     const grads = this.params.gradRanges(true).map((r) => ({ buffer: this.params.chunks[r.chunk]!.grads, offset: r.offset, length: r.length }));
-    gradNorm(this.gpu, grads, this.stepStats, maxNorm, alsoCheck);
+    gradNorm(this.gpu, grads, this.stepStats, maxNorm, alsoCheck, lossScale);
     return this.stepStats;
   }
 
@@ -100,6 +102,8 @@ export class AdamW {
    */
   update(clip?: GPUBuffer, skipNonFinite = false): void {
     this.step++;
+    // The parameters are about to change: the f16 copies the products read are stale.
+    dropHalfWeights(this.gpu);
     const ranges = this.params.gradRanges();
     for (let c = 0; c < this.params.chunks.length; c++) {
       const segments = ranges.filter((r) => r.chunk === c);

@@ -57,6 +57,8 @@ export const RESUMABLE: Record<string, Setting> = {
   'lock-image': { ...field('lockImage'), optional: true },
   'shuffle-buffer': { ...field('shuffleBuffer'), optional: true, fixed: "the shuffle buffer decides the run's place in the shards; start a new run with --out" },
   'caption-field': { ...field('captionField'), optional: true, fixed: 'the data of a run cannot change; start a new run with --out' },
+  // A run recorded before --precision existed trained in f32; changing it needs --override.
+  precision: { ...field('precision'), optional: true },
   // How often `last` is written changes nothing the run computes: a resume may change it freely.
   'save-every': { ...field('saveEvery'), free: true, optional: true },
 };

@@ -15,6 +15,11 @@ export interface StepOptions {
   clip?: number;
   /** The learning rate of this update (the schedule's); default: the optimiser's as it is. */
   lr?: number;
+  /**
+   * Mixed precision's loss scale S (src/train/loss-scale.ts): the backward runs on S·loss, the
+   * norm, clip and update see the true gradients. Default 1 (f32: nothing scaled).
+   */
+  lossScale?: number;
 }
 
 export interface StepReport extends LossParts {
@@ -37,8 +42,9 @@ export async function trainStep(model: CocaModel, opt: AdamW, inp: PreparedInput
   // open_clip clamps the logit scale after each update; the loss clamping the parameter before
   // this step's update gives the same values, since whatever reads it in between (the loss,
   // validation, a checkpoint) clamps what it reads.
-  recordLossAndBackward(model, inp, { buffer: stats, at: STEP_LOSS_AT }, { weights, clampLogitScale: true });
-  opt.recordGradNorm(o.clip ?? DEFAULT_CLIP, { from: STEP_LOSS_AT, count: 2 });
+  const lossScale = o.lossScale ?? 1;
+  recordLossAndBackward(model, inp, { buffer: stats, at: STEP_LOSS_AT }, { weights, clampLogitScale: true, gradScale: lossScale });
+  opt.recordGradNorm(o.clip ?? DEFAULT_CLIP, { from: STEP_LOSS_AT, count: 2 }, lossScale);
   const lr = opt.hyper.lr;
   if (o.lr !== undefined) opt.hyper.lr = o.lr;
   opt.update(stats, true);

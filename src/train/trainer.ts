@@ -23,6 +23,8 @@ import { writeReport, type Series } from '../util/report.ts';
 import { learningRate } from './schedule.ts';
 import { trainStep, type StepOptions, type StepReport } from './step.ts';
 import { accumulatedStep } from './accumulate.ts';
+import { LossScaler, type LossScaleOptions, type LossScaleState } from './loss-scale.ts';
+import { precisionUnavailable, setPrecision, type Precision } from '../tensor/precision.ts';
 import { gradCachedStep } from './gradcache.ts';
 import { validate, type Validation } from './validate.ts';
 import { checkOutputFolder, claimOutputFolder, type OutputOptions } from '../util/outdir.ts';
@@ -88,6 +90,15 @@ export interface TrainOptions {
   captionField?: string;
   /** On a non-finite loss or gradient: stop (default) or skip the step and halve the LR. */
   onNonFinite: 'stop' | 'skip';
+  /**
+   * f32 (default), or f16: mixed precision (src/tensor/precision.ts: f16 products with f32
+   * accumulation, f32 master weights and AdamW state) with dynamic loss scaling
+   * (src/train/loss-scale.ts), where a step whose gradients overflow is skipped and the scale
+   * halved (not --on-nan's business). Needs the adapter's shader-f16.
+   */
+  precision?: Precision;
+  /** The loss scaler's settings with --precision f16 (default torch's: DEFAULT_LOSS_SCALE); not a CLI option. */
+  lossScale?: LossScaleOptions;
   /** Progress bar on stderr (off in tests). */
   progress: boolean;
   /** Stop after this many steps of this invocation (tests of resume), still writing a checkpoint. */
@@ -100,6 +111,8 @@ export interface StepLog extends LossParts {
   gradNorm: number;
   ms: number;
   imagesPerSec: number;
+  /** The loss scale the step ran at (--precision f16 only). */
+  lossScale?: number;
 }
 
 export interface TrainResult {
@@ -117,6 +130,8 @@ interface RunState {
   bestValLoss: number | null;
   /** The step whose validation gave bestValLoss (checkpoints/best holds it). */
   bestStep?: number;
+  /** The loss scaler's (--precision f16). */
+  lossScale?: LossScaleState;
 }
 
 /**
@@ -194,6 +209,12 @@ function checkOutDir(out: string, config: CocaConfig, resuming: boolean): void {
 }
 
 export async function train(gpu: Gpu, o: TrainOptions, log: (line: string) => void = console.log): Promise<TrainResult> {
+  const precision = o.precision ?? 'f32';
+  if (precision === 'f16') {
+    const why = precisionUnavailable(gpu, precision);
+    if (why) throw new TrainError(why);
+    if ((o.gradAccum ?? 1) > 1 || o.microBatch !== undefined) throw new TrainError('--precision f16 does not combine with --grad-accum or --contrastive-batch yet; drop one of them');
+  }
   if (o.init) verifyCheckpoint(o.init, log);
   const tokenizer = o.init ? initTokenizer(o.init) : loadTokenizer(o.data);
   const resumeFrom = o.resume ? resolveCheckpoint(o.resume, log) : null;
@@ -239,6 +260,8 @@ export async function train(gpu: Gpu, o: TrainOptions, log: (line: string) => vo
     loader.restore(state.loader);
   } else if (o.init) loadParamsInto(o.init, model);
   const locked = o.lockImage ? lockImageTower(model) : 0;
+  const scaler = precision === 'f16' ? new LossScaler(o.lossScale) : null;
+  if (scaler && state.lossScale) scaler.restore(state.lossScale);
   claimOutputFolder(o.out, TRAIN, runFolderRules(o.data));
   fs.mkdirSync(path.join(o.out, 'checkpoints'), { recursive: true });
   const effective = { ...o, config, resume: resumeFrom ?? undefined, tokenizerVocab: tokenizer.vocabSize, params: countParams(config), stepGflop: stepFlops(config, o.batch).step / 1e9 };
@@ -247,6 +270,7 @@ export async function train(gpu: Gpu, o: TrainOptions, log: (line: string) => vo
   log(`coca train: ${o.configName} (${effective.params.toLocaleString('en')} parameters, ${effective.stepGflop.toFixed(2)} GFLOP/step) on ${o.data}: ${pairs}, batch ${describeBatch(o.batch, accum, micro)}, ${o.steps} steps, lr ${o.lr} (warm-up ${o.warmup}, cosine), clip ${o.clip}, λ_con ${o.weights.contrastive}, λ_cap ${o.weights.caption}, seed ${o.seed}${resumed}`);
   log(`  adapter: ${gpu.adapter.backend} · ${gpu.adapter.description || gpu.adapter.device}; output: ${o.out}`);
   log(`  preprocessing (recorded in the model's config.json): ${describePreprocess(pre)}`);
+  if (scaler) log(`  precision f16: f16 products with f32 accumulation, f32 master weights and AdamW moments; dynamic loss scale ${scaler.scale} (×${scaler.options.growthFactor} after ${scaler.options.growthInterval} clean steps, ×${scaler.options.backoffFactor} and the step skipped on an overflow)`);
   if (o.lockImage) log(`  image tower locked: ${locked.toLocaleString('en')} parameters (visual.*) take no gradient and no update`);
 
   const logFile = path.join(o.out, 'log.jsonl');
@@ -276,6 +300,7 @@ export async function train(gpu: Gpu, o: TrainOptions, log: (line: string) => vo
   let last: StepLog | null = null;
   let lastVal: Validation | null = null;
   let ran = 0;
+  setPrecision(gpu, precision);
   try {
     // Killed between writing step-N and best, a run resumes at the step of its new best with best still older: write it now.
     const bestDir = path.join(o.out, 'checkpoints', 'best');
@@ -286,8 +311,20 @@ export async function train(gpu: Gpu, o: TrainOptions, log: (line: string) => vo
       for (let k = 0; k < accum; k++) batches.push(await loader.next());
       const batch = { rows: batches.reduce((n, b) => n + b.rows, 0) };
       const lr = learningRate(state.step, o.lr, o.warmup, o.steps) * state.lrScale;
-      const stepOptions = { weights: o.weights, clip: o.clip, lr };
+      const lossScale = scaler?.scale;
+      const stepOptions = { weights: o.weights, clip: o.clip, lr, lossScale };
       const { gradNorm, nonFinite: bad, ...parts } = await stepOn(model, opt, batches, stepOptions, micro);
+      if (scaler) {
+        // Gradients that overflowed at a finite loss are the scale's doing: skip, halve, go on.
+        const overflowed = bad !== null && Number.isFinite(parts.total);
+        scaler.update(overflowed);
+        state.lossScale = scaler.state();
+        if (overflowed) {
+          log(`step ${state.step + 1}: gradients overflowed at loss scale ${lossScale}; step skipped, loss scale halved to ${scaler.scale}`);
+          state.step++;
+          continue;
+        }
+      }
       if (bad) {
         if (o.onNonFinite === 'stop') throw new TrainError(`step ${state.step + 1}: ${bad}; training stopped, the last good checkpoint is in ${path.join(o.out, 'checkpoints')} (--on-nan skip skips such steps and halves the LR instead)`);
         log(`step ${state.step + 1}: ${bad}; step skipped, learning rate halved`);
@@ -298,7 +335,7 @@ export async function train(gpu: Gpu, o: TrainOptions, log: (line: string) => vo
       state.step++;
       ran++;
       const ms = performance.now() - t0;
-      last = { step: state.step, ...parts, lr, gradNorm, ms, imagesPerSec: (batch.rows * 1000) / ms };
+      last = { step: state.step, ...parts, lr, gradNorm, ms, imagesPerSec: (batch.rows * 1000) / ms, ...(lossScale !== undefined ? { lossScale } : {}) };
       appendLine(logFile, last);
       history.train.push(last);
       bar?.update(state.step, { loss: parts.total.toFixed(3), con: parts.contrastive.toFixed(3), cap: parts.caption.toFixed(3), ips: last.imagesPerSec.toFixed(1) });
@@ -326,6 +363,7 @@ export async function train(gpu: Gpu, o: TrainOptions, log: (line: string) => vo
       if (note) log(note);
     }
   } finally {
+    setPrecision(gpu, 'f32');
     bar?.stop();
     process.off('SIGINT', onSigint);
     await loader.close();

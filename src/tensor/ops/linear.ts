@@ -1,9 +1,10 @@
 // Matrix products on the tape: matmul (batched, optional transposes) and linear (PyTorch's
 // y = x·Wᵀ + b with W stored [out, in], as open_clip's state dicts hold it).
-import { matmul as matmulKernel, matmulFusesRowSum } from '../../../kernels/matmul.ts';
+import { matmulFusesRowSum } from '../../../kernels/matmul.ts';
 import { ShapeError } from '../../gpu/errors.ts';
 import { accumulateGrad, addColumnSums, gradSlot } from '../grad.ts';
 import { needsGrad } from '../tape.ts';
+import { precisionOf, recordProduct } from '../precision.ts';
 import { Tensor, shapeStr } from '../tensor.ts';
 
 const ref = (t: Tensor, shape: readonly number[] = t.shape) => ({ buffer: t.buffer, shape, offset: t.offset });
@@ -39,15 +40,19 @@ export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null, residual
   const gpu = x.gpu;
   const y = Tensor.empty(gpu, [...x.shape.slice(0, -1), out], 'linear');
   const accumulate = startFromResidual(y, residual);
-  matmulKernel(gpu, {
-    a: ref(x, [M, inF]),
-    b: ref(weight, [out, inF]),
-    c: ref(y, [M, out]),
-    transB: true,
-    bias: bias ? { buffer: bias.buffer, offset: bias.offset } : undefined,
-    accumulate,
-    label: `linear(${M}x${inF}→${out}${accumulate ? ', +residual' : ''})`,
-  });
+  recordProduct(
+    gpu,
+    {
+      a: ref(x, [M, inF]),
+      b: ref(weight, [out, inF]),
+      c: ref(y, [M, out]),
+      transB: true,
+      bias: bias ? { buffer: bias.buffer, offset: bias.offset } : undefined,
+      accumulate,
+      label: `linear(${M}x${inF}→${out}${accumulate ? ', +residual' : ''})`,
+    },
+    weight,
+  );
   const tape = needsGrad(x, weight, bias, residual);
   if (tape) {
     y.requiresGrad = true;
@@ -60,7 +65,7 @@ export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null, residual
         residualGrad(residual, dy!);
         if (x.requiresGrad) {
           const { grad, accumulate } = gradSlot(x);
-          matmulKernel(gpu, { a: ref(dy!, [M, out]), b: ref(weight), c: ref(grad, [M, inF]), accumulate, label: 'linear.dx' });
+          recordProduct(gpu, { a: ref(dy!, [M, out]), b: ref(weight), c: ref(grad, [M, inF]), accumulate, label: 'linear.dx' }, weight);
         }
         linearParamGrads(dy!, x, weight, bias ?? null, M);
       },
@@ -78,12 +83,13 @@ export function linearParamGrads(dy: Tensor, x: Tensor, weight: Tensor, bias: Te
   const gpu = x.gpu;
   const [out, inF] = weight.shape as [number, number];
   const home = (t: Tensor) => t.grad?.buffer ?? t.gradHome?.buffer;
-  const fuseBias = !!bias?.requiresGrad && weight.requiresGrad && home(bias) !== undefined && home(bias) === home(weight) && matmulFusesRowSum(gpu, out, inF, M);
+  // The f16 products have no row-sum fusion.
+  const fuseBias = !!bias?.requiresGrad && weight.requiresGrad && home(bias) !== undefined && home(bias) === home(weight) && precisionOf(gpu) === 'f32' && matmulFusesRowSum(gpu, out, inF, M);
   if (weight.requiresGrad) {
     const { grad, accumulate } = gradSlot(weight);
     const b = fuseBias ? gradSlot(bias!) : null;
     const rowSumA = b ? { offset: b.grad.offset, accumulate: b.accumulate } : undefined;
-    matmulKernel(gpu, { a: ref(dy, [M, out]), b: ref(x, [M, inF]), c: ref(grad), transA: true, accumulate, rowSumA, label: fuseBias ? 'linear.dW+db' : 'linear.dW' });
+    recordProduct(gpu, { a: ref(dy, [M, out]), b: ref(x, [M, inF]), c: ref(grad), transA: true, accumulate, rowSumA, label: fuseBias ? 'linear.dW+db' : 'linear.dW' });
   }
   if (bias?.requiresGrad && !fuseBias) addColumnSums(bias, dy, M, out);
 }
@@ -104,10 +110,10 @@ export function mlpGelu(x: Tensor, w1: Tensor, b1: Tensor, w2: Tensor, b2: Tenso
   const gpu = x.gpu;
   const h = Tensor.empty(gpu, [M, hid], 'mlp.preact');
   const g = Tensor.empty(gpu, [M, hid], 'mlp.gelu');
-  matmulKernel(gpu, { a: ref(x, [M, inF]), b: ref(w1), c: ref(g), transB: true, bias: { buffer: b1.buffer, offset: b1.offset }, gelu: { mode: 'apply', preact: { buffer: h.buffer, offset: h.offset } }, label: `linear+gelu(${M}x${inF}→${hid})` });
+  recordProduct(gpu, { a: ref(x, [M, inF]), b: ref(w1), c: ref(g), transB: true, bias: { buffer: b1.buffer, offset: b1.offset }, gelu: { mode: 'apply', preact: { buffer: h.buffer, offset: h.offset } }, label: `linear+gelu(${M}x${inF}→${hid})` }, w1);
   const y = Tensor.empty(gpu, [...x.shape.slice(0, -1), out], 'mlp');
   const accumulate = startFromResidual(y, residual);
-  matmulKernel(gpu, { a: ref(g), b: ref(w2), c: ref(y, [M, out]), transB: true, bias: { buffer: b2.buffer, offset: b2.offset }, accumulate, label: `linear(${M}x${hid}→${out}${accumulate ? ', +residual' : ''})` });
+  recordProduct(gpu, { a: ref(g), b: ref(w2), c: ref(y, [M, out]), transB: true, bias: { buffer: b2.buffer, offset: b2.offset }, accumulate, label: `linear(${M}x${hid}→${out}${accumulate ? ', +residual' : ''})` }, w2);
   const tape = needsGrad(x, w1, b1, w2, b2, residual);
   if (!tape) {
     h.release();
@@ -128,10 +134,10 @@ export function mlpGelu(x: Tensor, w1: Tensor, b1: Tensor, w2: Tensor, b2: Tenso
       if (!x.requiresGrad && !w1.requiresGrad && !b1.requiresGrad) return;
       // dh = (dy·W2) ⊙ GELU'(h), in one pass.
       const dh = Tensor.empty(gpu, [M, hid], 'mlp.dh');
-      matmulKernel(gpu, { a: ref(dy!, [M, out]), b: ref(w2), c: ref(dh), gelu: { mode: 'grad', preact: { buffer: h.buffer, offset: h.offset } }, label: 'linear.dx+dgelu' });
+      recordProduct(gpu, { a: ref(dy!, [M, out]), b: ref(w2), c: ref(dh), gelu: { mode: 'grad', preact: { buffer: h.buffer, offset: h.offset } }, label: 'linear.dx+dgelu' }, w2);
       if (x.requiresGrad) {
         const { grad, accumulate } = gradSlot(x);
-        matmulKernel(gpu, { a: ref(dh), b: ref(w1), c: ref(grad, [M, inF]), accumulate, label: 'linear.dx' });
+        recordProduct(gpu, { a: ref(dh), b: ref(w1), c: ref(grad, [M, inF]), accumulate, label: 'linear.dx' }, w1);
       }
       linearParamGrads(dh, x, w1, b1, M);
       dh.release();
@@ -159,7 +165,7 @@ export function matmul(a: Tensor, b: Tensor, opts: { transA?: boolean; transB?: 
   const batch = Math.max(bA, bB);
   const gpu = a.gpu;
   const y = Tensor.empty(gpu, batch > 1 || a.shape.length === 3 || b.shape.length === 3 ? [batch, M, N] : [M, N], 'matmul');
-  matmulKernel(gpu, { a: ref(a), b: ref(b), c: ref(y, [batch, M, N]), transA, transB });
+  recordProduct(gpu, { a: ref(a), b: ref(b), c: ref(y, [batch, M, N]), transA, transB }, b);
   const tape = needsGrad(a, b);
   if (tape) {
     y.requiresGrad = true;
@@ -178,13 +184,13 @@ export function matmul(a: Tensor, b: Tensor, opts: { transA?: boolean; transB?: 
         // With C = op(A)·op(B): dop(A) = dC·op(B)ᵀ and dop(B) = op(A)ᵀ·dC; stored layouts follow.
         if (a.requiresGrad) {
           const { grad, accumulate } = gradSlot(a);
-          if (!transA) matmulKernel(gpu, { a: dY, b: ref(b), c: ref(grad, [batch, rA, cA]), transB: !transB, accumulate });
-          else matmulKernel(gpu, { a: ref(b), b: dY, c: ref(grad, [batch, rA, cA]), transA: transB, transB: true, accumulate });
+          if (!transA) recordProduct(gpu, { a: dY, b: ref(b), c: ref(grad, [batch, rA, cA]), transB: !transB, accumulate }, b);
+          else recordProduct(gpu, { a: ref(b), b: dY, c: ref(grad, [batch, rA, cA]), transA: transB, transB: true, accumulate });
         }
         if (b.requiresGrad) {
           const { grad, accumulate } = gradSlot(b);
-          if (!transB) matmulKernel(gpu, { a: ref(a), b: dY, c: ref(grad, [batch, rB, cB]), transA: !transA, accumulate });
-          else matmulKernel(gpu, { a: dY, b: ref(a), c: ref(grad, [batch, rB, cB]), transA: true, transB: transA, accumulate });
+          if (!transB) recordProduct(gpu, { a: ref(a), b: dY, c: ref(grad, [batch, rB, cB]), transA: !transA, accumulate });
+          else recordProduct(gpu, { a: dY, b: ref(a), c: ref(grad, [batch, rB, cB]), transA: true, transB: transA, accumulate }, a);
         }
       },
     });
