@@ -31,7 +31,8 @@ def sdpa(q, k, v, attn_mask=None, dropout_p=0.0, scale=None, is_causal=False):
 def import_coca(src):
     pkg = Path(tempfile.mkdtemp()) / "open_clip"
     pkg.mkdir()
-    for f in ("transformer.py", "utils.py", "pos_embed.py", "layers.py", "model.py", "coca_model.py", "modified_resnet.py"):
+    # generation.py imports transformers, but coca_model.py imports it only inside generate().
+    for f in ("transformer.py", "utils.py", "pos_embed.py", "layers.py", "model.py", "coca_model.py", "modified_resnet.py", "generation.py"):
         shutil.copy(Path(src) / f, pkg / f)
     (pkg / "__init__.py").write_text("")
     (pkg / "hf_model.py").write_text("class HFTextEncoder: pass\n")

@@ -20,9 +20,9 @@ parameter drawn from a seeded normal, and writes into OUT:
 load_state_dict(strict=True), runs it on FIXTURE_DIR's inputs and prints the largest differences
 from FIXTURE_DIR's outputs as JSON (exit 1 when a difference exceeds 1e-4 or the load fails).
 
-open_clip's generate needs Hugging Face transformers, which is not installed here, so greedy
-decoding is written out over open_clip's own text tower and decoder exactly as its
-MultimodalGenerationWrapper calls them; beam search is not reproduced.
+Greedy decoding is written out over open_clip's own text tower and decoder as its
+MultimodalGenerationWrapper calls them (with [SOT] and pad never chosen, as coca's greedy); beam
+search runs open_clip's own generate (through Hugging Face transformers) in openclip_beam.py.
 Needs Debian's python3-torch (1.13) only: safetensors are read and written by safetensors_io.py.
 """
 import argparse

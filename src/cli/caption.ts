@@ -27,6 +27,7 @@ interface CaptionArgs {
   json: boolean;
   attention?: string;
   lang?: string;
+  'allow-sot': boolean;
 }
 
 /** The flag of each search option, as checkSearch's messages name it (coca caption and coca eval). */
@@ -41,6 +42,7 @@ export const SEARCH_FLAGS: Record<keyof SearchRequest, string> = {
   topP: '--top-p',
   temperature: '--temperature',
   seed: '--seed',
+  allowSot: '--allow-sot',
 };
 
 /** The search the options ask for, checked: one line per mistake. */
@@ -57,6 +59,7 @@ export function searchOptions(a: CaptionArgs): CheckedSearch {
       topP: a['top-p'],
       temperature: a.temperature,
       seed: a.seed,
+      allowSot: a['allow-sot'],
     },
     { name: (k) => SEARCH_FLAGS[k] },
   );
@@ -83,6 +86,7 @@ export const captionCommand = {
       .option('top-p', { type: 'number', describe: 'sample from the smallest set of tokens holding this much probability' })
       .option('temperature', { type: 'number', describe: `sampling temperature [default: ${D.temperature}]` })
       .option('seed', { type: 'number', describe: `sampling seed; each picture draws from its own generator, so its caption does not depend on the others [default: ${D.seed}]` })
+      .option('allow-sot', { type: 'boolean', default: false, describe: "let the search choose [SOT] as open_clip's generate does (token-for-token parity with it; a trained model gives [SOT] next to no probability)" })
       .option('batch', { type: 'number', default: 8, describe: 'images per GPU pass' })
       .option('json', { type: 'boolean', default: false, describe: 'print JSON with per-token log-probs' })
       .option('attention', { type: 'string', describe: 'write a PNG: for each word, where on the image the decoder looked' })
@@ -91,6 +95,7 @@ export const captionCommand = {
       .example('$0 caption a.png b.jpg --beams 1 --json', 'greedy, with per-token log-probs')
       .example('$0 caption cat.png --top-p 0.9 --temperature 0.8 --seed 3', 'nucleus sampling')
       .example('$0 caption dog.jpg --attention dog-attention.png', 'where the model looked, word by word')
+      .example('$0 caption photo.jpg --checkpoint laion-coca --min-len 4 --allow-sot', "open_clip's generate() defaults on an imported checkpoint (README: open_clip)")
       .example('$0 caption dog.png --lang ru', 'a Russian caption (a model trained on a set with languages)'),
   handler: async (args: CaptionArgs) => {
     const opts = searchOptions(args);

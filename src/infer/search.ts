@@ -7,12 +7,19 @@
 // - minLen: [EOT] is forbidden until at least minLen tokens follow [SOT].
 // - [PAD] and [SOT] are never generated: a generated [PAD] would be masked out of the text
 //   tower's attention by the full forward (docs/model.md) but not by the cache, and neither
-//   means anything inside a caption.
+//   means anything inside a caption. sotAllowed lifts the ban on [SOT] (open_clip's generate,
+//   through Hugging Face's, forbids nothing: the option exists for token-for-token parity with it,
+//   which with random weights does pick [SOT]); the repetition penalty then counts the leading
+//   [SOT] as well, as Hugging Face's penalises the whole input.
 // - Repetition penalty θ (CTRL, as Hugging Face): the logit of every token already generated in
 //   the row is divided by θ when positive, multiplied by θ when negative.
-// - logprobs[i] is log-softmax of the logits after those two adjustments (temperature, top-k and
-//   top-p change only which token sampling draws, not the reported log-prob). With neither
-//   adjustment they are the model's own log-probabilities.
+// - Greedy and sampling: logprobs[i] is log-softmax of the logits after those two adjustments
+//   (temperature, top-k and top-p change only which token sampling draws, not the reported
+//   log-prob). With neither adjustment they are the model's own log-probabilities.
+// - Beam search adjusts log-probabilities instead, as Hugging Face's beam search (and so open_clip's
+//   generate) does: log-softmax of the model's logits, then the forbidden tokens and [EOT] before
+//   minLen set to −∞ without renormalising the rest, and the repetition penalty applied to the
+//   log-prob (multiplied by θ, as it is never positive). logprobs[i] is that adjusted value.
 // - Sampling gives every row its own generator (seeded by sample.seed, or sample.rowSeeds[n]), so
 //   a picture's caption for a seed is the same alone and in a batch: a user's seed reproduces a
 //   caption whatever else is in flight (coca serve batches requests with different seeds).
@@ -21,8 +28,9 @@
 //   α = 0: raw sum, favours short captions; α = 1: mean log-prob). Each step keeps the best 2K of
 //   the K×V continuations; an [EOT] among the best K becomes a finished caption, the others refill
 //   the K beams. An image is done when K captions are finished and its best running beam,
-//   normalised at its current length, scores no better than the worst of them (a tie included:
-//   Hugging Face's is_done, worst ≥ current); at maxLen the running beams are finished as they are.
+//   normalised at its current length, scores no better than the K-th best of them (a tie included:
+//   Hugging Face keeps the K best finished captions and stops when worst ≥ current); at maxLen the
+//   running beams are finished as they are.
 // - prefix: tokens fed after [SOT] before anything is generated (a multilingual model's language
 //   token). They are forced, not generated: they are not in Caption.tokens (which stay [SOT] w1 …),
 //   have no log-prob, and count towards maxLen (they take positions) but not towards minLen or the
@@ -49,6 +57,8 @@ export interface SearchOptions {
   };
   sot?: number;
   eot?: number;
+  /** [SOT] may be generated (see the header); default false. */
+  sotAllowed?: boolean;
   /** Never generated; -1 when the pad id is a real token (CLIP pads with 0, which is "!"). */
   pad?: number;
   /** Fed after [SOT] before generating (see the header). */
@@ -79,6 +89,8 @@ export interface SearchRequest {
   topP?: number;
   temperature?: number;
   seed?: number;
+  /** Let [SOT] be generated (SearchOptions.sotAllowed). */
+  allowSot?: boolean;
 }
 
 export interface CheckSearchOptions {
@@ -133,6 +145,7 @@ export function checkSearch(r: SearchRequest, o: CheckSearchOptions = {}): Check
     beams: sampling ? 1 : (r.beams ?? D.beams),
     lengthPenalty,
     repetitionPenalty,
+    ...(r.allowSot ? { sotAllowed: true } : {}),
     ...(sampling ? { sample: { temperature: r.temperature ?? D.temperature, topK: r.topK ?? D.topK, topP: r.topP ?? D.topP, seed: r.seed ?? D.seed } } : {}),
   };
 }
@@ -156,16 +169,36 @@ function attentionRow(s: Stepper, n: number): Float32Array | null {
   return a.slice(n * w, (n + 1) * w);
 }
 
+type Adjustments = Required<Pick<SearchOptions, 'minLen' | 'repetitionPenalty' | 'eot' | 'sot' | 'sotAllowed' | 'pad' | 'banned'>>;
+
+/** The tokens the repetition penalty applies to: those generated, and [SOT] when it may be generated. */
+function penalised(history: readonly number[], o: Adjustments): Set<number> {
+  return new Set(o.sotAllowed ? history : history.slice(1));
+}
+
 /** The logits of row n after the min-length mask and repetition penalty, in place. */
-function adjust(row: Float32Array, history: readonly number[], o: Required<Pick<SearchOptions, 'minLen' | 'repetitionPenalty' | 'eot' | 'sot' | 'pad' | 'banned'>>): void {
+function adjust(row: Float32Array, history: readonly number[], o: Adjustments): void {
   if (o.pad >= 0) row[o.pad] = -Infinity;
-  row[o.sot] = -Infinity;
+  if (!o.sotAllowed) row[o.sot] = -Infinity;
   for (const b of o.banned) row[b] = -Infinity;
   if (o.repetitionPenalty !== 1) {
-    const seen = new Set(history.slice(1));
-    for (const v of seen) row[v] = row[v]! > 0 ? row[v]! / o.repetitionPenalty : row[v]! * o.repetitionPenalty;
+    for (const v of penalised(history, o)) row[v] = row[v]! > 0 ? row[v]! / o.repetitionPenalty : row[v]! * o.repetitionPenalty;
   }
   if (history.length - 1 < o.minLen) row[o.eot] = -Infinity;
+}
+
+/**
+ * Beam search's adjustment of row n's log-probabilities, in place (see the header): Hugging Face's
+ * logits processors run after its log-softmax, so masking does not renormalise the other tokens.
+ */
+function adjustLogProbs(lp: Float64Array, history: readonly number[], o: Adjustments): void {
+  if (o.pad >= 0) lp[o.pad] = -Infinity;
+  if (!o.sotAllowed) lp[o.sot] = -Infinity;
+  for (const b of o.banned) lp[b] = -Infinity;
+  if (o.repetitionPenalty !== 1) {
+    for (const v of penalised(history, o)) lp[v] = lp[v]! > 0 ? lp[v]! / o.repetitionPenalty : lp[v]! * o.repetitionPenalty;
+  }
+  if (history.length - 1 < o.minLen) lp[o.eot] = -Infinity;
 }
 
 /** log-softmax in float64. */
@@ -180,7 +213,7 @@ export function logSoftmax(row: Float32Array): Float64Array {
 
 function defaults(o: SearchOptions) {
   const D = DEFAULT_SEARCH;
-  return { minLen: o.minLen ?? D.minLen, repetitionPenalty: o.repetitionPenalty ?? D.repetitionPenalty, eot: o.eot ?? 2, sot: o.sot ?? 1, pad: o.pad ?? 0, lengthPenalty: o.lengthPenalty ?? D.lengthPenalty, prefix: o.prefix ?? [], banned: o.banned ?? [] };
+  return { minLen: o.minLen ?? D.minLen, repetitionPenalty: o.repetitionPenalty ?? D.repetitionPenalty, eot: o.eot ?? 2, sot: o.sot ?? 1, sotAllowed: o.sotAllowed ?? false, pad: o.pad ?? 0, lengthPenalty: o.lengthPenalty ?? D.lengthPenalty, prefix: o.prefix ?? [], banned: o.banned ?? [] };
 }
 
 /** Feeds [SOT] then the prefix to every row; the logits after the last of them. */
@@ -296,9 +329,9 @@ export async function beamSearch(s: Stepper, maxLen: number, opts: SearchOptions
       for (let k = 0; k < K; k++) {
         const beam = beams[b]![k]!;
         const row = logits.subarray((b * K + k) * V, (b * K + k + 1) * V);
-        adjust(row, beam.tokens, o);
-        const lp = logSoftmax(row);
         if (beam.sum === -Infinity) continue;
+        const lp = logSoftmax(row);
+        adjustLogProbs(lp, beam.tokens, o);
         for (const v of topIndices(lp, 2 * K)) cands.push({ k, v, lp: lp[v]!, score: beam.sum + lp[v]! });
       }
       cands.sort((x, y) => y.score - x.score || x.k - y.k || x.v - y.v);
@@ -319,7 +352,7 @@ export async function beamSearch(s: Stepper, maxLen: number, opts: SearchOptions
       beams[b] = next;
       const fin = finished[b]!;
       if (fin.length >= K) {
-        const worst = Math.min(...fin.map((f) => f.score));
+        const worst = fin.map((f) => f.score).sort((x, y) => y - x)[K - 1]!;
         if (next[0]!.sum === -Infinity || normalisedScore(next[0]!.sum, cur, o.lengthPenalty) <= worst) done[b] = true;
       }
     }

@@ -2,7 +2,7 @@
 // coca serve and coca eval all call it). Each mistake is one line naming the option the way the
 // caller spells it, and the allowed range.
 import { describe, expect, it } from 'vitest';
-import { SEARCH_FLAGS } from '../../src/cli/caption.ts';
+import { SEARCH_FLAGS, searchOptions } from '../../src/cli/caption.ts';
 import { checkSearch, DEFAULT_SEARCH, MAX_BEAMS, SearchError, type SearchRequest } from '../../src/infer/search.ts';
 import { CocaError } from '../../src/util/errors.ts';
 
@@ -23,6 +23,13 @@ describe('checkSearch', () => {
     expect(checkSearch({})).toEqual({ maxLen: 30, minLen: 0, beams: 6, lengthPenalty: 1, repetitionPenalty: 1 });
     expect(checkSearch({ beams: 1, maxLen: 20 })).toEqual({ maxLen: 20, minLen: 0, beams: 1, lengthPenalty: 1, repetitionPenalty: 1 });
     expect(checkSearch({}).beams).toBe(DEFAULT_SEARCH.beams);
+  });
+
+  it("--allow-sot (open_clip's generate parity) reaches the search; left out, [SOT] stays forbidden", () => {
+    const args = { sample: false, batch: 8, json: false, 'allow-sot': true };
+    expect(searchOptions(args)).toEqual({ maxLen: 30, minLen: 0, beams: 6, lengthPenalty: 1, repetitionPenalty: 1, sotAllowed: true });
+    expect(searchOptions({ ...args, 'allow-sot': false }).sotAllowed).toBeUndefined();
+    expect(checkSearch({ allowSot: true, temperature: 0.5 })).toMatchObject({ beams: 1, sotAllowed: true, sample: { temperature: 0.5 } });
   });
 
   it('sampling: one beam, the sampling defaults, the seed kept', () => {

@@ -99,8 +99,9 @@ describe('sampling', () => {
 
 /**
  * Every caption the model can write, scored as search.ts documents (Σ log-probs / len^α, len =
- * generated tokens including [EOT]; [PAD] and [SOT] never generated), the best returned. Written
- * from the definition, sharing no code with the search.
+ * generated tokens including [EOT]; [PAD] and [SOT] never generated, but their probability not
+ * handed to the others, as in Hugging Face's beam search), the best returned. Written from the
+ * definition, sharing no code with the search.
  */
 function exhaustive(fn: LogitFn, image: number, V: number, maxLen: number, alpha: number): { tokens: number[]; score: number } {
   let best = { tokens: [] as number[], score: -Infinity };
@@ -113,7 +114,7 @@ function exhaustive(fn: LogitFn, image: number, V: number, maxLen: number, alpha
     }
     const z = fn(image, tokens);
     const allowed = [...z.keys()].filter((v) => v !== PAD && v !== SOT);
-    const lse = Math.log(allowed.reduce((a, v) => a + Math.exp(z[v]!), 0));
+    const lse = Math.log(z.reduce((a, x) => a + Math.exp(x), 0));
     for (const v of allowed) visit([...tokens, v], sum + z[v]! - lse);
   };
   visit([SOT], 0);

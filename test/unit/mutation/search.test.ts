@@ -93,14 +93,44 @@ function adjustedLogProbs(fn: LogitFn, image: number, prefix: readonly number[],
 }
 
 /**
- * Beam search as the header of search.ts states it, one picture at a time: every running beam
- * extended by every token, the best 2K continuations kept in order; an [EOT] among the best K
- * finishes a caption (score Σ log-probs / len^α, len counting [EOT], not [SOT]), the other
- * continuations refill the K beams; done once K captions are finished and the best running beam,
- * normalised at its length, is no better than the worst of them; at maxLen the running beams
- * finish as they are. The best finished caption wins (the first found, on a tie).
+ * The log-probs beam search must use after `prefix`, as Hugging Face's beam search (open_clip's
+ * generate) computes them: log-softmax of the model's logits in float64, then, without
+ * renormalising, [PAD] and [SOT] (unless sotAllowed) and [EOT] before minLen generated tokens set
+ * to −∞, and every token already generated (with sotAllowed, [SOT] too) multiplied by θ (a
+ * log-prob is never positive).
  */
-function referenceBeam(fn: LogitFn, image: number, V: number, K: number, o: { maxLen: number; alpha: number; minLen: number; theta: number }): { tokens: number[]; logprobs: number[]; score: number } {
+function beamLogProbs(fn: LogitFn, image: number, prefix: readonly number[], minLen: number, theta: number, sotAllowed = false): number[] {
+  const z = Array.from(fn(image, prefix));
+  const m = Math.max(...z);
+  const lse = m + Math.log(z.reduce((a, x) => a + Math.exp(x - m), 0));
+  const lp = z.map((x) => x - lse);
+  const generated = prefix.slice(1);
+  const penalised = sotAllowed ? prefix : generated;
+  for (let v = 0; v < lp.length; v++) if (penalised.includes(v)) lp[v] = lp[v]! * theta;
+  lp[PAD] = -Infinity;
+  if (!sotAllowed) lp[SOT] = -Infinity;
+  if (generated.length < minLen) lp[EOT] = -Infinity;
+  return lp;
+}
+
+/**
+ * Beam search as the header of search.ts states it (Hugging Face's), one picture at a time: every
+ * running beam extended by every token, the best 2K continuations kept in order; an [EOT] among the
+ * best K finishes a caption (score Σ log-probs / len^α, len counting [EOT], not [SOT]), the other
+ * continuations refill the K beams; done once K captions are finished and the best running beam,
+ * normalised at its length, is no better than the K-th best of them; at maxLen the running beams
+ * finish as they are. The best finished caption wins (the first found, on a tie).
+ * `variant` is a rule coca followed before it matched open_clip, to show the tests tell them apart:
+ * 'renormalise' masks the logits before the log-softmax (and penalises the logits), 'worstOfAll'
+ * compares with the worst of all finished captions.
+ */
+function referenceBeam(
+  fn: LogitFn,
+  image: number,
+  V: number,
+  K: number,
+  o: { maxLen: number; alpha: number; minLen: number; theta: number; sotAllowed?: boolean; variant?: 'renormalise' | 'worstOfAll' },
+): { tokens: number[]; logprobs: number[]; score: number } {
   type B = { tokens: number[]; logprobs: number[]; sum: number };
   let running: B[] = [{ tokens: [SOT], logprobs: [], sum: 0 }];
   const finished: { tokens: number[]; logprobs: number[]; score: number }[] = [];
@@ -108,7 +138,7 @@ function referenceBeam(fn: LogitFn, image: number, V: number, K: number, o: { ma
   for (;;) {
     const cands: B[] = [];
     for (const b of running) {
-      const lp = adjustedLogProbs(fn, image, b.tokens, o.minLen, o.theta);
+      const lp = o.variant === 'renormalise' ? adjustedLogProbs(fn, image, b.tokens, o.minLen, o.theta) : beamLogProbs(fn, image, b.tokens, o.minLen, o.theta, o.sotAllowed);
       for (let v = 0; v < V; v++) if (lp[v]! > -Infinity) cands.push({ tokens: [...b.tokens, v], logprobs: [...b.logprobs, lp[v]!], sum: b.sum + lp[v]! });
     }
     cands.sort((x, y) => y.sum - x.sum);
@@ -122,7 +152,8 @@ function referenceBeam(fn: LogitFn, image: number, V: number, K: number, o: { ma
     running = next;
     const len = running[0]?.tokens.length ?? 0;
     if (finished.length >= K) {
-      const worst = Math.min(...finished.map((f) => f.score));
+      const scores = finished.map((f) => f.score).sort((x, y) => y - x);
+      const worst = o.variant === 'worstOfAll' ? scores[scores.length - 1]! : scores[K - 1]!;
       if (running.length === 0 || norm(running[0]!.sum, len - 1) <= worst) break;
     }
     if (len >= o.maxLen || running.length === 0) {
@@ -172,6 +203,42 @@ describe('beam search with few beams, against the reference written from its rul
         expect(caps[i]!.tokens.indexOf(EOT) === -1 || caps[i]!.tokens.indexOf(EOT) > minLen).toBe(true);
       }
     }
+  });
+
+  it("Hugging Face's rules where coca's earlier ones differ: adjusting log-probs after the log-softmax, stopping against the K-th best finished caption", async () => {
+    let renormalised = 0;
+    let worstOfAll = 0;
+    for (let salt = 100; salt < 180; salt++) {
+      const K = 2 + (salt % 2);
+      const minLen = salt % 3;
+      const theta = [1, 1.5, 0.7, 2][salt % 4]!;
+      const maxLen = 8;
+      const fn = hashedLogits(V, 3, salt);
+      const caps = await beamSearch(new FakeStepper(images, K, V, fn), maxLen, { maxLen, lengthPenalty: 1, minLen, repetitionPenalty: theta });
+      for (const i of images) {
+        const o = { maxLen, alpha: 1, minLen, theta };
+        const want = referenceBeam(fn, i, V, K, o);
+        expectCaption(caps[i]!, want, `salt ${salt}, K ${K}, min ${minLen}, θ ${theta}, picture ${i}`);
+        if (referenceBeam(fn, i, V, K, { ...o, variant: 'renormalise' }).tokens.join() !== want.tokens.join()) renormalised++;
+        if (referenceBeam(fn, i, V, K, { ...o, variant: 'worstOfAll' }).tokens.join() !== want.tokens.join()) worstOfAll++;
+      }
+    }
+    // Not vacuous: each earlier rule gives another caption for some of these pictures.
+    expect(renormalised).toBeGreaterThan(0);
+    expect(worstOfAll).toBeGreaterThan(0);
+  });
+
+  it('sotAllowed: [SOT] may be chosen, and the repetition penalty counts the leading one', async () => {
+    let withSot = 0;
+    for (const [salt, K, theta] of [[61, 2, 1], [62, 3, 1.5], [63, 2, 0.8], [64, 3, 1]] as const) {
+      const fn = hashedLogits(V, 3, salt);
+      const caps = await beamSearch(new FakeStepper(images, K, V, fn), 7, { maxLen: 7, lengthPenalty: 1, repetitionPenalty: theta, sotAllowed: true });
+      for (const i of images) {
+        expectCaption(caps[i]!, referenceBeam(fn, i, V, K, { maxLen: 7, alpha: 1, minLen: 0, theta, sotAllowed: true }), `salt ${salt}, picture ${i}`);
+        if (caps[i]!.tokens.lastIndexOf(SOT) > 0) withSot++;
+      }
+    }
+    expect(withSot).toBeGreaterThan(0);
   });
 
   it('more beams than the vocabulary can fill, and a flat model where every continuation ties (ties to the lower beam, then the lower id)', async () => {
@@ -291,6 +358,18 @@ describe('greedy decoding', () => {
       expect(c.attention!.map((a) => Array.from(a))).toEqual(c.tokens.slice(1).map((_, t) => Array.from(attentionOf(i, c.tokens.slice(0, t + 1)))));
     }
     expect((await greedyOrSample(new FakeStepper([0], 1, V, fn), 6, { maxLen: 6 }))[0]!.attention).toBeUndefined();
+  });
+
+  it('sotAllowed: greedy may choose [SOT], whose logit the repetition penalty divides from the start', async () => {
+    // After [SOT], [SOT] (2) leads 3 (1.5); θ = 2 halves the leading [SOT]'s logit to 1, and 3 wins;
+    // then 3 is halved too (0.75), and [SOT] (1) leads again.
+    const fn: LogitFn = () => Float32Array.of(0, 2, -9, 1.5, 0, 0);
+    const [free] = await greedyOrSample(new FakeStepper([0], 1, V, fn), 3, { maxLen: 3, sotAllowed: true });
+    expect(free!.tokens).toEqual([SOT, SOT, SOT]);
+    const [penalised] = await greedyOrSample(new FakeStepper([0], 1, V, fn), 3, { maxLen: 3, sotAllowed: true, repetitionPenalty: 2 });
+    expect(penalised!.tokens).toEqual([SOT, 3, SOT]);
+    const [banned] = await greedyOrSample(new FakeStepper([0], 1, V, fn), 3, { maxLen: 3 });
+    expect(banned!.tokens).toEqual([SOT, 3, 3]);
   });
 
   it('the special ids can be moved: never generate [PAD] or [SOT], stop at [EOT], wherever they are', async () => {
