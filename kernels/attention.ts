@@ -67,6 +67,8 @@ export interface AttentionCall {
   probs?: GPUBuffer;
   /** Forces a path (default chooseAttentionPath; COCA_ATTENTION also forces one). */
   path?: AttentionPath;
+  /** Fused path only: forces the kernels' layout (default chooseFusedLayout). */
+  fusedLayout?: FusedLayout;
   label?: string;
 }
 
@@ -90,6 +92,38 @@ export interface AttentionGrads {
 }
 
 const MAX_FUSED_D = 128;
+
+/**
+ * How the fused kernels spread a head over a subgroup. 'rows' (attention.wgsl, attention_bwd.wgsl):
+ * a lane holds whole HD-wide rows, and the other side's rows are broadcast to it; each load feeds
+ * the most FMAs, which is what a software adapter wants, but a lane's arrays grow with HD (Q, O and
+ * a K row are 3·HD floats a lane at R = 1: 384 at HD = 128, past any GPU's 255 registers, and
+ * past lavapipe's ~256 floats). 'dims' (attention_dims*.wgsl): the lanes share rows, each holding
+ * HD/SG dims of every one, and scores are subgroupAdds: a few dozen floats a lane at any HD.
+ */
+export const FUSED_LAYOUTS = ['rows', 'dims'] as const;
+export type FusedLayout = (typeof FUSED_LAYOUTS)[number];
+
+export function fusedLayoutAvailable(gpu: Gpu, layout: FusedLayout, D: number): boolean {
+  if (!attentionPathAvailable(gpu, 'fused', D)) return false;
+  return layout === 'rows' || D % gpu.subgroupSize === 0;
+}
+
+/**
+ * Real GPUs take 'dims' wherever the head dim allows: 'rows' holds 288 floats a lane already at
+ * HD = 32 (R = 4), past the 255 registers of an NVIDIA lane (unmeasured on hardware until the run
+ * kit meets one; issue 18). Software adapters keep 'rows' below 128 (measured faster there at 32
+ * and 64) and take 'dims' at 128, where 'rows' spills.
+ */
+export function chooseFusedLayout(gpu: Gpu, D: number): FusedLayout {
+  if (!fusedLayoutAvailable(gpu, 'dims', D)) return 'rows';
+  return !gpu.software || D >= 128 ? 'dims' : 'rows';
+}
+
+// Rows per workgroup of the 'dims' kernels: a lane holds DL = HD/SG floats of each owned row in
+// each of its arrays (forward Q and O; dQ pass Q, dO and dQ; dK/dV pass K, V, dK and dV), kept to
+// ~64 floats a lane.
+const dimsRows = (gpu: Gpu, D: number, arrays: number) => Math.max(1, Math.min(8, Math.floor(128 / (arrays * (D / gpu.subgroupSize)))));
 // Rows per lane. Measured on lavapipe at L = 1024, D = 32: once a lane's big register arrays (Q and
 // O rows forward; K, V, dK, dV backward) pass about 256 floats they spill and the kernel runs 2-4×
 // slower (fwd R = 8: 3.5 GFLOP/s, R = 4: 16; bwd R = 4: 8.5, R = 2: 16).
@@ -108,7 +142,9 @@ export function attentionPathAvailable(gpu: Gpu, path: AttentionPath, D: number)
  * (2.5-3× forward+backward) to L = 4096 (1.5×); at 64 it is faster forward and within 15 %
  * forward+backward (L = 1024) while holding no L×L matrix; at 128 its lanes' register arrays
  * spill and the unfused path's matmuls are 2-3× faster, so that is chosen there unless its L×L
- * matrices (P and dS, `bh` of them) would not fit a storage binding.
+ * matrices (P and dS, `bh` of them) would not fit a storage binding. On a real GPU the 'dims'
+ * layout holds no head-dim-wide row in a lane, so the fused path is taken at every head dim it
+ * allows (unmeasured on hardware: issue 18).
  */
 export function chooseAttentionPath(gpu: Gpu, Lq: number, Lk: number, D: number, wantProbs = false, bh = 1): AttentionPath {
   const forced = gpu.setting('COCA_ATTENTION');
@@ -118,7 +154,8 @@ export function chooseAttentionPath(gpu: Gpu, Lq: number, Lk: number, D: number,
   }
   if (wantProbs || !attentionPathAvailable(gpu, 'fused', D)) return 'unfused';
   const fits = bh * Lq * Lk * 4 <= gpu.limits.maxStorageBufferBindingSize;
-  return D <= FUSED_FASTEST_D || !fits ? 'fused' : 'unfused';
+  if (D <= FUSED_FASTEST_D || !fits) return 'fused';
+  return !gpu.software && fusedLayoutAvailable(gpu, 'dims', D) ? 'fused' : 'unfused';
 }
 const FUSED_FASTEST_D = 64;
 
@@ -186,6 +223,18 @@ function fusedSpec(gpu: Gpu, file: string, entry: string, D: number, R: number, 
   return { file, entry, defines: { SG: gpu.subgroupSize, R, HD: D }, bindings };
 }
 
+function dimsSpec(gpu: Gpu, file: string, entry: string, D: number, RQ: number, reads: number, writes: number): KernelSpec {
+  const bindings: KernelSpec['bindings'] = [...Array<'read'>(reads).fill('read'), ...Array<'rw'>(writes).fill('rw')];
+  return { file, entry, defines: { SG: gpu.subgroupSize, RQ, HD: D }, bindings };
+}
+
+/** The fused kernels' layout for this call: forced, else chosen; refused where it cannot run. */
+function fusedLayoutOf(gpu: Gpu, c: AttentionCall): FusedLayout {
+  const layout = c.fusedLayout ?? chooseFusedLayout(gpu, c.D);
+  if (!fusedLayoutAvailable(gpu, layout, c.D)) throw new ShapeError(`attention: the fused 'dims' layout needs a head dim that is a multiple of the subgroup size ${gpu.subgroupSize} (D = ${c.D}); use 'rows'`);
+  return layout;
+}
+
 /** The dimensions of a call and the layouts of Q, K, V and O, checked (forward and backward alike). */
 function checkCall(gpu: Gpu, c: AttentionCall) {
   checkDims(c);
@@ -216,10 +265,11 @@ export function attention(gpu: Gpu, c: AttentionCall): AttentionSaved {
   const lse = gpu.alloc(B * H * Lq, 'attention:lse');
 
   if (path === 'fused') {
-    const R = fwdRows(D);
-    const k = gpu.kernel(fusedSpec(gpu, 'attention', 'attn_fwd', D, R, 4, 2));
+    const layout = fusedLayoutOf(gpu, c);
+    const R = layout === 'rows' ? fwdRows(D) : dimsRows(gpu, D, 2);
+    const k = gpu.kernel(layout === 'rows' ? fusedSpec(gpu, 'attention', 'attn_fwd', D, R, 4, 2) : dimsSpec(gpu, 'attention_dims', 'attn_fwd_dims', D, R, 4, 2));
     const u = fusedUniforms(c, { q: lq, k: lk, v: lv, o: lo });
-    const wg = [Math.ceil(Lq / (gpu.subgroupSize * R)), B * H] as [number, number];
+    const wg = [Math.ceil(Lq / (layout === 'rows' ? gpu.subgroupSize * R : R)), B * H] as [number, number];
     gpu.dispatch(k, u, [c.q.buffer, c.k.buffer, c.v.buffer, c.keyMask ?? gpu.unused, c.o.buffer, lse], wg, label);
     return { path, lse, probs: null, ownsProbs: false };
   }
@@ -284,15 +334,23 @@ export function attentionBackward(gpu: Gpu, c: AttentionCall, saved: AttentionSa
     const delta = gpu.alloc(BH * Lq, 'attention:delta');
     const ud = rowsUniforms(B, H, Lq, D, { strides: lo, dOStrides: lg });
     gpu.dispatch(gpu.kernel(rowsKernel('attn_delta', ['read', 'read', 'rw'])), ud, [c.o.buffer, g.dO.buffer, delta], rowsGrid(gpu, BH * Lq), `${label}:delta`);
-    const R = bwdRows(D);
     const sg = gpu.subgroupSize;
     const shared = g.dK.buffer === g.dV.buffer;
     const u = fusedUniforms(c, { q: lq, k: lk, v: lv, dout: lg, dq: ldq, dk: ldk, dv: ldv }, shared ? SHARED_KV : 0);
     // With no mask, binding 4 gets lse: a read-only alias is allowed, and the kernels never read it.
     const mask = c.keyMask ?? saved.lse;
     const common: Binding[] = [c.q.buffer, c.k.buffer, c.v.buffer, mask, g.dO.buffer, saved.lse, delta];
-    gpu.dispatch(gpu.kernel(fusedSpec(gpu, 'attention_bwd', 'attn_bwd_dkv', D, R, 7, 2)), u, [...common, g.dK.buffer, shared ? gpu.unused : g.dV.buffer], [Math.ceil(Lk / (sg * R)), BH], `${label}:dKV`);
-    gpu.dispatch(gpu.kernel(fusedSpec(gpu, 'attention_bwd', 'attn_bwd_dq', D, R, 7, 1)), u, [...common, g.dQ.buffer], [Math.ceil(Lq / (sg * R)), BH], `${label}:dQ`);
+    const dkv: Binding[] = [...common, g.dK.buffer, shared ? gpu.unused : g.dV.buffer];
+    if (fusedLayoutOf(gpu, c) === 'rows') {
+      const R = bwdRows(D);
+      gpu.dispatch(gpu.kernel(fusedSpec(gpu, 'attention_bwd', 'attn_bwd_dkv', D, R, 7, 2)), u, dkv, [Math.ceil(Lk / (sg * R)), BH], `${label}:dKV`);
+      gpu.dispatch(gpu.kernel(fusedSpec(gpu, 'attention_bwd', 'attn_bwd_dq', D, R, 7, 1)), u, [...common, g.dQ.buffer], [Math.ceil(Lq / (sg * R)), BH], `${label}:dQ`);
+    } else {
+      const RK = dimsRows(gpu, D, 4);
+      const RQ = dimsRows(gpu, D, 3);
+      gpu.dispatch(gpu.kernel(dimsSpec(gpu, 'attention_dims_bwd', 'attn_bwd_dkv_dims', D, RK, 7, 2)), u, dkv, [Math.ceil(Lk / RK), BH], `${label}:dKV`);
+      gpu.dispatch(gpu.kernel(dimsSpec(gpu, 'attention_dims_bwd', 'attn_bwd_dq_dims', D, RQ, 7, 1)), u, [...common, g.dQ.buffer], [Math.ceil(Lq / RQ), BH], `${label}:dQ`);
+    }
     gpu.release(delta);
     return;
   }

@@ -10,7 +10,11 @@ import type { Gpu } from '../../src/gpu/gpu.ts';
 import {
   attention,
   attentionBackward,
+  FUSED_LAYOUTS,
   attentionPathAvailable,
+  chooseFusedLayout,
+  fusedLayoutAvailable,
+  type FusedLayout,
   chooseAttentionPath,
   headsLayout,
   releaseAttentionSaved,
@@ -94,7 +98,7 @@ interface Run {
   dv: Float32Array;
 }
 
-async function runCase(c: Case, path: AttentionPath, salt: number): Promise<{ run: Run; inputs: { q: Float32Array; k: Float32Array; v: Float32Array; dout: Float32Array; keyMask?: Uint32Array } }> {
+async function runCase(c: Case, path: AttentionPath, salt: number, fusedLayout?: FusedLayout): Promise<{ run: Run; inputs: { q: Float32Array; k: Float32Array; v: Float32Array; dout: Float32Array; keyMask?: Uint32Array } }> {
   const rng = testRng(salt);
   const { B, H, Lq, Lk, D } = c;
   const q = rng.floats(B * H * Lq * D, -3, 3);
@@ -132,7 +136,7 @@ async function runCase(c: Case, path: AttentionPath, salt: number): Promise<{ ru
   const ref = (l: ReturnType<typeof layoutOf>, buffer: GPUBuffer): HeadsRef => ({ buffer, offset: l.offset, strides: l.strides });
   const call: AttentionCall = {
     B, H, Lq, Lk, D, q: ref(lq, Q), k: ref(lk, K), v: ref(lv, V), o: { buffer: O },
-    scale: c.scale, causal: c.causal, causalOffset: c.causalOffset, keyMask: Mask, path,
+    scale: c.scale, causal: c.causal, causalOffset: c.causalOffset, keyMask: Mask, path, fusedLayout,
   };
   const saved = attention(gpu, call);
   expect(saved.path).toBe(path);
@@ -184,13 +188,17 @@ describe('attention forward and backward against float64', () => {
       const unf = await runCase(c, 'unfused', idx);
       checkAgainstRef(c, `unfused ${caseName(c)}`, unf.run, unf.inputs);
       if (!attentionPathAvailable(gpu, 'fused', c.D)) return expect(gpu.subgroupSize === 0 || c.D % 4 !== 0).toBe(true);
-      // Same salt: same inputs, so the two paths can be compared directly as well.
-      const fus = await runCase(c, 'fused', idx);
-      checkAgainstRef(c, `fused ${caseName(c)}`, fus.run, fus.inputs);
-      for (const key of ['o', 'dq', 'dk', 'dv'] as const) expectClose(fus.run[key], unf.run[key], key === 'o' ? FWD_TOL : BWD_TOL, `fused vs unfused ${key}`);
-      // Fully masked rows: exactly zero output and zero gradient, not NaN.
-      if (c.causalOffset === -3) {
-        for (let dd = 0; dd < c.D; dd++) expect([fus.run.o[dd], fus.run.dq[dd]]).toEqual([0, 0]);
+      // Both layouts of the fused kernels (rows per lane, dims per lane) where the head dim allows.
+      // Same salt: same inputs, so the paths can be compared directly as well.
+      expect(fusedLayoutAvailable(gpu, 'dims', c.D)).toBe(c.D % gpu.subgroupSize === 0);
+      for (const layout of FUSED_LAYOUTS.filter((l) => fusedLayoutAvailable(gpu, l, c.D))) {
+        const fus = await runCase(c, 'fused', idx, layout);
+        checkAgainstRef(c, `fused (${layout}) ${caseName(c)}`, fus.run, fus.inputs);
+        for (const key of ['o', 'dq', 'dk', 'dv'] as const) expectClose(fus.run[key], unf.run[key], key === 'o' ? FWD_TOL : BWD_TOL, `fused (${layout}) vs unfused ${key}`);
+        // Fully masked rows: exactly zero output and zero gradient, not NaN.
+        if (c.causalOffset === -3) {
+          for (let dd = 0; dd < c.D; dd++) expect([fus.run.o[dd], fus.run.dq[dd]]).toEqual([0, 0]);
+        }
       }
     });
   });
@@ -231,6 +239,17 @@ describe('attention path choice', () => {
       expect(chooseAttentionPath(gpu, Lq, Lk, D, true)).toBe('unfused');
     }
     expect(attentionPathAvailable(gpu, 'fused', 256)).toBe(false);
+  });
+
+  it('fused layout: dims at 128 on a software adapter, wherever it runs on a GPU; rows where dims cannot run', () => {
+    if (gpu.software && fusedLayoutAvailable(gpu, 'dims', 128)) {
+      expect([32, 64, 128].map((D) => chooseFusedLayout(gpu, D))).toEqual(['rows', 'rows', 'dims']);
+    }
+    // A stand-in NVIDIA device (subgroups of 32): every head dim that is a multiple of 32 goes to dims.
+    const nv = { software: false, subgroupSize: 32, has: (f: string) => f === 'subgroups', setting: () => undefined, limits: gpu.limits } as unknown as Gpu;
+    expect([32, 64, 128, 48, 100].map((D) => chooseFusedLayout(nv, D))).toEqual(['dims', 'dims', 'dims', 'rows', 'rows']);
+    expect([[1024, 1024, 128], [64, 64, 96]].map(([Lq, Lk, D]) => chooseAttentionPath(nv, Lq!, Lk!, D!))).toEqual(['fused', 'fused']);
+    expect(chooseAttentionPath(nv, 1024, 1024, 100)).toBe('unfused'); // rows would spill, and P fits
   });
 });
 
