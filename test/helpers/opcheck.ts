@@ -24,10 +24,18 @@ export interface OpCheck {
    * gradients into one buffer (a bias beside its weight) run as in training.
    */
   arena?: number[];
+  /**
+   * Draws the inputs instead (one array per shape), for ops whose check needs inputs away from a
+   * kink: max pool's windows free of near-ties (test/helpers/pool-gap.ts).
+   */
+  draw?: (rng: Rng) => Float32Array[];
 }
 
 export async function checkOp(gpu: Gpu, rng: Rng, c: OpCheck): Promise<void> {
-  const data = c.shapes.map((s) => rng.floats(s.reduce((a, b) => a * b, 1)));
+  const data = c.draw ? c.draw(rng) : c.shapes.map((s) => rng.floats(s.reduce((a, b) => a * b, 1)));
+  data.forEach((d, i) => {
+    if (d.length !== c.shapes[i]!.reduce((a, b) => a * b, 1)) throw new Error(`${c.name}: drawn input ${i} has ${d.length} values, its shape [${c.shapes[i]}] holds ${c.shapes[i]!.reduce((a, b) => a * b, 1)}`);
+  });
   const inputs = data.map((d, i) => Tensor.fromArray(gpu, d, c.shapes[i]!, `in${i}`, c.grads?.[i] ?? true));
   let arena: GPUBuffer | null = null;
   if (c.arena) {

@@ -58,13 +58,22 @@ async function runCase(c: Case, salt: number): Promise<Float32Array[]> {
   const ref = batchnormRef(x, gamma, beta, B, C, S, { training: c.training, runningMean: rm0, runningVar: rv0 });
   const tol = batchnormTolerance(B * S);
   // x near `shift` carries float32's rounding of |shift| into the mean (≈ |shift|·2⁻²³ per
-  // rounding), and y, dx inherit it; a one-pass variance would be off by ~shift²·2⁻²⁴ instead.
+  // rounding), and dx inherits it; a one-pass variance would be off by ~shift²·2⁻²⁴ instead.
   const far = 4 * Math.abs(shift) * 2 ** -23;
-  tol.y.atol += far;
   tol.dx.atol += far;
   const [y, mean, rstd] = [await gpu.read(Y, total, o(5)), await gpu.read(M, C, o(6)), await gpu.read(R, C, o(7))];
-  expectClose(y, ref.y, tol.y, `${what}: y`);
   expectClose(mean, ref.mean, { atol: tol.stats.atol * (1 + Math.abs(shift)), rtol: tol.stats.rtol }, `${what}: mean`);
+  // y from the kernel's own mean, as the backward below is checked from its saved statistics:
+  // x − mean is exact near the shift (Sterbenz), so y carries the float32 mean's error times
+  // rstd·γ, which is the mean check's business (above); y itself is held to its own rounding.
+  // Against the float64 mean with a fixed allowance of 4 ulps of |shift| it failed by chance: over
+  // 20,000 seeds of the shift-300 case, 51 had a channel whose 126-term float32 sum put the mean
+  // more than 4 ulps of 300 off (worst 1.38× the allowance); from the kernel's mean, none.
+  const yWant = ref.y.map((v, i) => {
+    const ch = Math.floor(i / S) % C;
+    return v + (ref.mean[ch]! - mean[ch]!) * ref.rstd[ch]! * gamma[ch]!;
+  });
+  expectClose(y, yWant, tol.y, `${what}: y`);
   expectClose(rstd, ref.rstd, tol.stats, `${what}: rstd`);
   const [rm, rv] = [await gpu.read(RM, C, o(3)), await gpu.read(RV, C, o(4))];
   if (c.training && !c.noRunning) {

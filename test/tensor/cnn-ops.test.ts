@@ -6,6 +6,7 @@
 // accumulate across ops as in a CNN tower.
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import type { Gpu } from '../../src/gpu/gpu.ts';
+import type { Rng } from '../../src/util/prng.ts';
 import { batchNorm, conv2d, globalAvgPool, maxPool2d } from '../../src/tensor/ops/cnn.ts';
 import { add } from '../../src/tensor/ops/pointwise.ts';
 import { Tensor } from '../../src/tensor/tensor.ts';
@@ -14,6 +15,7 @@ import { conv2dRef, type Conv2dRefDims } from '../../kernels/conv2d.ref.ts';
 import { globalAvgPoolRef, maxPoolRef } from '../../kernels/pool.ref.ts';
 import { testGpu } from '../helpers/gpu.ts';
 import { checkOp } from '../helpers/opcheck.ts';
+import { drawWithoutNearTies, minWindowGap } from '../helpers/pool-gap.ts';
 import { testRng } from '../helpers/seed.ts';
 
 let gpu: Gpu;
@@ -21,6 +23,12 @@ beforeAll(async () => {
   gpu = await testGpu();
 });
 afterAll(() => gpu?.pool.trim());
+
+// A pooling window's two largest inputs at least this far apart: 100× the finite-difference step
+// (1e-6, which moves a pooled value by at most a few 1e-6 in the chain below) and far above
+// float32's error in the values pooled (|n| ≲ 4, ~1e-6); rejects ~2 % (op) and ~3 % (chain) of draws.
+const POOL_GAP = 1e-4;
+const uniform = (shapes: number[][]) => (rng: Rng) => shapes.map((s) => rng.floats(s.reduce((a, b) => a * b, 1)));
 
 const convDims = (B: number, Cin: number, H: number, W: number, Cout: number, K: number, s: number, p: number): Conv2dRefDims => ({ B, Cin, H, W, Cout, KH: K, KW: K, sh: s, sw: s, ph: p, pw: p });
 
@@ -61,13 +69,16 @@ describe('cnn ops on the tape', () => {
     });
   });
 
-  it('maxPool2d 3x3 / 2, padding 1', () =>
-    checkOp(gpu, testRng(4), {
+  it('maxPool2d 3x3 / 2, padding 1', () => {
+    const pool = { planes: 6, H: 7, W: 5, KH: 3, KW: 3, sh: 2, sw: 2, ph: 1, pw: 1 };
+    return checkOp(gpu, testRng(4), {
       name: 'maxPool2d',
       shapes: [[2, 3, 7, 5]],
+      draw: (rng) => drawWithoutNearTies(rng, uniform([[2, 3, 7, 5]]), ([x]) => minWindowGap(x!, pool), POOL_GAP),
       gpu: ([x]) => maxPool2d(x!, { kernel: 3, stride: 2, padding: 1 }),
-      ref: ([x]) => maxPoolRef(x!, { planes: 6, H: 7, W: 5, KH: 3, KW: 3, sh: 2, sw: 2, ph: 1, pw: 1 }).y,
-    }));
+      ref: ([x]) => maxPoolRef(x!, pool).y,
+    });
+  });
 
   it('globalAvgPool', () =>
     checkOp(gpu, testRng(5), {
@@ -84,9 +95,16 @@ describe('cnn ops on the tape', () => {
     const sc = convDims(B, C, H, W, F, 2, 2, 1);
     const rm = [0, 0, 0];
     const rv = [1, 1, 1];
+    const shapes = [[B, C, H, W], [F, C, 3, 3], [F], [F], [F], [F, F, 3, 3], [F, C, 2, 2]];
+    // The gap is taken on what the pool sees: the batch norm's float64 output.
+    const pooledGap = ([x, w1, b1, g, be]: Float32Array[]) => {
+      const n = batchnormRef(conv2dRef(x!, w1!, b1!, c1), g!, be!, B, F, H * W, { training: true, runningMean: rm, runningVar: rv }).y;
+      return minWindowGap(n, { planes: B * F, H, W, KH: 2, KW: 2, sh: 2, sw: 2, ph: 1, pw: 1 });
+    };
     return checkOp(gpu, testRng(6), {
       name: 'cnn chain',
-      shapes: [[B, C, H, W], [F, C, 3, 3], [F], [F], [F], [F, F, 3, 3], [F, C, 2, 2]],
+      shapes,
+      draw: (rng) => drawWithoutNearTies(rng, uniform(shapes), pooledGap, POOL_GAP),
       gpu: ([x, w1, b1, g, be, w2, ws]) => {
         const h = conv2d(x!, w1!, b1!, { padding: 1 });
         const n = batchNorm(h, g!, be!, Tensor.fromArray(gpu, rm, [F], 'rm'), Tensor.fromArray(gpu, rv, [F], 'rv'), { training: true });
