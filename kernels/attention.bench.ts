@@ -7,7 +7,7 @@ import type { Gpu } from '../src/gpu/gpu.ts';
 import { compareClose } from '../src/util/allclose.ts';
 import { Rng } from '../src/util/prng.ts';
 import { caseProgress, fmt, parseList, parseSizes, printRows, runCases, type BenchCase, type BenchContext, type BenchFamily } from './bench/harness.ts';
-import { ATTENTION_PATHS, attention, attentionBackward, attentionPathAvailable, headsLayout, releaseAttentionSaved, type AttentionCall, type AttentionPath } from './attention.ts';
+import { attention, attentionBackward, attentionPathAvailable, fusedLayoutAvailable, headsLayout, releaseAttentionSaved, type AttentionCall, type FusedLayout } from './attention.ts';
 import { attentionFlops, attentionSampledRowsRef } from './attention.ref.ts';
 
 type Shape = [number, number, number, number]; // B, H, L, D (self-attention, Lq = Lk = L)
@@ -18,7 +18,18 @@ interface Memory {
   extraBytes: number;
 }
 
-function attentionCase(gpu: Gpu, path: AttentionPath, [B, H, L, D]: Shape, backward: boolean, seed: number): BenchCase<Memory> {
+/** The paths, and the fused path with each layout forced ('fused' alone takes the chosen one). */
+const VARIANTS = ['fused', 'unfused', 'fused-rows', 'fused-dims'] as const;
+type Variant = (typeof VARIANTS)[number];
+
+function available(gpu: Gpu, v: Variant, D: number): boolean {
+  if (v === 'fused' || v === 'unfused') return attentionPathAvailable(gpu, v, D);
+  return fusedLayoutAvailable(gpu, v.slice(6) as FusedLayout, D);
+}
+
+function attentionCase(gpu: Gpu, variant: Variant, [B, H, L, D]: Shape, backward: boolean, seed: number): BenchCase<Memory> {
+  const path = variant === 'unfused' ? 'unfused' : 'fused';
+  const fusedLayout = variant.startsWith('fused-') ? (variant.slice(6) as FusedLayout) : undefined;
   const rng = new Rng(seed);
   const n = B * H * L * D;
   // [B, H, L, D] inputs, so sample rows of (b, h) = (0, 0) are the first L·D floats.
@@ -26,14 +37,14 @@ function attentionCase(gpu: Gpu, path: AttentionPath, [B, H, L, D]: Shape, backw
   const layout = { strides: headsLayout.bhld(L, H, D) };
   const [Q, K, V, G] = [gpu.upload(q, 'bench:Q'), gpu.upload(k, 'bench:K'), gpu.upload(v, 'bench:V'), gpu.upload(g, 'bench:dO')];
   const [O, dQ, dK, dV] = ['O', 'dQ', 'dK', 'dV'].map((s) => gpu.alloc(n, `bench:${s}`)) as [GPUBuffer, GPUBuffer, GPUBuffer, GPUBuffer];
-  const call: AttentionCall = { B, H, Lq: L, Lk: L, D, q: { buffer: Q, ...layout }, k: { buffer: K, ...layout }, v: { buffer: V, ...layout }, o: { buffer: O, ...layout }, path };
+  const call: AttentionCall = { B, H, Lq: L, Lk: L, D, q: { buffer: Q, ...layout }, k: { buffer: K, ...layout }, v: { buffer: V, ...layout }, o: { buffer: O, ...layout }, path, fusedLayout };
   const record = () => {
     const saved = attention(gpu, call);
     if (backward) attentionBackward(gpu, call, saved, { dO: { buffer: G, ...layout }, dQ: { buffer: dQ, ...layout }, dK: { buffer: dK, ...layout }, dV: { buffer: dV, ...layout } });
     releaseAttentionSaved(gpu, saved);
   };
   return {
-    variant: `${path} ${backward ? 'fwd+bwd' : 'fwd'}`,
+    variant: `${variant} ${backward ? 'fwd+bwd' : 'fwd'}`,
     shape: `${B}x${H}x${L}x${D}`,
     work: { flops: attentionFlops(B, H, L, L, D, backward) },
     record,
@@ -70,12 +81,12 @@ export function* attentionCases(ctx: BenchContext): Generator<BenchCase<Memory>>
   // Presets: 64 patch tokens and 33 text tokens at head dim 32; then long sequences, where the
   // unfused path's L×L matrices dominate memory. A bare L means 1 x 4 x L x 32.
   const shapes = parseSizes(ctx.sizes ?? '8x4x64x32,8x4x33x32,1x4x1024x32,1x1x4096x32', ['L', 'BxHxLxD'], '', (d) => (d.length === 1 ? [1, 4, d[0]!, 32] : d)) as Shape[];
-  const paths = parseList<AttentionPath>('variant', ctx.variant, ATTENTION_PATHS);
+  const variants = parseList<Variant>('variant', ctx.variant, VARIANTS);
   for (const shape of shapes) {
     for (const backward of [false, true]) {
-      for (const path of paths) {
-        if (attentionPathAvailable(ctx.gpu, path, shape[3])) yield attentionCase(ctx.gpu, path, shape, backward, ctx.seed);
-        else caseProgress(`attention ${path} ${backward ? 'fwd+bwd' : 'fwd'} ${shape.join('x')}`).done('not available on this adapter');
+      for (const v of variants) {
+        if (available(ctx.gpu, v, shape[3])) yield attentionCase(ctx.gpu, v, shape, backward, ctx.seed);
+        else caseProgress(`attention ${v} ${backward ? 'fwd+bwd' : 'fwd'} ${shape.join('x')}`).done('not available on this adapter');
       }
     }
   }
@@ -83,7 +94,7 @@ export function* attentionCases(ctx: BenchContext): Generator<BenchCase<Memory>>
 
 export const attentionBench: BenchFamily = {
   name: 'attention',
-  describe: 'softmax(scale·Q·Kᵀ)·V, fused vs unfused, forward and forward+backward; GFLOP/s and extra GPU memory',
+  describe: 'softmax(scale·Q·Kᵀ)·V, fused (chosen layout, or forced: fused-rows, fused-dims) vs unfused, forward and forward+backward; GFLOP/s and extra GPU memory',
   async run(ctx) {
     const rows = await runCases(ctx, 'attention', attentionCases(ctx));
     return printRows(ctx, rows, { variant: 'path', shape: 'B x H x L x D' }, [{ head: 'extra MiB', cell: (r) => fmt(r.extraBytes / 2 ** 20, 2) }]);
