@@ -163,7 +163,7 @@ export const trainCommand = {
   builder: (y: Argv) =>
     y
       .option('preset', { type: 'string', choices: [...PRESETS], ...dflt('preset'), describe: 'model size (nano: tests and demo, minutes on a CPU; b32: open_clip coca_ViT-B-32 shape)' })
-      .option('config', { type: 'string', describe: 'a model config JSON (open_clip keys) instead of a preset' })
+      .option('config', { type: 'string', describe: 'a model config JSON (open_clip keys) instead of a preset, or a bundled one by name: nano-cnn (nano with the CNN image tower, vision_cfg.tower "cnn")' })
       .option('data', { type: 'string', ...dflt('data'), describe: "dataset: builtin-small, builtin, a folder/file of your own, or WebDataset shards, streamed (a .tar, 'shards/{00000..00099}.tar', a list file, http(s):// URLs, a folder written by coca data shards; see docs/webdataset.md)" })
       .option('out', { type: 'string', describe: 'run folder, new or empty [default: runs/<preset>-<time>]' })
       .option('steps', { type: 'number', ...dflt('steps'), describe: 'optimizer steps' })

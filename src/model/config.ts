@@ -18,7 +18,7 @@ export function loadConfig(presetOrPath: string): CocaConfig {
   const isPreset = ([...PRESETS, ...BUNDLED_CONFIGS] as readonly string[]).includes(presetOrPath);
   const file = isPreset ? path.join(CONFIG_DIR, `${presetOrPath}.json`) : presetOrPath;
   if (!isPreset && !fs.existsSync(file)) {
-    throw new ConfigError(`config ${presetOrPath}: no such preset or file (presets: ${PRESETS.join(', ')})`);
+    throw new ConfigError(`config ${presetOrPath}: no such preset or file (presets: ${PRESETS.join(', ')}; bundled configs: ${BUNDLED_CONFIGS.join(', ')})`);
   }
   const where = isPreset ? `preset ${presetOrPath}` : `config ${file}`;
   let raw: unknown;

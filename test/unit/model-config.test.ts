@@ -124,7 +124,7 @@ describe('defaults and errors', () => {
 
   it('loadConfig reads a path, and explains a missing or broken one', () => {
     expect(loadConfig(path.join(FIXTURES, 'parity_micro.json')).embed_dim).toBe(24);
-    expect(configError(() => loadConfig('huge'))).toMatch(/config huge: no such preset or file \(presets: nano, tiny, small, b32\)/);
+    expect(configError(() => loadConfig('huge'))).toMatch(/config huge: no such preset or file \(presets: nano, tiny, small, b32; bundled configs: nano-cnn\)/);
     const bad = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'coca-cfg-')), 'bad.json');
     fs.writeFileSync(bad, '{"embed_dim": 3,');
     expect(configError(() => loadConfig(bad))).toMatch(/bad\.json: not readable JSON/);
