@@ -5,6 +5,7 @@
 import type { Gpu } from '../src/gpu/gpu.ts';
 import { chooseAttentionPath } from './attention.ts';
 import { chooseMatmulVariant } from './matmul.ts';
+import { chooseMatmulF16Kernel } from './matmul-f16.ts';
 
 export interface MatmulShape {
   M: number;
@@ -35,4 +36,9 @@ export function kernelChoices(gpu: Gpu, matmuls: MatmulShape[], attentions: Atte
     ...matmuls.map((s) => ({ op: 'matmul' as const, shape: `${s.M}x${s.N}x${s.K}`, where: s.where, choice: chooseMatmulVariant(gpu, s.M, s.N, s.K) })),
     ...attentions.map((s) => ({ op: 'attention' as const, shape: `${s.BH}x${s.Lq}x${s.Lk}x${s.D}`, where: s.where, choice: chooseAttentionPath(gpu, s.Lq, s.Lk, s.D, false, s.BH) })),
   ];
+}
+
+/** The kernel of `coca train --precision f16`'s products on this adapter, or why there is none. */
+export function mixedPrecisionChoice(gpu: Gpu): string {
+  return gpu.has('shader-f16') ? chooseMatmulF16Kernel(gpu) : 'unavailable (no shader-f16)';
 }

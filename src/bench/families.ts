@@ -5,6 +5,7 @@ import { attentionBench } from '../../kernels/attention.bench.ts';
 import { crossEntropyBench } from '../../kernels/crossentropy.bench.ts';
 import { embeddingBench } from '../../kernels/embedding.bench.ts';
 import { matmulBench } from '../../kernels/matmul.bench.ts';
+import { matmulF16Bench } from '../../kernels/matmul-f16.bench.ts';
 import { pointwiseBench } from '../../kernels/pointwise.bench.ts';
 import { reduceBench } from '../../kernels/reduce.bench.ts';
 import { softmaxBench } from '../../kernels/softmax.bench.ts';
@@ -16,6 +17,7 @@ import { lstmBench } from '../../kernels/lstm.bench.ts';
 import { decodeBench } from './decode.ts';
 import type { BenchFamily } from '../../kernels/bench/harness.ts';
 import { stepBench } from './step.ts';
+import { precisionBench } from './precision.ts';
 import { gradCacheBench } from './gradcache.ts';
 import { openclipBench } from './openclip.ts';
 import { waitBench } from '../../kernels/bench/wait.ts';
@@ -23,6 +25,7 @@ import { waitBench } from '../../kernels/bench/wait.ts';
 // One entry per line, so that families added side by side only insert lines.
 export const BENCH_FAMILIES: BenchFamily[] = [
   matmulBench,
+  matmulF16Bench,
   embeddingBench,
   crossEntropyBench,
   adamwBench,
@@ -38,6 +41,7 @@ export const BENCH_FAMILIES: BenchFamily[] = [
   waitBench,
   decodeBench,
   stepBench,
+  precisionBench,
   gradCacheBench,
   openclipBench,
 ];

@@ -1,6 +1,6 @@
 // `coca info`: what the GPU layer sees — backend, adapter, driver, features, limits.
 import type { Argv } from 'yargs';
-import { kernelChoices } from '../../kernels/choices.ts';
+import { kernelChoices, mixedPrecisionChoice } from '../../kernels/choices.ts';
 import { Gpu } from '../gpu/gpu.ts';
 import { probeAdapter, SUBGROUP_MATRIX_FEATURE, type AdapterProbe } from '../gpu/probe.ts';
 import { kernelShapes } from './kernel-shapes.ts';
@@ -23,7 +23,7 @@ function printKernels(gpu: Gpu, json: boolean): void {
   const { matmuls, attentions } = kernelShapes();
   const rows = kernelChoices(gpu, matmuls, attentions);
   if (json) {
-    console.log(JSON.stringify({ adapterClass: gpu.software ? 'software' : 'gpu', subgroupSize: gpu.subgroupSize, choices: rows }, null, 2));
+    console.log(JSON.stringify({ adapterClass: gpu.software ? 'software' : 'gpu', subgroupSize: gpu.subgroupSize, choices: rows, f16Products: mixedPrecisionChoice(gpu) }, null, 2));
     return;
   }
   const forced = [process.env.COCA_MATMUL && `COCA_MATMUL=${process.env.COCA_MATMUL}`, process.env.COCA_ATTENTION && `COCA_ATTENTION=${process.env.COCA_ATTENTION}`].filter(Boolean);
@@ -34,6 +34,7 @@ function printKernels(gpu: Gpu, json: boolean): void {
     console.log(op === 'matmul' ? 'matmul      M x N x K' : 'attention   B·H x Lq x Lk x D');
     for (const r of rows.filter((x) => x.op === op)) console.log(`  ${r.shape.padEnd(w)}  ${r.where.padEnd(ww)}  ${r.choice}`);
   }
+  console.log(`matmul f16 (--precision f16's products, any shape): ${mixedPrecisionChoice(gpu)}`);
 }
 
 const SHOWN_LIMITS = [

@@ -37,6 +37,8 @@ describe('coca info --kernels', () => {
     expect(r.status).toBe(0);
     const out = JSON.parse(r.stdout) as Choices;
     expect(out.adapterClass).toBe('software');
+    // lavapipe has shader-f16 and no subgroup matrices: mixed precision's register-blocked kernel.
+    expect((out as Choices & { f16Products: string }).f16Products).toBe('regblock');
     for (const p of ['nano', 'tiny', 'small', 'b32']) expect(out.choices.some((c) => c.where.startsWith(`${p}:`))).toBe(true);
     const pick = (op: string, shape: string) => out.choices.find((c) => c.op === op && c.shape === shape)?.choice;
     // Software adapter with a fixed subgroup size of 8: the subgroup-broadcast matmul wherever M ≥ 16.

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Gpu } from '../../src/gpu/gpu.ts';
 import { castToF16, chooseMatmulF16Kernel, matmulF16, type HalfOrFloatRef } from '../../kernels/matmul-f16.ts';
 import { matmulRef, matmulTolerance } from '../../kernels/matmul.ref.ts';
+import { sgmatrixConfig } from '../../kernels/matmul.ts';
 import { geluBackwardRef, geluRef } from '../../kernels/pointwise.ref.ts';
 import { f16Bits, f16FromBits, f16Round, f16RoundAll } from '../../kernels/f16.ref.ts';
 import { compareClose } from '../../src/util/allclose.ts';
@@ -50,7 +51,7 @@ const STORAGE = { NN: [true, false], NT: [false, true], TN: [false, false], TT: 
 
 describe('matmul_f16 against float64 of the f16-rounded inputs', () => {
   it('chooses regblock on this software adapter (tiled on real GPUs, sgmatrix with subgroup matrices)', () => {
-    expect(chooseMatmulF16Kernel(gpu)).toBe(gpu.software ? 'regblock' : gpu.has('chromium-experimental-subgroup-matrix') ? expect.any(String) : 'tiled');
+    expect(chooseMatmulF16Kernel(gpu)).toBe(sgmatrixConfig(gpu) ? 'sgmatrix' : gpu.software ? 'regblock' : 'tiled');
   });
 
   for (const kernel of ['regblock', 'tiled'] as const) {
