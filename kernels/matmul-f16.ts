@@ -16,9 +16,11 @@ export interface HalfOrFloatRef extends TensorRef {
   half?: boolean;
 }
 
-export interface MatmulF16Call extends Omit<MatmulCall, 'a' | 'b' | 'rowSumA' | 'variant'> {
+export interface MatmulF16Call extends Omit<MatmulCall, 'a' | 'b' | 'c' | 'rowSumA' | 'variant'> {
   a: HalfOrFloatRef;
   b: HalfOrFloatRef;
+  /** The output: f32, or f16 (`half`: stored rounded, for a product that reads it next). */
+  c: HalfOrFloatRef;
   /** Forces a kernel (default chooseMatmulF16Kernel). */
   kernel?: MatmulF16Kernel;
 }
@@ -69,7 +71,7 @@ export function matmulF16(gpu: Gpu, call: MatmulF16Call): void {
   if (!gpu.has('shader-f16')) throw new ShapeError(noShaderF16(gpu, 'matmul_f16'));
   const kernel = call.kernel ?? chooseMatmulF16Kernel(gpu);
   if (kernel === 'sgmatrix') {
-    if (call.a.half || call.b.half) throw new ShapeError('matmul_f16: the sgmatrix kernel reads f32 operands (rounding them itself); give f32 ones');
+    if (call.a.half || call.b.half || call.c.half) throw new ShapeError('matmul_f16: the sgmatrix kernel reads and writes f32 (rounding the operands itself); give f32 ones');
     matmul(gpu, { ...call, variant: 'sgmatrix' });
     return;
   }
@@ -95,7 +97,8 @@ export function matmulF16(gpu: Gpu, call: MatmulF16Call): void {
     if (t.half) checkHalves(gpu, `${name} ${describeShape(t.shape)}`, t.buffer, t.offset ?? 0, n);
     else checkExtent(gpu, 'matmul_f16', `${name} ${describeShape(t.shape)}`, t.buffer, t.offset ?? 0, n);
   }
-  checkExtent(gpu, 'matmul_f16', `C ${describeShape(call.c.shape)}`, call.c.buffer, offC, batch * M * N);
+  if (call.c.half) checkHalves(gpu, `C ${describeShape(call.c.shape)}`, call.c.buffer, offC, batch * M * N);
+  else checkExtent(gpu, 'matmul_f16', `C ${describeShape(call.c.shape)}`, call.c.buffer, offC, batch * M * N);
   if (call.bias) checkExtent(gpu, 'matmul_f16', `bias ${describeShape([N])}`, call.bias.buffer, call.bias.offset ?? 0, N);
   checkDistinct('matmul_f16', ['C', call.c], ['A', call.a], ['B', call.b]);
   const gl = call.gelu;
@@ -111,18 +114,18 @@ export function matmulF16(gpu: Gpu, call: MatmulF16Call): void {
   u32.set([M, N, K, (call.bias ? 1 : 0) | (call.accumulate ? 2 : 0), cA, cB, N]);
   new Float32Array(u32.buffer)[7] = call.alpha ?? 1;
   u32.set([offA, offB, offC, call.bias?.offset ?? 0, bA === 1 ? 0 : rA * cA, bB === 1 ? 0 : rB * cB, M * N, gl?.preact.offset ?? 0], 8);
-  const spec = matmulF16Spec(kernel, transA, transB, !!call.a.half, !!call.b.half, gl?.mode);
+  const spec = matmulF16Spec(kernel, transA, transB, !!call.a.half, !!call.b.half, gl?.mode, !!call.c.half);
   const buffers = [call.a.buffer, call.b.buffer, call.bias?.buffer ?? gpu.unused, call.c.buffer, ...(gl ? [gl.preact.buffer] : [])];
   const cdiv = (a: number, b: number) => Math.ceil(a / b);
   // Both kernels cover a 64x64 output tile per workgroup (16x16 invocations × 4x4, 8x8 × 8x8).
   const groups: [number, number, number] = [cdiv(N, 64), cdiv(M, 64), batch];
-  const halves = `${call.a.half ? 'h' : 'f'}${call.b.half ? 'h' : 'f'}`;
+  const halves = `${call.a.half ? 'h' : 'f'}${call.b.half ? 'h' : 'f'}→${call.c.half ? 'h' : 'f'}`;
   gpu.dispatch(gpu.kernel(spec), u32, buffers, groups, call.label ? `${call.label}[f16]` : `matmul_f16_${kernel}(${batch}x${M}x${N}x${K},${halves}${transA ? ',Aᵀ' : ''}${transB ? ',Bᵀ' : ''})`);
 }
 
-export function matmulF16Spec(kernel: 'tiled' | 'regblock', transA: boolean, transB: boolean, aHalf: boolean, bHalf: boolean, gelu?: 'apply' | 'grad'): KernelSpec {
+export function matmulF16Spec(kernel: 'tiled' | 'regblock', transA: boolean, transB: boolean, aHalf: boolean, bHalf: boolean, gelu?: 'apply' | 'grad', cHalf = false): KernelSpec {
   const bindings: KernelSpec['bindings'] = ['read', 'read', 'read', 'rw', ...(gelu ? [gelu === 'apply' ? ('rw' as const) : ('read' as const)] : [])];
-  const defines = { TRANS_A: transA, TRANS_B: transB, A_F16: aHalf, B_F16: bHalf, ...(gelu === 'apply' ? { GELU_OUT: true } : {}), ...(gelu === 'grad' ? { GELU_GRAD: true } : {}) };
+  const defines = { TRANS_A: transA, TRANS_B: transB, A_F16: aHalf, B_F16: bHalf, ...(cHalf ? { C_F16: true } : {}), ...(gelu === 'apply' ? { GELU_OUT: true } : {}), ...(gelu === 'grad' ? { GELU_GRAD: true } : {}) };
   return { file: 'matmul_f16', entry: `matmul_f16_${kernel}`, defines, bindings };
 }
 

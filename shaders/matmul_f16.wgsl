@@ -23,7 +23,8 @@ enable f16;
 //
 // Params (the first 16 words of matmul_common.wgsl's, packed the same way) and the epilogue are
 // matmul_common.wgsl's; its bindings are f32, so this file declares its own.
-// Bindings: 0 Params · 1 A · 2 B · 3 bias (f32) · 4 C (f32, rw) · 5 aux (GELU_OUT rw / GELU_GRAD read)
+// Bindings: 0 Params · 1 A · 2 B · 3 bias (f32) · 4 C (f32, or f16 with C_F16; rw) ·
+// 5 aux (f32; GELU_OUT rw / GELU_GRAD read)
 
 struct Params {
   M: u32, N: u32, K: u32, flags: u32,
@@ -36,6 +37,7 @@ const TRANS_A: bool = false;
 const TRANS_B: bool = false;
 const A_F16: bool = false;
 const B_F16: bool = false;
+const C_F16: bool = false;
 const GELU_OUT: bool = false;
 const GELU_GRAD: bool = false;
 
@@ -54,7 +56,11 @@ const ACCUMULATE: u32 = 2u;
 @group(0) @binding(2) var<storage, read> B: array<f32>;
 //#end
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
+//#if C_F16
+@group(0) @binding(4) var<storage, read_write> C: array<f16>;
+//#else
 @group(0) @binding(4) var<storage, read_write> C: array<f32>;
+//#end
 //#if GELU_OUT
 @group(0) @binding(5) var<storage, read_write> aux: array<f32>;
 //#end
@@ -117,7 +123,8 @@ fn phi(x: f32) -> f32 {
   return 0.5 * select(2.0 - r, r, z >= 0.0);
 }
 
-// matmul_common.wgsl's epilogue, in f32.
+// matmul_common.wgsl's epilogue, in f32; with C_F16 the result is stored rounded to f16 (an
+// activation the next product would round as it loads it anyway: half the bytes, same answer).
 fn store(c0: u32, m: u32, n: u32, acc: f32) {
   var v = p.alpha * acc;
   if ((p.flags & HAS_BIAS) != 0u) { v += bias[p.offBias + n]; }
@@ -131,8 +138,13 @@ fn store(c0: u32, m: u32, n: u32, acc: f32) {
   v *= phi(h) + h * 0.39894228040143268 * exp(-0.5 * h * h);
   //#end
   // Read C only when accumulating: a fresh output may hold anything, NaN included.
+  //#if C_F16
+  if ((p.flags & ACCUMULATE) != 0u) { v += f32(C[i]); }
+  C[i] = toHalf(v);
+  //#else
   if ((p.flags & ACCUMULATE) != 0u) { v += C[i]; }
   C[i] = v;
+  //#end
 }
 
 // ---- tiled: f16 tiles in workgroup memory -------------------------------------------------------

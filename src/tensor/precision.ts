@@ -11,7 +11,7 @@
 // zero in f16, is the training step's (src/train/loss-scale.ts).
 import type { Gpu } from '../gpu/gpu.ts';
 import { ShapeError } from '../gpu/errors.ts';
-import { castToF16, halfBufferFloats, matmulF16, matmulF16ReadsHalves, noShaderF16 } from '../../kernels/matmul-f16.ts';
+import { castToF16, halfBufferFloats, matmulF16, matmulF16ReadsHalves, noShaderF16, type HalfOrFloatRef } from '../../kernels/matmul-f16.ts';
 import { matmul as matmulKernel, type MatmulCall } from '../../kernels/matmul.ts';
 import type { Tensor } from './tensor.ts';
 
@@ -64,13 +64,26 @@ function halfCopyOf(gpu: Gpu, copies: Map<Tensor, GPUBuffer>, weight: Tensor): G
 }
 
 /**
+ * Whether an activation that only products read may be stored as f16 (mlpGelu's hidden one): in
+ * f16 precision where the products read stored halves. Half its bytes, the same answer: the
+ * products would round it to f16 as they load it anyway.
+ */
+export function storesHalfActivations(gpu: Gpu): boolean {
+  return halfCopies.has(gpu) && matmulF16ReadsHalves(gpu);
+}
+
+/** A product whose operands or output may be stored as f16 (only where storesHalfActivations). */
+export type ProductCall = Omit<MatmulCall, 'a' | 'b' | 'c'> & { a: HalfOrFloatRef; b: HalfOrFloatRef; c: HalfOrFloatRef };
+
+/**
  * Records a product of the tape at the device's precision. `weightB`: call.b is this tensor
  * (whole, as laid out); where it is a parameter and the f16 kernel reads stored halves, its f16
  * copy is read instead. Fusions the f16 kernel lacks (rowSumA) must not be asked for in f16.
  */
-export function recordProduct(gpu: Gpu, call: MatmulCall, weightB?: Tensor): void {
+export function recordProduct(gpu: Gpu, call: ProductCall, weightB?: Tensor): void {
   const copies = halfCopies.get(gpu);
   if (!copies) {
+    if (call.a.half || call.b.half || call.c.half) throw new ShapeError('recordProduct: f16 operands need --precision f16 (storesHalfActivations)');
     matmulKernel(gpu, call);
     return;
   }

@@ -142,6 +142,34 @@ describe('matmul_f16 against float64 of the f16-rounded inputs', () => {
     });
   }
 
+  for (const kernel of ['regblock', 'tiled'] as const) {
+    it(`${kernel}: an f16 output (an activation the next product reads) holds the f32 result rounded to f16, accumulation included`, async () => {
+      const rng = testRng(31);
+      const [M, N, K] = [19, 70, 23];
+      const [a, b, bias, c0] = [rng.floats(M * K, -3, 3), rng.floats(N * K, -3, 3), rng.floats(N), rng.floats(M * N, -4, 4)];
+      const A = gpu.upload(a, 'A');
+      const B = uploadHalves(b, 0, 'B');
+      const Bias = gpu.upload(bias, 'bias');
+      for (const accumulate of [false, true]) {
+        // At an odd offset (in halves), NaN before and after.
+        const C = uploadHalves(accumulate ? c0 : new Float32Array(M * N).fill(NaN), 3, 'C');
+        matmulF16(gpu, { a: { buffer: A, shape: [M, K] }, b: { buffer: B, shape: [N, K], half: true }, c: { buffer: C, shape: [M, N], offset: 3, half: true }, transB: true, bias: { buffer: Bias }, accumulate, kernel });
+        const bits = new Uint16Array(await gpu.readBytes(C, C.size));
+        gpu.release(C);
+        expect([bits[2], bits[3 + M * N]], 'outside the output').toEqual([0x7e00, 0x7e00]);
+        const got = Array.from(bits.subarray(3, 3 + M * N), f16FromBits);
+        const want = matmulRef(f16RoundAll(a), f16RoundAll(b), { M, N, K, batch: 1, transA: false, transB: true }, { bias, accumulate: accumulate ? f16RoundAll(c0) : undefined });
+        const tol = matmulTolerance(K);
+        for (let i = 0; i < M * N; i++) {
+          // The f32 result rounded once to f16: within half an f16 step of float64 (plus f32's error).
+          const halfStep = Math.abs(f16Round(want[i]!) - want[i]!) + (2 ** (Math.floor(Math.log2(Math.abs(want[i]!) || 1)) - 11));
+          expect(Math.abs(got[i]! - want[i]!), `${kernel} accumulate=${accumulate} element ${i}: ${got[i]} for ${want[i]}`).toBeLessThanOrEqual(tol.atol + tol.rtol * Math.abs(want[i]!) + halfStep);
+        }
+      }
+      for (const buf of [A, B, Bias]) gpu.release(buf);
+    });
+  }
+
   it('rejects shapes that do not fit, in one line', () => {
     const X = gpu.alloc(64, 'x');
     expect(() => matmulF16(gpu, { a: { buffer: X, shape: [4, 3] }, b: { buffer: X, shape: [4, 2] }, c: { buffer: gpu.unused, shape: [4, 2] } })).toThrow(/^matmul_f16: A \[4, 3\] · B \[4, 2\]: inner dimensions 3 and 4 differ$/);

@@ -6,7 +6,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Gpu } from '../../src/gpu/gpu.ts';
 import { linear, matmul, mlpGelu } from '../../src/tensor/ops/linear.ts';
-import { dropHalfWeights, halfWeightCount, precisionOf, setPrecision } from '../../src/tensor/precision.ts';
+import { dropHalfWeights, halfWeightCount, precisionOf, setPrecision, storesHalfActivations } from '../../src/tensor/precision.ts';
+import { matmulF16ReadsHalves } from '../../kernels/matmul-f16.ts';
 import { Tape, withTape } from '../../src/tensor/tape.ts';
 import { Tensor } from '../../src/tensor/tensor.ts';
 import { matmulRef, matmulTolerance } from '../../kernels/matmul.ref.ts';
@@ -117,6 +118,8 @@ describe('precision f16 on the tape', () => {
     const y = withTape(tape, () => mlpGelu(x, w1!, b1!, w2!, b2!));
     tape.keep(y);
     expect(halfWeightCount(gpu), 'f16 copies: W1 and W2').toBe(2);
+    // The hidden activation is kept as f16 here (the products read halves); the same answer.
+    expect(storesHalfActivations(gpu)).toBe(matmulF16ReadsHalves(gpu));
     const h = mm(r16(xd), r16(w1d), M, H, D, false, true, b1d);
     const g = geluRef(h);
     const want = mm(r16(g), r16(w2d), M, O, H, false, true, b2d);

@@ -4,7 +4,7 @@ import { matmulFusesRowSum } from '../../../kernels/matmul.ts';
 import { ShapeError } from '../../gpu/errors.ts';
 import { accumulateGrad, addColumnSums, gradSlot } from '../grad.ts';
 import { needsGrad } from '../tape.ts';
-import { precisionOf, recordProduct } from '../precision.ts';
+import { precisionOf, recordProduct, storesHalfActivations, type ProductCall } from '../precision.ts';
 import { Tensor, shapeStr } from '../tensor.ts';
 
 const ref = (t: Tensor, shape: readonly number[] = t.shape) => ({ buffer: t.buffer, shape, offset: t.offset });
@@ -79,7 +79,7 @@ export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null, residual
  * bias gradient rides along in dW's pass where the kernel can (matmul rowSumA), written into
  * dW's buffer: both must live there (a parameter arena); else a column reduction of its own.
  */
-export function linearParamGrads(dy: Tensor, x: Tensor, weight: Tensor, bias: Tensor | null, M: number): void {
+export function linearParamGrads(dy: Tensor, x: Tensor, weight: Tensor, bias: Tensor | null, M: number, xStored?: ProductCall['b']): void {
   const gpu = x.gpu;
   const [out, inF] = weight.shape as [number, number];
   const home = (t: Tensor) => t.grad?.buffer ?? t.gradHome?.buffer;
@@ -89,7 +89,7 @@ export function linearParamGrads(dy: Tensor, x: Tensor, weight: Tensor, bias: Te
     const { grad, accumulate } = gradSlot(weight);
     const b = fuseBias ? gradSlot(bias!) : null;
     const rowSumA = b ? { offset: b.grad.offset, accumulate: b.accumulate } : undefined;
-    recordProduct(gpu, { a: ref(dy, [M, out]), b: ref(x, [M, inF]), c: ref(grad), transA: true, accumulate, rowSumA, label: fuseBias ? 'linear.dW+db' : 'linear.dW' });
+    recordProduct(gpu, { a: ref(dy, [M, out]), b: xStored ?? ref(x, [M, inF]), c: ref(grad), transA: true, accumulate, rowSumA, label: fuseBias ? 'linear.dW+db' : 'linear.dW' });
   }
   if (bias?.requiresGrad && !fuseBias) addColumnSums(bias, dy, M, out);
 }
@@ -109,11 +109,15 @@ export function mlpGelu(x: Tensor, w1: Tensor, b1: Tensor, w2: Tensor, b2: Tenso
   const M = x.size / inF;
   const gpu = x.gpu;
   const h = Tensor.empty(gpu, [M, hid], 'mlp.preact');
-  const g = Tensor.empty(gpu, [M, hid], 'mlp.gelu');
-  recordProduct(gpu, { a: ref(x, [M, inF]), b: ref(w1), c: ref(g), transB: true, bias: { buffer: b1.buffer, offset: b1.offset }, gelu: { mode: 'apply', preact: { buffer: h.buffer, offset: h.offset } }, label: `linear+gelu(${M}x${inF}→${hid})` }, w1);
+  // The hidden activation (the block's largest) is read only by products: in f16 precision it is
+  // stored as f16, which they would round it to anyway.
+  const halfG = storesHalfActivations(gpu);
+  const g = halfG ? Tensor.empty(gpu, [Math.ceil((M * hid) / 2)], 'mlp.gelu(f16)') : Tensor.empty(gpu, [M, hid], 'mlp.gelu');
+  const gRef = halfG ? { buffer: g.buffer, shape: [M, hid], offset: 2 * g.offset, half: true } : ref(g);
+  recordProduct(gpu, { a: ref(x, [M, inF]), b: ref(w1), c: gRef, transB: true, bias: { buffer: b1.buffer, offset: b1.offset }, gelu: { mode: 'apply', preact: { buffer: h.buffer, offset: h.offset } }, label: `linear+gelu(${M}x${inF}→${hid})` }, w1);
   const y = Tensor.empty(gpu, [...x.shape.slice(0, -1), out], 'mlp');
   const accumulate = startFromResidual(y, residual);
-  recordProduct(gpu, { a: ref(g), b: ref(w2), c: ref(y, [M, out]), transB: true, bias: { buffer: b2.buffer, offset: b2.offset }, accumulate, label: `linear(${M}x${hid}→${out}${accumulate ? ', +residual' : ''})` }, w2);
+  recordProduct(gpu, { a: gRef, b: ref(w2), c: ref(y, [M, out]), transB: true, bias: { buffer: b2.buffer, offset: b2.offset }, accumulate, label: `linear(${M}x${hid}→${out}${accumulate ? ', +residual' : ''})` }, w2);
   const tape = needsGrad(x, w1, b1, w2, b2, residual);
   if (!tape) {
     h.release();
@@ -130,7 +134,7 @@ export function mlpGelu(x: Tensor, w1: Tensor, b1: Tensor, w2: Tensor, b2: Tenso
     saved: [x, w1, w2, h, g],
     backward: ([dy]) => {
       residualGrad(residual, dy!);
-      linearParamGrads(dy!, g, w2, b2, M);
+      linearParamGrads(dy!, g, w2, b2, M, gRef);
       if (!x.requiresGrad && !w1.requiresGrad && !b1.requiresGrad) return;
       // dh = (dy·W2) ⊙ GELU'(h), in one pass.
       const dh = Tensor.empty(gpu, [M, hid], 'mlp.dh');
