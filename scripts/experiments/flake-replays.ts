@@ -5,10 +5,17 @@
 // - batchnorm.test.ts's shift-300 y check: the bn_stats reduction emulated in float32 (64 lanes
 //   strided over the channel, the partials folded in order), y against the float64 mean with a fixed
 //   allowance (before) or against the kernel's own mean (after). On this emulation the ratios match
-//   the GPU's to the digit for seeds 1000–1003.
+//   the GPU's to the digit for seeds 1000–1003;
+// - precision.test.ts's mlpGelu forward (f16 products): the first product's f32 sum emulated
+//   (sequential, bias last), GELU of it rounded to f32, then to f16 by the second product; y
+//   against float64's g with the old tie window (x·(1 ± 1e-6)). The two seeds it finds fail on
+//   lavapipe too (COCA_SEED=4063, 4364); the test now reads the GPU's own h and g.
 //   npx tsx scripts/experiments/flake-replays.ts [seeds, default 20000]
 import { batchnormRef, batchnormTolerance } from '../../kernels/batchnorm.ref.ts';
 import { conv2dRef } from '../../kernels/conv2d.ref.ts';
+import { f16Round } from '../../kernels/f16.ref.ts';
+import { matmulTolerance } from '../../kernels/matmul.ref.ts';
+import { geluRef } from '../../kernels/pointwise.ref.ts';
 import { maxPoolBackwardRef, maxPoolRef, type PoolRefDims } from '../../kernels/pool.ref.ts';
 import { Rng } from '../../src/util/prng.ts';
 import { numericGrad } from '../../test/helpers/finite-diff.ts';
@@ -101,4 +108,44 @@ const f64 = (a: Float32Array) => Float64Array.from(a);
     }
     console.log(`batchnorm shift-300 y ${after ? 'after ' : 'before'}: ${fails}/${N} seeds fail, worst error/tolerance ${worst.toFixed(3)}`);
   }
+}
+
+// precision.test.ts, mlpGelu, [M, D, H, O] = [7, 13, 19, 5], salt 7: the old forward check.
+{
+  const [M, D, H, O] = [7, 13, 19, 5];
+  const failing: number[] = [];
+  for (let seed = 0; seed < N; seed++) {
+    const rng = new Rng(seed + 7);
+    const [xd, w1d, b1d, w2d, b2d] = [rng.floats(M * D, -2, 2), rng.floats(H * D, -2, 2), rng.floats(H), rng.floats(O * H, -2, 2), rng.floats(O)];
+    const g64 = new Float64Array(M * H);
+    const g32 = new Float64Array(M * H);
+    for (let m = 0; m < M; m++) {
+      for (let h = 0; h < H; h++) {
+        let [s64, s32] = [0, 0];
+        for (let k = 0; k < D; k++) {
+          const p = f16Round(xd[m * D + k]!) * f16Round(w1d[h * D + k]!);
+          s64 += p;
+          s32 = f(s32 + p);
+        }
+        g64[m * H + h] = geluRef([s64 + b1d[h]!])[0]!;
+        g32[m * H + h] = f(geluRef([f(s32 + b1d[h]!)])[0]!);
+      }
+    }
+    const tol = matmulTolerance(H);
+    let fails = false;
+    for (let m = 0; m < M; m++) {
+      for (let o = 0; o < O; o++) {
+        let [want, got, slack] = [b2d[o]!, b2d[o]!, 0];
+        for (let h = 0; h < H; h++) {
+          const [w, g] = [f16Round(w2d[o * H + h]!), g64[m * H + h]!];
+          want += f16Round(g) * w;
+          got += f16Round(g32[m * H + h]!) * w;
+          slack += Math.abs(f16Round(g * (1 + 1e-6)) - f16Round(g * (1 - 1e-6))) * Math.abs(w);
+        }
+        if (Math.abs(got - want) > tol.atol + tol.rtol * Math.abs(want) + slack) fails = true;
+      }
+    }
+    if (fails) failing.push(seed);
+  }
+  console.log(`precision mlpGelu forward before: ${failing.length}/${N} seeds fail (${failing.join(', ')}); after: checked from the GPU's own h and g, no tie window left in the forward`);
 }
