@@ -127,6 +127,24 @@ export async function writeVitestShim(app: string): Promise<void> {
   fs.writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name: 'vitest', version: '0.0.0-coca-kit', type: 'module', main: 'index.js', description: 'coca run kit: scripts/gpu/vitest-shim.ts on node:test' }, null, 2));
 }
 
+interface RepoPackageJson {
+  version: string;
+  imports?: Record<string, string | Record<string, string>>;
+}
+
+/**
+ * The kit's package.json: the repository's subpath imports (`#gpu-host`: the device layer's host,
+ * chosen by condition) pointed at the compiled .js files; without them no module that reaches the
+ * device layer loads.
+ */
+export function kitPackageJson(pj: RepoPackageJson): Record<string, unknown> {
+  const js = (target: string) => target.replace(/\.ts$/, '.js');
+  const imports = Object.fromEntries(
+    Object.entries(pj.imports ?? {}).map(([name, t]) => [name, typeof t === 'string' ? js(t) : Object.fromEntries(Object.entries(t).map(([cond, v]) => [cond, js(v)]))]),
+  );
+  return { name: 'coca-kit', version: pj.version, type: 'module', private: true, imports };
+}
+
 export async function assemble(app: string, dataDir: string | null): Promise<void> {
   fs.rmSync(app, { recursive: true, force: true });
   fs.mkdirSync(app, { recursive: true });
@@ -136,8 +154,8 @@ export async function assemble(app: string, dataDir: string | null): Promise<voi
   fs.mkdirSync(path.join(app, 'bin'), { recursive: true });
   fs.writeFileSync(path.join(app, 'bin', 'coca.js'), "#!/usr/bin/env node\n// The run kit's `coca`: compiled JavaScript, no tsx.\nawait import('../src/cli/main.js');\n");
   fs.writeFileSync(path.join(app, 'src', 'data', 'prep-worker.mjs'), "await import('./prep-worker.js');\n");
-  const pj = JSON.parse(fs.readFileSync(path.join(REPO, 'package.json'), 'utf8')) as { version: string };
-  fs.writeFileSync(path.join(app, 'package.json'), JSON.stringify({ name: 'coca-kit', version: pj.version, type: 'module', private: true }, null, 2));
+  const pj = JSON.parse(fs.readFileSync(path.join(REPO, 'package.json'), 'utf8')) as RepoPackageJson;
+  fs.writeFileSync(path.join(app, 'package.json'), JSON.stringify(kitPackageJson(pj), null, 2));
   let vendored = 0;
   const packages = runtimePackages(REPO, runtimeRoots(REPO));
   for (const p of packages) vendored += copyFiltered(path.join(REPO, p), path.join(app, p), droppedFromPackage);

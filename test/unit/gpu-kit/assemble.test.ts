@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { compileTree, droppedFromPackage, runtimePackages, writeVitestShim } from '../../../scripts/gpu/assemble.ts';
+import { compileTree, droppedFromPackage, kitPackageJson, runtimePackages, writeVitestShim } from '../../../scripts/gpu/assemble.ts';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'coca-kit-test-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -18,6 +18,25 @@ function write(file: string, text: string): void {
 }
 
 describe('kit assembly', () => {
+  it("keeps the repository's subpath imports, pointed at compiled files that the kit holds", async () => {
+    const repoPj = JSON.parse(fs.readFileSync(path.join(import.meta.dirname, '../../../package.json'), 'utf8'));
+    const kit = kitPackageJson(repoPj) as { type: string; imports: Record<string, Record<string, string>> };
+    expect(kit.type).toBe('module');
+    // The device layer's host: without this entry every module reaching src/gpu fails to load.
+    expect(kit.imports['#gpu-host']).toEqual({ browser: './src/gpu/host-browser.js', default: './src/gpu/host-node.js' });
+    for (const [name, targets] of Object.entries(kit.imports)) {
+      for (const t of Object.values(targets)) expect(fs.existsSync(path.join(import.meta.dirname, '../../..', t.replace(/\.js$/, '.ts'))), `${name} → ${t}`).toBe(true);
+    }
+    // And Node resolves it: a compiled module importing '#gpu-host' beside such a package.json.
+    const app = path.join(tmp, 'imports');
+    write(path.join(app, 'package.json'), JSON.stringify(kitPackageJson({ version: '0.0.0', imports: { '#host': { browser: './b.ts', default: './n.ts' } } })));
+    write(path.join(app, 'n.js'), "export const where = 'node';\n");
+    write(path.join(app, 'main.js'), "import { where } from '#host';\nconsole.log(where);\n");
+    const r = spawnSync(process.execPath, [path.join(app, 'main.js')], { encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(r.stdout.trim()).toBe('node');
+  });
+
   it('compiles each .ts to a .js in the same place, imports rewritten, types erased, paths beside a module intact', async () => {
     const repo = path.join(tmp, 'compile');
     write(path.join(repo, 'src/a/main.ts'), [
