@@ -66,8 +66,8 @@ export class AdamW {
    * gradients and reads it back (with whether any is NaN or Inf); `update(g.scale)` then scales
    * the gradients by min(1, maxNorm / norm) as it reads them.
    */
-  async clipGradNorm(maxNorm: number): Promise<GradNorm> {
-    const stats = this.recordGradNorm(maxNorm);
+  async clipGradNorm(maxNorm: number, lossScale = 1): Promise<GradNorm> {
+    const stats = this.recordGradNorm(maxNorm, undefined, lossScale);
     const st = await this.gpu.read(stats, STATS_FLOATS, 0, 'train:stats');
     return { norm: st[0]!, nonFinite: st[STATS_NONFINITE] !== 0, scale: stats };
   }
