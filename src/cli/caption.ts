@@ -7,6 +7,8 @@ import { drawAttention } from '../infer/attention-map.ts';
 import { captionImages } from '../infer/caption.ts';
 import { InferError, loadReadableImages, openCheckpoint, resolveCheckpointDir } from '../infer/load.ts';
 import { checkOutputFile } from '../util/outdir.ts';
+import { checkpointArch } from '../model/arch.ts';
+import { captionLstmCommand, checkLstmCaption } from './caption-lstm.ts';
 import { checkInt } from './numbers.ts';
 import { checkSearch, DEFAULT_SEARCH, MAX_BEAMS, type Caption, type CheckedSearch, type SearchRequest } from '../infer/search.ts';
 
@@ -71,7 +73,7 @@ const D = DEFAULT_SEARCH;
 
 export const captionCommand = {
   command: 'caption <images..>',
-  describe: 'Caption images with a trained checkpoint (beam search, greedy or sampling)',
+  describe: 'Caption images with a trained checkpoint of any architecture (beam search, greedy or sampling)',
   builder: (y: Argv) =>
     y
       .positional('images', { type: 'string', array: true, describe: 'image files (JPEG, PNG, WebP, GIF, AVIF, SVG, TIFF)' })
@@ -89,7 +91,7 @@ export const captionCommand = {
       .option('allow-sot', { type: 'boolean', default: false, describe: "let the search choose [SOT] as open_clip's generate does (token-for-token parity with it; a trained model gives [SOT] next to no probability)" })
       .option('batch', { type: 'number', default: 8, describe: 'images per GPU pass' })
       .option('json', { type: 'boolean', default: false, describe: 'print JSON with per-token log-probs' })
-      .option('attention', { type: 'string', describe: 'write a PNG: for each word, where on the image the decoder looked' })
+      .option('attention', { type: 'string', describe: 'write a PNG: for each word, where on the image the decoder looked (coca and sat models)' })
       .option('lang', { type: 'string', describe: 'caption language of a multilingual model (en, ru, zh, ms: its language token follows [SOT]); a model without language tokens takes only en [default: en]' })
       .example('$0 caption photo.jpg', 'beam search with the newest checkpoint under runs/')
       .example('$0 caption a.png b.jpg --beams 1 --json', 'greedy, with per-token log-probs')
@@ -102,6 +104,12 @@ export const captionCommand = {
     checkInt('seed', args.seed, 0);
     const files = args.images ?? [];
     if (args.attention) checkOutputFile(args.attention, { option: '--attention', inputs: [...files, resolveCheckpointDir(args.checkpoint)] });
+    const dir = resolveCheckpointDir(args.checkpoint);
+    const arch = checkpointArch(dir);
+    if (arch === 'showtell' || arch === 'sat') {
+      checkLstmCaption(dir, arch, args);
+      return captionLstmCommand(dir, files, args, opts);
+    }
     const gpu = await Gpu.open();
     const ck = openCheckpoint(gpu, args.checkpoint);
     try {

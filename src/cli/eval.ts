@@ -16,6 +16,8 @@ import { asInput } from './data.ts';
 import { checkInt } from './numbers.ts';
 import { checkTokenizerFits, loadCheckpoint, readCheckpointTokenizer } from '../model/checkpoint.ts';
 import { checkpointPreprocess } from '../model/preprocess.ts';
+import { checkpointArch } from '../model/arch.ts';
+import { evalLstmCommand } from './eval-lstm.ts';
 
 interface EvalArgs {
   checkpoint?: string;
@@ -32,7 +34,7 @@ interface EvalArgs {
 
 export const evalCommand = {
   command: 'eval [checkpoint]',
-  describe: 'Evaluate a checkpoint: retrieval R@1/5/10, BLEU-1..4, CIDEr-D, zero-shot top-1/top-5, with baselines (and per caption language, for a multilingual model on a dataset with translations)',
+  describe: 'Evaluate a checkpoint: retrieval R@1/5/10, BLEU-1..4, CIDEr-D, zero-shot top-1/top-5, with baselines (and per caption language, for a multilingual model on a dataset with translations); a showtell or sat checkpoint gets BLEU and CIDEr-D',
   builder: (y: Argv) =>
     y
       .positional('checkpoint', { type: 'string', describe: 'checkpoint or run folder [default: the newest under runs/]' })
@@ -53,6 +55,8 @@ export const evalCommand = {
     const dir = resolveCheckpointDir(a.checkpoint);
     if (a.json) checkOutputFile(a.json, { option: '--json', inputs: [dir, asInput(a.data)] });
     if (a.captions) checkOutputFolder(a.captions, 'coca eval --captions', { option: '--captions', inputs: [dir, asInput(a.data), a.json] });
+    const arch = checkpointArch(dir);
+    if (arch === 'showtell' || arch === 'sat') return evalLstmCommand(dir, a, search);
     const gpu = await Gpu.open();
     try {
       const model = loadCheckpoint(gpu, dir);

@@ -12,8 +12,11 @@ import { resumeOptions, RESUMABLE, runOf, type RecordedOptions } from '../train/
 import { DEFAULT_CLIP } from '../train/step.ts';
 import { checkRunFolder, train, type TrainOptions } from '../train/trainer.ts';
 import { PRECISIONS, type Precision } from '../tensor/precision.ts';
+import { ARCHS, ARCH_NAMES } from '../model/arch.ts';
+import { runArch, trainLstmCommand } from './train-arch.ts';
 
 interface TrainArgs {
+  arch?: string;
   preset?: string;
   config?: string;
   data?: string;
@@ -162,6 +165,11 @@ export const trainCommand = {
   describe: 'Train a CoCa model (contrastive + captioning) on the built-in data or your own',
   builder: (y: Argv) =>
     y
+      .option('arch', {
+        type: 'string',
+        choices: ARCH_NAMES,
+        describe: `architecture: ${ARCH_NAMES.map((n) => `${n} (${ARCHS[n]})`).join('; ')}. showtell and sat have the preset nano [default: coca, or the one a --config file names]`,
+      })
       .option('preset', { type: 'string', choices: [...PRESETS], ...dflt('preset'), describe: 'model size (nano: tests and demo, minutes on a CPU; b32: open_clip coca_ViT-B-32 shape)' })
       .option('config', { type: 'string', describe: 'a model config JSON (open_clip keys) instead of a preset, or a bundled one by name: nano-cnn (nano with the CNN image tower, vision_cfg.tower "cnn")' })
       .option('data', { type: 'string', ...dflt('data'), describe: "dataset: builtin-small, builtin, a folder/file of your own, or WebDataset shards, streamed (a .tar, 'shards/{00000..00099}.tar', a list file, http(s):// URLs, a folder written by coca data shards; see docs/webdataset.md)" })
@@ -218,8 +226,14 @@ export const trainCommand = {
       .example('$0 train --preset tiny --data builtin --steps 2000', 'a bigger model on the full built-in set')
       .example('$0 train --resume runs/nano-20261123-0600', 'continue a stopped or killed run where its newest checkpoint left it')
       .example('$0 train --resume runs/nano-20261123-0600 --steps 600 --override steps', 'continue it further than it was meant to go')
-      .example('$0 train --contrastive-batch 1024 --micro-batch 32', 'a contrastive batch of 1024 pairs in the memory of 32 (gradient caching)'),
+      .example('$0 train --contrastive-batch 1024 --micro-batch 32', 'a contrastive batch of 1024 pairs in the memory of 32 (gradient caching)')
+      .example('$0 train --arch sat --steps 300', 'Show, Attend and Tell on the same data, batches and schedule as CoCa'),
   handler: async (a: TrainArgs) => {
+    const arch = runArch(a);
+    if (arch === 'showtell' || arch === 'sat') {
+      await trainLstmCommand(arch, a as unknown as Parameters<typeof trainLstmCommand>[1], { data: DEFAULTS.data, steps: DEFAULTS.steps, batch: DEFAULTS.batch, lr: DEFAULTS.lr, clip: DEFAULTS.clip, seed: DEFAULTS.seed, valEvery: DEFAULTS['val-every'], keep: DEFAULTS.keep });
+      return;
+    }
     if (a.override?.length && !a.resume) throw new CocaError('--override only applies with --resume (a new run takes its options as given)');
     if (a.init && (a.preset || a.config)) throw new CocaError(`--init ${a.init} brings its own model (its config.json); drop --${a.preset ? 'preset' : 'config'}`);
     if (a.init && !fs.existsSync(path.join(a.init, 'config.json'))) throw new CocaError(`--init ${a.init}: not a checkpoint folder (no config.json); give one written by coca train or coca import open_clip`);

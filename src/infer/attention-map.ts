@@ -9,7 +9,8 @@
 // decoder reads directly).
 import sharp, { type OverlayOptions } from 'sharp';
 import { loadSquare } from '../data/image.ts';
-import { fitOf } from '../data/preprocess.ts';
+import { fitOf, type ImagePreprocess } from '../data/preprocess.ts';
+import type { Tokenizer } from '../data/tokenizer.ts';
 import type { OpenCheckpoint } from './load.ts';
 import { loadImageFiles } from './load.ts';
 import type { Caption } from './search.ts';
@@ -56,29 +57,51 @@ function label(text: string, width: number, height: number, bold = false): Buffe
  * word under it). Captions must carry `attention` (decoded with recordAttention).
  */
 export async function drawAttention(ck: OpenCheckpoint, results: { image: string; caption: Caption }[], file: string, cell = 112): Promise<void> {
-  const { model, tokenizer } = ck;
+  const { model } = ck;
   const v = model.config.vision_cfg;
   const G = v.image_size / v.patch_size;
   const P = G * G;
   const images = await loadImageFiles(results.map((r) => r.image), ck.pre);
   const pool = await poolerPatchWeights(model, images, results.length);
   const nImg = pool.length / results.length / P;
+  await drawWordMaps(results, file, {
+    pre: ck.pre,
+    tokenizer: ck.tokenizer,
+    grid: G,
+    mapOf: (i, k) => {
+      const cross = results[i]!.caption.attention?.[k];
+      return cross ? wordMap(cross, pool.subarray(i * nImg * P, (i + 1) * nImg * P), nImg, P) : null;
+    },
+  }, cell);
+}
+
+/**
+ * The grid drawAttention draws, from any model's word maps: mapOf(i, k) is word k of picture i's
+ * map over a grid × grid feature map, row by row (null: nothing to draw). Show-Attend-Tell's α is
+ * such a map as it is.
+ */
+export async function drawWordMaps(
+  results: { image: string; caption: Caption }[],
+  file: string,
+  o: { pre: ImagePreprocess; tokenizer: Pick<Tokenizer, 'eosId' | 'decode'>; grid: number; mapOf: (i: number, k: number) => Float32Array | null },
+  cell = 112,
+): Promise<void> {
+  const { tokenizer, grid: G } = o;
   const labelH = 22;
   const cols = 1 + Math.max(...results.map((r) => r.caption.tokens.length - 1));
   const tiles: OverlayOptions[] = [];
   for (const [i, r] of results.entries()) {
-    const pic = await loadSquare({ path: r.image }, cell, fitOf(ck.pre.resizeMode));
+    const pic = await loadSquare({ path: r.image }, cell, fitOf(o.pre.resizeMode));
     const top = i * (cell + labelH + 6);
     const raw = { raw: { width: cell, height: cell, channels: 3 as const } };
     tiles.push({ input: Buffer.from(pic), ...raw, left: 0, top });
     tiles.push({ input: label(r.image.split('/').pop() ?? '', cell, labelH, true), left: 0, top: top + cell });
     const words = r.caption.tokens.slice(1);
-    const poolI = pool.subarray(i * nImg * P, (i + 1) * nImg * P);
     for (const [k, id] of words.entries()) {
-      const cross = r.caption.attention?.[k];
-      if (!cross) continue;
+      const map = o.mapOf(i, k);
+      if (!map) continue;
       const left = (k + 1) * (cell + 4);
-      tiles.push({ input: overlay(pic, wordMap(cross, poolI, nImg, P), G, cell), ...raw, left, top });
+      tiles.push({ input: overlay(pic, map, G, cell), ...raw, left, top });
       tiles.push({ input: label(id === tokenizer.eosId ? '[EOT]' : tokenizer.decode([id]).trim(), cell, labelH), left, top: top + cell });
     }
   }

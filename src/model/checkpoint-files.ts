@@ -3,6 +3,7 @@
 // writer (checkpoint-folder.ts) puts them on disk; a tab (the train-in-a-tab page) hands them to
 // the visitor as a download, hashed with the browser's own SHA-256, so `coca` verifies and loads
 // the folder unpacked from it like one it wrote itself.
+import type { ParamStore } from '../nn/params.ts';
 import type { CocaModel } from './coca.ts';
 import { clampLogitScale } from './loss.ts';
 import { serializeSafetensors, type TensorIn } from './safetensors-format.ts';
@@ -37,8 +38,14 @@ export function manifestText(entries: ManifestEntry[], step?: number): string {
   return JSON.stringify(manifest, null, 2) + '\n';
 }
 
+/** A model as a checkpoint holds it: its parameters and the config that made them (CoCa or another architecture). */
+export interface StoredModel {
+  params: ParamStore;
+  config: object;
+}
+
 /** The model's files of a checkpoint, for writeCheckpointFolder or checkpointBytes. */
-export async function modelFiles(model: CocaModel, tokenizerJson?: string): Promise<CheckpointFile[]> {
+export async function modelFiles(model: StoredModel, tokenizerJson?: string): Promise<CheckpointFile[]> {
   const tensors = new Map<string, TensorIn>();
   for (const [name, t] of await model.params.state()) {
     // The logit scale is clamped where it is read; store the value the model uses.

@@ -14,6 +14,7 @@ import { CocaModel } from './coca.ts';
 import { parseConfig, type CocaConfig } from './config.ts';
 import { parameterShapes } from './shapes.ts';
 import { CheckpointError } from './errors.ts';
+import { archOfConfig, wrongArch } from './arch.ts';
 import { checkpointParams } from './checkpoint-params.ts';
 import { readSafetensors } from './safetensors.ts';
 
@@ -26,6 +27,8 @@ export function readCheckpointConfig(dir: string): CocaConfig {
   } catch (e) {
     throw new CheckpointError(`${file} is not valid JSON (${(e as Error).message}); the checkpoint is damaged: use another one`);
   }
+  const arch = archOfConfig(json, file);
+  if (arch !== 'coca') throw wrongArch(dir, arch, 'this command', ['coca']);
   return parseConfig(json, file);
 }
 
@@ -35,8 +38,11 @@ function readParams(dir: string): Map<string, HostTensor> {
   return checkpointParams(readSafetensors(file), file);
 }
 
+export type { StoredModel } from './checkpoint-files.ts';
+import type { StoredModel } from './checkpoint-files.ts';
+
 /** Loads the checkpoint's parameters into `model` (whose config must match, tensor by tensor). The caller verifies the folder. */
-export function loadParamsInto(dir: string, model: CocaModel): void {
+export function loadParamsInto(dir: string, model: StoredModel): void {
   model.params.load(readParams(dir));
 }
 

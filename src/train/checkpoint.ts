@@ -4,8 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { recoverCheckpointFolders, readManifest, removeCheckpointFolder, writeCheckpointFolder, type CheckpointFile } from '../model/checkpoint-folder.ts';
-import { modelFiles } from '../model/checkpoint.ts';
-import type { CocaModel } from '../model/coca.ts';
+import { modelFiles, type StoredModel } from '../model/checkpoint.ts';
 import { CheckpointError } from '../model/errors.ts';
 import { readSafetensors, type TensorIn } from '../model/safetensors.ts';
 import type { AdamW } from './adamw.ts';
@@ -18,7 +17,7 @@ export interface SaveOptions {
   state?: { step: number } & Record<string, unknown>;
 }
 
-export async function saveCheckpoint(dir: string, model: CocaModel, opts: SaveOptions = {}): Promise<void> {
+export async function saveCheckpoint(dir: string, model: StoredModel, opts: SaveOptions = {}): Promise<void> {
   const files: CheckpointFile[] = await modelFiles(model, opts.tokenizerJson);
   if (opts.optimizer) {
     const moments = new Map<string, TensorIn>();

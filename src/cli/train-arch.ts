@@ -1,0 +1,146 @@
+// `coca train --arch`: which architecture a run trains, and the run of one that is not CoCa
+// (src/train/captioner-trainer.ts). CoCa's own path (src/cli/train.ts) is unchanged.
+import fs from 'node:fs';
+import path from 'node:path';
+import { Gpu } from '../gpu/gpu.ts';
+import { archOfConfig, checkArch, type Arch } from '../model/arch.ts';
+import { loadLstmConfig, LSTM_PRESETS, type LstmArch } from '../model/captioners/config.ts';
+import { DEFAULT_ADAMW } from '../train/adamw.ts';
+import { trainCaptioner } from '../train/captioner-trainer.ts';
+import { checkRunFolder } from '../train/trainer.ts';
+import type { Triple, ResizeMode } from '../data/index.ts';
+import { CocaError } from '../util/errors.ts';
+import { checkInt, checkNumber } from './numbers.ts';
+
+export interface ArchArgs {
+  arch?: string;
+  preset?: string;
+  config?: string;
+  resume?: string;
+}
+
+function readJson(file: string): unknown {
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The run's architecture: --arch, else the one a --config file or a resumed run names, else coca.
+ * --arch and a config of another architecture disagree in one line.
+ */
+export function runArch(a: ArchArgs): Arch {
+  const given = a.arch !== undefined ? checkArch(a.arch) : undefined;
+  if (a.resume) {
+    const run = fs.existsSync(path.join(a.resume, 'run.json')) ? a.resume : path.join(a.resume, '..', '..');
+    const recorded = (readJson(path.join(run, 'run.json')) as { arch?: string } | null)?.arch;
+    const arch = recorded === undefined ? 'coca' : checkArch(recorded, `${run}/run.json: arch`);
+    if (arch !== 'coca') throw new CocaError(`--resume ${a.resume}: the run trains --arch ${arch}, which cannot be resumed yet; start a new run (its checkpoints/last is complete)`);
+    if (given && given !== arch) throw new CocaError(`--arch ${given} and --resume ${a.resume} disagree: that run trains --arch ${arch}; drop --arch`);
+    return arch;
+  }
+  const fromConfig = a.config && fs.existsSync(a.config) ? archOfConfig(readJson(a.config), a.config) : undefined;
+  if (given && fromConfig && given !== fromConfig) throw new CocaError(`--arch ${given} and --config ${a.config} disagree: the config is a ${fromConfig} model; drop --arch or give a ${given} config`);
+  return given ?? fromConfig ?? 'coca';
+}
+
+/** The options of `coca train` that an LSTM captioner's run has no use for, as typed. */
+const COCA_ONLY: Record<string, string> = {
+  'caption-weight': 'its only loss is the caption loss',
+  'contrastive-weight': 'it has no contrastive loss',
+  init: 'it starts from its own initialisation',
+  'lock-image': 'its image tower always trains',
+  'grad-accum': 'it takes one batch per step',
+  'contrastive-batch': 'it has no contrastive loss',
+  'micro-batch': 'it has no contrastive loss',
+  'shuffle-buffer': 'it does not stream shards',
+  'caption-field': 'it does not stream shards',
+  override: 'it cannot be resumed yet',
+  'save-every': 'it writes last at the end and a checkpoint every --val-every steps',
+};
+
+export interface LstmTrainArgs {
+  preset?: string;
+  config?: string;
+  data?: string;
+  out?: string;
+  steps?: number;
+  batch?: number;
+  lr?: number;
+  warmup?: number;
+  'weight-decay'?: number;
+  clip?: number;
+  seed?: number;
+  'val-every'?: number;
+  keep?: number;
+  'on-nan'?: string;
+  'image-mean'?: number[];
+  'image-std'?: number[];
+  'image-resize-mode'?: ResizeMode;
+  strict: boolean;
+  [key: string]: unknown;
+}
+
+function stamp(): string {
+  return new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
+}
+
+/** `coca train --arch showtell|sat`: the options checked, the run trained, a summary printed. */
+export async function trainLstmCommand(arch: LstmArch, a: LstmTrainArgs, defaults: { data: string; steps: number; batch: number; lr: number; clip: number; seed: number; valEvery: number; keep: number }): Promise<void> {
+  for (const [opt, why] of Object.entries(COCA_ONLY)) {
+    const v = a[opt];
+    if (v !== undefined && v !== false && !(Array.isArray(v) && v.length === 0)) throw new CocaError(`--${opt} does not apply to --arch ${arch}: ${why}; drop it`);
+  }
+  if (a['on-nan'] === 'skip') throw new CocaError(`--on-nan skip does not apply to --arch ${arch}: its runs stop on a non-finite loss; drop it`);
+  if (a.preset && a.config) throw new CocaError('give --preset or --config, not both');
+  if (a.preset && !(LSTM_PRESETS as readonly string[]).includes(a.preset)) throw new CocaError(`--preset ${a.preset}: --arch ${arch} has the presets ${LSTM_PRESETS.join(', ')}; give one of them or --config FILE`);
+  const configName = a.config ?? a.preset ?? 'nano';
+  const config = loadLstmConfig(arch, configName);
+  const steps = a.steps ?? defaults.steps;
+  const o = {
+    config,
+    configName,
+    data: a.data ?? defaults.data,
+    out: a.out ?? path.join('runs', `${arch}-${path.basename(configName, '.json')}-${stamp()}`),
+    steps,
+    batch: a.batch ?? defaults.batch,
+    lr: a.lr ?? defaults.lr,
+    warmup: a.warmup ?? Math.max(1, Math.round(steps * 0.05)),
+    weightDecay: a['weight-decay'] ?? DEFAULT_ADAMW.weightDecay,
+    beta1: DEFAULT_ADAMW.beta1,
+    beta2: DEFAULT_ADAMW.beta2,
+    eps: DEFAULT_ADAMW.eps,
+    clip: a.clip ?? defaults.clip,
+    seed: a.seed ?? defaults.seed,
+    valEvery: a['val-every'] ?? defaults.valEvery,
+    keep: a.keep ?? defaults.keep,
+    preprocess: { mean: a['image-mean'] as Triple | undefined, std: a['image-std'] as Triple | undefined, resizeMode: a['image-resize-mode'] },
+    strict: a.strict,
+    progress: true,
+  };
+  checkInt('steps', o.steps, 1);
+  checkInt('batch', o.batch, 2); // batch norm's training statistics need two rows
+  checkInt('val-every', o.valEvery, 1);
+  checkInt('warmup', o.warmup, 0, o.steps);
+  checkInt('keep', o.keep, 0);
+  checkInt('seed', o.seed, 0);
+  checkNumber('lr', o.lr, { above: 0, max: 1, about: 'the peak AdamW step, e.g. 1e-3' });
+  checkNumber('clip', o.clip, { above: 0, about: 'the largest global gradient norm kept' });
+  checkNumber('weight-decay', o.weightDecay, { min: 0, max: 1 / o.lr, about: 'each step shrinks weights by lr × weight decay, which must stay below 1' });
+  checkRunFolder(o.out, o.data);
+  if (fs.existsSync(path.join(o.out, 'run.json'))) throw new CocaError(`${o.out} already holds a run; pick another --out`);
+  const gpu = await Gpu.open();
+  try {
+    const r = await trainCaptioner(gpu, o);
+    const v = r.validation;
+    console.log(
+      `done: ${r.steps} steps in ${r.seconds.toFixed(1)} s; last loss ${r.last?.total.toFixed(4) ?? '–'}` +
+        (v ? `; validation caption loss ${v.caption.toFixed(4)} (${v.items} pairs)` : '') +
+        `\n  checkpoint: ${path.join(r.out, 'checkpoints', 'last')}`,
+    );
+  } finally {
+    gpu.destroy();
+  }
+}

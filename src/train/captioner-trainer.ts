@@ -1,0 +1,158 @@
+// `coca train --arch showtell|sat`: the LSTM captioners trained on the same data, batches,
+// preprocessing, AdamW, warm-up + cosine schedule and clip as CoCa, so runs compare at an equal
+// budget. A run folder like CoCa's: run.json (arch recorded), log.jsonl per step, val.jsonl
+// (validation caption loss every --val-every steps), checkpoints/step-N, best and last.
+import fs from 'node:fs';
+import path from 'node:path';
+import { BatchLoader, defaultPreprocess, describePreprocess, isShardData, loadDataset, loadTokenizer, measuredStats, type ImagePreprocess, type ResizeMode, type Triple } from '../data/index.ts';
+import type { Gpu } from '../gpu/gpu.ts';
+import { withLstmPreprocess, withLstmVocab, type LstmConfig } from '../model/captioners/config.ts';
+import { LstmCaptioner } from '../model/captioners/lstm.ts';
+import { claimOutputFolder } from '../util/outdir.ts';
+import { writeFileAtomic } from '../util/atomic.ts';
+import { createProgress } from '../util/progress.ts';
+import { Rng } from '../util/prng.ts';
+import { AdamW } from './adamw.ts';
+import { captionerLoss, captionerTrainStep } from './captioner-step.ts';
+import { pruneCheckpoints, saveCheckpoint } from './checkpoint.ts';
+import { learningRate } from './schedule.ts';
+import { TrainError } from './trainer.ts';
+
+export interface CaptionerTrainOptions {
+  config: LstmConfig;
+  configName: string;
+  data: string;
+  out: string;
+  steps: number;
+  batch: number;
+  lr: number;
+  warmup: number;
+  weightDecay: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  clip: number;
+  seed: number;
+  valEvery: number;
+  keep: number;
+  preprocess?: { mean?: Triple; std?: Triple; resizeMode?: ResizeMode };
+  strict?: boolean;
+  progress: boolean;
+  /** Validation batches at most (tests); default all of the val split. */
+  valBatches?: number;
+}
+
+export interface CaptionerStepLog {
+  step: number;
+  caption: number;
+  regulariser: number;
+  total: number;
+  lr: number;
+  gradNorm: number;
+  ms: number;
+  imagesPerSec: number;
+}
+
+export interface CaptionerTrainResult {
+  out: string;
+  steps: number;
+  first: CaptionerStepLog | null;
+  last: CaptionerStepLog | null;
+  validation: { caption: number; regulariser: number; items: number } | null;
+  /** Wall time of the training loop (steps, validation and checkpoints), seconds. */
+  seconds: number;
+}
+
+const TRAIN = 'coca train';
+
+export async function trainCaptioner(gpu: Gpu, o: CaptionerTrainOptions, log: (line: string) => void = console.log): Promise<CaptionerTrainResult> {
+  if (isShardData(o.data)) throw new TrainError(`--arch ${o.config.arch} trains on a built or folder dataset; WebDataset shards stream only into coca's own model for now: give --data builtin-small, builtin or a folder`);
+  const tokenizer = loadTokenizer(o.data);
+  const S = o.config.vision_cfg.image_size;
+  const chosen = Object.fromEntries(Object.entries(o.preprocess ?? {}).filter(([, v]) => v !== undefined)) as Partial<ImagePreprocess>;
+  const pre: ImagePreprocess = { ...defaultPreprocess(S, measuredStats(o.data)), ...chosen };
+  const config = withLstmPreprocess(withLstmVocab(o.config, tokenizer.vocabSize), pre);
+  const L = config.decoder_cfg.context_length;
+  const strict = o.strict ?? false;
+  const trainSet = await loadDataset(o.data, { split: 'train', imageSize: S, strict });
+  const valSet = await loadDataset(o.data, { split: 'val', imageSize: S, strict }).catch(() => null);
+  if (trainSet.length < o.batch) throw new TrainError(`the train split of ${o.data} has ${trainSet.length} items, fewer than one batch of ${o.batch}; use --batch ${Math.max(1, trainSet.length)} or more data`);
+  const base = { batchSize: o.batch, contextLength: L, tokenizer, preprocess: pre, strict, seed: o.seed };
+  const loader = new BatchLoader(trainSet, { ...base, train: true, warn: (l: string) => log(`warning: ${l}`) });
+  const valLoader = valSet && valSet.length > 0 ? () => new BatchLoader(valSet, { ...base, train: false }) : null;
+
+  const model = LstmCaptioner.init(gpu, config, o.seed);
+  const opt = new AdamW(gpu, model.params, { lr: o.lr, beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: o.weightDecay });
+  const rng = new Rng(o.seed ^ 0x0d0d0d0d);
+  claimOutputFolder(o.out, TRAIN, { inputs: [o.data === 'builtin' || o.data === 'builtin-small' ? undefined : o.data] });
+  fs.mkdirSync(path.join(o.out, 'checkpoints'), { recursive: true });
+  const params = model.params.count();
+  writeFileAtomic(path.join(o.out, 'run.json'), JSON.stringify({ arch: config.arch, ...o, config, progress: undefined, tokenizerVocab: tokenizer.vocabSize, params }, null, 2) + '\n');
+  log(`coca train: --arch ${config.arch} ${o.configName} (${params.toLocaleString('en')} parameters) on ${o.data}: ${trainSet.length} training pairs, batch ${o.batch}, ${o.steps} steps, lr ${o.lr} (warm-up ${o.warmup}, cosine), clip ${o.clip}, dropout ${config.decoder_cfg.dropout}${config.arch === 'sat' ? `, λ (doubly stochastic) ${config.decoder_cfg.alpha_c}` : ''}, seed ${o.seed}`);
+  log(`  adapter: ${gpu.adapter.backend} · ${gpu.adapter.description || gpu.adapter.device}; output: ${o.out}`);
+  log(`  preprocessing (recorded in the model's config.json): ${describePreprocess(pre)}`);
+
+  const tokJson = JSON.stringify(tokenizer.json);
+  const save = (name: string, step: number) => saveCheckpoint(path.join(o.out, 'checkpoints', name), model, { tokenizerJson: tokJson, optimizer: opt, state: { step } });
+  const bar = o.progress ? createProgress({ label: 'train', total: o.steps, start: 0, fields: [{ name: 'loss' }, { name: 'cap' }, { name: 'ips', unit: 'img/s' }] }) : null;
+  let first: CaptionerStepLog | null = null;
+  let last: CaptionerStepLog | null = null;
+  let validation: CaptionerTrainResult['validation'] = null;
+  let best: number | null = null;
+  const t0 = performance.now();
+  try {
+    for (let step = 0; step < o.steps; ) {
+      const ts = performance.now();
+      const b = await loader.next();
+      const lr = learningRate(step, o.lr, o.warmup, o.steps);
+      const r = await captionerTrainStep(model, opt, { images: b.images, text: b.tokens, batch: b.rows }, { clip: o.clip, lr, rng });
+      if (r.nonFinite) throw new TrainError(`step ${step + 1}: ${r.nonFinite}; training stopped, the last good checkpoint is in ${path.join(o.out, 'checkpoints')}`);
+      step++;
+      const ms = performance.now() - ts;
+      last = { step, caption: r.caption, regulariser: r.regulariser, total: r.total, lr, gradNorm: r.gradNorm, ms, imagesPerSec: (b.rows * 1000) / ms };
+      first ??= last;
+      fs.appendFileSync(path.join(o.out, 'log.jsonl'), JSON.stringify(last) + '\n');
+      bar?.update(step, { loss: r.total.toFixed(3), cap: r.caption.toFixed(3), ips: last.imagesPerSec.toFixed(1) });
+      if (valLoader && (step % o.valEvery === 0 || step === o.steps)) {
+        validation = await validateCaptioner(model, valLoader(), o.valBatches);
+        fs.appendFileSync(path.join(o.out, 'val.jsonl'), JSON.stringify({ step, ...validation }) + '\n');
+        await save(`step-${String(step).padStart(6, '0')}`, step);
+        const total = validation.caption + validation.regulariser;
+        if (best === null || total < best) {
+          best = total;
+          await save('best', step);
+        }
+        pruneCheckpoints(path.join(o.out, 'checkpoints'), o.keep);
+      }
+    }
+    await save('last', o.steps);
+    const note = loader.decodeSummary();
+    if (note) log(note);
+  } finally {
+    bar?.stop();
+    await loader.close();
+    opt.release();
+    model.params.release();
+  }
+  return { out: o.out, steps: o.steps, first, last, validation, seconds: (performance.now() - t0) / 1000 };
+}
+
+/** The mean caption loss (and regulariser) over the val split, in inference mode, weighted by rows. */
+export async function validateCaptioner(model: LstmCaptioner, loader: BatchLoader, maxBatches = Infinity): Promise<{ caption: number; regulariser: number; items: number }> {
+  let caption = 0;
+  let regulariser = 0;
+  let items = 0;
+  try {
+    for (let n = 0; n < maxBatches; n++) {
+      const b = await loader.next();
+      const l = await captionerLoss(model, { images: b.images, text: b.tokens, batch: b.rows });
+      caption += l.caption * b.rows;
+      regulariser += l.regulariser * b.rows;
+      items += b.rows;
+      if (b.last) break;
+    }
+  } finally {
+    await loader.close();
+  }
+  return { caption: caption / Math.max(1, items), regulariser: regulariser / Math.max(1, items), items };
+}
