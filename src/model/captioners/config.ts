@@ -66,10 +66,10 @@ export function parseLstmConfig(raw: unknown, where = 'config'): LstmConfig {
   // CoCa's parser checks and completes vision_cfg (heads from head_width, the preprocessing record);
   // the towers it requires beside it are placeholders, and its pooler keys are dropped again.
   const v = raw['vision_cfg'];
-  const coca = parseConfig({ embed_dim: 1, vision_cfg: { attn_pooler_heads: 1, ...v }, text_cfg: { context_length: 1, vocab_size: 1, width: 1, heads: 1, layers: 1 }, multimodal_cfg: { width: 1, heads: 1, layers: 1 } }, where);
   for (const k of ['attentional_pool', 'attn_pooler_queries', 'attn_pooler_heads']) {
     if (k in v) throw new ConfigError(`${where}: vision_cfg.${k}: the ${arch} model has no attentional pooler; remove the key`);
   }
+  const coca = parseConfig({ embed_dim: 1, vision_cfg: { attn_pooler_heads: 1, ...v }, text_cfg: { context_length: 1, vocab_size: 1, width: 1, heads: 1, layers: 1 }, multimodal_cfg: { width: 1, heads: 1, layers: 1 } }, where);
   const { attentional_pool: _a, attn_pooler_queries: _q, attn_pooler_heads: _h, ...vision_cfg } = coca.vision_cfg;
   const d = raw['decoder_cfg'];
   const out: Record<string, number> = {};
