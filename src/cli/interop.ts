@@ -5,7 +5,7 @@ import type { Argv } from 'yargs';
 import { resolveCheckpointDir } from '../infer/load.ts';
 import { InteropError } from '../interop/errors.ts';
 import { exportOpenClip, importOpenClip, OPENCLIP_CONFIGS } from '../interop/openclip.ts';
-import { exportWeb } from '../web/export.node.ts';
+import { exportWeb, WEB_WEIGHTS, type WebWeights } from '../web/export.node.ts';
 
 interface ImportArgs {
   format?: string;
@@ -19,6 +19,7 @@ interface ExportArgs {
   checkpoint?: string;
   out: string;
   index?: string;
+  weights?: WebWeights;
 }
 
 export const importCommand = {
@@ -48,16 +49,19 @@ export const exportCommand = {
       .positional('checkpoint', { type: 'string', describe: 'a coca checkpoint folder (open_clip: layout attentional_pool true); web: also a run folder (its last checkpoint)' })
       .option('out', { type: 'string', demandOption: true, describe: 'folder to write in (new or empty): open_clip_model.safetensors and open_clip_config.json, or the site' })
       .option('index', { type: 'string', describe: "web only: a retrieval index made with this checkpoint ('coca index build'), searched by text on the page [default: none]" })
+      .option('weights', { choices: WEB_WEIGHTS, describe: 'web only: how model/ stores the weights: f16 (half precision: half the download, widened to float32 on load; the captions of the test pictures are unchanged) or f32 (as trained) [default: f16]' })
       .example('$0 export open_clip runs/b32/best --out to-openclip', 'then open_clip loads it with pretrained=to-openclip/open_clip_model.safetensors')
       .example('$0 export web runs/nano --out site', 'then serve site/ over https or from localhost (python3 -m http.server -d site)'),
   handler: async (a: ExportArgs) => {
     if (a.format === 'web') {
-      const r = await exportWeb(resolveCheckpointDir(a.checkpoint), a.out, a.index);
+      const r = await exportWeb(resolveCheckpointDir(a.checkpoint), a.out, a.index, a.weights ?? 'f16');
       const mb = (n: number) => `${(n / 2 ** 20).toFixed(2)} MiB`;
-      console.log(`${a.out}: index.html, site.js (${mb(r.bundle)}), shaders/ (${mb(r.shaders)}), model/ (${mb(r.model)})${a.index ? `, index/ (${mb(r.index)})` : ''}; ${mb(r.total)} in all`);
+      const stored = r.tensors ? `weights f16${r.tensors.f32 ? `, ${r.tensors.f32} tensors f32 (too large for a half)` : ''}` : 'weights f32';
+      console.log(`${a.out}: index.html, site.js (${mb(r.bundle)}), shaders/ (${mb(r.shaders)}), model/ (${mb(r.model)}, ${stored})${a.index ? `, index/ (${mb(r.index)})` : ''}; ${mb(r.total)} in all`);
       return;
     }
     if (a.index !== undefined) throw new InteropError('--index is for coca export web only; open_clip has no retrieval index');
+    if (a.weights !== undefined) throw new InteropError('--weights is for coca export web only; open_clip loads the float32 weights as trained');
     const r = exportOpenClip(a.checkpoint!, a.out);
     for (const n of r.notes) console.error(`coca: note: ${n}`);
     console.log(`${a.out}: ${r.tensors} tensors in open_clip_model.safetensors, open_clip_config.json`);

@@ -42,11 +42,18 @@ let gpu: Gpu;
 let pics: Awaited<ReturnType<typeof makePictures>>;
 let exported: string;
 
-/** Node's caption of `file` with the checkpoint, as the page computes it (beams 3), and its word maps. */
+/**
+ * The model the page loads: the site's model/ (half-precision weights, widened to float32 on
+ * load by the loader both hosts share), so Node's references use the very weights the page
+ * does; test/infer/export-half.test.ts shows they caption as the checkpoint's float32 ones.
+ */
+const siteModel = () => path.join(dir, 'site', 'model');
+
+/** Node's caption of `file` with the site's model, as the page computes it (beams 3), and its word maps. */
 async function nodeCaption(file: string): Promise<{ text: string; maps: Float32Array[] }> {
-  const model = loadCheckpoint(gpu, path.join(dir, 'ck'));
+  const model = loadCheckpoint(gpu, siteModel());
   try {
-    const tokenizer = readCheckpointTokenizer(path.join(dir, 'ck'), model.config)!;
+    const tokenizer = readCheckpointTokenizer(siteModel(), model.config)!;
     const pre = preprocessOf(model.config)!;
     const img = await decodePicture({ bytes: fs.readFileSync(file), maxPixels: 1e8, name: file }, pre, false);
     const images = new Float32Array(3 * pre.size * pre.size);
@@ -88,7 +95,7 @@ describe.skipIf(!have && !process.env.CI)('coca export web', () => {
   });
 
   it('says what it wrote, and a second export into the site replaces it', () => {
-    expect(exported).toMatch(/site: index\.html, site\.js \(\d+\.\d\d MiB\), shaders\/ \(\d+\.\d\d MiB\), model\/ \(\d+\.\d\d MiB\), index\/ \(\d+\.\d\d MiB\); \d+\.\d\d MiB in all$/);
+    expect(exported).toMatch(/site: index\.html, site\.js \(\d+\.\d\d MiB\), shaders\/ \(\d+\.\d\d MiB\), model\/ \(\d+\.\d\d MiB, weights f16\), index\/ \(\d+\.\d\d MiB\); \d+\.\d\d MiB in all$/);
     const again = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'coca.js'), 'export', 'web', path.join(dir, 'ck'), '--index', path.join(dir, 'idx'), '--out', path.join(dir, 'site')], { encoding: 'utf8', timeout: 120_000 });
     expect(again.status, again.stderr).toBe(0);
     const refused = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'coca.js'), 'export', 'web', path.join(dir, 'ck'), '--out', path.join(dir, 'pics')], { encoding: 'utf8', timeout: 120_000 });
@@ -145,9 +152,9 @@ describe.skipIf(!have && !process.env.CI)('coca export web', () => {
       await page.waitForFunction(`document.getElementById('classes').dataset.state === 'done'`, undefined, { timeout: 120_000 });
       const got = (await page.evaluate('globalThis.cocaSite.classes')) as { label: string; p: number }[];
       {
-        const model = loadCheckpoint(gpu, path.join(dir, 'ck'));
+        const model = loadCheckpoint(gpu, siteModel());
         try {
-          const tokenizer = readCheckpointTokenizer(path.join(dir, 'ck'), model.config)!;
+          const tokenizer = readCheckpointTokenizer(siteModel(), model.config)!;
           const pre = preprocessOf(model.config)!;
           const img = await decodePicture({ bytes: fs.readFileSync(pics.blue), maxPixels: 1e8, name: 'blue.jpg' }, pre, false);
           const input = new Float32Array(3 * pre.size * pre.size);
@@ -174,10 +181,10 @@ describe.skipIf(!have && !process.env.CI)('coca export web', () => {
       await page.press('#query', 'Enter');
       await page.waitForFunction(`document.getElementById('results').dataset.state === 'done'`, undefined, { timeout: 120_000 });
       const hits = (await page.evaluate('globalThis.cocaSite.hits')) as { index: number; score: number }[];
-      const model = loadCheckpoint(gpu, path.join(dir, 'ck'));
+      const model = loadCheckpoint(gpu, siteModel());
       try {
         const index = loadIndex(path.join(dir, 'idx'));
-        const q = await embedTexts(model, readCheckpointTokenizer(path.join(dir, 'ck'), model.config)!, [query]);
+        const q = await embedTexts(model, readCheckpointTokenizer(siteModel(), model.config)!, [query]);
         const want = topK(index.embeddings, q, Math.min(8, index.items.length));
         expect(hits.map((h) => h.index)).toEqual(want.map((h) => h.index));
         for (const [i, h] of hits.entries()) expect(Math.abs(h.score - want[i]!.score), `score of hit ${i}`).toBeLessThanOrEqual(1e-4);
