@@ -21,6 +21,8 @@ export interface BenchContext {
   layout: string;
   /** Whether CPU reference measurements (BLAS, PyTorch) may run. */
   blas: boolean;
+  /** --checkpoint: a model the family measures instead of its own (web). */
+  checkpoint?: string;
 }
 
 export interface BenchOutcome {

@@ -20,6 +20,7 @@ import { stepBench } from './step.ts';
 import { precisionBench } from './precision.ts';
 import { gradCacheBench } from './gradcache.ts';
 import { openclipBench } from './openclip.ts';
+import { webBench } from './web.ts';
 import { waitBench } from '../../kernels/bench/wait.ts';
 
 // One entry per line, so that families added side by side only insert lines.
@@ -44,4 +45,5 @@ export const BENCH_FAMILIES: BenchFamily[] = [
   precisionBench,
   gradCacheBench,
   openclipBench,
+  webBench,
 ];

@@ -22,6 +22,7 @@ interface BenchArgs {
   json?: string;
   blas: boolean;
   seed: number;
+  checkpoint?: string;
 }
 
 async function run(args: BenchArgs): Promise<void> {
@@ -40,7 +41,7 @@ async function run(args: BenchArgs): Promise<void> {
     console.log(`cpu:     ${machine.cpu}; waiting: ${machine.waitMode}; clock: ${machine.clock}`);
     const ceilings = await measureCeilings(gpu);
     console.log(`ceilings (same run): FMA ${fmt(ceilings.gflops, 2)} GFLOP/s, copy kernel ${fmt(ceilings.gbps, 2)} GB/s, copyBufferToBuffer ${fmt(ceilings.copyBufferGbps, 2)} GB/s\n`);
-    const ctx: BenchContext = { gpu, ceilings, runs: args.runs, seed: args.seed, sizes: args.sizes, variant: args.variant, layout: args.layout, blas: args.blas };
+    const ctx: BenchContext = { gpu, ceilings, runs: args.runs, seed: args.seed, sizes: args.sizes, variant: args.variant, layout: args.layout, blas: args.blas, checkpoint: args.checkpoint };
     const report: Record<string, unknown> = { machine, date: new Date().toISOString(), args, ceilings };
     let failed = 0;
     for (const f of families) {
@@ -70,13 +71,14 @@ export const benchCommand = {
         default: 'all',
         describe: `which kernels: ${BENCH_FAMILIES.map((f) => `${f.name} (${f.describe})`).join('; ')}`,
       })
-      .option('sizes', { type: 'string', describe: 'sizes, family-specific; matmul: comma list of n (square) or MxNxK [default 256,512,1024 on software adapters, 1024,2048,4096 on GPUs]; conv2d: BxCxHxWxOxKxSxP (batch, in channels, height, width, out channels, square kernel, stride, padding) [default 8x64x28x28x64x3x1x1,8x64x28x28x128x3x2x1,8x3x64x64x32x7x2x3 on software adapters]; pool, batchnorm: BxCxHxW [default 8x64x56x56 on software adapters]; lstm: BxIxH (batch, input size, hidden size) [default 1x256x256,32x256x256 on software adapters]' })
+      .option('sizes', { type: 'string', describe: 'sizes, family-specific; matmul: comma list of n (square) or MxNxK [default 256,512,1024 on software adapters, 1024,2048,4096 on GPUs]; conv2d: BxCxHxWxOxKxSxP (batch, in channels, height, width, out channels, square kernel, stride, padding) [default 8x64x28x28x64x3x1x1,8x64x28x28x128x3x2x1,8x3x64x64x32x7x2x3 on software adapters]; pool, batchnorm: BxCxHxW [default 8x64x56x56 on software adapters]; lstm: BxIxH (batch, input size, hidden size) [default 1x256x256,32x256x256 on software adapters]; web: pictures:steps:batch (pictures captioned, nano training steps of which the first is not timed, batch) [default 6:4:32]' })
       .option('variant', { type: 'string', default: 'all', describe: 'comma list of variants, or all' })
       .option('layout', { type: 'string', default: 'NN', describe: 'matmul: NN, NT, TN (B or A transposed), comma list, or all' })
       .option('runs', { type: 'number', default: 3, describe: 'timed runs per case (the median is reported)' })
       .option('json', { type: 'string', describe: 'also write every figure to this JSON file' })
       .option('blas', { type: 'boolean', default: true, describe: 'measure CPU BLAS sgemm on the same sizes (--no-blas skips it)' })
       .option('seed', { type: 'number', default: 1, describe: 'seed of the random inputs' })
+      .option('checkpoint', { type: 'string', describe: 'web: the checkpoint folder (or run) whose captions are timed, so that they have words [default: the nano the case trains for its few steps, whose captions are a token or two]' })
       .example('$0 bench matmul', 'every matmul variant at the default sizes')
       .example('$0 bench matmul --sizes 1024 --variant subgroup', 'one variant at n=1024')
       .example('$0 bench matmul --sizes 128x3072x768 --layout all', 'a rectangular shape in every layout'),
