@@ -69,9 +69,10 @@ function embedInPieces(model: CocaModel, micro: readonly CocaInputs[], N: number
 /**
  * Leaves in the parameters' gradients (zeroed first) those of one batch of all N rows under
  * λ_con·contrastive + λ_cap·caption, computed in micro-batches of M rows; the logit scale is
- * clamped as a training step clamps it. Returns the batch's loss parts (one read-back).
+ * clamped as a training step clamps it. Returns the batch's loss parts (one read-back). With a
+ * `lossScale` S (mixed precision), the gradients left are S times those.
  */
-export async function cachedGradients(model: CocaModel, batch: CocaInputs, M: number, weights: LossWeights = DEFAULT_LOSS_WEIGHTS): Promise<LossParts> {
+export async function cachedGradients(model: CocaModel, batch: CocaInputs, M: number, weights: LossWeights = DEFAULT_LOSS_WEIGHTS, lossScale = 1): Promise<LossParts> {
   const gpu = model.gpu;
   const micro = splitBatch(batch, M);
   const counts = micro.map((m) => countedTargets(model, m));
@@ -87,7 +88,7 @@ export async function cachedGradients(model: CocaModel, batch: CocaInputs, M: nu
       const g = contrastiveLoss(emb.image, emb.text, model.params.get('logit_scale'), {
         maxLogScale: LOGIT_SCALE_MAX,
         out: { buffer: stats, at: 1 },
-        grads: { weight: weights.contrastive },
+        grads: { weight: weights.contrastive * lossScale },
         clampParam: true,
       })!;
       dImage = g.dImage;
@@ -101,7 +102,7 @@ export async function cachedGradients(model: CocaModel, batch: CocaInputs, M: nu
       backwardPiece(model, m, {
         dImage: dImage.narrow(row, m.batch),
         dText: dText.narrow(row, m.batch),
-        captionWeight: totalCount > 0 ? (weights.caption * counts[i]!) / totalCount : 0,
+        captionWeight: totalCount > 0 ? (lossScale * weights.caption * counts[i]!) / totalCount : 0,
         captionOut: { buffer: stats, at: 3 + i },
       });
       row += m.batch;
@@ -153,8 +154,8 @@ function backwardPiece(model: CocaModel, m: CocaInputs, o: { dImage: Tensor; dTe
 
 /** One optimiser step on a batch whose contrastive loss spans all its rows, M rows in memory at a time. */
 export async function gradCachedStep(model: CocaModel, opt: AdamW, batch: CocaInputs, M: number, o: StepOptions = {}): Promise<StepReport> {
-  const parts = await cachedGradients(model, batch, M, o.weights ?? DEFAULT_LOSS_WEIGHTS);
-  const g = await opt.clipGradNorm(o.clip ?? DEFAULT_CLIP);
+  const parts = await cachedGradients(model, batch, M, o.weights ?? DEFAULT_LOSS_WEIGHTS, o.lossScale);
+  const g = await opt.clipGradNorm(o.clip ?? DEFAULT_CLIP, o.lossScale);
   const nonFinite = !Number.isFinite(parts.total) ? `the loss (${!Number.isFinite(parts.caption) ? 'caption' : 'contrastive'}) is ${parts.total}` : g.nonFinite ? 'a gradient is NaN or Inf' : null;
   if (!nonFinite) {
     if (o.lr !== undefined) opt.hyper.lr = o.lr;

@@ -213,7 +213,6 @@ export async function train(gpu: Gpu, o: TrainOptions, log: (line: string) => vo
   if (precision === 'f16') {
     const why = precisionUnavailable(gpu, precision);
     if (why) throw new TrainError(why);
-    if (o.microBatch !== undefined) throw new TrainError('--precision f16 does not combine with --contrastive-batch (gradient caching) yet; drop one of them');
   }
   if (o.init) verifyCheckpoint(o.init, log);
   const tokenizer = o.init ? initTokenizer(o.init) : loadTokenizer(o.data);

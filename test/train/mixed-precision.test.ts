@@ -2,7 +2,8 @@
 // divided out exactly (f32 steps at scale 1 and 1024 are bit-identical), an overflowing scale
 // skips the update on the GPU (parameters and AdamW untouched), the trainer halves the scale on
 // an overflow and doubles it after clean steps, logs it, records the precision and resumes it
-// exactly; f16's curve follows f32's; an adapter without shader-f16 gets one line, nothing written.
+// exactly; f16's curve follows f32's, also with gradient accumulation and gradient caching; an
+// adapter without shader-f16 gets one line, nothing written.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -146,20 +147,21 @@ describe('coca train --precision f16', () => {
     expect(r.map((x) => [x.step, x.lossScale, x.total])).toEqual(log.map((x) => [x.step, x.lossScale, x.total]));
   });
 
-  it('with --grad-accum: follows f32 (the scale divided out of the summed gradients); gradient caching is refused in one line', async () => {
-    await train(gpu, options('accum-f32', { steps: 4, gradAccum: 2, batch: 8 }), quiet);
-    await train(gpu, options('accum-f16', { steps: 4, gradAccum: 2, batch: 8, precision: 'f16' }), quiet);
-    const [a, b] = [readLog('accum-f32'), readLog('accum-f16')];
-    expect(b.map((r) => r.step)).toEqual([1, 2, 3, 4]);
-    for (let i = 0; i < a.length; i++) {
-      expect(Math.abs(b[i]!.total - a[i]!.total), `step ${i + 1}`).toBeLessThan(2e-3 * a[i]!.total);
-      // A norm of the scaled gradients would be 65536 times f32's; the trajectories part slowly
-      // (the norm falls fast early on, so a few % by step 4), so tight at step 1 only.
-      expect(Math.abs(b[i]!.gradNorm - a[i]!.gradNorm), `step ${i + 1} gradient norm`).toBeLessThan((i === 0 ? 5e-3 : 0.1) * a[i]!.gradNorm);
-    }
-    await expect(train(gpu, options('cached', { precision: 'f16', batch: 16, microBatch: 8 }), quiet)).rejects.toThrow(/^--precision f16 does not combine with --contrastive-batch \(gradient caching\) yet; drop one of them$/);
-    expect(fs.existsSync(path.join(dir, 'cached'))).toBe(false);
-  });
+  for (const [name, over] of [['grad-accum 2', { gradAccum: 2, batch: 8 }], ['contrastive-batch 16, micro-batch 8', { batch: 16, microBatch: 8 }]] as const) {
+    it(`with --${name}: follows f32 (the scale divided out of the gradients summed over the pieces)`, async () => {
+      const tag = name.split(' ')[0]!;
+      await train(gpu, options(`${tag}-f32`, { steps: 4, ...over }), quiet);
+      await train(gpu, options(`${tag}-f16`, { steps: 4, ...over, precision: 'f16' }), quiet);
+      const [a, b] = [readLog(`${tag}-f32`), readLog(`${tag}-f16`)];
+      expect(b.map((r) => r.step)).toEqual([1, 2, 3, 4]);
+      for (let i = 0; i < a.length; i++) {
+        expect(Math.abs(b[i]!.total - a[i]!.total), `step ${i + 1}`).toBeLessThan(2e-3 * a[i]!.total);
+        // A norm of the scaled gradients would be 65536 times f32's; the trajectories part slowly
+        // (the norm falls fast early on, so a few % by step 4), so tight at step 1 only.
+        expect(Math.abs(b[i]!.gradNorm - a[i]!.gradNorm), `step ${i + 1} gradient norm`).toBeLessThan((i === 0 ? 5e-3 : 0.1) * a[i]!.gradNorm);
+      }
+    });
+  }
 
   it('an adapter without shader-f16 is refused in one line before anything is written', async () => {
     const fake = { has: () => false, adapter: { description: 'SwiftShader Device (Subzero)', device: '', backend: 'vulkan' } } as unknown as Gpu;
