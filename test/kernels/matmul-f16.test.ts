@@ -170,6 +170,22 @@ describe('matmul_f16 against float64 of the f16-rounded inputs', () => {
     });
   }
 
+  it("the adapter's own choice (sgmatrix on tensor cores, as the run kit meets it) on f32 operands: a linear's forward with bias and a batched product", async () => {
+    const rng = testRng(41);
+    for (const [batch, M, N, K, transB] of [[1, 67, 65, 33, true], [3, 17, 40, 70, false]] as const) {
+      const a = rng.floats(batch * M * K, -3, 3);
+      const b = rng.floats(batch * K * N, -3, 3);
+      const bias = rng.floats(N);
+      const [A, B, Bias] = [gpu.upload(a, 'A'), gpu.upload(b, 'B'), gpu.upload(bias, 'bias')];
+      const C = poisoned(gpu, batch * M * N, 'C');
+      matmulF16(gpu, { a: { buffer: A, shape: [batch, M, K] }, b: { buffer: B, shape: [batch, ...(transB ? [N, K] : [K, N])] }, c: { buffer: C, shape: [batch, M, N] }, bias: { buffer: Bias }, transB });
+      const got = await gpu.read(C, batch * M * N);
+      for (const buf of [A, B, Bias, C]) gpu.release(buf);
+      const want = matmulRef(f16RoundAll(a), f16RoundAll(b), { M, N, K, batch, transA: false, transB }, { bias });
+      expectClose(got, want, matmulTolerance(K), `${chooseMatmulF16Kernel(gpu)} [${batch}, ${M}, ${N}, ${K}]`);
+    }
+  });
+
   it('rejects shapes that do not fit, in one line', () => {
     const X = gpu.alloc(64, 'x');
     expect(() => matmulF16(gpu, { a: { buffer: X, shape: [4, 3] }, b: { buffer: X, shape: [4, 2] }, c: { buffer: gpu.unused, shape: [4, 2] } })).toThrow(/^matmul_f16: A \[4, 3\] · B \[4, 2\]: inner dimensions 3 and 4 differ$/);
