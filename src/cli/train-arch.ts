@@ -93,6 +93,7 @@ export async function trainLstmCommand(arch: LstmArch, a: LstmTrainArgs, default
     const v = a[opt];
     if (v !== undefined && v !== false && !(Array.isArray(v) && v.length === 0)) throw new CocaError(`--${opt} does not apply to --arch ${arch}: ${why}; drop it`);
   }
+  if (a['precision'] !== undefined && a['precision'] !== 'f32') throw new CocaError(`--precision ${String(a['precision'])} does not apply to --arch ${arch}: it trains in f32; drop it`);
   if (a['on-nan'] === 'skip') throw new CocaError(`--on-nan skip does not apply to --arch ${arch}: its runs stop on a non-finite loss; drop it`);
   if (a.preset && a.config) throw new CocaError('give --preset or --config, not both');
   if (a.preset && !(LSTM_PRESETS as readonly string[]).includes(a.preset)) throw new CocaError(`--preset ${a.preset}: --arch ${arch} has the presets ${LSTM_PRESETS.join(', ')}; give one of them or --config FILE`);

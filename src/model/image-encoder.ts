@@ -1,8 +1,8 @@
 // The image side of the LSTM captioners behind one small interface, so the tower can be chosen
 // by config: for now CoCa's ViT read directly (no poolers), its class token after ln_post as the
 // pooled embedding and its patch tokens as the feature map (G × G positions, row by row), which
-// Show-Attend-Tell attends over and draws its per-word pictures on. A CNN tower gives the same
-// two things (its global average pool and its last feature map) and registers here.
+// Show-Attend-Tell attends over and draws its per-word pictures on; or, with vision_cfg.tower
+// "cnn", the CNN tower of cnn-encoder.ts (its global average pool and its last feature map).
 import { block, norm } from '../nn/layers.ts';
 import type { ParamSpec, ParamStore } from '../nn/params.ts';
 import { linear } from '../tensor/ops/linear.ts';
@@ -10,10 +10,11 @@ import { addBroadcastRow, concatSeq, sliceSeq } from '../tensor/ops/sequence.ts'
 import { reshape } from '../tensor/ops/shape.ts';
 import { Tensor } from '../tensor/tensor.ts';
 import type { Gpu } from '../gpu/gpu.ts';
-import type { CocaConfig } from './config-schema.ts';
+import type { CocaConfig, VisionCfg } from './config-schema.ts';
+import { cnnEncode } from './cnn-encoder.ts';
 import type { EncoderCfg } from './captioners/config.ts';
 import { unfoldPatches } from './patches.ts';
-import { parameterShapes } from './shapes.ts';
+import { cnnTowerSpecs, parameterShapes } from './shapes.ts';
 
 export interface EncodedImages {
   /** [B, embedWidth]: the pooled image. */
@@ -70,7 +71,35 @@ class VitEncoder implements ImageEncoder {
   }
 }
 
-/** The encoder a vision_cfg describes. */
+/** The CNN tower (cnn-encoder.ts): its global average pool and its last feature map's pixels. */
+class CnnEncoder implements ImageEncoder {
+  readonly embedWidth: number;
+  readonly featureWidth: number;
+  readonly grid: number;
+  readonly specs: ParamSpec[];
+
+  constructor(readonly v: EncoderCfg) {
+    // The tower reads only its own keys and image_size; the pooler keys CoCa's config adds are unused.
+    this.embedWidth = this.featureWidth = v.width;
+    this.grid = v.image_size / v.patch_size;
+    this.specs = cnnTowerSpecs(this.asVision());
+  }
+
+  private asVision(): VisionCfg {
+    return { ...this.v, attentional_pool: true, attn_pooler_queries: 2, attn_pooler_heads: 1 };
+  }
+
+  prepare(gpu: Gpu, images: Float32Array, B: number): Tensor {
+    const S = this.v.image_size;
+    return Tensor.fromArray(gpu, images, [B, 3, S, S], 'images');
+  }
+
+  encode(ps: ParamStore, images: Tensor, o: { training: boolean }): EncodedImages {
+    return cnnEncode(ps, this.asVision(), images, { training: o.training });
+  }
+}
+
+/** The encoder a vision_cfg describes: its "tower" (the ViT when absent). */
 export function imageEncoder(v: EncoderCfg): ImageEncoder {
-  return new VitEncoder(v);
+  return v.tower === 'cnn' ? new CnnEncoder(v) : new VitEncoder(v);
 }

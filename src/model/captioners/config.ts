@@ -39,8 +39,8 @@ export interface LstmConfig {
 
 const CONFIG_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'configs');
 
-/** Presets of each LSTM architecture (src/model/configs/<arch>-<preset>.json). */
-export const LSTM_PRESETS = ['nano'] as const;
+/** Presets of each LSTM architecture (src/model/configs/<arch>-<preset>.json): nano, and nano with the CNN tower. */
+export const LSTM_PRESETS = ['nano', 'nano-cnn'] as const;
 
 const DECODER: Record<string, { int?: boolean; min: number; max?: number; def?: number; sat?: boolean }> = {
   context_length: { int: true, min: 2 },

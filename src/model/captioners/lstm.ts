@@ -33,9 +33,6 @@ const normal = (std: number) => ({ kind: 'normal' as const, std });
 const ZEROS = { kind: 'zeros' as const };
 const ONES = { kind: 'ones' as const };
 
-/** Buffers that are state, not trained: batch norm's running statistics. */
-const isRunningStat = (name: string) => /\.running_(mean|var)$/.test(name);
-
 function linearSpecs(name: string, out: number, inF: number, std = inF ** -0.5): ParamSpec[] {
   return [
     { name: `${name}.weight`, shape: [out, inF], decay: true, init: normal(std) },
@@ -56,8 +53,8 @@ export function lstmParameterShapes(c: LstmConfig): ParamSpec[] {
     out.push(...linearSpecs('decoder.init', E, enc.embedWidth));
     out.push({ name: 'decoder.bn.weight', shape: [E], decay: false, init: ONES });
     out.push({ name: 'decoder.bn.bias', shape: [E], decay: false, init: ZEROS });
-    out.push({ name: 'decoder.bn.running_mean', shape: [E], decay: false, init: ZEROS });
-    out.push({ name: 'decoder.bn.running_var', shape: [E], decay: false, init: ONES });
+    out.push({ name: 'decoder.bn.running_mean', shape: [E], decay: false, init: ZEROS, buffer: true });
+    out.push({ name: 'decoder.bn.running_var', shape: [E], decay: false, init: ONES, buffer: true });
   } else {
     const A = d.attention_width!;
     const C = enc.featureWidth;
@@ -152,7 +149,6 @@ export class LstmCaptioner {
     readonly params: ParamStore,
   ) {
     this.encoder = imageEncoder(config.vision_cfg);
-    for (const [name, p] of params.params) if (isRunningStat(name)) p.tensor.requiresGrad = false;
   }
 
   static init(gpu: Gpu, config: LstmConfig, seed: number): LstmCaptioner {
@@ -177,23 +173,7 @@ export class LstmCaptioner {
 
   /** Show and Tell's first LSTM input: bn(init(image embedding)), [B, E]. */
   private imageInput(embeddingRows: Tensor, training: boolean): Tensor {
-    // The running statistics live in the parameter arena (checkpoints carry them by name), but the
-    // kernel writes mean and variance through two bindings, which must be two buffers: it works
-    // on copies, copied back after a training step updated them.
-    const gpu = this.gpu;
-    const stats = [this.p('bn.running_mean'), this.p('bn.running_var')];
-    const work = stats.map((s) => {
-      const t = Tensor.empty(gpu, s.shape, `${s.name}.work`);
-      gpu.copy(s.buffer, t.buffer, s.size * 4, s.offset * 4, t.offset * 4);
-      return t;
-    });
-    const y = batchNorm(this.lin('init', embeddingRows), this.p('bn.weight'), this.p('bn.bias'), work[0]!, work[1]!, { training });
-    work.forEach((t, i) => {
-      const s = stats[i]!;
-      if (training) gpu.copy(t.buffer, s.buffer, s.size * 4, t.offset * 4, s.offset * 4);
-      t.release();
-    });
-    return y;
+    return batchNorm(this.lin('init', embeddingRows), this.p('bn.weight'), this.p('bn.bias'), this.p('bn.running_mean'), this.p('bn.running_var'), { training });
   }
 
   /** Show-Attend-Tell's attention: α [B, P] and the gated context β·Σ_p α_p f_p [B, C]. */
