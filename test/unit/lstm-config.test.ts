@@ -9,6 +9,7 @@ import { lstmParameterShapes, stepsNeeded, timeMajorTargets } from '../../src/mo
 import { fromTorchStateDict, fuseTorchLstm } from '../../src/model/captioners/torch-lstm.ts';
 import { readCheckpointConfig } from '../../src/model/checkpoint.ts';
 import { IGNORE_INDEX } from '../../src/tensor/ids.ts';
+import { imageEncoder } from '../../src/model/image-encoder.ts';
 
 const vision = { image_size: 12, patch_size: 4, width: 10, layers: 1, heads: 2 };
 const decoder = { context_length: 7, vocab_size: 37, embed_width: 6, hidden: 11 };
@@ -52,7 +53,7 @@ describe('LSTM captioner configs', () => {
     expect(bad({ arch: 'sat', vision_cfg: { ...vision, attn_pooler_heads: 2 }, decoder_cfg: decoder })).toThrow('c.json: vision_cfg.attn_pooler_heads: the sat model has no attentional pooler');
     expect(bad({ arch: 'sat', vision_cfg: { ...vision, patch_size: 5 }, decoder_cfg: decoder })).toThrow('c.json: vision_cfg.patch_size: 5 does not divide image_size 12');
     expect(bad({ arch: 'coca', vision_cfg: vision, decoder_cfg: decoder })).toThrow('c.json: arch: expected "showtell" or "sat", got "coca"');
-    expect(() => loadLstmConfig('showtell', 'tiny')).toThrow('config tiny: no such showtell preset or file (showtell presets: nano)');
+    expect(() => loadLstmConfig('showtell', 'tiny')).toThrow('config tiny: no such showtell preset or file (showtell presets: nano, nano-cnn)');
   });
 
   it('lists each model\'s parameters, the LSTM cell as one [4H, I + H] matrix', () => {
@@ -66,6 +67,17 @@ describe('LSTM captioner configs', () => {
     expect(st.get('decoder.decode_step.weight')).toEqual([44, 6 + 11]);
     expect(st.get('decoder.init.weight')).toEqual([6, 10]);
     expect(st.get('decoder.bn.running_var')).toEqual([6]);
+    // The CNN tower in place of the ViT: torchvision's names, its 8x8 map of 64 channels attended over.
+    const cnn = loadLstmConfig('sat', 'nano-cnn');
+    const specs = lstmParameterShapes(cnn);
+    const names = new Map(specs.map((s) => [s.name, s]));
+    expect(names.get('visual.conv1.weight')?.shape).toEqual([16, 3, 3, 3]);
+    expect(names.get('visual.bn1.running_var')?.buffer).toBe(true);
+    expect(names.has('visual.class_embedding')).toBe(false);
+    expect(names.get('decoder.attention.encoder_att.weight')?.shape).toEqual([64, 64]);
+    expect(imageEncoder(cnn.vision_cfg).grid).toBe(8);
+    expect(names.get('decoder.bn.running_mean')).toBeUndefined();
+    expect(new Map(lstmParameterShapes(loadLstmConfig('showtell', 'nano')).map((s) => [s.name, s])).get('decoder.bn.running_mean')?.buffer).toBe(true);
   });
 });
 
