@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { coca } from '../reliability/helpers.ts';
+import { coca, expectOneLine } from '../reliability/helpers.ts';
 
 describe('coca train --precision', () => {
   it('is explained in --help with its default and choices', () => {
@@ -20,6 +20,14 @@ describe('coca train --precision', () => {
     const r = coca(['train', '--precision', 'bf16', '--out', out]);
     expect(r.status).toBe(2);
     expect(r.stderr).toContain('Argument: precision, Given: "bf16", Choices: "f32", "f16"');
+    expect(fs.existsSync(out)).toBe(false);
+  });
+
+  it('--precision f16 with an LSTM captioner (--arch sat) is refused in one line, writing nothing', () => {
+    const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'coca-precision-')), 'run');
+    const r = coca(['train', '--arch', 'sat', '--precision', 'f16', '--out', out]);
+    expect(r.status).toBe(1);
+    expectOneLine(r, /^coca: --precision f16 does not apply to --arch sat: it trains in f32; drop it$/);
     expect(fs.existsSync(out)).toBe(false);
   });
 });
