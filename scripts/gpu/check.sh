@@ -82,11 +82,11 @@ APP=$WORK/app
 NODE=$WORK/bin/node
 if [ $SMALL = 1 ]; then
   TESTS="test/gpu/device.test.js test/kernels/copy.test.js test/kernels/matmul.test.js test/model/parity.test.js"
-  MATMUL=256,512; ATTN=1x2x128x64,1x2x128x128; STEP=nano; DECODE=nano; TORCH_STEP=nano
+  MATMUL=256,512; ATTN=1x2x128x64,1x2x128x128; STEP=nano; DECODE=nano; PRECISION=nano; TORCH_STEP=nano
   TORCH_ARGS="--device cpu --matmul 512 --attention $ATTN --runs 3"
 else
   TESTS="test/gpu/*.test.js test/kernels/*.test.js test/model/parity.test.js"
-  MATMUL=1024,2048,4096; ATTN=4x8x1024x64,4x8x1024x128,1x8x4096x64,1x8x4096x128; STEP=tiny,small,b32; DECODE=tiny,small; TORCH_STEP=tiny,small,b32
+  MATMUL=1024,2048,4096; ATTN=4x8x1024x64,4x8x1024x128,1x8x4096x64,1x8x4096x128; STEP=tiny,small,b32; DECODE=tiny,small; PRECISION=tiny,small; TORCH_STEP=tiny,small,b32
   TORCH_ARGS="--matmul 4096 --attention $ATTN"
 fi
 
@@ -166,6 +166,8 @@ else
   printf 'torch\tskip\t0\n' >>"$WORK/stages.tsv"
 fi
 stage bench-decode 45 coca bench decode --sizes $DECODE --json "$WORK/bench-decode.json"
+# Mixed precision (--precision f16): a training step at f32 and at f16 side by side.
+stage bench-precision 40 coca bench precision --sizes $PRECISION --no-blas --json "$WORK/bench-precision.json"
 if [ $TORCH = 1 ] && [ $SMALL = 0 ] && [ -s "$WORK/torch.json" ]; then stage torch-compile 90 torch_compile; fi
 
 say summary

@@ -132,7 +132,7 @@ export function compare(bench: Record<string, unknown>, torch: TorchFigures | nu
 export function summarise(dir: string): Record<string, unknown> {
   const stages = fs.existsSync(path.join(dir, 'stages.tsv')) ? readStages(fs.readFileSync(path.join(dir, 'stages.tsv'), 'utf8')) : [];
   const bench: Record<string, unknown> = {};
-  for (const f of ['matmul', 'attention', 'step', 'decode']) bench[f] = readJson(path.join(dir, `bench-${f}.json`));
+  for (const f of ['matmul', 'attention', 'step', 'decode', 'precision']) bench[f] = readJson(path.join(dir, `bench-${f}.json`));
   const torch = readJson<TorchFigures>(path.join(dir, 'torch.json'));
   const compiled = readJson<TorchFigures>(path.join(dir, 'torch-compile.json'));
   const testsLog = fs.existsSync(path.join(dir, 'tests.log')) ? fs.readFileSync(path.join(dir, 'tests.log'), 'utf8') : '';
