@@ -24,9 +24,8 @@ from check_openclip import import_coca  # noqa: E402
 from safetensors_io import load_file  # noqa: E402
 
 
-def main(src, ck, tokens, runs, seed, sot):
-    tokens, runs = int(tokens), int(runs)
-    torch.set_num_threads(os.cpu_count() or 1)  # every core, as the GPU adapter (lavapipe) may use
+def build_model(src, ck):
+    """open_clip's CoCa with the coca checkpoint's config and weights (loaded strictly), in eval mode."""
     CoCa = import_coca(src)
     c = json.loads((Path(ck) / "config.json").read_text())
     v, t, m = c["vision_cfg"], c["text_cfg"], c["multimodal_cfg"]
@@ -39,7 +38,13 @@ def main(src, ck, tokens, runs, seed, sot):
                  multimodal_cfg={k: m[k] for k in ("context_length", "vocab_size", "width", "heads", "layers")})
     model.load_state_dict(load_file(str(Path(ck) / "model.safetensors")), strict=True)
     model.eval()
-    S = v["image_size"]
+    return model, v["image_size"]
+
+
+def main(src, ck, tokens, runs, seed, sot):
+    tokens, runs = int(tokens), int(runs)
+    torch.set_num_threads(os.cpu_count() or 1)  # every core, as the GPU adapter (lavapipe) may use
+    model, S = build_model(src, ck)
     image = torch.randn((1, 3, S, S), generator=torch.Generator().manual_seed(int(seed)))
     enc, first, rest = [], [], []
     with torch.no_grad():

@@ -21,6 +21,7 @@ import { precisionBench } from './precision.ts';
 import { gradCacheBench } from './gradcache.ts';
 import { openclipBench } from './openclip.ts';
 import { webBench } from './web.ts';
+import { openclipBeamBench } from './openclip-beam.ts';
 import { waitBench } from '../../kernels/bench/wait.ts';
 
 // One entry per line, so that families added side by side only insert lines.
@@ -46,4 +47,5 @@ export const BENCH_FAMILIES: BenchFamily[] = [
   gradCacheBench,
   openclipBench,
   webBench,
+  openclipBeamBench,
 ];
