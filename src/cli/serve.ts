@@ -1,18 +1,21 @@
-// `coca serve`: the web page and JSON API over one checkpoint and one GPU device. Loopback unless
-// told otherwise; SIGTERM/SIGINT stop taking requests, let those in flight finish, then exit.
+// `coca serve`: the web page and JSON API over one checkpoint (or several, captioning side by
+// side) and one GPU device. Loopback unless told otherwise; SIGTERM/SIGINT stop taking requests,
+// let those in flight finish, then exit.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Argv } from 'yargs';
 import { getGpu } from '../gpu/gpu.ts';
-import { InferError, openCheckpoint } from '../infer/load.ts';
+import { InferError, openCheckpoint, resolveCheckpointDir, type OpenCheckpoint } from '../infer/load.ts';
 import { loadIndex, type RetrievalIndex } from '../infer/retrieval.ts';
-import { buildServer, DEFAULTS } from '../serve/server.ts';
+import { checkpointArch } from '../model/arch.ts';
+import { openCaptioner } from '../model/captioners/checkpoint.ts';
+import { buildServer, DEFAULTS, type OtherCheckpoint } from '../serve/server.ts';
 import { exportWeb } from '../web/export.node.ts';
 import { checkNumber } from './numbers.ts';
 
 interface ServeArgs {
-  checkpoint?: string;
+  checkpoint?: string[];
   index?: string;
   port: number;
   host: string;
@@ -40,7 +43,12 @@ export const serveCommand = {
   describe: 'Serve a web page and JSON API: captions, retrieval, zero-shot classification',
   builder: (y: Argv) =>
     y
-      .option('checkpoint', { type: 'string', describe: "checkpoint or run folder [default: the index's own, else the newest under runs/]" })
+      .option('checkpoint', {
+        type: 'string',
+        array: true,
+        describe:
+          "checkpoint or run folder; give it several times to caption with each model side by side (any --arch; retrieval and zero-shot labels use the first, which must be a coca model) [default: the index's own, else the newest under runs/]",
+      })
       .option('index', { type: 'string', describe: "retrieval index made by 'coca index build' [default: ./index if it exists]" })
       .option('port', { type: 'number', default: 8080, describe: 'TCP port (0 = any free one)' })
       .option('host', { type: 'string', default: '127.0.0.1', describe: 'address to listen on; 0.0.0.0 exposes the service to the network' })
@@ -53,7 +61,8 @@ export const serveCommand = {
       .option('log', { type: 'boolean', default: false, describe: 'log every request (JSON lines on stdout)' })
       .option('web', { type: 'boolean', default: false, describe: "also serve the checkpoint's static site (as coca export web writes it, with the index) at /web/: captions, labels and search on the visitor's GPU" })
       .example('$0 serve', 'http://127.0.0.1:8080 with the newest checkpoint and ./index')
-      .example('$0 serve --index idx --port 0 --max-batch 32', 'any free port, bigger batches'),
+      .example('$0 serve --index idx --port 0 --max-batch 32', 'any free port, bigger batches')
+      .example('$0 serve --checkpoint runs/coca --checkpoint runs/sat', "each model's caption of a picture side by side"),
   handler: async (a: ServeArgs) => {
     const positive = (name: string, v: number, int = true) => {
       if (!(v > 0) || (int && !Number.isInteger(v))) throw new InferError(`--${name} must be a positive ${int ? 'integer' : 'number'}, got ${v}`);
@@ -66,19 +75,49 @@ export const serveCommand = {
     if (!Number.isInteger(a.port) || a.port < 0 || a.port > 65535) throw new InferError(`--port must be 0..65535, got ${a.port}`);
     checkNumber('batch-window-ms', a['batch-window-ms'], { min: 0, max: 1000 });
     const indexDir = a.index ?? (fs.existsSync('index/items.json') ? 'index' : undefined);
-    let ckArg = a.checkpoint;
+    const [first, ...rest] = a.checkpoint ?? [];
+    let ckArg = first;
     if (!ckArg && indexDir) {
       // Without --checkpoint, the index is read with the weights that built it.
       const meta = loadIndex(indexDir);
       if (fs.existsSync(meta.checkpoint.dir)) ckArg = meta.checkpoint.dir;
     }
+    // Which checkpoint failed is named when there are several; one keeps its own message.
+    const named = (arg: string | undefined, e: unknown) => (rest.length > 0 && e instanceof Error ? new InferError(`--checkpoint ${arg}: ${e.message}`) : e);
+    if (rest.length > 0) {
+      try {
+        const arch = checkpointArch(resolveCheckpointDir(ckArg));
+        if (arch !== 'coca') throw new InferError(`it holds a ${arch} model, but the first checkpoint answers retrieval and zero-shot labels, which need a coca model; put a coca checkpoint first`);
+      } catch (e) {
+        throw named(ckArg, e);
+      }
+    }
     const gpu = await getGpu();
-    const ck = openCheckpoint(gpu, ckArg);
+    let ck: OpenCheckpoint;
+    try {
+      ck = openCheckpoint(gpu, ckArg);
+    } catch (e) {
+      throw named(ckArg, e);
+    }
+    const others: OtherCheckpoint[] = [];
+    const releaseAll = () => {
+      for (const o of others) o.ck.release();
+      ck.release();
+    };
     let index: RetrievalIndex | null = null;
     try {
+      for (const arg of rest) {
+        try {
+          const dir = resolveCheckpointDir(arg);
+          const arch = checkpointArch(dir);
+          others.push(arch === 'coca' ? { name: arg, arch, ck: openCheckpoint(gpu, dir) } : { name: arg, arch, ck: openCaptioner(gpu, dir) });
+        } catch (e) {
+          throw named(arg, e);
+        }
+      }
       index = indexDir ? loadIndex(indexDir, ck.id) : null;
     } catch (e) {
-      ck.release();
+      releaseAll();
       throw e;
     }
     // The site is written to a temporary folder for the life of the process.
@@ -89,7 +128,7 @@ export const serveCommand = {
         await exportWeb(ck.dir, web, index ? indexDir : undefined);
       } catch (e) {
         removeWeb();
-        ck.release();
+        releaseAll();
         throw e;
       }
     }
@@ -103,18 +142,20 @@ export const serveCommand = {
       maxQueue: a['max-queue'],
       logger: a.log,
       web,
-    });
+      ...(first !== undefined ? { name: first } : {}),
+    }, others);
     let url: string;
     try {
       url = await served.app.listen({ port: a.port, host: a.host });
     } catch (e) {
       await served.close();
-      ck.release();
+      releaseAll();
       gpu.destroy();
       removeWeb();
       throw listenError(e, a.host, a.port);
     }
     console.log(`coca serve: ${url}  checkpoint ${ck.dir} (${ck.id})${index ? `, index ${indexDir} (${index.items.length} pictures)` : ', no index (retrieval off)'}${web ? `; the site at ${url}/web/` : ''}`);
+    for (const o of others) console.log(`coca serve: also captioning with ${o.name} (${o.arch}, ${o.ck.dir})`);
     if (a.host !== '127.0.0.1' && a.host !== 'localhost' && a.host !== '::1') console.log(`coca serve: listening on ${a.host}: reachable from the network, with no authentication`);
     let stopping = false;
     const stop = async (sig: string) => {
@@ -122,7 +163,7 @@ export const serveCommand = {
       stopping = true;
       console.log(`coca serve: ${sig}: finishing requests in flight, then exiting`);
       await served.close();
-      ck.release();
+      releaseAll();
       gpu.destroy();
       removeWeb();
       process.exit(0);

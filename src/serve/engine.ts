@@ -48,6 +48,8 @@ export class Engine {
     readonly ck: OpenCheckpoint,
     readonly queue: GpuQueue,
     readonly index: RetrievalIndex | null,
+    /** Keeps this model's caption jobs out of another served model's batches ('' for the first). */
+    readonly key = '',
   ) {}
 
   /** Side of the attention grid (patches per row). */
@@ -61,7 +63,7 @@ export class Engine {
     // nor the seed (every request's rows draw from their own generators).
     const { sample, ...rest } = job.search;
     const shared = sample ? { ...rest, sample: { ...sample, seed: undefined } } : rest;
-    const group = `caption:${JSON.stringify(shared)}:${job.attention}:${job.lang ?? ''}`;
+    const group = `caption${this.key ? `@${this.key}` : ''}:${JSON.stringify(shared)}:${job.attention}:${job.lang ?? ''}`;
     return this.queue.submit(group, job, (jobs) => this.captionBatch(jobs));
   }
 

@@ -27,11 +27,11 @@ export function openapi(o: ServeOptions): object {
   const mb = (o.maxUploadBytes / 1048576).toFixed(1);
   return {
     openapi: '3.1.0',
-    info: { title: 'coca serve', version: '1', description: `Captions, retrieval and zero-shot classification with one CoCa checkpoint. Uploads: at most ${mb} MB and ${(o.maxPixels / 1e6).toFixed(0)} MP. Caption requests with the same options run together, up to ${o.maxBatch} per GPU pass.` },
+    info: { title: 'coca serve', version: '1', description: `Captions, retrieval and zero-shot classification with a CoCa checkpoint; /api/caption also answers with every other checkpoint served (models), of any architecture. Uploads: at most ${mb} MB and ${(o.maxPixels / 1e6).toFixed(0)} MP. Caption requests with the same options run together, up to ${o.maxBatch} per GPU pass.` },
     paths: {
       '/api/caption': {
         post: {
-          summary: 'Caption a picture; per-token log-probs and attention maps',
+          summary: 'Caption a picture with each served model; per-token log-probs and attention maps',
           requestBody: upload({
             beams: int('beam width (1 = greedy)', { minimum: 1, maximum: o.maxBeams, default: D.beams }),
             maxLen: int('most tokens, [SOT] and [EOT] included (capped at the context length)', { minimum: 2, default: D.maxLen }),
@@ -94,9 +94,25 @@ export function openapi(o: ServeOptions): object {
           properties: {
             grid: { type: 'integer' },
             fit: { enum: ['contain', 'cover', 'fill'], description: "how the picture was squared before the model saw it (the model's image_resize_mode: longest, shortest, squash)" },
-            captions: { type: 'array', items: { type: 'object', properties: { text: { type: 'string' }, score: { type: 'number' }, tokens: { type: 'array', items: { $ref: '#/components/schemas/Token' } } } } },
+            captions: { type: 'array', items: { $ref: '#/components/schemas/Caption' }, description: "the first checkpoint's captions (the same as models[0].captions)" },
+            models: {
+              type: 'array',
+              description: 'one entry per checkpoint served (coca serve --checkpoint A --checkpoint B …), in the order given; one entry with one checkpoint',
+              items: {
+                type: 'object',
+                properties: {
+                  name: { type: 'string', description: 'the --checkpoint argument' },
+                  arch: { enum: ['coca', 'showtell', 'sat'] },
+                  checkpoint: { type: 'object', properties: { id: { type: 'string' }, dir: { type: 'string' } } },
+                  grid: { type: 'integer', description: "this model's attention grid side; 0 when it has no attention over the picture (showtell): its tokens carry no map" },
+                  fit: { enum: ['contain', 'cover', 'fill'] },
+                  captions: { type: 'array', items: { $ref: '#/components/schemas/Caption' } },
+                },
+              },
+            },
           },
         },
+        Caption: { type: 'object', properties: { text: { type: 'string' }, score: { type: 'number' }, tokens: { type: 'array', items: { $ref: '#/components/schemas/Token' } } } },
         Images: {
           type: 'object',
           properties: { query: { type: 'string' }, results: { type: 'array', items: { type: 'object', properties: { rank: { type: 'integer' }, index: { type: 'integer' }, score: { type: 'number' }, name: { type: 'string' }, captions: { type: 'array', items: { type: 'string' } }, thumbnail: { type: ['string', 'null'] } } } } },

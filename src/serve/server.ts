@@ -6,13 +6,16 @@ import { fileURLToPath } from 'node:url';
 import multipart from '@fastify/multipart';
 import fastifyStatic from '@fastify/static';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
-import { fitOf } from '../data/preprocess.ts';
+import { fitOf, type ImagePreprocess } from '../data/preprocess.ts';
 import { CocaError } from '../util/errors.ts';
 import type { Gpu } from '../gpu/gpu.ts';
 import type { OpenCheckpoint } from '../infer/load.ts';
 import { checkSearch } from '../infer/search.ts';
 import type { RetrievalIndex } from '../infer/retrieval.ts';
-import { Engine } from './engine.ts';
+import type { Arch } from '../model/arch.ts';
+import type { OpenCaptioner } from '../model/captioners/checkpoint.ts';
+import { Engine, type CaptionJob, type CaptionOut } from './engine.ts';
+import { LstmEngine } from './lstm-engine.ts';
 import { checkImage, decodeForModel, fmtBytes, UploadError } from './image.ts';
 import { openapi } from './openapi.ts';
 import { BusyError, GpuQueue, type QueueOptions } from './queue.ts';
@@ -28,6 +31,24 @@ export interface ServeOptions extends QueueOptions {
   logger?: boolean;
   /** A site `coca export web` wrote, served at /web/: the same model on the visitor's GPU. */
   web?: string;
+  /** What the page and /api/caption call the first checkpoint's model [default: its folder]. */
+  name?: string;
+}
+
+/** A checkpoint served for captions beside the first (which alone answers retrieval and labels). */
+export type OtherCheckpoint = { name: string } & ({ arch: 'coca'; ck: OpenCheckpoint } | { arch: Exclude<Arch, 'coca'>; ck: OpenCaptioner });
+
+/** One captioning model of the server, whatever its architecture. */
+interface ServedModel {
+  name: string;
+  arch: Arch;
+  checkpoint: { id?: string; dir: string };
+  /** Attention grid side; 0 when the model has no map over the picture. */
+  grid: number;
+  pre: ImagePreprocess;
+  contextLength: number;
+  tokenizer: { searchIds(lang?: string): unknown };
+  caption(job: CaptionJob): Promise<CaptionOut[]>;
 }
 
 export const DEFAULTS: ServeOptions = {
@@ -128,9 +149,27 @@ export interface Served {
   close(): Promise<void>;
 }
 
-export async function buildServer(gpu: Gpu, ck: OpenCheckpoint, index: RetrievalIndex | null, o: ServeOptions = DEFAULTS): Promise<Served> {
+export async function buildServer(gpu: Gpu, ck: OpenCheckpoint, index: RetrievalIndex | null, o: ServeOptions = DEFAULTS, others: readonly OtherCheckpoint[] = []): Promise<Served> {
   const queue = new GpuQueue(o);
   const engine = new Engine(ck, queue, index);
+  const cocaModel = (name: string, c: OpenCheckpoint, e: Engine): ServedModel => ({
+    name,
+    arch: 'coca',
+    checkpoint: { id: c.id, dir: c.dir },
+    grid: e.grid,
+    pre: c.pre,
+    contextLength: c.model.config.text_cfg.context_length,
+    tokenizer: c.tokenizer,
+    caption: (j) => e.caption(j),
+  });
+  const models: ServedModel[] = [
+    cocaModel(o.name ?? ck.dir, ck, engine),
+    ...others.map((m, i): ServedModel => {
+      if (m.arch === 'coca') return cocaModel(m.name, m.ck, new Engine(m.ck, queue, null, String(i + 1)));
+      const e = new LstmEngine(m.ck, queue, String(i + 1));
+      return { name: m.name, arch: m.arch, checkpoint: { dir: m.ck.dir }, grid: e.grid, pre: m.ck.pre, contextLength: m.ck.model.config.decoder_cfg.context_length, tokenizer: m.ck.tokenizer, caption: (j) => e.caption(j) };
+    }),
+  ];
   const thumbs = index ? new Thumbs(index) : null;
   const app = Fastify({ logger: o.logger ?? false, bodyLimit: 64 * 1024, return503OnClosing: true });
   await app.register(multipart, { limits: { fileSize: o.maxUploadBytes, files: 1, fields: 24, fieldSize: FIELD_BYTES, parts: 32 } });
@@ -161,11 +200,11 @@ export async function buildServer(gpu: Gpu, ck: OpenCheckpoint, index: Retrieval
   });
   app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: `no route ${req.method} ${req.url.split('?')[0]}; the API is described at /api/openapi.json` }));
 
-  const pictureOf = async (up: Upload) => {
+  const pictureOf = async (up: Upload, pre = ck.pre) => {
     const img = await checkImage(up.bytes, up.mimetype, o.maxPixels);
-    const S = ck.pre.size;
+    const S = pre.size;
     const out = new Float32Array(3 * S * S);
-    await decodeForModel(img, ck.pre, o.maxPixels, out, 0);
+    await decodeForModel(img, pre, o.maxPixels, out, 0);
     return { out, img };
   };
 
@@ -175,6 +214,7 @@ export async function buildServer(gpu: Gpu, ck: OpenCheckpoint, index: Retrieval
     checkpoint: { id: ck.id, dir: ck.dir },
     adapter: { backend: gpu.adapter.backend, device: gpu.adapter.device || gpu.adapter.description, software: gpu.software },
     index: index ? { items: index.items.length, source: index.source, captions: index.items.some((it) => it.captions?.length) } : null,
+    models: models.map((m) => ({ name: m.name, arch: m.arch, checkpoint: m.checkpoint, grid: m.grid, fit: fitOf(m.pre.resizeMode) })),
     queue: { length: queue.stats().waiting, ...queue.stats(), maxBatch: o.maxBatch },
   }));
 
@@ -183,11 +223,23 @@ export async function buildServer(gpu: Gpu, ck: OpenCheckpoint, index: Retrieval
   app.post('/api/caption', async (req) => {
     const up = await readUpload(req, o.maxUploadBytes);
     const f: Fields = { ...(req.query as Fields), ...up.fields };
-    const opts = captionRequest(f, ck.model.config.text_cfg.context_length, o.maxBeams, ck.tokenizer);
-    const { out, img } = await pictureOf(up);
+    // Every model's own limits (context length, languages) checked before any decode runs.
+    const opts = models.map((m) => captionRequest(f, m.contextLength, o.maxBeams, m.tokenizer));
+    const pictures = await Promise.all(models.map((m) => pictureOf(up, m.pre)));
+    const { img } = pictures[0]!;
     const t0 = performance.now();
-    const captions = await engine.caption({ image: out, ...opts });
-    return { image: { type: img.kind, width: img.width, height: img.height }, grid: engine.grid, fit: fitOf(ck.pre.resizeMode), search: opts.search, ms: Math.round(performance.now() - t0), captions };
+    const all = await Promise.all(models.map((m, i) => m.caption({ image: pictures[i]!.out, ...opts[i]! })));
+    const ms = Math.round(performance.now() - t0);
+    // The top level is the first model's answer, as with one checkpoint; `models` has each model's.
+    return {
+      image: { type: img.kind, width: img.width, height: img.height },
+      grid: engine.grid,
+      fit: fitOf(ck.pre.resizeMode),
+      search: opts[0]!.search,
+      ms,
+      captions: all[0]!,
+      models: models.map((m, i) => ({ name: m.name, arch: m.arch, checkpoint: m.checkpoint, grid: m.grid, fit: fitOf(m.pre.resizeMode), captions: all[i]! })),
+    };
   });
 
   const needIndex = () => {

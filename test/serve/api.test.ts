@@ -66,6 +66,8 @@ describe('routes', () => {
       expect(Math.max(...t.map)).toBe(1);
     }
     expect(r.body.image).toEqual({ type: 'png', width: 16, height: 16 });
+    // One checkpoint: `models` holds it alone, with the same captions as the top level.
+    expect(r.body.models).toEqual([{ name: fx.ck.dir, arch: 'coca', checkpoint: { id: fx.ck.id, dir: fx.ck.dir }, grid: G, fit: r.body.fit, captions: r.body.captions }]);
   });
 
   it('a greedy caption is the direct greedy decode of the picture; its score is the sum of its log-probs, its text its tokens decoded', async () => {

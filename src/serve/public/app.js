@@ -20,7 +20,7 @@ async function health() {
     const h = await api('/api/health');
     grid = h.model.grid;
     $('stage').classList.toggle('cover', h.model.fit === 'cover');
-    $('status').textContent = `checkpoint ${h.checkpoint.id} · ${h.adapter.device}${h.index ? ` · ${h.index.items} indexed pictures` : ' · no index'}`;
+    $('status').textContent = `checkpoint ${h.checkpoint.id} · ${h.adapter.device}${h.index ? ` · ${h.index.items} indexed pictures` : ' · no index'}${h.models && h.models.length > 1 ? ` · ${h.models.length} captioning models` : ''}`;
     if (!h.index) $('search-box').querySelector('button').disabled = true;
   } catch (e) {
     $('status').textContent = `server unreachable: ${e.message}`;
@@ -36,13 +36,14 @@ function colour(t) {
   return RAMP[i].map((c, k) => c * (1 - f) + RAMP[i + 1][k] * f);
 }
 
-function drawMap(map) {
+// `g`: the grid of the model whose word it is (served models may differ).
+function drawMap(map, g = grid) {
   const c = $('heat');
   if (!map) return c.classList.remove('on');
-  c.width = grid;
-  c.height = grid;
+  c.width = g;
+  c.height = g;
   const ctx = c.getContext('2d');
-  const img = ctx.createImageData(grid, grid);
+  const img = ctx.createImageData(g, g);
   map.forEach((v, p) => {
     const [r, g, b] = colour(v);
     img.data.set([r, g, b, 60 + 195 * v], p * 4);
@@ -51,10 +52,33 @@ function drawMap(map) {
   c.classList.add('on');
 }
 
+// Several served checkpoints: one column per model, named with its architecture; one model: as before.
 function renderCaptions(res) {
   const box = $('captions');
   box.replaceChildren();
-  for (const cap of res.captions) {
+  const models = res.models && res.models.length > 1 ? res.models : null;
+  box.classList.toggle('models', !!models);
+  if (!models) return renderModel(box, box, res.captions, res.grid);
+  for (const m of models) {
+    const col = document.createElement('div');
+    col.className = 'model';
+    const h = document.createElement('h3');
+    h.textContent = `${m.name} · ${m.arch}`;
+    h.title = m.checkpoint.dir;
+    col.append(h);
+    renderModel(box, col, m.captions, m.grid);
+    if (!m.grid) {
+      const note = document.createElement('p');
+      note.className = 'note';
+      note.textContent = 'no attention over the picture';
+      col.append(note);
+    }
+    box.append(col);
+  }
+}
+
+function renderModel(box, into, captions, g) {
+  for (const cap of captions) {
     const p = document.createElement('p');
     p.className = 'caption';
     for (const t of cap.tokens) {
@@ -66,7 +90,7 @@ function renderCaptions(res) {
       const on = () => {
         box.querySelectorAll('.tok.active').forEach((x) => x.classList.remove('active'));
         s.classList.add('active');
-        drawMap(t.map);
+        drawMap(t.map, g);
       };
       s.addEventListener('mouseenter', on);
       s.addEventListener('click', on);
@@ -77,7 +101,7 @@ function renderCaptions(res) {
     sc.className = 'score';
     sc.textContent = `score ${cap.score.toFixed(2)}`;
     p.append(sc);
-    box.append(p);
+    into.append(p);
   }
 }
 
