@@ -1,6 +1,7 @@
 // coca serve with several checkpoints (issue 22): /api/caption answers with one entry per model,
 // each the caption `coca caption` gives with that checkpoint alone (two CoCa models of different
-// weights and a Show-Attend-Tell one, whose α is its overlay); a checkpoint that does not load is
+// weights, a Show-Attend-Tell one, whose α is its overlay, and a Show and Tell one, which has no
+// map to give); a checkpoint that does not load is
 // one line naming it, and nothing is served.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -23,6 +24,7 @@ let dir: string;
 let fx: Fixture;
 let other: OpenCheckpoint;
 let sat: OpenCaptioner;
+let tell: OpenCaptioner;
 let s: Served;
 
 function coca(args: string[]) {
@@ -42,11 +44,15 @@ beforeAll(async () => {
   fx = await serveFixture(gpu, dir);
   await makeCheckpoint(gpu, path.join(dir, 'other'), 11);
   other = openCheckpoint(gpu, path.join(dir, 'other'));
-  await trainCaptioner(gpu, { config: loadLstmConfig('sat', 'nano'), configName: 'nano', data: 'builtin-small', out: path.join(dir, 'sat'), steps: 2, batch: 4, lr: 3e-3, warmup: 1, weightDecay: 0.1, beta1: 0.9, beta2: 0.98, eps: 1e-6, clip: 1, seed: 3, valEvery: 1000, keep: 1, progress: false, valBatches: 1 }, () => {});
+  for (const arch of ['sat', 'showtell'] as const) {
+    await trainCaptioner(gpu, { config: loadLstmConfig(arch, 'nano'), configName: 'nano', data: 'builtin-small', out: path.join(dir, arch), steps: 2, batch: 4, lr: 3e-3, warmup: 1, weightDecay: 0.1, beta1: 0.9, beta2: 0.98, eps: 1e-6, clip: 1, seed: 3, valEvery: 1000, keep: 1, progress: false, valBatches: 1 }, () => {});
+  }
   sat = openCaptioner(gpu, resolveCheckpointDir(path.join(dir, 'sat')));
+  tell = openCaptioner(gpu, resolveCheckpointDir(path.join(dir, 'showtell')));
   s = await buildServer(gpu, fx.ck, null, { ...DEFAULTS, name: 'first' }, [
     { name: 'second', arch: 'coca', ck: other },
     { name: 'attend', arch: 'sat', ck: sat },
+    { name: 'tell', arch: 'showtell', ck: tell },
   ]);
 }, 300_000);
 afterAll(async () => {
@@ -54,6 +60,7 @@ afterAll(async () => {
   fx?.ck.release();
   other?.release();
   sat?.release();
+  tell?.release();
   gpu?.pool.trim();
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
@@ -67,11 +74,12 @@ describe('coca serve with several checkpoints', () => {
       ['first', 'coca', fx.ck.dir],
       ['second', 'coca', other.dir],
       ['attend', 'sat', sat.dir],
+      ['tell', 'showtell', tell.dir],
     ]);
     // The single-checkpoint shape stays: the top level is the first model's answer.
     expect(body.captions).toEqual(body.models[0]!.captions);
     const grids = [fx.ck, other].map((c) => c.model.config.vision_cfg.image_size / c.model.config.vision_cfg.patch_size);
-    expect(body.models.map((m) => m.grid)).toEqual([...grids, sat.model.encoder.grid]);
+    expect(body.models.map((m) => m.grid)).toEqual([...grids, sat.model.encoder.grid, 0]);
     for (const m of body.models) {
       expect(m.captions).toHaveLength(1);
       const c = m.captions[0]!;
@@ -81,8 +89,13 @@ describe('coca serve with several checkpoints', () => {
       expect(c.tokens.map((t) => t.id), m.name).toEqual(want.tokens.map((t) => t.id));
       expect(c.text, m.name).toBe(want.caption);
       expect(c.score).toBeCloseTo(want.score, 4);
-      // Each token carries its own model's attention map: grid², scaled to a maximum of 1.
+      // Each token carries its own model's attention map: grid², scaled to a maximum of 1; none
+      // from a model that looks at no map.
       for (const t of c.tokens) {
+        if (m.arch === 'showtell') {
+          expect(t.map, m.name).toBeUndefined();
+          continue;
+        }
         expect(t.map, m.name).toHaveLength(m.grid ** 2);
         expect(Math.max(...t.map!)).toBe(1);
       }
@@ -90,7 +103,7 @@ describe('coca serve with several checkpoints', () => {
     // Different weights: the two CoCa answers are not one model's twice.
     expect(body.models[1]!.captions[0]!.tokens[0]!.logprob).not.toBeCloseTo(body.models[0]!.captions[0]!.tokens[0]!.logprob, 6);
     const h = (await s.app.inject('/api/health')).json() as { models: { name: string; arch: string }[] };
-    expect(h.models.map((m) => `${m.name}:${m.arch}`)).toEqual(['first:coca', 'second:coca', 'attend:sat']);
+    expect(h.models.map((m) => `${m.name}:${m.arch}`)).toEqual(['first:coca', 'second:coca', 'attend:sat', 'tell:showtell']);
   });
 
   it('a checkpoint that does not load is one line naming it; nothing is served', () => {
