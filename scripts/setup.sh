@@ -43,10 +43,12 @@ if [ -f /etc/debian_version ] && command -v apt-get >/dev/null; then
   fi
   # Debian's PyTorch for the PyTorch column of `coca bench step` (and the reference scripts):
   # on request, it is large. Without it the bench skips that column with "No module named torch".
-  if [ "${1:-}" = "--reference" ] && ! python3 -c 'import torch' 2>/dev/null; then
-    echo "setup: installing Debian's python3-torch (PyTorch column of coca bench step)"
+  # What transformers' generation code imports beside torch (scripts/reference/openclip_beam.py,
+  # open_clip's beam search, with transformers' source given by COCA_TRANSFORMERS_SRC).
+  if [ "${1:-}" = "--reference" ] && ! python3 -c 'import torch, tqdm, packaging, filelock' 2>/dev/null; then
+    echo "setup: installing Debian's python3-torch (PyTorch column of coca bench step) and what the reference scripts import"
     apt_update
-    $SUDO apt-get install -y -qq python3-torch >/dev/null
+    $SUDO apt-get install -y -qq python3-torch python3-tqdm python3-packaging python3-filelock >/dev/null
   fi
   # Debian's Chromium for the browser tests (npm run test:e2e: `coca serve`'s page; npm run
   # test:browser: the kernels on its bundled SwiftShader WebGPU): CI, or on request.
