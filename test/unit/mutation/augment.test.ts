@@ -39,10 +39,13 @@ describe('toTensor: bilinear resampling of a crop', () => {
       // Crops may start before the picture and end past it (clamped), or cover a sliver.
       const crop: Crop = { x: rng.uniform(-1, img.width - 1), y: rng.uniform(-1, img.height - 1), w: rng.uniform(0.3, img.width), h: rng.uniform(0.3, img.height), flip: rng.next() < 0.5 };
       const offset = rng.int(5);
-      const out = new Float32Array(offset + 3 * size * size + 2).fill(NaN);
+      // A finite sentinel around the tensor (a loop running one past its end writes NaN, which a
+      // NaN poison would not show), a whole plane of it after.
+      const out = new Float32Array(offset + 4 * size * size).fill(12345);
       toTensor(img, crop, size, MEAN, STD, out, offset);
       const what = `${img.width}x${img.height} crop ${JSON.stringify(crop)} → ${size}, offset ${offset}`;
-      expect(Number.isNaN(out[offset - 1] ?? NaN) && Number.isNaN(out[offset + 3 * size * size]!), `${what}: nothing written outside`).toBe(true);
+      const outside = [...out.subarray(0, offset), ...out.subarray(offset + 3 * size * size)];
+      expect(outside.every((v) => v === 12345), `${what}: nothing written outside`).toBe(true);
       for (let c = 0; c < 3; c++)
         for (let v = 0; v < size; v++)
           for (let u = 0; u < size; u++) {

@@ -102,6 +102,18 @@ describe('store: a built dataset on disk', () => {
     expect(manifestLanguages(manifest({ languages: ['en', 'zh'] }))).toEqual(['en', 'zh']);
   });
 
+  it('closing a dataset or an image writer releases its file', () => {
+    const dir = build();
+    const open = () => fs.readdirSync('/dev/fd').length;
+    const before = open();
+    const ds = new StoredDataset(dir, 'tiny', 'train', 4, readItems(dir, 'train'), readManifest(dir));
+    const w = new ImageWriter(path.join(dir, 'y.u8'), 2);
+    expect(open()).toBe(before + 2);
+    ds.close();
+    w.close();
+    expect(open()).toBe(before);
+  });
+
   it('a picture past the end is refused before reading', async () => {
     const dir = build();
     const ds = new StoredDataset(dir, 'tiny', 'train', 4, readItems(dir, 'train'), readManifest(dir));
