@@ -69,6 +69,11 @@ export interface AttentionCall {
   path?: AttentionPath;
   /** Fused path only: forces the kernels' layout (default chooseFusedLayout). */
   fusedLayout?: FusedLayout;
+  /**
+   * `--precision f16`: Q, K, V (and, backward, dO) rounded to f16 as they are read, every sum and
+   * the softmax in f32 (f16 inputs, f32 accumulation, as the f16 products). Both paths.
+   */
+  f16Inputs?: boolean;
   label?: string;
 }
 
@@ -188,6 +193,7 @@ function checkDims(c: AttentionCall): void {
 const CAUSAL = 1;
 const KEY_MASK = 2;
 const SHARED_KV = 4;
+const F16_IN = 8;
 
 function fusedUniforms(c: AttentionCall, lays: Partial<Record<'q' | 'k' | 'v' | 'o' | 'dout' | 'dq' | 'dk' | 'dv', number[]>>, extra = 0): Uint32Array {
   const u = new ArrayBuffer(160);
@@ -197,7 +203,7 @@ function fusedUniforms(c: AttentionCall, lays: Partial<Record<'q' | 'k' | 'v' | 
   u32.set([c.B, c.H, c.Lq, c.Lk]);
   f32[4] = (c.scale ?? 1 / Math.sqrt(c.D)) * LOG2E;
   i32[5] = c.causalOffset ?? c.Lk - c.Lq;
-  u32[6] = (c.causal ? CAUSAL : 0) | (c.keyMask ? KEY_MASK : 0) | extra;
+  u32[6] = (c.causal ? CAUSAL : 0) | (c.keyMask ? KEY_MASK : 0) | (c.f16Inputs ? F16_IN : 0) | extra;
   (['q', 'k', 'v', 'o', 'dout', 'dq', 'dk', 'dv'] as const).forEach((n, i) => lays[n] && u32.set(lays[n]!, 8 + 4 * i));
   return u32;
 }
@@ -275,9 +281,9 @@ export function attention(gpu: Gpu, c: AttentionCall): AttentionSaved {
   }
 
   const probs = c.probs ?? gpu.alloc(B * H * Lq * Lk, 'attention:probs');
-  const qd = pack(gpu, c.q.buffer, lq, B, H, Lq, D, 'attention:Qd');
-  const kd = pack(gpu, c.k.buffer, lk, B, H, Lk, D, 'attention:Kd');
-  const vd = pack(gpu, c.v.buffer, lv, B, H, Lk, D, 'attention:Vd');
+  const qd = pack(gpu, c.q.buffer, lq, B, H, Lq, D, 'attention:Qd', c.f16Inputs);
+  const kd = pack(gpu, c.k.buffer, lk, B, H, Lk, D, 'attention:Kd', c.f16Inputs);
+  const vd = pack(gpu, c.v.buffer, lv, B, H, Lk, D, 'attention:Vd', c.f16Inputs);
   const BH = B * H;
   matmul(gpu, { a: { buffer: qd, shape: [BH, Lq, D] }, b: { buffer: kd, shape: [BH, Lk, D] }, c: { buffer: probs, shape: [BH, Lq, Lk] }, transB: true, alpha: c.scale ?? 1 / Math.sqrt(D), label: `${label}:QKᵀ` });
   softmax(gpu, c, probs, lse);
@@ -293,9 +299,9 @@ export function releaseAttentionSaved(gpu: Gpu, s: AttentionSaved): void {
   if (s.probs && s.ownsProbs) gpu.release(s.probs);
 }
 
-function pack(gpu: Gpu, src: GPUBuffer, layout: number[], B: number, H: number, L: number, D: number, label: string): GPUBuffer {
+function pack(gpu: Gpu, src: GPUBuffer, layout: number[], B: number, H: number, L: number, D: number, label: string, f16 = false): GPUBuffer {
   const dst = gpu.alloc(B * H * L * D, label);
-  const u = rowsUniforms(B, H, L, D, { strides: layout });
+  const u = rowsUniforms(B, H, L, D, { strides: layout, flags: f16 ? F16_IN : 0 });
   gpu.dispatch(gpu.kernel(rowsKernel('attn_pack', ['read', 'read', 'rw'])), u, [src, src, dst], rowsGrid(gpu, B * H * L * D), `attn_pack(${label})`);
   return dst;
 }
@@ -332,7 +338,7 @@ export function attentionBackward(gpu: Gpu, c: AttentionCall, saved: AttentionSa
 
   if (saved.path === 'fused') {
     const delta = gpu.alloc(BH * Lq, 'attention:delta');
-    const ud = rowsUniforms(B, H, Lq, D, { strides: lo, dOStrides: lg });
+    const ud = rowsUniforms(B, H, Lq, D, { strides: lo, dOStrides: lg, flags: c.f16Inputs ? F16_IN : 0 });
     gpu.dispatch(gpu.kernel(rowsKernel('attn_delta', ['read', 'read', 'rw'])), ud, [c.o.buffer, g.dO.buffer, delta], rowsGrid(gpu, BH * Lq), `${label}:delta`);
     const sg = gpu.subgroupSize;
     const shared = g.dK.buffer === g.dV.buffer;
@@ -357,10 +363,10 @@ export function attentionBackward(gpu: Gpu, c: AttentionCall, saved: AttentionSa
 
   if (!saved.probs) throw new ShapeError('attention: the unfused backward needs the P its forward saved');
   const scale = c.scale ?? 1 / Math.sqrt(D);
-  const qd = pack(gpu, c.q.buffer, lq, B, H, Lq, D, 'attention:Qd');
-  const kd = pack(gpu, c.k.buffer, lk, B, H, Lk, D, 'attention:Kd');
-  const vd = pack(gpu, c.v.buffer, lv, B, H, Lk, D, 'attention:Vd');
-  const gd = pack(gpu, g.dO.buffer, lg, B, H, Lq, D, 'attention:dOd');
+  const qd = pack(gpu, c.q.buffer, lq, B, H, Lq, D, 'attention:Qd', c.f16Inputs);
+  const kd = pack(gpu, c.k.buffer, lk, B, H, Lk, D, 'attention:Kd', c.f16Inputs);
+  const vd = pack(gpu, c.v.buffer, lv, B, H, Lk, D, 'attention:Vd', c.f16Inputs);
+  const gd = pack(gpu, g.dO.buffer, lg, B, H, Lq, D, 'attention:dOd', c.f16Inputs);
   const P = saved.probs;
   const dS = gpu.alloc(BH * Lq * Lk, 'attention:dS');
   matmul(gpu, { a: { buffer: gd, shape: [BH, Lq, D] }, b: { buffer: vd, shape: [BH, Lk, D] }, c: { buffer: dS, shape: [BH, Lq, Lk] }, transB: true, label: `${label}:dP` });

@@ -31,7 +31,7 @@ const LOG2E: f32 = 1.4426950408889634;
 @group(0) @binding(8) var<storage, read_write> gradA: array<f32>;  // dK (attn_bwd_dkv) or dQ (attn_bwd_dq)
 @group(0) @binding(9) var<storage, read_write> gradB: array<f32>;  // dV (attn_bwd_dkv, unless SHARED_KV)
 
-fn loadDO(a: u32) -> vec4f { return vec4f(dO[a], dO[a + 1u], dO[a + 2u], dO[a + 3u]); }
+fn loadDO(a: u32) -> vec4f { return inF16x4(vec4f(dO[a], dO[a + 1u], dO[a + 2u], dO[a + 3u])); }
 
 // Two functions, not one with a flag: attn_bwd_dq has no binding 9 and must not touch gradB.
 fn storeA(a: u32, x: vec4f) { gradA[a] = x.x; gradA[a + 1u] = x.y; gradA[a + 2u] = x.z; gradA[a + 3u] = x.w; }

@@ -18,6 +18,8 @@ struct Params {
 
 const CAUSAL: u32 = 1u;
 const KEY_MASK: u32 = 2u;
+// `--precision f16`: Q, K, V (and dO) rounded to f16 as they are loaded, all arithmetic f32.
+const F16_IN: u32 = 8u;
 const LN2: f32 = 0.6931471805599453;
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -30,9 +32,15 @@ fn base(l: vec4u, b: u32, h: u32) -> u32 { return l.x + b * l.y + h * l.z; }
 
 // Rows are held as vec4s: a loop over HD/4 is short enough for LLVM to unroll, so the arrays
 // stay in registers (a 64-trip scalar loop was not, and ran 3× slower at head dim 64).
-fn loadQ(a: u32) -> vec4f { return vec4f(Q[a], Q[a + 1u], Q[a + 2u], Q[a + 3u]); }
-fn loadK(a: u32) -> vec4f { return vec4f(K[a], K[a + 1u], K[a + 2u], K[a + 3u]); }
-fn loadV(a: u32) -> vec4f { return vec4f(V[a], V[a + 1u], V[a + 2u], V[a + 3u]); }
+fn loadQ(a: u32) -> vec4f { return inF16x4(vec4f(Q[a], Q[a + 1u], Q[a + 2u], Q[a + 3u])); }
+fn loadK(a: u32) -> vec4f { return inF16x4(vec4f(K[a], K[a + 1u], K[a + 2u], K[a + 3u])); }
+fn loadV(a: u32) -> vec4f { return inF16x4(vec4f(V[a], V[a + 1u], V[a + 2u], V[a + 3u])); }
+
+//#include f16_round
+
+// An input as loaded: rounded to f16 under F16_IN (a uniform flag: one pipeline for both).
+fn inF16(x: f32) -> f32 { return select(x, round_f16(x), (p.flags & F16_IN) != 0u); }
+fn inF16x4(x: vec4f) -> vec4f { return select(x, round_f16x4(x), (p.flags & F16_IN) != 0u); }
 
 // Whether query i may attend key j of batch b; rows and keys past the ends attend nothing (the
 // kernels clamp their loads there and compute rows they never store).

@@ -43,7 +43,7 @@ fn attn_fwd_dims(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_
     // Rows past Lq are clamped (in-bounds loads), computed, and not stored.
     let i = min(q0 + r, p.Lq - 1u);
     for (var d = 0u; d < DL; d++) {
-      q[r][d] = Q[qb + i * p.q.w + d * SG + lane] * p.scale2;
+      q[r][d] = inF16(Q[qb + i * p.q.w + d * SG + lane]) * p.scale2;
       acc[r][d] = 0.0;
     }
     m[r] = NEG;
@@ -54,8 +54,8 @@ fn attn_fwd_dims(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_
     var kr: array<f32, DL>;
     var vr: array<f32, DL>;
     for (var d = 0u; d < DL; d++) {
-      kr[d] = K[kb + j * p.k.w + d * SG + lane];
-      vr[d] = V[vb + j * p.v.w + d * SG + lane];
+      kr[d] = inF16(K[kb + j * p.k.w + d * SG + lane]);
+      vr[d] = inF16(V[vb + j * p.v.w + d * SG + lane]);
     }
     for (var r = 0u; r < RQ; r++) {
       var part = 0.0;

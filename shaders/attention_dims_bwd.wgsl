@@ -43,8 +43,8 @@ fn attn_bwd_dkv_dims(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocat
   for (var r = 0u; r < RQ; r++) {
     let j = min(k0 + r, p.Lk - 1u);
     for (var d = 0u; d < DL; d++) {
-      k[r][d] = K[kb + j * p.k.w + d * SG + lane] * p.scale2;
-      v[r][d] = V[vb + j * p.v.w + d * SG + lane];
+      k[r][d] = inF16(K[kb + j * p.k.w + d * SG + lane]) * p.scale2;
+      v[r][d] = inF16(V[vb + j * p.v.w + d * SG + lane]);
       dk[r][d] = 0.0;
       dv[r][d] = 0.0;
     }
@@ -56,8 +56,8 @@ fn attn_bwd_dkv_dims(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocat
     var qr: array<f32, DL>;
     var gr: array<f32, DL>;
     for (var d = 0u; d < DL; d++) {
-      qr[d] = Q[qb + i * p.q.w + d * SG + lane];
-      gr[d] = dO[gb + i * p.dout.w + d * SG + lane];
+      qr[d] = inF16(Q[qb + i * p.q.w + d * SG + lane]);
+      gr[d] = inF16(dO[gb + i * p.dout.w + d * SG + lane]);
     }
     let li = lse[wg.y * p.Lq + i] * LOG2E;
     let di = delta[wg.y * p.Lq + i];
@@ -110,8 +110,8 @@ fn attn_bwd_dq_dims(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocati
   for (var r = 0u; r < RQ; r++) {
     let i = min(q0 + r, p.Lq - 1u);
     for (var d = 0u; d < DL; d++) {
-      q[r][d] = Q[qb + i * p.q.w + d * SG + lane] * p.scale2;
-      g[r][d] = dO[gb + i * p.dout.w + d * SG + lane];
+      q[r][d] = inF16(Q[qb + i * p.q.w + d * SG + lane]) * p.scale2;
+      g[r][d] = inF16(dO[gb + i * p.dout.w + d * SG + lane]);
       dq[r][d] = 0.0;
     }
     lr[r] = lse[wg.y * p.Lq + i] * LOG2E;
@@ -122,8 +122,8 @@ fn attn_bwd_dq_dims(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocati
     var kr: array<f32, DL>;
     var vr: array<f32, DL>;
     for (var d = 0u; d < DL; d++) {
-      kr[d] = K[kb + j * p.k.w + d * SG + lane];
-      vr[d] = V[vb + j * p.v.w + d * SG + lane];
+      kr[d] = inF16(K[kb + j * p.k.w + d * SG + lane]);
+      vr[d] = inF16(V[vb + j * p.v.w + d * SG + lane]);
     }
     for (var r = 0u; r < RQ; r++) {
       var ps = 0.0;

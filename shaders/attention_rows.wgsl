@@ -24,6 +24,11 @@ struct Params {
 
 const CAUSAL: u32 = 1u;
 const KEY_MASK: u32 = 2u;
+// attn_pack and attn_delta under `--precision f16`: the inputs (Q, K, V, dO) rounded to f16 as
+// they are read, as the fused kernels do (attention_common.wgsl).
+const F16_IN: u32 = 8u;
+
+//#include f16_round
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> A: array<f32>;
@@ -44,7 +49,8 @@ fn strided(l: vec4u, e: u32) -> u32 {
 fn attn_pack(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) li: u32) {
   let e = flatIndex(wg, nwg, li);
   if (e >= p.B * p.H * p.L * p.D) { return; }
-  X[e] = A[strided(p.strides, e)];
+  let x = A[strided(p.strides, e)];
+  X[e] = select(x, round_f16(x), (p.flags & F16_IN) != 0u);
 }
 
 @compute @workgroup_size(64, 1, 1)
@@ -102,6 +108,7 @@ fn attn_delta(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: ve
   let o = strided(p.strides, row * p.D);
   let g = strided(p.dOStrides, row * p.D);
   var s = 0.0;
-  for (var d = 0u; d < p.D; d++) { s = fma(A[o + d], B2[g + d], s); }
+  let f16in = (p.flags & F16_IN) != 0u;
+  for (var d = 0u; d < p.D; d++) { s = fma(A[o + d], select(B2[g + d], round_f16(B2[g + d]), f16in), s); }
   X[row] = s;
 }

@@ -53,21 +53,23 @@ function wgslLiteral(v: number | boolean, declared: string): string {
 /** Specialises `shaders/<file>.wgsl` (or `source`, when given, under that name). */
 export function specialise(file: string, defines: Defines = {}, source?: string): ShaderSource {
   const path = `shaders/${file}.wgsl`;
-  // Includes first, so that defines and unrolls apply to included lines as well.
+  // Includes first, so that defines and unrolls apply to included lines as well; an included
+  // file may include others (each file once along a chain: a cycle is an error).
   const lines: string[] = [];
   const origin: string[] = [];
-  (source ?? readShader(file)).split('\n').forEach((line, i) => {
-    const inc = /^\s*\/\/#include\s+(\w+)\s*$/.exec(line);
-    if (!inc) {
-      lines.push(line);
-      origin.push(`${path}:${i + 1}`);
-      return;
-    }
-    readShader(inc[1]!).split('\n').forEach((l, j) => {
-      lines.push(l);
-      origin.push(`shaders/${inc[1]}.wgsl:${j + 1}`);
+  const expand = (text: string, at: string, chain: string[]) => {
+    text.split('\n').forEach((line, i) => {
+      const inc = /^\s*\/\/#include\s+(\w+)\s*$/.exec(line);
+      if (!inc) {
+        lines.push(line);
+        origin.push(`${at}:${i + 1}`);
+        return;
+      }
+      if (chain.includes(inc[1]!)) throw new Error(`${at}:${i + 1}: //#include ${inc[1]} includes itself (${[...chain, inc[1]].join(' → ')})`);
+      expand(readShader(inc[1]!), `shaders/${inc[1]}.wgsl`, [...chain, inc[1]!]);
     });
-  });
+  };
+  expand(source ?? readShader(file), path, [file]);
   const used = new Set<string>();
   const values: Record<string, number | boolean> = {};
   const out: string[] = [];

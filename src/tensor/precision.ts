@@ -6,8 +6,9 @@
 // and each parameter used as an operand is cast once to an f16 copy that every product reads
 // until the parameters change (AdamW's update drops the copies; the next use casts again), so a
 // real GPU reads half the bytes of it. Activations and gradients stay f32 in memory and are
-// rounded to f16 as the kernel loads them. Everything else (attention, normalisation, the
-// losses, the optimiser) stays f32. Loss scaling, which keeps small gradients from flushing to
+// rounded to f16 as the kernel loads them. Attention takes f16 inputs the same way (Q, K, V and
+// dO rounded as read, scores, softmax and sums in f32: src/tensor/ops/attention.ts). Everything
+// else (normalisation, the losses, the optimiser) stays f32. Loss scaling, which keeps small gradients from flushing to
 // zero in f16, is the training step's (src/train/loss-scale.ts).
 import type { Gpu } from '../gpu/gpu.ts';
 import { ShapeError } from '../gpu/errors.ts';

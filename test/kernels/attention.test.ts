@@ -25,6 +25,8 @@ import {
 import { attentionBackwardRef, attentionRef, type AttentionDims } from '../../kernels/attention.ref.ts';
 import { ShapeError } from '../../src/gpu/errors.ts';
 import { expectClose } from '../helpers/close.ts';
+import { compareClose } from '../../src/util/allclose.ts';
+import { f16RoundAll } from '../../kernels/f16.ref.ts';
 import { poisoned, testGpu } from '../helpers/gpu.ts';
 import { testRng } from '../helpers/seed.ts';
 
@@ -98,7 +100,7 @@ interface Run {
   dv: Float32Array;
 }
 
-async function runCase(c: Case, path: AttentionPath, salt: number, fusedLayout?: FusedLayout): Promise<{ run: Run; inputs: { q: Float32Array; k: Float32Array; v: Float32Array; dout: Float32Array; keyMask?: Uint32Array } }> {
+async function runCase(c: Case, path: AttentionPath, salt: number, fusedLayout?: FusedLayout, f16Inputs?: boolean): Promise<{ run: Run; inputs: { q: Float32Array; k: Float32Array; v: Float32Array; dout: Float32Array; keyMask?: Uint32Array } }> {
   const rng = testRng(salt);
   const { B, H, Lq, Lk, D } = c;
   const q = rng.floats(B * H * Lq * D, -3, 3);
@@ -136,7 +138,7 @@ async function runCase(c: Case, path: AttentionPath, salt: number, fusedLayout?:
   const ref = (l: ReturnType<typeof layoutOf>, buffer: GPUBuffer): HeadsRef => ({ buffer, offset: l.offset, strides: l.strides });
   const call: AttentionCall = {
     B, H, Lq, Lk, D, q: ref(lq, Q), k: ref(lk, K), v: ref(lv, V), o: { buffer: O },
-    scale: c.scale, causal: c.causal, causalOffset: c.causalOffset, keyMask: Mask, path, fusedLayout,
+    scale: c.scale, causal: c.causal, causalOffset: c.causalOffset, keyMask: Mask, path, fusedLayout, f16Inputs,
   };
   const saved = attention(gpu, call);
   expect(saved.path).toBe(path);
@@ -198,6 +200,34 @@ describe('attention forward and backward against float64', () => {
         // Fully masked rows: exactly zero output and zero gradient, not NaN.
         if (c.causalOffset === -3) {
           for (let dd = 0; dd < c.D; dd++) expect([fus.run.o[dd], fus.run.dq[dd]]).toEqual([0, 0]);
+        }
+      }
+    });
+  });
+});
+
+// `--precision f16`: Q, K, V and dO rounded to f16 as loaded, everything else f32. Against float64
+// of the rounded inputs at the f32 tolerances, on both paths and both fused layouts; and far from
+// the unrounded answer (inputs in [−3, 3] move by up to 2^-10 relative when rounded), so a kernel
+// that skipped the rounding of any one input fails.
+describe('attention with f16 inputs (mixed precision)', () => {
+  const F16_CASES = [CASES[1]!, CASES[5]!, CASES[6]!];
+  F16_CASES.forEach((c, idx) => {
+    it(caseName(c), async () => {
+      const variants: [AttentionPath, FusedLayout | undefined][] = [['unfused', undefined], ...FUSED_LAYOUTS.filter((l) => fusedLayoutAvailable(gpu, l, c.D)).map((l) => ['fused', l] as [AttentionPath, FusedLayout])];
+      for (const [path, layout] of variants) {
+        const what = `f16 inputs, ${path}${layout ? ` (${layout})` : ''} ${caseName(c)}`;
+        const { run, inputs } = await runCase(c, path, 90 + idx, layout, true);
+        const r16 = (x: Float32Array) => Float32Array.from(f16RoundAll(x));
+        checkAgainstRef(c, what, run, { ...inputs, q: r16(inputs.q), k: r16(inputs.k), v: r16(inputs.v), dout: r16(inputs.dout) });
+        // Each input's rounding matters: the answer of the unrounded Q, K, V or dO is far off.
+        const d: AttentionDims = { ...c, keyMask: inputs.keyMask };
+        for (const skip of ['q', 'k', 'v', 'dout'] as const) {
+          const mixed = { q: r16(inputs.q), k: r16(inputs.k), v: r16(inputs.v), dout: r16(inputs.dout), [skip]: inputs[skip] };
+          const g = attentionBackwardRef(mixed.q, mixed.k, mixed.v, mixed.dout, d);
+          const o = attentionRef(mixed.q, mixed.k, mixed.v, d).o;
+          const off = [compareClose(run.o, o, FWD_TOL), compareClose(run.dq, g.dq, BWD_TOL), compareClose(run.dk, g.dk, BWD_TOL), compareClose(run.dv, g.dv, BWD_TOL)];
+          expect(off.some((r) => !r.ok), `${what}: an unrounded ${skip} would pass`).toBe(true);
         }
       }
     });

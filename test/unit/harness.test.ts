@@ -97,6 +97,14 @@ describe('shader specialisation', () => {
     expect(s.lineMap[at]).toMatch(/^shaders\/matmul_common\.wgsl:\d+$/);
     expect(s.lineMap.at(-2)).toBe('shaders/t.wgsl:3');
   });
+  it('follows an include inside an included file, mapping its lines, and names an include cycle', () => {
+    const s = specialise('t', {}, 'enable subgroups;\n//#include attention_common\nfn f() {}\n');
+    const at = s.code.split('\n').findIndex((l) => l.startsWith('fn round_f16('));
+    expect(at).toBeGreaterThan(0);
+    expect(s.lineMap[at]).toMatch(/^shaders\/f16_round\.wgsl:\d+$/);
+    expect(s.code).not.toMatch(/^\s*\/\/#include\s+\w+\s*$/m);
+    expect(() => specialise('attention_common', {}, '//#include attention_common\n')).toThrow(/includes itself \(attention_common → attention_common\)/);
+  });
   it('rejects an unknown define', () => {
     expect(() => specialise('t', { TN: 1 }, src)).toThrow(/define TN matches no module-scope const/);
   });

@@ -6,6 +6,7 @@ import { attention as attentionKernel, attentionBackward, attentionPathAvailable
 import { ShapeError } from '../../gpu/errors.ts';
 import { accumulateGrad, newGrad, newZeroGrad } from '../grad.ts';
 import { needsGrad } from '../tape.ts';
+import { precisionOf } from '../precision.ts';
 import { Tensor, shapeStr } from '../tensor.ts';
 
 /** Heads of one of q, k, v: tensor t [B, L, C], head h at columns col + h·D. */
@@ -82,6 +83,8 @@ export function attention(q: HeadsView, k: HeadsView, v: HeadsView, d: number, o
     // quietly the other path (a test comparing both would compare one with itself).
     path: opts.path,
     probs: opts.probs,
+    // Mixed precision (`--precision f16`): f16 inputs, f32 arithmetic, as the products.
+    f16Inputs: precisionOf(gpu) === 'f16',
   };
   const saved = attentionKernel(gpu, call);
   runs[saved.path]++;
