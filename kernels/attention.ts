@@ -224,14 +224,10 @@ function rowsKernel(entry: string, bindings: KernelSpec['bindings']): KernelSpec
   return { file: 'attention_rows', entry, bindings };
 }
 
+/** A fused kernel of either layout: R is rows per lane ('rows') or rows per workgroup ('dims'). */
 function fusedSpec(gpu: Gpu, file: string, entry: string, D: number, R: number, reads: number, writes: number): KernelSpec {
   const bindings: KernelSpec['bindings'] = [...Array<'read'>(reads).fill('read'), ...Array<'rw'>(writes).fill('rw')];
   return { file, entry, defines: { SG: gpu.subgroupSize, R, HD: D }, bindings };
-}
-
-function dimsSpec(gpu: Gpu, file: string, entry: string, D: number, RQ: number, reads: number, writes: number): KernelSpec {
-  const bindings: KernelSpec['bindings'] = [...Array<'read'>(reads).fill('read'), ...Array<'rw'>(writes).fill('rw')];
-  return { file, entry, defines: { SG: gpu.subgroupSize, RQ, HD: D }, bindings };
 }
 
 /** The fused kernels' layout for this call: forced, else chosen; refused where it cannot run. */
@@ -273,7 +269,7 @@ export function attention(gpu: Gpu, c: AttentionCall): AttentionSaved {
   if (path === 'fused') {
     const layout = fusedLayoutOf(gpu, c);
     const R = layout === 'rows' ? fwdRows(D) : dimsRows(gpu, D, 2);
-    const k = gpu.kernel(layout === 'rows' ? fusedSpec(gpu, 'attention', 'attn_fwd', D, R, 4, 2) : dimsSpec(gpu, 'attention_dims', 'attn_fwd_dims', D, R, 4, 2));
+    const k = gpu.kernel(layout === 'rows' ? fusedSpec(gpu, 'attention', 'attn_fwd', D, R, 4, 2) : fusedSpec(gpu, 'attention_dims', 'attn_fwd_dims', D, R, 4, 2));
     const u = fusedUniforms(c, { q: lq, k: lk, v: lv, o: lo });
     const wg = [Math.ceil(Lq / (layout === 'rows' ? gpu.subgroupSize * R : R)), B * H] as [number, number];
     gpu.dispatch(k, u, [c.q.buffer, c.k.buffer, c.v.buffer, c.keyMask ?? gpu.unused, c.o.buffer, lse], wg, label);
@@ -354,8 +350,8 @@ export function attentionBackward(gpu: Gpu, c: AttentionCall, saved: AttentionSa
     } else {
       const RK = dimsRows(gpu, D, 4);
       const RQ = dimsRows(gpu, D, 3);
-      gpu.dispatch(gpu.kernel(dimsSpec(gpu, 'attention_dims_bwd', 'attn_bwd_dkv_dims', D, RK, 7, 2)), u, dkv, [Math.ceil(Lk / RK), BH], `${label}:dKV`);
-      gpu.dispatch(gpu.kernel(dimsSpec(gpu, 'attention_dims_bwd', 'attn_bwd_dq_dims', D, RQ, 7, 1)), u, [...common, g.dQ.buffer], [Math.ceil(Lq / RQ), BH], `${label}:dQ`);
+      gpu.dispatch(gpu.kernel(fusedSpec(gpu, 'attention_dims_bwd', 'attn_bwd_dkv_dims', D, RK, 7, 2)), u, dkv, [Math.ceil(Lk / RK), BH], `${label}:dKV`);
+      gpu.dispatch(gpu.kernel(fusedSpec(gpu, 'attention_dims_bwd', 'attn_bwd_dq_dims', D, RQ, 7, 1)), u, [...common, g.dQ.buffer], [Math.ceil(Lq / RQ), BH], `${label}:dQ`);
     }
     gpu.release(delta);
     return;

@@ -6,11 +6,11 @@
 //                  attn_fwd (attention.wgsl documents the scheme, the base-2 scores, the masking
 //                  and the −∞ lse of a row that sees no key).
 //
-// One workgroup is one subgroup and owns RQ query rows of one (batch, head), all lanes together:
-// lane `lane` holds dims d·SG + lane (d < DL = HD/SG) of each row's Q and O accumulator, DL·2·RQ
+// One workgroup is one subgroup and owns R query rows of one (batch, head), all lanes together:
+// lane `lane` holds dims d·SG + lane (d < DL = HD/SG) of each row's Q and O accumulator, DL·2·R
 // floats in all. Keys go by one at a time: every lane loads its DL dims of K_j and V_j
 // (neighbouring lanes read neighbouring words), the score of row r is subgroupAdd of the lanes'
-// partial dot products, and each loaded K or V value feeds RQ FMAs. Loop bounds depend only on
+// partial dot products, and each loaded K or V value feeds R FMAs. Loop bounds depend only on
 // the workgroup and uniforms, and masked keys are zeroed by select, so every lane reaches every
 // subgroupAdd.
 // Bindings as attn_fwd: 0 Params · 1 Q · 2 K · 3 V · 4 keyMask · 5 O (rw) · 6 lse (rw).
@@ -19,7 +19,7 @@ enable subgroups;
 //#include attention_common
 
 const SG: u32 = 8u;    // the adapter's fixed subgroup size
-const RQ: u32 = 4u;    // query rows per workgroup
+const R: u32 = 4u;    // query rows per workgroup
 const HD: u32 = 128u;  // head dim, a multiple of SG
 const DL: u32 = HD / SG;
 const NEG: f32 = -1.0e30;
@@ -31,15 +31,15 @@ const NEG: f32 = -1.0e30;
 fn attn_fwd_dims(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) lane: u32) {
   let b = wg.y / p.H;
   let h = wg.y % p.H;
-  let q0 = wg.x * RQ;
+  let q0 = wg.x * R;
   let qb = base(p.q, b, h);
   let kb = base(p.k, b, h);
   let vb = base(p.v, b, h);
-  var q: array<array<f32, DL>, RQ>;
-  var acc: array<array<f32, DL>, RQ>;
-  var m: array<f32, RQ>;
-  var l: array<f32, RQ>;
-  for (var r = 0u; r < RQ; r++) {
+  var q: array<array<f32, DL>, R>;
+  var acc: array<array<f32, DL>, R>;
+  var m: array<f32, R>;
+  var l: array<f32, R>;
+  for (var r = 0u; r < R; r++) {
     // Rows past Lq are clamped (in-bounds loads), computed, and not stored.
     let i = min(q0 + r, p.Lq - 1u);
     for (var d = 0u; d < DL; d++) {
@@ -49,7 +49,7 @@ fn attn_fwd_dims(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_
     m[r] = NEG;
     l[r] = 0.0;
   }
-  let kEnd = keyEnd(q0 + RQ);
+  let kEnd = keyEnd(q0 + R);
   for (var j = 0u; j < kEnd; j++) {
     var kr: array<f32, DL>;
     var vr: array<f32, DL>;
@@ -57,7 +57,7 @@ fn attn_fwd_dims(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_
       kr[d] = inF16(K[kb + j * p.k.w + d * SG + lane]);
       vr[d] = inF16(V[vb + j * p.v.w + d * SG + lane]);
     }
-    for (var r = 0u; r < RQ; r++) {
+    for (var r = 0u; r < R; r++) {
       var part = 0.0;
       for (var d = 0u; d < DL; d++) { part = fma(q[r][d], kr[d], part); }
       let s = subgroupAdd(part);
@@ -73,7 +73,7 @@ fn attn_fwd_dims(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_
     }
   }
   let ob = base(p.o, b, h);
-  for (var r = 0u; r < RQ; r++) {
+  for (var r = 0u; r < R; r++) {
     let i = q0 + r;
     if (i >= p.Lq) { continue; }
     let inv = select(0.0, 1.0 / l[r], l[r] > 0.0);

@@ -1,9 +1,9 @@
 // attention_dims_bwd.wgsl — the fused attention backward with the head dim spread over the lanes
 // (the layout of attention_dims.wgsl; the scheme and the formulas are attention_bwd.wgsl's):
 //
-//   attn_bwd_dkv_dims  a workgroup owns RK key rows: for every query i, p = exp(s − lse_i),
+//   attn_bwd_dkv_dims  a workgroup owns R key rows: for every query i, p = exp(s − lse_i),
 //                      dV_j += p·dO_i, dS = p·(dO_i·V_j − D_i), dK_j += scale·dS·Q_i
-//   attn_bwd_dq_dims   a workgroup owns RQ query rows: for every key j, dQ_i += scale·dS·K_j
+//   attn_bwd_dq_dims   a workgroup owns R query rows: for every key j, dQ_i += scale·dS·K_j
 //
 // Lane `lane` holds dims d·SG + lane of every owned row; scores and dO·V are subgroupAdds of the
 // lanes' partial dot products. D = rowsum(dO∘O) comes from attn_delta beforehand. No atomics:
@@ -15,7 +15,7 @@ enable subgroups;
 //#include attention_common
 
 const SG: u32 = 8u;
-const RQ: u32 = 2u;    // owned rows per workgroup (query rows for dQ, key rows for dK/dV)
+const R: u32 = 2u;    // owned rows per workgroup (query rows for dQ, key rows for dK/dV)
 const HD: u32 = 128u;
 const DL: u32 = HD / SG;
 const SHARED_KV: u32 = 4u;
@@ -31,16 +31,16 @@ const LOG2E: f32 = 1.4426950408889634;
 fn attn_bwd_dkv_dims(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) lane: u32) {
   let b = wg.y / p.H;
   let h = wg.y % p.H;
-  let k0 = wg.x * RQ;
+  let k0 = wg.x * R;
   let kb = base(p.k, b, h);
   let vb = base(p.v, b, h);
   let qb = base(p.q, b, h);
   let gb = base(p.dout, b, h);
-  var k: array<array<f32, DL>, RQ>;
-  var v: array<array<f32, DL>, RQ>;
-  var dk: array<array<f32, DL>, RQ>;
-  var dv: array<array<f32, DL>, RQ>;
-  for (var r = 0u; r < RQ; r++) {
+  var k: array<array<f32, DL>, R>;
+  var v: array<array<f32, DL>, R>;
+  var dk: array<array<f32, DL>, R>;
+  var dv: array<array<f32, DL>, R>;
+  for (var r = 0u; r < R; r++) {
     let j = min(k0 + r, p.Lk - 1u);
     for (var d = 0u; d < DL; d++) {
       k[r][d] = inF16(K[kb + j * p.k.w + d * SG + lane]) * p.scale2;
@@ -61,7 +61,7 @@ fn attn_bwd_dkv_dims(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocat
     }
     let li = lse[wg.y * p.Lq + i] * LOG2E;
     let di = delta[wg.y * p.Lq + i];
-    for (var r = 0u; r < RQ; r++) {
+    for (var r = 0u; r < R; r++) {
       var ps = 0.0;
       var pd = 0.0;
       for (var d = 0u; d < DL; d++) {
@@ -83,7 +83,7 @@ fn attn_bwd_dkv_dims(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocat
   let sharedKV = (p.flags & SHARED_KV) != 0u;
   let dkb = base(p.dk, b, h);
   let dvb = base(p.dv, b, h);
-  for (var r = 0u; r < RQ; r++) {
+  for (var r = 0u; r < R; r++) {
     let j = k0 + r;
     if (j >= p.Lk) { continue; }
     for (var d = 0u; d < DL; d++) {
@@ -97,17 +97,17 @@ fn attn_bwd_dkv_dims(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocat
 fn attn_bwd_dq_dims(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) lane: u32) {
   let b = wg.y / p.H;
   let h = wg.y % p.H;
-  let q0 = wg.x * RQ;
+  let q0 = wg.x * R;
   let kb = base(p.k, b, h);
   let vb = base(p.v, b, h);
   let qb = base(p.q, b, h);
   let gb = base(p.dout, b, h);
-  var q: array<array<f32, DL>, RQ>;
-  var g: array<array<f32, DL>, RQ>;
-  var dq: array<array<f32, DL>, RQ>;
-  var lr: array<f32, RQ>;
-  var dl: array<f32, RQ>;
-  for (var r = 0u; r < RQ; r++) {
+  var q: array<array<f32, DL>, R>;
+  var g: array<array<f32, DL>, R>;
+  var dq: array<array<f32, DL>, R>;
+  var lr: array<f32, R>;
+  var dl: array<f32, R>;
+  for (var r = 0u; r < R; r++) {
     let i = min(q0 + r, p.Lq - 1u);
     for (var d = 0u; d < DL; d++) {
       q[r][d] = inF16(Q[qb + i * p.q.w + d * SG + lane]) * p.scale2;
@@ -117,7 +117,7 @@ fn attn_bwd_dq_dims(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocati
     lr[r] = lse[wg.y * p.Lq + i] * LOG2E;
     dl[r] = delta[wg.y * p.Lq + i];
   }
-  let kEnd = keyEnd(q0 + RQ);
+  let kEnd = keyEnd(q0 + R);
   for (var j = 0u; j < kEnd; j++) {
     var kr: array<f32, DL>;
     var vr: array<f32, DL>;
@@ -125,7 +125,7 @@ fn attn_bwd_dq_dims(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocati
       kr[d] = inF16(K[kb + j * p.k.w + d * SG + lane]);
       vr[d] = inF16(V[vb + j * p.v.w + d * SG + lane]);
     }
-    for (var r = 0u; r < RQ; r++) {
+    for (var r = 0u; r < R; r++) {
       var ps = 0.0;
       var pd = 0.0;
       for (var d = 0u; d < DL; d++) {
@@ -140,7 +140,7 @@ fn attn_bwd_dq_dims(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocati
   }
   let scale = p.scale2 * LN2;
   let dqb = base(p.dq, b, h);
-  for (var r = 0u; r < RQ; r++) {
+  for (var r = 0u; r < R; r++) {
     let i = q0 + r;
     if (i >= p.Lq) { continue; }
     for (var d = 0u; d < DL; d++) { gradA[dqb + i * p.dq.w + d * SG + lane] = dq[r][d] * scale; }
