@@ -6,7 +6,7 @@
 import type { Gpu, KernelSpec } from '../src/gpu/gpu.ts';
 import { ShapeError } from '../src/gpu/errors.ts';
 import { checkDistinct, checkExtent, describeShape, grid2d, type TensorRef } from './common.ts';
-import { matmul, sgmatrixConfig, type MatmulCall } from './matmul.ts';
+import { epilogueBindings, geluDefines, matmul, sgmatrixConfig, type MatmulCall } from './matmul.ts';
 
 export const MATMUL_F16_KERNELS = ['tiled', 'regblock', 'sgmatrix'] as const;
 export type MatmulF16Kernel = (typeof MATMUL_F16_KERNELS)[number];
@@ -124,8 +124,8 @@ export function matmulF16(gpu: Gpu, call: MatmulF16Call): void {
 }
 
 export function matmulF16Spec(kernel: 'tiled' | 'regblock', transA: boolean, transB: boolean, aHalf: boolean, bHalf: boolean, gelu?: 'apply' | 'grad', cHalf = false): KernelSpec {
-  const bindings: KernelSpec['bindings'] = ['read', 'read', 'read', 'rw', ...(gelu ? [gelu === 'apply' ? ('rw' as const) : ('read' as const)] : [])];
-  const defines = { TRANS_A: transA, TRANS_B: transB, A_F16: aHalf, B_F16: bHalf, ...(cHalf ? { C_F16: true } : {}), ...(gelu === 'apply' ? { GELU_OUT: true } : {}), ...(gelu === 'grad' ? { GELU_GRAD: true } : {}) };
+  const bindings = epilogueBindings(gelu);
+  const defines = { TRANS_A: transA, TRANS_B: transB, A_F16: aHalf, B_F16: bHalf, ...(cHalf ? { C_F16: true } : {}), ...geluDefines(gelu) };
   return { file: 'matmul_f16', entry: `matmul_f16_${kernel}`, defines, bindings };
 }
 

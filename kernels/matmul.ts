@@ -251,18 +251,20 @@ function splitK(gpu: Gpu, u: ArrayBuffer, buffers: GPUBuffer[], c: { M: number; 
   u2[8] = 0; // A: the partials
   u2[12] = 0;
   u2[16] = splits;
-  const reduce: KernelSpec = { file: 'matmul_tiled128', entry: 'matmul_splitk_reduce', defines: gelu(c.gelu), bindings: ['read', 'read', 'read', 'rw', ...(c.gelu ? [c.gelu === 'apply' ? ('rw' as const) : ('read' as const)] : [])] };
+  const reduce: KernelSpec = { file: 'matmul_tiled128', entry: 'matmul_splitk_reduce', defines: geluDefines(c.gelu), bindings: epilogueBindings(c.gelu) };
   const [gx, gy] = grid2d(gpu, Math.ceil((M * N) / 256));
   gpu.dispatch(gpu.kernel(reduce), u2, [part, gpu.unused, buffers[2]!, buffers[3]!, ...buffers.slice(4)], [gx, gy, batch], `${c.label}:reduce`);
   gpu.release(part);
 }
 
-const gelu = (mode?: 'apply' | 'grad'): Defines => (mode === 'apply' ? { GELU_OUT: true } : mode === 'grad' ? { GELU_GRAD: true } : {});
+/** The epilogue's GELU as shader defines, and the bindings a kernel with that epilogue takes (A, B, bias, C, and the pre-activation: written by 'apply', read by 'grad'). */
+export const geluDefines = (mode?: 'apply' | 'grad'): Defines => (mode === 'apply' ? { GELU_OUT: true } : mode === 'grad' ? { GELU_GRAD: true } : {});
+export const epilogueBindings = (mode?: 'apply' | 'grad'): KernelSpec['bindings'] => ['read', 'read', 'read', 'rw', ...(mode ? [mode === 'apply' ? ('rw' as const) : ('read' as const)] : [])];
 
 /** `M` sizes skinny's row block (its pipeline differs per power of two up to 8). */
 export function kernelSpec(gpu: Gpu, variant: MatmulVariant, transA: boolean, transB: boolean, rowSum = false, gelu?: 'apply' | 'grad', M = 8): KernelSpec {
-  const bindings: KernelSpec['bindings'] = ['read', 'read', 'read', 'rw', ...(gelu ? [gelu === 'apply' ? ('rw' as const) : ('read' as const)] : [])];
-  const t = { TRANS_A: transA, TRANS_B: transB, ...(gelu === 'apply' ? { GELU_OUT: true } : {}), ...(gelu === 'grad' ? { GELU_GRAD: true } : {}) };
+  const bindings = epilogueBindings(gelu);
+  const t = { TRANS_A: transA, TRANS_B: transB, ...geluDefines(gelu) };
   switch (variant) {
     case 'naive':
     case 'tiled':
