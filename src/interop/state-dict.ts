@@ -4,6 +4,7 @@
 // epoch_N.pt, with DDP's 'module.' prefixes). The format is told by the file's first bytes, not its
 // name. Half and bfloat16 weights are widened to float32.
 import fs from 'node:fs';
+import { halfToFloat } from '../model/half.ts';
 import { readSafetensors, type Tensor as StTensor } from '../model/safetensors.ts';
 import { InteropError } from './errors.ts';
 import { unpickle, type PyDict, type StorageRef, type TensorRef } from './pickle.ts';
@@ -17,15 +18,6 @@ export interface F32Tensor {
 }
 
 export type StateDict = Map<string, F32Tensor>;
-
-function halfToFloat(h: number): number {
-  const s = h & 0x8000 ? -1 : 1;
-  const e = (h >> 10) & 0x1f;
-  const f = h & 0x3ff;
-  if (e === 0) return s * f * 2 ** -24;
-  if (e === 31) return f ? NaN : s * Infinity;
-  return s * (1 + f / 1024) * 2 ** (e - 15);
-}
 
 function widen(dtype: string, bits: Uint16Array): Float32Array {
   if (dtype === 'F16') return Float32Array.from(bits, halfToFloat);
