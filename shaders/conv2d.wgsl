@@ -37,19 +37,7 @@ const TN: u32 = 8u;
 fn conv2d_fwd(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
   let mBase = (wg.y * 8u + lid.y) * TM;
   let nBase = (wg.x * 8u + lid.x) * TN;
-  let P = p.OH * p.OW;
-  let HW = p.H * p.W;
-  // Each column's image and the top-left corner of its receptive field, once.
-  var xoff: array<u32, TN>;
-  var ih0: array<i32, TN>;
-  var iw0: array<i32, TN>;
-  for (var j = 0u; j < TN; j++) {
-    let n = min(nBase + j, p.N - 1u);
-    let r = n % P;
-    xoff[j] = p.offX + (n / P) * p.Cin * HW;
-    ih0[j] = i32((r / p.OW) * p.sh) - i32(p.ph);
-    iw0[j] = i32((r % p.OW) * p.sw) - i32(p.pw);
-  }
+  let cols = fwd_cols(nBase);
   var wrow: array<u32, TM>;
   for (var i = 0u; i < TM; i++) { wrow[i] = p.offW + min(mBase + i, p.M - 1u) * p.K; }
   var acc: array<array<f32, TN>, TM>;
@@ -58,17 +46,8 @@ fn conv2d_fwd(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) li
     for (var kh = 0u; kh < p.KH; kh++) {
       for (var kw = 0u; kw < p.KW; kw++) {
         var a: array<f32, TM>;
-        var bv: array<f32, TN>;
         for (var i = 0u; i < TM; i++) { a[i] = w[wrow[i] + k]; }
-        for (var j = 0u; j < TN; j++) {
-          let ih = ih0[j] + i32(kh);
-          let iw = iw0[j] + i32(kw);
-          // Written on every path: a var declared in a loop body is not reliably zeroed on each
-          // trip by every compiler (lavapipe kept the previous trip's value).
-          var v = 0.0;
-          if (inside(ih, p.H) && inside(iw, p.W)) { v = x[xoff[j] + ci * HW + u32(ih) * p.W + u32(iw)]; }
-          bv[j] = v;
-        }
+        let bv = fwd_gather(cols, ci, kh, kw);
         for (var i = 0u; i < TM; i++) {
           for (var j = 0u; j < TN; j++) { acc[i][j] = fma(a[i], bv[j], acc[i][j]); }
         }
@@ -76,18 +55,13 @@ fn conv2d_fwd(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) li
       }
     }
   }
-  for (var i = 0u; i < TM; i++) {
-    for (var j = 0u; j < TN; j++) {
-      if (mBase + i < p.M && nBase + j < p.N) { store_y(mBase + i, nBase + j, acc[i][j]); }
-    }
-  }
+  fwd_store(mBase, nBase, acc);
 }
 
 @compute @workgroup_size(8, 8, 1)
 fn conv2d_dx(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
   let mBase = (wg.y * 8u + lid.y) * TM;
   let nBase = (wg.x * 8u + lid.x) * TN;
-  let P = p.OH * p.OW;
   let KHW = p.KH * p.KW;
   // This workgroup's stride phase (shaders/conv2d_common.wgsl, dx_axis).
   let rh = wg.z / p.sw;
@@ -97,51 +71,24 @@ fn conv2d_dx(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid
   let Q = ah.y * aw.y;
   // A phase with no pixels (a stride past the image): the whole workgroup leaves together.
   if (Q == 0u) { return; }
-  let Np = p.B * Q;
-  // Each column's image, and its pixel's quotients (qh, qw) within the phase.
-  var dyoff: array<u32, TN>;
-  var qh: array<u32, TN>;
-  var qw: array<u32, TN>;
-  for (var j = 0u; j < TN; j++) {
-    let n = min(nBase + j, Np - 1u);
-    let r = n % Q;
-    dyoff[j] = p.offY + (n / Q) * p.Cout * P;
-    qh[j] = ah.x + r / aw.y;
-    qw[j] = aw.x + r % aw.y;
-  }
+  let cols = dx_cols(nBase, ah, aw);
   var wrow: array<u32, TM>;
   for (var i = 0u; i < TM; i++) { wrow[i] = p.offW + min(mBase + i, p.M - 1u) * KHW; }
   var acc: array<array<f32, TN>, TM>;
   for (var co = 0u; co < p.Cout; co++) {
     for (var th = 0u; th < ah.z; th++) {
       for (var tw = 0u; tw < aw.z; tw++) {
-          let wk = co * p.Cin * KHW + (rh + th * p.sh) * p.KW + rw + tw * p.sw;
-          var a: array<f32, TM>;
-          for (var i = 0u; i < TM; i++) { a[i] = w[wrow[i] + wk]; }
-          var bv: array<f32, TN>;
-          for (var j = 0u; j < TN; j++) {
-            var v = 0.0;
-            if (qh[j] >= th && qw[j] >= tw && qh[j] - th < p.OH && qw[j] - tw < p.OW) {
-              v = dy[dyoff[j] + co * P + (qh[j] - th) * p.OW + qw[j] - tw];
-            }
-            bv[j] = v;
-          }
-          for (var i = 0u; i < TM; i++) {
-            for (var j = 0u; j < TN; j++) { acc[i][j] = fma(a[i], bv[j], acc[i][j]); }
-          }
+        let wk = co * p.Cin * KHW + (rh + th * p.sh) * p.KW + rw + tw * p.sw;
+        var a: array<f32, TM>;
+        for (var i = 0u; i < TM; i++) { a[i] = w[wrow[i] + wk]; }
+        let bv = dx_gather(cols, co, th, tw);
+        for (var i = 0u; i < TM; i++) {
+          for (var j = 0u; j < TN; j++) { acc[i][j] = fma(a[i], bv[j], acc[i][j]); }
+        }
       }
     }
   }
-  for (var j = 0u; j < TN; j++) {
-    let n = nBase + j;
-    if (n >= Np) { continue; }
-    let b = n / Q;
-    let ih = qh[j] * p.sh + rh - p.ph;
-    let iw = qw[j] * p.sw + rw - p.pw;
-    for (var r = 0u; r < TM; r++) {
-      if (mBase + r < p.M) { store_dx(mBase + r, b, ih, iw, acc[r][j]); }
-    }
-  }
+  dx_store(cols, mBase, nBase, Q, rh, rw, acc);
 }
 
 @compute @workgroup_size(8, 8, 1)
@@ -150,18 +97,7 @@ fn conv2d_dw(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid
   let nBase = (wg.x * 8u + lid.x) * TN;
   let P = p.OH * p.OW;
   let HW = p.H * p.W;
-  let KHW = p.KH * p.KW;
-  // Each column's input channel plane and kernel tap.
-  var xc: array<u32, TN>;
-  var khs: array<i32, TN>;
-  var kws: array<i32, TN>;
-  for (var j = 0u; j < TN; j++) {
-    let n = min(nBase + j, p.N - 1u);
-    let r = n % KHW;
-    xc[j] = (n / KHW) * HW;
-    khs[j] = i32(r / p.KW) - i32(p.ph);
-    kws[j] = i32(r % p.KW) - i32(p.pw);
-  }
+  let cols = dw_cols(nBase);
   var dyrow: array<u32, TM>;
   for (var i = 0u; i < TM; i++) { dyrow[i] = min(mBase + i, p.M - 1u) * P; }
   // The first column block also sums its rows of dy: the bias gradient.
@@ -178,17 +114,8 @@ fn conv2d_dw(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid
     let dy0 = p.offY + b * p.Cout * P + oh * p.OW + ow;
     let x0 = p.offX + b * p.Cin * HW;
     var a: array<f32, TM>;
-    var bv: array<f32, TN>;
     for (var i = 0u; i < TM; i++) { a[i] = dy[dy0 + dyrow[i]]; }
-    let ihb = i32(oh * p.sh);
-    let iwb = i32(ow * p.sw);
-    for (var j = 0u; j < TN; j++) {
-      let ih = ihb + khs[j];
-      let iw = iwb + kws[j];
-      var v = 0.0;
-      if (inside(ih, p.H) && inside(iw, p.W)) { v = xb[x0 + xc[j] + u32(ih) * p.W + u32(iw)]; }
-      bv[j] = v;
-    }
+    let bv = dw_gather(cols, x0, oh, ow);
     for (var i = 0u; i < TM; i++) {
       for (var j = 0u; j < TN; j++) { acc[i][j] = fma(a[i], bv[j], acc[i][j]); }
     }

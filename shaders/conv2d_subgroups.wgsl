@@ -19,18 +19,7 @@ const APL: u32 = TM / SG;
 fn conv2d_fwd_sg(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u32, @builtin(subgroup_invocation_id) lane: u32) {
   let mBase = wg.y * TM;
   let nBase = ((wg.x * NSUB + li / SG) * SG + lane) * TN;
-  let P = p.OH * p.OW;
-  let HW = p.H * p.W;
-  var xoff: array<u32, TN>;
-  var ih0: array<i32, TN>;
-  var iw0: array<i32, TN>;
-  for (var j = 0u; j < TN; j++) {
-    let n = min(nBase + j, p.N - 1u);
-    let r = n % P;
-    xoff[j] = p.offX + (n / P) * p.Cin * HW;
-    ih0[j] = i32((r / p.OW) * p.sh) - i32(p.ph);
-    iw0[j] = i32((r % p.OW) * p.sw) - i32(p.pw);
-  }
+  let cols = fwd_cols(nBase);
   var wrow: array<u32, APL>;
   for (var i = 0u; i < APL; i++) { wrow[i] = p.offW + min(mBase + lane * APL + i, p.M - 1u) * p.K; }
   var acc: array<array<f32, TN>, TM>;
@@ -40,14 +29,7 @@ fn conv2d_fwd_sg(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_ind
       for (var kw = 0u; kw < p.KW; kw++) {
         var mine: array<f32, APL>;
         for (var i = 0u; i < APL; i++) { mine[i] = w[wrow[i] + k]; }
-        var bv: array<f32, TN>;
-        for (var j = 0u; j < TN; j++) {
-          let ih = ih0[j] + i32(kh);
-          let iw = iw0[j] + i32(kw);
-          var v = 0.0;
-          if (inside(ih, p.H) && inside(iw, p.W)) { v = x[xoff[j] + ci * HW + u32(ih) * p.W + u32(iw)]; }
-          bv[j] = v;
-        }
+        let bv = fwd_gather(cols, ci, kh, kw);
         //#unroll L SG
         for (var i = 0u; i < APL; i++) {
           let av = subgroupBroadcast(mine[i], L);
@@ -58,18 +40,13 @@ fn conv2d_fwd_sg(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_ind
       }
     }
   }
-  for (var r = 0u; r < TM; r++) {
-    for (var j = 0u; j < TN; j++) {
-      if (mBase + r < p.M && nBase + j < p.N) { store_y(mBase + r, nBase + j, acc[r][j]); }
-    }
-  }
+  fwd_store(mBase, nBase, acc);
 }
 
 @compute @workgroup_size(SG * NSUB, 1, 1)
 fn conv2d_dx_sg(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u32, @builtin(subgroup_invocation_id) lane: u32) {
   let mBase = wg.y * TM;
   let nBase = ((wg.x * NSUB + li / SG) * SG + lane) * TN;
-  let P = p.OH * p.OW;
   let KHW = p.KH * p.KW;
   // This workgroup's stride phase (shaders/conv2d_common.wgsl, dx_axis).
   let rh = wg.z / p.sw;
@@ -79,18 +56,7 @@ fn conv2d_dx_sg(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_inde
   let Q = ah.y * aw.y;
   // A phase with no pixels (a stride past the image): the whole workgroup leaves together.
   if (Q == 0u) { return; }
-  let Np = p.B * Q;
-  // Each column's image, and its pixel's quotients (qh, qw) within the phase.
-  var dyoff: array<u32, TN>;
-  var qh: array<u32, TN>;
-  var qw: array<u32, TN>;
-  for (var j = 0u; j < TN; j++) {
-    let n = min(nBase + j, Np - 1u);
-    let r = n % Q;
-    dyoff[j] = p.offY + (n / Q) * p.Cout * P;
-    qh[j] = ah.x + r / aw.y;
-    qw[j] = aw.x + r % aw.y;
-  }
+  let cols = dx_cols(nBase, ah, aw);
   var wrow: array<u32, APL>;
   for (var i = 0u; i < APL; i++) { wrow[i] = p.offW + min(mBase + lane * APL + i, p.M - 1u) * KHW; }
   var acc: array<array<f32, TN>, TM>;
@@ -100,14 +66,7 @@ fn conv2d_dx_sg(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_inde
           let wk = co * p.Cin * KHW + (rh + th * p.sh) * p.KW + rw + tw * p.sw;
           var mine: array<f32, APL>;
           for (var i = 0u; i < APL; i++) { mine[i] = w[wrow[i] + wk]; }
-          var bv: array<f32, TN>;
-          for (var j = 0u; j < TN; j++) {
-            var v = 0.0;
-            if (qh[j] >= th && qw[j] >= tw && qh[j] - th < p.OH && qw[j] - tw < p.OW) {
-              v = dy[dyoff[j] + co * P + (qh[j] - th) * p.OW + qw[j] - tw];
-            }
-            bv[j] = v;
-          }
+          let bv = dx_gather(cols, co, th, tw);
           //#unroll L SG
           for (var i = 0u; i < APL; i++) {
             let av = subgroupBroadcast(mine[i], L);
@@ -117,16 +76,7 @@ fn conv2d_dx_sg(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_inde
       }
     }
   }
-  for (var j = 0u; j < TN; j++) {
-    let n = nBase + j;
-    if (n >= Np) { continue; }
-    let b = n / Q;
-    let ih = qh[j] * p.sh + rh - p.ph;
-    let iw = qw[j] * p.sw + rw - p.pw;
-    for (var r = 0u; r < TM; r++) {
-      if (mBase + r < p.M) { store_dx(mBase + r, b, ih, iw, acc[r][j]); }
-    }
-  }
+  dx_store(cols, mBase, nBase, Q, rh, rw, acc);
 }
 
 @compute @workgroup_size(SG * NSUB, 1, 1)
@@ -135,17 +85,7 @@ fn conv2d_dw_sg(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_inde
   let nBase = ((wg.x * NSUB + li / SG) * SG + lane) * TN;
   let P = p.OH * p.OW;
   let HW = p.H * p.W;
-  let KHW = p.KH * p.KW;
-  var xc: array<u32, TN>;
-  var khs: array<i32, TN>;
-  var kws: array<i32, TN>;
-  for (var j = 0u; j < TN; j++) {
-    let n = min(nBase + j, p.N - 1u);
-    let r = n % KHW;
-    xc[j] = (n / KHW) * HW;
-    khs[j] = i32(r / p.KW) - i32(p.ph);
-    kws[j] = i32(r % p.KW) - i32(p.pw);
-  }
+  let cols = dw_cols(nBase);
   var dyrow: array<u32, APL>;
   for (var i = 0u; i < APL; i++) { dyrow[i] = min(mBase + lane * APL + i, p.M - 1u) * P; }
   // The first subgroup of the first column block also sums the dy rows its lanes load: dbias.
@@ -165,16 +105,7 @@ fn conv2d_dw_sg(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_inde
     if (rowSums) {
       for (var i = 0u; i < APL; i++) { rs[i] += mine[i]; }
     }
-    let ihb = i32(oh * p.sh);
-    let iwb = i32(ow * p.sw);
-    var bv: array<f32, TN>;
-    for (var j = 0u; j < TN; j++) {
-      let ih = ihb + khs[j];
-      let iw = iwb + kws[j];
-      var v = 0.0;
-      if (inside(ih, p.H) && inside(iw, p.W)) { v = xb[x0 + xc[j] + u32(ih) * p.W + u32(iw)]; }
-      bv[j] = v;
-    }
+    let bv = dw_gather(cols, x0, oh, ow);
     //#unroll L SG
     for (var i = 0u; i < APL; i++) {
       let av = subgroupBroadcast(mine[i], L);
