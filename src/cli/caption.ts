@@ -106,7 +106,7 @@ export const captionCommand = {
     if (args.attention) checkOutputFile(args.attention, { option: '--attention', inputs: [...files, resolveCheckpointDir(args.checkpoint)] });
     const dir = resolveCheckpointDir(args.checkpoint);
     const arch = checkpointArch(dir);
-    if (arch === 'showtell' || arch === 'sat') {
+    if (arch === 'showtell' || arch === 'sat' || arch === 'prefix') {
       checkLstmCaption(dir, arch, args);
       return captionLstmCommand(dir, files, args, opts);
     }

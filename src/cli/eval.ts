@@ -56,7 +56,7 @@ export const evalCommand = {
     if (a.json) checkOutputFile(a.json, { option: '--json', inputs: [dir, asInput(a.data)] });
     if (a.captions) checkOutputFolder(a.captions, 'coca eval --captions', { option: '--captions', inputs: [dir, asInput(a.data), a.json] });
     const arch = checkpointArch(dir);
-    if (arch === 'showtell' || arch === 'sat') return evalLstmCommand(dir, a, search);
+    if (arch === 'showtell' || arch === 'sat' || arch === 'prefix') return evalLstmCommand(dir, a, search);
     const gpu = await Gpu.open();
     try {
       const model = loadCheckpoint(gpu, dir);

@@ -14,6 +14,7 @@ import { checkRunFolder, train, type TrainOptions } from '../train/trainer.ts';
 import { PRECISIONS, type Precision } from '../tensor/precision.ts';
 import { ARCHS, ARCH_NAMES } from '../model/arch.ts';
 import { runArch, trainLstmCommand } from './train-arch.ts';
+import { ENCODER_HELP, trainPrefixCommand } from './train-prefix.ts';
 
 interface TrainArgs {
   arch?: string;
@@ -48,6 +49,7 @@ interface TrainArgs {
   'micro-batch'?: number;
   'lock-image'?: boolean;
   precision?: Precision;
+  encoder?: string;
 }
 
 // Defaults live here rather than in yargs, so that a resume can tell an option typed on the
@@ -168,8 +170,9 @@ export const trainCommand = {
       .option('arch', {
         type: 'string',
         choices: ARCH_NAMES,
-        describe: `architecture: ${ARCH_NAMES.map((n) => `${n} (${ARCHS[n]})`).join('; ')}. showtell and sat have the preset nano [default: coca, or the one a --config file names]`,
+        describe: `architecture: ${ARCH_NAMES.map((n) => `${n} (${ARCHS[n]})`).join('; ')}. showtell, sat and prefix have the preset nano; prefix needs --encoder [default: coca, or the one a --config file names]`,
       })
+      .option('encoder', { type: 'string', describe: ENCODER_HELP })
       .option('preset', { type: 'string', choices: [...PRESETS], ...dflt('preset'), describe: 'model size (nano: tests and demo, minutes on a CPU; b32: open_clip coca_ViT-B-32 shape)' })
       .option('config', { type: 'string', describe: 'a model config JSON (open_clip keys) instead of a preset, or a bundled one by name: nano-cnn (nano with the CNN image tower, vision_cfg.tower "cnn")' })
       .option('data', { type: 'string', ...dflt('data'), describe: "dataset: builtin-small, builtin, a folder/file of your own, or WebDataset shards, streamed (a .tar, 'shards/{00000..00099}.tar', a list file, http(s):// URLs, a folder written by coca data shards; see docs/webdataset.md)" })
@@ -227,9 +230,15 @@ export const trainCommand = {
       .example('$0 train --resume runs/nano-20261123-0600', 'continue a stopped or killed run where its newest checkpoint left it')
       .example('$0 train --resume runs/nano-20261123-0600 --steps 600 --override steps', 'continue it further than it was meant to go')
       .example('$0 train --contrastive-batch 1024 --micro-batch 32', 'a contrastive batch of 1024 pairs in the memory of 32 (gradient caching)')
-      .example('$0 train --arch sat --steps 300', 'Show, Attend and Tell on the same data, batches and schedule as CoCa'),
+      .example('$0 train --arch sat --steps 300', 'Show, Attend and Tell on the same data, batches and schedule as CoCa')
+      .example('$0 train --arch prefix --encoder runs/nano-20261123-0600', "the prefix captioner over that coca run's frozen image tower"),
   handler: async (a: TrainArgs) => {
     const arch = runArch(a);
+    if (arch === 'prefix') {
+      await trainPrefixCommand(a as unknown as Parameters<typeof trainPrefixCommand>[0], { data: DEFAULTS.data, steps: DEFAULTS.steps, batch: DEFAULTS.batch, lr: DEFAULTS.lr, clip: DEFAULTS.clip, seed: DEFAULTS.seed, valEvery: DEFAULTS['val-every'], keep: DEFAULTS.keep });
+      return;
+    }
+    if (a.encoder !== undefined) throw new CocaError(`--encoder applies to --arch prefix only (this run is --arch ${arch}); drop it`);
     if (arch === 'showtell' || arch === 'sat') {
       await trainLstmCommand(arch, a as unknown as Parameters<typeof trainLstmCommand>[1], { data: DEFAULTS.data, steps: DEFAULTS.steps, batch: DEFAULTS.batch, lr: DEFAULTS.lr, clip: DEFAULTS.clip, seed: DEFAULTS.seed, valEvery: DEFAULTS['val-every'], keep: DEFAULTS.keep });
       return;

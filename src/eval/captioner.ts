@@ -5,13 +5,13 @@
 import { BatchLoader, DataError, loadDataset, type ImagePreprocess, type Tokenizer } from '../data/index.ts';
 import { captionWithLstm } from '../infer/lstm-caption.ts';
 import type { CheckedSearch } from '../infer/search.ts';
-import type { LstmCaptioner } from '../model/captioners/lstm.ts';
+import type { Captioner } from '../model/captioners/captioner.ts';
 import { scoreCaptions } from './captioning.ts';
 import { captionMetrics, type EvalSection } from './report.ts';
 import type { CaptionRecord } from './sheet.ts';
 
 export interface CaptionerEvalContext {
-  model: LstmCaptioner;
+  model: Captioner;
   tokenizer: Tokenizer;
   pre: ImagePreprocess;
   strict?: boolean;

@@ -10,6 +10,7 @@ export const ARCHS = {
   coca: 'CoCa: ViT, attentional pooler, unimodal + multimodal text decoder; contrastive and captioning losses',
   showtell: 'Show and Tell (seed 001): image embedding → linear + batch norm as the LSTM\'s first input, teacher forcing, dropout',
   sat: 'Show, Attend and Tell (seed 001): LSTM with soft attention over the image\'s feature map, gate β, doubly stochastic regulariser',
+  prefix: 'prefix captioner (seed 000, ClipCap-like): a frozen coca image tower (--encoder), an MLP to prefix vectors, a small causal transformer LM over them and the caption',
 } as const;
 
 export type Arch = keyof typeof ARCHS;

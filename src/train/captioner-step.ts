@@ -2,7 +2,8 @@
 // zero the gradients, forward with teacher forcing, loss (caption cross-entropy + the doubly
 // stochastic regulariser where there is one), backward, global gradient-norm clip, AdamW, all
 // recorded on the GPU and read back once.
-import type { CaptionBatch, LstmCaptioner } from '../model/captioners/lstm.ts';
+import type { Captioner } from '../model/captioners/captioner.ts';
+import type { CaptionBatch } from '../model/captioners/lstm.ts';
 import { noGrad, Tape, withTape } from '../tensor/tape.ts';
 import { Tensor, tidy } from '../tensor/tensor.ts';
 import type { Rng } from '../util/prng.ts';
@@ -17,7 +18,7 @@ export interface CaptionerStepReport {
   nonFinite: string | null;
 }
 
-export async function captionerTrainStep(model: LstmCaptioner, opt: AdamW, batch: CaptionBatch, o: { clip: number; lr?: number; rng: Rng }): Promise<CaptionerStepReport> {
+export async function captionerTrainStep(model: Captioner, opt: AdamW, batch: CaptionBatch, o: { clip: number; lr?: number; rng: Rng }): Promise<CaptionerStepReport> {
   const gpu = model.gpu;
   const stats = opt.stepStats;
   model.params.zeroGrad();
@@ -54,7 +55,7 @@ export async function captionerTrainStep(model: LstmCaptioner, opt: AdamW, batch
 }
 
 /** The loss terms of one batch in inference mode (running statistics, no dropout), no gradients. */
-export async function captionerLoss(model: LstmCaptioner, batch: CaptionBatch): Promise<{ caption: number; regulariser: number }> {
+export async function captionerLoss(model: Captioner, batch: CaptionBatch): Promise<{ caption: number; regulariser: number }> {
   const r = noGrad(() =>
     tidy(() => {
       const terms = model.forwardLoss(batch, { training: false });

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { BatchLoader, defaultPreprocess, describePreprocess, isShardData, loadDataset, loadTokenizer, measuredStats, type ImagePreprocess, type ResizeMode, type Triple } from '../data/index.ts';
 import type { Gpu } from '../gpu/gpu.ts';
 import { withLstmPreprocess, withLstmVocab, type LstmConfig } from '../model/captioners/config.ts';
+import type { Captioner } from '../model/captioners/captioner.ts';
 import { LstmCaptioner } from '../model/captioners/lstm.ts';
 import { claimOutputFolder } from '../util/outdir.ts';
 import { writeFileAtomic } from '../util/atomic.ts';
@@ -138,7 +139,7 @@ export async function trainCaptioner(gpu: Gpu, o: CaptionerTrainOptions, log: (l
 }
 
 /** The mean caption loss (and regulariser) over the val split, in inference mode, weighted by rows. */
-export async function validateCaptioner(model: LstmCaptioner, loader: BatchLoader, maxBatches = Infinity): Promise<{ caption: number; regulariser: number; items: number }> {
+export async function validateCaptioner(model: Captioner, loader: BatchLoader, maxBatches = Infinity): Promise<{ caption: number; regulariser: number; items: number }> {
   let caption = 0;
   let regulariser = 0;
   let items = 0;
