@@ -45,7 +45,7 @@ export const evalCommand = {
       .option('max-items', { type: 'number', describe: 'evaluate at most this many images per split' })
       .option('batch', { type: 'number', default: 64, describe: 'images per GPU pass' })
       .option('max-len', { type: 'number', default: 20, describe: 'longest generated caption, in tokens' })
-      .option('baselines', { type: 'boolean', default: true, describe: 'compute the nearest-neighbour caption baseline (embeds the training images; --no-baselines skips it)' })
+      .option('baselines', { type: 'boolean', default: true, describe: 'compute the nearest-neighbour caption baseline (embeds the training images) and captioning\'s chance row (a random training caption per picture, mean of 5 draws); --no-baselines skips both' })
       .option('strict', { type: 'boolean', default: false, describe: 'stop at the first picture that cannot be decoded (otherwise such pictures are left out, counted and named)' }),
   handler: async (a: EvalArgs) => {
     // Captions by the captioner of `coca caption` with one beam (greedy) and the other defaults.

@@ -8,10 +8,10 @@ import { captionImages } from '../infer/caption.ts';
 import type { CheckedSearch } from '../infer/search.ts';
 import type { CocaModel } from '../model/coca.ts';
 import { embedImages as embedBatch, embedTexts as embedTextBatches, normaliseRows } from '../infer/embed.ts';
-import { nearestNeighbourCaptions, retrievalChance, topKChance } from './baselines.ts';
+import { nearestNeighbourCaptions, randomCaptions, retrievalChance, topKChance } from './baselines.ts';
 import { scoreCaptions } from './captioning.ts';
 import { retrievalRecallPairs, similarity } from './recall.ts';
-import { captionMetrics, recallMetrics, topKMetrics, type EvalSection } from './report.ts';
+import { captionMetrics, recallMetrics, topKMetrics, type EvalSection, type Metrics } from './report.ts';
 import type { CaptionRecord } from './sheet.ts';
 import { topKAccuracy } from './zeroshot.ts';
 
@@ -122,7 +122,7 @@ export async function evalSplit(ctx: EvalContext, data: string, split: string, t
     const nn = nearestNeighbourCaptions(img.emb, train.emb, E, train.captions);
     rows.push({ name: 'nearest-neighbour caption', metrics: captionMetrics(scoreCaptions(nn.captions, refs)) });
   }
-  rows.push({ name: 'chance', metrics: recallMetrics(retrievalChance(N, texts.length, pairs)) });
+  rows.push({ name: 'chance', metrics: { ...recallMetrics(retrievalChance(N, texts.length, pairs)), ...(train ? randomCaptionMetrics(refs, train.captions) : {}) } });
   const sections: EvalSection[] = [{ title: split, sizes: { images: N, captions: texts.length }, rows }];
 
   // Flat hit@k: the split's distinct captions as classes (DeViSE's zero-shot setting).
@@ -183,8 +183,23 @@ async function evalLanguage(ctx: EvalContext, ds: Dataset, img: { emb: Float32Ar
       out.push({ name: 'nearest-neighbour caption', metrics: captionMetrics(scoreCaptions(nn.captions, refs)) });
     }
   }
-  out.push({ name: 'chance', metrics: recallMetrics(retrievalChance(N, texts.length, pairs)) });
+  const pool = trainCaps?.filter((c): c is string => c !== undefined) ?? [];
+  out.push({ name: 'chance', metrics: { ...recallMetrics(retrievalChance(N, texts.length, pairs)), ...(pool.length > 0 ? randomCaptionMetrics(refs, pool) : {}) } });
   return { title: `${ds.split}, ${lang} captions`, sizes: { images: N, captions: texts.length }, rows: out };
+}
+
+const RANDOM_CAPTION_DRAWS = 5;
+
+/**
+ * Captioning's chance row: each picture given a uniformly drawn training caption, the scores
+ * averaged over RANDOM_CAPTION_DRAWS draws (seeds 1, 2, …) so that the row does not rest on one.
+ */
+export function randomCaptionMetrics(refs: string[][], pool: readonly string[]): Metrics {
+  const sum: Metrics = {};
+  for (let d = 1; d <= RANDOM_CAPTION_DRAWS; d++) {
+    for (const [k, v] of Object.entries(captionMetrics(scoreCaptions(randomCaptions(refs.length, pool, d), refs)))) sum[k] = (sum[k] ?? 0) + v! / RANDOM_CAPTION_DRAWS;
+  }
+  return sum;
 }
 
 /** Rows `rows` of a row-major [*, width] matrix, in that order. */
