@@ -73,7 +73,7 @@ const D = DEFAULT_SEARCH;
 
 export const captionCommand = {
   command: 'caption <images..>',
-  describe: 'Caption images with a trained checkpoint of any architecture (beam search, greedy or sampling)',
+  describe: 'Caption images with a trained checkpoint of any captioning architecture: coca, showtell, sat (beam search, greedy or sampling)',
   builder: (y: Argv) =>
     y
       .positional('images', { type: 'string', array: true, describe: 'image files (JPEG, PNG, WebP, GIF, AVIF, SVG, TIFF)' })
@@ -106,6 +106,7 @@ export const captionCommand = {
     if (args.attention) checkOutputFile(args.attention, { option: '--attention', inputs: [...files, resolveCheckpointDir(args.checkpoint)] });
     const dir = resolveCheckpointDir(args.checkpoint);
     const arch = checkpointArch(dir);
+    if (arch === 'devise') throw new InferError(`${dir} holds a devise model, which ranks labels and does not caption; rank labels with coca classify IMAGE --labels "a,b" --checkpoint ${dir}, or caption with a coca, showtell, sat or prefix checkpoint`);
     if (arch === 'showtell' || arch === 'sat' || arch === 'prefix') {
       checkLstmCaption(dir, arch, args);
       return captionLstmCommand(dir, files, args, opts);

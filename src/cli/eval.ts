@@ -18,6 +18,7 @@ import { checkTokenizerFits, loadCheckpoint, readCheckpointTokenizer } from '../
 import { checkpointPreprocess } from '../model/preprocess.ts';
 import { checkpointArch } from '../model/arch.ts';
 import { evalLstmCommand } from './eval-lstm.ts';
+import { evalDeviseCommand } from './eval-devise.ts';
 
 interface EvalArgs {
   checkpoint?: string;
@@ -34,7 +35,7 @@ interface EvalArgs {
 
 export const evalCommand = {
   command: 'eval [checkpoint]',
-  describe: 'Evaluate a checkpoint: retrieval R@1/5/10, BLEU-1..4, CIDEr-D, zero-shot top-1/top-5, with baselines (and per caption language, for a multilingual model on a dataset with translations); a showtell or sat checkpoint gets BLEU and CIDEr-D',
+  describe: 'Evaluate a checkpoint: retrieval R@1/5/10, BLEU-1..4, CIDEr-D, zero-shot top-1/top-5, with baselines (and per caption language, for a multilingual model on a dataset with translations); a showtell or sat checkpoint gets BLEU and CIDEr-D, a devise one its zero-shot flat hit@1/5 and coverage',
   builder: (y: Argv) =>
     y
       .positional('checkpoint', { type: 'string', describe: 'checkpoint or run folder [default: the newest under runs/]' })
@@ -57,6 +58,7 @@ export const evalCommand = {
     if (a.captions) checkOutputFolder(a.captions, 'coca eval --captions', { option: '--captions', inputs: [dir, asInput(a.data), a.json] });
     const arch = checkpointArch(dir);
     if (arch === 'showtell' || arch === 'sat' || arch === 'prefix') return evalLstmCommand(dir, a, search);
+    if (arch === 'devise') return evalDeviseCommand(dir, a);
     const gpu = await Gpu.open();
     try {
       const model = loadCheckpoint(gpu, dir);

@@ -110,6 +110,7 @@ export const serveCommand = {
         try {
           const dir = resolveCheckpointDir(arg);
           const arch = checkpointArch(dir);
+          if (arch === 'devise') throw new InferError('it holds a devise model, which ranks labels and does not caption; coca serve shows captions: give checkpoints of the architectures that caption (coca classify takes a devise one)');
           others.push(arch === 'coca' ? { name: arg, arch, ck: openCheckpoint(gpu, dir) } : { name: arg, arch, ck: openCaptioner(gpu, dir) });
         } catch (e) {
           throw named(arg, e);

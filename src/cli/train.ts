@@ -15,6 +15,7 @@ import { PRECISIONS, type Precision } from '../tensor/precision.ts';
 import { ARCHS, ARCH_NAMES } from '../model/arch.ts';
 import { runArch, trainLstmCommand } from './train-arch.ts';
 import { ENCODER_HELP, trainPrefixCommand } from './train-prefix.ts';
+import { trainDeviseCommand } from './train-devise.ts';
 
 interface TrainArgs {
   arch?: string;
@@ -50,6 +51,7 @@ interface TrainArgs {
   'lock-image'?: boolean;
   precision?: Precision;
   encoder?: string;
+  'label-vectors'?: string;
 }
 
 // Defaults live here rather than in yargs, so that a resume can tell an option typed on the
@@ -170,7 +172,11 @@ export const trainCommand = {
       .option('arch', {
         type: 'string',
         choices: ARCH_NAMES,
-        describe: `architecture: ${ARCH_NAMES.map((n) => `${n} (${ARCHS[n]})`).join('; ')}. showtell, sat and prefix have the preset nano; prefix needs --encoder [default: coca, or the one a --config file names]`,
+        describe: `architecture: ${ARCH_NAMES.map((n) => `${n} (${ARCHS[n]})`).join('; ')}. showtell, sat and prefix have the preset nano; prefix needs --encoder; devise has the config nano-cnn [default: coca, or the one a --config file names]`,
+      })
+      .option('label-vectors', {
+        type: 'string',
+        describe: "--arch devise: the labels' vectors the tower is regressed onto: text (a skip-gram model trained on the train captions alone, the paper's) or random (random unit vectors, the paper's control: zero-shot falls to chance) [default: text]",
       })
       .option('encoder', { type: 'string', describe: ENCODER_HELP })
       .option('preset', { type: 'string', choices: [...PRESETS], ...dflt('preset'), describe: 'model size (nano: tests and demo, minutes on a CPU; b32: open_clip coca_ViT-B-32 shape)' })
@@ -231,16 +237,20 @@ export const trainCommand = {
       .example('$0 train --resume runs/nano-20261123-0600 --steps 600 --override steps', 'continue it further than it was meant to go')
       .example('$0 train --contrastive-batch 1024 --micro-batch 32', 'a contrastive batch of 1024 pairs in the memory of 32 (gradient caching)')
       .example('$0 train --arch sat --steps 300', 'Show, Attend and Tell on the same data, batches and schedule as CoCa')
-      .example('$0 train --arch prefix --encoder runs/nano-20261123-0600', "the prefix captioner over that coca run's frozen image tower"),
+      .example('$0 train --arch prefix --encoder runs/nano-20261123-0600', "the prefix captioner over that coca run's frozen image tower")
+      .example('$0 train --arch devise --label-vectors random', "DeViSE's random-vector control (docs/devise.md)"),
   handler: async (a: TrainArgs) => {
     const arch = runArch(a);
+    if (a['label-vectors'] !== undefined && arch !== 'devise') throw new CocaError(`--label-vectors applies to --arch devise only (this run trains ${arch}); drop it`);
+    const archDefaults = { data: DEFAULTS.data, steps: DEFAULTS.steps, batch: DEFAULTS.batch, lr: DEFAULTS.lr, clip: DEFAULTS.clip, seed: DEFAULTS.seed, valEvery: DEFAULTS['val-every'], keep: DEFAULTS.keep };
     if (arch === 'prefix') {
-      await trainPrefixCommand(a as unknown as Parameters<typeof trainPrefixCommand>[0], { data: DEFAULTS.data, steps: DEFAULTS.steps, batch: DEFAULTS.batch, lr: DEFAULTS.lr, clip: DEFAULTS.clip, seed: DEFAULTS.seed, valEvery: DEFAULTS['val-every'], keep: DEFAULTS.keep });
+      await trainPrefixCommand(a as unknown as Parameters<typeof trainPrefixCommand>[0], archDefaults);
       return;
     }
     if (a.encoder !== undefined) throw new CocaError(`--encoder applies to --arch prefix only (this run is --arch ${arch}); drop it`);
+    if (arch === 'devise') return trainDeviseCommand(a as unknown as Parameters<typeof trainDeviseCommand>[0], archDefaults);
     if (arch === 'showtell' || arch === 'sat') {
-      await trainLstmCommand(arch, a as unknown as Parameters<typeof trainLstmCommand>[1], { data: DEFAULTS.data, steps: DEFAULTS.steps, batch: DEFAULTS.batch, lr: DEFAULTS.lr, clip: DEFAULTS.clip, seed: DEFAULTS.seed, valEvery: DEFAULTS['val-every'], keep: DEFAULTS.keep });
+      await trainLstmCommand(arch, a as unknown as Parameters<typeof trainLstmCommand>[1], archDefaults);
       return;
     }
     if (a.override?.length && !a.resume) throw new CocaError('--override only applies with --resume (a new run takes its options as given)');

@@ -22,6 +22,8 @@ export const METRIC_COLUMNS: readonly MetricColumn[] = [
   { key: 'cider_d', label: 'CIDEr-D', kind: 'score' },
   { key: 'top1', label: 'top-1', kind: 'percent' },
   { key: 'top5', label: 'top-5', kind: 'percent' },
+  // DeViSE: the pictures whose label has a vector in its space (the others count as misses).
+  { key: 'coverage', label: 'coverage', kind: 'percent' },
 ];
 
 export type Metrics = Partial<Record<string, number>>;

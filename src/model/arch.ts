@@ -11,6 +11,7 @@ export const ARCHS = {
   showtell: 'Show and Tell (seed 001): image embedding → linear + batch norm as the LSTM\'s first input, teacher forcing, dropout',
   sat: 'Show, Attend and Tell (seed 001): LSTM with soft attention over the image\'s feature map, gate β, doubly stochastic regulariser',
   prefix: 'prefix captioner (seed 000, ClipCap-like): a frozen coca image tower (--encoder), an MLP to prefix vectors, a small causal transformer LM over them and the caption',
+  devise: 'DeViSE (seed 002): a CNN tower regressed into the word space of a skip-gram model by the hinge rank loss; labels by nearest vector, no captions',
 } as const;
 
 export type Arch = keyof typeof ARCHS;
@@ -48,5 +49,5 @@ export function checkpointArch(dir: string): Arch {
 
 /** One line for a checkpoint of an architecture the command cannot use. */
 export function wrongArch(dir: string, arch: Arch, command: string, takes: readonly Arch[]): CheckpointError {
-  return new CheckpointError(`${dir} holds a ${arch} model; ${command} works on ${takes.join(' or ')} models (coca caption and coca eval take any architecture)`);
+  return new CheckpointError(`${dir} holds a ${arch} model; ${command} works on ${takes.join(' or ')} models (coca eval takes any architecture, coca caption all but devise, coca classify coca and devise)`);
 }

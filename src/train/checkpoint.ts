@@ -15,10 +15,12 @@ export interface SaveOptions {
   optimizer?: AdamW;
   /** Training state (step, RNG, data position...), stored as state.json. */
   state?: { step: number } & Record<string, unknown>;
+  /** Files of the model's own beyond the weights (DeViSE's word vectors). */
+  extraFiles?: readonly CheckpointFile[];
 }
 
 export async function saveCheckpoint(dir: string, model: StoredModel, opts: SaveOptions = {}): Promise<void> {
-  const files: CheckpointFile[] = await modelFiles(model, opts.tokenizerJson);
+  const files: CheckpointFile[] = [...(await modelFiles(model, opts.tokenizerJson)), ...(opts.extraFiles ?? [])];
   if (opts.optimizer) {
     const moments = new Map<string, TensorIn>();
     for (const [name, s] of await opts.optimizer.state()) {

@@ -60,7 +60,7 @@ describe('coca caption and coca eval on a sat checkpoint', () => {
       expect(ev.stderr.join('\n')).toContain('test-fmnist: a split of classes (zero-shot classification), which a sat model cannot do without a joint embedding; skipped');
       const ret = coca(['classify', pic, '--labels', 'a,b', '--checkpoint', run]);
       expect(ret.status).not.toBe(0);
-      expect(ret.stderr).toEqual([`coca: ${path.join(run, 'checkpoints', 'last')} holds a sat model; this command works on coca models (coca caption and coca eval take any architecture)`]);
+      expect(ret.stderr).toEqual([`coca: ${path.join(run, 'checkpoints', 'last')} holds a sat model; this command works on coca models (coca eval takes any architecture, coca caption all but devise, coca classify coca and devise)`]);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
       gpu.pool.trim();

@@ -16,7 +16,7 @@ const decoder = { context_length: 7, vocab_size: 37, embed_width: 6, hidden: 11 
 
 describe('architectures', () => {
   it('names the ones there are for an unknown --arch, and reads a config\'s arch (coca when absent)', () => {
-    expect(() => checkArch('resnet')).toThrow('--arch "resnet": no such architecture (there are: coca, showtell, sat)');
+    expect(() => checkArch('resnet')).toThrow('--arch "resnet": no such architecture (there are: coca, showtell, sat, prefix, devise)');
     expect(checkArch('sat')).toBe('sat');
     expect(archOfConfig({ embed_dim: 4 }, 'c.json')).toBe('coca');
     expect(archOfConfig({ arch: 'showtell' }, 'c.json')).toBe('showtell');
@@ -28,7 +28,7 @@ describe('architectures', () => {
     try {
       fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify({ arch: 'sat', vision_cfg: vision, decoder_cfg: decoder }));
       expect(checkpointArch(dir)).toBe('sat');
-      expect(() => readCheckpointConfig(dir)).toThrow(`${dir} holds a sat model; this command works on coca models (coca caption and coca eval take any architecture)`);
+      expect(() => readCheckpointConfig(dir)).toThrow(`${dir} holds a sat model; this command works on coca models (coca eval takes any architecture, coca caption all but devise, coca classify coca and devise)`);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
