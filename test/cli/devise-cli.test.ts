@@ -146,6 +146,6 @@ describe('coca train --arch devise', () => {
 
   it('--help says --arch devise and --label-vectors with its default', async () => {
     const text = (await helpOf(['train'])).replace(/\s+/g, ' ');
-    for (const s of ['devise (DeViSE (seed 002)', 'devise the config nano-cnn', '--label-vectors', 'random (random unit vectors, the paper\'s control: zero-shot falls to chance) [default: text]']) expect(text).toContain(s);
+    for (const s of ['devise (DeViSE (seed 002)', 'devise has the config nano-cnn', '--label-vectors', 'random (random unit vectors, the paper\'s control: zero-shot falls to chance) [default: text]']) expect(text).toContain(s);
   });
 });
