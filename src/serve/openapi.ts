@@ -104,7 +104,7 @@ export function openapi(o: ServeOptions): object {
                   name: { type: 'string', description: 'the --checkpoint argument' },
                   arch: { enum: ['coca', 'showtell', 'sat', 'prefix'] },
                   checkpoint: { type: 'object', properties: { id: { type: 'string' }, dir: { type: 'string' } } },
-                  grid: { type: 'integer', description: "this model's attention grid side; 0 when it has no attention over the picture (showtell): its tokens carry no map" },
+                  grid: { type: 'integer', description: "this model's attention grid side; 0 when it has no attention over the picture (showtell, prefix): its tokens carry no map" },
                   fit: { enum: ['contain', 'cover', 'fill'] },
                   captions: { type: 'array', items: { $ref: '#/components/schemas/Caption' } },
                 },

@@ -1,7 +1,7 @@
 // coca serve with several checkpoints (issue 22): /api/caption answers with one entry per model,
 // each the caption `coca caption` gives with that checkpoint alone (two CoCa models of different
-// weights, a Show-Attend-Tell one, whose α is its overlay, and a Show and Tell one, which has no
-// map to give); a checkpoint that does not load is
+// weights, a Show-Attend-Tell one, whose α is its overlay, and a Show and Tell one and a prefix
+// captioner over the first's frozen tower, which have no map to give); a checkpoint that does not load is
 // one line naming it, and nothing is served.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -14,6 +14,8 @@ import { openCaptioner, type OpenCaptioner } from '../../src/model/captioners/ch
 import { loadLstmConfig } from '../../src/model/captioners/config.ts';
 import { buildServer, DEFAULTS, type Served } from '../../src/serve/server.ts';
 import { trainCaptioner } from '../../src/train/captioner-trainer.ts';
+import { loadPrefixConfig } from '../../src/model/captioners/prefix-config.ts';
+import { trainPrefix } from '../../src/train/prefix-trainer.ts';
 import { testGpu } from '../helpers/gpu.ts';
 import { makeCheckpoint } from '../infer/fixture.ts';
 import { form, read, serveFixture, type Fixture } from './helpers.ts';
@@ -25,6 +27,7 @@ let fx: Fixture;
 let other: OpenCheckpoint;
 let sat: OpenCaptioner;
 let tell: OpenCaptioner;
+let prefix: OpenCaptioner;
 let s: Served;
 
 function coca(args: string[]) {
@@ -49,10 +52,13 @@ beforeAll(async () => {
   }
   sat = openCaptioner(gpu, resolveCheckpointDir(path.join(dir, 'sat')));
   tell = openCaptioner(gpu, resolveCheckpointDir(path.join(dir, 'showtell')));
+  await trainPrefix(gpu, { config: loadPrefixConfig('nano'), configName: 'nano', encoder: path.join(dir, 'ck'), data: 'builtin-small', out: path.join(dir, 'prefix'), steps: 2, batch: 4, lr: 3e-3, warmup: 1, weightDecay: 0.1, beta1: 0.9, beta2: 0.98, eps: 1e-6, clip: 1, seed: 3, valEvery: 1000, keep: 1, progress: false, valBatches: 1 }, () => {});
+  prefix = openCaptioner(gpu, resolveCheckpointDir(path.join(dir, 'prefix')));
   s = await buildServer(gpu, fx.ck, null, { ...DEFAULTS, name: 'first' }, [
     { name: 'second', arch: 'coca', ck: other },
     { name: 'attend', arch: 'sat', ck: sat },
     { name: 'tell', arch: 'showtell', ck: tell },
+    { name: 'prefix', arch: 'prefix', ck: prefix },
   ]);
 }, 300_000);
 afterAll(async () => {
@@ -61,6 +67,7 @@ afterAll(async () => {
   other?.release();
   sat?.release();
   tell?.release();
+  prefix?.release();
   gpu?.pool.trim();
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
@@ -75,11 +82,12 @@ describe('coca serve with several checkpoints', () => {
       ['second', 'coca', other.dir],
       ['attend', 'sat', sat.dir],
       ['tell', 'showtell', tell.dir],
+      ['prefix', 'prefix', prefix.dir],
     ]);
     // The single-checkpoint shape stays: the top level is the first model's answer.
     expect(body.captions).toEqual(body.models[0]!.captions);
     const grids = [fx.ck, other].map((c) => c.model.config.vision_cfg.image_size / c.model.config.vision_cfg.patch_size);
-    expect(body.models.map((m) => m.grid)).toEqual([...grids, sat.model.encoder.grid, 0]);
+    expect(body.models.map((m) => m.grid)).toEqual([...grids, sat.model.encoder.grid, 0, 0]);
     for (const m of body.models) {
       expect(m.captions).toHaveLength(1);
       const c = m.captions[0]!;
@@ -92,7 +100,7 @@ describe('coca serve with several checkpoints', () => {
       // Each token carries its own model's attention map: grid², scaled to a maximum of 1; none
       // from a model that looks at no map.
       for (const t of c.tokens) {
-        if (m.arch === 'showtell') {
+        if (m.arch === 'showtell' || m.arch === 'prefix') {
           expect(t.map, m.name).toBeUndefined();
           continue;
         }
@@ -103,7 +111,7 @@ describe('coca serve with several checkpoints', () => {
     // Different weights: the two CoCa answers are not one model's twice.
     expect(body.models[1]!.captions[0]!.tokens[0]!.logprob).not.toBeCloseTo(body.models[0]!.captions[0]!.tokens[0]!.logprob, 6);
     const h = (await s.app.inject('/api/health')).json() as { models: { name: string; arch: string }[] };
-    expect(h.models.map((m) => `${m.name}:${m.arch}`)).toEqual(['first:coca', 'second:coca', 'attend:sat', 'tell:showtell']);
+    expect(h.models.map((m) => `${m.name}:${m.arch}`)).toEqual(['first:coca', 'second:coca', 'attend:sat', 'tell:showtell', 'prefix:prefix']);
   });
 
   it('a checkpoint that does not load is one line naming it; nothing is served', () => {
