@@ -35,7 +35,7 @@ interface EvalArgs {
 
 export const evalCommand = {
   command: 'eval [checkpoint]',
-  describe: 'Evaluate a checkpoint: retrieval R@1/5/10, BLEU-1..4, CIDEr-D, zero-shot top-1/top-5, with baselines (and per caption language, for a multilingual model on a dataset with translations); a showtell or sat checkpoint gets BLEU and CIDEr-D, a devise one its zero-shot flat hit@1/5 and coverage',
+  describe: 'Evaluate a checkpoint: retrieval R@1/5/10, BLEU-1..4, CIDEr-D, zero-shot top-1/top-5, with baselines (and per caption language, for a multilingual model on a dataset with translations); a showtell, sat or prefix checkpoint gets BLEU and CIDEr-D, a devise one its zero-shot flat hit@1/5 and coverage',
   builder: (y: Argv) =>
     y
       .positional('checkpoint', { type: 'string', describe: 'checkpoint or run folder [default: the newest under runs/]' })
