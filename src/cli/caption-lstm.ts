@@ -1,4 +1,4 @@
-// `coca caption` on a checkpoint of an LSTM captioner: the same searches, output and attention
+// `coca caption` on a checkpoint of an LSTM or prefix captioner: the same searches, output and attention
 // pictures (Show-Attend-Tell's α per word) as for CoCa.
 import { Gpu } from '../gpu/gpu.ts';
 import { drawWordMaps } from '../infer/attention-map.ts';

@@ -1,4 +1,4 @@
-// `coca eval` on a checkpoint of an LSTM captioner: captioning scores per split (src/eval/captioner.ts),
+// `coca eval` on a checkpoint of an LSTM or prefix captioner: captioning scores per split (src/eval/captioner.ts),
 // the same table, JSON and caption sheet as CoCa's.
 import fs from 'node:fs';
 import path from 'node:path';

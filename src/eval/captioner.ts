@@ -1,4 +1,4 @@
-// `coca eval` on an LSTM captioner (Show and Tell, Show-Attend-Tell): BLEU-1..4 and CIDEr-D of
+// `coca eval` on a captioner that is not CoCa (Show and Tell, Show-Attend-Tell, prefix): BLEU-1..4 and CIDEr-D of
 // its greedy captions on each split, scored by the same code as CoCa's rows, so the two tables
 // line up. Retrieval and zero-shot need a joint embedding these models do not have: a split of
 // classes is named and skipped.

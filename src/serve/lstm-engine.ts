@@ -1,7 +1,7 @@
-// Captions from an LSTM captioner's checkpoint (Show and Tell, Show-Attend-Tell) for `coca serve`
+// Captions from an LSTM or prefix captioner's checkpoint (Show and Tell, Show-Attend-Tell, prefix) for `coca serve`
 // beside CoCa's: the same jobs, batching and answer shape as Engine.caption, on the shared queue.
-// Show-Attend-Tell's per-word α is the overlay; Show and Tell looks at no map, so its tokens
-// carry none.
+// Show-Attend-Tell's per-word α is the overlay; Show and Tell and the prefix captioner look at
+// no map, so their tokens carry none.
 import { captionWithLstm } from '../infer/lstm-caption.ts';
 import { DEFAULT_SEARCH, sampleSeeds } from '../infer/search.ts';
 import type { OpenCaptioner } from '../model/captioners/checkpoint.ts';
