@@ -38,31 +38,8 @@ const ROWSUM_ACCUMULATE: u32 = 4u;
 @group(0) @binding(1) var<storage, read> A: array<f32>;
 @group(0) @binding(2) var<storage, read> B: array<f32>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
-//#if GELU_OUT
-@group(0) @binding(5) var<storage, read_write> aux: array<f32>;
-//#end
-//#if GELU_GRAD
-@group(0) @binding(5) var<storage, read> aux: array<f32>;
-//#end
+//#include gelu_epilogue
 
-// Φ(x) = erfc(−x/√2)/2 with shaders/pointwise.wgsl's erfc (Numerical Recipes' erfcc, relative
-// error < 1.2e-7 over the whole line): the same GELU as the pointwise kernel it replaces.
-fn phi(x: f32) -> f32 {
-  let z = x * -0.70710678118654752;
-  let a = abs(z);
-  let t = 1.0 / (1.0 + 0.5 * a);
-  var q = fma(t, 0.17087277, -0.82215223);
-  q = fma(t, q, 1.48851587);
-  q = fma(t, q, -1.13520398);
-  q = fma(t, q, 0.27886807);
-  q = fma(t, q, -0.18628806);
-  q = fma(t, q, 0.09678418);
-  q = fma(t, q, 0.37409196);
-  q = fma(t, q, 1.00002368);
-  q = fma(t, q, -1.26551223);
-  let r = t * exp(q - a * a);
-  return 0.5 * select(2.0 - r, r, z >= 0.0);
-}
 @group(0) @binding(4) var<storage, read_write> C: array<f32>;
 
 // Element (m, k) of op(A) in the batch whose A starts at a0.
@@ -81,15 +58,7 @@ fn store(c0: u32, m: u32, n: u32, acc: f32) {
   var v = p.alpha * acc;
   if ((p.flags & HAS_BIAS) != 0u) { v += bias[p.offBias + n]; }
   let i = c0 + m * p.ldc + n;
-  //#if GELU_OUT
-  aux[p.offAux + i - p.offC] = v;
-  v *= phi(v);
-  //#end
-  //#if GELU_GRAD
-  // GELU'(h) = Φ(h) + h·φ(h), φ the standard normal density.
-  let h = aux[p.offAux + i - p.offC];
-  v *= phi(h) + h * 0.39894228040143268 * exp(-0.5 * h * h);
-  //#end
+  v = gelu_epilogue(v, i);
   // Read C only when accumulating: a fresh output may hold anything, NaN included.
   if ((p.flags & ACCUMULATE) != 0u) { v += C[i]; }
   C[i] = v;

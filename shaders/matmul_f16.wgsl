@@ -61,12 +61,7 @@ const ACCUMULATE: u32 = 2u;
 //#else
 @group(0) @binding(4) var<storage, read_write> C: array<f32>;
 //#end
-//#if GELU_OUT
-@group(0) @binding(5) var<storage, read_write> aux: array<f32>;
-//#end
-//#if GELU_GRAD
-@group(0) @binding(5) var<storage, read> aux: array<f32>;
-//#end
+//#include gelu_epilogue
 
 // x rounded to f16 (to nearest even), ±Inf past the largest finite f16 (65504; values from 65520
 // up round there), NaN kept. Bit tests, because WGSL lets compilers assume x == x.
@@ -105,38 +100,13 @@ fn loadB(b0: u32, k: u32, n: u32) -> f16 {
   //#end
 }
 
-// Φ as matmul_common.wgsl's phi (shaders/pointwise.wgsl's erfc): the same GELU in every epilogue.
-fn phi(x: f32) -> f32 {
-  let z = x * -0.70710678118654752;
-  let a = abs(z);
-  let t = 1.0 / (1.0 + 0.5 * a);
-  var q = fma(t, 0.17087277, -0.82215223);
-  q = fma(t, q, 1.48851587);
-  q = fma(t, q, -1.13520398);
-  q = fma(t, q, 0.27886807);
-  q = fma(t, q, -0.18628806);
-  q = fma(t, q, 0.09678418);
-  q = fma(t, q, 0.37409196);
-  q = fma(t, q, 1.00002368);
-  q = fma(t, q, -1.26551223);
-  let r = t * exp(q - a * a);
-  return 0.5 * select(2.0 - r, r, z >= 0.0);
-}
-
 // matmul_common.wgsl's epilogue, in f32; with C_F16 the result is stored rounded to f16 (an
 // activation the next product would round as it loads it anyway: half the bytes, same answer).
 fn store(c0: u32, m: u32, n: u32, acc: f32) {
   var v = p.alpha * acc;
   if ((p.flags & HAS_BIAS) != 0u) { v += bias[p.offBias + n]; }
   let i = c0 + m * p.ldc + n;
-  //#if GELU_OUT
-  aux[p.offAux + i - p.offC] = v;
-  v *= phi(v);
-  //#end
-  //#if GELU_GRAD
-  let h = aux[p.offAux + i - p.offC];
-  v *= phi(h) + h * 0.39894228040143268 * exp(-0.5 * h * h);
-  //#end
+  v = gelu_epilogue(v, i);
   // Read C only when accumulating: a fresh output may hold anything, NaN included.
   //#if C_F16
   if ((p.flags & ACCUMULATE) != 0u) { v += f32(C[i]); }
