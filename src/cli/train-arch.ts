@@ -4,13 +4,14 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Gpu } from '../gpu/gpu.ts';
 import { archOfConfig, checkArch, type Arch } from '../model/arch.ts';
-import { loadLstmConfig, LSTM_PRESETS, type LstmArch } from '../model/captioners/config.ts';
+import { loadLstmConfig, LSTM_ARCHS, LSTM_PRESETS, type LstmArch } from '../model/captioners/config.ts';
 import { DEFAULT_ADAMW } from '../train/adamw.ts';
-import { trainCaptioner } from '../train/captioner-trainer.ts';
+import { trainCaptioner, type CaptionerTrainOptions } from '../train/captioner-trainer.ts';
 import { checkRunFolder } from '../train/trainer.ts';
 import type { Triple, ResizeMode } from '../data/index.ts';
 import { CocaError } from '../util/errors.ts';
 import { checkInt, checkNumber } from './numbers.ts';
+import { lstmResumeOptions } from './train-lstm-resume.ts';
 
 export interface ArchArgs {
   arch?: string;
@@ -37,7 +38,7 @@ export function runArch(a: ArchArgs): Arch {
     const run = fs.existsSync(path.join(a.resume, 'run.json')) ? a.resume : path.join(a.resume, '..', '..');
     const recorded = (readJson(path.join(run, 'run.json')) as { arch?: string } | null)?.arch;
     const arch = recorded === undefined ? 'coca' : checkArch(recorded, `${run}/run.json: arch`);
-    if (arch !== 'coca') throw new CocaError(`--resume ${a.resume}: the run trains --arch ${arch}, which cannot be resumed yet; start a new run (its checkpoints/last is complete)`);
+    if (arch !== 'coca' && !(LSTM_ARCHS as readonly string[]).includes(arch)) throw new CocaError(`--resume ${a.resume}: the run trains --arch ${arch}, which cannot be resumed yet; start a new run (its checkpoints/last is complete)`);
     if (given && given !== arch) throw new CocaError(`--arch ${given} and --resume ${a.resume} disagree: that run trains --arch ${arch}; drop --arch`);
     return arch;
   }
@@ -57,7 +58,6 @@ const COCA_ONLY: Record<string, string> = {
   'micro-batch': 'it has no contrastive loss',
   'shuffle-buffer': 'it does not stream shards',
   'caption-field': 'it does not stream shards',
-  override: 'it cannot be resumed yet',
   'save-every': 'it writes last at the end and a checkpoint every --val-every steps',
 };
 
@@ -96,6 +96,15 @@ export async function trainLstmCommand(arch: LstmArch, a: LstmTrainArgs, default
   if (a['precision'] !== undefined && a['precision'] !== 'f32') throw new CocaError(`--precision ${String(a['precision'])} does not apply to --arch ${arch}: it trains in f32; drop it`);
   if (a['on-nan'] === 'skip') throw new CocaError(`--on-nan skip does not apply to --arch ${arch}: its runs stop on a non-finite loss; drop it`);
   if (a.preset && a.config) throw new CocaError('give --preset or --config, not both');
+  const overrides = (a['override'] as string[] | undefined) ?? [];
+  if (overrides.length && !a['resume']) throw new CocaError('--override only applies with --resume (a new run takes its options as given)');
+  const resume = a['resume'] as string | undefined;
+  if (resume) {
+    const { run, options } = lstmResumeOptions(resume, a, overrides);
+    const o = { ...options, out: run, resume, strict: a.strict, progress: true };
+    checkNumbers(o);
+    return runLstm(o);
+  }
   if (a.preset && !(LSTM_PRESETS as readonly string[]).includes(a.preset)) throw new CocaError(`--preset ${a.preset}: --arch ${arch} has the presets ${LSTM_PRESETS.join(', ')}; give one of them or --config FILE`);
   const configName = a.config ?? a.preset ?? 'nano';
   const config = loadLstmConfig(arch, configName);
@@ -121,6 +130,14 @@ export async function trainLstmCommand(arch: LstmArch, a: LstmTrainArgs, default
     strict: a.strict,
     progress: true,
   };
+  checkNumbers(o);
+  checkRunFolder(o.out, o.data);
+  if (fs.existsSync(path.join(o.out, 'run.json'))) throw new CocaError(`${o.out} already holds a run; pick another --out, or --resume ${o.out} to continue it`);
+  return runLstm(o);
+}
+
+/** A run's numbers, typed or recorded, each in its range before the GPU opens. */
+function checkNumbers(o: CaptionerTrainOptions): void {
   checkInt('steps', o.steps, 1);
   checkInt('batch', o.batch, 2); // batch norm's training statistics need two rows
   checkInt('val-every', o.valEvery, 1);
@@ -130,8 +147,9 @@ export async function trainLstmCommand(arch: LstmArch, a: LstmTrainArgs, default
   checkNumber('lr', o.lr, { above: 0, max: 1, about: 'the peak AdamW step, e.g. 1e-3' });
   checkNumber('clip', o.clip, { above: 0, about: 'the largest global gradient norm kept' });
   checkNumber('weight-decay', o.weightDecay, { min: 0, max: 1 / o.lr, about: 'each step shrinks weights by lr × weight decay, which must stay below 1' });
-  checkRunFolder(o.out, o.data);
-  if (fs.existsSync(path.join(o.out, 'run.json'))) throw new CocaError(`${o.out} already holds a run; pick another --out`);
+}
+
+async function runLstm(o: CaptionerTrainOptions): Promise<void> {
   const gpu = await Gpu.open();
   try {
     const r = await trainCaptioner(gpu, o);

@@ -193,7 +193,7 @@ export const trainCommand = {
       .option('contrastive-weight', { type: 'number', ...dflt('contrastive-weight'), describe: 'λ_con, weight of the contrastive loss' })
       .option('resume', {
         type: 'string',
-        describe: "continue a run in its own folder from its newest complete checkpoint (last, best or step-N), with the run's recorded options (run.json); a checkpoint folder inside a run continues from that one",
+        describe: "continue a run in its own folder from its newest complete checkpoint (last, best or step-N), with the run's recorded options (run.json); a checkpoint folder inside a run continues from that one. coca, showtell and sat runs continue bit for bit (weights, AdamW, the data order and dropout draws); prefix and devise runs cannot be resumed yet",
       })
       .option('init', { type: 'string', describe: "start a new run from this checkpoint's weights, tokenizer and preprocessing (e.g. one made by 'coca import open_clip'); not its optimizer or step. Fine-tuning as open_clip does: --caption-weight 1 --contrastive-weight 0 --lr 1e-5" })
       .option('lock-image', { type: 'boolean', describe: "freeze the image tower (every visual.* parameter: no gradient, no update), as open_clip's --lock-image; with --init, fine-tunes the text side of an imported model on new captions [default: false]" })

@@ -2,9 +2,12 @@
 // preprocessing, AdamW, warm-up + cosine schedule and clip as CoCa, so runs compare at an equal
 // budget. A run folder like CoCa's: run.json (arch recorded), log.jsonl per step, val.jsonl
 // (validation caption loss every --val-every steps), checkpoints/step-N, best and last.
+// Each checkpoint holds the whole training state (weights and batch norm's running statistics,
+// AdamW's moments and step, the loader's place, the dropout generator's, the best validation
+// loss), so a run resumed from it continues bit for bit as if it had never stopped.
 import fs from 'node:fs';
 import path from 'node:path';
-import { BatchLoader, defaultPreprocess, describePreprocess, isShardData, loadDataset, loadTokenizer, measuredStats, type ImagePreprocess, type ResizeMode, type Triple } from '../data/index.ts';
+import { BatchLoader, defaultPreprocess, describePreprocess, isShardData, loadDataset, loadTokenizer, measuredStats, type ImagePreprocess, type LoaderState, type ResizeMode, type Triple } from '../data/index.ts';
 import type { Gpu } from '../gpu/gpu.ts';
 import { withLstmPreprocess, withLstmVocab, type LstmConfig } from '../model/captioners/config.ts';
 import type { Captioner } from '../model/captioners/captioner.ts';
@@ -15,9 +18,11 @@ import { createProgress } from '../util/progress.ts';
 import { Rng } from '../util/prng.ts';
 import { AdamW } from './adamw.ts';
 import { captionerLoss, captionerTrainStep } from './captioner-step.ts';
-import { pruneCheckpoints, saveCheckpoint } from './checkpoint.ts';
+import { verifyCheckpoint } from '../model/checkpoint-folder.ts';
+import { loadParamsInto } from '../model/checkpoint.ts';
+import { checkpointStep, loadOptimizerInto, pruneCheckpoints, readTrainState, saveCheckpoint } from './checkpoint.ts';
 import { learningRate } from './schedule.ts';
-import { TrainError } from './trainer.ts';
+import { resolveCheckpoint, TrainError } from './trainer.ts';
 
 export interface CaptionerTrainOptions {
   config: LstmConfig;
@@ -41,6 +46,21 @@ export interface CaptionerTrainOptions {
   progress: boolean;
   /** Validation batches at most (tests); default all of the val split. */
   valBatches?: number;
+  /** Continue the run in `out` from this checkpoint, or from the newest of this run folder. */
+  resume?: string;
+  /** Stop after this many steps of this invocation, writing last (tests of resume). */
+  stopAfter?: number;
+}
+
+/** What a checkpoint holds beyond weights and AdamW for a run to continue exactly (state.json). */
+interface CaptionerRunState {
+  step: number;
+  loader: LoaderState;
+  /** The dropout generator's position. */
+  rng: number[];
+  /** The lowest validation loss so far and its step (what `best` holds). */
+  best: number | null;
+  bestStep?: number;
 }
 
 export interface CaptionerStepLog {
@@ -85,24 +105,50 @@ export async function trainCaptioner(gpu: Gpu, o: CaptionerTrainOptions, log: (l
   const model = LstmCaptioner.init(gpu, config, o.seed);
   const opt = new AdamW(gpu, model.params, { lr: o.lr, beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: o.weightDecay });
   const rng = new Rng(o.seed ^ 0x0d0d0d0d);
+  let state: CaptionerRunState = { step: 0, loader: loader.state(), rng: rng.state(), best: null };
+  const resumeFrom = o.resume ? resolveCheckpoint(o.resume, log) : null;
+  if (resumeFrom) {
+    try {
+      verifyCheckpoint(resumeFrom, log);
+      loadParamsInto(resumeFrom, model);
+      loadOptimizerInto(resumeFrom, opt);
+      state = readTrainState<CaptionerRunState>(resumeFrom);
+      if (!Number.isInteger(state.step) || !state.loader || !Array.isArray(state.rng)) throw new TrainError(`${resumeFrom}/state.json lacks the loader's or the dropout generator's place (written before runs could resume); the run cannot continue exactly: start a new run with --out`);
+      loader.restore(state.loader);
+      rng.restore(state.rng);
+    } catch (e) {
+      await loader.close();
+      opt.release();
+      model.params.release();
+      throw e;
+    }
+  }
   claimOutputFolder(o.out, TRAIN, { inputs: [o.data === 'builtin' || o.data === 'builtin-small' ? undefined : o.data] });
   fs.mkdirSync(path.join(o.out, 'checkpoints'), { recursive: true });
   const params = model.params.count();
-  writeFileAtomic(path.join(o.out, 'run.json'), JSON.stringify({ arch: config.arch, ...o, config, progress: undefined, tokenizerVocab: tokenizer.vocabSize, params }, null, 2) + '\n');
-  log(`coca train: --arch ${config.arch} ${o.configName} (${params.toLocaleString('en')} parameters) on ${o.data}: ${trainSet.length} training pairs, batch ${o.batch}, ${o.steps} steps, lr ${o.lr} (warm-up ${o.warmup}, cosine), clip ${o.clip}, dropout ${config.decoder_cfg.dropout}${config.arch === 'sat' ? `, λ (doubly stochastic) ${config.decoder_cfg.alpha_c}` : ''}, seed ${o.seed}`);
+  writeFileAtomic(path.join(o.out, 'run.json'), JSON.stringify({ arch: config.arch, ...o, config, progress: undefined, resume: undefined, stopAfter: undefined, tokenizerVocab: tokenizer.vocabSize, params }, null, 2) + '\n');
+  // Lines a stopped run logged past its checkpoint go, so the files equal an uninterrupted run's.
+  for (const f of ['log.jsonl', 'val.jsonl']) keepLinesUpTo(path.join(o.out, f), state.step);
+  const resumed = resumeFrom ? `, resumed from ${resumeFrom} at step ${state.step}` : o.resume ? ', resumed at step 0 (the run had no checkpoint yet)' : '';
+  log(`coca train: --arch ${config.arch} ${o.configName} (${params.toLocaleString('en')} parameters) on ${o.data}: ${trainSet.length} training pairs, batch ${o.batch}, ${o.steps} steps, lr ${o.lr} (warm-up ${o.warmup}, cosine), clip ${o.clip}, dropout ${config.decoder_cfg.dropout}${config.arch === 'sat' ? `, λ (doubly stochastic) ${config.decoder_cfg.alpha_c}` : ''}, seed ${o.seed}${resumed}`);
   log(`  adapter: ${gpu.adapter.backend} · ${gpu.adapter.description || gpu.adapter.device}; output: ${o.out}`);
   log(`  preprocessing (recorded in the model's config.json): ${describePreprocess(pre)}`);
 
   const tokJson = JSON.stringify(tokenizer.json);
-  const save = (name: string, step: number) => saveCheckpoint(path.join(o.out, 'checkpoints', name), model, { tokenizerJson: tokJson, optimizer: opt, state: { step } });
-  const bar = o.progress ? createProgress({ label: 'train', total: o.steps, start: 0, fields: [{ name: 'loss' }, { name: 'cap' }, { name: 'ips', unit: 'img/s' }] }) : null;
+  const save = (name: string, step: number) => saveCheckpoint(path.join(o.out, 'checkpoints', name), model, { tokenizerJson: tokJson, optimizer: opt, state: { step, loader: loader.state(), rng: rng.state(), best, bestStep } satisfies CaptionerRunState });
+  const bar = o.progress ? createProgress({ label: 'train', total: o.steps, start: state.step, fields: [{ name: 'loss' }, { name: 'cap' }, { name: 'ips', unit: 'img/s' }] }) : null;
   let first: CaptionerStepLog | null = null;
   let last: CaptionerStepLog | null = null;
   let validation: CaptionerTrainResult['validation'] = null;
-  let best: number | null = null;
+  let best = state.best;
+  let bestStep = state.bestStep;
+  let step = state.step;
   const t0 = performance.now();
   try {
-    for (let step = 0; step < o.steps; ) {
+    // Killed between writing step-N and best, a run resumes at the step of its new best with best still older: write it now.
+    const bestDir = path.join(o.out, 'checkpoints', 'best');
+    if (resumeFrom && bestStep === step && checkpointStep(bestDir) !== step) await save('best', step);
+    for (let ran = 0; step < o.steps && (o.stopAfter === undefined || ran < o.stopAfter); ran++) {
       const ts = performance.now();
       const b = await loader.next();
       const lr = learningRate(step, o.lr, o.warmup, o.steps);
@@ -117,16 +163,16 @@ export async function trainCaptioner(gpu: Gpu, o: CaptionerTrainOptions, log: (l
       if (valLoader && (step % o.valEvery === 0 || step === o.steps)) {
         validation = await validateCaptioner(model, valLoader(), o.valBatches);
         fs.appendFileSync(path.join(o.out, 'val.jsonl'), JSON.stringify({ step, ...validation }) + '\n');
-        await save(`step-${String(step).padStart(6, '0')}`, step);
+        // The step's checkpoint records the best including this validation, so a resume from it compares as the run would.
         const total = validation.caption + validation.regulariser;
-        if (best === null || total < best) {
-          best = total;
-          await save('best', step);
-        }
+        const improved = best === null || total < best;
+        if (improved) [best, bestStep] = [total, step];
+        await save(`step-${String(step).padStart(6, '0')}`, step);
+        if (improved) await save('best', step);
         pruneCheckpoints(path.join(o.out, 'checkpoints'), o.keep);
       }
     }
-    await save('last', o.steps);
+    await save('last', step);
     const note = loader.decodeSummary();
     if (note) log(note);
   } finally {
@@ -135,7 +181,14 @@ export async function trainCaptioner(gpu: Gpu, o: CaptionerTrainOptions, log: (l
     opt.release();
     model.params.release();
   }
-  return { out: o.out, steps: o.steps, first, last, validation, seconds: (performance.now() - t0) / 1000 };
+  return { out: o.out, steps: step, first, last, validation, seconds: (performance.now() - t0) / 1000 };
+}
+
+/** Keeps the JSON lines of `file` whose step is at most `step` (a missing file stays missing). */
+function keepLinesUpTo(file: string, step: number): void {
+  if (!fs.existsSync(file)) return;
+  const lines = fs.readFileSync(file, 'utf8').split('\n').filter((l) => l.trim() && (JSON.parse(l) as { step: number }).step <= step);
+  writeFileAtomic(file, lines.map((l) => l + '\n').join(''));
 }
 
 /** The mean caption loss (and regulariser) over the val split, in inference mode, weighted by rows. */

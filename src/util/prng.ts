@@ -16,6 +16,17 @@ export class Rng {
     }
   }
 
+  /** Where the generator is (its four state words), for a training checkpoint. */
+  state(): number[] {
+    return [...this.s];
+  }
+
+  /** Continues from a position state() returned: the same draws follow as from there. */
+  restore(state: readonly number[]): void {
+    if (state.length !== 4 || !state.every((x) => Number.isInteger(x) && x >= 0 && x < 2 ** 32)) throw new RangeError(`Rng.restore: expected four 32-bit words, got ${JSON.stringify(state)}`);
+    this.s.set(state);
+  }
+
   /** Uniform 32-bit unsigned integer. */
   u32(): number {
     const s = this.s;
