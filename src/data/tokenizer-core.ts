@@ -77,11 +77,16 @@ export class TokenizerCore {
    * [SOT] text [EOT], normalised like the stored captions; with `contextLength`, truncated so that
    * [EOT] stays last. A literal "[SOT]" in the text is dropped rather than read as the token.
    * A multilingual tokenizer puts the language's token after [SOT] (English when not given).
+   * A context too short for [SOT] (language) [EOT] is refused: the ids would spill past the row.
    */
   encode(text: string, contextLength?: number, lang?: string): number[] {
     const body = this.cache.get(text) ?? this.encodeBody(text);
     const head = [this.bosId, ...this.languagePrefix(lang)];
-    const max = contextLength === undefined ? body.length : Math.max(0, contextLength - head.length - 1);
+    const need = head.length + 1;
+    if (contextLength !== undefined && contextLength < need) {
+      throw new DataError(`context length ${contextLength} cannot hold the ${need} tokens around every caption (start${need > 2 ? ', language' : ''} and end); the model's context_length must be at least ${need}`);
+    }
+    const max = contextLength === undefined ? body.length : contextLength - need;
     return [...head, ...body.slice(0, max), this.eosId];
   }
 

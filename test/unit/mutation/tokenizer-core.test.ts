@@ -151,4 +151,20 @@ describe('tokenizer-core on hand-written tokenizer.json files', () => {
     cache.set('zz', [A]);
     expect(t.encode('zz')).toEqual([1, A, 2]);
   });
+
+  it('refuses a context too short for the tokens around a caption instead of writing into the next row', () => {
+    const plain = TokenizerCore.fromJSON(handJson(COCA));
+    const multi = TokenizerCore.fromJSON(handJson([...COCA, { id: 260, content: '[lang:en]' }]));
+    // Two rows of one token: [SOT] [EOT] cannot fit, and the second row must stay as it was.
+    const out = new Int32Array(2).fill(7);
+    expect(() => plain.encodePadded('ab', 1, out, 0)).toThrow(
+      new DataError("context length 1 cannot hold the 2 tokens around every caption (start and end); the model's context_length must be at least 2"),
+    );
+    expect([...out]).toEqual([7, 7]);
+    expect(() => multi.encode('ab', 2)).toThrow("context length 2 cannot hold the 3 tokens around every caption (start, language and end); the model's context_length must be at least 3");
+    // Exactly enough: the caption is cut to nothing.
+    expect(plain.encode('ab', 2)).toEqual([1, 2]);
+    expect(multi.encode('ab', 3)).toEqual([1, 260, 2]);
+    expect(multi.encode('ab', 4)).toEqual([1, 260, AB, 2]);
+  });
 });
