@@ -17,3 +17,14 @@ export function queryLanguage(tokenizer: Tokenizer, text: string, lang?: string)
   const seen = detectLanguage(text);
   return seen !== undefined && tokenizer.languages.includes(seen) ? seen : DEFAULT_LANGUAGE;
 }
+
+/** Why a query is read in its language: given (--lang, the page's pick), its script, or the fallback for Latin script. */
+export type LanguageSource = 'picked' | 'script' | 'default';
+
+/** queryLanguage's answer with the reason, for a caller that tells the user (coca serve's search). */
+export function explainQueryLanguage(tokenizer: Tokenizer, text: string, lang?: string): { lang?: string; from?: LanguageSource } {
+  const chosen = queryLanguage(tokenizer, text, lang);
+  if (chosen === undefined) return {};
+  if (lang !== undefined) return { lang: chosen, from: 'picked' };
+  return { lang: chosen, from: detectLanguage(text) === chosen ? 'script' : 'default' };
+}

@@ -119,15 +119,19 @@ export class Engine {
     });
   }
 
-  /** Texts → unit rows [n, E], as one job (text encodes are not shared across requests); a multilingual model reads each text in its script's language. */
-  embedTexts(texts: string[]): Promise<Float32Array> {
+  /**
+   * Texts → unit rows [n, E], as one job (text encodes are not shared across requests); a
+   * multilingual model reads them in `lang` when given (checked by the caller), else each in its
+   * script's language.
+   */
+  embedTexts(texts: string[], lang?: string): Promise<Float32Array> {
     const tok = this.ck.tokenizer;
-    return this.queue.submit('embed-text', texts, async ([t]: string[][]) => [await embedTexts(this.ck.model, tok, t!, 64, t!.map((x) => queryLanguage(tok, x)))], false);
+    return this.queue.submit('embed-text', texts, async ([t]: string[][]) => [await embedTexts(this.ck.model, tok, t!, 64, t!.map((x) => queryLanguage(tok, x, lang)))], false);
   }
 
-  /** The index's pictures best matching `text`. */
-  async searchImages(text: string, k: number): Promise<Hit[]> {
-    const q = await this.embedTexts([text]);
+  /** The index's pictures best matching `text` (read in `lang` when given). */
+  async searchImages(text: string, k: number, lang?: string): Promise<Hit[]> {
+    const q = await this.embedTexts([text], lang);
     return topK(this.index!.embeddings, q, k);
   }
 
@@ -144,9 +148,9 @@ export class Engine {
   }
 
   /** Candidate captions ranked by similarity to the picture. */
-  async rankTexts(image: Float32Array, texts: string[], emb: Promise<Float32Array> | null, k: number): Promise<{ text: string; score: number }[]> {
+  async rankTexts(image: Float32Array, texts: string[], emb: Promise<Float32Array> | null, k: number, lang?: string): Promise<{ text: string; score: number }[]> {
     const img = await this.embedImage(image);
-    const hits = topK(await (emb ?? this.embedTexts(texts)), img, Math.min(k, texts.length));
+    const hits = topK(await (emb ?? this.embedTexts(texts, lang)), img, Math.min(k, texts.length));
     return hits.map((h) => ({ text: texts[h.index]!, score: h.score }));
   }
 

@@ -43,7 +43,7 @@ export function openapi(o: ServeOptions): object {
             topP: num('nucleus sampling mass', { exclusiveMinimum: 0, maximum: 1, default: D.topP }),
             temperature: num('sampling temperature', { exclusiveMinimum: 0, default: D.temperature }),
             seed: int('sampling seed: the same picture and seed give the same captions whatever else the server is decoding', { default: D.seed }),
-            lang: { type: 'string', description: "caption language of a multilingual model (en, ru, zh, ms: its token follows [SOT]); a model without language tokens takes only en", default: 'en' },
+            lang: { type: 'string', description: "caption language of a multilingual model: one of /api/health's languages (en, ru, zh, ms: its token follows [SOT]); a model without language tokens (languages empty) takes only en. Another is a 400 naming the model's languages. Every served model must have it", default: 'en' },
             n: int('captions to sample (1–5; sampling only)'),
             attention: { type: 'boolean', description: 'per-token attention maps (default true)' },
           }),
@@ -56,12 +56,17 @@ export function openapi(o: ServeOptions): object {
           parameters: [
             { name: 'text', in: 'query', required: true, schema: { type: 'string', maxLength: 500 } },
             { name: 'k', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 100, default: 12 } },
+            { name: 'lang', in: 'query', schema: { type: 'string' }, description: "the text's language for a multilingual model (one of /api/health's languages; another is a 400). Default: the script's (Cyrillic → ru, Han → zh, when the model has it), else en — Latin script cannot tell English from Malay, so Malay needs lang=ms. The answer says which was used (lang) and why (langFrom)" },
           ],
           responses: { 200: { description: 'Pictures, best first', ...json({ $ref: '#/components/schemas/Images' }) }, 400: error, 409: error, 503: busy },
         },
         post: {
           summary: "Candidate captions (the index's, or `texts`) ranked by similarity to a picture",
-          requestBody: upload({ texts: { type: 'string', description: 'candidate captions, one per line (default: the captions the index kept)' }, k: int('results (default 10)') }),
+          requestBody: upload({
+            texts: { type: 'string', description: 'candidate captions, one per line (default: the captions the index kept)' },
+            k: int('results (default 10)'),
+            lang: { type: 'string', description: "the language of texts for a multilingual model (one of /api/health's languages); default: each text's script's, else en" },
+          }),
           responses: { 200: { description: 'Captions, best first', ...json({ $ref: '#/components/schemas/Texts' }) }, ...imageErrors },
         },
       },
@@ -82,7 +87,7 @@ export function openapi(o: ServeOptions): object {
           responses: { 200: { description: 'PNG', content: { 'image/png': {} } }, 400: error, 403: error, 404: error },
         },
       },
-      '/api/health': { get: { summary: 'Model, checkpoint id, adapter, queue', responses: { 200: { description: 'Status', ...json({ type: 'object' }) } } } },
+      '/api/health': { get: { summary: 'Model, checkpoint id, caption and search languages (languages: empty for an English-only model; models[].languages per served model), adapter, queue', responses: { 200: { description: 'Status', ...json({ type: 'object' }) } } } },
       '/api/openapi.json': { get: { summary: 'This document', responses: { 200: { description: 'OpenAPI 3.1', ...json({ type: 'object' }) } } } },
     },
     components: {
@@ -93,6 +98,7 @@ export function openapi(o: ServeOptions): object {
           type: 'object',
           properties: {
             grid: { type: 'integer' },
+            lang: { type: 'string', description: 'the requested caption language, when one was given' },
             fit: { enum: ['contain', 'cover', 'fill'], description: "how the picture was squared before the model saw it (the model's image_resize_mode: longest, shortest, squash)" },
             captions: { type: 'array', items: { $ref: '#/components/schemas/Caption' }, description: "the first checkpoint's captions (the same as models[0].captions)" },
             models: {
@@ -115,7 +121,11 @@ export function openapi(o: ServeOptions): object {
         Caption: { type: 'object', properties: { text: { type: 'string' }, score: { type: 'number' }, tokens: { type: 'array', items: { $ref: '#/components/schemas/Token' } } } },
         Images: {
           type: 'object',
-          properties: { query: { type: 'string' }, results: { type: 'array', items: { type: 'object', properties: { rank: { type: 'integer' }, index: { type: 'integer' }, score: { type: 'number' }, name: { type: 'string' }, captions: { type: 'array', items: { type: 'string' } }, thumbnail: { type: ['string', 'null'] } } } } },
+          properties: {
+            query: { type: 'string' },
+            lang: { type: 'string', description: 'the language the query was read in (absent for a model without language tokens)' },
+            langFrom: { enum: ['picked', 'script', 'default'], description: "why: the request's lang; the query's script (Cyrillic → ru, Han → zh); or en, the default for any other script" },
+            results: { type: 'array', items: { type: 'object', properties: { rank: { type: 'integer' }, index: { type: 'integer' }, score: { type: 'number' }, name: { type: 'string' }, captions: { type: 'array', items: { type: 'string' } }, thumbnail: { type: ['string', 'null'] } } } } },
         },
         Texts: { type: 'object', properties: { candidates: { type: 'integer' }, results: { type: 'array', items: { type: 'object', properties: { rank: { type: 'integer' }, text: { type: 'string' }, score: { type: 'number' } } } } } },
         Classes: { type: 'object', properties: { results: { type: 'array', items: { type: 'object', properties: { label: { type: 'string' }, p: { type: 'number' } } } } } },

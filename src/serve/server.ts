@@ -10,6 +10,7 @@ import { fitOf, type ImagePreprocess } from '../data/preprocess.ts';
 import { CocaError } from '../util/errors.ts';
 import type { Gpu } from '../gpu/gpu.ts';
 import type { OpenCheckpoint } from '../infer/load.ts';
+import { explainQueryLanguage } from '../infer/language.ts';
 import { checkSearch } from '../infer/search.ts';
 import type { RetrievalIndex } from '../infer/retrieval.ts';
 import type { Arch } from '../model/arch.ts';
@@ -47,7 +48,8 @@ interface ServedModel {
   grid: number;
   pre: ImagePreprocess;
   contextLength: number;
-  tokenizer: { searchIds(lang?: string): unknown };
+  /** The caption languages its tokenizer has tokens for; empty for an English-only model. */
+  languages: readonly string[];
   caption(job: CaptionJob): Promise<CaptionOut[]>;
 }
 
@@ -70,6 +72,15 @@ interface Upload {
 }
 
 const err400 = (m: string) => new UploadError(m, 400);
+
+/** The request's `lang`, or a one-line 400 when the model (`who`) has no such language. */
+function checkLanguage(f: Fields, languages: readonly string[], who: string): string | undefined {
+  const lang = f.lang === undefined || f.lang === '' ? undefined : f.lang;
+  if (lang === undefined) return undefined;
+  if (languages.length === 0 && lang !== 'en') throw err400(`lang=${lang}: ${who} has no language tokens (it was trained on English captions only), so it takes only en; leave lang out`);
+  if (languages.length > 0 && !languages.includes(lang)) throw err400(`lang=${lang}: ${who} has no language '${lang}'; it has ${languages.join(', ')}`);
+  return lang;
+}
 
 /** The longest text field accepted; a longer one is refused whole, never cut. */
 const FIELD_BYTES = 64 * 1024;
@@ -116,7 +127,7 @@ function num(f: Fields, name: string): number | undefined {
 const bool = (f: Fields, name: string, dflt: boolean) => (f[name] === undefined || f[name] === '' ? dflt : !/^(0|false|no|off)$/i.test(f[name]!));
 
 /** The request's search, checked by the rules `coca caption` uses, the options named as the form names them. */
-function captionRequest(f: Fields, contextLength: number, maxBeams: number, tokenizer: { searchIds(lang?: string): unknown }) {
+function captionRequest(f: Fields, m: ServedModel, maxBeams: number) {
   const search = checkSearch(
     {
       beams: num(f, 'beams'),
@@ -130,14 +141,13 @@ function captionRequest(f: Fields, contextLength: number, maxBeams: number, toke
       temperature: num(f, 'temperature'),
       seed: num(f, 'seed'),
     },
-    { maxBeams, contextLength },
+    { maxBeams, contextLength: m.contextLength },
   );
   const n = num(f, 'n') ?? 1;
   if (!Number.isInteger(n) || n < 1 || n > 5) throw err400(`n must be an integer from 1 to 5, got ${f.n}`);
   if (n > 1 && !search.sample) throw err400('n > 1 draws several captions by sampling: add sample=true (beam search gives its best caption)');
   // Checked here, so a language the model lacks is this request's one-line 400, not its batch's.
-  const lang = f.lang === undefined || f.lang === '' ? undefined : f.lang;
-  if (lang !== undefined) tokenizer.searchIds(lang);
+  const lang = checkLanguage(f, m.languages, `the model "${m.name}"`);
   return { search, n, attention: bool(f, 'attention', true), ...(lang !== undefined ? { lang } : {}) };
 }
 
@@ -159,7 +169,7 @@ export async function buildServer(gpu: Gpu, ck: OpenCheckpoint, index: Retrieval
     grid: e.grid,
     pre: c.pre,
     contextLength: c.model.config.text_cfg.context_length,
-    tokenizer: c.tokenizer,
+    languages: c.tokenizer.languages,
     caption: (j) => e.caption(j),
   });
   const models: ServedModel[] = [
@@ -167,7 +177,7 @@ export async function buildServer(gpu: Gpu, ck: OpenCheckpoint, index: Retrieval
     ...others.map((m, i): ServedModel => {
       if (m.arch === 'coca') return cocaModel(m.name, m.ck, new Engine(m.ck, queue, null, String(i + 1)));
       const e = new LstmEngine(m.ck, queue, String(i + 1));
-      return { name: m.name, arch: m.arch, checkpoint: { dir: m.ck.dir }, grid: e.grid, pre: m.ck.pre, contextLength: m.ck.model.config.decoder_cfg.context_length, tokenizer: m.ck.tokenizer, caption: (j) => e.caption(j) };
+      return { name: m.name, arch: m.arch, checkpoint: { dir: m.ck.dir }, grid: e.grid, pre: m.ck.pre, contextLength: m.ck.model.config.decoder_cfg.context_length, languages: m.ck.tokenizer.languages, caption: (j) => e.caption(j) };
     }),
   ];
   const thumbs = index ? new Thumbs(index) : null;
@@ -212,9 +222,11 @@ export async function buildServer(gpu: Gpu, ck: OpenCheckpoint, index: Retrieval
     status: 'ok',
     model: { embedDim: ck.model.config.embed_dim, imageSize: ck.pre.size, grid: engine.grid, fit: fitOf(ck.pre.resizeMode), contextLength: ck.model.config.text_cfg.context_length },
     checkpoint: { id: ck.id, dir: ck.dir },
+    // What the page offers: caption languages (empty: English only) and search languages.
+    languages: ck.tokenizer.languages,
     adapter: { backend: gpu.adapter.backend, device: gpu.adapter.device || gpu.adapter.description, software: gpu.software },
     index: index ? { items: index.items.length, source: index.source, captions: index.items.some((it) => it.captions?.length) } : null,
-    models: models.map((m) => ({ name: m.name, arch: m.arch, checkpoint: m.checkpoint, grid: m.grid, fit: fitOf(m.pre.resizeMode) })),
+    models: models.map((m) => ({ name: m.name, arch: m.arch, checkpoint: m.checkpoint, grid: m.grid, fit: fitOf(m.pre.resizeMode), languages: m.languages })),
     queue: { length: queue.stats().waiting, ...queue.stats(), maxBatch: o.maxBatch },
   }));
 
@@ -224,7 +236,7 @@ export async function buildServer(gpu: Gpu, ck: OpenCheckpoint, index: Retrieval
     const up = await readUpload(req, o.maxUploadBytes);
     const f: Fields = { ...(req.query as Fields), ...up.fields };
     // Every model's own limits (context length, languages) checked before any decode runs.
-    const opts = models.map((m) => captionRequest(f, m.contextLength, o.maxBeams, m.tokenizer));
+    const opts = models.map((m) => captionRequest(f, m, o.maxBeams));
     const pictures = await Promise.all(models.map((m) => pictureOf(up, m.pre)));
     const { img } = pictures[0]!;
     const t0 = performance.now();
@@ -236,6 +248,7 @@ export async function buildServer(gpu: Gpu, ck: OpenCheckpoint, index: Retrieval
       grid: engine.grid,
       fit: fitOf(ck.pre.resizeMode),
       search: opts[0]!.search,
+      ...(opts[0]!.lang ? { lang: opts[0]!.lang } : {}),
       ms,
       captions: all[0]!,
       models: models.map((m, i) => ({ name: m.name, arch: m.arch, checkpoint: m.checkpoint, grid: m.grid, fit: fitOf(m.pre.resizeMode), captions: all[i]! })),
@@ -258,9 +271,12 @@ export async function buildServer(gpu: Gpu, ck: OpenCheckpoint, index: Retrieval
     const text = (f.text ?? '').trim();
     if (!text) throw err400('text is empty: say what to look for (?text=dog on a surfboard)');
     if (text.length > 500) throw err400(`text is ${text.length} characters; at most 500`);
-    const hits = await engine.searchImages(text, kOf(f, 12));
+    const k = kOf(f, 12);
+    const { lang, from } = explainQueryLanguage(ck.tokenizer, text, checkLanguage(f, ck.tokenizer.languages, `the model "${models[0]!.name}"`));
+    const hits = await engine.searchImages(text, k, lang);
     return {
       query: text,
+      ...(lang ? { lang, langFrom: from } : {}),
       results: hits.map((h) => {
         const it = ix.items[h.index]!;
         return { rank: 0, index: h.index, score: h.score, name: it.path ? path.basename(it.path) : (it.id ?? `${it.split}#${it.index}`), captions: it.captions ?? [], thumbnail: thumbs!.url(h.index) };
@@ -273,16 +289,19 @@ export async function buildServer(gpu: Gpu, ck: OpenCheckpoint, index: Retrieval
     const f: Fields = { ...(req.query as Fields), ...up.fields };
     let texts: string[];
     let emb: Promise<Float32Array> | null = null;
+    // Candidate texts are read in `lang` when given, else each in its script's language.
+    let lang: string | undefined;
     if (f.texts !== undefined) {
       texts = [...new Set(f.texts.split('\n').map((t) => t.trim()).filter(Boolean))];
       if (texts.length === 0 || texts.length > 256) throw err400(`texts must hold 1 to 256 candidate captions, one per line; got ${texts.length}`);
+      lang = checkLanguage(f, ck.tokenizer.languages, `the model "${models[0]!.name}"`);
     } else {
       const c = engine.indexCaptions();
       if (!c) throw err400(index ? 'this index kept no captions (it was built from a folder): send candidate captions in the field texts, one per line' : 'no index is loaded: send candidate captions in the field texts, one per line');
       ({ texts, emb } = c);
     }
     const { out } = await pictureOf(up);
-    return { candidates: texts.length, results: (await engine.rankTexts(out, texts, emb, kOf(f, 10))).map((r, i) => ({ rank: i + 1, ...r })) };
+    return { candidates: texts.length, results: (await engine.rankTexts(out, texts, emb, kOf(f, 10), lang)).map((r, i) => ({ rank: i + 1, ...r })) };
   });
 
   app.post('/api/classify', async (req) => {

@@ -15,6 +15,29 @@ async function api(url, init) {
   return body;
 }
 
+// A multilingual checkpoint's languages, named in their own language.
+const LANGUAGE_NAMES = { en: 'English', ru: 'русский', zh: '中文', ms: 'Bahasa Melayu' };
+const languageName = (l) => LANGUAGE_NAMES[l] || l;
+
+function option(value, text) {
+  const o = document.createElement('option');
+  o.value = value;
+  o.textContent = text;
+  return o;
+}
+
+// Captions: the languages every served model has (a request in a language one lacks is refused).
+// Search: the first model's, or detected from the query's script. An English-only model shows neither.
+function languagePickers(h) {
+  const models = h.models && h.models.length ? h.models : [{ languages: h.languages || [] }];
+  const shared = (models[0].languages || []).filter((l) => models.every((m) => (m.languages || []).includes(l)));
+  $('lang').replaceChildren(...shared.map((l) => option(l, languageName(l))));
+  $('lang-pick').hidden = shared.length < 2;
+  const own = h.languages || [];
+  $('query-lang').replaceChildren(option('', 'language: from the script'), ...own.map((l) => option(l, languageName(l))));
+  $('query-lang').hidden = own.length < 2;
+}
+
 async function health() {
   try {
     const h = await api('/api/health');
@@ -22,6 +45,7 @@ async function health() {
     $('stage').classList.toggle('cover', h.model.fit === 'cover');
     $('status').textContent = `checkpoint ${h.checkpoint.id} · ${h.adapter.device}${h.index ? ` · ${h.index.items} indexed pictures` : ' · no index'}${h.models && h.models.length > 1 ? ` · ${h.models.length} captioning models` : ''}`;
     if (!h.index) $('search-box').querySelector('button').disabled = true;
+    languagePickers(h);
   } catch (e) {
     $('status').textContent = `server unreachable: ${e.message}`;
   }
@@ -114,6 +138,7 @@ async function caption() {
   if (sample) fd.append('sample', 'true'), fd.append('n', '3'), fd.append('seed', String(Date.now() % 1e6));
   else fd.append('beams', $('beams').value);
   fd.append('maxLen', $('max-len').value);
+  if (!$('lang-pick').hidden) fd.append('lang', $('lang').value);
   $('captions').classList.add('busy');
   try {
     renderCaptions(await api('/api/caption', { method: 'POST', body: fd }));
@@ -156,7 +181,12 @@ $('search').addEventListener('submit', async (e) => {
   const box = $('results');
   box.classList.add('busy');
   try {
-    const res = await api(`/api/retrieve?text=${encodeURIComponent(q)}&k=12`);
+    const lang = $('query-lang').hidden ? '' : $('query-lang').value;
+    const res = await api(`/api/retrieve?text=${encodeURIComponent(q)}&k=12${lang ? `&lang=${lang}` : ''}`);
+    // Say which language the query was read in and why (Latin script cannot tell English from Malay).
+    const why = { picked: 'as picked', script: 'detected from its script', default: `the default for Latin script${[...$('query-lang').options].some((o) => o.value === 'ms') ? ', which cannot tell English from Malay: pick Bahasa Melayu for Malay' : ''}` };
+    $('query-lang-note').textContent = res.lang ? `read as ${languageName(res.lang)} (${why[res.langFrom] || res.langFrom})` : '';
+    $('query-lang-note').hidden = !res.lang || $('query-lang').hidden;
     box.replaceChildren(
       ...res.results.map((r) => {
         const f = document.createElement('figure');
