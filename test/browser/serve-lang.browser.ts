@@ -66,7 +66,7 @@ describe.skipIf(!have && !process.env.CI)("coca serve's language picker, in the 
     page.on('pageerror', (e) => errors.push(e.message));
     await page.goto(url);
     await expect.poll(() => page.isVisible('#lang-pick')).toBe(true);
-    expect(await page.locator('#lang option').evaluateAll((os) => os.map((o) => (o as HTMLOptionElement).value))).toEqual(['en', 'ru', 'zh', 'ms']);
+    expect(await page.locator('#lang option').evaluateAll((os) => os.map((o) => (o as unknown as { value: string }).value))).toEqual(['en', 'ru', 'zh', 'ms']);
 
     // What the API answers for the same picture and options, in each language.
     const api = async (lang: string) => {
