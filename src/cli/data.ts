@@ -4,7 +4,8 @@ import cliProgress from 'cli-progress';
 import type { Argv } from 'yargs';
 import fs from 'node:fs';
 import { buildBuiltin, checkBuildOut, PRESETS, withLanguages } from '../data/builtin/build.ts';
-import { LANGUAGES } from '../data/lang.ts';
+import { DEFAULT_LANGUAGE, LANGUAGES } from '../data/lang.ts';
+import type { Dataset } from '../data/dataset.ts';
 import { DataError } from '../data/errors.ts';
 import { isBuiltDataset, isShardData, listSplits, loadDataset, loadTokenizer, resolveDataPath } from '../data/load.ts';
 import { writeShards } from '../data/shard-writer.ts';
@@ -217,6 +218,7 @@ interface ExportArgs extends DataArgs {
   split: string;
   count: number;
   out: string;
+  lang: string;
 }
 
 const EXPORT = 'coca data export';
@@ -232,6 +234,16 @@ function isTokenizerFile(file: string): boolean {
   }
 }
 
+/** Item captions in --lang, or one line naming the languages the dataset has (before --out is touched). */
+function exportLanguage(ds: Dataset, args: ExportArgs): (i: number) => readonly string[] {
+  const have = ds.languages ?? [DEFAULT_LANGUAGE];
+  if (!have.includes(args.lang)) {
+    const more = have.length === 1 ? `; the built-in set has ${LANGUAGES.join(', ')} when built with them (coca data build --languages ${LANGUAGES.join(',')})` : '';
+    throw new DataError(`--lang ${args.lang}: ${args.data} has captions in ${have.join(', ')}${more}; nothing was written`);
+  }
+  return args.lang === DEFAULT_LANGUAGE || !ds.captionsIn ? (i) => ds.captions(i) : (i) => ds.captionsIn!(i, args.lang);
+}
+
 const exportCommand = {
   command: 'export',
   describe: 'Write some pictures of a split as PNG files with their captions (held-out images to try coca caption on)',
@@ -239,24 +251,30 @@ const exportCommand = {
     dataOption(y)
       .option('split', { type: 'string', default: 'test-concept', describe: 'split to take pictures from' })
       .option('count', { type: 'number', default: 3, describe: 'how many pictures (drawn with --seed)' })
-      .option('out', { type: 'string', demandOption: true, describe: 'folder for the PNG files and captions.tsv' }),
+      .option('out', { type: 'string', demandOption: true, describe: 'folder for the PNG files and captions.tsv' })
+      .option('lang', { type: 'string', default: 'en', describe: `caption language of captions.tsv and the lines printed: one the dataset has (the full built-in set: ${PRESETS.full.languages.join(', ')}; builtin-small and users' sets: en; coca data info lists a set's); pictures are drawn among those with a caption in it` })
+      .example('$0 data export --data builtin --lang ru --out ru-pictures', 'three held-out pictures with their Russian captions'),
   handler: async (args: ExportArgs) => {
     checkInt('seed', args.seed, 0);
     checkInt('count', args.count, 1);
     const where = { inputs: [asInput(args.data)] };
     checkOutputFolder(args.out, EXPORT, where);
     const ds = await loadDataset(args.data, { split: args.split, seed: args.seed, captionField: args['caption-field'], warn: () => {} });
+    const captionsOf = exportLanguage(ds, args);
+    // Only pictures with a caption in the language (every one for English, as before).
+    const pool = Array.from({ length: ds.length }, (_, i) => i).filter((i) => captionsOf(i).length > 0 || args.lang === DEFAULT_LANGUAGE);
+    if (pool.length === 0) throw new DataError(`no picture of ${args.data}'s ${args.split} split has a caption in ${args.lang}; try another --split (coca data info --data ${args.data}); nothing was written`);
     claimOutputFolder(args.out, EXPORT, where);
     const rng = new Rng(args.seed);
     const picked = new Set<number>();
-    while (picked.size < Math.min(args.count, ds.length)) picked.add(rng.int(ds.length));
+    while (picked.size < Math.min(args.count, pool.length)) picked.add(pool[rng.int(pool.length)]!);
     const lines: string[] = [];
     for (const i of picked) {
       const img = await ds.image(i, 'eval');
       const name = `${args.split}-${i}.png`;
       await sharp(Buffer.from(img.data.buffer, img.data.byteOffset, img.data.byteLength), { raw: { width: img.width, height: img.height, channels: 3 } }).png().toFile(path.join(args.out, name));
-      lines.push(`${name}\t${ds.captions(i)[0] ?? ''}`);
-      console.log(`${path.join(args.out, name)}  (${ds.captions(i)[0] ?? ''})`);
+      lines.push(`${name}\t${captionsOf(i)[0] ?? ''}`);
+      console.log(`${path.join(args.out, name)}  (${captionsOf(i)[0] ?? ''})`);
     }
     fs.writeFileSync(path.join(args.out, 'captions.tsv'), lines.join('\n') + '\n');
   },
