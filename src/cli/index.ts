@@ -4,6 +4,7 @@ import { Gpu } from '../gpu/gpu.ts';
 import { resolveDataPath } from '../data/load.ts';
 import { InferError, openCheckpoint, resolveCheckpointDir } from '../infer/load.ts';
 import { buildIndex, checkIndexFolder } from '../infer/retrieval.ts';
+import { createProgress, type Progress } from '../util/progress.ts';
 
 interface IndexBuildArgs {
   dir?: string;
@@ -35,8 +36,11 @@ const buildCommand = {
     const ck = openCheckpoint(gpu, a.checkpoint);
     try {
       const t0 = performance.now();
-      const ix = await buildIndex(ck, a.out, { folder: a.dir, data: a.data, split: a.split, batch: a.batch, log: (l) => process.stderr.write(`${l}\r`) });
-      process.stderr.write('\n');
+      // A bar on a terminal; in a log a line every few percent, not one endless \r-joined line.
+      let bar: Progress | null = null;
+      const progress = (done: number, total: number) => (bar ??= createProgress({ label: 'index', total, fields: [] })).update(done, {});
+      const ix = await buildIndex(ck, a.out, { folder: a.dir, data: a.data, split: a.split, batch: a.batch, progress });
+      (bar as Progress | null)?.stop();
       console.log(`index ${a.out}: ${ix.items.length} images of ${ix.source}, ${ix.E}-d, checkpoint ${ck.dir} (id ${ck.id}), ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     } finally {
       ck.release();

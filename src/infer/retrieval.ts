@@ -44,6 +44,8 @@ export interface BuildOptions {
   split?: string;
   batch?: number;
   log?: (line: string) => void;
+  /** Pictures embedded so far, after each batch (a progress bar or, without a terminal, a line every few percent). */
+  progress?: (done: number, total: number) => void;
   /** Where skipped pictures are reported (default console.warn). */
   warn?: (line: string) => void;
 }
@@ -77,6 +79,7 @@ export async function buildIndex(ck: OpenCheckpoint, out: string, o: BuildOption
       const to = Math.min(ds.length, i + batch);
       embeddings.set(await embedImages(ck.model, await datasetImages(ds, i, to, ck), to - i, batch), i * E);
       log(`  ${to}/${ds.length} images`);
+      o.progress?.(to, ds.length);
     }
     ds.close();
   } else {
@@ -95,6 +98,7 @@ export async function buildIndex(ck: OpenCheckpoint, out: string, o: BuildOption
       parts.push(await embedImages(ck.model, images, part.length, batch));
       kept.push(...part);
       log(`  ${i + Math.min(batch, files.length - i)}/${files.length} images`);
+      o.progress?.(i + Math.min(batch, files.length - i), files.length);
     }
     if (kept.length === 0) throw new InferError(`none of the ${files.length} pictures in ${folder} could be read`);
     items = kept.map((f) => ({ path: path.resolve(f) }));

@@ -101,6 +101,9 @@ function buildIndex(): string {
   const r = coca(['index', 'build', 'pics', '--checkpoint', ck, '--out', out]);
   expect(r.status, r.errLines.join('\n')).toBe(0);
   expect(r.stdout).toMatch(/^index .*index: 4 images of pics, 24-d/m);
+  // Without a terminal, progress is plain lines (never \r-joined into one endless line).
+  expect(r.errLines.join('\n')).not.toContain('\r');
+  expect(r.errLines.at(-1)).toMatch(/^index 4\/4 \(100 %\)$/);
   return (built = out);
 }
 
