@@ -53,7 +53,8 @@ function writeHalfWeights(from: string, to: string): { f16: number; f32: number 
 /** What the page reads of an index: index/index.json (this) and index/embeddings.safetensors. */
 export interface SiteIndex {
   E: number;
-  items: { name: string; thumb: string }[];
+  /** caption: the picture's first caption, when the index kept captions (a dataset split's). */
+  items: { name: string; thumb: string; caption?: string }[];
 }
 
 /** Writes the site for the checkpoint folder `dir` into `out` (new, empty, or an earlier export). */
@@ -80,7 +81,7 @@ export async function exportWeb(dir: string, out: string, indexDir?: string, wei
     fs.mkdirSync(path.join(site, 'index'));
     const thumbs = await thumbnails(ix.items);
     const names = ix.items.map((it) => (it.path ? path.basename(it.path) : `${it.data}:${it.split}:${it.index}`));
-    const meta: SiteIndex = { E: ix.E, items: names.map((name, i) => ({ name, thumb: thumbs[i]! })) };
+    const meta: SiteIndex = { E: ix.E, items: names.map((name, i) => ({ name, thumb: thumbs[i]!, ...(ix.items[i]!.captions?.[0] ? { caption: ix.items[i]!.captions![0] } : {}) })) };
     writeSafetensors(path.join(site, 'index', 'embeddings.safetensors'), { image_embeddings: { shape: [ix.items.length, ix.E], data: ix.embeddings } });
     fs.writeFileSync(path.join(site, 'index', 'index.json'), JSON.stringify(meta));
     for (const f of ['index.json', 'embeddings.safetensors']) index += fs.statSync(path.join(site, 'index', f)).size;

@@ -7,6 +7,7 @@
 // in #query ranks its pictures (#results, data-state "done" or "error"). Labels typed in #labels
 // (comma separated) classify the picture zero-shot (#classes, data-state "done" or "error").
 import { pictureToModelInput } from '../data/image-web.ts';
+import { DEFAULT_LANGUAGE, detectLanguage } from '../data/lang.ts';
 import type { TokenizerCore } from '../data/tokenizer-core.ts';
 import { Gpu } from '../gpu/gpu.ts';
 import { configureBrowserHost } from '../gpu/host-browser.ts';
@@ -53,11 +54,11 @@ const shown: { maps: Float32Array[]; words: string[]; hits: Hit[]; classes: { la
 const HITS = 8;
 
 /** The exported index (export.node.ts's SiteIndex and its embeddings), or null when the site has none. */
-async function fetchIndex(): Promise<{ items: { name: string; thumb: string }[]; embeddings: Float32Array } | null> {
+async function fetchIndex(): Promise<{ items: { name: string; thumb: string; caption?: string }[]; embeddings: Float32Array } | null> {
   const r = await fetch(new URL('./index/index.json', import.meta.url));
   if (r.status === 404) return null;
   if (!r.ok) throw new CocaError(`the site's index/index.json answered HTTP ${r.status}; export the site again`);
-  const meta = (await r.json()) as { E: number; items: { name: string; thumb: string }[] };
+  const meta = (await r.json()) as { E: number; items: { name: string; thumb: string; caption?: string }[] };
   const e = await fetch(new URL('./index/embeddings.safetensors', import.meta.url));
   if (!e.ok) throw new CocaError(`the site's index/embeddings.safetensors answered HTTP ${e.status}; export the site again`);
   const t = parseSafetensors(new Uint8Array(await e.arrayBuffer()), 'index/embeddings.safetensors').tensors.get('image_embeddings');
@@ -221,7 +222,10 @@ export async function startSite(doc: Doc): Promise<void> {
       busy = true;
       results.setAttribute('data-state', 'working');
       try {
-        const qv = await embedTexts(m, t, [q]);
+        // A multilingual model reads the query in its script's language, as coca serve and coca retrieve do.
+        const seen = detectLanguage(q);
+        const lang = t.languages.length === 0 ? undefined : seen !== undefined && t.languages.includes(seen) ? seen : DEFAULT_LANGUAGE;
+        const qv = await embedTexts(m, t, [q], 1, lang);
         shown.hits = topK(ix.embeddings, qv, Math.min(HITS, ix.items.length));
         results.replaceChildren(
           ...shown.hits.map((h) => {
@@ -229,8 +233,16 @@ export async function startSite(doc: Doc): Promise<void> {
             const img = doc.createElement('img');
             img.src = ix.items[h.index]!.thumb;
             img.title = ix.items[h.index]!.name;
+            // What the picture shows, when the index kept captions; its file id only as a small note.
             const label = doc.createElement('figcaption');
-            label.textContent = `${ix.items[h.index]!.name} · ${h.score.toFixed(3)}`;
+            const said = ix.items[h.index]!.caption;
+            const note = doc.createElement('small');
+            note.textContent = `${ix.items[h.index]!.name} · ${h.score.toFixed(3)}`;
+            if (said) {
+              const b = doc.createElement('b');
+              b.textContent = said;
+              label.replaceChildren(b, doc.createElement('br'), note);
+            } else label.replaceChildren(note);
             cell.replaceChildren(img, label);
             return cell;
           }),
