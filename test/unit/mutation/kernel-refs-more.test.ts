@@ -6,6 +6,8 @@ import { attentionRef, attentionSampledRowsRef } from '../../../kernels/attentio
 import { copyRowsRef } from '../../../kernels/copy.ref.ts';
 import { f16RoundAll } from '../../../kernels/f16.ref.ts';
 import { rowSumsRef } from '../../../kernels/matmul.ref.ts';
+import { erfcRef } from '../../../kernels/pointwise.ref.ts';
+import { softmaxRef } from '../../../kernels/softmax.ref.ts';
 
 describe('matmul row sums', () => {
   it('Σ_k op(A)[m, k], A stored as is or transposed, plus an accumulated vector', () => {
@@ -84,5 +86,20 @@ describe('copyRows between layouts with gaps', () => {
     const from = { offset: 0, batchStride: 6, rowStride: 3 };
     close(copyRowsRef(src, dst, 2, 2, 2, from, into, false), [9, 1, 2, 9, 3, 4, 9, 5, 6, 9, 7, 8, 9, 9]);
     close(copyRowsRef(src, dst, 2, 2, 2, from, into, true), [9, 10, 11, 9, 12, 13, 9, 14, 15, 9, 16, 17, 9, 9]);
+  });
+});
+
+describe('softmax and erfc edges', () => {
+  it('a row of −∞ after an ordinary row stays all 0', () => {
+    // Row 0 (0, 0) gives ½, ½; row 1 sees no finite logit.
+    expect([...softmaxRef([0, 0, -Infinity, -Infinity], 2, 2)]).toEqual([0.5, 0.5, 0, 0]);
+  });
+
+  it("erfc's continued fraction stops once converged: within 4e-15 of CPython's math.erfc around z = 4", () => {
+    // python3 -c 'import math; print(repr(math.erfc(4.12)))' and so on. The reference is 1.0–1.7e-15
+    // off these; running the fraction on to its 500-term cap after it has converged accumulates
+    // rounding to ~1.7e-14 there.
+    const cases: [number, number][] = [[4.06, 9.37268585186749e-9], [4.12, 5.658157219361317e-9], [4.2, 2.8554941795921843e-9]];
+    for (const [z, want] of cases) expect(Math.abs(erfcRef(z) - want) / want, `erfc(${z})`).toBeLessThan(4e-15);
   });
 });
