@@ -2,6 +2,7 @@
 // then a resume to N log the same losses, gradient norms and validations, and end on the same
 // weights, batch norm statistics and AdamW moments, byte for byte. The stopped run's log also
 // holds a line past its checkpoint (what a kill leaves), which the resume drops.
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -64,4 +65,21 @@ describe.each(['showtell', 'sat'] as const)('--arch %s', (arch) => {
     const bn = tensors(path.join(straight, 'checkpoints', 'last', 'model.safetensors')).get('decoder.bn.running_mean');
     if (arch === 'showtell') expect(new Float32Array(bn!.buffer, bn!.byteOffset, bn!.byteLength / 4).some((x) => x !== 0)).toBe(true);
   });
+});
+
+it('a checkpoint written before runs could resume (state.json holds only the step) is refused in one line', async () => {
+  const o = (over: Partial<CaptionerTrainOptions> = {}): CaptionerTrainOptions => ({
+    config: loadLstmConfig('showtell', 'nano'), configName: 'nano', data: 'builtin-small', out: path.join(dir, 'old'),
+    steps: 3, batch: 4, lr: 3e-3, warmup: 1, weightDecay: 0.1, beta1: 0.9, beta2: 0.98, eps: 1e-6, clip: 1, seed: 1, valEvery: 100, keep: 1, progress: false, valBatches: 1, ...over,
+  });
+  await trainCaptioner(gpu, o({ stopAfter: 1 }), quiet);
+  // As the trainer wrote it before: state.json {step}, listed with its own size and hash in the manifest.
+  const last = path.join(dir, 'old', 'checkpoints', 'last');
+  const text = JSON.stringify({ step: 1 }, null, 2) + '\n';
+  fs.writeFileSync(path.join(last, 'state.json'), text);
+  const manifest = JSON.parse(fs.readFileSync(path.join(last, 'manifest.json'), 'utf8')) as { files: { file: string; bytes: number; sha256: string }[] };
+  const entry = manifest.files.find((f) => f.file === 'state.json')!;
+  Object.assign(entry, { bytes: Buffer.byteLength(text), sha256: createHash('sha256').update(text).digest('hex') });
+  fs.writeFileSync(path.join(last, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
+  await expect(trainCaptioner(gpu, o({ resume: path.join(dir, 'old') }), quiet)).rejects.toThrow(`${last}/state.json lacks the loader's or the dropout generator's place (written before runs could resume); the run cannot continue exactly: start a new run with --out`);
 });
