@@ -9,8 +9,11 @@ import { embedImages, embedTexts, topK } from '../infer/embed.ts';
 import { imageQueryPage, textQueryPage } from '../infer/html.ts';
 import { InferError, loadImageFiles, openCheckpoint } from '../infer/load.ts';
 import { loadIndex } from '../infer/retrieval.ts';
-import { queryLanguage } from '../infer/language.ts';
+import { explainQueryLanguage, queryLanguage, type LanguageSource } from '../infer/language.ts';
 import { checkOutputFile } from '../util/outdir.ts';
+
+/** Why a query was read in its language, as `coca retrieve` says it. */
+const LANGUAGE_SOURCE: Record<LanguageSource, string> = { picked: '--lang', script: 'detected from its script', default: 'the default for Latin script; --lang ms for Malay' };
 
 interface RetrieveArgs {
   text?: string;
@@ -81,11 +84,13 @@ export const retrieveCommand = {
     try {
       if (a.text !== undefined) {
         const ix = loadIndex(a.index, ck.id);
-        const lang = queryLanguage(ck.tokenizer, a.text, a.lang);
+        const { lang, from } = explainQueryLanguage(ck.tokenizer, a.text, a.lang);
+        // A multilingual model: say which language the query was read in and why (Latin script cannot tell en from ms).
+        if (lang && !a.json) console.error(`query read as ${lang} (${LANGUAGE_SOURCE[from!]})`);
         const q = await embedTexts(ck.model, ck.tokenizer, [a.text], 1, lang);
         const hits = topK(ix.embeddings, q, a.k);
         const rows = hits.map((h) => ({ ...h, ...ix.items[h.index]! }));
-        if (a.json) console.log(JSON.stringify({ query: a.text, ...(lang ? { lang } : {}), index: a.index, checkpoint: ck.dir, results: rows }, null, 2));
+        if (a.json) console.log(JSON.stringify({ query: a.text, ...(lang ? { lang, langFrom: from } : {}), index: a.index, checkpoint: ck.dir, results: rows }, null, 2));
         else for (const [r, h] of rows.entries()) console.log(`${String(r + 1).padStart(3)}. ${h.score.toFixed(4)}  ${h.path ?? `${h.data}:${h.split}#${h.index}`}${h.captions?.[0] ? `  (${h.captions[0]})` : ''}`);
         if (a.html) await textQueryPage(a.html, a.text, ix.items, hits);
       } else {

@@ -1,8 +1,8 @@
 // coca serve in the seeds' languages (issue 21): a multilingual checkpoint's /api/health names its
 // languages (an English-only one none); /api/caption with lang=ru gives the tokens `coca caption
 // --lang ru` gives for that picture; /api/retrieve reads the query in the picked language, else
-// its script's, else English, and says which and why; a language the model lacks is a one-line
-// 400 on every route. A micro model (seconds), as test/infer/languages.test.ts builds it.
+// its script's, else English, and says which and why (as coca retrieve does); a language the model
+// lacks is a one-line 400 on every route. A micro model (seconds), as test/infer/languages.test.ts builds it.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -121,6 +121,14 @@ describe('coca serve: caption and search languages', () => {
     const bad = await search('dog', 'xx');
     expect(bad.status).toBe(400);
     expect(bad.body.error).toBe(`lang=xx: the model "multi" has no language 'xx'; it has en, ru, zh, ms`);
+  });
+
+  it('coca retrieve says which language it read a query in and why, and ranks as the server does', async () => {
+    const cli = spawnSync(process.execPath, [BIN, 'retrieve', '--text', 'собака', '--index', index.dir, '--checkpoint', multi.dir, '-k', '3'], { encoding: 'utf8', timeout: 120_000 });
+    expect(cli.status, cli.stderr).toBe(0);
+    expect(cli.stderr.split('\n').filter((l) => l.trim() && !l.startsWith('Warning:'))).toEqual(['query read as ru (detected from its script)']);
+    const served = (await s.app.inject({ url: `/api/retrieve?k=3&text=${encodeURIComponent('собака')}` })).json() as { results: { name: string }[] };
+    expect(cli.stdout.trim().split('\n').map((l) => path.basename(l.trim().split(/\s+/)[2]!))).toEqual(served.results.map((r) => r.name));
   });
 
   it('the OpenAPI document describes lang on caption and search and why a query was read as it was', async () => {
