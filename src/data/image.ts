@@ -32,7 +32,13 @@ function describe(input: ImageInput): string {
 
 async function open(input: ImageInput, target: number): Promise<ReturnType<typeof sharp>> {
   if ('gray' in input) return sharp(input.gray, { raw: { width: input.width, height: input.height, channels: 1 } });
-  if ('bytes' in input) return sharp(input.bytes, { limitInputPixels: input.maxPixels, failOn: 'error', pages: 1 });
+  if ('bytes' in input) {
+    const img = sharp(input.bytes, { limitInputPixels: input.maxPixels, failOn: 'error', pages: 1 });
+    // Bytes come from shards and uploads, often over the network, and are never read as SVG
+    // (serve/image.ts says why): libvips would take markup under any name, a .png member included.
+    if ((await img.metadata()).format === 'svg') throw new Error('SVG is not read from shards or uploads; convert it to PNG');
+    return img;
+  }
   const src = 'path' in input ? input.path : Buffer.from(input.svg);
   const isSvg = 'svg' in input || /\.svgz?$/i.test(input.path);
   if (!isSvg) return sharp(src, { failOn: 'error', pages: 1 });

@@ -94,4 +94,13 @@ describe('image decoding, pixel by pixel', () => {
     expect(row.slice(0, 5)).toEqual([0, 0, 0, 0, 0]);
     expect(row.slice(7)).toEqual([255, 255, 255, 255, 255]);
   });
+
+  it('never reads SVG from encoded bytes (shard members, uploads), plain or gzipped, whatever the name says', async () => {
+    const line = (name: string) => `cannot decode image ${name}: SVG is not read from shards or uploads; convert it to PNG`;
+    await expect(decodePicture({ bytes: Buffer.from(HALVES), maxPixels: 1e6, name: 'shard/0001.png' }, pre(), false)).rejects.toThrow(line('shard/0001.png'));
+    await expect(loadSquare({ bytes: zlib.gzipSync(HALVES), maxPixels: 1e6, name: 'x.jpg' }, 4, 'fill')).rejects.toThrow(line('x.jpg'));
+    await expect(loadShorterSide({ bytes: Buffer.from('  \n' + HALVES), maxPixels: 1e6 }, 4)).rejects.toThrow(line('upload'));
+    // The same picture given as markup or as a file is art, and is read.
+    expect(red(await loadSquare({ svg: HALVES }, 2, 'fill'), 2, 0)).toEqual([0, 255]);
+  });
 });
