@@ -116,6 +116,22 @@ describe('tokenizer-core on hand-written tokenizer.json files', () => {
     expect(t.encode('zz')).toEqual([1, A, 2]);
   });
 
+  it("adds [SOT] and [EOT] once even where tokenizer.json's post-processor would add them too", () => {
+    // Hugging Face's usual template: [SOT] $A [EOT]. coca frames captions itself, so the template is not applied.
+    const json = handJson(COCA) as unknown as Record<string, unknown>;
+    const sot = { SpecialToken: { id: '[SOT]', type_id: 0 } };
+    const eot = { SpecialToken: { id: '[EOT]', type_id: 0 } };
+    json['post_processor'] = {
+      type: 'TemplateProcessing',
+      single: [sot, { Sequence: { id: 'A', type_id: 0 } }, eot],
+      pair: [sot, { Sequence: { id: 'A', type_id: 0 } }, eot, { Sequence: { id: 'B', type_id: 1 } }, eot],
+      special_tokens: { '[SOT]': { id: '[SOT]', ids: [1], tokens: ['[SOT]'] }, '[EOT]': { id: '[EOT]', ids: [2], tokens: ['[EOT]'] } },
+    };
+    const t = TokenizerCore.fromJSON(json as unknown as Parameters<typeof TokenizerCore.fromJSON>[0]);
+    expect(t.encode('ab a')).toEqual([1, AB, SPACE, A, 2]);
+    expect(t.pieces('ab')).toEqual(['ab']);
+  });
+
   it('refuses a context too short for the tokens around a caption instead of writing into the next row', () => {
     const plain = TokenizerCore.fromJSON(handJson(COCA));
     const multi = TokenizerCore.fromJSON(handJson([...COCA, { id: 260, content: '[lang:en]' }]));
