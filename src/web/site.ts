@@ -7,7 +7,7 @@
 // in #query ranks its pictures (#results, data-state "done" or "error"). Labels typed in #labels
 // (comma separated) classify the picture zero-shot (#classes, data-state "done" or "error").
 import { pictureToModelInput } from '../data/image-web.ts';
-import { DEFAULT_LANGUAGE, detectLanguage } from '../data/lang.ts';
+import { DEFAULT_LANGUAGE, detectLanguage, LANGUAGE_NAMES } from '../data/lang.ts';
 import type { TokenizerCore } from '../data/tokenizer-core.ts';
 import { Gpu } from '../gpu/gpu.ts';
 import { configureBrowserHost } from '../gpu/host-browser.ts';
@@ -168,8 +168,25 @@ export async function startSite(doc: Doc): Promise<void> {
   labelsInput.addEventListener('keydown', (e) => {
     if (e.key === 'Enter') void classifyNow();
   });
+  // A multilingual model's caption language (its token follows [SOT]); no picker for an English-only one.
+  const langPick = doc.getElementById('lang-pick');
+  const langSelect = doc.getElementById('lang');
+  if (langPick && langSelect && t.languages.length > 1) {
+    langSelect.replaceChildren(
+      ...t.languages.map((l) => {
+        const o = doc.createElement('option');
+        o.value = l;
+        o.textContent = LANGUAGE_NAMES[l] ?? l;
+        return o;
+      }),
+    );
+    langPick.hidden = false;
+  }
+  const captionLanguage = () => (langSelect && t.languages.length > 1 ? langSelect.value || undefined : undefined);
+  let lastFile: unknown = null;
   const run = async (file: unknown) => {
     if (busy || !file) return;
+    lastFile = file;
     busy = true;
     caption.setAttribute('data-state', 'working');
     caption.textContent = 'Captioning…';
@@ -183,7 +200,7 @@ export async function startSite(doc: Doc): Promise<void> {
       await pictureToModelInput(file, p, images);
       current = images;
       const pool = await poolerPatchWeights(m, images, 1);
-      const [c] = await captionImages(m, images, 1, { beams: BEAMS, maxLen: m.config.text_cfg.context_length, recordAttention: true, ...t.searchIds() });
+      const [c] = await captionImages(m, images, 1, { beams: BEAMS, maxLen: m.config.text_cfg.context_length, recordAttention: true, ...t.searchIds(captionLanguage()) });
       const nImg = pool.length / P;
       const ids = c!.tokens.slice(1);
       shown.maps = ids.map((_, k) => (c!.attention?.[k] ? wordMap(c!.attention[k]!, pool, nImg, P) : new Float32Array(P)));
@@ -261,6 +278,7 @@ export async function startSite(doc: Doc): Promise<void> {
       if (e.key === 'Enter') void find();
     });
   }
+  langSelect?.addEventListener('change', () => void run(lastFile));
   const input = el('file');
   input.addEventListener('change', () => void run(input.files?.[0]));
   const drop = el('drop');
