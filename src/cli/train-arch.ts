@@ -5,12 +5,10 @@ import path from 'node:path';
 import { Gpu } from '../gpu/gpu.ts';
 import { archOfConfig, checkArch, type Arch } from '../model/arch.ts';
 import { loadLstmConfig, LSTM_ARCHS, LSTM_PRESETS, type LstmArch } from '../model/captioners/config.ts';
-import { DEFAULT_ADAMW } from '../train/adamw.ts';
 import { trainCaptioner, type CaptionerTrainOptions } from '../train/captioner-trainer.ts';
-import { checkRunFolder } from '../train/trainer.ts';
 import type { Triple, ResizeMode } from '../data/index.ts';
 import { CocaError } from '../util/errors.ts';
-import { checkInt, checkNumber } from './numbers.ts';
+import { archRunOptions, checkNewRunFolder, checkRunNumbers, NOT_FOR_ANY_ARCH, refuseOptions, type ArchDefaults } from './arch-run-options.ts';
 import { lstmResumeOptions } from './train-lstm-resume.ts';
 
 export interface ArchArgs {
@@ -48,17 +46,12 @@ export function runArch(a: ArchArgs): Arch {
 }
 
 /** The options of `coca train` that an LSTM captioner's run has no use for, as typed. */
-const COCA_ONLY: Record<string, string> = {
+const NOT_FOR_LSTM: Record<string, string> = {
   'caption-weight': 'its only loss is the caption loss',
   'contrastive-weight': 'it has no contrastive loss',
   init: 'it starts from its own initialisation',
   'lock-image': 'its image tower always trains',
-  'grad-accum': 'it takes one batch per step',
-  'contrastive-batch': 'it has no contrastive loss',
-  'micro-batch': 'it has no contrastive loss',
-  'shuffle-buffer': 'it does not stream shards',
-  'caption-field': 'it does not stream shards',
-  'save-every': 'it writes last at the end and a checkpoint every --val-every steps',
+  ...NOT_FOR_ANY_ARCH,
 };
 
 export interface LstmTrainArgs {
@@ -83,18 +76,9 @@ export interface LstmTrainArgs {
   [key: string]: unknown;
 }
 
-function stamp(): string {
-  return new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
-}
-
 /** `coca train --arch showtell|sat`: the options checked, the run trained, a summary printed. */
-export async function trainLstmCommand(arch: LstmArch, a: LstmTrainArgs, defaults: { data: string; steps: number; batch: number; lr: number; clip: number; seed: number; valEvery: number; keep: number }): Promise<void> {
-  for (const [opt, why] of Object.entries(COCA_ONLY)) {
-    const v = a[opt];
-    if (v !== undefined && v !== false && !(Array.isArray(v) && v.length === 0)) throw new CocaError(`--${opt} does not apply to --arch ${arch}: ${why}; drop it`);
-  }
-  if (a['precision'] !== undefined && a['precision'] !== 'f32') throw new CocaError(`--precision ${String(a['precision'])} does not apply to --arch ${arch}: it trains in f32; drop it`);
-  if (a['on-nan'] === 'skip') throw new CocaError(`--on-nan skip does not apply to --arch ${arch}: its runs stop on a non-finite loss; drop it`);
+export async function trainLstmCommand(arch: LstmArch, a: LstmTrainArgs, defaults: ArchDefaults): Promise<void> {
+  refuseOptions(arch, a, NOT_FOR_LSTM);
   if (a.preset && a.config) throw new CocaError('give --preset or --config, not both');
   const overrides = (a['override'] as string[] | undefined) ?? [];
   if (overrides.length && !a['resume']) throw new CocaError('--override only applies with --resume (a new run takes its options as given)');
@@ -102,51 +86,20 @@ export async function trainLstmCommand(arch: LstmArch, a: LstmTrainArgs, default
   if (resume) {
     const { run, options } = lstmResumeOptions(resume, a, overrides);
     const o = { ...options, out: run, resume, strict: a.strict, progress: true };
-    checkNumbers(o);
+    checkRunNumbers(o, 2); // batch norm's training statistics need two rows
     return runLstm(o);
   }
   if (a.preset && !(LSTM_PRESETS as readonly string[]).includes(a.preset)) throw new CocaError(`--preset ${a.preset}: --arch ${arch} has the presets ${LSTM_PRESETS.join(', ')}; give one of them or --config FILE`);
   const configName = a.config ?? a.preset ?? 'nano';
   const config = loadLstmConfig(arch, configName);
-  const steps = a.steps ?? defaults.steps;
   const o = {
     config,
     configName,
-    data: a.data ?? defaults.data,
-    out: a.out ?? path.join('runs', `${arch}-${path.basename(configName, '.json')}-${stamp()}`),
-    steps,
-    batch: a.batch ?? defaults.batch,
-    lr: a.lr ?? defaults.lr,
-    warmup: a.warmup ?? Math.max(1, Math.round(steps * 0.05)),
-    weightDecay: a['weight-decay'] ?? DEFAULT_ADAMW.weightDecay,
-    beta1: DEFAULT_ADAMW.beta1,
-    beta2: DEFAULT_ADAMW.beta2,
-    eps: DEFAULT_ADAMW.eps,
-    clip: a.clip ?? defaults.clip,
-    seed: a.seed ?? defaults.seed,
-    valEvery: a['val-every'] ?? defaults.valEvery,
-    keep: a.keep ?? defaults.keep,
+    ...archRunOptions(a, defaults, `${arch}-${path.basename(configName, '.json')}`, 2),
     preprocess: { mean: a['image-mean'] as Triple | undefined, std: a['image-std'] as Triple | undefined, resizeMode: a['image-resize-mode'] },
-    strict: a.strict,
-    progress: true,
   };
-  checkNumbers(o);
-  checkRunFolder(o.out, o.data);
-  if (fs.existsSync(path.join(o.out, 'run.json'))) throw new CocaError(`${o.out} already holds a run; pick another --out, or --resume ${o.out} to continue it`);
+  checkNewRunFolder(o, true);
   return runLstm(o);
-}
-
-/** A run's numbers, typed or recorded, each in its range before the GPU opens. */
-function checkNumbers(o: CaptionerTrainOptions): void {
-  checkInt('steps', o.steps, 1);
-  checkInt('batch', o.batch, 2); // batch norm's training statistics need two rows
-  checkInt('val-every', o.valEvery, 1);
-  checkInt('warmup', o.warmup, 0, o.steps);
-  checkInt('keep', o.keep, 0);
-  checkInt('seed', o.seed, 0);
-  checkNumber('lr', o.lr, { above: 0, max: 1, about: 'the peak AdamW step, e.g. 1e-3' });
-  checkNumber('clip', o.clip, { above: 0, about: 'the largest global gradient norm kept' });
-  checkNumber('weight-decay', o.weightDecay, { min: 0, max: 1 / o.lr, about: 'each step shrinks weights by lr × weight decay, which must stay below 1' });
 }
 
 async function runLstm(o: CaptionerTrainOptions): Promise<void> {
