@@ -70,7 +70,7 @@ const seedsOf = (model: string) => runs.filter((r) => new RegExp(`^${model}-s\\d
 const sizes = new Map<string, number>();
 for (const sec of runs.length ? evalOf(runs.find((r) => r.startsWith('coca-')) ?? runs[0]!) : []) if (SPLITS.includes(sec.title)) sizes.set(sec.title, sec.sizes['images']!);
 
-console.log(`| split (images) | model | seeds | BLEU-1 | BLEU-2 | BLEU-3 | BLEU-4 | CIDEr-D | train wall / run |`);
+console.log(`| split (images) | model | seeds (runs) | BLEU-1 | BLEU-2 | BLEU-3 | BLEU-4 | CIDEr-D | train wall / run |`);
 console.log(`|---|---|---|---|---|---|---|---|---|`);
 for (const split of SPLITS) {
   for (const model of [...MODELS.map(([m]) => m), 'nn', 'chance']) {
@@ -79,7 +79,8 @@ for (const split of SPLITS) {
     const wall = MODELS.some(([m]) => m === model)
       ? runs.filter((r) => new RegExp(`^${model}-s\\d+$`).test(r)).sort().map((r) => (walls.has(r) ? `${walls.get(r)} s` : '–')).join(' / ')
       : '';
-    const seeds = MODELS.some(([m]) => m === model) ? seedsOf(model) : seedsOf('coca');
+    // The baselines' rows come from the CoCa runs' evals (chance is the same draws for every model: one eval may carry it).
+    const seeds = MODELS.some(([m]) => m === model) ? seedsOf(model) : (v.get('cider_d') ?? []).length;
     console.log(`| ${split} (${sizes.get(split) ?? '?'}) | ${label.get(model)} | ${seeds} | ${METRICS.map((k) => fmt(stats(v.get(k) ?? []))).join(' | ')} | ${wall} |`);
   }
 }
