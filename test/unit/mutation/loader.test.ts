@@ -67,7 +67,11 @@ describe('BatchLoader (Node)', () => {
     const ds = await loadDataset(dir, { split: 'train', imageSize: 10 });
     const opts = { batchSize: 3, contextLength: 8, tokenizer: tok, preprocess: testPreprocess(10), seed: 5, train: true };
     const here = await batches(new BatchLoader(ds, { ...opts, workers: 0 }), 2);
-    const there = await batches(new BatchLoader(ds, { ...opts, workers: 1 }), 2);
+    const threaded = new BatchLoader(ds, { ...opts, workers: 1 });
+    // The pictures are prepared by the pool, not on this thread.
+    const run = vi.spyOn(pool(threaded) as unknown as { run: (t: unknown[]) => Promise<unknown[]> }, 'run');
+    const there = await batches(threaded, 2);
+    expect(run).toHaveBeenCalled();
     for (let k = 0; k < 2; k++) {
       expect(Array.from(there[k]!.indices)).toEqual(Array.from(here[k]!.indices));
       expect(Array.from(there[k]!.images)).toEqual(Array.from(here[k]!.images));
