@@ -13,9 +13,16 @@
 // Attention weights for inference: pass `probs` (a [B, H, Lq, Lk] buffer) and P is written there;
 // that runs the unfused path, which computes P anyway, so the training path (no probs) pays
 // nothing for the option.
+//
+// A decode step's KV-cache append: pass `append` (the new key and value rows, where the q|k|v
+// projection wrote them) and K, V the cache; the new rows land in cache rows Lk − Lq .. Lk − 1
+// before the step attends. The fused forward does that inside its own dispatch (each workgroup
+// writes its (batch, head)'s rows first), so a cached step needs no copy dispatch; the unfused
+// path, and a fused call whose rows span several workgroups, copy first (copy_rows).
 import type { Binding, Gpu, KernelSpec } from '../src/gpu/gpu.ts';
 import { ShapeError } from '../src/gpu/errors.ts';
 import { checkDistinct, checkExtent, grid2d } from './common.ts';
+import { copyRows } from './copy.ts';
 import { matmul } from './matmul.ts';
 
 export const ATTENTION_PATHS = ['fused', 'unfused'] as const;
@@ -74,6 +81,12 @@ export interface AttentionCall {
    * the softmax in f32 (f16 inputs, f32 accumulation, as the f16 products). Both paths.
    */
   f16Inputs?: boolean;
+  /**
+   * Forward only: the Lq new key and value rows ([B, H, Lq, D] views), written into K and V at rows
+   * Lk − Lq .. Lk − 1 before attending (the KV-cache append). K and V must then be views of one
+   * buffer (the cache), and the new rows of one other buffer (Q may share it).
+   */
+  append?: { k: HeadsRef; v: HeadsRef };
   label?: string;
 }
 
@@ -260,6 +273,7 @@ export function attention(gpu: Gpu, c: AttentionCall): AttentionSaved {
   const ins: [string, GPUBuffer | undefined][] = [['Q', c.q.buffer], ['K', c.k.buffer], ['V', c.v.buffer], ['keyMask', c.keyMask]];
   for (const out of [['O', c.o.buffer], ['probs', c.probs]] as const) checkDistinct('attention', out, ...ins);
   if (c.probs && c.probs === c.o.buffer) throw new ShapeError('attention: probs must not share a buffer with O');
+  const news = c.append && checkAppend(gpu, c);
   const path = c.path ?? chooseAttentionPath(gpu, Lq, Lk, D, !!c.probs, B * H);
   if (!attentionPathAvailable(gpu, path, D)) throw new ShapeError(`attention: the fused path needs subgroups of a fixed size and a head dim that is a multiple of 4, ≤ ${MAX_FUSED_D} (D = ${D}); use path 'unfused'`);
   if (path === 'fused' && c.probs) throw new ShapeError("attention: probs are only written by the unfused path (leave path unset or 'unfused')");
@@ -269,12 +283,19 @@ export function attention(gpu: Gpu, c: AttentionCall): AttentionSaved {
   if (path === 'fused') {
     const layout = fusedLayoutOf(gpu, c);
     const R = layout === 'rows' ? fwdRows(D) : dimsRows(gpu, D, 2);
-    const k = gpu.kernel(layout === 'rows' ? fusedSpec(gpu, 'attention', 'attn_fwd', D, R, 4, 2) : fusedSpec(gpu, 'attention_dims', 'attn_fwd_dims', D, R, 4, 2));
-    const u = fusedUniforms(c, { q: lq, k: lk, v: lv, o: lo });
     const wg = [Math.ceil(Lq / (layout === 'rows' ? gpu.subgroupSize * R : R)), B * H] as [number, number];
-    gpu.dispatch(k, u, [c.q.buffer, c.k.buffer, c.v.buffer, c.keyMask ?? gpu.unused, c.o.buffer, lse], wg, label);
+    // In-kernel append only where one workgroup holds every query row of its (batch, head).
+    const inKernel = !!news && wg[0] === 1;
+    if (news && !inKernel) appendByCopy(gpu, c, news);
+    const spec = layout === 'rows' ? fusedSpec(gpu, 'attention', 'attn_fwd', D, R, 4, 2) : fusedSpec(gpu, 'attention_dims', 'attn_fwd_dims', D, R, 4, 2);
+    // The cache (binding 2) is written: the one read-write input.
+    if (inKernel) Object.assign(spec, { defines: { ...spec.defines, APPEND: true }, bindings: ['read', 'rw', 'read', 'read', 'rw', 'rw'] });
+    const u = fusedUniforms(c, { q: lq, k: lk, v: lv, o: lo, ...(inKernel ? { dk: news.k, dv: news.v } : {}) });
+    const kv = inKernel ? [c.k.buffer, c.append!.k.buffer] : [c.k.buffer, c.v.buffer];
+    gpu.dispatch(gpu.kernel(spec), u, [c.q.buffer, ...kv, c.keyMask ?? gpu.unused, c.o.buffer, lse], wg, inKernel ? `${label},append` : label);
     return { path, lse, probs: null, ownsProbs: false };
   }
+  if (news) appendByCopy(gpu, c, news);
 
   const probs = c.probs ?? gpu.alloc(B * H * Lq * Lk, 'attention:probs');
   const qd = pack(gpu, c.q.buffer, lq, B, H, Lq, D, 'attention:Qd', c.f16Inputs);
@@ -288,6 +309,41 @@ export function attention(gpu: Gpu, c: AttentionCall): AttentionSaved {
   unpack(gpu, od, c.o.buffer, lo, B, H, Lq, D);
   for (const b of [qd, kd, vd, od]) gpu.release(b);
   return { path, lse, probs, ownsProbs: !c.probs };
+}
+
+/** The append's layouts, checked: new rows [B, H, Lq, D] in one buffer, the cache in another. */
+function checkAppend(gpu: Gpu, c: AttentionCall): { k: number[]; v: number[] } {
+  const a = c.append!;
+  if (c.k.buffer !== c.v.buffer) throw new ShapeError('attention: append writes the new rows into K and V, which must then be views of one cache buffer');
+  if (a.k.buffer !== a.v.buffer) throw new ShapeError('attention: the appended key and value rows must be views of one buffer (the q|k|v projection)');
+  if (c.Lq > c.Lk) throw new ShapeError(`attention: append of ${c.Lq} rows into a cache of ${c.Lk}`);
+  checkDistinct('attention', ['the K|V cache', c.k.buffer], ['Q', c.q.buffer], ['the appended rows', a.k.buffer], ['keyMask', c.keyMask]);
+  return { k: checkHeads(gpu, 'appended K', a.k, c.B, c.H, c.Lq, c.D), v: checkHeads(gpu, 'appended V', a.v, c.B, c.H, c.Lq, c.D) };
+}
+
+/** The append as copies before the attention (the unfused path, or a fused call over several workgroups). */
+function appendByCopy(gpu: Gpu, c: AttentionCall, news: { k: number[]; v: number[] }): void {
+  const { B, H, Lq, Lk, D } = c;
+  const cache = { k: stridesOf(c.k, Lk, H, D), v: stridesOf(c.v, Lk, H, D) };
+  const off = { k: c.k.offset ?? 0, v: c.v.offset ?? 0 };
+  for (const which of ['k', 'v'] as const) {
+    const [o, sb, sh, sr] = news[which] as [number, number, number, number];
+    const [cb, ch, cr] = cache[which];
+    // One copy of all heads where both sides hold a row's heads side by side, else one per head.
+    const perHead = sh !== D || ch !== D;
+    for (let h = 0; h < (perHead ? H : 1); h++) {
+      copyRows(gpu, {
+        src: c.append![which].buffer,
+        dst: c.k.buffer,
+        B,
+        R: Lq,
+        C: perHead ? D : H * D,
+        srcLayout: { offset: o + h * sh, batchStride: sb, rowStride: sr },
+        dstLayout: { offset: off[which] + h * ch + (Lk - Lq) * cr, batchStride: cb, rowStride: cr },
+        label: 'kv_append',
+      });
+    }
+  }
 }
 
 export function releaseAttentionSaved(gpu: Gpu, s: AttentionSaved): void {

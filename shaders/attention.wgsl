@@ -20,7 +20,8 @@
 //
 // Tensors are strided (attention_common.wgsl), so Q/K/V can be read straight out of a fused
 // projection. Bindings: 0 Params · 1 Q · 2 K · 3 V · 4 keyMask (u32 [B, Lk]) · 5 O (rw) · 6 lse
-// (rw, [B,H,Lq])
+// (rw, [B,H,Lq]); with APPEND (a decode step's KV-cache append), 2 is the K|V cache (rw) and 3
+// the new rows (attention_common.wgsl).
 enable subgroups;
 
 //#include attention_common
@@ -38,6 +39,9 @@ const NEG: f32 = -1.0e30;
 fn attn_fwd(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) lane: u32) {
   let b = wg.y / p.H;
   let h = wg.y % p.H;
+  //#if APPEND
+  appendRows(b, h, lane, SG, HD);
+  //#end
   let q0 = wg.x * SG * R;
   let qb = base(p.q, b, h);
   let kb = base(p.k, b, h);

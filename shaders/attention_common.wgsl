@@ -24,17 +24,49 @@ const LN2: f32 = 0.6931471805599453;
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> Q: array<f32>;
+@group(0) @binding(4) var<storage, read> keyMask: array<u32>;
+
+// The forward's KV-cache append (a decode step, kernels/attention.ts AttentionCall.append): K and
+// V are one cache buffer, bound once read-write (a writable binding may not alias another), and
+// the Lq new key and value rows are read from binding 3 (the fused q|k|v projection, at the
+// layouts p.dk and p.dv, which the forward has no other use for). Each workgroup first writes its
+// (batch, head)'s new rows into cache rows Lk − Lq .. Lk − 1 (appendRows), then attends over the
+// cache as usual; the host runs it only where one workgroup holds all Lq rows of a (batch, head),
+// so no workgroup reads rows another writes.
+const APPEND: bool = false;
+//#if APPEND
+@group(0) @binding(2) var<storage, read_write> KV: array<f32>;
+@group(0) @binding(3) var<storage, read> NEW: array<f32>;
+fn loadK(a: u32) -> vec4f { return inF16x4(vec4f(KV[a], KV[a + 1u], KV[a + 2u], KV[a + 3u])); }
+fn loadV(a: u32) -> vec4f { return inF16x4(vec4f(KV[a], KV[a + 1u], KV[a + 2u], KV[a + 3u])); }
+fn loadK1(a: u32) -> f32 { return inF16(KV[a]); }
+fn loadV1(a: u32) -> f32 { return inF16(KV[a]); }
+
+// Lanes `lane` of `lanes` copy the new rows (unrounded: the cache holds what the projection wrote).
+fn appendRows(b: u32, h: u32, lane: u32, lanes: u32, D: u32) {
+  let first = p.Lk - p.Lq;
+  for (var e = lane; e < p.Lq * D; e += lanes) {
+    let i = e / D;
+    let d = e % D;
+    KV[base(p.k, b, h) + (first + i) * p.k.w + d] = NEW[base(p.dk, b, h) + i * p.dk.w + d];
+    KV[base(p.v, b, h) + (first + i) * p.v.w + d] = NEW[base(p.dv, b, h) + i * p.dv.w + d];
+  }
+  storageBarrier();
+}
+//#else
 @group(0) @binding(2) var<storage, read> K: array<f32>;
 @group(0) @binding(3) var<storage, read> V: array<f32>;
-@group(0) @binding(4) var<storage, read> keyMask: array<u32>;
+fn loadK(a: u32) -> vec4f { return inF16x4(vec4f(K[a], K[a + 1u], K[a + 2u], K[a + 3u])); }
+fn loadV(a: u32) -> vec4f { return inF16x4(vec4f(V[a], V[a + 1u], V[a + 2u], V[a + 3u])); }
+fn loadK1(a: u32) -> f32 { return inF16(K[a]); }
+fn loadV1(a: u32) -> f32 { return inF16(V[a]); }
+//#end
 
 fn base(l: vec4u, b: u32, h: u32) -> u32 { return l.x + b * l.y + h * l.z; }
 
 // Rows are held as vec4s: a loop over HD/4 is short enough for LLVM to unroll, so the arrays
 // stay in registers (a 64-trip scalar loop was not, and ran 3× slower at head dim 64).
 fn loadQ(a: u32) -> vec4f { return inF16x4(vec4f(Q[a], Q[a + 1u], Q[a + 2u], Q[a + 3u])); }
-fn loadK(a: u32) -> vec4f { return inF16x4(vec4f(K[a], K[a + 1u], K[a + 2u], K[a + 3u])); }
-fn loadV(a: u32) -> vec4f { return inF16x4(vec4f(V[a], V[a + 1u], V[a + 2u], V[a + 3u])); }
 
 //#include f16_round
 

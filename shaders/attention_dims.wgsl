@@ -13,7 +13,8 @@
 // partial dot products, and each loaded K or V value feeds R FMAs. Loop bounds depend only on
 // the workgroup and uniforms, and masked keys are zeroed by select, so every lane reaches every
 // subgroupAdd.
-// Bindings as attn_fwd: 0 Params · 1 Q · 2 K · 3 V · 4 keyMask · 5 O (rw) · 6 lse (rw).
+// Bindings as attn_fwd: 0 Params · 1 Q · 2 K · 3 V · 4 keyMask · 5 O (rw) · 6 lse (rw); with
+// APPEND, 2 the K|V cache (rw) and 3 the new rows (attention_common.wgsl).
 enable subgroups;
 
 //#include attention_common
@@ -31,6 +32,9 @@ const NEG: f32 = -1.0e30;
 fn attn_fwd_dims(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) lane: u32) {
   let b = wg.y / p.H;
   let h = wg.y % p.H;
+  //#if APPEND
+  appendRows(b, h, lane, SG, HD);
+  //#end
   let q0 = wg.x * R;
   let qb = base(p.q, b, h);
   let kb = base(p.k, b, h);
@@ -54,8 +58,8 @@ fn attn_fwd_dims(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_
     var kr: array<f32, DL>;
     var vr: array<f32, DL>;
     for (var d = 0u; d < DL; d++) {
-      kr[d] = inF16(K[kb + j * p.k.w + d * SG + lane]);
-      vr[d] = inF16(V[vb + j * p.v.w + d * SG + lane]);
+      kr[d] = loadK1(kb + j * p.k.w + d * SG + lane);
+      vr[d] = loadV1(vb + j * p.v.w + d * SG + lane);
     }
     for (var r = 0u; r < R; r++) {
       var part = 0.0;

@@ -36,14 +36,10 @@ class SelfAttentionCache implements AttentionCache {
     const [, Lmax, width] = this.kv.shape as [number, number, number];
     const E = width / 2;
     if (this.length >= Lmax) throw new ShapeError(`step: the cache holds ${Lmax} positions and all are used`);
-    // The fused q|k|v projection has k and v side by side: one copy appends both.
-    if (k.t === v.t && v.col === k.col + E) writeRows(this.kv, this.length, 0, k.t, k.col, 2 * E, 'kv_append');
-    else {
-      writeRows(this.kv, this.length, 0, k.t, k.col, E, 'kv_append');
-      writeRows(this.kv, this.length, E, v.t, v.col, E, 'kv_append');
-    }
+    // The attention step writes the new row into the cache itself (inside its dispatch on the
+    // fused path), so appending costs no dispatch of its own.
     this.length++;
-    return { k: { t: this.kv, col: 0, rows: this.length }, v: { t: this.kv, col: E, rows: this.length } };
+    return { k: { t: this.kv, col: 0, rows: this.length }, v: { t: this.kv, col: E, rows: this.length }, append: { k, v } };
   }
 }
 

@@ -23,13 +23,16 @@ export interface AttentionSettings {
 export interface KeysValues {
   k: HeadsView;
   v: HeadsView;
+  /** A self-attention cache: this call's new key and value rows, which the attention writes into k and v. */
+  append?: { k: HeadsView; v: HeadsView };
 }
 
 /**
  * What incremental (KV-cached) decoding keeps for one attention layer between steps
  * (src/infer/kvcache.ts). `project` computes the layer's keys and values for this call's inputs;
- * the cache returns what the queries attend over. A self-attention cache appends the new
- * position's keys and values and returns every position so far; a cross-attention cache projects
+ * the cache returns what the queries attend over. A self-attention cache returns every position
+ * so far, the new one included, and the new rows as `append`: the attention dispatch writes them
+ * into the cache (no separate copy); a cross-attention cache projects
  * the image once (on the first call) and returns that from then on.
  */
 export interface AttentionCache {
@@ -51,8 +54,8 @@ export function mlp(ps: ParamStore, prefix: string, x: Tensor, residual?: Tensor
 export function selfAttention(ps: ParamStore, prefix: string, x: Tensor, s: AttentionSettings, residual?: Tensor): Tensor {
   const d = x.shape[2]!;
   const qkv = linear(x, ps.get(`${prefix}.in_proj_weight`), ps.get(`${prefix}.in_proj_bias`));
-  const { k, v } = attendOver(s, () => ({ k: { t: qkv, col: d }, v: { t: qkv, col: 2 * d } }));
-  const o = attention({ t: qkv, col: 0 }, k, v, d, s);
+  const { k, v, append } = attendOver(s, () => ({ k: { t: qkv, col: d }, v: { t: qkv, col: 2 * d } }));
+  const o = attention({ t: qkv, col: 0 }, k, v, d, { ...s, append });
   return linear(o, ps.get(`${prefix}.out_proj.weight`), ps.get(`${prefix}.out_proj.bias`), residual);
 }
 

@@ -29,6 +29,11 @@ export interface AttentionOptions {
   path?: AttentionPath;
   /** Where to write the attention weights [B, H, Lq, Lk] (inference only). */
   probs?: GPUBuffer;
+  /**
+   * A decode step (inference only): the Lq new key and value rows, written into k and v (views of
+   * one KV cache) at rows Lk − Lq .. Lk − 1 inside the attention dispatch (kernels/attention.ts).
+   */
+  append?: { k: HeadsView; v: HeadsView };
 }
 
 function dims(v: HeadsView, what: string): [number, number, number] {
@@ -65,6 +70,14 @@ export function attention(q: HeadsView, k: HeadsView, v: HeadsView, d: number, o
   }
   const tape = needsGrad(q.t, k.t, v.t);
   if (tape && [q, k, v].some((x) => x.rows !== undefined)) throw new ShapeError('attention: views over part of a tensor (rows) are for decoding only; the backward needs whole tensors');
+  const append = opts.append;
+  if (append) {
+    if (tape) throw new ShapeError('attention: the KV-cache append is for decoding only (no gradients)');
+    for (const [what, view] of [['appended k', append.k], ['appended v', append.v]] as const) {
+      const [Bn, Ln, Cn] = dims(view, what);
+      if (Bn !== B || Ln !== Lq || view.col < 0 || view.col + d > Cn) throw new ShapeError(`attention: ${what} (columns ${view.col}..${view.col + d} of ${shapeStr(view.t.shape)}) is not ${Lq} rows of q's ${B} batches`);
+    }
+  }
   const gpu = q.t.gpu;
   const o = Tensor.empty(gpu, [B, Lq, d], 'attention');
   const call = {
@@ -85,6 +98,7 @@ export function attention(q: HeadsView, k: HeadsView, v: HeadsView, d: number, o
     probs: opts.probs,
     // Mixed precision (`--precision f16`): f16 inputs, f32 arithmetic, as the products.
     f16Inputs: precisionOf(gpu) === 'f16',
+    append: append && { k: heads(append.k, append.k.t.buffer, append.k.t.offset, D), v: heads(append.v, append.v.t.buffer, append.v.t.offset, D) },
   };
   const saved = attentionKernel(gpu, call);
   runs[saved.path]++;
