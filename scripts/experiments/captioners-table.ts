@@ -85,6 +85,20 @@ for (const split of SPLITS) {
   }
 }
 
+// Split-free figures per model: the validation caption loss at the last step (val.jsonl; the same
+// 310 val pairs, tokenizer and per-token cross-entropy for every model) and the median step time.
+console.log('\n| model | seeds | val caption loss | median ms / step |');
+console.log('|---|---|---|---|');
+for (const [model, name] of MODELS) {
+  const rs = runs.filter((r) => new RegExp(`^${model}-s\\d+$`).test(r)).sort();
+  if (rs.length === 0) continue;
+  const lastLine = (file: string) => JSON.parse(fs.readFileSync(file, 'utf8').trim().split('\n').at(-1)!);
+  const val = rs.filter((r) => fs.existsSync(path.join(root, r, 'val.jsonl'))).map((r) => lastLine(path.join(root, r, 'val.jsonl')).caption as number);
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
+  const ms = rs.map((r) => median(fs.readFileSync(path.join(root, r, 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).ms as number).filter((x) => Number.isFinite(x))));
+  console.log(`| ${name} | ${rs.length} | ${fmt(stats(val))} | ${ms.map((x) => x.toFixed(0)).join(' / ')} |`);
+}
+
 console.log('\nOutside the seed spread (|Δ mean| > 2 × the larger sd), CIDEr-D and BLEU-1:');
 const all = [...MODELS.map(([m]) => m), 'nn', 'chance'];
 for (const split of SPLITS) {
