@@ -326,7 +326,10 @@ function appendByCopy(gpu: Gpu, c: AttentionCall, news: { k: number[]; v: number
   const { B, H, Lq, Lk, D } = c;
   const cache = { k: stridesOf(c.k, Lk, H, D), v: stridesOf(c.v, Lk, H, D) };
   const off = { k: c.k.offset ?? 0, v: c.v.offset ?? 0 };
-  for (const which of ['k', 'v'] as const) {
+  const sameStrides = (a: readonly number[], b: readonly number[]) => a.every((x, i) => x === b[i]);
+  // A fused projection into a [B, L, K|V] cache has V right after K on both sides: one copy.
+  const adjacent = sameStrides(news.k.slice(1), news.v.slice(1)) && sameStrides(cache.k, cache.v) && news.v[0] === news.k[0]! + H * D && off.v === off.k + H * D && news.k[2] === D && cache.k[1] === D;
+  for (const which of adjacent ? (['k'] as const) : (['k', 'v'] as const)) {
     const [o, sb, sh, sr] = news[which] as [number, number, number, number];
     const [cb, ch, cr] = cache[which];
     // One copy of all heads where both sides hold a row's heads side by side, else one per head.
@@ -337,7 +340,7 @@ function appendByCopy(gpu: Gpu, c: AttentionCall, news: { k: number[]; v: number
         dst: c.k.buffer,
         B,
         R: Lq,
-        C: perHead ? D : H * D,
+        C: perHead ? D : (adjacent ? 2 : 1) * H * D,
         srcLayout: { offset: o + h * sh, batchStride: sb, rowStride: sr },
         dstLayout: { offset: off[which] + h * ch + (Lk - Lq) * cr, batchStride: cb, rowStride: cr },
         label: 'kv_append',
