@@ -4,6 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { DEFAULT_ADAMW } from '../train/adamw.ts';
+import type { RunOptions } from '../train/run-options.ts';
 import { checkRunFolder } from '../train/trainer.ts';
 import { CocaError } from '../util/errors.ts';
 import { checkInt, checkNumber } from './numbers.ts';
@@ -20,24 +21,8 @@ export interface ArchDefaults {
   keep: number;
 }
 
-export interface ArchRunOptions {
-  data: string;
-  out: string;
-  steps: number;
-  batch: number;
-  lr: number;
-  warmup: number;
-  weightDecay: number;
-  beta1: number;
-  beta2: number;
-  eps: number;
-  clip: number;
-  seed: number;
-  valEvery: number;
-  keep: number;
-  strict: boolean;
-  progress: boolean;
-}
+/** The options every run of these architectures takes (src/train/run-options.ts). */
+export type ArchRunOptions = RunOptions;
 
 /** CoCa's options that no other architecture has a use for, and why. */
 export const NOT_FOR_ANY_ARCH: Record<string, string> = {

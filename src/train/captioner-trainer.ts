@@ -21,29 +21,14 @@ import { captionerLoss, captionerTrainStep } from './captioner-step.ts';
 import { verifyCheckpoint } from '../model/checkpoint-folder.ts';
 import { loadParamsInto } from '../model/checkpoint.ts';
 import { checkpointStep, loadOptimizerInto, pruneCheckpoints, readTrainState, saveCheckpoint } from './checkpoint.ts';
+import type { RunOptions } from './run-options.ts';
 import { learningRate } from './schedule.ts';
 import { resolveCheckpoint, TrainError } from './trainer.ts';
 
-export interface CaptionerTrainOptions {
+export interface CaptionerTrainOptions extends RunOptions {
   config: LstmConfig;
   configName: string;
-  data: string;
-  out: string;
-  steps: number;
-  batch: number;
-  lr: number;
-  warmup: number;
-  weightDecay: number;
-  beta1: number;
-  beta2: number;
-  eps: number;
-  clip: number;
-  seed: number;
-  valEvery: number;
-  keep: number;
   preprocess?: { mean?: Triple; std?: Triple; resizeMode?: ResizeMode };
-  strict?: boolean;
-  progress: boolean;
   /** Validation batches at most (tests); default all of the val split. */
   valBatches?: number;
   /** Continue the run in `out` from this checkpoint, or from the newest of this run folder. */

@@ -20,30 +20,15 @@ import { createProgress } from '../util/progress.ts';
 import { deviseZeroShot, labelMatrix, type DeviseZeroShot } from '../eval/devise.ts';
 import { AdamW, STEP_NONFINITE, STEP_STATS_FLOATS } from './adamw.ts';
 import { pruneCheckpoints, saveCheckpoint } from './checkpoint.ts';
+import type { RunOptions } from './run-options.ts';
 import { learningRate } from './schedule.ts';
 import { TrainError } from './trainer.ts';
 
-export interface DeviseTrainOptions {
+export interface DeviseTrainOptions extends RunOptions {
   config: DeviseFullConfig;
   configName: string;
   labelVectors: LabelVectors;
-  data: string;
-  out: string;
-  steps: number;
-  batch: number;
-  lr: number;
-  warmup: number;
-  weightDecay: number;
-  beta1: number;
-  beta2: number;
-  eps: number;
-  clip: number;
-  seed: number;
-  valEvery: number;
-  keep: number;
   preprocess?: { mean?: Triple; std?: Triple; resizeMode?: ResizeMode };
-  strict?: boolean;
-  progress: boolean;
   /** Validation pictures at most (tests); default all of the val split. */
   valItems?: number;
 }
