@@ -3,11 +3,11 @@
 import { Gpu } from '../gpu/gpu.ts';
 import { drawWordMaps } from '../infer/attention-map.ts';
 import { captionWithLstm } from '../infer/lstm-caption.ts';
-import { loadReadableImages } from '../infer/load.ts';
-import type { Caption, CheckedSearch } from '../infer/search.ts';
+import type { CheckedSearch } from '../infer/search.ts';
 import type { Arch } from '../model/arch.ts';
 import { openCaptioner } from '../model/captioners/checkpoint.ts';
 import { CocaError } from '../util/errors.ts';
+import { captionFiles } from './caption-files.ts';
 
 export interface LstmCaptionArgs {
   batch: number;
@@ -25,29 +25,7 @@ export async function captionLstmCommand(dir: string, files: readonly string[], 
   const gpu = await Gpu.open();
   const ck = openCaptioner(gpu, dir);
   try {
-    const ids = ck.tokenizer.searchIds(a.lang);
-    const results: { image: string; caption: Caption }[] = [];
-    let failed = 0;
-    for (let i = 0; i < files.length; i += a.batch) {
-      const { images, kept, failed: bad } = await loadReadableImages(files.slice(i, i + a.batch), ck.pre);
-      for (const b of bad) console.error(`coca: ${b.reason.includes(b.file) ? b.reason : `${b.file}: ${b.reason}`}`);
-      failed += bad.length;
-      if (kept.length === 0) continue;
-      const caps = await captionWithLstm(ck.model, images, kept.length, { ...opts, ...ids, recordAttention: !!a.attention });
-      caps.forEach((c, j) => results.push({ image: kept[j]!, caption: c }));
-      if (!a.json) for (const [j, c] of caps.entries()) console.log(`${kept[j]}\t${ck.tokenizer.decode(c.tokens)}\t(score ${c.score.toFixed(3)})`);
-    }
-    if (failed > 0) process.exitCode = 1;
-    if (a.json) {
-      const search = opts.sample ? { mode: 'sample', ...opts.sample } : { mode: opts.beams === 1 ? 'greedy' : 'beam', beams: opts.beams, lengthPenalty: opts.lengthPenalty };
-      const out = results.map(({ image, caption: c }) => ({
-        image,
-        caption: ck.tokenizer.decode(c.tokens),
-        score: c.score,
-        tokens: c.tokens.slice(1).map((id, k) => ({ id, text: id === ck.tokenizer.eosId ? '[EOT]' : ck.tokenizer.decode([id]), logprob: c.logprobs[k] })),
-      }));
-      console.log(JSON.stringify({ checkpoint: dir, arch: ck.model.arch, ...(a.lang ? { lang: a.lang } : {}), search, minLen: opts.minLen, maxLen: opts.maxLen, repetitionPenalty: opts.repetitionPenalty, captions: out }, null, 2));
-    }
+    const results = await captionFiles(files, a, opts, ck.pre, ck.tokenizer, (images, n, o) => captionWithLstm(ck.model, images, n, o), { checkpoint: dir, arch: ck.model.arch });
     if (a.attention && results.length > 0) {
       await drawWordMaps(results, a.attention, { pre: ck.pre, tokenizer: ck.tokenizer, grid: ck.model.encoder.grid, mapOf: (i, k) => results[i]!.caption.attention?.[k] ?? null });
       if (!a.json) console.log(`attention maps: ${a.attention}`);

@@ -5,12 +5,13 @@ import type { Argv } from 'yargs';
 import { Gpu } from '../gpu/gpu.ts';
 import { drawAttention } from '../infer/attention-map.ts';
 import { captionImages } from '../infer/caption.ts';
-import { InferError, loadReadableImages, openCheckpoint, resolveCheckpointDir } from '../infer/load.ts';
+import { InferError, openCheckpoint, resolveCheckpointDir } from '../infer/load.ts';
 import { checkOutputFile } from '../util/outdir.ts';
 import { checkpointArch } from '../model/arch.ts';
+import { captionFiles } from './caption-files.ts';
 import { captionLstmCommand, checkLstmCaption } from './caption-lstm.ts';
 import { checkInt } from './numbers.ts';
-import { checkSearch, DEFAULT_SEARCH, MAX_BEAMS, type Caption, type CheckedSearch, type SearchRequest } from '../infer/search.ts';
+import { checkSearch, DEFAULT_SEARCH, MAX_BEAMS, type CheckedSearch, type SearchRequest } from '../infer/search.ts';
 
 interface CaptionArgs {
   images?: string[];
@@ -114,30 +115,7 @@ export const captionCommand = {
     const gpu = await Gpu.open();
     const ck = openCheckpoint(gpu, args.checkpoint);
     try {
-      const ids = ck.tokenizer.searchIds(args.lang);
-      const results: { image: string; caption: Caption }[] = [];
-      // A picture that cannot be read is named in one line; the others are still captioned.
-      let failed = 0;
-      for (let i = 0; i < files.length; i += args.batch) {
-        const { images, kept, failed: bad } = await loadReadableImages(files.slice(i, i + args.batch), ck.pre);
-        for (const b of bad) console.error(`coca: ${b.reason.includes(b.file) ? b.reason : `${b.file}: ${b.reason}`}`);
-        failed += bad.length;
-        if (kept.length === 0) continue;
-        const caps = await captionImages(ck.model, images, kept.length, { ...opts, ...ids, recordAttention: !!args.attention });
-        caps.forEach((c, j) => results.push({ image: kept[j]!, caption: c }));
-        if (!args.json) for (const [j, c] of caps.entries()) console.log(`${kept[j]}\t${ck.tokenizer.decode(c.tokens)}\t(score ${c.score.toFixed(3)})`);
-      }
-      if (failed > 0) process.exitCode = 1;
-      if (args.json) {
-        const search = opts.sample ? { mode: 'sample', ...opts.sample } : { mode: opts.beams === 1 ? 'greedy' : 'beam', beams: opts.beams, lengthPenalty: opts.lengthPenalty };
-        const out = results.map(({ image, caption: c }) => ({
-          image,
-          caption: ck.tokenizer.decode(c.tokens),
-          score: c.score,
-          tokens: c.tokens.slice(1).map((id, k) => ({ id, text: id === ck.tokenizer.eosId ? '[EOT]' : ck.tokenizer.decode([id]), logprob: c.logprobs[k] })),
-        }));
-        console.log(JSON.stringify({ checkpoint: ck.dir, ...(args.lang ? { lang: args.lang } : {}), search, minLen: opts.minLen, maxLen: opts.maxLen, repetitionPenalty: opts.repetitionPenalty, captions: out }, null, 2));
-      }
+      const results = await captionFiles(files, args, opts, ck.pre, ck.tokenizer, (images, n, o) => captionImages(ck.model, images, n, o), { checkpoint: ck.dir });
       if (args.attention && results.length > 0) {
         await drawAttention(ck, results, args.attention);
         if (!args.json) console.log(`attention maps: ${args.attention}`);
