@@ -1,5 +1,6 @@
-// What every `coca train` run of an architecture other than CoCa is given (CoCa's TrainOptions in
-// trainer.ts has these and more): where, how long, the optimiser and schedule, bookkeeping.
+// What every `coca train` run is given, whatever the architecture (CoCa's TrainOptions in
+// trainer.ts and the other trainers' options add their own): where, how long, the optimiser and
+// schedule, bookkeeping.
 
 export interface RunOptions {
   data: string;
@@ -17,6 +18,8 @@ export interface RunOptions {
   seed: number;
   valEvery: number;
   keep: number;
+  /** Stop at the first picture that cannot be decoded instead of substituting another. */
   strict?: boolean;
+  /** Progress bar on stderr (off in tests). */
   progress: boolean;
 }

@@ -29,31 +29,17 @@ import { gradCachedStep } from './gradcache.ts';
 import { validate, type Validation } from './validate.ts';
 import { checkOutputFolder, claimOutputFolder, type OutputOptions } from '../util/outdir.ts';
 import { writeFileAtomic } from '../util/atomic.ts';
+import type { RunOptions } from './run-options.ts';
 
 export class TrainError extends CocaError {
   override name = 'TrainError';
 }
 
-export interface TrainOptions {
+export interface TrainOptions extends RunOptions {
   config: CocaConfig;
   /** Preset name or config path, for the record. */
   configName: string;
-  data: string;
-  out: string;
-  steps: number;
-  batch: number;
-  lr: number;
-  warmup: number;
-  weightDecay: number;
-  /** AdamW's; `coca train` passes DEFAULT_ADAMW's. */
-  beta1: number;
-  beta2: number;
-  eps: number;
-  clip: number;
   weights: LossWeights;
-  seed: number;
-  valEvery: number;
-  keep: number;
   /** When `last` is written besides the end: every N steps, or once N seconds of training have passed since the previous save. */
   saveEvery: { steps: number } | { seconds: number };
   /** A run folder (its newest complete checkpoint is taken) or one checkpoint folder. */
@@ -82,8 +68,6 @@ export interface TrainOptions {
    * --lock-image, for fine-tuning an imported model's text side on new captions.
    */
   lockImage?: boolean;
-  /** Stop at the first picture that cannot be decoded instead of substituting another. */
-  strict?: boolean;
   /** WebDataset shards: pairs permuted together (default DEFAULT_SHUFFLE_BUFFER). */
   shuffleBuffer?: number;
   /** WebDataset shards: the json field of the caption when a sample has no txt. */
@@ -99,8 +83,6 @@ export interface TrainOptions {
   precision?: Precision;
   /** The loss scaler's settings with --precision f16 (default torch's: DEFAULT_LOSS_SCALE); not a CLI option. */
   lossScale?: LossScaleOptions;
-  /** Progress bar on stderr (off in tests). */
-  progress: boolean;
   /** Stop after this many steps of this invocation (tests of resume), still writing a checkpoint. */
   stopAfter?: number;
 }
