@@ -7,7 +7,7 @@
 // loss), so a run resumed from it continues bit for bit as if it had never stopped.
 import fs from 'node:fs';
 import path from 'node:path';
-import { BatchLoader, defaultPreprocess, describePreprocess, isShardData, loadDataset, loadTokenizer, measuredStats, type ImagePreprocess, type LoaderState, type ResizeMode, type Triple } from '../data/index.ts';
+import { BatchLoader, defaultPreprocess, describePreprocess, isShardData, loadDataset, loadTokenizer, measuredStats, type Dataset, type ImagePreprocess, type LoaderState, type Tokenizer, type ResizeMode, type Triple } from '../data/index.ts';
 import type { Gpu } from '../gpu/gpu.ts';
 import { withLstmPreprocess, withLstmVocab, type LstmConfig } from '../model/captioners/config.ts';
 import type { Captioner } from '../model/captioners/captioner.ts';
@@ -79,13 +79,7 @@ export async function trainCaptioner(gpu: Gpu, o: CaptionerTrainOptions, log: (l
   const pre: ImagePreprocess = { ...defaultPreprocess(S, measuredStats(o.data)), ...chosen };
   const config = withLstmPreprocess(withLstmVocab(o.config, tokenizer.vocabSize), pre);
   const L = config.decoder_cfg.context_length;
-  const strict = o.strict ?? false;
-  const trainSet = await loadDataset(o.data, { split: 'train', imageSize: S, strict });
-  const valSet = await loadDataset(o.data, { split: 'val', imageSize: S, strict }).catch(() => null);
-  if (trainSet.length < o.batch) throw new TrainError(`the train split of ${o.data} has ${trainSet.length} items, fewer than one batch of ${o.batch}; use --batch ${Math.max(1, trainSet.length)} or more data`);
-  const base = { batchSize: o.batch, contextLength: L, tokenizer, preprocess: pre, strict, seed: o.seed };
-  const loader = new BatchLoader(trainSet, { ...base, train: true, warn: (l: string) => log(`warning: ${l}`) });
-  const valLoader = valSet && valSet.length > 0 ? () => new BatchLoader(valSet, { ...base, train: false }) : null;
+  const { trainSet, loader, valLoader } = await openCaptionerData(o, S, L, tokenizer, pre, log);
 
   const model = LstmCaptioner.init(gpu, config, o.seed);
   const opt = new AdamW(gpu, model.params, { lr: o.lr, beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: o.weightDecay });
@@ -170,6 +164,23 @@ export async function trainCaptioner(gpu: Gpu, o: CaptionerTrainOptions, log: (l
 }
 
 /** Keeps the JSON lines of `file` whose step is at most `step` (a missing file stays missing). */
+/**
+ * A captioner run's data: the train split in a shuffling loader (at least one batch of it), and the
+ * val split's loader, made afresh for each validation (null when the set has none).
+ */
+export async function openCaptionerData(
+  o: Pick<RunOptions, 'data' | 'batch' | 'seed' | 'strict'>, S: number, L: number, tokenizer: Tokenizer, pre: ImagePreprocess, log: (line: string) => void,
+): Promise<{ trainSet: Dataset; loader: BatchLoader; valLoader: (() => BatchLoader) | null }> {
+  const strict = o.strict ?? false;
+  const trainSet = await loadDataset(o.data, { split: 'train', imageSize: S, strict });
+  const valSet = await loadDataset(o.data, { split: 'val', imageSize: S, strict }).catch(() => null);
+  if (trainSet.length < o.batch) throw new TrainError(`the train split of ${o.data} has ${trainSet.length} items, fewer than one batch of ${o.batch}; use --batch ${Math.max(1, trainSet.length)} or more data`);
+  const base = { batchSize: o.batch, contextLength: L, tokenizer, preprocess: pre, strict, seed: o.seed };
+  const loader = new BatchLoader(trainSet, { ...base, train: true, warn: (l: string) => log(`warning: ${l}`) });
+  const valLoader = valSet && valSet.length > 0 ? () => new BatchLoader(valSet, { ...base, train: false }) : null;
+  return { trainSet, loader, valLoader };
+}
+
 function keepLinesUpTo(file: string, step: number): void {
   if (!fs.existsSync(file)) return;
   const lines = fs.readFileSync(file, 'utf8').split('\n').filter((l) => l.trim() && (JSON.parse(l) as { step: number }).step <= step);

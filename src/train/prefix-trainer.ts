@@ -5,7 +5,7 @@
 // trained with. run.json and the model's config.json record the encoder's folder and checksum.
 import fs from 'node:fs';
 import path from 'node:path';
-import { BatchLoader, describePreprocess, isShardData, loadDataset, loadTokenizer } from '../data/index.ts';
+import { describePreprocess, isShardData, loadTokenizer } from '../data/index.ts';
 import type { Gpu } from '../gpu/gpu.ts';
 import { readFrozenEncoder } from '../model/captioners/prefix-checkpoint.ts';
 import { prefixPreprocess, type PrefixConfig } from '../model/captioners/prefix-config.ts';
@@ -16,7 +16,7 @@ import { createProgress } from '../util/progress.ts';
 import { Rng } from '../util/prng.ts';
 import { AdamW } from './adamw.ts';
 import { captionerTrainStep } from './captioner-step.ts';
-import { validateCaptioner, type CaptionerStepLog, type CaptionerTrainOptions, type CaptionerTrainResult } from './captioner-trainer.ts';
+import { openCaptionerData, validateCaptioner, type CaptionerStepLog, type CaptionerTrainOptions, type CaptionerTrainResult } from './captioner-trainer.ts';
 import { pruneCheckpoints, saveCheckpoint } from './checkpoint.ts';
 import { learningRate } from './schedule.ts';
 import { TrainError } from './trainer.ts';
@@ -37,13 +37,7 @@ export async function trainPrefix(gpu: Gpu, o: PrefixTrainOptions, log: (line: s
   const pre = prefixPreprocess(config)!;
   const S = pre.size;
   const L = config.decoder_cfg.context_length;
-  const strict = o.strict ?? false;
-  const trainSet = await loadDataset(o.data, { split: 'train', imageSize: S, strict });
-  const valSet = await loadDataset(o.data, { split: 'val', imageSize: S, strict }).catch(() => null);
-  if (trainSet.length < o.batch) throw new TrainError(`the train split of ${o.data} has ${trainSet.length} items, fewer than one batch of ${o.batch}; use --batch ${Math.max(1, trainSet.length)} or more data`);
-  const base = { batchSize: o.batch, contextLength: L, tokenizer, preprocess: pre, strict, seed: o.seed };
-  const loader = new BatchLoader(trainSet, { ...base, train: true, warn: (l: string) => log(`warning: ${l}`) });
-  const valLoader = valSet && valSet.length > 0 ? () => new BatchLoader(valSet, { ...base, train: false }) : null;
+  const { trainSet, loader, valLoader } = await openCaptionerData(o, S, L, tokenizer, pre, log);
 
   const model = PrefixCaptioner.init(gpu, config, o.seed, enc.tower);
   const opt = new AdamW(gpu, model.params, { lr: o.lr, beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: o.weightDecay });
