@@ -22,6 +22,9 @@ const MAX = Math.log(100);
 // symmetric loss, a wrong row/column or a missing normalisation backward is off by O(1/B).
 const LOSS_TOL = { atol: 2e-5, rtol: 2e-5 };
 const GRAD_RTOL = 2e-4;
+// d log-scale = Σ g·logit, with logits up to s apart each carrying a few float32 ulps of s: its
+// error grows like s² (measured over 300 seeds per case: at s = 100 the worst was 1.6e-4, 0.13 of
+// w·s²·2⁻²³, and 4× the fixed 1e-5 that failed CI once). Below s ≈ 15 the fixed 1e-5 still governs.
 
 /**
  * A gradient row is held to ~8 float32 ulps of what its softmax rows contribute: s·(P − Y) is
@@ -84,7 +87,7 @@ async function runCase(c: Case, salt: number): Promise<void> {
   const scale = Math.exp(Math.min(Math.max(c.logScale, 0), MAX));
   expectGradRows(await gpu.read(dI, B * E, 1), want.dImage, img, B, E, scale, weight, `${what}: d image`);
   expectGradRows(await gpu.read(dT, B * E, 2), want.dText, txt, B, E, scale, weight, `${what}: d text`);
-  expectClose([(await gpu.read(gS, 1, 3))[0]!], [want.dLogitScale], { atol: 1e-5, rtol: 1e-4 }, `${what}: d log-scale`);
+  expectClose([(await gpu.read(gS, 1, 3))[0]!], [want.dLogitScale], { atol: 1e-5 + weight * scale * scale * 2 ** -23, rtol: 1e-4 }, `${what}: d log-scale`);
   const stored = (await gpu.read(S, 1, os))[0]!;
   const clamped = Math.fround(Math.min(Math.max(c.logScale, 0), MAX));
   expect(stored, `${what}: the parameter ${c.clampParam ? 'is clamped' : 'is left alone'}`).toBe(c.clampParam ? clamped : Math.fround(c.logScale));
