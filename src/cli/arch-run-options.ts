@@ -32,6 +32,7 @@ export const NOT_FOR_ANY_ARCH: Record<string, string> = {
   'shuffle-buffer': 'it does not stream shards',
   'caption-field': 'it does not stream shards',
   'save-every': 'it writes last at the end and a checkpoint every --val-every steps',
+  augment: 'its loader draws the crop and flip only (coca runs take --augment)',
 };
 
 /** One line for the first option in `notFor` that was given; likewise --precision other than f32 and --on-nan skip. */

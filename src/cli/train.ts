@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Argv } from 'yargs';
-import { checkStats, RESIZE_MODES, type ResizeMode, type Triple } from '../data/index.ts';
+import { AUGMENT_ITEMS, checkStats, formatAugmentSpec, parseAugmentSpec, RESIZE_MODES, type ResizeMode, type Triple } from '../data/index.ts';
 import { Gpu } from '../gpu/gpu.ts';
 import { CocaError } from '../util/errors.ts';
 import { loadConfig, PRESETS } from '../model/config.ts';
@@ -52,6 +52,7 @@ interface TrainArgs {
   precision?: Precision;
   encoder?: string;
   'label-vectors'?: string;
+  augment?: string;
 }
 
 // Defaults live here rather than in yargs, so that a resume can tell an option typed on the
@@ -161,8 +162,17 @@ function freshOptions(a: TrainArgs): RecordedOptions {
     ...(a['lock-image'] ? { lockImage: true } : {}),
     ...(a['caption-field'] !== undefined ? { captionField: a['caption-field'] } : {}),
     ...(a.init !== undefined ? { init: a.init } : {}),
+    ...(a.augment ? { augment: canonicalAugment(a.augment) || undefined } : {}),
   };
 }
+
+/** --augment in the one spelling run.json records ('' for none). */
+const canonicalAugment = (v: string): string => formatAugmentSpec(parseAugmentSpec(v));
+
+const AUGMENT_HELP =
+  "training augmentations beyond today's random crop and flip, a comma list of NAME or NAME=VALUE: " +
+  (Object.entries(AUGMENT_ITEMS) as [string, { dflt?: number; means: string }][]).map(([k, it]) => `${k}${it.dflt !== undefined ? `[=${it.dflt}]` : '=V'} (${it.means})`).join('; ') +
+  '. Drawn per picture, after the crop, from the seed (same seed, same pictures), in that order: colour, grey, blur. E.g. --augment colour,grey,blur [default: none]';
 
 export const trainCommand = {
   command: 'train',
@@ -230,6 +240,7 @@ export const trainCommand = {
       })
       .option('micro-batch', { type: 'number', describe: 'with --contrastive-batch N: pairs in activation memory at once, a divisor of N; validation runs in pieces of it too [default: none, needed with --contrastive-batch]' })
       .option('shuffle-buffer', { type: 'number', describe: 'WebDataset shards: pairs shuffled together as they stream in (the shard order is shuffled too) [default: 1000]' })
+      .option('augment', { type: 'string', describe: AUGMENT_HELP })
       .option('caption-field', { type: 'string', describe: 'WebDataset shards: the json field a caption is read from when a sample has no .txt [default: caption]' })
       .example('$0 train', 'nano on the built-in small set, a few minutes on a CPU')
       .example('$0 train --preset tiny --data builtin --steps 2000', 'a bigger model on the full built-in set')
@@ -264,6 +275,7 @@ export const trainCommand = {
       for (const k of Object.keys(RESUMABLE)) given[k] = a[k as keyof TrainArgs];
       if (a['save-every'] !== undefined) given['save-every'] = parseSaveEvery(a['save-every']);
       if (a['contrastive-batch'] !== undefined) given['batch'] = a['contrastive-batch'];
+      if (a.augment !== undefined) given['augment'] = canonicalAugment(a.augment);
       recorded = resumeOptions(run, given, a.override ?? []);
       out = a.out ?? run;
     } else {

@@ -1,11 +1,13 @@
 // From an 8-bit RGB image to the model's input: a float32 CHW tensor, normalised per channel.
 // Training draws a random resized crop (area share and aspect ratio, as in Inception/CLIP) and a
 // horizontal flip; evaluation uses the whole (already centre-cropped) image. Resampling is
-// bilinear through one affine map from output to source pixel centres.
+// bilinear through one affine map from output to source pixel centres. Colour jitter, greyscale
+// and blur (photometric.ts) are off unless asked for (`coca train --augment`).
 import { mat2d, vec2 } from 'gl-matrix';
 import type { RgbImage } from './image.ts';
 import type { ImagePreprocess } from './preprocess.ts';
 import { Rng } from './rng.ts';
+import { applyPhotometric, drawPhotometric, isPhotometricOn, type PhotometricConfig } from './photometric.ts';
 
 export type Triple = readonly [number, number, number];
 
@@ -13,7 +15,7 @@ export type Triple = readonly [number, number, number];
 export const CLIP_MEAN: Triple = [0.48145466, 0.4578275, 0.40821073];
 export const CLIP_STD: Triple = [0.26862954, 0.26130258, 0.27577711];
 
-export interface AugmentConfig {
+export interface AugmentConfig extends PhotometricConfig {
   /** Range of the crop's area as a share of the image. */
   scale: readonly [number, number];
   /** Range of the crop's width/height ratio (drawn log-uniformly). */
@@ -127,9 +129,28 @@ export interface CropTask {
   pre: ImagePreprocess;
 }
 
-/** Crop (train) or whole image (eval), resampled and normalised into `out` at `offset`. */
+const UNIT: Triple = [0, 0, 0];
+const ONE: Triple = [1, 1, 1];
+
+/**
+ * Crop (train) or whole image (eval), resampled and normalised into `out` at `offset`. With
+ * photometric transforms, the crop is resampled to [0, 1] values, transformed, then normalised;
+ * their draws follow the crop's from the same generator, so the crops are those of a run without.
+ */
 export function tensorise(image: RgbImage, task: CropTask, out: Float32Array, offset: number): void {
-  const crop = task.train ? randomCrop(image, task.augment, new Rng(task.seed)) : fullCrop(image);
+  const rng = new Rng(task.seed);
+  const crop = task.train ? randomCrop(image, task.augment, rng) : fullCrop(image);
   if (task.noFlip) crop.flip = false;
-  toTensor(image, crop, task.pre.size, task.pre.mean, task.pre.std, out, offset);
+  const { size, mean, std } = task.pre;
+  if (!task.train || !isPhotometricOn(task.augment)) {
+    toTensor(image, crop, size, mean, std, out, offset);
+    return;
+  }
+  toTensor(image, crop, size, UNIT, ONE, out, offset);
+  applyPhotometric(out, offset, size, drawPhotometric(task.augment, size, rng));
+  const plane = size * size;
+  for (let c = 0; c < 3; c++) {
+    const base = offset + c * plane;
+    for (let i = 0; i < plane; i++) out[base + i] = (out[base + i]! - mean[c]!) / std[c]!;
+  }
 }

@@ -38,6 +38,7 @@
  * the normalised text; `vocabSize` counts the specials.
  */
 export { CLIP_MEAN, CLIP_STD, DEFAULT_AUGMENT, type AugmentConfig, type Triple } from './augment.ts';
+export { AUGMENT_ITEMS, augmentConfig, formatAugmentSpec, parseAugmentSpec } from './augment-spec.ts';
 export { buildBuiltin, PRESETS, type BuildPreset } from './builtin/build.ts';
 export type { Dataset, ItemMeta } from './dataset.ts';
 export type { RgbImage } from './image.ts';

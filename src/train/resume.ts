@@ -59,6 +59,8 @@ export const RESUMABLE: Record<string, Setting> = {
   'caption-field': { ...field('captionField'), optional: true, fixed: 'the data of a run cannot change; start a new run with --out' },
   // A run recorded before --precision existed trained in f32; changing it needs --override.
   precision: { ...field('precision'), optional: true },
+  // Runs recorded before --augment had none: '' and absent are one setting.
+  augment: { get: (o) => o.augment ?? '', set: (o, v) => (o.augment = (v as string) || undefined), optional: true },
   // How often `last` is written changes nothing the run computes: a resume may change it freely.
   'save-every': { ...field('saveEvery'), free: true, optional: true },
 };

@@ -5,7 +5,7 @@
 // stop on a non-finite loss or gradient.
 import fs from 'node:fs';
 import path from 'node:path';
-import { BatchLoader, DEFAULT_SHUFFLE_BUFFER, defaultPreprocess, describePreprocess, isShardData, loadDataset, loadTokenizer, measuredStats, openShardTrainLoader, type Batch, type ImagePreprocess, type LoaderState, type ResizeMode, type Tokenizer, type Triple } from '../data/index.ts';
+import { augmentConfig, BatchLoader, DEFAULT_SHUFFLE_BUFFER, defaultPreprocess, describePreprocess, isShardData, loadDataset, loadTokenizer, measuredStats, openShardTrainLoader, parseAugmentSpec, type Batch, type ImagePreprocess, type LoaderState, type ResizeMode, type Tokenizer, type Triple } from '../data/index.ts';
 import type { Gpu } from '../gpu/gpu.ts';
 import { createProgress } from '../util/progress.ts';
 import { CocaError } from '../util/errors.ts';
@@ -85,6 +85,11 @@ export interface TrainOptions extends RunOptions {
   lossScale?: LossScaleOptions;
   /** Stop after this many steps of this invocation (tests of resume), still writing a checkpoint. */
   stopAfter?: number;
+  /**
+   * Augmentations beyond the crop and flip, as `--augment` spells them canonically
+   * (src/data/augment-spec.ts: `colour=0.4,grey=0.2,blur=0.5`); absent or '' for none.
+   */
+  augment?: string;
 }
 
 export interface StepLog extends LossParts {
@@ -219,7 +224,8 @@ export async function train(gpu: Gpu, o: TrainOptions, log: (line: string) => vo
   const trainSet = streamed ? null : await loadDataset(o.data, { split: 'train', imageSize: S, strict });
   const valSet = await loadDataset(o.data, { split: 'val', imageSize: S, strict, captionField }).catch(() => null);
   if (trainSet && trainSet.length < o.batch) throw new TrainError(`the train split of ${o.data} has ${trainSet.length} items, fewer than one batch of ${o.batch}; use --batch ${Math.max(1, trainSet.length)} or more data`);
-  const loaderOptions = { batchSize: o.batch, contextLength: L, tokenizer, preprocess: pre, strict, seed: o.seed, train: true, warn: (l: string) => log(`warning: ${l}`) };
+  const augment = o.augment ? augmentConfig(parseAugmentSpec(o.augment)) : undefined;
+  const loaderOptions = { batchSize: o.batch, contextLength: L, tokenizer, preprocess: pre, strict, seed: o.seed, train: true, warn: (l: string) => log(`warning: ${l}`), ...(augment ? { augment } : {}) };
   const shuffleBuffer = o.shuffleBuffer ?? DEFAULT_SHUFFLE_BUFFER;
   const accum = o.gradAccum ?? 1;
   const micro = o.microBatch;
@@ -252,6 +258,7 @@ export async function train(gpu: Gpu, o: TrainOptions, log: (line: string) => vo
   log(`  adapter: ${gpu.adapter.backend} · ${gpu.adapter.description || gpu.adapter.device}; output: ${o.out}`);
   log(`  preprocessing (recorded in the model's config.json): ${describePreprocess(pre)}`);
   if (scaler) log(`  precision f16: f16 products with f32 accumulation, f32 master weights and AdamW moments; dynamic loss scale ${scaler.scale} (×${scaler.options.growthFactor} after ${scaler.options.growthInterval} clean steps, ×${scaler.options.backoffFactor} and the step skipped on an overflow)`);
+  if (o.augment) log(`  augmentation: crop and flip, and ${o.augment} (--augment)`);
   if (o.lockImage) log(`  image tower locked: ${locked.toLocaleString('en')} parameters (visual.*) take no gradient and no update`);
 
   const logFile = path.join(o.out, 'log.jsonl');
