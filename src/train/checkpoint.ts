@@ -39,13 +39,18 @@ export function loadOptimizerInto(dir: string, opt: AdamW): void {
   const file = path.join(dir, 'optimizer.safetensors');
   if (!fs.existsSync(file)) throw new CheckpointError(`${dir} has no optimizer.safetensors: it holds a model, not a training state; give a checkpoint written by coca train`);
   const f = readSafetensors(file);
-  const moments = new Map<string, { m: Float32Array; v: Float32Array }>();
+  const found = new Map<string, { m?: Float32Array; v?: Float32Array }>();
   for (const [key, t] of f.tensors) {
     const [kind, ...rest] = key.split('.');
+    if (kind !== 'm' && kind !== 'v') throw new CheckpointError(`${file} holds a tensor "${key}" that is neither a first (m.) nor a second (v.) moment; the checkpoint is damaged: use another one`);
     const name = rest.join('.');
-    const e = moments.get(name) ?? { m: new Float32Array(0), v: new Float32Array(0) };
-    e[kind as 'm' | 'v'] = t.data as Float32Array;
-    moments.set(name, e);
+    found.set(name, { ...found.get(name), [kind]: t.data as Float32Array });
+  }
+  // A parameter with one moment would otherwise resume with the other silently left at zero.
+  const moments = new Map<string, { m: Float32Array; v: Float32Array }>();
+  for (const [name, { m, v }] of found) {
+    if (!m || !v) throw new CheckpointError(`${file} has no ${m ? 'v' : 'm'}.${name} beside its ${m ? 'm' : 'v'}.${name}; the checkpoint is damaged: use another one`);
+    moments.set(name, { m, v });
   }
   opt.load(Number(f.metadata?.step ?? 0), moments);
 }
@@ -96,6 +101,9 @@ export function newestRunCheckpoint(run: string, log: (line: string) => void): s
 
 /** Removes the oldest step-N checkpoints of a run, keeping `keep`. */
 export function pruneCheckpoints(root: string, keep: number): void {
-  const steps = fs.readdirSync(root).filter((d) => /^step-\d+$/.test(d)).sort();
+  // By number: the names are padded to six digits, so from step 1,000,000 on a sort by name would
+  // put the newest first and prune it.
+  const stepOf = (d: string) => Number(d.slice('step-'.length));
+  const steps = fs.readdirSync(root).filter((d) => /^step-\d+$/.test(d)).sort((a, b) => stepOf(a) - stepOf(b));
   for (const d of steps.slice(0, Math.max(0, steps.length - keep))) removeCheckpointFolder(path.join(root, d));
 }

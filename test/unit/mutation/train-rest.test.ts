@@ -1,0 +1,65 @@
+// Training bookkeeping the earlier mutation passes left "untested" (docs/mutation.md, ninth pass):
+// pruning past step 999,999, an optimizer file missing one of a parameter's moments, and a resume
+// whose run folder is the current folder. Folders written here by hand; no GPU.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { writeCheckpointFolder } from '../../../src/model/checkpoint-folder.ts';
+import { CheckpointError } from '../../../src/model/errors.ts';
+import { writeSafetensors } from '../../../src/model/safetensors.ts';
+import type { AdamW } from '../../../src/train/adamw.ts';
+import { loadOptimizerInto, pruneCheckpoints } from '../../../src/train/checkpoint.ts';
+import { runOf } from '../../../src/train/resume.ts';
+
+let root: string;
+beforeEach(() => {
+  root = fs.mkdtempSync(path.join(os.tmpdir(), 'coca-train-rest-'));
+});
+afterEach(() => {
+  vi.restoreAllMocks();
+  fs.rmSync(root, { recursive: true, force: true });
+});
+
+const model = { name: 'model.safetensors', tensors: new Map([['w', { shape: [1], data: new Float32Array([1]) }]]) };
+
+describe('pruneCheckpoints', () => {
+  it('orders step folders by number, so step 1,000,000 (seven digits) is newer than step 999,999', () => {
+    // The trainers pad to six digits: step-999999, then step-1000000, which sorts first by name.
+    for (const s of [999_998, 999_999, 1_000_000, 1_000_001]) writeCheckpointFolder(path.join(root, `step-${String(s).padStart(6, '0')}`), [model], s);
+    pruneCheckpoints(root, 2);
+    expect(fs.readdirSync(root).sort()).toEqual(['step-1000000', 'step-1000001']);
+  });
+});
+
+describe('loadOptimizerInto', () => {
+  const t = (x: number) => ({ shape: [2], data: new Float32Array([x, x + 1]) });
+  const opt = { load: () => expect.unreachable('a damaged file must be refused before AdamW sees it') } as unknown as AdamW;
+
+  it('refuses a parameter with one moment in one line, whichever is missing', () => {
+    const file = path.join(root, 'optimizer.safetensors');
+    writeSafetensors(file, { 'm.a': t(1), 'v.a': t(3), 'm.text.w': t(5) }, { step: '4' });
+    expect(() => loadOptimizerInto(root, opt)).toThrow(new CheckpointError(`${file} has no v.text.w beside its m.text.w; the checkpoint is damaged: use another one`));
+    writeSafetensors(file, { 'v.b': t(1) }, { step: '4' });
+    expect(() => loadOptimizerInto(root, opt)).toThrow(new CheckpointError(`${file} has no m.b beside its v.b; the checkpoint is damaged: use another one`));
+  });
+
+  it('refuses a tensor that is neither an m. nor a v. moment', () => {
+    const file = path.join(root, 'optimizer.safetensors');
+    writeSafetensors(file, { 'm.a': t(1), 'v.a': t(3), 'step.a': t(0) });
+    expect(() => loadOptimizerInto(root, opt)).toThrow(new CheckpointError(`${file} holds a tensor "step.a" that is neither a first (m.) nor a second (v.) moment; the checkpoint is damaged: use another one`));
+  });
+});
+
+describe('runOf', () => {
+  it('a checkpoint of the run in the current folder gives "." (not the empty string)', () => {
+    fs.writeFileSync(path.join(root, 'run.json'), '{}');
+    fs.mkdirSync(path.join(root, 'checkpoints', 'last'), { recursive: true });
+    // path.relative reads process.cwd(); mocking it stands in for process.chdir, which the worker
+    // threads Stryker runs the tests in refuse. The argument is absolute, so fs never reads the cwd.
+    vi.spyOn(process, 'cwd').mockReturnValue(root);
+    expect(runOf(path.join(root, 'checkpoints', 'last'))).toBe('.');
+    vi.spyOn(process, 'cwd').mockReturnValue(path.join(root, 'checkpoints'));
+    expect(runOf(path.join(root, 'checkpoints', 'last'))).toBe('..');
+  });
+});
