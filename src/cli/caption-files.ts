@@ -19,7 +19,7 @@ export interface CaptionedFile {
 export async function captionFiles(
   files: readonly string[],
   a: { batch: number; json: boolean; attention?: string; lang?: string },
-  opts: CheckedSearch,
+  opts: CheckedSearch & Pick<CaptionOptions, 'rerank'>,
   pre: ImagePreprocess,
   tokenizer: Tokenizer,
   caption: (images: Float32Array, n: number, opts: CaptionOptions) => Promise<Caption[]>,
@@ -35,18 +35,24 @@ export async function captionFiles(
     if (kept.length === 0) continue;
     const caps = await caption(images, kept.length, { ...opts, ...ids, recordAttention: !!a.attention });
     caps.forEach((c, j) => results.push({ image: kept[j]!, caption: c }));
-    if (!a.json) for (const [j, c] of caps.entries()) console.log(`${kept[j]}\t${tokenizer.decode(c.tokens)}\t(score ${c.score.toFixed(3)})`);
+    if (!a.json) for (const [j, c] of caps.entries()) console.log(`${kept[j]}\t${tokenizer.decode(c.tokens)}\t(score ${c.score.toFixed(3)}${reranked(c)})`);
   }
   if (failed > 0) process.exitCode = 1;
   if (a.json) {
-    const search = opts.sample ? { mode: 'sample', ...opts.sample } : { mode: opts.beams === 1 ? 'greedy' : 'beam', beams: opts.beams, lengthPenalty: opts.lengthPenalty };
+    const search = opts.sample ? { mode: 'sample', ...opts.sample } : { mode: opts.beams === 1 ? 'greedy' : 'beam', beams: opts.beams, lengthPenalty: opts.lengthPenalty, ...(opts.rerank ? { rerankWeight: opts.rerank.weight } : {}) };
     const out = results.map(({ image, caption: c }) => ({
       image,
       caption: tokenizer.decode(c.tokens),
       score: c.score,
+      ...(c.rerank ? { rerank: c.rerank } : {}),
       tokens: c.tokens.slice(1).map((id, k) => ({ id, text: id === tokenizer.eosId ? '[EOT]' : tokenizer.decode([id]), logprob: c.logprobs[k] })),
     }));
     console.log(JSON.stringify({ ...record, ...(a.lang ? { lang: a.lang } : {}), search, minLen: opts.minLen, maxLen: opts.maxLen, repetitionPenalty: opts.repetitionPenalty, captions: out }, null, 2));
   }
   return results;
+}
+
+/** How re-ranking chose a caption, for its line (nothing without re-ranking). */
+function reranked(c: Caption): string {
+  return c.rerank ? `, similarity ${c.rerank.similarity.toFixed(3)}, beam ${c.rerank.beamRank + 1}` : '';
 }

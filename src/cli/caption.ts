@@ -12,6 +12,7 @@ import { captionFiles } from './caption-files.ts';
 import { captionLstmCommand, checkLstmCaption } from './caption-lstm.ts';
 import { checkInt } from './numbers.ts';
 import { checkSearch, DEFAULT_SEARCH, MAX_BEAMS, type CheckedSearch, type SearchRequest } from '../infer/search.ts';
+import { checkRerank, DEFAULT_RERANK_WEIGHT, type RerankOptions, type RerankRequest } from '../infer/rerank.ts';
 
 interface CaptionArgs {
   images?: string[];
@@ -31,6 +32,8 @@ interface CaptionArgs {
   attention?: string;
   lang?: string;
   'allow-sot': boolean;
+  rerank?: boolean;
+  'rerank-weight'?: number;
 }
 
 /** The flag of each search option, as checkSearch's messages name it (coca caption and coca eval). */
@@ -48,8 +51,17 @@ export const SEARCH_FLAGS: Record<keyof SearchRequest, string> = {
   allowSot: '--allow-sot',
 };
 
+/** The flags of re-ranking, as checkRerank's messages name them (coca caption and coca eval). */
+export const RERANK_FLAGS: Record<keyof RerankRequest | 'beams', string> = { rerank: '--rerank', rerankWeight: '--rerank-weight', beams: '--beams' };
+
+/** The yargs options of re-ranking (coca caption and coca eval). */
+export const RERANK_OPTIONS = {
+  rerank: { type: 'boolean', default: false, describe: "choose among the beams' finished captions by the model's image–text similarity (CoCa models; needs --beams 2 or more)" },
+  'rerank-weight': { type: 'number', describe: `α in score = α·similarity + (1 − α)·beam score (the length-normalised log-prob), from 0 to 1 [default: ${DEFAULT_RERANK_WEIGHT}]` },
+} as const;
+
 /** The search the options ask for, checked: one line per mistake. */
-export function searchOptions(a: CaptionArgs): CheckedSearch {
+export function searchOptions(a: CaptionArgs): CheckedSearch & { rerank?: RerankOptions } {
   const search = checkSearch(
     {
       beams: a.beams,
@@ -67,7 +79,8 @@ export function searchOptions(a: CaptionArgs): CheckedSearch {
     { name: (k) => SEARCH_FLAGS[k] },
   );
   if (!(Number.isInteger(a.batch) && a.batch >= 1)) throw new InferError(`--batch must be an integer ≥ 1, got ${a.batch}`);
-  return search;
+  const rerank = checkRerank({ rerank: a.rerank, rerankWeight: a['rerank-weight'] }, search, (k) => RERANK_FLAGS[k]);
+  return rerank ? { ...search, rerank } : search;
 }
 
 const D = DEFAULT_SEARCH;
@@ -94,10 +107,12 @@ export const captionCommand = {
       .option('json', { type: 'boolean', default: false, describe: 'print JSON with per-token log-probs' })
       .option('attention', { type: 'string', describe: 'write a PNG: for each word, where on the image the decoder looked (coca and sat models)' })
       .option('lang', { type: 'string', describe: 'caption language of a multilingual model (en, ru, zh, ms: its language token follows [SOT]); a model without language tokens takes only en [default: en]' })
+      .options(RERANK_OPTIONS)
       .example('$0 caption photo.jpg', 'beam search with the newest checkpoint under runs/')
       .example('$0 caption a.png b.jpg --beams 1 --json', 'greedy, with per-token log-probs')
       .example('$0 caption cat.png --top-p 0.9 --temperature 0.8 --seed 3', 'nucleus sampling')
       .example('$0 caption dog.jpg --attention dog-attention.png', 'where the model looked, word by word')
+      .example('$0 caption dog.jpg --beams 4 --rerank', "of 4 beams' captions, the one closest to the picture by the model's own similarity")
       .example('$0 caption photo.jpg --checkpoint laion-coca --min-len 4 --allow-sot', "open_clip's generate() defaults on an imported checkpoint (README: open_clip)")
       .example('$0 caption dog.png --lang ru', 'a Russian caption (a model trained on a set with languages)'),
   handler: async (args: CaptionArgs) => {
@@ -109,6 +124,7 @@ export const captionCommand = {
     const arch = checkpointArch(dir);
     if (arch === 'devise') throw new InferError(`${dir} holds a devise model, which ranks labels and does not caption; rank labels with coca classify IMAGE --labels "a,b" --checkpoint ${dir}, or caption with a coca, showtell, sat or prefix checkpoint`);
     if (arch === 'showtell' || arch === 'sat' || arch === 'prefix') {
+      if (opts.rerank) throw new InferError(`--rerank: ${dir} holds a ${arch} model, which has no text tower to measure image–text similarity with; drop --rerank (coca models have one)`);
       checkLstmCaption(dir, arch, args);
       return captionLstmCommand(dir, files, args, opts);
     }

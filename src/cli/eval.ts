@@ -7,9 +7,10 @@ import { listSplits, loadDataset, loadTokenizer } from '../data/index.ts';
 import { renderReport, type EvalSection } from '../eval/report.ts';
 import { embedImages, evalLanguages, evalSplit, evalZeroShot, type EvalContext, type TrainCaptions } from '../eval/run.ts';
 import { Gpu } from '../gpu/gpu.ts';
-import { resolveCheckpointDir } from '../infer/load.ts';
-import { checkSearch } from '../infer/search.ts';
-import { SEARCH_FLAGS } from './caption.ts';
+import { InferError, resolveCheckpointDir } from '../infer/load.ts';
+import { checkRerank } from '../infer/rerank.ts';
+import { checkSearch, MAX_BEAMS } from '../infer/search.ts';
+import { RERANK_FLAGS, RERANK_OPTIONS, SEARCH_FLAGS } from './caption.ts';
 import { checkOutputFile, checkOutputFolder, claimOutputFolder } from '../util/outdir.ts';
 import { writeCaptionSheet } from '../eval/sheet.ts';
 import { asInput } from './data.ts';
@@ -29,6 +30,9 @@ interface EvalArgs {
   'max-items'?: number;
   batch: number;
   'max-len': number;
+  beams?: number;
+  rerank?: boolean;
+  'rerank-weight'?: number;
   baselines: boolean;
   strict: boolean;
 }
@@ -46,17 +50,22 @@ export const evalCommand = {
       .option('max-items', { type: 'number', describe: 'evaluate at most this many images per split' })
       .option('batch', { type: 'number', default: 64, describe: 'images per GPU pass' })
       .option('max-len', { type: 'number', default: 20, describe: 'longest generated caption, in tokens' })
+      .option('beams', { type: 'number', describe: `beam width of the captions, 1 to ${MAX_BEAMS}; 1 = greedy [default: 1]` })
+      .options(RERANK_OPTIONS)
       .option('baselines', { type: 'boolean', default: true, describe: 'compute the nearest-neighbour caption baseline (embeds the training images) and captioning\'s chance row (a random training caption per picture, mean of 5 draws); --no-baselines skips both' })
       .option('strict', { type: 'boolean', default: false, describe: 'stop at the first picture that cannot be decoded (otherwise such pictures are left out, counted and named)' }),
   handler: async (a: EvalArgs) => {
-    // Captions by the captioner of `coca caption` with one beam (greedy) and the other defaults.
-    const search = checkSearch({ beams: 1, maxLen: a['max-len'] }, { name: (k) => SEARCH_FLAGS[k] });
+    // Captions by the captioner of `coca caption`, greedy unless told, with its other defaults.
+    const checked = checkSearch({ beams: a.beams ?? 1, maxLen: a['max-len'] }, { name: (k) => SEARCH_FLAGS[k] });
+    const rerank = checkRerank({ rerank: a.rerank, rerankWeight: a['rerank-weight'] }, checked, (k) => RERANK_FLAGS[k]);
+    const search = rerank ? { ...checked, rerank } : checked;
     checkInt('max-items', a['max-items'], 1);
     checkInt('batch', a.batch, 1);
     const dir = resolveCheckpointDir(a.checkpoint);
     if (a.json) checkOutputFile(a.json, { option: '--json', inputs: [dir, asInput(a.data)] });
     if (a.captions) checkOutputFolder(a.captions, 'coca eval --captions', { option: '--captions', inputs: [dir, asInput(a.data), a.json] });
     const arch = checkpointArch(dir);
+    if (rerank && arch !== 'coca') throw new InferError(`--rerank: ${dir} holds a ${arch} model, which ${arch === 'devise' ? 'does not caption' : 'has no text tower to measure image–text similarity with'}; drop --rerank (coca models have one)`);
     if (arch === 'showtell' || arch === 'sat' || arch === 'prefix') return evalLstmCommand(dir, a, search);
     if (arch === 'devise') return evalDeviseCommand(dir, a);
     const gpu = await Gpu.open();

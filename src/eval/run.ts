@@ -4,7 +4,7 @@
 // on a dataset with translations also gets one section per other language, computed on the
 // pictures that have captions in it.
 import { BatchLoader, DataError, DEFAULT_LANGUAGE, loadDataset, type Dataset, type ImagePreprocess, type Tokenizer } from '../data/index.ts';
-import { captionImages } from '../infer/caption.ts';
+import { captionImages, type CaptionOptions } from '../infer/caption.ts';
 import type { CheckedSearch } from '../infer/search.ts';
 import type { CocaModel } from '../model/coca.ts';
 import { embedImages as embedBatch, embedTexts as embedTextBatches, normaliseRows } from '../infer/embed.ts';
@@ -27,8 +27,8 @@ export interface EvalContext {
   batch: number;
   /** Evaluate at most this many items per split (tests, quick looks). */
   maxItems?: number;
-  /** How captions are generated: greedy, one beam (checkSearch with beams 1 and the --max-len asked for). */
-  search: CheckedSearch;
+  /** How captions are generated: checkSearch of --beams (greedy by default) and --max-len, and --rerank's choice among the beams. */
+  search: CheckedSearch & Pick<CaptionOptions, 'rerank'>;
   log: (line: string) => void;
   /** When given, each captioned picture's caption and references are appended here (--captions). */
   captions?: CaptionRecord[];

@@ -3,8 +3,10 @@
 import type { CocaModel } from '../model/coca.ts';
 import { noGrad } from '../tensor/tape.ts';
 import { tidy, type Tensor } from '../tensor/tensor.ts';
+import { normaliseRows } from './embed.ts';
 import { CachedStepper } from './kvcache.ts';
-import { beamSearch, greedyOrSample, type Caption, type SearchOptions } from './search.ts';
+import { rerankCandidates, type RerankOptions } from './rerank.ts';
+import { beamSearch, beamSearchCandidates, greedyOrSample, SearchError, type Caption, type SearchOptions } from './search.ts';
 import { RecomputeStepper, type Stepper } from './stepper.ts';
 
 export interface CaptionOptions extends SearchOptions {
@@ -14,6 +16,8 @@ export interface CaptionOptions extends SearchOptions {
   stepper?: 'cache' | 'recompute';
   /** Record the cross-attention of every generated token (Caption.attention). */
   recordAttention?: boolean;
+  /** Choose among the beams' finished captions by image–text similarity (checkRerank: beams ≥ 2). */
+  rerank?: RerankOptions;
 }
 
 /** One caption per image of `images` [B, 3, S, S] (normalised CHW). */
@@ -22,23 +26,33 @@ export async function captionImages(model: CocaModel, images: Float32Array, B: n
   const image = noGrad(() => tidy(() => model.encodeImage(patches)));
   patches.release();
   try {
-    return await captionTokens(model, image.tokens, opts);
+    if (!opts.rerank) return await captionTokens(model, image.tokens, opts);
+    const beams = opts.sample ? 1 : opts.beams;
+    if (beams < 2) throw new SearchError(`re-ranking chooses among beams: it needs 2 or more, not ${beams}`);
+    const candidates = await withStepper(model, image.tokens, opts, (s, maxLen, o) => beamSearchCandidates(s, maxLen, o));
+    const emb = normaliseRows(await image.embedding.toArray(), model.config.embed_dim);
+    return await rerankCandidates(model, emb, candidates, { sot: opts.sot ?? 1, eot: opts.eot ?? 2, prefix: opts.prefix }, opts.rerank);
   } finally {
     image.embedding.release();
     image.tokens.release();
   }
 }
 
-/** Captions from image tokens [B, Nimg, E] already computed. */
+/** Captions from image tokens [B, Nimg, E] already computed (no re-ranking: that needs the image embeddings). */
 export async function captionTokens(model: CocaModel, imageTokens: Tensor, opts: CaptionOptions): Promise<Caption[]> {
-  const sampling = opts.sample !== undefined;
-  const beams = sampling ? 1 : opts.beams;
+  if (opts.rerank) throw new SearchError('re-ranking needs the image embeddings: caption with captionImages');
+  return withStepper(model, imageTokens, opts, (s, maxLen, o) => (s.beams === 1 ? greedyOrSample(s, maxLen, o) : beamSearch(s, maxLen, o)));
+}
+
+/** Runs `run` over a stepper of `opts.beams` rows per image (1 when sampling), released after. */
+async function withStepper<T>(model: CocaModel, imageTokens: Tensor, opts: CaptionOptions, run: (s: Stepper, maxLen: number, o: CaptionOptions) => Promise<T>): Promise<T> {
+  const beams = opts.sample !== undefined ? 1 : opts.beams;
   const maxLen = Math.min(opts.maxLen, model.config.text_cfg.context_length);
   opts = { pad: model.config.text_cfg.pad_id, ...opts };
   const stepper: Stepper =
     opts.stepper === 'recompute' ? new RecomputeStepper(model, imageTokens, beams) : new CachedStepper(model, imageTokens, { beams, maxLen, recordAttention: opts.recordAttention });
   try {
-    return beams === 1 ? await greedyOrSample(stepper, maxLen, opts) : await beamSearch(stepper, maxLen, opts);
+    return await run(stepper, maxLen, opts);
   } finally {
     stepper.release();
   }

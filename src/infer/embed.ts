@@ -39,14 +39,20 @@ export async function embedImages(model: CocaModel, images: Float32Array, n: num
  * when not given).
  */
 export async function embedTexts(model: CocaModel, tokenizer: Pick<TokenizerCore, 'encodeBatch'>, texts: readonly string[], batch = 64, langs?: string | readonly (string | undefined)[]): Promise<Float32Array> {
-  const E = model.config.embed_dim;
   const L = model.config.text_cfg.context_length;
-  const out = new Float32Array(texts.length * E);
-  for (let i = 0; i < texts.length; i += batch) {
-    const part = texts.slice(i, i + batch);
-    // Padded to the full context as in training: the CLS slot's position embedding is row L.
-    const text = tokenizer.encodeBatch(part, L, typeof langs === 'string' || langs === undefined ? langs : langs.slice(i, i + batch));
-    const prep = model.prepareText(text, part.length);
+  // Padded to the full context as in training: the CLS slot's position embedding is row L.
+  const ids = tokenizer.encodeBatch(texts, L, langs);
+  return embedTokenRows(model, ids, texts.length, batch);
+}
+
+/** Token rows [n, L] already padded to the context (as encodeBatch makes them) → [n, E] unit rows. */
+export async function embedTokenRows(model: CocaModel, ids: Int32Array, n: number, batch = 64): Promise<Float32Array> {
+  const E = model.config.embed_dim;
+  const L = ids.length / n;
+  const out = new Float32Array(n * E);
+  for (let i = 0; i < n; i += batch) {
+    const m = Math.min(batch, n - i);
+    const prep = model.prepareText(ids.subarray(i * L, (i + m) * L), m);
     const emb = noGrad(() => tidy(() => model.encodeText(prep).embedding));
     prep.release();
     out.set(await emb.toArray(), i * E);

@@ -159,6 +159,8 @@ export interface Caption {
   score: number;
   /** With attention recording: per generated token, its row of the step's cross-attention [layers, H, Nimg]. */
   attention?: Float32Array[];
+  /** Chosen by re-ranking (src/infer/rerank.ts): its image–text similarity, combined score, and place among the beams (0 = beam search's own best). */
+  rerank?: { similarity: number; score: number; beamRank: number };
 }
 
 /** Row n of the last step's cross-attention, if the stepper records it. */
@@ -309,6 +311,14 @@ export function normalisedScore(sum: number, generated: number, alpha: number): 
 
 /** Beam search with K = s.beams beams per image; returns the best caption of each image. */
 export async function beamSearch(s: Stepper, maxLen: number, opts: SearchOptions): Promise<Caption[]> {
+  return (await beamSearchCandidates(s, maxLen, opts)).map((c) => c[0]!);
+}
+
+/**
+ * Beam search's K best finished captions of each image, best first (ties in the order they
+ * finished): what a re-ranker chooses among (src/infer/rerank.ts).
+ */
+export async function beamSearchCandidates(s: Stepper, maxLen: number, opts: SearchOptions): Promise<Caption[][]> {
   const o = defaults(opts);
   const K = s.beams;
   const V = s.vocab;
@@ -367,7 +377,8 @@ export async function beamSearch(s: Stepper, maxLen: number, opts: SearchOptions
     s.reorder(parents);
     logits = await s.step(chosen);
   }
-  return finished.map((f) => f.reduce((best, c) => (c.score > best.score ? c : best)));
+  // A stable sort: of equal scores the first finished leads, as the single best always did.
+  return finished.map((f) => [...f].sort((x, y) => y.score - x.score).slice(0, K));
 }
 
 /** The indices of the n largest values, largest first, ties to the lower index. */

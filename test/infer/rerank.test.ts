@@ -1,0 +1,127 @@
+// Re-ranking on a real (small) model: captionImages with --rerank returns, for every picture, the
+// beam candidate whose text-tower embedding is closest to the picture's — recomputed here in
+// float64 from the model's own towers, the rows spelled out by hand — and with α = 0 the same
+// captions as without re-ranking. `coca caption --rerank` prints how each caption was chosen.
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Gpu } from '../../src/gpu/gpu.ts';
+import { captionImages } from '../../src/infer/caption.ts';
+import { CachedStepper } from '../../src/infer/kvcache.ts';
+import { loadReadableImages, openCheckpoint, type OpenCheckpoint } from '../../src/infer/load.ts';
+import { beamSearchCandidates, type Caption } from '../../src/infer/search.ts';
+import { noGrad } from '../../src/tensor/tape.ts';
+import { tidy } from '../../src/tensor/tensor.ts';
+import { testGpu } from '../helpers/gpu.ts';
+import { makeCheckpoint, makePictures } from './fixture.ts';
+
+let gpu: Gpu;
+let dir: string;
+let ck: OpenCheckpoint;
+let files: string[];
+let images: Float32Array;
+
+beforeAll(async () => {
+  gpu = await testGpu();
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'coca-rerank-'));
+  await makeCheckpoint(gpu, path.join(dir, 'ck'), 11, 4);
+  const pics = await makePictures(path.join(dir, 'pics'));
+  files = [pics.red, pics.blue, pics.wide, pics.svg];
+  images = (await loadReadableImages(files, (ck = openCheckpoint(gpu, path.join(dir, 'ck'))).pre)).images;
+});
+afterAll(() => {
+  ck?.release();
+  gpu?.pool.trim();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+/** Unit rows in float64. */
+const unit = (x: Float32Array, E: number): number[][] =>
+  Array.from({ length: x.length / E }, (_, i) => {
+    const r = Array.from(x.subarray(i * E, (i + 1) * E));
+    const n = Math.sqrt(r.reduce((a, v) => a + v * v, 0));
+    return r.map((v) => v / n);
+  });
+
+describe('captionImages with re-ranking', () => {
+  const K = 4;
+  const maxLen = 10;
+  const ids = () => ({ ...ck.tokenizer.searchIds(), beams: K, maxLen });
+
+  it("picks each picture's candidate nearest to it by the towers' cosine; α = 0 keeps the search's choice", async () => {
+    const { model } = ck;
+    const t = model.config.text_cfg;
+    const tok = ck.tokenizer;
+    const E = model.config.embed_dim;
+    const N = files.length;
+    // The candidates and the image side, straight from the model.
+    const patches = model.preparePatches(images, N);
+    const enc = noGrad(() => tidy(() => model.encodeImage(patches)));
+    patches.release();
+    const stepper = new CachedStepper(model, enc.tokens, { beams: K, maxLen });
+    const cands: Caption[][] = await beamSearchCandidates(stepper, maxLen, { ...ids(), pad: t.pad_id });
+    stepper.release();
+    const img = unit(await enc.embedding.toArray(), E);
+    enc.embedding.release();
+    enc.tokens.release();
+    // The text side: each candidate as training reads a caption, [SOT] words [EOT] [PAD]…
+    const rows: number[] = [];
+    for (const c of cands.flat()) {
+      const words = c.tokens.slice(1, c.tokens.at(-1) === tok.eosId ? -1 : undefined);
+      rows.push(tok.bosId, ...words, tok.eosId, ...new Array(t.context_length - words.length - 2).fill(t.pad_id));
+    }
+    const prep = model.prepareText(Int32Array.from(rows), cands.flat().length);
+    const txtT = noGrad(() => tidy(() => model.encodeText(prep).embedding));
+    prep.release();
+    const txt = unit(await txtT.toArray(), E);
+    txtT.release();
+
+    const reranked = await captionImages(model, images, N, { ...ids(), rerank: { weight: 1 } });
+    const plain = await captionImages(model, images, N, ids());
+    const alphaZero = await captionImages(model, images, N, { ...ids(), rerank: { weight: 0 } });
+    let at = 0;
+    const ranks: number[] = [];
+    cands.forEach((cs, b) => {
+      expect(cs.length).toBeGreaterThanOrEqual(2);
+      const sims = cs.map((_, k) => img[b]!.reduce((a, v, j) => a + v * txt[at + k]![j]!, 0));
+      at += cs.length;
+      const best = sims.indexOf(Math.max(...sims));
+      // A near-tie could go either way in float32; the fixture's margins are far wider.
+      expect(Math.max(...sims.filter((_, k) => k !== best)) + 1e-4).toBeLessThan(sims[best]!);
+      expect(reranked[b]!.tokens).toEqual(cs[best]!.tokens);
+      expect(reranked[b]!.rerank!.beamRank).toBe(best);
+      expect(reranked[b]!.rerank!.similarity).toBeCloseTo(sims[best]!, 5);
+      expect(reranked[b]!.score).toBeCloseTo(cs[best]!.score, 6);
+      ranks.push(best);
+      // Off and α = 0: beam search's own best, the first candidate.
+      expect(plain[b]!.tokens).toEqual(cs[0]!.tokens);
+      expect(plain[b]!.rerank).toBeUndefined();
+      expect(alphaZero[b]!.tokens).toEqual(cs[0]!.tokens);
+    });
+    // Not vacuous: the similarity overturns the search for some picture.
+    expect(ranks.some((r) => r > 0)).toBe(true);
+  });
+
+  it('refuses a single beam and sampling', async () => {
+    await expect(captionImages(ck.model, images, files.length, { ...ids(), beams: 1, rerank: { weight: 1 } })).rejects.toThrow(/needs 2 or more, not 1/);
+    await expect(captionImages(ck.model, images, files.length, { ...ids(), sample: { seed: 1 }, rerank: { weight: 1 } })).rejects.toThrow(/needs 2 or more, not 1/);
+  });
+});
+
+describe('coca caption --rerank', () => {
+  it("prints each caption's similarity and beam, and the choice in the JSON", () => {
+    const r = spawnSync(process.execPath, ['bin/coca.js', 'caption', files[0]!, files[1]!, '--checkpoint', path.join(dir, 'ck'), '--beams', '3', '--max-len', '8', '--rerank', '--json'], { encoding: 'utf8', timeout: 240_000 });
+    expect(r.stderr.split('\n').filter((l) => l && !l.startsWith('Warning'))).toEqual([]);
+    expect(r.status).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out.search).toEqual({ mode: 'beam', beams: 3, lengthPenalty: 1, rerankWeight: 1 });
+    for (const c of out.captions) {
+      expect(c.rerank.beamRank).toBeGreaterThanOrEqual(0);
+      expect(c.rerank.beamRank).toBeLessThan(3);
+      expect(c.rerank.score).toBe(c.rerank.similarity);
+      expect(Math.abs(c.rerank.similarity)).toBeLessThanOrEqual(1 + 1e-6);
+    }
+  });
+});
