@@ -2,6 +2,8 @@
 // symmetric InfoNCE over L2-normalised image and text embeddings with a learned temperature
 // (docs/model.md, "Losses"), its loss and the gradients of weight·loss. The training step runs
 // the GPU kernel (no read-back inside a step); this is what that kernel is tested against.
+// With groups, the target of each row and column is uniform over the rows of its group
+// (multi-positive InfoNCE, as SupCon and UniCL): Y_ij = [g_i = g_j] / |group of i| instead of δ_ij.
 
 export interface ContrastiveResult {
   /** The loss itself (not weighted). */
@@ -37,8 +39,23 @@ function normaliseBackward(n: Float64Array, norms: Float64Array, dn: Float64Arra
   return dx;
 }
 
-/** The loss, and the gradients of weight·loss (weight = λ_con). */
-export function contrastiveLoss(img: ArrayLike<number>, txt: ArrayLike<number>, logitScale: number, B: number, E: number, weight = 1): ContrastiveResult {
+/** Y_ij: δ_ij without groups, else 1/|group| for the pairs of one group. */
+function targets(B: number, groups?: ArrayLike<number>): Float64Array {
+  const Y = new Float64Array(B * B);
+  for (let i = 0; i < B; i++) {
+    if (!groups) {
+      Y[i * B + i] = 1;
+      continue;
+    }
+    let n = 0;
+    for (let j = 0; j < B; j++) if (groups[j] === groups[i]) n++;
+    for (let j = 0; j < B; j++) if (groups[j] === groups[i]) Y[i * B + j] = 1 / n;
+  }
+  return Y;
+}
+
+/** The loss, and the gradients of weight·loss (weight = λ_con); `groups`: one id per row, rows sharing one are positives. */
+export function contrastiveLoss(img: ArrayLike<number>, txt: ArrayLike<number>, logitScale: number, B: number, E: number, weight = 1, groups?: ArrayLike<number>): ContrastiveResult {
   const a = normalise(img, B, E);
   const t = normalise(txt, B, E);
   const s = Math.exp(logitScale);
@@ -51,6 +68,7 @@ export function contrastiveLoss(img: ArrayLike<number>, txt: ArrayLike<number>, 
     }
   }
   // G = d loss / d logits: half the row-softmax CE (image → text) plus half the column one.
+  const Y = targets(B, groups);
   const G = new Float64Array(B * B);
   let loss = 0;
   for (const byRow of [true, false]) {
@@ -61,8 +79,11 @@ export function contrastiveLoss(img: ArrayLike<number>, txt: ArrayLike<number>, 
       let sum = 0;
       for (let j = 0; j < B; j++) sum += Math.exp(logits[at(j)]! - max);
       const lse = max + Math.log(sum);
-      loss += (lse - logits[at(i)]!) / (2 * B);
-      for (let j = 0; j < B; j++) G[at(j)]! += (Math.exp(logits[at(j)]! - lse) - (i === j ? 1 : 0)) / (2 * B);
+      loss += lse / (2 * B);
+      for (let j = 0; j < B; j++) {
+        loss -= (Y[at(j)]! * logits[at(j)]!) / (2 * B);
+        G[at(j)]! += (Math.exp(logits[at(j)]! - lse) - Y[at(j)]!) / (2 * B);
+      }
     }
   }
   const dna = new Float64Array(B * E);

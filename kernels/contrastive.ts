@@ -1,7 +1,9 @@
 // Host side of the contrastive family (shaders/contrastive.wgsl): CoCa's symmetric InfoNCE with a
 // clamped learned temperature, forward and (optionally) backward in five dispatches, nothing read
 // back: the loss and the clamped log-scale land in a GPU stats buffer that the training step
-// reads once, with everything else it logs. Reference: kernels/contrastive.ref.ts.
+// reads once, with everything else it logs. With `groups`, rows of one group are positives of
+// each other (multi-positive InfoNCE, shaders/contrastive.wgsl GROUPS). Reference:
+// kernels/contrastive.ref.ts.
 import type { Gpu } from '../src/gpu/gpu.ts';
 import { ShapeError } from '../src/gpu/errors.ts';
 import { checkDistinct, checkExtent, checkTensor, grid2d, type TensorRef } from './common.ts';
@@ -30,12 +32,39 @@ export interface ContrastiveCall {
   grads?: { image: TensorRef; text: TensorRef; logScale: ScalarRef; weight: number };
   /** Writes the clamped value back into the parameter (the training step's clamp). */
   clampParam?: boolean;
+  /**
+   * One integer per row: rows sharing one are positives of each other, the target of a row and
+   * of a column uniform over its group (captions of one concept in a batch). Left out: every row
+   * its own group, the one-positive loss, computed by the very same lines as before.
+   */
+  groups?: ArrayLike<number>;
   label?: string;
 }
 
-/** Floats of scratch one call needs for batch B and width E. */
-export function contrastiveScratch(B: number, E: number): number {
-  return 2 * B * E + 2 * B + B * B + 2 * B;
+/** Floats of scratch one call needs for batch B and width E (and with groups, their ids and weights). */
+export function contrastiveScratch(B: number, E: number, groups = false): number {
+  return 2 * B * E + 2 * B + B * B + 2 * B + (groups ? 2 * B : 0);
+}
+
+/**
+ * The scratch tail of a grouped call: each row's group as a dense id (exact in a float), then
+ * 1 / the size of its group. Refuses ids that are not integers or a list of the wrong length.
+ */
+export function groupTable(fn: string, groups: ArrayLike<number>, B: number): Float32Array {
+  if (groups.length !== B) throw new ShapeError(`${fn}: ${groups.length} group ids for a batch of ${B}; give one per row`);
+  const dense = new Map<number, number>();
+  const size: number[] = [];
+  const out = new Float32Array(2 * B);
+  for (let i = 0; i < B; i++) {
+    const g = groups[i]!;
+    if (!Number.isSafeInteger(g)) throw new ShapeError(`${fn}: group id ${g} of row ${i} is not an integer`);
+    let d = dense.get(g);
+    if (d === undefined) dense.set(g, (d = dense.size));
+    out[i] = d;
+    size[d] = (size[d] ?? 0) + 1;
+  }
+  for (let i = 0; i < B; i++) out[B + i] = 1 / size[out[i]!]!;
+  return out;
 }
 
 /** Records the loss (and gradients) of one batch. */
@@ -48,7 +77,8 @@ export function contrastive(gpu: Gpu, call: ContrastiveCall): void {
   if (E > CONTRASTIVE_MAX_E) throw new ShapeError(`${fn}: embeddings of width ${E} exceed the ${CONTRASTIVE_MAX_E} this kernel holds per workgroup`);
   // The B×B similarities live in one scratch binding; past the limit the binding would be cut
   // short and the kernel would read and write the wrong floats without a word.
-  const scratchBytes = contrastiveScratch(B, E) * 4;
+  const table = call.groups ? groupTable(fn, call.groups, B) : null;
+  const scratchBytes = contrastiveScratch(B, E, !!table) * 4;
   const limit = gpu.limits.maxStorageBufferBindingSize;
   if (scratchBytes > limit) {
     throw new ShapeError(`${fn}: a batch of ${B} needs ${(scratchBytes / 2 ** 20).toFixed(1)} MiB of scratch (its ${B}×${B} similarities), over the adapter's ${(limit / 2 ** 20).toFixed(0)} MiB storage-binding limit; use a smaller (contrastive) batch`);
@@ -83,18 +113,20 @@ export function contrastive(gpu: Gpu, call: ContrastiveCall): void {
   f[10] = g?.weight ?? 1;
   f[11] = call.maxLogScale;
 
-  const work = gpu.alloc(contrastiveScratch(B, E), `${fn}:work`);
+  const work = gpu.alloc(contrastiveScratch(B, E, !!table), `${fn}:work`);
+  if (table) gpu.write(work, table, contrastiveScratch(B, E) * 4);
   // Forward only: the gradient bindings still need buffers, and writable bindings may not alias.
   const spare = g ? [] : [0, 1, 2].map((i) => gpu.alloc(1, `${fn}:unused${i}`));
   const buffers = [call.image.buffer, call.text.buffer, call.logScale.buffer, work, g?.image.buffer ?? spare[0]!, g?.text.buffer ?? spare[1]!, call.out.buffer, g?.logScale.buffer ?? spare[2]!];
   const bindings = ['read', 'read', 'rw', 'rw', 'rw', 'rw', 'rw', 'rw'] as const;
-  const k = (entry: string) => gpu.kernel({ file: 'contrastive', entry, bindings: [...bindings] });
+  const k = (entry: string) => gpu.kernel({ file: 'contrastive', entry, ...(table ? { defines: { GROUPS: true } } : {}), bindings: [...bindings] });
   const groups = (n: number) => grid2d(gpu, Math.ceil(n / WG));
+  const grouped = table ? ',grouped' : '';
   gpu.dispatch(k('con_normalize'), u, buffers, grid2d(gpu, 2 * B), `${fn}:normalize(${B}x${E})`);
   gpu.dispatch(k('con_logits'), u, buffers, groups(B * B), `${fn}:logits(${B}x${B})`);
   gpu.dispatch(k('con_lse'), u, buffers, groups(2 * B), `${fn}:lse(${B})`);
-  gpu.dispatch(k('con_finish'), u, buffers, [1], `${fn}:finish`);
-  if (g) gpu.dispatch(k('con_backward'), u, buffers, grid2d(gpu, 2 * B), `${fn}:backward(${B}x${E})`);
+  gpu.dispatch(k('con_finish'), u, buffers, [1], `${fn}:finish${grouped ? '(grouped)' : ''}`);
+  if (g) gpu.dispatch(k('con_backward'), u, buffers, grid2d(gpu, 2 * B), `${fn}:backward(${B}x${E}${grouped})`);
   // Safe to recycle at once: any later write to a pooled buffer is queued after these dispatches.
   gpu.release(work);
   for (const b of spare) gpu.release(b);

@@ -4,7 +4,8 @@
 //
 // Semantics are torch.nn.functional.cross_entropy(logits, targets, ignore_index, reduction='mean')
 // with one exception: a batch where every target is ignored gives loss 0 and a zero gradient,
-// not NaN, so that a batch of padding cannot poison the parameters.
+// not NaN, so that a batch of padding cannot poison the parameters. `smoothing` ε is torch's
+// label_smoothing: the target (1 − ε)·onehot + ε/V, i.e. loss = (1 − ε)·NLL + ε·mean_j(−log p_j).
 import type { Gpu } from '../src/gpu/gpu.ts';
 import { ShapeError } from '../src/gpu/errors.ts';
 import { checkTensor, grid2d, type TensorRef } from './common.ts';
@@ -29,6 +30,8 @@ export interface CrossEntropyCall {
   grad?: TensorRef;
   /** Gradient multiplier (the loss weight times the upstream gradient when it is known now). */
   gradScale?: number;
+  /** torch's label_smoothing ε in [0, 1]; default 0 (the unsmoothed kernel, unchanged). */
+  smoothing?: number;
   label?: string;
 }
 
@@ -43,6 +46,8 @@ export interface CrossEntropyBackwardCall {
   /** 1 float on the GPU: the upstream gradient of the mean loss. */
   dloss?: GPUBuffer;
   gradScale?: number;
+  /** The ε the forward ran with. */
+  smoothing?: number;
   label?: string;
 }
 
@@ -71,14 +76,22 @@ function check(gpu: Gpu, fn: string, logits: TensorRef, targets: TokenIds, ignor
   return { N: targets.host.length, V, count, ignore: ignoreIndex >>> 0, offLogits };
 }
 
-function params(c: Checked, flags: number, offGrad: number, gradScale: number, offLoss: number): Uint32Array {
+function params(c: Checked, flags: number, offGrad: number, gradScale: number, offLoss: number, smoothing = 0): Uint32Array {
   const u = new Uint32Array(12);
   const f = new Float32Array(u.buffer);
   u.set([c.N, c.V, c.ignore, flags, c.offLogits, offGrad]);
   f[6] = gradScale;
   f[7] = c.count ? 1 / c.count : 0;
   u[8] = offLoss;
+  f[9] = smoothing;
   return u;
+}
+
+/** ε checked; the defines that build the smoothed kernel when ε > 0 (ε = 0 keeps today's pipeline). */
+function smoothingDefines(fn: string, smoothing: number | undefined): { smoothing: number; defines: { SMOOTH?: boolean } } {
+  const e = smoothing ?? 0;
+  if (!(e >= 0 && e <= 1)) throw new ShapeError(`${fn}: label smoothing ${e} must lie in [0, 1]`);
+  return { smoothing: e, defines: e > 0 ? { SMOOTH: true } : {} };
 }
 
 // Real GPUs want more invocations per row than software adapters, where one workgroup is one
@@ -114,8 +127,9 @@ export function crossEntropy(gpu: Gpu, call: CrossEntropyCall): { count: number 
   const grad = call.grad?.buffer ?? orScratch(undefined, [1], 'nograd').buffer;
 
   const WG = wgSize(gpu);
-  const fwd = gpu.kernel({ file: 'crossentropy', entry: 'ce_fwd', defines: { WG }, bindings: ['read', 'read', 'read', 'rw', 'rw', 'rw'] });
-  const u = params(c, call.grad ? 1 : 0, offGrad, call.gradScale ?? 1, offRow);
+  const sm = smoothingDefines(fn, call.smoothing);
+  const fwd = gpu.kernel({ file: 'crossentropy', entry: 'ce_fwd', defines: { WG, ...sm.defines }, bindings: ['read', 'read', 'read', 'rw', 'rw', 'rw'] });
+  const u = params(c, call.grad ? 1 : 0, offGrad, call.gradScale ?? 1, offRow, sm.smoothing);
   gpu.dispatch(fwd, u, [call.logits.buffer, call.targets.buffer, gpu.unused, rowLoss.buffer, stats.buffer, grad], grid2d(gpu, c.N), `${fn}(${c.N}x${c.V})`);
   const mean = gpu.kernel({ file: 'crossentropy', entry: 'ce_mean', defines: { WG }, bindings: ['read', 'rw'] });
   gpu.dispatch(mean, params(c, 0, offLoss, 1, offRow), [rowLoss.buffer, call.loss.buffer], [1], `${fn}:mean(${c.N})`);
@@ -124,7 +138,7 @@ export function crossEntropy(gpu: Gpu, call: CrossEntropyCall): { count: number 
   return { count: c.count };
 }
 
-/** Records dlogits = (softmax(logits) − onehot(targets))·gradScale·dloss/count from saved stats. */
+/** Records dlogits = (softmax(logits) − target)·gradScale·dloss/count from saved stats (target: onehot, smoothed by ε). */
 export function crossEntropyBackward(gpu: Gpu, call: CrossEntropyBackwardCall): void {
   const fn = call.label ?? 'cross_entropy_backward';
   const c = check(gpu, fn, call.logits, call.targets, call.ignoreIndex ?? IGNORE_INDEX);
@@ -136,7 +150,8 @@ export function crossEntropyBackward(gpu: Gpu, call: CrossEntropyBackwardCall): 
   }
   if (call.dloss && call.dloss.size < 4) throw new ShapeError(`${fn}: dloss buffer "${call.dloss.label}" holds no float`);
   const WG = wgSize(gpu);
-  const k = gpu.kernel({ file: 'crossentropy', entry: 'ce_bwd', defines: { WG }, bindings: ['read', 'read', 'read', 'read', 'rw'] });
-  const u = params(c, call.dloss ? 2 : 0, offGrad, call.gradScale ?? 1, 0);
+  const sm = smoothingDefines(fn, call.smoothing);
+  const k = gpu.kernel({ file: 'crossentropy', entry: 'ce_bwd', defines: { WG, ...sm.defines }, bindings: ['read', 'read', 'read', 'read', 'rw'] });
+  const u = params(c, call.dloss ? 2 : 0, offGrad, call.gradScale ?? 1, 0, sm.smoothing);
   gpu.dispatch(k, u, [call.logits.buffer, call.targets.buffer, call.dloss ?? gpu.unused, call.stats.buffer, call.dlogits.buffer], grid2d(gpu, c.N), `${fn}(${c.N}x${c.V})`);
 }

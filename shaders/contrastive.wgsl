@@ -19,8 +19,16 @@
 // Bindings (every entry): 0 Params · 1 img (read) · 2 txt (read) · 3 scale (rw: the logit-scale
 // parameter) · 4 work (rw: scratch, layout below) · 5 dimg (rw) · 6 dtxt (rw) · 7 out (rw) ·
 // 8 gscale (rw).
-// work: n [2B·E] at 0 · norm [2B] at 2BE · l [B·B] at 2BE + 2B · lse [2B] after l.
+// work: n [2B·E] at 0 · norm [2B] at 2BE · l [B·B] at 2BE + 2B · lse [2B] after l; with GROUPS
+// also grp [B] (each row's group id, as an exact float) and inv [B] (1 / the rows of its group),
+// both written by the host before the first dispatch.
 // One workgroup holds one row of dn in workgroup memory: E ≤ MAX_E (the host checks).
+//
+// GROUPS (a define, kernels/contrastive.ts sets it when the call has groups): multi-positive
+// InfoNCE (SupCon / UniCL): the target of row i and of column i is uniform over the rows of i's
+// group, Y_ij = [grp_i = grp_j]·inv_i (symmetric, since rows of one group share inv), in place of
+// δ_ij. Loss = Σ_i (lseR_i + lseC_i − 2 Σ_j Y_ij l_ij) / 2B; G_ij = (P^row_ij + P^col_ij − 2Y_ij)/2B.
+// Without it the lines below are exactly the one-positive kernel's, so its numbers do not move.
 
 struct Params {
   B: u32, E: u32, flags: u32, at: u32,
@@ -33,6 +41,7 @@ const MAX_E: u32 = 2048u;
 const CHUNK: u32 = 256u;
 const WITH_GRAD: u32 = 1u;
 const CLAMP_PARAM: u32 = 2u;
+const GROUPS: bool = false;
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> img: array<f32>;
@@ -51,6 +60,13 @@ var<workgroup> gs: array<f32, CHUNK>;
 fn normAt() -> u32 { return 2u * p.B * p.E; }
 fn logitsAt() -> u32 { return normAt() + 2u * p.B; }
 fn lseAt() -> u32 { return logitsAt() + p.B * p.B; }
+//#if GROUPS
+fn grpAt() -> u32 { return lseAt() + 2u * p.B; }
+fn invAt() -> u32 { return grpAt() + p.B; }
+
+// Y_ij: row i's (and column j's) target weight on the pair (i, j).
+fn targetWeight(i: u32, j: u32) -> f32 { return select(0.0, work[invAt() + i], work[grpAt() + i] == work[grpAt() + j]); }
+//#end
 
 fn clampedLogScale() -> f32 { return clamp(scale[p.offScale], 0.0, p.maxLogScale); }
 
@@ -122,14 +138,23 @@ fn con_lse(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u
 fn gradLogit(i: u32, j: u32) -> f32 {
   let l = work[logitsAt() + i * p.B + j];
   var g = exp(l - work[lseAt() + i]) + exp(l - work[lseAt() + p.B + j]);
+  //#if GROUPS
+  g -= 2.0 * targetWeight(i, j);
+  //#else
   if (i == j) { g -= 2.0; }
+  //#end
   return g / f32(2u * p.B);
 }
 
 @compute @workgroup_size(WG, 1, 1)
 fn con_finish(@builtin(local_invocation_index) lid: u32) {
   var s = 0.0;
+  //#if GROUPS
+  for (var i = lid; i < p.B; i += WG) { s += work[lseAt() + i] + work[lseAt() + p.B + i]; }
+  for (var k = lid; k < p.B * p.B; k += WG) { s -= 2.0 * targetWeight(k / p.B, k % p.B) * work[logitsAt() + k]; }
+  //#else
   for (var i = lid; i < p.B; i += WG) { s += work[lseAt() + i] + work[lseAt() + p.B + i] - 2.0 * work[logitsAt() + i * p.B + i]; }
+  //#end
   red[lid] = s;
   let loss = reduceSum(lid) / f32(2u * p.B);
   let withGrad = (p.flags & WITH_GRAD) != 0u;

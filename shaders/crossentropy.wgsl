@@ -20,16 +20,22 @@
 //            · 5 grad (rw)
 //   ce_mean  0 Params · 1 rowLoss (read) · 2 loss (rw)
 // Rows are numbered across a 2-D grid of workgroups (x + y·nwg.x): one dimension holds ≤ 65535.
+//
+// SMOOTH (a define, set by kernels/crossentropy.ts when ε = p.smoothing > 0): torch's label
+// smoothing, the target (1 − ε)·onehot + ε/V: rowLoss = (1 − ε)·(lse − x[target]) + ε·(lse − mean x),
+// grad = (softmax − (1 − ε)·onehot − ε/V)·g. ce_fwd then also sums each row's logits (for mean x).
+// Without it the lines are exactly the unsmoothed kernel's.
 
 struct Params {
   N: u32, V: u32, ignore: u32, flags: u32,
   offLogits: u32, offGrad: u32, gradScale: f32, invCount: f32,
-  offLoss: u32, pad0: u32, pad1: u32, pad2: u32,
+  offLoss: u32, smoothing: f32, pad1: u32, pad2: u32,
 }
 
 const WG: u32 = 64u;
 const WRITE_GRAD: u32 = 1u;
 const HAS_DLOSS: u32 = 2u;
+const SMOOTH: bool = false;
 // Below any logit: exp(NEG − x) is 0 and, unlike −inf, NEG − NEG is 0, not NaN.
 const NEG: f32 = -3.0e38;
 
@@ -40,6 +46,16 @@ const NEG: f32 = -3.0e38;
 
 var<workgroup> wm: array<f32, WG>;
 var<workgroup> ws: array<f32, WG>;
+//#if SMOOTH
+var<workgroup> wx: array<f32, WG>;
+
+// d rowLoss / d x_j ÷ g: softmax − the smoothed target.
+fn smoothedGrad(prob: f32, isTarget: bool) -> f32 {
+  var d = prob - p.smoothing / f32(p.V);
+  if (isTarget) { d -= 1.0 - p.smoothing; }
+  return d;
+}
+//#end
 
 fn rowScale(t: u32) -> f32 {
   if (t == p.ignore) { return 0.0; }
@@ -60,6 +76,9 @@ fn ce_fwd(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
   let base = p.offLogits + row * p.V;
   var m = NEG;
   var s = 0.0;
+  //#if SMOOTH
+  var sx = 0.0;
+  //#end
   // Four logits at a time: one rescale of the running sum per four exps instead of a second exp
   // per logit (a branch on a new max is executed by every lane once any lane takes it).
   for (var j0 = 4u * lid; j0 < p.V; j0 += 4u * WG) {
@@ -70,9 +89,16 @@ fn ce_fwd(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
     let e = exp(xm - mm);
     s = s * exp(m - mm) + ((e.x + e.y) + (e.z + e.w));
     m = mm;
+    //#if SMOOTH
+    let xs = select(vec4f(0.0), x, j0 + vec4u(0u, 1u, 2u, 3u) <= vec4u(last));
+    sx += (xs.x + xs.y) + (xs.z + xs.w);
+    //#end
   }
   wm[lid] = m;
   ws[lid] = s;
+  //#if SMOOTH
+  wx[lid] = sx;
+  //#end
   workgroupBarrier();
   for (var h = WG / 2u; h > 0u; h >>= 1u) {
     if (lid < h) {
@@ -81,6 +107,9 @@ fn ce_fwd(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
       let mm = max(m1, m2);
       ws[lid] = ws[lid] * exp(m1 - mm) + ws[lid + h] * exp(m2 - mm);
       wm[lid] = mm;
+      //#if SMOOTH
+      wx[lid] += wx[lid + h];
+      //#end
     }
     workgroupBarrier();
   }
@@ -89,7 +118,11 @@ fn ce_fwd(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
   let t = targets[row];
   if (lid == 0u) {
     var l = 0.0;
+    //#if SMOOTH
+    if (t != p.ignore) { l = (1.0 - p.smoothing) * ((mx - logits[base + t]) + logS) + p.smoothing * ((mx - wx[0] / f32(p.V)) + logS); }
+    //#else
     if (t != p.ignore) { l = (mx - logits[base + t]) + logS; }
+    //#end
     rowLoss[p.offLoss + row] = l;
     stats[2u * row] = mx;
     stats[2u * row + 1u] = logS;
@@ -98,8 +131,12 @@ fn ce_fwd(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
   let g = rowScale(t);
   let out = p.offGrad + row * p.V;
   for (var j = lid; j < p.V; j += WG) {
+    //#if SMOOTH
+    let d = smoothedGrad(exp((logits[base + j] - mx) - logS), j == t);
+    //#else
     var d = exp((logits[base + j] - mx) - logS);
     if (j == t) { d -= 1.0; }
+    //#end
     grad[out + j] = d * g;
   }
 }
@@ -119,8 +156,12 @@ fn ce_bwd(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
   let g = rowScale(t);
   let out = p.offGrad + row * p.V;
   for (var j = lid; j < p.V; j += WG) {
+    //#if SMOOTH
+    let d = smoothedGrad(exp((logits[base + j] - mx) - logS), j == t);
+    //#else
     var d = exp((logits[base + j] - mx) - logS);
     if (j == t) { d -= 1.0; }
+    //#end
     dlogits[out + j] = d * g;
   }
 }

@@ -33,6 +33,8 @@ export const NOT_FOR_ANY_ARCH: Record<string, string> = {
   'caption-field': 'it does not stream shards',
   'save-every': 'it writes last at the end and a checkpoint every --val-every steps',
   augment: 'its loader draws the crop and flip only (coca runs take --augment)',
+  'contrastive-positives': 'it has no contrastive loss',
+  'label-smoothing': "label smoothing is in CoCa's caption loss only",
 };
 
 /** One line for the first option in `notFor` that was given; likewise --precision other than f32 and --on-nan skip. */

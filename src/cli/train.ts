@@ -10,6 +10,7 @@ import { DEFAULT_ADAMW } from '../train/adamw.ts';
 import { checkInt, checkNumber, OptionError } from './numbers.ts';
 import { resumeOptions, RESUMABLE, runOf, type RecordedOptions } from '../train/resume.ts';
 import { DEFAULT_CLIP } from '../train/step.ts';
+import { CONTRASTIVE_POSITIVES, type ContrastivePositives } from '../train/positives.ts';
 import { checkRunFolder, train, type TrainOptions } from '../train/trainer.ts';
 import { PRECISIONS, type Precision } from '../tensor/precision.ts';
 import { ARCHS, ARCH_NAMES } from '../model/arch.ts';
@@ -53,6 +54,8 @@ interface TrainArgs {
   encoder?: string;
   'label-vectors'?: string;
   augment?: string;
+  'contrastive-positives'?: ContrastivePositives;
+  'label-smoothing'?: number;
 }
 
 // Defaults live here rather than in yargs, so that a resume can tell an option typed on the
@@ -73,6 +76,8 @@ const DEFAULTS = {
   'on-nan': 'stop',
   'save-every': '5m',
   precision: 'f32',
+  'contrastive-positives': 'none',
+  'label-smoothing': 0,
 } as const;
 const dflt = (k: keyof typeof DEFAULTS) => ({ defaultDescription: String(DEFAULTS[k]) });
 
@@ -105,6 +110,8 @@ function checkNumbers(o: RecordedOptions): void {
   checkNumber('weight-decay', o.weightDecay, { min: 0, max: 1 / o.lr, about: 'each step shrinks weights by lr × weight decay, which must stay below 1' });
   checkNumber('caption-weight', o.weights.caption, { min: 0 });
   checkNumber('contrastive-weight', o.weights.contrastive, { min: 0 });
+  // ε = 1 would make the caption target uniform: nothing about the next word would be learned.
+  checkNumber('label-smoothing', o.labelSmoothing, { min: 0, max: 0.99, about: "the caption target's share spread over the vocabulary, e.g. 0.1" });
   if (o.weights.caption === 0 && o.weights.contrastive === 0) throw new OptionError('--caption-weight and --contrastive-weight are both 0: nothing would be learned; keep at least one above 0');
 }
 
@@ -163,6 +170,9 @@ function freshOptions(a: TrainArgs): RecordedOptions {
     ...(a['caption-field'] !== undefined ? { captionField: a['caption-field'] } : {}),
     ...(a.init !== undefined ? { init: a.init } : {}),
     ...(a.augment ? { augment: canonicalAugment(a.augment) || undefined } : {}),
+    // Recorded only when on, so that a run of today's recipe records what it always did.
+    ...(a['contrastive-positives'] && a['contrastive-positives'] !== 'none' ? { contrastivePositives: a['contrastive-positives'] } : {}),
+    ...(a['label-smoothing'] ? { labelSmoothing: a['label-smoothing'] } : {}),
   };
 }
 
@@ -201,6 +211,15 @@ export const trainCommand = {
       .option('clip', { type: 'number', ...dflt('clip'), describe: 'global gradient-norm clip' })
       .option('caption-weight', { type: 'number', ...dflt('caption-weight'), describe: 'λ_cap, weight of the captioning loss' })
       .option('contrastive-weight', { type: 'number', ...dflt('contrastive-weight'), describe: 'λ_con, weight of the contrastive loss' })
+      .option('contrastive-positives', {
+        type: 'string',
+        choices: [...CONTRASTIVE_POSITIVES],
+        ...dflt('contrastive-positives'),
+        describe:
+          'which captions in a batch count as matches of a picture in the contrastive loss: none (its own caption only; other captions of the same concept are negatives), or concept (every pair of its concept: the target of each row and column is uniform over them, as SupCon/UniCL). ' +
+          "Concepts are the built-in sets' concept groups (styles, skin tones, gender words and translations of one thing); for your own data, identical captions (after case and spacing). Validation keeps the one-positive loss, so runs compare",
+      })
+      .option('label-smoothing', { type: 'number', ...dflt('label-smoothing'), describe: "ε of the captioning loss, PyTorch's CrossEntropyLoss(label_smoothing=ε): (1 − ε)·NLL + ε·the mean over the vocabulary of −log p, pad positions ignored; in [0, 0.99]. The training log shows the smoothed loss, validation the unsmoothed one" })
       .option('resume', {
         type: 'string',
         describe: "continue a run in its own folder from its newest complete checkpoint (last, best or step-N), with the run's recorded options (run.json); a checkpoint folder inside a run continues from that one. coca, showtell and sat runs continue bit for bit (weights, AdamW, the data order and dropout draws); prefix and devise runs cannot be resumed yet",

@@ -25,6 +25,11 @@ export interface CocaInputs {
   /** [B, L] token ids, rows [SOT] … [EOT] pad…, L ≤ context_length. */
   text: Int32Array;
   batch: number;
+  /**
+   * Training only: one id per row, rows sharing one being positives of each other in the
+   * contrastive loss (`coca train --contrastive-positives`); absent: each row its own.
+   */
+  groups?: Int32Array;
 }
 
 /** Token ids on the GPU with the text tower's key mask. */
@@ -41,6 +46,8 @@ export interface PreparedText {
 /** Per-batch GPU inputs: patches, token ids and the text tower's key mask. */
 export interface PreparedInputs extends PreparedText {
   patches: Tensor;
+  /** CocaInputs.groups, carried to the contrastive loss. */
+  groups?: Int32Array;
 }
 
 export interface CocaOutputs {
@@ -135,6 +142,7 @@ export class CocaModel {
     return {
       ...text,
       patches,
+      ...(inputs.groups ? { groups: inputs.groups } : {}),
       release: () => {
         text.release();
         patches.release();

@@ -61,9 +61,9 @@ export function uploadCaptionTargets(model: CocaModel, inp: PreparedInputs): { t
   return { targets: uploadTokenIds(model.gpu, host, { shape: [inp.B * inp.L], label: 'caption_targets' }), counted };
 }
 
-/** The caption cross-entropy of a forward pass: mean over the counted targets, [1]. */
-export function captionLoss(model: CocaModel, out: CocaOutputs, inp: PreparedInputs, targets: TokenIds): Tensor {
-  return crossEntropy(reshape(out.logits, [inp.B * inp.L, model.config.multimodal_cfg.vocab_size]), targets);
+/** The caption cross-entropy of a forward pass: mean over the counted targets, [1]; `labelSmoothing`: torch's ε (training only). */
+export function captionLoss(model: CocaModel, out: CocaOutputs, inp: PreparedInputs, targets: TokenIds, labelSmoothing = 0): Tensor {
+  return crossEntropy(reshape(out.logits, [inp.B * inp.L, model.config.multimodal_cfg.vocab_size]), targets, IGNORE_INDEX, labelSmoothing);
 }
 
 /** Floats of the loss stats a step records: caption, contrastive, the clamped log-scale. */
@@ -86,13 +86,14 @@ export function lossParts(floats: Float32Array, at: number, weights: LossWeights
  * beside it: the three loss floats land in `target`, nothing is read back. With `grads`, the
  * embeddings' gradients come back as tensors and the logit scale's goes into its .grad.
  */
-function recordContrastive(model: CocaModel, out: Pick<CocaOutputs, 'imageEmbedding' | 'textEmbedding'>, caption: Tensor, target: LossStatsTarget, weights: LossWeights, o: { grads: boolean; clampParam: boolean }): { dImage: Tensor; dText: Tensor } | null {
+function recordContrastive(model: CocaModel, out: Pick<CocaOutputs, 'imageEmbedding' | 'textEmbedding'>, caption: Tensor, target: LossStatsTarget, weights: LossWeights, o: { grads: boolean; clampParam: boolean; groups?: Int32Array }): { dImage: Tensor; dText: Tensor } | null {
   model.gpu.copy(caption.buffer, target.buffer, 4, caption.offset * 4, target.at * 4);
   return contrastiveLoss(out.imageEmbedding, out.textEmbedding, model.params.get('logit_scale'), {
     maxLogScale: LOGIT_SCALE_MAX,
     out: { buffer: target.buffer, at: target.at + 1 },
     grads: o.grads ? { weight: weights.contrastive } : undefined,
     clampParam: o.clampParam,
+    groups: o.groups,
   });
 }
 
@@ -105,7 +106,10 @@ export interface LossEval {
   captionTargets: number;
 }
 
-/** The loss of one batch, forward only: no tape, no gradients. */
+/**
+ * The loss of one batch, forward only: no tape, no gradients. Always today's loss (one positive
+ * per row, no label smoothing), whatever recipe trained the model: validation losses compare.
+ */
 export async function computeLoss(model: CocaModel, inp: PreparedInputs, weights = DEFAULT_LOSS_WEIGHTS): Promise<LossEval> {
   const { targets, counted } = uploadCaptionTargets(model, inp);
   try {
@@ -142,6 +146,8 @@ export interface RecordOptions {
    * the loss floats written are the loss's own. Default 1.
    */
   gradScale?: number;
+  /** The caption loss's label smoothing ε (torch's); default 0. The contrastive groups come with the inputs. */
+  labelSmoothing?: number;
 }
 
 /**
@@ -157,11 +163,11 @@ export function recordLossAndBackward(model: CocaModel, inp: PreparedInputs, tar
   const { targets } = uploadCaptionTargets(model, inp);
   try {
     const out = withTape(tape, () => model.forward(inp));
-    const caption = withTape(tape, () => captionLoss(model, out, inp, targets));
+    const caption = withTape(tape, () => captionLoss(model, out, inp, targets, o.labelSmoothing));
     for (const t of [out.imageEmbedding, out.textEmbedding, caption]) tape.keep(t);
     if (keepOutputs) for (const t of [out.imageTokens, out.textTokens, out.logits]) tape.keep(t);
     const gradWeights = { contrastive: weights.contrastive * S, caption: weights.caption * S };
-    const g = recordContrastive(model, out, caption, target, gradWeights, { grads: true, clampParam: o.clampLogitScale ?? false })!;
+    const g = recordContrastive(model, out, caption, target, gradWeights, { grads: true, clampParam: o.clampLogitScale ?? false, groups: inp.groups })!;
     tape.backwardFrom([
       [caption, Tensor.fromArray(gpu, [gradWeights.caption], [1], 'd_caption')],
       [out.imageEmbedding, g.dImage],

@@ -16,7 +16,7 @@ import { DEFAULT_CLIP, type StepOptions, type StepReport } from './step.ts';
  * logit scale clamped as a training step clamps it; returns the mean of their loss parts. With a
  * `lossScale` S (mixed precision), the gradients left are S times that.
  */
-export async function accumulateGradients(model: CocaModel, micro: readonly CocaInputs[], weights: LossWeights = DEFAULT_LOSS_WEIGHTS, lossScale = 1): Promise<LossParts> {
+export async function accumulateGradients(model: CocaModel, micro: readonly CocaInputs[], weights: LossWeights = DEFAULT_LOSS_WEIGHTS, lossScale = 1, labelSmoothing = 0): Promise<LossParts> {
   if (micro.length === 0) throw new RangeError('gradient accumulation needs at least one micro-batch');
   const K = micro.length;
   const scaled = { contrastive: weights.contrastive / K, caption: weights.caption / K };
@@ -33,7 +33,7 @@ export async function accumulateGradients(model: CocaModel, micro: readonly Coca
     for (const m of micro) {
       const inp = model.prepare(m);
       try {
-        recordLossAndBackward(model, inp, { buffer: stats, at: 0 }, { weights: scaled, clampLogitScale: true, gradScale: lossScale });
+        recordLossAndBackward(model, inp, { buffer: stats, at: 0 }, { weights: scaled, clampLogitScale: true, gradScale: lossScale, labelSmoothing });
         const p = lossParts(await model.gpu.read(stats, LOSS_STATS_FLOATS), 0, scaled);
         dLogitScale += logitScale.grad ? (await logitScale.grad.toArray())[0]! : 0;
         contrastive += p.contrastive / K;
@@ -53,7 +53,7 @@ export async function accumulateGradients(model: CocaModel, micro: readonly Coca
 
 /** One optimiser step over K micro-batches (K = 1 is trainStep's step on that batch). */
 export async function accumulatedStep(model: CocaModel, opt: AdamW, micro: readonly CocaInputs[], o: StepOptions = {}): Promise<StepReport> {
-  const parts = await accumulateGradients(model, micro, o.weights ?? DEFAULT_LOSS_WEIGHTS, o.lossScale);
+  const parts = await accumulateGradients(model, micro, o.weights ?? DEFAULT_LOSS_WEIGHTS, o.lossScale, o.labelSmoothing);
   const g = await opt.clipGradNorm(o.clip ?? DEFAULT_CLIP, o.lossScale);
   const nonFinite = !Number.isFinite(parts.total) ? `the loss (${!Number.isFinite(parts.caption) ? 'caption' : 'contrastive'}) is ${parts.total}` : g.nonFinite ? 'a gradient is NaN or Inf' : null;
   if (!nonFinite) {

@@ -28,7 +28,7 @@ export function splitBatch(batch: CocaInputs, M: number): CocaInputs[] {
   const out: CocaInputs[] = [];
   for (let s = 0; s < N; s += M) {
     const rows = Math.min(M, N - s);
-    out.push({ images: batch.images.subarray(s * px, (s + rows) * px), text: batch.text.subarray(s * L, (s + rows) * L), batch: rows });
+    out.push({ images: batch.images.subarray(s * px, (s + rows) * px), text: batch.text.subarray(s * L, (s + rows) * L), batch: rows, ...(batch.groups ? { groups: batch.groups.subarray(s, s + rows) } : {}) });
   }
   return out;
 }
@@ -72,7 +72,7 @@ function embedInPieces(model: CocaModel, micro: readonly CocaInputs[], N: number
  * clamped as a training step clamps it. Returns the batch's loss parts (one read-back). With a
  * `lossScale` S (mixed precision), the gradients left are S times those.
  */
-export async function cachedGradients(model: CocaModel, batch: CocaInputs, M: number, weights: LossWeights = DEFAULT_LOSS_WEIGHTS, lossScale = 1): Promise<LossParts> {
+export async function cachedGradients(model: CocaModel, batch: CocaInputs, M: number, weights: LossWeights = DEFAULT_LOSS_WEIGHTS, lossScale = 1, labelSmoothing = 0): Promise<LossParts> {
   const gpu = model.gpu;
   const micro = splitBatch(batch, M);
   const counts = micro.map((m) => countedTargets(model, m));
@@ -90,6 +90,7 @@ export async function cachedGradients(model: CocaModel, batch: CocaInputs, M: nu
         out: { buffer: stats, at: 1 },
         grads: { weight: weights.contrastive * lossScale },
         clampParam: true,
+        groups: batch.groups,
       })!;
       dImage = g.dImage;
       dText = g.dText;
@@ -104,6 +105,7 @@ export async function cachedGradients(model: CocaModel, batch: CocaInputs, M: nu
         dText: dText.narrow(row, m.batch),
         captionWeight: totalCount > 0 ? (lossScale * weights.caption * counts[i]!) / totalCount : 0,
         captionOut: { buffer: stats, at: 3 + i },
+        labelSmoothing,
       });
       row += m.batch;
     }
@@ -124,14 +126,14 @@ export async function cachedGradients(model: CocaModel, batch: CocaInputs, M: nu
  * (owned by the tape from here) and its weighted captioning loss; its caption loss lands in
  * captionOut.
  */
-function backwardPiece(model: CocaModel, m: CocaInputs, o: { dImage: Tensor; dText: Tensor; captionWeight: number; captionOut: { buffer: GPUBuffer; at: number } }): void {
+function backwardPiece(model: CocaModel, m: CocaInputs, o: { dImage: Tensor; dText: Tensor; captionWeight: number; captionOut: { buffer: GPUBuffer; at: number }; labelSmoothing: number }): void {
   const gpu = model.gpu;
   const inp = model.prepare(m);
   const { targets } = uploadCaptionTargets(model, inp);
   const tape = new Tape();
   try {
     const out = withTape(tape, () => model.forward(inp));
-    const caption = withTape(tape, () => captionLoss(model, out, inp, targets));
+    const caption = withTape(tape, () => captionLoss(model, out, inp, targets, o.labelSmoothing));
     const roots = [out.imageEmbedding, out.textEmbedding, caption];
     for (const t of roots) tape.keep(t);
     gpu.copy(caption.buffer, o.captionOut.buffer, 4, caption.offset * 4, o.captionOut.at * 4);
@@ -154,7 +156,7 @@ function backwardPiece(model: CocaModel, m: CocaInputs, o: { dImage: Tensor; dTe
 
 /** One optimiser step on a batch whose contrastive loss spans all its rows, M rows in memory at a time. */
 export async function gradCachedStep(model: CocaModel, opt: AdamW, batch: CocaInputs, M: number, o: StepOptions = {}): Promise<StepReport> {
-  const parts = await cachedGradients(model, batch, M, o.weights ?? DEFAULT_LOSS_WEIGHTS, o.lossScale);
+  const parts = await cachedGradients(model, batch, M, o.weights ?? DEFAULT_LOSS_WEIGHTS, o.lossScale, o.labelSmoothing);
   const g = await opt.clipGradNorm(o.clip ?? DEFAULT_CLIP, o.lossScale);
   const nonFinite = !Number.isFinite(parts.total) ? `the loss (${!Number.isFinite(parts.caption) ? 'caption' : 'contrastive'}) is ${parts.total}` : g.nonFinite ? 'a gradient is NaN or Inf' : null;
   if (!nonFinite) {

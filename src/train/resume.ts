@@ -61,6 +61,9 @@ export const RESUMABLE: Record<string, Setting> = {
   precision: { ...field('precision'), optional: true },
   // Runs recorded before --augment had none: '' and absent are one setting.
   augment: { get: (o) => o.augment ?? '', set: (o, v) => (o.augment = (v as string) || undefined), optional: true },
+  // Runs recorded before these options existed (or without them) trained with today's loss.
+  'contrastive-positives': { get: (o) => o.contrastivePositives ?? 'none', set: (o, v) => (o.contrastivePositives = v as RecordedOptions['contrastivePositives']), optional: true },
+  'label-smoothing': { get: (o) => o.labelSmoothing ?? 0, set: (o, v) => (o.labelSmoothing = v as number), optional: true },
   // How often `last` is written changes nothing the run computes: a resume may change it freely.
   'save-every': { ...field('saveEvery'), free: true, optional: true },
 };

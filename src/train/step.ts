@@ -20,6 +20,8 @@ export interface StepOptions {
    * norm, clip and update see the true gradients. Default 1 (f32: nothing scaled).
    */
   lossScale?: number;
+  /** `coca train --label-smoothing`: the caption loss's ε; default 0. */
+  labelSmoothing?: number;
 }
 
 export interface StepReport extends LossParts {
@@ -43,7 +45,7 @@ export async function trainStep(model: CocaModel, opt: AdamW, inp: PreparedInput
   // this step's update gives the same values, since whatever reads it in between (the loss,
   // validation, a checkpoint) clamps what it reads.
   const lossScale = o.lossScale ?? 1;
-  recordLossAndBackward(model, inp, { buffer: stats, at: STEP_LOSS_AT }, { weights, clampLogitScale: true, gradScale: lossScale });
+  recordLossAndBackward(model, inp, { buffer: stats, at: STEP_LOSS_AT }, { weights, clampLogitScale: true, gradScale: lossScale, labelSmoothing: o.labelSmoothing });
   opt.recordGradNorm(o.clip ?? DEFAULT_CLIP, { from: STEP_LOSS_AT, count: 2 }, lossScale);
   const lr = opt.hyper.lr;
   if (o.lr !== undefined) opt.hyper.lr = o.lr;

@@ -30,6 +30,7 @@ import { validate, type Validation } from './validate.ts';
 import { checkOutputFolder, claimOutputFolder, type OutputOptions } from '../util/outdir.ts';
 import { writeFileAtomic } from '../util/atomic.ts';
 import type { RunOptions } from './run-options.ts';
+import { conceptGroups, type ContrastivePositives } from './positives.ts';
 
 export class TrainError extends CocaError {
   override name = 'TrainError';
@@ -90,6 +91,14 @@ export interface TrainOptions extends RunOptions {
    * (src/data/augment-spec.ts: `colour=0.4,grey=0.2,blur=0.5`); absent or '' for none.
    */
   augment?: string;
+  /**
+   * `concept`: rows of one concept in a batch are positives of each other in the contrastive loss
+   * (src/train/positives.ts); default (absent or `none`): each row's own caption only. Validation
+   * keeps the one-positive loss.
+   */
+  contrastivePositives?: ContrastivePositives;
+  /** The caption loss's label smoothing ε (torch's); default 0. Validation reports the unsmoothed loss. */
+  labelSmoothing?: number;
 }
 
 export interface StepLog extends LossParts {
@@ -259,6 +268,8 @@ export async function train(gpu: Gpu, o: TrainOptions, log: (line: string) => vo
   log(`  preprocessing (recorded in the model's config.json): ${describePreprocess(pre)}`);
   if (scaler) log(`  precision f16: f16 products with f32 accumulation, f32 master weights and AdamW moments; dynamic loss scale ${scaler.scale} (×${scaler.options.growthFactor} after ${scaler.options.growthInterval} clean steps, ×${scaler.options.backoffFactor} and the step skipped on an overflow)`);
   if (o.augment) log(`  augmentation: crop and flip, and ${o.augment} (--augment)`);
+  const recipe = [o.contrastivePositives === 'concept' ? 'contrastive positives: the rows of one concept' : '', o.labelSmoothing ? `caption label smoothing ${o.labelSmoothing}` : ''].filter(Boolean);
+  if (recipe.length) log(`  loss recipe: ${recipe.join('; ')} (validation keeps the plain losses)`);
   if (o.lockImage) log(`  image tower locked: ${locked.toLocaleString('en')} parameters (visual.*) take no gradient and no update`);
 
   const logFile = path.join(o.out, 'log.jsonl');
@@ -300,8 +311,9 @@ export async function train(gpu: Gpu, o: TrainOptions, log: (line: string) => vo
       const batch = { rows: batches.reduce((n, b) => n + b.rows, 0) };
       const lr = learningRate(state.step, o.lr, o.warmup, o.steps) * state.lrScale;
       const lossScale = scaler?.scale;
-      const stepOptions = { weights: o.weights, clip: o.clip, lr, lossScale };
-      const { gradNorm, nonFinite: bad, ...parts } = await stepOn(model, opt, batches, stepOptions, micro);
+      const stepOptions = { weights: o.weights, clip: o.clip, lr, lossScale, ...(o.labelSmoothing ? { labelSmoothing: o.labelSmoothing } : {}) };
+      const groupsOf = o.contrastivePositives === 'concept' ? (b: Batch) => conceptGroups(b, trainSet ? (i) => trainSet.meta(i) : undefined) : undefined;
+      const { gradNorm, nonFinite: bad, ...parts } = await stepOn(model, opt, batches, stepOptions, micro, groupsOf);
       if (scaler) {
         // Gradients that overflowed at a finite loss are the scale's doing: skip, halve, go on.
         const overflowed = bad !== null && Number.isFinite(parts.total);
@@ -370,8 +382,8 @@ function describeBatch(batch: number, accum: number, micro: number | undefined):
 }
 
 /** One optimiser step: trainStep on one batch, gradients accumulated over several, or one batch gradient-cached. */
-async function stepOn(model: CocaModel, opt: AdamW, batches: readonly Batch[], o: StepOptions, microBatch?: number): Promise<StepReport> {
-  const inputs = batches.map((b) => ({ images: b.images, text: b.tokens, batch: b.rows }));
+async function stepOn(model: CocaModel, opt: AdamW, batches: readonly Batch[], o: StepOptions, microBatch?: number, groupsOf?: (b: Batch) => Int32Array): Promise<StepReport> {
+  const inputs = batches.map((b) => ({ images: b.images, text: b.tokens, batch: b.rows, ...(groupsOf ? { groups: groupsOf(b) } : {}) }));
   if (microBatch !== undefined) return gradCachedStep(model, opt, inputs[0]!, microBatch, o);
   if (inputs.length > 1) return accumulatedStep(model, opt, inputs, o);
   const inp = model.prepare(inputs[0]!);

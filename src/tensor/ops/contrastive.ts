@@ -14,6 +14,8 @@ export interface ContrastiveOptions {
   grads?: { weight: number };
   /** Write the clamped log-scale back into the parameter. */
   clampParam?: boolean;
+  /** One id per row: rows sharing one are positives of each other (kernels/contrastive.ts). */
+  groups?: ArrayLike<number>;
 }
 
 const ref = (t: Tensor) => ({ buffer: t.buffer, shape: t.shape, offset: t.offset });
@@ -36,6 +38,7 @@ export function contrastiveLoss(image: Tensor, text: Tensor, logScale: Tensor, o
     out: { buffer: o.out.buffer, offset: o.out.at },
     grads: grads && o.grads ? { image: ref(grads.dImage), text: ref(grads.dText), logScale: { buffer: logScale.grad!.buffer, offset: logScale.grad!.offset }, weight: o.grads.weight } : undefined,
     clampParam: o.clampParam,
+    groups: o.groups,
   });
   return grads;
 }
