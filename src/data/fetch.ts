@@ -106,6 +106,8 @@ function pipeDebToTar(deb: string, dest: string, members: string[]): Promise<voi
       else reject(new DataError(`could not unpack ${deb} (${err.trim().split('\n')[0] ?? `exit ${code}`}); remove it and run the build again`));
     });
     dpkg.on('error', (e) => reject(new DataError(`dpkg-deb is needed to unpack ${deb} (${e.message}); install dpkg`)));
+    // Without this, a missing tar is an unhandled 'error' event: the build crashes with a stack.
+    tar.on('error', (e) => reject(new DataError(`tar is needed to unpack ${deb} (${e.message}); install tar`)));
   });
 }
 
