@@ -3,7 +3,7 @@
 // encodes (queries, candidate captions, zero-shot classes) run one request at a time and are
 // cached where they repeat (the index's captions, a label set).
 import { poolerPatchWeights, wordMap } from '../infer/attention-map.ts';
-import { captionImages } from '../infer/caption.ts';
+import { captionImages, type CaptionOptions } from '../infer/caption.ts';
 import { embedImages, embedTexts, topK, type Hit } from '../infer/embed.ts';
 import { queryLanguage } from '../infer/language.ts';
 import type { OpenCheckpoint } from '../infer/load.ts';
@@ -15,7 +15,7 @@ import type { GpuQueue } from './queue.ts';
 export interface CaptionJob {
   /** [3, S, S] normalised. */
   image: Float32Array;
-  search: CheckedSearch;
+  search: CheckedSearch & Pick<CaptionOptions, 'rerank'>;
   attention: boolean;
   /** Sampling: this many captions, drawn as separate rows. */
   n: number;
@@ -34,6 +34,8 @@ export interface Token {
 export interface CaptionOut {
   text: string;
   score: number;
+  /** With rerank: how the caption was chosen among the beams' (Caption.rerank). */
+  rerank?: { similarity: number; score: number; beamRank: number };
   tokens: Token[];
 }
 
@@ -93,6 +95,7 @@ export class Engine {
         return {
           text: tokenizer.decode(c.tokens),
           score: c.score,
+          ...(c.rerank ? { rerank: c.rerank } : {}),
           tokens: c.tokens.slice(1).map((id, k) => {
             const t: Token = { id, text: id === tokenizer.eosId ? '[EOT]' : tokenizer.decode([id]), logprob: c.logprobs[k]! };
             const cross = c.attention?.[k];

@@ -2,6 +2,7 @@
 // to the routes (server.ts) rather than generated: the API is small, and a test checks that every
 // route the server has is described here and the other way round.
 import { DEFAULT_SEARCH as D } from '../infer/search.ts';
+import { DEFAULT_RERANK_WEIGHT } from '../infer/rerank.ts';
 import type { ServeOptions } from './server.ts';
 
 const error = { description: 'What is wrong, in one line', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } };
@@ -44,6 +45,8 @@ export function openapi(o: ServeOptions): object {
             temperature: num('sampling temperature', { exclusiveMinimum: 0, default: D.temperature }),
             seed: int('sampling seed: the same picture and seed give the same captions whatever else the server is decoding', { default: D.seed }),
             lang: { type: 'string', description: "caption language of a multilingual model: one of /api/health's languages (en, ru, zh, ms: its token follows [SOT]); a model without language tokens (languages empty) takes only en. Another is a 400 naming the model's languages. Every served model must have it", default: 'en' },
+            rerank: { type: 'boolean', description: "choose among the beams' finished captions by the model's image–text similarity (beams ≥ 2; CoCa models only: a request to a server that also serves another architecture is a 400)", default: false },
+            rerankWeight: num('α in score = α·similarity + (1 − α)·beam score (the length-normalised log-prob); with rerank', { minimum: 0, maximum: 1, default: DEFAULT_RERANK_WEIGHT }),
             n: int('captions to sample (1–5; sampling only)'),
             attention: { type: 'boolean', description: 'per-token attention maps (default true)' },
           }),
@@ -118,7 +121,15 @@ export function openapi(o: ServeOptions): object {
             },
           },
         },
-        Caption: { type: 'object', properties: { text: { type: 'string' }, score: { type: 'number' }, tokens: { type: 'array', items: { $ref: '#/components/schemas/Token' } } } },
+        Caption: {
+          type: 'object',
+          properties: {
+            text: { type: 'string' },
+            score: { type: 'number' },
+            rerank: { type: 'object', description: "with rerank: the cosine with the picture, the combined score, and the place among the beams (0 = the search's own best)", properties: { similarity: { type: 'number' }, score: { type: 'number' }, beamRank: { type: 'integer' } } },
+            tokens: { type: 'array', items: { $ref: '#/components/schemas/Token' } },
+          },
+        },
         Images: {
           type: 'object',
           properties: {

@@ -12,6 +12,7 @@ import type { Gpu } from '../gpu/gpu.ts';
 import type { OpenCheckpoint } from '../infer/load.ts';
 import { explainQueryLanguage } from '../infer/language.ts';
 import { checkSearch } from '../infer/search.ts';
+import { checkRerank } from '../infer/rerank.ts';
 import type { RetrievalIndex } from '../infer/retrieval.ts';
 import type { Arch } from '../model/arch.ts';
 import type { OpenCaptioner } from '../model/captioners/checkpoint.ts';
@@ -146,9 +147,11 @@ function captionRequest(f: Fields, m: ServedModel, maxBeams: number) {
   const n = num(f, 'n') ?? 1;
   if (!Number.isInteger(n) || n < 1 || n > 5) throw err400(`n must be an integer from 1 to 5, got ${f.n}`);
   if (n > 1 && !search.sample) throw err400('n > 1 draws several captions by sampling: add sample=true (beam search gives its best caption)');
+  const rerank = checkRerank({ rerank: bool(f, 'rerank', false), rerankWeight: num(f, 'rerankWeight') }, search);
+  if (rerank && m.arch !== 'coca') throw err400(`rerank: the model "${m.name}" is a ${m.arch} captioner, which has no text tower to measure image–text similarity with; leave out rerank`);
   // Checked here, so a language the model lacks is this request's one-line 400, not its batch's.
   const lang = checkLanguage(f, m.languages, `the model "${m.name}"`);
-  return { search, n, attention: bool(f, 'attention', true), ...(lang !== undefined ? { lang } : {}) };
+  return { search: rerank ? { ...search, rerank } : search, n, attention: bool(f, 'attention', true), ...(lang !== undefined ? { lang } : {}) };
 }
 
 export interface Served {
