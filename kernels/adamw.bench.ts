@@ -1,5 +1,5 @@
 // Bench cases of the AdamW family: the update over a flat parameter buffer, the global gradient
-// norm, and norm + in-place clip, validated against the float64 reference on the inputs they are
+// norm, norm + in-place clip, and the moving average of the weights after it (kernels/ema.ts), validated against the float64 reference on the inputs they are
 // then timed on, reported in GB/s beside the copy ceilings of the same run.
 import type { Gpu } from '../src/gpu/gpu.ts';
 import { compareClose } from '../src/util/allclose.ts';
@@ -7,13 +7,16 @@ import { Rng } from '../src/util/prng.ts';
 import { parseList, parseSizes, printRows, runCases, type BenchCase, type BenchContext, type BenchFamily } from './bench/harness.ts';
 import { adamw, clipGradNorm, gradNorm, STATS_FLOATS, type AdamWHyper, type AdamWSegment } from './adamw.ts';
 import { adamwRef, gradNormRef } from './adamw.ref.ts';
+import { emaUpdate } from './ema.ts';
+import { emaRef } from './ema.ref.ts';
 
-const PASSES = ['step', 'norm', 'clip'] as const;
+const PASSES = ['step', 'norm', 'clip', 'ema'] as const;
 type Pass = (typeof PASSES)[number];
 
 // Napkin math per element: step reads p, g, m, v and writes p, m, v (28 bytes); norm reads g
-// (4); clip reads g for the norm, then reads and writes it to scale (12).
-const BYTES: Record<Pass, number> = { step: 28, norm: 4, clip: 12 };
+// (4); clip reads g for the norm, then reads and writes it to scale (12); ema reads the average
+// and the weights and writes the average (12).
+const BYTES: Record<Pass, number> = { step: 28, norm: 4, clip: 12, ema: 12 };
 
 const HYPER: AdamWHyper = { lr: 1e-3, beta1: 0.9, beta2: 0.98, eps: 1e-6, weightDecay: 0.1 };
 
@@ -26,6 +29,23 @@ function adamwCase(gpu: Gpu, pass: Pass, n: number, seed: number): BenchCase {
   const sample = Array.from({ length: Math.min(n, 4096) }, () => rng.int(n));
   const grads = [{ buffer: G, length: n }];
   const common = { variant: pass, shape: String(n), work: { bytes: BYTES[pass] * n } };
+  if (pass === 'ema') {
+    const [E, S] = [gpu.upload(p0, 'bench:ema'), gpu.upload(g, 'bench:weights')];
+    const record = () => emaUpdate(gpu, { ema: E, src: S, length: n, decay: 0.999 });
+    return {
+      ...common,
+      record,
+      async validate() {
+        gpu.write(E, p0);
+        record();
+        const ref = Float64Array.from(p0);
+        emaRef(ref, g, 0, n, 0.999);
+        const c = compareClose(await gpu.read(E, n, 0, 'bench:ema:validate'), ref, { atol: 1e-7, rtol: 1e-6 }, sample);
+        return { ok: c.ok, maxAbsError: c.maxAbsError, checked: c.count };
+      },
+      release: () => [G, stats, E, S].forEach((b) => gpu.release(b)),
+    };
+  }
   if (pass !== 'step') {
     return {
       ...common,
@@ -69,7 +89,7 @@ export function* adamwCases(ctx: BenchContext): Generator<BenchCase> {
 
 export const adamwBench: BenchFamily = {
   name: 'adamw',
-  describe: 'AdamW update over a flat buffer, global grad norm, norm + in-place clip; GB/s vs the copy ceilings',
+  describe: 'AdamW update over a flat buffer, global grad norm, norm + in-place clip, weight average (--ema); GB/s vs the copy ceilings',
   async run(ctx) {
     return printRows(ctx, await runCases(ctx, 'adamw', adamwCases(ctx)), { variant: 'pass', shape: 'elements' });
   },

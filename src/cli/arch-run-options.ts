@@ -35,6 +35,7 @@ export const NOT_FOR_ANY_ARCH: Record<string, string> = {
   augment: 'its loader draws the crop and flip only (coca runs take --augment)',
   'contrastive-positives': 'it has no contrastive loss',
   'label-smoothing': "label smoothing is in CoCa's caption loss only",
+  ema: 'its trainer keeps no weight average (coca runs take --ema)',
 };
 
 /** One line for the first option in `notFor` that was given; likewise --precision other than f32 and --on-nan skip. */

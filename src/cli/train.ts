@@ -56,6 +56,7 @@ interface TrainArgs {
   augment?: string;
   'contrastive-positives'?: ContrastivePositives;
   'label-smoothing'?: number;
+  ema?: number;
 }
 
 // Defaults live here rather than in yargs, so that a resume can tell an option typed on the
@@ -108,6 +109,7 @@ function checkNumbers(o: RecordedOptions): void {
   checkNumber('lr', o.lr, { above: 0, max: 1, about: 'the peak AdamW step, e.g. 1e-3' });
   checkNumber('clip', o.clip, { above: 0, about: 'the largest global gradient norm kept' });
   checkNumber('weight-decay', o.weightDecay, { min: 0, max: 1 / o.lr, about: 'each step shrinks weights by lr × weight decay, which must stay below 1' });
+  if (o.ema !== undefined && !(o.ema >= 0 && o.ema < 1)) throw new OptionError(`--ema must be a number ≥ 0 and < 1 (the share of the weight average kept at each step, e.g. 0.999; 0 is off), got ${o.ema}`);
   checkNumber('caption-weight', o.weights.caption, { min: 0 });
   checkNumber('contrastive-weight', o.weights.contrastive, { min: 0 });
   // ε = 1 would make the caption target uniform: nothing about the next word would be learned.
@@ -173,6 +175,7 @@ function freshOptions(a: TrainArgs): RecordedOptions {
     // Recorded only when on, so that a run of today's recipe records what it always did.
     ...(a['contrastive-positives'] && a['contrastive-positives'] !== 'none' ? { contrastivePositives: a['contrastive-positives'] } : {}),
     ...(a['label-smoothing'] ? { labelSmoothing: a['label-smoothing'] } : {}),
+    ...(a.ema ? { ema: a.ema } : {}),
   };
 }
 
@@ -260,6 +263,12 @@ export const trainCommand = {
       .option('micro-batch', { type: 'number', describe: 'with --contrastive-batch N: pairs in activation memory at once, a divisor of N; validation runs in pieces of it too [default: none, needed with --contrastive-batch]' })
       .option('shuffle-buffer', { type: 'number', describe: 'WebDataset shards: pairs shuffled together as they stream in (the shard order is shuffled too) [default: 1000]' })
       .option('augment', { type: 'string', describe: AUGMENT_HELP })
+      .option('ema', {
+        type: 'number',
+        describe:
+          'keep an exponential moving average of the weights with this decay (e.g. 0.999; 0: off), updated on the GPU after each step, warmed up as timm does (decay 1 − t^(−2/3) until it reaches this). ' +
+          "Validation, best and the checkpoints' model.safetensors (what eval, caption, serve and export read) are the average; raw.safetensors beside it holds the weights training continues from (docs/recipes.md) [default: 0]",
+      })
       .option('caption-field', { type: 'string', describe: 'WebDataset shards: the json field a caption is read from when a sample has no .txt [default: caption]' })
       .example('$0 train', 'nano on the built-in small set, a few minutes on a CPU')
       .example('$0 train --preset tiny --data builtin --steps 2000', 'a bigger model on the full built-in set')

@@ -1,10 +1,15 @@
 // A training checkpoint: the model's files (src/model/checkpoint.ts) plus optimizer.safetensors
 // (AdamW's step and moments) and state.json (step, data position, LR scale, best validation loss),
-// written as one folder that is whole or absent (src/model/checkpoint-folder.ts).
+// written as one folder that is whole or absent (src/model/checkpoint-folder.ts). With a moving
+// average of the weights (--ema), model.safetensors holds the average (what eval, caption, serve
+// and export read) and raw.safetensors the weights training continues from.
 import fs from 'node:fs';
 import path from 'node:path';
 import { recoverCheckpointFolders, readManifest, removeCheckpointFolder, writeCheckpointFolder, type CheckpointFile } from '../model/checkpoint-folder.ts';
 import { modelFiles, type StoredModel } from '../model/checkpoint.ts';
+import { checkpointParams } from '../model/checkpoint-params.ts';
+import type { HostTensor } from '../nn/params.ts';
+import type { WeightAverage } from './ema.ts';
 import { CheckpointError } from '../model/errors.ts';
 import { readSafetensors, type TensorIn } from '../model/safetensors.ts';
 import type { AdamW } from './adamw.ts';
@@ -17,10 +22,23 @@ export interface SaveOptions {
   state?: { step: number } & Record<string, unknown>;
   /** Files of the model's own beyond the weights (DeViSE's word vectors). */
   extraFiles?: readonly CheckpointFile[];
+  /** The moving average of the weights: saved as model.safetensors, the weights as RAW_WEIGHTS. */
+  average?: WeightAverage;
 }
+
+/** With --ema, the weights training continues from (model.safetensors holds their average). */
+export const RAW_WEIGHTS = 'raw.safetensors';
 
 export async function saveCheckpoint(dir: string, model: StoredModel, opts: SaveOptions = {}): Promise<void> {
   const files: CheckpointFile[] = [...(await modelFiles(model, opts.tokenizerJson)), ...(opts.extraFiles ?? [])];
+  if (opts.average) {
+    // The model's files read while the average sits in the weights' place, swapped back at once.
+    opts.average.swap();
+    const averaged = await modelFiles(model).finally(() => opts.average!.swap());
+    const at = files.findIndex((f) => f.name === 'model.safetensors');
+    files.push({ ...files[at]!, name: RAW_WEIGHTS });
+    files[at] = averaged.find((f) => f.name === 'model.safetensors')!;
+  }
   if (opts.optimizer) {
     const moments = new Map<string, TensorIn>();
     for (const [name, s] of await opts.optimizer.state()) {
@@ -53,6 +71,18 @@ export function loadOptimizerInto(dir: string, opt: AdamW): void {
     moments.set(name, { m, v });
   }
   opt.load(Number(f.metadata?.step ?? 0), moments);
+}
+
+/**
+ * The weights a training checkpoint continues from (RAW_WEIGHTS where it has a weight average,
+ * else model.safetensors), and the average when it has one. The caller verifies the folder.
+ */
+export function readTrainingWeights(dir: string): { weights: Map<string, HostTensor>; average: Map<string, HostTensor> | null } {
+  const read = (name: string) => checkpointParams(readSafetensors(path.join(dir, name)), path.join(dir, name));
+  const model = path.join(dir, 'model.safetensors');
+  if (!fs.existsSync(model)) throw new CheckpointError(`${dir} has no model.safetensors; the checkpoint is incomplete`);
+  if (!fs.existsSync(path.join(dir, RAW_WEIGHTS))) return { weights: read('model.safetensors'), average: null };
+  return { weights: read(RAW_WEIGHTS), average: read('model.safetensors') };
 }
 
 /** state.json of a training checkpoint. */

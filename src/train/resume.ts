@@ -64,6 +64,8 @@ export const RESUMABLE: Record<string, Setting> = {
   // Runs recorded before these options existed (or without them) trained with today's loss.
   'contrastive-positives': { get: (o) => o.contrastivePositives ?? 'none', set: (o, v) => (o.contrastivePositives = v as RecordedOptions['contrastivePositives']), optional: true },
   'label-smoothing': { get: (o) => o.labelSmoothing ?? 0, set: (o, v) => (o.labelSmoothing = v as number), optional: true },
+  // Runs recorded before --ema had none: 0 and absent are one setting.
+  ema: { get: (o) => o.ema ?? 0, set: (o, v) => (o.ema = (v as number) || undefined), optional: true },
   // How often `last` is written changes nothing the run computes: a resume may change it freely.
   'save-every': { ...field('saveEvery'), free: true, optional: true },
 };

@@ -17,7 +17,8 @@ import { checkpointPreprocess } from '../model/preprocess.ts';
 import { AdamW } from './adamw.ts';
 import { verifyCheckpoint } from '../model/checkpoint-folder.ts';
 import { loadParamsInto, readCheckpointConfig, readCheckpointTokenizer } from '../model/checkpoint.ts';
-import { checkpointStep, loadOptimizerInto, newestRunCheckpoint, pruneCheckpoints, readTrainState, saveCheckpoint } from './checkpoint.ts';
+import { checkpointStep, loadOptimizerInto, newestRunCheckpoint, pruneCheckpoints, RAW_WEIGHTS, readTrainingWeights, readTrainState, saveCheckpoint } from './checkpoint.ts';
+import { WeightAverage } from './ema.ts';
 import { readJsonl } from '../util/jsonl.ts';
 import { writeReport, type Series } from '../util/report.ts';
 import { learningRate } from './schedule.ts';
@@ -99,6 +100,11 @@ export interface TrainOptions extends RunOptions {
   contrastivePositives?: ContrastivePositives;
   /** The caption loss's label smoothing ε (torch's); default 0. Validation reports the unsmoothed loss. */
   labelSmoothing?: number;
+  /**
+   * The decay of a moving average of the weights (src/train/ema.ts, timm's warm-up), e.g. 0.999;
+   * absent or 0: none. Validation and the checkpoints' model.safetensors use the average.
+   */
+  ema?: number;
 }
 
 export interface StepLog extends LossParts {
@@ -249,12 +255,18 @@ export async function train(gpu: Gpu, o: TrainOptions, log: (line: string) => vo
   const model = CocaModel.init(gpu, config, o.seed);
   const opt = new AdamW(gpu, model.params, { lr: o.lr, beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: o.weightDecay });
   let state: RunState = { step: 0, loader: loader.state(), lrScale: 1, bestValLoss: null };
+  let savedAverage = null;
   if (resumeFrom) {
-    loadParamsInto(resumeFrom, model);
+    const saved = readTrainingWeights(resumeFrom);
+    model.params.load(saved.weights);
+    savedAverage = saved.average;
     loadOptimizerInto(resumeFrom, opt);
     state = readTrainState<RunState>(resumeFrom);
     loader.restore(state.loader);
   } else if (o.init) loadParamsInto(o.init, model);
+  // A run that had no average (or --override ema turned it on) starts one from the weights.
+  const average = o.ema ? new WeightAverage(gpu, model.params, o.ema) : null;
+  if (average && savedAverage) average.load(savedAverage);
   const locked = o.lockImage ? lockImageTower(model) : 0;
   const scaler = precision === 'f16' ? new LossScaler(o.lossScale) : null;
   if (scaler && state.lossScale) scaler.restore(state.lossScale);
@@ -270,6 +282,7 @@ export async function train(gpu: Gpu, o: TrainOptions, log: (line: string) => vo
   if (o.augment) log(`  augmentation: crop and flip, and ${o.augment} (--augment)`);
   const recipe = [o.contrastivePositives === 'concept' ? 'contrastive positives: the rows of one concept' : '', o.labelSmoothing ? `caption label smoothing ${o.labelSmoothing}` : ''].filter(Boolean);
   if (recipe.length) log(`  loss recipe: ${recipe.join('; ')} (validation keeps the plain losses)`);
+  if (average) log(`  moving average of the weights: decay ${o.ema} (timm's warm-up: 1 − t^(−2/3) up to it); validation runs on it, checkpoints hold it as model.safetensors and the weights as ${RAW_WEIGHTS}`);
   if (o.lockImage) log(`  image tower locked: ${locked.toLocaleString('en')} parameters (visual.*) take no gradient and no update`);
 
   const logFile = path.join(o.out, 'log.jsonl');
@@ -288,7 +301,7 @@ export async function train(gpu: Gpu, o: TrainOptions, log: (line: string) => vo
   let lastSave = performance.now();
   const save = async (dir: string) => {
     try {
-      await saveCheckpoint(dir, model, { tokenizerJson: tokJson, optimizer: opt, state: { ...state, loader: loader.state() } });
+      await saveCheckpoint(dir, model, { tokenizerJson: tokJson, optimizer: opt, state: { ...state, loader: loader.state() }, ...(average ? { average } : {}) });
     } catch (e) {
       if (e instanceof CocaError) throw new TrainError(`${e.message}; training stopped at step ${state.step}: make room and continue with --resume ${o.out}`);
       throw e;
@@ -334,6 +347,7 @@ export async function train(gpu: Gpu, o: TrainOptions, log: (line: string) => vo
       }
       state.step++;
       ran++;
+      average?.update(opt.step);
       const ms = performance.now() - t0;
       last = { step: state.step, ...parts, lr, gradNorm, ms, imagesPerSec: (batch.rows * 1000) / ms, ...(lossScale !== undefined ? { lossScale } : {}) };
       appendLine(logFile, last);
@@ -341,7 +355,8 @@ export async function train(gpu: Gpu, o: TrainOptions, log: (line: string) => vo
       bar?.update(state.step, { loss: parts.total.toFixed(3), con: parts.contrastive.toFixed(3), cap: parts.caption.toFixed(3), ips: last.imagesPerSec.toFixed(1) });
       const atEnd = state.step === o.steps;
       if (valLoader && (state.step % o.valEvery === 0 || atEnd)) {
-        lastVal = await validate(model, valLoader, o.weights, undefined, micro);
+        average?.swap();
+        lastVal = await validate(model, valLoader, o.weights, undefined, micro).finally(() => average?.swap());
         appendLine(valFile, { step: state.step, ...lastVal });
         history.val.push({ step: state.step, ...lastVal });
         const isBest = state.bestValLoss === null || lastVal.total < state.bestValLoss;
@@ -369,6 +384,7 @@ export async function train(gpu: Gpu, o: TrainOptions, log: (line: string) => vo
     await loader.close();
     await valLoader?.close();
     opt.release();
+    average?.release();
     model.params.release();
   }
   if (interrupted) log(`interrupted at step ${state.step}: checkpoint written to ${path.join(o.out, 'checkpoints', 'last')}; continue with --resume ${o.out}`);

@@ -255,7 +255,7 @@ describe('coca train --resume: the run', () => {
     expect(resumeOptions(run(), { 'save-every': { seconds: 60 } }, []).saveEvery).toEqual({ seconds: 60 });
     expect(thrown(() => resumeOptions(run(), {}, ['lr'])).message).toBe('--override lr names an option not given; add --lr VALUE');
     expect(thrown(() => resumeOptions(run(), { out: 'x' }, ['out'])).message).toBe(
-      '--override out: not an option of coca train a resume can change (one of: steps, batch, lr, warmup, weight-decay, clip, caption-weight, contrastive-weight, seed, val-every, keep, on-nan, grad-accum, micro-batch, lock-image, precision, augment, contrastive-positives, label-smoothing)',
+      '--override out: not an option of coca train a resume can change (one of: steps, batch, lr, warmup, weight-decay, clip, caption-weight, contrastive-weight, seed, val-every, keep, on-nan, grad-accum, micro-batch, lock-image, precision, augment, contrastive-positives, label-smoothing, ema)',
     );
   });
 });
