@@ -9,7 +9,13 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { BatchLoader } from '../../src/data/loader.ts';
 import type { Gpu } from '../../src/gpu/gpu.ts';
+import { CocaModel } from '../../src/model/coca.ts';
+import { loadConfig } from '../../src/model/config.ts';
+import { LOSS_STATS_FLOATS, lossParts, recordLossAndBackward } from '../../src/model/loss.ts';
+import { cachedGradients } from '../../src/train/gradcache.ts';
 import { conceptGroups } from '../../src/train/positives.ts';
+import { syntheticBatch } from '../../src/train/step.ts';
+import { Rng } from '../../src/util/prng.ts';
 import { resumeOptions } from '../../src/train/resume.ts';
 import { train, type StepLog, type TrainOptions } from '../../src/train/trainer.ts';
 import type { Validation } from '../../src/train/validate.ts';
@@ -85,6 +91,51 @@ describe('coca train loss recipes', () => {
     expect(resumeOptions(path.join(dir, 'smooth'), { 'label-smoothing': 0.2 }, ['label-smoothing']).labelSmoothing).toBe(0.2);
     const old = resumeOptions(path.join(dir, 'plain'), { 'label-smoothing': 0, 'contrastive-positives': 'none' }, []);
     expect([old.labelSmoothing, old.contrastivePositives]).toEqual([undefined, undefined]);
+  });
+});
+
+describe('gradient caching with both recipes', () => {
+  it('gives every parameter the gradient of one batch of 12 with the same groups and ε (micro-batches of 4), not that of the plain loss', async () => {
+    const model = CocaModel.init(gpu, loadConfig('nano'), 3);
+    try {
+      const weights = { contrastive: 1, caption: 2 };
+      const inp = { ...syntheticBatch(model, 12, new Rng(1)), groups: Int32Array.from([0, 1, 0, 2, 3, 1, 4, 0, 5, 6, 2, 7]) };
+      const grads = async () => new Map(await Promise.all([...model.params.params].map(async ([n, p]) => [n, p.tensor.grad ? await p.tensor.grad.toArray() : new Float32Array(p.tensor.size)] as const)));
+      const oneBatch = async (recipe: boolean) => {
+        model.params.zeroGrad();
+        const p = model.prepare(recipe ? inp : { ...inp, groups: undefined });
+        const stats = gpu.alloc(LOSS_STATS_FLOATS, 'stats');
+        try {
+          recordLossAndBackward(model, p, { buffer: stats, at: 0 }, { weights, labelSmoothing: recipe ? 0.1 : 0 });
+          return { parts: lossParts(await gpu.read(stats, LOSS_STATS_FLOATS), 0, weights), grads: await grads() };
+        } finally {
+          gpu.release(stats);
+          p.release();
+        }
+      };
+      const want = await oneBatch(true);
+      const plain = await oneBatch(false);
+      const parts = await cachedGradients(model, inp, 4, weights, 1, 0.1);
+      const got = await grads();
+      expect(parts.contrastive).toBeCloseTo(want.parts.contrastive, 4);
+      expect(parts.caption).toBeCloseTo(want.parts.caption, 4);
+      expect(Math.abs(want.parts.contrastive - plain.parts.contrastive)).toBeGreaterThan(1e-3);
+      expect(Math.abs(want.parts.caption - plain.parts.caption)).toBeGreaterThan(1e-4);
+      // Each tensor within 1e-5 + 1e-4 × its largest |gradient| (test/train/gradcache.test.ts).
+      let apart = 0;
+      for (const [name, w] of want.grads) {
+        const g = got.get(name)!;
+        const p = plain.grads.get(name)!;
+        const scale = w.reduce((m, x) => Math.max(m, Math.abs(x)), 0);
+        const worst = w.reduce((m, x, i) => Math.max(m, Math.abs(g[i]! - x)), 0);
+        expect(worst, `${name}: max |Δ| ${worst} at scale ${scale}`).toBeLessThanOrEqual(1e-5 + 1e-4 * scale);
+        apart = Math.max(apart, w.reduce((m, x, i) => Math.max(m, Math.abs(p[i]! - x)), 0) / Math.max(scale, 1e-30));
+      }
+      expect(apart, 'the recipes change the gradients').toBeGreaterThan(1e-2);
+    } finally {
+      model.params.zeroGrad();
+      model.params.release();
+    }
   });
 });
 
