@@ -8,8 +8,8 @@ import { renderReport, type EvalSection } from '../eval/report.ts';
 import { embedImages, evalLanguages, evalSplit, evalZeroShot, type EvalContext, type TrainCaptions } from '../eval/run.ts';
 import { Gpu } from '../gpu/gpu.ts';
 import { InferError, resolveCheckpointDir } from '../infer/load.ts';
-import { checkRerank } from '../infer/rerank.ts';
-import { checkSearch, MAX_BEAMS } from '../infer/search.ts';
+import { checkRerank, type RerankOptions } from '../infer/rerank.ts';
+import { checkSearch, MAX_BEAMS, type CheckedSearch } from '../infer/search.ts';
 import { RERANK_FLAGS, RERANK_OPTIONS, SEARCH_FLAGS } from './caption.ts';
 import { checkOutputFile, checkOutputFolder, claimOutputFolder } from '../util/outdir.ts';
 import { writeCaptionSheet } from '../eval/sheet.ts';
@@ -58,7 +58,7 @@ export const evalCommand = {
     // Captions by the captioner of `coca caption`, greedy unless told, with its other defaults.
     const checked = checkSearch({ beams: a.beams ?? 1, maxLen: a['max-len'] }, { name: (k) => SEARCH_FLAGS[k] });
     const rerank = checkRerank({ rerank: a.rerank, rerankWeight: a['rerank-weight'] }, checked, (k) => RERANK_FLAGS[k]);
-    const search = rerank ? { ...checked, rerank } : checked;
+    const search: CheckedSearch & { rerank?: RerankOptions } = rerank ? { ...checked, rerank } : checked;
     checkInt('max-items', a['max-items'], 1);
     checkInt('batch', a.batch, 1);
     const dir = resolveCheckpointDir(a.checkpoint);
@@ -80,7 +80,7 @@ export const evalCommand = {
       const ctx: EvalContext = { model, tokenizer, pre, strict: a.strict, batch: a.batch, maxItems: a['max-items'], search, log: (l) => console.error(l), captions: a.captions ? [] : undefined };
       const available = listSplits(a.data);
       const wanted = a.split?.split(',').map((s) => s.trim()) ?? ['test-concept', 'test-style', 'test-fmnist', 'test', 'val'].filter((s) => available.includes(s)).slice(0, 3);
-      console.error(`coca eval: ${dir} on ${a.data} (${wanted.join(', ')})`);
+      console.error(`coca eval: ${dir} on ${a.data} (${wanted.join(', ')}); captions by ${captioning(search)}`);
       let train: TrainCaptions | null = null;
       if (a.baselines && available.includes('train')) {
         const t0 = performance.now();
@@ -106,7 +106,8 @@ export const evalCommand = {
       console.log(text);
       if (a.json) {
         fs.mkdirSync(path.dirname(a.json), { recursive: true });
-        fs.writeFileSync(a.json, JSON.stringify({ checkpoint: dir, data: a.data, ...json }, null, 2) + '\n');
+        const how = { beams: search.beams, maxLen: search.maxLen, ...(search.rerank ? { rerankWeight: search.rerank.weight } : {}) };
+        fs.writeFileSync(a.json, JSON.stringify({ checkpoint: dir, data: a.data, captioning: how, ...json }, null, 2) + '\n');
         console.error(`wrote ${a.json}`);
       }
       if (a.captions && ctx.captions) {
@@ -120,3 +121,9 @@ export const evalCommand = {
     }
   },
 };
+
+/** How the captions were made, for the log: a run with and without --rerank must not read alike. */
+function captioning(s: { beams: number; rerank?: { weight: number } }): string {
+  if (s.beams === 1) return 'greedy decoding';
+  return `beam search (${s.beams} beams)${s.rerank ? `, re-ranked by image–text similarity (α = ${s.rerank.weight})` : ''}`;
+}
