@@ -1,11 +1,13 @@
 // Re-ranking on a real (small) model: captionImages with --rerank returns, for every picture, the
 // beam candidate whose text-tower embedding is closest to the picture's — recomputed here in
 // float64 from the model's own towers, the rows spelled out by hand — and with α = 0 the same
-// captions as without re-ranking. `coca caption --rerank` prints how each caption was chosen.
+// captions as without re-ranking. `coca caption --rerank` prints how each caption was chosen;
+// `coca eval --beams 3 --rerank` scores the captions captionImages re-ranks.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Gpu } from '../../src/gpu/gpu.ts';
 import { captionImages } from '../../src/infer/caption.ts';
@@ -15,7 +17,7 @@ import { beamSearchCandidates, type Caption } from '../../src/infer/search.ts';
 import { noGrad } from '../../src/tensor/tape.ts';
 import { tidy } from '../../src/tensor/tensor.ts';
 import { testGpu } from '../helpers/gpu.ts';
-import { makeCheckpoint, makePictures } from './fixture.ts';
+import { CAPTIONS, makeCheckpoint, makePictures } from './fixture.ts';
 
 let gpu: Gpu;
 let dir: string;
@@ -123,5 +125,38 @@ describe('coca caption --rerank', () => {
       expect(c.rerank.score).toBe(c.rerank.similarity);
       expect(Math.abs(c.rerank.similarity)).toBeLessThanOrEqual(1 + 1e-6);
     }
+  });
+});
+
+describe('coca eval --beams 3 --rerank', () => {
+  it('writes the re-ranked captions (those captionImages gives) and says how they were made', async () => {
+    const data = path.join(dir, 'set');
+    fs.mkdirSync(data);
+    const lines: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      // Noisy pictures, no two alike.
+      const px = Buffer.alloc(24 * 24 * 3);
+      for (let j = 0; j < px.length; j++) px[j] = (j * 7919 + i * 104729) % 251;
+      await sharp(px, { raw: { width: 24, height: 24, channels: 3 } }).png().toFile(path.join(data, `${i}.png`));
+      lines.push(`${i}.png\t${CAPTIONS[i]}`);
+    }
+    fs.writeFileSync(path.join(data, 'captions.tsv'), lines.join('\n') + '\n');
+    fs.copyFileSync(path.join(dir, 'ck', 'tokenizer.json'), path.join(data, 'tokenizer.json'));
+    const out = path.join(dir, 'sheet');
+    const json = path.join(dir, 'eval.json');
+    const r = spawnSync(process.execPath, ['bin/coca.js', 'eval', path.join(dir, 'ck'), '--data', data, '--split', 'all', '--no-baselines', '--max-len', '8', '--beams', '3', '--rerank', '--captions', out, '--json', json], { encoding: 'utf8', timeout: 240_000 });
+    const errLines = r.stderr.split('\n').filter((l) => l && !l.startsWith('Warning'));
+    expect(r.status, errLines.join('\n')).toBe(0);
+    expect(errLines[0]).toMatch(/; captions by beam search \(3 beams\), re-ranked by image–text similarity \(α = 1\)$/);
+    expect(JSON.parse(fs.readFileSync(json, 'utf8')).captioning).toEqual({ beams: 3, maxLen: 8, rerankWeight: 1 });
+    const records = JSON.parse(fs.readFileSync(path.join(out, 'captions.json'), 'utf8')) as { id: string; caption: string }[];
+    expect(records).toHaveLength(6);
+    const pics = (await loadReadableImages(records.map((x) => x.id), ck.pre)).images;
+    const o = { ...ck.tokenizer.searchIds(), beams: 3, maxLen: 8 };
+    const reranked = await captionImages(ck.model, pics, records.length, { ...o, rerank: { weight: 1 } });
+    const plain = await captionImages(ck.model, pics, records.length, o);
+    expect(records.map((x) => x.caption)).toEqual(reranked.map((c) => ck.tokenizer.decode(c.tokens)));
+    // Not vacuous: on these pictures re-ranking changes some caption.
+    expect(reranked.some((c, i) => c.tokens.join() !== plain[i]!.tokens.join())).toBe(true);
   });
 });
