@@ -5,7 +5,8 @@ import type { Gpu, KernelSpec } from '../src/gpu/gpu.ts';
 import type { Defines } from '../src/gpu/shaders.ts';
 import { ShapeError } from '../src/gpu/errors.ts';
 import { pickSubgroupMatrixConfig, type SubgroupMatrixConfig } from '../src/gpu/subgroup-matrix.ts';
-import { checkDistinct, checkExtent, describeShape, grid2d, type TensorRef } from './common.ts';
+import { checkDistinct, checkExtent, describeShape, grid2d, MAX_ROW, ROW_WG, rowLayout, type TensorRef } from './common.ts';
+import { LAYERNORM_EPS } from './layernorm.ts';
 
 export const MATMUL_VARIANTS = ['naive', 'tiled', 'regblock', 'subgroup', 'tiled128', 'skinny', 'tiled64', 'splitk'] as const;
 /**
@@ -43,6 +44,14 @@ export interface MatmulCall {
    * accumulate.
    */
   gelu?: { mode: 'apply' | 'grad'; preact: { buffer: GPUBuffer; offset?: number } };
+  /**
+   * op(A) is the layernorm of A's rows, (a − mean)·rstd·γ + β over K, taken in the kernel's
+   * prologue with layernorm.wgsl's own statistics code, so the product reads the bits the
+   * layernorm kernel would have written: a pre-norm linear without a layernorm dispatch. The
+   * skinny variant only (the default with it; matmulFusesLayernorm says when the heuristic would
+   * pick it), A not transposed, K ≤ MAX_ROW.
+   */
+  layernorm?: { gamma: { buffer: GPUBuffer; offset?: number }; beta: { buffer: GPUBuffer; offset?: number }; eps?: number };
   /** Forces a variant (default: chooseMatmulVariant; COCA_MATMUL also forces one). */
   variant?: MatmulVariant;
   /** splitk only: slices of K (default: matmulSplits, enough to fill the device). */
@@ -140,6 +149,11 @@ export function chooseMatmulVariant(gpu: Gpu, M: number, N: number, K: number): 
   return M >= 32 && N >= 32 ? 'tiled64' : 'naive';
 }
 
+/** Whether a call of this shape can fold a layernorm of A's rows into its prologue (MatmulCall.layernorm): the variant it gets must be skinny. */
+export function matmulFusesLayernorm(gpu: Gpu, M: number, N: number, K: number): boolean {
+  return K <= MAX_ROW && chooseMatmulVariant(gpu, M, N, K) === 'skinny';
+}
+
 /** Whether a call of this shape (batch 1) can fuse rowSumA: the variant it gets must be the subgroup one. */
 export function matmulFusesRowSum(gpu: Gpu, M: number, N: number, K: number): boolean {
   return chooseMatmulVariant(gpu, M, N, K) === 'subgroup' && matmulVariantAvailable(gpu, 'subgroup');
@@ -199,7 +213,16 @@ export function matmul(gpu: Gpu, call: MatmulCall): void {
     if (gl.mode === 'apply') checkDistinct('matmul', ['pre-activation', gl.preact], ['A', call.a], ['B', call.b], ['C', call.c], ['bias', call.bias]);
     else checkDistinct('matmul', ['C', call.c], ['pre-activation', gl.preact]);
   }
-  const variant = call.variant ?? chooseMatmulVariant(gpu, M, N, K);
+  const ln = call.layernorm;
+  if (ln) {
+    if (transA) throw new ShapeError('matmul: a layernorm prologue normalises rows of A, which transA stores as columns; give A untransposed');
+    if (K > MAX_ROW) throw new ShapeError(`matmul: a layernorm prologue holds rows of at most ${MAX_ROW}, not K = ${K}; run layernorm on its own`);
+    checkExtent(gpu, 'matmul', `layernorm γ ${describeShape([K])}`, ln.gamma.buffer, ln.gamma.offset ?? 0, K);
+    checkExtent(gpu, 'matmul', `layernorm β ${describeShape([K])}`, ln.beta.buffer, ln.beta.offset ?? 0, K);
+    checkDistinct('matmul', ['C', call.c], ['layernorm γ', ln.gamma], ['layernorm β', ln.beta]);
+    if (call.variant && call.variant !== 'skinny') throw new ShapeError(`matmul: a layernorm prologue needs the skinny variant, not ${call.variant}`);
+  }
+  const variant = call.variant ?? (ln ? 'skinny' : chooseMatmulVariant(gpu, M, N, K));
   if (!matmulVariantAvailable(gpu, variant)) {
     throw new ShapeError(
       variant === 'sgmatrix'
@@ -209,21 +232,26 @@ export function matmul(gpu: Gpu, call: MatmulCall): void {
   }
   if (rs && variant !== 'subgroup') throw new ShapeError(`matmul: rowSumA needs the subgroup variant, not ${variant} (check matmulFusesRowSum first)`);
 
-  const u = new ArrayBuffer(80);
+  const u = new ArrayBuffer(96);
   const u32 = new Uint32Array(u);
   const f32 = new Float32Array(u);
   u32.set([M, N, K, (call.bias ? 1 : 0) | (call.accumulate ? 2 : 0) | (rs?.accumulate ? 4 : 0), cA, cB, N]);
   f32[7] = call.alpha ?? 1;
   u32.set([offA, offB, offC, (rs ?? call.bias)?.offset ?? 0, bA === 1 ? 0 : rA * cA, bB === 1 ? 0 : rB * cB, M * N, gl?.preact.offset ?? 0], 8);
+  if (ln) {
+    u32.set([ln.gamma.offset ?? 0, ln.beta.offset ?? 0], 18);
+    f32[20] = ln.eps ?? LAYERNORM_EPS;
+  }
 
   const label = call.label ?? `matmul_${variant}(${batch}x${M}x${N}x${K}${transA ? ',Aᵀ' : ''}${transB ? ',Bᵀ' : ''})`;
   const buffers = [call.a.buffer, call.b.buffer, call.bias?.buffer ?? gpu.unused, call.c.buffer, ...(gl ? [gl.preact.buffer] : [])];
+  if (ln) buffers.push(...(gl ? [] : [gpu.unused]), ln.gamma.buffer, ln.beta.buffer);
   if (variant === 'splitk') {
     splitK(gpu, u, buffers, { M, N, K, batch, transA, transB, gelu: gl?.mode, asked: call.splits, label });
     return;
   }
   if (call.splits !== undefined) throw new ShapeError(`matmul: splits is an option of the splitk variant, not ${variant}`);
-  const spec = kernelSpec(gpu, variant, transA, transB, !!rs, gl?.mode, M);
+  const spec = kernelSpec(gpu, variant, transA, transB, !!rs, gl?.mode, M, ln ? K : undefined);
   gpu.dispatch(gpu.kernel(spec), u32, buffers, workgroups(variant, gpu, M, N, batch), label);
 }
 
@@ -261,8 +289,12 @@ function splitK(gpu: Gpu, u: ArrayBuffer, buffers: GPUBuffer[], c: { M: number; 
 export const geluDefines = (mode?: 'apply' | 'grad'): Defines => (mode === 'apply' ? { GELU_OUT: true } : mode === 'grad' ? { GELU_GRAD: true } : {});
 export const epilogueBindings = (mode?: 'apply' | 'grad'): KernelSpec['bindings'] => ['read', 'read', 'read', 'rw', ...(mode ? [mode === 'apply' ? ('rw' as const) : ('read' as const)] : [])];
 
-/** `M` sizes skinny's row block (its pipeline differs per power of two up to 8). */
-export function kernelSpec(gpu: Gpu, variant: MatmulVariant, transA: boolean, transB: boolean, rowSum = false, gelu?: 'apply' | 'grad', M = 8): KernelSpec {
+/**
+ * `M` sizes skinny's row block (its pipeline differs per power of two up to 8); `lnK`, given, is
+ * the row length of a layernorm prologue (skinny only), which sizes its register row as
+ * layernorm's own kernel does (rowLayout), so that both sum in the same order.
+ */
+export function kernelSpec(gpu: Gpu, variant: MatmulVariant, transA: boolean, transB: boolean, rowSum = false, gelu?: 'apply' | 'grad', M = 8, lnK?: number): KernelSpec {
   const bindings = epilogueBindings(gelu);
   const t = { TRANS_A: transA, TRANS_B: transB, ...geluDefines(gelu) };
   switch (variant) {
@@ -278,8 +310,12 @@ export function kernelSpec(gpu: Gpu, variant: MatmulVariant, transA: boolean, tr
       return { file: 'matmul_tiled128', entry: 'matmul_tiled128', defines: { ...t, TILE: TILE[variant] }, bindings };
     case 'splitk':
       throw new ShapeError('matmul: splitk runs as two kernels (matmul() dispatches them); it has no single kernel spec');
-    case 'skinny':
-      return { file: 'matmul', entry: 'matmul_skinny', defines: { ...t, MR: skinnyRows(M), SN: SKINNY_COLS }, bindings };
+    case 'skinny': {
+      const spec: KernelSpec = { file: 'matmul', entry: 'matmul_skinny', defines: { ...t, MR: skinnyRows(M), SN: SKINNY_COLS }, bindings };
+      if (lnK === undefined) return spec;
+      const vpt = rowLayout(gpu, 'matmul', [1, lnK]).vpt;
+      return { ...spec, defines: { ...spec.defines, LN: true, WG: ROW_WG, VPT: vpt }, bindings: [...bindings, ...(gelu ? [] : ['read' as const]), 'read', 'read'] };
+    }
     case 'sgmatrix': {
       const c = sgmatrixConfig(gpu)!;
       return { file: 'matmul_sgmatrix', entry: 'matmul_sgmatrix', defines: { ...t, SM_M: c.M, SM_N: c.N, SM_K: c.K }, bindings };

@@ -29,9 +29,11 @@ struct Params {
 
 const ACCUMULATE_DX: u32 = 1u;
 
-const WG: u32 = 16u;
-const VPT: u32 = 4u;
 const VEC4: bool = true;
+
+// WG, VPT, the row sums and the forward's statistics (row_stats), shared with the matmul that
+// folds a layernorm into its prologue.
+//#include layernorm_row
 
 // Bindings 1, 4, 5 and 6 are declared as f32 and as vec4f elements (the VEC4 entry points use
 // one view, the scalar ones the other), and 3 to 6 differ between the passes: WGSL allows several
@@ -56,20 +58,8 @@ const VEC4: bool = true;
 @group(0) @binding(6) var<storage, read_write> dxv: array<vec4f>;
 @group(0) @binding(7) var<storage, read_write> part: array<f32>;
 
-var<workgroup> partials: array<vec2f, 2 * WG>;
-
-// Row-wide sums of `v` over the workgroup; `bank` alternates 0, 1 between calls.
-fn wg_sum(tid: u32, v: vec2f, bank: u32) -> vec2f {
-  partials[bank * WG + tid] = v;
-  workgroupBarrier();
-  var acc = partials[bank * WG];
-  for (var i = 1u; i < WG; i++) { acc += partials[bank * WG + i]; }
-  return acc;
-}
-
-fn col(tid: u32, k: u32) -> u32 { return 4u * (tid + k * WG); }
-fn live(c: u32) -> vec4<bool> { return vec4u(c, c + 1u, c + 2u, c + 3u) < vec4u(p.cols); }
-fn hsum(v: vec4f) -> f32 { return (v.x + v.y) + (v.z + v.w); }
+fn col(tid: u32, k: u32) -> u32 { return row_col(tid, k); }
+fn live(c: u32) -> vec4<bool> { return row_live(c, p.cols); }
 fn wg_index(wg: vec3u, nwg: vec3u) -> u32 { return wg.y * nwg.x + wg.x; }
 
 // γ or β as the invocation's vec4s, 0 past the row. Two functions, not one with a flag: an entry
@@ -96,18 +86,10 @@ fn load_beta(tid: u32) -> array<vec4f, VPT> {
 
 // Normalises the row in `v` in place (to γ·x̂ + β) and returns (mean, rstd).
 fn ln_fwd_core(tid: u32, v: ptr<function, array<vec4f, VPT>>, g: ptr<function, array<vec4f, VPT>>, b: ptr<function, array<vec4f, VPT>>) -> vec2f {
-  var s = 0.0;
-  for (var k = 0u; k < VPT; k++) { s += hsum((*v)[k]); }
-  let mean = wg_sum(tid, vec2f(s, 0.0), 0u).x / f32(p.cols);
-  var q = 0.0;
-  for (var k = 0u; k < VPT; k++) {
-    let d = select(vec4f(0.0), (*v)[k] - mean, live(col(tid, k)));
-    (*v)[k] = d;
-    q += dot(d, d);
-  }
-  let rstd = inverseSqrt(wg_sum(tid, vec2f(q, 0.0), 1u).x / f32(p.cols) + p.eps);
-  for (var k = 0u; k < VPT; k++) { (*v)[k] = fma((*v)[k] * rstd, (*g)[k], (*b)[k]); }
-  return vec2f(mean, rstd);
+  let st = row_stats(tid, v, p.cols, p.eps);
+  // The fused matmul prologue (matmul.wgsl, LN) normalises with this same expression.
+  for (var k = 0u; k < VPT; k++) { (*v)[k] = fma((*v)[k] * st.y, (*g)[k], (*b)[k]); }
+  return st;
 }
 
 // From x in `v` and dy in `d`: dx into `v`, and dγ, dβ accumulated into `ag`, `ab`.
@@ -124,7 +106,7 @@ fn ln_bwd_core(tid: u32, r: u32, v: ptr<function, array<vec4f, VPT>>, d: ptr<fun
     (*ab)[k] += (*d)[k];
   }
   // One reduction per row: the bank follows the row's parity.
-  s = wg_sum(tid, s, r & 1u) / f32(p.cols);
+  s = row_sum(tid, s, r & 1u) / f32(p.cols);
   for (var k = 0u; k < VPT; k++) { (*v)[k] = rstd * ((*d)[k] * (*g)[k] - s.x - (*v)[k] * s.y); }
 }
 

@@ -10,17 +10,28 @@
 //   matmul_skinny    v5: few rows (M ≤ 8: one decoding step per image or beam): MR rows × SN
 //                        columns per invocation, MR sized to M by the host, so no lane loads
 //                        rows that do not exist. The others tile M by 8–128 and at M = 1 spend
-//                        nearly all their loads and FMAs on clamped rows.
+//                        nearly all their loads and FMAs on clamped rows. With LN, op(A) is
+//                        the layernorm of A's rows (γ, β at bindings 6, 7; A not transposed):
+//                        a decoding step's pre-norm linears without a layernorm dispatch.
 // (v4, the subgroup variant, is in matmul_subgroups.wgsl: it needs `enable subgroups`.)
 //
 // Bindings, Params and element access: matmul_common.wgsl (included below).
 
 //#include matmul_common
+//#include layernorm_row
 
 const TM: u32 = 8u;
 const TN: u32 = 8u;
 const MR: u32 = 8u;
 const SN: u32 = 4u;
+const LN: bool = false;
+
+//#if LN
+// Binding 5 is the GELU epilogue's pre-activation (gpu.unused without one), so γ and β sit past it.
+@group(0) @binding(6) var<storage, read> ln_gamma: array<f32>;
+@group(0) @binding(7) var<storage, read> ln_beta: array<f32>;
+var<workgroup> ln_stats: array<vec2f, MR>;
+//#end
 
 // ---- v1 naive ---------------------------------------------------------------------------------
 @compute @workgroup_size(16, 16, 1)
@@ -127,19 +138,49 @@ fn matmul_regblock(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_i
 // against the naive kernel's 2, and each B element is read once for all MR rows rather than once
 // per row. Columns past N are clamped like regblock's; rows past M exist only in the last
 // y-block of an M > MR call (correct, not fast: the heuristic sends those elsewhere).
+// With LN the workgroup first takes its MR rows' statistics with layernorm.wgsl's own code
+// (layernorm_row.wgsl: its first WG invocations hold a row the way the layernorm kernel's do),
+// then normalises each A element as it loads it, with the layernorm kernel's expression: the
+// product sees the bits the layernorm kernel would have written.
 @compute @workgroup_size(64, 1, 1)
-fn matmul_skinny(@builtin(global_invocation_id) gid: vec3u) {
+fn matmul_skinny(@builtin(global_invocation_id) gid: vec3u, @builtin(local_invocation_index) tid: u32) {
   let nBase = gid.x * SN;
   let mBase = gid.y * MR;
-  if (nBase >= p.N) { return; }
   let a0 = p.offA + gid.z * p.strideA;
+  //#if LN
+  // Before the early return below: the barriers need every invocation.
+  for (var i = 0u; i < MR; i++) {
+    let row = a0 + min(mBase + i, p.M - 1u) * p.lda;
+    var v: array<vec4f, VPT>;
+    if (tid < WG) {
+      for (var k = 0u; k < VPT; k++) {
+        for (var j = 0u; j < 4u; j++) {
+          if (row_col(tid, k) + j < p.K) { v[k][j] = A[row + row_col(tid, k) + j]; }
+        }
+      }
+    }
+    let st = row_stats(tid, &v, p.K, p.eps);
+    if (tid == 0u) { ln_stats[i] = st; }
+  }
+  workgroupBarrier();
+  var st: array<vec2f, MR>;
+  for (var i = 0u; i < MR; i++) { st[i] = ln_stats[i]; }
+  //#end
+  if (nBase >= p.N) { return; }
   let b0 = p.offB + gid.z * p.strideB;
   var acc: array<array<f32, SN>, MR>;
   for (var k = 0u; k < p.K; k++) {
     var bv: array<f32, SN>;
     for (var j = 0u; j < SN; j++) { bv[j] = loadB(b0, k, min(nBase + j, p.N - 1u)); }
+    //#if LN
+    let g = ln_gamma[p.offGamma + k];
+    let be = ln_beta[p.offBeta + k];
+    //#end
     for (var i = 0u; i < MR; i++) {
-      let a = loadA(a0, min(mBase + i, p.M - 1u), k);
+      var a = loadA(a0, min(mBase + i, p.M - 1u), k);
+      //#if LN
+      a = fma((a - st[i].x) * st[i].y, g, be);
+      //#end
       for (var j = 0u; j < SN; j++) { acc[i][j] = fma(a, bv[j], acc[i][j]); }
     }
   }

@@ -21,7 +21,9 @@ struct Params {
   offA: u32, offB: u32, offC: u32, offBias: u32,
   strideA: u32, strideB: u32, strideC: u32, offAux: u32,
   // Split-K only (matmul_tiled128.wgsl): slices of K, and how long each is.
-  splits: u32, kSlice: u32, pad0: u32, pad1: u32,
+  splits: u32, kSlice: u32,
+  // LN only (matmul.wgsl's skinny): where γ and β start, and layernorm's eps.
+  offGamma: u32, offBeta: u32, eps: f32, pad0: u32, pad1: u32, pad2: u32,
 }
 
 const TRANS_A: bool = false;

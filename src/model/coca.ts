@@ -4,7 +4,7 @@
 // with the PyTorch reference.
 import type { Gpu } from '../gpu/gpu.ts';
 import { ShapeError } from '../gpu/errors.ts';
-import { attentionalPooler, block, norm, type AttentionCache } from '../nn/layers.ts';
+import { attentionalPooler, block, norm, normed, type AttentionCache } from '../nn/layers.ts';
 import { ParamStore } from '../nn/params.ts';
 import { releaseTokenIds, uploadTokenIds, type TokenIds } from '../tensor/ids.ts';
 import { attentionPathAvailable, type AttentionPath } from '../tensor/ops/attention.ts';
@@ -226,7 +226,7 @@ export class CocaModel {
       x = block(ps, `text_decoder.resblocks.${i}`, x, { ...s, causal: true, cache: caches?.self[i] });
       x = block(ps, `text_decoder.cross_attn.${i}`, x, { ...s, cache: caches?.cross[i], probs: caches?.crossProbs?.[i] }, imageTokens);
     }
-    const h = reshape(norm(ps, 'text_decoder.ln_final', x), [B * L, E]);
+    const h = normed(ps, 'text_decoder.ln_final', reshape(x, [B * L, E]));
     return reshape(matmul(h, ps.get('text_decoder.text_projection')), [B, L, m.vocab_size]);
   }
 

@@ -3,6 +3,7 @@
 import { attention, type AttentionPath, type HeadsView } from '../tensor/ops/attention.ts';
 import { layerNorm } from '../tensor/ops/layernorm.ts';
 import { linear, mlpGelu } from '../tensor/ops/linear.ts';
+import type { PreNormed, ProductInput } from '../tensor/ops/prenorm.ts';
 import { expandBatch, narrowRows } from '../tensor/ops/shape.ts';
 import type { Tensor } from '../tensor/tensor.ts';
 import type { ParamStore } from './params.ts';
@@ -45,14 +46,19 @@ export function norm(ps: ParamStore, prefix: string, x: Tensor): Tensor {
   return layerNorm(x, ps.get(`${prefix}.weight`), ps.get(`${prefix}.bias`));
 }
 
+/** x with the layernorm `prefix` to apply before the product that reads it (which may fold it in). */
+export function normed(ps: ParamStore, prefix: string, x: Tensor): PreNormed {
+  return { x, norm: { weight: ps.get(`${prefix}.weight`), bias: ps.get(`${prefix}.bias`) } };
+}
+
 /** c_proj(GELU(c_fc(x))), the GELU fused into the matmuls (mlpGelu). */
-export function mlp(ps: ParamStore, prefix: string, x: Tensor, residual?: Tensor): Tensor {
+export function mlp(ps: ParamStore, prefix: string, x: ProductInput, residual?: Tensor): Tensor {
   return mlpGelu(x, ps.get(`${prefix}.c_fc.weight`), ps.get(`${prefix}.c_fc.bias`), ps.get(`${prefix}.c_proj.weight`), ps.get(`${prefix}.c_proj.bias`), residual);
 }
 
 /** torch nn.MultiheadAttention(x, x, x): one fused projection to q|k|v, attention, out_proj. */
-export function selfAttention(ps: ParamStore, prefix: string, x: Tensor, s: AttentionSettings, residual?: Tensor): Tensor {
-  const d = x.shape[2]!;
+export function selfAttention(ps: ParamStore, prefix: string, x: ProductInput, s: AttentionSettings, residual?: Tensor): Tensor {
+  const d = ps.get(`${prefix}.out_proj.weight`).shape[0]!;
   const qkv = linear(x, ps.get(`${prefix}.in_proj_weight`), ps.get(`${prefix}.in_proj_bias`));
   const { k, v, append } = attendOver(s, () => ({ k: { t: qkv, col: d }, v: { t: qkv, col: 2 * d } }));
   const o = attention({ t: qkv, col: 0 }, k, v, d, { ...s, append });
@@ -64,8 +70,8 @@ export function selfAttention(ps: ParamStore, prefix: string, x: Tensor, s: Atte
  * k == d the weights are row blocks of in_proj_weight; otherwise torch keeps q/k/v_proj_weight.
  * kv is a function so that a cache already holding the projection (s.cache) skips computing it.
  */
-export function crossAttention(ps: ParamStore, prefix: string, xq: Tensor, kv: () => Tensor, s: AttentionSettings, residual?: Tensor): Tensor {
-  const d = xq.shape[2]!;
+export function crossAttention(ps: ParamStore, prefix: string, xq: ProductInput, kv: () => Tensor, s: AttentionSettings, residual?: Tensor): Tensor {
+  const d = ps.get(`${prefix}.out_proj.weight`).shape[0]!;
   const b = ps.get(`${prefix}.in_proj_bias`);
   const fused = ps.has(`${prefix}.in_proj_weight`);
   const q = fused ? linear(xq, narrowRows(ps.get(`${prefix}.in_proj_weight`), 0, d), narrowRows(b, 0, d)) : linear(xq, ps.get(`${prefix}.q_proj_weight`), narrowRows(b, 0, d));
@@ -88,10 +94,12 @@ export function crossAttention(ps: ParamStore, prefix: string, xq: Tensor, kv: (
  * the whole sequence (training, full recomputation) or one new position against s.cache.
  */
 export function block(ps: ParamStore, prefix: string, x: Tensor, s: AttentionSettings, image?: Tensor): Tensor {
-  const h = norm(ps, `${prefix}.ln_1`, x);
-  // Both residual adds ride in the matmul that ends each branch (it accumulates onto a copy of x).
+  // ln_1 and ln_2 go to the products that read them, which fold them into their prologue where
+  // they can (a decoding step's rows). Both residual adds ride in the matmul that ends each branch
+  // (it accumulates onto a copy of x).
+  const h = normed(ps, `${prefix}.ln_1`, x);
   const x1 = image ? crossAttention(ps, `${prefix}.attn`, h, () => norm(ps, `${prefix}.ln_1_kv`, image), s, x) : selfAttention(ps, `${prefix}.attn`, h, s, x);
-  return mlp(ps, `${prefix}.mlp`, norm(ps, `${prefix}.ln_2`, x1), x1);
+  return mlp(ps, `${prefix}.mlp`, normed(ps, `${prefix}.ln_2`, x1), x1);
 }
 
 /** open_clip's AttentionalPooler: learned queries (ln_q) attend over ln_k(x); [B, S, k] → [B, n, d]. */

@@ -79,7 +79,7 @@ export type ProductCall = Omit<MatmulCall, 'a' | 'b' | 'c'> & { a: HalfOrFloatRe
 /**
  * Records a product of the tape at the device's precision. `weightB`: call.b is this tensor
  * (whole, as laid out); where it is a parameter and the f16 kernel reads stored halves, its f16
- * copy is read instead. Fusions the f16 kernel lacks (rowSumA) must not be asked for in f16.
+ * copy is read instead. Fusions the f16 kernel lacks (rowSumA, layernorm) must not be asked for in f16.
  */
 export function recordProduct(gpu: Gpu, call: ProductCall, weightB?: Tensor): void {
   const copies = halfCopies.get(gpu);
@@ -88,8 +88,8 @@ export function recordProduct(gpu: Gpu, call: ProductCall, weightB?: Tensor): vo
     matmulKernel(gpu, call);
     return;
   }
-  if (call.rowSumA || call.variant) throw new ShapeError('recordProduct: rowSumA and a forced variant are f32 matmul options');
-  const { rowSumA: _r, variant: _v, ...rest } = call;
+  if (call.rowSumA || call.variant || call.layernorm) throw new ShapeError('recordProduct: rowSumA, a layernorm prologue and a forced variant are f32 matmul options');
+  const { rowSumA: _r, variant: _v, layernorm: _l, ...rest } = call;
   const useHalf = weightB && weightB.gradHome !== null && matmulF16ReadsHalves(gpu);
   const b = useHalf ? { buffer: halfCopyOf(gpu, copies, weightB), shape: call.b.shape, offset: 0, half: true } : call.b;
   matmulF16(gpu, { ...rest, b });

@@ -6,6 +6,7 @@ import { accumulateGrad, addColumnSums, gradSlot } from '../grad.ts';
 import { needsGrad } from '../tape.ts';
 import { precisionOf, recordProduct, storesHalfActivations, type ProductCall } from '../precision.ts';
 import { Tensor, shapeStr } from '../tensor.ts';
+import { productInput, type ProductInput } from './prenorm.ts';
 
 const ref = (t: Tensor, shape: readonly number[] = t.shape) => ({ buffer: t.buffer, shape, offset: t.offset });
 
@@ -29,10 +30,12 @@ function residualGrad(residual: Tensor | null | undefined, dy: Tensor): void {
 
 /**
  * y = x·Wᵀ + b (+ residual). x [..., in], W [out, in], b [out] → y [..., out]. The leading
- * dimensions are flattened into one (rows are independent).
+ * dimensions are flattened into one (rows are independent). x may come with the layernorm to
+ * apply first (PreNormed): y = LN(x)·Wᵀ + b.
  */
-export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null, residual?: Tensor | null): Tensor {
+export function linear(input: ProductInput, weight: Tensor, bias?: Tensor | null, residual?: Tensor | null): Tensor {
   const [out, inF] = weight.shape as [number, number];
+  const { x, layernorm } = productInput(input, out, [weight, bias, residual]);
   const xin = x.shape[x.shape.length - 1]!;
   if (weight.shape.length !== 2 || xin !== inF) throw new ShapeError(`linear: x ${shapeStr(x.shape)} does not fit weight ${shapeStr(weight.shape)} (last dim of x must equal weight's ${inF} inputs)`);
   if (bias && (bias.shape.length !== 1 || bias.shape[0] !== out)) throw new ShapeError(`linear: bias ${shapeStr(bias.shape)} does not fit weight ${shapeStr(weight.shape)}`);
@@ -49,7 +52,8 @@ export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null, residual
       transB: true,
       bias: bias ? { buffer: bias.buffer, offset: bias.offset } : undefined,
       accumulate,
-      label: `linear(${M}x${inF}→${out}${accumulate ? ', +residual' : ''})`,
+      layernorm,
+      label: `linear(${layernorm ? 'ln, ' : ''}${M}x${inF}→${out}${accumulate ? ', +residual' : ''})`,
     },
     weight,
   );
@@ -99,8 +103,9 @@ export function linearParamGrads(dy: Tensor, x: Tensor, weight: Tensor, bias: Te
  * the pre-activation; the backward folds GELU' into the product that makes the hidden gradient.
  * x [..., in], w1 [hidden, in], b1 [hidden], w2 [out, hidden], b2 [out] → [..., out].
  */
-export function mlpGelu(x: Tensor, w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor, residual?: Tensor | null): Tensor {
+export function mlpGelu(input: ProductInput, w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor, residual?: Tensor | null): Tensor {
   const [hid, inF] = w1.shape as [number, number];
+  const { x, layernorm } = productInput(input, hid, [w1, b1, w2, b2, residual]);
   const [out, hid2] = w2.shape as [number, number];
   const xin = x.shape[x.shape.length - 1]!;
   if (w1.shape.length !== 2 || w2.shape.length !== 2 || xin !== inF || hid2 !== hid || b1.size !== hid || b2.size !== out) {
@@ -114,7 +119,7 @@ export function mlpGelu(x: Tensor, w1: Tensor, b1: Tensor, w2: Tensor, b2: Tenso
   const halfG = storesHalfActivations(gpu);
   const g = halfG ? Tensor.empty(gpu, [Math.ceil((M * hid) / 2)], 'mlp.gelu(f16)') : Tensor.empty(gpu, [M, hid], 'mlp.gelu');
   const gRef = halfG ? { buffer: g.buffer, shape: [M, hid], offset: 2 * g.offset, half: true } : ref(g);
-  recordProduct(gpu, { a: ref(x, [M, inF]), b: ref(w1), c: gRef, transB: true, bias: { buffer: b1.buffer, offset: b1.offset }, gelu: { mode: 'apply', preact: { buffer: h.buffer, offset: h.offset } }, label: `linear+gelu(${M}x${inF}→${hid})` }, w1);
+  recordProduct(gpu, { a: ref(x, [M, inF]), b: ref(w1), c: gRef, transB: true, bias: { buffer: b1.buffer, offset: b1.offset }, gelu: { mode: 'apply', preact: { buffer: h.buffer, offset: h.offset } }, layernorm, label: `linear+gelu(${layernorm ? 'ln, ' : ''}${M}x${inF}→${hid})` }, w1);
   const y = Tensor.empty(gpu, [...x.shape.slice(0, -1), out], 'mlp');
   const accumulate = startFromResidual(y, residual);
   recordProduct(gpu, { a: gRef, b: ref(w2), c: ref(y, [M, out]), transB: true, bias: { buffer: b2.buffer, offset: b2.offset }, accumulate, label: `linear(${M}x${hid}→${out}${accumulate ? ', +residual' : ''})` }, w2);
@@ -152,11 +157,14 @@ export function mlpGelu(x: Tensor, w1: Tensor, b1: Tensor, w2: Tensor, b2: Tenso
 
 /**
  * Batched product op(a)·op(b): a [B?, M, K] (or [B?, K, M] with transA), b likewise; a 2-D
- * operand is broadcast over the batch.
+ * operand is broadcast over the batch. `a` may come with the layernorm to apply to its rows first
+ * (PreNormed, not with transA).
  */
-export function matmul(a: Tensor, b: Tensor, opts: { transA?: boolean; transB?: boolean } = {}): Tensor {
+export function matmul(input: ProductInput, b: Tensor, opts: { transA?: boolean; transB?: boolean } = {}): Tensor {
   const transA = opts.transA ?? false;
   const transB = opts.transB ?? false;
+  if (transA && !(input instanceof Tensor)) throw new ShapeError('matmul: a layernorm before the product normalises rows of a, which transA reads as columns');
+  const { x: a, layernorm } = productInput(input, transB ? b.shape[b.shape.length - 2]! : b.shape[b.shape.length - 1]!, [b]);
   const dims = (t: Tensor): [number, number, number] => {
     if (t.shape.length === 2) return [1, t.shape[0]!, t.shape[1]!];
     if (t.shape.length === 3) return [t.shape[0]!, t.shape[1]!, t.shape[2]!];
@@ -169,7 +177,7 @@ export function matmul(a: Tensor, b: Tensor, opts: { transA?: boolean; transB?: 
   const batch = Math.max(bA, bB);
   const gpu = a.gpu;
   const y = Tensor.empty(gpu, batch > 1 || a.shape.length === 3 || b.shape.length === 3 ? [batch, M, N] : [M, N], 'matmul');
-  recordProduct(gpu, { a: ref(a), b: ref(b), c: ref(y, [batch, M, N]), transA, transB }, b);
+  recordProduct(gpu, { a: ref(a), b: ref(b), c: ref(y, [batch, M, N]), transA, transB, layernorm }, b);
   const tape = needsGrad(a, b);
   if (tape) {
     y.requiresGrad = true;
