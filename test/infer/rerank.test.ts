@@ -2,7 +2,8 @@
 // beam candidate whose text-tower embedding is closest to the picture's — recomputed here in
 // float64 from the model's own towers, the rows spelled out by hand — and with α = 0 the same
 // captions as without re-ranking. `coca caption --rerank` prints how each caption was chosen;
-// `coca eval --beams 3 --rerank` scores the captions captionImages re-ranks.
+// `coca eval --beams 3 --rerank` scores the captions captionImages re-ranks. A multilingual model's
+// candidates are read with their language token, as its queries are.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -47,56 +48,73 @@ const unit = (x: Float32Array, E: number): number[][] =>
     return r.map((v) => v / n);
   });
 
+/**
+ * Each picture's beam candidates and their cosines with it, computed apart from rerank.ts: the
+ * candidates from the search, the rows of the text tower written out here as training reads a
+ * caption ([SOT] language? words [EOT] [PAD]…), the cosines in float64.
+ */
+async function candidatesAndCosines(c: OpenCheckpoint, pixels: Float32Array, N: number, o: { beams: number; maxLen: number; prefix?: number[] }): Promise<{ cands: Caption[][]; sims: number[][] }> {
+  const { model, tokenizer: tok } = c;
+  const t = model.config.text_cfg;
+  const E = model.config.embed_dim;
+  const patches = model.preparePatches(pixels, N);
+  const enc = noGrad(() => tidy(() => model.encodeImage(patches)));
+  patches.release();
+  const stepper = new CachedStepper(model, enc.tokens, { beams: o.beams, maxLen: o.maxLen });
+  const cands = await beamSearchCandidates(stepper, o.maxLen, { ...o, sot: tok.bosId, eot: tok.eosId, pad: t.pad_id });
+  stepper.release();
+  const img = unit(await enc.embedding.toArray(), E);
+  enc.embedding.release();
+  enc.tokens.release();
+  const head = [tok.bosId, ...(o.prefix ?? [])];
+  const rows: number[] = [];
+  for (const cap of cands.flat()) {
+    const words = cap.tokens.slice(1, cap.tokens.at(-1) === tok.eosId ? -1 : undefined);
+    rows.push(...head, ...words, tok.eosId, ...new Array(t.context_length - head.length - words.length - 1).fill(t.pad_id));
+  }
+  const prep = model.prepareText(Int32Array.from(rows), cands.flat().length);
+  const txtT = noGrad(() => tidy(() => model.encodeText(prep).embedding));
+  prep.release();
+  const txt = unit(await txtT.toArray(), E);
+  txtT.release();
+  let at = 0;
+  const sims = cands.map((cs, b) => {
+    const out = cs.map((_, k) => img[b]!.reduce((a, v, j) => a + v * txt[at + k]![j]!, 0));
+    at += cs.length;
+    return out;
+  });
+  return { cands, sims };
+}
+
+/** `reranked` is, picture by picture, the candidate of highest cosine; returns each pick's beam. */
+function expectArgmax(reranked: Caption[], cands: Caption[][], sims: number[][]): number[] {
+  return cands.map((cs, b) => {
+    expect(cs.length).toBeGreaterThanOrEqual(2);
+    const s = sims[b]!;
+    const best = s.indexOf(Math.max(...s));
+    // A near-tie could go either way in float32; the fixture's margins are far wider.
+    expect(Math.max(...s.filter((_, k) => k !== best)) + 1e-4).toBeLessThan(s[best]!);
+    expect(reranked[b]!.tokens).toEqual(cs[best]!.tokens);
+    expect(reranked[b]!.rerank!.beamRank).toBe(best);
+    expect(reranked[b]!.rerank!.similarity).toBeCloseTo(s[best]!, 5);
+    expect(reranked[b]!.score).toBeCloseTo(cs[best]!.score, 6);
+    return best;
+  });
+}
+
 describe('captionImages with re-ranking', () => {
   const K = 4;
   const maxLen = 10;
   const ids = () => ({ ...ck.tokenizer.searchIds(), beams: K, maxLen });
 
   it("picks each picture's candidate nearest to it by the towers' cosine; α = 0 keeps the search's choice", async () => {
-    const { model } = ck;
-    const t = model.config.text_cfg;
-    const tok = ck.tokenizer;
-    const E = model.config.embed_dim;
     const N = files.length;
-    // The candidates and the image side, straight from the model.
-    const patches = model.preparePatches(images, N);
-    const enc = noGrad(() => tidy(() => model.encodeImage(patches)));
-    patches.release();
-    const stepper = new CachedStepper(model, enc.tokens, { beams: K, maxLen });
-    const cands: Caption[][] = await beamSearchCandidates(stepper, maxLen, { ...ids(), pad: t.pad_id });
-    stepper.release();
-    const img = unit(await enc.embedding.toArray(), E);
-    enc.embedding.release();
-    enc.tokens.release();
-    // The text side: each candidate as training reads a caption, [SOT] words [EOT] [PAD]…
-    const rows: number[] = [];
-    for (const c of cands.flat()) {
-      const words = c.tokens.slice(1, c.tokens.at(-1) === tok.eosId ? -1 : undefined);
-      rows.push(tok.bosId, ...words, tok.eosId, ...new Array(t.context_length - words.length - 2).fill(t.pad_id));
-    }
-    const prep = model.prepareText(Int32Array.from(rows), cands.flat().length);
-    const txtT = noGrad(() => tidy(() => model.encodeText(prep).embedding));
-    prep.release();
-    const txt = unit(await txtT.toArray(), E);
-    txtT.release();
-
-    const reranked = await captionImages(model, images, N, { ...ids(), rerank: { weight: 1 } });
-    const plain = await captionImages(model, images, N, ids());
-    const alphaZero = await captionImages(model, images, N, { ...ids(), rerank: { weight: 0 } });
-    let at = 0;
-    const ranks: number[] = [];
+    const { cands, sims } = await candidatesAndCosines(ck, images, N, { beams: K, maxLen });
+    const reranked = await captionImages(ck.model, images, N, { ...ids(), rerank: { weight: 1 } });
+    const plain = await captionImages(ck.model, images, N, ids());
+    const alphaZero = await captionImages(ck.model, images, N, { ...ids(), rerank: { weight: 0 } });
+    const ranks = expectArgmax(reranked, cands, sims);
     cands.forEach((cs, b) => {
-      expect(cs.length).toBeGreaterThanOrEqual(2);
-      const sims = cs.map((_, k) => img[b]!.reduce((a, v, j) => a + v * txt[at + k]![j]!, 0));
-      at += cs.length;
-      const best = sims.indexOf(Math.max(...sims));
-      // A near-tie could go either way in float32; the fixture's margins are far wider.
-      expect(Math.max(...sims.filter((_, k) => k !== best)) + 1e-4).toBeLessThan(sims[best]!);
-      expect(reranked[b]!.tokens).toEqual(cs[best]!.tokens);
-      expect(reranked[b]!.rerank!.beamRank).toBe(best);
-      expect(reranked[b]!.rerank!.similarity).toBeCloseTo(sims[best]!, 5);
-      expect(reranked[b]!.score).toBeCloseTo(cs[best]!.score, 6);
-      ranks.push(best);
       // Off and α = 0: beam search's own best, the first candidate.
       expect(plain[b]!.tokens).toEqual(cs[0]!.tokens);
       expect(plain[b]!.rerank).toBeUndefined();
@@ -104,6 +122,21 @@ describe('captionImages with re-ranking', () => {
     });
     // Not vacuous: the similarity overturns the search for some picture.
     expect(ranks.some((r) => r > 0)).toBe(true);
+  });
+
+  it("a multilingual model's captions in Russian are read after its language token", async () => {
+    await makeCheckpoint(gpu, path.join(dir, 'multi'), 5, 3, ['en', 'ru', 'zh']);
+    const multi = openCheckpoint(gpu, path.join(dir, 'multi'));
+    try {
+      const ru = multi.tokenizer.searchIds('ru');
+      expect(ru.prefix).toHaveLength(1);
+      const pixels = (await loadReadableImages(files, multi.pre)).images;
+      const { cands, sims } = await candidatesAndCosines(multi, pixels, files.length, { beams: K, maxLen, prefix: ru.prefix });
+      const reranked = await captionImages(multi.model, pixels, files.length, { ...ru, beams: K, maxLen, rerank: { weight: 1 } });
+      expectArgmax(reranked, cands, sims);
+    } finally {
+      multi.release();
+    }
   });
 
   it('refuses a single beam and sampling', async () => {
