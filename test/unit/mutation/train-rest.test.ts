@@ -10,7 +10,7 @@ import { CheckpointError } from '../../../src/model/errors.ts';
 import { writeSafetensors } from '../../../src/model/safetensors.ts';
 import type { AdamW } from '../../../src/train/adamw.ts';
 import { loadOptimizerInto, pruneCheckpoints } from '../../../src/train/checkpoint.ts';
-import { runOf } from '../../../src/train/resume.ts';
+import { resumeOptions, runOf } from '../../../src/train/resume.ts';
 
 let root: string;
 beforeEach(() => {
@@ -61,5 +61,35 @@ describe('runOf', () => {
     expect(runOf(path.join(root, 'checkpoints', 'last'))).toBe('.');
     vi.spyOn(process, 'cwd').mockReturnValue(path.join(root, 'checkpoints'));
     expect(runOf(path.join(root, 'checkpoints', 'last'))).toBe('..');
+  });
+});
+
+describe('resumeOptions and the options added after runs were first recorded', () => {
+  // run.json as a run from before --augment, --contrastive-positives, --label-smoothing and --ema wrote it.
+  const old = { config: { embed_dim: 8 }, configName: 'nano', data: 'builtin-small', steps: 100, batch: 8, lr: 0.001, warmup: 10, weightDecay: 0.1, clip: 1, weights: { caption: 2, contrastive: 1 }, seed: 0, valEvery: 50, keep: 2, onNonFinite: 'stop' };
+  const write = (extra: Record<string, unknown> = {}) => fs.writeFileSync(path.join(root, 'run.json'), JSON.stringify({ ...old, ...extra }));
+  const contradicts = (flag: string, value: unknown, recorded: unknown) =>
+    `--${flag} ${value} contradicts the run's ${JSON.stringify(recorded)} (${path.join(root, 'run.json')}); drop it to continue the run as it was, or add --override ${flag} to change it`;
+
+  it('their defaults given again continue an old run as it was', () => {
+    write();
+    expect(resumeOptions(root, { augment: '', 'contrastive-positives': 'none', 'label-smoothing': 0, ema: 0 }, [])).toEqual(old);
+  });
+
+  it('anything else contradicts the old run, shown as its default', () => {
+    write();
+    expect(() => resumeOptions(root, { augment: 'colour' }, [])).toThrow(contradicts('augment', 'colour', ''));
+    expect(() => resumeOptions(root, { 'contrastive-positives': 'concept' }, [])).toThrow(contradicts('contrastive-positives', 'concept', 'none'));
+    expect(() => resumeOptions(root, { 'label-smoothing': 0.1 }, [])).toThrow(contradicts('label-smoothing', 0.1, 0));
+  });
+
+  it('--override sets them; an empty --augment overridden onto a run that had one leaves none', () => {
+    write();
+    const o = resumeOptions(root, { augment: 'colour', 'contrastive-positives': 'concept', 'label-smoothing': 0.1 }, ['augment', 'contrastive-positives', 'label-smoothing']);
+    expect([o.augment, o.contrastivePositives, o.labelSmoothing]).toEqual(['colour', 'concept', 0.1]);
+    write({ augment: 'colour' });
+    const cleared = resumeOptions(root, { augment: '' }, ['augment']);
+    expect(cleared.augment).toBeUndefined();
+    expect('augment' in cleared && cleared.augment !== undefined).toBe(false);
   });
 });
