@@ -7,9 +7,10 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { writeCheckpointFolder } from '../../../src/model/checkpoint-folder.ts';
 import { CheckpointError } from '../../../src/model/errors.ts';
-import { writeSafetensors } from '../../../src/model/safetensors.ts';
+import { readSafetensors, writeSafetensors } from '../../../src/model/safetensors.ts';
+import type { StoredModel } from '../../../src/model/checkpoint.ts';
 import type { AdamW } from '../../../src/train/adamw.ts';
-import { loadOptimizerInto, pruneCheckpoints } from '../../../src/train/checkpoint.ts';
+import { checkpointStep, loadOptimizerInto, pruneCheckpoints, readTrainState, saveCheckpoint } from '../../../src/train/checkpoint.ts';
 import { resumeOptions, runOf } from '../../../src/train/resume.ts';
 
 let root: string;
@@ -91,5 +92,48 @@ describe('resumeOptions and the options added after runs were first recorded', (
     const cleared = resumeOptions(root, { augment: '' }, ['augment']);
     expect(cleared.augment).toBeUndefined();
     expect('augment' in cleared && cleared.augment !== undefined).toBe(false);
+  });
+});
+
+describe('saveCheckpoint', () => {
+  // The model and AdamW as saveCheckpoint reads them (their GPU side is what test/model/checkpoint.test.ts covers).
+  const params = new Map([
+    ['w', { shape: [2], data: new Float32Array([1, 2]) }],
+    ['b.bias', { shape: [1], data: new Float32Array([3]) }],
+  ]);
+  const model = { params: { state: async () => [...params], get: (n: string) => params.get(n)! }, config: { embed_dim: 8 } } as unknown as StoredModel;
+  const hyper = { lr: 0.001, beta1: 0.9 };
+  const optimizer = {
+    step: 7,
+    hyper,
+    state: async () => [
+      ['w', { m: new Float32Array([0.5, 0.25]), v: new Float32Array([4, 8]) }],
+      ['b.bias', { m: new Float32Array([-1]), v: new Float32Array([2]) }],
+    ],
+  } as unknown as AdamW;
+
+  it('writes the model, the moments under m. and v. with the step and hyper-parameters, and state.json, at its step', async () => {
+    const dir = path.join(root, 'ck');
+    await saveCheckpoint(dir, model, { optimizer, state: { step: 7, lrScale: 0.5 }, tokenizerJson: '{"tok": 1}', extraFiles: [{ name: 'words.txt', text: 'a\n' }] });
+    expect(fs.readdirSync(dir).sort()).toEqual(['config.json', 'manifest.json', 'model.safetensors', 'optimizer.safetensors', 'state.json', 'tokenizer.json', 'words.txt']);
+    const opt = readSafetensors(path.join(dir, 'optimizer.safetensors'));
+    expect(opt.metadata).toEqual({ step: '7', hyper: JSON.stringify(hyper) });
+    expect(Object.fromEntries([...opt.tensors].map(([k, t]) => [k, [t.shape, [...t.data]]]))).toEqual({ 'm.w': [[2], [0.5, 0.25]], 'v.w': [[2], [4, 8]], 'm.b.bias': [[1], [-1]], 'v.b.bias': [[1], [2]] });
+    expect(fs.readFileSync(path.join(dir, 'state.json'), 'utf8')).toBe('{\n  "step": 7,\n  "lrScale": 0.5\n}\n');
+    expect(readTrainState(dir)).toEqual({ step: 7, lrScale: 0.5 });
+    expect(checkpointStep(dir)).toBe(7);
+    expect(fs.readFileSync(path.join(dir, 'words.txt'), 'utf8')).toBe('a\n');
+    // And back: AdamW is handed what was saved.
+    let got: [number, Map<string, { m: Float32Array; v: Float32Array }>] | undefined;
+    loadOptimizerInto(dir, { load: (step: number, m: Map<string, { m: Float32Array; v: Float32Array }>) => (got = [step, m]) } as unknown as AdamW);
+    expect(got![0]).toBe(7);
+    expect([...got![1].get('b.bias')!.m, ...got![1].get('b.bias')!.v]).toEqual([-1, 2]);
+  });
+
+  it('without an optimizer or a state: the model alone, no step', async () => {
+    const dir = path.join(root, 'model');
+    await saveCheckpoint(dir, model);
+    expect(fs.readdirSync(dir).sort()).toEqual(['config.json', 'manifest.json', 'model.safetensors']);
+    expect(checkpointStep(dir)).toBeNull();
   });
 });
