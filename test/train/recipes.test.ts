@@ -85,6 +85,17 @@ describe('coca train --ema', () => {
     expect(tensors('ema-resumed', 'model.safetensors')).toEqual(tensors('ema', 'model.safetensors'));
   });
 
+  it('a resume that drops the average continues the raw weights; one that adds it starts it from them', async () => {
+    await train(gpu, options('ema-dropped', { ema: 0.9, valEvery: 2, stopAfter: 2 }), quiet);
+    await train(gpu, options('ema-dropped', { valEvery: 2, resume: path.join(dir, 'ema-dropped') }), quiet);
+    expect(tensors('ema-dropped', 'model.safetensors'), 'trained on from raw.safetensors, not from the average').toEqual(tensors('base', 'model.safetensors'));
+    expect(fs.existsSync(path.join(dir, 'ema-dropped', 'checkpoints', 'last', 'raw.safetensors'))).toBe(false);
+    await train(gpu, options('ema-added', { valEvery: 2, stopAfter: 2 }), quiet);
+    await train(gpu, options('ema-added', { ema: 0.9, valEvery: 2, resume: path.join(dir, 'ema-added') }), quiet);
+    expect(tensors('ema-added', 'raw.safetensors')).toEqual(tensors('base', 'model.safetensors'));
+    expect(tensors('ema-added', 'model.safetensors')).not.toEqual(tensors('base', 'model.safetensors'));
+  });
+
   it('a resume keeps the recorded decay; another needs --override; 0 is the same as absent', () => {
     expect(() => resumeOptions(path.join(dir, 'ema'), { ema: 0.99 }, [])).toThrow(/--ema 0.99 contradicts the run's 0.9.*--override ema/);
     expect(resumeOptions(path.join(dir, 'base'), { ema: 0 }, []).ema).toBeUndefined();
