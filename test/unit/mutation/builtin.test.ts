@@ -163,12 +163,13 @@ describe('emoji', () => {
 describe('game-icons', () => {
   it('one SVG per icon in slug order, the set or icon size in the viewBox, the slug as the caption', async () => {
     cached('npm-iconify-json-game-icons-1.2.4', {
-      'package/icons.json': json({ width: 256, icons: { 'sitting-dog': { body: '<path d="M0 0"/>' }, 'axe-in-stump': { body: '<g/>', width: 100, height: 50 } } }),
+      'package/icons.json': json({ width: 256, icons: { 'sitting-dog': { body: '<path d="M0 0"/>' }, 'axe-in-stump': { body: '<g/>', width: 100, height: 50 }, 'bat-wing': { body: '<b/>' } } }),
       'package/info.json': '{}',
     });
     const { pairs, info } = await gameIconsSource({});
     expect(pairs).toEqual([
       { id: 'game-icons/axe-in-stump', style: 'game-icons', caption: 'axe in stump', link: 'game-icons/axe-in-stump', tone: false, image: { svg: '<svg xmlns="http://www.w3.org/2000/svg" width="100" height="50" viewBox="0 0 100 50" color="#000"><g/></svg>' } },
+      { id: 'game-icons/bat-wing', style: 'game-icons', caption: 'bat wing', link: 'game-icons/bat-wing', tone: false, image: { svg: '<svg xmlns="http://www.w3.org/2000/svg" width="256" height="512" viewBox="0 0 256 512" color="#000"><b/></svg>' } },
       { id: 'game-icons/sitting-dog', style: 'game-icons', caption: 'sitting dog', link: 'game-icons/sitting-dog', tone: false, image: { svg: '<svg xmlns="http://www.w3.org/2000/svg" width="256" height="512" viewBox="0 0 256 512" color="#000"><path d="M0 0"/></svg>' } },
     ]);
     expect(info).toEqual([expect.objectContaining({ name: '@iconify-json/game-icons', version: '1.2.4', role: 'pictures', license: 'CC-BY-3.0' })]);
