@@ -83,7 +83,8 @@ describe('writeSubset', () => {
 
   it('cuts another split when asked, and every pair when asked for all; copies no tokenizer or licences the source lacks', () => {
     const { dir } = builtSet({ extras: false });
-    const out = path.join(fresh(), 'v');
+    // Folders on the way are made.
+    const out = path.join(fresh(), 'v', 'w');
     writeSubset(dir, out, 4, 'val');
     expect(readItems(out, 'train').map((it) => it.id)).toEqual(['val0', 'val1', 'val2', 'val3']);
     expect([...new Set(fs.readFileSync(imageFile(out, 'train', 4)))]).toEqual([100, 101, 102, 103]);
