@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """Pillow's own bicubic resize of noise pictures, for test/unit/mutation/resample.test.ts.
 
-  python3 scripts/reference/resample_bicubic.py > test/fixtures/resample_bicubic.json   # Pillow 12.3.0
+  /usr/bin/python3 scripts/reference/resample_bicubic.py > test/fixtures/resample_bicubic.json
+
+Debian's python3-pil (9.4.0 on Debian 12; `apt-get install python3-pil`), the only Pillow this
+project may install (npm and Debian packages only). Pillow 12.3.0 gives the same bytes for every case.
 
 Each case resizes a w×h RGB picture of pseudo-random bytes (the linear congruential formula of
 noise(), which the test repeats) to ow×oh with Image.resize(..., Image.BICUBIC): shrinking and
