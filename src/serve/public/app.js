@@ -2,6 +2,7 @@
 const $ = (id) => document.getElementById(id);
 let picture = null; // the File being worked on
 let grid = 0;
+let noTextTower = ''; // a served captioner's name when one has no text tower (re-ranking is then refused)
 
 function showError(msg) {
   $('error').textContent = msg || '';
@@ -46,9 +47,28 @@ async function health() {
     $('status').textContent = `checkpoint ${h.checkpoint.id} · ${h.adapter.device}${h.index ? ` · ${h.index.items} indexed pictures` : ' · no index'}${h.models && h.models.length > 1 ? ` · ${h.models.length} captioning models` : ''}`;
     if (!h.index) $('search-box').querySelector('button').disabled = true;
     languagePickers(h);
+    noTextTower = (h.models || []).filter((m) => m.arch !== 'coca').map((m) => m.name).join(', ');
+    rerankControls();
   } catch (e) {
     $('status').textContent = `server unreachable: ${e.message}`;
   }
+}
+
+// Re-ranking needs several beams' captions to choose among and a text tower in every served model
+// (the server refuses it otherwise): off, with the reason said, where it cannot run.
+function rerankBlocker() {
+  if (noTextTower) return `re-ranking needs a CoCa model: ${noTextTower} has no text tower`;
+  if ($('sample').checked) return 're-ranking chooses among beams, not samples';
+  if (Number($('beams').value) < 2) return 're-ranking needs 2 or more beams';
+  return '';
+}
+
+function rerankControls() {
+  const why = rerankBlocker();
+  $('rerank').disabled = !!why;
+  $('rerank-weight').disabled = !!why || !$('rerank').checked;
+  $('rerank-note').textContent = why;
+  $('rerank-note').hidden = !why;
 }
 
 // A perceptual ramp (dark blue → teal → yellow), alpha growing with the weight.
@@ -125,6 +145,13 @@ function renderModel(box, into, captions, g) {
     sc.className = 'score';
     sc.textContent = `score ${cap.score.toFixed(2)}`;
     p.append(sc);
+    if (cap.rerank) {
+      const sim = document.createElement('span');
+      sim.className = 'score sim';
+      sim.textContent = `similarity ${cap.rerank.similarity.toFixed(3)}`;
+      sim.title = `beam ${cap.rerank.beamRank + 1} of the search`;
+      p.append(sim);
+    }
     into.append(p);
   }
 }
@@ -139,6 +166,7 @@ async function caption() {
   else fd.append('beams', $('beams').value);
   fd.append('maxLen', $('max-len').value);
   if (!$('lang-pick').hidden) fd.append('lang', $('lang').value);
+  if ($('rerank').checked && !$('rerank').disabled) fd.append('rerank', 'true'), fd.append('rerankWeight', $('rerank-weight').value);
   $('captions').classList.add('busy');
   try {
     renderCaptions(await api('/api/caption', { method: 'POST', body: fd }));
@@ -171,7 +199,7 @@ drop.addEventListener('drop', (e) => {
   drop.classList.remove('over');
   pick(e.dataTransfer.files[0]);
 });
-$('caption-options').addEventListener('change', caption);
+$('caption-options').addEventListener('change', () => (rerankControls(), caption()));
 
 $('search').addEventListener('submit', async (e) => {
   e.preventDefault();
