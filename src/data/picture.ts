@@ -1,6 +1,7 @@
 // What happens to a decoded picture before the model's resampler, written once for both decoders
 // (sharp in Node: image.ts; the browser's createImageBitmap: image-web.ts): made square as the
-// preprocessing says (`shortest`: centre crop, `longest`: padded with the background), scaled for
+// preprocessing says (`shortest`: centre crop, `longest`: padded with the background, or for an
+// imported open_clip model resized and then padded with its fill colour), scaled for
 // training, or reduced first where it is far larger than the model's side. Only the reduction is
 // the decoder's own (libvips or the browser's canvas), passed in as `reduce`.
 import type { Triple } from './augment.ts';
@@ -30,13 +31,18 @@ export const TRAIN_DECODE_SCALE = 1.5;
  */
 export async function preparePicture(decoded: RgbImage, pre: ImagePreprocess, train: boolean, reduce: Reduce): Promise<RgbImage> {
   let img = decoded;
+  if (pre.resizeMode === 'longest' && pre.padAfterResize && pre.interpolation === 'bicubic' && !train) {
+    return padSquare(resizeKeepRatio(img, pre.size), pre.padAfterResize);
+  }
   if (pre.interpolation === 'bicubic' && !train) {
     // open_clip's order: the shorter side scaled, then the centre cropped (torchvision on Pillow).
     if (pre.resizeMode === 'shortest') return resizeShortestCrop(img, pre.size);
     if (pre.resizeMode === 'longest') img = padSquare(img, pre.background);
     return img.width === pre.size && img.height === pre.size ? img : resizeBicubic(img, pre.size, pre.size);
   }
-  if (pre.resizeMode === 'longest') img = padSquare(img, pre.background);
+  // Bilinear is coca's own resampler (not Pillow's), so open_clip's order buys nothing exact there:
+  // the imported fill colour is padded before it, in coca's order.
+  if (pre.resizeMode === 'longest') img = padSquare(img, pre.padAfterResize ?? pre.background);
   else if (pre.resizeMode === 'shortest' && !train) img = cropSquare(img);
   if (train) {
     const shorter = Math.round(pre.size * TRAIN_DECODE_SCALE);
@@ -48,6 +54,23 @@ export async function preparePicture(decoded: RgbImage, pre: ImagePreprocess, tr
     return reduce(img, Math.max(1, Math.round(img.width * k)), Math.max(1, Math.round(img.height * k)));
   }
   return img;
+}
+
+/** Python's round(): halves to the even neighbour (x ≥ 0). */
+function roundHalfEven(x: number): number {
+  const r = Math.round(x);
+  return r - x === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+/**
+ * open_clip's ResizeKeepRatio(size, longest=1): the longer side scaled to `size`, the other by the
+ * same ratio, both rounded as Python rounds (2.5 → 2), then Pillow's bicubic resize.
+ */
+export function resizeKeepRatio(img: RgbImage, size: number): RgbImage {
+  const ratio = Math.max(img.height / size, img.width / size);
+  const w = Math.max(1, roundHalfEven(img.width / ratio));
+  const h = Math.max(1, roundHalfEven(img.height / ratio));
+  return resizeBicubic(img, w, h);
 }
 
 export function cropSquare(img: RgbImage): RgbImage {

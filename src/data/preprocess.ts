@@ -32,6 +32,12 @@ export interface ImagePreprocess {
   resizeMode: ResizeMode;
   /** 8-bit RGB that transparency is flattened onto and `longest` pads with. */
   background: Triple;
+  /**
+   * Set only for models imported from open_clip with `longest` (vision_cfg.image_pad_after_resize,
+   * its fill_color): open_clip's order, the picture resized keeping its ratio and then padded with
+   * this RGB. Absent: coca's order, padded with `background` and then resized.
+   */
+  padAfterResize?: Triple;
 }
 
 export const WHITE: Triple = [255, 255, 255];
@@ -63,5 +69,6 @@ export function defaultPreprocess(size: number, measured?: { mean: Triple; std: 
 /** One line for logs and notices. */
 export function describePreprocess(p: ImagePreprocess): string {
   const f = (t: Triple) => t.map((x) => +x.toFixed(6)).join(' ');
-  return `${p.size} px, resize ${p.resizeMode}, ${p.interpolation}, background ${p.background.join(' ')}, mean ${f(p.mean)}, std ${f(p.std)}`;
+  const pad = p.padAfterResize ? `, padded after resizing with ${p.padAfterResize.join(' ')}` : '';
+  return `${p.size} px, resize ${p.resizeMode}${pad}, ${p.interpolation}, background ${p.background.join(' ')}, mean ${f(p.mean)}, std ${f(p.std)}`;
 }

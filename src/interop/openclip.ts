@@ -41,6 +41,7 @@ interface OpenClipPreprocess {
   std?: number[];
   interpolation?: string;
   resize_mode?: string;
+  fill_color?: unknown;
 }
 
 /** An open_clip model config and, when known, its preprocessing (open_clip_config.json's preprocess_cfg). */
@@ -83,6 +84,11 @@ export function cocaConfigOf(oc: OpenClipConfig, notes: string[]): CocaConfig {
     interpolation = 'bicubic';
   }
   m['vision_cfg'] = { ...m['vision_cfg'], image_mean: (p.mean ?? CLIP_MEAN) as Triple, image_std: (p.std ?? CLIP_STD) as Triple, image_interpolation: interpolation as Interpolation, image_resize_mode: resize as ResizeMode };
+  if (resize === 'longest') {
+    // open_clip resizes keeping the ratio, then pads with fill_color (coca's own `longest` pads first).
+    m['vision_cfg']['image_pad_after_resize'] = fillColorOf(p.fill_color, oc.where);
+    if (interpolation === 'bilinear') notes.push(`open_clip resizes bilinear (Pillow's) and then pads; coca's bilinear is its own resampler and pads first, so inputs differ slightly along the padded border`);
+  }
   m['text_cfg'] = { ...m['text_cfg'], correct_cls_mask: false };
   // open_clip builds the decoder without passing multimodal_cfg.mlp_ratio: its MLPs are always 4 wide.
   const mmRatio = (m['multimodal_cfg'] as Record<string, unknown>)['mlp_ratio'];
@@ -94,6 +100,15 @@ export function cocaConfigOf(oc: OpenClipConfig, notes: string[]): CocaConfig {
     if (e instanceof ConfigError) throw new InteropError(`${e.message.split('\n')[0]} (coca runs open_clip's CoCa with a ViT image tower and its own text towers only)`);
     throw e;
   }
+}
+
+/** open_clip's fill_color (an int for all three channels, default 0, or an RGB list) as RGB. */
+function fillColorOf(fill: unknown, where: string): Triple {
+  if (fill === undefined || fill === null) return [0, 0, 0];
+  const byte = (x: unknown) => Number.isInteger(x) && (x as number) >= 0 && (x as number) <= 255;
+  if (byte(fill)) return [fill, fill, fill] as unknown as Triple;
+  if (Array.isArray(fill) && fill.length === 3 && fill.every(byte)) return [...fill] as unknown as Triple;
+  throw new InteropError(`${where}: preprocess fill_color ${JSON.stringify(fill)} is not an integer 0..255 nor three of them; fix it in the config`);
 }
 
 /** Where the checkpoint and its hub config are, for a file or a downloaded folder. */
@@ -244,7 +259,13 @@ export function exportOpenClip(dir: string, out: string): ExportResult {
   }
   const tokenizer = readCheckpointTokenizer(dir, config);
   if (tokenizer && tokenizer.kind !== 'clip') notes.push(`its tokenizer is coca's own BPE (${tokenizer.vocabSize} tokens), not CLIP's: tokenizer.json is written beside it; give it to open_clip as a Hugging Face tokenizer`);
-  const preprocess_cfg = { size: [pre.size, pre.size], mode: 'RGB', mean: pre.mean, std: pre.std, interpolation: pre.interpolation, resize_mode: pre.resizeMode, fill_color: 0 };
+  // open_clip pads `longest` after resizing, with fill_color (unused by its other modes: left at its
+  // default 0). coca's own `longest` pads with the background first, which open_clip cannot do:
+  // written as its nearest (the background as fill_color) with a note, since refusing would leave
+  // every model trained on the built-in set (`longest` by default) unexportable.
+  const fill: Triple = pre.resizeMode !== 'longest' ? [0, 0, 0] : pre.padAfterResize ?? pre.background;
+  if (pre.resizeMode === 'longest' && !pre.padAfterResize) notes.push(`this model pads pictures with ${pre.background.join(' ')} and then resizes them (coca's "longest"); open_clip resizes first and then pads (fill_color ${pre.background.join(' ')} written), so there its inputs differ along the padded border`);
+  const preprocess_cfg = { size: [pre.size, pre.size], mode: 'RGB', mean: pre.mean, std: pre.std, interpolation: pre.interpolation, resize_mode: pre.resizeMode, fill_color: fill[0] === fill[1] && fill[1] === fill[2] ? fill[0] : fill };
   const files: CheckpointFile[] = [
     { name: 'open_clip_model.safetensors', tensors, metadata: { format: 'pt' } },
     { name: 'open_clip_config.json', text: JSON.stringify({ model_cfg: openClipModelConfig(config), preprocess_cfg }, null, 2) + '\n' },

@@ -15,7 +15,9 @@
 // The preprocessing the model was trained with is part of it (open_clip keeps it in vision_cfg
 // too): image_mean, image_std, image_interpolation ("bilinear", or "bicubic": Pillow's, as open_clip),
 // image_resize_mode ("shortest" | "longest" | "squash") and coca's image_background (the RGB that
-// transparency is flattened onto and "longest" pads with). Presets leave it out; `coca train`
+// transparency is flattened onto and "longest" pads with), and for models imported from open_clip
+// with "longest" image_pad_after_resize (open_clip's fill_color as RGB: resize keeping the ratio,
+// then pad with it, open_clip's order; absent: coca's, pad then resize). Presets leave it out; `coca train`
 // records it when a run starts, so every checkpoint's config.json carries it. Given at all,
 // image_mean and image_std are required and the others default to bilinear, shortest, white.
 //
@@ -69,6 +71,7 @@ export interface VisionCfg {
   image_interpolation?: Interpolation;
   image_resize_mode?: ResizeMode;
   image_background?: Triple;
+  image_pad_after_resize?: Triple;
 }
 
 export interface TextCfg {
@@ -140,6 +143,7 @@ const VISION: Record<string, Field> = {
   image_interpolation: { kind: 'interpolation', optional: true },
   image_resize_mode: { kind: 'resize', optional: true },
   image_background: { kind: 'rgb', optional: true },
+  image_pad_after_resize: { kind: 'rgb', optional: true },
 };
 const TEXT: Record<string, Field> = {
   context_length: { kind: 'posint' },
@@ -272,6 +276,9 @@ export function parseConfig(raw: unknown, where = 'config'): CocaConfig {
     v['image_interpolation'] ??= 'bilinear';
     v['image_resize_mode'] ??= 'shortest';
     v['image_background'] ??= WHITE;
+    if (v['image_pad_after_resize'] !== undefined && v['image_resize_mode'] !== 'longest') {
+      throw new ConfigError(`${where}: vision_cfg.image_pad_after_resize: only with image_resize_mode "longest" (open_clip pads only then); remove it`);
+    }
   }
   const config: CocaConfig = {
     embed_dim: top['embed_dim'] as number,
@@ -343,7 +350,7 @@ function withCnnDerived(where: string, raw: unknown): unknown {
   return out;
 }
 
-const PREPROCESS_KEYS = ['image_mean', 'image_std', 'image_interpolation', 'image_resize_mode', 'image_background'] as const;
+const PREPROCESS_KEYS = ['image_mean', 'image_std', 'image_interpolation', 'image_resize_mode', 'image_background', 'image_pad_after_resize'] as const;
 
 // Drops compat keys and absent optional ones, and orders the rest as in the field table, so
 // configs compare and print alike.
@@ -389,12 +396,15 @@ export function withVocabSize(c: CocaConfig, vocabSize: number): CocaConfig {
 export function preprocessOf(c: CocaConfig): ImagePreprocess | null {
   const v = c.vision_cfg;
   if (!v.image_mean || !v.image_std) return null;
-  return { size: v.image_size, mean: v.image_mean, std: v.image_std, interpolation: v.image_interpolation ?? 'bilinear', resizeMode: v.image_resize_mode ?? 'shortest', background: v.image_background ?? WHITE };
+  const pre: ImagePreprocess = { size: v.image_size, mean: v.image_mean, std: v.image_std, interpolation: v.image_interpolation ?? 'bilinear', resizeMode: v.image_resize_mode ?? 'shortest', background: v.image_background ?? WHITE };
+  return v.image_pad_after_resize ? { ...pre, padAfterResize: v.image_pad_after_resize } : pre;
 }
 
 /** The config with `p` recorded as its preprocessing (p.size must be the model's image_size). */
 export function withPreprocess(c: CocaConfig, p: ImagePreprocess): CocaConfig {
   if (p.size !== c.vision_cfg.image_size) throw new ConfigError(`config: vision_cfg.image_size ${c.vision_cfg.image_size} differs from the preprocessing's ${p.size}`);
   const vision_cfg: VisionCfg = { ...c.vision_cfg, image_mean: p.mean, image_std: p.std, image_interpolation: p.interpolation, image_resize_mode: p.resizeMode, image_background: p.background };
+  delete vision_cfg.image_pad_after_resize;
+  if (p.padAfterResize) vision_cfg.image_pad_after_resize = p.padAfterResize;
   return { ...c, vision_cfg };
 }
