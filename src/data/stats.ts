@@ -93,11 +93,7 @@ export async function contactSheet(ds: Dataset, file: string, opts: { count?: nu
         .resize(cell, cell, { fit: 'contain', kernel: 'nearest', background: '#ffffff' })
         .png()
         .toBuffer();
-      const caption = ds.captions(idx)[0] ?? '';
-      const lines = wrap(caption, Math.floor(cell / 7), 2);
-      const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${cell}" height="${label}"><rect width="100%" height="100%" fill="#f4f4f4"/>${lines
-        .map((l, j) => `<text x="${cell / 2}" y="${13 + j * 14}" font-family="DejaVu Sans, sans-serif" font-size="11" text-anchor="middle" fill="#111">${escapeXml(l)}</text>`)
-        .join('')}</svg>`;
+      const svg = captionLabelSvg(ds.captions(idx), cell, label);
       const x = (k % cols) * (cell + 4);
       const y = Math.floor(k / cols) * (cell + label + 4);
       return [
@@ -112,7 +108,17 @@ export async function contactSheet(ds: Dataset, file: string, opts: { count?: nu
     .toFile(file);
 }
 
-function wrap(text: string, width: number, maxLines: number): string[] {
+/** The strip under a tile: the item's first caption, wrapped to two centred lines, as SVG markup. */
+export function captionLabelSvg(captions: readonly string[], cell: number, height: number): string {
+  const caption = captions[0] ?? '';
+  const lines = wrap(caption, Math.floor(cell / 7), 2);
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${cell}" height="${height}"><rect width="100%" height="100%" fill="#f4f4f4"/>${lines
+    .map((l, j) => `<text x="${cell / 2}" y="${13 + j * 14}" font-family="DejaVu Sans, sans-serif" font-size="11" text-anchor="middle" fill="#111">${escapeXml(l)}</text>`)
+    .join('')}</svg>`;
+}
+
+/** Words joined into lines of at most `width` characters; past `maxLines`, the last is cut and ends in '…'. */
+export function wrap(text: string, width: number, maxLines: number): string[] {
   const lines: string[] = [];
   let cur = '';
   for (const w of text.split(' ')) {
