@@ -141,7 +141,9 @@ export function unpickle(bytes: Uint8Array, where: string): unknown {
   };
   const setItems = (d: unknown, kv: unknown[]) => {
     if (!(d instanceof Map)) fail('items set on something that is not a dict');
-    for (let i = 0; i + 1 < kv.length; i += 2) (d as PyDict).set(kv[i], kv[i + 1]);
+    // Python's unpickler raises on a key without a value (IndexError); it is not dropped.
+    if (kv.length % 2 !== 0) fail('a dict key without a value');
+    for (let i = 0; i < kv.length; i += 2) (d as PyDict).set(kv[i], kv[i + 1]);
   };
   const append = (l: unknown, xs: unknown[]) => {
     if (!Array.isArray(l)) fail('items appended to something that is not a list');
@@ -158,7 +160,7 @@ export function unpickle(bytes: Uint8Array, where: string): unknown {
       case 0x5d: stack.push([]); break; // EMPTY_LIST
       case 0x29: stack.push([]); break; // EMPTY_TUPLE
       case 0x8f: stack.push(new Set()); break; // EMPTY_SET
-      case 0x90: { const xs = popMark(); const s = top(); if (s instanceof Set) xs.forEach((x) => s.add(x)); break; } // ADDITEMS
+      case 0x90: { const xs = popMark(); const s = top(); if (!(s instanceof Set)) fail('items added to something that is not a set'); xs.forEach((x) => (s as Set<unknown>).add(x)); break; } // ADDITEMS
       case 0x74: stack.push(popMark()); break; // TUPLE
       case 0x85: stack.push([pop()]); break; // TUPLE1
       case 0x86: { const b = pop(); stack.push([pop(), b]); break; } // TUPLE2
