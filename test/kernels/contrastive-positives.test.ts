@@ -9,6 +9,7 @@ import { contrastive } from '../../kernels/contrastive.ts';
 import { contrastiveLoss } from '../../kernels/contrastive.ref.ts';
 import { ShapeError } from '../../src/gpu/errors.ts';
 import { expectClose } from '../helpers/close.ts';
+import { expectGradRows, LOSS_TOL, logScaleTol } from '../helpers/contrastive-tol.ts';
 import { numericGrad } from '../helpers/finite-diff.ts';
 import { placed, poisoned, testGpu } from '../helpers/gpu.ts';
 import { testRng } from '../helpers/seed.ts';
@@ -21,19 +22,8 @@ beforeAll(async () => {
 afterAll(() => gpu?.pool.trim());
 
 const MAX = Math.log(100);
-// The tolerances of test/kernels/contrastive.test.ts (see there why): the grouped target changes
-// what G holds, not how it is computed. A target of δ where a group was meant is off by O(1/B).
-const LOSS_TOL = { atol: 2e-5, rtol: 2e-5 };
-const GRAD_RTOL = 2e-4;
-
-function expectGradRows(got: Float32Array, want: Float64Array, x: Float32Array, B: number, E: number, scale: number, weight: number, what: string): void {
-  for (let i = 0; i < B; i++) {
-    let sq = 0;
-    for (let e = 0; e < E; e++) sq += x[i * E + e]! ** 2;
-    const atol = (8 * 2 ** -23 * scale * weight) / Math.max(Math.sqrt(sq), 1e-12);
-    expectClose(got.subarray(i * E, (i + 1) * E), want.subarray(i * E, (i + 1) * E), { atol, rtol: GRAD_RTOL }, `${what} row ${i}`);
-  }
-}
+// The tolerances of test/kernels/contrastive.test.ts (test/helpers/contrastive-tol.ts): a target
+// of δ where a group was meant is off by O(1/B).
 
 /** Embeddings with a shared component, so the similarities are spread and not all near 0. */
 function embeddings(rng: Rng, B: number, E: number): Float32Array {
@@ -96,7 +86,7 @@ async function runCase(c: Case, salt: number): Promise<void> {
   const scale = Math.exp(clamped);
   expectGradRows(await gpu.read(dI, B * E, 2), want.dImage, img, B, E, scale, weight, `${what}: d image`);
   expectGradRows(await gpu.read(dT, B * E, 1), want.dText, txt, B, E, scale, weight, `${what}: d text`);
-  expectClose([(await gpu.read(gS, 1, 2))[0]!], [want.dLogitScale], { atol: 1e-5 + weight * scale * scale * 2 ** -23, rtol: 1e-4 }, `${what}: d log-scale`);
+  expectClose([(await gpu.read(gS, 1, 2))[0]!], [want.dLogitScale], logScaleTol(scale, weight), `${what}: d log-scale`);
   expect((await gpu.read(S, 1, os))[0], `${what}: the parameter is clamped`).toBe(Math.fround(clamped));
   for (const b of [I, T, S, out, dI, dT, gS]) gpu.release(b);
 }

@@ -8,6 +8,7 @@ import { contrastive } from '../../kernels/contrastive.ts';
 import { contrastiveLoss } from '../../kernels/contrastive.ref.ts';
 import { ShapeError } from '../../src/gpu/errors.ts';
 import { expectClose } from '../helpers/close.ts';
+import { expectGradRows, LOSS_TOL, logScaleTol } from '../helpers/contrastive-tol.ts';
 import { placed, poisoned, testGpu } from '../helpers/gpu.ts';
 import { testRng } from '../helpers/seed.ts';
 
@@ -18,31 +19,6 @@ beforeAll(async () => {
 afterAll(() => gpu?.pool.trim());
 
 const MAX = Math.log(100);
-// Float32 dot products over E ≤ 300 and sums of ≤ 300 exps: ~1e-6 relative. A dropped term of the
-// symmetric loss, a wrong row/column or a missing normalisation backward is off by O(1/B).
-const LOSS_TOL = { atol: 2e-5, rtol: 2e-5 };
-const GRAD_RTOL = 2e-4;
-// d log-scale = Σ g·logit, with logits up to s apart each carrying a few float32 ulps of s: its
-// error grows like s² (measured over 300 seeds per case: at s = 100 the worst was 1.6e-4, 0.13 of
-// w·s²·2⁻²³, and 4× the fixed 1e-5 that failed CI once). Below s ≈ 15 the fixed 1e-5 still governs.
-
-/**
- * A gradient row is held to ~8 float32 ulps of what its softmax rows contribute: s·(P − Y) is
- * computed from P in [0, 1] with an absolute error of a few ulps, scaled by s and by 1/‖x_i‖ in the
- * normalisation's backward. Where P ≈ Y (a saturated row, common at s = 100) that error is all the
- * row holds, so a fixed atol fails by chance (measured over 300 seeds per case: the worst error is
- * 0.32 of this bound; at s = 100 a fixed 2e-6 was exceeded 5×). Every bug the test is for (a dropped
- * term, a wrong row or column, a missing normalisation backward) is O(1/B) of the gradient.
- */
-function expectGradRows(got: Float32Array, want: Float64Array, x: Float32Array, B: number, E: number, scale: number, weight: number, what: string): void {
-  for (let i = 0; i < B; i++) {
-    let sq = 0;
-    for (let e = 0; e < E; e++) sq += x[i * E + e]! ** 2;
-    const atol = 8 * 2 ** -23 * scale * weight / Math.max(Math.sqrt(sq), 1e-12);
-    expectClose(got.subarray(i * E, (i + 1) * E), want.subarray(i * E, (i + 1) * E), { atol, rtol: GRAD_RTOL }, `${what} row ${i}`);
-  }
-}
-
 interface Case {
   B: number;
   E: number;
@@ -87,7 +63,7 @@ async function runCase(c: Case, salt: number): Promise<void> {
   const scale = Math.exp(Math.min(Math.max(c.logScale, 0), MAX));
   expectGradRows(await gpu.read(dI, B * E, 1), want.dImage, img, B, E, scale, weight, `${what}: d image`);
   expectGradRows(await gpu.read(dT, B * E, 2), want.dText, txt, B, E, scale, weight, `${what}: d text`);
-  expectClose([(await gpu.read(gS, 1, 3))[0]!], [want.dLogitScale], { atol: 1e-5 + weight * scale * scale * 2 ** -23, rtol: 1e-4 }, `${what}: d log-scale`);
+  expectClose([(await gpu.read(gS, 1, 3))[0]!], [want.dLogitScale], logScaleTol(scale, weight), `${what}: d log-scale`);
   const stored = (await gpu.read(S, 1, os))[0]!;
   const clamped = Math.fround(Math.min(Math.max(c.logScale, 0), MAX));
   expect(stored, `${what}: the parameter ${c.clampParam ? 'is clamped' : 'is left alone'}`).toBe(c.clampParam ? clamped : Math.fround(c.logScale));
