@@ -1,5 +1,6 @@
 // Where the device time of a training step goes, per kernel (GPU timestamps around every
-// dispatch). Usage: node --import tsx scripts/profile-step.ts [preset] [batch] [--by-label]
+// dispatch). Usage: node --import tsx scripts/profile-step.ts [preset] [batch] [--by-label] [--all]
+// (--all lists every row, not the 20 biggest: what counting dispatches by label needs)
 import { getGpu } from '../src/gpu/gpu.ts';
 import { CocaModel } from '../src/model/coca.ts';
 import { loadConfig } from '../src/model/config.ts';
@@ -24,5 +25,5 @@ await gpu.sync();
 const rows = [...gpu.profile()].map(([k, v]) => ({ k, ms: v.ms / N, n: v.count / N })).sort((a, b) => b.ms - a.ms);
 const total = rows.reduce((s, r) => s + r.ms, 0);
 console.log(`${preset} batch ${B}: ${wall.toFixed(0)} ms/step wall (unprofiled), ${total.toFixed(0)} ms device time in ${rows.reduce((s, r) => s + r.n, 0)} dispatches`);
-for (const r of rows.slice(0, 20)) console.log(`${r.ms.toFixed(1).padStart(8)} ms ${((100 * r.ms) / total).toFixed(1).padStart(5)} %  ${String(r.n).padStart(4)}×  ${r.k}`);
+for (const r of process.argv.includes('--all') ? rows : rows.slice(0, 20)) console.log(`${r.ms.toFixed(1).padStart(8)} ms ${((100 * r.ms) / total).toFixed(1).padStart(5)} %  ${String(r.n).padStart(4)}×  ${r.k}`);
 gpu.destroy();

@@ -277,6 +277,13 @@ export class Gpu {
     this.recorder.note(`copy(${src.label} → ${dst.label})`);
   }
 
+  /** Records zeroing `bytes` of `buffer` from `offsetBytes` (multiples of 4), ordered like copy: no dispatch, no flush. */
+  clear(buffer: GPUBuffer, bytes: number, offsetBytes = 0): void {
+    this.throwIfFailed();
+    this.recorder.commandEncoder().clearBuffer(buffer, offsetBytes, bytes);
+    this.recorder.note(`clear(${buffer.label})`);
+  }
+
   /** A pooled storage buffer holding `data`. */
   upload(data: Float32Array | Uint32Array | Int32Array, label: string): GPUBuffer {
     const b = this.pool.acquire(Math.max(4, data.byteLength), GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST, label);

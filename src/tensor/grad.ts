@@ -27,10 +27,46 @@ export function newZeroGrad(x: Tensor): Tensor {
   return g;
 }
 
+/** Whether t's gradient is the whole of its place in the arena. */
+function gradInHome(t: Tensor): boolean {
+  return !!t.grad && !!t.gradHome && t.grad.buffer === t.gradHome.buffer && t.grad.offset === t.gradHome.offset;
+}
+
+/**
+ * Where a gradient of x goes. A view of a parameter (x.gradView) writes into the parameter's
+ * gradient in place, which is zeroed (a buffer clear, not a dispatch) when it has none yet so
+ * that every use, of this view or another, accumulates: correct whichever views get a gradient
+ * and in whatever order. Elsewhere the first write overwrites.
+ */
 export function gradSlot(x: Tensor): GradSlot {
   if (x.grad) return { grad: x.grad, accumulate: true };
+  const view = x.gradView;
+  if (view?.parent.gradHome) {
+    const p = view.parent;
+    if (!p.grad) {
+      p.grad = newGrad(p);
+      p.gpu.clear(p.grad.buffer, p.size * 4, p.grad.offset * 4);
+    }
+    if (gradInHome(p)) {
+      x.grad = Tensor.wrap(x.gpu, p.grad.buffer, x.shape, p.grad.offset + view.at, `grad(${x.name})`);
+      return { grad: x.grad, accumulate: true };
+    }
+  }
   x.grad = newGrad(x);
   return { grad: x.grad, accumulate: false };
+}
+
+/** Whether dy, a gradient of a view at `at` in x, already lies in x's gradient (gradSlot put it there). */
+export function gradAlreadyIn(x: Tensor, dy: Tensor, at: number): boolean {
+  return gradInHome(x) && dy.buffer === x.grad!.buffer && dy.offset === x.grad!.offset + at;
+}
+
+/** The buffer x's gradient is (or will be) written to by gradSlot, when that is a parameter arena. */
+export function gradBuffer(x: Tensor): GPUBuffer | undefined {
+  if (x.grad) return x.grad.buffer;
+  if (x.gradHome) return x.gradHome.buffer;
+  const p = x.gradView?.parent;
+  return p?.gradHome && (!p.grad || gradInHome(p)) ? p.gradHome.buffer : undefined;
 }
 
 /** x.grad += alpha·dy (or x.grad = alpha·dy when x has none yet). */

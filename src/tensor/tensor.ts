@@ -80,6 +80,13 @@ export class Tensor {
    * flat gradient arena the optimiser reads in one pass); null: a pooled buffer of its own.
    */
   gradHome: { buffer: GPUBuffer; offset: number } | null = null;
+  /**
+   * For a view of a parameter (narrowRows, reshape): the parameter and the view's first element
+   * in it. A product writing the view's gradient then accumulates it straight into the
+   * parameter's place in the arena (gradSlot), so routing it there costs no copy dispatch, and a
+   * bias that is such a view can ride in dW's pass.
+   */
+  gradView: { parent: Tensor; at: number } | null = null;
   requiresGrad: boolean;
   /** The tape entry that produced this tensor, if any (null for leaves). */
   creator: TapeEntry | null = null;

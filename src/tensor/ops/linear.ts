@@ -2,7 +2,7 @@
 // y = x·Wᵀ + b with W stored [out, in], as open_clip's state dicts hold it).
 import { matmulFusesRowSum } from '../../../kernels/matmul.ts';
 import { ShapeError } from '../../gpu/errors.ts';
-import { accumulateGrad, addColumnSums, gradSlot } from '../grad.ts';
+import { accumulateGrad, addColumnSums, gradBuffer, gradSlot } from '../grad.ts';
 import { needsGrad } from '../tape.ts';
 import { precisionOf, recordProduct, storesHalfActivations, type ProductCall } from '../precision.ts';
 import { Tensor, shapeStr } from '../tensor.ts';
@@ -86,12 +86,13 @@ export function linear(input: ProductInput, weight: Tensor, bias?: Tensor | null
 export function linearParamGrads(dy: Tensor, x: Tensor, weight: Tensor, bias: Tensor | null, M: number, xStored?: ProductCall['b']): void {
   const gpu = x.gpu;
   const [out, inF] = weight.shape as [number, number];
-  const home = (t: Tensor) => t.grad?.buffer ?? t.gradHome?.buffer;
+  const home = gradBuffer;
   // The f16 products have no row-sum fusion.
   const fuseBias = !!bias?.requiresGrad && weight.requiresGrad && home(bias) !== undefined && home(bias) === home(weight) && precisionOf(gpu) === 'f32' && matmulFusesRowSum(gpu, out, inF, M);
   if (weight.requiresGrad) {
     const { grad, accumulate } = gradSlot(weight);
     const b = fuseBias ? gradSlot(bias!) : null;
+    if (b && b.grad.buffer !== grad.buffer) throw new Error(`linear: the bias gradient of ${bias!.name} left dW's buffer`);
     const rowSumA = b ? { offset: b.grad.offset, accumulate: b.accumulate } : undefined;
     recordProduct(gpu, { a: ref(dy, [M, out]), b: xStored ?? ref(x, [M, inF]), c: ref(grad), transA: true, accumulate, rowSumA, label: fuseBias ? 'linear.dW+db' : 'linear.dW' });
   }

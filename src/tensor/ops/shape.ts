@@ -2,7 +2,7 @@
 // in_proj_weight). Both share storage with their source; their backward routes the view's
 // gradient into the source's.
 import { copyRows } from '../../../kernels/copy.ts';
-import { newGrad, newZeroGrad } from '../grad.ts';
+import { gradAlreadyIn, newGrad, newZeroGrad } from '../grad.ts';
 import { needsGrad } from '../tape.ts';
 import { Tensor } from '../tensor.ts';
 import { concatSeq } from './sequence.ts';
@@ -31,6 +31,7 @@ export function narrowRows(x: Tensor, start: number, count: number): Tensor {
   if (tape) {
     y.requiresGrad = true;
     const inner = x.size / x.shape[0]!;
+    if (x.gradHome) y.gradView = { parent: x, at: start * inner };
     tape.record({
       op: 'narrowRows',
       inputs: [x],
@@ -50,6 +51,8 @@ export function expandBatch(x: Tensor, B: number): Tensor {
 /** x.grad[at : at + dy.size] += dy, creating x.grad (zeros where dy does not reach) first. */
 function addInto(x: Tensor, dy: Tensor, at: number): void {
   const gpu = x.gpu;
+  // A view of a parameter whose product wrote its gradient in place (gradSlot): nothing to add.
+  if (gradAlreadyIn(x, dy, at)) return;
   if (!x.grad) {
     if (at === 0 && dy.size === x.size) {
       if (x.gradHome && x.gradHome.buffer !== dy.buffer) {
