@@ -40,8 +40,13 @@ function imaging(): BrowserImaging {
   return g as BrowserImaging;
 }
 
-/** `source` (a Blob, File, ImageData or image element) drawn over `bg` at width×height, as 8-bit RGB. */
-async function rasterise(source: unknown, bg: readonly number[], width?: number, height?: number): Promise<RgbImage> {
+/**
+ * `source` (a Blob, File, ImageData or image element) drawn over `bg` at width×height, as 8-bit RGB;
+ * `bg` null: transparency dropped (open_clip's models), as far as a canvas keeps the colour under
+ * it — canvases store premultiplied colour, so a fully transparent pixel reads black there, where
+ * Node's path (and Pillow) keep the stored colour.
+ */
+async function rasterise(source: unknown, bg: readonly number[] | null, width?: number, height?: number): Promise<RgbImage> {
   const dom = imaging();
   // No colour management (as the sharp path, which keeps the pixel values of untagged files)
   // and straight alpha, blended once, on the canvas, over the background.
@@ -49,10 +54,12 @@ async function rasterise(source: unknown, bg: readonly number[], width?: number,
   try {
     const w = width ?? bmp.width;
     const h = height ?? bmp.height;
-    const ctx = new dom.OffscreenCanvas(w, h).getContext('2d', { willReadFrequently: true, alpha: false });
+    const ctx = new dom.OffscreenCanvas(w, h).getContext('2d', { willReadFrequently: true, alpha: bg === null });
     if (!ctx) throw new DataError('this browser gave no 2-D canvas to decode pictures on');
-    ctx.fillStyle = `rgb(${bg[0]}, ${bg[1]}, ${bg[2]})`;
-    ctx.fillRect(0, 0, w, h);
+    if (bg) {
+      ctx.fillStyle = `rgb(${bg[0]}, ${bg[1]}, ${bg[2]})`;
+      ctx.fillRect(0, 0, w, h);
+    }
     ctx.imageSmoothingEnabled = true;
     ctx.imageSmoothingQuality = 'high';
     ctx.drawImage(bmp, 0, 0, w, h);
@@ -86,7 +93,7 @@ async function reduceOnCanvas(img: RgbImage, width: number, height: number): Pro
 export async function decodePictureInBrowser(source: unknown, pre: ImagePreprocess, train = false): Promise<RgbImage> {
   let img: RgbImage;
   try {
-    img = await rasterise(source, pre.background);
+    img = await rasterise(source, pre.alpha === 'drop' ? null : pre.background);
   } catch (e) {
     if (e instanceof DataError) throw e;
     const why = (e instanceof Error ? e.message : String(e)).split('\n')[0]!.replace(/\.$/, '');

@@ -91,14 +91,15 @@ export { TRAIN_DECODE_SCALE } from './picture.ts';
 
 /**
  * A picture prepared as the model's preprocessing says, before resampling (picture.ts): decoded
- * by sharp with transparency flattened on its background, then made square or scaled there, with
+ * by sharp with transparency flattened on its background (or dropped, for open_clip's models), then made square or scaled there, with
  * libvips reducing what needs reducing.
  */
 export async function decodePicture(input: ImageInput, pre: ImagePreprocess, train: boolean): Promise<RgbImage> {
   let img: RgbImage;
   try {
-    const { data, info } = await (await open(input, pre.size))
-      .flatten({ background: rgbOf(pre.background) })
+    const opened = await open(input, pre.size);
+    // open_clip's models saw Pillow's convert('RGB'): the colour under transparency, unblended.
+    const { data, info } = await (pre.alpha === 'drop' ? opened : opened.flatten({ background: rgbOf(pre.background) }))
       .removeAlpha()
       .toColourspace('srgb')
       .raw()

@@ -38,6 +38,12 @@ export interface ImagePreprocess {
    * this RGB. Absent: coca's order, padded with `background` and then resized.
    */
   padAfterResize?: Triple;
+  /**
+   * Set only for models imported from open_clip (vision_cfg.image_alpha "drop"): transparency is
+   * dropped as Pillow's convert('RGB') drops it, keeping the colour stored under it, not flattened
+   * on `background`. A transparent picture is then what open_clip trained on, not white.
+   */
+  alpha?: 'drop';
 }
 
 export const WHITE: Triple = [255, 255, 255];
@@ -70,5 +76,6 @@ export function defaultPreprocess(size: number, measured?: { mean: Triple; std: 
 export function describePreprocess(p: ImagePreprocess): string {
   const f = (t: Triple) => t.map((x) => +x.toFixed(6)).join(' ');
   const pad = p.padAfterResize ? `, padded after resizing with ${p.padAfterResize.join(' ')}` : '';
-  return `${p.size} px, resize ${p.resizeMode}${pad}, ${p.interpolation}, background ${p.background.join(' ')}, mean ${f(p.mean)}, std ${f(p.std)}`;
+  const alpha = p.alpha === 'drop' ? ', transparency dropped' : '';
+  return `${p.size} px, resize ${p.resizeMode}${pad}, ${p.interpolation}, background ${p.background.join(' ')}${alpha}, mean ${f(p.mean)}, std ${f(p.std)}`;
 }

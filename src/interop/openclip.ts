@@ -83,7 +83,8 @@ export function cocaConfigOf(oc: OpenClipConfig, notes: string[]): CocaConfig {
     notes.push(`open_clip resizes its pictures ${interpolation}, which coca lacks; imported with bicubic, so inputs differ slightly where pictures are scaled`);
     interpolation = 'bicubic';
   }
-  m['vision_cfg'] = { ...m['vision_cfg'], image_mean: (p.mean ?? CLIP_MEAN) as Triple, image_std: (p.std ?? CLIP_STD) as Triple, image_interpolation: interpolation as Interpolation, image_resize_mode: resize as ResizeMode };
+  // image_alpha: open_clip's transform starts with convert('RGB'), which drops transparency.
+  m['vision_cfg'] = { ...m['vision_cfg'], image_mean: (p.mean ?? CLIP_MEAN) as Triple, image_std: (p.std ?? CLIP_STD) as Triple, image_interpolation: interpolation as Interpolation, image_resize_mode: resize as ResizeMode, image_alpha: 'drop' };
   if (resize === 'longest') {
     // open_clip resizes keeping the ratio, then pads with fill_color (coca's own `longest` pads first).
     m['vision_cfg']['image_pad_after_resize'] = fillColorOf(p.fill_color, oc.where);
@@ -265,6 +266,7 @@ export function exportOpenClip(dir: string, out: string): ExportResult {
   // every model trained on the built-in set (`longest` by default) unexportable.
   const fill: Triple = pre.resizeMode !== 'longest' ? [0, 0, 0] : pre.padAfterResize ?? pre.background;
   if (pre.resizeMode === 'longest' && !pre.padAfterResize) notes.push(`this model pads pictures with ${pre.background.join(' ')} and then resizes them (coca's "longest"); open_clip resizes first and then pads (fill_color ${pre.background.join(' ')} written), so there its inputs differ along the padded border`);
+  if (pre.alpha !== 'drop') notes.push(`this model sees transparent pictures flattened on ${pre.background.join(' ')}; open_clip drops transparency (convert('RGB')), so there a picture with transparency gives other inputs`);
   const preprocess_cfg = { size: [pre.size, pre.size], mode: 'RGB', mean: pre.mean, std: pre.std, interpolation: pre.interpolation, resize_mode: pre.resizeMode, fill_color: fill[0] === fill[1] && fill[1] === fill[2] ? fill[0] : fill };
   const files: CheckpointFile[] = [
     { name: 'open_clip_model.safetensors', tensors, metadata: { format: 'pt' } },

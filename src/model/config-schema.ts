@@ -17,7 +17,9 @@
 // image_resize_mode ("shortest" | "longest" | "squash") and coca's image_background (the RGB that
 // transparency is flattened onto and "longest" pads with), and for models imported from open_clip
 // with "longest" image_pad_after_resize (open_clip's fill_color as RGB: resize keeping the ratio,
-// then pad with it, open_clip's order; absent: coca's, pad then resize). Presets leave it out; `coca train`
+// then pad with it, open_clip's order; absent: coca's, pad then resize), and for every imported model
+// image_alpha "drop" (Pillow's convert('RGB') keeps the colour under transparency; absent: flattened
+// on image_background, as coca trains). Presets leave it out; `coca train`
 // records it when a run starts, so every checkpoint's config.json carries it. Given at all,
 // image_mean and image_std are required and the others default to bilinear, shortest, white.
 //
@@ -72,6 +74,8 @@ export interface VisionCfg {
   image_resize_mode?: ResizeMode;
   image_background?: Triple;
   image_pad_after_resize?: Triple;
+  /** "drop": models imported from open_clip (Pillow's convert('RGB')); absent: flattened on image_background. */
+  image_alpha?: 'drop';
 }
 
 export interface TextCfg {
@@ -110,7 +114,7 @@ export interface CocaConfig {
 export const PRESETS = ['nano', 'tiny', 'small', 'b32'] as const;
 export type Preset = (typeof PRESETS)[number];
 
-type Kind = 'posint' | 'nonneg' | 'posnum' | 'pool' | 'true' | 'bool' | 'mean' | 'std' | 'rgb' | 'interpolation' | 'resize' | 'tower' | 'posints' | 'stride';
+type Kind = 'posint' | 'nonneg' | 'posnum' | 'pool' | 'true' | 'bool' | 'mean' | 'std' | 'rgb' | 'interpolation' | 'resize' | 'alpha' | 'tower' | 'posints' | 'stride';
 type Value = number | AttentionalPool | Triple | string | boolean | number[];
 // A field is required (no default), has a constant default, is optional (may be absent), or is
 // compat-only (accepted, dropped).
@@ -144,6 +148,7 @@ const VISION: Record<string, Field> = {
   image_resize_mode: { kind: 'resize', optional: true },
   image_background: { kind: 'rgb', optional: true },
   image_pad_after_resize: { kind: 'rgb', optional: true },
+  image_alpha: { kind: 'alpha', optional: true },
 };
 const TEXT: Record<string, Field> = {
   context_length: { kind: 'posint' },
@@ -215,6 +220,8 @@ function checkValue(where: string, key: string, f: Field, v: unknown): Value {
       return Array.isArray(v) && v.length > 0 && v.every((x) => Number.isInteger(x) && x > 0) ? [...(v as number[])] : bad('a non-empty array of positive integers');
     case 'stride':
       return v === 1 || v === 2 ? v : bad('1 or 2');
+    case 'alpha':
+      return v === 'drop' ? v : bad('"drop" (open_clip\'s convert(\'RGB\')); leave it out to flatten transparency on image_background');
     case 'resize':
       return (RESIZE_MODES as readonly unknown[]).includes(v) ? (v as string) : bad(RESIZE_MODES.map((x) => `"${x}"`).join(', '));
   }
@@ -350,7 +357,7 @@ function withCnnDerived(where: string, raw: unknown): unknown {
   return out;
 }
 
-const PREPROCESS_KEYS = ['image_mean', 'image_std', 'image_interpolation', 'image_resize_mode', 'image_background', 'image_pad_after_resize'] as const;
+const PREPROCESS_KEYS = ['image_mean', 'image_std', 'image_interpolation', 'image_resize_mode', 'image_background', 'image_pad_after_resize', 'image_alpha'] as const;
 
 // Drops compat keys and absent optional ones, and orders the rest as in the field table, so
 // configs compare and print alike.
@@ -397,7 +404,9 @@ export function preprocessOf(c: CocaConfig): ImagePreprocess | null {
   const v = c.vision_cfg;
   if (!v.image_mean || !v.image_std) return null;
   const pre: ImagePreprocess = { size: v.image_size, mean: v.image_mean, std: v.image_std, interpolation: v.image_interpolation ?? 'bilinear', resizeMode: v.image_resize_mode ?? 'shortest', background: v.image_background ?? WHITE };
-  return v.image_pad_after_resize ? { ...pre, padAfterResize: v.image_pad_after_resize } : pre;
+  if (v.image_pad_after_resize) pre.padAfterResize = v.image_pad_after_resize;
+  if (v.image_alpha === 'drop') pre.alpha = 'drop';
+  return pre;
 }
 
 /** The config with `p` recorded as its preprocessing (p.size must be the model's image_size). */
@@ -406,5 +415,7 @@ export function withPreprocess(c: CocaConfig, p: ImagePreprocess): CocaConfig {
   const vision_cfg: VisionCfg = { ...c.vision_cfg, image_mean: p.mean, image_std: p.std, image_interpolation: p.interpolation, image_resize_mode: p.resizeMode, image_background: p.background };
   delete vision_cfg.image_pad_after_resize;
   if (p.padAfterResize) vision_cfg.image_pad_after_resize = p.padAfterResize;
+  delete vision_cfg.image_alpha;
+  if (p.alpha === 'drop') vision_cfg.image_alpha = 'drop';
   return { ...c, vision_cfg };
 }
