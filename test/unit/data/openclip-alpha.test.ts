@@ -10,7 +10,9 @@ import { CLIP_MEAN, CLIP_STD } from '../../../src/data/augment.ts';
 import { decodePicture } from '../../../src/data/image.ts';
 import type { ImagePreprocess } from '../../../src/data/preprocess.ts';
 import { describePreprocess } from '../../../src/data/preprocess.ts';
-import { cocaConfigOf } from '../../../src/interop/openclip.ts';
+import { cocaConfigOf, exportOpenClip, importOpenClip } from '../../../src/interop/openclip.ts';
+import { writeCheckpointFolder } from '../../../src/model/checkpoint-folder.ts';
+import { readSafetensors } from '../../../src/model/safetensors.ts';
 import { parseConfig, preprocessOf, withPreprocess } from '../../../src/model/config.ts';
 import { tempDir } from './fixtures.ts';
 
@@ -72,5 +74,22 @@ describe('the config key image_alpha', () => {
 
   it('another value is refused in one line', () => {
     expect(() => parseConfig(withVision({ image_alpha: 'keep' }))).toThrow(/^config: vision_cfg\.image_alpha: .*"drop".*leave it out to flatten transparency on image_background/);
+  });
+});
+
+describe('export', () => {
+  it("an imported model exports with no note on transparency; coca's own model with one", () => {
+    const tmp = tempDir();
+    const hub = path.join(FIX, 'openclip');
+    const imp = path.join(tmp, 'imp');
+    importOpenClip(hub, imp);
+    const transparencyNotes = (notes: string[]) => notes.filter((n) => /transparen/.test(n));
+    expect(transparencyNotes(exportOpenClip(imp, path.join(tmp, 'imp-exp')).notes)).toEqual([]);
+    const cfg = JSON.parse(fs.readFileSync(path.join(imp, 'config.json'), 'utf8')) as { vision_cfg: Record<string, unknown> };
+    expect(cfg.vision_cfg['image_alpha']).toBe('drop');
+    delete cfg.vision_cfg['image_alpha'];
+    const own = path.join(tmp, 'own');
+    writeCheckpointFolder(own, [{ name: 'model.safetensors', tensors: readSafetensors(path.join(imp, 'model.safetensors')).tensors as never }, { name: 'config.json', text: JSON.stringify(cfg) }]);
+    expect(transparencyNotes(exportOpenClip(own, path.join(tmp, 'own-exp')).notes)).toEqual([expect.stringMatching(/flattened on 255 255 255; open_clip drops transparency \(convert\('RGB'\)\)/)]);
   });
 });
