@@ -91,7 +91,7 @@ export const captionCommand = {
   builder: (y: Argv) =>
     y
       .positional('images', { type: 'string', array: true, describe: 'image files (JPEG, PNG, WebP, GIF, AVIF, SVG, TIFF)' })
-      .option('checkpoint', { type: 'string', describe: 'checkpoint or run folder [default: the newest under runs/]' })
+      .option('checkpoint', { type: 'string', describe: 'checkpoint or run folder [default: the newest under runs/, else the built-in model (models/builtin)]' })
       .option('beams', { type: 'number', describe: `beam width, 1 to ${MAX_BEAMS}; 1 = greedy [default: ${D.beams}]` })
       .option('max-len', { type: 'number', describe: `most tokens per caption, [SOT] and [EOT] included (capped at the context length) [default: ${D.maxLen}]` })
       .option('min-len', { type: 'number', describe: `[EOT] is forbidden until this many tokens are generated [default: ${D.minLen}]` })
@@ -108,7 +108,7 @@ export const captionCommand = {
       .option('attention', { type: 'string', describe: 'write a PNG: for each word, where on the image the decoder looked (coca and sat models)' })
       .option('lang', { type: 'string', describe: 'caption language of a multilingual model (en, ru, zh, ms: its language token follows [SOT]); a model without language tokens takes only en [default: en]' })
       .options(RERANK_OPTIONS)
-      .example('$0 caption photo.jpg', 'beam search with the newest checkpoint under runs/')
+      .example('$0 caption photo.jpg', 'beam search with the newest checkpoint under runs/ (the built-in model when there is none)')
       .example('$0 caption a.png b.jpg --beams 1 --json', 'greedy, with per-token log-probs')
       .example('$0 caption cat.png --top-p 0.9 --temperature 0.8 --seed 3', 'nucleus sampling')
       .example('$0 caption dog.jpg --attention dog-attention.png', 'where the model looked, word by word')

@@ -26,7 +26,7 @@ export const classifyCommand = {
       .option('labels', { type: 'string', describe: 'comma-separated class names' })
       .option('labels-file', { type: 'string', describe: 'class names, one per line' })
       .option('templates', { type: 'string', default: 'default', describe: "prompt templates: 'default' (CLIP-style ensemble) or a file, one per line with {} for the label (coca checkpoints; a devise one takes none)" })
-      .option('checkpoint', { type: 'string', describe: 'checkpoint or run folder [default: the newest under runs/]' })
+      .option('checkpoint', { type: 'string', describe: 'checkpoint or run folder [default: the newest under runs/, else the built-in model (models/builtin)]' })
       .option('k', { type: 'number', default: 5, describe: 'labels shown per image' })
       .option('json', { type: 'boolean', default: false, describe: 'print JSON with every probability' })
       .example('$0 classify shoe.png --labels "sneaker,boot,sandal,shirt"', 'top labels with probabilities'),

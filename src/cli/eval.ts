@@ -42,7 +42,7 @@ export const evalCommand = {
   describe: 'Evaluate a checkpoint: retrieval R@1/5/10, BLEU-1..4, CIDEr-D, zero-shot top-1/top-5, with baselines (and per caption language, for a multilingual model on a dataset with translations); a showtell, sat or prefix checkpoint gets BLEU and CIDEr-D, a devise one its zero-shot flat hit@1/5 and coverage',
   builder: (y: Argv) =>
     y
-      .positional('checkpoint', { type: 'string', describe: 'checkpoint or run folder [default: the newest under runs/]' })
+      .positional('checkpoint', { type: 'string', describe: 'checkpoint or run folder; the built-in model is never taken by default here (evaluate it with coca eval models/builtin --data builtin) [default: the newest under runs/]' })
       .option('data', { type: 'string', default: 'builtin-small', describe: 'dataset to evaluate on (anything --data takes, WebDataset shards included: docs/webdataset.md)' })
       .option('split', { type: 'string', describe: 'comma list of splits [default: test-concept,test-style,test-fmnist for the built-in sets, else test or val]' })
       .option('json', { type: 'string', describe: 'also write the results to this JSON file' })
@@ -61,7 +61,9 @@ export const evalCommand = {
     const search: CheckedSearch & { rerank?: RerankOptions } = rerank ? { ...checked, rerank } : checked;
     checkInt('max-items', a['max-items'], 1);
     checkInt('batch', a.batch, 1);
-    const dir = resolveCheckpointDir(a.checkpoint);
+    // The built-in model is not a default here: it was trained on the full built-in set, whose
+    // concept split is not builtin-small's (the default --data), so its figures need a stated --data.
+    const dir = resolveCheckpointDir(a.checkpoint, { builtin: false });
     if (a.json) checkOutputFile(a.json, { option: '--json', inputs: [dir, asInput(a.data)] });
     if (a.captions) checkOutputFolder(a.captions, 'coca eval --captions', { option: '--captions', inputs: [dir, asInput(a.data), a.json] });
     const arch = checkpointArch(dir);

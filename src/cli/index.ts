@@ -23,7 +23,7 @@ const buildCommand = {
       .positional('dir', { type: 'string', describe: 'folder of pictures (searched recursively)' })
       .option('data', { type: 'string', describe: 'a dataset instead: builtin-small, builtin, your folder/file, or WebDataset shards' })
       .option('split', { type: 'string', default: 'test', describe: 'the dataset split to index (with --data)' })
-      .option('checkpoint', { type: 'string', describe: 'checkpoint or run folder [default: the newest under runs/]' })
+      .option('checkpoint', { type: 'string', describe: 'checkpoint or run folder [default: the newest under runs/, else the built-in model (models/builtin)]' })
       .option('out', { type: 'string', default: 'index', describe: 'index folder to write' })
       .option('batch', { type: 'number', default: 32, describe: 'images per GPU pass' })
       .example('$0 index build photos/ --out index/', 'index a folder of pictures')

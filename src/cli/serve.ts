@@ -6,7 +6,9 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Argv } from 'yargs';
 import { getGpu } from '../gpu/gpu.ts';
+import { builtinIndexData, builtinTestIndex } from '../infer/builtin-index.ts';
 import { InferError, openCheckpoint, resolveCheckpointDir, type OpenCheckpoint } from '../infer/load.ts';
+import { isBuiltinModelDir } from '../model/builtin.ts';
 import { loadIndex, type RetrievalIndex } from '../infer/retrieval.ts';
 import { checkpointArch } from '../model/arch.ts';
 import { openCaptioner } from '../model/captioners/checkpoint.ts';
@@ -38,6 +40,17 @@ function listenError(e: unknown, host: string, port: number): Error {
   return e as Error;
 }
 
+/** The built-in test pictures' index for the built-in model; without built-in data the service starts with retrieval off, saying why. */
+async function builtinIndexOrNone(ck: OpenCheckpoint): Promise<RetrievalIndex | null> {
+  try {
+    builtinIndexData();
+  } catch (e) {
+    console.error(`coca serve: ${(e as Error).message}; starting without retrieval`);
+    return null;
+  }
+  return builtinTestIndex(ck, { log: (line) => console.error(line) });
+}
+
 export const serveCommand = {
   command: 'serve',
   describe: 'Serve a web page and JSON API: captions, retrieval, zero-shot classification',
@@ -47,7 +60,7 @@ export const serveCommand = {
         type: 'string',
         array: true,
         describe:
-          "checkpoint or run folder; give it several times to caption with each model side by side (any --arch; retrieval and zero-shot labels use the first, which must be a coca model) [default: the index's own, else the newest under runs/]",
+          "checkpoint or run folder; give it several times to caption with each model side by side (any --arch; retrieval and zero-shot labels use the first, which must be a coca model) [default: the index's own, else the newest under runs/, else the built-in model (models/builtin), which searches the built-in test pictures when there is no index]",
       })
       .option('index', { type: 'string', describe: "retrieval index made by 'coca index build' [default: ./index if it exists]" })
       .option('port', { type: 'number', default: 8080, describe: 'TCP port (0 = any free one)' })
@@ -116,7 +129,8 @@ export const serveCommand = {
           throw named(arg, e);
         }
       }
-      index = indexDir ? loadIndex(indexDir, ck.id) : null;
+      // The built-in model without an index searches the built-in test pictures (cached after the first start).
+      index = indexDir ? loadIndex(indexDir, ck.id) : isBuiltinModelDir(ck.dir) ? await builtinIndexOrNone(ck) : null;
     } catch (e) {
       releaseAll();
       throw e;
@@ -126,7 +140,7 @@ export const serveCommand = {
     const removeWeb = () => web && fs.rmSync(web, { recursive: true, force: true });
     if (web) {
       try {
-        await exportWeb(ck.dir, web, index ? indexDir : undefined);
+        await exportWeb(ck.dir, web, index ? index.dir : undefined);
       } catch (e) {
         removeWeb();
         releaseAll();
@@ -155,7 +169,7 @@ export const serveCommand = {
       removeWeb();
       throw listenError(e, a.host, a.port);
     }
-    console.log(`coca serve: ${url}  checkpoint ${ck.dir} (${ck.id})${index ? `, index ${indexDir} (${index.items.length} pictures)` : ', no index (retrieval off)'}${web ? `; the site at ${url}/web/` : ''}`);
+    console.log(`coca serve: ${url}  checkpoint ${ck.dir} (${ck.id})${index ? `, index ${index.dir} (${index.items.length} pictures)` : ', no index (retrieval off)'}${web ? `; the site at ${url}/web/` : ''}`);
     for (const o of others) console.log(`coca serve: also captioning with ${o.name} (${o.arch}, ${o.ck.dir})`);
     if (a.host !== '127.0.0.1' && a.host !== 'localhost' && a.host !== '::1') console.log(`coca serve: listening on ${a.host}: reachable from the network, with no authentication`);
     let stopping = false;

@@ -1,5 +1,5 @@
 // What the inference commands share: finding the checkpoint (by default the newest one `coca
-// train` wrote under runs/), opening it with its tokenizer and the preprocessing it records, a
+// train` wrote under runs/, else the built-in model of models/builtin), opening it with its tokenizer and the preprocessing it records, a
 // stable id for it (retrieval indexes record it), and turning image files into the model's input.
 import fs from 'node:fs';
 import path from 'node:path';
@@ -8,6 +8,7 @@ import { readSource, toModelInput } from '../data/prep.ts';
 import type { Gpu } from '../gpu/gpu.ts';
 import { CocaError } from '../util/errors.ts';
 import type { CocaModel } from '../model/coca.ts';
+import { BUILTIN_MODEL_DIR, builtinNotice, hasBuiltinModel } from '../model/builtin.ts';
 import { readManifest, sha256File } from '../model/checkpoint-folder.ts';
 import { loadCheckpoint, readCheckpointTokenizer } from '../model/checkpoint.ts';
 import { checkpointPreprocess } from '../model/preprocess.ts';
@@ -49,12 +50,31 @@ export function newestCheckpoint(root = 'runs'): string | null {
   return (best as { dir: string } | null)?.dir ?? null;
 }
 
-/** --checkpoint as given (a checkpoint or a run folder), or the newest under runs/. */
-export function resolveCheckpointDir(arg?: string): string {
+export interface ResolveOptions {
+  /** Where runs are looked for (default runs/ in the working directory). */
+  runs?: string;
+  /** Whether the built-in model stands in when there is no run (default true; coca eval says no). */
+  builtin?: boolean;
+  /** Where the one line saying the built-in model is used goes (default stderr, once per process). */
+  notice?: (line: string) => void;
+}
+
+let builtinNoticed = false;
+const noticeOnce = (line: string) => {
+  if (!builtinNoticed) console.error(line);
+  builtinNoticed = true;
+};
+
+/** --checkpoint as given (a checkpoint or a run folder), else the newest under runs/, else the built-in model. */
+export function resolveCheckpointDir(arg?: string, o: ResolveOptions = {}): string {
   if (!arg) {
-    const found = newestCheckpoint();
-    if (!found) throw new InferError("no checkpoint given and none under runs/; train one with 'coca train' or pass --checkpoint DIR");
-    return found;
+    const found = newestCheckpoint(o.runs ?? 'runs');
+    if (found) return found;
+    if (o.builtin !== false && hasBuiltinModel()) {
+      (o.notice ?? noticeOnce)(builtinNotice());
+      return BUILTIN_MODEL_DIR;
+    }
+    throw new InferError("no checkpoint given and none under runs/; train one with 'coca train' or pass --checkpoint DIR");
   }
   if (!fs.existsSync(arg)) throw new InferError(`checkpoint ${arg} does not exist; pass a folder written by 'coca train'`);
   if (isCheckpoint(arg)) return arg;

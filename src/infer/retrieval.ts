@@ -38,10 +38,11 @@ export interface RetrievalIndex {
 }
 
 export interface BuildOptions {
-  /** A folder of pictures, or with `data` a dataset (its split). */
+  /** A folder of pictures, or with `data` a dataset (its split, or several splits one after the other). */
   folder?: string;
   data?: string;
   split?: string;
+  splits?: readonly string[];
   batch?: number;
   log?: (line: string) => void;
   /** Pictures embedded so far, after each batch (a progress bar or, without a terminal, a line every few percent). */
@@ -69,19 +70,28 @@ export async function buildIndex(ck: OpenCheckpoint, out: string, o: BuildOption
   let embeddings: Float32Array;
   let source: string;
   if (o.data) {
-    const split = o.split ?? 'test';
-    const ds = await loadDataset(o.data, { split, imageSize: ck.pre.size });
-    if (ds.length === 0) throw new InferError(`${o.data} split '${split}' has no items to index`);
-    source = `${o.data}:${split}`;
-    items = Array.from({ length: ds.length }, (_, i) => ({ data: o.data, split, index: i, id: ds.meta(i).id, captions: [...ds.captions(i)] }));
-    embeddings = new Float32Array(ds.length * E);
-    for (let i = 0; i < ds.length; i += batch) {
-      const to = Math.min(ds.length, i + batch);
-      embeddings.set(await embedImages(ck.model, await datasetImages(ds, i, to, ck), to - i, batch), i * E);
-      log(`  ${to}/${ds.length} images`);
-      o.progress?.(to, ds.length);
+    const splits = o.splits ?? [o.split ?? 'test'];
+    const sets: Dataset[] = [];
+    try {
+      for (const split of splits) sets.push(await loadDataset(o.data, { split, imageSize: ck.pre.size }));
+      const total = sets.reduce((n, ds) => n + ds.length, 0);
+      if (total === 0) throw new InferError(`${o.data} split${splits.length > 1 ? 's' : ''} '${splits.join("', '")}' ha${splits.length > 1 ? 've' : 's'} no items to index`);
+      source = `${o.data}:${splits.join('+')}`;
+      items = sets.flatMap((ds, k) => Array.from({ length: ds.length }, (_, i) => ({ data: o.data, split: splits[k], index: i, id: ds.meta(i).id, captions: [...ds.captions(i)] })));
+      embeddings = new Float32Array(total * E);
+      let done = 0;
+      for (const ds of sets) {
+        for (let i = 0; i < ds.length; i += batch) {
+          const to = Math.min(ds.length, i + batch);
+          embeddings.set(await embedImages(ck.model, await datasetImages(ds, i, to, ck), to - i, batch), (done + i) * E);
+          log(`  ${done + to}/${total} images`);
+          o.progress?.(done + to, total);
+        }
+        done += ds.length;
+      }
+    } finally {
+      for (const ds of sets) ds.close();
     }
-    ds.close();
   } else {
     const folder = o.folder!;
     if (!fs.existsSync(folder) || !fs.statSync(folder).isDirectory()) throw new InferError(`${folder} is not a folder; give a folder of pictures or --data PATH`);

@@ -121,7 +121,8 @@ describe('pictures and checkpoints', () => {
     fs.mkdirSync(root);
     process.chdir(root);
     try {
-      expect(() => resolveCheckpointDir()).toThrow(/none under runs\/; train one with 'coca train' or pass --checkpoint DIR/);
+      // The built-in model stands in for a run by default (test/model/builtin-model.test.ts); without it:
+      expect(() => resolveCheckpointDir(undefined, { builtin: false })).toThrow(/none under runs\/; train one with 'coca train' or pass --checkpoint DIR/);
       for (const [run, t] of [['nano-a', 1000], ['nano-b', 3000], ['tiny-c', 2000]] as const) {
         const last = path.join('runs', run, 'checkpoints', 'last');
         fs.mkdirSync(last, { recursive: true });
