@@ -74,7 +74,8 @@ export function resolveCheckpointDir(arg?: string, o: ResolveOptions = {}): stri
       (o.notice ?? noticeOnce)(builtinNotice());
       return BUILTIN_MODEL_DIR;
     }
-    throw new InferError("no checkpoint given and none under runs/; train one with 'coca train' or pass --checkpoint DIR");
+    const byName = o.builtin === false && hasBuiltinModel() ? ` (the built-in model is taken here only by name: ${path.relative(process.cwd(), BUILTIN_MODEL_DIR).startsWith('..') ? BUILTIN_MODEL_DIR : path.relative(process.cwd(), BUILTIN_MODEL_DIR)})` : '';
+    throw new InferError(`no checkpoint given and none under runs/; train one with 'coca train' or pass --checkpoint DIR${byName}`);
   }
   if (!fs.existsSync(arg)) throw new InferError(`checkpoint ${arg} does not exist; pass a folder written by 'coca train'`);
   if (isCheckpoint(arg)) return arg;

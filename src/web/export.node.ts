@@ -43,8 +43,9 @@ function writeHalfWeights(from: string, to: string): { f16: number; f32: number 
   let f16 = 0;
   for (const [name, t] of src.tensors) {
     const h = t.data instanceof Float32Array ? toHalves(t.data) : null;
-    if (h) f16++;
-    out.set(name, h ? { dtype: 'F16', shape: t.shape, data: h } : { shape: t.shape, data: t.data });
+    if (h || t.dtype === 'F16') f16++;
+    // A tensor already in half precision (the built-in model's) is kept as it is, with its dtype.
+    out.set(name, h ? { dtype: 'F16', shape: t.shape, data: h } : { dtype: t.dtype, shape: t.shape, data: t.data });
   }
   writeSafetensors(to, out, { ...src.metadata, weights: 'f16' });
   return { f16, f32: src.tensors.size - f16 };

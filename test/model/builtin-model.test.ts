@@ -17,6 +17,7 @@ import { loadCheckpoint } from '../../src/model/checkpoint.ts';
 import { readManifest, verifyCheckpoint } from '../../src/model/checkpoint-folder.ts';
 import { toHalfWeights } from '../../src/model/half-weights.ts';
 import { readSafetensors } from '../../src/model/safetensors.ts';
+import { exportWeb } from '../../src/web/export.node.ts';
 import { testGpu } from '../helpers/gpu.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -114,6 +115,18 @@ describe('the built-in model: half-precision weights', () => {
     }
   });
 
+  it('exports to a web site (coca export web, coca serve --web) with its halves kept bit for bit', async () => {
+    const r = await exportWeb(DIR, path.join(tmp, 'site'));
+    const st = readSafetensors(path.join(DIR, 'model.safetensors'));
+    const site = readSafetensors(path.join(tmp, 'site', 'model', 'model.safetensors'));
+    expect(r.tensors).toEqual({ f16: st.tensors.size, f32: 0 });
+    for (const [name, t] of st.tensors) {
+      if (t.dtype !== 'F16') continue;
+      expect(site.tensors.get(name)!.dtype, name).toBe('F16');
+      expect(Buffer.from((site.tensors.get(name)!.data as Uint16Array).buffer).equals(Buffer.from((t.data as Uint16Array).buffer)), name).toBe(true);
+    }
+  });
+
   it('the conversion rounds to the nearest half, ties to even, and refuses a weight beyond the largest half', () => {
     const st = (data: number[], name = 'w') => ({ tensors: new Map([[name, { dtype: 'F32' as const, shape: [data.length], data: Float32Array.from(data) }]]), metadata: {} });
     // Halves near 1 are 2^-10 apart: 1 + 2^-11 is a tie (→ 1, even), 1 + 3·2^-11 a tie (→ 1 + 2^-9, even), 1 + 2^-11 + 2^-20 above the tie.
@@ -163,7 +176,7 @@ describe('the built-in model: found when there is no run', () => {
       expect(resolveCheckpointDir(undefined, { notice: (l) => lines.push(l) })).toBe(DIR);
       expect(lines).toHaveLength(1);
       expect(lines[0]).toMatch(/^coca: no --checkpoint and no run under runs\/: using the built-in model \(tiny, .*README\.md\)$/);
-      expect(() => resolveCheckpointDir(undefined, { builtin: false })).toThrow(/no checkpoint given and none under runs\//);
+      expect(() => resolveCheckpointDir(undefined, { builtin: false })).toThrow(/^no checkpoint given and none under runs\/; .*\(the built-in model is taken here only by name: .*models\/builtin\)$/);
       const last = path.join(here, 'runs', 'mine', 'checkpoints', 'last');
       fs.mkdirSync(last, { recursive: true });
       for (const f of ['config.json', 'model.safetensors']) fs.writeFileSync(path.join(last, f), '{}');
