@@ -158,7 +158,7 @@ ${evalPart}
 \`manifest.json\` lists the size and sha256 of every file here; loading the model checks them all
 and refuses a folder that does not match. \`expected-caption.json\` is the greedy caption
 (\`coca caption --beams 1\`) of \`${o.expected.picture.file}\` computed when the model was shipped:
-"${o.expected.text}" (token ids ${JSON.stringify(o.expected.tokens)}).
+"${o.expected.text}" (token ids ${JSON.stringify(o.expected.tokens)}; the float32 checkpoint it was converted from gives ${o.expected.sameAsFloat32Source ? 'the same tokens' : 'other tokens: half-precision rounding changed the greedy path'}).
 \`test/model/builtin-model.test.ts\` checks the hashes, the f16 storage and that caption.
 
 ## Replacing it
@@ -282,6 +282,8 @@ async function ship(argv: string[]): Promise<void> {
     } finally {
       gpu.destroy();
     }
+    const same = JSON.stringify(sourceCaption.tokens) === JSON.stringify(expected.tokens);
+    expected.sameAsFloat32Source = same;
     fs.writeFileSync(path.join(tmp, EXPECTED_CAPTION), JSON.stringify(expected, null, 2) + '\n');
     const bytesSoFar = fs.readdirSync(tmp).reduce((n, f) => n + fs.statSync(path.join(tmp, f)).size, 0);
     fs.writeFileSync(path.join(tmp, 'README.md'), readme({ info, run, logName, logLines: log.lines, half: report, expected, evalJson, bytes: bytesSoFar }));
@@ -297,7 +299,6 @@ async function ship(argv: string[]): Promise<void> {
     console.log(`  ${info.preset}, step ${step} of ${runSteps}${info.interim ? ' (interim)' : ''}; model.safetensors sha256 ${sha256File(path.join(out, 'model.safetensors'))}`);
     console.log(`  f16: ${report.f16} tensors, f32: ${report.f32.join(', ') || 'none'}; max |w| ${report.maxAbs.toPrecision(4)}, max abs error ${report.maxAbsError.toExponential(2)}, max rel error ${report.maxRelError.toExponential(2)}, ${report.flushedToZero} flushed to 0, ${report.subnormal} subnormal`);
     console.log(`  greedy caption of ${expected.picture.file}: "${expected.text}" ${JSON.stringify(expected.tokens)}`);
-    const same = JSON.stringify(sourceCaption.tokens) === JSON.stringify(expected.tokens);
     console.log(`  the float32 source's: "${sourceCaption.text}"${same ? ' (the same tokens)' : ` ${JSON.stringify(sourceCaption.tokens)} (differs: half-precision rounding changed the greedy path)`}`);
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });

@@ -56,7 +56,7 @@ async function candidateTexts(a: RetrieveArgs, ix: RetrievalIndex | null): Promi
 }
 
 /** The built-in test pictures' index for the built-in model (cached; built with a progress bar on first use). */
-async function builtinIndexOf(ck: OpenCheckpoint): Promise<RetrievalIndex> {
+export async function builtinIndexOf(ck: OpenCheckpoint): Promise<RetrievalIndex> {
   let bar: Progress | null = null;
   const progress = (done: number, total: number) => (bar ??= createProgress({ label: 'index', total, fields: [] })).update(done, {});
   try {

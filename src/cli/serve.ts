@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Argv } from 'yargs';
 import { getGpu } from '../gpu/gpu.ts';
-import { builtinIndexData, builtinTestIndex } from '../infer/builtin-index.ts';
+import { builtinIndexData } from '../infer/builtin-index.ts';
 import { InferError, openCheckpoint, resolveCheckpointDir, type OpenCheckpoint } from '../infer/load.ts';
 import { isBuiltinModelDir } from '../model/builtin.ts';
 import { loadIndex, type RetrievalIndex } from '../infer/retrieval.ts';
@@ -15,6 +15,7 @@ import { openCaptioner } from '../model/captioners/checkpoint.ts';
 import { buildServer, DEFAULTS, type OtherCheckpoint } from '../serve/server.ts';
 import { exportWeb } from '../web/export.node.ts';
 import { checkNumber } from './numbers.ts';
+import { builtinIndexOf } from './retrieve.ts';
 
 interface ServeArgs {
   checkpoint?: string[];
@@ -48,7 +49,7 @@ async function builtinIndexOrNone(ck: OpenCheckpoint): Promise<RetrievalIndex | 
     console.error(`coca serve: ${(e as Error).message}; starting without retrieval`);
     return null;
   }
-  return builtinTestIndex(ck, { log: (line) => console.error(line) });
+  return builtinIndexOf(ck);
 }
 
 export const serveCommand = {

@@ -19,6 +19,8 @@ export interface ExpectedCaption {
   tokens: number[];
   text: string;
   logprobs: number[];
+  /** Whether the float32 checkpoint it was converted from gave the same tokens (half-precision rounding changed nothing here). */
+  sameAsFloat32Source?: boolean;
 }
 
 /** coca caption's greedy search: --beams 1 and every other option at its default. */

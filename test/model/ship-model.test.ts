@@ -103,6 +103,7 @@ describe('scripts/ship-model.ts', () => {
     expect(readme).toContain('coca train --preset micro --data builtin-small --steps 10 --batch 4 --lr 0.001 --seed 5 --out runs/micro');
 
     const expected = JSON.parse(fs.readFileSync(path.join(out, 'expected-caption.json'), 'utf8')) as ExpectedCaption;
+    expect(typeof expected.sameAsFloat32Source).toBe('boolean');
     const ck = openCheckpoint(gpu, out);
     try {
       const again = await greedyCaption(ck, picture);
