@@ -38,6 +38,21 @@ export interface LayernormBackwardCall {
   label?: string;
 }
 
+/**
+ * The backward leaving its dγ | dβ partials, [layernormPartialRows(x.shape), 2·C] from `offset`
+ * (floats) in `buffer`, for the caller to fold with reduceColumnSegments (one dispatch for the
+ * layernorms of a whole backward pass) instead of a column reduction of its own.
+ */
+export interface LayernormBackwardPartialsCall extends Omit<LayernormBackwardCall, 'dgamma' | 'dbeta'> {
+  partials: { buffer: GPUBuffer; offset: number };
+}
+
+/** Rows of dγ | dβ partials the backward of x [..., C] leaves (one per workgroup). */
+export function layernormPartialRows(gpu: Gpu, shape: readonly number[]): number {
+  const L = rowLayout(gpu, 'layernormBackward', shape);
+  return Math.ceil(L.rows / L.rpw);
+}
+
 type Checked = Record<string, { offset: number; n: number }>;
 
 /** Checks the tensors shared by both passes; returns offsets and the row layout. */
@@ -81,19 +96,11 @@ export function layernorm(gpu: Gpu, call: LayernormCall): void {
  */
 export function layernormBackward(gpu: Gpu, call: LayernormBackwardCall): void {
   const name = call.label ?? 'layernormBackward';
-  const { x, gamma, mean, rstd, dy, dx, dgamma, dbeta } = call;
-  const { c, L } = check(gpu, name, { x, gamma, mean, rstd, dy, dx, dgamma, dbeta }, ['dy', 'dx']);
-  checkDistinct(name, ['dx', dx], ['x', x], ['gamma', gamma], ['mean', mean], ['rstd', rstd], ['dy', dy]);
-  // Workgroups past the last row (the 2-D grid rounds up) write no partials.
+  const { dgamma, dbeta } = call;
+  const { c, L } = check(gpu, name, { x: call.x, gamma: call.gamma, mean: call.mean, rstd: call.rstd, dy: call.dy, dx: call.dx, dgamma, dbeta }, ['dy', 'dx']);
   const nwg = Math.ceil(L.rows / L.rpw);
   const part = gpu.alloc(2 * nwg * L.cols, `${name}:partials`);
-  const vec4 = L.cols % 4 === 0 && c.x!.offset % 4 === 0 && c.dy!.offset % 4 === 0 && c.dx!.offset % 4 === 0;
-  const u = new ArrayBuffer(64);
-  const u32 = new Uint32Array(u);
-  u32.set([L.rows, L.cols, L.rpw, nwg, c.x!.offset, c.gamma!.offset, 0, c.dx!.offset, c.mean!.offset, c.rstd!.offset, c.dy!.offset]);
-  u32[12] = call.accumulateDx ? 1 : 0;
-  const k = gpu.kernel({ file: 'layernorm', entry: 'layernorm_bwd', defines: { VPT: L.vpt, WG: ROW_WG, VEC4: vec4 }, bindings: ['read', 'read', 'read', 'read', 'read', 'rw', 'rw'] });
-  gpu.dispatch(k, u32, [x.buffer, gamma.buffer, mean.buffer, rstd.buffer, dy.buffer, dx.buffer, part], L.grid, `${name}${describeShape(x.shape)}`);
+  launchBackward(gpu, name, { ...call, partials: { buffer: part, offset: 0 } });
   // dγ and dβ in one column reduction over [nwg, 2·cols]: straight into place when dβ follows dγ
   // in one buffer (a parameter arena lays out a layernorm's weight and bias so), else through
   // scratch and two buffer copies.
@@ -108,6 +115,35 @@ export function layernormBackward(gpu: Gpu, call: LayernormBackwardCall): void {
     gpu.release(both);
   }
   gpu.release(part);
+}
+
+/** The backward with its dγ | dβ partials left in the caller's buffer (LayernormBackwardPartialsCall). */
+export function layernormBackwardPartials(gpu: Gpu, call: LayernormBackwardPartialsCall): void {
+  const name = call.label ?? 'layernormBackward';
+  const rows = layernormPartialRows(gpu, call.x.shape);
+  const C = rowLayout(gpu, name, call.x.shape).cols;
+  const { offset, buffer } = call.partials;
+  if (!Number.isInteger(offset) || offset < 0 || (offset + 2 * rows * C) * 4 > buffer.size) throw new ShapeError(`${name}: partials of [${rows}, ${2 * C}] from float ${offset} do not fit their buffer (${buffer.size / 4} floats)`);
+  launchBackward(gpu, name, call);
+}
+
+function launchBackward(gpu: Gpu, name: string, call: LayernormBackwardPartialsCall): void {
+  const { x, gamma, mean, rstd, dy, dx } = call;
+  const { c, L } = check(gpu, name, { x, gamma, mean, rstd, dy, dx }, ['dy', 'dx']);
+  checkDistinct(name, ['dx', dx], ['x', x], ['gamma', gamma], ['mean', mean], ['rstd', rstd], ['dy', dy]);
+  for (const [k, t] of [['x', x], ['gamma', gamma], ['mean', mean], ['rstd', rstd], ['dy', dy], ['dx', dx]] as const) {
+    if (t.buffer === call.partials.buffer) throw new ShapeError(`${name}: the partials need a buffer of their own, not ${k}'s`);
+  }
+  // Workgroups past the last row (the 2-D grid rounds up) write no partials.
+  const nwg = Math.ceil(L.rows / L.rpw);
+  const vec4 = L.cols % 4 === 0 && c.x!.offset % 4 === 0 && c.dy!.offset % 4 === 0 && c.dx!.offset % 4 === 0;
+  const u = new ArrayBuffer(64);
+  const u32 = new Uint32Array(u);
+  u32.set([L.rows, L.cols, L.rpw, nwg, c.x!.offset, c.gamma!.offset, 0, c.dx!.offset, c.mean!.offset, c.rstd!.offset, c.dy!.offset]);
+  u32[12] = call.accumulateDx ? 1 : 0;
+  u32[13] = call.partials.offset;
+  const k = gpu.kernel({ file: 'layernorm', entry: 'layernorm_bwd', defines: { VPT: L.vpt, WG: ROW_WG, VEC4: vec4 }, bindings: ['read', 'read', 'read', 'read', 'read', 'rw', 'rw'] });
+  gpu.dispatch(k, u32, [x.buffer, gamma.buffer, mean.buffer, rstd.buffer, dy.buffer, dx.buffer, call.partials.buffer], L.grid, `${name}${describeShape(x.shape)}`);
 }
 
 /** Bytes of one call (napkin math): forward reads x, writes y (+ γ, β, mean, rstd, small). */

@@ -92,6 +92,77 @@ export function reduceColumns(gpu: Gpu, op: ReduceOp, x: TensorRef, out: TensorR
   gpu.release(tmp);
 }
 
+/** One column sum of reduceColumnSegments: out[dstOffset + c] (+)= Σ_r x[srcOffset + r·cols + c]. */
+export interface ColumnSegment {
+  srcOffset: number;
+  rows: number;
+  cols: number;
+  dstOffset: number;
+  /** Add to out instead of overwriting it. */
+  accumulate?: boolean;
+}
+
+/** Above this a destination offset collides with the accumulate bit of the segment table. */
+const SEG_ACCUMULATE = 0x80000000;
+/** Segment tables by content, per device: a step's table is the same every step, uploaded once. */
+const segmentTables = new WeakMap<Gpu, Map<string, GPUBuffer>>();
+const MAX_TABLES = 16;
+
+function segmentTable(gpu: Gpu, segs: readonly ColumnSegment[]): GPUBuffer {
+  const words = new Uint32Array(4 * segs.length);
+  segs.forEach((s, i) => words.set([s.srcOffset, s.rows, s.cols, s.dstOffset | (s.accumulate ? SEG_ACCUMULATE : 0)], 4 * i));
+  const key = words.join(',');
+  let tables = segmentTables.get(gpu);
+  if (!tables) segmentTables.set(gpu, (tables = new Map()));
+  const hit = tables.get(key);
+  if (hit) {
+    // Most recently used last, so the oldest goes first.
+    tables.delete(key);
+    tables.set(key, hit);
+    return hit;
+  }
+  if (tables.size >= MAX_TABLES) {
+    const [oldKey, old] = tables.entries().next().value!;
+    tables.delete(oldKey);
+    gpu.release(old);
+  }
+  const table = gpu.upload(words, 'reduceColumnSegments:table');
+  tables.set(key, table);
+  return table;
+}
+
+/**
+ * Many column sums (reduceColumns' op sum) in one dispatch, each with its own rows, columns and
+ * places in `x` and `out`, summed in reduceColumns' order (the same bits). Destinations must not
+ * overlap. The segment table is uploaded once per distinct list (a write: it submits what was
+ * recorded before it) and reused after, so a training step that repeats its list costs one
+ * dispatch and nothing else.
+ */
+export function reduceColumnSegments(gpu: Gpu, x: GPUBuffer, out: GPUBuffer, segs: readonly ColumnSegment[], label = 'reduceColumnSegments'): void {
+  if (segs.length === 0) return;
+  if (x === out) throw new ShapeError(`${label}: x and out must be different buffers`);
+  if (segs.length > gpu.limits.maxComputeWorkgroupsPerDimension) throw new ShapeError(`${label}: ${segs.length} segments is too many for one dispatch`);
+  const taken: [number, number][] = [];
+  for (const s of segs) {
+    for (const v of [s.srcOffset, s.rows, s.cols, s.dstOffset]) {
+      if (!Number.isInteger(v) || v < 0) throw new ShapeError(`${label}: segment ${JSON.stringify(s)} needs non-negative integers`);
+    }
+    if (s.rows === 0 || s.cols === 0) throw new ShapeError(`${label}: segment ${JSON.stringify(s)} is empty`);
+    if ((s.srcOffset + s.rows * s.cols) * 4 > x.size) throw new ShapeError(`${label}: segment ${JSON.stringify(s)} reads past x (${x.size / 4} floats)`);
+    if ((s.dstOffset + s.cols) * 4 > out.size || s.dstOffset + s.cols > SEG_ACCUMULATE) throw new ShapeError(`${label}: segment ${JSON.stringify(s)} writes past out (${out.size / 4} floats)`);
+    taken.push([s.dstOffset, s.dstOffset + s.cols]);
+  }
+  taken.sort((a, b) => a[0] - b[0]);
+  for (let i = 1; i < taken.length; i++) {
+    if (taken[i]![0] < taken[i - 1]![1]) throw new ShapeError(`${label}: destinations [${taken[i - 1]}) and [${taken[i]}) overlap`);
+  }
+  const table = segmentTable(gpu, segs);
+  const maxCols = Math.max(...segs.map((s) => s.cols));
+  const k = gpu.kernel({ file: 'reduce', entry: 'reduce_col_segments', bindings: ['read', 'rw', 'read'] });
+  const u = new Uint32Array([segs.length, 0, 0, REDUCE_OPS.sum, 0, 0, COL_CHUNK, 0]);
+  gpu.dispatch(k, u, [x, out, table], [Math.ceil(maxCols / WG), segs.length], `${label}(${segs.length})`);
+}
+
 /** out[0] = ⊕ over every element of x (any shape); out has shape [1]. Sumsq gives ‖x‖². */
 export function reduceAll(gpu: Gpu, op: ReduceOp, x: TensorRef, out: TensorRef): void {
   const name = `reduceAll(${op})`;

@@ -24,7 +24,9 @@ struct Params {
   offMean: u32, offRstd: u32, offDy: u32, eps: f32,
   // ACCUMULATE_DX (backward): dx += the gradient instead of dx = it (a residual stream's
   // gradient already holds the skip path's share).
-  flags: u32, pad0: u32, pad1: u32, pad2: u32,
+  // offPart (backward): where row 0 of part starts (a caller's buffer holding the partials of
+  // many layernorms, folded later in one dispatch).
+  flags: u32, offPart: u32, pad1: u32, pad2: u32,
 }
 
 const ACCUMULATE_DX: u32 = 1u;
@@ -116,8 +118,8 @@ fn store_partials(tid: u32, w: u32, ag: ptr<function, array<vec4f, VPT>>, ab: pt
     for (var i = 0u; i < 4u; i++) {
       let c = col(tid, k) + i;
       if (c < p.cols) {
-        part[2u * w * p.cols + c] = (*ag)[k][i];
-        part[(2u * w + 1u) * p.cols + c] = (*ab)[k][i];
+        part[p.offPart + 2u * w * p.cols + c] = (*ag)[k][i];
+        part[p.offPart + (2u * w + 1u) * p.cols + c] = (*ab)[k][i];
       }
     }
   }

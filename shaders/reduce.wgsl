@@ -10,9 +10,15 @@
 //   reduce_cols  out[k, c] = ⊕_{r in chunk k} f(x[r, c]): one invocation per column (or vec4 of
 //                columns) walks its chunk of p.chunk rows top to bottom; chunks > 1 leave partials
 //                that a second reduce_cols pass folds, again in a fixed order.
+//   reduce_col_segments  sums only, for many column reductions in one dispatch (the dγ|dβ
+//                partials of every layernorm of a backward pass): segment s = workgroup row
+//                gid.y, one invocation per column, out[dst + c] (+)= Σ_r x[src + r·cols + c]
+//                folded as reduce_cols folds it (chunks of COL_CHUNK rows from 0, then the chunk
+//                sums in order from 0): the bits one or two reduce_cols passes give.
 // Ops (uniform p.op): 0 SUM f = x, ⊕ = +   1 SUMSQ f = x², ⊕ = +   2 MAX f = x, ⊕ = max.
 //
-// Bindings: 0 Params (uniform) · 1 x (read) · 2 out (read_write)
+// Bindings: 0 Params (uniform) · 1 x (read) · 2 out (read_write) · 3 segments (read, only
+// reduce_col_segments: per segment vec4u(src, rows, cols, dst | SEG_ACCUMULATE))
 
 struct Params {
   rows: u32, cols: u32, n: u32, op: u32,
@@ -29,6 +35,8 @@ const OP_MAX: u32 = 2u;
 @group(0) @binding(1) var<storage, read> xv: array<vec4f>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 @group(0) @binding(2) var<storage, read_write> outv: array<vec4f>;
+
+@group(0) @binding(3) var<storage, read> segs: array<vec4u>;
 
 var<workgroup> partial: array<f32, WG>;
 
@@ -112,4 +120,26 @@ fn reduce_cols_s(@builtin(global_invocation_id) gid: vec3u) {
   var acc = identity();
   for (var r = k * p.chunk; r < min(p.rows, (k + 1u) * p.chunk); r++) { acc = combine(acc, f4(vec4f(xs[p.offX + r * p.cols + c])).x); }
   out[p.offOut + k * p.cols + c] = acc;
+}
+
+// kernels/reduce.ts's COL_CHUNK: the first level of reduce_cols' tree.
+const COL_CHUNK: u32 = 256u;
+const SEG_ACCUMULATE: u32 = 0x80000000u;
+
+// Segment gid.y of p.rows; column gid.x of its cols.
+@compute @workgroup_size(WG, 1, 1)
+fn reduce_col_segments(@builtin(global_invocation_id) gid: vec3u) {
+  if (gid.y >= p.rows) { return; }
+  let s = segs[gid.y];
+  let c = gid.x;
+  if (c >= s.z) { return; }
+  var total = 0.0;
+  for (var k = 0u; k < s.y; k += COL_CHUNK) {
+    var acc = 0.0;
+    for (var r = k; r < min(s.y, k + COL_CHUNK); r++) { acc += xs[s.x + r * s.z + c]; }
+    total += acc;
+  }
+  let at = (s.w & ~SEG_ACCUMULATE) + c;
+  if ((s.w & SEG_ACCUMULATE) != 0u) { total = out[at] + total; }
+  out[at] = total;
 }

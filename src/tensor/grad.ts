@@ -28,7 +28,7 @@ export function newZeroGrad(x: Tensor): Tensor {
 }
 
 /** Whether t's gradient is the whole of its place in the arena. */
-function gradInHome(t: Tensor): boolean {
+export function gradInHome(t: Tensor): boolean {
   return !!t.grad && !!t.gradHome && t.grad.buffer === t.gradHome.buffer && t.grad.offset === t.gradHome.offset;
 }
 

@@ -5,7 +5,17 @@
 // saved tensors and its output gradients are released as soon as no earlier record (still to
 // run) needs them, so the peak is the forward activations plus one layer's gradients, not the
 // whole graph twice. Outputs of recorded ops that nobody kept are released by dispose().
+import type { Gpu } from '../gpu/gpu.ts';
+import { DeferredColumnSums } from './deferred-sums.ts';
 import { Tensor } from './tensor.ts';
+
+export interface TapeOptions {
+  /**
+   * Fold the column sums of parameter gradients (layernorms' dγ, dβ) once at the end of a
+   * backward pass, in one dispatch, instead of one or two per op (default true; the same bits).
+   */
+  deferColumnSums?: boolean;
+}
 
 export interface TapeEntry {
   op: string;
@@ -25,6 +35,15 @@ export class Tape {
   /** Tensors created by recorded ops; released by dispose() unless kept. */
   private created = new Set<Tensor>();
   private kept = new Set<Tensor>();
+  private sums: DeferredColumnSums | null = null;
+
+  constructor(private readonly options: TapeOptions = {}) {}
+
+  /** Where a backward rule queues column sums for the end of the pass; null when they are folded at once. */
+  columnSums(gpu: Gpu): DeferredColumnSums | null {
+    if (this.options.deferColumnSums === false) return null;
+    return (this.sums ??= new DeferredColumnSums(gpu));
+  }
 
   get length(): number {
     return this.entries.length;
@@ -87,6 +106,7 @@ export class Tape {
         if (n === 0 && this.created.has(t) && !this.kept.has(t) && !roots.has(t)) t.release();
       }
     }
+    this.sums?.flush();
   }
 
   /** Releases every tensor recorded ops made and nobody kept, and forgets the records. */

@@ -1,6 +1,6 @@
 // LayerNorm over the last axis on the tape (eps 1e-5, as PyTorch). The forward saves the row
 // mean and 1/σ for the backward.
-import { layernorm as layernormKernel, layernormBackward } from '../../../kernels/layernorm.ts';
+import { layernorm as layernormKernel, layernormBackward, layernormBackwardPartials, layernormPartialRows } from '../../../kernels/layernorm.ts';
 import { ShapeError } from '../../gpu/errors.ts';
 import { accumulateGrad, newGrad } from '../grad.ts';
 import { needsGrad } from '../tape.ts';
@@ -41,9 +41,21 @@ export function layerNorm(x: Tensor, weight: Tensor, bias: Tensor): Tensor {
     saved: [x, weight, mean, rstd],
     backward: ([dy]) => {
       // The kernel writes all three gradients, dx added in place where it already holds a sum
-      // (the residual stream's); dγ, dβ through scratch where they do.
+      // (the residual stream's); dγ, dβ through scratch where they do, or, where they lie side by
+      // side in the arena, as partials the tape folds with every other layernorm's at the end.
       const accumulateDx = x.requiresGrad && x.grad !== null;
       const dx = !x.requiresGrad ? { t: Tensor.empty(gpu, x.shape, 'ln.dx'), scratch: true } : accumulateDx ? { t: x.grad!, scratch: false } : target(x, 'ln.dx');
+      const sums = tape.columnSums(gpu);
+      sums?.foldIfQueued([weight, bias]);
+      if (sums?.canQueue([weight, bias])) {
+        const call = { x: ref(x, x2), gamma: ref(weight, [C]), mean: ref(mean), rstd: ref(rstd), dy: ref(dy!, x2), dx: ref(dx.t, x2), accumulateDx };
+        sums.queue([weight, bias], layernormPartialRows(gpu, x2), 2 * C, (partials) => layernormBackwardPartials(gpu, { ...call, partials }));
+        if (dx.scratch) {
+          if (x.requiresGrad) accumulateGrad(x, dx.t);
+          dx.t.release();
+        }
+        return;
+      }
       const dg = weight.requiresGrad ? target(weight, 'ln.dgamma') : { t: Tensor.empty(gpu, [C], 'ln.dgamma'), scratch: true };
       const db = bias.requiresGrad ? target(bias, 'ln.dbeta') : { t: Tensor.empty(gpu, [C], 'ln.dbeta'), scratch: true };
       layernormBackward(gpu, { x: ref(x, x2), gamma: ref(weight, [C]), mean: ref(mean), rstd: ref(rstd), dy: ref(dy!, x2), dx: ref(dx.t, x2), accumulateDx, dgamma: ref(dg.t, [C]), dbeta: ref(db.t, [C]) });
