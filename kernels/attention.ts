@@ -392,25 +392,27 @@ export function attentionBackward(gpu: Gpu, c: AttentionCall, saved: AttentionSa
   const label = `attention_${saved.path}_bwd(${B}x${H}x${Lq}x${Lk}x${D})`;
 
   if (saved.path === 'fused') {
+    // D = rowsum(dO∘O) is summed by the dQ kernel, which writes it for the dK/dV kernel after it:
+    // two dispatches, no attn_delta of its own.
     const delta = gpu.alloc(BH * Lq, 'attention:delta');
-    const ud = rowsUniforms(B, H, Lq, D, { strides: lo, dOStrides: lg, flags: c.f16Inputs ? F16_IN : 0 });
-    gpu.dispatch(gpu.kernel(rowsKernel('attn_delta', ['read', 'read', 'rw'])), ud, [c.o.buffer, g.dO.buffer, delta], rowsGrid(gpu, BH * Lq), `${label}:delta`);
     const sg = gpu.subgroupSize;
     const shared = g.dK.buffer === g.dV.buffer;
-    const u = fusedUniforms(c, { q: lq, k: lk, v: lv, dout: lg, dq: ldq, dk: ldk, dv: ldv }, shared ? SHARED_KV : 0);
+    const u = fusedUniforms(c, { q: lq, k: lk, v: lv, o: lo, dout: lg, dq: ldq, dk: ldk, dv: ldv }, shared ? SHARED_KV : 0);
     // With no mask, binding 4 gets lse: a read-only alias is allowed, and the kernels never read it.
     const mask = c.keyMask ?? saved.lse;
     const common: Binding[] = [c.q.buffer, c.k.buffer, c.v.buffer, mask, g.dO.buffer, saved.lse, delta];
     const dkv: Binding[] = [...common, g.dK.buffer, shared ? gpu.unused : g.dV.buffer];
+    const dq: Binding[] = [...common, g.dQ.buffer, c.o.buffer];
+    const dqSpec = (file: string, entry: string, R: number): KernelSpec => ({ ...fusedSpec(gpu, file, entry, D, R, 6, 0), bindings: [...Array<'read'>(6).fill('read'), 'rw', 'rw', 'read'] });
     if (fusedLayoutOf(gpu, c) === 'rows') {
       const R = bwdRows(D);
+      gpu.dispatch(gpu.kernel(dqSpec('attention_bwd', 'attn_bwd_dq', R)), u, dq, [Math.ceil(Lq / (sg * R)), BH], `${label}:dQ`);
       gpu.dispatch(gpu.kernel(fusedSpec(gpu, 'attention_bwd', 'attn_bwd_dkv', D, R, 7, 2)), u, dkv, [Math.ceil(Lk / (sg * R)), BH], `${label}:dKV`);
-      gpu.dispatch(gpu.kernel(fusedSpec(gpu, 'attention_bwd', 'attn_bwd_dq', D, R, 7, 1)), u, [...common, g.dQ.buffer], [Math.ceil(Lq / (sg * R)), BH], `${label}:dQ`);
     } else {
       const RK = dimsRows(gpu, D, 4);
       const RQ = dimsRows(gpu, D, 3);
+      gpu.dispatch(gpu.kernel(dqSpec('attention_dims_bwd', 'attn_bwd_dq_dims', RQ)), u, dq, [Math.ceil(Lq / RQ), BH], `${label}:dQ`);
       gpu.dispatch(gpu.kernel(fusedSpec(gpu, 'attention_dims_bwd', 'attn_bwd_dkv_dims', D, RK, 7, 2)), u, dkv, [Math.ceil(Lk / RK), BH], `${label}:dKV`);
-      gpu.dispatch(gpu.kernel(fusedSpec(gpu, 'attention_dims_bwd', 'attn_bwd_dq_dims', D, RQ, 7, 1)), u, [...common, g.dQ.buffer], [Math.ceil(Lq / RQ), BH], `${label}:dQ`);
     }
     gpu.release(delta);
     return;

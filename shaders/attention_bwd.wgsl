@@ -4,16 +4,18 @@
 //
 //   attn_bwd_dkv  lane owns R key rows: for every query i, p = exp(s − lse_i),
 //                 dV += p·dO_i, dS = p·(dO_i·V_j − D_i), dK += scale·dS·Q_i
-//   attn_bwd_dq   lane owns R query rows: for every key j, dQ += scale·dS·K_j
-// D = rowsum(dO∘O) comes from attn_delta (attention_rows.wgsl) beforehand.
+//   attn_bwd_dq   lane owns R query rows: first D_i = rowsum(dO_i∘O_i), written for attn_bwd_dkv
+//                 (summed in attn_delta's order, attention_rows.wgsl: the same bits), then for
+//                 every key j, dQ += scale·dS·K_j. The host runs it before attn_bwd_dkv.
 //
 // Same scheme as attn_fwd (attention.wgsl, which documents it): one subgroup per workgroup, the
 // other side's rows go by in blocks of SG, one row per lane, shared by subgroupBroadcast. Per
 // block lane c loads row c of the block and the unrolled body handles the block's row C. Scores
 // are in base 2 (the owned side is pre-multiplied by scale·log2 e; lse is turned to base 2).
 // Bindings: 0 Params · 1 Q · 2 K · 3 V · 4 keyMask (u32) (attention_common.wgsl) · 5 dO · 6 lse
-// · 7 D · 8 dK or dQ (rw) · 9 dV (rw). Where dK and dV share a buffer (a fused dQKV), SHARED_KV
-// puts dV through binding 8 too: two writable bindings of one buffer may not alias.
+// · 7 D (read; attn_bwd_dq: written) · 8 dK or dQ (rw) · 9 dV (rw; attn_bwd_dq: O, read, at the
+// layout p.o). Where dK and dV share a buffer (a fused dQKV), SHARED_KV puts dV through binding 8
+// too: two writable bindings of one buffer may not alias.
 enable subgroups;
 
 //#include attention_common
@@ -30,6 +32,9 @@ const LOG2E: f32 = 1.4426950408889634;
 @group(0) @binding(7) var<storage, read> delta: array<f32>;
 @group(0) @binding(8) var<storage, read_write> gradA: array<f32>;  // dK (attn_bwd_dkv) or dQ (attn_bwd_dq)
 @group(0) @binding(9) var<storage, read_write> gradB: array<f32>;  // dV (attn_bwd_dkv, unless SHARED_KV)
+// attn_bwd_dq's view of bindings 7 and 9 (an entry point uses one variable of a binding).
+@group(0) @binding(7) var<storage, read_write> deltaOut: array<f32>;
+@group(0) @binding(9) var<storage, read> O: array<f32>;
 
 fn loadDO(a: u32) -> vec4f { return inF16x4(vec4f(dO[a], dO[a + 1u], dO[a + 2u], dO[a + 3u])); }
 
@@ -123,6 +128,7 @@ fn attn_bwd_dq(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id
   var dq: array<array<vec4f, HD4>, R>;
   var lr: array<f32, R>;
   var dl: array<f32, R>;
+  let ob = base(p.o, b, h);
   for (var r = 0u; r < R; r++) {
     let i = min(q0 + r * SG + lane, p.Lq - 1u);
     for (var d = 0u; d < HD4; d++) {
@@ -130,7 +136,13 @@ fn attn_bwd_dq(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id
       g[r][d] = loadDO(gb + i * p.dout.w + 4u * d);
     }
     lr[r] = lse[wg.y * p.Lq + i] * LOG2E;
-    dl[r] = delta[wg.y * p.Lq + i];
+    // D_i = Σ_d O·dO one element after another, as attn_delta sums it.
+    var di = 0.0;
+    for (var d = 0u; d < HD4; d++) {
+      for (var e = 0u; e < 4u; e++) { di = fma(O[ob + i * p.o.w + 4u * d + e], g[r][d][e], di); }
+    }
+    dl[r] = di;
+    if (q0 + r * SG + lane < p.Lq) { deltaOut[wg.y * p.Lq + i] = di; }
   }
   let kEnd = keyEnd(q0 + SG * R);
   for (var j0 = 0u; j0 < kEnd; j0 += SG) {

@@ -6,10 +6,13 @@
 //   attn_bwd_dq_dims   a workgroup owns R query rows: for every key j, dQ_i += scale·dS·K_j
 //
 // Lane `lane` holds dims d·SG + lane of every owned row; scores and dO·V are subgroupAdds of the
-// lanes' partial dot products. D = rowsum(dO∘O) comes from attn_delta beforehand. No atomics:
+// lanes' partial dot products. D = rowsum(dO∘O) is summed by attn_bwd_dq_dims (every lane the
+// whole row, in attn_delta's order: the same bits), which writes it for attn_bwd_dkv_dims, run
+// after it. No atomics:
 // each output element is written by one lane of one workgroup, so the result is the same bits on
 // every run. Bindings as attention_bwd.wgsl: 0 Params · 1 Q · 2 K · 3 V · 4 keyMask · 5 dO · 6 lse
-// · 7 D · 8 dK or dQ (rw) · 9 dV (rw; SHARED_KV puts dV through binding 8).
+// · 7 D (attn_bwd_dq_dims: written) · 8 dK or dQ (rw) · 9 dV (rw; SHARED_KV puts dV through
+// binding 8; attn_bwd_dq_dims: O, read, at the layout p.o).
 enable subgroups;
 
 //#include attention_common
@@ -26,6 +29,9 @@ const LOG2E: f32 = 1.4426950408889634;
 @group(0) @binding(7) var<storage, read> delta: array<f32>;
 @group(0) @binding(8) var<storage, read_write> gradA: array<f32>;
 @group(0) @binding(9) var<storage, read_write> gradB: array<f32>;
+// attn_bwd_dq_dims's view of bindings 7 and 9 (an entry point uses one variable of a binding).
+@group(0) @binding(7) var<storage, read_write> deltaOut: array<f32>;
+@group(0) @binding(9) var<storage, read> O: array<f32>;
 
 @compute @workgroup_size(SG, 1, 1)
 fn attn_bwd_dkv_dims(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) lane: u32) {
@@ -107,6 +113,7 @@ fn attn_bwd_dq_dims(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocati
   var dq: array<array<f32, DL>, R>;
   var lr: array<f32, R>;
   var dl: array<f32, R>;
+  let ob = base(p.o, b, h);
   for (var r = 0u; r < R; r++) {
     let i = min(q0 + r, p.Lq - 1u);
     for (var d = 0u; d < DL; d++) {
@@ -115,7 +122,11 @@ fn attn_bwd_dq_dims(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocati
       dq[r][d] = 0.0;
     }
     lr[r] = lse[wg.y * p.Lq + i] * LOG2E;
-    dl[r] = delta[wg.y * p.Lq + i];
+    // D_i = Σ_d O·dO one element after another, as attn_delta sums it (every lane alike).
+    var di = 0.0;
+    for (var d = 0u; d < HD; d++) { di = fma(O[ob + i * p.o.w + d], inF16(dO[gb + i * p.dout.w + d]), di); }
+    dl[r] = di;
+    if (lane == 0u && q0 + r < p.Lq) { deltaOut[wg.y * p.Lq + i] = di; }
   }
   let kEnd = keyEnd(q0 + R);
   for (var j = 0u; j < kEnd; j++) {
