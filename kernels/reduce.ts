@@ -40,6 +40,8 @@ interface ColsLaunch {
   op: ReduceOp;
   rows: number;
   cols: number;
+  /** Floats from one row's start to the next (cols when dense). */
+  stride: number;
   chunk: number;
   x: GPUBuffer;
   offX: number;
@@ -49,9 +51,9 @@ interface ColsLaunch {
 }
 
 function launchCols(gpu: Gpu, l: ColsLaunch): void {
-  const vec4 = l.cols % 4 === 0 && l.offX % 4 === 0 && l.offOut % 4 === 0;
+  const vec4 = l.cols % 4 === 0 && l.stride % 4 === 0 && l.offX % 4 === 0 && l.offOut % 4 === 0;
   const k = gpu.kernel({ file: 'reduce', entry: vec4 ? 'reduce_cols_v4' : 'reduce_cols_s', bindings: ['read', 'rw'] });
-  const u = new Uint32Array([l.rows, l.cols, 0, REDUCE_OPS[l.op], l.offX, l.offOut, l.chunk, 0]);
+  const u = new Uint32Array([l.rows, l.cols, l.stride === l.cols ? 0 : l.stride, REDUCE_OPS[l.op], l.offX, l.offOut, l.chunk, 0]);
   const chunks = Math.ceil(l.rows / l.chunk);
   if (chunks > gpu.limits.maxComputeWorkgroupsPerDimension) throw new ShapeError(`${l.label}: ${l.rows} rows is too many to reduce over`);
   gpu.dispatch(k, u, [l.x, l.out], [Math.ceil((vec4 ? l.cols / 4 : l.cols) / WG), chunks], l.label);
@@ -71,23 +73,27 @@ export function reduceRows(gpu: Gpu, op: ReduceOp, x: TensorRef, out: TensorRef)
 /**
  * out[c] = ⊕_r f(x[r, c]) for x [..., C] seen as [R, C], out [C]: the bias gradient for op sum.
  * Folds chunks of 256 rows top to bottom, then the chunk partials in order (a two-level tree).
+ * `rowStride` (default C): floats from one row of x to the next, for C columns of a wider matrix.
  */
-export function reduceColumns(gpu: Gpu, op: ReduceOp, x: TensorRef, out: TensorRef): void {
+export function reduceColumns(gpu: Gpu, op: ReduceOp, x: TensorRef, out: TensorRef, rowStride?: number): void {
   const name = `reduceColumns(${op})`;
-  const xs = checkTensor(gpu, name, 'x', x);
-  const os = checkTensor(gpu, name, 'out', out);
   const [rows, cols] = rowsCols(x.shape);
+  const stride = rowStride ?? cols;
+  if (!Number.isInteger(stride) || stride < cols) throw new ShapeError(`${name}: a row stride of ${stride} is shorter than the ${cols} columns of x ${describeShape(x.shape)}`);
+  // x spans (rows − 1)·stride + cols floats from its offset.
+  const xs = checkTensor(gpu, name, 'x', { ...x, shape: [(rows - 1) * stride + cols] });
+  const os = checkTensor(gpu, name, 'out', out);
   if (os.n !== cols) throw new ShapeError(`${name}: x ${describeShape(x.shape)} has ${cols} columns but out ${describeShape(out.shape)} holds ${os.n}`);
   checkDistinct(name, ['out', out], ['x', x]);
-  const label = `${name}${describeShape(x.shape)}`;
+  const label = `${name}${describeShape(x.shape)}${stride !== cols ? `:stride ${stride}` : ''}`;
   if (rows <= COL_CHUNK) {
-    launchCols(gpu, { op, rows, cols, chunk: rows, x: x.buffer, offX: xs.offset, out: out.buffer, offOut: os.offset, label });
+    launchCols(gpu, { op, rows, cols, stride, chunk: rows, x: x.buffer, offX: xs.offset, out: out.buffer, offOut: os.offset, label });
     return;
   }
   const chunks = Math.ceil(rows / COL_CHUNK);
   const tmp = gpu.alloc(chunks * cols, `${label}:partials`);
-  launchCols(gpu, { op, rows, cols, chunk: COL_CHUNK, x: x.buffer, offX: xs.offset, out: tmp, offOut: 0, label });
-  launchCols(gpu, { op: combineOp(op), rows: chunks, cols, chunk: chunks, x: tmp, offX: 0, out: out.buffer, offOut: os.offset, label: `${label}:partials` });
+  launchCols(gpu, { op, rows, cols, stride, chunk: COL_CHUNK, x: x.buffer, offX: xs.offset, out: tmp, offOut: 0, label });
+  launchCols(gpu, { op: combineOp(op), rows: chunks, cols, stride: cols, chunk: chunks, x: tmp, offX: 0, out: out.buffer, offOut: os.offset, label: `${label}:partials` });
   // Safe to hand back now: work recorded later runs after these dispatches.
   gpu.release(tmp);
 }

@@ -9,7 +9,9 @@
 //                can be cut into rows of a fixed length whose last one is short (reduce_all).
 //   reduce_cols  out[k, c] = ⊕_{r in chunk k} f(x[r, c]): one invocation per column (or vec4 of
 //                columns) walks its chunk of p.chunk rows top to bottom; chunks > 1 leave partials
-//                that a second reduce_cols pass folds, again in a fixed order.
+//                that a second reduce_cols pass folds, again in a fixed order. Row r starts at
+//                offX + r·stride, stride = p.n (0: cols), so a block of columns of a wider
+//                matrix (a broadcast part of a concatenation's gradient) is read in place.
 //   reduce_col_segments  sums only, for many column reductions in one dispatch (the dγ|dβ
 //                partials of every layernorm of a backward pass): segment s = workgroup row
 //                gid.y, one invocation per column, out[dst + c] (+)= Σ_r x[src + r·cols + c]
@@ -100,6 +102,8 @@ fn reduce_rows_s(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg:
   finish_row(tid, r, acc);
 }
 
+fn col_stride() -> u32 { return select(p.n, p.cols, p.n == 0u); }
+
 // Column c (or vec4 of columns) of chunk k = gid.y: rows [k·chunk, (k+1)·chunk) top to bottom.
 @compute @workgroup_size(WG, 1, 1)
 fn reduce_cols_v4(@builtin(global_invocation_id) gid: vec3u) {
@@ -107,8 +111,9 @@ fn reduce_cols_v4(@builtin(global_invocation_id) gid: vec3u) {
   let c = gid.x;
   if (c >= cols4) { return; }
   let k = gid.y;
+  let stride4 = col_stride() / 4u;
   var acc = vec4f(identity());
-  for (var r = k * p.chunk; r < min(p.rows, (k + 1u) * p.chunk); r++) { acc = combine4(acc, f4(xv[p.offX / 4u + r * cols4 + c])); }
+  for (var r = k * p.chunk; r < min(p.rows, (k + 1u) * p.chunk); r++) { acc = combine4(acc, f4(xv[p.offX / 4u + r * stride4 + c])); }
   outv[p.offOut / 4u + k * cols4 + c] = acc;
 }
 
@@ -118,7 +123,8 @@ fn reduce_cols_s(@builtin(global_invocation_id) gid: vec3u) {
   if (c >= p.cols) { return; }
   let k = gid.y;
   var acc = identity();
-  for (var r = k * p.chunk; r < min(p.rows, (k + 1u) * p.chunk); r++) { acc = combine(acc, f4(vec4f(xs[p.offX + r * p.cols + c])).x); }
+  let stride = col_stride();
+  for (var r = k * p.chunk; r < min(p.rows, (k + 1u) * p.chunk); r++) { acc = combine(acc, f4(vec4f(xs[p.offX + r * stride + c])).x); }
   out[p.offOut + k * p.cols + c] = acc;
 }
 

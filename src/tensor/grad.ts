@@ -86,18 +86,19 @@ export function accumulateGrad(x: Tensor, dy: Tensor, alpha = 1): void {
 /**
  * x.grad[at : at+cols] += column sums of src [rows, cols] (the backward of a broadcast over rows:
  * a bias, a position table shared by the batch). Deterministic: a fixed-order reduction.
+ * `rowStride` (default cols): src's rows are that far apart (a block of a wider gradient).
  */
-export function addColumnSums(x: Tensor, src: { buffer: GPUBuffer; offset: number }, rows: number, cols: number, at = 0): void {
+export function addColumnSums(x: Tensor, src: { buffer: GPUBuffer; offset: number }, rows: number, cols: number, at = 0, rowStride?: number): void {
   const gpu = x.gpu;
   const s = { buffer: src.buffer, shape: [rows, cols], offset: src.offset };
   if (!x.grad && at === 0 && cols === x.size) {
     x.grad = newGrad(x);
-    reduceColumns(gpu, 'sum', s, { buffer: x.grad.buffer, shape: [cols], offset: x.grad.offset });
+    reduceColumns(gpu, 'sum', s, { buffer: x.grad.buffer, shape: [cols], offset: x.grad.offset }, rowStride);
     return;
   }
   x.grad ??= newZeroGrad(x);
   const tmp = Tensor.empty(gpu, [cols], 'column_sums');
-  reduceColumns(gpu, 'sum', s, { buffer: tmp.buffer, shape: [cols], offset: tmp.offset });
+  reduceColumns(gpu, 'sum', s, { buffer: tmp.buffer, shape: [cols], offset: tmp.offset }, rowStride);
   addInPlace(gpu, { buffer: x.grad.buffer, shape: [cols], offset: x.grad.offset + at }, { buffer: tmp.buffer, shape: [cols], offset: tmp.offset });
   tmp.release();
 }

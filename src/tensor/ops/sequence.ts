@@ -107,11 +107,8 @@ export function concatSeq(parts: Tensor[], batch?: number): Tensor {
             const g = zeroedGrad(p);
             copyRows(gpu, { src: dy!.buffer, dst: g.buffer, B, R: lp, C, srcLayout, dstLayout: { offset: g.offset, batchStride: lp * C, rowStride: C }, accumulate: true, label: 'concat_seq.grad' });
           } else {
-            // Broadcast part: gather its block of dy contiguously, then sum over the batch.
-            const block = Tensor.empty(gpu, [B, lp * C], 'concat_seq.block');
-            copyRows(gpu, { src: dy!.buffer, dst: block.buffer, B, R: lp, C, srcLayout, dstLayout: { offset: block.offset, batchStride: lp * C, rowStride: C }, label: 'concat_seq.gather' });
-            addColumnSums(p, block, B, lp * C);
-            block.release();
+            // Broadcast part: its block of dy summed over the batch where it lies (rows L·C apart).
+            addColumnSums(p, { buffer: dy!.buffer, offset: srcLayout.offset }, B, lp * C, 0, L * C);
           }
         }
       },
