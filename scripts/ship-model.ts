@@ -28,7 +28,7 @@ import { EXPECTED_CAPTION_FORMAT, GREEDY_SEARCH, greedyCaption, type ExpectedCap
 import { openCheckpoint } from '../src/infer/load.ts';
 import { EXPECTED_CAPTION, SHIP_FORMAT, SHIP_INFO, type ShipInfo } from '../src/model/builtin.ts';
 import { MANIFEST, manifestText, type ManifestEntry } from '../src/model/checkpoint-files.ts';
-import { sha256File, verifyCheckpoint } from '../src/model/checkpoint-folder.ts';
+import { readManifest, sha256File } from '../src/model/checkpoint-folder.ts';
 import { readCheckpointConfig } from '../src/model/checkpoint.ts';
 import { toHalfWeights, type HalfReport } from '../src/model/half-weights.ts';
 import { readSafetensors, writeSafetensors } from '../src/model/safetensors.ts';
@@ -55,6 +55,27 @@ function readJson<T>(file: string, what: string): T {
     return JSON.parse(fs.readFileSync(file, 'utf8')) as T;
   } catch (e) {
     throw new ShipError(`${file}: cannot read ${what} (${(e as Error).message.split('\n')[0]})`);
+  }
+}
+
+/** The files of a checkpoint that are shipped (converted or copied). */
+const SHIPPED_SOURCES = ['model.safetensors', 'config.json', 'tokenizer.json'];
+
+/**
+ * The source files that are shipped or read (state.json) must be the ones its manifest names; the
+ * optimiser state is never shipped, so a copy of the checkpoint without it is fine.
+ */
+function verifySources(src: string): void {
+  const m = readManifest(src)!;
+  for (const f of [...SHIPPED_SOURCES, 'state.json']) {
+    const e = m.files.find((x) => x.file === f);
+    const file = path.join(src, f);
+    if (!e) {
+      if (f === 'state.json' && !fs.existsSync(file)) continue;
+      throw new ShipError(`${file} is not listed in ${path.join(src, MANIFEST)}; the checkpoint is mixed or damaged: ship another one`);
+    }
+    if (!fs.existsSync(file)) throw new ShipError(`${file} is missing though ${MANIFEST} lists it; the checkpoint is incomplete: ship another one`);
+    if (fs.statSync(file).size !== e.bytes || sha256File(file) !== e.sha256) throw new ShipError(`${file} does not match ${path.join(src, MANIFEST)} (size or sha256); the checkpoint is mixed or damaged: ship another one`);
   }
 }
 
@@ -202,7 +223,7 @@ async function ship(argv: string[]): Promise<void> {
   const out = path.resolve(values.out!);
   if (!fs.existsSync(path.join(src, 'model.safetensors'))) throw new ShipError(`${src} holds no model.safetensors; give a checkpoint folder written by coca train (runs/<run>/checkpoints/last)`);
   if (!fs.existsSync(path.join(src, MANIFEST))) throw new ShipError(`${src} has no manifest.json, so its files cannot be checked; ship a checkpoint written by a coca that writes manifests`);
-  verifyCheckpoint(src);
+  verifySources(src);
   const config = readCheckpointConfig(src);
   const runDir = path.dirname(path.dirname(src));
   const runFile = [path.join(src, 'run.json'), path.join(runDir, 'run.json')].find((f) => fs.existsSync(f));
@@ -273,11 +294,17 @@ async function ship(argv: string[]): Promise<void> {
       } finally {
         shipped.release();
       }
-      const source = openCheckpoint(gpu, src);
+      // The source's model files alone (checked above), so that a folder without its optimiser state loads too.
+      const sourceCopy = path.join(tmp, '.float32-source');
+      fs.mkdirSync(sourceCopy);
+      for (const f of SHIPPED_SOURCES) fs.copyFileSync(path.join(src, f), path.join(sourceCopy, f));
+      fs.writeFileSync(path.join(sourceCopy, MANIFEST), manifestText(readManifest(src)!.files.filter((e) => SHIPPED_SOURCES.includes(e.file)), step));
+      const source = openCheckpoint(gpu, sourceCopy);
       try {
         sourceCaption = await greedyCaption(source, picture);
       } finally {
         source.release();
+        fs.rmSync(sourceCopy, { recursive: true, force: true });
       }
     } finally {
       gpu.destroy();

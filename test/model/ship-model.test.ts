@@ -75,6 +75,8 @@ afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 describe('scripts/ship-model.ts', () => {
   it('writes f16 weights, provenance up to the shipped step, a reproducible caption and a manifest of every file; no optimiser', async () => {
     const run = await makeRun('run');
+    // A copy of a checkpoint without its optimiser state (listed in its manifest) ships: that file never is.
+    fs.rmSync(path.join(run, 'checkpoints', 'last', 'optimizer.safetensors'));
     const out = path.join(tmp, 'shipped');
     const r = ship([path.join(run, 'checkpoints', 'last'), '--out', out, '--picture', picture]);
     expect(r.errLines).toEqual([]);
@@ -126,6 +128,18 @@ describe('scripts/ship-model.ts', () => {
     expect(r.errLines[0]).toMatch(/^ship-model: .*model\.safetensors: tensor "text_decoder\.ln_final\.weight" element 2 is 100000, outside half precision's range \(±65504\)/);
     expect(fs.readFileSync(path.join(out, 'manifest.json'), 'utf8')).toBe(before);
     expect(fs.readdirSync(tmp).filter((f) => f.startsWith('.kept'))).toEqual([]);
+  });
+
+  it('refuses a checkpoint whose weights are not the ones its manifest names', async () => {
+    const run = await makeRun('flipped');
+    const file = path.join(run, 'checkpoints', 'last', 'model.safetensors');
+    const bytes = fs.readFileSync(file);
+    bytes[bytes.length - 7] ^= 0x10;
+    fs.writeFileSync(file, bytes);
+    const r = ship([path.join(run, 'checkpoints', 'last'), '--out', path.join(tmp, 'flipped-out'), '--picture', picture]);
+    expect(r.status).toBe(1);
+    expect(r.errLines).toEqual([expect.stringMatching(/^ship-model: .*flipped\/checkpoints\/last\/model\.safetensors does not match .*manifest\.json \(size or sha256\); the checkpoint is mixed or damaged/)]);
+    expect(fs.existsSync(path.join(tmp, 'flipped-out'))).toBe(false);
   });
 
   it('refuses a run without its training log, naming the option to give it', async () => {
