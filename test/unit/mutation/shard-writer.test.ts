@@ -203,12 +203,13 @@ describe('writeShards, its inputs and failures', () => {
   it('refuses a shard whose file cannot be written in one line, with nothing left behind', async () => {
     const src = await userFolder();
     const out = newDir();
-    // The temporary file's stream fails on its first write, as on a full disk; no file is made.
+    // The temporary file's stream fails on its first write, later, as a file stream does on a full
+    // disk (its error comes on another tick, outside the tar stream's own calls); no file is made.
     const spy = vi.spyOn(fs, 'createWriteStream').mockImplementation(
       () =>
         new Writable({
           write(_c, _e, cb) {
-            cb(Object.assign(new Error('no space left on device'), { code: 'ENOSPC' }));
+            setImmediate(() => cb(Object.assign(new Error('no space left on device'), { code: 'ENOSPC' })));
           },
         }) as unknown as fs.WriteStream,
     );
