@@ -112,7 +112,12 @@ function removeOldShards(out: string): void {
   for (const name of fs.readdirSync(out)) {
     const dir = path.join(out, name);
     if (!fs.statSync(dir).isDirectory()) continue;
-    for (const f of fs.readdirSync(dir)) if (/\.tar(\.tmp-\d+)?$/.test(f)) fs.rmSync(path.join(dir, f));
+    const shards = fs.readdirSync(dir).filter((f) => /\.tar(\.tmp-\d+)?$/.test(f));
+    // Checked before anything goes: a folder named like a shard is not one coca wrote.
+    for (const f of shards) {
+      if (!fs.lstatSync(path.join(dir, f)).isFile()) throw new DataError(`${path.join(dir, f)} is not a shard file coca wrote (a folder or link); move it out of ${out} and run again`);
+    }
+    for (const f of shards) fs.rmSync(path.join(dir, f));
     if (fs.readdirSync(dir).length === 0) fs.rmdirSync(dir);
   }
 }

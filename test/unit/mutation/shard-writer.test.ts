@@ -83,6 +83,17 @@ describe('writeShards', () => {
     expect(fs.readdirSync(path.join(out, 'all')).filter((n) => n.includes('.tmp-'))).toEqual([]);
   });
 
+  it('a folder named like a shard in the output is refused in one line, and no earlier shard is removed', async () => {
+    const src = await userFolder();
+    const out = path.join(newDir(), 'out');
+    await writeShards(src, out, { perShard: 100, seed: 1, splits: ['all'] });
+    fs.mkdirSync(path.join(out, 'all', '00007.tar'));
+    fs.writeFileSync(path.join(out, 'all', '00007.tar', 'keep.txt'), 'mine');
+    await expect(writeShards(src, out, { perShard: 100, seed: 1, splits: ['all'] })).rejects.toThrow(/^\S+00007\.tar is not a shard file coca wrote \(a folder or link\); move it out of \S+ and run again$/);
+    expect(fs.readdirSync(path.join(out, 'all')).sort()).toEqual(['00000.tar', '00007.tar']);
+    expect(fs.readFileSync(path.join(out, 'all', '00007.tar', 'keep.txt'), 'utf8')).toBe('mine');
+  });
+
   it('shuffles each split by a seed: the same seed the same order, one shard named 00000 however many samples', async () => {
     const src = newDir();
     const lines: string[] = [];
