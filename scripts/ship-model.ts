@@ -131,6 +131,29 @@ function trainCommand(run: RunJson): string {
   return ['coca train', ...opts.filter(([, v]) => v !== undefined).map(([k, v]) => `--${k} ${v}`)].join(' ');
 }
 
+interface EvalSection {
+  title: string;
+  sizes?: Record<string, number>;
+  rows: { name: string; metrics: Record<string, number> }[];
+}
+
+/** One line per section of `coca eval --json`: coca's text→image R@10 and CIDEr-D beside the nearest-neighbour caption's, or its top-1/top-5. */
+function evalTable(evalJson: unknown): string {
+  const sections = ((evalJson as { sections?: EvalSection[] })?.sections ?? []).filter((s) => Array.isArray(s.rows));
+  const pct = (x: number | undefined) => (x === undefined ? '—' : `${(100 * x).toFixed(1)} %`);
+  const num = (x: number | undefined) => (x === undefined ? '—' : x.toFixed(3));
+  const lines = ['| section | size | T→I R@10 | CIDEr-D (nearest-neighbour caption) | top-1 / top-5 (chance) |', '|---|---|---|---|---|'];
+  for (const s of sections) {
+    const m = (name: string) => s.rows.find((r) => r.name === name)?.metrics ?? {};
+    const coca = m('coca');
+    const size = Object.entries(s.sizes ?? {}).map(([k, v]) => `${v} ${k}`).join(', ');
+    const cider = coca['cider_d'] === undefined ? '—' : `${num(coca['cider_d'])} (${num(m('nearest-neighbour caption')['cider_d'])})`;
+    const top = coca['top1'] === undefined ? '—' : `${pct(coca['top1'])} / ${pct(coca['top5'])} (${pct(m('chance')['top1'])} / ${pct(m('chance')['top5'])})`;
+    lines.push(`| ${s.title} | ${size} | ${pct(coca['t2i_r10'])} | ${cider} | ${top} |`);
+  }
+  return lines.join('\n');
+}
+
 function readme(o: { info: ShipInfo; run: RunJson; logName: string; logLines: number; half: HalfReport; expected: ExpectedCaption; evalJson: unknown; bytes: number }): string {
   const { info, run } = o;
   const status = info.interim
@@ -139,7 +162,7 @@ function readme(o: { info: ShipInfo; run: RunJson; logName: string; logLines: nu
   const evalPart =
     o.evalJson === null
       ? 'No evaluation figures were shipped with it (`--eval` was not given). Measure it with `coca eval models/builtin --data builtin --json eval.json`.'
-      : 'Its evaluation, as `coca eval --json` wrote it, is in `eval.json`.';
+      : `Its evaluation, as \`coca eval --json\` wrote it, is in \`eval.json\` (every split and language, with baselines); the headline figures:\n\n${evalTable(o.evalJson)}`;
   return `# The built-in model
 
 coca uses this model wherever no \`--checkpoint\` is given and no run exists under \`runs/\`
