@@ -23,6 +23,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { gzipSync } from 'node:zlib';
+import { languageOfToken } from '../src/data/lang.ts';
 import { Gpu } from '../src/gpu/gpu.ts';
 import { EXPECTED_CAPTION_FORMAT, GREEDY_SEARCH, greedyCaption, type ExpectedCaption } from '../src/infer/expected-caption.ts';
 import { openCheckpoint } from '../src/infer/load.ts';
@@ -107,7 +108,7 @@ function logUpTo(file: string, step: number): { text: string; lines: number } {
 /** The caption languages a tokenizer.json has tokens for ([lang:ru] …), in its order; none for an English-only one. */
 function tokenizerLanguages(file: string): string[] {
   const t = readJson<{ added_tokens?: { content?: string }[] }>(file, 'the tokenizer');
-  return (t.added_tokens ?? []).flatMap((a) => /^\[lang:([a-z]+)\]$/.exec(a.content ?? '')?.slice(1, 2) ?? []);
+  return (t.added_tokens ?? []).flatMap((a) => languageOfToken(a.content ?? '') ?? []);
 }
 
 /** `coca train` options equivalent to run.json's record (run.json stays the exact one). */
