@@ -297,6 +297,7 @@ async function ship(argv: string[]): Promise<void> {
         .sort()
         .map((f) => ({ file: f, bytes: fs.statSync(path.join(tmp, f)).size, sha256: sha256File(path.join(tmp, f)) }));
       fs.writeFileSync(path.join(tmp, MANIFEST), manifestText(entries, step));
+      return entries;
     };
     writeManifest();
 
@@ -338,7 +339,7 @@ async function ship(argv: string[]): Promise<void> {
     fs.writeFileSync(path.join(tmp, EXPECTED_CAPTION), JSON.stringify(expected, null, 2) + '\n');
     const bytesSoFar = fs.readdirSync(tmp).reduce((n, f) => n + fs.statSync(path.join(tmp, f)).size, 0);
     fs.writeFileSync(path.join(tmp, 'README.md'), readme({ info, run, logName, logLines: log.lines, half: report, expected, evalJson, bytes: bytesSoFar }));
-    writeManifest();
+    const shippedSha = writeManifest().find((e) => e.file === 'model.safetensors')!.sha256;
 
     const old = fs.existsSync(out) ? path.join(path.dirname(out), `.${path.basename(out)}.old-${process.pid}`) : null;
     if (old) fs.renameSync(out, old);
@@ -347,7 +348,7 @@ async function ship(argv: string[]): Promise<void> {
 
     const total = fs.readdirSync(out).reduce((n, f) => n + fs.statSync(path.join(out, f)).size, 0);
     console.log(`shipped ${src} → ${out} (${(total / 2 ** 20).toFixed(2)} MiB)`);
-    console.log(`  ${info.preset}, step ${step} of ${runSteps}${info.interim ? ' (interim)' : ''}; model.safetensors sha256 ${sha256File(path.join(out, 'model.safetensors'))}`);
+    console.log(`  ${info.preset}, step ${step} of ${runSteps}${info.interim ? ' (interim)' : ''}; model.safetensors sha256 ${shippedSha}`);
     console.log(`  f16: ${report.f16} tensors, f32: ${report.f32.join(', ') || 'none'}; max |w| ${report.maxAbs.toPrecision(4)}, max abs error ${report.maxAbsError.toExponential(2)}, max rel error ${report.maxRelError.toExponential(2)}, ${report.flushedToZero} flushed to 0, ${report.subnormal} subnormal`);
     console.log(`  greedy caption of ${expected.picture.file}: "${expected.text}" ${JSON.stringify(expected.tokens)}`);
     console.log(`  the float32 source's: "${sourceCaption.text}"${same ? ' (the same tokens)' : ` ${JSON.stringify(sourceCaption.tokens)} (differs: half-precision rounding changed the greedy path)`}`);
