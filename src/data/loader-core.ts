@@ -202,7 +202,12 @@ export class BatchLoaderCore {
     const attempts = new Uint32Array(rows);
     // Rows whose item could not be read move on to the next item (the same one on every run).
     let todo = Array.from({ length: rows }, (_, r) => r);
-    while (todo.length > 0) {
+    // Evaluation leaves out at once an item known from an earlier pass not to decode (a rewound
+    // validation loader): moving that row on would score its substitute twice.
+    const known = this.opts.train ? [] : todo.filter((r) => this.failed.has(indices[r]!));
+    todo = todo.filter((r) => !known.includes(r));
+    // At least once: an evaluation batch whose every row is known not to decode still returns (empty).
+    do {
       for (const r of todo) {
         while (this.failed.has(indices[r]!) && attempts[r]! < n) {
           indices[r] = (indices[r]! + 1) % n;
@@ -226,9 +231,9 @@ export class BatchLoaderCore {
       });
       // Evaluation leaves such items out (a substitute would be scored twice); training keeps
       // its batch shape by drawing the next item.
-      if (!this.opts.train) return this.withoutRows(new Set(again), { images, indices, captions, langs, rows, epoch, start, last });
+      if (!this.opts.train) return this.withoutRows(new Set([...known, ...again]), { images, indices, captions, langs, rows, epoch, start, last });
       todo = again;
-    }
+    } while (todo.length > 0);
     return { images, tokens: tokenizer.encodeBatch(captions, contextLength, langs), rows, imageSize: size, contextLength, indices, captions, langs, epoch, index: start, last };
   }
 
