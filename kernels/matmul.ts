@@ -48,10 +48,18 @@ export interface MatmulCall {
    * op(A) is the layernorm of A's rows, (a − mean)·rstd·γ + β over K, taken in the kernel's
    * prologue with layernorm.wgsl's own statistics code, so the product reads the bits the
    * layernorm kernel would have written: a pre-norm linear without a layernorm dispatch. The
-   * skinny variant only (the default with it; matmulFusesLayernorm says when the heuristic would
-   * pick it), A not transposed, K ≤ MAX_ROW.
+   * skinny and subgroup variants (by default the one matmulLayernormVariant names, else skinny),
+   * A not transposed, K ≤ MAX_ROW. With `out` (subgroup only, batch 1) the kernel also writes
+   * what the layernorm kernel writes for a backward — the normalised rows [M, K], the means [M]
+   * and the 1/σ [M], at those offsets (floats) of one buffer — so a training step's pre-norm
+   * linear needs no layernorm dispatch either.
    */
-  layernorm?: { gamma: { buffer: GPUBuffer; offset?: number }; beta: { buffer: GPUBuffer; offset?: number }; eps?: number };
+  layernorm?: {
+    gamma: { buffer: GPUBuffer; offset?: number };
+    beta: { buffer: GPUBuffer; offset?: number };
+    eps?: number;
+    out?: { buffer: GPUBuffer; y: number; mean: number; rstd: number };
+  };
   /** Forces a variant (default: chooseMatmulVariant; COCA_MATMUL also forces one). */
   variant?: MatmulVariant;
   /** splitk only: slices of K (default: matmulSplits, enough to fill the device). */
@@ -154,6 +162,21 @@ export function matmulFusesLayernorm(gpu: Gpu, M: number, N: number, K: number):
   return K <= MAX_ROW && chooseMatmulVariant(gpu, M, N, K) === 'skinny';
 }
 
+/**
+ * The variant that would fold a layernorm of A's rows into this product's prologue (the one
+ * chooseMatmulVariant picks, where it has such a prologue), or null: skinny, or subgroup where its
+ * workgroup is at least layernorm's row of ROW_WG invocations. Only the subgroup one writes the
+ * layernorm's outputs for a backward (MatmulCall.layernorm.out); batch 1 for it.
+ */
+export function matmulLayernormVariant(gpu: Gpu, M: number, N: number, K: number): 'skinny' | 'subgroup' | null {
+  if (K > MAX_ROW) return null;
+  const v = chooseMatmulVariant(gpu, M, N, K);
+  if (v === 'skinny') return v;
+  return v === 'subgroup' && subgroupTakesLayernorm(gpu) ? v : null;
+}
+
+const subgroupTakesLayernorm = (gpu: Gpu) => matmulVariantAvailable(gpu, 'subgroup') && gpu.subgroupSize * SUBGROUP.NSUB >= ROW_WG;
+
 /** Whether a call of this shape (batch 1) can fuse rowSumA: the variant it gets must be the subgroup one. */
 export function matmulFusesRowSum(gpu: Gpu, M: number, N: number, K: number): boolean {
   return chooseMatmulVariant(gpu, M, N, K) === 'subgroup' && matmulVariantAvailable(gpu, 'subgroup');
@@ -220,9 +243,26 @@ export function matmul(gpu: Gpu, call: MatmulCall): void {
     checkExtent(gpu, 'matmul', `layernorm γ ${describeShape([K])}`, ln.gamma.buffer, ln.gamma.offset ?? 0, K);
     checkExtent(gpu, 'matmul', `layernorm β ${describeShape([K])}`, ln.beta.buffer, ln.beta.offset ?? 0, K);
     checkDistinct('matmul', ['C', call.c], ['layernorm γ', ln.gamma], ['layernorm β', ln.beta]);
-    if (call.variant && call.variant !== 'skinny') throw new ShapeError(`matmul: a layernorm prologue needs the skinny variant, not ${call.variant}`);
+    if (call.variant && call.variant !== 'skinny' && call.variant !== 'subgroup') throw new ShapeError(`matmul: a layernorm prologue needs the skinny variant, not ${call.variant} (or subgroup, where matmulLayernormVariant offers it)`);
+    if (rs) throw new ShapeError('matmul: rowSumA sums op(A), which a layernorm prologue changes; give one of them');
   }
-  const variant = call.variant ?? (ln ? 'skinny' : chooseMatmulVariant(gpu, M, N, K));
+  const variant = call.variant ?? (ln ? (matmulLayernormVariant(gpu, M, N, K) ?? 'skinny') : chooseMatmulVariant(gpu, M, N, K));
+  const lnOut = ln?.out;
+  if (ln && variant === 'subgroup' && !subgroupTakesLayernorm(gpu)) throw new ShapeError(`matmul: a layernorm prologue in the subgroup variant needs workgroups of at least ${ROW_WG} invocations (subgroups of ${gpu.subgroupSize} here); use skinny or run layernorm on its own`);
+  if (lnOut) {
+    if (variant !== 'subgroup') throw new ShapeError(`matmul: the layernorm's outputs (layernorm.out) are written by the subgroup variant only, not ${variant}`);
+    if (batch !== 1) throw new ShapeError(`matmul: the layernorm's outputs (layernorm.out) need batch 1, not ${batch}`);
+    const parts: [string, number, number][] = [['normalised rows', lnOut.y, M * K], ['means', lnOut.mean, M], ['1/σ', lnOut.rstd, M]];
+    for (const [what, at, n] of parts) checkExtent(gpu, 'matmul', `layernorm ${what} ${describeShape([n])}`, lnOut.buffer, at, n);
+    for (let i = 0; i < parts.length; i++) {
+      for (let j = i + 1; j < parts.length; j++) {
+        const [wa, a0, na] = parts[i]!;
+        const [wb, b0, nb] = parts[j]!;
+        if (a0 < b0 + nb && b0 < a0 + na) throw new ShapeError(`matmul: the layernorm's ${wa} [${a0}, ${a0 + na}) and ${wb} [${b0}, ${b0 + nb}) overlap`);
+      }
+    }
+    checkDistinct('matmul', ['layernorm outputs', lnOut], ['A', call.a], ['B', call.b], ['C', call.c], ['bias', call.bias], ['layernorm γ', ln.gamma], ['layernorm β', ln.beta], ...(gl ? [['pre-activation', gl.preact] as const] : []));
+  }
   if (!matmulVariantAvailable(gpu, variant)) {
     throw new ShapeError(
       variant === 'sgmatrix'
@@ -241,17 +281,18 @@ export function matmul(gpu: Gpu, call: MatmulCall): void {
   if (ln) {
     u32.set([ln.gamma.offset ?? 0, ln.beta.offset ?? 0], 18);
     f32[20] = ln.eps ?? LAYERNORM_EPS;
+    if (lnOut) u32.set([lnOut.y, lnOut.mean, lnOut.rstd], 21);
   }
 
   const label = call.label ?? `matmul_${variant}(${batch}x${M}x${N}x${K}${transA ? ',Aᵀ' : ''}${transB ? ',Bᵀ' : ''})`;
   const buffers = [call.a.buffer, call.b.buffer, call.bias?.buffer ?? gpu.unused, call.c.buffer, ...(gl ? [gl.preact.buffer] : [])];
-  if (ln) buffers.push(...(gl ? [] : [gpu.unused]), ln.gamma.buffer, ln.beta.buffer);
+  if (ln) buffers.push(...(gl ? [] : [gpu.unused]), ln.gamma.buffer, ln.beta.buffer, ...(lnOut ? [lnOut.buffer] : []));
   if (variant === 'splitk') {
     splitK(gpu, u, buffers, { M, N, K, batch, transA, transB, gelu: gl?.mode, asked: call.splits, label });
     return;
   }
   if (call.splits !== undefined) throw new ShapeError(`matmul: splits is an option of the splitk variant, not ${variant}`);
-  const spec = kernelSpec(gpu, variant, transA, transB, !!rs, gl?.mode, M, ln ? K : undefined);
+  const spec = kernelSpec(gpu, variant, transA, transB, !!rs, gl?.mode, M, ln ? K : undefined, !!lnOut);
   gpu.dispatch(gpu.kernel(spec), u32, buffers, workgroups(variant, gpu, M, N, batch), label);
 }
 
@@ -294,17 +335,24 @@ export const epilogueBindings = (mode?: 'apply' | 'grad'): KernelSpec['bindings'
  * the row length of a layernorm prologue (skinny only), which sizes its register row as
  * layernorm's own kernel does (rowLayout), so that both sum in the same order.
  */
-export function kernelSpec(gpu: Gpu, variant: MatmulVariant, transA: boolean, transB: boolean, rowSum = false, gelu?: 'apply' | 'grad', M = 8, lnK?: number): KernelSpec {
+export function kernelSpec(gpu: Gpu, variant: MatmulVariant, transA: boolean, transB: boolean, rowSum = false, gelu?: 'apply' | 'grad', M = 8, lnK?: number, lnOut = false): KernelSpec {
   const bindings = epilogueBindings(gelu);
   const t = { TRANS_A: transA, TRANS_B: transB, ...geluDefines(gelu) };
+  // A layernorm prologue's row layout (layernorm's own, so both sum in the same order) and its
+  // bindings past the epilogue's: γ and β at 6 and 7 (5 held by gpu.unused without GELU), then
+  // the outputs for a backward at 8.
+  const lnDefines = (k: number) => ({ LN: true, WG: ROW_WG, VPT: rowLayout(gpu, 'matmul', [1, k]).vpt, ...(lnOut ? { LN_OUT: true } : {}) });
+  const lnBindings = (): KernelSpec['bindings'] => [...bindings, ...(gelu ? [] : ['read' as const]), 'read', 'read', ...(lnOut ? ['rw' as const] : [])];
   switch (variant) {
     case 'naive':
     case 'tiled':
       return { file: 'matmul', entry: `matmul_${variant}`, defines: t, bindings };
     case 'regblock':
       return { file: 'matmul', entry: 'matmul_regblock', defines: { ...t, ...REGBLOCK }, bindings };
-    case 'subgroup':
-      return { file: 'matmul_subgroups', entry: 'matmul_subgroup', defines: { ...t, SG: gpu.subgroupSize, ...SUBGROUP, ...(rowSum ? { ROWSUM: true } : {}) }, bindings };
+    case 'subgroup': {
+      const spec: KernelSpec = { file: 'matmul_subgroups', entry: 'matmul_subgroup', defines: { ...t, SG: gpu.subgroupSize, ...SUBGROUP, ...(rowSum ? { ROWSUM: true } : {}) }, bindings };
+      return lnK === undefined ? spec : { ...spec, defines: { ...spec.defines, ...lnDefines(lnK) }, bindings: lnBindings() };
+    }
     case 'tiled128':
     case 'tiled64':
       return { file: 'matmul_tiled128', entry: 'matmul_tiled128', defines: { ...t, TILE: TILE[variant] }, bindings };
@@ -312,9 +360,7 @@ export function kernelSpec(gpu: Gpu, variant: MatmulVariant, transA: boolean, tr
       throw new ShapeError('matmul: splitk runs as two kernels (matmul() dispatches them); it has no single kernel spec');
     case 'skinny': {
       const spec: KernelSpec = { file: 'matmul', entry: 'matmul_skinny', defines: { ...t, MR: skinnyRows(M), SN: SKINNY_COLS }, bindings };
-      if (lnK === undefined) return spec;
-      const vpt = rowLayout(gpu, 'matmul', [1, lnK]).vpt;
-      return { ...spec, defines: { ...spec.defines, LN: true, WG: ROW_WG, VPT: vpt }, bindings: [...bindings, ...(gelu ? [] : ['read' as const]), 'read', 'read'] };
+      return lnK === undefined ? spec : { ...spec, defines: { ...spec.defines, ...lnDefines(lnK) }, bindings: lnBindings() };
     }
     case 'sgmatrix': {
       const c = sgmatrixConfig(gpu)!;

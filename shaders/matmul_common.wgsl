@@ -22,8 +22,9 @@ struct Params {
   strideA: u32, strideB: u32, strideC: u32, offAux: u32,
   // Split-K only (matmul_tiled128.wgsl): slices of K, and how long each is.
   splits: u32, kSlice: u32,
-  // LN only (matmul.wgsl's skinny): where γ and β start, and layernorm's eps.
-  offGamma: u32, offBeta: u32, eps: f32, pad0: u32, pad1: u32, pad2: u32,
+  // LN only (matmul.wgsl's skinny, matmul_subgroups.wgsl): where γ and β start, and layernorm's
+  // eps; LN_OUT only (the subgroup variant): where the normalised rows, means and 1/σ go.
+  offGamma: u32, offBeta: u32, eps: f32, offLnY: u32, offLnMean: u32, offLnRstd: u32,
 }
 
 const TRANS_A: bool = false;

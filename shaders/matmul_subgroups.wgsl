@@ -7,17 +7,54 @@
 //                    That raises FMAs per loaded scalar to TM·TN/(TM/SG + TN) = 21 for
 //                    SG=8, which is what a software adapter (load-bound) needs.
 //
+//                    With LN, op(A) is the layernorm of A's rows (γ, β at bindings 6, 7; A not
+//                    transposed, batch 1), as in matmul.wgsl's skinny: the workgroup first takes
+//                    its TM rows' mean and 1/σ with layernorm.wgsl's own code (layernorm_row.wgsl;
+//                    its first WG invocations hold a row as the layernorm kernel's do, so the
+//                    workgroup needs SG·NSUB ≥ WG), then normalises each A value as it loads it
+//                    with the layernorm kernel's expression: the product reads the bits the
+//                    layernorm kernel would have written. With LN_OUT the workgroups of the first
+//                    column block also write what the layernorm kernel writes — the normalised
+//                    rows, mean and 1/σ — into binding 8 (at offLnY, offLnMean, offLnRstd), which
+//                    a training step's backward reads (dW reads the rows; layernorm's backward
+//                    x, mean and 1/σ): a pre-norm linear of training without a layernorm dispatch.
+//
 // Assumes a workgroup's subgroups are consecutive ranges of local_invocation_index (true for
 // lavapipe and the drivers we know; the tests would catch a driver where it is not).
 enable subgroups;
 
 //#include matmul_common
+//#include layernorm_row
 
 const SG: u32 = 8u;    // the adapter's (fixed) subgroup size
 const TM: u32 = 32u;   // rows per subgroup; a multiple of SG
 const TN: u32 = 8u;    // columns per lane
 const NSUB: u32 = 2u;  // subgroups per workgroup, side by side along n
 const APL: u32 = TM / SG;
+const LN: bool = false;
+const LN_OUT: bool = false;
+
+//#if LN
+// Binding 5 is the GELU epilogue's pre-activation (gpu.unused without one), so γ and β sit past it.
+@group(0) @binding(6) var<storage, read> ln_gamma: array<f32>;
+@group(0) @binding(7) var<storage, read> ln_beta: array<f32>;
+var<workgroup> ln_stats: array<vec2f, TM>;
+//#end
+//#if LN_OUT
+@group(0) @binding(8) var<storage, read_write> ln_out: array<f32>;
+
+// γ or β from `off` as invocation t's vec4s of a row (layernorm.wgsl's load_gamma), 0 past it.
+fn ln_row_vec(t: u32, off: u32, beta: bool) -> array<vec4f, VPT> {
+  var v: array<vec4f, VPT>;
+  for (var k = 0u; k < VPT; k++) {
+    for (var j = 0u; j < 4u; j++) {
+      let c = row_col(t, k) + j;
+      if (c < p.K) { v[k][j] = select(ln_gamma[off + c], ln_beta[off + c], beta); }
+    }
+  }
+  return v;
+}
+//#end
 
 @compute @workgroup_size(SG * NSUB, 1, 1)
 fn matmul_subgroup(@builtin(workgroup_id) wg: vec3u,
@@ -27,6 +64,51 @@ fn matmul_subgroup(@builtin(workgroup_id) wg: vec3u,
   let nBase = ((wg.x * NSUB + li / SG) * SG + lane) * TN;
   let a0 = p.offA + wg.z * p.strideA;
   let b0 = p.offB + wg.z * p.strideB;
+  //#if LN
+  // Statistics of the workgroup's TM rows (clamped past M like the loads below), one row at a
+  // time over the first WG invocations, each row's as the layernorm kernel sums it.
+  //#if LN_OUT
+  let writes = wg.x == 0u;
+  var lg: array<vec4f, VPT>;
+  var lb: array<vec4f, VPT>;
+  if (writes && li < WG) {
+    lg = ln_row_vec(li, p.offGamma, false);
+    lb = ln_row_vec(li, p.offBeta, true);
+  }
+  //#end
+  for (var r = 0u; r < TM; r++) {
+    let m = min(mBase + r, p.M - 1u);
+    let row = a0 + m * p.lda;
+    var v: array<vec4f, VPT>;
+    if (li < WG) {
+      for (var k = 0u; k < VPT; k++) {
+        for (var j = 0u; j < 4u; j++) {
+          if (row_col(li, k) + j < p.K) { v[k][j] = A[row + row_col(li, k) + j]; }
+        }
+      }
+    }
+    let rs = row_stats(li, &v, p.K, p.eps);
+    if (li == 0u) { ln_stats[r] = rs; }
+    //#if LN_OUT
+    if (writes && mBase + r < p.M) {
+      if (li < WG) {
+        for (var k = 0u; k < VPT; k++) {
+          // layernorm.wgsl's ln_fwd_core, element for element.
+          let y = fma(v[k] * rs.y, lg[k], lb[k]);
+          for (var j = 0u; j < 4u; j++) {
+            let c = row_col(li, k) + j;
+            if (c < p.K) { ln_out[p.offLnY + m * p.K + c] = y[j]; }
+          }
+        }
+      }
+      if (li == 0u) { ln_out[p.offLnMean + m] = rs.x; ln_out[p.offLnRstd + m] = rs.y; }
+    }
+    //#end
+  }
+  workgroupBarrier();
+  var st: array<vec2f, APL>;
+  for (var i = 0u; i < APL; i++) { st[i] = ln_stats[lane * APL + i]; }
+  //#end
   var acc: array<array<f32, TN>, TM>;
   var rowsum: array<f32, APL>;
   for (var k = 0u; k < p.K; k++) {
@@ -34,6 +116,12 @@ fn matmul_subgroup(@builtin(workgroup_id) wg: vec3u,
     // broadcasts, and the extra results are not stored.
     var mine: array<f32, APL>;
     for (var i = 0u; i < APL; i++) { mine[i] = loadA(a0, min(mBase + lane * APL + i, p.M - 1u), k); }
+    //#if LN
+    let g = ln_gamma[p.offGamma + k];
+    let be = ln_beta[p.offBeta + k];
+    // matmul.wgsl's skinny (and layernorm.wgsl's forward) expression.
+    for (var i = 0u; i < APL; i++) { mine[i] = fma((mine[i] - st[i].x) * st[i].y, g, be); }
+    //#end
     //#if ROWSUM
     for (var i = 0u; i < APL; i++) { rowsum[i] += mine[i]; }
     //#end

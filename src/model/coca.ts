@@ -207,7 +207,7 @@ export class CocaModel {
       x = block(ps, `text.transformer.resblocks.${i}`, x, { heads: t.heads, causal: true, keyMask: inp.textKeyMask, path: this.pathFor(E, t.heads) });
     }
     const cls = reshape(sliceSeq(x, L, 1), [B, E]);
-    const embeddingRaw = matmul(norm(ps, 'text.ln_final', cls), ps.get('text.text_projection'));
+    const embeddingRaw = matmul(normed(ps, 'text.ln_final', cls), ps.get('text.text_projection'));
     return { embedding: embeddingRaw, tokens: sliceSeq(x, 0, L) };
   }
 

@@ -3,7 +3,7 @@
 import { attention, type AttentionPath, type HeadsView } from '../tensor/ops/attention.ts';
 import { layerNorm } from '../tensor/ops/layernorm.ts';
 import { linear, mlpGelu } from '../tensor/ops/linear.ts';
-import type { PreNormed, ProductInput } from '../tensor/ops/prenorm.ts';
+import { materialise, type PreNormed, type ProductInput } from '../tensor/ops/prenorm.ts';
 import { expandBatch, narrowRows } from '../tensor/ops/shape.ts';
 import type { Tensor } from '../tensor/tensor.ts';
 import type { ParamStore } from './params.ts';
@@ -67,21 +67,23 @@ export function selfAttention(ps: ParamStore, prefix: string, x: ProductInput, s
 
 /**
  * torch nn.MultiheadAttention(q, kv, kv): q from xq [B, T, d], k and v from kv() [B, S, k]. With
- * k == d the weights are row blocks of in_proj_weight; otherwise torch keeps q/k/v_proj_weight.
- * kv is a function so that a cache already holding the projection (s.cache) skips computing it.
+ * k == d the weights are row blocks of in_proj_weight (k and v then one product, which may fold
+ * kv()'s layernorm in); otherwise torch keeps q/k/v_proj_weight. kv is a function so that a cache
+ * already holding the projection (s.cache) skips computing it.
  */
-export function crossAttention(ps: ParamStore, prefix: string, xq: ProductInput, kv: () => Tensor, s: AttentionSettings, residual?: Tensor): Tensor {
+export function crossAttention(ps: ParamStore, prefix: string, xq: ProductInput, kv: () => ProductInput, s: AttentionSettings, residual?: Tensor): Tensor {
   const d = ps.get(`${prefix}.out_proj.weight`).shape[0]!;
   const b = ps.get(`${prefix}.in_proj_bias`);
   const fused = ps.has(`${prefix}.in_proj_weight`);
   const q = fused ? linear(xq, narrowRows(ps.get(`${prefix}.in_proj_weight`), 0, d), narrowRows(b, 0, d)) : linear(xq, ps.get(`${prefix}.q_proj_weight`), narrowRows(b, 0, d));
   const { k, v } = attendOver(s, () => {
-    const x = kv();
     if (fused) {
       const w = ps.get(`${prefix}.in_proj_weight`);
-      const kvp = linear(x, narrowRows(w, d, 2 * d), narrowRows(b, d, 2 * d));
+      const kvp = linear(kv(), narrowRows(w, d, 2 * d), narrowRows(b, d, 2 * d));
       return { k: { t: kvp, col: 0 }, v: { t: kvp, col: d } };
     }
+    // Read by two products: normalised once.
+    const x = materialise(kv());
     return { k: { t: linear(x, ps.get(`${prefix}.k_proj_weight`), narrowRows(b, d, d)), col: 0 }, v: { t: linear(x, ps.get(`${prefix}.v_proj_weight`), narrowRows(b, 2 * d, d)), col: 0 } };
   });
   const o = attention({ t: q, col: 0 }, k, v, d, s);
@@ -98,7 +100,7 @@ export function block(ps: ParamStore, prefix: string, x: Tensor, s: AttentionSet
   // they can (a decoding step's rows). Both residual adds ride in the matmul that ends each branch
   // (it accumulates onto a copy of x).
   const h = normed(ps, `${prefix}.ln_1`, x);
-  const x1 = image ? crossAttention(ps, `${prefix}.attn`, h, () => norm(ps, `${prefix}.ln_1_kv`, image), s, x) : selfAttention(ps, `${prefix}.attn`, h, s, x);
+  const x1 = image ? crossAttention(ps, `${prefix}.attn`, h, () => normed(ps, `${prefix}.ln_1_kv`, image), s, x) : selfAttention(ps, `${prefix}.attn`, h, s, x);
   return mlp(ps, `${prefix}.mlp`, normed(ps, `${prefix}.ln_2`, x1), x1);
 }
 
@@ -106,6 +108,5 @@ export function block(ps: ParamStore, prefix: string, x: Tensor, s: AttentionSet
 export function attentionalPooler(ps: ParamStore, prefix: string, x: Tensor, heads: number, path?: AttentionPath): Tensor {
   const B = x.shape[0]!;
   const query = norm(ps, `${prefix}.ln_q`, ps.get(`${prefix}.query`));
-  const ctx = norm(ps, `${prefix}.ln_k`, x);
-  return crossAttention(ps, `${prefix}.attn`, expandBatch(query, B), () => ctx, { heads, path });
+  return crossAttention(ps, `${prefix}.attn`, expandBatch(query, B), () => normed(ps, `${prefix}.ln_k`, x), { heads, path });
 }

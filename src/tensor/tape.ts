@@ -15,6 +15,13 @@ export interface TapeOptions {
    * backward pass, in one dispatch, instead of one or two per op (default true; the same bits).
    */
   deferColumnSums?: boolean;
+  /**
+   * Fold a pre-norm linear's layernorm into the product that reads it, which then also writes the
+   * normalised rows, means and 1/σ the backward needs (src/tensor/ops/prenorm.ts; where the
+   * product runs on the subgroup matmul), instead of a layernorm dispatch before it (default
+   * true; the same bits).
+   */
+  fuseLayernorm?: boolean;
 }
 
 export interface TapeEntry {
@@ -43,6 +50,11 @@ export class Tape {
   columnSums(gpu: Gpu): DeferredColumnSums | null {
     if (this.options.deferColumnSums === false) return null;
     return (this.sums ??= new DeferredColumnSums(gpu));
+  }
+
+  /** Whether products fold the layernorm before them in (TapeOptions.fuseLayernorm). */
+  get fusesLayernorm(): boolean {
+    return this.options.fuseLayernorm !== false;
   }
 
   get length(): number {

@@ -25,12 +25,27 @@ export function layerNorm(x: Tensor, weight: Tensor, bias: Tensor): Tensor {
   const rstd = Tensor.empty(gpu, [rows], 'ln.rstd');
   const x2 = [rows, C];
   layernormKernel(gpu, { x: ref(x, x2), gamma: ref(weight, [C]), beta: ref(bias, [C]), y: ref(y, x2), mean: ref(mean), rstd: ref(rstd) });
-  const tape = needsGrad(x, weight, bias);
-  if (!tape) {
+  if (!needsGrad(x, weight, bias)) {
     mean.release();
     rstd.release();
     return y;
   }
+  recordLayerNorm(x, weight, bias, { y, mean, rstd });
+  return y;
+}
+
+/**
+ * Records the backward of y = layerNorm(x) whose forward wrote y, mean and rstd (the layernorm
+ * kernel, or a product that folded the layernorm into its prologue: prenorm.ts). Needs a tape
+ * recording for x, weight or bias.
+ */
+export function recordLayerNorm(x: Tensor, weight: Tensor, bias: Tensor, out: { y: Tensor; mean: Tensor; rstd: Tensor }): void {
+  const { y, mean, rstd } = out;
+  const C = x.shape[x.shape.length - 1]!;
+  const x2 = [x.size / C, C];
+  const gpu = x.gpu;
+  const tape = needsGrad(x, weight, bias);
+  if (!tape) throw new Error('recordLayerNorm: nothing to record (no input needs a gradient, or no tape is recording)');
   y.requiresGrad = true;
   tape.track(mean);
   tape.track(rstd);
@@ -66,5 +81,4 @@ export function layerNorm(x: Tensor, weight: Tensor, bias: Tensor): Tensor {
       }
     },
   });
-  return y;
 }

@@ -35,7 +35,7 @@ function residualGrad(residual: Tensor | null | undefined, dy: Tensor): void {
  */
 export function linear(input: ProductInput, weight: Tensor, bias?: Tensor | null, residual?: Tensor | null): Tensor {
   const [out, inF] = weight.shape as [number, number];
-  const { x, layernorm } = productInput(input, out, [weight, bias, residual]);
+  const { x, read, layernorm } = productInput(input, out, [weight, bias, residual]);
   const xin = x.shape[x.shape.length - 1]!;
   if (weight.shape.length !== 2 || xin !== inF) throw new ShapeError(`linear: x ${shapeStr(x.shape)} does not fit weight ${shapeStr(weight.shape)} (last dim of x must equal weight's ${inF} inputs)`);
   if (bias && (bias.shape.length !== 1 || bias.shape[0] !== out)) throw new ShapeError(`linear: bias ${shapeStr(bias.shape)} does not fit weight ${shapeStr(weight.shape)}`);
@@ -46,7 +46,7 @@ export function linear(input: ProductInput, weight: Tensor, bias?: Tensor | null
   recordProduct(
     gpu,
     {
-      a: ref(x, [M, inF]),
+      a: ref(read, [M, inF]),
       b: ref(weight, [out, inF]),
       c: ref(y, [M, out]),
       transB: true,
@@ -106,7 +106,7 @@ export function linearParamGrads(dy: Tensor, x: Tensor, weight: Tensor, bias: Te
  */
 export function mlpGelu(input: ProductInput, w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor, residual?: Tensor | null): Tensor {
   const [hid, inF] = w1.shape as [number, number];
-  const { x, layernorm } = productInput(input, hid, [w1, b1, w2, b2, residual]);
+  const { x, read, layernorm } = productInput(input, hid, [w1, b1, w2, b2, residual]);
   const [out, hid2] = w2.shape as [number, number];
   const xin = x.shape[x.shape.length - 1]!;
   if (w1.shape.length !== 2 || w2.shape.length !== 2 || xin !== inF || hid2 !== hid || b1.size !== hid || b2.size !== out) {
@@ -120,7 +120,7 @@ export function mlpGelu(input: ProductInput, w1: Tensor, b1: Tensor, w2: Tensor,
   const halfG = storesHalfActivations(gpu);
   const g = halfG ? Tensor.empty(gpu, [Math.ceil((M * hid) / 2)], 'mlp.gelu(f16)') : Tensor.empty(gpu, [M, hid], 'mlp.gelu');
   const gRef = halfG ? { buffer: g.buffer, shape: [M, hid], offset: 2 * g.offset, half: true } : ref(g);
-  recordProduct(gpu, { a: ref(x, [M, inF]), b: ref(w1), c: gRef, transB: true, bias: { buffer: b1.buffer, offset: b1.offset }, gelu: { mode: 'apply', preact: { buffer: h.buffer, offset: h.offset } }, layernorm, label: `linear+gelu(${layernorm ? 'ln, ' : ''}${M}x${inF}→${hid})` }, w1);
+  recordProduct(gpu, { a: ref(read, [M, inF]), b: ref(w1), c: gRef, transB: true, bias: { buffer: b1.buffer, offset: b1.offset }, gelu: { mode: 'apply', preact: { buffer: h.buffer, offset: h.offset } }, layernorm, label: `linear+gelu(${layernorm ? 'ln, ' : ''}${M}x${inF}→${hid})` }, w1);
   const y = Tensor.empty(gpu, [...x.shape.slice(0, -1), out], 'mlp');
   const accumulate = startFromResidual(y, residual);
   recordProduct(gpu, { a: gRef, b: ref(w2), c: ref(y, [M, out]), transB: true, bias: { buffer: b2.buffer, offset: b2.offset }, accumulate, label: `linear(${M}x${hid}→${out}${accumulate ? ', +residual' : ''})` }, w2);
@@ -165,7 +165,8 @@ export function matmul(input: ProductInput, b: Tensor, opts: { transA?: boolean;
   const transA = opts.transA ?? false;
   const transB = opts.transB ?? false;
   if (transA && !(input instanceof Tensor)) throw new ShapeError('matmul: a layernorm before the product normalises rows of a, which transA reads as columns');
-  const { x: a, layernorm } = productInput(input, transB ? b.shape[b.shape.length - 2]! : b.shape[b.shape.length - 1]!, [b]);
+  const batched = (input instanceof Tensor ? input : input.x).shape.length === 3 || b.shape.length === 3;
+  const { x: a, read, layernorm } = productInput(input, transB ? b.shape[b.shape.length - 2]! : b.shape[b.shape.length - 1]!, [b], batched);
   const dims = (t: Tensor): [number, number, number] => {
     if (t.shape.length === 2) return [1, t.shape[0]!, t.shape[1]!];
     if (t.shape.length === 3) return [t.shape[0]!, t.shape[1]!, t.shape[2]!];
@@ -178,7 +179,7 @@ export function matmul(input: ProductInput, b: Tensor, opts: { transA?: boolean;
   const batch = Math.max(bA, bB);
   const gpu = a.gpu;
   const y = Tensor.empty(gpu, batch > 1 || a.shape.length === 3 || b.shape.length === 3 ? [batch, M, N] : [M, N], 'matmul');
-  recordProduct(gpu, { a: ref(a), b: ref(b), c: ref(y, [batch, M, N]), transA, transB, layernorm }, b);
+  recordProduct(gpu, { a: ref(read), b: ref(b), c: ref(y, [batch, M, N]), transA, transB, layernorm }, b);
   const tape = needsGrad(a, b);
   if (tape) {
     y.requiresGrad = true;
