@@ -98,11 +98,13 @@ export function reduceColumns(gpu: Gpu, op: ReduceOp, x: TensorRef, out: TensorR
   gpu.release(tmp);
 }
 
-/** One column sum of reduceColumnSegments: out[dstOffset + c] (+)= Σ_r x[srcOffset + r·cols + c]. */
+/** One column sum of reduceColumnSegments: out[dstOffset + c] (+)= Σ_r x[srcOffset + r·rowStride + c]. */
 export interface ColumnSegment {
   srcOffset: number;
   rows: number;
   cols: number;
+  /** Floats between the starts of rows (default cols): a block of columns of a wider matrix. */
+  rowStride?: number;
   dstOffset: number;
   /** Add to out instead of overwriting it. */
   accumulate?: boolean;
@@ -115,8 +117,8 @@ const segmentTables = new WeakMap<Gpu, Map<string, GPUBuffer>>();
 const MAX_TABLES = 16;
 
 function segmentTable(gpu: Gpu, segs: readonly ColumnSegment[]): GPUBuffer {
-  const words = new Uint32Array(4 * segs.length);
-  segs.forEach((s, i) => words.set([s.srcOffset, s.rows, s.cols, s.dstOffset | (s.accumulate ? SEG_ACCUMULATE : 0)], 4 * i));
+  const words = new Uint32Array(8 * segs.length);
+  segs.forEach((s, i) => words.set([s.srcOffset, s.rows, s.cols, s.dstOffset | (s.accumulate ? SEG_ACCUMULATE : 0), s.rowStride ?? s.cols], 8 * i));
   const key = words.join(',');
   let tables = segmentTables.get(gpu);
   if (!tables) segmentTables.set(gpu, (tables = new Map()));
@@ -150,11 +152,13 @@ export function reduceColumnSegments(gpu: Gpu, x: GPUBuffer, out: GPUBuffer, seg
   if (segs.length > gpu.limits.maxComputeWorkgroupsPerDimension) throw new ShapeError(`${label}: ${segs.length} segments is too many for one dispatch`);
   const taken: [number, number][] = [];
   for (const s of segs) {
-    for (const v of [s.srcOffset, s.rows, s.cols, s.dstOffset]) {
+    const stride = s.rowStride ?? s.cols;
+    for (const v of [s.srcOffset, s.rows, s.cols, s.dstOffset, stride]) {
       if (!Number.isInteger(v) || v < 0) throw new ShapeError(`${label}: segment ${JSON.stringify(s)} needs non-negative integers`);
     }
     if (s.rows === 0 || s.cols === 0) throw new ShapeError(`${label}: segment ${JSON.stringify(s)} is empty`);
-    if ((s.srcOffset + s.rows * s.cols) * 4 > x.size) throw new ShapeError(`${label}: segment ${JSON.stringify(s)} reads past x (${x.size / 4} floats)`);
+    if (stride < s.cols) throw new ShapeError(`${label}: segment ${JSON.stringify(s)} has rows of ${s.cols} closer than that (rowStride ${stride})`);
+    if ((s.srcOffset + (s.rows - 1) * stride + s.cols) * 4 > x.size) throw new ShapeError(`${label}: segment ${JSON.stringify(s)} reads past x (${x.size / 4} floats)`);
     if ((s.dstOffset + s.cols) * 4 > out.size || s.dstOffset + s.cols > SEG_ACCUMULATE) throw new ShapeError(`${label}: segment ${JSON.stringify(s)} writes past out (${out.size / 4} floats)`);
     taken.push([s.dstOffset, s.dstOffset + s.cols]);
   }

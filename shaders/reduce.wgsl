@@ -13,14 +13,16 @@
 //                offX + r·stride, stride = p.n (0: cols), so a block of columns of a wider
 //                matrix (a broadcast part of a concatenation's gradient) is read in place.
 //   reduce_col_segments  sums only, for many column reductions in one dispatch (the dγ|dβ
-//                partials of every layernorm of a backward pass): segment s = workgroup row
-//                gid.y, one invocation per column, out[dst + c] (+)= Σ_r x[src + r·cols + c]
-//                folded as reduce_cols folds it (chunks of COL_CHUNK rows from 0, then the chunk
-//                sums in order from 0): the bits one or two reduce_cols passes give.
+//                partials of every layernorm of a backward pass, the column sums of broadcast
+//                parameters' gradients): segment s = workgroup row gid.y, one invocation per
+//                column, out[dst + c] (+)= Σ_r x[src + r·stride + c] (stride = cols for dense
+//                rows, wider for a block of columns of a wider matrix) folded as reduce_cols
+//                folds it (chunks of COL_CHUNK rows from 0, then the chunk sums in order from 0):
+//                the bits one or two reduce_cols passes give.
 // Ops (uniform p.op): 0 SUM f = x, ⊕ = +   1 SUMSQ f = x², ⊕ = +   2 MAX f = x, ⊕ = max.
 //
 // Bindings: 0 Params (uniform) · 1 x (read) · 2 out (read_write) · 3 segments (read, only
-// reduce_col_segments: per segment vec4u(src, rows, cols, dst | SEG_ACCUMULATE))
+// reduce_col_segments: per segment vec4u(src, rows, cols, dst | SEG_ACCUMULATE), vec4u(stride, 0, 0, 0))
 
 struct Params {
   rows: u32, cols: u32, n: u32, op: u32,
@@ -136,13 +138,14 @@ const SEG_ACCUMULATE: u32 = 0x80000000u;
 @compute @workgroup_size(WG, 1, 1)
 fn reduce_col_segments(@builtin(global_invocation_id) gid: vec3u) {
   if (gid.y >= p.rows) { return; }
-  let s = segs[gid.y];
+  let s = segs[2u * gid.y];
+  let stride = segs[2u * gid.y + 1u].x;
   let c = gid.x;
   if (c >= s.z) { return; }
   var total = 0.0;
   for (var k = 0u; k < s.y; k += COL_CHUNK) {
     var acc = 0.0;
-    for (var r = k; r < min(s.y, k + COL_CHUNK); r++) { acc += xs[s.x + r * s.z + c]; }
+    for (var r = k; r < min(s.y, k + COL_CHUNK); r++) { acc += xs[s.x + r * stride + c]; }
     total += acc;
   }
   let at = (s.w & ~SEG_ACCUMULATE) + c;

@@ -168,8 +168,7 @@ export class CocaModel {
     const path = this.pathFor(W, v.heads);
     const conv = reshape(ps.get('visual.conv1.weight'), [W, 3 * v.patch_size ** 2]);
     let x = linear(patches, conv);
-    x = concatSeq([reshape(ps.get('visual.class_embedding'), [1, W]), x]);
-    x = addBroadcastRow(x, ps.get('visual.positional_embedding'));
+    x = concatSeq([ps.get('visual.class_embedding'), x], undefined, ps.get('visual.positional_embedding'));
     x = norm(ps, 'visual.ln_pre', x);
     for (let i = 0; i < v.layers; i++) x = block(ps, `visual.transformer.resblocks.${i}`, x, { heads: v.heads, path });
     return x;
@@ -201,8 +200,7 @@ export class CocaModel {
     const { B, L } = inp;
     const E = t.width;
     let x = embedding(ps.get('text.token_embedding.weight'), inp.ids);
-    x = concatSeq([x, reshape(ps.get('text.cls_emb'), [1, E])]);
-    x = addBroadcastRow(x, narrowRows(ps.get('text.positional_embedding'), 0, L + 1));
+    x = concatSeq([x, ps.get('text.cls_emb')], undefined, narrowRows(ps.get('text.positional_embedding'), 0, L + 1));
     for (let i = 0; i < t.layers; i++) {
       x = block(ps, `text.transformer.resblocks.${i}`, x, { heads: t.heads, causal: true, keyMask: inp.textKeyMask, path: this.pathFor(E, t.heads) });
     }

@@ -104,9 +104,14 @@ export function block(ps: ParamStore, prefix: string, x: Tensor, s: AttentionSet
   return mlp(ps, `${prefix}.mlp`, normed(ps, `${prefix}.ln_2`, x1), x1);
 }
 
-/** open_clip's AttentionalPooler: learned queries (ln_q) attend over ln_k(x); [B, S, k] → [B, n, d]. */
+/**
+ * open_clip's AttentionalPooler: learned queries (ln_q) attend over ln_k(x); [B, S, k] → [B, n, d].
+ * The queries are layernormed after their copy over the batch (the same rows, each normalised as
+ * on its own), so ln_q rides in the q projection's prologue and the query's gradient is one
+ * column sum, which the tape defers.
+ */
 export function attentionalPooler(ps: ParamStore, prefix: string, x: Tensor, heads: number, path?: AttentionPath): Tensor {
   const B = x.shape[0]!;
-  const query = norm(ps, `${prefix}.ln_q`, ps.get(`${prefix}.query`));
-  return crossAttention(ps, `${prefix}.attn`, expandBatch(query, B), () => normed(ps, `${prefix}.ln_k`, x), { heads, path });
+  const query = normed(ps, `${prefix}.ln_q`, expandBatch(ps.get(`${prefix}.query`), B));
+  return crossAttention(ps, `${prefix}.attn`, query, () => normed(ps, `${prefix}.ln_k`, x), { heads, path });
 }

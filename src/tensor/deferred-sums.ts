@@ -1,7 +1,9 @@
 // Column sums of parameter gradients folded once per backward pass instead of once per op: each
-// layernorm's backward leaves its dγ | dβ partials in a shared scratch buffer, and the tape folds
-// all of them into the gradient arena with one dispatch when the pass ends (kernels/reduce.ts,
-// reduceColumnSegments, which sums in reduceColumns' order: the same bits as folding each at once).
+// layernorm's backward leaves its dγ | dβ partials in a shared scratch buffer, the broadcast
+// parameters (position tables, CLS tokens, poolers' queries: grad.ts addColumnSums) a buffer copy
+// of their block of the upstream gradient, and the tape folds all of them into the gradient arena
+// with one dispatch when the pass ends (kernels/reduce.ts, reduceColumnSegments, which sums in
+// reduceColumns' order: the same bits as folding each at once).
 //
 // Whether a folded gradient overwrites or adds is settled when it is folded, not when it was
 // queued: another use of the same parameter may have written its gradient in between (then the
@@ -18,6 +20,7 @@ interface Queued {
   srcOffset: number;
   rows: number;
   cols: number;
+  rowStride: number;
 }
 
 interface Chunk {
@@ -57,12 +60,13 @@ export class DeferredColumnSums {
 
   /**
    * Room for `rows` × `cols` partials whose column sums become the gradients of `params` (their
-   * sizes adding up to cols): `write` fills it (buffer, offset in floats) now; the sums are
-   * folded at flush().
+   * sizes adding up to cols), rows `rowStride` floats apart (default cols): `write` fills it
+   * (buffer, offset in floats) now; the sums are folded at flush().
    */
-  queue(params: readonly Tensor[], rows: number, cols: number, write: (at: { buffer: GPUBuffer; offset: number }) => void): void {
+  queue(params: readonly Tensor[], rows: number, cols: number, write: (at: { buffer: GPUBuffer; offset: number }) => void, rowStride = cols): void {
     if (!this.canQueue(params) || params.reduce((s, p) => s + p.size, 0) !== cols) throw new Error(`DeferredColumnSums: ${params.map((p) => p.name).join(', ')} cannot be queued for ${cols} columns`);
-    const floats = rows * cols;
+    if (rowStride < cols) throw new Error(`DeferredColumnSums: rows of ${cols} cannot lie ${rowStride} apart`);
+    const floats = (rows - 1) * rowStride + cols;
     if (this.chunk && this.chunk.used + floats > this.chunk.floats) this.fold();
     if (!this.chunk) {
       const size = Math.max(floats, (lastTotal.get(this.gpu) ?? 0) - this.total, 2 * this.lastChunk);
@@ -71,7 +75,7 @@ export class DeferredColumnSums {
     }
     const c = this.chunk;
     write({ buffer: c.buffer, offset: c.used });
-    c.queued.push({ params: [...params], srcOffset: c.used, rows, cols });
+    c.queued.push({ params: [...params], srcOffset: c.used, rows, cols, rowStride });
     c.used += floats;
     this.total += floats;
     for (const p of params) this.pending.add(p);
@@ -98,7 +102,7 @@ export class DeferredColumnSums {
       const accumulate = this.claim(q.params);
       const home = q.params[0]!.gradHome!;
       const segs = byArena.get(home.buffer) ?? [];
-      segs.push({ srcOffset: q.srcOffset, rows: q.rows, cols: q.cols, dstOffset: home.offset, accumulate });
+      segs.push({ srcOffset: q.srcOffset, rows: q.rows, cols: q.cols, rowStride: q.rowStride, dstOffset: home.offset, accumulate });
       byArena.set(home.buffer, segs);
     }
     for (const [arena, segs] of byArena) reduceColumnSegments(this.gpu, c.buffer, arena, segs, 'deferredColumnSums');

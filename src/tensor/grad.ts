@@ -3,6 +3,7 @@
 // (matmul) thereby sum gradients from several uses of one tensor without an extra add.
 import { addInPlace, scale } from '../../kernels/pointwise.ts';
 import { reduceColumns } from '../../kernels/reduce.ts';
+import type { DeferredColumnSums } from './deferred-sums.ts';
 import { Tensor } from './tensor.ts';
 
 export interface GradSlot {
@@ -87,9 +88,22 @@ export function accumulateGrad(x: Tensor, dy: Tensor, alpha = 1): void {
  * x.grad[at : at+cols] += column sums of src [rows, cols] (the backward of a broadcast over rows:
  * a bias, a position table shared by the batch). Deterministic: a fixed-order reduction.
  * `rowStride` (default cols): src's rows are that far apart (a block of a wider gradient).
+ * With `sums` (the tape's, TapeOptions.deferColumnSums) the sums of a whole parameter — or of a
+ * view of all of one — are queued there instead, src's block copied into its scratch by a buffer
+ * copy, and folded with the others' at the end of the backward pass: the same bits, no dispatch.
  */
-export function addColumnSums(x: Tensor, src: { buffer: GPUBuffer; offset: number }, rows: number, cols: number, at = 0, rowStride?: number): void {
+export function addColumnSums(x: Tensor, src: { buffer: GPUBuffer; offset: number }, rows: number, cols: number, at = 0, rowStride?: number, sums?: DeferredColumnSums | null): void {
   const gpu = x.gpu;
+  const whole = x.gradView && x.gradView.at === 0 && x.gradView.parent.size === x.size && !x.grad ? x.gradView.parent : x;
+  if (sums && at === 0 && cols === whole.size) {
+    sums.foldIfQueued([whole]);
+    if (sums.canQueue([whole])) {
+      const stride = rowStride ?? cols;
+      const floats = (rows - 1) * stride + cols;
+      sums.queue([whole], rows, cols, (dst) => gpu.copy(src.buffer, dst.buffer, floats * 4, src.offset * 4, dst.offset * 4), stride);
+      return;
+    }
+  }
   const s = { buffer: src.buffer, shape: [rows, cols], offset: src.offset };
   if (!x.grad && at === 0 && cols === x.size) {
     x.grad = newGrad(x);

@@ -9,11 +9,16 @@ import { needsGrad } from '../tape.ts';
 import { accumulateGrad, addColumnSums } from '../grad.ts';
 import { Tensor, shapeStr } from '../tensor.ts';
 
-/** [B, L, C] of a 3-D tensor, or [1, L, C] of a 2-D one (to be broadcast over the batch). */
+/**
+ * [B, L, C] of a 3-D tensor, [1, L, C] of a 2-D one and [1, 1, C] of a 1-D one (both broadcast
+ * over the batch: a CLS token is taken as the parameter itself, not a reshaped view, so its
+ * gradient can be deferred into the parameter's place: grad.ts addColumnSums).
+ */
 function blc(t: Tensor, op: string): [number, number, number] {
   if (t.shape.length === 3) return t.shape as [number, number, number];
   if (t.shape.length === 2) return [1, t.shape[0]!, t.shape[1]!];
-  throw new ShapeError(`${op}: ${t.name} ${shapeStr(t.shape)} should be [B, L, C] or [L, C]`);
+  if (t.shape.length === 1) return [1, 1, t.shape[0]!];
+  throw new ShapeError(`${op}: ${t.name} ${shapeStr(t.shape)} should be [B, L, C], [L, C] or [C]`);
 }
 
 /** x.grad, created as zeros when absent: backward rules below write only parts of it. */
@@ -60,10 +65,12 @@ export function sliceSeq(x: Tensor, start: number, count: number): Tensor {
 }
 
 /**
- * Concatenation along the sequence axis; a part of batch 1 (or 2-D) is broadcast over the batch
- * (`batch`, default the largest part's).
+ * Concatenation along the sequence axis; a part of batch 1 (or 2-D, or 1-D) is broadcast over the
+ * batch (`batch`, default the largest part's). With `positions` ([L, C] or any shape of L·C
+ * elements, L the concatenation's length) that table is added to every batch element in the same
+ * copies — concatSeq then addBroadcastRow, in one pass per part and the same bits.
  */
-export function concatSeq(parts: Tensor[], batch?: number): Tensor {
+export function concatSeq(parts: Tensor[], batch?: number, positions?: Tensor): Tensor {
   const dims = parts.map((p) => blc(p, 'concatSeq'));
   const B = batch ?? Math.max(...dims.map((d) => d[0]));
   const C = dims[0]![2];
@@ -71,6 +78,7 @@ export function concatSeq(parts: Tensor[], batch?: number): Tensor {
     if (d[2] !== C || (d[0] !== 1 && d[0] !== B)) throw new ShapeError(`concatSeq: parts ${parts.map((p) => shapeStr(p.shape)).join(', ')} do not line up (part ${i})`);
   }
   const L = dims.reduce((s, d) => s + d[1], 0);
+  if (positions && positions.size !== L * C) throw new ShapeError(`concatSeq: positions ${shapeStr(positions.shape)} do not match one element [${L}, ${C}] of the concatenation`);
   const gpu = parts[0]!.gpu;
   const y = Tensor.empty(gpu, [B, L, C], 'concat');
   const at: number[] = [];
@@ -86,19 +94,21 @@ export function concatSeq(parts: Tensor[], batch?: number): Tensor {
       C,
       srcLayout: { offset: p.offset, batchStride: bp === 1 ? 0 : lp * C, rowStride: C },
       dstLayout: { offset: y.offset + row * C, batchStride: L * C, rowStride: C },
+      add: positions ? { buffer: positions.buffer, layout: { offset: positions.offset + row * C, batchStride: 0, rowStride: C } } : undefined,
       label: 'concat_seq',
     });
     row += lp;
   }
-  const tape = needsGrad(...parts);
+  const tape = needsGrad(...parts, positions);
   if (tape) {
     y.requiresGrad = true;
     tape.record({
       op: 'concatSeq',
-      inputs: parts,
+      inputs: positions ? [...parts, positions] : parts,
       outputs: [y],
       saved: [],
       backward: ([dy]) => {
+        if (positions?.requiresGrad) addColumnSums(positions, dy!, B, L * C, 0, undefined, tape.columnSums(gpu));
         for (const [i, p] of parts.entries()) {
           if (!p.requiresGrad) continue;
           const [bp, lp] = dims[i]!;
@@ -108,7 +118,7 @@ export function concatSeq(parts: Tensor[], batch?: number): Tensor {
             copyRows(gpu, { src: dy!.buffer, dst: g.buffer, B, R: lp, C, srcLayout, dstLayout: { offset: g.offset, batchStride: lp * C, rowStride: C }, accumulate: true, label: 'concat_seq.grad' });
           } else {
             // Broadcast part: its block of dy summed over the batch where it lies (rows L·C apart).
-            addColumnSums(p, { buffer: dy!.buffer, offset: srcLayout.offset }, B, lp * C, 0, L * C);
+            addColumnSums(p, { buffer: dy!.buffer, offset: srcLayout.offset }, B, lp * C, 0, L * C, tape.columnSums(gpu));
           }
         }
       },
@@ -135,7 +145,7 @@ export function addBroadcastRow(x: Tensor, row: Tensor): Tensor {
       saved: [],
       backward: ([dy]) => {
         if (x.requiresGrad) accumulateGrad(x, dy!);
-        if (row.requiresGrad) addColumnSums(row, dy!, B, N);
+        if (row.requiresGrad) addColumnSums(row, dy!, B, N, 0, undefined, tape.columnSums(gpu));
       },
     });
   }
