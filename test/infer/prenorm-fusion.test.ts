@@ -1,8 +1,10 @@
 // A product given its input with the layernorm to apply first (PreNormed: linear, mlpGelu, matmul)
 // folds the layernorm into its prologue exactly where a decoding step needs it — no gradient, rows
 // the skinny kernel takes — and costs one dispatch less there, with the bits of layernorm followed
-// by the product; with more rows, or under a tape that needs a gradient, the layernorm runs on its
-// own. kvcache.test.ts holds whole decodes to the same bits; this holds the dispatch counts.
+// by the product; with more rows, or under a tape that needs a gradient on the skinny kernel, the
+// layernorm runs on its own (under a tape, the subgroup kernel's rows fold it in:
+// test/tensor/layernorm-fusion.test.ts). kvcache.test.ts holds whole decodes to the same bits;
+// this holds the dispatch counts.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Gpu } from '../../src/gpu/gpu.ts';
 import { layerNorm } from '../../src/tensor/ops/layernorm.ts';
@@ -80,7 +82,7 @@ describe('a product with its layernorm', () => {
     const tape = new Tape();
     const before = gpu.counters.dispatches;
     const y = withTape(tape, () => linear({ x: p.x, norm: { weight: gamma, bias: p.beta } }, p.w, p.b));
-    // layernorm and the product: no fusion, since the fused op has no backward.
+    // layernorm and the product: 2 rows run on skinny, whose prologue writes nothing for a backward.
     expect(gpu.counters.dispatches - before).toBe(2);
     const seed = Tensor.fromArray(gpu, new Float32Array(y.size).fill(1), y.shape, 'seed');
     tape.backward(y, seed);
