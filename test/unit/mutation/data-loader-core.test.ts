@@ -283,6 +283,9 @@ describe('BatchLoaderCore: pictures that cannot be decoded', () => {
     const many = make(new Flat(6, new Set([0, 1, 2, 3, 4])), { batchSize: 2, warn: () => {} });
     await take(many, 3);
     expect(many.decodeSummary()).toMatch(/^warning: 5 pictures could not be decoded in flat val and were replaced by other items \(p\d, p\d, p\d, …\); pass --strict to stop at the first$/);
+    const single = make(new Flat(3, new Set([1])), { batchSize: 3, warn: () => {} });
+    await take(single, 1);
+    expect(single.decodeSummary()).toBe('warning: 1 picture could not be decoded in flat val and was replaced by other items (p1); pass --strict to stop at the first');
     const one = make(new Flat(3, new Set([1])), { batchSize: 3, train: false, warn: () => {} });
     await take(one, 1);
     expect(one.skipped).toBe(1);

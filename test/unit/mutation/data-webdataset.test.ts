@@ -331,6 +331,28 @@ describe('reading one shard over http', () => {
     await expect(collect(`${base}/gone.tar`, { strict: true })).rejects.toThrow(new DataError(`shard ${base}/gone.tar: HTTP 404 Not Found; 0 samples read from it (--strict stops at the first unreadable shard)`));
   });
 
+  it('counts a server that does not answer within a minute as a failed try', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    let asked = 0;
+    vi.stubGlobal('fetch', (_url: string, o: { signal: AbortSignal }) => {
+      asked++;
+      return new Promise((_, reject) => o.signal.addEventListener('abort', () => reject(new Error('This operation was aborted'))));
+    });
+    try {
+      const lines: string[] = [];
+      const done = collect('http://silent.invalid/x.tar', { tries: 2, backoffMs: 1, warn: (l) => lines.push(l) });
+      await vi.advanceTimersByTimeAsync(59_999);
+      expect([asked, lines.length]).toEqual([1, 0]);
+      await vi.advanceTimersByTimeAsync(1 + 1 + 60_000);
+      await done;
+      expect(asked).toBe(2);
+      expect(lines).toEqual(['warning: shard http://silent.invalid/x.tar: no answer within 60 s after 2 tries; 0 samples read from it, the rest skipped; pass --strict to stop instead']);
+    } finally {
+      vi.useRealTimers();
+      vi.unstubAllGlobals();
+    }
+  });
+
   it('names a server that cannot be reached', async () => {
     const closed = http.createServer();
     await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
