@@ -267,6 +267,17 @@ describe('ShardLoader: positions', () => {
   });
 });
 
+describe('ShardLoader: closing while a batch is prepared', () => {
+  it('fails the batch being read when the loader is closed, in one line', async () => {
+    // Buffers of a batch: the batch after the first is filling its buffer when close() comes, and
+    // must stop there rather than read the buffer whole and be handed out.
+    const l = new ShardLoader(shards, 'midway', opts({ prefetch: 1, shuffleBuffer: 2, batchSize: 2 }));
+    await l.next();
+    await l.close();
+    await expect(l.next()).rejects.toThrow(new DataError('the loader of midway was closed or restored; batches being prepared were dropped'));
+  });
+});
+
 describe('ShardLoader: samples that cannot be used', () => {
   it('skips a sample without a caption and a picture that cannot be decoded, counts each once over epochs, and says so in one line', async () => {
     const f = await tarFile(path.join(root, 'bad/0.tar'), [
