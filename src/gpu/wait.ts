@@ -9,7 +9,13 @@
 
 export type WaitMode = 'sleep' | 'await';
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+/** Where the waiter reads the time and sleeps: the real ones, or a test's simulated clock. */
+export interface WaitClock {
+  now(): number;
+  sleep(ms: number): Promise<void>;
+}
+
+const realClock: WaitClock = { now: () => performance.now(), sleep: (ms) => new Promise<void>((r) => setTimeout(r, ms)) };
 
 export class IdleWaiter {
   private estimates = new Map<string, number>();
@@ -17,7 +23,10 @@ export class IdleWaiter {
   slept = 0;
   awaited = 0;
 
-  constructor(public mode: WaitMode) {}
+  constructor(
+    public mode: WaitMode,
+    private readonly clock: WaitClock = realClock,
+  ) {}
 
   /**
    * Waits for work submitted at `submittedAt` (performance.now()) to finish; `tag` names the kind
@@ -28,17 +37,17 @@ export class IdleWaiter {
     let slept = false;
     if (this.mode === 'sleep' && est !== undefined) {
       // Wake a little early: polling the rest costs less than sleeping past the end.
-      const remaining = est * 0.9 - (performance.now() - submittedAt);
+      const remaining = est * 0.9 - (this.clock.now() - submittedAt);
       if (remaining > 1) {
-        const t = performance.now();
-        await sleep(remaining);
-        this.slept += performance.now() - t;
+        const t = this.clock.now();
+        await this.clock.sleep(remaining);
+        this.slept += this.clock.now() - t;
         slept = true;
       }
     }
-    const t = performance.now();
+    const t = this.clock.now();
     const result = await start();
-    const now = performance.now();
+    const now = this.clock.now();
     this.awaited += now - t;
     const took = now - submittedAt;
     let next: number;
