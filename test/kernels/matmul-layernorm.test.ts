@@ -8,12 +8,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Gpu } from '../../src/gpu/gpu.ts';
 import { MAX_ROW } from '../../kernels/common.ts';
 import { layernorm } from '../../kernels/layernorm.ts';
-import { layernormRef } from '../../kernels/layernorm.ref.ts';
 import { chooseMatmulVariant, matmul, matmulFusesLayernorm } from '../../kernels/matmul.ts';
-import { matmulRef, matmulTolerance } from '../../kernels/matmul.ref.ts';
-import { geluRef } from '../../kernels/pointwise.ref.ts';
-import { expectClose } from '../helpers/close.ts';
-import { placed, poisoned, testGpu } from '../helpers/gpu.ts';
+import { poisoned, testGpu } from '../helpers/gpu.ts';
+import { checkPrologueCase, lnInputs, type PrologueCase } from '../helpers/layernorm-prologue.ts';
 import { testRng } from '../helpers/seed.ts';
 
 let gpu: Gpu;
@@ -37,70 +34,7 @@ const SHAPES: [number, number, number][] = [
   [1, 7, 67],
 ];
 
-interface Case {
-  shape: [number, number, number];
-  transB?: boolean;
-  bias?: boolean;
-  alpha?: number;
-  accumulate?: boolean;
-  gelu?: boolean;
-  /** Offsets (floats) of A, γ and β in their buffers, the rest of each buffer NaN. */
-  offsets?: [number, number, number];
-}
-
-/** A layernorm's inputs: rows with an offset and a spread, so centring and scaling both matter. */
-function lnInputs(rng: ReturnType<typeof testRng>, M: number, K: number) {
-  const x = new Float32Array(M * K);
-  for (let m = 0; m < M; m++) {
-    const shift = 3 * rng.floats(1)[0]!;
-    const scale = 0.5 + 2 * Math.abs(rng.floats(1)[0]!);
-    for (let k = 0; k < K; k++) x[m * K + k] = Math.fround(shift + scale * rng.floats(1)[0]!);
-  }
-  return { x, gamma: rng.floats(K), beta: rng.floats(K) };
-}
-
-async function runCase(c: Case, salt: number): Promise<void> {
-  const rng = testRng(salt);
-  const [M, N, K] = c.shape;
-  const { x, gamma, beta } = lnInputs(rng, M, K);
-  const b = rng.floats(K * N);
-  const bias = c.bias ? rng.floats(N) : undefined;
-  const c0 = c.accumulate ? rng.floats(M * N) : undefined;
-  const [oA, oG, oB] = c.offsets ?? [0, 0, 0];
-  const A = placed(gpu, x, oA, 'A');
-  const G = placed(gpu, gamma, oG, 'gamma');
-  const Be = placed(gpu, beta, oB, 'beta');
-  const B = gpu.upload(b, 'B');
-  const Bias = bias ? gpu.upload(bias, 'bias') : undefined;
-  const C = c0 ? gpu.upload(c0, 'C') : poisoned(gpu, M * N, 'C');
-  const P = c.gelu ? poisoned(gpu, M * N, 'preact') : undefined;
-  matmul(gpu, {
-    a: { buffer: A, shape: [M, K], offset: oA },
-    b: { buffer: B, shape: c.transB ? [N, K] : [K, N] },
-    c: { buffer: C, shape: [M, N] },
-    bias: Bias ? { buffer: Bias } : undefined,
-    alpha: c.alpha,
-    accumulate: c.accumulate,
-    transB: c.transB,
-    gelu: P ? { mode: 'apply', preact: { buffer: P } } : undefined,
-    layernorm: { gamma: { buffer: G, offset: oG }, beta: { buffer: Be, offset: oB } },
-  });
-  const got = await gpu.read(C, M * N);
-  const pre = P ? await gpu.read(P, M * N) : undefined;
-  for (const buf of [A, G, Be, B, Bias, C, P]) if (buf) gpu.release(buf);
-  const y = layernormRef(x, gamma, beta, M, K).y;
-  const v = matmulRef(y, b, { M, N, K, batch: 1, transA: false, transB: !!c.transB }, { alpha: c.alpha, bias, accumulate: c0 });
-  // Normalised rows reach |y| ≈ 4 (x̂ up to ~3, |γ|, |β| ≤ 1): four times matmul's bound on inputs ≤ 1.
-  const base = matmulTolerance(K);
-  const tol = { atol: 4 * base.atol, rtol: base.rtol };
-  const what = `[${c.shape}]${c.transB ? ' Bᵀ' : ''}${c.gelu ? ' +gelu' : ''}`;
-  if (pre) {
-    expectClose(pre, v, tol, `${what}: pre-activation`);
-    expectClose(got, geluRef(v), { atol: 1.2 * tol.atol, rtol: tol.rtol }, `${what}: gelu`);
-  } else {
-    expectClose(got, v, tol, what);
-  }
-}
+const runCase = (c: PrologueCase, salt: number) => checkPrologueCase(gpu, c, salt);
 
 describe('matmul with a layernorm prologue', () => {
   it('matches float64 layernorm-then-product at awkward shapes, B stored either way', async () => {
