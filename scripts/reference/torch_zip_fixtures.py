@@ -28,56 +28,15 @@ import json
 import os
 import pickle
 import struct
-import sys
-import types
 import zipfile
+
+from torch_stand_ins import Storage, Tensor, dumps
 
 OUT = os.path.join(os.path.dirname(__file__), '..', '..', 'test', 'fixtures', 'zip')
 
-torch = types.ModuleType('torch')
-utils = types.ModuleType('torch._utils')
-for cls in ('FloatStorage', 'HalfStorage', 'BFloat16Storage', 'DoubleStorage', 'LongStorage'):
-    c = type(cls, (), {})
-    c.__module__ = 'torch'
-    setattr(torch, cls, c)
-
-
-def _rebuild_tensor_v2(*args):
-    raise RuntimeError('never called here')
-
-
-_rebuild_tensor_v2.__module__ = 'torch._utils'
-utils._rebuild_tensor_v2 = _rebuild_tensor_v2
-sys.modules['torch'] = torch
-sys.modules['torch._utils'] = utils
-
-
-class Storage:
-    def __init__(self, cls, key, numel):
-        self.cls, self.key, self.numel = getattr(torch, cls), str(key), numel
-
-
-class Tensor:
-    def __init__(self, storage, offset, size, stride):
-        self.args = (storage, offset, tuple(size), tuple(stride), False, collections.OrderedDict())
-
-    def __reduce_ex__(self, protocol):
-        return (_rebuild_tensor_v2, self.args)
-
-
-class Pickler(pickle.Pickler):
-    def persistent_id(self, obj):
-        if isinstance(obj, Storage):
-            return ('storage', obj.cls, obj.key, 'cpu', obj.numel)
-        return None
-
-
 def save(name, tensors, storages, byteorder=b'little'):
-    import io
-    buf = io.BytesIO()
-    Pickler(buf, protocol=2).dump(collections.OrderedDict(tensors))
     with zipfile.ZipFile(os.path.join(OUT, name), 'w') as z:
-        z.writestr('archive/data.pkl', buf.getvalue())
+        z.writestr('archive/data.pkl', dumps(collections.OrderedDict(tensors)))
         z.writestr('archive/byteorder', byteorder)
         for key, data in storages.items():
             z.writestr(f'archive/data/{key}', data)

@@ -15,57 +15,12 @@ notensors.pt: a dict {'a': 1, 'b': 'x'}.
 """
 import collections
 import os
-import pickle
 import struct
-import sys
-import types
 import zipfile
 
+from torch_stand_ins import Storage, Tensor, dumps
+
 OUT = os.path.join(os.path.dirname(__file__), '..', '..', 'test', 'fixtures', 'zip')
-
-torch = types.ModuleType('torch')
-utils = types.ModuleType('torch._utils')
-c = type('FloatStorage', (), {})
-c.__module__ = 'torch'
-torch.FloatStorage = c
-
-
-def _rebuild_tensor_v2(*args):
-    raise RuntimeError('never called here')
-
-
-_rebuild_tensor_v2.__module__ = 'torch._utils'
-utils._rebuild_tensor_v2 = _rebuild_tensor_v2
-sys.modules['torch'] = torch
-sys.modules['torch._utils'] = utils
-
-
-class Storage:
-    def __init__(self, key, numel):
-        self.cls, self.key, self.numel = torch.FloatStorage, str(key), numel
-
-
-class Tensor:
-    def __init__(self, storage, offset, size, stride):
-        self.args = (storage, offset, tuple(size), tuple(stride), False, collections.OrderedDict())
-
-    def __reduce_ex__(self, protocol):
-        return (_rebuild_tensor_v2, self.args)
-
-
-class Pickler(pickle.Pickler):
-    def persistent_id(self, obj):
-        if isinstance(obj, Storage):
-            return ('storage', obj.cls, obj.key, 'cpu', obj.numel)
-        return None
-
-
-def dumps(obj):
-    import io
-    buf = io.BytesIO()
-    Pickler(buf, protocol=2).dump(obj)
-    return buf.getvalue()
-
 
 # Fixed timestamps, so the files are the same bytes each time this runs.
 def write(name, members):
@@ -77,10 +32,10 @@ def write(name, members):
 f32 = lambda xs: struct.pack(f'<{len(xs)}f', *xs)
 os.makedirs(OUT, exist_ok=True)
 one = lambda prefix, obj, data: [(f'{prefix}data.pkl', dumps(obj)), (f'{prefix}byteorder', b'little'), (f'{prefix}data/0', data), (f'{prefix}version', b'3\n')]
-write('negoff.pt', one('archive/', collections.OrderedDict([('x', Tensor(Storage(0, 4), -1, [2], [1]))]), f32([1, 2, 3, 4])))
+write('negoff.pt', one('archive/', collections.OrderedDict([('x', Tensor(Storage('FloatStorage', 0, 4), -1, [2], [1]))]), f32([1, 2, 3, 4])))
 write('mixed.pt', one('archive/', collections.OrderedDict([
-    ('epoch', 3), ('none', None), ('name', 'n'), ('list', [1, 2]), ('dict', {'a': 1}), ('w', Tensor(Storage(0, 2), 0, [2], [1]))]), f32([1.5, -2.5])))
+    ('epoch', 3), ('none', None), ('name', 'n'), ('list', [1, 2]), ('dict', {'a': 1}), ('w', Tensor(Storage('FloatStorage', 0, 2), 0, [2], [1]))]), f32([1.5, -2.5])))
 write('nopkl.pt', [('archive/version', b'3\n'), ('archive/data/0', f32([1]))])
-write('deep.pt', one('a/b/', collections.OrderedDict([('w', Tensor(Storage(0, 1), 0, [1], [1]))]), f32([1])))
-write('suffix.pt', [(m.replace('data.pkl', 'data.pkl.bak'), d) for m, d in one('archive/', collections.OrderedDict([('w', Tensor(Storage(0, 1), 0, [1], [1]))]), f32([1]))])
+write('deep.pt', one('a/b/', collections.OrderedDict([('w', Tensor(Storage('FloatStorage', 0, 1), 0, [1], [1]))]), f32([1])))
+write('suffix.pt', [(m.replace('data.pkl', 'data.pkl.bak'), d) for m, d in one('archive/', collections.OrderedDict([('w', Tensor(Storage('FloatStorage', 0, 1), 0, [1], [1]))]), f32([1]))])
 write('notensors.pt', one('archive/', {'a': 1, 'b': 'x'}, b''))
