@@ -6,6 +6,10 @@ import path from 'node:path';
 // this checkout's cache (the built-in small dataset some unit tests read) unless one is set.
 process.env.COCA_CACHE ??= path.resolve('.cache/coca');
 
+// COCA_MUTATION_JSONL=file: also append each mutant's result to that file as it is tested, so a
+// run cut short keeps what it reached (scripts/mutation-jsonl-reporter.mjs).
+const jsonl = process.env.COCA_MUTATION_JSONL;
+
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
 export default {
   testRunner: 'vitest',
@@ -38,7 +42,8 @@ export default {
     'src/interop/**/*.ts',
   ],
   ignorePatterns: ['.cache', 'runs', 'bench-results', 'test-artifacts', 'dist', 'reports'],
-  reporters: ['clear-text', 'progress', 'json', 'html'],
+  plugins: ['@stryker-mutator/*', ...(jsonl ? [path.resolve('scripts/mutation-jsonl-reporter.mjs')] : [])],
+  reporters: ['clear-text', 'progress', 'json', 'html', ...(jsonl ? ['jsonl'] : [])],
   jsonReporter: { fileName: 'reports/mutation/mutation.json' },
   htmlReporter: { fileName: 'reports/mutation/mutation.html' },
   incrementalFile: 'reports/mutation/stryker-incremental.json',

@@ -2,6 +2,9 @@
 // docs/mutation.md keeps them: npx tsx scripts/mutation-summary.ts [--files] [reports/mutation/mutation.json ...]
 // Several reports (one per folder run) are merged; a file measured twice keeps its last report.
 // --files: one row per file instead of per folder.
+// A .jsonl input is what scripts/mutation-jsonl-reporter.mjs wrote (COCA_MUTATION_JSONL): the
+// mutants a run reached, even one cut short; its mutants are added to those of the same file
+// (a mutant tested again keeps its last result), with the file's source read from disk as it is now.
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -19,9 +22,33 @@ interface Report {
 const perFile = process.argv.includes('--files');
 const inputs = process.argv.slice(2).filter((a) => a !== '--files');
 const files = new Map<string, { source: string; mutants: Mutant[] }>();
+interface JsonlLine {
+  file: string;
+  line: number;
+  col: number;
+  endLine: number;
+  endCol: number;
+  mutator: string;
+  replacement?: string;
+  status: string;
+}
+const relative = (name: string) => path.relative(process.cwd(), path.resolve(name));
 for (const f of inputs.length ? inputs : ['reports/mutation/mutation.json']) {
+  if (f.endsWith('.jsonl')) {
+    for (const text of fs.readFileSync(f, 'utf8').split('\n').filter(Boolean)) {
+      const m = JSON.parse(text) as JsonlLine;
+      // The file as a path inside the worktree the run was made in, e.g. /work/x/src/data/a.ts.
+      const name = relative(m.file).replace(/^(\.\.\/)+[^/]+\//, '');
+      const entry = files.get(name) ?? { source: fs.readFileSync(name, 'utf8'), mutants: [] };
+      const id = `${m.line}:${m.col}:${m.endLine}:${m.endCol}:${m.mutator}:${m.replacement}`;
+      entry.mutants = entry.mutants.filter((x) => x.id !== id);
+      entry.mutants.push({ id, mutatorName: m.mutator, replacement: m.replacement, status: m.status, location: { start: { line: m.line, column: m.col }, end: { line: m.endLine, column: m.endCol } } });
+      files.set(name, entry);
+    }
+    continue;
+  }
   const r = JSON.parse(fs.readFileSync(f, 'utf8')) as Report;
-  for (const [name, file] of Object.entries(r.files)) files.set(path.relative(process.cwd(), path.resolve(name)), file);
+  for (const [name, file] of Object.entries(r.files)) files.set(relative(name), file);
 }
 
 const STATUSES = ['Killed', 'Timeout', 'Survived', 'NoCoverage', 'Ignored', 'CompileError', 'RuntimeError'] as const;
