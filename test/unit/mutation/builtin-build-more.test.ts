@@ -1,0 +1,96 @@
+// buildBuiltin on what builtin-build.test.ts's build does not have: a multilingual preset (the
+// tokenizer learns every language's train captions and gets one token per language; items carry
+// their translations), skin tones kept, Google's art, every game icon and every Fashion-MNIST
+// picture, a stale temporary folder of this process, the build's timing, and a source set whose
+// every picture fails (an empty training split is refused, nothing left behind). Offline: the
+// sources are miniature packages in a cache marked complete (builtin-build-fixture.ts).
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { buildBuiltin, type BuildPreset } from '../../../src/data/builtin/build.ts';
+import { FMNIST_CLASSES } from '../../../src/data/builtin/fmnist.ts';
+import { readItems, writeMiniatureSources, type Item } from './builtin-build-fixture.ts';
+
+let root: string;
+const saved = { cache: process.env['COCA_CACHE'], path: process.env['PATH'] };
+beforeEach(() => {
+  root = fs.mkdtempSync(path.join(os.tmpdir(), 'coca-build-more-'));
+  process.env['COCA_CACHE'] = path.join(root, 'cache');
+  process.env['PATH'] = ''; // nothing may be fetched
+});
+afterEach(() => {
+  process.env['PATH'] = saved.path;
+  if (saved.cache === undefined) delete process.env['COCA_CACHE'];
+  else process.env['COCA_CACHE'] = saved.cache;
+  fs.rmSync(root, { recursive: true, force: true });
+});
+
+const installed = fs.existsSync('/usr/share/tuxpaint/stamps') || fs.existsSync('/usr/share/datasets/fashion-mnist');
+
+describe.skipIf(installed)('buildBuiltin: languages, tones, every icon and picture', () => {
+  it('learns the tokenizer on every language of the train captions, keeps tones and Google art, every icon and Fashion-MNIST picture; clears a stale temporary folder', async () => {
+    await writeMiniatureSources(path.join(root, 'cache'));
+    const preset: BuildPreset = { name: 'builtin-ru', sizes: [4], emojiStyles: ['google', 'twitter', 'openmoji', 'fluent'], tones: true, vocabSize: 300, multilingualVocabSize: 400, fmnist: 5, languages: ['en', 'ru'] };
+    const out = path.join(root, 'out');
+    // What an interrupted build of this process would have left: it must not reach the new build.
+    const stale = `${out}.tmp-${process.pid}`;
+    fs.mkdirSync(stale);
+    fs.writeFileSync(path.join(stale, 'left-over.jsonl'), 'from an interrupted build\n');
+    const log: string[] = [];
+    const t0 = performance.now();
+    const { manifest } = await buildBuiltin({ preset, out, seed: 3, log: (l) => log.push(l) });
+    const elapsed = (performance.now() - t0) / 1000;
+
+    expect(fs.readdirSync(out)).not.toContain('left-over.jsonl');
+    expect(fs.readdirSync(root).sort()).toEqual(['cache', 'out']);
+    const items = Object.fromEntries(['train', 'val', 'test-concept', 'test-style', 'test-fmnist'].map((s) => [s, readItems(path.join(out, `${s}.jsonl`))])) as Record<string, Item[]>;
+    const seen = [...items['train']!, ...items['val']!, ...items['test-concept']!];
+    // Tones kept (the light-skinned wave of each datasource), Google's art beside Twemoji's, all three icons.
+    const emoji = ['1f44b', '1f44b-1f3fb', '1f436', '1f431'];
+    expect(seen.map((i) => i.id).sort()).toEqual([...emoji.map((e) => `google/${e}`), ...emoji.map((e) => `twitter/${e}`), 'openmoji/1f436', 'tuxpaint/nature/tree', 'game-icons/axe-in-stump', 'game-icons/sitting-dog', 'game-icons/tall-tower'].sort());
+
+    // Russian names where emojibase and Tux Paint have them, in i18n; English stays the caption.
+    const russian: Record<string, string> = { '1f436': 'морда собаки', '1f431': 'морда кошки', 'nature/tree': 'дерево' };
+    for (const item of [...seen, ...items['test-style']!]) {
+      const ru = russian[item.id.slice(item.id.indexOf('/') + 1)];
+      expect(item.i18n, item.id).toEqual(ru === undefined ? undefined : { ru: [ru] });
+    }
+    const trainCaptions = items['train']!.reduce((n, i) => n + 1 + Object.keys(i.i18n ?? {}).length, 0);
+    expect(items['train']!.some((i) => i.i18n)).toBe(true); // the seed puts a translated concept on the train side
+    expect(log).toContain(`learning a 400-token byte-level BPE on ${trainCaptions} train captions in en, ru`);
+    const tokenizer = JSON.parse(fs.readFileSync(path.join(out, 'tokenizer.json'), 'utf8')) as { added_tokens: { content: string }[] };
+    expect(tokenizer.added_tokens.map((t) => t.content)).toEqual(expect.arrayContaining(['[lang:en]', '[lang:ru]']));
+    expect(manifest.languages).toEqual(['en', 'ru']);
+    expect(manifest.tokenizer.vocabSize).toBeGreaterThan(259);
+    expect(manifest.tokenizer.vocabSize).toBeLessThanOrEqual(400);
+
+    // Every Fashion-MNIST picture when the preset asks for at least as many as there are, in order.
+    const labels = [0, 1, 2, 3, 9];
+    expect(items['test-fmnist']).toEqual(labels.map((l, i) => ({ id: `fmnist/${i}`, captions: [FMNIST_CLASSES[l]], label: l, style: 'fashion-mnist' })));
+    expect(manifest.sources.map((s) => [s.name, s.pairs])).toEqual([
+      ['emojibase-data', 0],
+      ['openmoji', 1],
+      ['emoji-datasource-google', 4],
+      ['emoji-datasource-twitter', 4],
+      ['@lobehub/fluent-emoji-3d', items['test-style']!.length],
+      ['tuxpaint-stamps-default', 1],
+      ['@iconify-json/game-icons', 3],
+      ['dataset-fashion-mnist', 5],
+    ]);
+    // The build's time in seconds, to a tenth, within what the test saw.
+    expect(manifest.build.seconds).toBeGreaterThanOrEqual(0);
+    expect(manifest.build.seconds).toBeLessThanOrEqual(elapsed + 0.05);
+    expect(Math.abs(manifest.build.seconds * 10 - Math.round(manifest.build.seconds * 10))).toBeLessThan(1e-9);
+    expect(manifest.build.skipped).toBe(0);
+    expect(log.some((l) => l.startsWith('warning'))).toBe(false);
+  });
+
+  it('refuses a build whose training split came out empty (every picture undecodable), leaving nothing behind', async () => {
+    await writeMiniatureSources(path.join(root, 'cache'), { broken: true, noRussianStamp: true });
+    const preset: BuildPreset = { name: 'builtin-empty', sizes: [4], emojiStyles: ['twitter', 'openmoji'], tones: false, gameIcons: 0, vocabSize: 300, multilingualVocabSize: 400, fmnist: 2, languages: ['en'] };
+    const out = path.join(root, 'out');
+    await expect(buildBuiltin({ preset, out, seed: 3 })).rejects.toThrow(/^the built-in training split came out empty; check the fetched sources under the cache folder$/);
+    expect(fs.readdirSync(root)).toEqual(['cache']);
+  });
+});
