@@ -258,6 +258,31 @@ describe('BatchLoaderCore: captions, languages and tokens', () => {
       expect(t.augment).toBe(augment);
     });
   });
+  it('reads the side from the caption drawn for the row, not from every caption of its picture', async () => {
+    // Each picture has one caption naming a side and one not: the row is mirrored or not by the one drawn.
+    const caps = (i: number) => [`facing left ${i}`, `facing us ${i}`];
+    const tasks: { noFlip: boolean; epoch: number; pos: number }[] = [];
+    class Spy extends BatchLoaderCore {
+      protected override task(noFlip: boolean, epoch: number, pos: number) {
+        tasks.push({ noFlip, epoch, pos });
+        return super.task(noFlip, epoch, pos);
+      }
+    }
+    const l = new Spy(new Flat(6, new Set(), caps), { batchSize: 3, contextLength: 4, tokenizer: recordingTokenizer(), preprocess: testPreprocess(SIZE), seed: 8, prefetch: 0 });
+    const got = await take(l, 4);
+    expect(tasks).toHaveLength(12);
+    const seen = new Set<boolean>();
+    tasks.forEach((t, k) => {
+      const b = got[Math.floor(k / 3)]!;
+      const r = k % 3;
+      expect([t.epoch, t.pos]).toEqual([b.epoch, b.index + r]);
+      const drawn = caps(b.indices[r]!)[new Rng(mixSeed(8, b.epoch, b.index + r, 0xa11)).int(2)]!;
+      expect(b.captions[r]).toBe(drawn);
+      expect(t.noFlip).toBe(drawn.startsWith('facing left'));
+      seen.add(t.noFlip);
+    });
+    expect([...seen].sort()).toEqual([false, true]);
+  });
 });
 
 describe('BatchLoaderCore: pictures that cannot be decoded', () => {
@@ -294,6 +319,19 @@ describe('BatchLoaderCore: pictures that cannot be decoded', () => {
     await take(none, 1);
     expect(none.decodeSummary()).toBeNull();
     expect(none.skipped).toBe(0);
+  });
+
+  it('goes on quietly when no one is told (no warn given), training and evaluation', async () => {
+    const t = make(new Flat(4, new Set([2])), { batchSize: 4, prefetch: 0 });
+    const [a] = await take(t, 1);
+    expect(a!.rows).toBe(4);
+    expect(Array.from(a!.indices).includes(2)).toBe(false);
+    expectRowsAreTheirItems(a!);
+    expect(t.skipped).toBe(1);
+    const e = make(new Flat(4, new Set([2])), { batchSize: 4, train: false, prefetch: 0 });
+    const [b] = await take(e, 1);
+    expect(Array.from(b!.indices)).toEqual([0, 1, 3]);
+    expect(e.skipped).toBe(1);
   });
 
   it('gives up in one line when no picture of the split decodes', async () => {

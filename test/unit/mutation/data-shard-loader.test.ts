@@ -324,6 +324,25 @@ describe('ShardLoader: samples that cannot be used', () => {
     await good.close();
   });
 
+  it('tells about the first undecodable picture alone, and goes on quietly when no one is told', async () => {
+    const samples: Sample[] = [0, 1, 2].map((k) => ({ key: `c${k}`, png: 'corrupt' as const, txt: `bad ${k}` }));
+    samples.push({ key: 'ok', png: await flatPng(grey(0, 0)), txt: 's0 k0' });
+    const f = await tarFile(path.join(root, 'quiet/0.tar'), samples);
+    const warned: string[] = [];
+    const l = new ShardLoader([f], 'quiet', opts({ batchSize: 1, train: false, prefetch: 0, warn: (w) => warned.push(w) }));
+    const b = await l.next();
+    expect([b.captions, Array.from(b.indices)]).toEqual([['s0 k0'], [3]]);
+    expect(l.skipped).toBe(3);
+    expect(warned).toHaveLength(1);
+    expect(warned[0]).toMatch(/:c0\.png.*; skipping it \(pass --strict to stop instead\)$/);
+    await l.close();
+    const { warn: _, ...told } = opts({ batchSize: 1, train: false, prefetch: 0 });
+    const quiet = new ShardLoader([f], 'quiet', told);
+    expect((await quiet.next()).captions).toEqual(['s0 k0']);
+    expect(quiet.skipped).toBe(3);
+    await quiet.close();
+  });
+
   it('gives up in one line when no shard has a usable pair, and tells about a shard that cannot be read once', async () => {
     const f = await tarFile(path.join(root, 'none/0.tar'), [{ key: 'a', png: await flatPng(1) }]);
     const missing = path.join(root, 'none/1.tar');
@@ -339,6 +358,26 @@ describe('ShardLoader: samples that cannot be used', () => {
     expect(rowsOf(b!)).toEqual(['s0 k0', 's0 k1', 's0 k2']);
     expect(b!.epoch).toBe(0);
     await one.close();
+  });
+
+  it('tells about an unreadable shard the first time it is met, once over epochs; strict stops at it', async () => {
+    const missing = path.join(root, 'absent/0.tar');
+    const line = `warning: shard ${missing}: no such file; 0 samples read from it, the rest skipped; pass --strict to stop instead`;
+    const warned: string[] = [];
+    // One buffer holds a whole epoch (three pairs), a batch of three: batch j is epoch j, each meeting the missing shard.
+    const l = new ShardLoader([shards[0]!, missing], 'absent', opts({ prefetch: 0, batchSize: 3, shuffleBuffer: 8, warn: (w) => warned.push(w) }));
+    await l.next();
+    expect(warned).toEqual([line]);
+    const rest = await take(l, 3);
+    // Three more epochs, each the three pairs of the readable shard (a batch placed at its epoch's start, or the end of the one before).
+    for (const b of rest) expect(rowsOf(b).sort()).toEqual(['s0 k0', 's0 k1', 's0 k2']);
+    expect(rest.map((b) => b.epoch)).toEqual([0, 1, 2]);
+    expect(warned).toEqual([line]);
+    await l.close();
+    const strict = new ShardLoader([missing, shards[0]!], 'absent', opts({ prefetch: 0, batchSize: 3, train: false, strict: true, warn: (w) => warned.push(w) }));
+    await expect(strict.next()).rejects.toThrow(new DataError(`shard ${missing}: no such file; 0 samples read from it (--strict stops at the first unreadable shard)`));
+    expect(warned).toHaveLength(1);
+    await strict.close();
   });
 
   it('tells on the console, with coca’s prefix, when no one is told', async () => {
