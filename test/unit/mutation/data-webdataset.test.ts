@@ -198,6 +198,8 @@ describe('shard arguments', () => {
     expect(splitKey('.hidden')).toBeNull();
     expect(splitKey('dir.d/noext')).toBeNull();
     expect(splitKey('k.')).toEqual({ key: 'k', ext: '' });
+    // A dot just before the slash belongs to the folder, not to the basename.
+    expect(splitKey('v1./k0.txt')).toEqual({ key: 'v1./k0', ext: 'txt' });
   });
 });
 
@@ -239,6 +241,23 @@ describe('reading one shard from disk', () => {
     await collect(f);
     expect(spy).toHaveBeenCalledTimes(1);
     expect(spy.mock.calls[0]![0]).toMatch(/^coca: warning: shard .*cut\.tar: truncated/);
+  });
+
+  it('gives no sample for a shard without a keyed member, and tells nothing', async () => {
+    const f = write('read/keyless.tar', await tarOf([{ name: 'd', type: 'directory' }, { name: 'README', data: Buffer.from('no key') }]));
+    const lines: string[] = [];
+    expect(await collect(f, { warn: (l) => lines.push(l) })).toEqual([]);
+    expect(await collect(write('read/empty.tar', await tarOf([])), { warn: (l) => lines.push(l) })).toEqual([]);
+    expect(lines).toEqual([]);
+  });
+
+  it('does not take an error its reader is handed (a consumer’s throw) for a failing shard', async () => {
+    const f = write('read/thrown.tar', await tarOf(simple(3)));
+    const lines: string[] = [];
+    const it = readShard(f, { warn: (l) => lines.push(l) });
+    expect(summary((await it.next()).value as RawSample)).toBe('0:k0:png+txt');
+    await expect(it.throw(new Error('the consumer stopped'))).rejects.toThrow(new Error('the consumer stopped'));
+    expect(lines).toEqual([]);
   });
 
   it('names a shard that is not there, without trying again', async () => {
@@ -322,6 +341,35 @@ describe('reading one shard over http', () => {
     expect(took).toBeLessThan(2500);
   });
 
+  it('names an answer without a body in one line, without trying again', async () => {
+    plans.set('/nobody.tar', [204]);
+    const lines: string[] = [];
+    expect(await collect(`${base}/nobody.tar`, { backoffMs: 1, warn: (l) => lines.push(l) })).toEqual([]);
+    expect(hits.get('/nobody.tar')).toBe(1);
+    expect(lines).toEqual([`warning: shard ${base}/nobody.tar: HTTP 204 No Content; 0 samples read from it, the rest skipped; pass --strict to stop instead`]);
+  });
+
+  it('closes the download when the reader is stopped early', async () => {
+    // A server that sends sample k0 and the first header of k1, then holds the connection open.
+    let closed!: () => void;
+    const done = new Promise<'closed'>((r) => (closed = () => r('closed')));
+    const held = http.createServer((_req, res) => {
+      res.on('close', closed);
+      res.writeHead(200);
+      res.write(body.subarray(0, 2 * 1024 + 512));
+    });
+    await new Promise<void>((r) => held.listen(0, '127.0.0.1', r));
+    try {
+      const it = readShard(`http://127.0.0.1:${(held.address() as AddressInfo).port}/held.tar`, { tries: 1 });
+      expect(summary((await it.next()).value as RawSample)).toBe('0:k0:png+txt');
+      await it.return(undefined);
+      expect(await Promise.race([done, new Promise((r) => setTimeout(() => r('still open'), 3000))])).toBe('closed');
+    } finally {
+      held.closeAllConnections();
+      await new Promise<void>((r) => held.close(() => r()));
+    }
+  });
+
   it('does not try a missing shard again, and strict stops at it', async () => {
     plans.set('/gone.tar', [404]);
     const lines: string[] = [];
@@ -349,6 +397,56 @@ describe('reading one shard over http', () => {
       expect(lines).toEqual(['warning: shard http://silent.invalid/x.tar: no answer within 60 s after 2 tries; 0 samples read from it, the rest skipped; pass --strict to stop instead']);
     } finally {
       vi.useRealTimers();
+      vi.unstubAllGlobals();
+    }
+  });
+
+  it('lets a body stream past the minute the answer had: the wait for an answer ends with it', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    // As fetch does, aborting the request's signal fails a body still streaming.
+    vi.stubGlobal('fetch', async (_url: string, o: { signal: AbortSignal }) => {
+      let sent = 0;
+      const stream = new ReadableStream<Uint8Array>({
+        start(c) {
+          o.signal.addEventListener('abort', () => c.error(new DOMException('This operation was aborted', 'AbortError')));
+        },
+        async pull(c) {
+          // The first half at once, the rest after 61 s.
+          if (sent === 1) await new Promise((r) => setTimeout(r, 61_000));
+          if (sent >= 2) return c.close();
+          c.enqueue(new Uint8Array(sent === 0 ? body.subarray(0, 2048) : body.subarray(2048)));
+          sent++;
+        },
+      });
+      return new Response(stream, { status: 200 });
+    });
+    try {
+      const lines: string[] = [];
+      const got = collect('http://slow.invalid/x.tar', { tries: 1, warn: (l) => lines.push(l) });
+      await vi.advanceTimersByTimeAsync(62_000);
+      expect((await got).map(summary)).toEqual(['0:k0:png+txt', '1:k1:png+txt', '2:k2:png+txt', '3:k3:png+txt', '4:k4:png+txt']);
+      expect(lines).toEqual([]);
+      expect(vi.getTimerCount()).toBe(0);
+    } finally {
+      vi.useRealTimers();
+      vi.unstubAllGlobals();
+    }
+  });
+
+  it('names a failed request by its error when it gives no cause, and an answer without a reason phrase by its status', async () => {
+    vi.stubGlobal('fetch', async () => {
+      throw new Error('socket hang up');
+    });
+    try {
+      const lines: string[] = [];
+      await collect('http://h.invalid/a.tar', { tries: 2, backoffMs: 1, warn: (l) => lines.push(l) });
+      expect(lines).toEqual(['warning: shard http://h.invalid/a.tar: cannot connect (socket hang up) after 2 tries; 0 samples read from it, the rest skipped; pass --strict to stop instead']);
+      // HTTP/2 answers carry no reason phrase: the line has no trailing space.
+      vi.stubGlobal('fetch', async () => new Response('gone', { status: 410 }));
+      lines.length = 0;
+      await collect('http://h.invalid/b.tar', { backoffMs: 1, warn: (l) => lines.push(l) });
+      expect(lines).toEqual(['warning: shard http://h.invalid/b.tar: HTTP 410; 0 samples read from it, the rest skipped; pass --strict to stop instead']);
+    } finally {
       vi.unstubAllGlobals();
     }
   });
@@ -405,6 +503,12 @@ describe('pairs', () => {
     expect(pairOf(sample({ png: 'p', json: 'null' }, 'k6'), p)).toBeNull();
     const arr = pairOf(sample({ png: 'p', txt: 'x', json: '[1]' }), p)!;
     expect('json' in arr).toBe(false);
+    // Nor is a number, a string or true (JSON, but no object): the pair keeps its txt captions and no json.
+    for (const scalar of ['5', '"caption"', 'true']) {
+      const q = pairOf(sample({ png: 'p', txt: 'x', json: scalar }), p)!;
+      expect(q.captions, scalar).toEqual(['x']);
+      expect('json' in q, scalar).toBe(false);
+    }
     expect(p.count('samples without a caption (txt or json "caption")')).toBe(4);
     expect(p.count('samples without a caption (txt or json "alt")')).toBe(1);
     expect(p.count('samples whose json is not JSON')).toBe(1);
