@@ -114,8 +114,10 @@ export async function buildBuiltin(opts: BuildOptions): Promise<BuildResult> {
   const splits = splitPairs(pairs, seed);
 
   const tmp = `${opts.out}.tmp-${process.pid}`;
-  fs.rmSync(tmp, { recursive: true, force: true });
   try {
+    // What an interrupted build of this process left goes first; inside the try, as the suffix
+    // alone can make the name too long for the file system (--out itself passed the checks).
+    fs.rmSync(tmp, { recursive: true, force: true });
     fs.mkdirSync(tmp, { recursive: true });
   } catch (e) {
     throw new DataError(`cannot create ${tmp} (${fsReason(e)}); choose an --out you can write to`);

@@ -13,9 +13,12 @@ export interface Miniature {
   broken?: boolean;
   /** Tux Paint's .txt without its Russian line. */
   noRussianStamp?: boolean;
+  /** Cache keys left out (a source that would have to be fetched). */
+  without?: string[];
 }
 
-function cached(cache: string, key: string, files: Record<string, string | Buffer>): void {
+function cached(cache: string, key: string, files: Record<string, string | Buffer>, o: Miniature = {}): void {
+  if (o.without?.includes(key)) return;
   const dir = path.join(cache, 'sources', key);
   for (const [rel, data] of Object.entries(files)) {
     fs.mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true });
@@ -28,10 +31,11 @@ const json = (x: unknown) => JSON.stringify(x);
 
 /** Writes the miniature packages under `cache` (COCA_CACHE). */
 export async function writeMiniatureSources(cache: string, o: Miniature = {}): Promise<void> {
+  const put = (key: string, files: Record<string, string | Buffer>) => cached(cache, key, files, o);
   const png = async (r: number) => (o.broken ? 'not a PNG' : await sharp({ create: { width: 6, height: 6, channels: 3, background: { r, g: 40, b: 200 } } }).png().toBuffer());
   const webp = async (r: number) => (o.broken ? 'not a WebP' : await sharp({ create: { width: 6, height: 6, channels: 3, background: { r, g: 90, b: 10 } } }).webp().toBuffer());
   const svg = (fill: string) => (o.broken ? 'not an SVG' : `<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect width="10" height="10" fill="${fill}"/></svg>`);
-  cached(cache, 'npm-emojibase-data-17.0.0', {
+  put('npm-emojibase-data-17.0.0', {
     'package/en/data.json': json([
       { label: 'dog face', hexcode: '1F436' },
       { label: 'cat face', hexcode: '1F431' },
@@ -44,12 +48,12 @@ export async function writeMiniatureSources(cache: string, o: Miniature = {}): P
     'package/zh/data.json': '[]',
     'package/ms/data.json': '[]',
   });
-  cached(cache, 'npm-openmoji-17.0.0', {
+  put('npm-openmoji-17.0.0', {
     'package/data/openmoji.json': json([{ hexcode: '1F436', annotation: 'dog face', skintone: '', skintone_base_hexcode: '' }]),
     'package/color/svg/1F436.svg': svg('#a00'),
   });
   for (const style of ['google', 'twitter'] as const) {
-    cached(cache, `npm-emoji-datasource-${style}-16.0.0`, {
+    put(`npm-emoji-datasource-${style}-16.0.0`, {
       'package/emoji.json': json([
         { unified: '1F44B', image: '1f44b.png', skin_variations: { '1F3FB': { unified: '1F44B-1F3FB', image: '1f44b-1f3fb.png' } } },
         { unified: '1F436', image: '1f436.png' },
@@ -61,13 +65,13 @@ export async function writeMiniatureSources(cache: string, o: Miniature = {}): P
       [`package/img/${style}/64/1f431.png`]: await png(40),
     });
   }
-  cached(cache, 'npm-lobehub-fluent-emoji-3d-1.1.0', { 'package/assets/1f436.webp': await webp(50), 'package/assets/1f431.webp': await webp(60) });
-  cached(cache, 'npm-iconify-json-game-icons-1.2.4', {
+  put('npm-lobehub-fluent-emoji-3d-1.1.0', { 'package/assets/1f436.webp': await webp(50), 'package/assets/1f431.webp': await webp(60) });
+  put('npm-iconify-json-game-icons-1.2.4', {
     'package/icons.json': json({ width: 16, height: 16, icons: { 'sitting-dog': { body: '<path d="M0 0h8v8z"/>' }, 'axe-in-stump': { body: '<path d="M8 8h8v8z"/>' }, 'tall-tower': { body: '<path d="M0 8h8v8z"/>' } } }),
     'package/info.json': '{}',
   });
   const s = 'usr/share/tuxpaint/stamps';
-  cached(cache, 'deb-tuxpaint-stamps-default', {
+  put('deb-tuxpaint-stamps-default', {
     [`${s}/nature/tree.txt`]: o.noRussianStamp ? 'A tree\n' : 'A tree\nru.utf8=Дерево\n',
     [`${s}/nature/tree.png`]: await png(70),
   });
@@ -77,7 +81,7 @@ export async function writeMiniatureSources(cache: string, o: Miniature = {}): P
     return zlib.gzipSync(Buffer.concat([b, Buffer.from(body)]));
   };
   const d = 'usr/share/datasets/fashion-mnist';
-  cached(cache, 'deb-dataset-fashion-mnist', {
+  put('deb-dataset-fashion-mnist', {
     [`${d}/t10k-images-idx3-ubyte.gz`]: idx(0x803, [5, 2, 2], Array.from({ length: 20 }, (_, i) => i * 12)),
     [`${d}/t10k-labels-idx1-ubyte.gz`]: idx(0x801, [5], [0, 1, 2, 3, 9]),
   });

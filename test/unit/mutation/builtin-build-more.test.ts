@@ -10,6 +10,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { buildBuiltin, type BuildPreset } from '../../../src/data/builtin/build.ts';
 import { FMNIST_CLASSES } from '../../../src/data/builtin/fmnist.ts';
+import { DataError } from '../../../src/data/errors.ts';
 import { readItems, writeMiniatureSources, type Item } from './builtin-build-fixture.ts';
 
 let root: string;
@@ -84,6 +85,28 @@ describe.skipIf(installed)('buildBuiltin: languages, tones, every icon and pictu
     expect(Math.abs(manifest.build.seconds * 10 - Math.round(manifest.build.seconds * 10))).toBeLessThan(1e-9);
     expect(manifest.build.skipped).toBe(0);
     expect(log.some((l) => l.startsWith('warning'))).toBe(false);
+  });
+
+  it("passes its log to the fetches: a source missing from the cache is announced before npm is asked for it (no npm here, so the build stops, leaving nothing)", async () => {
+    await writeMiniatureSources(path.join(root, 'cache'), { without: ['npm-iconify-json-game-icons-1.2.4'] });
+    const preset: BuildPreset = { name: 'builtin-fetch', sizes: [4], emojiStyles: ['twitter'], tones: false, vocabSize: 300, multilingualVocabSize: 400, fmnist: 2, languages: ['en'] };
+    const log: string[] = [];
+    await expect(buildBuiltin({ preset, out: path.join(root, 'out'), seed: 3, log: (l) => log.push(l) })).rejects.toThrow(/^could not fetch @iconify-json\/game-icons@1\.2\.4 with npm pack /);
+    expect(log).toEqual(['fetching @iconify-json/game-icons@1.2.4 from the npm registry']);
+    expect(fs.readdirSync(root)).toEqual(['cache']);
+  });
+
+  it('an --out whose temporary sibling is a name too long for the file system: one line naming it, nothing left behind', async () => {
+    await writeMiniatureSources(path.join(root, 'cache'));
+    const preset: BuildPreset = { name: 'builtin-long', sizes: [4], emojiStyles: ['twitter'], tones: false, vocabSize: 300, multilingualVocabSize: 400, fmnist: 2, languages: ['en'] };
+    // 250 characters pass as a folder name (at most 255); with ".tmp-<pid>" added they do not.
+    const out = path.join(root, 'o'.repeat(250));
+    const tmp = `${out}.tmp-${process.pid}`;
+    const err = await buildBuiltin({ preset, out, seed: 3 }).then(() => null, (e: Error) => e);
+    expect(err).toBeInstanceOf(DataError);
+    expect(err!.message.startsWith(`cannot create ${tmp} (ENAMETOOLONG`)).toBe(true);
+    expect(err!.message).toMatch(/^[^\n]*\); choose an --out you can write to$/);
+    expect(fs.readdirSync(root)).toEqual(['cache']);
   });
 
   it('refuses a build whose training split came out empty (every picture undecodable), leaving nothing behind', async () => {
