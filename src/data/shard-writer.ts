@@ -127,6 +127,14 @@ function removeOldShards(out: string): void {
  * (`i18n`, as the built set stores them) where the dataset has any: a multilingual set packed
  * into shards trains and evaluates in all its languages, as it does from the folder.
  */
+/**
+ * Digits in the shards' names (`00000.tar`) and the samples' keys (`000000.png`): those of the
+ * last number, at least 5 and 6, so that names sort in number order within a split.
+ */
+export function nameWidths(shards: number, samples: number): { width: number; keyWidth: number } {
+  return { width: Math.max(5, String(shards - 1).length), keyWidth: Math.max(6, String(samples - 1).length) };
+}
+
 export function sampleJson(ds: Dataset, i: number): Record<string, unknown> {
   const caps = ds.captions(i);
   const meta = ds.meta(i);
@@ -172,8 +180,7 @@ export async function writeShards(where: string, out: string, o: WriteShardsOpti
     const dir = path.join(out, split);
     fs.mkdirSync(dir, { recursive: true });
     const count = Math.ceil(ds.length / o.perShard);
-    const width = Math.max(5, String(count - 1).length);
-    const keyWidth = Math.max(6, String(ds.length - 1).length);
+    const { width, keyWidth } = nameWidths(count, ds.length);
     const order = o.shuffle === false ? Uint32Array.from({ length: ds.length }, (_, i) => i) : permutation(ds.length, new Rng(mixSeed(o.seed ?? 0, hashString(split), 0x5a4d)));
     for (let s = 0; s < count; s++) {
       const from = s * o.perShard;
