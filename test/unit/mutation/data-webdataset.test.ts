@@ -260,6 +260,21 @@ describe('reading one shard from disk', () => {
     expect(lines).toEqual([]);
   });
 
+  it('names a truncated shard by what cut it short even when its consumer is slow', async () => {
+    // The reader waits at a sample while the archive's end is met: the member it then goes on
+    // reading was destroyed meanwhile ("Stream was destroyed"), which is not the failure to name.
+    const whole = await tarOf(simple(4));
+    const f = write('read/cut-slow.tar', whole.subarray(0, 4 * 1024 + 512 + 3));
+    const lines: string[] = [];
+    let n = 0;
+    for await (const _ of readShard(f, { warn: (l) => lines.push(l) })) {
+      n++;
+      await new Promise((r) => setTimeout(r, 150));
+    }
+    expect(n).toBe(2);
+    expect(lines).toEqual([`warning: shard ${f}: truncated (Unexpected end of data); 2 samples read from it, the rest skipped; pass --strict to stop instead`]);
+  });
+
   it('names a shard that is not there, without trying again', async () => {
     const lines: string[] = [];
     const f = path.join(root, 'read/none.tar');
@@ -329,6 +344,19 @@ describe('reading one shard over http', () => {
     expect((await collect(`${base}/cut.tar`, { tries: 2, backoffMs: 1, warn: (l) => cut.push(l) })).map(summary)).toEqual(['0:k0:png+txt']);
     expect(cut).toHaveLength(1);
     expect(cut[0]).toMatch(new RegExp(`^warning: shard ${base}/cut\\.tar: (truncated \\(|).*after 2 tries; 1 samples read from it`));
+  });
+
+  it('names a dropped download by its failure even when the consumer is slow', async () => {
+    plans.set('/drop-slow.tar', ['cut']);
+    const lines: string[] = [];
+    let n = 0;
+    for await (const _ of readShard(`${base}/drop-slow.tar`, { tries: 1, warn: (l) => lines.push(l) })) {
+      n++;
+      await new Promise((r) => setTimeout(r, 150));
+    }
+    // Cut after three members: k0 whole, k1's picture; k1 is never handed out.
+    expect(n).toBe(1);
+    expect(lines).toEqual([`warning: shard ${base}/drop-slow.tar: truncated (terminated); 1 samples read from it, the rest skipped; pass --strict to stop instead`]);
   });
 
   it('waits longer before each retry', async () => {
