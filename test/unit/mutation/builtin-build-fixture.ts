@@ -15,6 +15,8 @@ export interface Miniature {
   noRussianStamp?: boolean;
   /** Cache keys left out (a source that would have to be fetched). */
   without?: string[];
+  /** Game icons' slugs (default three). */
+  icons?: string[];
 }
 
 function cached(cache: string, key: string, files: Record<string, string | Buffer>, o: Miniature = {}): void {
@@ -67,7 +69,7 @@ export async function writeMiniatureSources(cache: string, o: Miniature = {}): P
   }
   put('npm-lobehub-fluent-emoji-3d-1.1.0', { 'package/assets/1f436.webp': await webp(50), 'package/assets/1f431.webp': await webp(60) });
   put('npm-iconify-json-game-icons-1.2.4', {
-    'package/icons.json': json({ width: 16, height: 16, icons: { 'sitting-dog': { body: '<path d="M0 0h8v8z"/>' }, 'axe-in-stump': { body: '<path d="M8 8h8v8z"/>' }, 'tall-tower': { body: '<path d="M0 8h8v8z"/>' } } }),
+    'package/icons.json': json({ width: 16, height: 16, icons: Object.fromEntries((o.icons ?? ['sitting-dog', 'axe-in-stump', 'tall-tower']).map((slug, i) => [slug, { body: `<path d="M${i % 8} 0h8v8z"/>` }])) }),
     'package/info.json': '{}',
   });
   const s = 'usr/share/tuxpaint/stamps';

@@ -11,6 +11,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { buildBuiltin, type BuildPreset } from '../../../src/data/builtin/build.ts';
 import { FMNIST_CLASSES } from '../../../src/data/builtin/fmnist.ts';
 import { DataError } from '../../../src/data/errors.ts';
+import { hashString } from '../../../src/data/rng.ts';
 import { readItems, writeMiniatureSources, type Item } from './builtin-build-fixture.ts';
 
 let root: string;
@@ -85,6 +86,59 @@ describe.skipIf(installed)('buildBuiltin: languages, tones, every icon and pictu
     expect(Math.abs(manifest.build.seconds * 10 - Math.round(manifest.build.seconds * 10))).toBeLessThan(1e-9);
     expect(manifest.build.skipped).toBe(0);
     expect(log.some((l) => l.startsWith('warning'))).toBe(false);
+    // Every picture written (no concurrency given: the defaults decode them), at count × 4² × 3 bytes.
+    for (const [split, list] of Object.entries(items)) expect(fs.statSync(path.join(out, `${split}.4px.u8`)).size, split).toBe(list.length * 4 * 4 * 3);
+    // All icons kept: in each split as the package lists them (by name), no seeded reordering.
+    for (const list of Object.values(items)) {
+      const icons = list.filter((i) => i.id.startsWith('game-icons/')).map((i) => i.id);
+      expect(icons).toEqual([...icons].sort());
+    }
+    expect(seen.filter((i) => i.id.startsWith('game-icons/')).length).toBe(3);
+  });
+
+  it('keeps the game icons of least seeded hash; warns of the undecodable pictures naming the first three; refuses to replace what another command wrote meanwhile, or a build beside files of its own', async () => {
+    const slugs = ['acorn', 'bat', 'castle', 'dragon', 'eagle', 'forge'];
+    await writeMiniatureSources(path.join(root, 'cache'), { broken: true, noRussianStamp: true, icons: slugs });
+    const preset: BuildPreset = { name: 'builtin-icons', sizes: [4], emojiStyles: ['google', 'twitter'], tones: false, gameIcons: 4, vocabSize: 300, multilingualVocabSize: 400, fmnist: 1, languages: ['en'] };
+    const out = path.join(root, 'out');
+    const log: string[] = [];
+    const { manifest } = await buildBuiltin({ preset, out, seed: 4, log: (l) => log.push(l) });
+    const ids = ['train', 'val', 'test-concept'].flatMap((s) => readItems(path.join(out, `${s}.jsonl`)).map((i) => i.id));
+    // The four of least hashString(id, seed), written out here, not the package's first four.
+    const hashed = slugs.map((s) => `game-icons/${s}`).sort((a, b) => hashString(a, 4) - hashString(b, 4));
+    expect(ids.sort()).toEqual(hashed.slice(0, 4).sort());
+    expect(hashed.slice(0, 4).sort()).not.toEqual(hashed.slice(0, 4).map((_, i) => `game-icons/${slugs[i]}`)); // not vacuous
+    // Google's and Twemoji's three emoji each, and the stamp: 7 undecodable, the first 3 named.
+    expect(manifest.build.skipped).toBe(7);
+    const warnings = log.filter((l) => l.startsWith('warning'));
+    expect(warnings).toHaveLength(1);
+    const [, count, first] = /^warning: skipped (\d+) pictures that could not be decoded, first: (.+)$/.exec(warnings[0]!)!;
+    expect(count).toBe('7');
+    expect(first!.split('; ').map((x) => x.slice(0, x.indexOf(' ('))).every((id) => /^(google|twitter)\/1f|^tuxpaint\//.test(id))).toBe(true);
+    expect(first!.split('; ')).toHaveLength(3);
+
+    // Four files a build does not write: the build stays, the message names three of them.
+    const mine = ['a.txt', 'b.txt', 'c.txt', 'd.txt'];
+    for (const f of mine) fs.writeFileSync(path.join(out, f), f);
+    const err = await buildBuiltin({ preset, out, seed: 4 }).then(() => null, (e: Error) => e);
+    const listed = /holds files a build does not write \((.+)\); move them out/.exec(err?.message ?? '')?.[1]?.split(', ');
+    expect(listed).toHaveLength(3);
+    for (const f of listed ?? []) expect(mine).toContain(f);
+    expect(fs.readdirSync(root).sort()).toEqual(['cache', 'out']);
+
+    // Another command's output appearing at --out while the build runs is not replaced.
+    const other = path.join(root, 'other');
+    let claimed = false;
+    const claim = () => {
+      if (claimed) return;
+      claimed = true;
+      fs.mkdirSync(other);
+      fs.writeFileSync(path.join(other, '.coca-output.json'), JSON.stringify({ command: 'coca train' }));
+    };
+    await expect(buildBuiltin({ preset, out: other, seed: 4, progress: claim })).rejects.toThrow(`--out ${other} holds the output of 'coca train', not of 'coca data build'; name a new folder`);
+    expect(claimed).toBe(true);
+    expect(fs.readdirSync(other)).toEqual(['.coca-output.json']);
+    expect(fs.readdirSync(root).sort()).toEqual(['cache', 'other', 'out']);
   });
 
   it("passes its log to the fetches: a source missing from the cache is announced before npm is asked for it (no npm here, so the build stops, leaving nothing)", async () => {
