@@ -149,6 +149,16 @@ const fwdRows = (D: number) => Math.max(1, Math.min(8, Math.floor(128 / D)));
 const bwdRows = (D: number) => Math.max(1, Math.min(4, Math.floor(64 / D)));
 const LOG2E = Math.LOG2E;
 
+/**
+ * The forward's R (rows per lane for 'rows', per workgroup for 'dims'): as many as the registers
+ * allow, but no more than the queries need — a decoding step (Lq = 1) would otherwise compute
+ * SG·R clamped copies of its one row (32 at HD = 32). A row's sums do not depend on R, so the bits
+ * do not either (the cached decode stays equal to recomputation).
+ */
+export function fusedForwardRows(gpu: Gpu, layout: FusedLayout, D: number, Lq: number): number {
+  return layout === 'rows' ? Math.min(fwdRows(D), Math.ceil(Lq / gpu.subgroupSize)) : Math.min(dimsRows(gpu, D, 2), Lq);
+}
+
 export function attentionPathAvailable(gpu: Gpu, path: AttentionPath, D: number): boolean {
   if (path === 'unfused') return true;
   return gpu.has('subgroups') && gpu.subgroupSize > 0 && gpu.subgroupSize <= 64 && D <= MAX_FUSED_D && D % 4 === 0;
@@ -282,7 +292,7 @@ export function attention(gpu: Gpu, c: AttentionCall): AttentionSaved {
 
   if (path === 'fused') {
     const layout = fusedLayoutOf(gpu, c);
-    const R = layout === 'rows' ? fwdRows(D) : dimsRows(gpu, D, 2);
+    const R = fusedForwardRows(gpu, layout, D, Lq);
     const wg = [Math.ceil(Lq / (layout === 'rows' ? gpu.subgroupSize * R : R)), B * H] as [number, number];
     // In-kernel append only where one workgroup holds every query row of its (batch, head).
     const inKernel = !!news && wg[0] === 1;

@@ -143,14 +143,17 @@ fn matmul_regblock(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_i
 // then normalises each A element as it loads it, with the layernorm kernel's expression: the
 // product sees the bits the layernorm kernel would have written.
 @compute @workgroup_size(64, 1, 1)
-fn matmul_skinny(@builtin(global_invocation_id) gid: vec3u, @builtin(local_invocation_index) tid: u32) {
+fn matmul_skinny(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) tid: u32) {
   let nBase = gid.x * SN;
   let mBase = gid.y * MR;
   let a0 = p.offA + gid.z * p.strideA;
   //#if LN
   // Before the early return below: the barriers need every invocation.
   for (var i = 0u; i < MR; i++) {
-    let row = a0 + min(mBase + i, p.M - 1u) * p.lda;
+    // Rows past M are never stored: no statistics for them. (wg.y = gid.y, the workgroup being
+    // one row high; the workgroup id is what the uniformity analysis accepts before a barrier.)
+    if (wg.y * MR + i >= p.M) { break; }
+    let row = a0 + (mBase + i) * p.lda;
     var v: array<vec4f, VPT>;
     if (tid < WG) {
       for (var k = 0u; k < VPT; k++) {

@@ -77,7 +77,10 @@ fn matmul_subgroup(@builtin(workgroup_id) wg: vec3u,
   }
   //#end
   for (var r = 0u; r < TM; r++) {
-    let m = min(mBase + r, p.M - 1u);
+    // Rows past M are never stored: their statistics (a serial row reduction each, the prologue's
+    // cost) are skipped. Uniform over the workgroup, so every invocation still meets the barriers.
+    if (mBase + r >= p.M) { break; }
+    let m = mBase + r;
     let row = a0 + m * p.lda;
     var v: array<vec4f, VPT>;
     if (li < WG) {

@@ -3,14 +3,15 @@
 // and values, the ln_finals before the projections). The layernorm rides in the product's prologue
 // (kernels/matmul.ts, MatmulCall.layernorm) and costs no dispatch where the product's kernel has
 // such a prologue:
-// - nothing needs a gradient and the product runs on the skinny kernel (a decoding step's rows);
+// - nothing needs a gradient and the product runs on the skinny kernel (a decoding step's rows)
+//   or, not batched, on the subgroup kernel (16 rows and more: a batch of captions, inference);
 // - a tape records (training) and the product runs on the subgroup kernel, which then also writes
 //   the normalised rows, means and 1/σ that the layernorm kernel would have written, for the
 //   backward (dW reads the rows, layernorm's backward x, means and 1/σ): the layernorm's backward
 //   is recorded here as if it had run (TapeOptions.fuseLayernorm turns this off).
 // Elsewhere it is the ordinary layernorm op. All give the same bits: the prologue sums the
 // statistics and normalises with the layernorm kernel's own code.
-import { matmulFusesLayernorm, matmulLayernormVariant, type MatmulCall } from '../../../kernels/matmul.ts';
+import { matmulLayernormVariant, type MatmulCall } from '../../../kernels/matmul.ts';
 import { ShapeError } from '../../gpu/errors.ts';
 import { precisionOf } from '../precision.ts';
 import { needsGrad } from '../tape.ts';
@@ -47,7 +48,12 @@ export function productInput(input: ProductInput, N: number, others: (Tensor | n
   const prologue = { gamma: { buffer: norm.weight.buffer, offset: norm.weight.offset }, beta: { buffer: norm.bias.buffer, offset: norm.bias.offset } };
   if (precisionOf(gpu) !== 'f32') return unfused(input);
   const tape = needsGrad(x, norm.weight, norm.bias, ...others);
-  if (!tape) return matmulFusesLayernorm(gpu, M, N, K) ? { x, read: x, layernorm: prologue } : unfused(input);
+  if (!tape) {
+    // Without a gradient nothing needs the layernorm's outputs: any kernel with the prologue takes
+    // it (skinny for a decoding step's few rows, subgroup from 16 rows: a batch of captions).
+    const v = matmulLayernormVariant(gpu, M, N, K);
+    return v === 'skinny' || (v === 'subgroup' && !batched) ? { x, read: x, layernorm: prologue } : unfused(input);
+  }
   if (batched || !tape.fusesLayernorm || !needsGrad(x, norm.weight, norm.bias) || matmulLayernormVariant(gpu, M, N, K) !== 'subgroup') return unfused(input);
   // One buffer for the three outputs: the kernel writes them through one binding.
   const all = Tensor.empty(gpu, [M * K + 2 * M], 'layernorm');
