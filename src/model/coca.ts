@@ -10,7 +10,7 @@ import { releaseTokenIds, uploadTokenIds, type TokenIds } from '../tensor/ids.ts
 import { attentionPathAvailable, type AttentionPath } from '../tensor/ops/attention.ts';
 import { embedding } from '../tensor/ops/embedding.ts';
 import { linear, matmul } from '../tensor/ops/linear.ts';
-import { addBroadcastRow, concatSeq, sliceSeq } from '../tensor/ops/sequence.ts';
+import { concatSeq, sliceSeq } from '../tensor/ops/sequence.ts';
 import { narrowRows, reshape } from '../tensor/ops/shape.ts';
 import { Tensor } from '../tensor/tensor.ts';
 import { Rng } from '../util/prng.ts';
@@ -241,8 +241,8 @@ export class CocaModel {
     if (position < 0 || position >= t.context_length) throw new ShapeError(`decodeStep: position ${position} is outside the context of ${t.context_length}`);
     const ids = uploadTokenIds(this.gpu, tokens, { shape: [N, 1], vocab: t.vocab_size, label: 'step.ids' });
     try {
-      let x = embedding(ps.get('text.token_embedding.weight'), ids);
-      x = addBroadcastRow(x, narrowRows(ps.get('text.positional_embedding'), position, 1));
+      // The position's row is added in the gather's pass (no dispatch of its own).
+      let x = embedding(ps.get('text.token_embedding.weight'), ids, narrowRows(ps.get('text.positional_embedding'), position, 1));
       for (let i = 0; i < t.layers; i++) {
         x = block(ps, `text.transformer.resblocks.${i}`, x, { heads: t.heads, causal: true, path: this.pathFor(t.width, t.heads), cache: caches.text[i] });
       }
