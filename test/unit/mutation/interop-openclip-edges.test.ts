@@ -9,8 +9,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InteropError } from '../../../src/interop/errors.ts';
-import { cocaConfigOf, importOpenClip } from '../../../src/interop/openclip.ts';
-import { FIXTURE, HUB, writeSt } from './interop-st.ts';
+import { cocaConfigOf, exportOpenClip, importOpenClip } from '../../../src/interop/openclip.ts';
+import { copy, FIXTURE, HUB, withVocab, writeSt, type T } from './interop-st.ts';
 
 let tmp: string;
 let n = 0;
@@ -30,10 +30,10 @@ function refusal(f: () => unknown): string {
   expect(err).toBeInstanceOf(InteropError);
   return (err as Error).message;
 }
-function hubFolder(cfgText: string | null): string {
+function hubFolder(cfgText: string | null, tensors: Map<string, T> = FIXTURE): string {
   const dir = fresh('hub');
   fs.mkdirSync(dir);
-  writeSt(path.join(dir, 'open_clip_model.safetensors'), FIXTURE);
+  writeSt(path.join(dir, 'open_clip_model.safetensors'), tensors);
   if (cfgText !== null) fs.writeFileSync(path.join(dir, 'open_clip_config.json'), cfgText);
   return dir;
 }
@@ -77,5 +77,57 @@ describe('openclip.ts: refusals in full', () => {
     // model_cfg null or 0: not a hub config either, the same refusal of the stray key.
     fs.writeFileSync(odd, JSON.stringify({ ...HUB.model_cfg, model_cfg: null }));
     expect(refusal(() => importOpenClip(hubFolder(null), fresh('o'), odd))).toMatch(/: model_cfg: unknown key/);
+  });
+});
+
+describe('openclip.ts: import', () => {
+  it('a non-finite first element is refused as element 0', () => {
+    const broken = copy(FIXTURE);
+    broken.get('logit_scale')!.data[0] = NaN;
+    const hub = hubFolder(JSON.stringify(HUB), broken);
+    const o = fresh('o');
+    expect(refusal(() => importOpenClip(hub, o))).toBe(`${path.join(hub, 'open_clip_model.safetensors')}: tensor "logit_scale" holds NaN (element 0); the weights are broken: download them again`);
+    expect(fs.existsSync(o)).toBe(false);
+  });
+
+  it("CLIP's vocabulary (49,408): CLIP's tokenizer written beside, returned as 'clip', no note", () => {
+    const cfg = { ...HUB, model_cfg: { ...HUB.model_cfg, text_cfg: { ...HUB.model_cfg['text_cfg'], vocab_size: 49408 }, multimodal_cfg: { ...HUB.model_cfg['multimodal_cfg'], vocab_size: 49408, mlp_ratio: 4 } } };
+    const out = fresh('clip');
+    const r = importOpenClip(hubFolder(JSON.stringify(cfg), withVocab(49408)), out);
+    expect([r.tokenizer, r.notes]).toEqual(['clip', []]);
+    expect(fs.readdirSync(out).sort()).toEqual(['.coca-output.json', 'config.json', 'manifest.json', 'model.safetensors', 'tokenizer.json']);
+    // open_clip's SimpleTokenizer: 49,408 ids, <start_of_text> 49406 and <end_of_text> 49407.
+    const tok = JSON.parse(fs.readFileSync(path.join(out, 'tokenizer.json'), 'utf8')) as { model: { vocab: Record<string, number> }; added_tokens: { id: number; content: string }[] };
+    expect(Object.keys(tok.model.vocab)).toHaveLength(49408);
+    expect(tok.added_tokens.map((a) => [a.content, a.id])).toEqual([['<start_of_text>', 49406], ['<end_of_text>', 49407]]);
+  });
+});
+
+describe('openclip.ts: export', () => {
+  it('a tensor stored as F16 in the checkpoint is refused as not F32, naming it', () => {
+    const dir = fresh('own');
+    importOpenClip(hubFolder(JSON.stringify(HUB)), dir);
+    // The same tensors, text.ln_final.bias as F16 (1.0 is 0x3c00), written by hand; no manifest,
+    // so the folder loads unverified as one written before coca checked its checkpoints.
+    const header: Record<string, unknown> = {};
+    const chunks: Buffer[] = [];
+    let at = 0;
+    for (const [k, t] of FIXTURE) {
+      const half = k === 'text.ln_final.bias';
+      const bytes = half ? Buffer.from(new Uint16Array(t.data.length).fill(0x3c00).buffer) : Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+      header[k] = { dtype: half ? 'F16' : 'F32', shape: t.shape, data_offsets: [at, at + bytes.length] };
+      at += bytes.length;
+      chunks.push(bytes);
+    }
+    let json = JSON.stringify(header);
+    while (json.length % 8) json += ' ';
+    const len = Buffer.alloc(8);
+    len.writeBigUInt64LE(BigInt(json.length));
+    const file = path.join(dir, 'model.safetensors');
+    fs.writeFileSync(file, Buffer.concat([len, Buffer.from(json), ...chunks]));
+    fs.rmSync(path.join(dir, 'manifest.json'));
+    const o = fresh('exp');
+    expect(refusal(() => exportOpenClip(dir, o))).toBe(`${file}: tensor "text.ln_final.bias" is missing or not F32; the checkpoint is damaged: use another one`);
+    expect(fs.existsSync(o)).toBe(false);
   });
 });
