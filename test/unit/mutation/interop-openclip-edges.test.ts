@@ -100,10 +100,30 @@ describe('openclip.ts: import', () => {
     const tok = JSON.parse(fs.readFileSync(path.join(out, 'tokenizer.json'), 'utf8')) as { model: { vocab: Record<string, number> }; added_tokens: { id: number; content: string }[] };
     expect(Object.keys(tok.model.vocab)).toHaveLength(49408);
     expect(tok.added_tokens.map((a) => [a.content, a.id])).toEqual([['<start_of_text>', 49406], ['<end_of_text>', 49407]]);
+    // Exported again: CLIP's tokenizer goes with it and, being CLIP's, needs no note.
+    const exp = fresh('clip-exp');
+    expect(exportOpenClip(out, exp).notes).toEqual([]);
+    expect(JSON.parse(fs.readFileSync(path.join(exp, 'tokenizer.json'), 'utf8'))).toEqual(tok);
   });
 });
 
 describe('openclip.ts: export', () => {
+  it.each([
+    [[5, 5, 9], [5, 5, 9]],
+    [[9, 5, 5], [9, 5, 5]],
+    [[5, 9, 5], [5, 9, 5]],
+    [[6, 6, 6], 6],
+  ])('longest with fill_color %j round trip: written as %j (one int only when all three channels agree)', (fill, want) => {
+    // open_clip's fill_color is an int for all three channels or an RGB list (transform.py); a list
+    // whose channels differ anywhere must stay a list.
+    const imp = fresh('imp');
+    importOpenClip(hubFolder(JSON.stringify({ ...HUB, preprocess_cfg: { ...HUB.preprocess_cfg, resize_mode: 'longest', fill_color: fill } })), imp);
+    const exp = fresh('exp');
+    exportOpenClip(imp, exp);
+    const written = JSON.parse(fs.readFileSync(path.join(exp, 'open_clip_config.json'), 'utf8')) as { preprocess_cfg: Record<string, unknown> };
+    expect([written.preprocess_cfg['resize_mode'], written.preprocess_cfg['fill_color']]).toEqual(['longest', want]);
+  });
+
   it('a tensor stored as F16 in the checkpoint is refused as not F32, naming it', () => {
     const dir = fresh('own');
     importOpenClip(hubFolder(JSON.stringify(HUB)), dir);
