@@ -60,6 +60,11 @@ describe('openclip.ts: refusals in full', () => {
     expect(refusal(() => importOpenClip(hub, fresh('o')))).toBe(`${beside}: not readable JSON (${why}); pass an open_clip model config`);
   });
 
+  it('--config naming neither a file nor a known config: both known names listed', () => {
+    const nope = path.join(tmp, 'nope.json');
+    expect(refusal(() => importOpenClip(hubFolder(null), fresh('o'), nope))).toBe(`--config ${nope}: no such file, nor one of coca_ViT-B-32, coca_ViT-L-14`);
+  });
+
   it('a resize mode coca lacks: every mode coca has, listed', () => {
     const oc = { model: structuredClone(HUB.model_cfg), preprocess: { resize_mode: 'stretch' }, where: 'w.json' };
     expect(refusal(() => cocaConfigOf(oc, []))).toBe('w.json: preprocess resize_mode "stretch" is not one coca has (shortest, longest, squash)');
@@ -149,5 +154,19 @@ describe('openclip.ts: export', () => {
     const o = fresh('exp');
     expect(refusal(() => exportOpenClip(dir, o))).toBe(`${file}: tensor "text.ln_final.bias" is missing or not F32; the checkpoint is damaged: use another one`);
     expect(fs.existsSync(o)).toBe(false);
+  });
+});
+
+describe('openclip.ts: the output folder is not the input', () => {
+  it('import and export refuse an --out inside their input, writing nothing', () => {
+    const hub = hubFolder(JSON.stringify(HUB));
+    const inside = path.join(hub, 'coca');
+    expect(() => importOpenClip(hub, inside)).toThrow(`--out ${inside} lies inside this command's input ${hub}; write the output somewhere else`);
+    expect(fs.existsSync(inside)).toBe(false);
+    const own = fresh('own');
+    importOpenClip(hub, own);
+    const into = path.join(own, 'open_clip');
+    expect(() => exportOpenClip(own, into)).toThrow(`--out ${into} lies inside this command's input ${own}; write the output somewhere else`);
+    expect(fs.existsSync(into)).toBe(false);
   });
 });
