@@ -164,6 +164,12 @@ export class ShardLoader {
   private chain: Promise<unknown> = Promise.resolve();
   private failedAt = new Set<string>();
   private firstFailed: string[] = [];
+  /**
+   * Pictures that failed since the last one decoded. A stream has no end to stop at: when this
+   * passes twice the distinct failures, some pair failed three times, so a whole epoch went by
+   * without one picture decoding, and no later epoch will decode one either.
+   */
+  private failStreak = 0;
   private pool: PrepPool | undefined;
 
   constructor(
@@ -202,6 +208,7 @@ export class ShardLoader {
     void this.cursor.close();
     this.queue = [];
     this.chain = Promise.resolve();
+    this.failStreak = 0;
     this.handed = s;
     this.cursor = new Cursor(this, s);
   }
@@ -262,6 +269,7 @@ export class ShardLoader {
         if (res === true) {
           ({ text: captions[r], lang: langs[r] } = chosen[k]!);
           indices[r] = it.pair.index;
+          this.failStreak = 0;
           return;
         }
         const where = `${it.pair.shard}:${it.pair.key}`;
@@ -271,6 +279,7 @@ export class ShardLoader {
           if (this.firstFailed.length < 3) this.firstFailed.push(where);
           if (this.failedAt.size === 1) this.opts.warn?.(`${res}; skipping it (pass --strict to stop instead)`);
         }
+        if (++this.failStreak > 2 * this.failedAt.size) throw new DataError(`no picture in the ${this.shards.length} shards of ${this.name} could be decoded (${this.firstFailed.join(', ')}${this.failedAt.size > this.firstFailed.length ? ', …' : ''}); check that they are JPEG, PNG or WebP`);
         again.push(r);
       });
       todo = again;

@@ -343,6 +343,30 @@ describe('ShardLoader: samples that cannot be used', () => {
     await quiet.close();
   });
 
+  it('gives up in one line when no picture of the shards decodes, instead of reading them for ever', async () => {
+    const samples: Sample[] = [0, 1, 2].map((k) => ({ key: `c${k}`, png: 'corrupt' as const, txt: `bad ${k}` }));
+    const f = await tarFile(path.join(root, 'hopeless/0.tar'), samples);
+    const line = `no picture in the 1 shards of hopeless could be decoded (${f}:c0, ${f}:c1, ${f}:c2); check that they are JPEG, PNG or WebP`;
+    const hung = (p: Promise<unknown>) => Promise.race([p.then(() => 'handed out', (e: Error) => e), new Promise((r) => setTimeout(() => r('still reading'), 10_000))]);
+    for (const train of [false, true]) {
+      const l = new ShardLoader([f], 'hopeless', opts({ train, prefetch: 0, batchSize: 2, shuffleBuffer: 1 }));
+      expect(await hung(l.next()), `train ${train}`).toEqual(new DataError(line));
+      await l.close();
+    }
+    // One good picture among four bad ones is enough, however the epochs fall: up to eight failures
+    // in a row (the last four of an epoch, the first four of the next) are not yet hopeless.
+    const mixed: Sample[] = [0, 1, 2, 3].map((k) => ({ key: `c${k}`, png: 'corrupt' as const, txt: `bad ${k}` }));
+    mixed.splice(2, 0, { key: 'ok', png: await flatPng(grey(0, 0)), txt: 's0 k0' });
+    const g = await tarFile(path.join(root, 'one-good/0.tar'), mixed);
+    for (const seed of [0, 1, 2, 3]) {
+      const l = new ShardLoader([g], 'one-good', opts({ seed, prefetch: 0, batchSize: 2, shuffleBuffer: 8 }));
+      const got = await take(l, 4);
+      expect(got.flatMap((b) => b.captions)).toEqual(Array(8).fill('s0 k0'));
+      expect(l.skipped).toBe(4);
+      await l.close();
+    }
+  });
+
   it('gives up in one line when no shard has a usable pair, and tells about a shard that cannot be read once', async () => {
     const f = await tarFile(path.join(root, 'none/0.tar'), [{ key: 'a', png: await flatPng(1) }]);
     const missing = path.join(root, 'none/1.tar');
