@@ -72,6 +72,13 @@ const SKINNY_COLS = 4;
 /** skinny's rows per invocation: M rounded up to a power of two, at most 8 (one pipeline each). */
 const skinnyRows = (M: number) => Math.min(8, 2 ** Math.ceil(Math.log2(M)));
 const SUBGROUP = { TM: 32, TN: 8, NSUB: 2 };
+/**
+ * skinny's workgroup width for N output columns: the widest of 64, 32, 16 invocations (SN columns
+ * each) that still gives 4 workgroups along n, else 16. A software adapter runs a workgroup on
+ * one core: at 64 wide a 128-column product (out_proj, c_proj of a decoding step) was one
+ * workgroup on one of the cores. 16 is layernorm's row (ROW_WG), which the LN prologue needs.
+ */
+export const skinnyWidth = (N: number): number => [64, 32].find((w) => Math.ceil(N / (w * SKINNY_COLS)) >= 4) ?? 16;
 /** Output tile of the workgroup-memory kernels (matmul_tiled128.wgsl) by variant; splitk runs on 64. */
 const TILE = { tiled128: 128, tiled64: 64, splitk: 64 } as const;
 
@@ -292,7 +299,7 @@ export function matmul(gpu: Gpu, call: MatmulCall): void {
     return;
   }
   if (call.splits !== undefined) throw new ShapeError(`matmul: splits is an option of the splitk variant, not ${variant}`);
-  const spec = kernelSpec(gpu, variant, transA, transB, !!rs, gl?.mode, M, ln ? K : undefined, !!lnOut);
+  const spec = kernelSpec(gpu, variant, transA, transB, !!rs, gl?.mode, M, ln ? K : undefined, !!lnOut, N);
   gpu.dispatch(gpu.kernel(spec), u32, buffers, workgroups(variant, gpu, M, N, batch), label);
 }
 
@@ -331,11 +338,12 @@ export const geluDefines = (mode?: 'apply' | 'grad'): Defines => (mode === 'appl
 export const epilogueBindings = (mode?: 'apply' | 'grad'): KernelSpec['bindings'] => ['read', 'read', 'read', 'rw', ...(mode ? [mode === 'apply' ? ('rw' as const) : ('read' as const)] : [])];
 
 /**
- * `M` sizes skinny's row block (its pipeline differs per power of two up to 8); `lnK`, given, is
+ * `M` sizes skinny's row block (its pipeline differs per power of two up to 8) and `N` its
+ * workgroup width (skinnyWidth); `lnK`, given, is
  * the row length of a layernorm prologue (skinny only), which sizes its register row as
  * layernorm's own kernel does (rowLayout), so that both sum in the same order.
  */
-export function kernelSpec(gpu: Gpu, variant: MatmulVariant, transA: boolean, transB: boolean, rowSum = false, gelu?: 'apply' | 'grad', M = 8, lnK?: number, lnOut = false): KernelSpec {
+export function kernelSpec(gpu: Gpu, variant: MatmulVariant, transA: boolean, transB: boolean, rowSum = false, gelu?: 'apply' | 'grad', M = 8, lnK?: number, lnOut = false, N = 256): KernelSpec {
   const bindings = epilogueBindings(gelu);
   const t = { TRANS_A: transA, TRANS_B: transB, ...geluDefines(gelu) };
   // A layernorm prologue's row layout (layernorm's own, so both sum in the same order) and its
@@ -359,7 +367,7 @@ export function kernelSpec(gpu: Gpu, variant: MatmulVariant, transA: boolean, tr
     case 'splitk':
       throw new ShapeError('matmul: splitk runs as two kernels (matmul() dispatches them); it has no single kernel spec');
     case 'skinny': {
-      const spec: KernelSpec = { file: 'matmul', entry: 'matmul_skinny', defines: { ...t, MR: skinnyRows(M), SN: SKINNY_COLS }, bindings };
+      const spec: KernelSpec = { file: 'matmul', entry: 'matmul_skinny', defines: { ...t, MR: skinnyRows(M), SN: SKINNY_COLS, SKW: skinnyWidth(N) }, bindings };
       return lnK === undefined ? spec : { ...spec, defines: { ...spec.defines, ...lnDefines(lnK) }, bindings: lnBindings() };
     }
     case 'sgmatrix': {
@@ -385,7 +393,7 @@ function workgroups(variant: MatmulVariant, gpu: Gpu, M: number, N: number, batc
     case 'splitk':
       return [cdiv(N, TILE[variant]), cdiv(M, TILE[variant]), batch];
     case 'skinny':
-      return [cdiv(N, 64 * SKINNY_COLS), cdiv(M, skinnyRows(M)), batch];
+      return [cdiv(N, skinnyWidth(N) * SKINNY_COLS), cdiv(M, skinnyRows(M)), batch];
     case 'sgmatrix':
       return [cdiv(N, 64), cdiv(M, 64), batch];
   }

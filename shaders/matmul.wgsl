@@ -24,6 +24,7 @@ const TM: u32 = 8u;
 const TN: u32 = 8u;
 const MR: u32 = 8u;
 const SN: u32 = 4u;
+const SKW: u32 = 64u;  // skinny's workgroup width (the host's skinnyWidth)
 const LN: bool = false;
 
 //#if LN
@@ -138,11 +139,15 @@ fn matmul_regblock(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_i
 // against the naive kernel's 2, and each B element is read once for all MR rows rather than once
 // per row. Columns past N are clamped like regblock's; rows past M exist only in the last
 // y-block of an M > MR call (correct, not fast: the heuristic sends those elsewhere).
+// The workgroup is SKW invocations wide (64, 32 or 16: the host's skinnyWidth), narrower for
+// narrow outputs so that a 128-column product (a decoding step's out_proj and c_proj at M = 1)
+// spreads over more than one workgroup, hence more than one core of a software adapter. The
+// width only decides which invocation owns which columns: each column's sum is the same.
 // With LN the workgroup first takes its MR rows' statistics with layernorm.wgsl's own code
 // (layernorm_row.wgsl: its first WG invocations hold a row the way the layernorm kernel's do),
 // then normalises each A element as it loads it, with the layernorm kernel's expression: the
 // product sees the bits the layernorm kernel would have written.
-@compute @workgroup_size(64, 1, 1)
+@compute @workgroup_size(SKW, 1, 1)
 fn matmul_skinny(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) tid: u32) {
   let nBase = gid.x * SN;
   let mBase = gid.y * MR;
