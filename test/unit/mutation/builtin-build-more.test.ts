@@ -64,6 +64,10 @@ describe.skipIf(installed)('buildBuiltin: languages, tones, every icon and pictu
     const tokenizer = JSON.parse(fs.readFileSync(path.join(out, 'tokenizer.json'), 'utf8')) as { added_tokens: { content: string }[] };
     expect(tokenizer.added_tokens.map((t) => t.content)).toEqual(expect.arrayContaining(['[lang:en]', '[lang:ru]']));
     expect(manifest.languages).toEqual(['en', 'ru']);
+    // manifest.json: the manifest returned, as a text file (a final newline).
+    const text = fs.readFileSync(path.join(out, 'manifest.json'), 'utf8');
+    expect(JSON.parse(text)).toEqual(manifest);
+    expect(text.endsWith('}\n')).toBe(true);
     expect(manifest.tokenizer.vocabSize).toBeGreaterThan(259);
     expect(manifest.tokenizer.vocabSize).toBeLessThanOrEqual(400);
 
