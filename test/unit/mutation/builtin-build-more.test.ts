@@ -8,10 +8,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { buildBuiltin, type BuildPreset } from '../../../src/data/builtin/build.ts';
+import { buildBuiltin, checkBuildOut, type BuildPreset } from '../../../src/data/builtin/build.ts';
 import { FMNIST_CLASSES } from '../../../src/data/builtin/fmnist.ts';
 import { DataError } from '../../../src/data/errors.ts';
 import { hashString } from '../../../src/data/rng.ts';
+import { FORMAT } from '../../../src/data/store.ts';
 import { readItems, writeMiniatureSources, type Item } from './builtin-build-fixture.ts';
 
 let root: string;
@@ -104,13 +105,18 @@ describe.skipIf(installed)('buildBuiltin: languages, tones, every icon and pictu
     const slugs = ['acorn', 'bat', 'castle', 'dragon', 'eagle', 'forge'];
     await writeMiniatureSources(path.join(root, 'cache'), { broken: true, noRussianStamp: true, icons: slugs });
     const preset: BuildPreset = { name: 'builtin-icons', sizes: [4], emojiStyles: ['google', 'twitter'], tones: false, gameIcons: 4, vocabSize: 300, multilingualVocabSize: 400, fmnist: 1, languages: ['en'] };
-    const out = path.join(root, 'out');
+    // Into folders that do not exist yet: the build makes them.
+    const out = path.join(root, 'new', 'deeper', 'out');
     const log: string[] = [];
     const { manifest } = await buildBuiltin({ preset, out, seed: 4, log: (l) => log.push(l) });
     const ids = ['train', 'val', 'test-concept'].flatMap((s) => readItems(path.join(out, `${s}.jsonl`)).map((i) => i.id));
     // The four of least hashString(id, seed), written out here, not the package's first four.
     const hashed = slugs.map((s) => `game-icons/${s}`).sort((a, b) => hashString(a, 4) - hashString(b, 4));
     expect(ids.sort()).toEqual(hashed.slice(0, 4).sort());
+    // English only: no language token in the tokenizer.
+    const tokenizer = JSON.parse(fs.readFileSync(path.join(out, 'tokenizer.json'), 'utf8')) as { added_tokens: { content: string }[] };
+    expect(tokenizer.added_tokens.filter((t) => t.content.startsWith('[lang:'))).toEqual([]);
+    expect(manifest.languages).toEqual(['en']);
     expect(hashed.slice(0, 4).sort()).not.toEqual(hashed.slice(0, 4).map((_, i) => `game-icons/${slugs[i]}`)); // not vacuous
     // Google's and Twemoji's three emoji each, and the stamp: 7 undecodable, the first 3 named.
     expect(manifest.build.skipped).toBe(7);
@@ -128,7 +134,8 @@ describe.skipIf(installed)('buildBuiltin: languages, tones, every icon and pictu
     const listed = /holds files a build does not write \((.+)\); move them out/.exec(err?.message ?? '')?.[1]?.split(', ');
     expect(listed).toHaveLength(3);
     for (const f of listed ?? []) expect(mine).toContain(f);
-    expect(fs.readdirSync(root).sort()).toEqual(['cache', 'out']);
+    expect(fs.readdirSync(root).sort()).toEqual(['cache', 'new']);
+    expect(fs.readdirSync(path.join(root, 'new', 'deeper'))).toEqual(['out']);
 
     // Another command's output appearing at --out while the build runs is not replaced.
     const other = path.join(root, 'other');
@@ -142,7 +149,7 @@ describe.skipIf(installed)('buildBuiltin: languages, tones, every icon and pictu
     await expect(buildBuiltin({ preset, out: other, seed: 4, progress: claim })).rejects.toThrow(`--out ${other} holds the output of 'coca train', not of 'coca data build'; name a new folder`);
     expect(claimed).toBe(true);
     expect(fs.readdirSync(other)).toEqual(['.coca-output.json']);
-    expect(fs.readdirSync(root).sort()).toEqual(['cache', 'other', 'out']);
+    expect(fs.readdirSync(root).sort()).toEqual(['cache', 'new', 'other']);
   });
 
   it("passes its log to the fetches: a source missing from the cache is announced before npm is asked for it (no npm here, so the build stops, leaving nothing)", async () => {
@@ -173,5 +180,17 @@ describe.skipIf(installed)('buildBuiltin: languages, tones, every icon and pictu
     const out = path.join(root, 'out');
     await expect(buildBuiltin({ preset, out, seed: 3 })).rejects.toThrow(/^the built-in training split came out empty; check the fetched sources under the cache folder$/);
     expect(fs.readdirSync(root)).toEqual(['cache']);
+  });
+
+  it('--out may be a build from before the output marker (a manifest.json of the dataset format), not a folder with any other manifest', () => {
+    const legacy = path.join(root, 'legacy');
+    fs.mkdirSync(legacy);
+    fs.writeFileSync(path.join(legacy, 'manifest.json'), JSON.stringify({ format: FORMAT, name: 'builtin-small' }));
+    fs.writeFileSync(path.join(legacy, 'train.jsonl'), '');
+    expect(checkBuildOut(legacy)).toBe(fs.realpathSync(legacy));
+    const other = path.join(root, 'other');
+    fs.mkdirSync(other);
+    fs.writeFileSync(path.join(other, 'manifest.json'), JSON.stringify({ format: 'something-else' }));
+    expect(() => checkBuildOut(other)).toThrow(`--out ${other} already holds files that 'coca data build' did not write (manifest.json); name a new or empty folder, nothing was changed`);
   });
 });
