@@ -113,6 +113,21 @@ describe('openclip.ts: import', () => {
 });
 
 describe('openclip.ts: export', () => {
+  it("the output marker: one JSON line ending in a newline, as every coca output folder's (command, source, time)", () => {
+    const own = fresh('own');
+    importOpenClip(hubFolder(JSON.stringify(HUB)), own);
+    const exp = fresh('exp');
+    const before = Date.now();
+    exportOpenClip(own, exp);
+    const text = fs.readFileSync(path.join(exp, '.coca-output.json'), 'utf8');
+    const m = JSON.parse(text) as { command: string; from: string; at: string };
+    expect(Object.keys(m)).toEqual(['command', 'from', 'at']);
+    expect([m.command, m.from]).toEqual(['coca export open_clip', path.resolve(own)]);
+    expect(Date.parse(m.at)).toBeGreaterThanOrEqual(before - 1000);
+    expect(Date.parse(m.at)).toBeLessThanOrEqual(Date.now() + 1000);
+    expect(text).toBe(JSON.stringify(m) + '\n');
+  });
+
   it.each([
     [[5, 5, 9], [5, 5, 9]],
     [[9, 5, 5], [9, 5, 5]],
