@@ -10,6 +10,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InteropError } from '../../../src/interop/errors.ts';
 import { cocaConfigOf, exportOpenClip, importOpenClip } from '../../../src/interop/openclip.ts';
+import { writeCheckpointFolder } from '../../../src/model/checkpoint-folder.ts';
 import { copy, FIXTURE, HUB, withVocab, writeSt, type T } from './interop-st.ts';
 
 let tmp: string;
@@ -113,6 +114,20 @@ describe('openclip.ts: import', () => {
 });
 
 describe('openclip.ts: export', () => {
+  it("coca's own longest (pad with the background, then resize): the note names the background twice, as coca's padding and as the fill_color written", () => {
+    const imp = fresh('imp');
+    const cfg = importOpenClip(hubFolder(JSON.stringify(HUB)), imp).config as unknown as { vision_cfg: Record<string, unknown> };
+    const own = fresh('own');
+    writeCheckpointFolder(own, [
+      { name: 'model.safetensors', tensors: new Map([...FIXTURE].map(([k, t]) => [k, { shape: t.shape, data: t.data }])) },
+      { name: 'config.json', text: JSON.stringify({ ...cfg, vision_cfg: { ...cfg.vision_cfg, image_resize_mode: 'longest', image_background: [3, 4, 5] } }) },
+    ]);
+    const r = exportOpenClip(own, fresh('exp'));
+    expect(r.notes).toEqual([
+      'this model pads pictures with 3 4 5 and then resizes them (coca\'s "longest"); open_clip resizes first and then pads (fill_color 3 4 5 written), so there its inputs differ along the padded border',
+    ]);
+  });
+
   it("the output marker: one JSON line ending in a newline, as every coca output folder's (command, source, time)", () => {
     const own = fresh('own');
     importOpenClip(hubFolder(JSON.stringify(HUB)), own);
