@@ -29,4 +29,10 @@ describe('Flickr8k: the picture folder', () => {
       { image: path.join(pics, 'b.jpg'), captions: ['A brown dog.'] },
     ]);
   });
+
+  it('an empty token file gives no pairs (and no TypeError)', () => {
+    const tokens = path.join(tempDir(), 'Flickr8k.token.txt');
+    fs.writeFileSync(tokens, '');
+    expect(readFlickrTokens(tokens, new Problems(tokens, false))).toEqual([]);
+  });
 });
