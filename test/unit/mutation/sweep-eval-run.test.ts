@@ -15,7 +15,7 @@ import { randomCaptions, retrievalChance, topKChance } from '../../../src/eval/b
 import { scoreCaptions } from '../../../src/eval/captioning.ts';
 import { retrievalRecallPairs } from '../../../src/eval/recall.ts';
 import { captionMetrics, recallMetrics } from '../../../src/eval/report.ts';
-import { evalSplit, evalZeroShot, randomCaptionMetrics, type EvalContext } from '../../../src/eval/run.ts';
+import { evalLanguages, evalSplit, evalZeroShot, randomCaptionMetrics, type EvalContext } from '../../../src/eval/run.ts';
 import { checkSearch } from '../../../src/infer/search.ts';
 import type { CocaModel } from '../../../src/model/coca.ts';
 import { tempDir, testPreprocess } from '../data/fixtures.ts';
@@ -32,7 +32,7 @@ let imageVec: (item: number) => number[] = () => [];
 let textVec: (text: string) => number[] = () => [];
 /** Image item → the caption the stand-in captioner says. */
 let say: (item: number) => string = () => '';
-const calls = { images: [] as number[][], texts: [] as string[][], captioned: [] as number[][] };
+const calls = { images: [] as number[][], texts: [] as string[][], captioned: [] as number[][], search: [] as Record<string, unknown>[] };
 
 vi.mock('../../../src/infer/embed.ts', async (orig) => ({
   ...(await orig<typeof import('../../../src/infer/embed.ts')>()),
@@ -48,7 +48,8 @@ vi.mock('../../../src/infer/embed.ts', async (orig) => ({
 }));
 vi.mock('../../../src/infer/caption.ts', async (orig) => ({
   ...(await orig<typeof import('../../../src/infer/caption.ts')>()),
-  captionImages: async (_m: unknown, images: Float32Array, B: number) => {
+  captionImages: async (_m: unknown, images: Float32Array, B: number, opts: Record<string, unknown>) => {
+    calls.search.push(opts);
     const items = Array.from({ length: B }, (_, r) => itemOf(images[r * PLANE]!));
     calls.captioned.push(items);
     return items.map((i) => ({ tokens: Array.from(tok.encode(say(i))), score: 0 }));
@@ -62,6 +63,7 @@ beforeEach(() => {
   calls.images = [];
   calls.texts = [];
   calls.captioned = [];
+  calls.search = [];
 });
 
 const model = { config: { embed_dim: E, text_cfg: { context_length: 40 } } } as unknown as CocaModel;
@@ -77,6 +79,7 @@ function dataset(): string {
   dirs.push(dir);
   writeEvalSet(dir, {
     test: { captions: REFS },
+    one: { captions: [['a picture of item 0 here'], ['a picture of item 0 here']] },
     val: { captions: [...REFS, ['a picture of item 3 here', 'another caption of item 3']] },
     classes: { captions: [['x'], ['y'], ['z']], classes: ['shirt', 'shoe', 'bag'], labels: [2, 0, 1] },
   });
@@ -99,7 +102,14 @@ describe('evalSplit', () => {
   it('retrieval, captioning and captions-as-classes of a split, each beside chance', async () => {
     const captions: import('../../../src/eval/sheet.ts').CaptionRecord[] = [];
     const ctx = context({ captions });
+    const t0 = performance.now();
     const sections = await evalSplit(ctx, dataset(), 'test', null);
+    const elapsed = (performance.now() - t0) / 1000;
+    // The captioner is asked with the tokenizer's [SOT], [EOT] and pad beside the search's own options.
+    expect(calls.search.map((o) => [o['sot'], o['eot'], o['pad'], o['maxLen'], o['beams']])).toEqual([
+      [1, 2, 0, 40, 1],
+      [1, 2, 0, 40, 1],
+    ]);
     // Every picture embedded once, in batches of 2, in item order; the captions in item order.
     expect(calls.images).toEqual([[0, 1], [2]]);
     const texts = REFS.flat();
@@ -138,7 +148,14 @@ describe('evalSplit', () => {
       hyps.map((caption, i) => ({ split: 'test', item: i, id: `test-${i}`, caption, references: REFS[i] })),
     );
     expect(ctx.lines).toHaveLength(1);
-    expect(ctx.lines[0]).toMatch(/^ {2}test: embedded 3 images and 6 captions \(\d+\.\d s\); captioning\.\.\.$/);
+    const m = /^ {2}test: embedded 3 images and 6 captions \((\d+\.\d) s\); captioning\.\.\.$/.exec(ctx.lines[0]!);
+    expect(m).not.toBeNull();
+    expect(Number(m![1])).toBeLessThanOrEqual(elapsed + 0.05);
+  });
+
+  it('no captions-as-classes section when every caption is the same', async () => {
+    const sections = await evalSplit(context(), dataset(), 'one', null);
+    expect(sections.map((s) => s.title)).toEqual(['one']);
   });
 
   it('maxItems (not a multiple of the batch), and the baselines of the training captions: nearest neighbour and random ones', async () => {
@@ -159,6 +176,16 @@ describe('evalSplit', () => {
     expect(rows[2]!.metrics).toEqual({ ...recallMetrics(retrievalChance(3, 6, pairs)), ...randomCaptionMetrics(refs, train.captions) });
     expect(sections[0]!.sizes).toEqual({ images: 3, captions: 6 });
     expect(sections[1]!.sizes).toEqual({ images: 3, classes: 6 });
+  });
+});
+
+describe('evalLanguages', () => {
+  it("the dataset's languages but English that the tokenizer has a token for; none without captionsIn", () => {
+    const tokenizer = { languages: ['en', 'ru', 'ms'] } as unknown as Tokenizer;
+    const ds = (o: object) => o as Parameters<typeof evalLanguages>[0];
+    expect(evalLanguages(ds({ languages: ['en', 'ru', 'zh', 'ms'], captionsIn: () => [] }), tokenizer)).toEqual(['ru', 'ms']);
+    expect(evalLanguages(ds({ languages: ['en', 'ru'] }), tokenizer)).toEqual([]);
+    expect(evalLanguages(ds({ captionsIn: () => [] }), tokenizer)).toEqual([]);
   });
 });
 
