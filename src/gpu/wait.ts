@@ -5,7 +5,10 @@
 // driver's own worker threads for the same 2 cores and costs 30-50 % of throughput
 // (../shared/research/perf-ceilings.md, observation 1). So before creating the promise we sleep
 // (a timer: the thread is idle) for most of the time the same kind of work took last time, and
-// only then await. Work of a new kind is awaited directly once to learn its duration.
+// only then await. Work of a new kind is awaited directly twice to learn its duration: the first
+// wait of a kind often holds a pipeline's first compile (minutes on a loaded software adapter),
+// and sleeping 0.9 of that on the next wait, then half of it on the next, and so on, once left a
+// decoding test asleep for a quarter of an hour.
 
 export type WaitMode = 'sleep' | 'await';
 
@@ -19,6 +22,8 @@ const realClock: WaitClock = { now: () => performance.now(), sleep: (ms) => new 
 
 export class IdleWaiter {
   private estimates = new Map<string, number>();
+  /** How many waits of each kind were measured. */
+  private measured = new Map<string, number>();
   /** Milliseconds spent asleep and awaiting, for reports. */
   slept = 0;
   awaited = 0;
@@ -34,8 +39,9 @@ export class IdleWaiter {
    */
   async wait<T>(tag: string, submittedAt: number, start: () => Promise<T>): Promise<T> {
     const est = this.estimates.get(tag);
+    const measured = this.measured.get(tag) ?? 0;
     let slept = false;
-    if (this.mode === 'sleep' && est !== undefined) {
+    if (this.mode === 'sleep' && est !== undefined && measured >= 2) {
       // Wake a little early: polling the rest costs less than sleeping past the end.
       const remaining = est * 0.9 - (this.clock.now() - submittedAt);
       if (remaining > 1) {
@@ -52,15 +58,19 @@ export class IdleWaiter {
     const took = now - submittedAt;
     let next: number;
     if (est === undefined) next = took;
+    else if (measured < 2) next = Math.min(est, took);
     else if (slept && now - t < 1) {
       // Done before we woke: the work took less than we slept, by an unknown amount. Halve the
       // estimate, so one slow run (a pipeline's first JIT compile) costs a few waits, not many.
       next = est * 0.5;
     } else {
-      // A much shorter run resets; otherwise follow changes within a few steps.
-      next = took < est * 0.5 ? took : 0.7 * est + 0.3 * took;
+      // A much shorter run resets; otherwise follow changes within a few steps, at most doubling
+      // per wait: one run far longer than the others (a new pipeline compiled on the way) must not
+      // make the next waits sleep through its length.
+      next = took < est * 0.5 ? took : Math.min(2 * est, 0.7 * est + 0.3 * took);
     }
     this.estimates.set(tag, next);
+    this.measured.set(tag, measured + 1);
     return result;
   }
 }

@@ -1,5 +1,5 @@
-// The waiter must not keep sleeping long after one slow run (a pipeline's first compile): it
-// learns quickly that work of a kind got faster. On a simulated clock, so that a loaded machine's
+// The waiter must not sleep through one slow run (a pipeline's first compile) on later waits: a
+// decoding test once slept a quarter of an hour that way. On a simulated clock, so that a loaded machine's
 // late timers cannot decide the outcome (the real-timer version failed a CI run under load).
 import { describe, expect, it } from 'vitest';
 import { IdleWaiter, type WaitClock } from '../../src/gpu/wait.ts';
@@ -26,28 +26,72 @@ class SimulatedClock implements WaitClock {
 }
 
 describe('IdleWaiter', () => {
-  it('recovers within a few waits after one slow run', async () => {
+  it('does not sleep through a slow first run (a compile) on the waits after it', async () => {
     const clock = new SimulatedClock();
     const w = new IdleWaiter('sleep', clock);
     // First run of a kind: slow (as a JIT compile is), awaited directly.
-    const first = clock.submit(200);
+    const first = clock.submit(2000);
     await w.wait('k', first.at, first.done);
-    expect(clock.t).toBe(200);
-    // Then the same kind runs in 2 ms. Each wait sleeps 0.9 of the estimate (200, 100, 50, …),
-    // finds the work done and halves the estimate; a wait costs its sleep or the 2 ms of work,
-    // whichever is longer.
+    expect(clock.t).toBe(2000);
+    // Then the same kind runs in 20 ms. The second wait is awaited directly too, and the estimate
+    // is the faster of the two, so no wait sleeps past the 20 ms of work; with the first run taken
+    // as the estimate, they would sleep 1800, 900, 450, … ms.
     const costs: number[] = [];
     for (let i = 0; i < 8; i++) {
-      const s = clock.submit(2);
+      const s = clock.submit(20);
       await w.wait('k', s.at, s.done);
       costs.push(clock.t - s.at);
     }
-    const expected = [180, 90, 45, 22.5, 11.25, 5.625, 2.8125, 2];
+    for (const c of costs) expect(c).toBeCloseTo(20, 9);
+    // From the third wait on it sleeps 0.9 of the 20 ms instead of polling.
+    expect(w.slept).toBeCloseTo(7 * 18, 9);
+  });
+
+  it('sleeps at most twice the usual after one slow run in a steady series', async () => {
+    const clock = new SimulatedClock();
+    const w = new IdleWaiter('sleep', clock);
+    for (let i = 0; i < 5; i++) {
+      const s = clock.submit(40);
+      await w.wait('k', s.at, s.done);
+    }
+    // A new pipeline compiled on the way: 10 s once.
+    const slow = clock.submit(10_000);
+    await w.wait('k', slow.at, slow.done);
+    const costs: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      const s = clock.submit(40);
+      await w.wait('k', s.at, s.done);
+      costs.push(clock.t - s.at);
+    }
+    // The estimate at most doubles (40 → 80): one wait sleeps 72 ms, finds the work done and
+    // halves the estimate back to 40; following the slow run (0.7·40 + 0.3·10,000 ms) would have
+    // slept 2.7 s, then 1.4 s, …
+    const expected = [72, 40, 40, 40];
     for (const [i, c] of costs.entries()) expect(c).toBeCloseTo(expected[i]!, 9);
-    expect(costs.slice(-3).every((c) => c < 30)).toBe(true);
-    // Without the halving (the estimate following the runs that took as long as it slept) every
-    // wait would cost ~180 ms.
-    expect(costs.reduce((a, b) => a + b, 0)).toBeLessThan(600);
+  });
+
+  it('follows work that got slower for good, never sleeping past it', async () => {
+    const clock = new SimulatedClock();
+    const w = new IdleWaiter('sleep', clock);
+    for (let i = 0; i < 3; i++) {
+      const s = clock.submit(40);
+      await w.wait('k', s.at, s.done);
+    }
+    const costs: number[] = [];
+    for (let i = 0; i < 12; i++) {
+      const s = clock.submit(400);
+      const slept = w.slept;
+      await w.wait('k', s.at, s.done);
+      costs.push(clock.t - s.at);
+      expect(w.slept - slept).toBeLessThanOrEqual(400);
+    }
+    // Each wait costs the 400 ms of work (the sleep never passes it), and the sleeps grow to
+    // most of it within a dozen waits.
+    for (const c of costs) expect(c).toBeCloseTo(400, 9);
+    const s = clock.submit(400);
+    const slept = w.slept;
+    await w.wait('k', s.at, s.done);
+    expect(w.slept - slept).toBeGreaterThan(300);
   });
 
   it('sleeps through most of a steady run instead of awaiting it', async () => {
