@@ -21,6 +21,8 @@ import type { CocaModel } from '../../../src/model/coca.ts';
 import { tempDir, testPreprocess } from '../data/fixtures.ts';
 import { COCA, handJson } from './hand-tokenizer.ts';
 import { itemOf, SIDE, writeEvalSet } from './eval-fixture.ts';
+import { writeItems } from '../../../src/data/store.ts';
+import path from 'node:path';
 
 const E = 4;
 const PLANE = 3 * SIDE * SIDE;
@@ -32,7 +34,7 @@ let imageVec: (item: number) => number[] = () => [];
 let textVec: (text: string) => number[] = () => [];
 /** Image item → the caption the stand-in captioner says. */
 let say: (item: number) => string = () => '';
-const calls = { images: [] as number[][], texts: [] as string[][], captioned: [] as number[][], search: [] as Record<string, unknown>[] };
+const calls = { images: [] as number[][], texts: [] as string[][], langs: [] as unknown[], captioned: [] as number[][], search: [] as Record<string, unknown>[] };
 
 vi.mock('../../../src/infer/embed.ts', async (orig) => ({
   ...(await orig<typeof import('../../../src/infer/embed.ts')>()),
@@ -41,8 +43,9 @@ vi.mock('../../../src/infer/embed.ts', async (orig) => ({
     calls.images.push(items);
     return Float32Array.from(items.flatMap((i) => imageVec(i)));
   },
-  embedTexts: async (_m: unknown, _t: unknown, texts: readonly string[]) => {
+  embedTexts: async (_m: unknown, _t: unknown, texts: readonly string[], _b: unknown, lang?: unknown) => {
     calls.texts.push([...texts]);
+    calls.langs.push(lang);
     return Float32Array.from(texts.flatMap((t) => textVec(t)));
   },
 }));
@@ -64,6 +67,7 @@ beforeEach(() => {
   calls.texts = [];
   calls.captioned = [];
   calls.search = [];
+  calls.langs = [];
 });
 
 const model = { config: { embed_dim: E, text_cfg: { context_length: 40 } } } as unknown as CocaModel;
@@ -176,6 +180,78 @@ describe('evalSplit', () => {
     expect(rows[2]!.metrics).toEqual({ ...recallMetrics(retrievalChance(3, 6, pairs)), ...randomCaptionMetrics(refs, train.captions) });
     expect(sections[0]!.sizes).toEqual({ images: 3, captions: 6 });
     expect(sections[1]!.sizes).toEqual({ images: 3, classes: 6 });
+  });
+});
+
+describe('evalSplit, another language', () => {
+  const multi = TokenizerCore.fromJSON(handJson([...COCA, { id: 260, content: '[lang:en]' }, { id: 261, content: '[lang:ru]' }]));
+  const RU: (string[] | undefined)[] = [['картинка 0'], undefined, ['картинка 2', 'ещё 2']];
+  function multiDataset(ru = RU): string {
+    const dir = tempDir();
+    dirs.push(dir);
+    writeEvalSet(dir, { multi: { captions: REFS } });
+    writeItems(dir, 'multi', REFS.map((c, i) => ({ id: `multi-${i}`, captions: c, ...(ru[i] ? { i18n: { ru: ru[i]! } } : {}) })));
+    const manifest = JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8'));
+    fs.writeFileSync(path.join(dir, 'manifest.json'), JSON.stringify({ ...manifest, languages: ['en', 'ru'] }));
+    return dir;
+  }
+  beforeEach(() => {
+    imageVec = (i) => (i === 2 ? [0, 0.8, 0.6, 0] : oneHot(i));
+    textVec = (t) => {
+      const m = /(\d)( here)?$/.exec(t);
+      if (!m) throw new Error(`unexpected text ${t}`);
+      return oneHot(Number(m[1]), /^(another|ещё)/.test(t) ? 0.9 : 1);
+    };
+    say = (i) => `a picture of item ${i} here`;
+  });
+
+  it('a section on the pictures with captions in it: texts and captions after its token, the training captions in it as baselines', async () => {
+    const captions: import('../../../src/eval/sheet.ts').CaptionRecord[] = [];
+    const train = { emb: Float32Array.from([...oneHot(2), ...oneHot(0)]), captions: ['t0', 't1'], byLang: { ru: ['картинка 2', undefined] } };
+    const sections = await evalSplit(context({ tokenizer: multi as unknown as Tokenizer, captions }), multiDataset(), 'multi', train);
+    expect(sections.map((s) => s.title)).toEqual(['multi', 'multi, captions as classes (flat hit@k)', 'multi, ru captions']);
+    // Pictures 0 and 2 have Russian captions; picture 1 none. Their rows of the embeddings and pixels, in that order.
+    expect(calls.captioned.at(-1)).toEqual([0, 2]);
+    expect(calls.texts.at(-1)).toEqual(['картинка 0', 'картинка 2', 'ещё 2']);
+    expect(calls.langs.at(-1)).toBe('ru');
+    expect(calls.search.at(-1)).toMatchObject({ sot: 1, eot: 2, prefix: [261] });
+    const refs = [['картинка 0'], ['картинка 2', 'ещё 2']];
+    const pairs: [number, number][] = [[0, 0], [1, 1], [1, 2]];
+    // Image 0 → its caption (1 against 0); image 2 → 0.6 and 0.54 for its own, 0 for image 0's.
+    const sim = [1, 0, 0, 0, 0.6, 0.54];
+    const recall = retrievalRecallPairs(sim, 2, 3, pairs);
+    expect(recall.imageToText).toEqual([1, 1, 1]);
+    const hyps = ['a picture of item 0 here', 'a picture of item 2 here'];
+    expect(sections[2]).toEqual({
+      title: 'multi, ru captions',
+      sizes: { images: 2, captions: 3 },
+      rows: [
+        { name: 'coca', metrics: { ...recallMetrics(recall), ...captionMetrics(scoreCaptions(hyps, refs)) } },
+        // The one training picture with a Russian caption is the nearest of both.
+        { name: 'nearest-neighbour caption', metrics: captionMetrics(scoreCaptions(['картинка 2', 'картинка 2'], refs)) },
+        { name: 'chance', metrics: { ...recallMetrics(retrievalChance(2, 3, pairs)), ...randomCaptionMetrics(refs, ['картинка 2']) } },
+      ],
+    });
+    expect(captions.filter((c) => c.lang === 'ru')).toEqual([
+      { split: 'multi', lang: 'ru', item: 0, id: 'multi-0', caption: hyps[0], references: refs[0] },
+      { split: 'multi', lang: 'ru', item: 2, id: 'multi-2', caption: hyps[1], references: refs[1] },
+    ]);
+  });
+
+  it('no section for a language no picture has captions in; no baselines without its training captions', async () => {
+    const sections = await evalSplit(context({ tokenizer: multi as unknown as Tokenizer, batch: 4 }), multiDataset(), 'multi', { emb: Float32Array.from(oneHot(0)), captions: ['t0'] });
+    expect(sections[2]!.rows.map((r) => r.name)).toEqual(['coca', 'chance']);
+    expect(Object.keys(sections[2]!.rows[1]!.metrics).some((k) => k.startsWith('bleu'))).toBe(false);
+    expect(calls.captioned.at(-1)).toEqual([0, 2]);
+    // A training set with no Russian caption at all: no nearest-neighbour row, no random captions.
+    const noRu = await evalSplit(context({ tokenizer: multi as unknown as Tokenizer }), multiDataset(), 'multi', { emb: Float32Array.from(oneHot(0)), captions: ['t0'], byLang: { ru: [undefined] } });
+    expect(noRu[2]!.rows.map((r) => r.name)).toEqual(['coca', 'chance']);
+    // Three pictures with Russian captions in batches of 2: the last batch holds the one left.
+    calls.captioned = [];
+    await evalSplit(context({ tokenizer: multi as unknown as Tokenizer }), multiDataset([['картинка 0'], ['картинка 1'], ['картинка 2']]), 'multi', null);
+    expect(calls.captioned).toEqual([[0, 1], [2], [0, 1], [2]]);
+    const none = await evalSplit(context({ tokenizer: multi as unknown as Tokenizer }), multiDataset([undefined, undefined, undefined]), 'multi', null);
+    expect(none.map((s) => s.title)).toEqual(['multi', 'multi, captions as classes (flat hit@k)']);
   });
 });
 
