@@ -128,14 +128,20 @@ describe('import and export of fill_color', () => {
   });
   afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-  it('import → export → import keeps longest and the fill colour', () => {
-    const hub = path.join(tmp, 'hub');
+  // Each test imports its own copy, so that either runs alone (vitest -t, or a mutation run that
+  // picks only the tests reaching a mutant).
+  const importLongest = (name: string) => {
+    const hub = path.join(tmp, `${name}-hub`);
     fs.mkdirSync(hub);
     fs.copyFileSync(path.join(FX, 'open_clip_model.safetensors'), path.join(hub, 'open_clip_model.safetensors'));
     fs.writeFileSync(path.join(hub, 'open_clip_config.json'), JSON.stringify({ ...HUB, preprocess_cfg: { ...HUB.preprocess_cfg, resize_mode: 'longest', fill_color: 17 } }));
-    const first = importOpenClip(hub, path.join(tmp, 'imp'));
+    return importOpenClip(hub, path.join(tmp, `${name}-imp`));
+  };
+
+  it('import → export → import keeps longest and the fill colour', () => {
+    const first = importLongest('roundtrip');
     expect(first.config.vision_cfg.image_pad_after_resize).toEqual([17, 17, 17]);
-    const r = exportOpenClip(path.join(tmp, 'imp'), path.join(tmp, 'exp'));
+    const r = exportOpenClip(path.join(tmp, 'roundtrip-imp'), path.join(tmp, 'exp'));
     expect(r.notes.filter((n) => /pads/.test(n))).toEqual([]);
     const written = JSON.parse(fs.readFileSync(path.join(tmp, 'exp', 'open_clip_config.json'), 'utf8')) as { preprocess_cfg: Record<string, unknown> };
     expect([written.preprocess_cfg['resize_mode'], written.preprocess_cfg['fill_color']]).toEqual(['longest', 17]);
@@ -143,7 +149,8 @@ describe('import and export of fill_color', () => {
   });
 
   it("coca's own longest exports its background as fill_color with a note that open_clip pads after resizing", () => {
-    const imp = path.join(tmp, 'imp');
+    importLongest('own');
+    const imp = path.join(tmp, 'own-imp');
     const cfg = JSON.parse(fs.readFileSync(path.join(imp, 'config.json'), 'utf8')) as { vision_cfg: Record<string, unknown> };
     delete cfg.vision_cfg['image_pad_after_resize'];
     cfg.vision_cfg['image_background'] = [250, 251, 252];
