@@ -180,6 +180,12 @@ describe('beamSearchCandidates against the reference: the K best finished captio
         for (const c of got) expect(c.map((x) => x.tokens)).toEqual([[SOT, EOT]]);
       }
     }
+    // One word, [EOT] held back for a token, three or four beams, maxLen 3: [SOT] w [EOT] and
+    // [SOT] w w are the only captions; a forbidden [EOT] (−∞) never becomes another.
+    for (const [salt, K] of [[71, 3], [72, 4]] as const) {
+      const got = await check(4, { K, maxLen: 3, alpha: 1, minLen: 1 }, salt);
+      for (const c of got) expect(c.map((x) => x.tokens).sort()).toEqual([[SOT, 3, EOT], [SOT, 3, 3]]);
+    }
   });
 
   it('sotAllowed: [SOT] may be generated and is penalised from the start', async () => {
