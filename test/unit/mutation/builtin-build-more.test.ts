@@ -75,6 +75,10 @@ describe.skipIf(installed)('buildBuiltin: languages, tones, every icon and pictu
     // Every Fashion-MNIST picture when the preset asks for at least as many as there are, in order.
     const labels = [0, 1, 2, 3, 9];
     expect(items['test-fmnist']).toEqual(labels.map((l, i) => ({ id: `fmnist/${i}`, captions: [FMNIST_CLASSES[l]], label: l, style: 'fashion-mnist' })));
+    // Each its own picture: the five sources' grey levels differ (12·(4i … 4i + 3)), so the five stored pictures do.
+    const fm = fs.readFileSync(path.join(out, 'test-fmnist.4px.u8'));
+    const pictures = [0, 1, 2, 3, 4].map((i) => fm.subarray(i * 48, (i + 1) * 48).toString('hex'));
+    expect(new Set(pictures).size).toBe(5);
     expect(manifest.sources.map((s) => [s.name, s.pairs])).toEqual([
       ['emojibase-data', 0],
       ['openmoji', 1],
@@ -108,10 +112,10 @@ describe.skipIf(installed)('buildBuiltin: languages, tones, every icon and pictu
     // Into folders that do not exist yet: the build makes them.
     const out = path.join(root, 'new', 'deeper', 'out');
     const log: string[] = [];
-    const { manifest } = await buildBuiltin({ preset, out, seed: 4, log: (l) => log.push(l) });
+    const { manifest } = await buildBuiltin({ preset, out, seed: 6, log: (l) => log.push(l) });
     const ids = ['train', 'val', 'test-concept'].flatMap((s) => readItems(path.join(out, `${s}.jsonl`)).map((i) => i.id));
     // The four of least hashString(id, seed), written out here, not the package's first four.
-    const hashed = slugs.map((s) => `game-icons/${s}`).sort((a, b) => hashString(a, 4) - hashString(b, 4));
+    const hashed = slugs.map((s) => `game-icons/${s}`).sort((a, b) => hashString(a, 6) - hashString(b, 6));
     expect(ids.sort()).toEqual(hashed.slice(0, 4).sort());
     // English only: no language token in the tokenizer.
     const tokenizer = JSON.parse(fs.readFileSync(path.join(out, 'tokenizer.json'), 'utf8')) as { added_tokens: { content: string }[] };
@@ -119,6 +123,10 @@ describe.skipIf(installed)('buildBuiltin: languages, tones, every icon and pictu
     expect(manifest.languages).toEqual(['en']);
     expect(hashed.slice(0, 4).sort()).not.toEqual(hashed.slice(0, 4).map((_, i) => `game-icons/${slugs[i]}`)); // not vacuous
     // Google's and Twemoji's three emoji each, and the stamp: 7 undecodable, the first 3 named.
+    // One Fashion-MNIST picture of five: the one of least hashString(`fm${i}`, seed), computed here.
+    const fmPick = [0, 1, 2, 3, 4].sort((a, b) => hashString(`fm${a}`, 6) - hashString(`fm${b}`, 6))[0]!;
+    expect(fmPick).not.toBe(0); // not vacuous
+    expect(readItems(path.join(out, 'test-fmnist.jsonl')).map((i) => i.id)).toEqual([`fmnist/${fmPick}`]);
     expect(manifest.build.skipped).toBe(7);
     const warnings = log.filter((l) => l.startsWith('warning'));
     expect(warnings).toHaveLength(1);
@@ -130,7 +138,7 @@ describe.skipIf(installed)('buildBuiltin: languages, tones, every icon and pictu
     // Four files a build does not write: the build stays, the message names three of them.
     const mine = ['a.txt', 'b.txt', 'c.txt', 'd.txt'];
     for (const f of mine) fs.writeFileSync(path.join(out, f), f);
-    const err = await buildBuiltin({ preset, out, seed: 4 }).then(() => null, (e: Error) => e);
+    const err = await buildBuiltin({ preset, out, seed: 6 }).then(() => null, (e: Error) => e);
     const listed = /holds files a build does not write \((.+)\); move them out/.exec(err?.message ?? '')?.[1]?.split(', ');
     expect(listed).toHaveLength(3);
     for (const f of listed ?? []) expect(mine).toContain(f);
@@ -146,7 +154,7 @@ describe.skipIf(installed)('buildBuiltin: languages, tones, every icon and pictu
       fs.mkdirSync(other);
       fs.writeFileSync(path.join(other, '.coca-output.json'), JSON.stringify({ command: 'coca train' }));
     };
-    await expect(buildBuiltin({ preset, out: other, seed: 4, progress: claim })).rejects.toThrow(`--out ${other} holds the output of 'coca train', not of 'coca data build'; name a new folder`);
+    await expect(buildBuiltin({ preset, out: other, seed: 6, progress: claim })).rejects.toThrow(`--out ${other} holds the output of 'coca train', not of 'coca data build'; name a new folder`);
     expect(claimed).toBe(true);
     expect(fs.readdirSync(other)).toEqual(['.coca-output.json']);
     expect(fs.readdirSync(root).sort()).toEqual(['cache', 'new', 'other']);
