@@ -8,7 +8,11 @@
 // |got − want| ≤ atol + rtol·|want|). Nothing here repeats a bound's constant: a bound made tighter
 // fails (1), one made looser fails (2).
 import { describe, expect, it } from 'vitest';
+import { batchnormBackwardRef, batchnormRef, batchnormTolerance } from '../../../kernels/batchnorm.ref.ts';
+import { layernormBackwardRef, layernormTolerance } from '../../../kernels/layernorm.ref.ts';
+import { globalAvgPoolRef, POOL_TOL } from '../../../kernels/pool.ref.ts';
 import { reduceRowsRef, reduceTolerance } from '../../../kernels/reduce.ref.ts';
+import { softmaxBackwardRef, softmaxRef, softmaxTolerance } from '../../../kernels/softmax.ref.ts';
 import { compareClose, type Tolerance } from '../../../src/util/allclose.ts';
 
 const f = Math.fround;
@@ -92,5 +96,95 @@ describe('reduceTolerance', () => {
     let big = 0;
     sq.forEach((v, i) => (v > sq[big]! ? (big = i) : 0));
     expect(accepts([sumF32(sq.filter((_, i) => i !== big))], want, tol)).toBe(false);
+  });
+});
+
+/** Float32 sum one term after another, in index order (one thread walking a row or a channel). */
+function seqF32(terms: ArrayLike<number>): number {
+  let s = 0;
+  for (let i = 0; i < terms.length; i++) s = f(s + f(terms[i]!));
+  return s;
+}
+
+/** n float32 values in [−m, m], the positive ones first (so the running sum climbs far above the result, ~0). */
+function climbing(n: number, m: number, seed: number): Float32Array {
+  const r = rng(seed);
+  const half = Math.floor(n / 2);
+  return Float32Array.from({ length: n }, (_, i) => (i < half ? 1 : -1) * f(m * r()));
+}
+
+describe('POOL_TOL.avg', () => {
+  it('a float32 global average of many values, summed in order, passes', () => {
+    const hw = 1_000_000;
+    const x = climbing(hw, 1, 3);
+    const want = globalAvgPoolRef(x, 1, hw);
+    const got = f(seqF32(x) / hw);
+    expect(got).not.toBe(f(want[0]!));
+    expect(accepts([got], want, POOL_TOL.avg(hw))).toBe(true);
+  });
+});
+
+describe('softmaxTolerance', () => {
+  // One long row, one thread walking it in index order: element 0 (the row's maximum, exp 1) is
+  // added first, then ~10⁶ small terms, each addition rounding at the running sum's size.
+  const cols = 1_000_000;
+  /** The row: element 0 carries the share `big` of the mass, the others exp of [−1, 0] below it. */
+  function row(big: number, seed: number): Float32Array {
+    const r = rng(seed);
+    return Float32Array.from({ length: cols }, (_, i) => (i === 0 ? f(Math.log(cols * big)) : f(-r())));
+  }
+
+  it('forward: a float32 softmax of a long row passes', () => {
+    const x = row(0.1, 4);
+    let m = -Infinity;
+    for (const v of x) m = Math.max(m, v);
+    const e = x.map((v) => f(Math.exp(f(v - m))));
+    const s = seqF32(e);
+    const y = e.map((v) => f(v / s));
+    const want = softmaxRef(x, 1, cols);
+    expect(y[0]).toBeGreaterThan(0.1);
+    expect(accepts(y, want, softmaxTolerance(cols).fwd)).toBe(true);
+  });
+
+  it('backward: a float32 dy − Σ y·dy over a long row passes', () => {
+    const x = row(0.632, 4);
+    const y = Float32Array.from(softmaxRef(x, 1, cols));
+    expect(y[0]).toBeGreaterThan(0.4);
+    const r = rng(8);
+    const dy = Float32Array.from({ length: cols }, () => f(2 * r() - 1));
+    const s = seqF32(y.map((v, i) => f(v * dy[i]!)));
+    const dx = y.map((v, i) => f(v * f(dy[i]! - s)));
+    expect(accepts(dx, softmaxBackwardRef(y, dy, 1, cols), softmaxTolerance(cols).bwd)).toBe(true);
+  });
+});
+
+describe('batchnormTolerance and layernormTolerance: the statistics and dγ, dβ of many terms', () => {
+  const n = 1_000_000;
+  const x = climbing(n, 2, 5);
+
+  it('batch norm: a float32 mean over B·S terms passes (as the kernel test compares it)', () => {
+    const ref = batchnormRef(x, [1], [0], 1, 1, n, { training: true });
+    const mean = f(seqF32(x) / n);
+    expect(accepts([mean], ref.mean, batchnormTolerance(n).stats)).toBe(true);
+  });
+
+  it('batch norm: a float32 dβ (Σ dy over B·S, in runs then pairwise) passes', () => {
+    // dy's second half is its first half negated in another order: dβ is ~0 while the partials are not.
+    const m = 65_536;
+    const r = rng(6);
+    const half = Array.from({ length: m / 2 }, () => f(2 * r() - 1));
+    const dy = Float32Array.from([...half, ...half.map((v) => -v).reverse()]);
+    const xs = x.subarray(0, m);
+    const bref = batchnormBackwardRef(xs, [1], [0], [1], dy, 1, 1, m);
+    const got = sumF32(dy);
+    expect(got).not.toBe(0);
+    expect(accepts([got], bref.dbeta, batchnormTolerance(m).dparams)).toBe(true);
+  });
+
+  it('layer norm: a float32 dβ (Σ dy over rows) passes', () => {
+    const rows = 4096;
+    const dy = climbing(rows, 1, 7);
+    const bref = layernormBackwardRef(dy, [1], new Float32Array(rows), new Float32Array(rows).fill(1), dy, rows, 1);
+    expect(accepts([seqF32(dy)], bref.dbeta, layernormTolerance(rows, 1).dparams)).toBe(true);
   });
 });
