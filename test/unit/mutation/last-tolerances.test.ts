@@ -9,7 +9,7 @@
 // fails (1), one made looser fails (2).
 import { describe, expect, it } from 'vitest';
 import { batchnormBackwardRef, batchnormRef, batchnormTolerance } from '../../../kernels/batchnorm.ref.ts';
-import { layernormBackwardRef, layernormTolerance } from '../../../kernels/layernorm.ref.ts';
+import { layernormBackwardRef, layernormRef, layernormTolerance } from '../../../kernels/layernorm.ref.ts';
 import { globalAvgPoolRef, POOL_TOL } from '../../../kernels/pool.ref.ts';
 import { reduceRowsRef, reduceTolerance } from '../../../kernels/reduce.ref.ts';
 import { softmaxBackwardRef, softmaxRef, softmaxTolerance } from '../../../kernels/softmax.ref.ts';
@@ -186,5 +186,38 @@ describe('batchnormTolerance and layernormTolerance: the statistics and dγ, dβ
     const dy = climbing(rows, 1, 7);
     const bref = layernormBackwardRef(dy, [1], new Float32Array(rows), new Float32Array(rows).fill(1), dy, rows, 1);
     expect(accepts([seqF32(dy)], bref.dbeta, layernormTolerance(rows, 1).dparams)).toBe(true);
+  });
+});
+
+describe('layernormTolerance: y and dx of one long row', () => {
+  /** A float32 layer norm of one row (γ = 1, β = 0), its sums one term after another: y, and mean, rstd, x̂ for the backward. */
+  function forward(x: Float32Array) {
+    const cols = x.length;
+    const mean = f(seqF32(x) / cols);
+    const d = x.map((v) => f(v - mean));
+    const variance = f(seqF32(d.map((v) => f(v * v))) / cols);
+    const rstd = f(1 / f(Math.sqrt(f(variance + f(1e-5)))));
+    return { y: d.map((v) => f(v * rstd)), mean, rstd };
+  }
+
+  it('y: a float32 layer norm of a long row passes', () => {
+    const cols = 131_072;
+    const x = climbing(cols, 2, 5);
+    const { y } = forward(x);
+    const ref = layernormRef(x, new Float64Array(cols).fill(1), new Float64Array(cols), 1, cols);
+    expect(accepts(y, ref.y, layernormTolerance(1, cols).y)).toBe(true);
+  });
+
+  it('dx: a float32 backward of a long row passes (from its own mean and rstd, as the kernel test does)', () => {
+    const cols = 262_144;
+    const x = climbing(cols, 2, 5);
+    const { y: xh, mean, rstd } = forward(x);
+    const dy = climbing(cols, 1, 9);
+    const a = f(seqF32(dy) / cols);
+    const b = f(seqF32(dy.map((v, i) => f(v * xh[i]!))) / cols);
+    const dx = dy.map((v, i) => f(rstd * f(f(v - a) - f(xh[i]! * b))));
+    const bref = layernormBackwardRef(x, new Float64Array(cols).fill(1), [mean], [rstd], dy, 1, cols);
+    const tol = layernormTolerance(1, cols).dx;
+    expect(accepts(dx, bref.dx, { atol: tol.atol * Math.max(1, rstd), rtol: tol.rtol })).toBe(true);
   });
 });
