@@ -221,3 +221,25 @@ describe('layernormTolerance: y and dx of one long row', () => {
     expect(accepts(dx, bref.dx, { atol: tol.atol * Math.max(1, rstd), rtol: tol.rtol })).toBe(true);
   });
 });
+
+describe('batchnormTolerance: y and dx of one channel of many values', () => {
+  it('a float32 batch norm and its backward pass, as the kernel test compares them (y from its own mean)', () => {
+    const n = 262_144;
+    const x = climbing(n, 2, 5);
+    const mean = f(seqF32(x) / n);
+    const d = x.map((v) => f(v - mean));
+    const variance = f(seqF32(d.map((v) => f(v * v))) / n);
+    const rstd = f(1 / f(Math.sqrt(f(variance + f(1e-5)))));
+    const y = d.map((v) => f(v * rstd));
+    const ref = batchnormRef(x, [1], [0], 1, 1, n, { training: true });
+    const yWant = ref.y.map((v) => v + (ref.mean[0]! - mean) * ref.rstd[0]!);
+    const tol = batchnormTolerance(n);
+    expect(accepts(y, yWant, tol.y)).toBe(true);
+    const dy = climbing(n, 1, 9);
+    const a = f(seqF32(dy) / n);
+    const b = f(seqF32(dy.map((v, i) => f(v * y[i]!))) / n);
+    const dx = dy.map((v, i) => f(rstd * f(f(v - a) - f(y[i]! * b))));
+    const bref = batchnormBackwardRef(x, [1], [mean], [rstd], dy, 1, 1, n, true);
+    expect(accepts(dx, bref.dx, { atol: tol.dx.atol * Math.max(1, rstd), rtol: tol.dx.rtol })).toBe(true);
+  });
+});
