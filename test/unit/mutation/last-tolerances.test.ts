@@ -10,6 +10,7 @@
 import { describe, expect, it } from 'vitest';
 import { batchnormBackwardRef, batchnormRef, batchnormTolerance } from '../../../kernels/batchnorm.ref.ts';
 import { layernormBackwardRef, layernormRef, layernormTolerance } from '../../../kernels/layernorm.ref.ts';
+import { lstmSequenceRef, lstmTolerance } from '../../../kernels/lstm.ref.ts';
 import { globalAvgPoolRef, POOL_TOL } from '../../../kernels/pool.ref.ts';
 import { reduceRowsRef, reduceTolerance } from '../../../kernels/reduce.ref.ts';
 import { softmaxBackwardRef, softmaxRef, softmaxTolerance } from '../../../kernels/softmax.ref.ts';
@@ -241,5 +242,46 @@ describe('batchnormTolerance: y and dx of one channel of many values', () => {
     const dx = dy.map((v, i) => f(rstd * f(f(v - a) - f(y[i]! * b))));
     const bref = batchnormBackwardRef(x, [1], [mean], [rstd], dy, 1, 1, n, true);
     expect(accepts(dx, bref.dx, { atol: tol.dx.atol * Math.max(1, rstd), rtol: tol.dx.rtol })).toBe(true);
+  });
+});
+
+describe('lstmTolerance', () => {
+  it('a float32 LSTM run over 1000 steps passes (its error compounds over the sequence)', () => {
+    const [T, B, I, H] = [1000, 8, 32, 32];
+    const K = I + H;
+    const r = rng(1);
+    const x = Float32Array.from({ length: T * B * I }, () => f(2 * r() - 1));
+    const h0 = Float32Array.from({ length: B * H }, () => f(2 * r() - 1));
+    const c0 = Float32Array.from({ length: B * H }, () => f(2 * r() - 1));
+    const w = Float32Array.from({ length: 4 * H * K }, () => f((2 * r() - 1) / Math.sqrt(K)));
+    const bias = Float32Array.from({ length: 4 * H }, () => f((2 * r() - 1) / Math.sqrt(K)));
+    const ref = lstmSequenceRef(x, h0, c0, w, bias, { T, B, I, H });
+    const sigmoid = (v: number) => f(1 / f(1 + f(Math.exp(-v))));
+    const hs = new Float32Array(T * B * H);
+    let h = Float32Array.from(h0);
+    let c = Float32Array.from(c0);
+    const pre = new Float32Array(4 * H);
+    for (let t = 0; t < T; t++) {
+      const [hn, cn] = [new Float32Array(B * H), new Float32Array(B * H)];
+      for (let b = 0; b < B; b++) {
+        for (let q = 0; q < 4 * H; q++) {
+          let s = bias[q]!;
+          for (let k = 0; k < I; k++) s = f(s + f(x[(t * B + b) * I + k]! * w[q * K + k]!));
+          for (let k = 0; k < H; k++) s = f(s + f(h[b * H + k]! * w[q * K + I + k]!));
+          pre[q] = s;
+        }
+        for (let j = 0; j < H; j++) {
+          const [ig, fg, gg, og] = [sigmoid(pre[j]!), sigmoid(pre[H + j]!), f(Math.tanh(pre[2 * H + j]!)), sigmoid(pre[3 * H + j]!)];
+          const e = b * H + j;
+          cn[e] = f(f(fg * c[e]!) + f(ig * gg));
+          hn[e] = f(og * f(Math.tanh(cn[e]!)));
+        }
+      }
+      hs.set(hn, t * B * H);
+      [h, c] = [hn, cn];
+    }
+    const tol = lstmTolerance(K, T);
+    expect(accepts(hs, ref.hs, tol)).toBe(true);
+    expect(accepts(c, ref.cT, tol)).toBe(true);
   });
 });
