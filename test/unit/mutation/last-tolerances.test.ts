@@ -284,4 +284,38 @@ describe('lstmTolerance', () => {
     expect(accepts(hs, ref.hs, tol)).toBe(true);
     expect(accepts(c, ref.cT, tol)).toBe(true);
   });
+
+  it('one float32 LSTM step over a long input passes (its gates are dot products of K terms)', () => {
+    // Inside the domain the tolerance states (inputs ≤ 1, weights ≤ 1/√K): weights in [0, 1/√K] and
+    // each input row's positive values first, so each gate's running dot climbs well above its result.
+    const [B, I, H] = [64, 16_376, 8];
+    const K = I + H;
+    const r = rng(1);
+    const x = Float32Array.from({ length: B * I }, (_, i) => (i % I < I / 2 ? 1 : -1) * f(r()));
+    const h0 = Float32Array.from({ length: B * H }, () => f(2 * r() - 1));
+    const c0 = Float32Array.from({ length: B * H }, () => f(2 * r() - 1));
+    const w = Float32Array.from({ length: 4 * H * K }, () => f(r() / Math.sqrt(K)));
+    const bias = Float32Array.from({ length: 4 * H }, () => f((2 * r() - 1) / Math.sqrt(K)));
+    const ref = lstmSequenceRef(x, h0, c0, w, bias, { T: 1, B, I, H });
+    const sigmoid = (v: number) => f(1 / f(1 + f(Math.exp(-v))));
+    const [h, c] = [new Float32Array(B * H), new Float32Array(B * H)];
+    const pre = new Float32Array(4 * H);
+    for (let b = 0; b < B; b++) {
+      for (let q = 0; q < 4 * H; q++) {
+        let s = bias[q]!;
+        for (let k = 0; k < I; k++) s = f(s + f(x[b * I + k]! * w[q * K + k]!));
+        for (let k = 0; k < H; k++) s = f(s + f(h0[b * H + k]! * w[q * K + I + k]!));
+        pre[q] = s;
+      }
+      for (let j = 0; j < H; j++) {
+        const [ig, fg, gg, og] = [sigmoid(pre[j]!), sigmoid(pre[H + j]!), f(Math.tanh(pre[2 * H + j]!)), sigmoid(pre[3 * H + j]!)];
+        const e = b * H + j;
+        c[e] = f(f(fg * c0[e]!) + f(ig * gg));
+        h[e] = f(og * f(Math.tanh(c[e]!)));
+      }
+    }
+    const tol = lstmTolerance(K);
+    expect(accepts(h, ref.hs, tol)).toBe(true);
+    expect(accepts(c, ref.cT, tol)).toBe(true);
+  });
 });
