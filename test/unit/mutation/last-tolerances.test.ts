@@ -1,8 +1,9 @@
 // The tolerance functions of kernels/*.ref.ts, judged by what a tolerance is for and not by its
 // constants: (1) it must accept a correct float32 computation of the op — emulated here in float32
-// (Math.fround after every operation), in the order a GPU kernel sums (each thread a run of terms one
-// after another, then a pairwise tree of the runs), not the float64 reference's — at sizes where the
-// float32 error grows (large counts, rows, steps); (2) it must refuse a wrong kernel: a max one
+// (Math.fround after every operation), in an order other than the float64 reference's (one thread
+// walking a row in index order, or runs of 256 terms then a pairwise tree of the runs), with inputs
+// inside the domain each tolerance's comment states, at sizes where the float32 error grows (large
+// counts, rows, steps); (2) it must refuse a wrong kernel: a max one
 // float32 step off (a max copies a value: exact), a sum with one of its terms dropped (an error of a
 // whole term, far above any rounding). The comparison is the kernel tests' own (compareClose:
 // |got − want| ≤ atol + rtol·|want|). Nothing here repeats a bound's constant: a bound made tighter
