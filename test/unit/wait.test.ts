@@ -47,29 +47,6 @@ describe('IdleWaiter', () => {
     expect(w.slept).toBeCloseTo(7 * 18, 9);
   });
 
-  it('sleeps at most twice the usual after one slow run in a steady series', async () => {
-    const clock = new SimulatedClock();
-    const w = new IdleWaiter('sleep', clock);
-    for (let i = 0; i < 5; i++) {
-      const s = clock.submit(40);
-      await w.wait('k', s.at, s.done);
-    }
-    // A new pipeline compiled on the way: 10 s once.
-    const slow = clock.submit(10_000);
-    await w.wait('k', slow.at, slow.done);
-    const costs: number[] = [];
-    for (let i = 0; i < 4; i++) {
-      const s = clock.submit(40);
-      await w.wait('k', s.at, s.done);
-      costs.push(clock.t - s.at);
-    }
-    // The estimate at most doubles (40 → 80): one wait sleeps 72 ms, finds the work done and
-    // halves the estimate back to 40; following the slow run (0.7·40 + 0.3·10,000 ms) would have
-    // slept 2.7 s, then 1.4 s, …
-    const expected = [72, 40, 40, 40];
-    for (const [i, c] of costs.entries()) expect(c).toBeCloseTo(expected[i]!, 9);
-  });
-
   it('follows work that got slower for good, never sleeping past it', async () => {
     const clock = new SimulatedClock();
     const w = new IdleWaiter('sleep', clock);
