@@ -14,6 +14,7 @@ import type { ProductInput } from '../../src/tensor/ops/prenorm.ts';
 import { noGrad } from '../../src/tensor/tape.ts';
 import { Tensor } from '../../src/tensor/tensor.ts';
 import { expectClose } from '../helpers/close.ts';
+import { counted } from '../helpers/dispatches.ts';
 import { testGpu } from '../helpers/gpu.ts';
 import { testRng } from '../helpers/seed.ts';
 
@@ -25,15 +26,6 @@ afterAll(() => gpu?.pool.trim());
 
 const K = 40;
 const [OUT, HID] = [110, 103];
-
-async function counted(fn: () => Tensor): Promise<{ values: Float32Array; dispatches: number }> {
-  const before = gpu.counters.dispatches;
-  const y = fn();
-  const dispatches = gpu.counters.dispatches - before;
-  const values = await y.toArray();
-  y.release();
-  return { values, dispatches };
-}
 
 function params(salt: number, rows: number) {
   const rng = testRng(salt);
@@ -59,8 +51,8 @@ describe('a product with its layernorm, 16 rows and more, without a gradient', (
       for (const [i, rows] of [16, 19, 37].entries()) {
         expect(matmulLayernormVariant(gpu, rows, OUT, K), `${rows} rows: the subgroup kernel takes the layernorm`).toBe(gpu.software ? 'subgroup' : null);
         const { t: p } = params(1970 + i, rows);
-        const fused = await counted(() => noGrad(() => run(p, { x: p.x, norm: { weight: p.gamma, bias: p.beta } })));
-        const apart = await counted(() =>
+        const fused = await counted(gpu, () => noGrad(() => run(p, { x: p.x, norm: { weight: p.gamma, bias: p.beta } })));
+        const apart = await counted(gpu, () =>
           noGrad(() => {
             const h = layerNorm(p.x, p.gamma, p.beta);
             const y = run(p, h);
@@ -95,7 +87,7 @@ describe('a product with its layernorm, 16 rows and more, without a gradient', (
     const x = Tensor.fromArray(gpu, rng.floats(Bt * rows * K), [Bt, rows, K], 'x');
     const [gamma, beta] = [Tensor.fromArray(gpu, rng.floats(K), [K], 'gamma'), Tensor.fromArray(gpu, rng.floats(K), [K], 'beta')];
     const b = Tensor.fromArray(gpu, rng.floats(Bt * K * OUT), [Bt, K, OUT], 'b');
-    const r = await counted(() => noGrad(() => matmul({ x, norm: { weight: gamma, bias: beta } }, b)));
+    const r = await counted(gpu, () => noGrad(() => matmul({ x, norm: { weight: gamma, bias: beta } }, b)));
     for (const t of [x, gamma, beta, b]) t.release();
     expect(r.values.every(Number.isFinite)).toBe(true);
     expect(r.dispatches, 'layernorm, then the product').toBe(2);

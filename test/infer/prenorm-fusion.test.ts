@@ -12,6 +12,7 @@ import { linear, matmul, mlpGelu } from '../../src/tensor/ops/linear.ts';
 import type { ProductInput } from '../../src/tensor/ops/prenorm.ts';
 import { Tape, noGrad, withTape } from '../../src/tensor/tape.ts';
 import { Tensor } from '../../src/tensor/tensor.ts';
+import { counted } from '../helpers/dispatches.ts';
 import { testGpu } from '../helpers/gpu.ts';
 import { testRng } from '../helpers/seed.ts';
 
@@ -25,16 +26,6 @@ afterAll(() => gpu?.pool.trim());
 // (and nothing fuses); K fits one register row, N is off the skinny kernel's 4 columns.
 const K = 40;
 const [OUT, HID] = [110, 103];
-
-/** Runs `fn` and returns its output's values and how many dispatches it recorded. */
-async function counted(fn: () => Tensor): Promise<{ values: Float32Array; dispatches: number }> {
-  const before = gpu.counters.dispatches;
-  const y = fn();
-  const dispatches = gpu.counters.dispatches - before;
-  const values = await y.toArray();
-  y.release();
-  return { values, dispatches };
-}
 
 function params(salt: number, rows: number) {
   const rng = testRng(salt);
@@ -57,8 +48,8 @@ describe('a product with its layernorm', () => {
     it(`${name}: fused for 1 and 5 rows without a gradient on a software adapter (one dispatch less, the same bits), apart for 9 rows`, async () => {
       for (const [i, rows] of [1, 5, 9].entries()) {
         const p = params(100 + i, rows);
-        const fused = await counted(() => noGrad(() => run(p, { x: p.x, norm: { weight: p.gamma, bias: p.beta } })));
-        const apart = await counted(() =>
+        const fused = await counted(gpu, () => noGrad(() => run(p, { x: p.x, norm: { weight: p.gamma, bias: p.beta } })));
+        const apart = await counted(gpu, () =>
           noGrad(() => {
             const h = layerNorm(p.x, p.gamma, p.beta);
             const y = run(p, h);

@@ -15,6 +15,7 @@ import { addBroadcastRow } from '../../src/tensor/ops/sequence.ts';
 import { narrowRows } from '../../src/tensor/ops/shape.ts';
 import { Tape, noGrad, withTape } from '../../src/tensor/tape.ts';
 import { Tensor } from '../../src/tensor/tensor.ts';
+import { counted } from '../helpers/dispatches.ts';
 import { poisoned, testGpu } from '../helpers/gpu.ts';
 import { testRng } from '../helpers/seed.ts';
 
@@ -60,14 +61,7 @@ describe('a decoding step embedding with its position row', () => {
       const tt = Tensor.fromArray(gpu, table, [V, D], 'table');
       const pt = Tensor.fromArray(gpu, pos, [T, D], 'pos');
       const tid = uploadTokenIds(gpu, ids, { shape: [N, 1], vocab: V });
-      const run = async (fn: () => Tensor) => {
-        const before = gpu.counters.dispatches;
-        const y = noGrad(fn);
-        const dispatches = gpu.counters.dispatches - before;
-        const values = Array.from(await y.toArray());
-        y.release();
-        return { values, dispatches };
-      };
+      const run = (fn: () => Tensor) => counted(gpu, () => noGrad(fn));
       const row = narrowRows(pt, 7, 1);
       const fused = await run(() => embedding(tt, tid, row));
       const apart = await run(() => addBroadcastRow(embedding(tt, tid), row));
