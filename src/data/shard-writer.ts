@@ -123,11 +123,6 @@ function removeOldShards(out: string): void {
 }
 
 /**
- * A sample's json member: its id, captions and metadata, and its captions in other languages
- * (`i18n`, as the built set stores them) where the dataset has any: a multilingual set packed
- * into shards trains and evaluates in all its languages, as it does from the folder.
- */
-/**
  * Digits in the shards' names (`00000.tar`) and the samples' keys (`000000.png`): those of the
  * last number, at least 5 and 6, so that names sort in number order within a split.
  */
@@ -135,6 +130,11 @@ export function nameWidths(shards: number, samples: number): { width: number; ke
   return { width: Math.max(5, String(shards - 1).length), keyWidth: Math.max(6, String(samples - 1).length) };
 }
 
+/**
+ * A sample's json member: its id, captions and metadata, and its captions in other languages
+ * (`i18n`, as the built set stores them) where the dataset has any: a multilingual set packed
+ * into shards trains and evaluates in all its languages, as it does from the folder.
+ */
 export function sampleJson(ds: Dataset, i: number): Record<string, unknown> {
   const caps = ds.captions(i);
   const meta = ds.meta(i);
