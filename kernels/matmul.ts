@@ -164,11 +164,6 @@ export function chooseMatmulVariant(gpu: Gpu, M: number, N: number, K: number): 
   return M >= 32 && N >= 32 ? 'tiled64' : 'naive';
 }
 
-/** Whether a call of this shape can fold a layernorm of A's rows into its prologue (MatmulCall.layernorm): the variant it gets must be skinny. */
-export function matmulFusesLayernorm(gpu: Gpu, M: number, N: number, K: number): boolean {
-  return K <= MAX_ROW && chooseMatmulVariant(gpu, M, N, K) === 'skinny';
-}
-
 /**
  * The variant that would fold a layernorm of A's rows into this product's prologue (the one
  * chooseMatmulVariant picks, where it has such a prologue), or null: skinny, or subgroup where its

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Gpu } from '../../src/gpu/gpu.ts';
 import { MAX_ROW } from '../../kernels/common.ts';
 import { layernorm } from '../../kernels/layernorm.ts';
-import { chooseMatmulVariant, matmul, matmulFusesLayernorm } from '../../kernels/matmul.ts';
+import { chooseMatmulVariant, matmul, matmulLayernormVariant } from '../../kernels/matmul.ts';
 import { poisoned, testGpu } from '../helpers/gpu.ts';
 import { checkPrologueCase, lnInputs, type PrologueCase } from '../helpers/layernorm-prologue.ts';
 import { testRng } from '../helpers/seed.ts';
@@ -72,9 +72,9 @@ describe('matmul with a layernorm prologue', () => {
 
   it('is offered exactly where the heuristic picks skinny; refuses transposed A, other variants and rows past MAX_ROW in one line', () => {
     for (const [M, N, K] of [[1, 2048, 128], [8, 512, 512], [9, 512, 512], [1, 4, 4]] as const) {
-      expect(matmulFusesLayernorm(gpu, M, N, K), `${M}x${N}x${K}`).toBe(chooseMatmulVariant(gpu, M, N, K) === 'skinny');
+      expect(matmulLayernormVariant(gpu, M, N, K) === 'skinny', `${M}x${N}x${K}`).toBe(chooseMatmulVariant(gpu, M, N, K) === 'skinny');
     }
-    expect(matmulFusesLayernorm(gpu, 1, 64, MAX_ROW + 1)).toBe(false);
+    expect(matmulLayernormVariant(gpu, 1, 64, MAX_ROW + 1)).toBeNull();
     const [A, B, C, G] = [gpu.alloc(MAX_ROW + 8, 'A'), gpu.alloc(4 * (MAX_ROW + 8), 'B'), gpu.alloc(64, 'C'), gpu.alloc(MAX_ROW + 8, 'G')];
     const layernormArg = { gamma: { buffer: G }, beta: { buffer: G } };
     const call = { a: { buffer: A, shape: [4, 4] }, b: { buffer: B, shape: [4, 4] }, c: { buffer: C, shape: [4, 4] }, layernorm: layernormArg };
