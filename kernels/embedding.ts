@@ -99,8 +99,22 @@ function uniforms(values: number[]): Uint32Array {
   return u;
 }
 
+/**
+ * Ids already on the device, from word 0 of `buffer`: a decoding step's own pick
+ * (kernels/argmax.ts), so the step need not wait for the CPU. There is no CPU copy to check, so
+ * the producer vouches for the range: every id is below `vocab`, which must not exceed the table's.
+ * Forward only (the backward index is built from the CPU copy).
+ */
+export interface DeviceTokenIds {
+  readonly host: null;
+  readonly buffer: GPUBuffer;
+  /** [N] or [B, T]. */
+  readonly shape: readonly number[];
+  readonly vocab: number;
+}
+
 export interface EmbeddingCall {
-  ids: TokenIds;
+  ids: TokenIds | DeviceTokenIds;
   /** [V, D] */
   table: TensorRef;
   /** [N, D] or [B, T, D], like ids with D appended. */
@@ -115,7 +129,7 @@ export function embedding(gpu: Gpu, call: EmbeddingCall): void {
   const fn = call.label ?? 'embedding';
   if (call.table.shape.length !== 2) throw new ShapeError(`${fn}: table [${call.table.shape.join(', ')}] should be [vocab, dim]`);
   const [V, D] = call.table.shape as [number, number];
-  const N = call.ids.host.length;
+  const N = call.ids.shape.reduce((a, b) => a * b, 1);
   const T = call.ids.shape.length === 2 ? call.ids.shape[1]! : N;
   const offTable = checkTensor(gpu, fn, 'table', call.table, [V, D]).offset;
   const offOut = checkTensor(gpu, fn, 'out', call.out, [...call.ids.shape, D]).offset;
@@ -126,7 +140,11 @@ export function embedding(gpu: Gpu, call: EmbeddingCall): void {
     if (maxT < T) throw new ShapeError(`${fn}: pos [${call.pos.shape.join(', ')}] has ${maxT} positions but the sequences are ${T} long`);
     offPos = checkTensor(gpu, fn, 'pos', call.pos, [maxT, D]).offset;
   }
-  checkIdsInRange(fn, 'ids', call.ids, V);
+  if (call.ids.host) checkIdsInRange(fn, 'ids', call.ids, V);
+  else {
+    if (call.ids.vocab > V) throw new ShapeError(`${fn}: device ids over a vocabulary of ${call.ids.vocab} cannot index a table of ${V} rows`);
+    if (N * 4 > call.ids.buffer.size) throw new ShapeError(`${fn}: ${N} device ids do not fit "${call.ids.buffer.label}" (${call.ids.buffer.size} bytes)`);
+  }
   const k = gpu.kernel({ file: 'embedding', entry: 'embedding_fwd', bindings: ['read', 'read', 'read', 'rw'] });
   const u = uniforms([N, D, T, call.pos ? 1 : 0, offTable, offPos, offOut]);
   gpu.dispatch(k, u, [call.ids.buffer, call.table.buffer, call.pos?.buffer ?? gpu.unused, call.out.buffer], grid2d(gpu, Math.ceil((N * Math.ceil(D / COLS)) / WG)), `${fn}_fwd(${N}x${D})`);

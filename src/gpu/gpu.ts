@@ -302,26 +302,50 @@ export class Gpu {
 
   /** Copies `bytes` from `buffer` back to the CPU after all recorded work has run. */
   async readBytes(buffer: GPUBuffer, bytes = buffer.size, offset = 0, tag = 'read'): Promise<ArrayBuffer> {
-    const size = Math.ceil(bytes / 4) * 4;
+    const [out] = await this.readLater([{ buffer, bytes, offset }], tag)();
+    return out!;
+  }
+
+  /**
+   * Records copies of `parts` into one staging buffer and submits them with everything recorded so
+   * far, but does not wait: the function returned waits (as readBytes does) and gives each part's
+   * bytes. Work recorded in between keeps the device busy while this waits its turn (pipelined
+   * decoding, src/infer/greedy-device.ts). Call the function once.
+   */
+  readLater(parts: readonly { buffer: GPUBuffer; bytes: number; offset?: number }[], tag = 'read'): () => Promise<ArrayBuffer[]> {
+    const sizes = parts.map((p) => Math.ceil(p.bytes / 4) * 4);
+    const size = Math.max(4, sizes.reduce((a, b) => a + b, 0));
     this.counters.reads++;
     this.counters.bytesRead += size;
-    const staging = this.pool.acquire(size, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, `staging(${buffer.label})`);
-    this.recorder.commandEncoder().copyBufferToBuffer(buffer, offset, staging, 0, size);
-    this.recorder.note(`read(${buffer.label})`);
-    const at = this.flush();
-    try {
-      const key = this.waitKey(tag);
-      const map = () => staging.mapAsync(GPUMapMode.READ, 0, size);
-      await (key ? this.waiter.wait(key, at, map) : map());
-    } catch (e) {
+    const staging = this.pool.acquire(size, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, `staging(${parts.map((p) => p.buffer.label).join(', ')})`);
+    let at = 0;
+    parts.forEach((p, i) => {
+      this.recorder.commandEncoder().copyBufferToBuffer(p.buffer, p.offset ?? 0, staging, at, sizes[i]!);
+      this.recorder.note(`read(${p.buffer.label})`);
+      at += sizes[i]!;
+    });
+    const submitted = this.flush();
+    const key = this.waitKey(tag);
+    return async () => {
+      try {
+        const map = () => staging.mapAsync(GPUMapMode.READ, 0, size);
+        await (key ? this.waiter.wait(key, submitted, map) : map());
+      } catch (e) {
+        await this.settleChecks();
+        throw e;
+      }
+      const mapped = staging.getMappedRange(0, size);
+      let from = 0;
+      const out = parts.map((p, i) => {
+        const part = mapped.slice(from, from + p.bytes);
+        from += sizes[i]!;
+        return part;
+      });
+      staging.unmap();
+      this.pool.release(staging);
       await this.settleChecks();
-      throw e;
-    }
-    const out = staging.getMappedRange(0, size).slice(0, bytes);
-    staging.unmap();
-    this.pool.release(staging);
-    await this.settleChecks();
-    return out;
+      return out;
+    };
   }
 
   async read(buffer: GPUBuffer, floats?: number, offsetFloats = 0, tag?: string): Promise<Float32Array> {

@@ -4,6 +4,7 @@ import type { CocaModel } from '../model/coca.ts';
 import { noGrad } from '../tensor/tape.ts';
 import { tidy, type Tensor } from '../tensor/tensor.ts';
 import { normaliseRows } from './embed.ts';
+import { greedyOnDevice, picksOnDevice } from './greedy-device.ts';
 import { CachedStepper } from './kvcache.ts';
 import { rerankCandidates, type RerankOptions } from './rerank.ts';
 import { beamSearch, beamSearchCandidates, greedyOrSample, SearchError, type Caption, type SearchOptions } from './search.ts';
@@ -16,6 +17,12 @@ export interface CaptionOptions extends SearchOptions {
   stepper?: 'cache' | 'recompute';
   /** Record the cross-attention of every generated token (Caption.attention). */
   recordAttention?: boolean;
+  /**
+   * Greedy with the KV cache picks each token on the device and records the next step before the
+   * last is read (src/infer/greedy-device.ts; the same captions). false: the CPU loop, a read per
+   * step (`coca bench decode` times both).
+   */
+  pickOnDevice?: boolean;
   /** Choose among the beams' finished captions by image–text similarity (checkRerank: beams ≥ 2). */
   rerank?: RerankOptions;
 }
@@ -41,7 +48,11 @@ export async function captionImages(model: CocaModel, images: Float32Array, B: n
 /** Captions from image tokens [B, Nimg, E] already computed (no re-ranking: that needs the image embeddings). */
 export async function captionTokens(model: CocaModel, imageTokens: Tensor, opts: CaptionOptions): Promise<Caption[]> {
   if (opts.rerank) throw new SearchError('re-ranking needs the image embeddings: caption with captionImages');
-  return withStepper(model, imageTokens, opts, (s, maxLen, o) => (s.beams === 1 ? greedyOrSample(s, maxLen, o) : beamSearch(s, maxLen, o)));
+  return withStepper(model, imageTokens, opts, (s, maxLen, o) => {
+    if (s.beams > 1) return beamSearch(s, maxLen, o);
+    if (s instanceof CachedStepper && o.pickOnDevice !== false && picksOnDevice(s, o)) return greedyOnDevice(s, maxLen, o);
+    return greedyOrSample(s, maxLen, o);
+  });
 }
 
 /** Runs `run` over a stepper of `opts.beams` rows per image (1 when sampling), released after. */

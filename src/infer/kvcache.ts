@@ -9,7 +9,7 @@
 // match recomputation; test/infer/kvcache.test.ts holds it to that bit for bit.
 import { ShapeError } from '../gpu/errors.ts';
 import type { Gpu } from '../gpu/gpu.ts';
-import type { CocaModel, DecodeCaches } from '../model/coca.ts';
+import type { CocaModel, DecodeCaches, StepIds } from '../model/coca.ts';
 import type { AttentionCache, KeysValues } from '../nn/layers.ts';
 import { gatherRows, repeatBatch, writeRows } from '../tensor/ops/rows.ts';
 import { noGrad } from '../tensor/tape.ts';
@@ -67,7 +67,7 @@ export class CachedStepper implements Stepper {
   readonly beams: number;
   readonly vocab: number;
   length = 0;
-  private readonly gpu: Gpu;
+  readonly gpu: Gpu;
   private readonly Lmax: number;
   /** Image tokens repeated for the beams, [N, Nimg, E]: what the first step projects for cross-attention. */
   private readonly image: Tensor;
@@ -101,8 +101,25 @@ export class CachedStepper implements Stepper {
   }
 
   async step(tokens: Int32Array): Promise<Float32Array> {
+    const logits = this.stepOnDevice(tokens);
+    try {
+      const out = await logits.toArray();
+      if (this.probs) this.lastProbs = await this.probs.toArray();
+      return out;
+    } finally {
+      logits.release();
+    }
+  }
+
+  /**
+   * Records a step without reading anything back: the logits [N, V] stay on the device (the
+   * caller releases them). `tokens` may already be there (StepIds: the last step's device pick),
+   * so greedy decoding can record step t + 1 before step t has run (src/infer/greedy-device.ts).
+   */
+  stepOnDevice(tokens: Int32Array | StepIds): Tensor {
     const { rows: N, model } = this;
-    if (tokens.length !== N) throw new ShapeError(`step: ${tokens.length} tokens for ${N} rows`);
+    const given = tokens instanceof Int32Array ? tokens.length : tokens.rows;
+    if (given !== N) throw new ShapeError(`step: ${given} tokens for ${N} rows`);
     if (this.length >= this.Lmax) throw new ShapeError(`step: the cache holds ${this.Lmax} positions and all are used`);
     const m = model.config.multimodal_cfg;
     const logits = noGrad(() =>
@@ -116,13 +133,22 @@ export class CachedStepper implements Stepper {
       }),
     );
     this.length++;
-    try {
-      const out = await logits.toArray();
-      if (this.probs) this.lastProbs = await this.probs.toArray();
-      return out;
-    } finally {
-      logits.release();
-    }
+    return logits;
+  }
+
+  /** Whether this stepper keeps each step's cross-attention (then every step must be read at once). */
+  get recordsAttention(): boolean {
+    return this.probs !== null;
+  }
+
+  /**
+   * Forgets every position from `length` on: the next step is fed at position `length` and
+   * overwrites what the caches held there (a pipelined search that fed a token it then found wrong).
+   */
+  rewind(length: number): void {
+    if (!Number.isInteger(length) || length < 0 || length > this.length) throw new ShapeError(`rewind: to ${length} positions, but ${this.length} are fed`);
+    this.length = length;
+    for (const c of [...this.textCaches, ...this.selfCaches]) c.length = length;
   }
 
   reorder(parents: Int32Array): void {

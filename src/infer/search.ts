@@ -171,7 +171,7 @@ function attentionRow(s: Stepper, n: number): Float32Array | null {
   return a.slice(n * w, (n + 1) * w);
 }
 
-type Adjustments = Required<Pick<SearchOptions, 'minLen' | 'repetitionPenalty' | 'eot' | 'sot' | 'sotAllowed' | 'pad' | 'banned'>>;
+export type Adjustments = Required<Pick<SearchOptions, 'minLen' | 'repetitionPenalty' | 'eot' | 'sot' | 'sotAllowed' | 'pad' | 'banned'>>;
 
 /** The tokens the repetition penalty applies to: those generated, and [SOT] when it may be generated. */
 function penalised(history: readonly number[], o: Adjustments): Set<number> {
@@ -179,7 +179,7 @@ function penalised(history: readonly number[], o: Adjustments): Set<number> {
 }
 
 /** The logits of row n after the min-length mask and repetition penalty, in place. */
-function adjust(row: Float32Array, history: readonly number[], o: Adjustments): void {
+export function adjust(row: Float32Array, history: readonly number[], o: Adjustments): void {
   if (o.pad >= 0) row[o.pad] = -Infinity;
   if (!o.sotAllowed) row[o.sot] = -Infinity;
   for (const b of o.banned) row[b] = -Infinity;
@@ -203,6 +203,13 @@ function adjustLogProbs(lp: Float64Array, history: readonly number[], o: Adjustm
   if (history.length - 1 < o.minLen) lp[o.eot] = -Infinity;
 }
 
+/** Greedy's pick: the first id holding the largest value (a strict `>` scan from id 0; kernels/argmax.ts picks the same on the device). */
+export function firstMax(row: Float32Array): number {
+  let pick = 0;
+  for (let v = 1; v < row.length; v++) if (row[v]! > row[pick]!) pick = v;
+  return pick;
+}
+
 /** log-softmax in float64. */
 export function logSoftmax(row: Float32Array): Float64Array {
   let m = -Infinity;
@@ -213,7 +220,8 @@ export function logSoftmax(row: Float32Array): Float64Array {
   return Float64Array.from(row, (x) => x - lse);
 }
 
-function defaults(o: SearchOptions) {
+/** The options with DEFAULT_SEARCH's values where they are not given. */
+export function searchDefaults(o: SearchOptions) {
   const D = DEFAULT_SEARCH;
   return { minLen: o.minLen ?? D.minLen, repetitionPenalty: o.repetitionPenalty ?? D.repetitionPenalty, eot: o.eot ?? 2, sot: o.sot ?? 1, sotAllowed: o.sotAllowed ?? false, pad: o.pad ?? 0, lengthPenalty: o.lengthPenalty ?? D.lengthPenalty, prefix: o.prefix ?? [], banned: o.banned ?? [] };
 }
@@ -227,7 +235,7 @@ async function start(s: Stepper, o: { sot: number; prefix: readonly number[] }):
 
 /** Greedy (argmax, ties to the lower id) or sampling, one caption per stepper row. */
 export async function greedyOrSample(s: Stepper, maxLen: number, opts: SearchOptions): Promise<Caption[]> {
-  const o = defaults(opts);
+  const o = searchDefaults(opts);
   const N = s.rows;
   const V = s.vocab;
   const rows = Array.from({ length: N }, () => ({ tokens: [o.sot], logprobs: [] as number[], attention: [] as Float32Array[], done: false }));
@@ -245,7 +253,7 @@ export async function greedyOrSample(s: Stepper, maxLen: number, opts: SearchOpt
       const lp = logSoftmax(row);
       let pick = 0;
       if (rngs) pick = draw(row, opts.sample!, rngs[n]!);
-      else for (let v = 1; v < V; v++) if (row[v]! > row[pick]!) pick = v;
+      else pick = firstMax(row);
       r.tokens.push(pick);
       r.logprobs.push(lp[pick]!);
       const a = attentionRow(s, n);
@@ -319,7 +327,7 @@ export async function beamSearch(s: Stepper, maxLen: number, opts: SearchOptions
  * finished): what a re-ranker chooses among (src/infer/rerank.ts).
  */
 export async function beamSearchCandidates(s: Stepper, maxLen: number, opts: SearchOptions): Promise<Caption[][]> {
-  const o = defaults(opts);
+  const o = searchDefaults(opts);
   const K = s.beams;
   const V = s.vocab;
   const B = s.rows / K;

@@ -6,7 +6,7 @@ import type { Gpu } from '../gpu/gpu.ts';
 import { ShapeError } from '../gpu/errors.ts';
 import { attentionalPooler, block, norm, normed, type AttentionCache } from '../nn/layers.ts';
 import { ParamStore } from '../nn/params.ts';
-import { releaseTokenIds, uploadTokenIds, type TokenIds } from '../tensor/ids.ts';
+import { releaseTokenIds, uploadTokenIds, type DeviceTokenIds, type TokenIds } from '../tensor/ids.ts';
 import { attentionPathAvailable, type AttentionPath } from '../tensor/ops/attention.ts';
 import { embedding } from '../tensor/ops/embedding.ts';
 import { linear, matmul } from '../tensor/ops/linear.ts';
@@ -59,6 +59,13 @@ export interface CocaOutputs {
   textTokens: Tensor;
   /** [B, L, V] decoder logits at every position. */
   logits: Tensor;
+}
+
+/** A decoding step's tokens already on the device: `rows` u32 ids from word 0, each below `vocab` (kernels/argmax.ts writes them). */
+export interface StepIds {
+  buffer: GPUBuffer;
+  rows: number;
+  vocab: number;
 }
 
 /**
@@ -234,12 +241,14 @@ export class CocaModel {
    * positions in the caches. The text tower's CLS slot is never computed: it sits after the text,
    * so causally no text position sees it.
    */
-  decodeStep(tokens: Int32Array, position: number, imageTokens: Tensor, caches: DecodeCaches): Tensor {
+  decodeStep(tokens: Int32Array | StepIds, position: number, imageTokens: Tensor, caches: DecodeCaches): Tensor {
     const ps = this.params;
     const t = this.config.text_cfg;
-    const N = tokens.length;
+    const onDevice = !(tokens instanceof Int32Array);
+    const N = onDevice ? tokens.rows : tokens.length;
     if (position < 0 || position >= t.context_length) throw new ShapeError(`decodeStep: position ${position} is outside the context of ${t.context_length}`);
-    const ids = uploadTokenIds(this.gpu, tokens, { shape: [N, 1], vocab: t.vocab_size, label: 'step.ids' });
+    if (onDevice && tokens.vocab > t.vocab_size) throw new ShapeError(`decodeStep: ids picked over ${tokens.vocab} logits cannot index the text tower's ${t.vocab_size} token embeddings`);
+    const ids: TokenIds | DeviceTokenIds = onDevice ? { host: null, buffer: tokens.buffer, shape: [N, 1], vocab: tokens.vocab } : uploadTokenIds(this.gpu, tokens, { shape: [N, 1], vocab: t.vocab_size, label: 'step.ids' });
     try {
       // The position's row is added in the gather's pass (no dispatch of its own).
       let x = embedding(ps.get('text.token_embedding.weight'), ids, narrowRows(ps.get('text.positional_embedding'), position, 1));
@@ -248,7 +257,7 @@ export class CocaModel {
       }
       return reshape(this.decode(x, imageTokens, caches), [N, this.config.multimodal_cfg.vocab_size]);
     } finally {
-      releaseTokenIds(this.gpu, ids);
+      if (ids.host) releaseTokenIds(this.gpu, ids);
     }
   }
 
