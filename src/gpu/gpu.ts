@@ -83,9 +83,9 @@ export class Gpu {
       this.features.has('subgroups') && adapter.subgroupMinSize === adapter.subgroupMaxSize ? adapter.subgroupMinSize : 0;
     this.software = isSoftware(adapter);
     this.waiter = new IdleWaiter(waitMode);
-    this.pool = new BufferPool(device);
-    this.pipelines = new Pipelines(device, (e) => this.fail(e), (check) => this.pendingChecks.push(check));
     this.recorder = new Recorder(device);
+    this.pool = new BufferPool(device, undefined, (b) => this.recorder.bindGroups.forget(b));
+    this.pipelines = new Pipelines(device, (e) => this.fail(e), (check) => this.pendingChecks.push(check));
     this.dummy = device.createBuffer({ size: 16, usage: GPUBufferUsage.STORAGE, label: 'coca:dummy-binding' });
 
     device.lost.then((info) => {
@@ -197,6 +197,12 @@ export class Gpu {
     this.recorder.dispatch(kernel, uniforms, buffers, [x, y, z], label, this.limits.maxStorageBufferBindingSize);
     this.workSinceWait++;
     this.counters.dispatches++;
+  }
+
+  /** Bind groups created and reused since the device opened, and how many the cache holds (recorder.ts). */
+  bindGroupStats(): { created: number; reused: number; cached: number } {
+    const c = this.recorder.bindGroups;
+    return { ...c.stats, cached: c.size };
   }
 
   /**

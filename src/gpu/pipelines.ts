@@ -43,7 +43,9 @@ export class Pipelines {
     let layout = this.layouts.get(key);
     if (!layout) {
       const entries: GPUBindGroupLayoutEntry[] = [
-        { binding: 0, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'uniform' } },
+        // The uniform block's slot in the recorder's arena is a dynamic offset, so one bind group
+        // serves every dispatch over the same buffers (recorder.ts caches them).
+        { binding: 0, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'uniform', hasDynamicOffset: true } },
         ...bindings.map((b, i) => ({
           binding: i + 1,
           visibility: GPUShaderStage.COMPUTE,

@@ -1,7 +1,11 @@
 // The recorder: dispatches and copies go into one command encoder (dispatches into one compute
 // pass) until a submit, so a training step costs a few submits instead of hundreds. Uniform
-// blocks are staged in 256-byte slots of an arena written once per submit; two arenas are used in
-// turn so that writing the next never waits on the last. Everything recorded runs under a
+// blocks are staged in 256-byte slots of one arena, written once per submit (queue.writeBuffer is
+// ordered between submits, so the next write never touches what the last submit reads, and never
+// waits for it either: the queue stages the data). A dispatch's slot is a dynamic offset, so its
+// bind group depends only on the kernel's layout and the storage buffers, and is made once and
+// reused by every later dispatch over the same buffers (BindGroupCache: a training or decode step
+// asks the pool for the same buffers every time, pool.ts). Everything recorded runs under a
 // validation and an out-of-memory error scope, popped at the submit and named by what was recorded.
 import type { Kernel } from './pipelines.ts';
 import type { BufferPool } from './pool.ts';
@@ -22,6 +26,90 @@ export interface Submitted {
   profiled: Promise<void> | null;
 }
 
+/**
+ * Bind groups by (layout, uniform buffer, storage buffers and offsets), keyed by object identity:
+ * a hit binds exactly the buffer objects a fresh group would, so it is valid exactly when a fresh
+ * one would be. A pooled buffer released and handed out again is the same object, and its groups
+ * stay good; a destroyed buffer's groups are dropped (forget(), called by the pool) so they do not
+ * keep its wrapper alive; a re-created buffer is a new object with a new id. The cache is emptied
+ * when it reaches `capacity` groups, which a step's working set stays far below.
+ */
+export class BindGroupCache {
+  private readonly groups = new Map<string, GPUBindGroup>();
+  /** The keys that bind each buffer, for forget(). */
+  private readonly keysOf = new Map<GPUBuffer, string[]>();
+  private readonly ids = new WeakMap<object, number>();
+  private nextId = 1;
+  /** Bind groups created and reused (tests, profiling). */
+  readonly stats = { created: 0, reused: 0 };
+
+  constructor(
+    private readonly device: GPUDevice,
+    private readonly capacity = 8192,
+  ) {}
+
+  get size(): number {
+    return this.groups.size;
+  }
+
+  private id(o: object): number {
+    let id = this.ids.get(o);
+    if (id === undefined) {
+      id = this.nextId++;
+      this.ids.set(o, id);
+    }
+    return id;
+  }
+
+  /** The bind group of `layout` with `uniform` (a dynamic-offset slot) at 0 and `buffers` at 1..n. */
+  get(layout: GPUBindGroupLayout, uniform: GPUBuffer, buffers: Binding[], maxBinding: number, label: string): GPUBindGroup {
+    let key = `${this.id(layout)}|${this.id(uniform)}`;
+    for (let i = 0; i < buffers.length; i++) {
+      const b = buffers[i]!;
+      if ('buffer' in b) key += b.offset ? `,${this.id(b.buffer)}@${b.offset}` : `,${this.id(b.buffer)}`;
+      else key += `,${this.id(b)}`;
+    }
+    const hit = this.groups.get(key);
+    if (hit) {
+      this.stats.reused++;
+      return hit;
+    }
+    if (this.groups.size >= this.capacity) this.clear();
+    const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: uniform, offset: 0, size: UNIFORM_SLOT } }];
+    const bound: GPUBuffer[] = [];
+    for (let i = 0; i < buffers.length; i++) {
+      const b = buffers[i]!;
+      const buffer = 'buffer' in b ? b.buffer : b;
+      const offset = 'buffer' in b ? (b.offset ?? 0) : 0;
+      const size = Math.min(buffer.size - offset, Math.floor(maxBinding / 4) * 4);
+      entries.push({ binding: i + 1, resource: { buffer, offset, size } });
+      bound.push(buffer);
+    }
+    const group = this.device.createBindGroup({ layout, entries, label });
+    this.stats.created++;
+    this.groups.set(key, group);
+    for (const buffer of bound) {
+      const keys = this.keysOf.get(buffer);
+      if (keys) keys.push(key);
+      else this.keysOf.set(buffer, [key]);
+    }
+    return group;
+  }
+
+  /** Drops every group that binds `buffer` (it is being destroyed). */
+  forget(buffer: GPUBuffer): void {
+    const keys = this.keysOf.get(buffer);
+    if (!keys) return;
+    this.keysOf.delete(buffer);
+    for (const k of keys) this.groups.delete(k);
+  }
+
+  clear(): void {
+    this.groups.clear();
+    this.keysOf.clear();
+  }
+}
+
 export class Recorder {
   private encoder: GPUCommandEncoder | null = null;
   private pass: GPUComputePassEncoder | null = null;
@@ -29,12 +117,15 @@ export class Recorder {
   nextPassTimestamps: GPUComputePassTimestampWrites | undefined;
   private recorded: string[] = [];
   private uniformStage = new Uint8Array(UNIFORM_SLOT * UNIFORM_SLOTS);
-  private uniformBuffers: GPUBuffer[] = [];
+  private uniformBuffer: GPUBuffer | null = null;
   private uniformUsed = 0;
-  private arenaIndex = 0;
+  private readonly dynamicOffset = new Uint32Array(1);
+  readonly bindGroups: BindGroupCache;
   profiler: DispatchProfiler | null = null;
 
-  constructor(private readonly device: GPUDevice) {}
+  constructor(private readonly device: GPUDevice) {
+    this.bindGroups = new BindGroupCache(device);
+  }
 
   /** Whether nothing has been recorded since the last submit. */
   get empty(): boolean {
@@ -81,16 +172,12 @@ export class Recorder {
   }
 
   private uniformArena(): GPUBuffer {
-    while (this.uniformBuffers.length < 2) {
-      this.uniformBuffers.push(
-        this.device.createBuffer({
-          size: this.uniformStage.byteLength,
-          usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
-          label: `coca:uniform-arena-${this.uniformBuffers.length}`,
-        }),
-      );
-    }
-    return this.uniformBuffers[this.arenaIndex]!;
+    this.uniformBuffer ??= this.device.createBuffer({
+      size: this.uniformStage.byteLength,
+      usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+      label: 'coca:uniform-arena',
+    });
+    return this.uniformBuffer;
   }
 
   /** Records one dispatch; the caller has checked it (and submitted first when `full`). */
@@ -98,16 +185,7 @@ export class Recorder {
     const pass = this.openPass();
     const slot = this.uniformUsed++;
     this.uniformStage.set(new Uint8Array(uniforms.buffer, uniforms.byteOffset, uniforms.byteLength), slot * UNIFORM_SLOT);
-    const entries: GPUBindGroupEntry[] = [
-      { binding: 0, resource: { buffer: this.uniformArena(), offset: slot * UNIFORM_SLOT, size: UNIFORM_SLOT } },
-      ...buffers.map((b, i) => {
-        const buffer = 'buffer' in b ? b.buffer : (b as GPUBuffer);
-        const offset = 'buffer' in b ? (b.offset ?? 0) : 0;
-        const size = Math.min(buffer.size - offset, Math.floor(maxBinding / 4) * 4);
-        return { binding: i + 1, resource: { buffer, offset, size } };
-      }),
-    ];
-    const group = this.device.createBindGroup({ layout: kernel.layout, entries, label });
+    const group = this.bindGroups.get(kernel.layout, this.uniformArena(), buffers, maxBinding, label);
     if (this.profiler) {
       // A pass of its own, timestamped at both ends; a software adapter runs passes in order.
       pass.end();
@@ -115,7 +193,8 @@ export class Recorder {
     }
     const p = this.pass!;
     p.setPipeline(kernel.pipeline);
-    p.setBindGroup(0, group);
+    this.dynamicOffset[0] = slot * UNIFORM_SLOT;
+    p.setBindGroup(0, group, this.dynamicOffset, 0, 1);
     p.dispatchWorkgroups(x, y, z);
     if (this.profiler) {
       p.end();
@@ -143,7 +222,6 @@ export class Recorder {
     this.encoder = null;
     this.recorded = [];
     this.uniformUsed = 0;
-    this.arenaIndex ^= 1;
     return out;
   }
 

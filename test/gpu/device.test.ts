@@ -82,6 +82,24 @@ describe('buffer pool', () => {
     for (let i = 0; i < 10; i++) step();
     expect(gpu.pool.snapshot().created).toBe(created);
   });
+
+  it('hands out the same buffers for the same requests, whatever order they were released in', () => {
+    // What lets a step's bind groups be reused (recorder.ts): the pool serves the free buffer made
+    // first, not the one released last.
+    const take = () => [gpu.alloc(3000, 'p'), gpu.alloc(3000, 'q'), gpu.alloc(3000, 'r'), gpu.alloc(100, 's')];
+    const first = take();
+    for (const b of first) gpu.release(b);
+    const again = take();
+    for (const b of [...again].reverse()) gpu.release(b);
+    const third = take();
+    for (const b of [third[2]!, third[0]!, third[3]!, third[1]!]) gpu.release(b);
+    const fourth = take();
+    again.forEach((b, i) => expect(b).toBe(first[i]));
+    third.forEach((b, i) => expect(b).toBe(first[i]));
+    fourth.forEach((b, i) => expect(b).toBe(first[i]));
+    for (const b of fourth) gpu.release(b);
+    expect(() => gpu.release(fourth[0]!)).toThrow(/released twice/);
+  });
 });
 
 describe('recording', () => {
