@@ -3,7 +3,8 @@
 // tensor [N, Lmax, 2E] holding each position's key | value row; a step appends row t and runs one
 // query against rows 0..t. The cross-attention keys and values over the image tokens are projected
 // once, on the first step. One step is one batch of dispatches for all N = images × beams rows,
-// then one read of the logits [N, V].
+// then one read of the logits [N, V] (step), or no read at all (stepOnDevice: greedy decoding picks
+// on the device and reads the logits later, src/infer/greedy-device.ts).
 //
 // The step runs the blocks of the full forward (nn/layers.ts block() with a cache), so the logits
 // match recomputation; test/infer/kvcache.test.ts holds it to that bit for bit.
