@@ -294,7 +294,9 @@ export function matmul(gpu: Gpu, call: MatmulCall): void {
     return;
   }
   if (call.splits !== undefined) throw new ShapeError(`matmul: splits is an option of the splitk variant, not ${variant}`);
-  const spec = kernelSpec(gpu, variant, transA, transB, !!rs, gl?.mode, M, ln ? K : undefined, !!lnOut, N);
+  // skinny reads Bᵀ's rows four k at a time where each starts on a 16-byte boundary.
+  const vec4B = variant === 'skinny' && transB && process.env.COCA_VEC4B !== '0' && offB % 4 === 0 && cB % 4 === 0 && (bB === 1 || (rB * cB) % 4 === 0);
+  const spec = kernelSpec(gpu, variant, transA, transB, !!rs, gl?.mode, M, ln ? K : undefined, !!lnOut, N, vec4B);
   gpu.dispatch(gpu.kernel(spec), u32, buffers, workgroups(variant, gpu, M, N, batch), label);
 }
 
@@ -338,7 +340,7 @@ export const epilogueBindings = (mode?: 'apply' | 'grad'): KernelSpec['bindings'
  * the row length of a layernorm prologue (skinny only), which sizes its register row as
  * layernorm's own kernel does (rowLayout), so that both sum in the same order.
  */
-export function kernelSpec(gpu: Gpu, variant: MatmulVariant, transA: boolean, transB: boolean, rowSum = false, gelu?: 'apply' | 'grad', M = 8, lnK?: number, lnOut = false, N = 256): KernelSpec {
+export function kernelSpec(gpu: Gpu, variant: MatmulVariant, transA: boolean, transB: boolean, rowSum = false, gelu?: 'apply' | 'grad', M = 8, lnK?: number, lnOut = false, N = 256, vec4B = false): KernelSpec {
   const bindings = epilogueBindings(gelu);
   const t = { TRANS_A: transA, TRANS_B: transB, ...geluDefines(gelu) };
   // A layernorm prologue's row layout (layernorm's own, so both sum in the same order) and its
@@ -362,7 +364,7 @@ export function kernelSpec(gpu: Gpu, variant: MatmulVariant, transA: boolean, tr
     case 'splitk':
       throw new ShapeError('matmul: splitk runs as two kernels (matmul() dispatches them); it has no single kernel spec');
     case 'skinny': {
-      const spec: KernelSpec = { file: 'matmul', entry: 'matmul_skinny', defines: { ...t, MR: skinnyRows(M), SN: SKINNY_COLS, SKW: skinnyWidth(N) }, bindings };
+      const spec: KernelSpec = { file: 'matmul', entry: 'matmul_skinny', defines: { ...t, MR: skinnyRows(M), SN: SKINNY_COLS, SKW: skinnyWidth(N), ...(vec4B ? { VEC4B: true } : {}) }, bindings };
       return lnK === undefined ? spec : { ...spec, defines: { ...spec.defines, ...lnDefines(lnK) }, bindings: lnBindings() };
     }
     case 'sgmatrix': {

@@ -26,6 +26,16 @@ const MR: u32 = 8u;
 const SN: u32 = 4u;
 const SKW: u32 = 64u;  // skinny's workgroup width (the host's skinnyWidth)
 const LN: bool = false;
+const VEC4B: bool = false;
+
+//#if VEC4B
+// skinny with op(B) = Bᵀ stored [N, K], K and B's offsets multiples of 4 (the host sets VEC4B
+// there): each invocation reads its columns' rows four k at a time, one 16-byte load where it made
+// four scalar gathers, and takes the four FMAs in k order, so every column's sum is the scalar
+// loop's to the bit. Binding 2 is B itself, seen as vec4s; this entry point never touches the f32
+// view. (B stored [K, N], one vec4 of an invocation's 4 columns per k, ran ×5 slower on lavapipe.)
+@group(0) @binding(2) var<storage, read> B4: array<vec4f>;
+//#end
 
 //#if LN
 // Binding 5 is the GELU epilogue's pre-activation (gpu.unused without one), so γ and β sit past it.
@@ -177,6 +187,28 @@ fn matmul_skinny(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_i
   if (nBase >= p.N) { return; }
   let b0 = p.offB + gid.z * p.strideB;
   var acc: array<array<f32, SN>, MR>;
+  //#if VEC4B
+  var rows4: array<u32, SN>;
+  for (var j = 0u; j < SN; j++) { rows4[j] = (b0 + min(nBase + j, p.N - 1u) * p.ldb) / 4u; }
+  for (var k4 = 0u; k4 < p.K / 4u; k4++) {
+    var bq: array<vec4f, SN>;
+    for (var j = 0u; j < SN; j++) { bq[j] = B4[rows4[j] + k4]; }
+    for (var t = 0u; t < 4u; t++) {
+      let k = k4 * 4u + t;
+      //#if LN
+      let g = ln_gamma[p.offGamma + k];
+      let be = ln_beta[p.offBeta + k];
+      //#end
+      for (var i = 0u; i < MR; i++) {
+        var a = loadA(a0, min(mBase + i, p.M - 1u), k);
+        //#if LN
+        a = fma((a - st[i].x) * st[i].y, g, be);
+        //#end
+        for (var j = 0u; j < SN; j++) { acc[i][j] = fma(a, bq[j][t], acc[i][j]); }
+      }
+    }
+  }
+  //#else
   for (var k = 0u; k < p.K; k++) {
     var bv: array<f32, SN>;
     for (var j = 0u; j < SN; j++) { bv[j] = loadB(b0, k, min(nBase + j, p.N - 1u)); }
@@ -192,6 +224,7 @@ fn matmul_skinny(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_i
       for (var j = 0u; j < SN; j++) { acc[i][j] = fma(a, bv[j], acc[i][j]); }
     }
   }
+  //#end
   let c0 = p.offC + gid.z * p.strideC;
   for (var i = 0u; i < MR; i++) {
     for (var j = 0u; j < SN; j++) {
