@@ -79,6 +79,8 @@ const SUBGROUP = { TM: 32, TN: 8, NSUB: 2 };
  * workgroup on one of the cores. 16 is layernorm's row (ROW_WG), which the LN prologue needs.
  */
 export const skinnyWidth = (N: number): number => [64, 32].find((w) => Math.ceil(N / (w * SKINNY_COLS)) >= 4) ?? 16;
+/** Whether skinny can share its A loads across subgroups here: a fixed subgroup size that divides its workgroup. */
+export const skinnyShufflesA = (gpu: Gpu, N: number): boolean => gpu.subgroupSize > 0 && skinnyWidth(N) % gpu.subgroupSize === 0;
 /** Output tile of the workgroup-memory kernels (matmul_tiled128.wgsl) by variant; splitk runs on 64. */
 const TILE = { tiled128: 128, tiled64: 64, splitk: 64 } as const;
 
@@ -294,9 +296,15 @@ export function matmul(gpu: Gpu, call: MatmulCall): void {
     return;
   }
   if (call.splits !== undefined) throw new ShapeError(`matmul: splits is an option of the splitk variant, not ${variant}`);
-  // skinny reads Bᵀ's rows four k at a time where each starts on a 16-byte boundary.
-  const vec4B = variant === 'skinny' && transB && process.env.COCA_VEC4B !== '0' && offB % 4 === 0 && cB % 4 === 0 && (bB === 1 || (rB * cB) % 4 === 0);
-  const spec = kernelSpec(gpu, variant, transA, transB, !!rs, gl?.mode, M, ln ? K : undefined, !!lnOut, N, vec4B);
+  // skinny reads Bᵀ's rows four k at a time where each starts on a 16-byte boundary, and with a
+  // layernorm prologue shares the loads of A, γ and β across a subgroup where it has whole
+  // subgroups (matmul_skinny.wgsl). On lavapipe (GPU timestamps, decode shapes, interleaved) the
+  // sharing took 10–25 % off the layernorm products and nothing sure off the plain ones (one load
+  // of A per k against three), and with B untransposed (scalar B loads) it ran ×5 slower: hence
+  // only with both. COCA_VEC4B=0 and COCA_SKINNY_SG=0 turn either off (tests compare the bits).
+  const vec4B = variant === 'skinny' && transB && gpu.setting('COCA_VEC4B') !== '0' && offB % 4 === 0 && cB % 4 === 0 && (bB === 1 || (rB * cB) % 4 === 0);
+  const shuffleA = vec4B && !!ln && skinnyShufflesA(gpu, N) && gpu.setting('COCA_SKINNY_SG') !== '0';
+  const spec = kernelSpec(gpu, variant, transA, transB, !!rs, gl?.mode, M, ln ? K : undefined, !!lnOut, N, vec4B, shuffleA);
   gpu.dispatch(gpu.kernel(spec), u32, buffers, workgroups(variant, gpu, M, N, batch), label);
 }
 
@@ -340,7 +348,7 @@ export const epilogueBindings = (mode?: 'apply' | 'grad'): KernelSpec['bindings'
  * the row length of a layernorm prologue (skinny only), which sizes its register row as
  * layernorm's own kernel does (rowLayout), so that both sum in the same order.
  */
-export function kernelSpec(gpu: Gpu, variant: MatmulVariant, transA: boolean, transB: boolean, rowSum = false, gelu?: 'apply' | 'grad', M = 8, lnK?: number, lnOut = false, N = 256, vec4B = false): KernelSpec {
+export function kernelSpec(gpu: Gpu, variant: MatmulVariant, transA: boolean, transB: boolean, rowSum = false, gelu?: 'apply' | 'grad', M = 8, lnK?: number, lnOut = false, N = 256, vec4B = false, shuffleA = false): KernelSpec {
   const bindings = epilogueBindings(gelu);
   const t = { TRANS_A: transA, TRANS_B: transB, ...geluDefines(gelu) };
   // A layernorm prologue's row layout (layernorm's own, so both sum in the same order) and its
@@ -364,7 +372,12 @@ export function kernelSpec(gpu: Gpu, variant: MatmulVariant, transA: boolean, tr
     case 'splitk':
       throw new ShapeError('matmul: splitk runs as two kernels (matmul() dispatches them); it has no single kernel spec');
     case 'skinny': {
-      const spec: KernelSpec = { file: 'matmul', entry: 'matmul_skinny', defines: { ...t, MR: skinnyRows(M), SN: SKINNY_COLS, SKW: skinnyWidth(N), ...(vec4B ? { VEC4B: true } : {}) }, bindings };
+      const spec: KernelSpec = {
+        file: shuffleA ? 'matmul_skinny_sg' : 'matmul',
+        entry: 'matmul_skinny',
+        defines: { ...t, MR: skinnyRows(M), SN: SKINNY_COLS, SKW: skinnyWidth(N), ...(vec4B ? { VEC4B: true } : {}), ...(shuffleA ? { SG: gpu.subgroupSize } : {}) },
+        bindings,
+      };
       return lnK === undefined ? spec : { ...spec, defines: { ...spec.defines, ...lnDefines(lnK) }, bindings: lnBindings() };
     }
     case 'sgmatrix': {

@@ -16,9 +16,9 @@
 // the steps recorded meanwhile are thrown away unread. Only greedy without a repetition penalty
 // and without attention recording takes this path (captionTokens decides): the kernel has no
 // penalty, and recorded attention is read every step anyway.
-import { argmaxRows } from '../../kernels/argmax.ts';
 import type { Gpu } from '../gpu/gpu.ts';
-import { Tensor } from '../tensor/tensor.ts';
+import { pickTokens } from '../tensor/ops/pick.ts';
+import type { Tensor } from '../tensor/tensor.ts';
 import type { CachedStepper } from './kvcache.ts';
 import { adjust, firstMax, logSoftmax, searchDefaults, type Caption, type SearchOptions } from './search.ts';
 
@@ -103,7 +103,7 @@ export async function greedyOnDevice(s: CachedStepper, maxLen: number, opts: Sea
         const logits: Tensor = next;
         next = null;
         const ids = gpu.alloc(N, 'argmax.ids');
-        argmaxRows(gpu, { logits: { buffer: logits.buffer, shape: [N, V], offset: logits.offset }, prev: prevIds ? { buffer: prevIds } : null, out: { buffer: ids }, masks: { ...o, maskEot: k < o.minLen, banned } });
+        pickTokens(logits, prevIds, ids, { ...o, maskEot: k < o.minLen, banned });
         const read = gpu.readLater([{ buffer: logits.buffer, bytes: N * V * 4, offset: logits.offset * 4 }, { buffer: ids, bytes: N * 4 }], 'decode');
         flight.push({ k, logits, ids, read, fed: s.length });
         // Recorded reads of the previous ids are ordered before any reuse of their memory.

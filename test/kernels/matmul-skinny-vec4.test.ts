@@ -1,12 +1,14 @@
-// skinny reads Bᵀ [N, K] four k at a time (VEC4B) where K and B's offset are multiples of 4.
-// Against float64 at awkward N and rows, K from 4 to 516, B at an offset inside a NaN-filled buffer
-// and batched with a stride, C poisoned; the same bits as the scalar loop (COCA_VEC4B=0) with bias,
-// alpha, accumulation, the GELU epilogue and the layernorm prologue, since a decoding step's
-// equality to recomputation rests on every variant summing each column over k in the same order;
-// and the scalar loop kept wherever a run of four would straddle a 16-byte boundary.
+// skinny reads Bᵀ [N, K] four k at a time (VEC4B) where K and B's offset are multiples of 4, and
+// with a layernorm prologue also shares its A, γ and β loads across each subgroup (SG_A,
+// matmul_skinny_sg.wgsl). Against float64 at awkward N and rows, K from 4 to 516, B at an offset
+// inside a NaN-filled buffer and batched with a stride, C poisoned; the same bits as the scalar
+// loop (COCA_VEC4B=0) with bias, alpha, accumulation, the GELU epilogue and the layernorm prologue
+// (K not a multiple of the subgroup, lanes past N), since a decoding step's equality to
+// recomputation rests on every variant summing each column over k in the same order; and the
+// scalar loop kept wherever a run of four would straddle a 16-byte boundary.
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Gpu } from '../../src/gpu/gpu.ts';
-import { matmul } from '../../kernels/matmul.ts';
+import { matmul, skinnyShufflesA } from '../../kernels/matmul.ts';
 import { matmulRef, matmulTolerance } from '../../kernels/matmul.ref.ts';
 import { expectClose } from '../helpers/close.ts';
 import { placed, poisoned, testGpu } from '../helpers/gpu.ts';
@@ -85,6 +87,11 @@ async function run(c: Case, salt: number, vec4: boolean) {
 
 const vec4Used = (keys: string[]) => keys.length === 1 && keys[0]!.includes('VEC4B=true');
 
+it('lavapipe has the whole subgroups the sharing needs (so the cases below test it)', () => {
+  expect(gpu.subgroupSize).toBe(8);
+  expect([37, 128, 512, 2047].map((n) => skinnyShufflesA(gpu, n))).toEqual([true, true, true, true]);
+});
+
 describe('matmul skinny reading Bᵀ as vec4s', () => {
   it('matches float64 at awkward N and rows, K from 4 to 516, B at an offset and batched', async () => {
     const cases: Case[] = [
@@ -111,12 +118,18 @@ describe('matmul skinny reading Bᵀ as vec4s', () => {
       { M: 1, N: 128, K: 512, accumulate: true },
       { M: 7, N: 37, K: 20, gelu: true, offB: 4 },
       { M: 2, N: 9, K: 44, batch: 2, bias: true },
+      { M: 3, N: 37, K: 20, ln: true, gelu: true, offB: 8 },
+      { M: 1, N: 2047, K: 132, ln: true, bias: true },
+      { M: 8, N: 5, K: 12, ln: true, accumulate: true },
     ];
     for (const [i, c] of cases.entries()) {
       const v = await run(c, 3200 + i, true);
       const s = await run(c, 3200 + i, false);
       expect(vec4Used(v.keys), `case ${i}`).toBe(true);
-      expect(s.keys.some((k) => k.includes('VEC4B')), `case ${i}: scalar`).toBe(false);
+      // The subgroup sharing comes with the layernorm prologue, where the adapter has whole subgroups.
+      const shuffles = !!c.ln && gpu.subgroupSize > 0 && skinnyShufflesA(gpu, c.N);
+      expect(v.keys[0]!.startsWith('matmul_skinny_sg:'), `case ${i}: ${v.keys[0]}`).toBe(shuffles);
+      expect(s.keys.some((k) => k.includes('VEC4B') || k.startsWith('matmul_skinny_sg:')), `case ${i}: scalar`).toBe(false);
       expect(v.got.every(Number.isFinite), `case ${i}: finite`).toBe(true);
       expect(Array.from(v.got), `case ${i}: C bits`).toEqual(Array.from(s.got));
       if (c.gelu) expect(Array.from(v.pre!), `case ${i}: pre-activation bits`).toEqual(Array.from(s.pre!));
