@@ -60,7 +60,7 @@ const CHUNK = WG * 64; // elements per sumsq_partial workgroup
 
 function checkRange(gpu: Gpu, fn: string, what: string, buffer: GPUBuffer, offset: number, length: number): void {
   if (!Number.isInteger(length) || length <= 0) throw new ShapeError(`${fn}: ${what} range [${offset}, ${offset} + ${length}) needs a positive integer length`);
-  checkExtent(gpu, fn, `${what} range [${offset}, ${offset + length})`, buffer, offset, length);
+  checkExtent(gpu, fn, () => `${what} range [${offset}, ${offset + length})`, buffer, offset, length);
 }
 
 /** Sorted, non-overlapping runs of equal decay flag. */

@@ -193,20 +193,24 @@ function stridesOf(r: HeadsRef, L: number, H: number, D: number): [number, numbe
   return [...(r.strides ?? headsLayout.blhd(L, H, D))] as [number, number, number];
 }
 
+const natural = (x: number) => Number.isInteger(x) && x >= 0;
+
 function checkHeads(gpu: Gpu, what: string, r: HeadsRef, B: number, H: number, L: number, D: number): [number, number, number, number] {
   const s = stridesOf(r, L, H, D);
   const off = r.offset ?? 0;
-  const desc = `attention: ${what} (${B}x${H}x${L}x${D}, offset ${off}, strides [${s.join(', ')}])`;
-  if (![off, ...s].every((x) => Number.isInteger(x) && x >= 0)) throw new ShapeError(`${desc}: offset and strides must be non-negative integers`);
-  if (s[2] < D && L > 1) throw new ShapeError(`${desc}: row stride ${s[2]} is smaller than the head dim ${D}, so rows overlap`);
+  // Built only when thrown: this runs four times per attention call.
+  const desc = () => `attention: ${what} (${B}x${H}x${L}x${D}, offset ${off}, strides [${s.join(', ')}])`;
+  if (!(natural(off) && natural(s[0]) && natural(s[1]) && natural(s[2]))) throw new ShapeError(`${desc()}: offset and strides must be non-negative integers`);
+  if (s[2] < D && L > 1) throw new ShapeError(`${desc()}: row stride ${s[2]} is smaller than the head dim ${D}, so rows overlap`);
   const last = off + (B - 1) * s[0] + (H - 1) * s[1] + (L - 1) * s[2] + D;
-  if (last * 4 > r.buffer.size) throw new ShapeError(`${desc}: reaches float ${last} but its buffer "${r.buffer.label}" holds ${Math.floor(r.buffer.size / 4)}`);
-  if (last * 4 > gpu.limits.maxStorageBufferBindingSize) throw new ShapeError(`${desc}: over the adapter's storage-binding limit; split the batch`);
-  return [off, ...s];
+  if (last * 4 > r.buffer.size) throw new ShapeError(`${desc()}: reaches float ${last} but its buffer "${r.buffer.label}" holds ${Math.floor(r.buffer.size / 4)}`);
+  if (last * 4 > gpu.limits.maxStorageBufferBindingSize) throw new ShapeError(`${desc()}: over the adapter's storage-binding limit; split the batch`);
+  return [off, s[0], s[1], s[2]];
 }
 
 function checkDims(c: AttentionCall): void {
-  for (const [n, x] of Object.entries({ B: c.B, H: c.H, Lq: c.Lq, Lk: c.Lk, D: c.D })) {
+  const dims: [string, number][] = [['B', c.B], ['H', c.H], ['Lq', c.Lq], ['Lk', c.Lk], ['D', c.D]];
+  for (const [n, x] of dims) {
     if (!Number.isInteger(x) || x <= 0) throw new ShapeError(`attention: ${n} = ${x}; every dimension must be a positive integer`);
   }
 }
@@ -278,8 +282,8 @@ function checkCall(gpu: Gpu, c: AttentionCall) {
 export function attention(gpu: Gpu, c: AttentionCall): AttentionSaved {
   const { B, H, Lq, Lk, D } = c;
   const { lq, lk, lv, lo } = checkCall(gpu, c);
-  if (c.keyMask) checkExtent(gpu, 'attention', `keyMask [${B}, ${Lk}]`, c.keyMask, 0, B * Lk);
-  if (c.probs) checkExtent(gpu, 'attention', `probs [${B}, ${H}, ${Lq}, ${Lk}]`, c.probs, 0, B * H * Lq * Lk);
+  if (c.keyMask) checkExtent(gpu, 'attention', () => `keyMask [${B}, ${Lk}]`, c.keyMask, 0, B * Lk);
+  if (c.probs) checkExtent(gpu, 'attention', () => `probs [${B}, ${H}, ${Lq}, ${Lk}]`, c.probs, 0, B * H * Lq * Lk);
   const ins: [string, GPUBuffer | undefined][] = [['Q', c.q.buffer], ['K', c.k.buffer], ['V', c.v.buffer], ['keyMask', c.keyMask]];
   for (const out of [['O', c.o.buffer], ['probs', c.probs]] as const) checkDistinct('attention', out, ...ins);
   if (c.probs && c.probs === c.o.buffer) throw new ShapeError('attention: probs must not share a buffer with O');
@@ -297,12 +301,14 @@ export function attention(gpu: Gpu, c: AttentionCall): AttentionSaved {
     // In-kernel append only where one workgroup holds every query row of its (batch, head).
     const inKernel = !!news && wg[0] === 1;
     if (news && !inKernel) appendByCopy(gpu, c, news);
-    const spec = layout === 'rows' ? fusedSpec(gpu, 'attention', 'attn_fwd', D, R, 4, 2) : fusedSpec(gpu, 'attention_dims', 'attn_fwd_dims', D, R, 4, 2);
-    // The cache (binding 2) is written: the one read-write input.
-    if (inKernel) Object.assign(spec, { defines: { ...spec.defines, APPEND: true }, bindings: ['read', 'rw', 'read', 'read', 'rw', 'rw'] });
+    const kernel = gpu.kernelBy(`attention:fwd:${layout}:${D}:${R}:${inKernel ? 1 : 0}`, () => {
+      const spec = layout === 'rows' ? fusedSpec(gpu, 'attention', 'attn_fwd', D, R, 4, 2) : fusedSpec(gpu, 'attention_dims', 'attn_fwd_dims', D, R, 4, 2);
+      // The cache (binding 2) is written: the one read-write input.
+      return inKernel ? { ...spec, defines: { ...spec.defines, APPEND: true }, bindings: ['read', 'rw', 'read', 'read', 'rw', 'rw'] } : spec;
+    });
     const u = fusedUniforms(c, { q: lq, k: lk, v: lv, o: lo, ...(inKernel ? { dk: news.k, dv: news.v } : {}) });
     const kv = inKernel ? [c.k.buffer, c.append!.k.buffer] : [c.k.buffer, c.v.buffer];
-    gpu.dispatch(gpu.kernel(spec), u, [c.q.buffer, ...kv, c.keyMask ?? gpu.unused, c.o.buffer, lse], wg, inKernel ? `${label},append` : label);
+    gpu.dispatch(kernel, u, [c.q.buffer, ...kv, c.keyMask ?? gpu.unused, c.o.buffer, lse], wg, inKernel ? `${label},append` : label);
     return { path, lse, probs: null, ownsProbs: false };
   }
   if (news) appendByCopy(gpu, c, news);

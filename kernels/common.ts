@@ -15,7 +15,9 @@ export interface TensorRef {
 export const describeShape = (shape: readonly number[]): string => `[${shape.join(', ')}]`;
 
 export function numel(shape: readonly number[]): number {
-  return shape.reduce((a, b) => a * b, 1);
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
 }
 
 /** Rows and columns of a tensor seen as a matrix over its last axis: [..., C] → [Π..., C]. */
@@ -28,18 +30,22 @@ export function sameShape(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((d, i) => d === b[i]);
 }
 
+/** What names an operand in a message: the text, or a function making it (built only if thrown: checks run on every dispatch). */
+export type Described = string | (() => string);
+const described = (d: Described): string => (typeof d === 'string' ? d : d());
+
 /**
  * Checks that `floats` floats from `offset` lie inside `buffer` and within the adapter's
  * storage-binding limit (a binding past it fails validation far from the call). `desc` names the
  * operand in the message.
  */
-export function checkExtent(gpu: Gpu, op: string, desc: string, buffer: GPUBuffer, offset: number, floats: number): void {
-  if (!Number.isInteger(offset) || offset < 0) throw new ShapeError(`${op}: ${desc} has offset ${offset}; it must be a non-negative integer`);
+export function checkExtent(gpu: Gpu, op: string, desc: Described, buffer: GPUBuffer, offset: number, floats: number): void {
+  if (!Number.isInteger(offset) || offset < 0) throw new ShapeError(`${op}: ${described(desc)} has offset ${offset}; it must be a non-negative integer`);
   const bytes = (offset + floats) * 4;
-  if (bytes > buffer.size) throw new ShapeError(`${op}: ${desc} needs ${floats} floats from offset ${offset} but its buffer "${buffer.label}" holds ${Math.floor(buffer.size / 4)}`);
+  if (bytes > buffer.size) throw new ShapeError(`${op}: ${described(desc)} needs ${floats} floats from offset ${offset} but its buffer "${buffer.label}" holds ${Math.floor(buffer.size / 4)}`);
   const limit = gpu.limits.maxStorageBufferBindingSize;
   if (bytes > limit) {
-    throw new ShapeError(`${op}: ${desc} spans ${(bytes / 2 ** 20).toFixed(1)} MiB, over the adapter's ${(limit / 2 ** 20).toFixed(0)} MiB storage-binding limit; split it`);
+    throw new ShapeError(`${op}: ${described(desc)} spans ${(bytes / 2 ** 20).toFixed(1)} MiB, over the adapter's ${(limit / 2 ** 20).toFixed(0)} MiB storage-binding limit; split it`);
   }
 }
 
@@ -48,13 +54,14 @@ export function checkExtent(gpu: Gpu, op: string, desc: string, buffer: GPUBuffe
  * the binding limit; returns its offset and element count. `op` and `name` go into the message.
  */
 export function checkTensor(gpu: Gpu, op: string, name: string, t: TensorRef, expect?: readonly number[]): { offset: number; n: number } {
-  const desc = `${name} ${describeShape(t.shape)}`;
-  if (expect && !sameShape(t.shape, expect)) throw new ShapeError(`${op}: ${desc} should be ${describeShape(expect)}`);
+  const desc = () => `${name} ${describeShape(t.shape)}`;
+  if (expect && !sameShape(t.shape, expect)) throw new ShapeError(`${op}: ${desc()} should be ${describeShape(expect)}`);
+  let n = 1;
   for (const d of t.shape) {
-    if (!Number.isInteger(d) || d <= 0) throw new ShapeError(`${op}: ${desc}: every dimension must be a positive integer`);
+    if (!Number.isInteger(d) || d <= 0) throw new ShapeError(`${op}: ${desc()}: every dimension must be a positive integer`);
+    n *= d;
   }
   const offset = t.offset ?? 0;
-  const n = numel(t.shape);
   checkExtent(gpu, op, desc, t.buffer, offset, n);
   return { offset, n };
 }

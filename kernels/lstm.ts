@@ -100,7 +100,7 @@ export function lstmGates(gpu: Gpu, call: LstmGatesCall): void {
 function checkRows(gpu: Gpu, op: string, what: string, r: StridedRows, B: number, H: number): number {
   const off = r.offset ?? 0;
   if (!Number.isInteger(r.rowStride) || r.rowStride < H) throw new ShapeError(`${op}: ${what} has row stride ${r.rowStride}; rows of ${H} need at least ${H}`);
-  checkExtent(gpu, op, `${what} (${B} rows of ${H}, stride ${r.rowStride})`, r.buffer, off, (B - 1) * r.rowStride + H);
+  checkExtent(gpu, op, () => `${what} (${B} rows of ${H}, stride ${r.rowStride})`, r.buffer, off, (B - 1) * r.rowStride + H);
   return off;
 }
 

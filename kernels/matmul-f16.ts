@@ -95,16 +95,16 @@ export function matmulF16(gpu: Gpu, call: MatmulF16Call): void {
   const [offA, offB, offC] = [call.a.offset ?? 0, call.b.offset ?? 0, call.c.offset ?? 0];
   for (const [name, t, n] of [['A', call.a, bA * rA * cA], ['B', call.b, bB * rB * cB]] as const) {
     if (t.half) checkHalves(gpu, `${name} ${describeShape(t.shape)}`, t.buffer, t.offset ?? 0, n);
-    else checkExtent(gpu, 'matmul_f16', `${name} ${describeShape(t.shape)}`, t.buffer, t.offset ?? 0, n);
+    else checkExtent(gpu, 'matmul_f16', () => `${name} ${describeShape(t.shape)}`, t.buffer, t.offset ?? 0, n);
   }
   if (call.c.half) checkHalves(gpu, `C ${describeShape(call.c.shape)}`, call.c.buffer, offC, batch * M * N);
-  else checkExtent(gpu, 'matmul_f16', `C ${describeShape(call.c.shape)}`, call.c.buffer, offC, batch * M * N);
-  if (call.bias) checkExtent(gpu, 'matmul_f16', `bias ${describeShape([N])}`, call.bias.buffer, call.bias.offset ?? 0, N);
+  else checkExtent(gpu, 'matmul_f16', () => `C ${describeShape(call.c.shape)}`, call.c.buffer, offC, batch * M * N);
+  if (call.bias) checkExtent(gpu, 'matmul_f16', () => `bias ${describeShape([N])}`, call.bias.buffer, call.bias.offset ?? 0, N);
   checkDistinct('matmul_f16', ['C', call.c], ['A', call.a], ['B', call.b]);
   const gl = call.gelu;
   if (gl) {
     if (call.accumulate) throw new ShapeError('matmul_f16: a GELU epilogue cannot accumulate into C');
-    checkExtent(gpu, 'matmul_f16', `pre-activation ${describeShape([batch, M, N])}`, gl.preact.buffer, gl.preact.offset ?? 0, batch * M * N);
+    checkExtent(gpu, 'matmul_f16', () => `pre-activation ${describeShape([batch, M, N])}`, gl.preact.buffer, gl.preact.offset ?? 0, batch * M * N);
     if (gl.mode === 'apply') checkDistinct('matmul_f16', ['pre-activation', gl.preact], ['A', call.a], ['B', call.b], ['C', call.c], ['bias', call.bias]);
     else checkDistinct('matmul_f16', ['C', call.c], ['pre-activation', gl.preact]);
   }
@@ -139,7 +139,7 @@ export const halfBufferFloats = (n: number): number => Math.ceil(n / 2);
 export function castToF16(gpu: Gpu, src: { buffer: GPUBuffer; offset?: number }, dst: { buffer: GPUBuffer; offset?: number }, n: number, label = 'cast_f16'): void {
   if (!gpu.has('shader-f16')) throw new ShapeError(noShaderF16(gpu, 'cast_f16'));
   if (!Number.isInteger(n) || n <= 0) throw new ShapeError(`cast_f16: ${n} elements; give a positive integer`);
-  checkExtent(gpu, 'cast_f16', `source of ${n}`, src.buffer, src.offset ?? 0, n);
+  checkExtent(gpu, 'cast_f16', () => `source of ${n}`, src.buffer, src.offset ?? 0, n);
   checkHalves(gpu, `destination of ${n}`, dst.buffer, dst.offset ?? 0, n);
   if (src.buffer === dst.buffer) throw new ShapeError('cast_f16: the f16 copy must not share a buffer with its source');
   const u32 = new Uint32Array(16);

@@ -203,30 +203,30 @@ export function matmul(gpu: Gpu, call: MatmulCall): void {
   const [bC, M, N] = dims('C', call.c.shape);
   const [mA, kA] = transA ? [cA, rA] : [rA, cA];
   const [kB, nB] = transB ? [cB, rB] : [rB, cB];
-  const opA = `A [${call.a.shape.join(', ')}]${transA ? 'ᵀ' : ''}`;
-  const opB = `B [${call.b.shape.join(', ')}]${transB ? 'ᵀ' : ''}`;
-  const opC = `C [${call.c.shape.join(', ')}]`;
-  if (kA !== kB) throw new ShapeError(`matmul: ${opA} · ${opB}: inner dimensions ${kA} and ${kB} differ`);
-  if (mA !== M || nB !== N) throw new ShapeError(`matmul: ${opA} · ${opB} is ${mA}x${nB} but ${opC} is ${M}x${N}`);
+  // Operand names for messages, built only when one is thrown (this runs on every product).
+  const opA = () => `A [${call.a.shape.join(', ')}]${transA ? 'ᵀ' : ''}`;
+  const opB = () => `B [${call.b.shape.join(', ')}]${transB ? 'ᵀ' : ''}`;
+  const opC = () => `C [${call.c.shape.join(', ')}]`;
+  if (kA !== kB) throw new ShapeError(`matmul: ${opA()} · ${opB()}: inner dimensions ${kA} and ${kB} differ`);
+  if (mA !== M || nB !== N) throw new ShapeError(`matmul: ${opA()} · ${opB()} is ${mA}x${nB} but ${opC()} is ${M}x${N}`);
   const batch = Math.max(bA, bB, bC);
-  for (const [name, bx] of [['A', bA], ['B', bB]] as const) {
-    if (bx !== 1 && bx !== batch) throw new ShapeError(`matmul: batch of ${name} (${bx}) differs from the batch ${batch} of ${opA} · ${opB} → ${opC}`);
-  }
-  if (bC !== batch) throw new ShapeError(`matmul: ${opC} has batch ${bC} but ${opA} · ${opB} has batch ${batch}`);
+  if (bA !== 1 && bA !== batch) throw new ShapeError(`matmul: batch of A (${bA}) differs from the batch ${batch} of ${opA()} · ${opB()} → ${opC()}`);
+  if (bB !== 1 && bB !== batch) throw new ShapeError(`matmul: batch of B (${bB}) differs from the batch ${batch} of ${opA()} · ${opB()} → ${opC()}`);
+  if (bC !== batch) throw new ShapeError(`matmul: ${opC()} has batch ${bC} but ${opA()} · ${opB()} has batch ${batch}`);
   const K = kA;
   const offA = call.a.offset ?? 0;
   const offB = call.b.offset ?? 0;
   const offC = call.c.offset ?? 0;
-  checkExtent(gpu, 'matmul', `A ${describeShape(call.a.shape)}`, call.a.buffer, offA, bA * rA * cA);
-  checkExtent(gpu, 'matmul', `B ${describeShape(call.b.shape)}`, call.b.buffer, offB, bB * rB * cB);
-  checkExtent(gpu, 'matmul', `C ${describeShape(call.c.shape)}`, call.c.buffer, offC, batch * M * N);
-  if (call.bias) checkExtent(gpu, 'matmul', `bias ${describeShape([N])}`, call.bias.buffer, call.bias.offset ?? 0, N);
+  checkExtent(gpu, 'matmul', () => `A ${describeShape(call.a.shape)}`, call.a.buffer, offA, bA * rA * cA);
+  checkExtent(gpu, 'matmul', () => `B ${describeShape(call.b.shape)}`, call.b.buffer, offB, bB * rB * cB);
+  checkExtent(gpu, 'matmul', () => `C ${describeShape(call.c.shape)}`, call.c.buffer, offC, batch * M * N);
+  if (call.bias) checkExtent(gpu, 'matmul', () => `bias ${describeShape([N])}`, call.bias.buffer, call.bias.offset ?? 0, N);
   checkDistinct('matmul', ['C', call.c], ['A', call.a], ['B', call.b]);
   const rs = call.rowSumA;
   if (rs) {
     if (call.bias) throw new ShapeError('matmul: rowSumA cannot be combined with bias (they share an offset); give one of them');
     if (batch !== 1) throw new ShapeError(`matmul: rowSumA needs batch 1, not ${batch}`);
-    checkExtent(gpu, 'matmul', `row sums ${describeShape([M])}`, call.c.buffer, rs.offset, M);
+    checkExtent(gpu, 'matmul', () => `row sums ${describeShape([M])}`, call.c.buffer, rs.offset, M);
     if (rs.offset < offC + M * N && offC < rs.offset + M) throw new ShapeError(`matmul: row sums [${rs.offset}, ${rs.offset + M}) overlap C [${offC}, ${offC + M * N})`);
   }
   if (batch > gpu.limits.maxComputeWorkgroupsPerDimension) {
@@ -236,7 +236,7 @@ export function matmul(gpu: Gpu, call: MatmulCall): void {
   const gl = call.gelu;
   if (gl) {
     if (call.accumulate) throw new ShapeError('matmul: a GELU epilogue cannot accumulate into C');
-    checkExtent(gpu, 'matmul', `pre-activation ${describeShape([batch, M, N])}`, gl.preact.buffer, gl.preact.offset ?? 0, batch * M * N);
+    checkExtent(gpu, 'matmul', () => `pre-activation ${describeShape([batch, M, N])}`, gl.preact.buffer, gl.preact.offset ?? 0, batch * M * N);
     if (gl.mode === 'apply') checkDistinct('matmul', ['pre-activation', gl.preact], ['A', call.a], ['B', call.b], ['C', call.c], ['bias', call.bias]);
     else checkDistinct('matmul', ['C', call.c], ['pre-activation', gl.preact]);
   }
@@ -244,8 +244,8 @@ export function matmul(gpu: Gpu, call: MatmulCall): void {
   if (ln) {
     if (transA) throw new ShapeError('matmul: a layernorm prologue normalises rows of A, which transA stores as columns; give A untransposed');
     if (K > MAX_ROW) throw new ShapeError(`matmul: a layernorm prologue holds rows of at most ${MAX_ROW}, not K = ${K}; run layernorm on its own`);
-    checkExtent(gpu, 'matmul', `layernorm γ ${describeShape([K])}`, ln.gamma.buffer, ln.gamma.offset ?? 0, K);
-    checkExtent(gpu, 'matmul', `layernorm β ${describeShape([K])}`, ln.beta.buffer, ln.beta.offset ?? 0, K);
+    checkExtent(gpu, 'matmul', () => `layernorm γ ${describeShape([K])}`, ln.gamma.buffer, ln.gamma.offset ?? 0, K);
+    checkExtent(gpu, 'matmul', () => `layernorm β ${describeShape([K])}`, ln.beta.buffer, ln.beta.offset ?? 0, K);
     checkDistinct('matmul', ['C', call.c], ['layernorm γ', ln.gamma], ['layernorm β', ln.beta]);
     if (call.variant && call.variant !== 'skinny' && call.variant !== 'subgroup') throw new ShapeError(`matmul: a layernorm prologue needs the skinny variant, not ${call.variant} (or subgroup, where matmulLayernormVariant offers it)`);
     if (rs) throw new ShapeError('matmul: rowSumA sums op(A), which a layernorm prologue changes; give one of them');
@@ -257,7 +257,7 @@ export function matmul(gpu: Gpu, call: MatmulCall): void {
     if (variant !== 'subgroup') throw new ShapeError(`matmul: the layernorm's outputs (layernorm.out) are written by the subgroup variant only, not ${variant}`);
     if (batch !== 1) throw new ShapeError(`matmul: the layernorm's outputs (layernorm.out) need batch 1, not ${batch}`);
     const parts: [string, number, number][] = [['normalised rows', lnOut.y, M * K], ['means', lnOut.mean, M], ['1/σ', lnOut.rstd, M]];
-    for (const [what, at, n] of parts) checkExtent(gpu, 'matmul', `layernorm ${what} ${describeShape([n])}`, lnOut.buffer, at, n);
+    for (const [what, at, n] of parts) checkExtent(gpu, 'matmul', () => `layernorm ${what} ${describeShape([n])}`, lnOut.buffer, at, n);
     for (let i = 0; i < parts.length; i++) {
       for (let j = i + 1; j < parts.length; j++) {
         const [wa, a0, na] = parts[i]!;
@@ -304,8 +304,10 @@ export function matmul(gpu: Gpu, call: MatmulCall): void {
   // only with both. COCA_VEC4B=0 and COCA_SKINNY_SG=0 turn either off (tests compare the bits).
   const vec4B = variant === 'skinny' && transB && gpu.setting('COCA_VEC4B') !== '0' && offB % 4 === 0 && cB % 4 === 0 && (bB === 1 || (rB * cB) % 4 === 0);
   const shuffleA = vec4B && !!ln && skinnyShufflesA(gpu, N) && gpu.setting('COCA_SKINNY_SG') !== '0';
-  const spec = kernelSpec(gpu, variant, transA, transB, !!rs, gl?.mode, M, ln ? K : undefined, !!lnOut, N, vec4B, shuffleA);
-  gpu.dispatch(gpu.kernel(spec), u32, buffers, workgroups(variant, gpu, M, N, batch), label);
+  const lnK = ln ? K : undefined;
+  const key = kernelKey(variant, transA, transB, !!rs, gl?.mode, M, lnK, !!lnOut, N, vec4B, shuffleA);
+  const kernel = gpu.kernelBy(key, () => kernelSpec(gpu, variant, transA, transB, !!rs, gl?.mode, M, lnK, !!lnOut, N, vec4B, shuffleA));
+  gpu.dispatch(kernel, u32, buffers, workgroups(variant, gpu, M, N, batch), label);
 }
 
 /**
@@ -385,6 +387,15 @@ export function kernelSpec(gpu: Gpu, variant: MatmulVariant, transA: boolean, tr
       return { file: 'matmul_sgmatrix', entry: 'matmul_sgmatrix', defines: { ...t, SM_M: c.M, SM_N: c.N, SM_K: c.K }, bindings };
     }
   }
+}
+
+/**
+ * A short key for kernelSpec's result with the same arguments (on one device), for
+ * gpu.kernelBy: everything the spec depends on, M and N only through skinny's row block and width.
+ */
+export function kernelKey(variant: MatmulVariant, transA: boolean, transB: boolean, rowSum = false, gelu?: 'apply' | 'grad', M = 8, lnK?: number, lnOut = false, N = 256, vec4B = false, shuffleA = false): string {
+  const key = `matmul:${variant}:${transA ? 1 : 0}${transB ? 1 : 0}${rowSum ? 1 : 0}${lnOut ? 1 : 0}:${gelu ?? ''}:${lnK ?? ''}`;
+  return variant === 'skinny' ? `${key}:${skinnyRows(M)}:${skinnyWidth(N)}:${vec4B ? 1 : 0}${shuffleA ? 1 : 0}` : key;
 }
 
 function workgroups(variant: MatmulVariant, gpu: Gpu, M: number, N: number, batch: number): [number, number, number] {

@@ -166,6 +166,15 @@ export class Gpu {
     return this.pipelines.get(spec);
   }
 
+  /**
+   * The kernel a launcher names by `key` (family-prefixed, covering everything `spec` depends on),
+   * built from `spec()` the first time: what a launcher called on every dispatch uses instead of
+   * building a KernelSpec each time.
+   */
+  kernelBy(key: string, spec: () => KernelSpec): Kernel {
+    return this.pipelines.by(key, spec);
+  }
+
   /** Builds a kernel and waits for the result: throws ShaderError on a bad shader. */
   async compile(spec: KernelSpec): Promise<Kernel> {
     const k = this.kernel(spec);

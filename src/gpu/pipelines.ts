@@ -30,6 +30,7 @@ export interface Kernel {
 export class Pipelines {
   private kernels = new Map<string, Kernel>();
   private layouts = new Map<string, GPUBindGroupLayout>();
+  private named = new Map<string, Kernel>();
 
   /** `failed` hears of a compile error as soon as it is known; `pending` gets every check, to settle at the next sync. */
   constructor(
@@ -58,10 +59,30 @@ export class Pipelines {
     return layout;
   }
 
+  /**
+   * The kernel a launcher names by `key` (its own compact key, prefixed by its family, from what
+   * its spec depends on), built from `spec()` on first use: the spec, its defines and its full key
+   * are not rebuilt on every dispatch.
+   */
+  by(key: string, spec: () => KernelSpec): Kernel {
+    let k = this.named.get(key);
+    if (!k) {
+      k = this.get(spec());
+      this.named.set(key, k);
+    }
+    return k;
+  }
+
   /** The kernel for `spec`, built on first use. */
   get(spec: KernelSpec): Kernel {
-    const defs = spec.defines ? Object.entries(spec.defines).map(([k, v]) => `${k}=${v}`).join(',') : '';
-    const key = `${spec.file}:${spec.entry}${defs ? `:${defs}` : ''}`;
+    // file:entry[:NAME=value,...] — built by hand: this runs on every dispatch.
+    let key = spec.file + ':' + spec.entry;
+    let defs = '';
+    const d = spec.defines;
+    if (d) {
+      for (const k in d) defs += (defs ? ',' : '') + k + '=' + d[k];
+      if (defs) key += ':' + defs;
+    }
     const cached = this.kernels.get(key);
     if (cached) return cached;
     const src = specialise(spec.file, spec.defines, spec.source);
