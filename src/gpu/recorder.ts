@@ -117,9 +117,12 @@ export class Recorder {
   nextPassTimestamps: GPUComputePassTimestampWrites | undefined;
   private recorded: string[] = [];
   private uniformStage = new Uint8Array(UNIFORM_SLOT * UNIFORM_SLOTS);
+  /** The stage as 32-bit words: most launchers hand their uniforms over as a Uint32Array. */
+  private uniformWords = new Uint32Array(this.uniformStage.buffer);
   private uniformBuffer: GPUBuffer | null = null;
   private uniformUsed = 0;
-  private readonly dynamicOffset = new Uint32Array(1);
+  /** setBindGroup's dynamic offsets (a plain array converts faster than the typed-array overload in Dawn's Node bindings). */
+  private readonly dynamicOffset = [0];
   readonly bindGroups: BindGroupCache;
   profiler: DispatchProfiler | null = null;
 
@@ -184,7 +187,8 @@ export class Recorder {
   dispatch(kernel: Kernel, uniforms: ArrayBufferView, buffers: Binding[], [x, y, z]: [number, number, number], label: string, maxBinding: number): void {
     const pass = this.openPass();
     const slot = this.uniformUsed++;
-    this.uniformStage.set(new Uint8Array(uniforms.buffer, uniforms.byteOffset, uniforms.byteLength), slot * UNIFORM_SLOT);
+    if (uniforms instanceof Uint32Array) this.uniformWords.set(uniforms, slot * (UNIFORM_SLOT / 4));
+    else this.uniformStage.set(new Uint8Array(uniforms.buffer, uniforms.byteOffset, uniforms.byteLength), slot * UNIFORM_SLOT);
     const group = this.bindGroups.get(kernel.layout, this.uniformArena(), buffers, maxBinding, label);
     if (this.profiler) {
       // A pass of its own, timestamped at both ends; a software adapter runs passes in order.
@@ -194,7 +198,7 @@ export class Recorder {
     const p = this.pass!;
     p.setPipeline(kernel.pipeline);
     this.dynamicOffset[0] = slot * UNIFORM_SLOT;
-    p.setBindGroup(0, group, this.dynamicOffset, 0, 1);
+    p.setBindGroup(0, group, this.dynamicOffset);
     p.dispatchWorkgroups(x, y, z);
     if (this.profiler) {
       p.end();
