@@ -10,6 +10,7 @@ const shapes: [string, number, number, boolean, boolean, boolean][] = [
   ['fc+LN+GELU 512x128', 512, 128, true, true, true],
   ['proj 128x512', 128, 512, true, false, false],
   ['logits+LN 2048x128', 2048, 128, false, true, false],
+  ['logits+LN 2048x128 Bt', 2048, 128, true, true, false],
 ];
 const rnd = (n: number) => Float32Array.from({ length: n }, () => Math.random() - 0.5);
 const REPS = 60;
