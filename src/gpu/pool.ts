@@ -86,11 +86,16 @@ export class BufferPool {
     if (this.freeSet.has(buffer)) throw new Error(`buffer "${buffer.label}" released twice`);
     let list = this.free.get(entry.key);
     if (!list) this.free.set(entry.key, (list = []));
-    // Keep the list in descending serial order; a step's releases mostly land at the end.
-    let i = list.length;
-    while (i > 0 && this.owned.get(list[i - 1]!)!.serial < entry.serial) i--;
-    if (i === list.length) list.push(buffer);
-    else list.splice(i, 0, buffer);
+    // Keep the list in descending serial order (binary search: a training step frees dozens of one class).
+    let lo = 0;
+    let hi = list.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.owned.get(list[mid]!)!.serial > entry.serial) lo = mid + 1;
+      else hi = mid;
+    }
+    if (lo === list.length) list.push(buffer);
+    else list.splice(lo, 0, buffer);
     this.freeSet.add(buffer);
     this.stats.inUseBytes -= entry.size;
   }

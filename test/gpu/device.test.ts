@@ -99,6 +99,12 @@ describe('buffer pool', () => {
     fourth.forEach((b, i) => expect(b).toBe(first[i]));
     for (const b of fourth) gpu.release(b);
     expect(() => gpu.release(fourth[0]!)).toThrow(/released twice/);
+    // Many of one class, released in a scrambled order, come back in the order they were made.
+    const many = Array.from({ length: 23 }, () => gpu.alloc(5000, 'm'));
+    for (let i = 0; i < many.length; i++) gpu.release(many[(i * 7) % many.length]!);
+    const back = Array.from({ length: many.length }, () => gpu.alloc(5000, 'm'));
+    back.forEach((b, i) => expect(b).toBe(many[i]));
+    for (const b of back) gpu.release(b);
   });
 });
 
