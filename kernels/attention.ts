@@ -195,16 +195,19 @@ function stridesOf(r: HeadsRef, L: number, H: number, D: number): [number, numbe
 
 const natural = (x: number) => Number.isInteger(x) && x >= 0;
 
+function headsDesc(what: string, B: number, H: number, L: number, D: number, off: number, s: readonly number[]): string {
+  return `attention: ${what} (${B}x${H}x${L}x${D}, offset ${off}, strides [${s.join(', ')}])`;
+}
+
 function checkHeads(gpu: Gpu, what: string, r: HeadsRef, B: number, H: number, L: number, D: number): [number, number, number, number] {
   const s = stridesOf(r, L, H, D);
   const off = r.offset ?? 0;
-  // Built only when thrown: this runs four times per attention call.
-  const desc = () => `attention: ${what} (${B}x${H}x${L}x${D}, offset ${off}, strides [${s.join(', ')}])`;
-  if (!(natural(off) && natural(s[0]) && natural(s[1]) && natural(s[2]))) throw new ShapeError(`${desc()}: offset and strides must be non-negative integers`);
-  if (s[2] < D && L > 1) throw new ShapeError(`${desc()}: row stride ${s[2]} is smaller than the head dim ${D}, so rows overlap`);
+  // The message text is built only when thrown: this runs four times per attention call.
+  if (!(natural(off) && natural(s[0]) && natural(s[1]) && natural(s[2]))) throw new ShapeError(`${headsDesc(what, B, H, L, D, off, s)}: offset and strides must be non-negative integers`);
+  if (s[2] < D && L > 1) throw new ShapeError(`${headsDesc(what, B, H, L, D, off, s)}: row stride ${s[2]} is smaller than the head dim ${D}, so rows overlap`);
   const last = off + (B - 1) * s[0] + (H - 1) * s[1] + (L - 1) * s[2] + D;
-  if (last * 4 > r.buffer.size) throw new ShapeError(`${desc()}: reaches float ${last} but its buffer "${r.buffer.label}" holds ${Math.floor(r.buffer.size / 4)}`);
-  if (last * 4 > gpu.limits.maxStorageBufferBindingSize) throw new ShapeError(`${desc()}: over the adapter's storage-binding limit; split the batch`);
+  if (last * 4 > r.buffer.size) throw new ShapeError(`${headsDesc(what, B, H, L, D, off, s)}: reaches float ${last} but its buffer "${r.buffer.label}" holds ${Math.floor(r.buffer.size / 4)}`);
+  if (last * 4 > gpu.limits.maxStorageBufferBindingSize) throw new ShapeError(`${headsDesc(what, B, H, L, D, off, s)}: over the adapter's storage-binding limit; split the batch`);
   return [off, s[0], s[1], s[2]];
 }
 

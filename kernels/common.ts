@@ -30,9 +30,14 @@ export function sameShape(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((d, i) => d === b[i]);
 }
 
-/** What names an operand in a message: the text, or a function making it (built only if thrown: checks run on every dispatch). */
-export type Described = string | (() => string);
-const described = (d: Described): string => (typeof d === 'string' ? d : d());
+/**
+ * What names an operand in a message: the text, a function making it, or a name and a shape —
+ * the text built only if thrown (checks run on every dispatch).
+ */
+export type Described = string | (() => string) | { name: string; shape: readonly number[] };
+function described(d: Described): string {
+  return typeof d === 'string' ? d : typeof d === 'function' ? d() : `${d.name} ${describeShape(d.shape)}`;
+}
 
 /**
  * Checks that `floats` floats from `offset` lie inside `buffer` and within the adapter's
@@ -54,15 +59,15 @@ export function checkExtent(gpu: Gpu, op: string, desc: Described, buffer: GPUBu
  * the binding limit; returns its offset and element count. `op` and `name` go into the message.
  */
 export function checkTensor(gpu: Gpu, op: string, name: string, t: TensorRef, expect?: readonly number[]): { offset: number; n: number } {
-  const desc = () => `${name} ${describeShape(t.shape)}`;
-  if (expect && !sameShape(t.shape, expect)) throw new ShapeError(`${op}: ${desc()} should be ${describeShape(expect)}`);
+  // The message text is built only when thrown; no closure either (tsx names every one a call makes).
+  if (expect && !sameShape(t.shape, expect)) throw new ShapeError(`${op}: ${name} ${describeShape(t.shape)} should be ${describeShape(expect)}`);
   let n = 1;
   for (const d of t.shape) {
-    if (!Number.isInteger(d) || d <= 0) throw new ShapeError(`${op}: ${desc()}: every dimension must be a positive integer`);
+    if (!Number.isInteger(d) || d <= 0) throw new ShapeError(`${op}: ${name} ${describeShape(t.shape)}: every dimension must be a positive integer`);
     n *= d;
   }
   const offset = t.offset ?? 0;
-  checkExtent(gpu, op, desc, t.buffer, offset, n);
+  checkExtent(gpu, op, { name, shape: t.shape }, t.buffer, offset, n);
   return { offset, n };
 }
 

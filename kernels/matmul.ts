@@ -186,6 +186,14 @@ export function matmulFusesRowSum(gpu: Gpu, M: number, N: number, K: number): bo
   return chooseMatmulVariant(gpu, M, N, K) === 'subgroup' && matmulVariantAvailable(gpu, 'subgroup');
 }
 
+/** An operand as messages name it: `A [2, 3]ᵀ`. */
+function operand(name: string, t: TensorRef, trans = false): string {
+  return `${name} [${t.shape.join(', ')}]${trans ? 'ᵀ' : ''}`;
+}
+
+// Module-level, not a closure per call: tsx (keepNames) names every closure a function makes.
+const cdiv = (a: number, b: number) => Math.ceil(a / b);
+
 function dims(what: string, shape: readonly number[]): [number, number, number] {
   if (shape.length !== 2 && shape.length !== 3) throw new ShapeError(`matmul: ${what} has shape [${shape.join(', ')}]; expected [rows, cols] or [batch, rows, cols]`);
   for (const d of shape) {
@@ -203,16 +211,15 @@ export function matmul(gpu: Gpu, call: MatmulCall): void {
   const [bC, M, N] = dims('C', call.c.shape);
   const [mA, kA] = transA ? [cA, rA] : [rA, cA];
   const [kB, nB] = transB ? [cB, rB] : [rB, cB];
-  // Operand names for messages, built only when one is thrown (this runs on every product).
-  const opA = () => `A [${call.a.shape.join(', ')}]${transA ? 'ᵀ' : ''}`;
-  const opB = () => `B [${call.b.shape.join(', ')}]${transB ? 'ᵀ' : ''}`;
-  const opC = () => `C [${call.c.shape.join(', ')}]`;
-  if (kA !== kB) throw new ShapeError(`matmul: ${opA()} · ${opB()}: inner dimensions ${kA} and ${kB} differ`);
-  if (mA !== M || nB !== N) throw new ShapeError(`matmul: ${opA()} · ${opB()} is ${mA}x${nB} but ${opC()} is ${M}x${N}`);
+  // Operand names for messages are built only when one is thrown (this runs on every product).
+  if (kA !== kB) throw new ShapeError(`matmul: ${operand('A', call.a, transA)} · ${operand('B', call.b, transB)}: inner dimensions ${kA} and ${kB} differ`);
+  if (mA !== M || nB !== N) throw new ShapeError(`matmul: ${operand('A', call.a, transA)} · ${operand('B', call.b, transB)} is ${mA}x${nB} but ${operand('C', call.c)} is ${M}x${N}`);
   const batch = Math.max(bA, bB, bC);
-  if (bA !== 1 && bA !== batch) throw new ShapeError(`matmul: batch of A (${bA}) differs from the batch ${batch} of ${opA()} · ${opB()} → ${opC()}`);
-  if (bB !== 1 && bB !== batch) throw new ShapeError(`matmul: batch of B (${bB}) differs from the batch ${batch} of ${opA()} · ${opB()} → ${opC()}`);
-  if (bC !== batch) throw new ShapeError(`matmul: ${opC()} has batch ${bC} but ${opA()} · ${opB()} has batch ${batch}`);
+  if ((bA !== 1 && bA !== batch) || (bB !== 1 && bB !== batch)) {
+    const [name, bx] = bA !== 1 && bA !== batch ? ['A', bA] : ['B', bB];
+    throw new ShapeError(`matmul: batch of ${name} (${bx}) differs from the batch ${batch} of ${operand('A', call.a, transA)} · ${operand('B', call.b, transB)} → ${operand('C', call.c)}`);
+  }
+  if (bC !== batch) throw new ShapeError(`matmul: ${operand('C', call.c)} has batch ${bC} but ${operand('A', call.a, transA)} · ${operand('B', call.b, transB)} has batch ${batch}`);
   const K = kA;
   const offA = call.a.offset ?? 0;
   const offB = call.b.offset ?? 0;
@@ -399,7 +406,6 @@ export function kernelKey(variant: MatmulVariant, transA: boolean, transB: boole
 }
 
 function workgroups(variant: MatmulVariant, gpu: Gpu, M: number, N: number, batch: number): [number, number, number] {
-  const cdiv = (a: number, b: number) => Math.ceil(a / b);
   switch (variant) {
     case 'naive':
       return [cdiv(N, 16), cdiv(M, 16), batch];
