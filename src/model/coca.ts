@@ -248,7 +248,8 @@ export class CocaModel {
     const N = onDevice ? tokens.rows : tokens.length;
     if (position < 0 || position >= t.context_length) throw new ShapeError(`decodeStep: position ${position} is outside the context of ${t.context_length}`);
     if (onDevice && tokens.vocab > t.vocab_size) throw new ShapeError(`decodeStep: ids picked over ${tokens.vocab} logits cannot index the text tower's ${t.vocab_size} token embeddings`);
-    const ids: TokenIds | DeviceTokenIds = onDevice ? { host: null, buffer: tokens.buffer, shape: [N, 1], vocab: tokens.vocab } : uploadTokenIds(this.gpu, tokens, { shape: [N, 1], vocab: t.vocab_size, label: 'step.ids' });
+    // Uploaded without the backward index (a decoding step has no backward; the gather checks the range).
+    const ids: TokenIds | DeviceTokenIds = onDevice ? { host: null, buffer: tokens.buffer, shape: [N, 1], vocab: tokens.vocab } : uploadTokenIds(this.gpu, tokens, { shape: [N, 1], label: 'step.ids' });
     try {
       // The position's row is added in the gather's pass (no dispatch of its own).
       let x = embedding(ps.get('text.token_embedding.weight'), ids, narrowRows(ps.get('text.positional_embedding'), position, 1));
