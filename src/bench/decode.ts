@@ -4,7 +4,8 @@
 // Decoding: greedy, exactly 30 generated tokens per image ([EOT] held back by min-len, so every
 // way does the same number of steps), random weights of each preset (speed does not depend
 // on training), batch 1 and 16. tokens/s = batch·30 / wall time of the whole decode, image
-// encoding excluded (it is the same for all). Three ways, checked to give the same tokens: the KV
+// encoding excluded (it is the same for all); the median of --runs timed decodes after one that
+// compiles. Three ways, checked to give the same tokens: the KV
 // cache as captioning runs it (the pick on the device, the next step recorded before the last is
 // read: src/infer/greedy-device.ts), the KV cache with the CPU loop (a read and a pick on the CPU
 // per step, as recomputation does), and full recomputation. The speed-ups are over recomputation.
@@ -73,7 +74,7 @@ export const decodeBench: BenchFamily = {
         const timed = async (stepper: 'cache' | 'recompute', pickOnDevice = true) => {
           const ms: number[] = [];
           let tokens: number[][] = [];
-          for (let r = 0; r < Math.max(1, Math.min(ctx.runs, 3)) + 1; r++) {
+          for (let r = 0; r < Math.max(1, ctx.runs) + 1; r++) {
             const t0 = performance.now();
             tokens = (await captionTokens(model, enc.tokens, { ...opts, stepper, pickOnDevice })).map((c) => c.tokens);
             if (r > 0) ms.push(performance.now() - t0); // run 0 compiles the pipelines
