@@ -325,10 +325,9 @@ export class Gpu {
    * Records copies of `parts` into one staging buffer and submits them with everything recorded so
    * far, but does not wait: the function returned waits (as readBytes does) and gives each part's
    * bytes. Work recorded in between keeps the device busy while this waits its turn (pipelined
-   * decoding, src/infer/greedy-device.ts). Call the function once. `paced`: the caller has already
-   * slept as long as it expects the work to take, so the function maps at once (no waiter).
+   * decoding, src/infer/greedy-device.ts). Call the function once.
    */
-  readLater(parts: readonly { buffer: GPUBuffer; bytes: number; offset?: number }[], tag = 'read', opts: { paced?: boolean } = {}): () => Promise<ArrayBuffer[]> {
+  readLater(parts: readonly { buffer: GPUBuffer; bytes: number; offset?: number }[], tag = 'read'): () => Promise<ArrayBuffer[]> {
     const sizes = parts.map((p) => Math.ceil(p.bytes / 4) * 4);
     const size = Math.max(4, sizes.reduce((a, b) => a + b, 0));
     this.counters.reads++;
@@ -345,7 +344,7 @@ export class Gpu {
     return async () => {
       try {
         const map = () => staging.mapAsync(GPUMapMode.READ, 0, size);
-        await (key && !opts.paced ? this.waiter.wait(key, submitted, map) : map());
+        await (key ? this.waiter.wait(key, submitted, map) : map());
       } catch (e) {
         await this.settleChecks();
         throw e;

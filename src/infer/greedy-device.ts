@@ -48,34 +48,6 @@ interface InFlight {
   fed: number;
 }
 
-/**
- * When to wait for the next read. The device runs the steps one after another, so a read is due
- * one step period after the last one came back: sleep until just before then, and only then start
- * the map (on a software adapter, a pending map polls on the JS thread and takes a core from the
- * driver's workers). The period is learnt from the reads themselves; waking late only shortens
- * the next sleep (the queue holds the next steps meanwhile), waking early polls the rest. On a
- * device that polls for free (the waiter's 'await' mode), or with COCA_PACE=0, it does nothing.
- */
-class ReadPacer {
-  private last = -1;
-  private period = 0;
-
-  constructor(readonly on: boolean) {}
-
-  async before(): Promise<void> {
-    if (!this.on || this.last < 0 || this.period === 0) return;
-    const wait = this.last + 0.9 * this.period - performance.now();
-    if (wait > 0.5) await new Promise((r) => setTimeout(r, wait));
-  }
-
-  after(): void {
-    if (!this.on) return;
-    const now = performance.now();
-    if (this.last >= 0) this.period = this.period === 0 ? now - this.last : 0.7 * this.period + 0.3 * (now - this.last);
-    this.last = now;
-  }
-}
-
 export async function greedyOnDevice(s: CachedStepper, maxLen: number, opts: SearchOptions, depth = PIPELINE_DEPTH): Promise<Caption[]> {
   const o = searchDefaults(opts);
   const gpu: Gpu = s.gpu;
@@ -84,7 +56,6 @@ export async function greedyOnDevice(s: CachedStepper, maxLen: number, opts: Sea
   const rows: Row[] = Array.from({ length: N }, () => ({ tokens: [o.sot], logprobs: [], done: false }));
   const banned = o.banned.length ? { buffer: gpu.upload(Uint32Array.from(o.banned), 'argmax.banned'), count: o.banned.length } : null;
   const flight: InFlight[] = [];
-  const pace = new ReadPacer(gpu.waiter.mode === 'sleep' && gpu.setting('COCA_PACE') !== '0');
   /** The newest step's logits, not yet picked from. */
   let next: Tensor | null = null;
   let prevIds: GPUBuffer | null = null;
@@ -133,7 +104,7 @@ export async function greedyOnDevice(s: CachedStepper, maxLen: number, opts: Sea
         next = null;
         const ids = gpu.alloc(N, 'argmax.ids');
         pickTokens(logits, prevIds, ids, { ...o, maskEot: k < o.minLen, banned });
-        const read = gpu.readLater([{ buffer: logits.buffer, bytes: N * V * 4, offset: logits.offset * 4 }, { buffer: ids, bytes: N * 4 }], 'decode', { paced: pace.on });
+        const read = gpu.readLater([{ buffer: logits.buffer, bytes: N * V * 4, offset: logits.offset * 4 }, { buffer: ids, bytes: N * 4 }], 'decode');
         flight.push({ k, logits, ids, read, fed: s.length });
         // Recorded reads of the previous ids are ordered before any reuse of their memory.
         if (prevIds) gpu.release(prevIds);
@@ -146,9 +117,7 @@ export async function greedyOnDevice(s: CachedStepper, maxLen: number, opts: Sea
         if (next && flight.length < depth) continue;
       }
       const f = flight.shift()!;
-      await pace.before();
       const [lb, ib] = await f.read();
-      pace.after();
       f.logits.release();
       const agree = choose(new Float32Array(lb!), new Uint32Array(ib!));
       if (ended()) break;
