@@ -22,7 +22,7 @@ import type { Tensor } from '../tensor/tensor.ts';
 import type { CachedStepper } from './kvcache.ts';
 import { adjust, firstMax, logSoftmax, searchDefaults, type Caption, type SearchOptions } from './search.ts';
 
-/** Steps recorded ahead of the one whose logits the CPU reads (2: one runs while the next is recorded). */
+/** Steps in flight when the CPU waits for the oldest one's read (2: the device runs one while the JS records the next). */
 export const PIPELINE_DEPTH = 2;
 
 /** Whether greedyOnDevice serves these options (else the CPU loop of search.ts). */
@@ -37,12 +37,9 @@ interface Row {
   done: boolean;
 }
 
-/** A step in flight: its logits, the ids the device picked from them, and their read. */
+/** A step in flight: its logits and the read of them and of the ids the device picked from them. */
 interface InFlight {
-  /** Generated tokens before this pick (the CPU loop's history length − 1). */
-  k: number;
   logits: Tensor;
-  ids: GPUBuffer;
   read: () => Promise<ArrayBuffer[]>;
   /** Positions fed when these logits were made: where the step fed with this pick writes. */
   fed: number;
@@ -80,13 +77,14 @@ export async function greedyOnDevice(s: CachedStepper, maxLen: number, opts: Sea
   const ended = () => rows.every((r) => r.done || r.tokens.length >= maxLen);
   const chosen = () => Int32Array.from(rows, (r) => (r.done ? o.eot : r.tokens[r.tokens.length - 1]!));
   // Steps recorded but never to be read: the device runs them anyway, and their staging buffers
-  // go back to the pool once mapped.
+  // go back to the pool once mapped. A failure of these reads is not the caller's (after a GPU
+  // error it would only hide the first one), so it is dropped with them.
   const drop = async () => {
     next?.release();
     next = null;
     for (const f of flight.splice(0)) {
       f.logits.release();
-      await f.read();
+      await f.read().catch(() => undefined);
     }
   };
 
@@ -105,7 +103,7 @@ export async function greedyOnDevice(s: CachedStepper, maxLen: number, opts: Sea
         const ids = gpu.alloc(N, 'argmax.ids');
         pickTokens(logits, prevIds, ids, { ...o, maskEot: k < o.minLen, banned });
         const read = gpu.readLater([{ buffer: logits.buffer, bytes: N * V * 4, offset: logits.offset * 4 }, { buffer: ids, bytes: N * 4 }], 'decode');
-        flight.push({ k, logits, ids, read, fed: s.length });
+        flight.push({ logits, read, fed: s.length });
         // Recorded reads of the previous ids are ordered before any reuse of their memory.
         if (prevIds) gpu.release(prevIds);
         prevIds = ids;
