@@ -4,8 +4,6 @@
 // captions end at different lengths, with min-len, a prefix, banned tokens, short maxLen and every
 // pipeline depth; and when the device's pick goes wrong (NaN logits), it drops what it recorded
 // after, rewinds the caches and still ends with the CPU loop's caption.
-import fs from 'node:fs';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Gpu } from '../../src/gpu/gpu.ts';
 import { captionTokens } from '../../src/infer/caption.ts';
@@ -14,10 +12,10 @@ import { CachedStepper } from '../../src/infer/kvcache.ts';
 import { greedyOrSample, type Caption, type SearchOptions } from '../../src/infer/search.ts';
 import { RecomputeStepper } from '../../src/infer/stepper.ts';
 import { CocaModel } from '../../src/model/coca.ts';
-import { parseConfig } from '../../src/model/config.ts';
 import { noGrad } from '../../src/tensor/tape.ts';
 import { tidy, type Tensor } from '../../src/tensor/tensor.ts';
 import { Rng } from '../../src/util/prng.ts';
+import { decodingConfig } from '../helpers/decoding-config.ts';
 import { testGpu } from '../helpers/gpu.ts';
 
 /** When set, the device's pick number `at` is overwritten with a wrong id after the kernel writes it. */
@@ -44,17 +42,9 @@ const EOT = 2;
 let tokens: Tensor;
 let release: () => void;
 
-function config() {
-  const raw = JSON.parse(fs.readFileSync(path.join(import.meta.dirname, '..', 'fixtures', 'parity_micro.json'), 'utf8'));
-  raw.vision_cfg = { ...raw.vision_cfg, width: 24 };
-  raw.text_cfg = { ...raw.text_cfg, layers: 2, context_length: 12 };
-  raw.multimodal_cfg = { ...raw.multimodal_cfg, layers: 2, context_length: 12 };
-  return parseConfig(raw);
-}
-
 beforeAll(async () => {
   gpu = await testGpu();
-  model = CocaModel.init(gpu, config(), 5);
+  model = CocaModel.init(gpu, decodingConfig(), 5);
   // Sharper distributions than the init's, and an [EOT] column strong enough that some captions
   // end early and others run to maxLen (checked below, so the test cannot pass by never ending).
   const proj = model.params.get('text_decoder.text_projection');

@@ -2,8 +2,6 @@
 // log-probs, greedy and beam, several images at once, on both attention paths. Beam search with
 // one beam is greedy; beam scores are length-normalised as search.ts documents. Min-len and the
 // repetition penalty are checked on logits biased by hand (a model that ends at once, or repeats).
-import fs from 'node:fs';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ATTENTION_PATHS } from '../../kernels/attention.ts';
 import type { Gpu } from '../../src/gpu/gpu.ts';
@@ -12,9 +10,9 @@ import { CachedStepper } from '../../src/infer/kvcache.ts';
 import { beamSearch, greedyOrSample, normalisedScore, type Caption, type SearchOptions } from '../../src/infer/search.ts';
 import { RecomputeStepper, type Stepper } from '../../src/infer/stepper.ts';
 import { CocaModel } from '../../src/model/coca.ts';
-import { parseConfig } from '../../src/model/config.ts';
 import { noGrad } from '../../src/tensor/tape.ts';
 import { tidy, type Tensor } from '../../src/tensor/tensor.ts';
+import { decodingConfig } from '../helpers/decoding-config.ts';
 import { testGpu } from '../helpers/gpu.ts';
 import { greedyDecode } from '../helpers/greedy.ts';
 import { Rng } from '../../src/util/prng.ts';
@@ -24,18 +22,9 @@ let model: CocaModel;
 const B = 3;
 let images: Float32Array;
 
-/** The parity micro config with two layers per text stack, room for 12 tokens, head dims of 12 (the fused path needs multiples of 4). */
-function config() {
-  const raw = JSON.parse(fs.readFileSync(path.join(import.meta.dirname, '..', 'fixtures', 'parity_micro.json'), 'utf8'));
-  raw.vision_cfg = { ...raw.vision_cfg, width: 24 };
-  raw.text_cfg = { ...raw.text_cfg, layers: 2, context_length: 12 };
-  raw.multimodal_cfg = { ...raw.multimodal_cfg, layers: 2, context_length: 12 };
-  return parseConfig(raw);
-}
-
 beforeAll(async () => {
   gpu = await testGpu();
-  model = CocaModel.init(gpu, config(), 5);
+  model = CocaModel.init(gpu, decodingConfig(), 5);
   // Sharper next-token distributions than the init gives, so searches take real decisions.
   const proj = model.params.get('text_decoder.text_projection');
   const w = await proj.toArray();
