@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Gpu } from '../../src/gpu/gpu.ts';
 import { argmaxRows, type PickMasks } from '../../kernels/argmax.ts';
 import { argmaxRowsRef } from '../../kernels/argmax.ref.ts';
-import { placed } from '../helpers/gpu.ts';
+import { placed, testGpu } from '../helpers/gpu.ts';
 import { testRng } from '../helpers/seed.ts';
 
 let gpu: Gpu;
@@ -13,7 +13,6 @@ beforeAll(async () => {
   gpu = await testGpu();
 });
 afterAll(() => gpu?.pool.trim());
-import { testGpu } from '../helpers/gpu.ts';
 
 const POISON = 0xdeadbeef;
 
