@@ -303,13 +303,14 @@ export function matmul(gpu: Gpu, call: MatmulCall): void {
     return;
   }
   if (call.splits !== undefined) throw new ShapeError(`matmul: splits is an option of the splitk variant, not ${variant}`);
-  // skinny reads Bᵀ's rows four k at a time where each starts on a 16-byte boundary, and with a
+  // skinny reads Bᵀ's rows four k at a time where each starts on a 16-byte boundary (B's offset and
+  // row length multiples of 4: a batch's stride, rows × row length, then is too), and with a
   // layernorm prologue shares the loads of A, γ and β across a subgroup where it has whole
   // subgroups (matmul_skinny.wgsl). On lavapipe (GPU timestamps, decode shapes, interleaved) the
   // sharing took 10–25 % off the layernorm products and nothing sure off the plain ones (one load
   // of A per k against three), and with B untransposed (scalar B loads) it ran ×5 slower: hence
   // only with both. COCA_VEC4B=0 and COCA_SKINNY_SG=0 turn either off (tests compare the bits).
-  const vec4B = variant === 'skinny' && transB && gpu.setting('COCA_VEC4B') !== '0' && offB % 4 === 0 && cB % 4 === 0 && (bB === 1 || (rB * cB) % 4 === 0);
+  const vec4B = variant === 'skinny' && transB && gpu.setting('COCA_VEC4B') !== '0' && offB % 4 === 0 && cB % 4 === 0;
   const shuffleA = vec4B && !!ln && skinnyShufflesA(gpu, N) && gpu.setting('COCA_SKINNY_SG') !== '0';
   const lnK = ln ? K : undefined;
   const key = kernelKey(variant, transA, transB, !!rs, gl?.mode, M, lnK, !!lnOut, N, vec4B, shuffleA);
