@@ -9,9 +9,10 @@
 //
 //                    With LN, op(A) is the layernorm of A's rows (γ, β at bindings 6, 7; A not
 //                    transposed, batch 1), as in matmul.wgsl's skinny: the workgroup first takes
-//                    its TM rows' mean and 1/σ with layernorm.wgsl's own code (layernorm_row.wgsl;
-//                    its first WG invocations hold a row as the layernorm kernel's do, so the
-//                    workgroup needs SG·NSUB ≥ WG), then normalises each A value as it loads it
+//                    its TM rows' mean and 1/σ, one row per invocation, adding what layernorm.wgsl
+//                    adds in the order it adds it (layernorm_row.wgsl's row_stats, its WG
+//                    invocations' partial sums taken in turn: ln_row_stats_alone), then normalises
+//                    each A value as it loads it
 //                    with the layernorm kernel's expression: the product reads the bits the
 //                    layernorm kernel would have written. With LN_OUT the workgroups of the first
 //                    column block also write what the layernorm kernel writes — the normalised
@@ -42,17 +43,39 @@ var<workgroup> ln_stats: array<vec2f, TM>;
 //#end
 //#if LN_OUT
 @group(0) @binding(8) var<storage, read_write> ln_out: array<f32>;
-
-// γ or β from `off` as invocation t's vec4s of a row (layernorm.wgsl's load_gamma), 0 past it.
-fn ln_row_vec(t: u32, off: u32, beta: bool) -> array<vec4f, VPT> {
-  var v: array<vec4f, VPT>;
-  for (var k = 0u; k < VPT; k++) {
-    for (var j = 0u; j < 4u; j++) {
-      let c = row_col(t, k) + j;
-      if (c < p.K) { v[k][j] = select(ln_gamma[off + c], ln_beta[off + c], beta); }
-    }
-  }
+//#end
+//#if LN
+// The vec4 of A's row (from `row`) at column c, 0 past the row: what an invocation of the
+// layernorm kernel holds there.
+fn ln_row_vec4(row: u32, c: u32) -> vec4f {
+  var v = vec4f(0.0);
+  for (var j = 0u; j < 4u; j++) { if (c + j < p.K) { v[j] = A[row + c + j]; } }
   return v;
+}
+
+// row_stats (layernorm_row.wgsl) taken by one invocation: each of the WG invocations' partial
+// sums in turn, in its order, folded from the first as row_sum folds them: the same additions in
+// the same order, so the same bits, without the barriers and the WG-wide folds every invocation
+// of a workgroup would repeat per row.
+fn ln_row_stats_alone(row: u32) -> vec2f {
+  var total = 0.0;
+  for (var t = 0u; t < WG; t++) {
+    var s = 0.0;
+    for (var k = 0u; k < VPT; k++) { s += hsum(ln_row_vec4(row, row_col(t, k))); }
+    total = select(total + s, s, t == 0u);
+  }
+  let mean = total / f32(p.K);
+  var sq = 0.0;
+  for (var t = 0u; t < WG; t++) {
+    var q = 0.0;
+    for (var k = 0u; k < VPT; k++) {
+      let c = row_col(t, k);
+      let d = select(vec4f(0.0), ln_row_vec4(row, c) - mean, row_live(c, p.K));
+      q += dot(d, d);
+    }
+    sq = select(sq + q, q, t == 0u);
+  }
+  return vec2f(mean, inverseSqrt(sq / f32(p.K) + p.eps));
 }
 //#end
 
@@ -65,46 +88,25 @@ fn matmul_subgroup(@builtin(workgroup_id) wg: vec3u,
   let a0 = p.offA + wg.z * p.strideA;
   let b0 = p.offB + wg.z * p.strideB;
   //#if LN
-  // Statistics of the workgroup's TM rows (clamped past M like the loads below), one row at a
-  // time over the first WG invocations, each row's as the layernorm kernel sums it.
+  // Statistics of the workgroup's TM rows, each row's by one invocation (rows li, li + SG·NSUB, …):
+  // no barrier but the one below. Rows past M are never stored and get none.
   //#if LN_OUT
   let writes = wg.x == 0u;
-  var lg: array<vec4f, VPT>;
-  var lb: array<vec4f, VPT>;
-  if (writes && li < WG) {
-    lg = ln_row_vec(li, p.offGamma, false);
-    lb = ln_row_vec(li, p.offBeta, true);
-  }
   //#end
-  for (var r = 0u; r < TM; r++) {
-    // Rows past M are never stored: their statistics (a serial row reduction each, the prologue's
-    // cost) are skipped. Uniform over the workgroup, so every invocation still meets the barriers.
-    if (mBase + r >= p.M) { break; }
+  for (var r = li; r < TM; r += SG * NSUB) {
     let m = mBase + r;
+    if (m >= p.M) { break; }
     let row = a0 + m * p.lda;
-    var v: array<vec4f, VPT>;
-    if (li < WG) {
-      for (var k = 0u; k < VPT; k++) {
-        for (var j = 0u; j < 4u; j++) {
-          if (row_col(li, k) + j < p.K) { v[k][j] = A[row + row_col(li, k) + j]; }
-        }
-      }
-    }
-    let rs = row_stats(li, &v, p.K, p.eps);
-    if (li == 0u) { ln_stats[r] = rs; }
+    let rs = ln_row_stats_alone(row);
+    ln_stats[r] = rs;
     //#if LN_OUT
-    if (writes && mBase + r < p.M) {
-      if (li < WG) {
-        for (var k = 0u; k < VPT; k++) {
-          // layernorm.wgsl's ln_fwd_core, element for element.
-          let y = fma(v[k] * rs.y, lg[k], lb[k]);
-          for (var j = 0u; j < 4u; j++) {
-            let c = row_col(li, k) + j;
-            if (c < p.K) { ln_out[p.offLnY + m * p.K + c] = y[j]; }
-          }
-        }
+    if (writes) {
+      // layernorm.wgsl's ln_fwd_core, element for element.
+      for (var c = 0u; c < p.K; c++) {
+        ln_out[p.offLnY + m * p.K + c] = fma((A[row + c] - rs.x) * rs.y, ln_gamma[p.offGamma + c], ln_beta[p.offBeta + c]);
       }
-      if (li == 0u) { ln_out[p.offLnMean + m] = rs.x; ln_out[p.offLnRstd + m] = rs.y; }
+      ln_out[p.offLnMean + m] = rs.x;
+      ln_out[p.offLnRstd + m] = rs.y;
     }
     //#end
   }
