@@ -168,18 +168,16 @@ export function chooseMatmulVariant(gpu: Gpu, M: number, N: number, K: number): 
 
 /**
  * The variant that would fold a layernorm of A's rows into this product's prologue (the one
- * chooseMatmulVariant picks, where it has such a prologue), or null: skinny, or subgroup where its
- * workgroup is at least layernorm's row of ROW_WG invocations. Only the subgroup one writes the
+ * chooseMatmulVariant picks, where it has such a prologue), or null: skinny or subgroup (whose
+ * prologue takes each row's statistics in one invocation, so any subgroup size serves). Only the subgroup one writes the
  * layernorm's outputs for a backward (MatmulCall.layernorm.out); batch 1 for it.
  */
 export function matmulLayernormVariant(gpu: Gpu, M: number, N: number, K: number): 'skinny' | 'subgroup' | null {
   if (K > MAX_ROW) return null;
   const v = chooseMatmulVariant(gpu, M, N, K);
   if (v === 'skinny') return v;
-  return v === 'subgroup' && subgroupTakesLayernorm(gpu) ? v : null;
+  return v === 'subgroup' && matmulVariantAvailable(gpu, 'subgroup') ? v : null;
 }
-
-const subgroupTakesLayernorm = (gpu: Gpu) => matmulVariantAvailable(gpu, 'subgroup') && gpu.subgroupSize * SUBGROUP.NSUB >= ROW_WG;
 
 /** Whether a call of this shape (batch 1) can fuse rowSumA: the variant it gets must be the subgroup one. */
 export function matmulFusesRowSum(gpu: Gpu, M: number, N: number, K: number): boolean {
@@ -259,7 +257,6 @@ export function matmul(gpu: Gpu, call: MatmulCall): void {
   }
   const variant = call.variant ?? (ln ? (matmulLayernormVariant(gpu, M, N, K) ?? 'skinny') : chooseMatmulVariant(gpu, M, N, K));
   const lnOut = ln?.out;
-  if (ln && variant === 'subgroup' && !subgroupTakesLayernorm(gpu)) throw new ShapeError(`matmul: a layernorm prologue in the subgroup variant needs workgroups of at least ${ROW_WG} invocations (subgroups of ${gpu.subgroupSize} here); use skinny or run layernorm on its own`);
   if (lnOut) {
     if (variant !== 'subgroup') throw new ShapeError(`matmul: the layernorm's outputs (layernorm.out) are written by the subgroup variant only, not ${variant}`);
     if (batch !== 1) throw new ShapeError(`matmul: the layernorm's outputs (layernorm.out) need batch 1, not ${batch}`);

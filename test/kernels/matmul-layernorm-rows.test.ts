@@ -40,7 +40,6 @@ const SUBGROUP: [number, number, number][] = [
 
 function requireSubgroup(): void {
   expect(matmulVariantAvailable(gpu, 'subgroup'), `subgroup size ${gpu.subgroupSize}`).toBe(true);
-  expect(gpu.subgroupSize * 2, 'the subgroup workgroup holds a layernorm row').toBeGreaterThanOrEqual(16);
 }
 
 describe('matmul layernorm prologue, part-filled row blocks', () => {
