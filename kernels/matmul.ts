@@ -73,6 +73,19 @@ const SKINNY_COLS = 4;
 const skinnyRows = (M: number) => Math.min(8, 2 ** Math.ceil(Math.log2(M)));
 const SUBGROUP = { TM: 32, TN: 8, NSUB: 2 };
 /**
+ * Subgroups per workgroup of the subgroup variant for N columns: one where two would leave a whole
+ * subgroup's SG·TN columns idle in the last column block (N mod 2·SG·TN in 1..SG·TN: nano's 64- and
+ * 192-wide products), else two. `coca bench matmul --variant subgroup`, lavapipe (SG 8), one against
+ * two interleaved: 2080x64x256 and 256x64x2080 in every layout 1.7-2× faster with one, 2080x192x64
+ * 1.1-1.4×; at 256 and 384 columns two were as fast or faster.
+ */
+const subgroupNsub = (gpu: Gpu, N: number): number => {
+  const e = (globalThis as any).process?.env?.COCA_SG_NSUB; if (e) return Number(e);
+  const w = gpu.subgroupSize * SUBGROUP.TN;
+  const r = N % (SUBGROUP.NSUB * w);
+  return r > 0 && r <= w ? 1 : SUBGROUP.NSUB;
+};
+/**
  * skinny's workgroup width for N output columns: the widest of 64, 32, 16 invocations (SN columns
  * each) that still gives 4 workgroups along n, else 16. A software adapter runs a workgroup on
  * one core: at 64 wide a 128-column product (out_proj, c_proj of a decoding step) was one
@@ -310,7 +323,7 @@ export function matmul(gpu: Gpu, call: MatmulCall): void {
   const vec4B = variant === 'skinny' && transB && gpu.setting('COCA_VEC4B') !== '0' && offB % 4 === 0 && cB % 4 === 0;
   const shuffleA = vec4B && !!ln && skinnyShufflesA(gpu, N) && gpu.setting('COCA_SKINNY_SG') !== '0';
   const lnK = ln ? K : undefined;
-  const key = kernelKey(variant, transA, transB, !!rs, gl?.mode, M, lnK, !!lnOut, N, vec4B, shuffleA);
+  const key = kernelKey(gpu, variant, transA, transB, !!rs, gl?.mode, M, lnK, !!lnOut, N, vec4B, shuffleA);
   const kernel = gpu.kernelBy(key, () => kernelSpec(gpu, variant, transA, transB, !!rs, gl?.mode, M, lnK, !!lnOut, N, vec4B, shuffleA));
   gpu.dispatch(kernel, u32, buffers, workgroups(variant, gpu, M, N, batch), label);
 }
@@ -370,7 +383,7 @@ export function kernelSpec(gpu: Gpu, variant: MatmulVariant, transA: boolean, tr
     case 'regblock':
       return { file: 'matmul', entry: 'matmul_regblock', defines: { ...t, ...REGBLOCK }, bindings };
     case 'subgroup': {
-      const spec: KernelSpec = { file: 'matmul_subgroups', entry: 'matmul_subgroup', defines: { ...t, SG: gpu.subgroupSize, ...SUBGROUP, ...(rowSum ? { ROWSUM: true } : {}) }, bindings };
+      const spec: KernelSpec = { file: 'matmul_subgroups', entry: 'matmul_subgroup', defines: { ...t, SG: gpu.subgroupSize, ...SUBGROUP, NSUB: subgroupNsub(gpu, N), ...(rowSum ? { ROWSUM: true } : {}) }, bindings };
       return lnK === undefined ? spec : { ...spec, defines: { ...spec.defines, ...lnDefines(lnK) }, bindings: lnBindings() };
     }
     case 'tiled128':
@@ -396,10 +409,12 @@ export function kernelSpec(gpu: Gpu, variant: MatmulVariant, transA: boolean, tr
 
 /**
  * A short key for kernelSpec's result with the same arguments (on one device), for
- * gpu.kernelBy: everything the spec depends on, M and N only through skinny's row block and width.
+ * gpu.kernelBy: everything the spec depends on, M and N only through skinny's row block and width
+ * and the subgroup variant's subgroups per workgroup.
  */
-export function kernelKey(variant: MatmulVariant, transA: boolean, transB: boolean, rowSum = false, gelu?: 'apply' | 'grad', M = 8, lnK?: number, lnOut = false, N = 256, vec4B = false, shuffleA = false): string {
+export function kernelKey(gpu: Gpu, variant: MatmulVariant, transA: boolean, transB: boolean, rowSum = false, gelu?: 'apply' | 'grad', M = 8, lnK?: number, lnOut = false, N = 256, vec4B = false, shuffleA = false): string {
   const key = `matmul:${variant}:${transA ? 1 : 0}${transB ? 1 : 0}${rowSum ? 1 : 0}${lnOut ? 1 : 0}:${gelu ?? ''}:${lnK ?? ''}`;
+  if (variant === 'subgroup') return `${key}:${subgroupNsub(gpu, N)}`;
   return variant === 'skinny' ? `${key}:${skinnyRows(M)}:${skinnyWidth(N)}:${vec4B ? 1 : 0}${shuffleA ? 1 : 0}` : key;
 }
 
@@ -412,7 +427,7 @@ function workgroups(variant: MatmulVariant, gpu: Gpu, M: number, N: number, batc
     case 'regblock':
       return [cdiv(N, 8 * REGBLOCK.TN), cdiv(M, 8 * REGBLOCK.TM), batch];
     case 'subgroup':
-      return [cdiv(N, SUBGROUP.NSUB * gpu.subgroupSize * SUBGROUP.TN), cdiv(M, SUBGROUP.TM), batch];
+      return [cdiv(N, subgroupNsub(gpu, N) * gpu.subgroupSize * SUBGROUP.TN), cdiv(M, SUBGROUP.TM), batch];
     case 'tiled128':
     case 'tiled64':
     case 'splitk':
