@@ -80,7 +80,9 @@ const SUBGROUP = { TM: 32, TN: 8, NSUB: 2 };
  * 1.1-1.4×; at 256 and 384 columns two were as fast or faster.
  */
 const subgroupNsub = (gpu: Gpu, N: number): number => {
-  const e = (globalThis as any).process?.env?.COCA_SG_NSUB; if (e) return Number(e);
+  // COCA_SG_NSUB=1 or 2 forces it (the A/B above).
+  const forced = gpu.setting('COCA_SG_NSUB');
+  if (forced === '1' || forced === '2') return Number(forced);
   const w = gpu.subgroupSize * SUBGROUP.TN;
   const r = N % (SUBGROUP.NSUB * w);
   return r > 0 && r <= w ? 1 : SUBGROUP.NSUB;
