@@ -156,7 +156,20 @@ const LOG2E = Math.LOG2E;
  * do not either (the cached decode stays equal to recomputation).
  */
 export function fusedForwardRows(gpu: Gpu, layout: FusedLayout, D: number, Lq: number): number {
-  return layout === 'rows' ? Math.min(fwdRows(D), Math.ceil(Lq / gpu.subgroupSize)) : Math.min(dimsRows(gpu, D, 2), Lq);
+  if (layout === 'dims') return Math.min(dimsRows(gpu, D, 2), Lq);
+  const forced = Number(gpu.setting('COCA_ATTENTION_ROWS') ?? 0);
+  if (forced > 0) return forced; // scripts/ab-attention-rows.ts
+  const sg = gpu.subgroupSize;
+  const most = Math.min(fwdRows(D), Math.ceil(Lq / sg));
+  // Of the R ≥ 2 the registers allow, the one that pads Lq least to whole workgroups of SG·R rows
+  // (the larger on a tie): the presets' 65 and 33 tokens take R = 3 (72 and 48 rows computed)
+  // rather than 4 (96 and 64). scripts/ab-attention-rows.ts, lavapipe, tiny's 32x4xLx32, settings
+  // interleaved: L = 65 R=3 11.9 ms a forward against R=4 18.5, R=2 14.6, R=1 18.0; L = 33 4.7
+  // against 7.2, 5.3, 6.5. (The backward's R = 2 measured as fast as 1 or faster at both.)
+  let best = most;
+  const padded = (r: number) => Math.ceil(Lq / (sg * r)) * sg * r;
+  for (let r = most - 1; r >= 2; r--) if (padded(r) < padded(best)) best = r;
+  return best;
 }
 
 export function attentionPathAvailable(gpu: Gpu, path: AttentionPath, D: number): boolean {

@@ -51,12 +51,15 @@ async function run(q: Float32Array, k: Float32Array, v: Float32Array, d: { B: nu
 }
 
 describe('fused attention with few query rows', () => {
-  it('sizes R to the queries: one row a lane (rows) or a workgroup (dims) for a decoding step, the register block for long ones', () => {
+  it('sizes R to the queries: one row a lane (rows) or a workgroup (dims) for a decoding step, the register block for long ones, the least padding between', () => {
     const sg = gpu.subgroupSize;
     expect(fusedForwardRows(gpu, 'rows', 32, 1)).toBe(1);
     expect(fusedForwardRows(gpu, 'rows', 32, sg)).toBe(1);
     expect(fusedForwardRows(gpu, 'rows', 32, sg + 1)).toBe(2);
     expect(fusedForwardRows(gpu, 'rows', 32, 1024)).toBe(4);
+    // 8·SG + 1 and 4·SG + 1 rows (the presets' 65 and 33 at SG 8): 3 rows a lane pad them least.
+    expect(fusedForwardRows(gpu, 'rows', 32, 8 * sg + 1)).toBe(3);
+    expect(fusedForwardRows(gpu, 'rows', 32, 4 * sg + 1)).toBe(3);
     expect(fusedForwardRows(gpu, 'rows', 16, 1024)).toBe(8);
     expect(fusedForwardRows(gpu, 'dims', 16, 1)).toBe(1);
     expect(fusedForwardRows(gpu, 'dims', 16, 3)).toBe(3);
