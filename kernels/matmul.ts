@@ -184,8 +184,8 @@ export function chooseMatmulVariant(gpu: Gpu, M: number, N: number, K: number): 
 /**
  * The variant that would fold a layernorm of A's rows into this product's prologue (the one
  * chooseMatmulVariant picks, where it has such a prologue), or null: skinny or subgroup (whose
- * prologue takes each row's statistics in one invocation, so any subgroup size serves). Only the subgroup one writes the
- * layernorm's outputs for a backward (MatmulCall.layernorm.out); batch 1 for it.
+ * prologue takes each row's statistics in one invocation, so any subgroup size serves). Only the
+ * subgroup one writes the layernorm's outputs for a backward (MatmulCall.layernorm.out); batch 1.
  */
 export function matmulLayernormVariant(gpu: Gpu, M: number, N: number, K: number): 'skinny' | 'subgroup' | null {
   if (K > MAX_ROW) return null;

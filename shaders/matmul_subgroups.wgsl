@@ -12,9 +12,9 @@
 //                    its TM rows' mean and 1/σ, one row per invocation, adding what layernorm.wgsl
 //                    adds in the order it adds it (layernorm_row.wgsl's row_stats, its WG
 //                    invocations' partial sums taken in turn: ln_row_stats_alone), then normalises
-//                    each A value as it loads it
-//                    with the layernorm kernel's expression: the product reads the bits the
-//                    layernorm kernel would have written. With LN_OUT the workgroups of the first
+//                    each A value as it loads it with the layernorm kernel's expression: the
+//                    product reads the bits the layernorm kernel would have written. Any subgroup
+//                    size serves (no barrier inside a row). With LN_OUT the workgroups of the first
 //                    column block also write what the layernorm kernel writes — the normalised
 //                    rows, mean and 1/σ — into binding 8 (at offLnY, offLnMean, offLnRstd), which
 //                    a training step's backward reads (dW reads the rows; layernorm's backward

@@ -2,7 +2,9 @@
 // call: two argument lists with one key must give one spec, or a product would run another's
 // kernel. Checked over every variant this adapter runs, both transposes, row sums, GELU modes,
 // layernorm prologues (with and without outputs) at several K, M, N around skinny's row-block
-// and width steps and the subgroup variant's one-or-two-subgroup step (N = 64, 65), and skinny's VEC4B and subgroup-shuffle forms. (One spec under two keys is harmless: both find the same pipeline.)
+// and width steps and the subgroup variant's one-or-two-subgroup step (N = 64, 65), and skinny's
+// VEC4B and subgroup-shuffle forms. (One spec under two keys is harmless: both find the same
+// pipeline.)
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Gpu } from '../../src/gpu/gpu.ts';
 import { kernelKey, kernelSpec, MATMUL_VARIANTS, matmulVariantAvailable, type MatmulVariant } from '../../kernels/matmul.ts';
