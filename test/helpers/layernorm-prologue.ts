@@ -5,12 +5,17 @@
 import { expect } from 'vitest';
 import type { Gpu } from '../../src/gpu/gpu.ts';
 import { layernormRef, layernormTolerance } from '../../kernels/layernorm.ref.ts';
-import { matmul, type MatmulVariant } from '../../kernels/matmul.ts';
+import { matmul, matmulVariantAvailable, type MatmulVariant } from '../../kernels/matmul.ts';
 import { matmulRef, matmulTolerance } from '../../kernels/matmul.ref.ts';
 import { geluRef } from '../../kernels/pointwise.ref.ts';
 import { expectClose } from './close.ts';
 import { placed, poisoned } from './gpu.ts';
 import { testRng } from './seed.ts';
+
+/** The subgroup variant (and so its layernorm prologue) runs here: CI's lavapipe has a fixed subgroup size (8). */
+export function requireSubgroupVariant(gpu: Gpu): void {
+  expect(matmulVariantAvailable(gpu, 'subgroup'), `subgroup size ${gpu.subgroupSize}`).toBe(true);
+}
 
 /** A layernorm's inputs: rows with an offset and a spread, so centring and scaling both matter. */
 export function lnInputs(rng: ReturnType<typeof testRng>, M: number, K: number) {

@@ -10,9 +10,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Gpu } from '../../src/gpu/gpu.ts';
 import { layernorm } from '../../kernels/layernorm.ts';
-import { matmul, matmulVariantAvailable, type MatmulVariant } from '../../kernels/matmul.ts';
+import { matmul, type MatmulVariant } from '../../kernels/matmul.ts';
 import { poisoned, testGpu } from '../helpers/gpu.ts';
-import { checkPrologueCase, lnInputs, packedOut } from '../helpers/layernorm-prologue.ts';
+import { checkPrologueCase, lnInputs, packedOut, requireSubgroupVariant } from '../helpers/layernorm-prologue.ts';
 import { testRng } from '../helpers/seed.ts';
 
 let gpu: Gpu;
@@ -38,17 +38,13 @@ const SUBGROUP: [number, number, number][] = [
   [41, 130, 37],
 ];
 
-function requireSubgroup(): void {
-  expect(matmulVariantAvailable(gpu, 'subgroup'), `subgroup size ${gpu.subgroupSize}`).toBe(true);
-}
-
 describe('matmul layernorm prologue, part-filled row blocks', () => {
   it('skinny: rows 1, 3, 5, 13 against float64, with bias and the GELU epilogue', async () => {
     for (const [i, shape] of SKINNY.entries()) await checkPrologueCase(gpu, { shape, transB: true, bias: true, gelu: i === 2 }, 1900 + i, 'skinny');
   });
 
   it('subgroup: rows 9, 13, 16, 17, 31, 41 against float64, the layernorm outputs with them', async () => {
-    requireSubgroup();
+    requireSubgroupVariant(gpu);
     for (const [i, shape] of SUBGROUP.entries()) {
       await checkPrologueCase(gpu, { shape, transB: true, bias: i !== 1, gelu: i === 3, out: packedOut(shape[0], shape[2]) }, 1910 + i, 'subgroup');
       // And without the outputs: the inference form (prenorm.ts without a gradient).
@@ -57,7 +53,7 @@ describe('matmul layernorm prologue, part-filled row blocks', () => {
   });
 
   it('gives the bits of the layernorm kernel followed by the plain product at every row count', async () => {
-    requireSubgroup();
+    requireSubgroupVariant(gpu);
     const cases: [MatmulVariant, [number, number, number]][] = [...SKINNY.map((s) => ['skinny', s] as [MatmulVariant, [number, number, number]]), ...SUBGROUP.map((s) => ['subgroup', s] as [MatmulVariant, [number, number, number]])];
     for (const [i, [variant, [M, N, K]]] of cases.entries()) {
       const rng = testRng(1930 + i);

@@ -14,11 +14,11 @@ import type { Gpu } from '../../src/gpu/gpu.ts';
 import { MAX_ROW } from '../../kernels/common.ts';
 import { layernorm, layernormBackward } from '../../kernels/layernorm.ts';
 import { layernormBackwardRef, layernormRef, layernormTolerance } from '../../kernels/layernorm.ref.ts';
-import { chooseMatmulVariant, matmul, matmulLayernormVariant, matmulVariantAvailable } from '../../kernels/matmul.ts';
+import { chooseMatmulVariant, matmul, matmulLayernormVariant } from '../../kernels/matmul.ts';
 import { matmulRef, matmulTolerance } from '../../kernels/matmul.ref.ts';
 import { expectClose } from '../helpers/close.ts';
 import { placed, poisoned, testGpu } from '../helpers/gpu.ts';
-import { checkPrologueCase, lnInputs, packedOut, type PrologueCase } from '../helpers/layernorm-prologue.ts';
+import { checkPrologueCase, lnInputs, packedOut, requireSubgroupVariant, type PrologueCase } from '../helpers/layernorm-prologue.ts';
 import { testRng } from '../helpers/seed.ts';
 
 let gpu: Gpu;
@@ -26,11 +26,6 @@ beforeAll(async () => {
   gpu = await testGpu();
 });
 afterAll(() => gpu?.pool.trim());
-
-/** CI's lavapipe has subgroups of a fixed size (8), which the subgroup kernel needs. */
-function requireSubgroupLayernorm(): void {
-  expect(matmulVariantAvailable(gpu, 'subgroup'), `subgroup size ${gpu.subgroupSize}`).toBe(true);
-}
 
 // [M, N, K]: one row and one column; rows past one and two 32-row tiles (clamped rows in the last);
 // columns past the 128-column workgroup; K = 1 (x̂ = 0, y = β), K off the vec4s, at and past one
@@ -49,19 +44,19 @@ const runCase = (c: PrologueCase, salt: number) => checkPrologueCase(gpu, { ...c
 
 describe('subgroup matmul with a layernorm prologue and its outputs', () => {
   it('forward: the product and the normalised rows, means and 1/σ match float64 at awkward shapes, B stored either way', async () => {
-    requireSubgroupLayernorm();
+    requireSubgroupVariant(gpu);
     for (let i = 0; i < SHAPES.length; i++) await runCase({ shape: SHAPES[i]!, transB: i !== 1 && i !== 4 }, 170 + i);
   });
 
   it('forward with bias and alpha, accumulating into C, with the GELU epilogue; operands and outputs at offsets', async () => {
-    requireSubgroupLayernorm();
+    requireSubgroupVariant(gpu);
     await runCase({ shape: [35, 41, 29], transB: true, bias: true, alpha: 0.75, offsets: [5, 3, 7], out: { y: 37, mean: 37 + 35 * 29 + 5, rstd: 0, size: 37 + 35 * 29 + 5 + 35 + 4 } }, 180);
     await runCase({ shape: [19, 133, 61], bias: true, accumulate: true, offsets: [1, 0, 2] }, 181);
     await runCase({ shape: [37, 97, 47], transB: true, bias: true, gelu: true, offsets: [3, 1, 0], out: { y: 40, mean: 2, rstd: 39 + 37 * 47 + 40, size: 3 * 40 + 37 * 47 } }, 182);
   });
 
   it('backward: layernorm backward and dW read the fused outputs and give float64 gradients', async () => {
-    requireSubgroupLayernorm();
+    requireSubgroupVariant(gpu);
     for (const [i, [M, N, K]] of ([[1, 5, 3], [33, 19, 37], [41, 130, 67]] as const).entries()) {
       const rng = testRng(190 + i);
       const { x, gamma, beta } = lnInputs(rng, M, K);
@@ -112,7 +107,7 @@ describe('subgroup matmul with a layernorm prologue and its outputs', () => {
   });
 
   it('gives the bits of the layernorm kernel followed by the plain subgroup product, outputs included', async () => {
-    requireSubgroupLayernorm();
+    requireSubgroupVariant(gpu);
     // A training step with the fusion is held bit for bit to the step without it
     // (test/tensor/layernorm-fusion.test.ts): the prologue must sum and normalise as layernorm does.
     for (const [i, [M, N, K, gelu]] of ([[33, 300, 128, false], [70, 37, 61, true], [16, 9, 130, false], [1, 20, 64, true]] as const).entries()) {
