@@ -268,10 +268,12 @@ function rowsKernel(entry: string, bindings: KernelSpec['bindings']): KernelSpec
 }
 
 /** A fused kernel of either layout: R is rows per lane ('rows') or rows per workgroup ('dims'). */
-function fusedSpec(gpu: Gpu, file: string, entry: string, D: number, R: number, reads: number, writes: number): KernelSpec {
+function fusedSpec(gpu: Gpu, file: string, entry: string, D: number, R: number, reads: number, writes: number, masks: boolean): KernelSpec {
   const bindings: KernelSpec['bindings'] = [...Array<'read'>(reads).fill('read'), ...Array<'rw'>(writes).fill('rw')];
-  return { file, entry, defines: { SG: gpu.subgroupSize, R, HD: D }, bindings };
+  return { file, entry, defines: { SG: gpu.subgroupSize, R, HD: D, MASKS: masks }, bindings };
 }
+/** Whether a call's fused kernels test a causal bound or a key mask (COCA_ATTENTION_MASKS=1: always, the A/B). */
+const masksOf = (gpu: Gpu, c: AttentionCall): boolean => !!c.causal || !!c.keyMask || gpu.setting('COCA_ATTENTION_MASKS') === '1';
 
 /** The fused kernels' layout for this call: forced, else chosen; refused where it cannot run. */
 function fusedLayoutOf(gpu: Gpu, c: AttentionCall): FusedLayout {
@@ -317,8 +319,9 @@ export function attention(gpu: Gpu, c: AttentionCall): AttentionSaved {
     // In-kernel append only where one workgroup holds every query row of its (batch, head).
     const inKernel = !!news && wg[0] === 1;
     if (news && !inKernel) appendByCopy(gpu, c, news);
-    const kernel = gpu.kernelBy(`attention:fwd:${layout}:${D}:${R}:${inKernel ? 1 : 0}`, () => {
-      const spec = layout === 'rows' ? fusedSpec(gpu, 'attention', 'attn_fwd', D, R, 4, 2) : fusedSpec(gpu, 'attention_dims', 'attn_fwd_dims', D, R, 4, 2);
+    const masks = masksOf(gpu, c);
+    const kernel = gpu.kernelBy(`attention:fwd:${layout}:${D}:${R}:${inKernel ? 1 : 0}:${masks ? 1 : 0}`, () => {
+      const spec = layout === 'rows' ? fusedSpec(gpu, 'attention', 'attn_fwd', D, R, 4, 2, masks) : fusedSpec(gpu, 'attention_dims', 'attn_fwd_dims', D, R, 4, 2, masks);
       // The cache (binding 2) is written: the one read-write input.
       return inKernel ? { ...spec, defines: { ...spec.defines, APPEND: true }, bindings: ['read', 'rw', 'read', 'read', 'rw', 'rw'] } : spec;
     });
@@ -421,7 +424,7 @@ export function attentionBackward(gpu: Gpu, c: AttentionCall, saved: AttentionSa
   const ins: [string, GPUBuffer | undefined][] = [['Q', c.q.buffer], ['K', c.k.buffer], ['V', c.v.buffer], ['dO', g.dO.buffer], ['O', c.o.buffer], ['keyMask', c.keyMask]];
   for (const out of [['dQ', g.dQ], ['dK', g.dK], ['dV', g.dV]] as const) checkDistinct('attention', out, ...ins);
   const BH = B * H;
-  const label = `attention_${saved.path}_bwd(${B}x${H}x${Lq}x${Lk}x${D})`;
+  const label = c.label ? `${c.label}:bwd` : `attention_${saved.path}_bwd(${B}x${H}x${Lq}x${Lk}x${D})`;
 
   if (saved.path === 'fused') {
     // D = rowsum(dO∘O) is summed by the dQ kernel, which writes it for the dK/dV kernel after it:
@@ -435,16 +438,17 @@ export function attentionBackward(gpu: Gpu, c: AttentionCall, saved: AttentionSa
     const common: Binding[] = [c.q.buffer, c.k.buffer, c.v.buffer, mask, g.dO.buffer, saved.lse, delta];
     const dkv: Binding[] = [...common, g.dK.buffer, shared ? gpu.unused : g.dV.buffer];
     const dq: Binding[] = [...common, g.dQ.buffer, c.o.buffer];
-    const dqSpec = (file: string, entry: string, R: number): KernelSpec => ({ ...fusedSpec(gpu, file, entry, D, R, 6, 0), bindings: [...Array<'read'>(6).fill('read'), 'rw', 'rw', 'read'] });
+    const masks = masksOf(gpu, c);
+    const dqSpec = (file: string, entry: string, R: number): KernelSpec => ({ ...fusedSpec(gpu, file, entry, D, R, 6, 0, masks), bindings: [...Array<'read'>(6).fill('read'), 'rw', 'rw', 'read'] });
     if (fusedLayoutOf(gpu, c) === 'rows') {
       const R = bwdRows(D);
       gpu.dispatch(gpu.kernel(dqSpec('attention_bwd', 'attn_bwd_dq', R)), u, dq, [Math.ceil(Lq / (sg * R)), BH], `${label}:dQ`);
-      gpu.dispatch(gpu.kernel(fusedSpec(gpu, 'attention_bwd', 'attn_bwd_dkv', D, R, 7, 2)), u, dkv, [Math.ceil(Lk / (sg * R)), BH], `${label}:dKV`);
+      gpu.dispatch(gpu.kernel(fusedSpec(gpu, 'attention_bwd', 'attn_bwd_dkv', D, R, 7, 2, masks)), u, dkv, [Math.ceil(Lk / (sg * R)), BH], `${label}:dKV`);
     } else {
       const RK = dimsRows(gpu, D, 4);
       const RQ = dimsRows(gpu, D, 3);
       gpu.dispatch(gpu.kernel(dqSpec('attention_dims_bwd', 'attn_bwd_dq_dims', RQ)), u, dq, [Math.ceil(Lq / RQ), BH], `${label}:dQ`);
-      gpu.dispatch(gpu.kernel(fusedSpec(gpu, 'attention_dims_bwd', 'attn_bwd_dkv_dims', D, RK, 7, 2)), u, dkv, [Math.ceil(Lk / RK), BH], `${label}:dKV`);
+      gpu.dispatch(gpu.kernel(fusedSpec(gpu, 'attention_dims_bwd', 'attn_bwd_dkv_dims', D, RK, 7, 2, masks)), u, dkv, [Math.ceil(Lk / RK), BH], `${label}:dKV`);
     }
     gpu.release(delta);
     return;

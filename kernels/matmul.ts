@@ -72,6 +72,8 @@ const SKINNY_COLS = 4;
 /** skinny's rows per invocation: M rounded up to a power of two, at most 8 (one pipeline each). */
 const skinnyRows = (M: number) => Math.min(8, 2 ** Math.ceil(Math.log2(M)));
 const SUBGROUP = { TM: 32, TN: 8, NSUB: 2 };
+/** The subgroup variant's rows of A per lane, TM/SG: 16-byte loads of A stored [K, M] need a multiple of 4. */
+const subgroupRowsPerLane = (gpu: Gpu): number => SUBGROUP.TM / gpu.subgroupSize;
 /**
  * Subgroups per workgroup of the subgroup variant for N columns: one where two would leave a whole
  * subgroup's SG·TN columns idle in the last column block (N mod 2·SG·TN in 1..SG·TN: nano's 64- and
@@ -322,11 +324,17 @@ export function matmul(gpu: Gpu, call: MatmulCall): void {
   // sharing took 10–25 % off the layernorm products and nothing sure off the plain ones (one load
   // of A per k against three), and with B untransposed (scalar B loads) it ran ×5 slower: hence
   // only with both. COCA_VEC4B=0 and COCA_SKINNY_SG=0 turn either off (tests compare the bits).
-  const vec4B = variant === 'skinny' && transB && gpu.setting('COCA_VEC4B') !== '0' && offB % 4 === 0 && cB % 4 === 0;
+  // The subgroup variant reads A stored [K, M] and B stored [K, N] (dW = dyᵀ·x, dx = dy·W) four
+  // rows or columns at a time where they start on 16-byte boundaries and M or N is a multiple of
+  // 4 (matmul_subgroups.wgsl); COCA_SG_VEC4=0 turns that off.
+  const vec4B = variant === 'skinny'
+    ? transB && gpu.setting('COCA_VEC4B') !== '0' && offB % 4 === 0 && cB % 4 === 0
+    : variant === 'subgroup' && !transB && N % 4 === 0 && offB % 4 === 0 && cB % 4 === 0 && gpu.setting('COCA_SG_VEC4') !== '0';
+  const vec4A = variant === 'subgroup' && transA && M % 4 === 0 && offA % 4 === 0 && cA % 4 === 0 && subgroupRowsPerLane(gpu) % 4 === 0 && gpu.setting('COCA_SG_VEC4') !== '0';
   const shuffleA = vec4B && !!ln && skinnyShufflesA(gpu, N) && gpu.setting('COCA_SKINNY_SG') !== '0';
   const lnK = ln ? K : undefined;
-  const key = kernelKey(gpu, variant, transA, transB, !!rs, gl?.mode, M, lnK, !!lnOut, N, vec4B, shuffleA);
-  const kernel = gpu.kernelBy(key, () => kernelSpec(gpu, variant, transA, transB, !!rs, gl?.mode, M, lnK, !!lnOut, N, vec4B, shuffleA));
+  const key = kernelKey(gpu, variant, transA, transB, !!rs, gl?.mode, M, lnK, !!lnOut, N, vec4B, shuffleA, vec4A);
+  const kernel = gpu.kernelBy(key, () => kernelSpec(gpu, variant, transA, transB, !!rs, gl?.mode, M, lnK, !!lnOut, N, vec4B, shuffleA, vec4A));
   gpu.dispatch(kernel, u32, buffers, workgroups(variant, gpu, M, N, batch), label);
 }
 
@@ -370,7 +378,7 @@ export const epilogueBindings = (mode?: 'apply' | 'grad'): KernelSpec['bindings'
  * the row length of a layernorm prologue (skinny only), which sizes its register row as
  * layernorm's own kernel does (rowLayout), so that both sum in the same order.
  */
-export function kernelSpec(gpu: Gpu, variant: MatmulVariant, transA: boolean, transB: boolean, rowSum = false, gelu?: 'apply' | 'grad', M = 8, lnK?: number, lnOut = false, N = 256, vec4B = false, shuffleA = false): KernelSpec {
+export function kernelSpec(gpu: Gpu, variant: MatmulVariant, transA: boolean, transB: boolean, rowSum = false, gelu?: 'apply' | 'grad', M = 8, lnK?: number, lnOut = false, N = 256, vec4B = false, shuffleA = false, vec4A = false): KernelSpec {
   const bindings = epilogueBindings(gelu);
   const t = { TRANS_A: transA, TRANS_B: transB, ...geluDefines(gelu) };
   // A layernorm prologue's row layout (layernorm's own, so both sum in the same order) and its
@@ -385,7 +393,8 @@ export function kernelSpec(gpu: Gpu, variant: MatmulVariant, transA: boolean, tr
     case 'regblock':
       return { file: 'matmul', entry: 'matmul_regblock', defines: { ...t, ...REGBLOCK }, bindings };
     case 'subgroup': {
-      const spec: KernelSpec = { file: 'matmul_subgroups', entry: 'matmul_subgroup', defines: { ...t, SG: gpu.subgroupSize, ...SUBGROUP, NSUB: subgroupNsub(gpu, N), ...(rowSum ? { ROWSUM: true } : {}) }, bindings };
+      const v4 = { ...(vec4A ? { VEC4A: true } : {}), ...(vec4B ? { VEC4B: true } : {}) };
+      const spec: KernelSpec = { file: 'matmul_subgroups', entry: 'matmul_subgroup', defines: { ...t, SG: gpu.subgroupSize, ...SUBGROUP, NSUB: subgroupNsub(gpu, N), ...v4, ...(rowSum ? { ROWSUM: true } : {}) }, bindings };
       return lnK === undefined ? spec : { ...spec, defines: { ...spec.defines, ...lnDefines(lnK) }, bindings: lnBindings() };
     }
     case 'tiled128':
@@ -414,9 +423,9 @@ export function kernelSpec(gpu: Gpu, variant: MatmulVariant, transA: boolean, tr
  * gpu.kernelBy: everything the spec depends on, M and N only through skinny's row block and width
  * and the subgroup variant's subgroups per workgroup.
  */
-export function kernelKey(gpu: Gpu, variant: MatmulVariant, transA: boolean, transB: boolean, rowSum = false, gelu?: 'apply' | 'grad', M = 8, lnK?: number, lnOut = false, N = 256, vec4B = false, shuffleA = false): string {
+export function kernelKey(gpu: Gpu, variant: MatmulVariant, transA: boolean, transB: boolean, rowSum = false, gelu?: 'apply' | 'grad', M = 8, lnK?: number, lnOut = false, N = 256, vec4B = false, shuffleA = false, vec4A = false): string {
   const key = `matmul:${variant}:${transA ? 1 : 0}${transB ? 1 : 0}${rowSum ? 1 : 0}${lnOut ? 1 : 0}:${gelu ?? ''}:${lnK ?? ''}`;
-  if (variant === 'subgroup') return `${key}:${subgroupNsub(gpu, N)}`;
+  if (variant === 'subgroup') return `${key}:${subgroupNsub(gpu, N)}:${vec4A ? 1 : 0}${vec4B ? 1 : 0}`;
   return variant === 'skinny' ? `${key}:${skinnyRows(M)}:${skinnyWidth(N)}:${vec4B ? 1 : 0}${shuffleA ? 1 : 0}` : key;
 }
 

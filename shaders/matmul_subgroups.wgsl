@@ -34,6 +34,21 @@ const NSUB: u32 = 2u;  // subgroups per workgroup, side by side along n
 const APL: u32 = TM / SG;
 const LN: bool = false;
 const LN_OUT: bool = false;
+const VEC4A: bool = false;
+const VEC4B: bool = false;
+
+// With VEC4A (A stored [K, M]) or VEC4B (B stored [K, N]) a lane's 4 neighbouring rows or columns
+// of one k are one 16-byte load where they were four. Bindings 1 and 2 are then A and B seen as
+// vec4s, and the entry point never touches their f32 views (the host checks the alignment).
+// scripts/ab-subgroup.ts (lavapipe, alternating): dW = dyᵀ·x 512x128x2080 15.6 → 13.2 ms, dx = dy·W
+// 2080x128x512 16.7 → 15.7. Along k (A stored [M, K], Bᵀ) vec4s need 4 k a trip, and every such
+// loop tried (vec4s or not, 2 or 4 k) ran 5–40 % slower than this one-k loop.
+//#if VEC4A
+@group(0) @binding(1) var<storage, read> A4: array<vec4f>;
+//#end
+//#if VEC4B
+@group(0) @binding(2) var<storage, read> B4: array<vec4f>;
+//#end
 
 //#if LN
 // Binding 5 is the GELU epilogue's pre-activation (gpu.unused without one), so γ and β sit past it.
@@ -120,7 +135,14 @@ fn matmul_subgroup(@builtin(workgroup_id) wg: vec3u,
     // Past the edge, indices are clamped rather than branched on: every lane must reach the
     // broadcasts, and the extra results are not stored.
     var mine: array<f32, APL>;
+    //#if VEC4A
+    for (var q = 0u; q < APL / 4u; q++) {
+      let v = A4[(a0 + k * p.lda + min(mBase + lane * APL + 4u * q, p.M - 4u)) / 4u];
+      for (var c = 0u; c < 4u; c++) { mine[4u * q + c] = v[c]; }
+    }
+    //#else
     for (var i = 0u; i < APL; i++) { mine[i] = loadA(a0, min(mBase + lane * APL + i, p.M - 1u), k); }
+    //#end
     //#if LN
     let g = ln_gamma[p.offGamma + k];
     let be = ln_beta[p.offBeta + k];
@@ -131,7 +153,14 @@ fn matmul_subgroup(@builtin(workgroup_id) wg: vec3u,
     for (var i = 0u; i < APL; i++) { rowsum[i] += mine[i]; }
     //#end
     var bv: array<f32, TN>;
+    //#if VEC4B
+    for (var q = 0u; q < TN / 4u; q++) {
+      let v = B4[(b0 + k * p.ldb + min(nBase + 4u * q, p.N - 4u)) / 4u];
+      for (var c = 0u; c < 4u; c++) { bv[4u * q + c] = v[c]; }
+    }
+    //#else
     for (var j = 0u; j < TN; j++) { bv[j] = loadB(b0, k, min(nBase + j, p.N - 1u)); }
+    //#end
     //#unroll L SG
     for (var i = 0u; i < APL; i++) {
       let av = subgroupBroadcast(mine[i], L);

@@ -2,8 +2,8 @@
 // call: two argument lists with one key must give one spec, or a product would run another's
 // kernel. Checked over every variant this adapter runs, both transposes, row sums, GELU modes,
 // layernorm prologues (with and without outputs) at several K, M, N around skinny's row-block
-// and width steps and the subgroup variant's one-or-two-subgroup step (N = 64, 65), and skinny's
-// VEC4B and subgroup-shuffle forms. (One spec under two keys is harmless: both find the same
+// and width steps and the subgroup variant's one-or-two-subgroup step (N = 64, 65), skinny's
+// VEC4B and subgroup-shuffle forms, and the subgroup variant's vec4 loads of A and B. (One spec under two keys is harmless: both find the same
 // pipeline.)
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Gpu } from '../../src/gpu/gpu.ts';
@@ -29,9 +29,10 @@ describe('matmul kernel key', () => {
                 for (const lnOut of lnK !== undefined && v === 'subgroup' ? [false, true] : [false]) {
                   for (const M of [1, 2, 3, 4, 5, 8, 9, 64]) {
                     for (const N of [1, 64, 65, 100, 384, 385, 768, 769, 4096]) {
-                      for (const [vec4B, shuffleA] of v === 'skinny' ? [[false, false], [true, false], [true, true]] : [[false, false]]) {
-                        const key = kernelKey(gpu, v, tA, tB, rs, gelu, M, lnK, lnOut, N, vec4B, shuffleA);
-                        const spec = JSON.stringify(kernelSpec(gpu, v, tA, tB, rs, gelu, M, lnK, lnOut, N, vec4B, shuffleA));
+                      const forms = v === 'skinny' ? [[false, false, false], [true, false, false], [true, true, false]] : v === 'subgroup' ? [[false, false, false], [true, false, false], [false, false, true], [true, false, true]] : [[false, false, false]];
+                      for (const [vec4B, shuffleA, vec4A] of forms) {
+                        const key = kernelKey(gpu, v, tA, tB, rs, gelu, M, lnK, lnOut, N, vec4B, shuffleA, vec4A);
+                        const spec = JSON.stringify(kernelSpec(gpu, v, tA, tB, rs, gelu, M, lnK, lnOut, N, vec4B, shuffleA, vec4A));
                         const seen = specs.get(key);
                         if (seen !== undefined) expect(spec, key).toBe(seen);
                         else specs.set(key, spec);
