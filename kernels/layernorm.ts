@@ -142,8 +142,21 @@ function launchBackward(gpu: Gpu, name: string, call: LayernormBackwardPartialsC
   u32.set([L.rows, L.cols, L.rpw, nwg, c.x!.offset, c.gamma!.offset, 0, c.dx!.offset, c.mean!.offset, c.rstd!.offset, c.dy!.offset]);
   u32[12] = call.accumulateDx ? 1 : 0;
   u32[13] = call.partials.offset;
-  const k = gpu.kernel({ file: 'layernorm', entry: 'layernorm_bwd', defines: { VPT: L.vpt, WG: ROW_WG, VEC4: vec4 }, bindings: ['read', 'read', 'read', 'read', 'read', 'rw', 'rw'] });
+  // One subgroup per workgroup, no barrier, the same bits (layernorm_sg.wgsl), where the subgroup
+  // size is fixed and divides layernorm's row of ROW_WG invocations; COCA_LN_SG=0 turns it off.
+  const sg = layernormBackwardSubgroups(gpu);
+  const k = gpu.kernel({
+    file: sg ? 'layernorm_sg' : 'layernorm',
+    entry: sg ? 'layernorm_bwd_sg' : 'layernorm_bwd',
+    defines: { VPT: L.vpt, WG: ROW_WG, VEC4: vec4, ...(sg ? { SG: gpu.subgroupSize } : {}) },
+    bindings: ['read', 'read', 'read', 'read', 'read', 'rw', 'rw'],
+  });
   gpu.dispatch(k, u32, [x.buffer, gamma.buffer, mean.buffer, rstd.buffer, dy.buffer, dx.buffer, call.partials.buffer], L.grid, `${name}${describeShape(x.shape)}`);
+}
+
+/** Whether layernorm's backward runs as one subgroup per workgroup (layernorm_sg.wgsl) on this adapter. */
+export function layernormBackwardSubgroups(gpu: Gpu): boolean {
+  return gpu.subgroupSize > 0 && ROW_WG % gpu.subgroupSize === 0 && gpu.setting('COCA_LN_SG') !== '0';
 }
 
 /** Bytes of one call (napkin math): forward reads x, writes y (+ γ, β, mean, rstd, small). */

@@ -9,6 +9,9 @@ open_clip and is not needed by `npm test`.
       writes a parity fixture (see test/fixtures/README.md for its tensors)
   coca_torch.py --config tiny --time [--batch 32] [--steps 20] [--warmup 5] [--threads 2]
       times a training step (zero_grad, forward, loss, backward, AdamW, clamp) and prints JSON
+  coca_torch.py --config tiny --time-serve [--batch 32] [--warmup 5] [--threads 2]
+      the same step on request: a line N on stdin runs N steps and prints their ms as JSON
+      (`coca bench step` alternates them with its own steps)
   coca_torch.py --config nano --params
       prints the parameter list (name, shape, decay, init) as JSON
   coca_torch.py --config tiny --train --data builtin --steps 1000 --batch 64 --seed 1 --out runs/torch-tiny-s1
@@ -589,6 +592,30 @@ def time_steps(cfg, name, batch, steps, warmup, threads):
     }))
 
 
+def time_serve(cfg, name, batch, warmup, threads):
+    """--time-serve: time_steps' step on request, so that a caller can alternate it with its own.
+
+    Prints one JSON line when warmed up; then for each line "N" read from stdin runs N steps and
+    prints {"ms": [...]}; ends at end of input. Between requests it waits on stdin, using no CPU
+    (OMP_WAIT_POLICY=PASSIVE keeps the OpenMP threads from spinning)."""
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    model = CoCa(cfg)
+    opt = make_optimizer(model)
+    images, text = make_batch(cfg, batch, torch.Generator().manual_seed(1))
+    for _ in range(warmup):
+        train_step(model, opt, images, text)
+    print(json.dumps({"ready": True, "config": name, "batch": batch, "threads": threads, "torch": torch.__version__,
+                      "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY")}), flush=True)
+    for line in sys.stdin:
+        ms = []
+        for _ in range(int(line)):
+            t0 = time.perf_counter()
+            train_step(model, opt, images, text)
+            ms.append((time.perf_counter() - t0) * 1e3)
+        print(json.dumps({"ms": [round(x, 2) for x in ms]}), flush=True)
+
+
 def read_exact(stream, n):
     buf = bytearray(n)
     view, got = memoryview(buf), 0
@@ -671,6 +698,7 @@ def main(argv=None):
     ap.add_argument("--config", required=True, help="preset (nano, tiny, small, b32) or a JSON config file")
     ap.add_argument("--dump", metavar="OUT.safetensors", help="write a parity fixture")
     ap.add_argument("--time", action="store_true", help="time a training step, print JSON")
+    ap.add_argument("--time-serve", action="store_true", help="time training steps on request (a line N on stdin: N steps), for a caller that alternates them with its own")
     ap.add_argument("--params", action="store_true", help="print the parameter list as JSON")
     ap.add_argument("--train", action="store_true", help="train on coca's built data as `coca train` does; writes --out")
     ap.add_argument("--data", default="builtin-small", help="--train: dataset name or built folder, as for coca train")
@@ -695,6 +723,8 @@ def main(argv=None):
         dump(cfg, a.dump, a.seed, a.batch or 3)
     elif a.time:
         time_steps(cfg, a.config, a.batch or 32, a.steps, a.warmup, a.threads)
+    elif a.time_serve:
+        time_serve(cfg, a.config, a.batch or 32, a.warmup, a.threads)
     elif a.train:
         if not a.out:
             ap.error("--train needs --out")
@@ -703,7 +733,7 @@ def main(argv=None):
         model = CoCa(cfg)
         print(json.dumps(state_specs(model, cfg)))
     else:
-        ap.error("give one of --dump, --time, --params, --train")
+        ap.error("give one of --dump, --time, --time-serve, --params, --train")
 
 
 if __name__ == "__main__":

@@ -41,8 +41,8 @@ describe('contrastive loss (CPU, float64)', () => {
   it('is half the image→text and half the text→image cross-entropy (open_clip ClipLoss, written here), which differ', () => {
     const rng = testRng(2);
     const [B, E] = [3, 5];
-    const img = Float64Array.from(rng.floats(B * E));
-    const txt = Float64Array.from(rng.floats(B * E));
+    let img = Float64Array.from(rng.floats(B * E));
+    let txt = Float64Array.from(rng.floats(B * E));
     const unit = (x: Float64Array, i: number) => {
       const row = Array.from(x.subarray(i * E, (i + 1) * E));
       const n = Math.hypot(...row);
@@ -53,8 +53,16 @@ describe('contrastive loss (CPU, float64)', () => {
     // Cross-entropy of each row of `at` (B logits) against its diagonal entry.
     const ce = (at: (i: number, j: number) => number) =>
       Array.from({ length: B }, (_, i) => Math.log(Array.from({ length: B }, (_, j) => Math.exp(at(i, j))).reduce((a, b) => a + b)) - at(i, i)).reduce((a, b) => a + b) / B;
-    const imageToText = ce(logit);
-    const textToImage = ce((i, j) => logit(j, i));
+    let imageToText = ce(logit);
+    let textToImage = ce((i, j) => logit(j, i));
+    // Random inputs can make the two directions agree to within 1e-3 (one draw in a few dozen),
+    // and then the check below could not tell half of each from either alone: draw again.
+    for (let tries = 0; tries < 20 && Math.abs(imageToText - textToImage) <= 1e-3; tries++) {
+      img = Float64Array.from(rng.floats(B * E));
+      txt = Float64Array.from(rng.floats(B * E));
+      imageToText = ce(logit);
+      textToImage = ce((i, j) => logit(j, i));
+    }
     expect(Math.abs(imageToText - textToImage)).toBeGreaterThan(1e-3);
     const r = contrastiveLoss(img, txt, 0.4, B, E);
     expect(r.loss).toBeCloseTo((imageToText + textToImage) / 2, 12);

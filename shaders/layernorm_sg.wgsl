@@ -1,0 +1,102 @@
+// layernorm_sg.wgsl — layernorm.wgsl's backward with one subgroup per workgroup and no barrier: a
+// file of its own because it must start with `enable subgroups;` and layernorm.wgsl must not (it
+// runs where subgroups are missing). Bindings, Params and the helpers are layernorm.wgsl's.
+//
+//   layernorm_bwd_sg  layernorm_bwd's arithmetic in its order, bit for bit: lane `lane` stands in
+//                     for the WG/SG invocations t = lane + SG·u (u < VU) of layernorm_bwd, holding
+//                     their vec4s; each t's partial row sum is taken as there, and the WG partials
+//                     are folded from the first in t order through subgroupBroadcast, as row_sum
+//                     folds them out of workgroup memory after a barrier. dγ and dβ partials are
+//                     layernorm_bwd's too.
+// On a software adapter a barrier suspends and resumes every subgroup of the workgroup, and each
+// invocation folded the WG partials with a load apiece; here a row costs neither (the host's
+// choice where the subgroup size is fixed and divides WG: kernels/layernorm.ts).
+enable subgroups;
+
+//#include layernorm
+
+const SG: u32 = 8u;
+const VU: u32 = WG / SG;
+
+@compute @workgroup_size(SG, 1, 1)
+fn layernorm_bwd_sg(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(subgroup_invocation_id) lane: u32) {
+  var g: array<array<vec4f, VPT>, VU>;
+  for (var u = 0u; u < VU; u++) { g[u] = load_gamma(lane + SG * u); }
+  var ag: array<array<vec4f, VPT>, VU>;
+  var ab: array<array<vec4f, VPT>, VU>;
+  let w = wg_index(wg, nwg);
+  for (var r = w * p.rpw; r < min(p.rows, (w + 1u) * p.rpw); r++) {
+    let mean = mean_in[p.offMean + r];
+    let rstd = rstd_in[p.offRstd + r];
+    var v: array<array<vec4f, VPT>, VU>;
+    var d: array<array<vec4f, VPT>, VU>;
+    var s: array<vec2f, VU>;
+    for (var u = 0u; u < VU; u++) {
+      let t = lane + SG * u;
+      for (var k = 0u; k < VPT; k++) {
+        //#if VEC4
+        if (col(t, k) < p.cols) {
+          v[u][k] = xv[(p.offX + r * p.cols + col(t, k)) / 4u];
+          d[u][k] = dyv[(p.offDy + r * p.cols + col(t, k)) / 4u];
+        }
+        //#else
+        for (var i = 0u; i < 4u; i++) {
+          let c = col(t, k) + i;
+          if (c < p.cols) {
+            v[u][k][i] = xs[p.offX + r * p.cols + c];
+            d[u][k][i] = dys[p.offDy + r * p.cols + c];
+          }
+        }
+        //#end
+      }
+      // ln_bwd_core's first loop, for invocation t.
+      s[u] = vec2f(0.0);
+      for (var k = 0u; k < VPT; k++) {
+        let xh = select(vec4f(0.0), (v[u][k] - mean) * rstd, live(col(t, k)));
+        v[u][k] = xh;
+        let gy = d[u][k] * g[u][k];
+        s[u] += vec2f(hsum(gy), dot(gy, xh));
+        ag[u][k] = fma(d[u][k], xh, ag[u][k]);
+        ab[u][k] += d[u][k];
+      }
+    }
+    // row_sum: partials[0], then + partials[1], … + partials[WG − 1].
+    var tot = vec2f(0.0);
+    for (var u = 0u; u < VU; u++) {
+      //#unroll L SG
+      tot = select(tot + subgroupBroadcast(s[u], L), subgroupBroadcast(s[u], L), u == 0u && L == 0u);
+      //#end
+    }
+    tot /= f32(p.cols);
+    for (var u = 0u; u < VU; u++) {
+      let t = lane + SG * u;
+      for (var k = 0u; k < VPT; k++) {
+        let dx = rstd * (d[u][k] * g[u][k] - tot.x - v[u][k] * tot.y);
+        //#if VEC4
+        if (col(t, k) < p.cols) {
+          let at = (p.offY + r * p.cols + col(t, k)) / 4u;
+          var o = dx;
+          if ((p.flags & ACCUMULATE_DX) != 0u) { o += dxv[at]; }
+          dxv[at] = o;
+        }
+        //#else
+        for (var i = 0u; i < 4u; i++) {
+          if (col(t, k) + i < p.cols) {
+            let at = p.offY + r * p.cols + col(t, k) + i;
+            var o = dx[i];
+            if ((p.flags & ACCUMULATE_DX) != 0u) { o += dxs[at]; }
+            dxs[at] = o;
+          }
+        }
+        //#end
+      }
+    }
+  }
+  if (w < p.nwg) {
+    for (var u = 0u; u < VU; u++) {
+      var a = ag[u];
+      var b = ab[u];
+      store_partials(lane + SG * u, w, &a, &b);
+    }
+  }
+}
