@@ -85,7 +85,13 @@ export function layernorm(gpu: Gpu, call: LayernormCall): void {
   const u32 = new Uint32Array(u);
   u32.set([L.rows, L.cols, L.rpw, 0, c.x!.offset, c.gamma!.offset, c.beta!.offset, c.y!.offset, c.mean!.offset, c.rstd!.offset, 0]);
   new Float32Array(u)[11] = call.eps ?? LAYERNORM_EPS;
-  const k = gpu.kernel({ file: 'layernorm', entry: 'layernorm_fwd', defines: { VPT: L.vpt, WG: ROW_WG, VEC4: vec4 }, bindings: ['read', 'read', 'read', 'rw', 'rw', 'rw'] });
+  const sg = layernormSubgroups(gpu);
+  const k = gpu.kernel({
+    file: sg ? 'layernorm_sg' : 'layernorm',
+    entry: sg ? 'layernorm_fwd_sg' : 'layernorm_fwd',
+    defines: { VPT: L.vpt, WG: ROW_WG, VEC4: vec4, ...(sg ? { SG: gpu.subgroupSize } : {}) },
+    bindings: ['read', 'read', 'read', 'rw', 'rw', 'rw'],
+  });
   gpu.dispatch(k, u32, [x.buffer, gamma.buffer, beta.buffer, y.buffer, mean.buffer, rstd.buffer], L.grid, `${name}${describeShape(x.shape)}`);
 }
 
@@ -142,9 +148,7 @@ function launchBackward(gpu: Gpu, name: string, call: LayernormBackwardPartialsC
   u32.set([L.rows, L.cols, L.rpw, nwg, c.x!.offset, c.gamma!.offset, 0, c.dx!.offset, c.mean!.offset, c.rstd!.offset, c.dy!.offset]);
   u32[12] = call.accumulateDx ? 1 : 0;
   u32[13] = call.partials.offset;
-  // One subgroup per workgroup, no barrier, the same bits (layernorm_sg.wgsl), where the subgroup
-  // size is fixed and divides layernorm's row of ROW_WG invocations; COCA_LN_SG=0 turns it off.
-  const sg = layernormBackwardSubgroups(gpu);
+  const sg = layernormSubgroups(gpu);
   const k = gpu.kernel({
     file: sg ? 'layernorm_sg' : 'layernorm',
     entry: sg ? 'layernorm_bwd_sg' : 'layernorm_bwd',
@@ -154,8 +158,13 @@ function launchBackward(gpu: Gpu, name: string, call: LayernormBackwardPartialsC
   gpu.dispatch(k, u32, [x.buffer, gamma.buffer, mean.buffer, rstd.buffer, dy.buffer, dx.buffer, call.partials.buffer], L.grid, `${name}${describeShape(x.shape)}`);
 }
 
-/** Whether layernorm's backward runs as one subgroup per workgroup (layernorm_sg.wgsl) on this adapter. */
-export function layernormBackwardSubgroups(gpu: Gpu): boolean {
+/**
+ * Whether layernorm's kernels run as one subgroup per workgroup without barriers (layernorm_sg.wgsl,
+ * the same bits): where the subgroup size is fixed and divides the row's ROW_WG invocations.
+ * COCA_LN_SG=0 turns it off. scripts/ab-layernorm-bwd.ts (lavapipe, alternating, GPU timestamps):
+ * the backward at [2080, 128] 3.87 → 1.05 ms, at [1024, 128] 1.97 → 0.72 ms.
+ */
+export function layernormSubgroups(gpu: Gpu): boolean {
   return gpu.subgroupSize > 0 && ROW_WG % gpu.subgroupSize === 0 && gpu.setting('COCA_LN_SG') !== '0';
 }
 

@@ -1,7 +1,9 @@
-// layernorm_sg.wgsl — layernorm.wgsl's backward with one subgroup per workgroup and no barrier: a
+// layernorm_sg.wgsl — layernorm.wgsl's kernels with one subgroup per workgroup and no barrier: a
 // file of its own because it must start with `enable subgroups;` and layernorm.wgsl must not (it
 // runs where subgroups are missing). Bindings, Params and the helpers are layernorm.wgsl's.
 //
+//   layernorm_fwd_sg  layernorm_fwd's arithmetic in its order (row_stats' two sums), bit for bit,
+//                     in the layout below.
 //   layernorm_bwd_sg  layernorm_bwd's arithmetic in its order, bit for bit: lane `lane` stands in
 //                     for the WG/SG invocations t = lane + SG·u (u < VU) of layernorm_bwd, holding
 //                     their vec4s; each t's partial row sum is taken as there, and the WG partials
@@ -17,6 +19,75 @@ enable subgroups;
 
 const SG: u32 = 8u;
 const VU: u32 = WG / SG;
+
+// row_sum's fold of the WG partials (partials[0] + partials[1] + … in t order), with invocation
+// t = lane + SG·u's partial in lane `lane`, slot u of `s`.
+fn fold_sg(s: array<vec2f, VU>) -> vec2f {
+  var tot = vec2f(0.0);
+  for (var u = 0u; u < VU; u++) {
+    //#unroll L SG
+    tot = select(tot + subgroupBroadcast(s[u], L), subgroupBroadcast(s[u], L), u == 0u && L == 0u);
+    //#end
+  }
+  return tot;
+}
+
+// layernorm_fwd as one subgroup: row_stats' two sums and ln_fwd_core's expression, for every t.
+@compute @workgroup_size(SG, 1, 1)
+fn layernorm_fwd_sg(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(subgroup_invocation_id) lane: u32) {
+  var g: array<array<vec4f, VPT>, VU>;
+  var b: array<array<vec4f, VPT>, VU>;
+  for (var u = 0u; u < VU; u++) {
+    g[u] = load_gamma(lane + SG * u);
+    b[u] = load_beta(lane + SG * u);
+  }
+  let r0 = wg_index(wg, nwg) * p.rpw;
+  for (var r = r0; r < min(p.rows, r0 + p.rpw); r++) {
+    var v: array<array<vec4f, VPT>, VU>;
+    var s: array<vec2f, VU>;
+    for (var u = 0u; u < VU; u++) {
+      let t = lane + SG * u;
+      for (var k = 0u; k < VPT; k++) {
+        //#if VEC4
+        if (col(t, k) < p.cols) { v[u][k] = xv[(p.offX + r * p.cols + col(t, k)) / 4u]; }
+        //#else
+        for (var i = 0u; i < 4u; i++) {
+          if (col(t, k) + i < p.cols) { v[u][k][i] = xs[p.offX + r * p.cols + col(t, k) + i]; }
+        }
+        //#end
+      }
+      var sum = 0.0;
+      for (var k = 0u; k < VPT; k++) { sum += hsum(v[u][k]); }
+      s[u] = vec2f(sum, 0.0);
+    }
+    let mean = fold_sg(s).x / f32(p.cols);
+    for (var u = 0u; u < VU; u++) {
+      let t = lane + SG * u;
+      var q = 0.0;
+      for (var k = 0u; k < VPT; k++) {
+        let d = select(vec4f(0.0), v[u][k] - mean, row_live(row_col(t, k), p.cols));
+        v[u][k] = d;
+        q += dot(d, d);
+      }
+      s[u] = vec2f(q, 0.0);
+    }
+    let rstd = inverseSqrt(fold_sg(s).x / f32(p.cols) + p.eps);
+    for (var u = 0u; u < VU; u++) {
+      let t = lane + SG * u;
+      for (var k = 0u; k < VPT; k++) {
+        let y = fma(v[u][k] * rstd, g[u][k], b[u][k]);
+        //#if VEC4
+        if (col(t, k) < p.cols) { yv[(p.offY + r * p.cols + col(t, k)) / 4u] = y; }
+        //#else
+        for (var i = 0u; i < 4u; i++) {
+          if (col(t, k) + i < p.cols) { ys[p.offY + r * p.cols + col(t, k) + i] = y[i]; }
+        }
+        //#end
+      }
+    }
+    if (lane == 0u) { mean_out[p.offMean + r] = mean; rstd_out[p.offRstd + r] = rstd; }
+  }
+}
 
 @compute @workgroup_size(SG, 1, 1)
 fn layernorm_bwd_sg(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(subgroup_invocation_id) lane: u32) {
@@ -60,14 +131,7 @@ fn layernorm_bwd_sg(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) n
         ab[u][k] += d[u][k];
       }
     }
-    // row_sum: partials[0], then + partials[1], … + partials[WG − 1].
-    var tot = vec2f(0.0);
-    for (var u = 0u; u < VU; u++) {
-      //#unroll L SG
-      tot = select(tot + subgroupBroadcast(s[u], L), subgroupBroadcast(s[u], L), u == 0u && L == 0u);
-      //#end
-    }
-    tot /= f32(p.cols);
+    let tot = fold_sg(s) / f32(p.cols);
     for (var u = 0u; u < VU; u++) {
       let t = lane + SG * u;
       for (var k = 0u; k < VPT; k++) {
