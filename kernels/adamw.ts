@@ -109,8 +109,11 @@ export function adamw(gpu: Gpu, call: AdamWCall): void {
   const lr = call.hyper.lr;
   const bc1 = 1 - h.beta1 ** call.step;
   const bc2 = 1 - h.beta2 ** call.step;
-  const k = gpu.kernel({ file: 'adamw', entry: 'adamw_step', bindings: ['rw', 'read', 'rw', 'rw', 'read'] });
+  // Segments on 16-byte boundaries take the vec4 entry point (the same bits: adamw.wgsl);
+  // COCA_ADAMW_VEC4=0 turns it off.
+  const vec4 = gpu.setting('COCA_ADAMW_VEC4') !== '0';
   for (const r of runs) {
+    const k = gpu.kernel({ file: 'adamw', entry: vec4 && r.offset % 4 === 0 && r.length % 4 === 0 ? 'adamw_step4' : 'adamw_step', bindings: ['rw', 'read', 'rw', 'rw', 'read'] });
     const u = new Uint32Array(PARAMS_WORDS);
     const f = new Float32Array(u.buffer);
     u.set([r.length, r.offset, (call.clip ? 1 : 0) | (call.skipNonFinite ? 2 : 0), call.step]);

@@ -23,9 +23,11 @@
 //                 and when any of stats[checkFrom .. checkFrom + checkCount) is NaN/Inf (the
 //                 step's losses, kept in the same buffer).
 //   scale_inplace x[offset + i] *= stats[1], four elements per invocation.
+//   adamw_step4   adamw_step reading and writing vec4s (below).
 //
 // Bindings:
-//   adamw_step    0 Params · 1 param (rw) · 2 grad (read) · 3 m (rw) · 4 v (rw) · 5 stats (read)
+//   adamw_step    0 Params · 1 param (rw) · 2 grad (read) · 3 m (rw) · 4 v (rw) · 5 stats (read);
+//                 adamw_step4 the same
 //   sumsq_partial 0 Params · 1 x (read) · 2 partials (rw)
 //   sumsq_final   0 Params · 1 partials (read) · 2 stats (rw)
 //   scale_inplace 0 Params · 1 stats (read) · 2 x (rw)
@@ -73,6 +75,32 @@ fn adamw_step(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: ve
     // keeps 5 steps well inside 1e-6 of the float64 reference.
     param[i] = fma(param[i], p.decay, -(p.stepSize * m / (sqrt(v) * p.rsqrtBc2 + p.eps)));
   }
+}
+
+// adamw_step with each invocation's four elements as one vec4 of each buffer, where the host has
+// the segment start and length on multiples of 4: seven 16-byte accesses an invocation where
+// adamw_step makes 28 scalar ones (a software adapter pays per access and per lane). Every
+// component takes adamw_step's expressions, so the bits are its bits.
+@group(0) @binding(1) var<storage, read_write> param4: array<vec4f>;
+@group(0) @binding(2) var<storage, read> grad4: array<vec4f>;
+@group(0) @binding(3) var<storage, read_write> mom4: array<vec4f>;
+@group(0) @binding(4) var<storage, read_write> vel4: array<vec4f>;
+
+@compute @workgroup_size(WG, 1, 1)
+fn adamw_step4(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let k = 4u * index(wg, nwg, lid);
+  if (k >= p.n) { return; }
+  if ((p.flags & SKIP_NONFINITE) != 0u && clipStats[2] != 0.0) { return; }
+  var scale = 1.0;
+  if ((p.flags & USE_CLIP) != 0u) { scale = clipStats[1]; }
+  let i = (p.offset + k) / 4u;
+  let g = grad4[i] * scale;
+  let m0 = mom4[i];
+  let m = fma(g - m0, vec4f(p.oneMinusBeta1), m0);
+  let v = fma(vel4[i], vec4f(p.beta2), p.oneMinusBeta2 * g * g);
+  mom4[i] = m;
+  vel4[i] = v;
+  param4[i] = fma(param4[i], vec4f(p.decay), -(p.stepSize * m / (sqrt(v) * p.rsqrtBc2 + p.eps)));
 }
 
 // ---- global norm ----------------------------------------------------------------------------------
