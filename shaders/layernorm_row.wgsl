@@ -22,6 +22,10 @@ fn row_sum(tid: u32, v: vec2f, bank: u32) -> vec2f {
   return acc;
 }
 
+// 1/σ from a row's sum of squared deviations: every layernorm statistics code (this file's
+// row_stats, layernorm_sg.wgsl, the subgroup matmul's prologue) takes it here.
+fn row_rstd(q: f32, cols: u32, eps: f32) -> f32 { return inverseSqrt(q / f32(cols) + eps); }
+
 fn row_col(tid: u32, k: u32) -> u32 { return 4u * (tid + k * WG); }
 fn row_live(c: u32, cols: u32) -> vec4<bool> { return vec4u(c, c + 1u, c + 2u, c + 3u) < vec4u(cols); }
 fn hsum(v: vec4f) -> f32 { return (v.x + v.y) + (v.z + v.w); }
@@ -38,6 +42,6 @@ fn row_stats(tid: u32, v: ptr<function, array<vec4f, VPT>>, cols: u32, eps: f32)
     (*v)[k] = d;
     q += dot(d, d);
   }
-  let rstd = inverseSqrt(row_sum(tid, vec2f(q, 0.0), 1u).x / f32(cols) + eps);
+  let rstd = row_rstd(row_sum(tid, vec2f(q, 0.0), 1u).x, cols, eps);
   return vec2f(mean, rstd);
 }

@@ -71,7 +71,7 @@ fn layernorm_fwd_sg(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) n
       }
       s[u] = vec2f(q, 0.0);
     }
-    let rstd = inverseSqrt(fold_sg(s).x / f32(p.cols) + p.eps);
+    let rstd = row_rstd(fold_sg(s).x, p.cols, p.eps);
     for (var u = 0u; u < VU; u++) {
       let t = lane + SG * u;
       for (var k = 0u; k < VPT; k++) {

@@ -90,7 +90,7 @@ fn ln_row_stats_alone(row: u32) -> vec2f {
     }
     sq = select(sq + q, q, t == 0u);
   }
-  return vec2f(mean, inverseSqrt(sq / f32(p.K) + p.eps));
+  return vec2f(mean, row_rstd(sq, p.K, p.eps));
 }
 //#end
 

@@ -1,0 +1,28 @@
+// Device time per dispatch (GPU timestamps) of the AdamW update over tiny's flat parameter arena
+// (2,416,640 decayed and 299,456 not), the vec4 entry point against the scalar one
+// (COCA_ADAMW_VEC4=0), alternating call by call; medians and quartiles over ROUNDS (default 16):
+//   npx tsx scripts/ab-adamw.ts
+import { Gpu } from '../src/gpu/gpu.ts';
+import { adamw } from '../kernels/adamw.ts';
+const gpu = await Gpu.open();
+const ROUNDS = Number(process.env.ROUNDS ?? 16);
+const [decayed, rest] = [2416640, 299456];
+const n = decayed + rest;
+const rnd = () => Float32Array.from({ length: n }, () => Math.random() - 0.5);
+const [params, grads, m, v] = [rnd(), rnd(), new Float32Array(n), new Float32Array(n)].map((x) => gpu.upload(x, 'arena')) as GPUBuffer[];
+gpu.enableProfiling({ byLabel: true });
+for (let r = -1; r < ROUNDS; r++) {
+  for (const value of r % 2 ? ['1', '0'] : ['0', '1']) {
+    process.env.COCA_ADAMW_VEC4 = value;
+    adamw(gpu, { params: params!, grads: grads!, m: m!, v: v!, segments: [{ offset: 0, length: decayed, decay: true }, { offset: decayed, length: rest, decay: false }], step: r + 2, hyper: { lr: 1e-4 }, label: r < 0 ? 'warm-up' : `adamw COCA_ADAMW_VEC4=${value}#${r}` });
+    await gpu.sync();
+  }
+}
+const times = new Map<string, number[]>();
+for (const [label, e] of gpu.profile()) {
+  const m = /^(.*)#\d+(.*)$/.exec(label);
+  if (m) times.set(m[1]! + m[2]!, [...(times.get(m[1]! + m[2]!) ?? []), e.ms / e.count]);
+}
+const q = (xs: number[], f: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(f * xs.length))]!;
+for (const [key, xs] of [...times].sort()) console.log(`${key.padEnd(56)} median ${q(xs, 0.5).toFixed(2)} ms (quartiles ${q(xs, 0.25).toFixed(2)}–${q(xs, 0.75).toFixed(2)}, ${xs.length} runs)`);
+gpu.destroy();
