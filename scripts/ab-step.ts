@@ -1,7 +1,7 @@
 // Wall time of a training step (the `coca bench step` step: batch 32, synthetic batch) under two
 // sets of settings, steps alternating A, B, B, A, … in one process so that both see the same
 // machine; medians and quartiles. The settings are comma-separated NAME=VALUE lists:
-//   A='COCA_SG_VEC4=0,COCA_ATTENTION_MASKS=1' B='' STEPS=12 npx tsx scripts/ab-step.ts tiny
+//   A='COCA_SG_VEC4=0,COCA_ATTENTION_MASKS=1,COCA_LN_SG=0,COCA_ADAMW_VEC4=0' B='' STEPS=16 npx tsx scripts/ab-step.ts tiny
 import { Gpu } from '../src/gpu/gpu.ts';
 import { CocaModel } from '../src/model/coca.ts';
 import { loadConfig } from '../src/model/config.ts';

@@ -1,5 +1,5 @@
 // Device time per dispatch (GPU timestamps) of the subgroup matmul at the tiny step's shapes under
-// each value of one setting (AB, default COCA_SG_LNLOCAL; VALUES, default 0,1), dispatches of the
+// each value of one setting (AB, default COCA_SG_VEC4; VALUES, default 0,1), dispatches of the
 // values alternating one by one so that both see the same machine; medians and quartiles over
 // ROUNDS (default 16). First, whether every value gives the bits of the first (outputs poisoned
 // with NaN before each run):
@@ -8,7 +8,7 @@ import { Gpu } from '../src/gpu/gpu.ts';
 import { matmul } from '../kernels/matmul.ts';
 const gpu = await Gpu.open();
 const rnd = (n: number) => Float32Array.from({ length: n }, () => Math.random() - 0.5);
-const AB = process.env.AB ?? 'COCA_SG_LNLOCAL';
+const AB = process.env.AB ?? 'COCA_SG_VEC4';
 const values = (process.env.VALUES ?? '0,1').split(',');
 const ROUNDS = Number(process.env.ROUNDS ?? 16);
 // [M, N, K, transA, transB, layernorm prologue ('out': also writing the layernorm's outputs)]
