@@ -86,7 +86,7 @@ class TorchSteps {
 
 export const stepBench: BenchFamily = {
   name: 'step',
-  describe: 'a CoCa training step per preset (--sizes nano,tiny; batch 32) vs PyTorch on the CPU, with dispatches, reads back, bytes back and host ms per step',
+  describe: 'a CoCa training step per preset (--sizes nano,tiny; batch 32) vs PyTorch on the CPU in alternating rounds, with dispatches, reads back, bytes back and host ms per step',
   async run(ctx) {
     const { gpu } = ctx;
     const presets = (ctx.sizes ?? 'nano,tiny').split(',').map((s) => s.trim());
