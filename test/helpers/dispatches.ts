@@ -1,3 +1,4 @@
+import { vi } from 'vitest';
 import type { Gpu } from '../../src/gpu/gpu.ts';
 import type { Tensor } from '../../src/tensor/tensor.ts';
 
@@ -9,4 +10,15 @@ export async function counted(gpu: Gpu, fn: () => Tensor): Promise<{ values: Flo
   const values = await y.toArray();
   y.release();
   return { values, dispatches };
+}
+
+/** Runs `fn` and returns the keys of the kernels it dispatched, in order (the dispatches go through). */
+export function kernelKeys(gpu: Gpu, fn: () => void): string[] {
+  const spy = vi.spyOn(gpu, 'dispatch');
+  try {
+    fn();
+    return spy.mock.calls.map((a) => a[0].key);
+  } finally {
+    spy.mockRestore();
+  }
 }

@@ -3,9 +3,10 @@
 // without decay, with the clip scale, and leaves everything as it was on a non-finite step; a run
 // off a 16-byte boundary keeps the scalar entry point. (adamw.test.ts holds the update to float64
 // and to torch's.)
-import { afterAll, afterEach, beforeAll, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import type { Gpu } from '../../src/gpu/gpu.ts';
 import { adamw, gradNorm, type AdamWSegment } from '../../kernels/adamw.ts';
+import { kernelKeys } from '../helpers/dispatches.ts';
 import { testGpu } from '../helpers/gpu.ts';
 import { testRng } from '../helpers/seed.ts';
 
@@ -16,7 +17,6 @@ beforeAll(async () => {
 afterAll(() => gpu?.pool.trim());
 afterEach(() => {
   delete process.env.COCA_ADAMW_VEC4;
-  vi.restoreAllMocks();
 });
 
 async function run(n: number, segments: AdamWSegment[], vec4: boolean, salt: number, opts: { clip?: number; poison?: boolean } = {}) {
@@ -25,23 +25,18 @@ async function run(n: number, segments: AdamWSegment[], vec4: boolean, salt: num
   const params = gpu.upload(rng.floats(n), 'params');
   const m = gpu.upload(new Float32Array(n), 'm');
   const v = gpu.upload(new Float32Array(n), 'v');
-  const entries: string[] = [];
-  const dispatch = Object.getPrototypeOf(gpu).dispatch as Gpu['dispatch'];
-  vi.spyOn(gpu, 'dispatch').mockImplementation((k, u, bufs, wg, label) => {
-    entries.push(k.key);
-    dispatch.call(gpu, k, u, bufs, wg, label);
-  });
   const stats = gpu.alloc(4, 'stats');
-  for (let step = 1; step <= 3; step++) {
-    const g = rng.floats(n).map((x) => 3 * x);
-    if (opts.poison && step === 3) g[n - 1] = NaN;
-    const grads = gpu.upload(g, 'grads');
-    const clip = opts.clip !== undefined;
-    if (clip) gradNorm(gpu, [{ buffer: grads, length: n }], stats, opts.clip);
-    adamw(gpu, { params, grads, m, v, segments, step, hyper: { lr: 0.01, weightDecay: 0.1 }, clip: clip ? stats : undefined, skipNonFinite: clip });
-    gpu.release(grads);
-  }
-  vi.restoreAllMocks();
+  const entries = kernelKeys(gpu, () => {
+    for (let step = 1; step <= 3; step++) {
+      const g = rng.floats(n).map((x) => 3 * x);
+      if (opts.poison && step === 3) g[n - 1] = NaN;
+      const grads = gpu.upload(g, 'grads');
+      const clip = opts.clip !== undefined;
+      if (clip) gradNorm(gpu, [{ buffer: grads, length: n }], stats, opts.clip);
+      adamw(gpu, { params, grads, m, v, segments, step, hyper: { lr: 0.01, weightDecay: 0.1 }, clip: clip ? stats : undefined, skipNonFinite: clip });
+      gpu.release(grads);
+    }
+  });
   const out = [await gpu.read(params), await gpu.read(m), await gpu.read(v)];
   for (const b of [params, m, v, stats]) gpu.release(b);
   return { out, entries };

@@ -4,9 +4,10 @@
 // lengths whose query and key blocks end mid-subgroup, where rows and keys past the ends must
 // still be left out; and masked calls must keep the tests. (attention.test.ts holds both against
 // float64.)
-import { afterAll, afterEach, beforeAll, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import type { Gpu } from '../../src/gpu/gpu.ts';
-import { attention, attentionBackward, releaseAttentionSaved } from '../../kernels/attention.ts';
+import { attention, attentionBackward, releaseAttentionSaved, type AttentionSaved } from '../../kernels/attention.ts';
+import { kernelKeys } from '../helpers/dispatches.ts';
 import { poisoned, testGpu } from '../helpers/gpu.ts';
 import { testRng } from '../helpers/seed.ts';
 
@@ -17,7 +18,6 @@ beforeAll(async () => {
 afterAll(() => gpu?.pool.trim());
 afterEach(() => {
   delete process.env.COCA_ATTENTION_MASKS;
-  vi.restoreAllMocks();
 });
 
 async function run(B: number, H: number, Lq: number, Lk: number, D: number, forced: boolean, causal = false) {
@@ -30,16 +30,12 @@ async function run(B: number, H: number, Lq: number, Lk: number, D: number, forc
   const dQ = poisoned(gpu, B * H * Lq * D, 'dQ');
   const dK = poisoned(gpu, B * H * Lk * D, 'dK');
   const dV = poisoned(gpu, B * H * Lk * D, 'dV');
-  const keys: string[] = [];
-  const dispatch = Object.getPrototypeOf(gpu).dispatch as Gpu['dispatch'];
-  vi.spyOn(gpu, 'dispatch').mockImplementation((kernel, u, bufs, wg, label) => {
-    keys.push(kernel.key);
-    dispatch.call(gpu, kernel, u, bufs, wg, label);
-  });
   const call = { B, H, Lq, Lk, D, causal, q: { buffer: Q! }, k: { buffer: K! }, v: { buffer: V! }, o: { buffer: O }, path: 'fused' as const, fusedLayout: 'rows' as const };
-  const saved = attention(gpu, call);
-  attentionBackward(gpu, call, saved, { dO: { buffer: G! }, dQ: { buffer: dQ }, dK: { buffer: dK }, dV: { buffer: dV } });
-  vi.restoreAllMocks();
+  let saved!: AttentionSaved;
+  const keys = kernelKeys(gpu, () => {
+    saved = attention(gpu, call);
+    attentionBackward(gpu, call, saved, { dO: { buffer: G! }, dQ: { buffer: dQ }, dK: { buffer: dK }, dV: { buffer: dV } });
+  });
   const out = [await gpu.read(O), await gpu.read(saved.lse), await gpu.read(dQ), await gpu.read(dK), await gpu.read(dV)];
   releaseAttentionSaved(gpu, saved);
   for (const x of [Q, G, K, V, O, dQ, dK, dV]) gpu.release(x!);

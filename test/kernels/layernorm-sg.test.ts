@@ -4,9 +4,10 @@
 // lengths that take one to
 // four vec4s an invocation and scalar loads (not a multiple of 4), with workgroups of several
 // rows, inputs at offsets, outputs poisoned. (layernorm.test.ts holds both against float64.)
-import { afterAll, afterEach, beforeAll, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import type { Gpu } from '../../src/gpu/gpu.ts';
 import { layernorm, layernormBackward, layernormSubgroups } from '../../kernels/layernorm.ts';
+import { kernelKeys } from '../helpers/dispatches.ts';
 import { placed, poisoned, testGpu } from '../helpers/gpu.ts';
 import { testRng } from '../helpers/seed.ts';
 
@@ -17,7 +18,6 @@ beforeAll(async () => {
 afterAll(() => gpu?.pool.trim());
 afterEach(() => {
   delete process.env.COCA_LN_SG;
-  vi.restoreAllMocks();
 });
 
 async function run(rows: number, cols: number, off: number, accumulate: boolean, sg: boolean, salt: number) {
@@ -34,15 +34,10 @@ async function run(rows: number, cols: number, off: number, accumulate: boolean,
   const dg = poisoned(gpu, cols, 'dgamma');
   const db = poisoned(gpu, cols, 'dbeta');
   const t = (buffer: GPUBuffer, shape: number[], offset = 0) => ({ buffer, shape, offset });
-  const entries: string[] = [];
-  const dispatch = Object.getPrototypeOf(gpu).dispatch as Gpu['dispatch'];
-  vi.spyOn(gpu, 'dispatch').mockImplementation((k, u, bufs, wg, label) => {
-    entries.push(k.key);
-    dispatch.call(gpu, k, u, bufs, wg, label);
+  const entries = kernelKeys(gpu, () => {
+    layernorm(gpu, { x: t(x, [rows, cols], off), gamma: t(gamma, [cols]), beta: t(beta, [cols]), y: t(y, [rows, cols]), mean: t(mean, [rows]), rstd: t(rstd, [rows]) });
+    layernormBackward(gpu, { x: t(x, [rows, cols], off), gamma: t(gamma, [cols]), mean: t(mean, [rows]), rstd: t(rstd, [rows]), dy: t(dy, [rows, cols], off), dx: t(dx, [rows, cols]), accumulateDx: accumulate, dgamma: t(dg, [cols]), dbeta: t(db, [cols]) });
   });
-  layernorm(gpu, { x: t(x, [rows, cols], off), gamma: t(gamma, [cols]), beta: t(beta, [cols]), y: t(y, [rows, cols]), mean: t(mean, [rows]), rstd: t(rstd, [rows]) });
-  layernormBackward(gpu, { x: t(x, [rows, cols], off), gamma: t(gamma, [cols]), mean: t(mean, [rows]), rstd: t(rstd, [rows]), dy: t(dy, [rows, cols], off), dx: t(dx, [rows, cols]), accumulateDx: accumulate, dgamma: t(dg, [cols]), dbeta: t(db, [cols]) });
-  vi.restoreAllMocks();
   const out = [await gpu.read(y), await gpu.read(mean), await gpu.read(rstd), await gpu.read(dx), await gpu.read(dg), await gpu.read(db)];
   for (const b of [x, dy, gamma, beta, y, mean, rstd, dx, dg, db]) gpu.release(b);
   return { out, entries };

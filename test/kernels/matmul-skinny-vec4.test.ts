@@ -6,11 +6,12 @@
 // (K not a multiple of the subgroup, lanes past N), since a decoding step's equality to
 // recomputation rests on every variant summing each column over k in the same order; and the
 // scalar loop kept wherever a run of four would straddle a 16-byte boundary.
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Gpu } from '../../src/gpu/gpu.ts';
 import { matmul, skinnyShufflesA } from '../../kernels/matmul.ts';
 import { matmulRef, matmulTolerance } from '../../kernels/matmul.ref.ts';
 import { expectClose } from '../helpers/close.ts';
+import { kernelKeys } from '../helpers/dispatches.ts';
 import { placed, poisoned, testGpu } from '../helpers/gpu.ts';
 import { testRng } from '../helpers/seed.ts';
 
@@ -21,7 +22,6 @@ beforeAll(async () => {
 afterAll(() => gpu?.pool.trim());
 afterEach(() => {
   delete process.env.COCA_VEC4B;
-  vi.restoreAllMocks();
 });
 
 interface Case {
@@ -56,13 +56,7 @@ async function run(c: Case, salt: number, vec4: boolean) {
   const P = c.gelu ? poisoned(gpu, batch * M * N, 'preact') : undefined;
   const G = gpu.upload(gamma, 'gamma');
   const Be = gpu.upload(beta, 'beta');
-  const keys: string[] = [];
-  const dispatch = Object.getPrototypeOf(gpu).dispatch as Gpu['dispatch'];
-  vi.spyOn(gpu, 'dispatch').mockImplementation((k, u, bufs, wg, label) => {
-    keys.push(k.key);
-    dispatch.call(gpu, k, u, bufs, wg, label);
-  });
-  try {
+  const keys = kernelKeys(gpu, () =>
     matmul(gpu, {
       a: { buffer: A, shape: batch > 1 ? [batch, M, K] : [M, K] },
       b: { buffer: B, shape: batch > 1 ? [batch, N, K] : [N, K], offset: offB },
@@ -74,10 +68,8 @@ async function run(c: Case, salt: number, vec4: boolean) {
       gelu: P ? { mode: 'apply', preact: { buffer: P } } : undefined,
       layernorm: c.ln ? { gamma: { buffer: G }, beta: { buffer: Be } } : undefined,
       variant: 'skinny',
-    });
-  } finally {
-    vi.restoreAllMocks();
-  }
+    }),
+  );
   const got = await gpu.read(C, batch * M * N);
   const pre = P ? await gpu.read(P, batch * M * N) : undefined;
   for (const x of [A, B, Bias, C, P, G, Be]) if (x) gpu.release(x);

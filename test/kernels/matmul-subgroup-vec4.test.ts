@@ -6,11 +6,12 @@
 // accumulation, both GELU epilogues and the row sums of dW = dyᵀ·x, since a training step's bits
 // must not depend on how its operands were loaded; and the scalar loads kept wherever a vec4
 // would straddle 16 bytes or run past M or N.
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Gpu } from '../../src/gpu/gpu.ts';
 import { matmul, matmulVariantAvailable } from '../../kernels/matmul.ts';
 import { matmulRef, matmulTolerance } from '../../kernels/matmul.ref.ts';
 import { expectClose } from '../helpers/close.ts';
+import { kernelKeys } from '../helpers/dispatches.ts';
 import { placed, poisoned, testGpu } from '../helpers/gpu.ts';
 import { testRng } from '../helpers/seed.ts';
 
@@ -21,7 +22,6 @@ beforeAll(async () => {
 afterAll(() => gpu?.pool.trim());
 afterEach(() => {
   delete process.env.COCA_SG_VEC4;
-  vi.restoreAllMocks();
 });
 
 interface Case {
@@ -59,14 +59,8 @@ async function run(c: Case, salt: number, vec4: boolean) {
   const C = c0 ? gpu.upload(Float32Array.from({ length: cFloats }, (_, i) => c0[i] ?? 0), 'C') : poisoned(gpu, cFloats, 'C');
   const preact = c.gelu === 'grad' ? rng.floats(batch * M * N) : undefined;
   const P = c.gelu === 'apply' ? poisoned(gpu, batch * M * N, 'preact') : preact ? gpu.upload(preact, 'preact') : undefined;
-  const keys: string[] = [];
-  const dispatch = Object.getPrototypeOf(gpu).dispatch as Gpu['dispatch'];
-  vi.spyOn(gpu, 'dispatch').mockImplementation((k, u, bufs, wg, label) => {
-    keys.push(k.key);
-    dispatch.call(gpu, k, u, bufs, wg, label);
-  });
   const shape = (rows: number, cols: number) => (batch > 1 ? [batch, rows, cols] : [rows, cols]);
-  try {
+  const keys = kernelKeys(gpu, () =>
     matmul(gpu, {
       a: { buffer: A, shape: transA ? shape(K, M) : shape(M, K), offset: offA },
       b: { buffer: B, shape: transB ? shape(N, K) : shape(K, N), offset: offB },
@@ -79,10 +73,8 @@ async function run(c: Case, salt: number, vec4: boolean) {
       gelu: P ? { mode: c.gelu!, preact: { buffer: P } } : undefined,
       rowSumA: c.rowSum ? { offset: batch * M * N } : undefined,
       variant: 'subgroup',
-    });
-  } finally {
-    vi.restoreAllMocks();
-  }
+    }),
+  );
   const got = await gpu.read(C, cFloats);
   const pre = c.gelu === 'apply' ? await gpu.read(P!, batch * M * N) : undefined;
   for (const x of [A, B, Bias, C, P]) if (x) gpu.release(x);
