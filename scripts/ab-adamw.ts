@@ -4,6 +4,7 @@
 //   npx tsx scripts/ab-adamw.ts
 import { Gpu } from '../src/gpu/gpu.ts';
 import { adamw } from '../kernels/adamw.ts';
+import { printMedians } from './ab-report.ts';
 const gpu = await Gpu.open();
 const ROUNDS = Number(process.env.ROUNDS ?? 16);
 const [decayed, rest] = [2416640, 299456];
@@ -18,11 +19,5 @@ for (let r = -1; r < ROUNDS; r++) {
     await gpu.sync();
   }
 }
-const times = new Map<string, number[]>();
-for (const [label, e] of gpu.profile()) {
-  const m = /^(.*)#\d+(.*)$/.exec(label);
-  if (m) times.set(m[1]! + m[2]!, [...(times.get(m[1]! + m[2]!) ?? []), e.ms / e.count]);
-}
-const q = (xs: number[], f: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(f * xs.length))]!;
-for (const [key, xs] of [...times].sort()) console.log(`${key.padEnd(56)} median ${q(xs, 0.5).toFixed(2)} ms (quartiles ${q(xs, 0.25).toFixed(2)}–${q(xs, 0.75).toFixed(2)}, ${xs.length} runs)`);
+printMedians(gpu.profile());
 gpu.destroy();

@@ -6,6 +6,7 @@
 //   AB=COCA_ATTENTION_ROWS VALUES=3,4 npx tsx scripts/ab-attention.ts
 import { Gpu } from '../src/gpu/gpu.ts';
 import { attention, attentionBackward, releaseAttentionSaved } from '../kernels/attention.ts';
+import { printMedians } from './ab-report.ts';
 const gpu = await Gpu.open();
 const rnd = (n: number) => Float32Array.from({ length: n }, () => Math.random() - 0.5);
 const AB = process.env.AB ?? 'COCA_ATTENTION_MASKS';
@@ -47,11 +48,5 @@ for (const [B, H, Lq, Lk, D] of shapes) {
   }
   for (const x of [q!, dO!, k!, v!, o, dq, dk, dv]) gpu.release(x);
 }
-const times = new Map<string, number[]>();
-for (const [label, e] of gpu.profile()) {
-  const m = /^(.*)#\d+(.*)$/.exec(label);
-  if (m) times.set(m[1]! + m[2]!, [...(times.get(m[1]! + m[2]!) ?? []), e.ms / e.count]);
-}
-const q = (xs: number[], f: number) => [...xs].sort((x, y) => x - y)[Math.min(xs.length - 1, Math.floor(f * xs.length))]!;
-for (const [key, xs] of [...times].sort()) console.log(`${key.padEnd(48)} median ${q(xs, 0.5).toFixed(2)} ms (quartiles ${q(xs, 0.25).toFixed(2)}–${q(xs, 0.75).toFixed(2)}, ${xs.length} runs)`);
+printMedians(gpu.profile());
 gpu.destroy();

@@ -4,6 +4,7 @@
 //   npx tsx scripts/ab-layernorm-bwd.ts
 import { Gpu } from '../src/gpu/gpu.ts';
 import { layernorm, layernormBackward } from '../kernels/layernorm.ts';
+import { printMedians } from './ab-report.ts';
 const gpu = await Gpu.open();
 const rnd = (n: number) => Float32Array.from({ length: n }, () => Math.random() - 0.5);
 const ROUNDS = Number(process.env.ROUNDS ?? 16);
@@ -22,11 +23,5 @@ for (const [rows, cols] of [[2080, 128], [1024, 128], [1056, 128]] as const) {
   }
   for (const b of [x, dy, gamma, beta, y, mean, rstd, dx, dg, db]) gpu.release(b!);
 }
-const times = new Map<string, number[]>();
-for (const [label, e] of gpu.profile()) {
-  const m = /^(.*)#\d+(.*)$/.exec(label);
-  if (m) times.set(m[1]! + m[2]!, [...(times.get(m[1]! + m[2]!) ?? []), e.ms / e.count]);
-}
-const q = (xs: number[], f: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(f * xs.length))]!;
-for (const [key, xs] of [...times].sort()) console.log(`${key.padEnd(48)} median ${q(xs, 0.5).toFixed(3)} ms (quartiles ${q(xs, 0.25).toFixed(3)}–${q(xs, 0.75).toFixed(3)}, ${xs.length} runs)`);
+printMedians(gpu.profile(), 3);
 gpu.destroy();

@@ -8,6 +8,7 @@ import { loadConfig } from '../src/model/config.ts';
 import { AdamW } from '../src/train/adamw.ts';
 import { syntheticBatch, trainStep } from '../src/train/step.ts';
 import { Rng } from '../src/util/prng.ts';
+import { quantile } from './ab-report.ts';
 
 const preset = process.argv[2] ?? 'tiny';
 const STEPS = Number(process.env.STEPS ?? 12);
@@ -31,9 +32,8 @@ for (let i = -2; i < STEPS; i++) {
     if (i >= 0) ms[which].push(performance.now() - t0);
   }
 }
-const q = (xs: number[], f: number) => [...xs].sort((x, y) => x - y)[Math.min(xs.length - 1, Math.floor(f * xs.length))]!;
-for (const w of ['A', 'B'] as const) console.log(`${preset} ${w} (${process.env[w] || 'defaults'}): median ${q(ms[w], 0.5).toFixed(0)} ms (quartiles ${q(ms[w], 0.25).toFixed(0)}–${q(ms[w], 0.75).toFixed(0)}, ${ms[w].length} steps)`);
+for (const w of ['A', 'B'] as const) console.log(`${preset} ${w} (${process.env[w] || 'defaults'}): median ${quantile(ms[w], 0.5).toFixed(0)} ms (quartiles ${quantile(ms[w], 0.25).toFixed(0)}–${quantile(ms[w], 0.75).toFixed(0)}, ${ms[w].length} steps)`);
 console.log(`A: ${ms.A.map((x) => x.toFixed(0)).join(" ")}\nB: ${ms.B.map((x) => x.toFixed(0)).join(" ")}`);
 const ratios = ms.A.map((a, i) => ms.B[i]! / a);
-console.log(`B / A per pair: median ${q(ratios, 0.5).toFixed(3)} (quartiles ${q(ratios, 0.25).toFixed(3)}–${q(ratios, 0.75).toFixed(3)})`);
+console.log(`B / A per pair: median ${quantile(ratios, 0.5).toFixed(3)} (quartiles ${quantile(ratios, 0.25).toFixed(3)}–${quantile(ratios, 0.75).toFixed(3)})`);
 gpu.destroy();

@@ -6,6 +6,7 @@
 //   AB=COCA_SG_NSUB VALUES=1,2 SHAPES=ln npx tsx scripts/ab-subgroup.ts
 import { Gpu } from '../src/gpu/gpu.ts';
 import { matmul } from '../kernels/matmul.ts';
+import { printMedians } from './ab-report.ts';
 const gpu = await Gpu.open();
 const rnd = (n: number) => Float32Array.from({ length: n }, () => Math.random() - 0.5);
 const AB = process.env.AB ?? 'COCA_SG_VEC4';
@@ -56,11 +57,5 @@ for (const shape of shapes) {
   }
   for (const x of [a!, b!, g!, be!, c, lo]) gpu.release(x);
 }
-const times = new Map<string, number[]>();
-for (const [label, e] of gpu.profile()) {
-  const [key, round] = label.split('#');
-  if (round !== undefined) times.set(key!, [...(times.get(key!) ?? []), e.ms / e.count]);
-}
-const q = (xs: number[], f: number) => [...xs].sort((x, y) => x - y)[Math.min(xs.length - 1, Math.floor(f * xs.length))]!;
-for (const [key, xs] of times) console.log(`${key.padEnd(40)} median ${q(xs, 0.5).toFixed(2)} ms (quartiles ${q(xs, 0.25).toFixed(2)}–${q(xs, 0.75).toFixed(2)}, ${xs.length} runs)`);
+printMedians(gpu.profile());
 gpu.destroy();
