@@ -86,40 +86,123 @@ fn load_beta(tid: u32) -> array<vec4f, VPT> {
   return v;
 }
 
-// Normalises the row in `v` in place (to γ·x̂ + β) and returns (mean, rstd).
-fn ln_fwd_core(tid: u32, v: ptr<function, array<vec4f, VPT>>, g: ptr<function, array<vec4f, VPT>>, b: ptr<function, array<vec4f, VPT>>) -> vec2f {
-  let st = row_stats(tid, v, p.cols, p.eps);
-  // The fused matmul prologue (matmul.wgsl, LN) normalises with this same expression.
-  for (var k = 0u; k < VPT; k++) { (*v)[k] = fma((*v)[k] * st.y, (*g)[k], (*b)[k]); }
-  return st;
+// Row r's x, or dy, as invocation t's vec4s, 0 past the row; every entry point loads and stores
+// rows through these four.
+fn load_x(r: u32, t: u32) -> array<vec4f, VPT> {
+  var v: array<vec4f, VPT>;
+  for (var k = 0u; k < VPT; k++) {
+    //#if VEC4
+    if (col(t, k) < p.cols) { v[k] = xv[(p.offX + r * p.cols + col(t, k)) / 4u]; }
+    //#else
+    for (var i = 0u; i < 4u; i++) {
+      if (col(t, k) + i < p.cols) { v[k][i] = xs[p.offX + r * p.cols + col(t, k) + i]; }
+    }
+    //#end
+  }
+  return v;
 }
 
-// From x in `v` and dy in `d`: dx into `v`, and dγ, dβ accumulated into `ag`, `ab`.
-fn ln_bwd_core(tid: u32, r: u32, v: ptr<function, array<vec4f, VPT>>, d: ptr<function, array<vec4f, VPT>>, g: ptr<function, array<vec4f, VPT>>, ag: ptr<function, array<vec4f, VPT>>, ab: ptr<function, array<vec4f, VPT>>) {
-  let mean = mean_in[p.offMean + r];
-  let rstd = rstd_in[p.offRstd + r];
+fn load_dy(r: u32, t: u32) -> array<vec4f, VPT> {
+  var v: array<vec4f, VPT>;
+  for (var k = 0u; k < VPT; k++) {
+    //#if VEC4
+    if (col(t, k) < p.cols) { v[k] = dyv[(p.offDy + r * p.cols + col(t, k)) / 4u]; }
+    //#else
+    for (var i = 0u; i < 4u; i++) {
+      if (col(t, k) + i < p.cols) { v[k][i] = dys[p.offDy + r * p.cols + col(t, k) + i]; }
+    }
+    //#end
+  }
+  return v;
+}
+
+fn store_y(r: u32, t: u32, y: array<vec4f, VPT>) {
+  for (var k = 0u; k < VPT; k++) {
+    //#if VEC4
+    if (col(t, k) < p.cols) { yv[(p.offY + r * p.cols + col(t, k)) / 4u] = y[k]; }
+    //#else
+    for (var i = 0u; i < 4u; i++) {
+      if (col(t, k) + i < p.cols) { ys[p.offY + r * p.cols + col(t, k) + i] = y[k][i]; }
+    }
+    //#end
+  }
+}
+
+// dx sits at offY, as y does in the forward.
+fn store_dx(r: u32, t: u32, dx: array<vec4f, VPT>) {
+  for (var k = 0u; k < VPT; k++) {
+    //#if VEC4
+    if (col(t, k) < p.cols) {
+      let at = (p.offY + r * p.cols + col(t, k)) / 4u;
+      var o = dx[k];
+      if ((p.flags & ACCUMULATE_DX) != 0u) { o += dxv[at]; }
+      dxv[at] = o;
+    }
+    //#else
+    for (var i = 0u; i < 4u; i++) {
+      if (col(t, k) + i < p.cols) {
+        let at = p.offY + r * p.cols + col(t, k) + i;
+        var o = dx[k][i];
+        if ((p.flags & ACCUMULATE_DX) != 0u) { o += dxs[at]; }
+        dxs[at] = o;
+      }
+    }
+    //#end
+  }
+}
+
+// γ·x̂ + β from the centred row `d` (row_stats' or row_centre's). The fused matmul prologue
+// (matmul.wgsl, LN) normalises with this same expression.
+fn ln_fwd_core(d: array<vec4f, VPT>, rstd: f32, g: array<vec4f, VPT>, b: array<vec4f, VPT>) -> array<vec4f, VPT> {
+  var y: array<vec4f, VPT>;
+  for (var k = 0u; k < VPT; k++) { y[k] = fma(d[k] * rstd, g[k], b[k]); }
+  return y;
+}
+
+// The backward in pieces, so that layernorm_bwd_sg can fold the row sums its own way between
+// them: x̂ of invocation t's vec4s (0 past the row); its shares of the row sums (Σ g, Σ g·x̂),
+// g = dy·γ; and dx from their means m.
+fn ln_xhat(t: u32, x: array<vec4f, VPT>, mean: f32, rstd: f32) -> array<vec4f, VPT> {
+  var xh: array<vec4f, VPT>;
+  for (var k = 0u; k < VPT; k++) { xh[k] = select(vec4f(0.0), (x[k] - mean) * rstd, live(col(t, k))); }
+  return xh;
+}
+
+fn ln_bwd_shares(xh: array<vec4f, VPT>, d: array<vec4f, VPT>, g: array<vec4f, VPT>) -> vec2f {
   var s = vec2f(0.0);
   for (var k = 0u; k < VPT; k++) {
-    let xh = select(vec4f(0.0), ((*v)[k] - mean) * rstd, live(col(tid, k)));
-    (*v)[k] = xh;
-    let gy = (*d)[k] * (*g)[k];
-    s += vec2f(hsum(gy), dot(gy, xh));
-    (*ag)[k] = fma((*d)[k], xh, (*ag)[k]);
-    (*ab)[k] += (*d)[k];
+    let gy = d[k] * g[k];
+    s += vec2f(hsum(gy), dot(gy, xh[k]));
   }
-  // One reduction per row: the bank follows the row's parity.
-  s = row_sum(tid, s, r & 1u) / f32(p.cols);
-  for (var k = 0u; k < VPT; k++) { (*v)[k] = rstd * ((*d)[k] * (*g)[k] - s.x - (*v)[k] * s.y); }
+  return s;
 }
 
-// Writes the workgroup's dγ, dβ partials (row w of part [nwg, 2·cols]).
-fn store_partials(tid: u32, w: u32, ag: ptr<function, array<vec4f, VPT>>, ab: ptr<function, array<vec4f, VPT>>) {
+fn ln_bwd_dx(rstd: f32, m: vec2f, xh: array<vec4f, VPT>, d: array<vec4f, VPT>, g: array<vec4f, VPT>) -> array<vec4f, VPT> {
+  var dx: array<vec4f, VPT>;
+  for (var k = 0u; k < VPT; k++) { dx[k] = rstd * (d[k] * g[k] - m.x - xh[k] * m.y); }
+  return dx;
+}
+
+// dγ = Σ dy·x̂ and dβ = Σ dy over a workgroup's rows so far, at invocation t's columns.
+struct Grads { g: array<vec4f, VPT>, b: array<vec4f, VPT> }
+
+fn ln_bwd_add(a: Grads, xh: array<vec4f, VPT>, d: array<vec4f, VPT>) -> Grads {
+  var o = a;
+  for (var k = 0u; k < VPT; k++) {
+    o.g[k] = fma(d[k], xh[k], o.g[k]);
+    o.b[k] += d[k];
+  }
+  return o;
+}
+
+// Writes invocation t's dγ, dβ partials into row w of part [nwg, 2·cols].
+fn store_partials(t: u32, w: u32, a: Grads) {
   for (var k = 0u; k < VPT; k++) {
     for (var i = 0u; i < 4u; i++) {
-      let c = col(tid, k) + i;
+      let c = col(t, k) + i;
       if (c < p.cols) {
-        part[p.offPart + 2u * w * p.cols + c] = (*ag)[k][i];
-        part[p.offPart + (2u * w + 1u) * p.cols + c] = (*ab)[k][i];
+        part[p.offPart + 2u * w * p.cols + c] = a.g[k][i];
+        part[p.offPart + (2u * w + 1u) * p.cols + c] = a.b[k][i];
       }
     }
   }
@@ -129,80 +212,30 @@ fn store_partials(tid: u32, w: u32, ag: ptr<function, array<vec4f, VPT>>, ab: pt
 // stay in uniform control flow. Lanes past the row hold 0 and are never stored.
 @compute @workgroup_size(WG, 1, 1)
 fn layernorm_fwd(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) tid: u32) {
-  var g = load_gamma(tid);
-  var b = load_beta(tid);
+  let g = load_gamma(tid);
+  let b = load_beta(tid);
   let r0 = wg_index(wg, nwg) * p.rpw;
   for (var r = r0; r < min(p.rows, r0 + p.rpw); r++) {
-    var v: array<vec4f, VPT>;
-    for (var k = 0u; k < VPT; k++) {
-      //#if VEC4
-      if (col(tid, k) < p.cols) { v[k] = xv[(p.offX + r * p.cols + col(tid, k)) / 4u]; }
-      //#else
-      for (var i = 0u; i < 4u; i++) {
-        if (col(tid, k) + i < p.cols) { v[k][i] = xs[p.offX + r * p.cols + col(tid, k) + i]; }
-      }
-      //#end
-    }
-    let st = ln_fwd_core(tid, &v, &g, &b);
-    for (var k = 0u; k < VPT; k++) {
-      //#if VEC4
-      if (col(tid, k) < p.cols) { yv[(p.offY + r * p.cols + col(tid, k)) / 4u] = v[k]; }
-      //#else
-      for (var i = 0u; i < 4u; i++) {
-        if (col(tid, k) + i < p.cols) { ys[p.offY + r * p.cols + col(tid, k) + i] = v[k][i]; }
-      }
-      //#end
-    }
+    var v = load_x(r, tid);
+    let st = row_stats(tid, &v, p.cols, p.eps);
+    store_y(r, tid, ln_fwd_core(v, st.y, g, b));
     if (tid == 0u) { mean_out[p.offMean + r] = st.x; rstd_out[p.offRstd + r] = st.y; }
   }
 }
 
 @compute @workgroup_size(WG, 1, 1)
 fn layernorm_bwd(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) tid: u32) {
-  var g = load_gamma(tid);
-  var ag: array<vec4f, VPT>;
-  var ab: array<vec4f, VPT>;
+  let g = load_gamma(tid);
+  var a: Grads;
   let w = wg_index(wg, nwg);
   for (var r = w * p.rpw; r < min(p.rows, (w + 1u) * p.rpw); r++) {
-    var v: array<vec4f, VPT>;
-    var d: array<vec4f, VPT>;
-    for (var k = 0u; k < VPT; k++) {
-      //#if VEC4
-      if (col(tid, k) < p.cols) {
-        v[k] = xv[(p.offX + r * p.cols + col(tid, k)) / 4u];
-        d[k] = dyv[(p.offDy + r * p.cols + col(tid, k)) / 4u];
-      }
-      //#else
-      for (var i = 0u; i < 4u; i++) {
-        let c = col(tid, k) + i;
-        if (c < p.cols) {
-          v[k][i] = xs[p.offX + r * p.cols + c];
-          d[k][i] = dys[p.offDy + r * p.cols + c];
-        }
-      }
-      //#end
-    }
-    ln_bwd_core(tid, r, &v, &d, &g, &ag, &ab);
-    for (var k = 0u; k < VPT; k++) {
-      //#if VEC4
-      if (col(tid, k) < p.cols) {
-        let at = (p.offY + r * p.cols + col(tid, k)) / 4u;
-        var o = v[k];
-        if ((p.flags & ACCUMULATE_DX) != 0u) { o += dxv[at]; }
-        dxv[at] = o;
-      }
-      //#else
-      for (var i = 0u; i < 4u; i++) {
-        if (col(tid, k) + i < p.cols) {
-          let at = p.offY + r * p.cols + col(tid, k) + i;
-          var o = v[k][i];
-          if ((p.flags & ACCUMULATE_DX) != 0u) { o += dxs[at]; }
-          dxs[at] = o;
-        }
-      }
-      //#end
-    }
+    let rstd = rstd_in[p.offRstd + r];
+    let xh = ln_xhat(tid, load_x(r, tid), mean_in[p.offMean + r], rstd);
+    let d = load_dy(r, tid);
+    a = ln_bwd_add(a, xh, d);
+    // One reduction per row: the bank follows the row's parity.
+    let m = row_sum(tid, ln_bwd_shares(xh, d, g), r & 1u) / f32(p.cols);
+    store_dx(r, tid, ln_bwd_dx(rstd, m, xh, d, g));
   }
-  if (w < p.nwg) { store_partials(tid, w, &ag, &ab); }
+  if (w < p.nwg) { store_partials(tid, w, a); }
 }
-

@@ -31,17 +31,31 @@ fn row_live(c: u32, cols: u32) -> vec4<bool> { return vec4u(c, c + 1u, c + 2u, c
 fn hsum(v: vec4f) -> f32 { return (v.x + v.y) + (v.z + v.w); }
 
 // Two-pass statistics of the row in `v` (0 past the row): centres `v` in place (x − mean, 0 past
-// the row) and returns (mean, rstd), rstd = 1/√(biased variance + eps).
+// the row) and returns (mean, rstd), rstd = 1/√(biased variance + eps). Its three pieces below
+// are also layernorm_sg.wgsl's, which folds the invocations' shares without row_sum.
 fn row_stats(tid: u32, v: ptr<function, array<vec4f, VPT>>, cols: u32, eps: f32) -> vec2f {
-  var s = 0.0;
-  for (var k = 0u; k < VPT; k++) { s += hsum((*v)[k]); }
-  let mean = row_sum(tid, vec2f(s, 0.0), 0u).x / f32(cols);
-  var q = 0.0;
-  for (var k = 0u; k < VPT; k++) {
-    let d = select(vec4f(0.0), (*v)[k] - mean, row_live(row_col(tid, k), cols));
-    (*v)[k] = d;
-    q += dot(d, d);
-  }
-  let rstd = row_rstd(row_sum(tid, vec2f(q, 0.0), 1u).x, cols, eps);
+  let mean = row_sum(tid, vec2f(row_share_sum(*v), 0.0), 0u).x / f32(cols);
+  *v = row_centre(tid, *v, mean, cols);
+  let rstd = row_rstd(row_sum(tid, vec2f(row_share_sq(*v), 0.0), 1u).x, cols, eps);
   return vec2f(mean, rstd);
+}
+
+// Invocation t's share of the row's sum, and of its sum of squares once centred.
+fn row_share_sum(v: array<vec4f, VPT>) -> f32 {
+  var s = 0.0;
+  for (var k = 0u; k < VPT; k++) { s += hsum(v[k]); }
+  return s;
+}
+
+fn row_share_sq(d: array<vec4f, VPT>) -> f32 {
+  var q = 0.0;
+  for (var k = 0u; k < VPT; k++) { q += dot(d[k], d[k]); }
+  return q;
+}
+
+// x − mean of invocation t's vec4s, 0 past the row (its lanes there would hold −mean).
+fn row_centre(t: u32, v: array<vec4f, VPT>, mean: f32, cols: u32) -> array<vec4f, VPT> {
+  var d: array<vec4f, VPT>;
+  for (var k = 0u; k < VPT; k++) { d[k] = select(vec4f(0.0), v[k] - mean, row_live(row_col(t, k), cols)); }
+  return d;
 }

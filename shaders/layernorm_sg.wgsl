@@ -32,7 +32,7 @@ fn fold_sg(s: array<vec2f, VU>) -> vec2f {
   return tot;
 }
 
-// layernorm_fwd as one subgroup: row_stats' two sums and ln_fwd_core's expression, for every t.
+// layernorm_fwd as one subgroup: row_stats' pieces and ln_fwd_core, for every t.
 @compute @workgroup_size(SG, 1, 1)
 fn layernorm_fwd_sg(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(subgroup_invocation_id) lane: u32) {
   var g: array<array<vec4f, VPT>, VU>;
@@ -46,45 +46,16 @@ fn layernorm_fwd_sg(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) n
     var v: array<array<vec4f, VPT>, VU>;
     var s: array<vec2f, VU>;
     for (var u = 0u; u < VU; u++) {
-      let t = lane + SG * u;
-      for (var k = 0u; k < VPT; k++) {
-        //#if VEC4
-        if (col(t, k) < p.cols) { v[u][k] = xv[(p.offX + r * p.cols + col(t, k)) / 4u]; }
-        //#else
-        for (var i = 0u; i < 4u; i++) {
-          if (col(t, k) + i < p.cols) { v[u][k][i] = xs[p.offX + r * p.cols + col(t, k) + i]; }
-        }
-        //#end
-      }
-      var sum = 0.0;
-      for (var k = 0u; k < VPT; k++) { sum += hsum(v[u][k]); }
-      s[u] = vec2f(sum, 0.0);
+      v[u] = load_x(r, lane + SG * u);
+      s[u] = vec2f(row_share_sum(v[u]), 0.0);
     }
     let mean = fold_sg(s).x / f32(p.cols);
     for (var u = 0u; u < VU; u++) {
-      let t = lane + SG * u;
-      var q = 0.0;
-      for (var k = 0u; k < VPT; k++) {
-        let d = select(vec4f(0.0), v[u][k] - mean, row_live(row_col(t, k), p.cols));
-        v[u][k] = d;
-        q += dot(d, d);
-      }
-      s[u] = vec2f(q, 0.0);
+      v[u] = row_centre(lane + SG * u, v[u], mean, p.cols);
+      s[u] = vec2f(row_share_sq(v[u]), 0.0);
     }
     let rstd = row_rstd(fold_sg(s).x, p.cols, p.eps);
-    for (var u = 0u; u < VU; u++) {
-      let t = lane + SG * u;
-      for (var k = 0u; k < VPT; k++) {
-        let y = fma(v[u][k] * rstd, g[u][k], b[u][k]);
-        //#if VEC4
-        if (col(t, k) < p.cols) { yv[(p.offY + r * p.cols + col(t, k)) / 4u] = y; }
-        //#else
-        for (var i = 0u; i < 4u; i++) {
-          if (col(t, k) + i < p.cols) { ys[p.offY + r * p.cols + col(t, k) + i] = y[i]; }
-        }
-        //#end
-      }
-    }
+    for (var u = 0u; u < VU; u++) { store_y(r, lane + SG * u, ln_fwd_core(v[u], rstd, g[u], b[u])); }
     if (lane == 0u) { mean_out[p.offMean + r] = mean; rstd_out[p.offRstd + r] = rstd; }
   }
 }
@@ -93,74 +64,25 @@ fn layernorm_fwd_sg(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) n
 fn layernorm_bwd_sg(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(subgroup_invocation_id) lane: u32) {
   var g: array<array<vec4f, VPT>, VU>;
   for (var u = 0u; u < VU; u++) { g[u] = load_gamma(lane + SG * u); }
-  var ag: array<array<vec4f, VPT>, VU>;
-  var ab: array<array<vec4f, VPT>, VU>;
+  var a: array<Grads, VU>;
   let w = wg_index(wg, nwg);
   for (var r = w * p.rpw; r < min(p.rows, (w + 1u) * p.rpw); r++) {
     let mean = mean_in[p.offMean + r];
     let rstd = rstd_in[p.offRstd + r];
-    var v: array<array<vec4f, VPT>, VU>;
+    var xh: array<array<vec4f, VPT>, VU>;
     var d: array<array<vec4f, VPT>, VU>;
     var s: array<vec2f, VU>;
     for (var u = 0u; u < VU; u++) {
       let t = lane + SG * u;
-      for (var k = 0u; k < VPT; k++) {
-        //#if VEC4
-        if (col(t, k) < p.cols) {
-          v[u][k] = xv[(p.offX + r * p.cols + col(t, k)) / 4u];
-          d[u][k] = dyv[(p.offDy + r * p.cols + col(t, k)) / 4u];
-        }
-        //#else
-        for (var i = 0u; i < 4u; i++) {
-          let c = col(t, k) + i;
-          if (c < p.cols) {
-            v[u][k][i] = xs[p.offX + r * p.cols + c];
-            d[u][k][i] = dys[p.offDy + r * p.cols + c];
-          }
-        }
-        //#end
-      }
-      // ln_bwd_core's first loop, for invocation t.
-      s[u] = vec2f(0.0);
-      for (var k = 0u; k < VPT; k++) {
-        let xh = select(vec4f(0.0), (v[u][k] - mean) * rstd, live(col(t, k)));
-        v[u][k] = xh;
-        let gy = d[u][k] * g[u][k];
-        s[u] += vec2f(hsum(gy), dot(gy, xh));
-        ag[u][k] = fma(d[u][k], xh, ag[u][k]);
-        ab[u][k] += d[u][k];
-      }
+      xh[u] = ln_xhat(t, load_x(r, t), mean, rstd);
+      d[u] = load_dy(r, t);
+      a[u] = ln_bwd_add(a[u], xh[u], d[u]);
+      s[u] = ln_bwd_shares(xh[u], d[u], g[u]);
     }
-    let tot = fold_sg(s) / f32(p.cols);
-    for (var u = 0u; u < VU; u++) {
-      let t = lane + SG * u;
-      for (var k = 0u; k < VPT; k++) {
-        let dx = rstd * (d[u][k] * g[u][k] - tot.x - v[u][k] * tot.y);
-        //#if VEC4
-        if (col(t, k) < p.cols) {
-          let at = (p.offY + r * p.cols + col(t, k)) / 4u;
-          var o = dx;
-          if ((p.flags & ACCUMULATE_DX) != 0u) { o += dxv[at]; }
-          dxv[at] = o;
-        }
-        //#else
-        for (var i = 0u; i < 4u; i++) {
-          if (col(t, k) + i < p.cols) {
-            let at = p.offY + r * p.cols + col(t, k) + i;
-            var o = dx[i];
-            if ((p.flags & ACCUMULATE_DX) != 0u) { o += dxs[at]; }
-            dxs[at] = o;
-          }
-        }
-        //#end
-      }
-    }
+    let m = fold_sg(s) / f32(p.cols);
+    for (var u = 0u; u < VU; u++) { store_dx(r, lane + SG * u, ln_bwd_dx(rstd, m, xh[u], d[u], g[u])); }
   }
   if (w < p.nwg) {
-    for (var u = 0u; u < VU; u++) {
-      var a = ag[u];
-      var b = ab[u];
-      store_partials(lane + SG * u, w, &a, &b);
-    }
+    for (var u = 0u; u < VU; u++) { store_partials(lane + SG * u, w, a[u]); }
   }
 }
