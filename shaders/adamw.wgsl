@@ -56,6 +56,18 @@ fn index(wg: vec3u, nwg: vec3u, lid: u32) -> u32 { return (wg.y * nwg.x + wg.x) 
 @group(0) @binding(4) var<storage, read_write> vel: array<f32>;
 @group(0) @binding(5) var<storage, read> clipStats: array<f32>;
 
+// One element's update from its old parameter, moments and (clipped) gradient: both step entry
+// points take every element through here, so their bits are the same.
+struct Updated { param: f32, m: f32, v: f32 }
+
+fn adamw_update(param0: f32, g: f32, m0: f32, v0: f32) -> Updated {
+  let m = fma(g - m0, p.oneMinusBeta1, m0);
+  let v = fma(v0, p.beta2, p.oneMinusBeta2 * g * g);
+  // Decay and update in one fma: one f32 rounding of the parameter per step instead of two
+  // keeps 5 steps well inside 1e-6 of the float64 reference.
+  return Updated(fma(param0, p.decay, -(p.stepSize * m / (sqrt(v) * p.rsqrtBc2 + p.eps))), m, v);
+}
+
 @compute @workgroup_size(WG, 1, 1)
 fn adamw_step(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let k = 4u * index(wg, nwg, lid);
@@ -65,22 +77,17 @@ fn adamw_step(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: ve
   var scale = 1.0;
   if ((p.flags & USE_CLIP) != 0u) { scale = clipStats[1]; }
   for (var i = p.offset + k; i < p.offset + min(k + 4u, p.n); i++) {
-    let g = grad[i] * scale;
-    let m0 = mom[i];
-    let m = fma(g - m0, p.oneMinusBeta1, m0);
-    let v = fma(vel[i], p.beta2, p.oneMinusBeta2 * g * g);
-    mom[i] = m;
-    vel[i] = v;
-    // Decay and update in one fma: one f32 rounding of the parameter per step instead of two
-    // keeps 5 steps well inside 1e-6 of the float64 reference.
-    param[i] = fma(param[i], p.decay, -(p.stepSize * m / (sqrt(v) * p.rsqrtBc2 + p.eps)));
+    let u = adamw_update(param[i], grad[i] * scale, mom[i], vel[i]);
+    mom[i] = u.m;
+    vel[i] = u.v;
+    param[i] = u.param;
   }
 }
 
 // adamw_step with each invocation's four elements as one vec4 of each buffer, where the host has
 // the segment start and length on multiples of 4: seven 16-byte accesses an invocation where
-// adamw_step makes 28 scalar ones (a software adapter pays per access and per lane). Every
-// component takes adamw_step's expressions, so the bits are its bits.
+// adamw_step makes 28 scalar ones (a software adapter pays per access and per lane). The
+// arithmetic is per component anyway on such an adapter, so the scalar update costs nothing.
 @group(0) @binding(1) var<storage, read_write> param4: array<vec4f>;
 @group(0) @binding(2) var<storage, read> grad4: array<vec4f>;
 @group(0) @binding(3) var<storage, read_write> mom4: array<vec4f>;
@@ -94,13 +101,22 @@ fn adamw_step4(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: v
   var scale = 1.0;
   if ((p.flags & USE_CLIP) != 0u) { scale = clipStats[1]; }
   let i = (p.offset + k) / 4u;
+  let param0 = param4[i];
   let g = grad4[i] * scale;
   let m0 = mom4[i];
-  let m = fma(g - m0, vec4f(p.oneMinusBeta1), m0);
-  let v = fma(vel4[i], vec4f(p.beta2), p.oneMinusBeta2 * g * g);
+  let v0 = vel4[i];
+  var q: vec4f;
+  var m: vec4f;
+  var v: vec4f;
+  for (var c = 0u; c < 4u; c++) {
+    let u = adamw_update(param0[c], g[c], m0[c], v0[c]);
+    q[c] = u.param;
+    m[c] = u.m;
+    v[c] = u.v;
+  }
   mom4[i] = m;
   vel4[i] = v;
-  param4[i] = fma(param4[i], vec4f(p.decay), -(p.stepSize * m / (sqrt(v) * p.rsqrtBc2 + p.eps)));
+  param4[i] = q;
 }
 
 // ---- global norm ----------------------------------------------------------------------------------
