@@ -144,9 +144,10 @@ export function chooseFusedLayout(gpu: Gpu, D: number): FusedLayout {
 const dimsRows = (gpu: Gpu, D: number, arrays: number) => Math.max(1, Math.min(8, Math.floor(128 / (arrays * (D / gpu.subgroupSize)))));
 // Rows per lane. Measured on lavapipe at L = 1024, D = 32: once a lane's big register arrays (Q and
 // O rows forward; K, V, dK, dV backward) pass about 256 floats they spill and the kernel runs 2-4×
-// slower (fwd R = 8: 3.5 GFLOP/s, R = 4: 16; bwd R = 4: 8.5, R = 2: 16).
+// slower (fwd R = 8: 3.5 GFLOP/s, R = 4: 16; bwd R = 4: 8.5, R = 2: 16). The backward's R = 3 (384
+// floats at D = 32) still beats 2 where it pads less (fusedBackwardRows).
 const fwdRows = (D: number) => Math.max(1, Math.min(8, Math.floor(128 / D)));
-const bwdRows = (D: number) => Math.max(1, Math.min(4, Math.floor(64 / D)));
+const bwdRows = (D: number) => Math.max(1, Math.min(4, Math.floor(96 / D)));
 const LOG2E = Math.LOG2E;
 
 /**
@@ -159,17 +160,34 @@ export function fusedForwardRows(gpu: Gpu, layout: FusedLayout, D: number, Lq: n
   if (layout === 'dims') return Math.min(dimsRows(gpu, D, 2), Lq);
   const forced = Number(gpu.setting('COCA_ATTENTION_ROWS') ?? 0);
   if (forced > 0) return forced; // scripts/ab-attention-rows.ts
-  const sg = gpu.subgroupSize;
-  const most = Math.min(fwdRows(D), Math.ceil(Lq / sg));
-  // Of the R ≥ 2 the registers allow, the one that pads Lq least to whole workgroups of SG·R rows
-  // (the larger on a tie): the presets' 65 and 33 tokens take R = 3 (72 and 48 rows computed)
-  // rather than 4 (96 and 64). scripts/ab-attention-rows.ts, lavapipe, tiny's 32x4xLx32, settings
-  // interleaved: L = 65 R=3 11.9 ms a forward against R=4 18.5, R=2 14.6, R=1 18.0; L = 33 4.7
-  // against 7.2, 5.3, 6.5. (The backward's R = 2 measured as fast as 1 or faster at both.)
-  let best = most;
-  const padded = (r: number) => Math.ceil(Lq / (sg * r)) * sg * r;
-  for (let r = most - 1; r >= 2; r--) if (padded(r) < padded(best)) best = r;
+  // scripts/ab-attention-rows.ts, lavapipe, tiny's 32x4xLx32, settings interleaved: L = 65 R=3
+  // 11.9 ms a forward against R=4 18.5, R=2 14.6, R=1 18.0; L = 33 4.7 against 7.2, 5.3, 6.5.
+  return leastPaddedRows(gpu.subgroupSize, fwdRows(D), Lq);
+}
+
+/**
+ * Of the R ≥ 2 the registers allow (`most`), the one that pads L least to whole workgroups of SG·R
+ * rows (the larger on a tie): the presets' 65 and 33 tokens take R = 3 (72 and 48 rows computed)
+ * rather than 4 (96 and 64).
+ */
+function leastPaddedRows(sg: number, most: number, L: number): number {
+  let best = Math.min(most, Math.ceil(L / sg));
+  const padded = (r: number) => Math.ceil(L / (sg * r)) * sg * r;
+  for (let r = best - 1; r >= 2; r--) if (padded(r) < padded(best)) best = r;
   return best;
+}
+
+/**
+ * The backward's rows per lane, chosen apart for its two kernels: dQ's rows are queries (L = Lq),
+ * dK/dV's are keys (L = Lk). `npx tsx scripts/ab-attention.ts` with AB=COCA_ATTENTION_BWD_ROWS
+ * VALUES=2,1,3,4 (lavapipe, 8 interleaved rounds): at 32x4x65x65x32 R = 3 took dK/dV 16.9 → 14.1
+ * ms and dQ 14.9 → 11.9 against R = 2 (R = 1 and 4 slower still); at 32x4x32x65x32 dQ's R = 2
+ * and 4 (32 rows, no padding) 3.9 and 4.2 ms against R = 3's 8.3.
+ */
+export function fusedBackwardRows(gpu: Gpu, D: number, L: number): number {
+  const forced = Number(gpu.setting('COCA_ATTENTION_BWD_ROWS') ?? 0);
+  if (forced > 0) return forced; // scripts/ab-attention.ts
+  return leastPaddedRows(gpu.subgroupSize, bwdRows(D), L);
 }
 
 export function attentionPathAvailable(gpu: Gpu, path: AttentionPath, D: number): boolean {
@@ -441,9 +459,10 @@ export function attentionBackward(gpu: Gpu, c: AttentionCall, saved: AttentionSa
     const masks = masksOf(gpu, c);
     const dqSpec = (file: string, entry: string, R: number): KernelSpec => ({ ...fusedSpec(gpu, file, entry, D, R, 6, 0, masks), bindings: [...Array<'read'>(6).fill('read'), 'rw', 'rw', 'read'] });
     if (fusedLayoutOf(gpu, c) === 'rows') {
-      const R = bwdRows(D);
-      gpu.dispatch(gpu.kernel(dqSpec('attention_bwd', 'attn_bwd_dq', R)), u, dq, [Math.ceil(Lq / (sg * R)), BH], `${label}:dQ`);
-      gpu.dispatch(gpu.kernel(fusedSpec(gpu, 'attention_bwd', 'attn_bwd_dkv', D, R, 7, 2, masks)), u, dkv, [Math.ceil(Lk / (sg * R)), BH], `${label}:dKV`);
+      const RQ = fusedBackwardRows(gpu, D, Lq);
+      const RK = fusedBackwardRows(gpu, D, Lk);
+      gpu.dispatch(gpu.kernel(dqSpec('attention_bwd', 'attn_bwd_dq', RQ)), u, dq, [Math.ceil(Lq / (sg * RQ)), BH], `${label}:dQ`);
+      gpu.dispatch(gpu.kernel(fusedSpec(gpu, 'attention_bwd', 'attn_bwd_dkv', D, RK, 7, 2, masks)), u, dkv, [Math.ceil(Lk / (sg * RK)), BH], `${label}:dKV`);
     } else {
       const RK = dimsRows(gpu, D, 4);
       const RQ = dimsRows(gpu, D, 3);

@@ -13,6 +13,7 @@ import {
   FUSED_LAYOUTS,
   attentionPathAvailable,
   chooseFusedLayout,
+  fusedBackwardRows,
   fusedLayoutAvailable,
   type FusedLayout,
   chooseAttentionPath,
@@ -280,6 +281,20 @@ describe('attention path choice', () => {
     expect([32, 64, 128, 48, 100].map((D) => chooseFusedLayout(nv, D))).toEqual(['dims', 'dims', 'dims', 'rows', 'rows']);
     expect([[1024, 1024, 128], [64, 64, 96]].map(([Lq, Lk, D]) => chooseAttentionPath(nv, Lq!, Lk!, D!))).toEqual(['fused', 'fused']);
     expect(chooseAttentionPath(nv, 1024, 1024, 100)).toBe('unfused'); // rows would spill, and P fits
+  });
+});
+
+describe('the fused backward rows per lane', () => {
+  it('the least padding of the rows the registers allow, for dQ (queries) and dK/dV (keys) apart', () => {
+    const sg = gpu.subgroupSize;
+    // 8·SG + 1 (the presets' 65 tokens at SG 8): 3 rows a lane compute 9·SG rows, 2 would compute 10·SG.
+    expect(fusedBackwardRows(gpu, 32, 8 * sg + 1)).toBe(3);
+    // 4·SG (32 queries): 2 rows a lane pad nothing, 3 would.
+    expect(fusedBackwardRows(gpu, 32, 4 * sg)).toBe(2);
+    expect(fusedBackwardRows(gpu, 32, 128 * sg)).toBe(2);
+    expect(fusedBackwardRows(gpu, 32, 1)).toBe(1);
+    expect(fusedBackwardRows(gpu, 64, 8 * sg + 1)).toBe(1);
+    expect(fusedBackwardRows(gpu, 16, 1024)).toBe(4);
   });
 });
 
