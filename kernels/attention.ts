@@ -242,7 +242,7 @@ function checkHeads(gpu: Gpu, what: string, r: HeadsRef, B: number, H: number, L
   return [off, s[0], s[1], s[2]];
 }
 
-function checkDims(c: AttentionCall): void {
+function checkDims(c: Pick<AttentionCall, 'B' | 'H' | 'Lq' | 'Lk' | 'D'>): void {
   const dims: [string, number][] = [['B', c.B], ['H', c.H], ['Lq', c.Lq], ['Lk', c.Lk], ['D', c.D]];
   for (const [n, x] of dims) {
     if (!Number.isInteger(x) || x <= 0) throw new ShapeError(`attention: ${n} = ${x}; every dimension must be a positive integer`);
@@ -255,8 +255,10 @@ const CAUSAL = 1;
 const KEY_MASK = 2;
 const SHARED_KV = 4;
 const F16_IN = 8;
+// attn_fwd_proj: a residual is added.
+const OUT_PROJ_RESIDUAL = 16;
 
-function fusedUniforms(c: AttentionCall, lays: Partial<Record<'q' | 'k' | 'v' | 'o' | 'dout' | 'dq' | 'dk' | 'dv', number[]>>, extra = 0): Uint32Array {
+function fusedUniforms(c: Omit<AttentionCall, 'o'>, lays: Partial<Record<'q' | 'k' | 'v' | 'o' | 'dout' | 'dq' | 'dk' | 'dv', number[]>>, extra = 0): Uint32Array {
   const u = new ArrayBuffer(160);
   const u32 = new Uint32Array(u);
   const i32 = new Int32Array(u);
@@ -291,7 +293,7 @@ function fusedSpec(gpu: Gpu, file: string, entry: string, D: number, R: number, 
   return { file, entry, defines: { SG: gpu.subgroupSize, R, HD: D, MASKS: masks }, bindings };
 }
 /** Whether a call's fused kernels test a causal bound or a key mask (COCA_ATTENTION_MASKS=1: always, the A/B). */
-const masksOf = (gpu: Gpu, c: AttentionCall): boolean => !!c.causal || !!c.keyMask || gpu.setting('COCA_ATTENTION_MASKS') === '1';
+const masksOf = (gpu: Gpu, c: Pick<AttentionCall, 'causal' | 'keyMask'>): boolean => !!c.causal || !!c.keyMask || gpu.setting('COCA_ATTENTION_MASKS') === '1';
 
 /** The fused kernels' layout for this call: forced, else chosen; refused where it cannot run. */
 function fusedLayoutOf(gpu: Gpu, c: AttentionCall): FusedLayout {
@@ -364,8 +366,60 @@ export function attention(gpu: Gpu, c: AttentionCall): AttentionSaved {
   return { path, lse, probs, ownsProbs: !c.probs };
 }
 
+/** The output projection attentionOutProj applies: y [B, N] = O·Wᵀ + bias (+ residual), W [N, H·D]. */
+export interface OutProjCall {
+  N: number;
+  weight: { buffer: GPUBuffer; offset?: number };
+  bias: { buffer: GPUBuffer; offset?: number };
+  residual?: { buffer: GPUBuffer; offset?: number };
+  y: { buffer: GPUBuffer; offset?: number };
+}
+
+/**
+ * Whether attentionOutProj takes a call: one query row, the fused 'rows' kernels with one row a
+ * lane, f32, W's rows on 16-byte boundaries (vec4 loads). COCA_ATTENTION_PROJ=0 turns it off (the
+ * tests compare the bits with attention then the product).
+ */
+export function attentionOutProjFits(gpu: Gpu, c: { B: number; Lq: number; Lk: number; H: number; D: number; f16Inputs?: boolean; probs?: GPUBuffer; path?: AttentionPath }, weightOffset: number): boolean {
+  if (gpu.setting('COCA_ATTENTION_PROJ') === '0' || c.Lq !== 1 || c.f16Inputs || c.probs || c.path === 'unfused') return false;
+  if (!fusedLayoutAvailable(gpu, 'rows', c.D) || chooseFusedLayout(gpu, c.D) !== 'rows' || fusedForwardRows(gpu, 'rows', c.D, 1) !== 1) return false;
+  if (chooseAttentionPath(gpu, 1, c.Lk, c.D, false, c.B * c.H) !== 'fused' && c.path !== 'fused') return false;
+  return (c.H * c.D) % 4 === 0 && weightOffset % 4 === 0 && c.B <= gpu.limits.maxComputeWorkgroupsPerDimension;
+}
+
+/**
+ * A decoding step's attention (one query row per batch, the KV-cache append included) and its
+ * output projection in one dispatch (attention.wgsl attn_fwd_proj): the bits of attention() then
+ * the projection's matmul, one dispatch fewer. O is not written. Only where attentionOutProjFits.
+ */
+export function attentionOutProj(gpu: Gpu, c: Omit<AttentionCall, 'o'>, proj: OutProjCall): void {
+  const { B, H, Lq, Lk, D } = c;
+  checkDims(c);
+  const lq = checkHeads(gpu, 'Q', c.q, B, H, Lq, D);
+  const lk = checkHeads(gpu, 'K', c.k, B, H, Lk, D);
+  const lv = checkHeads(gpu, 'V', c.v, B, H, Lk, D);
+  if (!attentionOutProjFits(gpu, c, proj.weight.offset ?? 0)) throw new ShapeError(`attention: the output projection rides in the attention dispatch only for one query row on the fused 'rows' kernels in f32, with W 16-byte aligned (Lq = ${Lq}, D = ${D}); run attention, then the product`);
+  if (c.keyMask) checkExtent(gpu, 'attention', () => `keyMask [${B}, ${Lk}]`, c.keyMask, 0, B * Lk);
+  const N = proj.N;
+  if (!Number.isInteger(N) || N <= 0) throw new ShapeError(`attention: the output projection's N = ${N}; it must be a positive integer`);
+  const off = (a?: { offset?: number }) => a?.offset ?? 0;
+  const parts: [string, { buffer: GPUBuffer; offset?: number }, number][] = [['out_proj weight', proj.weight, N * H * D], ['out_proj bias', proj.bias, N], ['y', proj.y, B * N], ...(proj.residual ? [['residual', proj.residual, B * N] as [string, { buffer: GPUBuffer; offset?: number }, number]] : [])];
+  for (const [what, at, n] of parts) checkExtent(gpu, 'attention', `${what} [${n}]`, at.buffer, off(at), n);
+  checkDistinct('attention', ['y', proj.y], ['Q', c.q.buffer], ['K', c.k.buffer], ['V', c.v.buffer], ['keyMask', c.keyMask], ...parts.filter(([w]) => w !== 'y').map(([w, at]) => [w, at] as const));
+  const news = c.append && checkAppend(gpu, c);
+  const masks = masksOf(gpu, c);
+  const kernel = gpu.kernelBy(`attention:fwd_proj:${D}:${H}:${N}:${news ? 1 : 0}:${masks ? 1 : 0}`, () => {
+    const spec = fusedSpec(gpu, 'attention', 'attn_fwd_proj', D, 1, 4, 0, masks);
+    return { ...spec, defines: { ...spec.defines, PROJ: true, NH: H, NOUT: N, ...(news ? { APPEND: true } : {}) }, bindings: ['read', news ? 'rw' : 'read', 'read', 'read', 'read', 'read', 'read', 'rw'] };
+  });
+  const u = fusedUniforms(c, { q: lq, k: lk, v: lv, o: [off(proj.weight), off(proj.bias), off(proj.residual), off(proj.y)], ...(news ? { dk: news.k, dv: news.v } : {}) }, proj.residual ? OUT_PROJ_RESIDUAL : 0);
+  const kv = news ? [c.k.buffer, c.append!.k.buffer] : [c.k.buffer, c.v.buffer];
+  const label = c.label ?? `attention+out_proj(${B}x${H}x${Lq}x${Lk}x${D}→${N}${news ? ',append' : ''})`;
+  gpu.dispatch(kernel, u, [c.q.buffer, ...kv, c.keyMask ?? gpu.unused, proj.weight.buffer, proj.bias.buffer, proj.residual?.buffer ?? gpu.unused, proj.y.buffer], [1, B], label);
+}
+
 /** The append's layouts, checked: new rows [B, H, Lq, D] in one buffer, the cache in another. */
-function checkAppend(gpu: Gpu, c: AttentionCall): { k: number[]; v: number[] } {
+function checkAppend(gpu: Gpu, c: Omit<AttentionCall, 'o'>): { k: number[]; v: number[] } {
   const a = c.append!;
   if (c.k.buffer !== c.v.buffer) throw new ShapeError('attention: append writes the new rows into K and V, which must then be views of one cache buffer');
   if (a.k.buffer !== a.v.buffer) throw new ShapeError('attention: the appended key and value rows must be views of one buffer (the q|k|v projection)');

@@ -1,6 +1,6 @@
 // The building blocks of the model, as functions of a ParamStore and a name prefix, so each
 // reads its parameters by their open_clip names. Shapes and semantics: docs/model.md.
-import { attention, type AttentionPath, type HeadsView } from '../tensor/ops/attention.ts';
+import { attentionOutProj, type AttentionPath, type HeadsView } from '../tensor/ops/attention.ts';
 import { layerNorm } from '../tensor/ops/layernorm.ts';
 import { linear, mlpGelu } from '../tensor/ops/linear.ts';
 import { materialise, type PreNormed, type ProductInput } from '../tensor/ops/prenorm.ts';
@@ -61,8 +61,7 @@ export function selfAttention(ps: ParamStore, prefix: string, x: ProductInput, s
   const d = ps.get(`${prefix}.out_proj.weight`).shape[0]!;
   const qkv = linear(x, ps.get(`${prefix}.in_proj_weight`), ps.get(`${prefix}.in_proj_bias`));
   const { k, v, append } = attendOver(s, () => ({ k: { t: qkv, col: d }, v: { t: qkv, col: 2 * d } }));
-  const o = attention({ t: qkv, col: 0 }, k, v, d, { ...s, append });
-  return linear(o, ps.get(`${prefix}.out_proj.weight`), ps.get(`${prefix}.out_proj.bias`), residual);
+  return attentionOutProj({ t: qkv, col: 0 }, k, v, d, { ...s, append }, ps.get(`${prefix}.out_proj.weight`), ps.get(`${prefix}.out_proj.bias`), residual);
 }
 
 /**
@@ -86,8 +85,7 @@ export function crossAttention(ps: ParamStore, prefix: string, xq: ProductInput,
     const x = materialise(kv());
     return { k: { t: linear(x, ps.get(`${prefix}.k_proj_weight`), narrowRows(b, d, d)), col: 0 }, v: { t: linear(x, ps.get(`${prefix}.v_proj_weight`), narrowRows(b, 2 * d, d)), col: 0 } };
   });
-  const o = attention({ t: q, col: 0 }, k, v, d, s);
-  return linear(o, ps.get(`${prefix}.out_proj.weight`), ps.get(`${prefix}.out_proj.bias`), residual);
+  return attentionOutProj({ t: q, col: 0 }, k, v, d, s, ps.get(`${prefix}.out_proj.weight`), ps.get(`${prefix}.out_proj.bias`), residual);
 }
 
 /**

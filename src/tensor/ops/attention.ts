@@ -2,7 +2,18 @@
 // are read straight out of projection outputs [B, L, C] at a column offset (so one fused q|k|v
 // projection needs no split or transpose), and the output is [B, Lq, H·D], what the output
 // projection reads. The backward writes dQ, dK, dV into the same layouts.
-import { attention as attentionKernel, attentionBackward, attentionPathAvailable, releaseAttentionSaved, type AttentionPath, type HeadsRef } from '../../../kernels/attention.ts';
+import {
+  attention as attentionKernel,
+  attentionBackward,
+  attentionOutProj as attentionOutProjKernel,
+  attentionOutProjFits,
+  attentionPathAvailable,
+  releaseAttentionSaved,
+  type AttentionCall,
+  type AttentionPath,
+  type HeadsRef,
+} from '../../../kernels/attention.ts';
+import { linear } from './linear.ts';
 import { ShapeError } from '../../gpu/errors.ts';
 import { accumulateGrad, newGrad, newZeroGrad } from '../grad.ts';
 import { needsGrad } from '../tape.ts';
@@ -56,8 +67,8 @@ export function attentionRuns(): Readonly<Record<AttentionPath, number>> {
   return { ...runs };
 }
 
-/** softmax(QKᵀ/√D + mask)·V per head; d = H·D model width. Returns [B, Lq, d]. */
-export function attention(q: HeadsView, k: HeadsView, v: HeadsView, d: number, opts: AttentionOptions): Tensor {
+/** The kernel call for attention(q, k, v) (O left to the caller), its shapes checked. */
+function kernelCall(q: HeadsView, k: HeadsView, v: HeadsView, d: number, opts: AttentionOptions) {
   const [B, Lq, Cq] = dims(q, 'q');
   const [Bk, Lk, Ck] = dims(k, 'k');
   const [Bv, Lv, Cv] = dims(v, 'v');
@@ -79,8 +90,7 @@ export function attention(q: HeadsView, k: HeadsView, v: HeadsView, d: number, o
     }
   }
   const gpu = q.t.gpu;
-  const o = Tensor.empty(gpu, [B, Lq, d], 'attention');
-  const call = {
+  const call: Omit<AttentionCall, 'o'> = {
     B,
     H,
     Lq,
@@ -89,7 +99,6 @@ export function attention(q: HeadsView, k: HeadsView, v: HeadsView, d: number, o
     q: heads(q, q.t.buffer, q.t.offset, D),
     k: heads(k, k.t.buffer, k.t.offset, D),
     v: heads(v, v.t.buffer, v.t.offset, D),
-    o: { buffer: o.buffer, offset: o.offset, strides: [Lq * d, D, d] as [number, number, number] },
     causal: opts.causal,
     keyMask: opts.keyMask,
     // A forced path is a demand: one that cannot run here is the kernel's ShapeError, not
@@ -100,6 +109,32 @@ export function attention(q: HeadsView, k: HeadsView, v: HeadsView, d: number, o
     f16Inputs: precisionOf(gpu) === 'f16',
     append: append && { k: heads(append.k, append.k.t.buffer, append.k.t.offset, D), v: heads(append.v, append.v.t.buffer, append.v.t.offset, D) },
   };
+  return { gpu, call, tape };
+}
+
+/**
+ * out_proj(attention(q, k, v)) (+ residual): y = O·Wᵀ + b (+ residual), W [N, d]. A decoding
+ * step's single query row with nothing to differentiate takes both in one dispatch
+ * (kernels/attention.ts attentionOutProj, the same bits); anything else runs attention, then linear.
+ */
+export function attentionOutProj(q: HeadsView, k: HeadsView, v: HeadsView, d: number, opts: AttentionOptions, weight: Tensor, bias: Tensor, residual?: Tensor): Tensor {
+  const { gpu, call, tape } = kernelCall(q, k, v, d, opts);
+  const N = weight.shape[0]!;
+  const fits = weight.shape.length === 2 && weight.shape[1] === d && bias.size === N && (!residual || residual.size === call.B * N);
+  if (!fits || tape || needsGrad(weight, bias, residual) || !attentionOutProjFits(gpu, call, weight.offset)) return linear(attention(q, k, v, d, opts), weight, bias, residual);
+  const y = Tensor.empty(gpu, [call.B, 1, N], 'attention+out_proj');
+  const at = (t: Tensor) => ({ buffer: t.buffer, offset: t.offset });
+  attentionOutProjKernel(gpu, call, { N, weight: at(weight), bias: at(bias), residual: residual ? at(residual) : undefined, y: at(y) });
+  runs.fused++;
+  return y;
+}
+
+/** softmax(QKᵀ/√D + mask)·V per head; d = H·D model width. Returns [B, Lq, d]. */
+export function attention(q: HeadsView, k: HeadsView, v: HeadsView, d: number, opts: AttentionOptions): Tensor {
+  const { gpu, call: c, tape } = kernelCall(q, k, v, d, opts);
+  const { B, H, Lq, Lk, D } = c;
+  const o = Tensor.empty(gpu, [B, Lq, d], 'attention');
+  const call: AttentionCall = { ...c, o: { buffer: o.buffer, offset: o.offset, strides: [Lq * d, D, d] } };
   const saved = attentionKernel(gpu, call);
   runs[saved.path]++;
   if (!tape) {

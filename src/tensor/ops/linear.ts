@@ -1,6 +1,7 @@
 // Matrix products on the tape: matmul (batched, optional transposes) and linear (PyTorch's
 // y = x·Wᵀ + b with W stored [out, in], as open_clip's state dicts hold it).
 import { matmulFusesRowSum } from '../../../kernels/matmul.ts';
+import { mlpRows, mlpRowsFits } from '../../../kernels/mlp_rows.ts';
 import { ShapeError } from '../../gpu/errors.ts';
 import { accumulateGrad, addColumnSums, gradBuffer, gradSlot } from '../grad.ts';
 import { needsGrad } from '../tape.ts';
@@ -16,11 +17,15 @@ const ref = (t: Tensor, shape: readonly number[] = t.shape) => ({ buffer: t.buff
  */
 function startFromResidual(y: Tensor, residual: Tensor | null | undefined): boolean {
   if (!residual) return false;
+  fitsOutput(residual, y);
+  y.gpu.copy(residual.buffer, y.buffer, y.size * 4, residual.offset * 4, y.offset * 4);
+  return true;
+}
+
+function fitsOutput(residual: Tensor, y: Tensor): void {
   if (residual.size !== y.size || residual.shape.length !== y.shape.length || residual.shape.some((d, i) => d !== y.shape[i])) {
     throw new ShapeError(`residual ${shapeStr(residual.shape)} does not fit the output ${shapeStr(y.shape)}`);
   }
-  y.gpu.copy(residual.buffer, y.buffer, y.size * 4, residual.offset * 4, y.offset * 4);
-  return true;
 }
 
 /** The residual's share of the backward of y = residual + f(·): dy itself. */
@@ -100,18 +105,42 @@ export function linearParamGrads(dy: Tensor, x: Tensor, weight: Tensor, bias: Te
 }
 
 /**
+ * A pre-norm MLP of a decoding step's few rows with nothing to differentiate, in one dispatch with
+ * the two products' bits (kernels/mlp_rows.ts); null where that does not apply (no layernorm
+ * before it, a tape recording, f16 precision, more rows or shapes it does not take).
+ */
+function mlpRowsOf(input: ProductInput, w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor, residual: Tensor | null | undefined): Tensor | null {
+  if (input instanceof Tensor) return null;
+  const { x, norm } = input;
+  const gpu = x.gpu;
+  const [hid, inF] = w1.shape as [number, number];
+  const out = w2.shape[0]!;
+  const M = x.size / inF;
+  if (norm.weight.size !== inF || norm.bias.size !== inF || precisionOf(gpu) !== 'f32') return null;
+  if (!mlpRowsFits(gpu, M, inF, hid, w1.offset, w2.offset) || needsGrad(x, norm.weight, norm.bias, w1, b1, w2, b2, residual)) return null;
+  const y = Tensor.empty(gpu, [...x.shape.slice(0, -1), out], 'mlp');
+  if (residual) fitsOutput(residual, y);
+  const at = (t: Tensor) => ({ buffer: t.buffer, offset: t.offset });
+  mlpRows(gpu, { M, K: inF, hidden: hid, N: out, x: at(x), gamma: at(norm.weight), beta: at(norm.bias), w1: at(w1), b1: at(b1), w2: at(w2), b2: at(b2), residual: residual ? at(residual) : undefined, y: at(y) });
+  return y;
+}
+
+/**
  * c_proj(GELU(c_fc(x))) (+ residual) in two matmuls: the first applies bias and GELU in its epilogue and keeps
  * the pre-activation; the backward folds GELU' into the product that makes the hidden gradient.
  * x [..., in], w1 [hidden, in], b1 [hidden], w2 [out, hidden], b2 [out] → [..., out].
  */
 export function mlpGelu(input: ProductInput, w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor, residual?: Tensor | null): Tensor {
   const [hid, inF] = w1.shape as [number, number];
-  const { x, read, layernorm } = productInput(input, hid, [w1, b1, w2, b2, residual]);
   const [out, hid2] = w2.shape as [number, number];
-  const xin = x.shape[x.shape.length - 1]!;
+  const xin = (input instanceof Tensor ? input : input.x).shape.at(-1);
   if (w1.shape.length !== 2 || w2.shape.length !== 2 || xin !== inF || hid2 !== hid || b1.size !== hid || b2.size !== out) {
+    const x = input instanceof Tensor ? input : input.x;
     throw new ShapeError(`mlp: x ${shapeStr(x.shape)}, c_fc ${shapeStr(w1.shape)} + ${shapeStr(b1.shape)}, c_proj ${shapeStr(w2.shape)} + ${shapeStr(b2.shape)} do not fit together`);
   }
+  const rows = mlpRowsOf(input, w1, b1, w2, b2, residual);
+  if (rows) return rows;
+  const { x, read, layernorm } = productInput(input, hid, [w1, b1, w2, b2, residual]);
   const M = x.size / inF;
   const gpu = x.gpu;
   const h = Tensor.empty(gpu, [M, hid], 'mlp.preact');

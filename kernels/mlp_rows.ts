@@ -1,0 +1,82 @@
+// Host side of shaders/mlp_rows.wgsl: a pre-norm MLP, y = GELU(LN(x)·W1ᵀ + b1)·W2ᵀ + b2
+// (+ residual), for a few rows in one dispatch, with the bits of the two matmuls it replaces
+// (skinny with a layernorm prologue and GELU epilogue, then skinny onto the residual).
+import type { Gpu } from '../src/gpu/gpu.ts';
+import { ShapeError } from '../src/gpu/errors.ts';
+import { checkDistinct, checkExtent, MAX_ROW, ROW_WG, rowLayout } from './common.ts';
+import { LAYERNORM_EPS } from './layernorm.ts';
+
+type At = { buffer: GPUBuffer; offset?: number };
+
+export interface MlpRowsCall {
+  /** Rows, x's row length, c_fc's outputs (hidden), c_proj's outputs. */
+  M: number;
+  K: number;
+  hidden: number;
+  N: number;
+  /** x [M, K], normalised with γ, β [K] before c_fc. */
+  x: At;
+  gamma: At;
+  beta: At;
+  eps?: number;
+  /** c_fc: W1 [hidden, K] and b1 [hidden]; c_proj: W2 [N, hidden] and b2 [N] (PyTorch's layout). */
+  w1: At;
+  b1: At;
+  w2: At;
+  b2: At;
+  /** Added to the output, [M, N]. */
+  residual?: At;
+  /** The output [M, N]. */
+  y: At;
+  label?: string;
+}
+
+/** Invocations a workgroup: each takes hidden/64 and N/64 columns (8 and 2 at tiny's 512 and 128). */
+const WGS = 64;
+/**
+ * Rows up to which a decoding step's MLP runs here rather than as two skinny products. One
+ * workgroup a row reads the weights once per row where skinny reads them once per 8 rows; on
+ * lavapipe (`npx tsx scripts/ab-mlp-rows.ts`) the saved dispatch outweighs that through 4 rows.
+ */
+export const MLP_ROWS_MAX = 4;
+/** COCA_MLP_ROWS sets the most rows (0: never; scripts/ab-mlp-rows.ts tries more). */
+const mlpRowsMax = (gpu: Gpu): number => {
+  const s = gpu.setting('COCA_MLP_ROWS');
+  return s !== undefined && /^\d+$/.test(s) ? Number(s) : MLP_ROWS_MAX;
+};
+
+/**
+ * Whether mlpRows takes this MLP: few rows, K and hidden multiples of 4 with the weights on
+ * 16-byte boundaries (vec4 loads), K within a layernorm row, and the normalised and hidden rows
+ * within the workgroup memory (with the statistics' partials).
+ */
+export function mlpRowsFits(gpu: Gpu, M: number, K: number, hidden: number, w1Offset: number, w2Offset: number): boolean {
+  const shared = (K + hidden) * 4 + 2 * ROW_WG * 8;
+  return M >= 1 && M <= mlpRowsMax(gpu) && K % 4 === 0 && hidden % 4 === 0 && w1Offset % 4 === 0 && w2Offset % 4 === 0 && K <= MAX_ROW && shared <= gpu.limits.maxComputeWorkgroupStorageSize;
+}
+
+export function mlpRows(gpu: Gpu, c: MlpRowsCall): void {
+  const { M, K, hidden, N } = c;
+  const name = c.label ?? `mlp_rows(${M}x${K}→${hidden}→${N})`;
+  for (const [k, v] of [['M', M], ['K', K], ['hidden', hidden], ['N', N]] as const) {
+    if (!Number.isInteger(v) || v <= 0) throw new ShapeError(`${name}: ${k} = ${v}; every dimension must be a positive integer`);
+  }
+  const off = (a?: At) => a?.offset ?? 0;
+  if (!mlpRowsFits(gpu, M, K, hidden, off(c.w1), off(c.w2))) throw new ShapeError(`${name}: needs at most ${mlpRowsMax(gpu)} rows, K and hidden multiples of 4 with the weights 16-byte aligned, K ≤ ${MAX_ROW}, and K + hidden floats of workgroup memory (see mlpRowsFits)`);
+  const parts: [string, At, number][] = [['x', c.x, M * K], ['γ', c.gamma, K], ['β', c.beta, K], ['W1', c.w1, hidden * K], ['b1', c.b1, hidden], ['W2', c.w2, N * hidden], ['b2', c.b2, N], ['y', c.y, M * N], ...(c.residual ? [['residual', c.residual, M * N] as [string, At, number]] : [])];
+  for (const [what, at, n] of parts) checkExtent(gpu, name, what, at.buffer, off(at), n);
+  checkDistinct(name, ['y', c.y], ...parts.filter(([w]) => w !== 'y').map(([w, at]) => [w, at] as const));
+
+  const u = new Uint32Array(12);
+  u.set([M, c.residual ? 1 : 0, 0, off(c.x), off(c.w1), off(c.b1), off(c.w2), off(c.b2), off(c.gamma), off(c.beta), off(c.residual), off(c.y)]);
+  new Float32Array(u.buffer)[2] = c.eps ?? LAYERNORM_EPS;
+  // The statistics' register row is layernorm's own (rowLayout), so both sum in the same order.
+  const vpt = rowLayout(gpu, 'matmul', [1, K]).vpt;
+  const kernel = gpu.kernelBy(`mlp_rows:${K}:${hidden}:${N}:${vpt}`, () => ({
+    file: 'mlp_rows',
+    entry: 'mlp_rows',
+    defines: { WGS, K, HID: hidden, N, WG: ROW_WG, VPT: vpt },
+    bindings: ['read', 'read', 'read', 'read', 'read', 'read', 'read', 'read', 'rw'],
+  }));
+  gpu.dispatch(kernel, u, [c.x.buffer, c.w1.buffer, c.b1.buffer, c.w2.buffer, c.b2.buffer, c.gamma.buffer, c.beta.buffer, c.residual?.buffer ?? gpu.unused, c.y.buffer], [M], name);
+}
