@@ -376,15 +376,30 @@ export interface OutProjCall {
 }
 
 /**
- * Whether attentionOutProj takes a call: one query row, the fused 'rows' kernels with one row a
- * lane, f32, W's rows on 16-byte boundaries (vec4 loads). COCA_ATTENTION_PROJ=0 turns it off (the
- * tests compare the bits with attention then the product).
+ * Whether attentionOutProj can take a call: one query row, the fused 'rows' kernels with one row a
+ * lane, f32, W's rows on 16-byte boundaries (vec4 loads).
  */
 export function attentionOutProjFits(gpu: Gpu, c: { B: number; Lq: number; Lk: number; H: number; D: number; f16Inputs?: boolean; probs?: GPUBuffer; path?: AttentionPath }, weightOffset: number): boolean {
-  if (gpu.setting('COCA_ATTENTION_PROJ') === '0' || c.Lq !== 1 || c.f16Inputs || c.probs || c.path === 'unfused') return false;
+  if (c.Lq !== 1 || c.f16Inputs || c.probs || c.path === 'unfused') return false;
   if (!fusedLayoutAvailable(gpu, 'rows', c.D) || chooseFusedLayout(gpu, c.D) !== 'rows' || fusedForwardRows(gpu, 'rows', c.D, 1) !== 1) return false;
   if (chooseAttentionPath(gpu, 1, c.Lk, c.D, false, c.B * c.H) !== 'fused' && c.path !== 'fused') return false;
   return (c.H * c.D) % 4 === 0 && weightOffset % 4 === 0 && c.B <= gpu.limits.maxComputeWorkgroupsPerDimension;
+}
+
+/**
+ * Batch rows up to which a decoding step's attention takes its output projection in (the caller's
+ * choice, attentionOutProjPays). One workgroup a batch row walks every head on one core where
+ * attention alone spreads B·H workgroups over the cores: the dispatch saved pays for that at a few
+ * rows. `npx tsx scripts/ab-decode.ts COCA_ATTENTION_PROJ=0,1 [batch]` (tiny, 30 tokens, lavapipe,
+ * per-round ratios of 30 rounds at batch 1, 14 at the others): batch 1 0.88 (quartiles 0.75–1.02), batch 2 0.74, batch 4 0.97,
+ * batch 16 1.15.
+ */
+export const OUT_PROJ_BATCH_MAX = 2;
+
+/** Whether a call of B batch rows should take attentionOutProj (COCA_ATTENTION_PROJ sets the most rows; 0: never). */
+export function attentionOutProjPays(gpu: Gpu, B: number): boolean {
+  const s = gpu.setting('COCA_ATTENTION_PROJ');
+  return B <= (s !== undefined && /^\d+$/.test(s) ? Number(s) : OUT_PROJ_BATCH_MAX);
 }
 
 /**

@@ -34,25 +34,30 @@ export interface MlpRowsCall {
 /** Invocations a workgroup: each takes hidden/64 and N/64 columns (8 and 2 at tiny's 512 and 128). */
 const WGS = 64;
 /**
- * Rows up to which a decoding step's MLP runs here rather than as two skinny products. One
- * workgroup a row reads the weights once per row where skinny reads them once per 8 rows; on
- * lavapipe (`npx tsx scripts/ab-mlp-rows.ts`) the saved dispatch outweighs that through 4 rows.
+ * Rows up to which a decoding step's MLP runs here rather than as two skinny products
+ * (mlpRowsPay). One workgroup a row runs on one core of a software adapter and reads the weights
+ * once per row, where skinny spreads a product over the cores and reads them once per 8 rows; the
+ * dispatch saved pays for that at one row only. `npx tsx scripts/ab-decode.ts
+ * COCA_MLP_ROWS=0,4 [batch]` (tiny, 30 tokens, lavapipe, per-round ratios of 30 rounds at batch 1,
+ * 14 at the others): batch 1 0.83 (quartiles
+ * 0.69–0.96), batch 2 1.03, batch 4 1.08, batch 16 (COCA_MLP_ROWS=16) 1.23.
  */
-export const MLP_ROWS_MAX = 4;
-/** COCA_MLP_ROWS sets the most rows (0: never; scripts/ab-mlp-rows.ts tries more). */
-const mlpRowsMax = (gpu: Gpu): number => {
+export const MLP_ROWS_MAX = 1;
+
+/** Whether an MLP of M rows should take mlpRows (COCA_MLP_ROWS sets the most rows; 0: never). */
+export function mlpRowsPay(gpu: Gpu, M: number): boolean {
   const s = gpu.setting('COCA_MLP_ROWS');
-  return s !== undefined && /^\d+$/.test(s) ? Number(s) : MLP_ROWS_MAX;
-};
+  return M <= (s !== undefined && /^\d+$/.test(s) ? Number(s) : MLP_ROWS_MAX);
+}
 
 /**
- * Whether mlpRows takes this MLP: few rows, K and hidden multiples of 4 with the weights on
- * 16-byte boundaries (vec4 loads), K within a layernorm row, and the normalised and hidden rows
- * within the workgroup memory (with the statistics' partials).
+ * Whether mlpRows can take this MLP: K and hidden multiples of 4 with the weights on 16-byte
+ * boundaries (vec4 loads), K within a layernorm row, and the normalised and hidden rows within the
+ * workgroup memory (with the statistics' partials).
  */
-export function mlpRowsFits(gpu: Gpu, M: number, K: number, hidden: number, w1Offset: number, w2Offset: number): boolean {
+export function mlpRowsFits(gpu: Gpu, K: number, hidden: number, w1Offset: number, w2Offset: number): boolean {
   const shared = (K + hidden) * 4 + 2 * ROW_WG * 8;
-  return M >= 1 && M <= mlpRowsMax(gpu) && K % 4 === 0 && hidden % 4 === 0 && w1Offset % 4 === 0 && w2Offset % 4 === 0 && K <= MAX_ROW && shared <= gpu.limits.maxComputeWorkgroupStorageSize;
+  return K % 4 === 0 && hidden % 4 === 0 && w1Offset % 4 === 0 && w2Offset % 4 === 0 && K <= MAX_ROW && shared <= gpu.limits.maxComputeWorkgroupStorageSize;
 }
 
 export function mlpRows(gpu: Gpu, c: MlpRowsCall): void {
@@ -62,7 +67,8 @@ export function mlpRows(gpu: Gpu, c: MlpRowsCall): void {
     if (!Number.isInteger(v) || v <= 0) throw new ShapeError(`${name}: ${k} = ${v}; every dimension must be a positive integer`);
   }
   const off = (a?: At) => a?.offset ?? 0;
-  if (!mlpRowsFits(gpu, M, K, hidden, off(c.w1), off(c.w2))) throw new ShapeError(`${name}: needs at most ${mlpRowsMax(gpu)} rows, K and hidden multiples of 4 with the weights 16-byte aligned, K ≤ ${MAX_ROW}, and K + hidden floats of workgroup memory (see mlpRowsFits)`);
+  if (!mlpRowsFits(gpu, K, hidden, off(c.w1), off(c.w2))) throw new ShapeError(`${name}: needs K and hidden multiples of 4 with the weights 16-byte aligned, K ≤ ${MAX_ROW}, and K + hidden floats of workgroup memory (see mlpRowsFits)`);
+  if (M > gpu.limits.maxComputeWorkgroupsPerDimension) throw new ShapeError(`${name}: ${M} rows, one workgroup each, past the adapter's ${gpu.limits.maxComputeWorkgroupsPerDimension} a dimension`);
   const parts: [string, At, number][] = [['x', c.x, M * K], ['γ', c.gamma, K], ['β', c.beta, K], ['W1', c.w1, hidden * K], ['b1', c.b1, hidden], ['W2', c.w2, N * hidden], ['b2', c.b2, N], ['y', c.y, M * N], ...(c.residual ? [['residual', c.residual, M * N] as [string, At, number]] : [])];
   for (const [what, at, n] of parts) checkExtent(gpu, name, what, at.buffer, off(at), n);
   checkDistinct(name, ['y', c.y], ...parts.filter(([w]) => w !== 'y').map(([w, at]) => [w, at] as const));

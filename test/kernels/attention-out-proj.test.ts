@@ -9,7 +9,7 @@
 // taken: several query rows, a tape recording.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Gpu } from '../../src/gpu/gpu.ts';
-import { attentionOutProjFits } from '../../kernels/attention.ts';
+import { attentionOutProjFits, attentionOutProjPays, OUT_PROJ_BATCH_MAX } from '../../kernels/attention.ts';
 import { attentionRef } from '../../kernels/attention.ref.ts';
 import { matmulRef } from '../../kernels/matmul.ref.ts';
 import { attentionOutProj, type HeadsView } from '../../src/tensor/ops/attention.ts';
@@ -66,9 +66,10 @@ function at(data: Float32Array, shape: number[], offset: number, label: string):
   return shaped;
 }
 
-async function runCase(c: Case, salt: number, setting: string | undefined) {
-  if (setting === undefined) delete process.env.COCA_ATTENTION_PROJ;
-  else process.env.COCA_ATTENTION_PROJ = setting;
+/** `fused`: COCA_ATTENTION_PROJ left to its default where the batch is within OUT_PROJ_BATCH_MAX, else set to it; else 0. */
+async function runCase(c: Case, salt: number, fused: boolean) {
+  if (fused && c.B <= OUT_PROJ_BATCH_MAX) delete process.env.COCA_ATTENTION_PROJ;
+  else process.env.COCA_ATTENTION_PROJ = fused ? String(c.B) : '0';
   const rng = testRng(salt);
   const { B, H, D, Lk, N } = c;
   const E = H * D;
@@ -138,8 +139,8 @@ async function runCase(c: Case, salt: number, setting: string | undefined) {
 describe('attention and its output projection in one dispatch', () => {
   for (const [i, c] of CASES.entries()) {
     it(`${name(c)}: float64, and the bits (and cache) of attention then linear`, async () => {
-      const fused = await runCase(c, 30 + i, undefined);
-      const apart = await runCase(c, 30 + i, '0');
+      const fused = await runCase(c, 30 + i, true);
+      const apart = await runCase(c, 30 + i, false);
       expect(fused.keys, name(c)).toEqual([expect.stringMatching(/^attention:attn_fwd_proj:/)]);
       expect(apart.keys.length, name(c)).toBeGreaterThanOrEqual(2);
       expect(apart.keys.some((k) => k.startsWith('attention:attn_fwd_proj')), name(c)).toBe(false);
@@ -173,15 +174,17 @@ describe('attention and its output projection in one dispatch', () => {
     });
   }
 
-  it('is not taken for several query rows, under a tape, with weights off 16-byte boundaries, or when turned off', () => {
+  it('is not taken for several query rows, past OUT_PROJ_BATCH_MAX batch rows, under a tape, with weights off 16-byte boundaries, or when turned off', () => {
     const dims = { B: 2, Lq: 1, Lk: 13, H: 4, D: 32 };
     expect(attentionOutProjFits(gpu, dims, 0)).toBe(true);
     expect(attentionOutProjFits(gpu, { ...dims, Lq: 2 }, 0)).toBe(false);
     expect(attentionOutProjFits(gpu, dims, 2)).toBe(false);
     expect(attentionOutProjFits(gpu, { ...dims, f16Inputs: true }, 0)).toBe(false);
     expect(attentionOutProjFits(gpu, { ...dims, path: 'unfused' }, 0)).toBe(false);
+    expect(attentionOutProjPays(gpu, OUT_PROJ_BATCH_MAX)).toBe(true);
+    expect(attentionOutProjPays(gpu, OUT_PROJ_BATCH_MAX + 1)).toBe(false);
     process.env.COCA_ATTENTION_PROJ = '0';
-    expect(attentionOutProjFits(gpu, dims, 0)).toBe(false);
+    expect(attentionOutProjPays(gpu, 1)).toBe(false);
     delete process.env.COCA_ATTENTION_PROJ;
     const rng = testRng(50);
     const E = 16;

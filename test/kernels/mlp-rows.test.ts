@@ -9,7 +9,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Gpu } from '../../src/gpu/gpu.ts';
 import { layernormRef } from '../../kernels/layernorm.ref.ts';
 import { matmulRef } from '../../kernels/matmul.ref.ts';
-import { MLP_ROWS_MAX, mlpRows, mlpRowsFits } from '../../kernels/mlp_rows.ts';
+import { MLP_ROWS_MAX, mlpRows, mlpRowsFits, mlpRowsPay } from '../../kernels/mlp_rows.ts';
 import { geluRef } from '../../kernels/pointwise.ref.ts';
 import { mlpGelu } from '../../src/tensor/ops/linear.ts';
 import { noGrad, Tape, withTape } from '../../src/tensor/tape.ts';
@@ -79,12 +79,13 @@ describe('the pre-norm MLP of a few rows in one dispatch', () => {
   it('matches float64 layernorm → c_fc → GELU → c_proj (+ residual) at awkward shapes, operands at offsets', async () => {
     await check({ M: 1, K: 4, hidden: 4, N: 1, residual: true }, 1);
     await check({ M: 3, K: 12, hidden: 20, N: 7, residual: true, offsets: [5, 4, 3, 8, 1, 2, 6, 3, 2] }, 2);
-    await check({ M: MLP_ROWS_MAX, K: 68, hidden: 132, N: 67, residual: false, offsets: [1, 12, 0, 4, 5, 3, 0, 0, 7] }, 3);
+    await check({ M: 4, K: 68, hidden: 132, N: 67, residual: false, offsets: [1, 12, 0, 4, 5, 3, 0, 0, 7] }, 3);
     await check({ M: 2, K: 128, hidden: 512, N: 128, residual: true }, 4);
   });
 
-  it('through mlpGelu: the bits of the two matmuls it replaces, in one dispatch', async () => {
-    for (const [i, [M, K, hidden]] of ([[1, 128, 512], [3, 36, 68], [MLP_ROWS_MAX, 20, 12]] as const).entries()) {
+  it('through mlpGelu: the bits of the two matmuls it replaces, in one dispatch (by default at one row)', async () => {
+    // Past MLP_ROWS_MAX rows mlpGelu takes it only when COCA_MLP_ROWS allows as many.
+    for (const [i, [M, K, hidden]] of ([[1, 128, 512], [3, 36, 68], [4, 20, 12]] as const).entries()) {
       const rng = testRng(10 + i);
       const { x, gamma, beta } = lnInputs(rng, M, K);
       const t = (d: Float32Array, shape: number[], name: string) => Tensor.fromArray(gpu, d, shape, name);
@@ -101,7 +102,7 @@ describe('the pre-norm MLP of a few rows in one dispatch', () => {
         y!.release();
         return { keys, values };
       };
-      const fused = await run(undefined);
+      const fused = await run(M <= MLP_ROWS_MAX ? undefined : String(M));
       const apart = await run('0');
       expect(fused.keys, `${M}x${K}→${hidden}`).toEqual([expect.stringMatching(/^mlp_rows:/)]);
       expect(apart.keys.length, `${M}x${K}→${hidden}`).toBeGreaterThanOrEqual(2);
@@ -113,11 +114,12 @@ describe('the pre-norm MLP of a few rows in one dispatch', () => {
   });
 
   it('is left to the matmuls past MLP_ROWS_MAX rows, under a tape, or where the vec4 loads cannot run', () => {
-    expect(mlpRowsFits(gpu, MLP_ROWS_MAX, 128, 512, 0, 0)).toBe(true);
-    expect(mlpRowsFits(gpu, MLP_ROWS_MAX + 1, 128, 512, 0, 0)).toBe(false);
-    expect(mlpRowsFits(gpu, 1, 130, 512, 0, 0)).toBe(false);
-    expect(mlpRowsFits(gpu, 1, 128, 510, 0, 0)).toBe(false);
-    expect(mlpRowsFits(gpu, 1, 128, 512, 2, 0)).toBe(false);
+    expect(mlpRowsPay(gpu, MLP_ROWS_MAX)).toBe(true);
+    expect(mlpRowsPay(gpu, MLP_ROWS_MAX + 1)).toBe(false);
+    expect(mlpRowsFits(gpu, 128, 512, 0, 0)).toBe(true);
+    expect(mlpRowsFits(gpu, 130, 512, 0, 0)).toBe(false);
+    expect(mlpRowsFits(gpu, 128, 510, 0, 0)).toBe(false);
+    expect(mlpRowsFits(gpu, 128, 512, 2, 0)).toBe(false);
     const rng = testRng(20);
     const [K, hidden] = [16, 32];
     const X = Tensor.fromArray(gpu, rng.floats(K), [1, K], 'x', true);
@@ -133,11 +135,12 @@ describe('the pre-norm MLP of a few rows in one dispatch', () => {
     for (const t of [X, ...params, G, Be]) t.release();
   });
 
-  it('refuses more rows than it takes, misaligned weights and y over an input, in one line', () => {
+  it('refuses more rows than workgroups, misaligned weights and y over an input, in one line', () => {
     const b = gpu.alloc(4096, 'b');
     const y = gpu.alloc(512, 'y');
     const call = { M: 1, K: 16, hidden: 32, N: 16, x: { buffer: b }, w1: { buffer: b }, b1: { buffer: b }, w2: { buffer: b }, b2: { buffer: b }, gamma: { buffer: b }, beta: { buffer: b }, y: { buffer: y } };
-    expect(() => mlpRows(gpu, { ...call, M: MLP_ROWS_MAX + 1 })).toThrow(new RegExp(`needs at most ${MLP_ROWS_MAX} rows`));
+    const most = gpu.limits.maxComputeWorkgroupsPerDimension;
+    expect(() => mlpRows(gpu, { ...call, M: most + 1 })).toThrow(new RegExp(`${most + 1} rows, one workgroup each, past the adapter's ${most}`));
     expect(() => mlpRows(gpu, { ...call, w1: { buffer: b, offset: 2 } })).toThrow(/16-byte aligned/);
     expect(() => mlpRows(gpu, { ...call, y: { buffer: b } })).toThrow(/y must not share a buffer with x/);
     expect(() => mlpRows(gpu, { ...call, K: 0 })).toThrow(/K = 0; every dimension must be a positive integer/);

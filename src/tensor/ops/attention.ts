@@ -7,6 +7,7 @@ import {
   attentionBackward,
   attentionOutProj as attentionOutProjKernel,
   attentionOutProjFits,
+  attentionOutProjPays,
   attentionPathAvailable,
   releaseAttentionSaved,
   type AttentionCall,
@@ -114,14 +115,15 @@ function kernelCall(q: HeadsView, k: HeadsView, v: HeadsView, d: number, opts: A
 
 /**
  * out_proj(attention(q, k, v)) (+ residual): y = O·Wᵀ + b (+ residual), W [N, d]. A decoding
- * step's single query row with nothing to differentiate takes both in one dispatch
- * (kernels/attention.ts attentionOutProj, the same bits); anything else runs attention, then linear.
+ * step's single query row with nothing to differentiate, at a batch of a row or two, takes both in
+ * one dispatch (kernels/attention.ts attentionOutProj, the same bits); anything else runs
+ * attention, then linear.
  */
 export function attentionOutProj(q: HeadsView, k: HeadsView, v: HeadsView, d: number, opts: AttentionOptions, weight: Tensor, bias: Tensor, residual?: Tensor): Tensor {
   const { gpu, call, tape } = kernelCall(q, k, v, d, opts);
   const N = weight.shape[0]!;
   const fits = weight.shape.length === 2 && weight.shape[1] === d && bias.size === N && (!residual || residual.size === call.B * N);
-  if (!fits || tape || needsGrad(weight, bias, residual) || !attentionOutProjFits(gpu, call, weight.offset)) return linear(attention(q, k, v, d, opts), weight, bias, residual);
+  if (!fits || tape || needsGrad(weight, bias, residual) || !attentionOutProjPays(gpu, call.B) || !attentionOutProjFits(gpu, call, weight.offset)) return linear(attention(q, k, v, d, opts), weight, bias, residual);
   const y = Tensor.empty(gpu, [call.B, 1, N], 'attention+out_proj');
   const at = (t: Tensor) => ({ buffer: t.buffer, offset: t.offset });
   attentionOutProjKernel(gpu, call, { N, weight: at(weight), bias: at(bias), residual: residual ? at(residual) : undefined, y: at(y) });

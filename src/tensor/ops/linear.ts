@@ -1,7 +1,7 @@
 // Matrix products on the tape: matmul (batched, optional transposes) and linear (PyTorch's
 // y = x·Wᵀ + b with W stored [out, in], as open_clip's state dicts hold it).
 import { matmulFusesRowSum } from '../../../kernels/matmul.ts';
-import { mlpRows, mlpRowsFits } from '../../../kernels/mlp_rows.ts';
+import { mlpRows, mlpRowsFits, mlpRowsPay } from '../../../kernels/mlp_rows.ts';
 import { ShapeError } from '../../gpu/errors.ts';
 import { accumulateGrad, addColumnSums, gradBuffer, gradSlot } from '../grad.ts';
 import { needsGrad } from '../tape.ts';
@@ -105,9 +105,9 @@ export function linearParamGrads(dy: Tensor, x: Tensor, weight: Tensor, bias: Te
 }
 
 /**
- * A pre-norm MLP of a decoding step's few rows with nothing to differentiate, in one dispatch with
- * the two products' bits (kernels/mlp_rows.ts); null where that does not apply (no layernorm
- * before it, a tape recording, f16 precision, more rows or shapes it does not take).
+ * A pre-norm MLP of a batch-1 decoding step's row with nothing to differentiate, in one dispatch
+ * with the two products' bits (kernels/mlp_rows.ts); null where that does not apply (no layernorm
+ * before it, a tape recording, f16 precision, more rows than pay, shapes it does not take).
  */
 function mlpRowsOf(input: ProductInput, w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor, residual: Tensor | null | undefined): Tensor | null {
   if (input instanceof Tensor) return null;
@@ -117,7 +117,7 @@ function mlpRowsOf(input: ProductInput, w1: Tensor, b1: Tensor, w2: Tensor, b2: 
   const out = w2.shape[0]!;
   const M = x.size / inF;
   if (norm.weight.size !== inF || norm.bias.size !== inF || precisionOf(gpu) !== 'f32') return null;
-  if (!mlpRowsFits(gpu, M, inF, hid, w1.offset, w2.offset) || needsGrad(x, norm.weight, norm.bias, w1, b1, w2, b2, residual)) return null;
+  if (!mlpRowsPay(gpu, M) || !mlpRowsFits(gpu, inF, hid, w1.offset, w2.offset) || needsGrad(x, norm.weight, norm.bias, w1, b1, w2, b2, residual)) return null;
   const y = Tensor.empty(gpu, [...x.shape.slice(0, -1), out], 'mlp');
   if (residual) fitsOutput(residual, y);
   const at = (t: Tensor) => ({ buffer: t.buffer, offset: t.offset });
