@@ -391,8 +391,8 @@ export function attentionOutProjFits(gpu: Gpu, c: { B: number; Lq: number; Lk: n
  * choice, attentionOutProjPays). One workgroup a batch row walks every head on one core where
  * attention alone spreads B·H workgroups over the cores: the dispatch saved pays for that at a few
  * rows. `npx tsx scripts/ab-decode.ts COCA_ATTENTION_PROJ=0,1 [batch]` (tiny, 30 tokens, lavapipe,
- * per-round ratios of 30 rounds at batch 1, 14 at the others): batch 1 0.88 (quartiles 0.75–1.02), batch 2 0.74, batch 4 0.97,
- * batch 16 1.15.
+ * per-round ratios of 30 rounds at batch 1, 14 at the others): batch 1 0.88 (quartiles
+ * 0.75–1.02), batch 2 0.74, batch 4 0.97, batch 16 1.15.
  */
 export const OUT_PROJ_BATCH_MAX = 2;
 

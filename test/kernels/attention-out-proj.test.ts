@@ -9,7 +9,7 @@
 // taken: several query rows, a tape recording.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Gpu } from '../../src/gpu/gpu.ts';
-import { attentionOutProjFits, attentionOutProjPays, OUT_PROJ_BATCH_MAX } from '../../kernels/attention.ts';
+import { attentionOutProj as attentionOutProjKernel, attentionOutProjFits, attentionOutProjPays, OUT_PROJ_BATCH_MAX } from '../../kernels/attention.ts';
 import { attentionRef } from '../../kernels/attention.ref.ts';
 import { matmulRef } from '../../kernels/matmul.ref.ts';
 import { attentionOutProj, type HeadsView } from '../../src/tensor/ops/attention.ts';
@@ -199,5 +199,18 @@ describe('attention and its output projection in one dispatch', () => {
     tape.dispose();
     expect(keys.some((k) => k.startsWith('attention:attn_fwd_proj'))).toBe(false);
     for (const t of [Q, KV, W, b]) t.release();
+  });
+
+  it('refuses, in one line, what it cannot take and y over an input', () => {
+    const buf = gpu.alloc(4096, 'buf');
+    const y = gpu.alloc(64, 'y');
+    const call = { B: 1, H: 2, Lq: 1, Lk: 5, D: 8, q: { buffer: buf }, k: { buffer: buf }, v: { buffer: buf } };
+    const proj = { N: 16, weight: { buffer: buf }, bias: { buffer: buf }, y: { buffer: y } };
+    expect(() => attentionOutProjKernel(gpu, { ...call, Lq: 2, Lk: 5 }, proj)).toThrow(/only for one query row .*\(Lq = 2, D = 8\); run attention, then the product/);
+    expect(() => attentionOutProjKernel(gpu, call, { ...proj, weight: { buffer: buf, offset: 2 } })).toThrow(/W 16-byte aligned/);
+    expect(() => attentionOutProjKernel(gpu, call, { ...proj, y: { buffer: buf } })).toThrow(/y must not share a buffer with Q/);
+    expect(() => attentionOutProjKernel(gpu, call, { ...proj, N: 0 })).toThrow(/N = 0; it must be a positive integer/);
+    gpu.release(buf);
+    gpu.release(y);
   });
 });
