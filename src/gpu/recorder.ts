@@ -135,6 +135,11 @@ export class Recorder {
     return !this.encoder;
   }
 
+  /** Dispatches and copies recorded since the last submit. */
+  get size(): number {
+    return this.recorded.length;
+  }
+
   /** Whether the next dispatch needs a submit first (uniform slots or the dispatch cap used up). */
   get full(): boolean {
     return this.uniformUsed === UNIFORM_SLOTS || this.recorded.length >= MAX_DISPATCHES_PER_SUBMIT;
