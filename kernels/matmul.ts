@@ -333,8 +333,8 @@ export function matmul(gpu: Gpu, call: MatmulCall): void {
   const vec4A = variant === 'subgroup' && transA && M % 4 === 0 && offA % 4 === 0 && cA % 4 === 0 && subgroupRowsPerLane(gpu) % 4 === 0 && gpu.setting('COCA_SG_VEC4') !== '0';
   const shuffleA = vec4B && !!ln && skinnyShufflesA(gpu, N) && gpu.setting('COCA_SKINNY_SG') !== '0';
   const lnK = ln ? K : undefined;
-  const key = kernelKey(gpu, variant, transA, transB, !!rs, gl?.mode, M, lnK, !!lnOut, N, vec4B, shuffleA, vec4A);
-  const kernel = gpu.kernelBy(key, () => kernelSpec(gpu, variant, transA, transB, !!rs, gl?.mode, M, lnK, !!lnOut, N, vec4B, shuffleA, vec4A));
+  const choice: KernelChoice = { variant, transA, transB, rowSum: !!rs, gelu: gl?.mode, M, N, lnK, lnOut: !!lnOut, vec4B, shuffleA, vec4A };
+  const kernel = gpu.kernelBy(kernelKey(gpu, choice), () => kernelSpec(gpu, choice));
   gpu.dispatch(kernel, u32, buffers, workgroups(variant, gpu, M, N, batch), label);
 }
 
@@ -373,12 +373,30 @@ export const geluDefines = (mode?: 'apply' | 'grad'): Defines => (mode === 'appl
 export const epilogueBindings = (mode?: 'apply' | 'grad'): KernelSpec['bindings'] => ['read', 'read', 'read', 'rw', ...(mode ? [mode === 'apply' ? ('rw' as const) : ('read' as const)] : [])];
 
 /**
- * `M` sizes skinny's row block (its pipeline differs per power of two up to 8) and `N` its
- * workgroup width (skinnyWidth); `lnK`, given, is
- * the row length of a layernorm prologue (skinny only), which sizes its register row as
- * layernorm's own kernel does (rowLayout), so that both sum in the same order.
+ * What picks a matmul kernel (kernelSpec, kernelKey): the variant and transposes, the fusions
+ * (rowSum, gelu, a layernorm prologue of rows `lnK` long, its outputs `lnOut`), and the forms its
+ * loads take (vec4B, shuffleA, vec4A: matmul() decides them from the alignment). `M` sizes
+ * skinny's row block (its pipeline differs per power of two up to 8) and `N` its workgroup width
+ * (skinnyWidth) and the subgroup variant's subgroups per workgroup. A layernorm prologue's row
+ * layout is layernorm's own kernel's (rowLayout), so that both sum in the same order.
  */
-export function kernelSpec(gpu: Gpu, variant: MatmulVariant, transA: boolean, transB: boolean, rowSum = false, gelu?: 'apply' | 'grad', M = 8, lnK?: number, lnOut = false, N = 256, vec4B = false, shuffleA = false, vec4A = false): KernelSpec {
+export interface KernelChoice {
+  variant: MatmulVariant;
+  transA: boolean;
+  transB: boolean;
+  rowSum?: boolean;
+  gelu?: 'apply' | 'grad';
+  M?: number;
+  N?: number;
+  lnK?: number;
+  lnOut?: boolean;
+  vec4B?: boolean;
+  shuffleA?: boolean;
+  vec4A?: boolean;
+}
+
+export function kernelSpec(gpu: Gpu, c: KernelChoice): KernelSpec {
+  const { variant, transA, transB, rowSum = false, gelu, M = 8, lnK, lnOut = false, N = 256, vec4B = false, shuffleA = false, vec4A = false } = c;
   const bindings = epilogueBindings(gelu);
   const t = { TRANS_A: transA, TRANS_B: transB, ...geluDefines(gelu) };
   // A layernorm prologue's row layout (layernorm's own, so both sum in the same order) and its
@@ -419,11 +437,12 @@ export function kernelSpec(gpu: Gpu, variant: MatmulVariant, transA: boolean, tr
 }
 
 /**
- * A short key for kernelSpec's result with the same arguments (on one device), for
- * gpu.kernelBy: everything the spec depends on, M and N only through skinny's row block and width
- * and the subgroup variant's subgroups per workgroup.
+ * A short key for kernelSpec's result with the same choice (on one device), for gpu.kernelBy:
+ * everything the spec depends on, M and N only through skinny's row block and width and the
+ * subgroup variant's subgroups per workgroup.
  */
-export function kernelKey(gpu: Gpu, variant: MatmulVariant, transA: boolean, transB: boolean, rowSum = false, gelu?: 'apply' | 'grad', M = 8, lnK?: number, lnOut = false, N = 256, vec4B = false, shuffleA = false, vec4A = false): string {
+export function kernelKey(gpu: Gpu, c: KernelChoice): string {
+  const { variant, transA, transB, rowSum = false, gelu, M = 8, lnK, lnOut = false, N = 256, vec4B = false, shuffleA = false, vec4A = false } = c;
   const key = `matmul:${variant}:${transA ? 1 : 0}${transB ? 1 : 0}${rowSum ? 1 : 0}${lnOut ? 1 : 0}:${gelu ?? ''}:${lnK ?? ''}`;
   if (variant === 'subgroup') return `${key}:${subgroupNsub(gpu, N)}:${vec4A ? 1 : 0}${vec4B ? 1 : 0}`;
   return variant === 'skinny' ? `${key}:${skinnyRows(M)}:${skinnyWidth(N)}:${vec4B ? 1 : 0}${shuffleA ? 1 : 0}` : key;

@@ -1,5 +1,5 @@
 // matmul() looks its kernel up by kernelKey (gpu.kernelBy) instead of building kernelSpec on every
-// call: two argument lists with one key must give one spec, or a product would run another's
+// call: two choices with one key must give one spec, or a product would run another's
 // kernel. Checked over every variant this adapter runs, both transposes, row sums, GELU modes,
 // layernorm prologues (with and without outputs) at several K, M, N around skinny's row-block
 // and width steps and the subgroup variant's one-or-two-subgroup step (N = 64, 65), skinny's
@@ -31,8 +31,9 @@ describe('matmul kernel key', () => {
                     for (const N of [1, 64, 65, 100, 384, 385, 768, 769, 4096]) {
                       const forms = v === 'skinny' ? [[false, false, false], [true, false, false], [true, true, false]] : v === 'subgroup' ? [[false, false, false], [true, false, false], [false, false, true], [true, false, true]] : [[false, false, false]];
                       for (const [vec4B, shuffleA, vec4A] of forms) {
-                        const key = kernelKey(gpu, v, tA, tB, rs, gelu, M, lnK, lnOut, N, vec4B, shuffleA, vec4A);
-                        const spec = JSON.stringify(kernelSpec(gpu, v, tA, tB, rs, gelu, M, lnK, lnOut, N, vec4B, shuffleA, vec4A));
+                        const choice = { variant: v, transA: tA, transB: tB, rowSum: rs, gelu, M, N, lnK, lnOut, vec4B, shuffleA, vec4A };
+                        const key = kernelKey(gpu, choice);
+                        const spec = JSON.stringify(kernelSpec(gpu, choice));
                         const seen = specs.get(key);
                         if (seen !== undefined) expect(spec, key).toBe(seen);
                         else specs.set(key, spec);
