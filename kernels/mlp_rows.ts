@@ -37,10 +37,9 @@ const WGS = 64;
  * Rows up to which a decoding step's MLP runs here rather than as two skinny products
  * (mlpRowsPay). One workgroup a row runs on one core of a software adapter and reads the weights
  * once per row, where skinny spreads a product over the cores and reads them once per 8 rows; the
- * dispatch saved pays for that at one row only. `npx tsx scripts/ab-decode.ts
- * COCA_MLP_ROWS=0,4 [batch]` (tiny, 30 tokens, lavapipe, per-round ratios of 30 rounds at batch 1,
- * 14 at the others): batch 1 0.83 (quartiles
- * 0.69–0.96), batch 2 1.03, batch 4 1.08, batch 16 (COCA_MLP_ROWS=16) 1.23.
+ * dispatch saved pays for that at one row only. `npx tsx scripts/ab-decode.ts COCA_MLP_ROWS=0,4
+ * [batch]` (tiny, 30 tokens, lavapipe, per-round ratios of 30 rounds at batch 1, 14 at the others):
+ * batch 1 0.83 (quartiles 0.69–0.96), batch 2 1.03, batch 4 1.08, batch 16 (COCA_MLP_ROWS=16) 1.23.
  */
 export const MLP_ROWS_MAX = 1;
 

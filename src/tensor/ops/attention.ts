@@ -122,7 +122,8 @@ function kernelCall(q: HeadsView, k: HeadsView, v: HeadsView, d: number, opts: A
 export function attentionOutProj(q: HeadsView, k: HeadsView, v: HeadsView, d: number, opts: AttentionOptions, weight: Tensor, bias: Tensor, residual?: Tensor): Tensor {
   const { gpu, call, tape } = kernelCall(q, k, v, d, opts);
   const N = weight.shape[0]!;
-  const fits = weight.shape.length === 2 && weight.shape[1] === d && bias.size === N && (!residual || residual.size === call.B * N);
+  // Anything off is left to attention and linear, which say what is wrong.
+  const fits = weight.shape.length === 2 && weight.shape[1] === d && bias.size === N && (!residual || (residual.shape.length === 3 && residual.shape[0] === call.B && residual.shape[1] === 1 && residual.shape[2] === N));
   if (!fits || tape || needsGrad(weight, bias, residual) || !attentionOutProjPays(gpu, call.B) || !attentionOutProjFits(gpu, call, weight.offset)) return linear(attention(q, k, v, d, opts), weight, bias, residual);
   const y = Tensor.empty(gpu, [call.B, 1, N], 'attention+out_proj');
   const at = (t: Tensor) => ({ buffer: t.buffer, offset: t.offset });

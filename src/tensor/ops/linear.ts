@@ -17,14 +17,15 @@ const ref = (t: Tensor, shape: readonly number[] = t.shape) => ({ buffer: t.buff
  */
 function startFromResidual(y: Tensor, residual: Tensor | null | undefined): boolean {
   if (!residual) return false;
-  fitsOutput(residual, y);
+  fitsOutput(residual, y.shape);
   y.gpu.copy(residual.buffer, y.buffer, y.size * 4, residual.offset * 4, y.offset * 4);
   return true;
 }
 
-function fitsOutput(residual: Tensor, y: Tensor): void {
-  if (residual.size !== y.size || residual.shape.length !== y.shape.length || residual.shape.some((d, i) => d !== y.shape[i])) {
-    throw new ShapeError(`residual ${shapeStr(residual.shape)} does not fit the output ${shapeStr(y.shape)}`);
+/** Throws unless the residual has the output's shape. */
+function fitsOutput(residual: Tensor, shape: readonly number[]): void {
+  if (residual.shape.length !== shape.length || residual.shape.some((d, i) => d !== shape[i])) {
+    throw new ShapeError(`residual ${shapeStr(residual.shape)} does not fit the output ${shapeStr(shape)}`);
   }
 }
 
@@ -118,8 +119,9 @@ function mlpRowsOf(input: ProductInput, w1: Tensor, b1: Tensor, w2: Tensor, b2: 
   const M = x.size / inF;
   if (norm.weight.size !== inF || norm.bias.size !== inF || precisionOf(gpu) !== 'f32') return null;
   if (!mlpRowsPay(gpu, M) || !mlpRowsFits(gpu, inF, hid, w1.offset, w2.offset) || needsGrad(x, norm.weight, norm.bias, w1, b1, w2, b2, residual)) return null;
-  const y = Tensor.empty(gpu, [...x.shape.slice(0, -1), out], 'mlp');
-  if (residual) fitsOutput(residual, y);
+  const shape = [...x.shape.slice(0, -1), out];
+  if (residual) fitsOutput(residual, shape);
+  const y = Tensor.empty(gpu, shape, 'mlp');
   const at = (t: Tensor) => ({ buffer: t.buffer, offset: t.offset });
   mlpRows(gpu, { M, K: inF, hidden: hid, N: out, x: at(x), gamma: at(norm.weight), beta: at(norm.bias), w1: at(w1), b1: at(b1), w2: at(w2), b2: at(b2), residual: residual ? at(residual) : undefined, y: at(y) });
   return y;
