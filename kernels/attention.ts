@@ -21,7 +21,8 @@
 // path, and a fused call whose rows span several workgroups, copy first (copy_rows).
 import type { Binding, Gpu, KernelSpec } from '../src/gpu/gpu.ts';
 import { ShapeError } from '../src/gpu/errors.ts';
-import { checkDistinct, checkExtent, grid2d } from './common.ts';
+import { checkDistinct, checkExtent, grid2d, MAX_ROW, ROW_WG, rowLayout } from './common.ts';
+import { LAYERNORM_EPS } from './layernorm.ts';
 import { copyRows } from './copy.ts';
 import { matmul } from './matmul.ts';
 
@@ -403,14 +404,44 @@ export function attentionOutProjPays(gpu: Gpu, B: number): boolean {
 }
 
 /**
+ * The block-input side attentionOutProj may take in too (attn_fwd_proj's INPROJ): the query, and
+ * for a self-attention step the new key and value rows, computed in the same dispatch from the
+ * block's input row x — the call's residual, [B, H·D] — through its layernorm (γ, β) and the
+ * in-projection W_in [cols, H·D] (+ bias), with the bits of the skinny product with that layernorm
+ * prologue. `selfKV`: W_in makes q|k|v (cols = 3·H·D) and the new key and value rows go into the
+ * cache (K and V, views of one buffer) at row Lk − 1; else it makes q alone (cols = H·D).
+ */
+export interface InProjCall {
+  weight: { buffer: GPUBuffer; offset?: number };
+  bias: { buffer: GPUBuffer; offset?: number };
+  gamma: { buffer: GPUBuffer; offset?: number };
+  beta: { buffer: GPUBuffer; offset?: number };
+  eps?: number;
+  selfKV: boolean;
+}
+
+/** Storage bindings attn_fwd_proj takes with INPROJ: Q (unused), K, V, mask, W, bias, x, y, W_in, b_in, γ, β. */
+const IN_PROJ_BINDINGS = 12;
+
+/** Whether attentionOutProj can also take the in-projection (beyond attentionOutProjFits): see InProjCall. */
+export function attentionInProjFits(gpu: Gpu, c: { H: number; D: number }, weightOffset: number, selfKV: boolean): boolean {
+  const E = c.H * c.D;
+  const cols = (selfKV ? 3 : 1) * E;
+  return gpu.setting('COCA_ATTENTION_INPROJ') !== '0' && gpu.limits.maxStorageBuffersPerShaderStage >= IN_PROJ_BINDINGS && gpu.subgroupSize > 0 && cols % gpu.subgroupSize === 0 && E <= MAX_ROW && weightOffset % 4 === 0;
+}
+
+/**
  * A decoding step's attention (one query row per batch, the KV-cache append included) and its
  * output projection in one dispatch (attention.wgsl attn_fwd_proj): the bits of attention() then
  * the projection's matmul, one dispatch fewer. O is not written. Only where attentionOutProjFits.
+ * With `inProj` the query (and key and value rows) come from the block's input in the same
+ * dispatch (c.q and c.append unused): one more dispatch saved, the same bits.
  */
-export function attentionOutProj(gpu: Gpu, c: Omit<AttentionCall, 'o'>, proj: OutProjCall): void {
+export function attentionOutProj(gpu: Gpu, c: Omit<AttentionCall, 'o'>, proj: OutProjCall, inProj?: InProjCall): void {
   const { B, H, Lq, Lk, D } = c;
+  const E = H * D;
   checkDims(c);
-  const lq = checkHeads(gpu, 'Q', c.q, B, H, Lq, D);
+  const lq = inProj ? [0, 0, 0, 0] : checkHeads(gpu, 'Q', c.q, B, H, Lq, D);
   const lk = checkHeads(gpu, 'K', c.k, B, H, Lk, D);
   const lv = checkHeads(gpu, 'V', c.v, B, H, Lk, D);
   if (!attentionOutProjFits(gpu, c, proj.weight.offset ?? 0)) throw new ShapeError(`attention: the output projection rides in the attention dispatch only for one query row on the fused 'rows' kernels in f32, with W 16-byte aligned (Lq = ${Lq}, D = ${D}); run attention, then the product`);
@@ -418,19 +449,40 @@ export function attentionOutProj(gpu: Gpu, c: Omit<AttentionCall, 'o'>, proj: Ou
   const N = proj.N;
   if (!Number.isInteger(N) || N <= 0) throw new ShapeError(`attention: the output projection's N = ${N}; it must be a positive integer`);
   const off = (a?: { offset?: number }) => a?.offset ?? 0;
-  const parts: [string, { buffer: GPUBuffer; offset?: number }, number][] = [['out_proj weight', proj.weight, N * H * D], ['out_proj bias', proj.bias, N], ['y', proj.y, B * N], ...(proj.residual ? [['residual', proj.residual, B * N] as [string, { buffer: GPUBuffer; offset?: number }, number]] : [])];
+  type Part = [string, { buffer: GPUBuffer; offset?: number }, number];
+  const parts: Part[] = [['out_proj weight', proj.weight, N * E], ['out_proj bias', proj.bias, N], ['y', proj.y, B * N], ...(proj.residual ? [['residual', proj.residual, B * N] as Part] : [])];
+  const cols = inProj ? (inProj.selfKV ? 3 : 1) * E : 0;
+  if (inProj) {
+    if (!proj.residual || N !== E) throw new ShapeError(`attention: the in-projection reads the block's input as the residual, [B, ${E}]; give the residual and N = ${E} (N = ${N})`);
+    if (c.append) throw new ShapeError('attention: with the in-projection the kernel appends the new key and value rows itself; give no append');
+    if (!attentionInProjFits(gpu, c, off(inProj.weight), inProj.selfKV)) throw new ShapeError(`attention: the in-projection needs ${IN_PROJ_BINDINGS} storage bindings a stage (this adapter: ${gpu.limits.maxStorageBuffersPerShaderStage}), ${cols} outputs a multiple of the subgroup size, a row of at most ${MAX_ROW} and W_in 16-byte aligned`);
+    if (inProj.selfKV && c.k.buffer !== c.v.buffer) throw new ShapeError('attention: the in-projection writes the new key and value rows into K and V, which must then be views of one cache buffer');
+    parts.push(['in_proj weight', inProj.weight, cols * E], ['in_proj bias', inProj.bias, cols], ['layernorm γ', inProj.gamma, E], ['layernorm β', inProj.beta, E]);
+  }
   for (const [what, at, n] of parts) checkExtent(gpu, 'attention', `${what} [${n}]`, at.buffer, off(at), n);
-  checkDistinct('attention', ['y', proj.y], ['Q', c.q.buffer], ['K', c.k.buffer], ['V', c.v.buffer], ['keyMask', c.keyMask], ...parts.filter(([w]) => w !== 'y').map(([w, at]) => [w, at] as const));
+  const reads = parts.filter(([w]) => w !== 'y').map(([w, at]) => [w, at] as const);
+  checkDistinct('attention', ['y', proj.y], ['Q', inProj ? undefined : c.q.buffer], ['K', c.k.buffer], ['V', c.v.buffer], ['keyMask', c.keyMask], ...reads);
+  if (inProj?.selfKV) checkDistinct('attention', ['the K|V cache', c.k.buffer], ['keyMask', c.keyMask], ...reads);
   const news = c.append && checkAppend(gpu, c);
+  const writesKV = !!news || !!inProj?.selfKV;
   const masks = masksOf(gpu, c);
-  const kernel = gpu.kernelBy(`attention:fwd_proj:${D}:${H}:${N}:${news ? 1 : 0}:${masks ? 1 : 0}`, () => {
+  const vpt = inProj ? rowLayout(gpu, 'attention', [1, E]).vpt : 0;
+  const kernel = gpu.kernelBy(`attention:fwd_proj:${D}:${H}:${N}:${writesKV ? 1 : 0}:${masks ? 1 : 0}:${cols}:${vpt}`, () => {
     const spec = fusedSpec(gpu, 'attention', 'attn_fwd_proj', D, 1, 4, 0, masks);
-    return { ...spec, defines: { ...spec.defines, PROJ: true, NH: H, NOUT: N, ...(news ? { APPEND: true } : {}) }, bindings: ['read', news ? 'rw' : 'read', 'read', 'read', 'read', 'read', 'read', 'rw'] };
+    const inDefines: Record<string, number | boolean> = inProj ? { INPROJ: true, INK: E, INCOLS: cols, WG: ROW_WG, VPT: vpt } : {};
+    const bindings: KernelSpec['bindings'] = ['read', writesKV ? 'rw' : 'read', 'read', 'read', 'read', 'read', 'read', 'rw', ...(inProj ? (['read', 'read', 'read', 'read'] as const) : [])];
+    return { ...spec, defines: { ...spec.defines, PROJ: true, NH: H, NOUT: N, ...(writesKV ? { APPEND: true } : {}), ...inDefines }, bindings };
   });
-  const u = fusedUniforms(c, { q: lq, k: lk, v: lv, o: [off(proj.weight), off(proj.bias), off(proj.residual), off(proj.y)], ...(news ? { dk: news.k, dv: news.v } : {}) }, proj.residual ? OUT_PROJ_RESIDUAL : 0);
-  const kv = news ? [c.k.buffer, c.append!.k.buffer] : [c.k.buffer, c.v.buffer];
-  const label = c.label ?? `attention+out_proj(${B}x${H}x${Lq}x${Lk}x${D}→${N}${news ? ',append' : ''})`;
-  gpu.dispatch(kernel, u, [c.q.buffer, ...kv, c.keyMask ?? gpu.unused, proj.weight.buffer, proj.bias.buffer, proj.residual?.buffer ?? gpu.unused, proj.y.buffer], [1, B], label);
+  const lays: Parameters<typeof fusedUniforms>[1] = { q: lq, k: lk, v: lv, o: [off(proj.weight), off(proj.bias), off(proj.residual), off(proj.y)], ...(news ? { dk: news.k, dv: news.v } : {}) };
+  if (inProj) {
+    lays.dout = [off(inProj.weight), off(inProj.bias), off(inProj.gamma), off(inProj.beta)];
+    lays.dq = [new Uint32Array(new Float32Array([inProj.eps ?? LAYERNORM_EPS]).buffer)[0]!, 0, 0, 0];
+  }
+  const u = fusedUniforms(c, lays, proj.residual ? OUT_PROJ_RESIDUAL : 0);
+  const kv = news ? [c.k.buffer, c.append!.k.buffer] : inProj?.selfKV ? [c.k.buffer, gpu.unused] : [c.k.buffer, c.v.buffer];
+  const ins = inProj ? [inProj.weight.buffer, inProj.bias.buffer, inProj.gamma.buffer, inProj.beta.buffer] : [];
+  const label = c.label ?? `${inProj ? 'in_proj+' : ''}attention+out_proj(${B}x${H}x${Lq}x${Lk}x${D}→${N}${writesKV ? ',append' : ''})`;
+  gpu.dispatch(kernel, u, [inProj ? gpu.unused : c.q.buffer, ...kv, c.keyMask ?? gpu.unused, proj.weight.buffer, proj.bias.buffer, proj.residual?.buffer ?? gpu.unused, proj.y.buffer, ...ins], [1, B], label);
 }
 
 /** The append's layouts, checked: new rows [B, H, Lq, D] in one buffer, the cache in another. */

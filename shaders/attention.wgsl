@@ -35,7 +35,19 @@ const NEG: f32 = -1.0e30;
 @group(0) @binding(5) var<storage, read_write> O: array<f32>;
 @group(0) @binding(6) var<storage, read_write> lse: array<f32>;
 
-// The SG·R query rows q0 + r·SG + lane of (batch b, head h) attended over every key: each row's
+// The SG·R query rows q0 + r·SG + lane of (batch b, head h), scaled by scale·log2(e).
+fn loadRows(b: u32, h: u32, q0: u32, lane: u32) -> array<array<vec4f, HD4>, R> {
+  let qb = base(p.q, b, h);
+  var q: array<array<vec4f, HD4>, R>;
+  for (var r = 0u; r < R; r++) {
+    // Rows past Lq are clamped (in-bounds loads), computed, and not stored.
+    let i = min(q0 + r * SG + lane, p.Lq - 1u);
+    for (var d = 0u; d < HD4; d++) { q[r][d] = loadQ(qb + i * p.q.w + 4u * d) * p.scale2; }
+  }
+  return q;
+}
+
+// Those rows (q, from loadRows or as it would load them) attended over every key: each row's
 // unnormalised output (acc), running max (m, base 2) and sum of weights (l).
 struct Attended {
   acc: array<array<vec4f, HD4>, R>,
@@ -43,20 +55,13 @@ struct Attended {
   l: array<f32, R>,
 }
 
-fn attend(b: u32, h: u32, q0: u32, lane: u32) -> Attended {
-  let qb = base(p.q, b, h);
+fn attend(b: u32, h: u32, q0: u32, lane: u32, q: array<array<vec4f, HD4>, R>) -> Attended {
   let kb = base(p.k, b, h);
   let vb = base(p.v, b, h);
-  var q: array<array<vec4f, HD4>, R>;
   var acc: array<array<vec4f, HD4>, R>;
   var m: array<f32, R>;
   var l: array<f32, R>;
-  for (var r = 0u; r < R; r++) {
-    // Rows past Lq are clamped (in-bounds loads), computed, and not stored.
-    let i = min(q0 + r * SG + lane, p.Lq - 1u);
-    for (var d = 0u; d < HD4; d++) { q[r][d] = loadQ(qb + i * p.q.w + 4u * d) * p.scale2; }
-    m[r] = NEG;
-  }
+  for (var r = 0u; r < R; r++) { m[r] = NEG; }
   let kEnd = keyEnd(q0 + SG * R);
   for (var j0 = 0u; j0 < kEnd; j0 += SG) {
     let jl = min(j0 + lane, p.Lk - 1u);
@@ -110,7 +115,7 @@ fn attn_fwd(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) l
   appendRows(b, h, lane, SG, HD);
   //#end
   let q0 = wg.x * SG * R;
-  let a = attend(b, h, q0, lane);
+  let a = attend(b, h, q0, lane, loadRows(b, h, q0, lane));
   let ob = base(p.o, b, h);
   for (var r = 0u; r < R; r++) {
     let i = q0 + r * SG + lane;
@@ -147,15 +152,92 @@ const RESIDUAL: u32 = 16u;
 @group(0) @binding(7) var<storage, read> projRes: array<f32>;
 @group(0) @binding(8) var<storage, read_write> projY: array<f32>;
 
+// INPROJ (inside PROJ): the query (and, with APPEND, the new key and value rows) come from the
+// block's input row itself, in the same dispatch: x (binding 7, the residual) through its layernorm
+// (γ, β: bindings 11, 12) and the in-projection (W_in [INCOLS, INK] as vec4s, bias: bindings 9,
+// 10), as the skinny product with its layernorm prologue computes them: the row's statistics in
+// row_stats' order (layernorm_row_alone.wgsl), the prologue's normalisation, each column summed
+// over k in k order by fma, then its bias. Offsets of W_in, its bias, γ and β ride in p.dout, eps's
+// bits in p.dq.x (both unused by a forward). Lane `lane` computes columns lane + SG·c; the new key
+// and value rows go straight into the cache (row Lk − 1) before any head attends, and the query
+// is handed to every lane by subgroupBroadcast.
+const INPROJ: bool = false;
+//#if INPROJ
+const INK: u32 = 128u;     // the block's width: x's row, the in-projection's inputs
+const INCOLS: u32 = 384u;  // the in-projection's outputs: q|k|v (with APPEND) or q; a multiple of SG
+@group(0) @binding(9) var<storage, read> inW: array<vec4f>;
+@group(0) @binding(10) var<storage, read> inBias: array<f32>;
+@group(0) @binding(11) var<storage, read> lnGamma: array<f32>;
+@group(0) @binding(12) var<storage, read> lnBeta: array<f32>;
+
+//#include layernorm_row
+fn ln_row_at(i: u32) -> f32 { return projRes[i]; }
+//#include layernorm_row_alone
+
+fn inProject(b: u32, lane: u32) -> array<f32, INCOLS / SG> {
+  let row = p.o.z + b * INK;
+  let st = ln_row_stats_alone(row, INK, bitcast<f32>(p.dq.x));
+  var xn: array<vec4f, INK / 4u>;
+  for (var k = 0u; k < INK; k++) {
+    xn[k / 4u][k % 4u] = fma((projRes[row + k] - st.x) * st.y, lnGamma[p.dout.z + k], lnBeta[p.dout.w + k]);
+  }
+  var cols: array<f32, INCOLS / SG>;
+  for (var c = 0u; c < INCOLS / SG; c++) {
+    let n = lane + SG * c;
+    let w0 = p.dout.x / 4u + n * (INK / 4u);
+    var acc = 0.0;
+    for (var k4 = 0u; k4 < INK / 4u; k4++) {
+      let w = inW[w0 + k4];
+      let x = xn[k4];
+      acc = fma(x.w, w.w, fma(x.z, w.z, fma(x.y, w.y, fma(x.x, w.x, acc))));
+    }
+    cols[c] = acc + inBias[p.dout.y + n];
+  }
+  return cols;
+}
+//#end
+
 @compute @workgroup_size(SG, 1, 1)
 fn attn_fwd_proj(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) lane: u32) {
   let b = wg.y;
+  //#if INPROJ
+  let cols = inProject(b, lane);
+  //#if APPEND
+  // Columns E.. are the new key row, then the value row: into the cache's row Lk − 1.
+  let E = NH * HD;
+  for (var c = E / SG; c < INCOLS / SG; c++) {
+    let n = lane + SG * c - E;
+    let h = (n % E) / HD;
+    let d = n % HD;
+    if (n < E) { KV[base(p.k, b, h) + (p.Lk - 1u) * p.k.w + d] = cols[c]; }
+    else { KV[base(p.v, b, h) + (p.Lk - 1u) * p.v.w + d] = cols[c]; }
+  }
+  storageBarrier();
+  //#end
+  // The query row in every lane (column n is lane n % SG's slot n / SG).
+  var qrow: array<f32, NH * HD>;
+  for (var c = 0u; c < NH * HD / SG; c++) {
+    //#unroll L SG
+    qrow[c * SG + L] = subgroupBroadcast(cols[c], L);
+    //#end
+  }
+  //#end
   var o: array<vec4f, NH * HD4>;
   for (var h = 0u; h < NH; h++) {
+    //#if INPROJ
+    // As loadRows scales a loaded row.
+    var q: array<array<vec4f, HD4>, R>;
+    for (var d = 0u; d < HD4; d++) {
+      let i = h * HD + 4u * d;
+      q[0][d] = vec4f(qrow[i], qrow[i + 1u], qrow[i + 2u], qrow[i + 3u]) * p.scale2;
+    }
+    //#else
     //#if APPEND
     appendRows(b, h, lane, SG, HD);
     //#end
-    let a = attend(b, h, 0u, lane);
+    let q = loadRows(b, h, 0u, lane);
+    //#end
+    let a = attend(b, h, 0u, lane, q);
     let inv = norm(a.l[0]);
     for (var d = 0u; d < HD4; d++) { o[h * HD4 + d] = subgroupBroadcast(a.acc[0][d] * inv, 0u); }
   }

@@ -60,38 +60,9 @@ var<workgroup> ln_stats: array<vec2f, TM>;
 @group(0) @binding(8) var<storage, read_write> ln_out: array<f32>;
 //#end
 //#if LN
-// The vec4 of A's row (from `row`) at column c, 0 past the row: what an invocation of the
-// layernorm kernel holds there.
-fn ln_row_vec4(row: u32, c: u32) -> vec4f {
-  var v = vec4f(0.0);
-  for (var j = 0u; j < 4u; j++) { if (c + j < p.K) { v[j] = A[row + c + j]; } }
-  return v;
-}
-
-// row_stats (layernorm_row.wgsl) taken by one invocation: each of the WG invocations' partial
-// sums in turn, in its order, folded from the first as row_sum folds them: the same additions in
-// the same order, so the same bits, without the barriers and the WG-wide folds every invocation
-// of a workgroup would repeat per row.
-fn ln_row_stats_alone(row: u32) -> vec2f {
-  var total = 0.0;
-  for (var t = 0u; t < WG; t++) {
-    var s = 0.0;
-    for (var k = 0u; k < VPT; k++) { s += hsum(ln_row_vec4(row, row_col(t, k))); }
-    total = select(total + s, s, t == 0u);
-  }
-  let mean = total / f32(p.K);
-  var sq = 0.0;
-  for (var t = 0u; t < WG; t++) {
-    var q = 0.0;
-    for (var k = 0u; k < VPT; k++) {
-      let c = row_col(t, k);
-      let d = select(vec4f(0.0), ln_row_vec4(row, c) - mean, row_live(c, p.K));
-      q += dot(d, d);
-    }
-    sq = select(sq + q, q, t == 0u);
-  }
-  return vec2f(mean, row_rstd(sq, p.K, p.eps));
-}
+// ln_row_stats_alone's view of A (layernorm_row_alone.wgsl).
+fn ln_row_at(i: u32) -> f32 { return A[i]; }
+//#include layernorm_row_alone
 //#end
 
 @compute @workgroup_size(SG * NSUB, 1, 1)
@@ -112,7 +83,7 @@ fn matmul_subgroup(@builtin(workgroup_id) wg: vec3u,
     let m = mBase + r;
     if (m >= p.M) { break; }
     let row = a0 + m * p.lda;
-    let rs = ln_row_stats_alone(row);
+    let rs = ln_row_stats_alone(row, p.K, p.eps);
     ln_stats[r] = rs;
     //#if LN_OUT
     if (writes) {

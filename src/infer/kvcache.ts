@@ -34,13 +34,17 @@ class SelfAttentionCache implements AttentionCache {
 
   keysValues(project: () => KeysValues): KeysValues {
     const { k, v } = project();
+    // The attention step writes the new row into the cache itself (inside its dispatch on the
+    // fused path), so appending costs no dispatch of its own.
+    return { ...this.grow(), append: { k, v } };
+  }
+
+  grow(): KeysValues {
     const [, Lmax, width] = this.kv.shape as [number, number, number];
     const E = width / 2;
     if (this.length >= Lmax) throw new ShapeError(`step: the cache holds ${Lmax} positions and all are used`);
-    // The attention step writes the new row into the cache itself (inside its dispatch on the
-    // fused path), so appending costs no dispatch of its own.
     this.length++;
-    return { k: { t: this.kv, col: 0, rows: this.length }, v: { t: this.kv, col: E, rows: this.length }, append: { k, v } };
+    return { k: { t: this.kv, col: 0, rows: this.length }, v: { t: this.kv, col: E, rows: this.length } };
   }
 }
 

@@ -1,11 +1,11 @@
 // The building blocks of the model, as functions of a ParamStore and a name prefix, so each
 // reads its parameters by their open_clip names. Shapes and semantics: docs/model.md.
-import { attentionOutProj, type AttentionPath, type HeadsView } from '../tensor/ops/attention.ts';
+import { attentionOutProj, decodeBranch, decodeBranchFits, type AttentionPath, type BranchInput, type HeadsView } from '../tensor/ops/attention.ts';
 import { layerNorm } from '../tensor/ops/layernorm.ts';
 import { linear, mlpGelu } from '../tensor/ops/linear.ts';
 import { materialise, type PreNormed, type ProductInput } from '../tensor/ops/prenorm.ts';
 import { expandBatch, narrowRows } from '../tensor/ops/shape.ts';
-import type { Tensor } from '../tensor/tensor.ts';
+import { Tensor } from '../tensor/tensor.ts';
 import type { ParamStore } from './params.ts';
 
 export interface AttentionSettings {
@@ -38,6 +38,11 @@ export interface KeysValues {
  */
 export interface AttentionCache {
   keysValues(project: () => KeysValues): KeysValues;
+  /**
+   * A self-attention cache only: every position so far and one more, for a step that writes the
+   * new key and value rows into the cache itself (decodeBranch) instead of projecting them here.
+   */
+  grow?(): KeysValues;
 }
 
 const attendOver = (s: AttentionSettings, project: () => KeysValues): KeysValues => (s.cache ? s.cache.keysValues(project) : project());
@@ -59,6 +64,13 @@ export function mlp(ps: ParamStore, prefix: string, x: ProductInput, residual?: 
 /** torch nn.MultiheadAttention(x, x, x): one fused projection to q|k|v, attention, out_proj. */
 export function selfAttention(ps: ParamStore, prefix: string, x: ProductInput, s: AttentionSettings, residual?: Tensor): Tensor {
   const d = ps.get(`${prefix}.out_proj.weight`).shape[0]!;
+  const out = [ps.get(`${prefix}.out_proj.weight`), ps.get(`${prefix}.out_proj.bias`)] as const;
+  // A decoding step: the whole branch in one dispatch where the kernels take it.
+  const branch = decodeStepBranch(x, residual, ps.get(`${prefix}.in_proj_weight`), ps.get(`${prefix}.in_proj_bias`), true);
+  if (branch && s.cache?.grow && decodeBranchFits(branch, d, s, ...out)) {
+    const { k, v } = s.cache.grow();
+    return decodeBranch(branch, k, v, d, s, ...out);
+  }
   const qkv = linear(x, ps.get(`${prefix}.in_proj_weight`), ps.get(`${prefix}.in_proj_bias`));
   const { k, v, append } = attendOver(s, () => ({ k: { t: qkv, col: d }, v: { t: qkv, col: 2 * d } }));
   return attentionOutProj({ t: qkv, col: 0 }, k, v, d, { ...s, append }, ps.get(`${prefix}.out_proj.weight`), ps.get(`${prefix}.out_proj.bias`), residual);
@@ -74,8 +86,10 @@ export function crossAttention(ps: ParamStore, prefix: string, xq: ProductInput,
   const d = ps.get(`${prefix}.out_proj.weight`).shape[0]!;
   const b = ps.get(`${prefix}.in_proj_bias`);
   const fused = ps.has(`${prefix}.in_proj_weight`);
-  const q = fused ? linear(xq, narrowRows(ps.get(`${prefix}.in_proj_weight`), 0, d), narrowRows(b, 0, d)) : linear(xq, ps.get(`${prefix}.q_proj_weight`), narrowRows(b, 0, d));
-  const { k, v } = attendOver(s, () => {
+  const out = [ps.get(`${prefix}.out_proj.weight`), ps.get(`${prefix}.out_proj.bias`)] as const;
+  const qWeight = fused ? narrowRows(ps.get(`${prefix}.in_proj_weight`), 0, d) : ps.get(`${prefix}.q_proj_weight`);
+  const branch = decodeStepBranch(xq, residual, qWeight, narrowRows(b, 0, d), false);
+  const project = () => attendOver(s, () => {
     if (fused) {
       const w = ps.get(`${prefix}.in_proj_weight`);
       const kvp = linear(kv(), narrowRows(w, d, 2 * d), narrowRows(b, d, 2 * d));
@@ -85,7 +99,18 @@ export function crossAttention(ps: ParamStore, prefix: string, xq: ProductInput,
     const x = materialise(kv());
     return { k: { t: linear(x, ps.get(`${prefix}.k_proj_weight`), narrowRows(b, d, d)), col: 0 }, v: { t: linear(x, ps.get(`${prefix}.v_proj_weight`), narrowRows(b, 2 * d, d)), col: 0 } };
   });
-  return attentionOutProj({ t: q, col: 0 }, k, v, d, s, ps.get(`${prefix}.out_proj.weight`), ps.get(`${prefix}.out_proj.bias`), residual);
+  if (branch && decodeBranchFits(branch, d, s, ...out)) {
+    const { k, v } = project();
+    return decodeBranch(branch, k, v, d, s, ...out);
+  }
+  const q = linear(xq, qWeight, narrowRows(b, 0, d));
+  const { k, v } = project();
+  return attentionOutProj({ t: q, col: 0 }, k, v, d, s, ...out, residual);
+}
+
+/** The branch decodeBranch would take: a layernormed input that is also the residual (a pre-norm block's attention). */
+function decodeStepBranch(x: ProductInput, residual: Tensor | undefined, weight: Tensor, bias: Tensor, selfKV: boolean): BranchInput | null {
+  return !(x instanceof Tensor) && residual === x.x ? { x, weight, bias, selfKV } : null;
 }
 
 /**

@@ -6,6 +6,7 @@ import {
   attention as attentionKernel,
   attentionBackward,
   attentionOutProj as attentionOutProjKernel,
+  attentionInProjFits,
   attentionOutProjFits,
   attentionOutProjPays,
   attentionPathAvailable,
@@ -15,6 +16,7 @@ import {
   type HeadsRef,
 } from '../../../kernels/attention.ts';
 import { linear } from './linear.ts';
+import type { PreNormed } from './prenorm.ts';
 import { ShapeError } from '../../gpu/errors.ts';
 import { accumulateGrad, newGrad, newZeroGrad } from '../grad.ts';
 import { needsGrad } from '../tape.ts';
@@ -128,6 +130,61 @@ export function attentionOutProj(q: HeadsView, k: HeadsView, v: HeadsView, d: nu
   const y = Tensor.empty(gpu, [call.B, 1, N], 'attention+out_proj');
   const at = (t: Tensor) => ({ buffer: t.buffer, offset: t.offset });
   attentionOutProjKernel(gpu, call, { N, weight: at(weight), bias: at(bias), residual: residual ? at(residual) : undefined, y: at(y) });
+  runs.fused++;
+  return y;
+}
+
+/** A decoding step's attention branch as decodeBranch takes it: the block input, its layernorm and in-projection. */
+export interface BranchInput {
+  /** The block's input [B, 1, d] and its layernorm (ln_1): also the branch's residual. */
+  x: PreNormed;
+  /** The in-projection: q|k|v ([3d, d], selfKV) or q alone ([d, d]), and its bias. */
+  weight: Tensor;
+  bias: Tensor;
+  /** Whether the projection makes the new key and value rows, for k and v's cache row Lk − 1. */
+  selfKV: boolean;
+}
+
+/**
+ * Whether decodeBranch takes this step's attention branch: one query row per batch at a batch
+ * attentionOutProjPays allows, nothing to differentiate, f32, and shapes and alignments the kernel
+ * takes (attentionOutProjFits, attentionInProjFits). The key count does not enter the kernels'
+ * choice at a decoding step's sizes, so it is asked before the cache grows (Lk = 1 stands in).
+ */
+export function decodeBranchFits(inp: BranchInput, d: number, opts: AttentionOptions, outWeight: Tensor, outBias: Tensor): boolean {
+  const { x, norm } = inp.x;
+  const gpu = x.gpu;
+  const [B, L, C] = x.shape;
+  const H = opts.heads;
+  const D = d / H;
+  const cols = (inp.selfKV ? 3 : 1) * d;
+  if (x.shape.length !== 3 || L !== 1 || C !== d || !Number.isInteger(D) || precisionOf(gpu) !== 'f32' || opts.probs || opts.append) return false;
+  if (inp.weight.shape[0] !== cols || inp.weight.shape[1] !== d || inp.bias.size !== cols || norm.weight.size !== d || norm.bias.size !== d) return false;
+  if (outWeight.shape[0] !== d || outWeight.shape[1] !== d || outBias.size !== d) return false;
+  if (needsGrad(x, norm.weight, norm.bias, inp.weight, inp.bias, outWeight, outBias)) return false;
+  const call = { B: B!, Lq: 1, Lk: 1, H, D, path: opts.path };
+  return attentionOutProjPays(gpu, B!) && attentionOutProjFits(gpu, call, outWeight.offset) && attentionInProjFits(gpu, call, inp.weight.offset, inp.selfKV);
+}
+
+/**
+ * A decoding step's attention branch in one dispatch: x + out_proj(attention(q, k, v)) with q (and,
+ * selfKV, the new key and value rows, written into k and v's cache at row Lk − 1) from
+ * in_proj(ln_1(x)), the bits of the separate products and attention (kernels/attention.ts
+ * attentionOutProj with its in-projection). Only where decodeBranchFits. Returns [B, 1, d].
+ */
+export function decodeBranch(inp: BranchInput, k: HeadsView, v: HeadsView, d: number, opts: AttentionOptions, outWeight: Tensor, outBias: Tensor): Tensor {
+  const { x, norm } = inp.x;
+  const gpu = x.gpu;
+  const B = x.shape[0]!;
+  const H = opts.heads;
+  const D = d / H;
+  const [Bk, Lk] = dims(k, 'k');
+  const [Bv, Lv] = dims(v, 'v');
+  if (Bk !== B || Bv !== B || Lv !== Lk) throw new ShapeError(`attention: x ${shapeStr(x.shape)}, k ${shapeStr(k.t.shape)}, v ${shapeStr(v.t.shape)} do not line up`);
+  const y = Tensor.empty(gpu, [B, 1, d], 'attention_branch');
+  const at = (t: Tensor) => ({ buffer: t.buffer, offset: t.offset });
+  const call = { B, H, Lq: 1, Lk, D, q: { buffer: gpu.unused }, k: heads(k, k.t.buffer, k.t.offset, D), v: heads(v, v.t.buffer, v.t.offset, D), causal: opts.causal, keyMask: opts.keyMask, path: opts.path };
+  attentionOutProjKernel(gpu, call, { N: d, weight: at(outWeight), bias: at(outBias), residual: at(x), y: at(y) }, { weight: at(inp.weight), bias: at(inp.bias), gamma: at(norm.weight), beta: at(norm.bias), selfKV: inp.selfKV });
   runs.fused++;
   return y;
 }
