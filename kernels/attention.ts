@@ -427,7 +427,22 @@ const IN_PROJ_BINDINGS = 12;
 export function attentionInProjFits(gpu: Gpu, c: { H: number; D: number }, weightOffset: number, selfKV: boolean): boolean {
   const E = c.H * c.D;
   const cols = (selfKV ? 3 : 1) * E;
-  return gpu.setting('COCA_ATTENTION_INPROJ') !== '0' && gpu.limits.maxStorageBuffersPerShaderStage >= IN_PROJ_BINDINGS && gpu.subgroupSize > 0 && cols % gpu.subgroupSize === 0 && E <= MAX_ROW && weightOffset % 4 === 0;
+  return gpu.limits.maxStorageBuffersPerShaderStage >= IN_PROJ_BINDINGS && gpu.subgroupSize > 0 && cols % gpu.subgroupSize === 0 && E <= MAX_ROW && weightOffset % 4 === 0;
+}
+
+/**
+ * Batch rows up to which a decoding step's attention also takes its in-projection (the caller's
+ * choice, attentionInProjPays): the projection adds a row's q|k|v to the one core each batch row's
+ * workgroup runs on. `npx tsx scripts/ab-decode.ts COCA_ATTENTION_INPROJ=0,B B` (tiny, 30 tokens,
+ * lavapipe, per-round ratios, the out_proj fusion on in both): batch 1 0.90 (quartiles 0.86–1.06,
+ * 20 rounds), batch 2 1.11 (0.99–1.30, 10 rounds).
+ */
+export const IN_PROJ_BATCH_MAX = 1;
+
+/** Whether a call of B batch rows should take the in-projection too (COCA_ATTENTION_INPROJ sets the most rows; 0: never). */
+export function attentionInProjPays(gpu: Gpu, B: number): boolean {
+  const s = gpu.setting('COCA_ATTENTION_INPROJ');
+  return B <= (s !== undefined && /^\d+$/.test(s) ? Number(s) : IN_PROJ_BATCH_MAX);
 }
 
 /**

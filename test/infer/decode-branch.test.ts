@@ -1,7 +1,8 @@
 // A decoding step's attention branches in one dispatch each (decodeBranch: ln_1, the in-projection,
-// the KV append, attention, out_proj and the residual in attn_fwd_proj with INPROJ), at the one and
-// two batch rows where it is taken: greedy decoding gives the tokens and log-probs of the same
-// cached decoder with the branches unfused (COCA_ATTENTION_INPROJ=0) and of full recomputation.
+// the KV append, attention, out_proj and the residual in attn_fwd_proj with INPROJ), at one batch
+// row (where it is taken by default) and two (COCA_ATTENTION_INPROJ=2): greedy decoding gives the
+// tokens and log-probs of the same cached decoder with the branches unfused
+// (COCA_ATTENTION_INPROJ=0) and of full recomputation.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Gpu } from '../../src/gpu/gpu.ts';
 import { CachedStepper } from '../../src/infer/kvcache.ts';
@@ -35,9 +36,9 @@ afterEach(() => {
   delete process.env.COCA_ATTENTION_INPROJ;
 });
 
+/** `inproj`: the branches fused (COCA_ATTENTION_INPROJ at B, the default at one row), else 0. */
 async function decode(B: number, stepper: 'cached' | 'recompute', inproj: boolean): Promise<{ captions: Caption[]; keys: string[] }> {
-  if (inproj) delete process.env.COCA_ATTENTION_INPROJ;
-  else process.env.COCA_ATTENTION_INPROJ = '0';
+  process.env.COCA_ATTENTION_INPROJ = inproj ? String(B) : '0';
   const S = model.config.vision_cfg.image_size;
   const rng = new Rng(31 + B);
   const images = Float32Array.from({ length: B * 3 * S * S }, () => rng.normal());

@@ -6,7 +6,7 @@
 // after.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Gpu } from '../../src/gpu/gpu.ts';
-import { attentionInProjFits, attentionOutProj } from '../../kernels/attention.ts';
+import { attentionInProjFits, attentionInProjPays, attentionOutProj, IN_PROJ_BATCH_MAX } from '../../kernels/attention.ts';
 import { attentionRef } from '../../kernels/attention.ref.ts';
 import { layernormRef } from '../../kernels/layernorm.ref.ts';
 import { matmulRef } from '../../kernels/matmul.ref.ts';
@@ -126,13 +126,15 @@ describe('a decoding step\'s attention branch in one dispatch', () => {
     });
   }
 
-  it("is not taken where the in-projection's columns do not split over the subgroup, or W_in is off 16-byte boundaries", () => {
+  it("is not taken past IN_PROJ_BATCH_MAX batch rows, where the in-projection's columns do not split over the subgroup, or W_in is off 16-byte boundaries", () => {
     const sg = gpu.subgroupSize;
     // q|k|v of one head of 12 dims: 36 columns.
     expect(attentionInProjFits(gpu, { H: 1, D: 12 }, 0, true)).toBe(36 % sg === 0);
     expect(attentionInProjFits(gpu, { H: 2, D: 32 }, 2, false)).toBe(false);
+    expect(attentionInProjPays(gpu, IN_PROJ_BATCH_MAX)).toBe(true);
+    expect(attentionInProjPays(gpu, IN_PROJ_BATCH_MAX + 1)).toBe(false);
     process.env.COCA_ATTENTION_INPROJ = '0';
-    expect(attentionInProjFits(gpu, { H: 2, D: 32 }, 0, false)).toBe(false);
+    expect(attentionInProjPays(gpu, 1)).toBe(false);
     delete process.env.COCA_ATTENTION_INPROJ;
   });
 });

@@ -7,6 +7,7 @@ import {
   attentionBackward,
   attentionOutProj as attentionOutProjKernel,
   attentionInProjFits,
+  attentionInProjPays,
   attentionOutProjFits,
   attentionOutProjPays,
   attentionPathAvailable,
@@ -147,7 +148,7 @@ export interface BranchInput {
 
 /**
  * Whether decodeBranch takes this step's attention branch: one query row per batch at a batch
- * attentionOutProjPays allows, nothing to differentiate, f32, and shapes and alignments the kernel
+ * attentionOutProjPays and attentionInProjPays allow, nothing to differentiate, f32, and shapes and alignments the kernel
  * takes (attentionOutProjFits, attentionInProjFits). The key count does not enter the kernels'
  * choice at a decoding step's sizes, so it is asked before the cache grows (Lk = 1 stands in).
  */
@@ -163,7 +164,7 @@ export function decodeBranchFits(inp: BranchInput, d: number, opts: AttentionOpt
   if (outWeight.shape[0] !== d || outWeight.shape[1] !== d || outBias.size !== d) return false;
   if (needsGrad(x, norm.weight, norm.bias, inp.weight, inp.bias, outWeight, outBias)) return false;
   const call = { B: B!, Lq: 1, Lk: 1, H, D, path: opts.path };
-  return attentionOutProjPays(gpu, B!) && attentionOutProjFits(gpu, call, outWeight.offset) && attentionInProjFits(gpu, call, inp.weight.offset, inp.selfKV);
+  return attentionOutProjPays(gpu, B!) && attentionInProjPays(gpu, B!) && attentionOutProjFits(gpu, call, outWeight.offset) && attentionInProjFits(gpu, call, inp.weight.offset, inp.selfKV);
 }
 
 /**
