@@ -19,6 +19,10 @@
 // before the step attends. The fused forward does that inside its own dispatch (each workgroup
 // writes its (batch, head)'s rows first), so a cached step needs no copy dispatch; the unfused
 // path, and a fused call whose rows span several workgroups, copy first (copy_rows).
+//
+// A decode step of one or two batch rows goes further (attentionOutProj): the output projection
+// and residual in the attention's dispatch, and at one row the block's layernorm and in-projection
+// too, so a whole attention branch is one dispatch, with the bits of the separate ones.
 import type { Binding, Gpu, KernelSpec } from '../src/gpu/gpu.ts';
 import { ShapeError } from '../src/gpu/errors.ts';
 import { checkDistinct, checkExtent, grid2d, MAX_ROW, ROW_WG, rowLayout } from './common.ts';
