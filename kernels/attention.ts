@@ -25,7 +25,7 @@
 // too, so a whole attention branch is one dispatch, with the bits of the separate ones.
 import type { Binding, Gpu, KernelSpec } from '../src/gpu/gpu.ts';
 import { ShapeError } from '../src/gpu/errors.ts';
-import { checkDistinct, checkExtent, grid2d, MAX_ROW, ROW_WG, rowLayout } from './common.ts';
+import { checkDistinct, checkExtent, grid2d, MAX_ROW, ROW_WG, rowLayout, rowsWithin } from './common.ts';
 import { LAYERNORM_EPS } from './layernorm.ts';
 import { copyRows } from './copy.ts';
 import { matmul } from './matmul.ts';
@@ -403,8 +403,7 @@ export const OUT_PROJ_BATCH_MAX = 2;
 
 /** Whether a call of B batch rows should take attentionOutProj (COCA_ATTENTION_PROJ sets the most rows; 0: never). */
 export function attentionOutProjPays(gpu: Gpu, B: number): boolean {
-  const s = gpu.setting('COCA_ATTENTION_PROJ');
-  return B <= (s !== undefined && /^\d+$/.test(s) ? Number(s) : OUT_PROJ_BATCH_MAX);
+  return rowsWithin(gpu, 'COCA_ATTENTION_PROJ', B, OUT_PROJ_BATCH_MAX);
 }
 
 /**
@@ -445,8 +444,7 @@ export const IN_PROJ_BATCH_MAX = 1;
 
 /** Whether a call of B batch rows should take the in-projection too (COCA_ATTENTION_INPROJ sets the most rows; 0: never). */
 export function attentionInProjPays(gpu: Gpu, B: number): boolean {
-  const s = gpu.setting('COCA_ATTENTION_INPROJ');
-  return B <= (s !== undefined && /^\d+$/.test(s) ? Number(s) : IN_PROJ_BATCH_MAX);
+  return rowsWithin(gpu, 'COCA_ATTENTION_INPROJ', B, IN_PROJ_BATCH_MAX);
 }
 
 /**

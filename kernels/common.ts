@@ -12,6 +12,15 @@ export interface TensorRef {
   offset?: number;
 }
 
+/**
+ * Whether `rows` is within the most a fusion takes: the number the setting `name` holds (0: never;
+ * the A/B scripts raise it), else `most`.
+ */
+export function rowsWithin(gpu: Gpu, name: string, rows: number, most: number): boolean {
+  const s = gpu.setting(name);
+  return rows <= (s !== undefined && /^\d+$/.test(s) ? Number(s) : most);
+}
+
 export const describeShape = (shape: readonly number[]): string => `[${shape.join(', ')}]`;
 
 export function numel(shape: readonly number[]): number {

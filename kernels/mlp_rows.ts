@@ -3,7 +3,7 @@
 // (skinny with a layernorm prologue and GELU epilogue, then skinny onto the residual).
 import type { Gpu } from '../src/gpu/gpu.ts';
 import { ShapeError } from '../src/gpu/errors.ts';
-import { checkDistinct, checkExtent, MAX_ROW, ROW_WG, rowLayout } from './common.ts';
+import { checkDistinct, checkExtent, MAX_ROW, ROW_WG, rowLayout, rowsWithin } from './common.ts';
 import { LAYERNORM_EPS } from './layernorm.ts';
 
 type At = { buffer: GPUBuffer; offset?: number };
@@ -45,8 +45,7 @@ export const MLP_ROWS_MAX = 1;
 
 /** Whether an MLP of M rows should take mlpRows (COCA_MLP_ROWS sets the most rows; 0: never). */
 export function mlpRowsPay(gpu: Gpu, M: number): boolean {
-  const s = gpu.setting('COCA_MLP_ROWS');
-  return M <= (s !== undefined && /^\d+$/.test(s) ? Number(s) : MLP_ROWS_MAX);
+  return rowsWithin(gpu, 'COCA_MLP_ROWS', M, MLP_ROWS_MAX);
 }
 
 /**

@@ -73,7 +73,7 @@ export function selfAttention(ps: ParamStore, prefix: string, x: ProductInput, s
   }
   const qkv = linear(x, ps.get(`${prefix}.in_proj_weight`), ps.get(`${prefix}.in_proj_bias`));
   const { k, v, append } = attendOver(s, () => ({ k: { t: qkv, col: d }, v: { t: qkv, col: 2 * d } }));
-  return attentionOutProj({ t: qkv, col: 0 }, k, v, d, { ...s, append }, ps.get(`${prefix}.out_proj.weight`), ps.get(`${prefix}.out_proj.bias`), residual);
+  return attentionOutProj({ t: qkv, col: 0 }, k, v, d, { ...s, append }, ...out, residual);
 }
 
 /**

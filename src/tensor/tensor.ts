@@ -72,6 +72,9 @@ export function shapeStr(shape: readonly number[]): string {
   return `[${shape.join(', ')}]`;
 }
 
+/** Where a tensor's data starts: its buffer and offset (floats), as the kernel launchers take an operand. */
+export const bufferAt = (t: Tensor): { buffer: GPUBuffer; offset: number } => ({ buffer: t.buffer, offset: t.offset });
+
 export class Tensor {
   readonly size: number;
   grad: Tensor | null = null;

@@ -11,7 +11,7 @@ import { attentionRef } from '../../kernels/attention.ref.ts';
 import { layernormRef } from '../../kernels/layernorm.ref.ts';
 import { matmulRef } from '../../kernels/matmul.ref.ts';
 import { expectClose } from '../helpers/close.ts';
-import { poisoned, testGpu } from '../helpers/gpu.ts';
+import { placed, poisoned, testGpu } from '../helpers/gpu.ts';
 import { lnInputs } from '../helpers/layernorm-prologue.ts';
 import { testRng } from '../helpers/seed.ts';
 
@@ -41,12 +41,6 @@ const CASES: Case[] = [
 ];
 
 const name = (c: Case) => `B${c.B} H${c.H} D${c.D} Lk${c.Lk} ${c.self ? 'self' : 'cross'}${c.keyMask ? ' +mask' : ''}`;
-
-function placed(data: Float32Array, offset: number, label: string): GPUBuffer {
-  const all = new Float32Array(offset + data.length).fill(NaN);
-  all.set(data, offset);
-  return gpu.upload(all, label);
-}
 
 /** [B, L, H·D] rows → the reference's [B, H, L, D]. */
 function toHeads(x: ArrayLike<number>, B: number, L: number, H: number, D: number): Float64Array {
@@ -82,7 +76,7 @@ describe('a decoding step\'s attention branch in one dispatch', () => {
         }
       }
       const KV = gpu.upload(kvHost, 'kv');
-      const [X, G, Be, WIn, BIn, WOut, BOut] = [gpu.upload(x, 'x'), gpu.upload(gamma, 'g'), gpu.upload(beta, 'b'), placed(wIn, oIn, 'w_in'), gpu.upload(bIn, 'b_in'), placed(wOut, oOut, 'w_out'), gpu.upload(bOut, 'b_out')];
+      const [X, G, Be, WIn, BIn, WOut, BOut] = [gpu.upload(x, 'x'), gpu.upload(gamma, 'g'), gpu.upload(beta, 'b'), placed(gpu, wIn, oIn, 'w_in'), gpu.upload(bIn, 'b_in'), placed(gpu, wOut, oOut, 'w_out'), gpu.upload(bOut, 'b_out')];
       const Mask = c.keyMask ? gpu.upload(mask, 'mask') : undefined;
       const Y = poisoned(gpu, B * E, 'y');
       const strides: [number, number, number] = [L * 2 * E, D, 2 * E];

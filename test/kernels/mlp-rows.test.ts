@@ -16,7 +16,7 @@ import { noGrad, Tape, withTape } from '../../src/tensor/tape.ts';
 import { Tensor } from '../../src/tensor/tensor.ts';
 import { expectClose } from '../helpers/close.ts';
 import { kernelKeys } from '../helpers/dispatches.ts';
-import { poisoned, testGpu } from '../helpers/gpu.ts';
+import { placed, poisoned, testGpu } from '../helpers/gpu.ts';
 import { lnInputs } from '../helpers/layernorm-prologue.ts';
 import { testRng } from '../helpers/seed.ts';
 
@@ -28,13 +28,6 @@ afterAll(() => gpu?.pool.trim());
 afterEach(() => {
   delete process.env.COCA_MLP_ROWS;
 });
-
-/** `data` at float `offset` of a buffer that holds NaN everywhere else. */
-function placed(data: Float32Array, offset: number, label: string): GPUBuffer {
-  const all = new Float32Array(offset + data.length + 5).fill(NaN);
-  all.set(data, offset);
-  return gpu.upload(all, label);
-}
 
 interface Case {
   M: number;
@@ -57,7 +50,7 @@ async function check(c: Case, salt: number): Promise<void> {
   const b2 = rng.floats(N);
   const res = rng.floats(M * N, -2, 2);
   const o = c.offsets ?? [0, 0, 0, 0, 0, 0, 0, 0, 0];
-  const bufs = [x, w1, b1, w2, b2, gamma, beta, res].map((d, i) => placed(d, o[i]!, `in${i}`));
+  const bufs = [x, w1, b1, w2, b2, gamma, beta, res].map((d, i) => placed(gpu, d, o[i]!, `in${i}`, 5));
   const ySize = o[8]! + M * N + 3;
   const Y = poisoned(gpu, ySize, 'y');
   const at = (i: number) => ({ buffer: bufs[i]!, offset: o[i] });

@@ -22,7 +22,7 @@ import { ShapeError } from '../../gpu/errors.ts';
 import { accumulateGrad, newGrad, newZeroGrad } from '../grad.ts';
 import { needsGrad } from '../tape.ts';
 import { precisionOf } from '../precision.ts';
-import { Tensor, shapeStr } from '../tensor.ts';
+import { bufferAt, Tensor, shapeStr } from '../tensor.ts';
 
 /** Heads of one of q, k, v: tensor t [B, L, C], head h at columns col + h·D. */
 export type { AttentionPath };
@@ -129,8 +129,7 @@ export function attentionOutProj(q: HeadsView, k: HeadsView, v: HeadsView, d: nu
   const fits = weight.shape.length === 2 && weight.shape[1] === d && bias.size === N && (!residual || (residual.shape.length === 3 && residual.shape[0] === call.B && residual.shape[1] === 1 && residual.shape[2] === N));
   if (!fits || tape || needsGrad(weight, bias, residual) || !attentionOutProjPays(gpu, call.B) || !attentionOutProjFits(gpu, call, weight.offset)) return linear(attention(q, k, v, d, opts), weight, bias, residual);
   const y = Tensor.empty(gpu, [call.B, 1, N], 'attention+out_proj');
-  const at = (t: Tensor) => ({ buffer: t.buffer, offset: t.offset });
-  attentionOutProjKernel(gpu, call, { N, weight: at(weight), bias: at(bias), residual: residual ? at(residual) : undefined, y: at(y) });
+  attentionOutProjKernel(gpu, call, { N, weight: bufferAt(weight), bias: bufferAt(bias), residual: residual ? bufferAt(residual) : undefined, y: bufferAt(y) });
   runs.fused++;
   return y;
 }
@@ -148,8 +147,8 @@ export interface BranchInput {
 
 /**
  * Whether decodeBranch takes this step's attention branch: one query row per batch at a batch
- * attentionOutProjPays and attentionInProjPays allow, nothing to differentiate, f32, and shapes and alignments the kernel
- * takes (attentionOutProjFits, attentionInProjFits). The key count does not enter the kernels'
+ * attentionOutProjPays and attentionInProjPays allow, nothing to differentiate, f32, and shapes
+ * and alignments the kernel takes (attentionOutProjFits, attentionInProjFits). The key count does not enter the kernels'
  * choice at a decoding step's sizes, so it is asked before the cache grows (Lk = 1 stands in).
  */
 export function decodeBranchFits(inp: BranchInput, d: number, opts: AttentionOptions, outWeight: Tensor, outBias: Tensor): boolean {
@@ -183,9 +182,8 @@ export function decodeBranch(inp: BranchInput, k: HeadsView, v: HeadsView, d: nu
   const [Bv, Lv] = dims(v, 'v');
   if (Bk !== B || Bv !== B || Lv !== Lk) throw new ShapeError(`attention: x ${shapeStr(x.shape)}, k ${shapeStr(k.t.shape)}, v ${shapeStr(v.t.shape)} do not line up`);
   const y = Tensor.empty(gpu, [B, 1, d], 'attention_branch');
-  const at = (t: Tensor) => ({ buffer: t.buffer, offset: t.offset });
   const call = { B, H, Lq: 1, Lk, D, q: { buffer: gpu.unused }, k: heads(k, k.t.buffer, k.t.offset, D), v: heads(v, v.t.buffer, v.t.offset, D), causal: opts.causal, keyMask: opts.keyMask, path: opts.path };
-  attentionOutProjKernel(gpu, call, { N: d, weight: at(outWeight), bias: at(outBias), residual: at(x), y: at(y) }, { weight: at(inp.weight), bias: at(inp.bias), gamma: at(norm.weight), beta: at(norm.bias), selfKV: inp.selfKV });
+  attentionOutProjKernel(gpu, call, { N: d, weight: bufferAt(outWeight), bias: bufferAt(outBias), residual: bufferAt(x), y: bufferAt(y) }, { weight: bufferAt(inp.weight), bias: bufferAt(inp.bias), gamma: bufferAt(norm.weight), beta: bufferAt(norm.bias), selfKV: inp.selfKV });
   runs.fused++;
   return y;
 }

@@ -6,7 +6,7 @@ import { ShapeError } from '../../gpu/errors.ts';
 import { accumulateGrad, addColumnSums, gradBuffer, gradSlot } from '../grad.ts';
 import { needsGrad } from '../tape.ts';
 import { precisionOf, recordProduct, storesHalfActivations, type ProductCall } from '../precision.ts';
-import { Tensor, shapeStr } from '../tensor.ts';
+import { bufferAt, Tensor, shapeStr } from '../tensor.ts';
 import { productInput, type ProductInput } from './prenorm.ts';
 
 const ref = (t: Tensor, shape: readonly number[] = t.shape) => ({ buffer: t.buffer, shape, offset: t.offset });
@@ -122,8 +122,7 @@ function mlpRowsOf(input: ProductInput, w1: Tensor, b1: Tensor, w2: Tensor, b2: 
   const shape = [...x.shape.slice(0, -1), out];
   if (residual) fitsOutput(residual, shape);
   const y = Tensor.empty(gpu, shape, 'mlp');
-  const at = (t: Tensor) => ({ buffer: t.buffer, offset: t.offset });
-  mlpRows(gpu, { M, K: inF, hidden: hid, N: out, x: at(x), gamma: at(norm.weight), beta: at(norm.bias), w1: at(w1), b1: at(b1), w2: at(w2), b2: at(b2), residual: residual ? at(residual) : undefined, y: at(y) });
+  mlpRows(gpu, { M, K: inF, hidden: hid, N: out, x: bufferAt(x), gamma: bufferAt(norm.weight), beta: bufferAt(norm.bias), w1: bufferAt(w1), b1: bufferAt(b1), w2: bufferAt(w2), b2: bufferAt(b2), residual: residual ? bufferAt(residual) : undefined, y: bufferAt(y) });
   return y;
 }
 
